@@ -1,0 +1,153 @@
+from django import forms
+from django.contrib import admin, messages
+
+from accounts.models import ApiKey, AuditEvent, CreditEntry, Membership, Notification, Tenant
+from accounts.services import api_key_create, api_key_revoke, credits_grant
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 0
+    raw_id_fields = ["user"]
+
+
+class CreditGrantForm(forms.ModelForm):
+    grant_credits = forms.IntegerField(
+        required=False, min_value=1, help_text="Add this many credits (written to the ledger)."
+    )
+
+    class Meta:
+        model = Tenant
+        fields = ["name", "slug", "is_active"]
+
+
+@admin.register(Tenant)
+class TenantAdmin(admin.ModelAdmin):
+    form = CreditGrantForm
+    list_display = ["name", "slug", "credit_balance", "is_active", "created_at"]
+    list_filter = ["is_active"]
+    search_fields = ["name", "slug"]
+    readonly_fields = ["credit_balance", "created_at"]
+    prepopulated_fields = {"slug": ["name"]}
+    inlines = [MembershipInline]
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        amount = form.cleaned_data.get("grant_credits")
+        if amount:
+            credits_grant(
+                tenant=obj, amount=amount, reason="Granted in the admin", created_by=request.user
+            )
+            messages.success(request, f"Granted {amount} credits to {obj}.")
+
+
+@admin.register(Membership)
+class MembershipAdmin(admin.ModelAdmin):
+    list_display = ["user", "tenant", "role", "created_at"]
+    list_filter = ["role"]
+    search_fields = ["user__username", "user__email", "tenant__slug"]
+    list_select_related = ["user", "tenant"]
+    raw_id_fields = ["user", "tenant"]
+
+
+class ApiKeyCreateForm(forms.ModelForm):
+    expires_in_days = forms.IntegerField(required=False, min_value=1, max_value=3650)
+
+    class Meta:
+        model = ApiKey
+        fields = ["tenant", "name", "role", "rate_limit_per_minute", "rate_limit_per_day"]
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    list_display = [
+        "prefix",
+        "name",
+        "tenant",
+        "role",
+        "created_at",
+        "expires_at",
+        "revoked_at",
+        "last_used_at",
+    ]
+    list_filter = ["role", ("revoked_at", admin.EmptyFieldListFilter)]
+    search_fields = ["prefix", "name", "tenant__slug"]
+    list_select_related = ["tenant"]
+    raw_id_fields = ["tenant", "created_by"]
+    readonly_fields = ["prefix", "created_by", "created_at", "revoked_at", "last_used_at"]
+    fields = [
+        "tenant",
+        "name",
+        "role",
+        "prefix",
+        "expires_at",
+        "rate_limit_per_minute",
+        "rate_limit_per_day",
+        "created_by",
+        "created_at",
+        "revoked_at",
+        "last_used_at",
+    ]
+    actions = ["revoke"]
+
+    def get_form(self, request, obj=None, **kwargs):
+        if obj is None:
+            kwargs["form"] = ApiKeyCreateForm
+        return super().get_form(request, obj, **kwargs)
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return [*ApiKeyCreateForm.Meta.fields, "expires_in_days"]
+        return self.fields
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return super().save_model(request, obj, form, change)
+        api_key, plaintext = api_key_create(created_by=request.user, **form.cleaned_data)
+        obj.pk, obj.prefix = api_key.pk, api_key.prefix
+        messages.warning(
+            request, f"The new API key is {plaintext} — copy it now, it will not be shown again."
+        )
+
+    @admin.action(description="Revoke the selected keys")
+    def revoke(self, request, queryset):
+        for api_key in queryset:
+            api_key_revoke(api_key=api_key, actor=request.user)
+        messages.success(request, f"Revoked {queryset.count()} keys.")
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(CreditEntry)
+class CreditEntryAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "tenant", "kind", "amount", "balance_after", "reason", "job"]
+    list_filter = ["kind"]
+    search_fields = ["tenant__slug", "reason"]
+    list_select_related = ["tenant"]
+    raw_id_fields = ["job"]
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "tenant", "action", "resource_type", "resource_id", "actor_label"]
+    list_filter = ["action", "actor_type", "resource_type"]
+    search_fields = ["resource_id", "actor_label", "tenant__slug"]
+    list_select_related = ["tenant"]
+
+
+@admin.register(Notification)
+class NotificationAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "title", "kind", "tenant", "user", "read_at", "resolved_at"]
+    list_filter = ["kind", ("resolved_at", admin.EmptyFieldListFilter)]
+    search_fields = ["title", "alert_key", "user__email", "tenant__slug"]
+    list_select_related = ["tenant", "user"]
+    raw_id_fields = ["tenant", "user"]

@@ -1,0 +1,47 @@
+from rest_framework import serializers
+
+from accounts.models import ApiKey, Tenant
+
+
+class TenantSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Tenant
+        fields = ["id", "slug", "name", "credit_balance"]
+
+
+class ApiKeySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ApiKey
+        fields = [
+            "id",
+            "name",
+            "prefix",
+            "role",
+            "created_at",
+            "expires_at",
+            "revoked_at",
+            "last_used_at",
+            "rate_limit_per_minute",
+            "rate_limit_per_day",
+        ]
+        read_only_fields = fields
+
+
+class ApiKeyCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+    role = serializers.ChoiceField(choices=ApiKey._meta.get_field("role").choices, default="member")
+    expires_in_days = serializers.IntegerField(min_value=1, max_value=3650, required=False)
+
+
+class ApiKeyCreatedSerializer(ApiKeySerializer):
+    key = serializers.CharField(help_text="The key itself. Shown once; store it now.")
+
+    class Meta(ApiKeySerializer.Meta):
+        fields = [*ApiKeySerializer.Meta.fields, "key"]
+        read_only_fields = fields
+
+
+class MeSerializer(serializers.Serializer):
+    tenant = TenantSerializer()
+    role = serializers.CharField()
+    api_key = ApiKeySerializer(allow_null=True)

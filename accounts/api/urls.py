@@ -1,0 +1,9 @@
+from django.urls import path
+from rest_framework.routers import SimpleRouter
+
+from accounts.api.views import ApiKeyViewSet, MeApi
+
+router = SimpleRouter(trailing_slash=False)
+router.register("api-keys", ApiKeyViewSet, basename="api-key")
+
+urlpatterns = [path("me", MeApi.as_view(), name="me"), *router.urls]

@@ -1,0 +1,52 @@
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.api.scoping import TenantScopedMixin
+from accounts.api.serializers import (
+    ApiKeyCreatedSerializer,
+    ApiKeyCreateSerializer,
+    ApiKeySerializer,
+    MeSerializer,
+)
+from accounts.models import ApiKey
+from accounts.permissions import IsTenantAdmin
+from accounts.services import api_key_create, api_key_revoke
+
+
+class MeApi(APIView):
+    @extend_schema(responses=MeSerializer, summary="The caller's workspace and key")
+    def get(self, request):
+        principal = request.user
+        principal.tenant.refresh_from_db(fields=["credit_balance"])
+        data = {"tenant": principal.tenant, "role": principal.role, "api_key": principal.api_key}
+        return Response(MeSerializer(data).data)
+
+
+class ApiKeyViewSet(
+    TenantScopedMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
+    """The workspace's API keys (tenant admins). A new key is shown once, in the create response."""
+
+    queryset = ApiKey.objects.order_by("-created_at")
+    serializer_class = ApiKeySerializer
+    permission_classes = [IsTenantAdmin]
+    pagination_class = None
+
+    @extend_schema(request=ApiKeyCreateSerializer, responses={201: ApiKeyCreatedSerializer})
+    def create(self, request):
+        params = ApiKeyCreateSerializer(data=request.data)
+        params.is_valid(raise_exception=True)
+        api_key, plaintext = api_key_create(
+            tenant=self.tenant, created_by=request.user.user, **params.validated_data
+        )
+        api_key.key = plaintext
+        return Response(ApiKeyCreatedSerializer(api_key).data, status=status.HTTP_201_CREATED)
+
+    def perform_destroy(self, instance):
+        api_key_revoke(api_key=instance, actor=self.request.user.actor)

@@ -1,0 +1,80 @@
+from dataclasses import dataclass
+
+from rest_framework import authentication, exceptions
+
+from accounts.models import ApiKey, Membership, Tenant
+from accounts.services import api_key_authenticate
+
+
+@dataclass
+class Principal:
+    """Who is calling the API: a tenant, with an API key or a staff user's session."""
+
+    tenant: Tenant
+    role: str
+    api_key: ApiKey | None = None
+    user: object | None = None
+
+    is_authenticated = True
+    is_anonymous = False
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == Membership.Role.ADMIN
+
+    @property
+    def actor(self):
+        return self.api_key or self.user
+
+    @property
+    def pk(self):
+        return f"key:{self.api_key.pk}" if self.api_key else f"user:{self.user.pk}"
+
+
+class ApiKeyAuthentication(authentication.BaseAuthentication):
+    """`Authorization: Bearer <key>` or `X-Api-Key: <key>`."""
+
+    keyword = "Bearer"
+
+    def authenticate(self, request):
+        plaintext = self._presented_key(request)
+        if plaintext is None:
+            return None
+        api_key = api_key_authenticate(plaintext)
+        if api_key is None:
+            raise exceptions.AuthenticationFailed("The API key is invalid, expired or revoked.")
+        return Principal(tenant=api_key.tenant, role=api_key.role, api_key=api_key), api_key
+
+    def _presented_key(self, request) -> str | None:
+        header = request.headers.get("Authorization")
+        if header is not None:
+            scheme, _, credentials = header.strip().partition(" ")
+            if scheme.lower() != self.keyword.lower() or not credentials.strip():
+                raise exceptions.AuthenticationFailed("Use 'Authorization: Bearer <key>'.")
+            return credentials.strip()
+        api_key = request.headers.get("X-Api-Key")
+        if api_key is not None:
+            return api_key.strip()
+        return None
+
+    def authenticate_header(self, request):
+        return f'{self.keyword} realm="api"'
+
+
+class StaffSessionAuthentication(authentication.SessionAuthentication):
+    """A logged-in staff user acts for the tenant they are a member of."""
+
+    def authenticate(self, request):
+        result = super().authenticate(request)
+        if result is None:
+            return None
+        user, _ = result
+        membership = (
+            Membership.objects.select_related("tenant")
+            .filter(user=user, tenant__is_active=True)
+            .order_by("role", "created_at")
+            .first()
+        )
+        if not user.is_staff or membership is None:
+            return None
+        return Principal(tenant=membership.tenant, role=membership.role, user=user), None

@@ -1,0 +1,31 @@
+from django.core.management.base import BaseCommand, CommandError
+
+from accounts.models import Membership, Tenant
+from accounts.services import api_key_create
+
+
+class Command(BaseCommand):
+    help = "Create an API key for a tenant. The key is printed once, alone on the last line."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--tenant", required=True, help="The tenant's slug.")
+        parser.add_argument("--name", default="")
+        parser.add_argument("--role", choices=Membership.Role.values, default=Membership.Role.ADMIN)
+        parser.add_argument(
+            "--expires-in", type=int, metavar="DAYS", help="Expire after DAYS days."
+        )
+
+    def handle(self, *args, **options):
+        tenant = Tenant.objects.filter(slug=options["tenant"]).first()
+        if tenant is None:
+            raise CommandError(f"No tenant with slug {options['tenant']!r}.")
+        if options["expires_in"] is not None and options["expires_in"] < 1:
+            raise CommandError("--expires-in must be at least 1 day.")
+        api_key, plaintext = api_key_create(
+            tenant=tenant,
+            name=options["name"],
+            role=options["role"],
+            expires_in_days=options["expires_in"],
+        )
+        self.stderr.write(f"Created API key {api_key.prefix} for {tenant.slug}; it is shown once:")
+        self.stdout.write(plaintext)

@@ -1,0 +1,220 @@
+import hashlib
+import hmac
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+class TenantScopedQuerySet(models.QuerySet):
+    def for_tenant(self, tenant):
+        return self.filter(tenant=tenant)
+
+
+class Tenant(models.Model):
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=64, unique=True)
+    credit_balance = models.PositiveIntegerField(default=0)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
+class Membership(models.Model):
+    class Role(models.TextChoices):
+        ADMIN = "admin", "Admin"
+        MEMBER = "member", "Member"
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.MEMBER)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = TenantScopedQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "user"], name="membership_unique_user"),
+        ]
+
+    def __str__(self):
+        return f"{self.user} in {self.tenant} ({self.role})"
+
+
+KEY_PREFIX_LENGTH = 8
+
+
+def api_key_hash(plaintext: str) -> str:
+    return hashlib.sha256(plaintext.encode()).hexdigest()
+
+
+class ApiKey(models.Model):
+    """An API key: only a short public prefix and the SHA-256 of the whole key are stored."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(max_length=100, blank=True)
+    prefix = models.CharField(max_length=16, unique=True)
+    key_hash = models.CharField(max_length=64, unique=True)
+    role = models.CharField(
+        max_length=16, choices=Membership.Role.choices, default=Membership.Role.MEMBER
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    rate_limit_per_minute = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Overrides RATE_LIMIT_PER_MINUTE for this key."
+    )
+    rate_limit_per_day = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Overrides RATE_LIMIT_PER_DAY for this key."
+    )
+
+    objects = TenantScopedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = "API key"
+
+    def __str__(self):
+        return f"{self.prefix}… ({self.name or 'unnamed'})"
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == Membership.Role.ADMIN
+
+    @property
+    def is_usable(self) -> bool:
+        now = timezone.now()
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
+
+    def matches(self, plaintext: str) -> bool:
+        return hmac.compare_digest(self.key_hash, api_key_hash(plaintext))
+
+
+class CreditEntry(models.Model):
+    """One change of a tenant's credit balance; the balance is the sum of the ledger."""
+
+    class Kind(models.TextChoices):
+        GRANT = "grant", "Grant"
+        DEBIT = "debit", "Debit"
+        REFUND = "refund", "Refund"
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="credit_entries")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    amount = models.IntegerField(help_text="Positive for grants and refunds, negative for debits.")
+    balance_after = models.PositiveIntegerField()
+    reason = models.CharField(max_length=200, blank=True)
+    job = models.ForeignKey(
+        "jobs.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="credit_entries"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = TenantScopedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name_plural = "credit entries"
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            # A job is refunded at most once, whatever races between cancel and failure.
+            models.UniqueConstraint(
+                fields=["job"], condition=models.Q(kind="refund"), name="credit_refund_once_per_job"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.kind} {self.amount} ({self.tenant})"
+
+
+class AuditEvent(models.Model):
+    """Append-only record of who changed what."""
+
+    class Action(models.TextChoices):
+        CREATE = "create", "Create"
+        UPDATE = "update", "Update"
+        DELETE = "delete", "Delete"
+        EXPORT = "export", "Export"
+        DEACTIVATE = "deactivate", "Deactivate"
+
+    class ActorType(models.TextChoices):
+        USER = "user", "User"
+        API_KEY = "api_key", "API key"
+        WORKER = "worker", "Worker"
+
+    tenant = models.ForeignKey(
+        Tenant, null=True, blank=True, on_delete=models.CASCADE, related_name="audit_events"
+    )
+    resource_type = models.CharField(max_length=64)
+    resource_id = models.CharField(max_length=64)
+    action = models.CharField(max_length=16, choices=Action.choices)
+    actor_type = models.CharField(max_length=16, choices=ActorType.choices)
+    actor_id = models.CharField(max_length=64, blank=True)
+    actor_label = models.CharField(max_length=200, blank=True)
+    old_values = models.JSONField(null=True, blank=True)
+    new_values = models.JSONField(null=True, blank=True)
+    changed_fields = models.JSONField(default=list, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    objects = TenantScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["resource_type", "resource_id"])]
+
+    def __str__(self):
+        return f"{self.action} {self.resource_type}:{self.resource_id}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise ValueError("Audit events are append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ValueError("Audit events are append-only.")
+
+
+class Notification(models.Model):
+    """An in-app alert for one tenant admin (or platform staff when tenant is empty)."""
+
+    tenant = models.ForeignKey(
+        Tenant, null=True, blank=True, on_delete=models.CASCADE, related_name="notifications"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications"
+    )
+    kind = models.CharField(max_length=64)
+    alert_key = models.CharField(
+        max_length=255, blank=True, help_text="Same key while open: the alert is not sent again."
+    )
+    title = models.CharField(max_length=255)
+    payload = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    objects = TenantScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "alert_key"],
+                condition=models.Q(resolved_at__isnull=True) & ~models.Q(alert_key=""),
+                name="notification_open_alert_once",
+            ),
+        ]
+
+    def __str__(self):
+        return self.title

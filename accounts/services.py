@@ -1,0 +1,238 @@
+import secrets
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.mail import send_mail
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from accounts.models import (
+    KEY_PREFIX_LENGTH,
+    ApiKey,
+    AuditEvent,
+    CreditEntry,
+    Membership,
+    Notification,
+    Tenant,
+    api_key_hash,
+)
+from core.errors import InsufficientCredits
+
+API_KEY_SCHEME = "ofl_"
+# last_used_at is a hint, not a log: write it at most once a minute per key.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+@transaction.atomic
+def tenant_create(*, slug: str, name: str, admin_email: str | None = None) -> Tenant:
+    tenant = Tenant.objects.create(slug=slug, name=name)
+    if admin_email:
+        user = user_get_or_create(email=admin_email)
+        Membership.objects.create(tenant=tenant, user=user, role=Membership.Role.ADMIN)
+    return tenant
+
+
+def user_get_or_create(*, email: str):
+    User = get_user_model()
+    user = User.objects.filter(email__iexact=email).first()
+    if user is None:
+        user = User.objects.create_user(username=email.lower(), email=email)
+    return user
+
+
+def api_key_create(
+    *,
+    tenant: Tenant,
+    name: str = "",
+    role: str = Membership.Role.MEMBER,
+    expires_in_days: int | None = None,
+    created_by=None,
+    rate_limit_per_minute: int | None = None,
+    rate_limit_per_day: int | None = None,
+) -> tuple[ApiKey, str]:
+    """Create a key and return it with its plaintext, which is never stored and never shown again."""
+    plaintext = API_KEY_SCHEME + secrets.token_urlsafe(32)
+    expires_at = timezone.now() + timedelta(days=expires_in_days) if expires_in_days else None
+    api_key = ApiKey.objects.create(
+        tenant=tenant,
+        name=name,
+        role=role,
+        prefix=plaintext[len(API_KEY_SCHEME) : len(API_KEY_SCHEME) + KEY_PREFIX_LENGTH],
+        key_hash=api_key_hash(plaintext),
+        expires_at=expires_at,
+        created_by=created_by,
+        rate_limit_per_minute=rate_limit_per_minute,
+        rate_limit_per_day=rate_limit_per_day,
+    )
+    return api_key, plaintext
+
+
+def api_key_authenticate(plaintext: str) -> ApiKey | None:
+    if not plaintext.startswith(API_KEY_SCHEME) or len(plaintext) > 200:
+        return None
+    prefix = plaintext[len(API_KEY_SCHEME) : len(API_KEY_SCHEME) + KEY_PREFIX_LENGTH]
+    api_key = ApiKey.objects.select_related("tenant").filter(prefix=prefix).first()
+    if api_key is None or not api_key.matches(plaintext):
+        return None
+    if not api_key.is_usable or not api_key.tenant.is_active:
+        return None
+    now = timezone.now()
+    if api_key.last_used_at is None or now - api_key.last_used_at > LAST_USED_RESOLUTION:
+        ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
+        api_key.last_used_at = now
+    return api_key
+
+
+def api_key_revoke(*, api_key: ApiKey, actor=None) -> ApiKey:
+    if api_key.revoked_at is None:
+        api_key.revoked_at = timezone.now()
+        api_key.save(update_fields=["revoked_at"])
+        audit_record(
+            tenant=api_key.tenant,
+            resource=api_key,
+            action=AuditEvent.Action.DEACTIVATE,
+            actor=actor,
+            new={"revoked_at": api_key.revoked_at.isoformat()},
+        )
+    return api_key
+
+
+@transaction.atomic
+def credits_debit(*, tenant: Tenant, amount: int, reason: str, job=None) -> CreditEntry | None:
+    """Take `amount` credits, or raise InsufficientCredits; the balance never goes below zero."""
+    if amount <= 0:
+        return None
+    # One conditional UPDATE: concurrent debits serialise on the row and none can overdraw.
+    taken = Tenant.objects.filter(pk=tenant.pk, credit_balance__gte=amount).update(
+        credit_balance=F("credit_balance") - amount
+    )
+    if taken != 1:
+        raise InsufficientCredits(f"This costs {amount} credits; the balance is too low.")
+    return _ledger_write(tenant, CreditEntry.Kind.DEBIT, -amount, reason, job=job)
+
+
+def credits_refund(*, tenant: Tenant, amount: int, job, reason: str) -> CreditEntry | None:
+    """Give a job's credits back, once: a second refund of the same job is a no-op."""
+    if amount <= 0:
+        return None
+    try:
+        with transaction.atomic():
+            Tenant.objects.filter(pk=tenant.pk).update(credit_balance=F("credit_balance") + amount)
+            return _ledger_write(tenant, CreditEntry.Kind.REFUND, amount, reason, job=job)
+    except IntegrityError:
+        return None
+
+
+@transaction.atomic
+def credits_grant(*, tenant: Tenant, amount: int, reason: str, created_by=None) -> CreditEntry:
+    Tenant.objects.filter(pk=tenant.pk).update(credit_balance=F("credit_balance") + amount)
+    return _ledger_write(tenant, CreditEntry.Kind.GRANT, amount, reason, created_by=created_by)
+
+
+def _ledger_write(tenant, kind, amount, reason, **extra) -> CreditEntry:
+    balance = Tenant.objects.values_list("credit_balance", flat=True).get(pk=tenant.pk)
+    tenant.credit_balance = balance
+    return CreditEntry.objects.create(
+        tenant=tenant, kind=kind, amount=amount, balance_after=balance, reason=reason, **extra
+    )
+
+
+def _actor_fields(actor) -> dict:
+    if actor is None:
+        return {"actor_type": AuditEvent.ActorType.WORKER, "actor_id": "", "actor_label": "worker"}
+    if isinstance(actor, ApiKey):
+        return {
+            "actor_type": AuditEvent.ActorType.API_KEY,
+            "actor_id": str(actor.pk),
+            "actor_label": str(actor),
+        }
+    return {
+        "actor_type": AuditEvent.ActorType.USER,
+        "actor_id": str(actor.pk),
+        "actor_label": actor.get_username(),
+    }
+
+
+def audit_record(
+    *,
+    tenant: Tenant | None,
+    resource,
+    action: str,
+    actor=None,
+    old: dict | None = None,
+    new: dict | None = None,
+    metadata: dict | None = None,
+    resource_type: str | None = None,
+) -> AuditEvent:
+    """Append an audit event. `resource` is a model instance, or an id with `resource_type`."""
+    resource_id = getattr(resource, "pk", resource)
+    resource_type = resource_type or resource._meta.label_lower
+    changed = sorted(
+        k for k in set(old or {}) | set(new or {}) if (old or {}).get(k) != (new or {}).get(k)
+    )
+    return AuditEvent.objects.create(
+        tenant=tenant,
+        resource_type=resource_type,
+        resource_id=str(resource_id),
+        action=action,
+        old_values=old,
+        new_values=new,
+        changed_fields=changed,
+        metadata=metadata or {},
+        **_actor_fields(actor),
+    )
+
+
+def tenant_admins(tenant: Tenant | None):
+    User = get_user_model()
+    if tenant is None:
+        return User.objects.filter(
+            is_active=True, is_staff=True, email__in=settings.PLATFORM_ALERT_EMAILS
+        )
+    return User.objects.filter(
+        is_active=True, memberships__tenant=tenant, memberships__role=Membership.Role.ADMIN
+    )
+
+
+def notify_admins(
+    *,
+    tenant: Tenant | None,
+    kind: str,
+    title: str,
+    payload: dict | None = None,
+    alert_key: str = "",
+) -> list[Notification]:
+    """Notify each admin in-app and by email. With an `alert_key`, an admin who still has that
+    alert open is not notified again. Without a tenant, the platform staff are notified."""
+    created = []
+    for user in tenant_admins(tenant):
+        try:
+            with transaction.atomic():
+                created.append(
+                    Notification.objects.create(
+                        tenant=tenant,
+                        user=user,
+                        kind=kind,
+                        alert_key=alert_key,
+                        title=title,
+                        payload=payload or {},
+                    )
+                )
+        except IntegrityError:
+            continue
+    recipients = [n.user.email for n in created if n.user.email]
+    if recipients:
+        body = "\n".join(f"{key}: {value}" for key, value in (payload or {}).items())
+        transaction.on_commit(
+            lambda: send_mail(f"[Offload] {title}", body, None, recipients, fail_silently=True)
+        )
+    return created
+
+
+def notification_resolve(*, tenant: Tenant | None, alert_key: str) -> int:
+    """Close an open alert, so that it is sent again if it happens again."""
+    return Notification.objects.filter(
+        tenant=tenant, alert_key=alert_key, resolved_at__isnull=True
+    ).update(resolved_at=timezone.now())

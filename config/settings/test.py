@@ -1,0 +1,27 @@
+import os
+import tempfile
+
+os.environ.setdefault("SECRET_KEY", "test-secret-key")
+
+from .base import *  # noqa: E402,F403
+from .base import _tune_database, env  # noqa: E402
+
+DEBUG = False
+ALLOWED_HOSTS = ["*"]
+DATABASES = {
+    "default": _tune_database(
+        env.db("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/offload")
+    )
+}
+REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:6379/15")
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+}
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="redis://127.0.0.1:6379/14")
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600, "queue_order_strategy": "priority"}
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+MEDIA_ROOT = tempfile.mkdtemp(prefix="offload-media-")
+JOBS_ENABLE_DIAGNOSTICS = True
+LOG_FORMAT = "text"
+LOGGING["handlers"]["console"]["formatter"] = "text"  # noqa: F405

@@ -1,0 +1,13 @@
+from django.apps import AppConfig
+
+
+class CoreConfig(AppConfig):
+    name = "core"
+    verbose_name = "Offload core"
+
+    def ready(self):
+        from django.db.models.signals import post_migrate
+
+        from core.scheduling import schedules_sync_after_migrate
+
+        post_migrate.connect(schedules_sync_after_migrate, sender=self)

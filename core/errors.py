@@ -1,0 +1,170 @@
+"""RFC 9457 problem details for every API error, each with a stable `code`."""
+
+import logging
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, JsonResponse
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+
+from core.request_context import current_request_id
+
+logger = logging.getLogger(__name__)
+
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+PROBLEM_TYPE_BASE = "https://offload.dev/problems/"
+
+
+class ApiError(exceptions.APIException):
+    status_code = status.HTTP_400_BAD_REQUEST
+    code = "INVALID_REQUEST"
+    title = "Invalid request"
+    default_detail = "The request is invalid."
+
+    def __init__(self, detail=None, *, errors=None, headers=None):
+        super().__init__(detail or self.default_detail)
+        self.errors = errors
+        self.headers = headers or {}
+
+
+class InvalidRequest(ApiError):
+    pass
+
+
+class Unauthorized(ApiError):
+    status_code = 401
+    code = "UNAUTHORIZED"
+    title = "Unauthorized"
+    default_detail = "A valid API key is required."
+
+
+class InsufficientCredits(ApiError):
+    status_code = 402
+    code = "INSUFFICIENT_CREDITS"
+    title = "Insufficient credits"
+    default_detail = "The workspace's credit balance does not cover this request."
+
+
+class Forbidden(ApiError):
+    status_code = 403
+    code = "FORBIDDEN"
+    title = "Forbidden"
+    default_detail = "You are not allowed to do this."
+
+
+class NotFound(ApiError):
+    status_code = 404
+    code = "NOT_FOUND"
+    title = "Not found"
+    default_detail = "Not found."
+
+
+class Conflict(ApiError):
+    status_code = 409
+    code = "CONFLICT"
+    title = "Conflict"
+    default_detail = "The resource is in a state that does not allow this."
+
+
+class IdempotencyMismatch(ApiError):
+    status_code = 422
+    code = "IDEMPOTENCY_MISMATCH"
+    title = "Idempotency key reused"
+    default_detail = "This Idempotency-Key was used with a different request."
+
+
+class RateLimited(ApiError):
+    status_code = 429
+    code = "RATE_LIMITED"
+    title = "Too many requests"
+    default_detail = "Rate limit exceeded."
+
+
+class ModelError(ApiError):
+    status_code = 502
+    code = "MODEL_ERROR"
+    title = "Model error"
+    default_detail = "The generation provider returned an unusable answer."
+
+
+class ServiceUnavailable(ApiError):
+    status_code = 503
+    code = "SERVICE_UNAVAILABLE"
+    title = "Service unavailable"
+    default_detail = "A service this request needs is unavailable; try again later."
+
+
+_DRF_CODES = {
+    exceptions.ParseError: (400, "INVALID_REQUEST", "Invalid request"),
+    exceptions.ValidationError: (400, "INVALID_REQUEST", "Invalid request"),
+    exceptions.UnsupportedMediaType: (400, "INVALID_REQUEST", "Invalid request"),
+    exceptions.NotAuthenticated: (401, "UNAUTHORIZED", "Unauthorized"),
+    exceptions.AuthenticationFailed: (401, "UNAUTHORIZED", "Unauthorized"),
+    exceptions.PermissionDenied: (403, "FORBIDDEN", "Forbidden"),
+    exceptions.NotFound: (404, "NOT_FOUND", "Not found"),
+    exceptions.MethodNotAllowed: (405, "INVALID_REQUEST", "Method not allowed"),
+    exceptions.NotAcceptable: (406, "INVALID_REQUEST", "Not acceptable"),
+    exceptions.Throttled: (429, "RATE_LIMITED", "Too many requests"),
+}
+
+
+def problem_body(*, status_code: int, code: str, title: str, detail: str, errors=None) -> dict:
+    body = {
+        "type": PROBLEM_TYPE_BASE + code.lower().replace("_", "-"),
+        "title": title,
+        "status": status_code,
+        "detail": detail,
+        "code": code,
+        "request_id": current_request_id(),
+    }
+    if errors:
+        body["errors"] = errors
+    return body
+
+
+def problem_response(**kwargs) -> JsonResponse:
+    """A problem+json response outside DRF (Django's own 404/405/500 under /api/)."""
+    return JsonResponse(
+        problem_body(**kwargs), status=kwargs["status_code"], content_type=PROBLEM_CONTENT_TYPE
+    )
+
+
+def _describe(exc) -> tuple[int, str, str, str, object]:
+    if isinstance(exc, ApiError):
+        return exc.status_code, exc.code, exc.title, str(exc.detail), exc.errors
+    for klass, (status_code, code, title) in _DRF_CODES.items():
+        if isinstance(exc, klass):
+            if isinstance(exc, exceptions.ValidationError):
+                return status_code, code, title, "The request has invalid fields.", exc.detail
+            return status_code, code, title, _flatten(exc.detail), None
+    return exc.status_code, "INVALID_REQUEST", "Invalid request", _flatten(exc.detail), None
+
+
+def _flatten(detail) -> str:
+    if isinstance(detail, list | tuple):
+        return " ".join(_flatten(item) for item in detail)
+    if isinstance(detail, dict):
+        return " ".join(f"{key}: {_flatten(value)}" for key, value in detail.items())
+    return str(detail)
+
+
+def problem_exception_handler(exc, context):
+    if isinstance(exc, Http404):
+        exc = NotFound()
+    elif isinstance(exc, PermissionDenied):
+        exc = Forbidden()
+    if not isinstance(exc, exceptions.APIException):
+        logger.exception("Unhandled error in %s", context.get("view").__class__.__name__)
+        status_code, code, title = 500, "INTERNAL_ERROR", "Internal error"
+        detail, errors, headers = "An internal error occurred.", None, {}
+    else:
+        status_code, code, title, detail, errors = _describe(exc)
+        headers = dict(getattr(exc, "headers", None) or {})
+        if getattr(exc, "auth_header", None):
+            headers["WWW-Authenticate"] = exc.auth_header
+        if getattr(exc, "wait", None) is not None:
+            headers["Retry-After"] = str(int(exc.wait))
+    body = problem_body(
+        status_code=status_code, code=code, title=title, detail=detail, errors=errors
+    )
+    return Response(body, status=status_code, headers=headers, content_type=PROBLEM_CONTENT_TYPE)

@@ -1,0 +1,46 @@
+"""Liveness and readiness probes for load balancers and orchestrators."""
+
+from django.core.cache import cache
+from django.db import connection
+from django.http import JsonResponse
+from django.views.decorators.http import require_GET
+
+from config.celery import app as celery_app
+
+
+@require_GET
+def healthz(request):
+    return JsonResponse({"status": "ok"})
+
+
+def _check_database() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+
+
+def _check_broker() -> None:
+    with celery_app.connection_for_write() as conn:
+        conn.ensure_connection(max_retries=1, timeout=2)
+
+
+def _check_cache() -> None:
+    cache.set("readyz", "ok", 5)
+    if cache.get("readyz") != "ok":
+        raise RuntimeError("the cache did not return what was stored")
+
+
+READINESS_CHECKS = {"database": _check_database, "broker": _check_broker, "cache": _check_cache}
+
+
+@require_GET
+def readyz(request):
+    checks = {}
+    for name, check in READINESS_CHECKS.items():
+        try:
+            check()
+            checks[name] = {"ok": True}
+        except Exception as exc:  # noqa: BLE001 - every failure is reported, none is fatal here
+            checks[name] = {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:300]}
+    ready = all(check["ok"] for check in checks.values())
+    body = {"status": "ok" if ready else "unavailable", "checks": checks}
+    return JsonResponse(body, status=200 if ready else 503)

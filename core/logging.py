@@ -1,0 +1,16 @@
+import logging
+
+from core.request_context import current_request_id, log_context
+
+CONTEXT_FIELDS = ("request_id", "tenant", "job_id", "task")
+
+
+class ContextFilter(logging.Filter):
+    """Adds the request id, tenant, job and task of the work in hand to every record."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        context = {"request_id": current_request_id(), **log_context()}
+        for field in CONTEXT_FIELDS:
+            if not hasattr(record, field):
+                setattr(record, field, context.get(field) or "-")
+        return True

@@ -1,0 +1,68 @@
+import logging
+import re
+import uuid
+
+from django.http import Http404
+
+from core.errors import problem_response
+from core.request_context import reset_request_id, set_request_id
+
+logger = logging.getLogger(__name__)
+_CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+class RequestIdMiddleware:
+    """Every response carries X-Request-Id: the client's own when it is sane, else a new one."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        supplied = request.headers.get("X-Request-Id", "")
+        request.request_id = supplied if _CLIENT_REQUEST_ID.match(supplied) else uuid.uuid4().hex
+        token = set_request_id(request.request_id)
+        try:
+            response = self.get_response(request)
+        finally:
+            reset_request_id(token)
+        response["X-Request-Id"] = request.request_id
+        return response
+
+
+def _is_api(request) -> bool:
+    return request.path.startswith("/api/")
+
+
+class ApiProblemMiddleware:
+    """Django's own 404, 405 and 500 answer API clients in problem+json, never an HTML page."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if not _is_api(request) or response.get("Content-Type", "").startswith("application/"):
+            return response
+        if response.status_code == 404:
+            return problem_response(
+                status_code=404, code="NOT_FOUND", title="Not found", detail="Not found."
+            )
+        if response.status_code == 405:
+            return problem_response(
+                status_code=405,
+                code="INVALID_REQUEST",
+                title="Method not allowed",
+                detail=f"Method {request.method} is not allowed here.",
+            )
+        return response
+
+    def process_exception(self, request, exception):
+        if not _is_api(request) or isinstance(exception, Http404):
+            return None
+        logger.exception("Unhandled error on %s", request.path)
+        return problem_response(
+            status_code=500,
+            code="INTERNAL_ERROR",
+            title="Internal error",
+            detail="An internal error occurred.",
+        )

@@ -1,0 +1,49 @@
+from django.db import models
+
+
+class RateLimitBucket(models.Model):
+    """A sliding-window log kept in the database when no Redis is configured (embedded default)."""
+
+    key = models.CharField(max_length=255, unique=True)
+    hits = models.JSONField(default=list)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self):
+        return self.key
+
+
+class NamedLock(models.Model):
+    """A lease-based lock kept in the database when no Redis is configured (embedded default)."""
+
+    name = models.CharField(max_length=255, primary_key=True)
+    token = models.CharField(max_length=64)
+    expires_at = models.DateTimeField()
+
+    def __str__(self):
+        return self.name
+
+
+class IdempotencyRecord(models.Model):
+    """The first response to a request made with an Idempotency-Key, kept to replay it."""
+
+    class State(models.TextChoices):
+        IN_FLIGHT = "in_flight", "In flight"
+        DONE = "done", "Done"
+
+    tenant = models.ForeignKey("accounts.Tenant", on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    fingerprint = models.CharField(max_length=64)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.IN_FLIGHT)
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_body = models.JSONField(null=True, blank=True)
+    response_headers = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "key"], name="idempotency_key_per_tenant"),
+        ]
+
+    def __str__(self):
+        return self.key

@@ -1,0 +1,144 @@
+"""Sliding-window rate limits checked atomically across every web process.
+
+Several limits are checked together: a request is counted against all of them only when all of
+them allow it, so a request refused by one limit spends none of the others.
+"""
+
+import math
+import time
+import uuid
+from dataclasses import dataclass
+
+from django.db import transaction
+
+from core.models import RateLimitBucket
+from core.redis import get_redis
+
+# KEYS: one sorted set per limit. ARGV: now (ms), a unique member, then limit and window (ms) per key.
+# Returns per key: remaining after this request, ms until the oldest hit leaves the window; and a
+# leading 1/0 for allowed.
+_SLIDING_WINDOW = """
+local now = tonumber(ARGV[1])
+local member = ARGV[2]
+local allowed = 1
+local counts = {}
+for i, key in ipairs(KEYS) do
+  local window = tonumber(ARGV[2 + i * 2])
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+  counts[i] = redis.call('ZCARD', key)
+  if counts[i] >= tonumber(ARGV[1 + i * 2]) then allowed = 0 end
+end
+local out = {allowed}
+for i, key in ipairs(KEYS) do
+  local limit = tonumber(ARGV[1 + i * 2])
+  local window = tonumber(ARGV[2 + i * 2])
+  if allowed == 1 then
+    redis.call('ZADD', key, now, member)
+    redis.call('PEXPIRE', key, window)
+    counts[i] = counts[i] + 1
+  end
+  local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+  local reset = window
+  if oldest[2] then reset = tonumber(oldest[2]) + window - now end
+  table.insert(out, limit - counts[i])
+  table.insert(out, reset)
+end
+return out
+"""
+
+
+@dataclass(frozen=True)
+class Limit:
+    name: str
+    key: str
+    limit: int
+    window: int  # seconds
+
+
+@dataclass(frozen=True)
+class LimitState:
+    limit: Limit
+    remaining: int
+    reset: int  # seconds until the window frees a slot
+
+    @property
+    def exhausted(self) -> bool:
+        return self.remaining <= 0
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    states: list[LimitState]
+
+    @property
+    def retry_after(self) -> int:
+        blocking = [s.reset for s in self.states if s.exhausted]
+        return max(blocking, default=0)
+
+    def headers(self) -> dict[str, str]:
+        if not self.states:
+            return {}
+        tightest = min(self.states, key=lambda s: (s.remaining, -s.reset))
+        headers = {
+            "RateLimit-Policy": ", ".join(
+                f'"{s.limit.name}";q={s.limit.limit};w={s.limit.window}' for s in self.states
+            ),
+            "RateLimit": f'"{tightest.limit.name}";r={max(tightest.remaining, 0)};t={tightest.reset}',
+            "X-RateLimit-Limit": str(tightest.limit.limit),
+            "X-RateLimit-Remaining": str(max(tightest.remaining, 0)),
+            "X-RateLimit-Reset": str(math.ceil(time.time()) + tightest.reset),
+        }
+        if not self.allowed:
+            headers["Retry-After"] = str(max(self.retry_after, 1))
+        return headers
+
+
+def rate_limit_hit(limits: list[Limit]) -> Decision:
+    """Count one request against every limit, or against none when any of them is exhausted."""
+    if not limits:
+        return Decision(allowed=True, states=[])
+    client = get_redis()
+    if client is None:
+        return _hit_in_database(limits)
+    args = [int(time.time() * 1000), uuid.uuid4().hex]
+    for limit in limits:
+        args += [limit.limit, limit.window * 1000]
+    out = client.eval(_SLIDING_WINDOW, len(limits), *[f"rl:{limit.key}" for limit in limits], *args)
+    states = [
+        LimitState(
+            limit=limit, remaining=int(out[1 + i * 2]), reset=math.ceil(out[2 + i * 2] / 1000)
+        )
+        for i, limit in enumerate(limits)
+    ]
+    return Decision(allowed=bool(out[0]), states=states)
+
+
+@transaction.atomic
+def _hit_in_database(limits: list[Limit]) -> Decision:
+    now = time.time()
+    buckets = []
+    for limit in sorted(limits, key=lambda item: item.key):
+        RateLimitBucket.objects.get_or_create(key=limit.key)
+    by_key = {
+        bucket.key: bucket
+        for bucket in RateLimitBucket.objects.select_for_update().filter(
+            key__in=[limit.key for limit in limits]
+        )
+    }
+    for limit in limits:
+        bucket = by_key[limit.key]
+        bucket.hits = [hit for hit in bucket.hits if hit > now - limit.window]
+        buckets.append((limit, bucket))
+    allowed = all(len(bucket.hits) < limit.limit for limit, bucket in buckets)
+    states = []
+    for limit, bucket in buckets:
+        if allowed:
+            bucket.hits.append(now)
+            bucket.save(update_fields=["hits", "updated_at"])
+        oldest = min(bucket.hits, default=now)
+        reset = max(math.ceil(oldest + limit.window - now), 1)
+        states.append(
+            LimitState(limit=limit, remaining=limit.limit - len(bucket.hits), reset=reset)
+        )
+    return Decision(allowed=allowed, states=states)

@@ -1,0 +1,125 @@
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from accounts.models import TenantScopedQuerySet
+
+
+class Priority(models.TextChoices):
+    URGENT = "urgent", "Urgent"
+    NORMAL = "normal", "Normal"
+    BATCH = "batch", "Batch"
+
+
+class JobQuerySet(TenantScopedQuerySet):
+    def dead_letter(self):
+        return self.filter(status=Job.Status.FAILED)
+
+    def due(self, now=None):
+        now = now or timezone.now()
+        return self.filter(status=Job.Status.PENDING).filter(
+            models.Q(next_retry_at__isnull=True) | models.Q(next_retry_at__lte=now)
+        )
+
+
+class Job(models.Model):
+    """A unit of background work. This row is the truth; the broker only carries wake-ups."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        PROCESSING = "processing", "Processing"
+        COMPLETED = "completed", "Completed"
+        FAILED = "failed", "Failed"
+        CANCELED = "canceled", "Canceled"
+
+    FINISHED = (Status.COMPLETED, Status.FAILED, Status.CANCELED)
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant = models.ForeignKey("accounts.Tenant", on_delete=models.CASCADE, related_name="jobs")
+    type = models.CharField(max_length=64, db_index=True)
+    payload = models.JSONField(default=dict)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    priority = models.CharField(max_length=16, choices=Priority.choices, default=Priority.NORMAL)
+    progress = models.PositiveSmallIntegerField(default=0)
+    progress_message = models.CharField(max_length=255, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    max_attempts = models.PositiveIntegerField(default=3)
+    next_retry_at = models.DateTimeField(null=True, blank=True)
+    cancel_requested = models.BooleanField(default=False)
+    started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    dispatched_at = models.DateTimeField(
+        null=True, blank=True, help_text="When a wake-up was last published to the broker."
+    )
+    result = models.JSONField(null=True, blank=True)
+    error_code = models.CharField(max_length=64, blank=True)
+    error_message = models.TextField(blank=True)
+    idempotency_key = models.CharField(max_length=255, blank=True)
+    credits_charged = models.PositiveIntegerField(default=0)
+    api_key = models.ForeignKey(
+        "accounts.ApiKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs"
+    )
+    submitted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    retry_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="retries"
+    )
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = JobQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["status", "priority", "created_at"], name="job_queue_idx"),
+            models.Index(fields=["tenant", "status", "created_at"], name="job_tenant_status_idx"),
+            models.Index(
+                fields=["heartbeat_at"],
+                condition=models.Q(status="processing"),
+                name="job_processing_heartbeat_idx",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.type} {self.id} ({self.status})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in self.FINISHED
+
+    @property
+    def queue(self) -> str:
+        return self.priority
+
+
+class TaskRun(models.Model):
+    """One run of a scheduled system task: when, how it ended, and what it did."""
+
+    class Outcome(models.TextChoices):
+        RUNNING = "running", "Running"
+        OK = "ok", "OK"
+        FAILED = "failed", "Failed"
+        SKIPPED = "skipped", "Skipped"
+
+    name = models.CharField(max_length=100, db_index=True)
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=16, choices=Outcome.choices, default=Outcome.RUNNING)
+    counts = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+        indexes = [models.Index(fields=["name", "-started_at"], name="taskrun_name_started_idx")]
+
+    def __str__(self):
+        return f"{self.name} at {self.started_at:%Y-%m-%d %H:%M:%S} ({self.outcome})"
+
+    @property
+    def duration(self):
+        return self.finished_at - self.started_at if self.finished_at else None
