@@ -123,3 +123,46 @@ class TaskRun(models.Model):
     @property
     def duration(self):
         return self.finished_at - self.started_at if self.finished_at else None
+
+
+class JobEvent(models.Model):
+    """A line in a job's history: attempts that failed, retries, reaping, cancels, handler logs."""
+
+    class Kind(models.TextChoices):
+        LOG = "log", "Log"
+        RETRY = "retry", "Retry scheduled"
+        FAILED = "failed", "Failed"
+        REAPED = "reaped", "Reaped (worker lost)"
+        CANCELED = "canceled", "Canceled"
+        REQUEUED = "requeued", "Requeued"
+        WAITING = "waiting", "Waiting for capacity"
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="events")
+    attempt = models.PositiveIntegerField(default=0)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    message = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self):
+        return f"{self.kind} (attempt {self.attempt})"
+
+
+class WorkerSeen(models.Model):
+    """A worker process's last sign of life, written by the worker itself every few seconds."""
+
+    hostname = models.CharField(max_length=255, unique=True)
+    pid = models.PositiveIntegerField(default=0)
+    queues = models.CharField(max_length=255, blank=True)
+    concurrency = models.PositiveIntegerField(default=0)
+    started_at = models.DateTimeField(default=timezone.now)
+    last_seen_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        verbose_name_plural = "workers seen"
+        ordering = ["-last_seen_at"]
+
+    def __str__(self):
+        return self.hostname

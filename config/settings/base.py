@@ -249,3 +249,6 @@ LOGGING = {
 
 # Platform alerts (not about one tenant) go to the active staff users with these addresses.
 PLATFORM_ALERT_EMAILS = env.list("PLATFORM_ALERT_EMAILS", default=[])
+
+# Credits each job type costs at submit, e.g. JOB_CREDIT_COSTS=story_generation=5,deck_generation=2.
+JOB_CREDIT_COSTS = env.dict("JOB_CREDIT_COSTS", cast={"value": int}, default={})

@@ -1,0 +1,76 @@
+"""The job types, registered by the apps that own them.
+
+An app registers its types in its AppConfig.ready():
+
+    from jobs.registry import JobType, job_type_register
+    job_type_register(JobType(name="invoice_pdf", handler=invoice_pdf_handle, ...))
+"""
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
+from rest_framework import serializers
+
+from jobs.models import Priority
+
+DEFAULT_TIME_LIMIT = 600
+
+
+@dataclass(frozen=True)
+class JobType:
+    name: str
+    # handler(ctx: JobContext) -> dict | None; the dict is the job's result.
+    handler: Callable
+    # Validates the submitted payload; its validated_data is what gets stored and handled.
+    payload_serializer: type[serializers.Serializer] | None = None
+    default_priority: str = Priority.NORMAL
+    max_attempts: int = 3
+    # Delays in seconds before attempt 2, 3, …; None: exponential backoff with jitter.
+    retry_delays: tuple[int, ...] | None = None
+    time_limit: int = DEFAULT_TIME_LIMIT
+    # At most this many jobs of the type processing at once, across every worker.
+    max_concurrency: int | None = None
+    # At most this many jobs of the type processing at once for one tenant.
+    max_concurrency_per_tenant: int | None = None
+    # Called inside the submit transaction, after the job row exists (e.g. to create a Story row).
+    on_submit: Callable | None = None
+    # Called when the job fails for good or is canceled, in the same transaction.
+    on_give_up: Callable | None = None
+    # view_url(job) -> str | None: a page that renders the job's artifact.
+    view_url: Callable | None = None
+    # Whether the type accepts submissions (diagnostics are off in production by default).
+    enabled: Callable[[], bool] = field(default=lambda: True)
+    # Whether API clients may submit it through POST /jobs (generations have their own endpoint
+    # but are the same jobs; system types such as invoice_pdf are submitted by the product itself).
+    public: bool = True
+
+    @property
+    def credit_cost(self) -> int:
+        return int(settings.JOB_CREDIT_COSTS.get(self.name, 0))
+
+    def validate(self, payload) -> dict:
+        if self.payload_serializer is None:
+            return payload or {}
+        serializer = self.payload_serializer(data=payload)
+        serializer.is_valid(raise_exception=True)
+        # Stored as JSON: dates and decimals become strings here, not at save time.
+        return json.loads(json.dumps(serializer.validated_data, cls=DjangoJSONEncoder))
+
+
+_registry: dict[str, JobType] = {}
+
+
+def job_type_register(job_type: JobType) -> JobType:
+    _registry[job_type.name] = job_type
+    return job_type
+
+
+def job_type_get(name: str) -> JobType | None:
+    return _registry.get(name)
+
+
+def job_types() -> list[JobType]:
+    return sorted(_registry.values(), key=lambda job_type: job_type.name)

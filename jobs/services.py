@@ -1,0 +1,477 @@
+"""The job engine: submit, dispatch, claim, execute, retry, cancel, reap, sweep and purge.
+
+The Job row is the truth and every state change is one conditional UPDATE on it, so that a
+duplicate message, a late worker or a second beat can never move a job twice.
+"""
+
+import logging
+import random
+from datetime import timedelta
+from functools import partial
+
+from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+from rest_framework.exceptions import ValidationError
+
+from accounts.models import Tenant
+from accounts.services import credits_debit, credits_refund
+from core.errors import Conflict, InvalidRequest, RateLimited
+from core.ratelimit import Limit, rate_limit_hit
+from core.request_context import bind_log_context, unbind_log_context
+from jobs.context import JobContext
+from jobs.errors import (
+    JobCanceled,
+    JobError,
+    JobLost,
+    PermanentError,
+    RetryableError,
+    WaitForCapacity,
+)
+from jobs.models import Job, JobEvent
+from jobs.registry import DEFAULT_TIME_LIMIT, JobType, job_type_get
+
+logger = logging.getLogger(__name__)
+
+BACKOFF_BASE_SECONDS = 1.0
+BACKOFF_CAP_SECONDS = 300.0
+# A job over its concurrency cap is looked at again after this many seconds (plus jitter).
+CAPACITY_RECHECK_SECONDS = 2.0
+# Publishing must not hold a request for long when the broker is down: the sweeper covers it.
+PUBLISH_RETRY_POLICY = {
+    "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.2,
+}
+SWEEP_BATCH = 1000
+REAP_BATCH = 500
+PURGE_BATCH = 1000
+
+
+def retry_delay(job_type: JobType | None, attempt: int) -> float:
+    """Seconds to wait after failed attempt number `attempt` (1-based)."""
+    if job_type is not None and job_type.retry_delays:
+        return float(job_type.retry_delays[min(attempt, len(job_type.retry_delays)) - 1])
+    delay = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2 ** (attempt - 1))
+    return delay * random.uniform(0.8, 1.2)
+
+
+def job_submit(
+    *,
+    tenant: Tenant,
+    type: str,
+    payload: dict,
+    priority: str | None = None,
+    api_key=None,
+    user=None,
+    idempotency_key: str = "",
+    limits: list[Limit] | None = None,
+    retry_of: Job | None = None,
+) -> Job:
+    """Validate, check the rate limits, charge credits, insert the job and its ledger entry in one
+    transaction, and publish its wake-up only after that commits."""
+    job_type = job_type_get(type)
+    if job_type is None or not job_type.enabled():
+        raise InvalidRequest(errors={"type": [f"Unknown job type {type!r}."]})
+    try:
+        payload = job_type.validate(payload)
+    except ValidationError as exc:
+        raise InvalidRequest("The payload is invalid.", errors={"payload": exc.detail}) from exc
+    decision = rate_limit_hit(limits) if limits else None
+    if decision is not None and not decision.allowed:
+        raise RateLimited(headers=decision.headers())
+    with transaction.atomic():
+        job = Job.objects.create(
+            tenant=tenant,
+            type=type,
+            payload=payload,
+            priority=priority or job_type.default_priority,
+            max_attempts=job_type.max_attempts,
+            credits_charged=job_type.credit_cost,
+            idempotency_key=idempotency_key,
+            api_key=api_key,
+            submitted_by=user,
+            retry_of=retry_of,
+            dispatched_at=timezone.now(),
+        )
+        credits_debit(tenant=tenant, amount=job.credits_charged, reason=f"{type} job", job=job)
+        if job_type.on_submit is not None:
+            job_type.on_submit(job)
+        transaction.on_commit(partial(job_dispatch, job))
+    job.rate_limit_decision = decision
+    return job
+
+
+def job_dispatch(job: Job, *, countdown: float | None = None) -> bool:
+    """Publish the job's wake-up to its priority's queue. When the broker is down the job stays
+    pending with no dispatch time, and the sweeper publishes it later."""
+    from jobs.tasks import job_execute
+
+    job_type = job_type_get(job.type)
+    time_limit = job_type.time_limit if job_type else DEFAULT_TIME_LIMIT
+    try:
+        job_execute.apply_async(
+            kwargs={"job_id": str(job.pk)},
+            queue=job.priority,
+            countdown=countdown,
+            soft_time_limit=time_limit,
+            time_limit=time_limit + 30,
+            retry_policy=PUBLISH_RETRY_POLICY,
+        )
+    except Exception:  # noqa: BLE001 - any broker failure leaves the job to the sweeper
+        logger.warning("Could not publish job %s; the sweeper will.", job.pk, exc_info=True)
+        Job.objects.filter(pk=job.pk, status=Job.Status.PENDING).update(dispatched_at=None)
+        return False
+    return True
+
+
+CLAIM_LATER = "later"
+
+
+def job_claim(job_id) -> Job | str | None:
+    """Move a due pending job to processing with one conditional UPDATE. Returns the job, None when
+    there was nothing to claim (a duplicate or late message), or CLAIM_LATER when the job's type or
+    tenant is at its concurrency cap (the job waits, spending no attempt)."""
+    now = timezone.now()
+    claimable = Job.objects.due(now).filter(pk=job_id)
+    fields = {
+        "status": Job.Status.PROCESSING,
+        "attempts": F("attempts") + 1,
+        "started_at": now,
+        "heartbeat_at": now,
+        "next_retry_at": None,
+    }
+    row = claimable.values_list("type", "tenant_id").first()
+    if row is None:
+        return None
+    job_type = job_type_get(row[0])
+    if job_type is None or (
+        job_type.max_concurrency is None and job_type.max_concurrency_per_tenant is None
+    ):
+        claimed = claimable.update(**fields)
+    else:
+        with transaction.atomic():
+            _lock_for_capacity(job_type.name)
+            if _at_capacity(job_type, tenant_id=row[1]):
+                return CLAIM_LATER
+            claimed = claimable.update(**fields)
+    if claimed != 1:
+        return None
+    return Job.objects.select_related("tenant").get(pk=job_id)
+
+
+def _lock_for_capacity(type_name: str) -> None:
+    """Serialise claims of one capped type across every worker until the transaction ends.
+    SQLite needs nothing: its write transactions are already serial."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"jobs.cap.{type_name}"])
+
+
+def _at_capacity(job_type: JobType, *, tenant_id) -> bool:
+    processing = Job.objects.filter(type=job_type.name, status=Job.Status.PROCESSING)
+    if job_type.max_concurrency is not None and processing.count() >= job_type.max_concurrency:
+        return True
+    cap = job_type.max_concurrency_per_tenant
+    return cap is not None and processing.filter(tenant_id=tenant_id).count() >= cap
+
+
+def job_execute(*, job_id: str) -> None:
+    """Run one attempt of a job: the body of the Celery task."""
+    claimed = job_claim(job_id)
+    if claimed is None:
+        logger.info("Job %s: nothing to claim (duplicate or late message).", job_id)
+        return
+    if claimed == CLAIM_LATER:
+        job = Job.objects.get(pk=job_id)
+        _redispatch_later(job, CAPACITY_RECHECK_SECONDS * random.uniform(1, 2))
+        return
+    token = bind_log_context(job_id=str(claimed.pk), tenant=claimed.tenant.slug)
+    try:
+        _run_attempt(claimed)
+    finally:
+        unbind_log_context(token)
+
+
+def _run_attempt(job: Job) -> None:
+    job_type = job_type_get(job.type)
+    ctx = JobContext(job)
+    try:
+        if job_type is None:
+            raise PermanentError("UNKNOWN_TYPE", f"No handler is registered for {job.type!r}.")
+        result = job_type.handler(ctx)
+        if not ctx.completed:
+            ctx.complete(result)
+    except JobCanceled:
+        _job_give_up(job, ctx.attempt, Job.Status.CANCELED, "CANCELED", "Canceled on request.")
+    except JobLost:
+        _job_lost(job, ctx.attempt)
+    except WaitForCapacity as wait:
+        _job_release(job, ctx.attempt, wait)
+    except SoftTimeLimitExceeded:
+        limit = job_type.time_limit if job_type else DEFAULT_TIME_LIMIT
+        _job_attempt_failed(
+            job, ctx.attempt, RetryableError("TIMEOUT", f"The attempt took longer than {limit}s.")
+        )
+    except JobError as error:
+        _job_attempt_failed(job, ctx.attempt, error)
+    except OSError as error:
+        _job_attempt_failed(job, ctx.attempt, RetryableError("STORAGE_ERROR", str(error)))
+    except Exception as error:  # noqa: BLE001 - an unexpected error is one failed attempt
+        logger.exception("Job %s attempt %s failed unexpectedly.", job.pk, ctx.attempt)
+        _job_attempt_failed(
+            job, ctx.attempt, RetryableError("INTERNAL_ERROR", f"{type(error).__name__}: {error}")
+        )
+
+
+def _owned(job: Job, attempt: int):
+    return Job.objects.filter(pk=job.pk, status=Job.Status.PROCESSING, attempts=attempt)
+
+
+def _event(job: Job, attempt: int, kind: str, message: str = "") -> None:
+    JobEvent.objects.create(job_id=job.pk, attempt=attempt, kind=kind, message=message[:5000])
+
+
+def _job_lost(job: Job, attempt: int) -> None:
+    """complete() or a progress write found the job gone from this worker: either a cancel was
+    requested (finish it as canceled) or the reaper took it (write nothing)."""
+    if _owned(job, attempt).filter(cancel_requested=True).exists():
+        _job_give_up(job, attempt, Job.Status.CANCELED, "CANCELED", "Canceled on request.")
+        return
+    logger.warning(
+        "Job %s attempt %s was taken from this worker; its result is dropped.", job.pk, attempt
+    )
+
+
+def _job_release(job: Job, attempt: int, wait: WaitForCapacity) -> None:
+    """Hand the job back without spending the attempt, to be tried after `wait.delay`."""
+    at = timezone.now() + timedelta(seconds=wait.delay)
+    with transaction.atomic():
+        released = _owned(job, attempt).update(
+            status=Job.Status.PENDING,
+            attempts=F("attempts") - 1,
+            next_retry_at=at,
+            dispatched_at=at,
+            heartbeat_at=None,
+        )
+        if released:
+            job.status = Job.Status.PENDING
+            transaction.on_commit(partial(job_dispatch, job, countdown=wait.delay))
+
+
+def _job_attempt_failed(job: Job, attempt: int, error: JobError) -> None:
+    job.refresh_from_db(fields=["cancel_requested", "max_attempts"])
+    if job.cancel_requested:
+        _job_give_up(job, attempt, Job.Status.CANCELED, "CANCELED", "Canceled on request.")
+        return
+    if not error.retryable or attempt >= job.max_attempts:
+        _job_give_up(job, attempt, Job.Status.FAILED, error.code, error.message)
+        return
+    delay = retry_delay(job_type_get(job.type), attempt)
+    at = timezone.now() + timedelta(seconds=delay)
+    with transaction.atomic():
+        scheduled = _owned(job, attempt).update(
+            status=Job.Status.PENDING,
+            next_retry_at=at,
+            dispatched_at=at,
+            heartbeat_at=None,
+            error_code=error.code,
+            error_message=error.message[:5000],
+        )
+        if scheduled:
+            _event(
+                job,
+                attempt,
+                JobEvent.Kind.RETRY,
+                f"{error.code}: {error.message} — retry in {delay:.1f}s",
+            )
+            transaction.on_commit(partial(job_dispatch, job, countdown=delay))
+
+
+def _job_give_up(job: Job, attempt: int, status: str, code: str, message: str) -> bool:
+    """End a processing job as failed or canceled: refund its credits and let its type clean up."""
+    with transaction.atomic():
+        ended = _owned(job, attempt).update(
+            status=status, finished_at=timezone.now(), error_code=code, error_message=message[:5000]
+        )
+        if ended:
+            _job_ended(job, attempt, status, code, message)
+    return bool(ended)
+
+
+def _job_ended(job: Job, attempt: int, status: str, code: str, message: str) -> None:
+    job.refresh_from_db()
+    kind = JobEvent.Kind.CANCELED if status == Job.Status.CANCELED else JobEvent.Kind.FAILED
+    _event(job, attempt, kind, f"{code}: {message}")
+    credits_refund(
+        tenant=job.tenant, amount=job.credits_charged, job=job, reason=f"{job.type} job {status}"
+    )
+    job_type = job_type_get(job.type)
+    if job_type is not None and job_type.on_give_up is not None:
+        job_type.on_give_up(job)
+
+
+def _redispatch_later(job: Job, delay: float) -> None:
+    Job.objects.filter(pk=job.pk, status=Job.Status.PENDING).update(
+        dispatched_at=timezone.now() + timedelta(seconds=delay)
+    )
+    job_dispatch(job, countdown=delay)
+
+
+def job_cancel(*, job: Job, actor=None) -> Job:
+    """Cancel a pending job at once; ask a processing one to stop at its next check."""
+    with transaction.atomic():
+        canceled = Job.objects.filter(pk=job.pk, status=Job.Status.PENDING).update(
+            status=Job.Status.CANCELED,
+            finished_at=timezone.now(),
+            cancel_requested=True,
+            error_code="CANCELED",
+            error_message="Canceled on request.",
+        )
+        if canceled:
+            _job_ended(job, job.attempts, Job.Status.CANCELED, "CANCELED", "Canceled on request.")
+        elif not Job.objects.filter(pk=job.pk, status=Job.Status.PROCESSING).update(
+            cancel_requested=True
+        ):
+            job.refresh_from_db()
+            raise Conflict(
+                f"The job is {job.status}; only pending or processing jobs can be canceled."
+            )
+    job.refresh_from_db()
+    return job
+
+
+def job_retry(
+    *,
+    job: Job,
+    api_key=None,
+    user=None,
+    limits: list[Limit] | None = None,
+    idempotency_key: str = "",
+) -> Job:
+    """Submit a failed or canceled job again, as a new job that points back at it."""
+    if job.status not in (Job.Status.FAILED, Job.Status.CANCELED):
+        raise Conflict(f"The job is {job.status}; only failed or canceled jobs can be retried.")
+    return job_submit(
+        tenant=job.tenant,
+        type=job.type,
+        payload=job.payload,
+        priority=job.priority,
+        api_key=api_key,
+        user=user,
+        limits=limits,
+        idempotency_key=idempotency_key,
+        retry_of=job,
+    )
+
+
+def job_requeue(*, job: Job, actor=None) -> Job:
+    """Put a dead-letter (failed) or canceled job back in its queue with fresh attempts. Its credits,
+    refunded when it ended, are charged again."""
+    with transaction.atomic():
+        requeued = Job.objects.filter(
+            pk=job.pk, status__in=[Job.Status.FAILED, Job.Status.CANCELED]
+        ).update(
+            status=Job.Status.PENDING,
+            attempts=0,
+            progress=0,
+            progress_message="",
+            cancel_requested=False,
+            next_retry_at=None,
+            started_at=None,
+            heartbeat_at=None,
+            finished_at=None,
+            error_code="",
+            error_message="",
+            result=None,
+            dispatched_at=timezone.now(),
+        )
+        if not requeued:
+            job.refresh_from_db()
+            raise Conflict(
+                f"The job is {job.status}; only failed or canceled jobs can be requeued."
+            )
+        job.refresh_from_db()
+        credits_debit(
+            tenant=job.tenant,
+            amount=job.credits_charged,
+            reason=f"{job.type} job requeued",
+            job=job,
+        )
+        _event(job, 0, JobEvent.Kind.REQUEUED, f"Requeued by {actor or 'an operator'}.")
+        transaction.on_commit(partial(job_dispatch, job))
+    return job
+
+
+def jobs_reap_stale() -> dict:
+    """Processing jobs whose heartbeat stopped (their worker died) go back to pending, or fail with
+    WORKER_LOST when no attempt is left."""
+    cutoff = timezone.now() - timedelta(seconds=settings.JOBS_STALE_AFTER_SECONDS)
+    stale = Job.objects.filter(status=Job.Status.PROCESSING, heartbeat_at__lt=cutoff)
+    counts = {"requeued": 0, "failed": 0}
+    for job in stale.order_by("heartbeat_at")[:REAP_BATCH]:
+        attempt = job.attempts
+        if attempt >= job.max_attempts:
+            if _job_give_up(
+                job, attempt, Job.Status.FAILED, "WORKER_LOST", "The worker stopped responding."
+            ):
+                counts["failed"] += 1
+            continue
+        with transaction.atomic():
+            now = timezone.now()
+            requeued = (
+                _owned(job, attempt)
+                .filter(heartbeat_at__lt=cutoff)
+                .update(
+                    status=Job.Status.PENDING,
+                    heartbeat_at=None,
+                    next_retry_at=None,
+                    dispatched_at=now,
+                )
+            )
+            if requeued:
+                counts["requeued"] += 1
+                _event(
+                    job, attempt, JobEvent.Kind.REAPED, "The worker stopped responding; requeued."
+                )
+                transaction.on_commit(partial(job_dispatch, job))
+    return counts
+
+
+def jobs_sweep() -> dict:
+    """Publish due pending jobs whose wake-up was never sent (broker down at submit) or has not led
+    to a claim for a long time (a message lost in a crash)."""
+    now = timezone.now()
+    lost_before = now - timedelta(seconds=settings.JOBS_STALE_AFTER_SECONDS)
+    due = Job.objects.due(now).filter(
+        Q(dispatched_at__isnull=True) | Q(dispatched_at__lt=lost_before)
+    )
+    published = 0
+    for job in due.order_by("created_at")[:SWEEP_BATCH]:
+        if not Job.objects.filter(
+            pk=job.pk, status=Job.Status.PENDING, dispatched_at=job.dispatched_at
+        ).update(dispatched_at=now):
+            continue
+        if not job_dispatch(job):
+            break
+        published += 1
+    return {"published": published}
+
+
+def jobs_purge() -> dict:
+    """Delete finished jobs past their retention; the artifacts they produced stay."""
+    now = timezone.now()
+    completed_before = now - timedelta(hours=settings.JOBS_RETENTION_COMPLETED_HOURS)
+    ended_before = now - timedelta(days=settings.JOBS_RETENTION_FAILED_DAYS)
+    expired = Job.objects.filter(
+        Q(status=Job.Status.COMPLETED, finished_at__lt=completed_before)
+        | Q(status__in=[Job.Status.FAILED, Job.Status.CANCELED], finished_at__lt=ended_before)
+    )
+    deleted = 0
+    while ids := list(expired.values_list("pk", flat=True)[:PURGE_BATCH]):
+        Job.objects.filter(pk__in=ids).delete()
+        deleted += len(ids)
+    return {"deleted": deleted}

@@ -1,0 +1,57 @@
+"""Workers write their own sign of life, so the dashboard and /readyz can tell who is running."""
+
+import logging
+import os
+import threading
+
+from celery.signals import worker_ready, worker_shutdown
+from django.db import close_old_connections, connection
+from django.utils import timezone
+
+logger = logging.getLogger(__name__)
+WORKER_HEARTBEAT_SECONDS = 15
+_stop = threading.Event()
+
+
+def worker_seen_write(*, hostname: str, queues: str, concurrency: int) -> None:
+    from jobs.models import WorkerSeen
+
+    WorkerSeen.objects.update_or_create(
+        hostname=hostname,
+        defaults={
+            "pid": os.getpid(),
+            "queues": queues,
+            "concurrency": concurrency,
+            "last_seen_at": timezone.now(),
+        },
+    )
+
+
+def _beat(hostname: str, queues: str, concurrency: int) -> None:
+    while not _stop.is_set():
+        close_old_connections()
+        try:
+            worker_seen_write(hostname=hostname, queues=queues, concurrency=concurrency)
+        except Exception:  # noqa: BLE001 - a missed heartbeat must never stop the worker
+            logger.warning("Could not record the worker heartbeat.", exc_info=True)
+        _stop.wait(WORKER_HEARTBEAT_SECONDS)
+    connection.close()
+
+
+@worker_ready.connect
+def _start_heartbeat(sender, **kwargs):
+    consumer = sender
+    queues = ",".join(sorted(q.name for q in consumer.task_consumer.queues))
+    concurrency = consumer.pool.num_processes if hasattr(consumer.pool, "num_processes") else 1
+    _stop.clear()
+    threading.Thread(
+        target=_beat,
+        args=(consumer.hostname, queues, concurrency),
+        daemon=True,
+        name="offload-heartbeat",
+    ).start()
+
+
+@worker_shutdown.connect
+def _stop_heartbeat(**kwargs):
+    _stop.set()
