@@ -70,9 +70,11 @@ def job_submit(
     idempotency_key: str = "",
     limits: list[Limit] | None = None,
     retry_of: Job | None = None,
+    delay_seconds: float | None = None,
 ) -> Job:
     """Validate, check the rate limits, charge credits, insert the job and its ledger entry in one
-    transaction, and publish its wake-up only after that commits."""
+    transaction, and publish its wake-up only after that commits. With `delay_seconds` the job is
+    not due before then."""
     job_type = job_type_get(type)
     if job_type is None or not job_type.enabled():
         raise InvalidRequest(errors={"type": [f"Unknown job type {type!r}."]})
@@ -83,6 +85,8 @@ def job_submit(
     decision = rate_limit_hit(limits) if limits else None
     if decision is not None and not decision.allowed:
         raise RateLimited(headers=decision.headers())
+    now = timezone.now()
+    not_before = now + timedelta(seconds=delay_seconds) if delay_seconds else None
     with transaction.atomic():
         job = Job.objects.create(
             tenant=tenant,
@@ -95,12 +99,13 @@ def job_submit(
             api_key=api_key,
             submitted_by=user,
             retry_of=retry_of,
-            dispatched_at=timezone.now(),
+            next_retry_at=not_before,
+            dispatched_at=not_before or now,
         )
         credits_debit(tenant=tenant, amount=job.credits_charged, reason=f"{type} job", job=job)
         if job_type.on_submit is not None:
             job_type.on_submit(job)
-        transaction.on_commit(partial(job_dispatch, job))
+        transaction.on_commit(partial(job_dispatch, job, countdown=delay_seconds))
     job.rate_limit_decision = decision
     return job
 
