@@ -66,3 +66,17 @@ class ApiProblemMiddleware:
             title="Internal error",
             detail="An internal error occurred.",
         )
+
+
+class RateLimitHeadersMiddleware:
+    """Adds the rate-limit headers of the limits a request was counted against to its response,
+    whether it succeeded or was refused."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        for name, value in getattr(request, "rate_limit_headers", {}).items():
+            response.setdefault(name, value)
+        return response

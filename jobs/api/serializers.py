@@ -1,0 +1,114 @@
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from jobs.models import Job, Priority
+from jobs.registry import job_type_get
+from jobs.selectors import job_queue_position
+
+
+class QueuePositionSerializer(serializers.Serializer):
+    queue = serializers.CharField()
+    position = serializers.IntegerField(help_text="1 when the job is next in its queue.")
+    ahead = serializers.IntegerField(help_text="Due jobs of the same queue ahead of this one.")
+    queue_length = serializers.IntegerField()
+    active = serializers.IntegerField(help_text="Jobs of the queue being processed now.")
+    estimated_wait_seconds = serializers.FloatField(allow_null=True)
+
+
+class JobErrorSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    message = serializers.CharField()
+
+
+class JobSerializer(serializers.ModelSerializer):
+    message = serializers.CharField(source="progress_message")
+    error = serializers.SerializerMethodField()
+    queue = serializers.SerializerMethodField()
+    view_url = serializers.SerializerMethodField()
+    url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Job
+        fields = [
+            "id",
+            "url",
+            "type",
+            "status",
+            "priority",
+            "progress",
+            "message",
+            "attempts",
+            "max_attempts",
+            "next_retry_at",
+            "cancel_requested",
+            "result",
+            "error",
+            "queue",
+            "view_url",
+            "credits_charged",
+            "retry_of",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(JobErrorSerializer(allow_null=True))
+    def get_error(self, job) -> dict | None:
+        if not job.error_code:
+            return None
+        return {"code": job.error_code, "message": job.error_message}
+
+    @extend_schema_field(QueuePositionSerializer(allow_null=True))
+    def get_queue(self, job) -> dict | None:
+        return job_queue_position(job)
+
+    def get_view_url(self, job) -> str | None:
+        job_type = job_type_get(job.type)
+        if job.status != Job.Status.COMPLETED or job_type is None or job_type.view_url is None:
+            return None
+        return job_type.view_url(job)
+
+    def get_url(self, job) -> str:
+        return f"/api/v1/jobs/{job.pk}"
+
+
+class JobSubmitSerializer(serializers.Serializer):
+    type = serializers.CharField(max_length=64)
+    payload = serializers.JSONField(default=dict)
+    priority = serializers.ChoiceField(choices=Priority.choices, required=False)
+
+    def validate_payload(self, payload):
+        if not isinstance(payload, dict):
+            raise serializers.ValidationError("Must be a JSON object.")
+        return payload
+
+
+class JobListQuerySerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=Job.Status.choices, required=False)
+    type = serializers.CharField(max_length=64, required=False)
+    ids = serializers.CharField(required=False, help_text="Comma-separated job ids (at most 100).")
+
+    def validate_ids(self, value: str) -> list[str]:
+        ids = [part.strip() for part in value.split(",") if part.strip()]
+        if len(ids) > 100:
+            raise serializers.ValidationError("At most 100 ids.")
+        field = serializers.UUIDField()
+        return [str(field.to_internal_value(job_id)) for job_id in ids]
+
+
+class QueueStatsRowSerializer(serializers.Serializer):
+    queue = serializers.CharField()
+    type = serializers.CharField()
+    pending = serializers.IntegerField()
+    processing = serializers.IntegerField()
+    completed = serializers.IntegerField()
+    failed = serializers.IntegerField()
+    canceled = serializers.IntegerField()
+
+
+class QueueStatsSerializer(serializers.Serializer):
+    jobs = QueueStatsRowSerializer(many=True)
+    depth = serializers.DictField(
+        child=serializers.IntegerField(), help_text="Due pending jobs per queue, all workspaces."
+    )

@@ -1,0 +1,70 @@
+"""Submitting jobs from API requests: the limits, the 202 answer and its polling hints."""
+
+from django.conf import settings
+from django.utils import timezone
+
+from accounts.authentication import Principal
+from core.idempotency import HEADER, idempotency_key_parse
+from core.ratelimit import Limit
+from core.throttling import rate_limit_headers_attach
+from jobs.models import Job
+from jobs.services import job_retry, job_submit
+
+
+def submission_limits(principal: Principal, job_type: str) -> list[Limit]:
+    """Per API key (or staff user): a minute and a day window, and an hour window per job type."""
+    api_key = principal.api_key
+    per_minute = getattr(api_key, "rate_limit_per_minute", None) or settings.RATE_LIMIT_PER_MINUTE
+    per_day = getattr(api_key, "rate_limit_per_day", None) or settings.RATE_LIMIT_PER_DAY
+    who = principal.pk
+    return [
+        Limit("minute", f"submit:minute:{who}", per_minute, 60),
+        Limit("day", f"submit:day:{who}", per_day, 86400),
+        Limit(
+            "type-hour",
+            f"submit:type:{who}:{job_type}",
+            settings.RATE_LIMIT_PER_HOUR_PER_TYPE,
+            3600,
+        ),
+    ]
+
+
+def _caller(request) -> dict:
+    principal = request.user
+    return {
+        "api_key": principal.api_key,
+        "user": principal.user,
+        "idempotency_key": idempotency_key_parse(request.headers.get(HEADER)) or "",
+    }
+
+
+def job_submit_for_request(request, *, type: str, payload: dict, priority: str | None) -> Job:
+    principal = request.user
+    job = job_submit(
+        tenant=principal.tenant,
+        type=type,
+        payload=payload,
+        priority=priority,
+        limits=submission_limits(principal, type),
+        **_caller(request),
+    )
+    rate_limit_headers_attach(request, job.rate_limit_decision)
+    return job
+
+
+def job_retry_for_request(request, *, job: Job) -> Job:
+    retried = job_retry(
+        job=job, limits=submission_limits(request.user, job.type), **_caller(request)
+    )
+    rate_limit_headers_attach(request, retried.rate_limit_decision)
+    return retried
+
+
+def poll_after_seconds(job: Job) -> int:
+    """How long a client should wait before polling again: 3 s, slower as the job ages."""
+    age = (timezone.now() - job.created_at).total_seconds()
+    if age < 60:
+        return 3
+    if age < 600:
+        return 10
+    return 30

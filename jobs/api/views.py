@@ -1,0 +1,144 @@
+import hashlib
+import json
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import generics, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.api.scoping import TenantScopedMixin
+from accounts.permissions import IsTenantAdmin
+from core.errors import InvalidRequest
+from core.idempotency import idempotent
+from jobs.api.serializers import (
+    JobListQuerySerializer,
+    JobSerializer,
+    JobSubmitSerializer,
+    QueueStatsSerializer,
+)
+from jobs.api.submission import job_retry_for_request, job_submit_for_request, poll_after_seconds
+from jobs.models import Job
+from jobs.registry import job_type_get
+from jobs.selectors import job_counts, queue_depths
+from jobs.services import job_cancel
+
+
+def job_response(
+    request, job: Job, *, status_code: int = 200, serializer_class=JobSerializer
+) -> Response:
+    """A job's representation, with a polling hint while unfinished and an ETag for 304s."""
+    data = serializer_class(job, context={"request": request}).data
+    headers = {}
+    if not job.is_finished:
+        headers["Retry-After"] = str(poll_after_seconds(job))
+    if status_code == status.HTTP_202_ACCEPTED:
+        headers["Location"] = data["url"]
+    body = json.dumps(data, sort_keys=True, default=str).encode()
+    etag = f'"{hashlib.sha256(body).hexdigest()[:32]}"'
+    headers["ETag"] = etag
+    if status_code == 200 and etag in request.headers.get("If-None-Match", ""):
+        return Response(status=status.HTTP_304_NOT_MODIFIED, headers=headers)
+    return Response(data, status=status_code, headers=headers)
+
+
+class JobListCreateApi(TenantScopedMixin, generics.ListAPIView):
+    """Submit a job, or list the workspace's jobs (newest first)."""
+
+    queryset = Job.objects.all()
+    serializer_class = JobSerializer
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("status", enum=Job.Status.values),
+            OpenApiParameter("type", str),
+            OpenApiParameter(
+                "ids", str, description="Comma-separated job ids: a batch status look-up."
+            ),
+        ]
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self):
+        query = JobListQuerySerializer(data=self.request.query_params)
+        query.is_valid(raise_exception=True)
+        jobs = super().get_queryset()
+        if "status" in query.validated_data:
+            jobs = jobs.filter(status=query.validated_data["status"])
+        if "type" in query.validated_data:
+            jobs = jobs.filter(type=query.validated_data["type"])
+        if "ids" in query.validated_data:
+            jobs = jobs.filter(pk__in=query.validated_data["ids"])
+        return jobs.order_by("-created_at")
+
+    @extend_schema(
+        request=JobSubmitSerializer,
+        responses={202: JobSerializer},
+        parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER)],
+    )
+    @idempotent
+    def post(self, request):
+        params = JobSubmitSerializer(data=request.data)
+        params.is_valid(raise_exception=True)
+        job_type = job_type_get(params.validated_data["type"])
+        if job_type is None or not job_type.public:
+            raise InvalidRequest(
+                errors={"type": [f"Unknown job type {params.validated_data['type']!r}."]}
+            )
+        job = job_submit_for_request(
+            request,
+            type=params.validated_data["type"],
+            payload=params.validated_data["payload"],
+            priority=params.validated_data.get("priority"),
+        )
+        return job_response(request, job, status_code=status.HTTP_202_ACCEPTED)
+
+
+class JobDetailApi(TenantScopedMixin, generics.RetrieveAPIView):
+    """A job's status, progress, attempts, result or error, and queue position."""
+
+    queryset = Job.objects.all()
+    serializer_class = JobSerializer
+
+    def retrieve(self, request, *args, **kwargs):
+        return job_response(request, self.get_object())
+
+
+class JobCancelApi(TenantScopedMixin, generics.GenericAPIView):
+    """Cancel a pending job at once, or ask a processing one to stop (409 when it has finished)."""
+
+    queryset = Job.objects.all()
+    serializer_class = JobSerializer
+
+    @extend_schema(request=None, responses={200: JobSerializer, 202: JobSerializer})
+    def post(self, request, pk):
+        job = job_cancel(job=self.get_object(), actor=request.user.actor)
+        code = status.HTTP_200_OK if job.is_finished else status.HTTP_202_ACCEPTED
+        return Response(JobSerializer(job).data, status=code)
+
+
+class JobRetryApi(TenantScopedMixin, generics.GenericAPIView):
+    """Submit a failed or canceled job again, as a new job whose retry_of points back at it."""
+
+    queryset = Job.objects.all()
+    serializer_class = JobSerializer
+
+    @extend_schema(request=None, responses={202: JobSerializer})
+    @idempotent
+    def post(self, request, pk):
+        job = job_retry_for_request(request, job=self.get_object())
+        return job_response(request, job, status_code=status.HTTP_202_ACCEPTED)
+
+
+class QueueStatsApi(APIView):
+    """Counts of the workspace's jobs by queue, type and status, and every queue's depth."""
+
+    permission_classes = [IsTenantAdmin]
+
+    @extend_schema(responses=QueueStatsSerializer)
+    def get(self, request):
+        data = {
+            "jobs": job_counts(Job.objects.for_tenant(request.user.tenant)),
+            "depth": queue_depths(),
+        }
+        return Response(QueueStatsSerializer(data).data)
