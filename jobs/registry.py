@@ -48,6 +48,11 @@ class JobType:
     public: bool = True
 
     @property
+    def concurrency_cap(self) -> int | None:
+        """The cap across every worker: JOBS_MAX_CONCURRENCY overrides the type's own."""
+        return settings.JOBS_MAX_CONCURRENCY.get(self.name, self.max_concurrency)
+
+    @property
     def credit_cost(self) -> int:
         return int(settings.JOB_CREDIT_COSTS.get(self.name, 0))
 

@@ -154,7 +154,7 @@ def job_claim(job_id) -> Job | str | None:
         return None
     job_type = job_type_get(row[0])
     if job_type is None or (
-        job_type.max_concurrency is None and job_type.max_concurrency_per_tenant is None
+        job_type.concurrency_cap is None and job_type.max_concurrency_per_tenant is None
     ):
         claimed = claimable.update(**fields)
     else:
@@ -178,7 +178,7 @@ def _lock_for_capacity(type_name: str) -> None:
 
 def _at_capacity(job_type: JobType, *, tenant_id) -> bool:
     processing = Job.objects.filter(type=job_type.name, status=Job.Status.PROCESSING)
-    if job_type.max_concurrency is not None and processing.count() >= job_type.max_concurrency:
+    if job_type.concurrency_cap is not None and processing.count() >= job_type.concurrency_cap:
         return True
     cap = job_type.max_concurrency_per_tenant
     return cap is not None and processing.filter(tenant_id=tenant_id).count() >= cap

@@ -225,6 +225,9 @@ JOBS_SWEEP_INTERVAL_SECONDS = env.int("JOBS_SWEEP_INTERVAL_SECONDS", default=60)
 JOBS_RETENTION_COMPLETED_HOURS = env.int("JOBS_RETENTION_COMPLETED_HOURS", default=24)
 JOBS_RETENTION_FAILED_DAYS = env.int("JOBS_RETENTION_FAILED_DAYS", default=7)
 JOBS_ENABLE_DIAGNOSTICS = env.bool("JOBS_ENABLE_DIAGNOSTICS", default=DEBUG)
+# Per-type caps on jobs processing at once across every worker, overriding the types' own,
+# e.g. JOBS_MAX_CONCURRENCY=story_generation=5,image_generation=2.
+JOBS_MAX_CONCURRENCY = env.dict("JOBS_MAX_CONCURRENCY", cast={"value": int}, default={})
 
 LOG_FORMAT = env("LOG_FORMAT", default="text" if DEBUG else "json")
 LOG_LEVEL = env("LOG_LEVEL", default="INFO")

@@ -1,5 +1,7 @@
 def test_submit_then_poll_a_diagnostic_job(api_client):
-    response = api_client.post("/api/v1/jobs", {"type": "diagnostic", "payload": {"steps": 1}}, format="json")
+    response = api_client.post(
+        "/api/v1/jobs", {"type": "diagnostic", "payload": {"steps": 1}}, format="json"
+    )
     assert response.status_code == 202, response.json()
     job = response.json()
     assert job["status"] == "pending"
