@@ -8,7 +8,9 @@ from tests.worker import running_worker, wait_for
 def test_a_submitted_job_completes_on_a_real_worker(api_client):
     with running_worker():
         response = api_client.post(
-            "/api/v1/jobs", {"type": "diagnostic", "payload": {"steps": 3, "step_seconds": 0.1}}, format="json"
+            "/api/v1/jobs",
+            {"type": "diagnostic", "payload": {"steps": 3, "step_seconds": 0.1}},
+            format="json",
         )
         assert response.status_code == 202
         job = Job.objects.get(pk=response.json()["id"])

@@ -1,0 +1,119 @@
+from django.contrib import admin, messages
+from django.urls import path
+
+from accounts.admin import ReadOnlyAdmin
+from core.errors import ApiError
+from jobs.dashboard import queue_dashboard_view
+from jobs.models import Job, JobEvent, TaskRun, WorkerSeen
+from jobs.services import job_cancel, job_requeue, job_retry
+
+
+class DeadLetterFilter(admin.SimpleListFilter):
+    title = "dead letter"
+    parameter_name = "dead_letter"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Failed for good")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.dead_letter()
+        return queryset
+
+
+class JobEventInline(admin.TabularInline):
+    model = JobEvent
+    extra = 0
+    can_delete = False
+    fields = ["created_at", "attempt", "kind", "message"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Job)
+class JobAdmin(admin.ModelAdmin):
+    list_display = [
+        "id",
+        "type",
+        "status",
+        "priority",
+        "tenant",
+        "progress",
+        "attempts",
+        "error_code",
+        "created_at",
+        "finished_at",
+    ]
+    list_filter = [DeadLetterFilter, "status", "priority", "type", "tenant"]
+    search_fields = ["=id", "type", "idempotency_key", "error_code", "tenant__slug"]
+    list_select_related = ["tenant"]
+    raw_id_fields = ["tenant", "api_key", "submitted_by", "retry_of"]
+    readonly_fields = [field.name for field in Job._meta.fields]
+    date_hierarchy = "created_at"
+    inlines = [JobEventInline]
+    actions = ["retry_jobs", "cancel_jobs", "requeue_jobs"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def get_urls(self):
+        dashboard = path(
+            "dashboard/", self.admin_site.admin_view(queue_dashboard_view), name="jobs_dashboard"
+        )
+        return [dashboard, *super().get_urls()]
+
+    def _apply(self, request, queryset, service, verb: str, **kwargs):
+        done, refused = 0, []
+        for job in queryset.select_related("tenant"):
+            try:
+                service(job=job, **kwargs)
+                done += 1
+            except ApiError as exc:
+                refused.append(f"{job.pk}: {exc.detail}")
+        if done:
+            messages.success(request, f"{verb} {done} job(s).")
+        for reason in refused[:20]:
+            messages.warning(request, reason)
+
+    @admin.action(description="Retry as new jobs (failed or canceled)")
+    def retry_jobs(self, request, queryset):
+        self._apply(request, queryset, job_retry, "Retried", user=request.user)
+
+    @admin.action(description="Cancel (pending or processing)")
+    def cancel_jobs(self, request, queryset):
+        self._apply(request, queryset, job_cancel, "Canceled", actor=request.user)
+
+    @admin.action(description="Requeue the dead letter (failed or canceled)")
+    def requeue_jobs(self, request, queryset):
+        self._apply(request, queryset, job_requeue, "Requeued", actor=request.user)
+
+
+@admin.register(JobEvent)
+class JobEventAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "job", "attempt", "kind", "message"]
+    list_filter = ["kind"]
+    search_fields = ["=job__id", "message"]
+    list_select_related = ["job"]
+
+
+@admin.register(TaskRun)
+class TaskRunAdmin(ReadOnlyAdmin):
+    list_display = ["name", "started_at", "finished_at", "outcome", "counts", "short_error"]
+    list_filter = ["name", "outcome"]
+    search_fields = ["name", "error"]
+    date_hierarchy = "started_at"
+
+    @admin.display(description="error")
+    def short_error(self, run):
+        return run.error[:120]
+
+
+@admin.register(WorkerSeen)
+class WorkerSeenAdmin(ReadOnlyAdmin):
+    list_display = ["hostname", "pid", "queues", "concurrency", "started_at", "last_seen_at"]
+    search_fields = ["hostname"]
+
+    def has_delete_permission(self, request, obj=None):
+        return True

@@ -1,0 +1,110 @@
+"""The queue dashboard in the admin: what is queued, running, failing, and who is working."""
+
+from datetime import timedelta
+
+from django.contrib import admin
+from django.db.models import Count, Min, Q
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils import timezone
+from django_celery_beat.models import PeriodicTask
+
+from accounts.models import Notification
+from jobs.models import Job, Priority, TaskRun
+from jobs.selectors import job_counts, queue_depths, workers_seen
+
+
+def _changelist(**filters) -> str:
+    query = "&".join(f"{key}={value}" for key, value in filters.items())
+    return f"{reverse('admin:jobs_job_changelist')}?{query}"
+
+
+def _queues() -> list[dict]:
+    depths = queue_depths()
+    oldest = dict(
+        Job.objects.due().order_by().values_list("priority").annotate(oldest=Min("created_at"))
+    )
+    now = timezone.now()
+    return [
+        {
+            "name": queue,
+            "pending": depths[queue],
+            "oldest_wait": (now - oldest[queue]) if queue in oldest else None,
+            "url": _changelist(priority__exact=queue, status__exact="pending"),
+        }
+        for queue in Priority.values
+    ]
+
+
+def _last_hour_by_type() -> list[dict]:
+    since = timezone.now() - timedelta(hours=1)
+    rows = (
+        Job.objects.filter(finished_at__gte=since)
+        .order_by()
+        .values("type")
+        .annotate(
+            completed=Count("id", filter=Q(status=Job.Status.COMPLETED)),
+            failed=Count("id", filter=Q(status=Job.Status.FAILED)),
+        )
+    )
+    return [
+        {
+            **row,
+            "failure_rate": row["failed"] / (row["completed"] + row["failed"])
+            if row["completed"] + row["failed"]
+            else 0.0,
+            "failed_url": _changelist(type__exact=row["type"], status__exact="failed"),
+        }
+        for row in rows.order_by("type")
+    ]
+
+
+def _schedules() -> list[dict]:
+    runs = {}
+    for task in PeriodicTask.objects.order_by("name"):
+        run_name = task.task.rsplit(".", 1)[-1]
+        runs[task.name] = {
+            "task": task,
+            "last_run": TaskRun.objects.filter(name=run_name).order_by("-started_at").first(),
+            "url": f"{reverse('admin:jobs_taskrun_changelist')}?name={run_name}",
+        }
+    return list(runs.values())
+
+
+def queue_dashboard_view(request):
+    counts = job_counts(Job.objects.all())
+    for row in counts:
+        row["cells"] = [
+            {
+                "count": row[status],
+                "url": _changelist(
+                    type__exact=row["type"], priority__exact=row["queue"], status__exact=status
+                ),
+            }
+            for status in Job.Status.values
+        ]
+    totals = dict(Job.objects.order_by().values_list("status").annotate(n=Count("id")))
+    context = {
+        **admin.site.each_context(request),
+        "title": "Queue dashboard",
+        "statuses": Job.Status.values,
+        "counts": counts,
+        "status_cells": [
+            {
+                "status": status,
+                "count": totals.get(status, 0),
+                "url": _changelist(status__exact=status),
+            }
+            for status in Job.Status.values
+        ],
+        "dead_letter_url": _changelist(dead_letter="yes"),
+        "queues": _queues(),
+        "last_hour": _last_hour_by_type(),
+        "workers": workers_seen(),
+        "schedules": _schedules(),
+        "open_alerts": Notification.objects.filter(resolved_at__isnull=True)
+        .exclude(alert_key="")
+        .select_related("tenant")
+        .order_by("-created_at")[:20],
+    }
+    return TemplateResponse(request, "admin/jobs/dashboard.html", context)

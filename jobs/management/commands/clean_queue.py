@@ -1,0 +1,49 @@
+from datetime import timedelta
+
+from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
+
+from jobs.models import Job, Priority
+from jobs.services import job_cancel
+
+CLEANABLE = [Job.Status.PENDING, Job.Status.COMPLETED, Job.Status.FAILED, Job.Status.CANCELED]
+
+
+class Command(BaseCommand):
+    help = (
+        "Clean a queue: delete finished jobs (completed, failed, canceled) or cancel pending ones "
+        "(credits refunded), optionally only of one queue or type and older than some hours."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--status", required=True, choices=CLEANABLE)
+        parser.add_argument("--queue", choices=Priority.values)
+        parser.add_argument("--type")
+        parser.add_argument("--older-than-hours", type=float, default=0)
+        parser.add_argument(
+            "--dry-run", action="store_true", help="Only count what would be cleaned."
+        )
+
+    def handle(self, *args, **options):
+        if options["older_than_hours"] < 0:
+            raise CommandError("--older-than-hours must not be negative.")
+        jobs = Job.objects.filter(
+            status=options["status"],
+            created_at__lt=timezone.now() - timedelta(hours=options["older_than_hours"]),
+        )
+        if options["queue"]:
+            jobs = jobs.filter(priority=options["queue"])
+        if options["type"]:
+            jobs = jobs.filter(type=options["type"])
+        if options["dry_run"]:
+            self.stdout.write(f"Would clean {jobs.count()} {options['status']} jobs.")
+            return
+        if options["status"] == Job.Status.PENDING:
+            cleaned = 0
+            for job in jobs.select_related("tenant").iterator():
+                job_cancel(job=job)
+                cleaned += 1
+            self.stdout.write(f"Canceled {cleaned} pending jobs.")
+            return
+        deleted, _ = jobs.delete()
+        self.stdout.write(f"Deleted {deleted} rows of {options['status']} jobs.")

@@ -1,0 +1,14 @@
+from django.core.management.base import BaseCommand
+
+from jobs.services import jobs_reap_stale
+
+
+class Command(BaseCommand):
+    help = (
+        "Return processing jobs whose worker stopped sending heartbeats (older than "
+        "JOBS_STALE_AFTER_SECONDS) to pending, or fail them with WORKER_LOST on their last attempt."
+    )
+
+    def handle(self, *args, **options):
+        counts = jobs_reap_stale()
+        self.stdout.write(f"Requeued {counts['requeued']} stale jobs, failed {counts['failed']}.")
