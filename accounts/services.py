@@ -99,18 +99,18 @@ def api_key_revoke(*, api_key: ApiKey, actor=None) -> ApiKey:
     return api_key
 
 
-@transaction.atomic
 def credits_debit(*, tenant: Tenant, amount: int, reason: str, job=None) -> CreditEntry | None:
     """Take `amount` credits, or raise InsufficientCredits; the balance never goes below zero."""
     if amount <= 0:
         return None
-    # One conditional UPDATE: concurrent debits serialise on the row and none can overdraw.
-    taken = Tenant.objects.filter(pk=tenant.pk, credit_balance__gte=amount).update(
-        credit_balance=F("credit_balance") - amount
-    )
-    if taken != 1:
-        raise InsufficientCredits(f"This costs {amount} credits; the balance is too low.")
-    return _ledger_write(tenant, CreditEntry.Kind.DEBIT, -amount, reason, job=job)
+    with transaction.atomic():
+        # One conditional UPDATE: concurrent debits serialise on the row and none can overdraw.
+        taken = Tenant.objects.filter(pk=tenant.pk, credit_balance__gte=amount).update(
+            credit_balance=F("credit_balance") - amount
+        )
+        if taken != 1:
+            raise InsufficientCredits(f"This costs {amount} credits; the balance is too low.")
+        return _ledger_write(tenant, CreditEntry.Kind.DEBIT, -amount, reason, job=job)
 
 
 def credits_refund(*, tenant: Tenant, amount: int, job, reason: str) -> CreditEntry | None:

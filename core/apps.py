@@ -8,6 +8,7 @@ class CoreConfig(AppConfig):
     def ready(self):
         from django.db.models.signals import post_migrate
 
+        from core import celery_signals  # noqa: F401 - connects the task signal handlers
         from core.scheduling import schedules_sync_after_migrate
 
         post_migrate.connect(schedules_sync_after_migrate, sender=self)

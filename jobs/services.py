@@ -6,6 +6,7 @@ duplicate message, a late worker or a second beat can never move a job twice.
 
 import logging
 import random
+import uuid
 from datetime import timedelta
 from functools import partial
 
@@ -119,7 +120,7 @@ def job_dispatch(job: Job, *, countdown: float | None = None) -> bool:
     time_limit = job_type.time_limit if job_type else DEFAULT_TIME_LIMIT
     try:
         job_execute.apply_async(
-            kwargs={"job_id": str(job.pk)},
+            kwargs={"job_id": str(job.pk), "type_name": job.type},
             queue=job.priority,
             countdown=countdown,
             soft_time_limit=time_limit,
@@ -136,36 +137,38 @@ def job_dispatch(job: Job, *, countdown: float | None = None) -> bool:
 CLAIM_LATER = "later"
 
 
-def job_claim(job_id) -> Job | str | None:
+def job_claim(job_id, type_name: str | None = None) -> Job | str | None:
     """Move a due pending job to processing with one conditional UPDATE. Returns the job, None when
     there was nothing to claim (a duplicate or late message), or CLAIM_LATER when the job's type or
     tenant is at its concurrency cap (the job waits, spending no attempt)."""
-    now = timezone.now()
-    claimable = Job.objects.due(now).filter(pk=job_id)
-    fields = {
-        "status": Job.Status.PROCESSING,
-        "attempts": F("attempts") + 1,
-        "started_at": now,
-        "heartbeat_at": now,
-        "next_retry_at": None,
-    }
-    row = claimable.values_list("type", "tenant_id").first()
-    if row is None:
-        return None
-    job_type = job_type_get(row[0])
+    if type_name is None:
+        type_name = Job.objects.filter(pk=job_id).values_list("type", flat=True).first()
+    job_type = job_type_get(type_name) if type_name else None
     if job_type is None or (
         job_type.concurrency_cap is None and job_type.max_concurrency_per_tenant is None
     ):
-        claimed = claimable.update(**fields)
-    else:
-        with transaction.atomic():
-            _lock_for_capacity(job_type.name)
-            if _at_capacity(job_type, tenant_id=row[1]):
-                return CLAIM_LATER
-            claimed = claimable.update(**fields)
-    if claimed != 1:
-        return None
-    return Job.objects.select_related("tenant").get(pk=job_id)
+        return _claim_returning(job_id)
+    with transaction.atomic():
+        _lock_for_capacity(job_type.name)
+        tenant_id = Job.objects.due().filter(pk=job_id).values_list("tenant_id", flat=True).first()
+        if tenant_id is None:
+            return None
+        if _at_capacity(job_type, tenant_id=tenant_id):
+            return CLAIM_LATER
+        return _claim_returning(job_id)
+
+
+def _claim_returning(job_id) -> Job | None:
+    """The claim itself: one UPDATE that only matches a due pending job, returning the row."""
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    pk = Job._meta.pk.get_db_prep_value(uuid.UUID(str(job_id)), connection)
+    sql = (
+        f"UPDATE {Job._meta.db_table} SET status = %s, attempts = attempts + 1, started_at = %s,"
+        " heartbeat_at = %s, next_retry_at = NULL WHERE id = %s AND status = %s"
+        " AND (next_retry_at IS NULL OR next_retry_at <= %s) RETURNING *"
+    )
+    params = [Job.Status.PROCESSING, now, now, pk, Job.Status.PENDING, now]
+    return next(iter(Job.objects.raw(sql, params)), None)
 
 
 def _lock_for_capacity(type_name: str) -> None:
@@ -184,9 +187,9 @@ def _at_capacity(job_type: JobType, *, tenant_id) -> bool:
     return cap is not None and processing.filter(tenant_id=tenant_id).count() >= cap
 
 
-def job_execute(*, job_id: str) -> None:
+def job_execute(*, job_id: str, type_name: str | None = None) -> None:
     """Run one attempt of a job: the body of the Celery task."""
-    claimed = job_claim(job_id)
+    claimed = job_claim(job_id, type_name)
     if claimed is None:
         logger.info("Job %s: nothing to claim (duplicate or late message).", job_id)
         return
@@ -194,7 +197,7 @@ def job_execute(*, job_id: str) -> None:
         job = Job.objects.get(pk=job_id)
         _redispatch_later(job, CAPACITY_RECHECK_SECONDS * random.uniform(1, 2))
         return
-    token = bind_log_context(job_id=str(claimed.pk), tenant=claimed.tenant.slug)
+    token = bind_log_context(job_id=str(claimed.pk), tenant=str(claimed.tenant_id))
     try:
         _run_attempt(claimed)
     finally:

@@ -7,8 +7,8 @@ from jobs.runs import task_run
 
 
 @shared_task(name="jobs.job_execute", ignore_result=True)
-def job_execute(*, job_id: str) -> None:
-    services.job_execute(job_id=job_id)
+def job_execute(*, job_id: str, type_name: str | None = None) -> None:
+    services.job_execute(job_id=job_id, type_name=type_name)
 
 
 def _scheduled(name: str, work, *, lock_ttl: int):

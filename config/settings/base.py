@@ -5,7 +5,7 @@ from pathlib import Path
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
-from kombu import Queue
+from kombu import Exchange, Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -210,11 +210,18 @@ CELERY_RESULT_BACKEND = None
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_TASK_QUEUES = (Queue("urgent"), Queue("normal"), Queue("batch"))
+# Each queue has its own exchange and routing key: a message reaches exactly one queue.
+CELERY_TASK_QUEUES = tuple(
+    Queue(name, Exchange(name, type="direct"), routing_key=name)
+    for name in ("urgent", "normal", "batch")
+)
 CELERY_TASK_DEFAULT_QUEUE = "normal"
 CELERY_WORKER_CONCURRENCY = env.int("WORKER_CONCURRENCY", default=None)
 CELERY_WORKER_MAX_TASKS_PER_CHILD = env.int("WORKER_MAX_TASKS_PER_CHILD", default=200)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Celery closes the database connection after every task unless told to reuse it; workers
+# instead follow CONN_MAX_AGE like web requests do (core.celery_signals).
+CELERY_DB_REUSE_MAX = 1_000_000
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
