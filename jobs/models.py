@@ -77,6 +77,13 @@ class Job(models.Model):
         ordering = ["-created_at"]
         indexes = [
             models.Index(fields=["status", "priority", "created_at"], name="job_queue_idx"),
+            # Queue positions count due pending jobs of a queue: this index answers that alone.
+            models.Index(
+                fields=["priority", "created_at"],
+                include=["next_retry_at"],
+                condition=models.Q(status="pending"),
+                name="job_pending_queue_idx",
+            ),
             models.Index(fields=["tenant", "status", "created_at"], name="job_tenant_status_idx"),
             models.Index(
                 fields=["heartbeat_at"],

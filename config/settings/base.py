@@ -94,6 +94,12 @@ def _tune_database(database: dict) -> dict:
     else:
         database["CONN_MAX_AGE"] = CONN_MAX_AGE
         database["CONN_HEALTH_CHECKS"] = True
+        # Server-side binding lets psycopg prepare the hot queries (job claims, polls) once per
+        # connection instead of PostgreSQL planning them on every execution.
+        if env.bool("DATABASE_PREPARED_STATEMENTS", default=True):
+            database.setdefault("OPTIONS", {}).update(
+                {"server_side_binding": True, "prepare_threshold": 2}
+            )
     return database
 
 
@@ -102,12 +108,21 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Redis holds rate-limit counters, locks and the cache. Unset: the database does that work.
 REDIS_URL = env("REDIS_URL", default="")
+# "local" is per process, for figures that may be a second or two old (queue lengths, means).
+LOCAL_CACHE = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "local"}
 if REDIS_URL:
     CACHES = {
-        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+        },
+        "local": LOCAL_CACHE,
     }
 else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+        "local": LOCAL_CACHE,
+    }
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

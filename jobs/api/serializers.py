@@ -9,7 +9,9 @@ from jobs.selectors import job_queue_position
 class QueuePositionSerializer(serializers.Serializer):
     queue = serializers.CharField()
     position = serializers.IntegerField(help_text="1 when the job is next in its queue.")
-    ahead = serializers.IntegerField(help_text="Due jobs of the same queue ahead of this one.")
+    ahead = serializers.IntegerField(
+        help_text="Due jobs of the same queue ahead of this one (counted up to 1,000)."
+    )
     queue_length = serializers.IntegerField()
     active = serializers.IntegerField(help_text="Jobs of the queue being processed now.")
     estimated_wait_seconds = serializers.FloatField(allow_null=True)
