@@ -6,7 +6,7 @@ class JobsConfig(AppConfig):
     verbose_name = "Jobs"
 
     def ready(self):
-        from jobs import signals  # noqa: F401 - connects the worker heartbeat
+        from jobs import checks, signals  # noqa: F401 - registers the checks and worker heartbeat
         from jobs.diagnostic import DIAGNOSTIC
         from jobs.registry import job_type_register
 
