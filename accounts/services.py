@@ -19,6 +19,7 @@ from accounts.models import (
     api_key_hash,
 )
 from core.errors import InsufficientCredits
+from core.metrics import ALERTS_CREATED, metric_inc
 
 API_KEY_SCHEME = "ofl_"
 # last_used_at is a hint, not a log: write it at most once a minute per key.
@@ -188,9 +189,10 @@ def audit_record(
 def tenant_admins(tenant: Tenant | None):
     User = get_user_model()
     if tenant is None:
-        return User.objects.filter(
-            is_active=True, is_staff=True, email__in=settings.PLATFORM_ALERT_EMAILS
-        )
+        staff = User.objects.filter(is_active=True, is_staff=True)
+        if settings.PLATFORM_ALERT_EMAILS:
+            return staff.filter(email__in=settings.PLATFORM_ALERT_EMAILS)
+        return staff.filter(is_superuser=True)
     return User.objects.filter(
         is_active=True, memberships__tenant=tenant, memberships__role=Membership.Role.ADMIN
     )
@@ -222,6 +224,8 @@ def notify_admins(
                 )
         except IntegrityError:
             continue
+    if created:
+        metric_inc(ALERTS_CREATED, kind=kind)
     recipients = [n.user.email for n in created if n.user.email]
     if recipients:
         body = "\n".join(f"{key}: {value}" for key, value in (payload or {}).items())

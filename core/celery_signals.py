@@ -1,15 +1,24 @@
-"""Database connection hygiene for tasks, as Django does it for requests: a connection is reused
-until CONN_MAX_AGE, and one that broke (a database restart) is replaced before the next task."""
+"""Task hygiene, as Django does it for requests: database connections are reused until
+CONN_MAX_AGE and a broken one (a database restart) is replaced before the next task; every log
+line a task writes carries the task's name."""
 
 from celery.signals import task_postrun, task_prerun
 from django.db import close_old_connections
 
+from core.request_context import bind_log_context, unbind_log_context
+
+_log_tokens = {}
+
 
 @task_prerun.connect
-def _connections_check_before_task(**kwargs):
+def _before_task(task_id=None, task=None, **kwargs):
     close_old_connections()
+    _log_tokens[task_id] = bind_log_context(task=task.name)
 
 
 @task_postrun.connect
-def _connections_check_after_task(**kwargs):
+def _after_task(task_id=None, **kwargs):
+    token = _log_tokens.pop(task_id, None)
+    if token is not None:
+        unbind_log_context(token)
     close_old_connections()

@@ -72,6 +72,10 @@ class Decision:
     states: list[LimitState]
 
     @property
+    def exhausted_limit(self) -> str:
+        return next((s.limit.name for s in self.states if s.exhausted), "")
+
+    @property
     def retry_after(self) -> int:
         blocking = [s.reset for s in self.states if s.exhausted]
         return max(blocking, default=0)

@@ -2,6 +2,7 @@ from django.conf import settings
 from rest_framework.throttling import BaseThrottle
 
 from accounts.authentication import Principal
+from core.metrics import RATE_LIMIT_REJECTIONS, metric_inc
 from core.ratelimit import Decision, Limit, rate_limit_hit
 
 RATE_LIMIT_HEADERS_ATTR = "rate_limit_headers"
@@ -22,6 +23,8 @@ class ReadRateThrottle(BaseThrottle):
         limit = Limit("reads", f"reads:{request.user.pk}", settings.RATE_LIMIT_READS_PER_MINUTE, 60)
         self.decision = rate_limit_hit([limit])
         rate_limit_headers_attach(request, self.decision)
+        if not self.decision.allowed:
+            metric_inc(RATE_LIMIT_REJECTIONS, limit="reads")
         return self.decision.allowed
 
     def wait(self):

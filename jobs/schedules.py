@@ -16,4 +16,5 @@ def schedules() -> list[Schedule]:
             every_seconds=settings.JOBS_SWEEP_INTERVAL_SECONDS,
         ),
         Schedule(name="jobs-purge", task="jobs.jobs_purge", crontab="17 * * * *"),
+        Schedule(name="ops-health-check", task="jobs.ops_health_check", crontab="*/5 * * * *"),
     ]

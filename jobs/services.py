@@ -20,6 +20,17 @@ from rest_framework.exceptions import ValidationError
 from accounts.models import Tenant
 from accounts.services import credits_debit, credits_refund
 from core.errors import Conflict, InvalidRequest, RateLimited
+from core.metrics import (
+    JOB_DURATION,
+    JOB_QUEUE_WAIT,
+    JOBS_COMPLETED,
+    JOBS_FAILED,
+    JOBS_RETRIED,
+    JOBS_SUBMITTED,
+    RATE_LIMIT_REJECTIONS,
+    metric_inc,
+    metric_observe,
+)
 from core.ratelimit import Limit, rate_limit_hit
 from core.request_context import bind_log_context, unbind_log_context
 from jobs.context import JobContext
@@ -85,6 +96,7 @@ def job_submit(
         raise InvalidRequest("The payload is invalid.", errors={"payload": exc.detail}) from exc
     decision = rate_limit_hit(limits) if limits else None
     if decision is not None and not decision.allowed:
+        metric_inc(RATE_LIMIT_REJECTIONS, limit=decision.exhausted_limit)
         raise RateLimited(headers=decision.headers())
     now = timezone.now()
     not_before = now + timedelta(seconds=delay_seconds) if delay_seconds else None
@@ -107,6 +119,7 @@ def job_submit(
         if job_type.on_submit is not None:
             job_type.on_submit(job)
         transaction.on_commit(partial(job_dispatch, job, countdown=delay_seconds))
+    metric_inc(JOBS_SUBMITTED, type=type)
     job.rate_limit_decision = decision
     return job
 
@@ -197,6 +210,10 @@ def job_execute(*, job_id: str, type_name: str | None = None) -> None:
         job = Job.objects.get(pk=job_id)
         _redispatch_later(job, CAPACITY_RECHECK_SECONDS * random.uniform(1, 2))
         return
+    due_since = claimed.dispatched_at or claimed.created_at
+    metric_observe(
+        JOB_QUEUE_WAIT, max((claimed.started_at - due_since).total_seconds(), 0), type=claimed.type
+    )
     token = bind_log_context(job_id=str(claimed.pk), tenant=str(claimed.tenant_id))
     try:
         _run_attempt(claimed)
@@ -213,6 +230,10 @@ def _run_attempt(job: Job) -> None:
         result = job_type.handler(ctx)
         if not ctx.completed:
             ctx.complete(result)
+        metric_inc(JOBS_COMPLETED, type=job.type)
+        metric_observe(
+            JOB_DURATION, (timezone.now() - job.started_at).total_seconds(), type=job.type
+        )
     except JobCanceled:
         _job_give_up(job, ctx.attempt, Job.Status.CANCELED, "CANCELED", "Canceled on request.")
     except JobLost:
@@ -290,6 +311,7 @@ def _job_attempt_failed(job: Job, attempt: int, error: JobError) -> None:
             error_message=error.message[:5000],
         )
         if scheduled:
+            metric_inc(JOBS_RETRIED, type=job.type)
             _event(
                 job,
                 attempt,
@@ -313,6 +335,8 @@ def _job_give_up(job: Job, attempt: int, status: str, code: str, message: str) -
 def _job_ended(job: Job, attempt: int, status: str, code: str, message: str) -> None:
     job.refresh_from_db()
     kind = JobEvent.Kind.CANCELED if status == Job.Status.CANCELED else JobEvent.Kind.FAILED
+    if status == Job.Status.FAILED:
+        metric_inc(JOBS_FAILED, type=job.type)
     _event(job, attempt, kind, f"{code}: {message}")
     credits_refund(
         tenant=job.tenant, amount=job.credits_charged, job=job, reason=f"{job.type} job {status}"

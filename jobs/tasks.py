@@ -2,7 +2,7 @@ from celery import shared_task
 
 from core.idempotency import idempotency_records_purge
 from core.locks import named_lock
-from jobs import services
+from jobs import monitoring, services
 from jobs.runs import task_run
 
 
@@ -38,3 +38,8 @@ def _purge() -> dict:
 @shared_task(name="jobs.jobs_purge", ignore_result=True)
 def jobs_purge() -> dict:
     return _scheduled("jobs_purge", _purge, lock_ttl=3600)
+
+
+@shared_task(name="jobs.ops_health_check", ignore_result=True)
+def ops_health_check() -> dict:
+    return _scheduled("ops_health_check", monitoring.ops_health_check, lock_ttl=240)

@@ -259,10 +259,12 @@ LOGGING = {
     "disable_existing_loggers": False,
     "filters": {"context": {"()": "core.logging.ContextFilter"}},
     "formatters": {
-        "text": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "text": {
+            "format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s %(task)s %(job_id)s] %(message)s"
+        },
         "json": {
             "()": "pythonjsonlogger.json.JsonFormatter",
-            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s %(tenant)s %(job_id)s %(task)s",
         },
     },
     "handlers": {
@@ -275,8 +277,20 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
 }
 
-# Platform alerts (not about one tenant) go to the active staff users with these addresses.
+# Platform alerts (not about one tenant) go to the active staff users with these addresses;
+# unset, to every active superuser.
 PLATFORM_ALERT_EMAILS = env.list("PLATFORM_ALERT_EMAILS", default=[])
+
+# Monitoring: /metrics answers a bearer token, or the listed addresses/networks.
+METRICS_TOKEN = env("METRICS_TOKEN", default="")
+METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=["127.0.0.1", "::1"])
+# The operations check (every 5 minutes) alerts platform staff when:
+OPS_BUDGET_CHECK_MAX_AGE_MINUTES = env.int("OPS_BUDGET_CHECK_MAX_AGE_MINUTES", default=30)
+OPS_PDF_FAILURE_RATE = env.float("OPS_PDF_FAILURE_RATE", default=0.10)
+OPS_PDF_FAILURE_MIN_SAMPLE = env.int("OPS_PDF_FAILURE_MIN_SAMPLE", default=10)
+OPS_CLEANUP_MAX_FAILURES = env.int("OPS_CLEANUP_MAX_FAILURES", default=100)
+OPS_WORKER_SILENT_SECONDS = env.int("OPS_WORKER_SILENT_SECONDS", default=120)
+OPS_MAX_PENDING_AGE_SECONDS = env.int("OPS_MAX_PENDING_AGE_SECONDS", default=600)
 
 # Credits each job type costs at submit, e.g. JOB_CREDIT_COSTS=story_generation=5,deck_generation=2.
 JOB_CREDIT_COSTS = env.dict("JOB_CREDIT_COSTS", cast={"value": int}, default={})

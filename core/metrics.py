@@ -1,0 +1,125 @@
+"""Application metrics shared by every web and worker process.
+
+Counters and histograms live in Redis (one hash per metric), so that /metrics answers the same
+totals whichever gunicorn worker serves the scrape, and includes what Celery workers counted.
+Without Redis (the embedded default) each process keeps its own, and /metrics shows the web's.
+"""
+
+import json
+import logging
+import threading
+from collections import defaultdict
+
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
+
+from core.redis import get_redis
+
+logger = logging.getLogger(__name__)
+
+PREFIX = "offload_"
+DEFAULT_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800)
+
+COUNTERS: dict[str, str] = {}
+HISTOGRAMS: dict[str, tuple[str, tuple[float, ...]]] = {}
+
+_local: dict[str, defaultdict] = defaultdict(lambda: defaultdict(float))
+_local_lock = threading.Lock()
+
+
+def counter(name: str, documentation: str) -> str:
+    COUNTERS[name] = documentation
+    return name
+
+
+def histogram(name: str, documentation: str, buckets=DEFAULT_BUCKETS) -> str:
+    HISTOGRAMS[name] = (documentation, tuple(buckets))
+    return name
+
+
+JOBS_SUBMITTED = counter("jobs_submitted", "Jobs accepted at submit.")
+JOBS_COMPLETED = counter("jobs_completed", "Jobs that completed.")
+JOBS_FAILED = counter("jobs_failed", "Jobs that failed for good (the dead letter).")
+JOBS_RETRIED = counter("jobs_retried", "Failed attempts that were scheduled to run again.")
+RATE_LIMIT_REJECTIONS = counter("rate_limit_rejections", "Requests refused by a rate limit.")
+ALERTS_CREATED = counter("alerts_created", "Admin alerts raised.")
+JOB_DURATION = histogram("job_duration_seconds", "How long a successful attempt took.")
+JOB_QUEUE_WAIT = histogram("job_queue_wait_seconds", "How long a job waited from due to claimed.")
+PDF_RENDER = histogram("pdf_render_seconds", "How long rendering one invoice PDF took.")
+
+
+def _field(labels: dict) -> str:
+    return json.dumps(labels, sort_keys=True, separators=(",", ":"))
+
+
+def metric_inc(name: str, amount: float = 1, **labels) -> None:
+    _write(name, {_field(labels): amount})
+
+
+def metric_observe(name: str, value: float, **labels) -> None:
+    field = _field(labels)
+    _, buckets = HISTOGRAMS[name]
+    updates = {f"{field}|count": 1, f"{field}|sum": value}
+    for bound in buckets:
+        if value <= bound:
+            updates[f"{field}|le:{bound}"] = 1
+    _write(name, updates)
+
+
+def _write(name: str, updates: dict[str, float]) -> None:
+    client = get_redis()
+    if client is None:
+        with _local_lock:
+            for field, amount in updates.items():
+                _local[name][field] += amount
+        return
+    try:
+        with client.pipeline(transaction=False) as pipe:
+            for field, amount in updates.items():
+                pipe.hincrbyfloat(f"metrics:{name}", field, amount)
+            pipe.execute()
+    except Exception:  # noqa: BLE001 - a metric must never break the work it measures
+        logger.warning("Could not record metric %s.", name, exc_info=True)
+
+
+def _read(name: str) -> dict[str, float]:
+    client = get_redis()
+    if client is None:
+        with _local_lock:
+            return dict(_local[name])
+    return {key.decode(): float(value) for key, value in client.hgetall(f"metrics:{name}").items()}
+
+
+def _counter_family(name: str, documentation: str) -> CounterMetricFamily:
+    rows = [(json.loads(field), value) for field, value in sorted(_read(name).items())]
+    label_names = sorted(rows[0][0]) if rows else []
+    family = CounterMetricFamily(PREFIX + name, documentation, labels=label_names)
+    for labels, value in rows:
+        family.add_metric([str(labels.get(key, "")) for key in label_names], value)
+    return family
+
+
+def _histogram_family(name: str, documentation: str, buckets) -> HistogramMetricFamily:
+    series: dict[str, dict[str, float]] = defaultdict(dict)
+    for key, value in _read(name).items():
+        field, _, part = key.rpartition("|")
+        series[field][part] = value
+    label_names = sorted(json.loads(next(iter(series)))) if series else []
+    family = HistogramMetricFamily(PREFIX + name, documentation, labels=label_names)
+    for field, parts in sorted(series.items()):
+        labels = json.loads(field)
+        cumulative = [(str(bound), parts.get(f"le:{bound}", 0.0)) for bound in buckets]
+        cumulative.append(("+Inf", parts.get("count", 0.0)))
+        family.add_metric(
+            [str(labels.get(key, "")) for key in label_names], cumulative, parts.get("sum", 0.0)
+        )
+    return family
+
+
+class SharedMetricsCollector:
+    """A prometheus_client collector that reads the shared counters and histograms."""
+
+    def collect(self):
+        for name, documentation in COUNTERS.items():
+            yield _counter_family(name, documentation)
+        for name, (documentation, buckets) in HISTOGRAMS.items():
+            yield _histogram_family(name, documentation, buckets)

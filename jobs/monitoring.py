@@ -1,0 +1,213 @@
+"""Operations: the 5-minute health check that alerts platform staff, and the /metrics endpoint."""
+
+import ipaddress
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.db.models import Count, Max, Min, Q
+from django.http import HttpResponse
+from django.utils import timezone
+from django.utils.crypto import constant_time_compare
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+
+from accounts.models import Notification
+from accounts.services import notification_resolve, notify_admins
+from core.clientip import client_ip
+from core.errors import problem_response
+from core.metrics import SharedMetricsCollector
+from jobs.models import Job, Priority, TaskRun, WorkerSeen
+
+BUDGET_CHECK = "budget_alert_check"
+SHARE_LINK_CLEANUP = "share_link_cleanup"
+INVOICE_PDF = "invoice_pdf"
+
+
+@dataclass(frozen=True)
+class Finding:
+    key: str
+    title: str
+    payload: dict
+
+
+def _budget_check_late(now) -> Finding | None:
+    max_age = timedelta(minutes=settings.OPS_BUDGET_CHECK_MAX_AGE_MINUTES)
+    recent = TaskRun.objects.filter(
+        name=BUDGET_CHECK, outcome=TaskRun.Outcome.OK, finished_at__gte=now - max_age
+    )
+    # Only once the schedules have been running that long: a fresh install is not late.
+    running_long_enough = TaskRun.objects.filter(started_at__lt=now - max_age).exists()
+    if recent.exists() or not running_long_enough:
+        return None
+    last = TaskRun.objects.filter(name=BUDGET_CHECK, outcome=TaskRun.Outcome.OK).first()
+    return Finding(
+        "budget-check-late",
+        f"The budget check has not completed for {settings.OPS_BUDGET_CHECK_MAX_AGE_MINUTES} minutes",
+        {"last_success": last.finished_at.isoformat() if last else "never"},
+    )
+
+
+def _pdf_failures(now) -> Finding | None:
+    counts = Job.objects.filter(
+        type=INVOICE_PDF, finished_at__gte=now - timedelta(hours=1)
+    ).aggregate(
+        failed=Count("id", filter=Q(status=Job.Status.FAILED)),
+        done=Count("id", filter=Q(status__in=[Job.Status.FAILED, Job.Status.COMPLETED])),
+    )
+    if counts["done"] < settings.OPS_PDF_FAILURE_MIN_SAMPLE:
+        return None
+    rate = counts["failed"] / counts["done"]
+    if rate <= settings.OPS_PDF_FAILURE_RATE:
+        return None
+    return Finding(
+        "pdf-failure-rate",
+        f"{rate:.0%} of invoice PDFs failed in the last hour",
+        {"failed": counts["failed"], "finished": counts["done"]},
+    )
+
+
+def _cleanup_failures(now) -> Finding | None:
+    last = (
+        TaskRun.objects.filter(name=SHARE_LINK_CLEANUP)
+        .exclude(outcome=TaskRun.Outcome.RUNNING)
+        .first()
+    )
+    failed = int((last.counts or {}).get("failed", 0)) if last else 0
+    if failed <= settings.OPS_CLEANUP_MAX_FAILURES:
+        return None
+    return Finding(
+        "share-link-cleanup-failures",
+        f"The last share-link cleanup failed for {failed} links",
+        {"run_started": last.started_at.isoformat(), "failed": failed},
+    )
+
+
+def _no_worker(now) -> Finding | None:
+    silent_since = now - timedelta(seconds=settings.OPS_WORKER_SILENT_SECONDS)
+    if WorkerSeen.objects.filter(last_seen_at__gte=silent_since).exists():
+        return None
+    last = WorkerSeen.objects.first()
+    return Finding(
+        "no-worker",
+        f"No worker has been seen for {settings.OPS_WORKER_SILENT_SECONDS} seconds",
+        {"last_seen": last.last_seen_at.isoformat() if last else "never"},
+    )
+
+
+def _pending_too_long(now) -> Finding | None:
+    oldest = Job.objects.due(now).aggregate(oldest=Min("created_at"))["oldest"]
+    if oldest is None:
+        return None
+    waited = (now - oldest).total_seconds()
+    if waited <= settings.OPS_MAX_PENDING_AGE_SECONDS:
+        return None
+    return Finding(
+        "pending-too-long",
+        f"The oldest due job has waited {waited:.0f} seconds",
+        {
+            "oldest_created_at": oldest.isoformat(),
+            "limit_seconds": settings.OPS_MAX_PENDING_AGE_SECONDS,
+        },
+    )
+
+
+OPS_CHECKS = [_budget_check_late, _pdf_failures, _cleanup_failures, _no_worker, _pending_too_long]
+
+
+def ops_health_check() -> dict:
+    """Raise each finding as a platform alert (once while open) and resolve the ones that cleared."""
+    now = timezone.now()
+    raised, resolved = [], 0
+    for check in OPS_CHECKS:
+        finding = check(now)
+        key = f"ops:{check.__name__.lstrip('_').replace('_', '-')}"
+        if finding is None:
+            resolved += notification_resolve(tenant=None, alert_key=key)
+            continue
+        notify_admins(
+            tenant=None, kind="ops", title=finding.title, payload=finding.payload, alert_key=key
+        )
+        raised.append(finding.key)
+    return {"findings": raised, "resolved": resolved}
+
+
+class DatabaseGaugesCollector:
+    """Gauges read from the database at scrape time: the same answer from every process."""
+
+    def collect(self):
+        now = timezone.now()
+        pending = GaugeMetricFamily(
+            "offload_queue_pending", "Due pending jobs per queue.", labels=["queue"]
+        )
+        oldest = GaugeMetricFamily(
+            "offload_queue_oldest_pending_seconds",
+            "Age of the oldest due pending job.",
+            labels=["queue"],
+        )
+        rows = dict.fromkeys(Priority.values, (0, None))
+        for row in (
+            Job.objects.due(now)
+            .order_by()
+            .values("priority")
+            .annotate(n=Count("id"), oldest=Min("created_at"))
+        ):
+            rows[row["priority"]] = (row["n"], row["oldest"])
+        for queue, (count, first) in rows.items():
+            pending.add_metric([queue], count)
+            oldest.add_metric([queue], (now - first).total_seconds() if first else 0)
+        yield pending
+        yield oldest
+        last_success = GaugeMetricFamily(
+            "offload_schedule_last_success_timestamp_seconds",
+            "When each scheduled task last completed successfully.",
+            labels=["schedule"],
+        )
+        successes = (
+            TaskRun.objects.filter(outcome=TaskRun.Outcome.OK)
+            .order_by()
+            .values("name")
+            .annotate(last=Max("finished_at"))
+        )
+        for row in successes:
+            last_success.add_metric([row["name"]], row["last"].timestamp())
+        yield last_success
+        workers = GaugeMetricFamily("offload_workers_seen", "Workers seen in the last 2 minutes.")
+        workers.add_metric(
+            [], WorkerSeen.objects.filter(last_seen_at__gte=now - timedelta(minutes=2)).count()
+        )
+        yield workers
+        alerts = GaugeMetricFamily("offload_open_alerts", "Open admin alerts.")
+        alerts.add_metric(
+            [], Notification.objects.filter(resolved_at__isnull=True).exclude(alert_key="").count()
+        )
+        yield alerts
+
+
+def _metrics_allowed(request) -> bool:
+    if settings.METRICS_TOKEN:
+        supplied = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        if supplied and constant_time_compare(supplied, settings.METRICS_TOKEN):
+            return True
+    try:
+        address = ipaddress.ip_address(client_ip(request))
+    except ValueError:
+        return False
+    return any(
+        address in ipaddress.ip_network(allowed, strict=False)
+        for allowed in settings.METRICS_ALLOWED_IPS
+    )
+
+
+def metrics_view(request):
+    if not _metrics_allowed(request):
+        return problem_response(
+            status_code=403,
+            code="FORBIDDEN",
+            title="Forbidden",
+            detail="Metrics need the metrics token.",
+        )
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(SharedMetricsCollector())
+    registry.register(DatabaseGaugesCollector())
+    return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)

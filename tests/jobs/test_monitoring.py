@@ -1,0 +1,93 @@
+from datetime import timedelta
+
+import pytest
+from django.core import mail
+from django.utils import timezone
+
+from accounts.models import Notification
+from jobs.models import Job, TaskRun, WorkerSeen
+from jobs.monitoring import ops_health_check
+from tests.factories import UserFactory
+
+
+@pytest.fixture
+def platform_staff(db):
+    return UserFactory(username="ops@example.com", is_staff=True, is_superuser=True)
+
+
+def _seen_worker():
+    WorkerSeen.objects.create(hostname="w1@host", last_seen_at=timezone.now())
+
+
+def _run(name, outcome=TaskRun.Outcome.OK, ago=timedelta(minutes=1), **counts):
+    started = timezone.now() - ago
+    return TaskRun.objects.create(
+        name=name, started_at=started, finished_at=started, outcome=outcome, counts=counts
+    )
+
+
+def test_metrics_count_submissions_and_show_queue_depth(api_client, client):
+    api_client.post("/api/v1/jobs", {"type": "diagnostic", "payload": {}}, format="json")
+    response = client.get("/metrics")
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert 'offload_jobs_submitted_total{type="diagnostic"} 1.0' in body
+    assert 'offload_queue_pending{queue="normal"} 1.0' in body
+
+
+def test_metrics_refuse_other_addresses_without_the_token(client, settings, db):
+    settings.METRICS_TOKEN = "s3cret"
+    assert client.get("/metrics", REMOTE_ADDR="203.0.113.9").status_code == 403
+    allowed = client.get("/metrics", REMOTE_ADDR="203.0.113.9", HTTP_AUTHORIZATION="Bearer s3cret")
+    assert allowed.status_code == 200
+
+
+def test_no_worker_alerts_staff_once_and_resolves_when_one_is_seen(platform_staff):
+    ops_health_check()
+    ops_health_check()
+    alerts = Notification.objects.filter(alert_key="ops:no-worker")
+    assert alerts.count() == 1
+    assert len(mail.outbox) == 0  # email goes out on commit; the test transaction never commits
+    _seen_worker()
+    ops_health_check()
+    assert alerts.get().resolved_at is not None
+
+
+def test_a_late_budget_check_alerts(platform_staff):
+    _seen_worker()
+    _run("jobs_sweep", ago=timedelta(hours=2))
+    _run("budget_alert_check", ago=timedelta(minutes=45))
+    assert "budget-check-late" in ops_health_check()["findings"]
+    _run("budget_alert_check", ago=timedelta(minutes=2))
+    assert "budget-check-late" not in ops_health_check()["findings"]
+
+
+def test_invoice_pdf_failures_over_ten_percent_alert(platform_staff, tenant):
+    _seen_worker()
+    now = timezone.now()
+    for status in [Job.Status.FAILED] * 2 + [Job.Status.COMPLETED] * 8:
+        Job.objects.create(tenant=tenant, type="invoice_pdf", status=status, finished_at=now)
+    assert "pdf-failure-rate" in ops_health_check()["findings"]
+
+
+def test_too_few_pdfs_are_no_sample(platform_staff, tenant):
+    _seen_worker()
+    Job.objects.create(
+        tenant=tenant, type="invoice_pdf", status=Job.Status.FAILED, finished_at=timezone.now()
+    )
+    assert "pdf-failure-rate" not in ops_health_check()["findings"]
+
+
+def test_a_cleanup_that_failed_for_over_100_links_alerts(platform_staff):
+    _seen_worker()
+    _run("share_link_cleanup", failed=101, deactivated=5)
+    assert "share-link-cleanup-failures" in ops_health_check()["findings"]
+
+
+def test_a_job_pending_too_long_alerts(platform_staff, tenant, settings):
+    _seen_worker()
+    settings.OPS_MAX_PENDING_AGE_SECONDS = 60
+    Job.objects.create(
+        tenant=tenant, type="diagnostic", created_at=timezone.now() - timedelta(minutes=5)
+    )
+    assert "pending-too-long" in ops_health_check()["findings"]
