@@ -4,6 +4,7 @@ from rest_framework import authentication, exceptions
 
 from accounts.models import ApiKey, Membership, Tenant
 from accounts.services import api_key_authenticate
+from core.request_context import bind_log_context
 
 
 @dataclass
@@ -43,6 +44,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         api_key = api_key_authenticate(plaintext)
         if api_key is None:
             raise exceptions.AuthenticationFailed("The API key is invalid, expired or revoked.")
+        bind_log_context(tenant=api_key.tenant.slug)
         return Principal(tenant=api_key.tenant, role=api_key.role, api_key=api_key), api_key
 
     def _presented_key(self, request) -> str | None:

@@ -5,7 +5,12 @@ import uuid
 from django.http import Http404
 
 from core.errors import problem_response
-from core.request_context import reset_request_id, set_request_id
+from core.request_context import (
+    fresh_log_context,
+    reset_request_id,
+    set_request_id,
+    unbind_log_context,
+)
 
 logger = logging.getLogger(__name__)
 _CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -21,9 +26,11 @@ class RequestIdMiddleware:
         supplied = request.headers.get("X-Request-Id", "")
         request.request_id = supplied if _CLIENT_REQUEST_ID.match(supplied) else uuid.uuid4().hex
         token = set_request_id(request.request_id)
+        context_token = fresh_log_context()
         try:
             response = self.get_response(request)
         finally:
+            unbind_log_context(context_token)
             reset_request_id(token)
         response["X-Request-Id"] = request.request_id
         return response

@@ -22,6 +22,10 @@ def log_context() -> dict:
     return _log_context.get() or {}
 
 
+def fresh_log_context() -> contextvars.Token:
+    return _log_context.set({})
+
+
 def bind_log_context(**values) -> contextvars.Token:
     return _log_context.set({**log_context(), **values})
 
