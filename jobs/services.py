@@ -217,6 +217,12 @@ def job_execute(*, job_id: str, type_name: str | None = None) -> None:
     token = bind_log_context(job_id=str(claimed.pk), tenant=str(claimed.tenant_id))
     try:
         _run_attempt(claimed)
+    except (SystemExit, KeyboardInterrupt):
+        # The pool process itself was told to stop (a supervisor signalling the whole process
+        # group): hand the job back now rather than leave it to the stale reaper. A SIGTERM to
+        # the worker's main process alone is a warm shutdown, and the job in hand finishes.
+        _job_release(claimed, claimed.attempts, WaitForCapacity(0, "the worker is stopping"))
+        raise
     finally:
         unbind_log_context(token)
 

@@ -35,6 +35,7 @@ class JobSerializer(serializers.ModelSerializer):
             "id",
             "url",
             "type",
+            "payload",
             "status",
             "priority",
             "progress",

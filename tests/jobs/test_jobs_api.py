@@ -1,0 +1,297 @@
+import uuid
+
+import pytest
+
+from accounts.models import CreditEntry
+from jobs.models import Job, Priority
+from jobs.services import job_claim
+from tests.jobs.factories import JobFactory
+
+
+def _submit(client, **body):
+    body.setdefault("type", "diagnostic")
+    body.setdefault("payload", {"steps": 1})
+    return client.post("/api/v1/jobs", body, format="json")
+
+
+def test_submit_answers_202_with_where_to_poll(api_client):
+    response = _submit(api_client)
+    assert response.status_code == 202, response.json()
+    job = response.json()
+    assert job["status"] == "pending"
+    assert job["payload"] == {"steps": 1, "step_seconds": 0.2, "fail_attempts": 0}
+    assert response["Location"] == f"/api/v1/jobs/{job['id']}"
+    assert response["Retry-After"] == "3"
+    assert job["queue"] == {
+        "queue": "normal",
+        "position": 1,
+        "ahead": 0,
+        "queue_length": 1,
+        "active": 0,
+        "estimated_wait_seconds": None,
+    }
+
+
+def test_polling_gives_an_etag_and_304_while_nothing_changed(api_client):
+    location = _submit(api_client)["Location"]
+    first = api_client.get(location)
+    assert first.status_code == 200
+    assert api_client.get(location, HTTP_IF_NONE_MATCH=first["ETag"]).status_code == 304
+    Job.objects.update(progress=50)
+    assert api_client.get(location, HTTP_IF_NONE_MATCH=first["ETag"]).status_code == 200
+
+
+def test_a_finished_job_has_no_polling_hint(api_client, tenant):
+    job = JobFactory(tenant=tenant, status=Job.Status.COMPLETED, result={"ok": True})
+    response = api_client.get(f"/api/v1/jobs/{job.pk}")
+    assert response.json()["result"] == {"ok": True}
+    assert not response.has_header("Retry-After")
+
+
+def test_queue_position_counts_due_jobs_ahead_in_the_same_queue(api_client, tenant, other_tenant):
+    JobFactory(tenant=other_tenant)
+    JobFactory(tenant=tenant)
+    JobFactory(tenant=tenant, priority=Priority.URGENT)
+    mine = _submit(api_client).json()
+    assert mine["queue"]["ahead"] == 2
+    assert mine["queue"]["position"] == 3
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"type": "no_such_type"}, "type"),
+        ({"payload": {"steps": -1}}, "payload"),
+        ({"payload": ["not", "an", "object"]}, "payload"),
+        ({"priority": "asap"}, "priority"),
+    ],
+)
+def test_bad_submissions_are_400_with_the_field_and_write_nothing(api_client, body, field):
+    response = _submit(api_client, **body)
+    assert response.status_code == 400
+    assert response["Content-Type"] == "application/problem+json"
+    assert response.json()["code"] == "INVALID_REQUEST"
+    assert field in response.json()["errors"]
+    assert not Job.objects.exists()
+
+
+def test_diagnostics_can_be_switched_off(api_client, settings):
+    settings.JOBS_ENABLE_DIAGNOSTICS = False
+    assert _submit(api_client).status_code == 400
+
+
+def test_a_short_balance_is_402_and_writes_nothing(api_client, tenant, settings):
+    settings.JOB_CREDIT_COSTS = {"diagnostic": 500}
+    response = _submit(api_client)
+    assert response.status_code == 402
+    assert response.json()["code"] == "INSUFFICIENT_CREDITS"
+    assert not Job.objects.exists()
+    assert not CreditEntry.objects.exists()
+
+
+def test_list_filters_by_status_type_and_ids(api_client, tenant):
+    done = JobFactory(tenant=tenant, status=Job.Status.COMPLETED)
+    pending = JobFactory(tenant=tenant)
+    by_status = api_client.get("/api/v1/jobs?status=completed").json()["results"]
+    assert [job["id"] for job in by_status] == [str(done.pk)]
+    by_ids = api_client.get(f"/api/v1/jobs?ids={pending.pk},{done.pk}").json()["results"]
+    assert {job["id"] for job in by_ids} == {str(done.pk), str(pending.pk)}
+    assert api_client.get("/api/v1/jobs?type=other").json()["results"] == []
+
+
+def test_a_bad_id_in_the_batch_look_up_is_400(api_client):
+    response = api_client.get("/api/v1/jobs?ids=abc")
+    assert response.status_code == 400
+    assert "ids" in response.json()["errors"]
+
+
+def test_the_list_is_cursor_paginated(api_client, tenant):
+    for _ in range(3):
+        JobFactory(tenant=tenant)
+    first = api_client.get("/api/v1/jobs?page_size=2").json()
+    assert len(first["results"]) == 2
+    second = api_client.get(first["next"]).json()
+    assert len(second["results"]) == 1
+
+
+def test_cancel_a_finished_job_is_409(api_client, tenant):
+    job = JobFactory(tenant=tenant, status=Job.Status.COMPLETED)
+    response = api_client.post(f"/api/v1/jobs/{job.pk}/cancel")
+    assert response.status_code == 409
+    assert response.json()["code"] == "CONFLICT"
+
+
+def test_cancel_a_pending_job(api_client, tenant):
+    job = JobFactory(tenant=tenant)
+    response = api_client.post(f"/api/v1/jobs/{job.pk}/cancel")
+    assert response.status_code == 200
+    assert response.json()["status"] == "canceled"
+
+
+def test_retry_creates_a_new_job_pointing_back(api_client, tenant):
+    failed = JobFactory(tenant=tenant, status=Job.Status.FAILED, error_code="BOOM")
+    response = api_client.post(f"/api/v1/jobs/{failed.pk}/retry")
+    assert response.status_code == 202
+    assert response.json()["retry_of"] == str(failed.pk)
+    assert response.json()["status"] == "pending"
+
+
+def test_retry_of_a_job_that_did_not_fail_is_409(api_client, tenant):
+    job = JobFactory(tenant=tenant)
+    job_claim(job.pk)
+    assert api_client.post(f"/api/v1/jobs/{job.pk}/retry").status_code == 409
+
+
+def test_queue_stats_are_for_workspace_admins(api_client, member_api_client, tenant):
+    JobFactory(tenant=tenant)
+    JobFactory(tenant=tenant, status=Job.Status.FAILED)
+    stats = api_client.get("/api/v1/queue/stats").json()
+    assert stats["jobs"] == [
+        {
+            "queue": "normal",
+            "type": "diagnostic",
+            "pending": 1,
+            "processing": 0,
+            "completed": 0,
+            "failed": 1,
+            "canceled": 0,
+        }
+    ]
+    assert stats["depth"] == {"urgent": 0, "normal": 1, "batch": 0}
+    assert member_api_client.get("/api/v1/queue/stats").status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("get", ""), ("post", "/cancel"), ("post", "/retry")],
+)
+def test_another_workspaces_job_is_not_found(other_api_client, tenant, method, path):
+    job = JobFactory(tenant=tenant, status=Job.Status.FAILED)
+    response = getattr(other_api_client, method)(f"/api/v1/jobs/{job.pk}{path}")
+    assert response.status_code == 404
+    assert response.json()["code"] == "NOT_FOUND"
+    missing = getattr(other_api_client, method)(f"/api/v1/jobs/{uuid.uuid4()}{path}")
+    assert missing.json() | {"request_id": None} == response.json() | {"request_id": None}
+
+
+def test_the_batch_look_up_never_shows_another_workspaces_jobs(other_api_client, tenant):
+    job = JobFactory(tenant=tenant)
+    assert other_api_client.get(f"/api/v1/jobs?ids={job.pk}").json()["results"] == []
+
+
+def test_an_idempotent_replay_returns_the_first_response(api_client):
+    first = api_client.post(
+        "/api/v1/jobs",
+        {"type": "diagnostic", "payload": {}},
+        format="json",
+        HTTP_IDEMPOTENCY_KEY="k-1",
+    )
+    again = api_client.post(
+        "/api/v1/jobs",
+        {"type": "diagnostic", "payload": {}},
+        format="json",
+        HTTP_IDEMPOTENCY_KEY='"k-1"',
+    )
+    assert again.status_code == 202
+    assert again["Idempotent-Replayed"] == "true"
+    assert again.json()["id"] == first.json()["id"]
+    assert again["Location"] == first["Location"]
+    different = api_client.post(
+        "/api/v1/jobs",
+        {"type": "diagnostic", "payload": {"steps": 9}},
+        format="json",
+        HTTP_IDEMPOTENCY_KEY="k-1",
+    )
+    assert different.status_code == 422
+    assert different.json()["code"] == "IDEMPOTENCY_MISMATCH"
+    assert Job.objects.count() == 1
+
+
+def test_a_rejected_request_stores_nothing_under_its_key(api_client):
+    bad = api_client.post(
+        "/api/v1/jobs",
+        {"type": "diagnostic", "payload": {"steps": -1}},
+        format="json",
+        HTTP_IDEMPOTENCY_KEY="k-2",
+    )
+    assert bad.status_code == 400
+    fixed = api_client.post(
+        "/api/v1/jobs",
+        {"type": "diagnostic", "payload": {"steps": 1}},
+        format="json",
+        HTTP_IDEMPOTENCY_KEY="k-2",
+    )
+    assert fixed.status_code == 202
+
+
+@pytest.mark.parametrize("key", ["", "x" * 256, "tab\there", "é"])
+def test_a_malformed_idempotency_key_is_400(api_client, key):
+    response = api_client.post(
+        "/api/v1/jobs",
+        {"type": "diagnostic", "payload": {}},
+        format="json",
+        HTTP_IDEMPOTENCY_KEY=key,
+    )
+    assert response.status_code == 400
+    assert not Job.objects.exists()
+
+
+def test_idempotency_keys_belong_to_one_workspace(api_client, other_api_client):
+    mine = api_client.post(
+        "/api/v1/jobs",
+        {"type": "diagnostic", "payload": {}},
+        format="json",
+        HTTP_IDEMPOTENCY_KEY="same",
+    )
+    theirs = other_api_client.post(
+        "/api/v1/jobs",
+        {"type": "diagnostic", "payload": {}},
+        format="json",
+        HTTP_IDEMPOTENCY_KEY="same",
+    )
+    assert theirs.status_code == 202
+    assert theirs.json()["id"] != mine.json()["id"]
+
+
+def test_failed_authentication_spends_no_rate_limit(anonymous_client, api_client, settings):
+    settings.RATE_LIMIT_PER_MINUTE = 1
+    anonymous_client.credentials(HTTP_AUTHORIZATION="Bearer ofl_wrong")
+    assert _submit(anonymous_client).status_code == 401
+    assert _submit(api_client).status_code == 202
+    assert _submit(api_client).status_code == 429
+
+
+def test_a_refusal_by_one_limit_spends_none_of_the_others(api_client, settings):
+    settings.RATE_LIMIT_PER_MINUTE = 2
+    settings.RATE_LIMIT_PER_DAY = 3
+    assert [_submit(api_client).status_code for _ in range(4)] == [202, 202, 429, 429]
+    day = _submit(api_client)
+    assert day["X-RateLimit-Limit"] == "2"
+    settings.RATE_LIMIT_PER_MINUTE = 10
+    # Only the two accepted submissions count against the day: one more fits.
+    assert _submit(api_client).status_code == 202
+    assert _submit(api_client).status_code == 429
+
+
+def test_a_keys_own_limit_overrides_the_default(tenant, settings):
+    from rest_framework.test import APIClient
+
+    from tests.factories import api_key_for
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {api_key_for(tenant, rate_limit_per_minute=1)}")
+    assert [_submit(client).status_code for _ in range(2)] == [202, 429]
+
+
+def test_twenty_an_hour_per_job_type(api_client, settings):
+    settings.RATE_LIMIT_PER_MINUTE = 100
+    settings.RATE_LIMIT_PER_HOUR_PER_TYPE = 3
+    codes = [_submit(api_client).status_code for _ in range(4)]
+    assert codes == [202, 202, 202, 429]
+
+
+def test_reads_have_their_own_limit(api_client, tenant, settings):
+    settings.RATE_LIMIT_READS_PER_MINUTE = 2
+    job = JobFactory(tenant=tenant)
+    codes = [api_client.get(f"/api/v1/jobs/{job.pk}").status_code for _ in range(3)]
+    assert codes == [200, 200, 429]

@@ -1,0 +1,118 @@
+"""The stale reaper, the sweeper, the purge and cancel, as services."""
+
+from datetime import timedelta
+
+import pytest
+import time_machine
+from django.utils import timezone
+
+from accounts.models import CreditEntry
+from core.errors import Conflict
+from jobs.models import Job, JobEvent
+from jobs.services import job_cancel, job_claim, job_submit, jobs_purge, jobs_reap_stale, jobs_sweep
+from tests.jobs.factories import JobFactory
+
+
+@pytest.fixture
+def published(monkeypatch):
+    """The wake-ups the engine publishes (the broker itself is tested end to end elsewhere)."""
+    sent = []
+    monkeypatch.setattr(
+        "jobs.services.job_dispatch", lambda job, countdown=None: sent.append(job.pk) or True
+    )
+    return sent
+
+
+def test_a_processing_job_whose_heartbeat_stopped_goes_back_to_its_queue(
+    tenant, published, settings
+):
+    job = JobFactory(tenant=tenant)
+    job_claim(job.pk)
+    with time_machine.travel(
+        timezone.now() + timedelta(seconds=settings.JOBS_STALE_AFTER_SECONDS + 1)
+    ):
+        assert jobs_reap_stale() == {"requeued": 1, "failed": 0}
+    job.refresh_from_db()
+    assert (job.status, job.attempts) == (Job.Status.PENDING, 1)
+    assert job.events.filter(kind=JobEvent.Kind.REAPED).exists()
+
+
+def test_a_stale_job_on_its_last_attempt_fails_as_worker_lost(tenant, published, settings):
+    job = JobFactory(tenant=tenant, max_attempts=1, credits_charged=2)
+    job_claim(job.pk)
+    with time_machine.travel(
+        timezone.now() + timedelta(seconds=settings.JOBS_STALE_AFTER_SECONDS + 1)
+    ):
+        assert jobs_reap_stale() == {"requeued": 0, "failed": 1}
+    job.refresh_from_db()
+    assert (job.status, job.error_code) == (Job.Status.FAILED, "WORKER_LOST")
+    assert CreditEntry.objects.filter(job=job, kind="refund", amount=2).count() == 1
+
+
+def test_a_fresh_heartbeat_is_left_alone(tenant, published):
+    job = JobFactory(tenant=tenant)
+    job_claim(job.pk)
+    assert jobs_reap_stale() == {"requeued": 0, "failed": 0}
+
+
+def test_the_sweeper_publishes_jobs_whose_wake_up_was_never_sent(tenant, published):
+    never_sent = JobFactory(tenant=tenant, dispatched_at=None)
+    just_sent = JobFactory(tenant=tenant, dispatched_at=timezone.now())
+    not_due = JobFactory(
+        tenant=tenant, dispatched_at=None, next_retry_at=timezone.now() + timedelta(hours=1)
+    )
+    assert jobs_sweep() == {"published": 1}
+    assert published == [never_sent.pk]
+    assert jobs_sweep() == {"published": 0}
+    assert just_sent.pk not in published and not_due.pk not in published
+
+
+def test_the_sweeper_republishes_a_wake_up_lost_long_ago(tenant, published, settings):
+    lost = JobFactory(
+        tenant=tenant,
+        dispatched_at=timezone.now() - timedelta(seconds=settings.JOBS_STALE_AFTER_SECONDS + 5),
+    )
+    assert jobs_sweep() == {"published": 1}
+    assert published == [lost.pk]
+
+
+def test_purge_keeps_recent_jobs_and_the_ledger(tenant, settings):
+    now = timezone.now()
+    old_done = JobFactory(
+        tenant=tenant, status=Job.Status.COMPLETED, finished_at=now - timedelta(hours=25)
+    )
+    new_done = JobFactory(
+        tenant=tenant, status=Job.Status.COMPLETED, finished_at=now - timedelta(hours=23)
+    )
+    old_failed = JobFactory(
+        tenant=tenant, status=Job.Status.FAILED, finished_at=now - timedelta(days=8)
+    )
+    new_failed = JobFactory(
+        tenant=tenant, status=Job.Status.CANCELED, finished_at=now - timedelta(days=6)
+    )
+    entry = CreditEntry.objects.create(
+        tenant=tenant, kind="debit", amount=-1, balance_after=99, job=old_done
+    )
+    assert jobs_purge() == {"deleted": 2}
+    assert set(Job.objects.values_list("pk", flat=True)) == {new_done.pk, new_failed.pk}
+    entry.refresh_from_db()
+    assert entry.job is None
+    assert not Job.objects.filter(pk__in=[old_done.pk, old_failed.pk]).exists()
+
+
+def test_cancel_a_pending_job_refunds_it(tenant, settings):
+    settings.JOB_CREDIT_COSTS = {"diagnostic": 4}
+    job = job_submit(tenant=tenant, type="diagnostic", payload={})
+    job = job_cancel(job=job)
+    assert job.status == Job.Status.CANCELED
+    tenant.refresh_from_db()
+    assert tenant.credit_balance == 100
+    with pytest.raises(Conflict):
+        job_cancel(job=job)
+
+
+def test_cancel_a_processing_job_asks_it_to_stop(tenant):
+    job = JobFactory(tenant=tenant)
+    job_claim(job.pk)
+    job = job_cancel(job=job)
+    assert (job.status, job.cancel_requested) == (Job.Status.PROCESSING, True)

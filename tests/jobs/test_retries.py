@@ -1,0 +1,132 @@
+"""Attempts, backoff, the dead letter, permanent errors and credits, with the task body run in-process."""
+
+from datetime import timedelta
+
+import pytest
+import time_machine
+from django.utils import timezone
+
+from accounts.models import CreditEntry
+from jobs.errors import PermanentError
+from jobs.models import Job, JobEvent
+from jobs.registry import JobType, job_type_register
+from jobs.services import job_execute, job_requeue, job_submit
+from tests.jobs.factories import JobFactory
+
+
+@pytest.fixture
+def costly_diagnostics(settings, tenant):
+    settings.JOB_CREDIT_COSTS = {"diagnostic": 3}
+    return tenant
+
+
+def _submit(tenant, **payload):
+    return job_submit(tenant=tenant, type="diagnostic", payload={"steps": 0, **payload})
+
+
+def _run_due(job):
+    """Travel to when the job is due and run its task body, as a worker would."""
+    job.refresh_from_db()
+    if job.next_retry_at:
+        with time_machine.travel(job.next_retry_at + timedelta(milliseconds=10)):
+            job_execute(job_id=str(job.pk))
+    else:
+        job_execute(job_id=str(job.pk))
+    job.refresh_from_db()
+    return job
+
+
+def test_a_failing_attempt_is_retried_with_growing_backoff(tenant):
+    job = _submit(tenant, fail_attempts=2)
+    delays = []
+    for _ in range(2):
+        before = timezone.now()
+        job = _run_due(job)
+        assert job.status == Job.Status.PENDING
+        delays.append((job.next_retry_at - max(before, job.started_at)).total_seconds())
+    job = _run_due(job)
+    assert job.status == Job.Status.COMPLETED
+    assert job.result == {"steps": 0, "attempt": 3}
+    assert 0.7 <= delays[0] <= 1.3
+    assert 1.5 <= delays[1] <= 2.5
+    assert job.events.filter(kind=JobEvent.Kind.RETRY).count() == 2
+
+
+def test_the_last_failed_attempt_is_the_dead_letter_and_refunds_once(costly_diagnostics):
+    tenant = costly_diagnostics
+    job = _submit(tenant, fail_attempts=99)
+    tenant.refresh_from_db()
+    assert tenant.credit_balance == 97
+    for _ in range(3):
+        job = _run_due(job)
+    assert job.status == Job.Status.FAILED
+    assert job.error_code == "DIAGNOSTIC_FAILURE"
+    assert job.attempts == 3
+    assert Job.objects.dead_letter().filter(pk=job.pk).exists()
+    tenant.refresh_from_db()
+    assert tenant.credit_balance == 100
+    refunds = CreditEntry.objects.filter(job=job, kind=CreditEntry.Kind.REFUND)
+    assert refunds.count() == 1
+    job_execute(job_id=str(job.pk))  # a late duplicate message changes nothing
+    assert refunds.count() == 1
+
+
+def test_an_admin_requeue_runs_the_dead_letter_again_and_charges_again(costly_diagnostics):
+    tenant = costly_diagnostics
+    job = JobFactory(tenant=tenant, status=Job.Status.FAILED, credits_charged=3, attempts=3)
+    job_requeue(job=job)
+    job.refresh_from_db()
+    assert (job.status, job.attempts, job.error_code) == (Job.Status.PENDING, 0, "")
+    tenant.refresh_from_db()
+    assert tenant.credit_balance == 97
+    assert _run_due(job).status == Job.Status.COMPLETED
+
+
+def _explode(ctx):
+    raise PermanentError("BAD_INPUT", "This can never work.")
+
+
+def test_a_permanent_error_fails_at_once(tenant):
+    job_type_register(JobType(name="test_permanent", handler=_explode))
+    job = job_submit(tenant=tenant, type="test_permanent", payload={})
+    job = _run_due(job)
+    assert (job.status, job.attempts, job.error_code) == (Job.Status.FAILED, 1, "BAD_INPUT")
+
+
+def test_a_per_type_retry_schedule_is_followed(tenant):
+    job_type_register(
+        JobType(
+            name="test_scheduled",
+            handler=_explode_retryably,
+            retry_delays=(60, 300, 900),
+            max_attempts=4,
+        )
+    )
+    job = job_submit(tenant=tenant, type="test_scheduled", payload={})
+    waits = []
+    for _ in range(3):
+        job = _run_due(job)
+        waits.append(round((job.next_retry_at - job.started_at).total_seconds()))
+    assert waits == [60, 300, 900]
+    assert _run_due(job).status == Job.Status.FAILED
+
+
+def _explode_retryably(ctx):
+    from jobs.errors import RetryableError
+
+    raise RetryableError("UPSTREAM_TIMEOUT", "The provider timed out.")
+
+
+def test_an_unexpected_exception_is_a_retryable_internal_error(tenant):
+    job_type_register(JobType(name="test_bug", handler=lambda ctx: 1 / 0))
+    job = _run_due(job_submit(tenant=tenant, type="test_bug", payload={}))
+    assert (job.status, job.error_code) == (Job.Status.PENDING, "INTERNAL_ERROR")
+    assert "ZeroDivisionError" in job.error_message
+
+
+def test_a_job_not_yet_due_is_not_claimed(tenant):
+    job = _submit(tenant, fail_attempts=1)
+    job = _run_due(job)
+    job_execute(job_id=str(job.pk))  # before next_retry_at
+    job.refresh_from_db()
+    assert (job.status, job.attempts) == (Job.Status.PENDING, 1)
