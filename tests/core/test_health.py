@@ -1,3 +1,6 @@
+from config.celery import app as celery_app
+
+
 def test_healthz_answers_ok(client):
     response = client.get("/healthz")
     assert response.status_code == 200
@@ -13,7 +16,27 @@ def test_readyz_reports_each_dependency(db, client):
     assert all(check["ok"] for check in body["checks"].values())
 
 
+def test_readyz_names_an_unreachable_broker(db, client, monkeypatch):
+    monkeypatch.setattr(celery_app.conf, "broker_write_url", "redis://127.0.0.1:1/0")
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    checks = response.json()["checks"]
+    assert checks["broker"]["ok"] is False
+    assert checks["database"]["ok"] is True
+
+
 def test_me_shows_the_callers_tenant(api_client, tenant):
     response = api_client.get("/api/v1/me")
     assert response.status_code == 200
     assert response.json()["tenant"]["slug"] == tenant.slug
+    assert response.json()["role"] == "admin"
+
+
+def test_the_openapi_schema_and_docs_are_served_without_third_party_assets(client, db):
+    schema = client.get("/api/schema/?format=json")
+    assert schema.status_code == 200
+    paths = schema.json()["paths"]
+    assert "/api/v1/jobs" in paths
+    docs = client.get("/api/docs/").content.decode()
+    assert "swagger-ui" in docs
+    assert "cdn." not in docs and "jsdelivr" not in docs and "unpkg" not in docs

@@ -1,0 +1,41 @@
+from accounts.models import ApiKey
+
+
+def test_a_workspace_admin_creates_lists_and_revokes_keys(api_client, anonymous_client, tenant):
+    created = api_client.post(
+        "/api/v1/api-keys", {"name": "deploy", "expires_in_days": 7}, format="json"
+    )
+    assert created.status_code == 201
+    key = created.json()["key"]
+    listed = api_client.get("/api/v1/api-keys").json()
+    assert "deploy" in [item["name"] for item in listed]
+    assert key not in str(listed)
+    assert all("key" not in item and "key_hash" not in item for item in listed)
+    anonymous_client.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
+    assert anonymous_client.get("/api/v1/me").status_code == 200
+    api_key = ApiKey.objects.get(name="deploy")
+    assert api_client.delete(f"/api/v1/api-keys/{api_key.pk}").status_code == 204
+    assert anonymous_client.get("/api/v1/me").status_code == 401
+
+
+def test_members_may_not_manage_keys(member_api_client):
+    response = member_api_client.post("/api/v1/api-keys", {"name": "x"}, format="json")
+    assert response.status_code == 403
+    assert response.json()["code"] == "FORBIDDEN"
+
+
+def test_another_workspaces_key_is_not_found(api_client, other_tenant):
+    from accounts.services import api_key_create
+
+    theirs, _ = api_key_create(tenant=other_tenant)
+    assert api_client.delete(f"/api/v1/api-keys/{theirs.pk}").status_code == 404
+    theirs.refresh_from_db()
+    assert theirs.revoked_at is None
+
+
+def test_bad_key_parameters_are_400(api_client):
+    response = api_client.post(
+        "/api/v1/api-keys", {"role": "owner", "expires_in_days": 0}, format="json"
+    )
+    assert response.status_code == 400
+    assert set(response.json()["errors"]) == {"role", "expires_in_days"}

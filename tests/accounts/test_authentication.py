@@ -1,0 +1,92 @@
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from accounts.models import ApiKey
+from accounts.services import api_key_create, api_key_revoke
+
+
+@pytest.fixture
+def key_and_client(tenant):
+    api_key, plaintext = api_key_create(tenant=tenant, name="ci")
+    return api_key, plaintext, APIClient()
+
+
+def _assert_unauthorized(response):
+    assert response.status_code == 401
+    assert response["Content-Type"] == "application/problem+json"
+    assert response.json()["code"] == "UNAUTHORIZED"
+    assert response["WWW-Authenticate"] == 'Bearer realm="api"'
+
+
+def test_a_bearer_key_is_accepted_and_its_use_recorded(key_and_client, tenant):
+    api_key, plaintext, client = key_and_client
+    response = client.get("/api/v1/me", HTTP_AUTHORIZATION=f"Bearer {plaintext}")
+    assert response.status_code == 200
+    assert response.json()["tenant"]["slug"] == tenant.slug
+    api_key.refresh_from_db()
+    assert api_key.last_used_at is not None
+
+
+def test_an_x_api_key_header_is_accepted(key_and_client):
+    _, plaintext, client = key_and_client
+    assert client.get("/api/v1/me", HTTP_X_API_KEY=plaintext).status_code == 200
+
+
+def test_no_key_is_401(anonymous_client, db):
+    _assert_unauthorized(anonymous_client.get("/api/v1/me"))
+
+
+@pytest.mark.parametrize(
+    "header",
+    ["Bearer ofl_notarealkey", "Bearer", "Basic dXNlcjpwYXNz", "Bearer ofl_", "Token abc"],
+)
+def test_wrong_and_malformed_keys_are_401(anonymous_client, db, header):
+    _assert_unauthorized(anonymous_client.get("/api/v1/me", HTTP_AUTHORIZATION=header))
+
+
+def test_a_key_with_the_right_prefix_but_wrong_secret_is_401(key_and_client):
+    api_key, plaintext, client = key_and_client
+    forged = plaintext[:-4] + ("AAAA" if not plaintext.endswith("AAAA") else "BBBB")
+    _assert_unauthorized(client.get("/api/v1/me", HTTP_AUTHORIZATION=f"Bearer {forged}"))
+
+
+def test_a_revoked_key_is_401(key_and_client):
+    api_key, plaintext, client = key_and_client
+    api_key_revoke(api_key=api_key)
+    _assert_unauthorized(client.get("/api/v1/me", HTTP_AUTHORIZATION=f"Bearer {plaintext}"))
+
+
+def test_an_expired_key_is_401(key_and_client):
+    api_key, plaintext, client = key_and_client
+    ApiKey.objects.filter(pk=api_key.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    _assert_unauthorized(client.get("/api/v1/me", HTTP_AUTHORIZATION=f"Bearer {plaintext}"))
+
+
+def test_a_deactivated_workspaces_key_is_401(key_and_client, tenant):
+    _, plaintext, client = key_and_client
+    tenant.is_active = False
+    tenant.save()
+    _assert_unauthorized(client.get("/api/v1/me", HTTP_AUTHORIZATION=f"Bearer {plaintext}"))
+
+
+def test_the_plaintext_key_is_stored_nowhere(key_and_client):
+    api_key, plaintext, client = key_and_client
+    client.get("/api/v1/me", HTTP_AUTHORIZATION=f"Bearer {plaintext}")
+    api_key_revoke(api_key=api_key)
+    secret = plaintext.removeprefix("ofl_")[8:]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT table_name, column_name FROM information_schema.columns "
+            "WHERE table_schema = 'public' AND data_type IN ('text', 'character varying', 'jsonb')"
+        )
+        columns = cursor.fetchall()
+        for table, column in columns:
+            cursor.execute(
+                f'SELECT COUNT(*) FROM "{table}" WHERE "{column}"::text LIKE %s', [f"%{secret}%"]
+            )
+            assert cursor.fetchone()[0] == 0, f"{table}.{column} holds the key"
+    assert len(columns) > 20

@@ -1,0 +1,76 @@
+import threading
+
+import pytest
+from django.db import connection
+
+from accounts.models import CreditEntry, Tenant
+from accounts.services import credits_debit, credits_grant, credits_refund
+from core.errors import InsufficientCredits
+from jobs.models import Job
+
+
+@pytest.mark.django_db(transaction=True)
+def test_twenty_concurrent_debits_of_a_balance_for_ten():
+    tenant = Tenant.objects.create(slug="race", name="Race")
+    credits_grant(tenant=tenant, amount=10, reason="start")
+    results = []
+    barrier = threading.Barrier(20)
+
+    def debit():
+        barrier.wait()
+        try:
+            credits_debit(tenant=tenant, amount=1, reason="race")
+            results.append("ok")
+        except InsufficientCredits:
+            results.append("short")
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=debit) for _ in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    tenant.refresh_from_db()
+    assert sorted(results) == ["ok"] * 10 + ["short"] * 10
+    assert tenant.credit_balance == 0
+    debits = CreditEntry.objects.filter(tenant=tenant, kind="debit")
+    assert debits.count() == 10
+    assert sorted(debits.values_list("balance_after", flat=True)) == list(range(10))
+    assert sum(CreditEntry.objects.filter(tenant=tenant).values_list("amount", flat=True)) == 0
+
+
+def test_a_short_balance_writes_nothing(tenant):
+    with pytest.raises(InsufficientCredits):
+        credits_debit(tenant=tenant, amount=101, reason="too much")
+    tenant.refresh_from_db()
+    assert tenant.credit_balance == 100
+    assert not CreditEntry.objects.exists()
+
+
+def test_a_job_is_refunded_once(tenant):
+    job = Job.objects.create(tenant=tenant, type="diagnostic", credits_charged=5)
+    credits_debit(tenant=tenant, amount=5, reason="job", job=job)
+    assert credits_refund(tenant=tenant, amount=5, job=job, reason="failed") is not None
+    assert credits_refund(tenant=tenant, amount=5, job=job, reason="failed again") is None
+    tenant.refresh_from_db()
+    assert tenant.credit_balance == 100
+    assert CreditEntry.objects.filter(job=job, kind="refund").count() == 1
+
+
+def test_the_admin_grants_credits_through_the_ledger(admin_client, tenant):
+    response = admin_client.post(
+        f"/admin/accounts/tenant/{tenant.pk}/change/",
+        {
+            "name": tenant.name,
+            "slug": tenant.slug,
+            "is_active": "on",
+            "grant_credits": "25",
+            "memberships-TOTAL_FORMS": "0",
+            "memberships-INITIAL_FORMS": "0",
+        },
+    )
+    assert response.status_code == 302
+    tenant.refresh_from_db()
+    assert tenant.credit_balance == 125
+    assert CreditEntry.objects.get(kind="grant").amount == 25

@@ -1,0 +1,65 @@
+import pytest
+
+
+def _assert_problem(response, status, code):
+    assert response.status_code == status
+    assert response["Content-Type"] == "application/problem+json"
+    body = response.json()
+    assert body["status"] == status
+    assert body["code"] == code
+    assert {"type", "title", "detail", "request_id"} <= set(body)
+    assert body["request_id"] == response["X-Request-Id"]
+    return body
+
+
+def test_unparseable_json_is_400(api_client):
+    response = api_client.post("/api/v1/jobs", data="{not json", content_type="application/json")
+    _assert_problem(response, 400, "INVALID_REQUEST")
+
+
+def test_an_unknown_api_route_is_404_in_problem_json(api_client):
+    _assert_problem(api_client.get("/api/v1/no-such-thing"), 404, "NOT_FOUND")
+
+
+def test_an_unknown_route_without_a_key_is_also_problem_json(anonymous_client, db):
+    _assert_problem(anonymous_client.get("/api/v2/jobs"), 404, "NOT_FOUND")
+
+
+def test_a_wrong_method_is_405(api_client):
+    _assert_problem(api_client.delete("/api/v1/me"), 405, "INVALID_REQUEST")
+
+
+def test_a_crash_is_500_without_a_traceback(api_client, monkeypatch):
+    def explode(*args, **kwargs):
+        raise RuntimeError("secret internals")
+
+    monkeypatch.setattr("accounts.api.views.MeSerializer", explode)
+    api_client.raise_request_exception = False
+    response = api_client.get("/api/v1/me")
+    body = _assert_problem(response, 500, "INTERNAL_ERROR")
+    assert "secret internals" not in response.content.decode()
+    assert "Traceback" not in response.content.decode()
+    assert body["detail"] == "An internal error occurred."
+
+
+def test_a_sane_client_request_id_is_echoed(api_client):
+    response = api_client.get("/api/v1/me", HTTP_X_REQUEST_ID="trace-abc.123")
+    assert response["X-Request-Id"] == "trace-abc.123"
+
+
+@pytest.mark.parametrize("supplied", ["has spaces", "x" * 300, "<script>"])
+def test_an_odd_client_request_id_is_replaced(api_client, supplied):
+    response = api_client.get("/api/v1/me", HTTP_X_REQUEST_ID=supplied)
+    assert response["X-Request-Id"] != supplied
+    assert len(response["X-Request-Id"]) == 32
+
+
+def test_every_response_has_a_request_id(client, db):
+    assert client.get("/healthz")["X-Request-Id"]
+    assert client.get("/admin/login/")["X-Request-Id"]
+
+
+def test_a_non_api_404_stays_html(client, db):
+    response = client.get("/nothing-here")
+    assert response.status_code == 404
+    assert response["Content-Type"].startswith("text/html")

@@ -1,0 +1,48 @@
+import pytest
+
+from core.models import RateLimitBucket
+from core.ratelimit import Limit, rate_limit_hit
+from core.redis import get_redis
+
+
+@pytest.fixture(params=["redis", "database"])
+def backend(request, settings, db):
+    if request.param == "database":
+        settings.REDIS_URL = ""
+    return request.param
+
+
+def test_a_limit_allows_its_quota_then_refuses(backend):
+    limit = Limit("minute", "t:quota", 3, 60)
+    decisions = [rate_limit_hit([limit]) for _ in range(4)]
+    assert [d.allowed for d in decisions] == [True, True, True, False]
+    assert [d.states[0].remaining for d in decisions] == [2, 1, 0, 0]
+    refused = decisions[-1].headers()
+    assert 1 <= int(refused["Retry-After"]) <= 60
+    assert refused["RateLimit-Policy"] == '"minute";q=3;w=60'
+    assert refused["X-RateLimit-Remaining"] == "0"
+
+
+def test_a_request_refused_by_one_limit_spends_none_of_the_others(backend):
+    tight, loose = Limit("minute", "t:tight", 1, 60), Limit("day", "t:loose", 100, 86400)
+    assert rate_limit_hit([tight, loose]).allowed
+    for _ in range(5):
+        assert not rate_limit_hit([tight, loose]).allowed
+    assert rate_limit_hit([loose]).states[0].remaining == 98
+
+
+def test_the_headers_name_the_tightest_limit(backend):
+    decision = rate_limit_hit([Limit("minute", "t:a", 10, 60), Limit("day", "t:b", 2, 86400)])
+    headers = decision.headers()
+    assert headers["X-RateLimit-Limit"] == "2"
+    assert headers["RateLimit"].startswith('"day";r=1;')
+    assert "Retry-After" not in headers
+
+
+def test_redis_keeps_the_counters_in_redis(backend):
+    rate_limit_hit([Limit("minute", "t:where", 5, 60)])
+    if backend == "redis":
+        assert get_redis().zcard("rl:t:where") == 1
+        assert not RateLimitBucket.objects.exists()
+    else:
+        assert RateLimitBucket.objects.get(key="t:where").hits

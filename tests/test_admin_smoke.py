@@ -1,0 +1,74 @@
+"""Every model registered in the admin opens: its list, its add form, and one object's page."""
+
+from datetime import timedelta
+
+import pytest
+from django.contrib import admin
+from django.utils import timezone
+
+from accounts.models import AuditEvent, CreditEntry, Notification
+from accounts.services import api_key_create, audit_record, notify_admins
+from core.models import IdempotencyRecord, NamedLock, RateLimitBucket
+from core.scheduling import schedules_sync
+from jobs.models import Job, JobEvent, TaskRun, WorkerSeen
+from tests.factories import MembershipFactory
+
+
+@pytest.fixture
+def one_of_everything(tenant, admin_user):
+    MembershipFactory(tenant=tenant, user=admin_user)
+    api_key, _ = api_key_create(tenant=tenant)
+    job = Job.objects.create(tenant=tenant, type="diagnostic")
+    JobEvent.objects.create(job=job, kind=JobEvent.Kind.LOG, message="hello")
+    CreditEntry.objects.create(tenant=tenant, kind="grant", amount=1, balance_after=101)
+    audit_record(tenant=tenant, resource=api_key, action=AuditEvent.Action.CREATE, actor=admin_user)
+    notify_admins(tenant=tenant, kind="test", title="Hello", alert_key="smoke")
+    TaskRun.objects.create(name="jobs_sweep")
+    WorkerSeen.objects.create(hostname="w@h")
+    IdempotencyRecord.objects.create(
+        tenant=tenant, key="k", fingerprint="f", expires_at=timezone.now() + timedelta(hours=1)
+    )
+    RateLimitBucket.objects.create(key="k")
+    NamedLock.objects.create(name="l", token="t", expires_at=timezone.now())
+    schedules_sync()
+    assert Notification.objects.exists()
+
+
+def _registered():
+    return sorted(admin.site._registry.items(), key=lambda item: item[0]._meta.label)
+
+
+@pytest.mark.parametrize(
+    ("model", "model_admin"), _registered(), ids=lambda value: getattr(value, "__name__", "")
+)
+def test_the_admin_pages_of_every_model_open(admin_client, one_of_everything, model, model_admin):
+    opts = model._meta
+    base = f"/admin/{opts.app_label}/{opts.model_name}/"
+    changelist = admin_client.get(base)
+    assert changelist.status_code == 200, f"{base}: {changelist.status_code}"
+    assert admin_client.get(f"{base}?q=a").status_code == 200
+    if model_admin.has_add_permission(changelist.wsgi_request):
+        assert admin_client.get(f"{base}add/").status_code == 200
+    obj = model._default_manager.first()
+    if obj is not None:
+        assert admin_client.get(f"{base}{obj.pk}/change/").status_code == 200
+
+
+def test_an_api_key_added_in_the_admin_is_shown_once(admin_client, tenant):
+    response = admin_client.post(
+        "/admin/accounts/apikey/add/",
+        {"tenant": tenant.pk, "name": "from admin", "role": "member", "expires_in_days": "30"},
+        follow=True,
+    )
+    assert response.status_code == 200
+    messages = [str(message) for message in response.context["messages"]]
+    shown = [message for message in messages if "ofl_" in message]
+    assert len(shown) == 1
+    plaintext = shown[0].split("The new API key is ")[1].split(" ")[0]
+    from accounts.models import ApiKey, api_key_hash
+
+    api_key = ApiKey.objects.get(name="from admin")
+    assert api_key.key_hash == api_key_hash(plaintext)
+    assert api_key.expires_at is not None
+    page = admin_client.get(f"/admin/accounts/apikey/{api_key.pk}/change/").content.decode()
+    assert plaintext not in page
