@@ -1,4 +1,5 @@
 import secrets
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
@@ -240,3 +241,53 @@ def notification_resolve(*, tenant: Tenant | None, alert_key: str) -> int:
     return Notification.objects.filter(
         tenant=tenant, alert_key=alert_key, resolved_at__isnull=True
     ).update(resolved_at=timezone.now())
+
+
+def notifications_resolve(*, alert_keys: list[str]) -> int:
+    """Close many open alerts at once."""
+    return Notification.objects.filter(alert_key__in=alert_keys, resolved_at__isnull=True).update(
+        resolved_at=timezone.now()
+    )
+
+
+@dataclass(frozen=True)
+class Alert:
+    title: str
+    alert_key: str
+    payload: dict = field(default_factory=dict)
+
+
+def notify_admins_of_new_alerts(*, tenant: Tenant, kind: str, alerts: list[Alert]) -> int:
+    """Notify each admin of many alerts that were just raised (their keys are new, so none can be
+    open already): one in-app notification per alert and admin, and one digest email per admin."""
+    admins = list(tenant_admins(tenant))
+    if not alerts or not admins:
+        return 0
+    Notification.objects.bulk_create(
+        [
+            Notification(
+                tenant=tenant,
+                user=user,
+                kind=kind,
+                alert_key=alert.alert_key,
+                title=alert.title,
+                payload=alert.payload,
+            )
+            for alert in alerts
+            for user in admins
+        ],
+        batch_size=1000,
+    )
+    metric_inc(ALERTS_CREATED, len(alerts), kind=kind)
+    recipients = [user.email for user in admins if user.email]
+    subject = (
+        f"[Offload] {alerts[0].title}"
+        if len(alerts) == 1
+        else f"[Offload] {len(alerts)} new alerts"
+    )
+    body = "\n".join(alert.title for alert in alerts)
+    if recipients:
+        transaction.on_commit(
+            lambda: send_mail(subject, body, None, recipients, fail_silently=True)
+        )
+    return len(alerts) * len(admins)

@@ -3,6 +3,7 @@ import traceback
 
 from django.utils import timezone
 
+from core.locks import named_lock
 from jobs.models import TaskRun
 
 
@@ -23,3 +24,14 @@ def task_run(name: str):
     finally:
         run.finished_at = timezone.now()
         run.save(update_fields=["finished_at", "outcome", "counts", "error"])
+
+
+def scheduled_run(name: str, work, *, lock_ttl: int) -> dict:
+    """Run a scheduled system task once at a time (even with two beats) and record the run:
+    `work()` returns the counts; a run that finds the lock taken is recorded as skipped."""
+    with named_lock(name, ttl=lock_ttl) as acquired, task_run(name) as run:
+        if not acquired:
+            run.outcome = TaskRun.Outcome.SKIPPED
+            return {}
+        run.counts = work()
+        return run.counts

@@ -1,0 +1,80 @@
+from django.contrib import admin, messages
+
+from budgets.models import BudgetAlert, MaterialEntry, Project, ProjectBudget, TimeEntry
+from budgets.tasks import budget_alert_check
+
+
+class ProjectBudgetInline(admin.StackedInline):
+    model = ProjectBudget
+    extra = 0
+    fields = ["tenant", "hours_budget", "material_budget", "total_budget", "alert_thresholds"]
+    raw_id_fields = ["tenant"]
+
+
+@admin.register(Project)
+class ProjectAdmin(admin.ModelAdmin):
+    list_display = ["name", "tenant", "status", "hourly_rate", "created_at"]
+    list_filter = ["status", "tenant"]
+    search_fields = ["name", "tenant__slug"]
+    list_select_related = ["tenant"]
+    raw_id_fields = ["tenant"]
+    inlines = [ProjectBudgetInline]
+    actions = ["run_budget_check"]
+
+    @admin.action(description="Run the budget check now (all projects)")
+    def run_budget_check(self, request, queryset):
+        counts = budget_alert_check()
+        messages.success(request, f"Budget check: {counts}")
+
+
+@admin.register(ProjectBudget)
+class ProjectBudgetAdmin(admin.ModelAdmin):
+    list_display = [
+        "project",
+        "tenant",
+        "hours_budget",
+        "material_budget",
+        "total_budget",
+        "updated_at",
+    ]
+    search_fields = ["project__name", "tenant__slug"]
+    list_select_related = ["project", "tenant"]
+    raw_id_fields = ["project", "tenant"]
+
+
+@admin.register(TimeEntry)
+class TimeEntryAdmin(admin.ModelAdmin):
+    list_display = ["date", "project", "hours", "rate", "description", "tenant"]
+    list_filter = ["date", "tenant"]
+    search_fields = ["description", "project__name"]
+    list_select_related = ["project", "tenant"]
+    raw_id_fields = ["project", "tenant"]
+    date_hierarchy = "date"
+
+
+@admin.register(MaterialEntry)
+class MaterialEntryAdmin(admin.ModelAdmin):
+    list_display = ["date", "project", "amount", "description", "tenant"]
+    list_filter = ["date", "tenant"]
+    search_fields = ["description", "project__name"]
+    list_select_related = ["project", "tenant"]
+    raw_id_fields = ["project", "tenant"]
+    date_hierarchy = "date"
+
+
+@admin.register(BudgetAlert)
+class BudgetAlertAdmin(admin.ModelAdmin):
+    list_display = [
+        "project",
+        "type",
+        "threshold",
+        "current_percentage",
+        "status",
+        "created_at",
+        "resolved_at",
+    ]
+    list_filter = ["status", "type", "tenant"]
+    search_fields = ["project__name", "tenant__slug"]
+    list_select_related = ["project"]
+    raw_id_fields = ["project", "tenant"]
+    readonly_fields = ["created_at", "resolved_at"]

@@ -1,0 +1,137 @@
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from rest_framework import serializers
+
+from budgets.models import (
+    BudgetAlert,
+    MaterialEntry,
+    Project,
+    ProjectBudget,
+    TimeEntry,
+    alert_thresholds_validate,
+)
+
+POSITIVE = {"min_value": Decimal("0.01")}
+
+
+class ThresholdSerializer(serializers.Serializer):
+    type = serializers.ChoiceField(choices=["hours", "material", "total"])
+    percentage = serializers.FloatField(min_value=0.01, max_value=1000)
+    notify = serializers.BooleanField(default=True)
+
+
+class ProjectBudgetSerializer(serializers.ModelSerializer):
+    hours_budget = serializers.DecimalField(
+        max_digits=10, decimal_places=2, allow_null=True, required=False, **POSITIVE
+    )
+    material_budget = serializers.DecimalField(
+        max_digits=14, decimal_places=2, allow_null=True, required=False, **POSITIVE
+    )
+    total_budget = serializers.DecimalField(
+        max_digits=14, decimal_places=2, allow_null=True, required=False, **POSITIVE
+    )
+    alert_thresholds = ThresholdSerializer(many=True, required=False)
+
+    class Meta:
+        model = ProjectBudget
+        fields = [
+            "hours_budget",
+            "material_budget",
+            "total_budget",
+            "alert_thresholds",
+            "updated_at",
+        ]
+        read_only_fields = ["updated_at"]
+
+    def validate_alert_thresholds(self, thresholds):
+        thresholds = [dict(threshold) for threshold in thresholds]
+        try:
+            alert_thresholds_validate(thresholds)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.messages) from exc
+        return thresholds
+
+
+class ProjectSerializer(serializers.ModelSerializer):
+    budget = ProjectBudgetSerializer(read_only=True)
+    hourly_rate = serializers.DecimalField(
+        max_digits=10, decimal_places=2, min_value=Decimal("0"), required=False
+    )
+
+    class Meta:
+        model = Project
+        fields = ["id", "name", "status", "hourly_rate", "budget", "created_at"]
+        read_only_fields = ["created_at"]
+
+
+class TenantProjectField(serializers.PrimaryKeyRelatedField):
+    """A project of the caller's workspace; any other id is simply not found."""
+
+    def get_queryset(self):
+        return Project.objects.for_tenant(self.context["request"].user.tenant)
+
+
+class TimeEntrySerializer(serializers.ModelSerializer):
+    project = TenantProjectField()
+    hours = serializers.DecimalField(
+        max_digits=8, decimal_places=2, min_value=Decimal("0.01"), max_value=Decimal("24")
+    )
+    rate = serializers.DecimalField(
+        max_digits=10,
+        decimal_places=2,
+        min_value=Decimal("0"),
+        required=False,
+        help_text="Defaults to the project's.",
+    )
+
+    class Meta:
+        model = TimeEntry
+        fields = ["id", "project", "date", "hours", "rate", "description", "created_at"]
+        read_only_fields = ["created_at"]
+
+    def validate(self, attrs):
+        if attrs.get("rate") is None and "project" in attrs:
+            attrs["rate"] = attrs["project"].hourly_rate
+        return attrs
+
+
+class MaterialEntrySerializer(serializers.ModelSerializer):
+    project = TenantProjectField()
+    amount = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=Decimal("0.01"))
+
+    class Meta:
+        model = MaterialEntry
+        fields = ["id", "project", "date", "amount", "description", "created_at"]
+        read_only_fields = ["created_at"]
+
+
+class UsageLineSerializer(serializers.Serializer):
+    used = serializers.DecimalField(max_digits=20, decimal_places=2)
+    budget = serializers.DecimalField(max_digits=20, decimal_places=2, allow_null=True)
+    percentage = serializers.DecimalField(max_digits=12, decimal_places=2, allow_null=True)
+
+
+class UsageSerializer(serializers.Serializer):
+    hours = UsageLineSerializer()
+    material = UsageLineSerializer()
+    total = UsageLineSerializer()
+
+
+class BudgetAlertSerializer(serializers.ModelSerializer):
+    project_name = serializers.CharField(source="project.name", read_only=True)
+
+    class Meta:
+        model = BudgetAlert
+        fields = [
+            "id",
+            "project",
+            "project_name",
+            "type",
+            "threshold",
+            "current_percentage",
+            "status",
+            "created_at",
+            "resolved_at",
+        ]
+        read_only_fields = fields

@@ -1,0 +1,100 @@
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import mixins, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from accounts.api.scoping import TenantScopedMixin
+from budgets.api.serializers import (
+    BudgetAlertSerializer,
+    MaterialEntrySerializer,
+    ProjectBudgetSerializer,
+    ProjectSerializer,
+    TimeEntrySerializer,
+    UsageSerializer,
+)
+from budgets.models import BudgetAlert, MaterialEntry, Project, TimeEntry
+from budgets.selectors import budget_usage
+from budgets.services import project_budget_set
+from core.errors import InvalidRequest
+from core.idempotency import idempotent
+
+
+class TenantCreateMixin:
+    """Rows created through the API belong to the caller's workspace, whatever the body says."""
+
+    @idempotent
+    def create(self, request, *args, **kwargs):
+        return super().create(request, *args, **kwargs)
+
+    def perform_create(self, serializer):
+        serializer.save(tenant=self.tenant)
+
+
+class ProjectViewSet(TenantScopedMixin, TenantCreateMixin, viewsets.ModelViewSet):
+    """Projects, their budget and their usage."""
+
+    queryset = Project.objects.select_related("budget").order_by("name", "id")
+    serializer_class = ProjectSerializer
+
+    @extend_schema(request=ProjectBudgetSerializer, responses=ProjectBudgetSerializer)
+    @action(detail=True, methods=["put"], url_path="budget")
+    def budget(self, request, pk=None):
+        project = self.get_object()
+        serializer = ProjectBudgetSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        fields = {
+            "hours_budget": None,
+            "material_budget": None,
+            "total_budget": None,
+            "alert_thresholds": [],
+        }
+        fields.update(serializer.validated_data)
+        budget = project_budget_set(project=project, actor=request.user.actor, **fields)
+        return Response(ProjectBudgetSerializer(budget).data)
+
+    @extend_schema(responses=UsageSerializer)
+    @action(detail=True, methods=["get"], url_path="usage")
+    def usage(self, request, pk=None):
+        return Response(UsageSerializer(budget_usage(self.get_object())).data)
+
+
+class _EntryViewSet(TenantScopedMixin, TenantCreateMixin, viewsets.ModelViewSet):
+    def get_queryset(self):
+        entries = super().get_queryset().select_related("project")
+        project = self.request.query_params.get("project")
+        if project is not None:
+            if not project.isdigit():
+                raise InvalidRequest(errors={"project": ["Must be a project id."]})
+            entries = entries.filter(project_id=project)
+        return entries
+
+
+@extend_schema(parameters=[OpenApiParameter("project", int)])
+class TimeEntryViewSet(_EntryViewSet):
+    queryset = TimeEntry.objects.order_by("-date", "-id")
+    serializer_class = TimeEntrySerializer
+
+
+@extend_schema(parameters=[OpenApiParameter("project", int)])
+class MaterialEntryViewSet(_EntryViewSet):
+    queryset = MaterialEntry.objects.order_by("-date", "-id")
+    serializer_class = MaterialEntrySerializer
+
+
+@extend_schema(parameters=[OpenApiParameter("status", enum=BudgetAlert.Status.values)])
+class BudgetAlertViewSet(
+    TenantScopedMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
+    queryset = BudgetAlert.objects.select_related("project").order_by("-created_at")
+    serializer_class = BudgetAlertSerializer
+
+    def get_queryset(self):
+        alerts = super().get_queryset()
+        status = self.request.query_params.get("status")
+        if status is not None:
+            if status not in BudgetAlert.Status.values:
+                raise InvalidRequest(
+                    errors={"status": [f"One of {', '.join(BudgetAlert.Status.values)}."]}
+                )
+            alerts = alerts.filter(status=status)
+        return alerts

@@ -1,0 +1,148 @@
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.utils import timezone
+
+from accounts.models import TenantScopedQuerySet
+
+THRESHOLD_TYPES = ("hours", "material", "total")
+
+
+def alert_thresholds_validate(value) -> None:
+    """A list of {type: hours|material|total, percentage: number > 0, notify: bool}."""
+    if not isinstance(value, list):
+        raise ValidationError("Must be a list of thresholds.")
+    for index, threshold in enumerate(value):
+        if not isinstance(threshold, dict):
+            raise ValidationError(f"Threshold {index} must be an object.")
+        if threshold.get("type") not in THRESHOLD_TYPES:
+            raise ValidationError(
+                f"Threshold {index}: type must be one of {', '.join(THRESHOLD_TYPES)}."
+            )
+        percentage = threshold.get("percentage")
+        if (
+            isinstance(percentage, bool)
+            or not isinstance(percentage, int | float)
+            or not 0 < percentage <= 1000
+        ):
+            raise ValidationError(
+                f"Threshold {index}: percentage must be a number above 0 and at most 1000."
+            )
+        if not isinstance(threshold.get("notify", True), bool):
+            raise ValidationError(f"Threshold {index}: notify must be true or false.")
+
+
+class Project(models.Model):
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        ARCHIVED = "archived", "Archived"
+
+    tenant = models.ForeignKey("accounts.Tenant", on_delete=models.CASCADE, related_name="projects")
+    name = models.CharField(max_length=200)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    hourly_rate = models.DecimalField(max_digits=10, decimal_places=2, default=Decimal("0"))
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = TenantScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
+class ProjectBudget(models.Model):
+    """The budgets of a project, each optional, and the thresholds that raise alerts."""
+
+    tenant = models.ForeignKey("accounts.Tenant", on_delete=models.CASCADE, related_name="+")
+    project = models.OneToOneField(Project, on_delete=models.CASCADE, related_name="budget")
+    hours_budget = models.DecimalField(max_digits=10, decimal_places=2, null=True, blank=True)
+    material_budget = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
+    total_budget = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
+    alert_thresholds = models.JSONField(
+        default=list, blank=True, validators=[alert_thresholds_validate]
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = TenantScopedQuerySet.as_manager()
+
+    def __str__(self):
+        return f"Budget of {self.project}"
+
+
+class TimeEntry(models.Model):
+    tenant = models.ForeignKey("accounts.Tenant", on_delete=models.CASCADE, related_name="+")
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="time_entries")
+    date = models.DateField(default=timezone.localdate)
+    hours = models.DecimalField(max_digits=8, decimal_places=2)
+    rate = models.DecimalField(
+        max_digits=10, decimal_places=2, help_text="Defaults to the project's hourly rate."
+    )
+    description = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = TenantScopedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name_plural = "time entries"
+        ordering = ["-date", "-id"]
+        indexes = [models.Index(fields=["project", "date"])]
+
+    def __str__(self):
+        return f"{self.hours} h on {self.project} ({self.date})"
+
+
+class MaterialEntry(models.Model):
+    tenant = models.ForeignKey("accounts.Tenant", on_delete=models.CASCADE, related_name="+")
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="material_entries")
+    date = models.DateField(default=timezone.localdate)
+    amount = models.DecimalField(max_digits=12, decimal_places=2)
+    description = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = TenantScopedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name_plural = "material entries"
+        ordering = ["-date", "-id"]
+        indexes = [models.Index(fields=["project", "date"])]
+
+    def __str__(self):
+        return f"{self.amount} on {self.project} ({self.date})"
+
+
+class BudgetAlert(models.Model):
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        RESOLVED = "resolved", "Resolved"
+
+    tenant = models.ForeignKey("accounts.Tenant", on_delete=models.CASCADE, related_name="+")
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="alerts")
+    type = models.CharField(max_length=16, choices=[(t, t) for t in THRESHOLD_TYPES])
+    threshold = models.DecimalField(max_digits=7, decimal_places=2)
+    current_percentage = models.DecimalField(max_digits=10, decimal_places=2)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    created_at = models.DateTimeField(default=timezone.now)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    objects = TenantScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            # Two checks at once can never raise the same alert twice.
+            models.UniqueConstraint(
+                fields=["project", "type", "threshold"],
+                condition=models.Q(status="active"),
+                name="budget_alert_one_active",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.project}: {self.type} at {self.current_percentage}% (≥ {self.threshold}%)"
+
+    @property
+    def alert_key(self) -> str:
+        return f"budget-alert:{self.pk}"

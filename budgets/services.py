@@ -1,0 +1,177 @@
+import logging
+from collections import defaultdict
+from decimal import Decimal
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from accounts.models import AuditEvent
+from accounts.services import (
+    Alert,
+    audit_record,
+    notifications_resolve,
+    notify_admins,
+    notify_admins_of_new_alerts,
+)
+from budgets.models import BudgetAlert, Project, ProjectBudget
+from budgets.selectors import Spent, budget_percentages, spent_by_project
+
+logger = logging.getLogger(__name__)
+
+FAILING_PROJECTS_ALERT = 3
+
+
+def project_budget_set(*, project: Project, actor=None, **fields) -> ProjectBudget:
+    budget, created = ProjectBudget.objects.update_or_create(
+        project=project, defaults={"tenant_id": project.tenant_id, **fields}
+    )
+    audit_record(
+        tenant=project.tenant,
+        resource=budget,
+        action=AuditEvent.Action.CREATE if created else AuditEvent.Action.UPDATE,
+        actor=actor,
+        new={
+            key: str(value) if isinstance(value, Decimal) else value
+            for key, value in fields.items()
+        },
+    )
+    return budget
+
+
+def _wanted_alerts(budget: ProjectBudget, percentages: dict) -> dict[tuple[str, Decimal], Decimal]:
+    """(type, threshold) → current percentage, for every crossed threshold that notifies."""
+    wanted = {}
+    for threshold in budget.alert_thresholds:
+        current = percentages.get(threshold["type"])
+        limit = Decimal(str(threshold["percentage"])).quantize(Decimal("0.01"))
+        if threshold.get("notify", True) and current is not None and current >= limit:
+            wanted[(threshold["type"], limit)] = current.quantize(Decimal("0.01"))
+    return wanted
+
+
+def budget_alert_check() -> dict:
+    """Check every active project with a budget: raise an alert (and notify the tenant's admins)
+    for each newly crossed threshold, resolve the alerts that no longer hold. A project whose usage
+    cannot be computed is recorded in the audit log and skipped; the others are still checked.
+
+    The number of queries does not grow with the number of projects: the projects, two aggregates,
+    the active alerts, then batched inserts and one update."""
+    checked = Project.objects.filter(status=Project.Status.ACTIVE, budget__isnull=False)
+    projects = list(checked.select_related("budget", "tenant"))
+    spent = spent_by_project(checked.values("pk"))
+    active = defaultdict(dict)
+    for alert in BudgetAlert.objects.filter(status=BudgetAlert.Status.ACTIVE):
+        active[alert.project_id][(alert.type, alert.threshold)] = alert
+    to_raise, to_resolve, failed = [], [], []
+    for project in projects:
+        try:
+            percentages = budget_percentages(project.budget, spent.get(project.pk, Spent()))
+            wanted = _wanted_alerts(project.budget, percentages)
+        except Exception as exc:  # noqa: BLE001 - one project's bad data must not stop the run
+            failed.append(project)
+            _project_failed(project, exc)
+            continue
+        existing = active.pop(project.pk, {})
+        to_resolve += [alert for key, alert in existing.items() if key not in wanted]
+        to_raise += [
+            BudgetAlert(
+                tenant_id=project.tenant_id,
+                project=project,
+                type=kind,
+                threshold=threshold,
+                current_percentage=current,
+            )
+            for (kind, threshold), current in wanted.items()
+            if (kind, threshold) not in existing
+        ]
+    # Alerts of projects no longer checked (archived, budget removed) no longer hold either.
+    to_resolve += [alert for alerts in active.values() for alert in alerts.values()]
+    raised = _alerts_raise(to_raise)
+    if len(failed) >= FAILING_PROJECTS_ALERT:
+        _failures_alert(failed)
+    return {
+        "checked": len(projects) - len(failed),
+        "alerts_created": len(raised),
+        "alerts_resolved": _alerts_resolve(to_resolve),
+        "failed": len(failed),
+    }
+
+
+def _alerts_raise(alerts: list[BudgetAlert]) -> list[BudgetAlert]:
+    """Insert the new alerts and notify each tenant's admins. The partial unique constraint keeps
+    one active alert per threshold even if another check got there first: then the batch is
+    inserted row by row and the duplicates are dropped."""
+    try:
+        with transaction.atomic():
+            raised = BudgetAlert.objects.bulk_create(alerts, batch_size=1000)
+    except IntegrityError:
+        raised = [alert for alert in alerts if _alert_insert(alert)]
+    by_tenant = defaultdict(list)
+    for alert in raised:
+        by_tenant[alert.project.tenant].append(
+            Alert(
+                title=f"{alert.project.name}: {alert.type} budget at {alert.current_percentage}% "
+                f"(threshold {alert.threshold}%)",
+                alert_key=alert.alert_key,
+                payload={
+                    "project": alert.project.name,
+                    "type": alert.type,
+                    "threshold": str(alert.threshold),
+                    "percentage": str(alert.current_percentage),
+                },
+            )
+        )
+    for tenant, notices in by_tenant.items():
+        notify_admins_of_new_alerts(tenant=tenant, kind="budget_alert", alerts=notices)
+    return raised
+
+
+def _alert_insert(alert: BudgetAlert) -> bool:
+    try:
+        with transaction.atomic():
+            alert.save(force_insert=True)
+    except IntegrityError:
+        alert.pk = None
+        return False
+    return True
+
+
+def _alerts_resolve(alerts: list[BudgetAlert]) -> int:
+    if not alerts:
+        return 0
+    resolved = BudgetAlert.objects.filter(
+        pk__in=[alert.pk for alert in alerts], status=BudgetAlert.Status.ACTIVE
+    ).update(status=BudgetAlert.Status.RESOLVED, resolved_at=timezone.now())
+    notifications_resolve(alert_keys=[alert.alert_key for alert in alerts])
+    return resolved
+
+
+def _project_failed(project: Project, exc: Exception) -> None:
+    logger.warning("Budget check failed for project %s: %r", project.pk, exc)
+    audit_record(
+        tenant=project.tenant,
+        resource=project,
+        action=AuditEvent.Action.UPDATE,
+        metadata={"event": "budget_check_failed", "error": f"{type(exc).__name__}: {exc}"},
+    )
+
+
+def _failures_alert(failed: list[Project]) -> None:
+    by_tenant = defaultdict(list)
+    for project in failed:
+        by_tenant[project.tenant].append(project.name)
+    for tenant, names in by_tenant.items():
+        notify_admins(
+            tenant=tenant,
+            kind="budget_check_failures",
+            title=f"The budget check failed for {len(names)} of your projects",
+            payload={"projects": ", ".join(names)},
+            alert_key="budget-check-failures",
+        )
+    notify_admins(
+        tenant=None,
+        kind="budget_check_failures",
+        title=f"The budget check failed for {len(failed)} projects",
+        payload={"projects": len(failed)},
+        alert_key="budget-check-failures",
+    )

@@ -1,0 +1,173 @@
+import threading
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+
+from accounts.models import AuditEvent, Notification
+from budgets.models import BudgetAlert, Project
+from budgets.services import budget_alert_check
+from budgets.tasks import budget_alert_check as budget_alert_check_task
+from jobs.models import TaskRun
+from tests.budgets.factories import ProjectBudgetFactory, ProjectFactory, hours, material
+
+
+def _budget(tenant, thresholds, **budgets):
+    project = ProjectFactory(tenant=tenant)
+    ProjectBudgetFactory(project=project, alert_thresholds=thresholds, **budgets)
+    return project
+
+
+def _threshold(kind, percentage, notify=True):
+    return {"type": kind, "percentage": percentage, "notify": notify}
+
+
+@pytest.mark.parametrize(
+    ("kind", "budget", "spend", "crossed"),
+    [
+        ("hours", {"hours_budget": Decimal("10")}, ("hours", 8), True),
+        ("hours", {"hours_budget": Decimal("10")}, ("hours", 7.9), False),
+        ("material", {"material_budget": Decimal("1000")}, ("material", 800), True),
+        ("material", {"material_budget": Decimal("1000")}, ("material", 799.99), False),
+        ("total", {"total_budget": Decimal("1000")}, ("hours", 8), True),
+        ("total", {"total_budget": Decimal("1000")}, ("hours", 7), False),
+    ],
+)
+def test_each_kind_of_threshold(tenant, tenant_admin, kind, budget, spend, crossed):
+    project = _budget(tenant, [_threshold(kind, 80)], **budget)
+    (hours if spend[0] == "hours" else material)(project, spend[1])
+    counts = budget_alert_check()
+    assert counts["alerts_created"] == int(crossed)
+    alerts = BudgetAlert.objects.filter(project=project, status="active")
+    assert alerts.count() == int(crossed)
+    if crossed:
+        assert alerts.get().type == kind
+        assert Notification.objects.filter(user=tenant_admin, kind="budget_alert").count() == 1
+
+
+def test_two_thresholds_crossed_at_once_raise_two_alerts(tenant, tenant_admin):
+    project = _budget(
+        tenant, [_threshold("hours", 50), _threshold("hours", 80)], hours_budget=Decimal("10")
+    )
+    hours(project, 9)
+    assert budget_alert_check()["alerts_created"] == 2
+    assert sorted(BudgetAlert.objects.values_list("threshold", flat=True)) == [
+        Decimal("50"),
+        Decimal("80"),
+    ]
+
+
+def test_a_second_run_raises_nothing_new_and_notifies_no_one(tenant, tenant_admin):
+    project = _budget(tenant, [_threshold("hours", 80)], hours_budget=Decimal("10"))
+    hours(project, 9)
+    budget_alert_check()
+    counts = budget_alert_check()
+    assert counts["alerts_created"] == 0
+    assert BudgetAlert.objects.count() == 1
+    assert Notification.objects.count() == 1
+
+
+def test_a_threshold_without_notify_raises_nothing(tenant, tenant_admin):
+    project = _budget(tenant, [_threshold("hours", 80, notify=False)], hours_budget=Decimal("10"))
+    hours(project, 9)
+    assert budget_alert_check()["alerts_created"] == 0
+
+
+def test_lowering_usage_or_raising_the_budget_resolves_the_alert(tenant, tenant_admin):
+    project = _budget(tenant, [_threshold("hours", 80)], hours_budget=Decimal("10"))
+    entry = hours(project, 9)
+    budget_alert_check()
+    entry.delete()
+    assert budget_alert_check()["alerts_resolved"] == 1
+    alert = BudgetAlert.objects.get()
+    assert alert.status == "resolved" and alert.resolved_at
+    assert Notification.objects.get().resolved_at is not None
+    hours(project, 9)
+    budget_alert_check()
+    project.budget.hours_budget = Decimal("100")
+    project.budget.save()
+    assert budget_alert_check()["alerts_resolved"] == 1
+    # Crossing again later raises a fresh alert.
+    hours(project, 80)
+    assert budget_alert_check()["alerts_created"] == 1
+
+
+def test_archived_projects_and_projects_without_a_budget_are_skipped(tenant, tenant_admin):
+    archived = _budget(tenant, [_threshold("hours", 10)], hours_budget=Decimal("1"))
+    archived.status = Project.Status.ARCHIVED
+    archived.save()
+    hours(archived, 5)
+    hours(ProjectFactory(tenant=tenant), 500)
+    counts = budget_alert_check()
+    assert counts == {"checked": 0, "alerts_created": 0, "alerts_resolved": 0, "failed": 0}
+    assert not BudgetAlert.objects.exists()
+
+
+def test_a_project_that_cannot_be_checked_is_logged_and_the_others_still_are(tenant, tenant_admin):
+    broken = _budget(tenant, [_threshold("hours", 80)], hours_budget=Decimal("0"))
+    hours(broken, 1)
+    fine = _budget(tenant, [_threshold("hours", 80)], hours_budget=Decimal("10"))
+    hours(fine, 9)
+    counts = budget_alert_check()
+    assert (counts["failed"], counts["alerts_created"]) == (1, 1)
+    event = AuditEvent.objects.get(resource_id=str(broken.pk))
+    assert event.metadata["event"] == "budget_check_failed"
+    assert not Notification.objects.filter(kind="budget_check_failures").exists()
+
+
+def test_three_failing_projects_alert_the_admins(tenant, tenant_admin):
+    for _ in range(3):
+        hours(_budget(tenant, [_threshold("hours", 80)], hours_budget=Decimal("0")), 1)
+    assert budget_alert_check()["failed"] == 3
+    alert = Notification.objects.get(user=tenant_admin, kind="budget_check_failures")
+    assert "3" in alert.title
+
+
+def test_the_check_uses_a_fixed_number_of_queries(
+    tenant, tenant_admin, django_assert_max_num_queries
+):
+    for _ in range(30):
+        hours(_budget(tenant, [_threshold("hours", 200)], hours_budget=Decimal("10")), 1)
+    with django_assert_max_num_queries(6):
+        budget_alert_check()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_checks_started_at_the_same_moment_raise_each_alert_once(tenant, tenant_admin):
+    for _ in range(5):
+        hours(
+            _budget(
+                tenant,
+                [_threshold("hours", 50), _threshold("hours", 80)],
+                hours_budget=Decimal("10"),
+            ),
+            9,
+        )
+    barrier = threading.Barrier(2)
+
+    def run():
+        barrier.wait()
+        try:
+            budget_alert_check()
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert BudgetAlert.objects.filter(status="active").count() == 10
+    assert Notification.objects.filter(kind="budget_alert").count() == 10
+
+
+def test_the_task_records_its_run_and_skips_when_another_holds_the_lock(tenant, tenant_admin):
+    from core.locks import named_lock
+
+    hours(_budget(tenant, [_threshold("hours", 50)], hours_budget=Decimal("10")), 9)
+    assert budget_alert_check_task()["alerts_created"] == 1
+    run = TaskRun.objects.get(name="budget_alert_check")
+    assert run.outcome == "ok" and run.counts["alerts_created"] == 1
+    with named_lock("budget_alert_check", ttl=60):
+        assert budget_alert_check_task() == {}
+    assert TaskRun.objects.filter(name="budget_alert_check", outcome="skipped").count() == 1

@@ -1,0 +1,154 @@
+from decimal import Decimal
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+
+from accounts.models import Notification
+from budgets.models import BudgetAlert, ProjectBudget, TimeEntry
+from tests.budgets.factories import ProjectBudgetFactory, ProjectFactory, hours
+
+
+def test_the_readme_flow_project_budget_hours_check_alert(api_client, tenant, tenant_admin):
+    project = api_client.post(
+        "/api/v1/projects", {"name": "Website", "hourly_rate": "120.00"}, format="json"
+    )
+    assert project.status_code == 201
+    project_id = project.json()["id"]
+    budget = api_client.put(
+        f"/api/v1/projects/{project_id}/budget",
+        {
+            "hours_budget": "40",
+            "total_budget": "6000",
+            "alert_thresholds": [{"type": "hours", "percentage": 80}],
+        },
+        format="json",
+    )
+    assert budget.status_code == 200, budget.json()
+    assert budget.json()["alert_thresholds"] == [
+        {"type": "hours", "percentage": 80.0, "notify": True}
+    ]
+    entry = api_client.post(
+        "/api/v1/time-entries", {"project": project_id, "hours": "10"}, format="json"
+    )
+    assert entry.json()["rate"] == "120.00"
+    for _ in range(2):
+        api_client.post(
+            "/api/v1/time-entries", {"project": project_id, "hours": "12"}, format="json"
+        )
+    usage = api_client.get(f"/api/v1/projects/{project_id}/usage").json()
+    assert usage["hours"] == {"used": "34.00", "budget": "40.00", "percentage": "85.00"}
+    assert usage["total"]["used"] == "4080.00"
+    output = StringIO()
+    call_command("run_budget_check", stdout=output)
+    assert "1 alerts raised" in output.getvalue()
+    alerts = api_client.get("/api/v1/budget-alerts?status=active").json()["results"]
+    assert [(a["type"], a["threshold"], a["current_percentage"]) for a in alerts] == [
+        ("hours", "80.00", "85.00")
+    ]
+    assert Notification.objects.get(user=tenant_admin).title.startswith(
+        "Website: hours budget at 85.00%"
+    )
+
+
+@pytest.mark.parametrize(
+    "thresholds",
+    [
+        [{"type": "days", "percentage": 80}],
+        [{"type": "hours", "percentage": -5}],
+        [{"type": "hours", "percentage": "lots"}],
+        [{"type": "hours"}],
+        "not a list",
+    ],
+)
+def test_invalid_thresholds_are_400(api_client, tenant, thresholds):
+    project = ProjectFactory(tenant=tenant)
+    response = api_client.put(
+        f"/api/v1/projects/{project.pk}/budget",
+        {"hours_budget": "10", "alert_thresholds": thresholds},
+        format="json",
+    )
+    assert response.status_code == 400
+    assert response["Content-Type"] == "application/problem+json"
+    assert "alert_thresholds" in response.json()["errors"]
+    assert not ProjectBudget.objects.filter(project=project).exists()
+
+
+def test_a_zero_or_negative_budget_is_400(api_client, tenant):
+    project = ProjectFactory(tenant=tenant)
+    response = api_client.put(
+        f"/api/v1/projects/{project.pk}/budget", {"hours_budget": "0"}, format="json"
+    )
+    assert response.status_code == 400
+    assert "hours_budget" in response.json()["errors"]
+
+
+def test_entries_are_filtered_by_project(api_client, tenant):
+    first, second = ProjectFactory(tenant=tenant), ProjectFactory(tenant=tenant)
+    hours(first, 1)
+    hours(second, 2)
+    listed = api_client.get(f"/api/v1/time-entries?project={second.pk}").json()["results"]
+    assert [entry["hours"] for entry in listed] == ["2.00"]
+    assert api_client.get("/api/v1/time-entries?project=abc").status_code == 400
+
+
+def test_material_entries(api_client, tenant):
+    project = ProjectFactory(tenant=tenant)
+    created = api_client.post(
+        "/api/v1/material-entries",
+        {"project": project.pk, "amount": "99.50", "description": "Cables"},
+        format="json",
+    )
+    assert created.status_code == 201
+    assert (
+        api_client.post(
+            "/api/v1/material-entries", {"project": project.pk, "amount": "-1"}, format="json"
+        ).status_code
+        == 400
+    )
+
+
+def test_another_workspaces_projects_are_not_found(api_client, other_tenant):
+    theirs = ProjectFactory(tenant=other_tenant)
+    ProjectBudgetFactory(project=theirs, hours_budget=Decimal("10"))
+    for path in ("", "/usage"):
+        assert api_client.get(f"/api/v1/projects/{theirs.pk}{path}").status_code == 404
+    assert (
+        api_client.put(f"/api/v1/projects/{theirs.pk}/budget", {}, format="json").status_code == 404
+    )
+    assert api_client.delete(f"/api/v1/projects/{theirs.pk}").status_code == 404
+    logged = api_client.post(
+        "/api/v1/time-entries", {"project": theirs.pk, "hours": "1"}, format="json"
+    )
+    assert logged.status_code == 400
+    assert "project" in logged.json()["errors"]
+    assert not TimeEntry.objects.exists()
+
+
+def test_another_workspaces_entries_and_alerts_are_invisible(api_client, other_tenant):
+    theirs = ProjectFactory(tenant=other_tenant)
+    entry = hours(theirs, 3)
+    alert = BudgetAlert.objects.create(
+        tenant=other_tenant,
+        project=theirs,
+        type="hours",
+        threshold=Decimal("50"),
+        current_percentage=Decimal("60"),
+    )
+    assert api_client.get("/api/v1/time-entries").json()["results"] == []
+    assert api_client.get(f"/api/v1/time-entries/{entry.pk}").status_code == 404
+    assert api_client.get("/api/v1/budget-alerts").json()["results"] == []
+    assert api_client.get(f"/api/v1/budget-alerts/{alert.pk}").status_code == 404
+
+
+def test_usage_of_a_zero_budget_has_no_percentage(api_client, tenant):
+    project = ProjectFactory(tenant=tenant)
+    ProjectBudgetFactory(project=project, hours_budget=Decimal("0"))
+    hours(project, 1)
+    usage = api_client.get(f"/api/v1/projects/{project.pk}/usage")
+    assert usage.status_code == 200
+    assert usage.json()["hours"]["percentage"] is None
+
+
+def test_a_bad_alert_status_filter_is_400(api_client):
+    assert api_client.get("/api/v1/budget-alerts?status=open").status_code == 400
