@@ -3,3 +3,9 @@ from django.apps import AppConfig
 
 class InvoicesConfig(AppConfig):
     name = "invoices"
+
+    def ready(self):
+        from invoices.services import INVOICE_PDF
+        from jobs.registry import job_type_register
+
+        job_type_register(INVOICE_PDF)

@@ -276,6 +276,8 @@ LOGGING = {
         }
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    # WeasyPrint narrates every rendering step at INFO.
+    "loggers": {"weasyprint": {"level": "WARNING"}, "fontTools": {"level": "WARNING"}},
 }
 
 # Platform alerts (not about one tenant) go to the active staff users with these addresses;
@@ -295,3 +297,6 @@ OPS_MAX_PENDING_AGE_SECONDS = env.int("OPS_MAX_PENDING_AGE_SECONDS", default=600
 
 # Credits each job type costs at submit, e.g. JOB_CREDIT_COSTS=story_generation=5,deck_generation=2.
 JOB_CREDIT_COSTS = env.dict("JOB_CREDIT_COSTS", cast={"value": int}, default={})
+
+# Invoices: changes within this many seconds of each other give one PDF render.
+INVOICE_PDF_DEBOUNCE_SECONDS = env.float("INVOICE_PDF_DEBOUNCE_SECONDS", default=2.0)

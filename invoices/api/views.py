@@ -1,0 +1,52 @@
+from django.db import transaction
+from django.http import FileResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
+from rest_framework import viewsets
+from rest_framework.decorators import action
+
+from accounts.api.scoping import TenantScopedMixin
+from budgets.api.views import TenantCreateMixin
+from core.errors import NotFound
+from core.idempotency import idempotent
+from invoices.api.serializers import ClientSerializer, InvoiceSerializer
+from invoices.models import Client, Invoice
+from invoices.services import invoice_pdf_request
+
+
+class ClientViewSet(TenantScopedMixin, TenantCreateMixin, viewsets.ModelViewSet):
+    queryset = Client.objects.order_by("name", "id")
+    serializer_class = ClientSerializer
+
+
+class InvoiceViewSet(TenantScopedMixin, viewsets.ModelViewSet):
+    """Invoices with their lines. Creating or changing one queues its PDF; poll `pdf_status`."""
+
+    queryset = Invoice.objects.select_related("client", "tenant").prefetch_related("lines")
+    serializer_class = InvoiceSerializer
+
+    @idempotent
+    def create(self, request, *args, **kwargs):
+        return super().create(request, *args, **kwargs)
+
+    def perform_create(self, serializer):
+        self._save_and_render(serializer)
+
+    def perform_update(self, serializer):
+        self._save_and_render(serializer)
+
+    def _save_and_render(self, serializer):
+        with transaction.atomic():
+            invoice = serializer.save()
+            invoice_pdf_request(invoice=invoice)
+        invoice.refresh_from_db(fields=["pdf_status", "content_hash", "pdf_job"])
+
+    @extend_schema(responses={(200, "application/pdf"): OpenApiTypes.BINARY})
+    @action(detail=True, methods=["get"], url_path="pdf")
+    def pdf(self, request, pk=None):
+        invoice = self.get_object()
+        if not invoice.pdf_file:
+            raise NotFound("This invoice has no PDF yet; its pdf_status says where it stands.")
+        response = FileResponse(invoice.pdf_file.open("rb"), content_type="application/pdf")
+        response["Content-Disposition"] = f'inline; filename="invoice-{invoice.number}.pdf"'
+        return response

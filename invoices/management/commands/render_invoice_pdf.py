@@ -1,0 +1,21 @@
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+
+from invoices.models import Invoice
+from invoices.services import invoice_pdf_saved, invoice_pdf_store
+
+
+class Command(BaseCommand):
+    help = "Render an invoice's PDF now, in this process (no job, no worker), and store it."
+
+    def add_arguments(self, parser):
+        parser.add_argument("invoice_id", type=int)
+
+    def handle(self, *args, invoice_id, **options):
+        invoice = Invoice.objects.select_related("tenant", "client").filter(pk=invoice_id).first()
+        if invoice is None:
+            raise CommandError(f"No invoice with id {invoice_id}.")
+        name, fingerprint, pages = invoice_pdf_store(invoice=invoice)
+        with transaction.atomic():
+            invoice_pdf_saved(invoice_id=invoice.pk, name=name, fingerprint=fingerprint)
+        self.stdout.write(f"Rendered invoice {invoice.number}: {pages} pages, stored as {name}.")

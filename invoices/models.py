@@ -1,0 +1,172 @@
+import hashlib
+import json
+from collections import defaultdict
+from decimal import ROUND_HALF_UP, Decimal
+
+from django.conf import settings
+from django.db import models
+
+from accounts.models import TenantScopedQuerySet
+
+CENT = Decimal("0.01")
+
+
+def money(value: Decimal) -> Decimal:
+    return value.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+class Client(models.Model):
+    tenant = models.ForeignKey("accounts.Tenant", on_delete=models.CASCADE, related_name="clients")
+    name = models.CharField(max_length=200)
+    email = models.EmailField(blank=True)
+    address = models.TextField(blank=True)
+    organisation_number = models.CharField(max_length=64, blank=True)
+    vat_number = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = TenantScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
+class Invoice(models.Model):
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        SENT = "sent", "Sent"
+        PAID = "paid", "Paid"
+        VOID = "void", "Void"
+
+    class PdfStatus(models.TextChoices):
+        NONE = "none", "None"
+        PENDING = "pending", "Pending"
+        RENDERING = "rendering", "Rendering"
+        READY = "ready", "Ready"
+        FAILED = "failed", "Failed"
+
+    tenant = models.ForeignKey("accounts.Tenant", on_delete=models.CASCADE, related_name="invoices")
+    number = models.CharField(max_length=64)
+    client = models.ForeignKey(
+        Client, null=True, blank=True, on_delete=models.PROTECT, related_name="invoices"
+    )
+    project = models.ForeignKey(
+        "budgets.Project", null=True, blank=True, on_delete=models.SET_NULL, related_name="invoices"
+    )
+    issue_date = models.DateField(null=True, blank=True)
+    due_date = models.DateField(null=True, blank=True)
+    currency = models.CharField(max_length=3, default="EUR")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
+    notes = models.TextField(blank=True)
+    pdf_file = models.FileField(upload_to="invoices/", max_length=255, blank=True)
+    pdf_url = models.CharField(max_length=500, blank=True)
+    pdf_status = models.CharField(max_length=16, choices=PdfStatus.choices, default=PdfStatus.NONE)
+    pdf_error = models.TextField(blank=True)
+    rendered_at = models.DateTimeField(null=True, blank=True)
+    content_hash = models.CharField(
+        max_length=64, blank=True, help_text="Of everything the PDF shows."
+    )
+    rendered_hash = models.CharField(
+        max_length=64, blank=True, help_text="Of the content last rendered."
+    )
+    pdf_job = models.ForeignKey(
+        "jobs.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = TenantScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "number"], name="invoice_number_per_tenant")
+        ]
+
+    def __str__(self):
+        return f"Invoice {self.number}"
+
+    @property
+    def ordered_lines(self) -> list["InvoiceLine"]:
+        return sorted(self.lines.all(), key=lambda line: (line.sort_order, line.pk or 0))
+
+    @property
+    def subtotal(self) -> Decimal:
+        return sum((line.net for line in self.lines.all()), Decimal("0.00"))
+
+    @property
+    def vat_by_rate(self) -> list[dict]:
+        """VAT per rate: the rate applied to the sum of that rate's rounded line amounts."""
+        bases = defaultdict(Decimal)
+        for line in self.lines.all():
+            bases[line.vat_rate] += line.net
+        return [
+            {"rate": rate, "base": money(base), "vat": money(base * rate / 100)}
+            for rate, base in sorted(bases.items())
+        ]
+
+    @property
+    def vat_total(self) -> Decimal:
+        return sum((row["vat"] for row in self.vat_by_rate), Decimal("0.00"))
+
+    @property
+    def total(self) -> Decimal:
+        return self.subtotal + self.vat_total
+
+    @property
+    def storage_path(self) -> str:
+        return f"invoices/{self.tenant_id}/{self.pk}.pdf"
+
+    def content_fingerprint(self) -> str:
+        """A hash of everything the PDF shows: a render of an older fingerprint is stale."""
+        client = self.client
+        content = {
+            "seller": self.tenant.name,
+            "invoice": [
+                self.number,
+                str(self.issue_date),
+                str(self.due_date),
+                self.currency,
+                self.status,
+                self.notes,
+            ],
+            "client": client
+            and [
+                client.name,
+                client.email,
+                client.address,
+                client.organisation_number,
+                client.vat_number,
+            ],
+            "lines": [
+                [line.description, str(line.quantity), str(line.unit_price), str(line.vat_rate)]
+                for line in self.ordered_lines
+            ],
+        }
+        return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
+
+    def download_url(self) -> str:
+        return f"{settings.PUBLIC_BASE_URL}/api/v1/invoices/{self.pk}/pdf"
+
+
+class InvoiceLine(models.Model):
+    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="lines")
+    description = models.TextField()
+    quantity = models.DecimalField(max_digits=12, decimal_places=3, default=Decimal("1"))
+    unit_price = models.DecimalField(max_digits=14, decimal_places=2)
+    vat_rate = models.DecimalField(
+        max_digits=5, decimal_places=2, default=Decimal("0"), help_text="Percent."
+    )
+    sort_order = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["sort_order", "id"]
+
+    def __str__(self):
+        return self.description[:60]
+
+    @property
+    def net(self) -> Decimal:
+        return money(self.quantity * self.unit_price)

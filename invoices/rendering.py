@@ -1,0 +1,57 @@
+"""Invoice PDFs with WeasyPrint: the HTML comes from a Django template (user text auto-escaped) and
+the renderer may read nothing but `data:` URLs and the files bundled in invoices/assets/."""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.template.loader import render_to_string
+from weasyprint import HTML
+from weasyprint.urls import URLFetcher
+
+from invoices.models import Invoice
+
+ASSETS_DIR = (Path(__file__).resolve().parent / "assets").resolve()
+FETCH_TIMEOUT_SECONDS = 5
+
+
+class BundledAssetsFetcher(URLFetcher):
+    """Allows `data:` URLs and files under ASSETS_DIR; refuses the network, other files, redirects."""
+
+    def __init__(self):
+        super().__init__(
+            timeout=FETCH_TIMEOUT_SECONDS, allowed_protocols={"data", "file"}, allow_redirects=False
+        )
+
+    def fetch(self, url, headers=None):
+        if url.lower().startswith("file:"):
+            path = Path(
+                url.split("?", 1)[0].removeprefix("file://").removeprefix("file:")
+            ).resolve()
+            if not path.is_relative_to(ASSETS_DIR) or not path.is_file():
+                raise ValueError(f"Refusing to read {url}: not a bundled asset.")
+        return super().fetch(url, headers)
+
+
+@dataclass(frozen=True)
+class RenderedPdf:
+    content: bytes
+    pages: int
+
+
+def invoice_html(invoice: Invoice) -> str:
+    return render_to_string(
+        "invoices/invoice.html",
+        {
+            "invoice": invoice,
+            "client": invoice.client,
+            "lines": invoice.ordered_lines,
+            "vat_by_rate": invoice.vat_by_rate,
+        },
+    )
+
+
+def html_to_pdf(html: str) -> RenderedPdf:
+    document = HTML(
+        string=html, base_url=ASSETS_DIR.as_uri() + "/", url_fetcher=BundledAssetsFetcher()
+    ).render()
+    return RenderedPdf(content=document.write_pdf(), pages=len(document.pages))

@@ -1,0 +1,186 @@
+import errno
+import logging
+import time
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.utils import timezone
+from rest_framework import serializers
+
+from accounts.models import AuditEvent
+from accounts.services import audit_record, notify_admins
+from core.metrics import PDF_RENDER, metric_observe
+from invoices.models import Invoice
+from invoices.rendering import html_to_pdf, invoice_html
+from jobs.errors import PermanentError, RetryableError
+from jobs.models import Job
+from jobs.registry import JobType
+from jobs.services import job_submit
+
+logger = logging.getLogger(__name__)
+
+JOB_TYPE = "invoice_pdf"
+STORAGE_FULL = {errno.ENOSPC, errno.EDQUOT}
+
+
+def invoice_pdf_request(*, invoice: Invoice) -> Job | None:
+    """Queue one render of the invoice's current content, after the caller's transaction commits.
+    While a render is already waiting to start, nothing more is queued: it will render the latest
+    content. A render that is under way when the content changes is followed by a fresh one (the
+    handler compares the content hash when it finishes)."""
+    with transaction.atomic():
+        locked = (
+            Invoice.objects.select_for_update(of=("self",))
+            .select_related("pdf_job", "tenant")
+            .get(pk=invoice.pk)
+        )
+        fingerprint = locked.content_fingerprint()
+        waiting = locked.pdf_job is not None and locked.pdf_job.status == Job.Status.PENDING
+        fields = {"content_hash": fingerprint}
+        if waiting or (
+            locked.pdf_job is not None and locked.pdf_job.status == Job.Status.PROCESSING
+        ):
+            Invoice.objects.filter(pk=invoice.pk).update(
+                pdf_status=_status_while_busy(locked), **fields
+            )
+            return locked.pdf_job if waiting else None
+        job = job_submit(
+            tenant=locked.tenant,
+            type=JOB_TYPE,
+            payload={"invoice_id": locked.pk},
+            delay_seconds=settings.INVOICE_PDF_DEBOUNCE_SECONDS,
+        )
+        Invoice.objects.filter(pk=invoice.pk).update(
+            pdf_job=job, pdf_status=Invoice.PdfStatus.PENDING, **fields
+        )
+        return job
+
+
+def _status_while_busy(invoice: Invoice) -> str:
+    return (
+        Invoice.PdfStatus.PENDING
+        if invoice.pdf_status != Invoice.PdfStatus.RENDERING
+        else invoice.pdf_status
+    )
+
+
+def invoice_pdf_store(*, invoice: Invoice) -> tuple[str, str, int]:
+    """Render the invoice (outside any transaction: it can take seconds) and store the PDF at
+    invoices/<tenant>/<invoice>.pdf. Returns the stored name, the content hash it shows, and its
+    page count. A full disk or storage quota alerts the workspace's admins at once."""
+    fingerprint = invoice.content_fingerprint()
+    started = time.monotonic()
+    rendered = html_to_pdf(invoice_html(invoice))
+    metric_observe(PDF_RENDER, time.monotonic() - started)
+    try:
+        if default_storage.exists(invoice.storage_path):
+            default_storage.delete(invoice.storage_path)
+        name = default_storage.save(invoice.storage_path, ContentFile(rendered.content))
+    except OSError as exc:
+        if exc.errno in STORAGE_FULL:
+            notify_admins(
+                tenant=invoice.tenant,
+                kind="storage_full",
+                title="Invoice PDFs cannot be stored: the storage is full",
+                payload={"invoice": invoice.number, "error": str(exc)},
+                alert_key="storage-full",
+            )
+            raise RetryableError("STORAGE_FULL", f"The storage is full: {exc}") from exc
+        raise
+    return name, fingerprint, rendered.pages
+
+
+def invoice_pdf_url(invoice: Invoice) -> str:
+    """The filesystem storage serves PDFs through the authenticated API; a bucket, presigned."""
+    if hasattr(default_storage, "bucket_name"):
+        return default_storage.url(invoice.pdf_file.name)
+    return invoice.download_url()
+
+
+def invoice_pdf_saved(*, invoice_id: int, name: str, fingerprint: str, actor=None) -> Invoice:
+    """Record a stored render. Runs in the caller's transaction; the row lock orders it with any
+    concurrent change, so a render of stale content is always noticed."""
+    invoice = Invoice.objects.select_for_update().select_related("tenant").get(pk=invoice_id)
+    stale = invoice.content_fingerprint() != fingerprint
+    invoice.pdf_file.name = name
+    invoice.pdf_url = invoice_pdf_url(invoice)
+    invoice.pdf_status = Invoice.PdfStatus.PENDING if stale else Invoice.PdfStatus.READY
+    invoice.pdf_error = ""
+    invoice.rendered_at = timezone.now()
+    invoice.rendered_hash = fingerprint
+    invoice.save(
+        update_fields=[
+            "pdf_file",
+            "pdf_url",
+            "pdf_status",
+            "pdf_error",
+            "rendered_at",
+            "rendered_hash",
+        ]
+    )
+    audit_record(
+        tenant=invoice.tenant,
+        resource=invoice,
+        action=AuditEvent.Action.EXPORT,
+        actor=actor,
+        new={"pdf": name, "content_hash": fingerprint},
+    )
+    invoice.stale = stale
+    return invoice
+
+
+class InvoicePdfPayload(serializers.Serializer):
+    invoice_id = serializers.IntegerField(min_value=1)
+
+
+def invoice_pdf_handle(ctx) -> dict:
+    invoice = (
+        Invoice.objects.select_related("tenant", "client")
+        .prefetch_related("lines")
+        .filter(pk=ctx.payload["invoice_id"], tenant=ctx.tenant)
+        .first()
+    )
+    if invoice is None:
+        raise PermanentError("NOT_FOUND", "The invoice no longer exists.")
+    Invoice.objects.filter(pk=invoice.pk).update(pdf_status=Invoice.PdfStatus.RENDERING)
+    ctx.progress(10, "rendering")
+    name, fingerprint, pages = invoice_pdf_store(invoice=invoice)
+    ctx.progress(90, "stored")
+    with transaction.atomic():
+        saved = invoice_pdf_saved(invoice_id=invoice.pk, name=name, fingerprint=fingerprint)
+        result = ctx.complete({"invoiceId": invoice.pk, "pdf": name, "pages": pages})
+        if saved.stale:
+            transaction.on_commit(lambda: invoice_pdf_request(invoice=saved))
+    return result
+
+
+def invoice_pdf_given_up(job: Job) -> None:
+    """The render failed for good (the dead letter): say so on the invoice and to its admins."""
+    invoice = Invoice.objects.filter(pk=job.payload.get("invoice_id"), tenant=job.tenant).first()
+    if invoice is None:
+        return
+    if job.status == Job.Status.FAILED:
+        Invoice.objects.filter(pk=invoice.pk, pdf_job=job).update(
+            pdf_status=Invoice.PdfStatus.FAILED, pdf_error=f"{job.error_code}: {job.error_message}"
+        )
+        notify_admins(
+            tenant=invoice.tenant,
+            kind="invoice_pdf_failed",
+            title=f"The PDF of invoice {invoice.number} could not be rendered",
+            payload={"invoice": invoice.number, "error": f"{job.error_code}: {job.error_message}"},
+            alert_key=f"invoice-pdf:{invoice.pk}",
+        )
+
+
+INVOICE_PDF = JobType(
+    name=JOB_TYPE,
+    handler=invoice_pdf_handle,
+    payload_serializer=InvoicePdfPayload,
+    max_attempts=4,
+    retry_delays=(60, 300, 900),
+    time_limit=600,
+    on_give_up=invoice_pdf_given_up,
+    public=False,
+)

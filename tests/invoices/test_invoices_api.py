@@ -1,0 +1,136 @@
+import io
+
+import pytest
+from pypdf import PdfReader
+
+from invoices.models import Invoice
+from jobs.models import Job
+from tests.invoices.factories import ClientFactory, InvoiceFactory, line
+from tests.worker import running_worker, wait_for
+
+INVOICE = {
+    "number": "2026-0001",
+    "issue_date": "2026-11-01",
+    "due_date": "2026-11-30",
+    "currency": "EUR",
+    "notes": "Thank you!",
+    "lines": [
+        {"description": "Development", "quantity": "12", "unit_price": "110.00", "vat_rate": "21"},
+        {"description": "Hosting", "quantity": "1", "unit_price": "49.90", "vat_rate": "21"},
+    ],
+}
+
+
+def test_create_an_invoice_with_lines_queues_its_pdf(
+    api_client, tenant, django_capture_on_commit_callbacks
+):
+    client = api_client.post(
+        "/api/v1/clients", {"name": "Kanal Studio", "vat_number": "NL001"}, format="json"
+    ).json()
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = api_client.post(
+            "/api/v1/invoices", {**INVOICE, "client": client["id"]}, format="json"
+        )
+    assert response.status_code == 201, response.json()
+    body = response.json()
+    assert (body["subtotal"], body["total"]) == ("1369.90", "1657.58")
+    assert body["vat"] == [{"rate": "21.00", "base": "1369.90", "vat": "287.68"}]
+    assert body["pdf_status"] == "pending" and body["pdf_url"] is None
+    assert Job.objects.filter(type="invoice_pdf").count() == 1
+    assert len(callbacks) == 1
+
+
+def test_updating_lines_replaces_them(api_client, tenant):
+    invoice = api_client.post("/api/v1/invoices", INVOICE, format="json").json()
+    response = api_client.patch(
+        f"/api/v1/invoices/{invoice['id']}",
+        {"lines": [{"description": "Only this", "quantity": "1", "unit_price": "10"}]},
+        format="json",
+    )
+    assert response.status_code == 200
+    assert [item["description"] for item in response.json()["lines"]] == ["Only this"]
+    assert Job.objects.filter(type="invoice_pdf").count() == 1
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"currency": "euro"}, "currency"),
+        ({"due_date": "2026-10-01"}, "due_date"),
+        ({"lines": [{"description": "x", "quantity": "-1", "unit_price": "1"}]}, "lines"),
+        (
+            {
+                "lines": [
+                    {"description": "x", "quantity": "1", "unit_price": "1", "vat_rate": "150"}
+                ]
+            },
+            "lines",
+        ),
+        ({"number": ""}, "number"),
+    ],
+)
+def test_bad_invoices_are_400_and_write_nothing(api_client, change, field):
+    response = api_client.post("/api/v1/invoices", {**INVOICE, **change}, format="json")
+    assert response.status_code == 400
+    assert field in response.json()["errors"]
+    assert not Invoice.objects.exists() and not Job.objects.exists()
+
+
+def test_an_invoice_number_is_unique_per_workspace(api_client, other_api_client):
+    assert api_client.post("/api/v1/invoices", INVOICE, format="json").status_code == 201
+    again = api_client.post("/api/v1/invoices", INVOICE, format="json")
+    assert again.status_code == 400 and "number" in again.json()["errors"]
+    assert other_api_client.post("/api/v1/invoices", INVOICE, format="json").status_code == 201
+
+
+def test_the_pdf_is_404_until_it_is_rendered(api_client, tenant):
+    invoice = InvoiceFactory(tenant=tenant)
+    response = api_client.get(f"/api/v1/invoices/{invoice.pk}/pdf")
+    assert response.status_code == 404
+    assert response.json()["code"] == "NOT_FOUND"
+
+
+def test_another_workspaces_invoice_client_and_pdf_are_not_found(api_client, other_tenant):
+    theirs = InvoiceFactory(tenant=other_tenant)
+    line(theirs, "Secret", 1, 1, 0)
+    from django.core.management import call_command
+
+    call_command("render_invoice_pdf", str(theirs.pk), stdout=io.StringIO())
+    for path in (
+        f"/api/v1/invoices/{theirs.pk}",
+        f"/api/v1/invoices/{theirs.pk}/pdf",
+        f"/api/v1/clients/{theirs.client_id}",
+    ):
+        assert api_client.get(path).status_code == 404, path
+    assert (
+        api_client.patch(f"/api/v1/invoices/{theirs.pk}", {"notes": "x"}, format="json").status_code
+        == 404
+    )
+    mine = api_client.post(
+        "/api/v1/invoices", {**INVOICE, "client": theirs.client_id}, format="json"
+    )
+    assert mine.status_code == 400 and "client" in mine.json()["errors"]
+    assert api_client.get("/api/v1/invoices").json()["results"] == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_invoice_created_over_the_api_is_rendered_by_a_worker_and_downloaded(
+    api_client, tenant, settings
+):
+    settings.INVOICE_PDF_DEBOUNCE_SECONDS = 0
+    client = ClientFactory(tenant=tenant, name="Nordlys Consulting")
+    with running_worker(extra_env={"INVOICE_PDF_DEBOUNCE_SECONDS": "0"}):
+        created = api_client.post(
+            "/api/v1/invoices", {**INVOICE, "client": client.pk}, format="json"
+        ).json()
+        wait_for(
+            lambda: Invoice.objects.get(pk=created["id"]).pdf_status == "ready",
+            timeout=90,
+            message="pdf ready",
+        )
+    detail = api_client.get(f"/api/v1/invoices/{created['id']}").json()
+    assert detail["pdf_url"].endswith(f"/api/v1/invoices/{created['id']}/pdf")
+    response = api_client.get(f"/api/v1/invoices/{created['id']}/pdf")
+    assert response["Content-Type"] == "application/pdf"
+    text = PdfReader(io.BytesIO(b"".join(response.streaming_content))).pages[0].extract_text()
+    assert "2026-0001" in text and "Nordlys Consulting" in text and "1657.58 EUR" in text

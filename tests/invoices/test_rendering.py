@@ -1,0 +1,128 @@
+import http.server
+import io
+import threading
+from decimal import Decimal
+
+import pytest
+from pypdf import PdfReader
+
+from invoices.rendering import html_to_pdf, invoice_html
+from tests.invoices.factories import InvoiceFactory, line
+
+
+def _text(pdf: bytes) -> list[str]:
+    return [page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages]
+
+
+def test_money_is_rounded_per_line_and_vat_summed_per_rate(tenant):
+    invoice = InvoiceFactory(tenant=tenant)
+    line(invoice, "Consulting", "1.5", "333.333", 25)
+    line(invoice, "Books", 3, "19.99", 12)
+    line(invoice, "Licence", 1, "100", 25)
+    assert [row["rate"] for row in invoice.vat_by_rate] == [Decimal("12.00"), Decimal("25.00")]
+    assert invoice.subtotal == Decimal("500.00") + Decimal("59.97") + Decimal("100.00")
+    assert [row["vat"] for row in invoice.vat_by_rate] == [Decimal("7.20"), Decimal("150.00")]
+    assert invoice.total == invoice.subtotal + Decimal("157.20")
+
+
+def test_the_pdf_shows_the_invoice(tenant):
+    invoice = InvoiceFactory(tenant=tenant, number="2026-0042", client__name="Fjord Analytics AS")
+    line(invoice, "Strategy workshop", 2, "1500.00", 25, order=0)
+    line(invoice, "Printed handbooks", 10, "45.50", 12, order=1)
+    pdf = html_to_pdf(invoice_html(invoice))
+    text = "\n".join(_text(pdf.content))
+    assert pdf.pages == 1
+    for expected in [
+        "2026-0042",
+        "Fjord Analytics AS",
+        "Strategy workshop",
+        "Printed handbooks",
+        "Alice's workspace",
+    ]:
+        assert expected in text
+    assert "VAT 25 % on 3000.00" in text and "750.00" in text
+    assert "VAT 12 % on 455.00" in text and "54.60" in text
+    assert "4259.60 NOK" in text
+    assert "1 / 1" in text
+
+
+def test_missing_data_renders_placeholders(tenant):
+    invoice = InvoiceFactory(tenant=tenant, client=None, issue_date=None, currency="")
+    text = "\n".join(_text(html_to_pdf(invoice_html(invoice)).content))
+    assert "no client" in text and "no lines" in text
+
+
+def test_two_thousand_lines_paginate_with_headers_and_page_numbers(tenant):
+    invoice = InvoiceFactory(tenant=tenant)
+    from invoices.models import InvoiceLine
+
+    InvoiceLine.objects.bulk_create(
+        [
+            InvoiceLine(
+                invoice=invoice,
+                description=f"Item {i:04d}",
+                quantity=1,
+                unit_price=Decimal("10"),
+                vat_rate=25,
+                sort_order=i,
+            )
+            for i in range(2000)
+        ]
+    )
+    pdf = html_to_pdf(invoice_html(invoice))
+    pages = _text(pdf.content)
+    assert 30 <= len(pages) <= 80
+    for number, text in enumerate(pages, start=1):
+        assert "Description" in text and "Unit price" in text, f"page {number} has no table header"
+        assert f"{number} / {len(pages)}" in text
+    assert "Item 1999" in pages[-1] or "Item 1999" in pages[-2]
+
+
+class _Recorder(http.server.BaseHTTPRequestHandler):
+    requests = []
+
+    def do_GET(self):  # noqa: N802
+        _Recorder.requests.append(self.path)
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(b"body { color: red }")
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def loopback_server():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    _Recorder.requests = []
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def test_user_text_is_escaped_and_fetches_nothing(tenant, loopback_server):
+    hostile = (
+        '<img src="file:///etc/passwd"> '
+        f'<link rel="stylesheet" href="{loopback_server}/evil.css"> '
+        "<script>alert(1)</script>"
+    )
+    invoice = InvoiceFactory(tenant=tenant, notes=hostile, client__name=f"Evil {hostile}")
+    line(invoice, hostile, 1, 1, 0)
+    html = invoice_html(invoice)
+    assert "<script>" not in html and "&lt;script&gt;" in html
+    text = "\n".join(_text(html_to_pdf(html).content))
+    assert _Recorder.requests == []
+    assert "root:" not in text
+    assert "<script>alert(1)</script>" in text.replace("\n", "")
+    assert "file:///etc/passwd" in text
+
+
+def test_the_renderer_refuses_files_and_network_even_in_raw_html(loopback_server):
+    html = (
+        f'<html><head><link rel="stylesheet" href="{loopback_server}/x.css"></head>'
+        '<body><img src="file:///etc/passwd"><img src="file:///etc/hostname">hello</body></html>'
+    )
+    text = "\n".join(_text(html_to_pdf(html).content))
+    assert "hello" in text
+    assert _Recorder.requests == []
