@@ -56,10 +56,12 @@ class JobType:
     def credit_cost(self) -> int:
         return int(settings.JOB_CREDIT_COSTS.get(self.name, 0))
 
-    def validate(self, payload) -> dict:
+    def validate(self, payload, *, tenant=None) -> dict:
+        """The payload as stored, or DRF's ValidationError. Serializers that look up the tenant's
+        own rows find it in their context."""
         if self.payload_serializer is None:
             return payload or {}
-        serializer = self.payload_serializer(data=payload)
+        serializer = self.payload_serializer(data=payload, context={"tenant": tenant})
         serializer.is_valid(raise_exception=True)
         # Stored as JSON: dates and decimals become strings here, not at save time.
         return json.loads(json.dumps(serializer.validated_data, cls=DjangoJSONEncoder))

@@ -91,7 +91,7 @@ def job_submit(
     if job_type is None or not job_type.enabled():
         raise InvalidRequest(errors={"type": [f"Unknown job type {type!r}."]})
     try:
-        payload = job_type.validate(payload)
+        payload = job_type.validate(payload, tenant=tenant)
     except ValidationError as exc:
         raise InvalidRequest("The payload is invalid.", errors={"payload": exc.detail}) from exc
     decision = rate_limit_hit(limits) if limits else None

@@ -136,10 +136,6 @@ def test_canceling_a_running_job_stops_it_and_refunds(api_client, tenant, settin
 
 
 def test_a_concurrency_cap_of_two_holds_across_three_workers(tenant):
-    jobs = [
-        job_submit(tenant=tenant, type="diagnostic", payload={"steps": 4, "step_seconds": 0.2})
-        for _ in range(6)
-    ]
     seen = []
     done = threading.Event()
 
@@ -154,6 +150,10 @@ def test_a_concurrency_cap_of_two_holds_across_three_workers(tenant):
         running_worker(name="cap2", extra_env=env),
         running_worker(name="cap3", extra_env=env),
     ):
+        jobs = [
+            job_submit(tenant=tenant, type="diagnostic", payload={"steps": 4, "step_seconds": 0.4})
+            for _ in range(6)
+        ]
         sampler = threading.Thread(target=sample)
         sampler.start()
         try:
@@ -162,7 +162,7 @@ def test_a_concurrency_cap_of_two_holds_across_three_workers(tenant):
         finally:
             done.set()
             sampler.join()
-    assert max(seen) == 2
+    assert max(seen) == 2, seen
     assert all(Job.objects.get(pk=job.pk).status == Job.Status.COMPLETED for job in jobs)
     assert all(Job.objects.get(pk=job.pk).attempts == 1 for job in jobs)
 
