@@ -300,3 +300,19 @@ JOB_CREDIT_COSTS = env.dict("JOB_CREDIT_COSTS", cast={"value": int}, default={})
 
 # Invoices: changes within this many seconds of each other give one PDF render.
 INVOICE_PDF_DEBOUNCE_SECONDS = env.float("INVOICE_PDF_DEBOUNCE_SECONDS", default=2.0)
+
+# Generations: which provider writes (offline needs no network), and the remote providers' settings.
+GENERATION_PROVIDER = env("GENERATION_PROVIDER", default="offline")
+GENERATION_HTTP_TIMEOUT = env.float("GENERATION_HTTP_TIMEOUT", default=60.0)
+GENERATION_MAX_INPUT_CHARS = env.int("GENERATION_MAX_INPUT_CHARS", default=20_000)
+GENERATION_VIEW_URL_MAX_AGE = env.int("GENERATION_VIEW_URL_MAX_AGE", default=7 * 24 * 3600)
+GENERATION_IMAGE_MAX_BYTES = env.int("GENERATION_IMAGE_MAX_BYTES", default=10 * 1024 * 1024)
+OPENAI_BASE_URL = env("OPENAI_BASE_URL", default="https://api.openai.com/v1")
+OPENAI_API_KEYS = env.list("OPENAI_API_KEYS", default=[])
+OPENAI_MODEL = env("OPENAI_MODEL", default="gpt-4o-mini")
+OPENAI_IMAGE_MODEL = env("OPENAI_IMAGE_MODEL", default="gpt-image-1")
+OPENAI_RPM = env.int("OPENAI_RPM", default=60)
+ANTHROPIC_BASE_URL = env("ANTHROPIC_BASE_URL", default="https://api.anthropic.com")
+ANTHROPIC_API_KEYS = env.list("ANTHROPIC_API_KEYS", default=[])
+ANTHROPIC_MODEL = env("ANTHROPIC_MODEL", default="claude-sonnet-4-5")
+ANTHROPIC_RPM = env.int("ANTHROPIC_RPM", default=50)

@@ -1,0 +1,105 @@
+from django.contrib import admin
+
+from generations.models import (
+    Block,
+    Deck,
+    Distractor,
+    Flashcard,
+    GeneratedImage,
+    SkillNode,
+    SkillTree,
+    Slide,
+    Story,
+)
+
+
+class ArtifactAdmin(admin.ModelAdmin):
+    list_filter = ["tenant"]
+    list_select_related = ["tenant"]
+    raw_id_fields = ["tenant", "job"]
+    readonly_fields = ["created_at"]
+
+
+class SlideInline(admin.StackedInline):
+    model = Slide
+    extra = 0
+    show_change_link = True
+
+
+class BlockInline(admin.TabularInline):
+    model = Block
+    extra = 0
+
+
+@admin.register(Deck)
+class DeckAdmin(ArtifactAdmin):
+    list_display = ["title", "tenant", "job", "created_at"]
+    search_fields = ["title"]
+    inlines = [SlideInline]
+
+
+@admin.register(Slide)
+class SlideAdmin(admin.ModelAdmin):
+    list_display = ["title", "deck", "position"]
+    search_fields = ["title", "deck__title"]
+    list_select_related = ["deck"]
+    raw_id_fields = ["deck"]
+    inlines = [BlockInline]
+
+
+@admin.register(Block)
+class BlockAdmin(admin.ModelAdmin):
+    list_display = ["slide", "position", "kind"]
+    list_filter = ["kind"]
+    search_fields = ["text"]
+    list_select_related = ["slide"]
+    raw_id_fields = ["slide"]
+
+
+class DistractorInline(admin.TabularInline):
+    model = Distractor
+    extra = 0
+    fields = ["position", "text"]
+
+
+@admin.register(Flashcard)
+class FlashcardAdmin(ArtifactAdmin):
+    list_display = ["question", "answer", "tenant", "created_at"]
+    search_fields = ["question", "answer"]
+    inlines = [DistractorInline]
+
+
+@admin.register(Distractor)
+class DistractorAdmin(ArtifactAdmin):
+    list_display = ["text", "flashcard", "tenant"]
+    search_fields = ["text", "flashcard__question"]
+    raw_id_fields = ["tenant", "job", "flashcard"]
+
+
+@admin.register(SkillTree)
+class SkillTreeAdmin(ArtifactAdmin):
+    list_display = ["name", "depth", "node_count", "tenant", "created_at"]
+    search_fields = ["name"]
+
+
+@admin.register(SkillNode)
+class SkillNodeAdmin(admin.ModelAdmin):
+    list_display = ["name", "tree", "depth", "position"]
+    search_fields = ["name", "tree__name"]
+    list_select_related = ["tree"]
+    raw_id_fields = ["tree", "parent"]
+
+
+@admin.register(Story)
+class StoryAdmin(ArtifactAdmin):
+    list_display = ["title", "status", "words", "generation_time", "tenant", "created_at"]
+    list_filter = ["status", "tenant"]
+    search_fields = ["title", "text"]
+
+
+@admin.register(GeneratedImage)
+class GeneratedImageAdmin(ArtifactAdmin):
+    list_display = ["prompt", "kind", "width", "height", "tenant", "created_at"]
+    list_filter = ["kind", "tenant"]
+    search_fields = ["prompt"]
+    raw_id_fields = ["tenant", "job", "source_image"]

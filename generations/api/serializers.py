@@ -1,0 +1,119 @@
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from generations.models import Deck, Flashcard, GeneratedImage, SkillTree, Slide, Story
+from generations.services import GENERATION_TYPES, KIND_OF_TYPE, image_url
+from jobs.api.serializers import JobSerializer
+from jobs.models import Priority
+
+
+class GenerationSubmitSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=sorted(GENERATION_TYPES))
+    priority = serializers.ChoiceField(choices=Priority.choices, required=False)
+
+
+class GenerationSerializer(JobSerializer):
+    kind = serializers.SerializerMethodField()
+
+    class Meta(JobSerializer.Meta):
+        fields = ["kind", *JobSerializer.Meta.fields]
+        read_only_fields = fields
+
+    def get_kind(self, job) -> str:
+        return KIND_OF_TYPE.get(job.type, job.type)
+
+    def get_url(self, job) -> str:
+        return f"/api/v1/generations/{job.pk}"
+
+
+class SlideSerializer(serializers.ModelSerializer):
+    blocks = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Slide
+        fields = ["position", "title", "blocks"]
+
+    def get_blocks(self, slide) -> list[dict]:
+        return [
+            {
+                "kind": block.kind,
+                **({"items": block.items} if block.kind == "bullets" else {"text": block.text}),
+            }
+            for block in slide.blocks.all()
+        ]
+
+
+class DeckSerializer(serializers.ModelSerializer):
+    slides = SlideSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Deck
+        fields = ["id", "title", "job", "slides", "created_at"]
+
+
+class FlashcardSerializer(serializers.ModelSerializer):
+    distractors = serializers.SlugRelatedField(many=True, read_only=True, slug_field="text")
+
+    class Meta:
+        model = Flashcard
+        fields = ["id", "question", "answer", "source", "distractors", "job", "created_at"]
+
+
+class StorySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Story
+        fields = [
+            "id",
+            "status",
+            "title",
+            "text",
+            "words",
+            "generation_time",
+            "prompt",
+            "error",
+            "job",
+            "created_at",
+        ]
+
+
+class SkillTreeSerializer(serializers.ModelSerializer):
+    tree = serializers.SerializerMethodField()
+
+    class Meta:
+        model = SkillTree
+        fields = ["id", "name", "depth", "node_count", "tree", "job", "created_at"]
+
+    @extend_schema_field(serializers.ListField(child=serializers.DictField()))
+    def get_tree(self, tree) -> list:
+        children = {}
+        for node in tree.nodes.order_by("depth", "position"):
+            children.setdefault(node.parent_id, []).append(node)
+
+        def nested(parent_id):
+            return [
+                {"name": n.name, "depth": n.depth, "children": nested(n.pk)}
+                for n in children.get(parent_id, [])
+            ]
+
+        return nested(None)
+
+
+class GeneratedImageSerializer(serializers.ModelSerializer):
+    url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = GeneratedImage
+        fields = [
+            "id",
+            "kind",
+            "prompt",
+            "width",
+            "height",
+            "url",
+            "source_image",
+            "job",
+            "created_at",
+        ]
+
+    def get_url(self, image) -> str:
+        return image_url(image)

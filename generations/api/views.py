@@ -1,0 +1,97 @@
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import generics, serializers, status
+
+from accounts.api.scoping import TenantScopedMixin
+from core.errors import InvalidRequest
+from core.idempotency import idempotent
+from generations.api.serializers import (
+    DeckSerializer,
+    FlashcardSerializer,
+    GeneratedImageSerializer,
+    GenerationSerializer,
+    GenerationSubmitSerializer,
+    SkillTreeSerializer,
+    StorySerializer,
+)
+from generations.models import Deck, Flashcard, GeneratedImage, SkillTree, Story
+from generations.services import GENERATION_TYPES, KIND_OF_TYPE
+from jobs.api.submission import job_submit_for_request
+from jobs.api.views import job_response
+from jobs.models import Job
+
+
+class GenerationCreateApi(generics.GenericAPIView):
+    """Generate something: `{kind, priority?, ...the kind's input}`. 202 with the job to poll."""
+
+    serializer_class = GenerationSubmitSerializer
+
+    @extend_schema(request=GenerationSubmitSerializer, responses={202: GenerationSerializer})
+    @idempotent
+    def post(self, request):
+        if not isinstance(request.data, dict):
+            raise InvalidRequest(errors={"non_field_errors": ["Expected a JSON object."]})
+        head = GenerationSubmitSerializer(data=request.data)
+        head.is_valid(raise_exception=True)
+        job_type = GENERATION_TYPES[head.validated_data["kind"]]
+        payload = {
+            key: value for key, value in request.data.items() if key not in ("kind", "priority")
+        }
+        # The kind's own fields answer at the top level of `errors`, as they were sent.
+        checked = job_type.payload_serializer(data=payload, context={"tenant": request.user.tenant})
+        checked.is_valid(raise_exception=True)
+        job = job_submit_for_request(
+            request,
+            type=job_type.name,
+            payload=payload,
+            priority=head.validated_data.get("priority"),
+        )
+        return job_response(
+            request,
+            job,
+            status_code=status.HTTP_202_ACCEPTED,
+            serializer_class=GenerationSerializer,
+        )
+
+
+class GenerationDetailApi(TenantScopedMixin, generics.RetrieveAPIView):
+    queryset = Job.objects.filter(type__in=list(KIND_OF_TYPE))
+    serializer_class = GenerationSerializer
+
+    def retrieve(self, request, *args, **kwargs):
+        return job_response(request, self.get_object(), serializer_class=GenerationSerializer)
+
+
+class DeckDetailApi(TenantScopedMixin, generics.RetrieveAPIView):
+    queryset = Deck.objects.prefetch_related("slides__blocks")
+    serializer_class = DeckSerializer
+
+
+class StoryDetailApi(TenantScopedMixin, generics.RetrieveAPIView):
+    queryset = Story.objects.all()
+    serializer_class = StorySerializer
+
+
+class SkillTreeDetailApi(TenantScopedMixin, generics.RetrieveAPIView):
+    queryset = SkillTree.objects.all()
+    serializer_class = SkillTreeSerializer
+
+
+class ImageDetailApi(TenantScopedMixin, generics.RetrieveAPIView):
+    queryset = GeneratedImage.objects.all()
+    serializer_class = GeneratedImageSerializer
+
+
+@extend_schema(parameters=[OpenApiParameter("job", str, description="The generation job's id.")])
+class FlashcardListApi(TenantScopedMixin, generics.ListAPIView):
+    queryset = Flashcard.objects.prefetch_related("distractors")
+    serializer_class = FlashcardSerializer
+
+    def get_queryset(self):
+        cards = super().get_queryset()
+        job = self.request.query_params.get("job")
+        if job is not None:
+            try:
+                cards = cards.filter(job_id=serializers.UUIDField().to_internal_value(job))
+            except serializers.ValidationError as exc:
+                raise InvalidRequest(errors={"job": exc.detail}) from exc
+        return cards

@@ -1,0 +1,128 @@
+"""Server-rendered pages of the artifacts: the deck viewer, the story, the flashcards, the skill tree
+and the images. Signed view links and public share links both render through here."""
+
+from django.http import FileResponse, Http404
+from django.shortcuts import render
+
+from generations.models import Deck, Flashcard, GeneratedImage, SkillTree, Story
+from generations.signing import file_path
+
+PAGE_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'; "
+        "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    ),
+    "Referrer-Policy": "no-referrer",
+    "X-Robots-Tag": "noindex, nofollow",
+    "Cache-Control": "private, no-store",
+}
+
+
+def _deck(pk):
+    deck = Deck.objects.filter(pk=pk).prefetch_related("slides__blocks").first()
+    return deck and (
+        "generations/deck.html",
+        {"deck": deck, "slides": list(deck.slides.all())},
+        deck.tenant_id,
+    )
+
+
+def _story(pk):
+    story = Story.objects.filter(pk=pk, status=Story.Status.READY).first()
+    return story and (
+        "generations/story.html",
+        {"story": story, "paragraphs": story.text.split("\n\n")},
+        story.tenant_id,
+    )
+
+
+def _flashcards(job_pk):
+    cards = list(Flashcard.objects.filter(job_id=job_pk).order_by("pk"))
+    return cards and (
+        "generations/flashcards.html",
+        {"cards": cards, "title": "Flashcards"},
+        cards[0].tenant_id,
+    )
+
+
+def _distractors(card_pk):
+    card = Flashcard.objects.filter(pk=card_pk).prefetch_related("distractors").first()
+    return card and (
+        "generations/flashcards.html",
+        {"cards": [card], "title": "Question", "with_choices": True},
+        card.tenant_id,
+    )
+
+
+def _skill_tree(pk):
+    tree = SkillTree.objects.filter(pk=pk).first()
+    if tree is None:
+        return None
+    children = {}
+    for node in tree.nodes.order_by("depth", "position"):
+        children.setdefault(node.parent_id, []).append(node)
+    return (
+        "generations/skill_tree.html",
+        {"tree": tree, "roots": _nested(children, None)},
+        tree.tenant_id,
+    )
+
+
+def _nested(children: dict, parent_id) -> list[dict]:
+    return [
+        {"node": node, "children": _nested(children, node.pk)}
+        for node in children.get(parent_id, [])
+    ]
+
+
+def _images(job_pk):
+    images = list(GeneratedImage.objects.filter(job_id=job_pk).order_by("pk"))
+    return images and (
+        "generations/images.html",
+        {"images": [{"image": image, "src": file_path("image", image.pk)} for image in images]},
+        images[0].tenant_id,
+    )
+
+
+def _image(pk):
+    image = GeneratedImage.objects.filter(pk=pk).first()
+    return image and (
+        "generations/images.html",
+        {"images": [{"image": image, "src": file_path("image", image.pk)}]},
+        image.tenant_id,
+    )
+
+
+PAGES = {
+    "deck": _deck,
+    "story": _story,
+    "flashcards": _flashcards,
+    "distractors": _distractors,
+    "skill_tree": _skill_tree,
+    "images": _images,
+    "image": _image,
+}
+
+
+def artifact_page(request, kind: str, pk: int, *, tenant_id=None):
+    """The page of one artifact, or Http404. With `tenant_id`, only that workspace's."""
+    found = PAGES[kind](pk) if kind in PAGES else None
+    if not found:
+        raise Http404
+    template, context, owner = found
+    if tenant_id is not None and owner != tenant_id:
+        raise Http404
+    response = render(request, template, context)
+    for header, value in PAGE_HEADERS.items():
+        response[header] = value
+    return response
+
+
+def image_file_response(pk: int, *, tenant_id=None):
+    image = GeneratedImage.objects.filter(pk=pk).first()
+    if image is None or (tenant_id is not None and image.tenant_id != tenant_id):
+        raise Http404
+    response = FileResponse(image.file.open("rb"), content_type="image/png")
+    response["Cache-Control"] = "private, max-age=3600"
+    response["X-Content-Type-Options"] = "nosniff"
+    return response

@@ -1,0 +1,272 @@
+"""The default provider: deterministic, no network, and useful output built from the input text.
+
+Works on any language: sentences and words are found with Unicode-aware patterns, never a word list.
+"""
+
+import hashlib
+import io
+import re
+import textwrap
+
+from PIL import Image, ImageDraw, ImageFilter, ImageOps
+
+from generations.providers.base import Provider
+
+SENTENCE_END = re.compile(r"(?<=[.!?])\s+|(?<=[。！？؟])|\n+")
+WORD = re.compile(r"\w[\w'’-]*", re.UNICODE)
+HEADING = re.compile(r"^\s{0,3}(#{1,6})\s+(.*\S)\s*$")
+BULLET = re.compile(r"^(\s*)(?:[-*•+]|\d+[.)])\s+(.*\S)\s*$")
+UNSPACED_SCRIPT = re.compile(r"[\u0e00-\u0e7f\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]")
+DEFINITION = re.compile(
+    r"^(?P<term>[^,;:]{2,60}?)\s+(?:is|are|means|refers to|er|är|ist|est|es)\s+(?P<rest>.{3,})$",
+    re.I,
+)
+
+
+def plain(text: str) -> str:
+    """The text without Markdown heading and list markers."""
+    lines = []
+    for raw in text.splitlines():
+        heading, bullet = HEADING.match(raw), BULLET.match(raw)
+        lines.append(heading.group(2) if heading else bullet.group(2) if bullet else raw)
+    return "\n".join(lines)
+
+
+def sentences(text: str) -> list[str]:
+    return [s.strip() for s in SENTENCE_END.split(plain(text)) if s and WORD.search(s)]
+
+
+def words(text: str) -> list[str]:
+    return WORD.findall(text)
+
+
+def _digest(*parts: str) -> int:
+    return int(hashlib.sha256("\x1f".join(parts).encode()).hexdigest(), 16)
+
+
+def _title(text: str, limit: int = 8) -> str:
+    found = words(text)[:limit]
+    return " ".join(found) if found else text.strip()[:60] or "Untitled"
+
+
+def _key_term(sentence: str) -> str | None:
+    """The sentence's most informative word: the longest, the earliest on ties. Scripts written
+    without spaces (Chinese, Japanese, Thai) give one long run: a few characters from its middle."""
+    candidates = [w for w in words(sentence) if len(w) >= 4 and not w.isdigit()]
+    if not candidates:
+        return None
+    term = max(candidates, key=len)
+    if UNSPACED_SCRIPT.search(term) and len(term) > 6:
+        middle = len(term) // 2
+        return term[middle - 2 : middle + 2]
+    return term if len(words(sentence)) >= 3 else None
+
+
+class OfflineProvider(Provider):
+    name = "offline"
+
+    def _generate(self, task: str, inputs: dict) -> dict:
+        return getattr(self, f"_{task}")(**inputs)
+
+    def _deck(self, text: str, title: str = "", max_slides: int = 10) -> dict:
+        sections = self._sections(text)
+        if len(sections) <= 1:
+            body = sentences(text)
+            sections = [(_title(chunk[0], 6), chunk) for chunk in _chunks(body, 3)] or [
+                (_title(text), [text])
+            ]
+        slides = []
+        for heading, lines in sections[:max_slides]:
+            bullets = [line for line in lines if line.startswith("\u2022")]
+            prose = [line for line in lines if not line.startswith("\u2022")]
+            blocks = []
+            if prose:
+                blocks.append({"kind": "paragraph", "text": " ".join(prose)})
+            if bullets:
+                blocks.append({"kind": "bullets", "items": [b.lstrip("\u2022 ") for b in bullets]})
+            if not blocks:
+                blocks.append({"kind": "quote", "text": heading})
+            slides.append({"title": heading, "blocks": blocks})
+        return {"title": title or slides[0]["title"], "slides": slides}
+
+    def _sections(self, text: str) -> list[tuple[str, list[str]]]:
+        sections: list[tuple[str, list[str]]] = []
+        for raw in text.splitlines():
+            heading = HEADING.match(raw)
+            bullet = BULLET.match(raw)
+            if heading:
+                sections.append((heading.group(2), []))
+            elif raw.strip():
+                if not sections:
+                    sections.append((_title(raw, 6), []))
+                sections[-1][1].append(f"\u2022 {bullet.group(2)}" if bullet else raw.strip())
+        return sections
+
+    def _flashcards(self, text: str, count: int = 10) -> dict:
+        cards = []
+        for sentence in sentences(text):
+            definition = DEFINITION.match(sentence.rstrip(".!?。"))
+            if definition:
+                term = definition.group("term").strip()
+                cards.append(
+                    {
+                        "question": f"{term}?",
+                        "answer": definition.group("rest").strip(),
+                        "source": sentence,
+                    }
+                )
+            term = _key_term(sentence)
+            if term and len(cards) < count:
+                cloze = sentence.replace(term, "_____", 1)
+                if cloze != sentence:
+                    cards.append({"question": cloze, "answer": term, "source": sentence})
+            if len(cards) >= count:
+                break
+        if not cards:
+            cards = [
+                {
+                    "question": f"{_title(text, 4)} …?",
+                    "answer": text.strip()[:500],
+                    "source": text.strip()[:500],
+                }
+            ]
+        return {"cards": cards[:count]}
+
+    def _distractors(self, question: str, answer: str, context: str = "", count: int = 3) -> dict:
+        pool = []
+        for word in words(f"{context} {question}"):
+            if (
+                word.lower() != answer.lower()
+                and word not in pool
+                and len(word) >= 3
+                and not word.isdigit()
+            ):
+                pool.append(word)
+        # Prefer terms shaped like the answer (similar length), then vary deterministically.
+        pool.sort(key=lambda w: (abs(len(w) - len(answer)), _digest(answer, w)))
+        chosen = pool[:count]
+        n = 1
+        while len(chosen) < count:
+            variant = f"{answer[::-1]}" if n == 1 and answer[::-1] != answer else f"{answer} ({n})"
+            if variant not in chosen:
+                chosen.append(variant)
+            n += 1
+        return {"distractors": chosen}
+
+    def _skill_tree(self, text: str, name: str = "") -> dict:
+        root = {"name": name or "", "children": []}
+        stack = [(-1, root)]
+        for raw in text.splitlines():
+            heading, bullet = HEADING.match(raw), BULLET.match(raw)
+            if heading:
+                level, label = len(heading.group(1)) - 1, heading.group(2)
+            elif bullet:
+                level, label = 6 + len(bullet.group(1).expandtabs(4)) // 2, bullet.group(2)
+            elif raw.strip():
+                level, label = 20, _title(raw, 6)
+            else:
+                continue
+            while stack[-1][0] >= level:
+                stack.pop()
+            node = {"name": label[:300], "children": []}
+            stack[-1][1]["children"].append(node)
+            stack.append((level, node))
+        if len(root["children"]) == 1 and not root["name"]:
+            return root["children"][0]
+        if not root["children"]:
+            root["children"] = [
+                {"name": term, "children": []}
+                for term in dict.fromkeys(words(text))
+                if len(term) >= 4
+            ][:12]
+        root["name"] = root["name"] or _title(
+            next(line for line in plain(text).splitlines() if line.strip()), 8
+        )
+        return root
+
+    def _story(
+        self,
+        prompt: str,
+        characters: list | None = None,
+        setting: str = "",
+        genre: str = "",
+        length: int = 300,
+    ) -> dict:
+        characters = characters or [w for w in words(prompt) if w[:1].isupper()][:2] or ["someone"]
+        seed = _digest(prompt, setting, genre, *characters)
+        hero = characters[0]
+        others = ", ".join(characters[1:]) or "no one at all"
+        place = setting or "a place no map had named"
+        beats = [
+            f"{hero} had always believed that {prompt.strip().rstrip('.')} was only a story told in {place}.",
+            f"That changed on the morning when {others} arrived with a question nobody could answer.",
+            f"In {place}, every answer had a price, and {hero} began to count what this one would cost.",
+            f"The {genre or 'strange'} days that followed tested {hero} more than any before.",
+            f"Doors opened that should have stayed closed, and {hero} walked through each of them.",
+            f"By the end, {hero} understood what {others} had known from the start.",
+            f"And {place} was never quite the same again.",
+        ]
+        paragraphs, written = [], 0
+        i = seed % 3
+        while written < length:
+            sentence = beats[i % len(beats)]
+            if i >= len(beats):
+                sentence = f"{hero} remembered: {prompt.strip()}"
+            paragraphs.append(sentence)
+            written += len(words(sentence))
+            i += 1
+        text = "\n\n".join(" ".join(chunk) for chunk in _chunks(paragraphs, 3))
+        return {"title": f"{hero} and {_title(prompt, 5)}", "text": text}
+
+    def image(self, prompt: str, width: int, height: int) -> bytes:
+        seed = _digest(prompt)
+        colors = [
+            ((seed >> (8 * i)) & 0xFF, (seed >> (8 * i + 3)) & 0xFF, (seed >> (8 * i + 5)) & 0xFF)
+            for i in range(6)
+        ]
+        image = Image.new("RGB", (width, height), colors[0])
+        draw = ImageDraw.Draw(image)
+        for y in range(height):
+            t = y / max(height - 1, 1)
+            draw.line(
+                [(0, y), (width, y)],
+                fill=tuple(int(a + (b - a) * t) for a, b in zip(colors[0], colors[1], strict=True)),
+            )
+        for i in range(2, 6):
+            x, y = (seed >> (i * 7)) % width, (seed >> (i * 11)) % height
+            r = max(4, (seed >> (i * 13)) % max(min(width, height) // 3, 5))
+            draw.ellipse([x - r, y - r, x + r, y + r], outline=colors[i], width=max(2, r // 8))
+        caption = "\n".join(textwrap.wrap(prompt, width=max(10, width // 8))[:3])
+        draw.multiline_text(
+            (10, height - 12 - 12 * caption.count("\n") - 12), caption, fill=(255, 255, 255)
+        )
+        return _png(image)
+
+    def image_edit(self, source: bytes, prompt: str) -> bytes:
+        image = Image.open(io.BytesIO(source)).convert("RGB")
+        lowered = prompt.lower()
+        if any(word in lowered for word in ("gray", "grey", "black and white", "mono")):
+            image = ImageOps.grayscale(image).convert("RGB")
+        elif "blur" in lowered:
+            image = image.filter(ImageFilter.GaussianBlur(4))
+        elif "invert" in lowered:
+            image = ImageOps.invert(image)
+        else:
+            tint = Image.new("RGB", image.size, self._tint(prompt))
+            image = Image.blend(image, tint, 0.25)
+        ImageDraw.Draw(image).text((8, 8), prompt[:60], fill=(255, 255, 255))
+        return _png(image)
+
+    def _tint(self, prompt: str) -> tuple[int, int, int]:
+        seed = _digest(prompt)
+        return (seed & 0xFF, (seed >> 8) & 0xFF, (seed >> 16) & 0xFF)
+
+
+def _chunks(items: list, size: int) -> list[list]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def _png(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()

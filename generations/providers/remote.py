@@ -1,0 +1,146 @@
+"""What the OpenAI-compatible and Anthropic providers share: real HTTP with timeouts, several API
+keys rotated with a cool-down for a key that answered 429, a requests-per-minute cap that holds across
+every worker (the shared atomic limiter), and the mapping of answers onto job errors."""
+
+import json
+import logging
+import time
+
+import httpx
+
+from core.ratelimit import Limit, rate_limit_hit
+from core.redis import get_redis
+from generations.providers.base import Provider
+from generations.schemas import SHAPES, OutputInvalid
+from jobs.errors import PermanentError, RetryableError, WaitForCapacity
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_COOLDOWN_SECONDS = 30
+_local_cooldowns: dict[str, float] = {}
+
+
+class RemoteProvider(Provider):
+    keys: list[str]
+    rpm: int
+    timeout: float
+
+    def _post(
+        self, path: str, *, json_body: dict | None = None, files=None, data=None
+    ) -> httpx.Response:
+        """POST with the next key that is not cooling down; a 429 cools that key and tries the next."""
+        if not self.keys:
+            raise PermanentError(
+                "MODEL_ERROR", f"No API key is configured for the {self.name} provider."
+            )
+        self._respect_rate_cap()
+        tried = 0
+        for index in self._key_order():
+            if self._cooling(index):
+                continue
+            tried += 1
+            try:
+                response = httpx.post(
+                    f"{self.base_url}{path}",
+                    headers=self._headers(self.keys[index]),
+                    json=json_body,
+                    files=files,
+                    data=data,
+                    timeout=self.timeout,
+                    follow_redirects=False,
+                )
+            except httpx.TimeoutException as exc:
+                raise RetryableError(
+                    "PROVIDER_TIMEOUT", f"The {self.name} provider timed out: {exc}"
+                ) from exc
+            except httpx.HTTPError as exc:
+                raise RetryableError(
+                    "PROVIDER_UNAVAILABLE", f"The {self.name} provider is unreachable: {exc}"
+                ) from exc
+            if response.status_code == 429:
+                self._cool_down(index, response)
+                continue
+            if response.status_code >= 500:
+                raise RetryableError(
+                    "PROVIDER_ERROR",
+                    f"{self.name} answered {response.status_code}: {_message(response)}",
+                )
+            if response.status_code >= 400:
+                raise PermanentError(
+                    "MODEL_ERROR",
+                    f"{self.name} answered {response.status_code}: {_message(response)}",
+                )
+            return response
+        raise RetryableError(
+            "PROVIDER_RATE_LIMITED",
+            f"Every {self.name} API key is rate-limited ({tried} tried); retrying later.",
+        )
+
+    def _respect_rate_cap(self) -> None:
+        if not self.rpm:
+            return
+        decision = rate_limit_hit([Limit("provider", f"provider:{self.name}:rpm", self.rpm, 60)])
+        if not decision.allowed:
+            raise WaitForCapacity(
+                decision.retry_after, f"{self.name} is at {self.rpm} requests a minute"
+            )
+
+    def _key_order(self) -> list[int]:
+        """Round-robin across workers: each request starts at the next key."""
+        client = get_redis()
+        start = (
+            client.incr(f"provider:{self.name}:next") if client is not None else int(time.time())
+        )
+        return [(start + offset) % len(self.keys) for offset in range(len(self.keys))]
+
+    def _cooling(self, index: int) -> bool:
+        client = get_redis()
+        if client is not None:
+            return bool(client.exists(f"provider:{self.name}:cooldown:{index}"))
+        return _local_cooldowns.get(f"{self.name}:{index}", 0) > time.time()
+
+    def _cool_down(self, index: int, response: httpx.Response) -> None:
+        seconds = _retry_after(response)
+        logger.warning(
+            "%s key #%s answered 429; cooling it down for %ss.", self.name, index, seconds
+        )
+        client = get_redis()
+        if client is not None:
+            client.set(f"provider:{self.name}:cooldown:{index}", 1, ex=seconds)
+        else:
+            _local_cooldowns[f"{self.name}:{index}"] = time.time() + seconds
+
+    def _instructions(self, task: str) -> str:
+        return (
+            "You produce learning material as JSON. Answer with one JSON object only, no prose, "
+            f"shaped exactly like: {SHAPES[task]}. Write in the language of the input."
+        )
+
+    def _parse(self, content: str) -> dict:
+        try:
+            output = json.loads(content)
+        except (TypeError, json.JSONDecodeError) as exc:
+            raise OutputInvalid(f"not JSON ({exc})") from exc
+        if not isinstance(output, dict):
+            raise OutputInvalid("not a JSON object")
+        return output
+
+
+def _retry_after(response: httpx.Response) -> int:
+    try:
+        return max(
+            1, min(int(float(response.headers.get("Retry-After", DEFAULT_COOLDOWN_SECONDS))), 3600)
+        )
+    except ValueError:
+        return DEFAULT_COOLDOWN_SECONDS
+
+
+def _message(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:500]
+    error = body.get("error") if isinstance(body, dict) else None
+    if isinstance(error, dict):
+        return str(error.get("message", error))[:500]
+    return str(error or body)[:500]

@@ -1,0 +1,123 @@
+"""What each task's output must look like, whoever produced it. A model's answer that does not fit
+is unusable: a permanent MODEL_ERROR, never half an artifact."""
+
+from jobs.errors import PermanentError
+
+
+class OutputInvalid(PermanentError):
+    def __init__(self, message: str):
+        super().__init__("MODEL_ERROR", f"The model's output is unusable: {message}")
+
+
+def _text(value, where: str, *, limit: int = 5000) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise OutputInvalid(f"{where} must be non-empty text")
+    return value.strip()[:limit]
+
+
+def _list(value, where: str, *, minimum: int = 1) -> list:
+    if not isinstance(value, list) or len(value) < minimum:
+        raise OutputInvalid(f"{where} must be a list of at least {minimum}")
+    return value
+
+
+def deck_validate(output) -> dict:
+    if not isinstance(output, dict):
+        raise OutputInvalid("expected an object")
+    slides = []
+    for i, slide in enumerate(_list(output.get("slides"), "slides")):
+        if not isinstance(slide, dict):
+            raise OutputInvalid(f"slides[{i}] must be an object")
+        blocks = []
+        for j, block in enumerate(_list(slide.get("blocks", []), f"slides[{i}].blocks", minimum=0)):
+            kind = block.get("kind") if isinstance(block, dict) else None
+            if kind == "bullets":
+                items = [
+                    _text(item, f"slides[{i}].blocks[{j}].items", limit=500)
+                    for item in _list(block.get("items"), "items")
+                ]
+                blocks.append({"kind": kind, "items": items})
+            elif kind in ("paragraph", "quote"):
+                blocks.append(
+                    {
+                        "kind": kind,
+                        "text": _text(block.get("text"), f"slides[{i}].blocks[{j}].text"),
+                    }
+                )
+            else:
+                raise OutputInvalid(
+                    f"slides[{i}].blocks[{j}].kind must be paragraph, bullets or quote"
+                )
+        slides.append(
+            {"title": _text(slide.get("title"), f"slides[{i}].title", limit=300), "blocks": blocks}
+        )
+    return {"title": _text(output.get("title"), "title", limit=300), "slides": slides}
+
+
+def flashcards_validate(output) -> dict:
+    cards = []
+    for i, card in enumerate(
+        _list(output.get("cards") if isinstance(output, dict) else None, "cards")
+    ):
+        if not isinstance(card, dict):
+            raise OutputInvalid(f"cards[{i}] must be an object")
+        cards.append(
+            {
+                "question": _text(card.get("question"), f"cards[{i}].question"),
+                "answer": _text(card.get("answer"), f"cards[{i}].answer"),
+                "source": card.get("source") if isinstance(card.get("source"), str) else "",
+            }
+        )
+    return {"cards": cards}
+
+
+def distractors_validate(output) -> dict:
+    items = _list(output.get("distractors") if isinstance(output, dict) else None, "distractors")
+    return {
+        "distractors": [_text(item, f"distractors[{i}]", limit=500) for i, item in enumerate(items)]
+    }
+
+
+def _node(node, where: str, depth: int) -> dict:
+    if not isinstance(node, dict):
+        raise OutputInvalid(f"{where} must be an object")
+    if depth > 12:
+        raise OutputInvalid("the tree is deeper than 12 levels")
+    children = _list(node.get("children", []), f"{where}.children", minimum=0)
+    return {
+        "name": _text(node.get("name"), f"{where}.name", limit=300),
+        "children": [
+            _node(child, f"{where}.children[{i}]", depth + 1) for i, child in enumerate(children)
+        ],
+    }
+
+
+def skill_tree_validate(output) -> dict:
+    return _node(output, "tree", 0)
+
+
+def story_validate(output) -> dict:
+    if not isinstance(output, dict):
+        raise OutputInvalid("expected an object")
+    return {
+        "title": _text(output.get("title"), "title", limit=300),
+        "text": _text(output.get("text"), "text", limit=100_000),
+    }
+
+
+VALIDATORS = {
+    "deck": deck_validate,
+    "flashcards": flashcards_validate,
+    "distractors": distractors_validate,
+    "skill_tree": skill_tree_validate,
+    "story": story_validate,
+}
+
+# What remote models are asked to return, task by task.
+SHAPES = {
+    "deck": '{"title": str, "slides": [{"title": str, "blocks": [{"kind": "paragraph"|"quote", "text": str} | {"kind": "bullets", "items": [str]}]}]}',
+    "flashcards": '{"cards": [{"question": str, "answer": str, "source": str}]}',
+    "distractors": '{"distractors": [str]}',
+    "skill_tree": '{"name": str, "children": [{"name": str, "children": [...]}]}',
+    "story": '{"title": str, "text": str}',
+}

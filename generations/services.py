@@ -1,0 +1,378 @@
+"""The generation job types: each asks the configured provider, then writes its artifacts and the
+job's completion in one transaction, so that no half deck or half tree is ever visible."""
+
+import io
+import time
+import uuid
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import transaction
+from PIL import Image, UnidentifiedImageError
+from rest_framework import serializers
+
+from generations.models import (
+    Block,
+    Deck,
+    Distractor,
+    Flashcard,
+    GeneratedImage,
+    SkillNode,
+    SkillTree,
+    Slide,
+    Story,
+)
+from generations.providers import provider_get
+from generations.schemas import OutputInvalid
+from generations.signing import file_url, view_url
+from generations.urlsafety import UnsafeUrl, image_fetch, public_addresses
+from jobs.errors import PermanentError
+from jobs.registry import JobType
+
+
+class SourceText(serializers.CharField):
+    """Non-empty text up to GENERATION_MAX_INPUT_CHARS (read when validating, not at import)."""
+
+    def to_internal_value(self, data):
+        text = super().to_internal_value(data)
+        limit = settings.GENERATION_MAX_INPUT_CHARS
+        if len(text) > limit:
+            raise serializers.ValidationError(f"At most {limit} characters ({len(text)} given).")
+        return text
+
+
+class DeckPayload(serializers.Serializer):
+    text = SourceText()
+    title = serializers.CharField(max_length=300, required=False, default="")
+    max_slides = serializers.IntegerField(min_value=1, max_value=50, default=10)
+
+
+class FlashcardPayload(serializers.Serializer):
+    text = SourceText()
+    count = serializers.IntegerField(min_value=1, max_value=50, default=10)
+
+
+class DistractorPayload(serializers.Serializer):
+    flashcard_id = serializers.IntegerField(min_value=1)
+    count = serializers.IntegerField(min_value=1, max_value=10, default=3)
+
+    def validate_flashcard_id(self, pk):
+        if not Flashcard.objects.filter(pk=pk, tenant=self.context.get("tenant")).exists():
+            raise serializers.ValidationError("No such flashcard in this workspace.")
+        return pk
+
+
+class SkillTreePayload(serializers.Serializer):
+    text = SourceText()
+    name = serializers.CharField(max_length=300, required=False, default="")
+
+
+class StoryPayload(serializers.Serializer):
+    prompt = SourceText()
+    characters = serializers.ListField(
+        child=serializers.CharField(max_length=100), max_length=10, default=list
+    )
+    setting = serializers.CharField(max_length=200, required=False, default="")
+    genre = serializers.CharField(max_length=50, required=False, default="")
+    length = serializers.IntegerField(
+        min_value=50, max_value=3000, default=300, help_text="Words, roughly."
+    )
+
+
+class ImagePayload(serializers.Serializer):
+    prompt = serializers.CharField(max_length=1000)
+    width = serializers.IntegerField(min_value=64, max_value=1024, default=512)
+    height = serializers.IntegerField(min_value=64, max_value=1024, default=512)
+    count = serializers.IntegerField(min_value=1, max_value=4, default=1)
+
+
+class ImageEditPayload(serializers.Serializer):
+    prompt = serializers.CharField(max_length=1000)
+    source_image_id = serializers.IntegerField(min_value=1, required=False)
+    source_url = serializers.URLField(max_length=2000, required=False)
+
+    def validate_source_image_id(self, pk):
+        if not GeneratedImage.objects.filter(pk=pk, tenant=self.context.get("tenant")).exists():
+            raise serializers.ValidationError("No such image in this workspace.")
+        return pk
+
+    def validate_source_url(self, url):
+        try:
+            public_addresses(url)
+        except UnsafeUrl as exc:
+            raise serializers.ValidationError(str(exc)) from exc
+        return url
+
+    def validate(self, attrs):
+        if ("source_image_id" in attrs) == ("source_url" in attrs):
+            raise serializers.ValidationError(
+                {"source_image_id": ["Give either source_image_id or source_url."]}
+            )
+        return attrs
+
+
+def deck_handle(ctx) -> dict:
+    payload = ctx.payload
+    ctx.progress(10, "writing the slides")
+    output = provider_get().generate(
+        "deck",
+        {"text": payload["text"], "title": payload["title"], "max_slides": payload["max_slides"]},
+    )
+    ctx.progress(80, "saving the deck")
+    with transaction.atomic():
+        deck = Deck.objects.create(tenant_id=ctx.job.tenant_id, job=ctx.job, title=output["title"])
+        for position, content in enumerate(output["slides"][: payload["max_slides"]]):
+            slide = Slide.objects.create(deck=deck, position=position, title=content["title"])
+            Block.objects.bulk_create(
+                Block(
+                    slide=slide,
+                    position=i,
+                    kind=block["kind"],
+                    text=block.get("text", ""),
+                    items=block.get("items", []),
+                )
+                for i, block in enumerate(content["blocks"])
+            )
+        return ctx.complete({"deckId": deck.pk, "slideCount": deck.slides.count()})
+
+
+def flashcard_handle(ctx) -> dict:
+    ctx.progress(10, "writing the cards")
+    output = provider_get().generate(
+        "flashcards", {"text": ctx.payload["text"], "count": ctx.payload["count"]}
+    )
+    with transaction.atomic():
+        cards = Flashcard.objects.bulk_create(
+            Flashcard(tenant_id=ctx.job.tenant_id, job=ctx.job, **card)
+            for card in output["cards"][: ctx.payload["count"]]
+        )
+        return ctx.complete({"flashcardIds": [card.pk for card in cards], "count": len(cards)})
+
+
+def distractor_handle(ctx) -> dict:
+    card = Flashcard.objects.filter(
+        pk=ctx.payload["flashcard_id"], tenant_id=ctx.job.tenant_id
+    ).first()
+    if card is None:
+        raise PermanentError("NOT_FOUND", "The flashcard no longer exists.")
+    output = provider_get().generate(
+        "distractors",
+        {
+            "question": card.question,
+            "answer": card.answer,
+            "context": card.source,
+            "count": ctx.payload["count"],
+        },
+    )
+    wrong = [
+        text
+        for text in output["distractors"]
+        if text.strip().lower() != card.answer.strip().lower()
+    ]
+    if not wrong:
+        raise OutputInvalid("every distractor was the answer itself")
+    wrong = wrong[: ctx.payload["count"]]
+    with transaction.atomic():
+        Distractor.objects.bulk_create(
+            Distractor(
+                tenant_id=ctx.job.tenant_id, job=ctx.job, flashcard=card, text=text, position=i
+            )
+            for i, text in enumerate(wrong)
+        )
+        return ctx.complete({"distractors": wrong, "flashcardId": card.pk})
+
+
+def skill_tree_handle(ctx) -> dict:
+    ctx.progress(10, "outlining")
+    output = provider_get().generate(
+        "skill_tree", {"text": ctx.payload["text"], "name": ctx.payload["name"]}
+    )
+    with transaction.atomic():
+        tree = SkillTree.objects.create(
+            tenant_id=ctx.job.tenant_id, job=ctx.job, name=output["name"]
+        )
+        count, depth = _nodes_write(tree, output["children"], parent=None, depth=1)
+        tree.node_count, tree.depth = count, depth
+        tree.save(update_fields=["node_count", "depth"])
+        return ctx.complete({"treeId": tree.pk, "nodeCount": count, "depth": depth})
+
+
+def _nodes_write(tree: SkillTree, children: list, *, parent, depth: int) -> tuple[int, int]:
+    count, deepest = 0, depth - 1
+    for position, child in enumerate(children):
+        node = SkillNode.objects.create(
+            tree=tree, parent=parent, name=child["name"], depth=depth, position=position
+        )
+        below, below_depth = _nodes_write(tree, child["children"], parent=node, depth=depth + 1)
+        count += 1 + below
+        deepest = max(deepest, depth, below_depth)
+    return count, deepest
+
+
+def story_create_at_submit(job) -> None:
+    Story.objects.create(tenant_id=job.tenant_id, job=job, prompt=job.payload)
+
+
+def story_handle(ctx) -> dict:
+    story = Story.objects.get(job=ctx.job)
+    started = time.monotonic()
+    ctx.progress(10, "writing the story")
+    output = provider_get().generate("story", dict(ctx.payload))
+    with transaction.atomic():
+        story.title, story.text = output["title"], output["text"]
+        story.words = len(output["text"].split())
+        story.generation_time = round(time.monotonic() - started, 3)
+        story.status, story.error = Story.Status.READY, ""
+        story.save()
+        return ctx.complete(
+            {"storyId": story.pk, "words": story.words, "generationTime": story.generation_time}
+        )
+
+
+def story_given_up(job) -> None:
+    Story.objects.filter(job=job).update(
+        status=Story.Status.FAILED, error=f"{job.error_code}: {job.error_message}"
+    )
+
+
+def _png_checked(content: bytes) -> tuple[bytes, int, int]:
+    try:
+        with Image.open(io.BytesIO(content)) as image:
+            image.load()
+            width, height = image.size
+            if image.format != "PNG":
+                buffer = io.BytesIO()
+                image.save(buffer, format="PNG")
+                content = buffer.getvalue()
+    except (UnidentifiedImageError, OSError) as exc:
+        raise OutputInvalid(f"not an image ({exc})") from exc
+    return content, width, height
+
+
+def _images_save(ctx, kind: str, prompt: str, images: list[bytes], source=None) -> dict:
+    """Files go to storage first (slow I/O, no transaction); the rows and completion together."""
+    stored = []
+    for content in images:
+        png, width, height = _png_checked(content)
+        name = default_storage.save(
+            f"generations/{ctx.job.tenant_id}/{uuid.uuid4().hex}.png", ContentFile(png)
+        )
+        stored.append((name, width, height))
+    with transaction.atomic():
+        rows = [
+            GeneratedImage.objects.create(
+                tenant_id=ctx.job.tenant_id,
+                job=ctx.job,
+                kind=kind,
+                prompt=prompt,
+                file=name,
+                width=width,
+                height=height,
+                source_image=source,
+            )
+            for name, width, height in stored
+        ]
+        return ctx.complete(
+            {"imageUrls": [image_url(row) for row in rows], "imageIds": [row.pk for row in rows]}
+        )
+
+
+def image_url(image: GeneratedImage) -> str:
+    """A bucket serves a presigned URL; the filesystem, a signed link through the web."""
+    if hasattr(default_storage, "bucket_name"):
+        return default_storage.url(image.file.name)
+    return file_url("image", image.pk)
+
+
+def image_handle(ctx) -> dict:
+    provider, payload = provider_get(), ctx.payload
+    images = []
+    for index in range(payload["count"]):
+        ctx.progress(
+            10 + 80 * index // payload["count"], f"drawing image {index + 1} of {payload['count']}"
+        )
+        images.append(provider.image(payload["prompt"], payload["width"], payload["height"]))
+    return _images_save(ctx, GeneratedImage.Kind.GENERATION, payload["prompt"], images)
+
+
+def image_edit_handle(ctx) -> dict:
+    payload, source = ctx.payload, None
+    if "source_image_id" in payload:
+        source = GeneratedImage.objects.filter(
+            pk=payload["source_image_id"], tenant_id=ctx.job.tenant_id
+        ).first()
+        if source is None:
+            raise PermanentError("NOT_FOUND", "The source image no longer exists.")
+        with source.file.open("rb") as handle:
+            original = handle.read()
+    else:
+        original = image_fetch(payload["source_url"])
+    try:
+        _png_checked(original)
+    except OutputInvalid as exc:
+        raise PermanentError("INVALID_SOURCE", "The source is not an image.") from exc
+    ctx.progress(30, "editing")
+    edited = provider_get().image_edit(original, payload["prompt"])
+    return _images_save(ctx, GeneratedImage.Kind.EDIT, payload["prompt"], [edited], source=source)
+
+
+def _view(kind: str, result_key: str):
+    def view(job):
+        value = (job.result or {}).get(result_key)
+        return (
+            view_url(kind, value if not isinstance(value, list) else str(job.pk)) if value else None
+        )
+
+    return view
+
+
+GENERATION_TYPES = {
+    "deck": JobType(
+        name="deck_generation",
+        handler=deck_handle,
+        payload_serializer=DeckPayload,
+        view_url=_view("deck", "deckId"),
+    ),
+    "flashcards": JobType(
+        name="flashcard_generation",
+        handler=flashcard_handle,
+        payload_serializer=FlashcardPayload,
+        view_url=_view("flashcards", "flashcardIds"),
+    ),
+    "distractors": JobType(
+        name="distractor_generation",
+        handler=distractor_handle,
+        payload_serializer=DistractorPayload,
+        view_url=_view("distractors", "flashcardId"),
+    ),
+    "skill_tree": JobType(
+        name="skill_tree_generation",
+        handler=skill_tree_handle,
+        payload_serializer=SkillTreePayload,
+        view_url=_view("skill_tree", "treeId"),
+    ),
+    "story": JobType(
+        name="story_generation",
+        handler=story_handle,
+        payload_serializer=StoryPayload,
+        max_attempts=3,
+        max_concurrency=5,
+        on_submit=story_create_at_submit,
+        on_give_up=story_given_up,
+        view_url=_view("story", "storyId"),
+    ),
+    "image": JobType(
+        name="image_generation",
+        handler=image_handle,
+        payload_serializer=ImagePayload,
+        view_url=_view("images", "imageIds"),
+    ),
+    "image_edit": JobType(
+        name="image_edit",
+        handler=image_edit_handle,
+        payload_serializer=ImageEditPayload,
+        view_url=_view("images", "imageIds"),
+    ),
+}
+KIND_OF_TYPE = {job_type.name: kind for kind, job_type in GENERATION_TYPES.items()}

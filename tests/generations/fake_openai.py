@@ -1,0 +1,94 @@
+"""A small OpenAI-compatible server on loopback, scripted per test."""
+
+import base64
+import http.server
+import io
+import json
+import threading
+import time
+
+from PIL import Image
+
+DECK = {
+    "title": "Tides",
+    "slides": [
+        {"title": "Why tides", "blocks": [{"kind": "paragraph", "text": "The moon pulls."}]}
+    ],
+}
+CARDS = {
+    "cards": [
+        {"question": "What pulls the tides?", "answer": "The moon", "source": "The moon pulls."}
+    ]
+}
+
+
+class FakeOpenAI:
+    def __init__(self):
+        self.requests = []
+        self.script = []  # per request: ("json", payload) | ("status", code) | ("raw", text) | ("sleep", seconds)
+        self.default = ("json", CARDS)
+        self.lock = threading.Lock()
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802
+                length = int(self.headers.get("Content-Length", 0))
+                body = self.rfile.read(length)
+                with server.lock:
+                    server.requests.append(
+                        {
+                            "path": self.path,
+                            "key": self.headers.get("Authorization", ""),
+                            "body": body,
+                            "at": time.time(),
+                        }
+                    )
+                    action = server.script.pop(0) if server.script else server.default
+                server.answer(self, action)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def answer(self, handler, action):
+        kind, value = action
+        if kind == "sleep":
+            time.sleep(value)
+            kind, value = "json", CARDS
+        if kind == "status":
+            body, code = json.dumps({"error": {"message": f"scripted {value}"}}).encode(), value
+        elif kind == "raw":
+            body, code = _chat(value), 200
+        elif kind == "image":
+            buffer = io.BytesIO()
+            Image.new("RGB", (64, 64), (10, 120, 200)).save(buffer, format="PNG")
+            body, code = (
+                json.dumps(
+                    {"data": [{"b64_json": base64.b64encode(buffer.getvalue()).decode()}]}
+                ).encode(),
+                200,
+            )
+        else:
+            body, code = _chat(json.dumps(value)), 200
+        try:
+            handler.send_response(code)
+            handler.send_header("Content-Type", "application/json")
+            if code == 429:
+                handler.send_header("Retry-After", "60")
+            handler.send_header("Content-Length", str(len(body)))
+            handler.end_headers()
+            handler.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+    def close(self):
+        self.httpd.shutdown()
+
+
+def _chat(content: str) -> bytes:
+    return json.dumps(
+        {"choices": [{"message": {"role": "assistant", "content": content}}]}
+    ).encode()

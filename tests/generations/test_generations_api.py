@@ -1,0 +1,143 @@
+import pytest
+from django.utils import timezone
+
+from accounts.models import CreditEntry
+from generations.models import Deck, Flashcard, GeneratedImage, Story
+from generations.providers.offline import OfflineProvider
+from generations.signing import view_token, view_url
+from jobs.models import Job
+from jobs.services import job_execute, job_submit
+
+
+@pytest.fixture
+def costly(settings):
+    settings.JOB_CREDIT_COSTS = {
+        name: 5
+        for name in ("deck_generation", "story_generation", "image_edit", "flashcard_generation")
+    }
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"kind": "deck", "text": ""}, "text"),
+        ({"kind": "deck"}, "text"),
+        ({"kind": "deck", "text": "x" * 20_001}, "text"),
+        ({"kind": "flashcards", "text": "ok", "count": 0}, "count"),
+        ({"kind": "poem", "text": "ok"}, "kind"),
+        ({"kind": "story", "prompt": "   "}, "prompt"),
+        ({"kind": "image", "prompt": "fox", "width": 5000}, "width"),
+        ({"kind": "distractors", "flashcard_id": 999999}, "flashcard_id"),
+        (
+            {"kind": "image_edit", "prompt": "x", "source_url": "https://127.0.0.1/cat.png"},
+            "source_url",
+        ),
+        (
+            {"kind": "image_edit", "prompt": "x", "source_url": "https://localhost/cat.png"},
+            "source_url",
+        ),
+        (
+            {"kind": "image_edit", "prompt": "x", "source_url": "https://169.254.169.254/latest"},
+            "source_url",
+        ),
+        (
+            {"kind": "image_edit", "prompt": "x", "source_url": "http://example.com/cat.png"},
+            "source_url",
+        ),
+        ({"kind": "image_edit", "prompt": "x"}, "source_image_id"),
+    ],
+)
+def test_bad_input_is_400_with_the_field_and_spends_nothing(
+    api_client, tenant, costly, body, field
+):
+    response = api_client.post("/api/v1/generations", body, format="json")
+    assert response.status_code == 400, response.json()
+    assert response["Content-Type"] == "application/problem+json"
+    assert field in response.json()["errors"]
+    assert not Job.objects.exists() and not Story.objects.exists()
+    assert not CreditEntry.objects.exists()
+    tenant.refresh_from_db()
+    assert tenant.credit_balance == 100
+
+
+def test_a_story_exists_from_submit_and_fails_visibly(api_client, monkeypatch):
+    response = api_client.post(
+        "/api/v1/generations", {"kind": "story", "prompt": "a storm"}, format="json"
+    )
+    story = Story.objects.get(job_id=response.json()["id"])
+    assert story.status == "generating"
+
+    def broken(self, task, inputs):
+        from jobs.errors import PermanentError
+
+        raise PermanentError("MODEL_ERROR", "the model refused")
+
+    monkeypatch.setattr(OfflineProvider, "_generate", broken)
+    job_execute(job_id=response.json()["id"])
+    story.refresh_from_db()
+    assert story.status == "failed" and "refused" in story.error
+
+
+def test_a_deck_that_fails_while_being_written_leaves_no_deck(tenant, monkeypatch):
+    slides = [
+        {"title": f"Slide {i}", "blocks": [{"kind": "paragraph", "text": "ok"}]} for i in range(6)
+    ]
+    slides[3]["title"] = "broken \x00 title"  # PostgreSQL refuses NUL: the 4th insert fails
+    monkeypatch.setattr(
+        OfflineProvider, "_generate", lambda self, task, inputs: {"title": "Half", "slides": slides}
+    )
+    job = job_submit(tenant=tenant, type="deck_generation", payload={"text": "anything"})
+    job_execute(job_id=str(job.pk))
+    job.refresh_from_db()
+    assert job.status == Job.Status.PENDING and job.error_code == "INTERNAL_ERROR"
+    assert not Deck.objects.exists()
+
+
+def test_generation_detail_is_only_for_generations(api_client, tenant):
+    other = Job.objects.create(tenant=tenant, type="diagnostic")
+    assert api_client.get(f"/api/v1/generations/{other.pk}").status_code == 404
+
+
+def test_another_workspaces_artifacts_are_not_found(api_client, other_tenant):
+    deck = Deck.objects.create(tenant=other_tenant, title="Theirs")
+    story = Story.objects.create(tenant=other_tenant, title="Theirs")
+    card = Flashcard.objects.create(tenant=other_tenant, question="q", answer="a")
+    job = job_submit(
+        tenant=other_tenant, type="flashcard_generation", payload={"text": "Theirs only."}
+    )
+    for path in (
+        f"/api/v1/decks/{deck.pk}",
+        f"/api/v1/stories/{story.pk}",
+        f"/api/v1/generations/{job.pk}",
+    ):
+        assert api_client.get(path).status_code == 404, path
+    Flashcard.objects.filter(pk=card.pk).update(job=job)
+    assert api_client.get(f"/api/v1/flashcards?job={job.pk}").json()["results"] == []
+    response = api_client.post(
+        "/api/v1/generations", {"kind": "distractors", "flashcard_id": card.pk}, format="json"
+    )
+    assert response.status_code == 400
+
+
+def test_a_bad_job_filter_is_400(api_client):
+    assert api_client.get("/api/v1/flashcards?job=nope").status_code == 400
+
+
+def test_a_view_url_is_signed_and_expires(client, tenant, settings):
+    deck = Deck.objects.create(tenant=tenant, title="Signed")
+    url = view_url("deck", deck.pk).removeprefix(settings.PUBLIC_BASE_URL)
+    assert client.get(url).status_code == 200
+    token = view_token("deck", deck.pk)
+    assert client.get(f"/v/{token[:-2]}xx/").status_code == 404
+    import time_machine
+
+    with time_machine.travel(
+        timezone.now() + timezone.timedelta(seconds=settings.GENERATION_VIEW_URL_MAX_AGE + 5)
+    ):
+        assert client.get(url).status_code == 404
+
+
+def test_an_image_file_link_serves_only_images(client, tenant):
+    deck = Deck.objects.create(tenant=tenant, title="Not an image")
+    assert client.get(f"/v/{view_token('deck', deck.pk)}/file").status_code == 404
+    assert not GeneratedImage.objects.exists()

@@ -1,0 +1,131 @@
+"""The openai provider against a real HTTP server on loopback."""
+
+import json
+import time
+
+import pytest
+
+from jobs.models import Job
+from jobs.services import job_execute, job_submit
+from tests.generations.fake_openai import DECK, FakeOpenAI
+from tests.worker import running_worker, wait_for
+
+
+@pytest.fixture
+def fake_openai(settings):
+    server = FakeOpenAI()
+    settings.GENERATION_PROVIDER = "openai"
+    settings.OPENAI_BASE_URL = server.url
+    settings.OPENAI_API_KEYS = ["key-one", "key-two"]
+    settings.OPENAI_RPM = 1000
+    settings.GENERATION_HTTP_TIMEOUT = 1.0
+    yield server
+    server.close()
+
+
+def _flashcards(tenant):
+    job = job_submit(
+        tenant=tenant, type="flashcard_generation", payload={"text": "The moon pulls the tides."}
+    )
+    job_execute(job_id=str(job.pk))
+    job.refresh_from_db()
+    return job
+
+
+def test_a_model_answer_becomes_artifacts(fake_openai, tenant):
+    fake_openai.default = ("json", DECK)
+    job = job_submit(tenant=tenant, type="deck_generation", payload={"text": "Tides."})
+    job_execute(job_id=str(job.pk))
+    job.refresh_from_db()
+    assert job.status == Job.Status.COMPLETED, job.error_message
+    assert job.result["slideCount"] == 1
+    sent = json.loads(fake_openai.requests[0]["body"])
+    assert sent["response_format"] == {"type": "json_object"}
+    assert fake_openai.requests[0]["path"] == "/v1/chat/completions"
+
+
+def test_a_429_on_one_key_rotates_to_the_next(fake_openai, tenant):
+    fake_openai.script = [("status", 429)]
+    job = _flashcards(tenant)
+    assert job.status == Job.Status.COMPLETED
+    keys = [request["key"] for request in fake_openai.requests]
+    assert len(keys) == 2 and keys[0] != keys[1]
+    # The key that answered 429 cools down: the next jobs use the other one.
+    _flashcards(tenant)
+    assert fake_openai.requests[-1]["key"] == keys[1]
+
+
+def test_a_server_error_is_retried(fake_openai, tenant):
+    fake_openai.script = [("status", 500)]
+    job = _flashcards(tenant)
+    assert (job.status, job.error_code, job.attempts) == (Job.Status.PENDING, "PROVIDER_ERROR", 1)
+    assert job.next_retry_at is not None
+
+
+def test_malformed_json_is_a_model_error(fake_openai, tenant):
+    fake_openai.default = ("raw", "here are your cards: {oops")
+    job = _flashcards(tenant)
+    assert (job.status, job.error_code) == (Job.Status.FAILED, "MODEL_ERROR")
+    assert "not JSON" in job.error_message
+
+
+def test_output_of_the_wrong_shape_is_a_model_error(fake_openai, tenant):
+    fake_openai.default = ("json", {"cards": [{"question": "", "answer": 3}]})
+    assert _flashcards(tenant).error_code == "MODEL_ERROR"
+
+
+def test_a_client_error_keeps_the_providers_message(fake_openai, tenant):
+    fake_openai.script = [("status", 400)]
+    job = _flashcards(tenant)
+    assert (job.status, job.error_code) == (Job.Status.FAILED, "MODEL_ERROR")
+    assert "scripted 400" in job.error_message
+
+
+def test_a_timeout_is_retried(fake_openai, tenant):
+    fake_openai.script = [("sleep", 2.0)]
+    job = _flashcards(tenant)
+    assert (job.status, job.error_code) == (Job.Status.PENDING, "PROVIDER_TIMEOUT")
+
+
+def test_images_come_back_as_files(fake_openai, tenant):
+    fake_openai.default = ("image", None)
+    job = job_submit(
+        tenant=tenant,
+        type="image_generation",
+        payload={"prompt": "a fjord", "width": 64, "height": 64},
+    )
+    job_execute(job_id=str(job.pk))
+    job.refresh_from_db()
+    assert job.status == Job.Status.COMPLETED, job.error_message
+    assert len(job.result["imageIds"]) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_requests_per_minute_cap_holds_across_two_workers(fake_openai, tenant):
+    env = {
+        "GENERATION_PROVIDER": "openai",
+        "OPENAI_BASE_URL": fake_openai.url,
+        "OPENAI_API_KEYS": "key-one,key-two",
+        "OPENAI_RPM": "3",
+    }
+    with running_worker(name="rpm1", extra_env=env), running_worker(name="rpm2", extra_env=env):
+        jobs = [
+            job_submit(
+                tenant=tenant,
+                type="flashcard_generation",
+                payload={"text": f"Fact number {i} is true."},
+            )
+            for i in range(6)
+        ]
+        wait_for(
+            lambda: Job.objects.filter(status=Job.Status.COMPLETED).count() >= 3,
+            timeout=60,
+            message="3 completed",
+        )
+        time.sleep(3)
+    assert len(fake_openai.requests) == 3
+    statuses = sorted(
+        Job.objects.filter(pk__in=[j.pk for j in jobs]).values_list("status", "attempts")
+    )
+    assert statuses.count(("completed", 1)) == 3
+    assert statuses.count(("pending", 0)) == 3
