@@ -1,6 +1,8 @@
 """Server-rendered pages of the artifacts: the deck viewer, the story, the flashcards, the skill tree
 and the images. Signed view links and public share links both render through here."""
 
+import base64
+
 from django.http import FileResponse, Http404
 from django.shortcuts import render
 
@@ -104,14 +106,20 @@ PAGES = {
 }
 
 
-def artifact_page(request, kind: str, pk: int, *, tenant_id=None):
-    """The page of one artifact, or Http404. With `tenant_id`, only that workspace's."""
+def artifact_page(request, kind: str, pk: int, *, tenant_id=None, inline_images=False):
+    """The page of one artifact, or Http404. With `tenant_id`, only that workspace's. With
+    `inline_images`, images are embedded in the page rather than linked (public pages whose
+    links must not expire)."""
     found = PAGES[kind](pk) if kind in PAGES else None
     if not found:
         raise Http404
     template, context, owner = found
     if tenant_id is not None and owner != tenant_id:
         raise Http404
+    if inline_images:
+        for entry in context.get("images", []):
+            with entry["image"].file.open("rb") as handle:
+                entry["src"] = "data:image/png;base64," + base64.b64encode(handle.read()).decode()
     response = render(request, template, context)
     for header, value in PAGE_HEADERS.items():
         response[header] = value

@@ -316,3 +316,9 @@ ANTHROPIC_BASE_URL = env("ANTHROPIC_BASE_URL", default="https://api.anthropic.co
 ANTHROPIC_API_KEYS = env.list("ANTHROPIC_API_KEYS", default=[])
 ANTHROPIC_MODEL = env("ANTHROPIC_MODEL", default="claude-sonnet-4-5")
 ANTHROPIC_RPM = env.int("ANTHROPIC_RPM", default=50)
+
+# Share links: public pages per client address per minute, the longest a link may live, the cleanup.
+SHARE_LINK_RATE_LIMIT_PER_MINUTE = env.int("SHARE_LINK_RATE_LIMIT_PER_MINUTE", default=60)
+SHARE_LINK_MAX_DAYS = env.int("SHARE_LINK_MAX_DAYS", default=365)
+SHARE_LINK_CLEANUP_BATCH = env.int("SHARE_LINK_CLEANUP_BATCH", default=100)
+SHARE_LINK_EVENT_RETENTION_DAYS = env.int("SHARE_LINK_EVENT_RETENTION_DAYS", default=90)

@@ -1,0 +1,55 @@
+from datetime import timedelta
+
+from django.conf import settings
+from django.utils import timezone
+from rest_framework import serializers
+
+from sharelinks.models import PublicLink
+from sharelinks.resources import SHAREABLES
+
+
+class ShareLinkCreateSerializer(serializers.Serializer):
+    resource_type = serializers.ChoiceField(choices=sorted(SHAREABLES))
+    resource_id = serializers.CharField(max_length=64)
+    expires_at = serializers.DateTimeField(required=False, allow_null=True)
+    max_views = serializers.IntegerField(
+        min_value=1, max_value=1_000_000, required=False, allow_null=True
+    )
+
+    def validate_expires_at(self, value):
+        if value is None:
+            return value
+        now = timezone.now()
+        if value <= now:
+            raise serializers.ValidationError("Must be in the future.")
+        if value > now + timedelta(days=settings.SHARE_LINK_MAX_DAYS):
+            raise serializers.ValidationError(
+                f"At most {settings.SHARE_LINK_MAX_DAYS} days from now."
+            )
+        return value
+
+
+class ShareLinkSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = PublicLink
+        fields = [
+            "id",
+            "resource_type",
+            "resource_id",
+            "expires_at",
+            "max_views",
+            "view_count",
+            "is_active",
+            "deactivated_at",
+            "deactivated_reason",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class ShareLinkCreatedSerializer(ShareLinkSerializer):
+    url = serializers.CharField(help_text="The public link. Shown once; only its hash is kept.")
+
+    class Meta(ShareLinkSerializer.Meta):
+        fields = [*ShareLinkSerializer.Meta.fields, "url"]
+        read_only_fields = fields

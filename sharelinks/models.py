@@ -1,0 +1,86 @@
+import hashlib
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from accounts.models import TenantScopedQuerySet
+
+
+def share_token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class PublicLink(models.Model):
+    """A public link to one of a workspace's resources. Only the SHA-256 of its token is stored."""
+
+    class Reason(models.TextChoices):
+        REVOKED = "revoked", "Revoked"
+        EXPIRED_OR_MAX_VIEWS = "expired_or_max_views", "Expired or used up"
+
+    tenant = models.ForeignKey(
+        "accounts.Tenant", on_delete=models.CASCADE, related_name="public_links"
+    )
+    resource_type = models.CharField(max_length=32)
+    resource_id = models.CharField(max_length=64)
+    token_hash = models.CharField(max_length=64, unique=True)
+    token_prefix = models.CharField(
+        max_length=8, help_text="The token's first characters, to recognise it."
+    )
+    expires_at = models.DateTimeField(null=True, blank=True)
+    max_views = models.PositiveIntegerField(null=True, blank=True)
+    view_count = models.PositiveIntegerField(default=0)
+    is_active = models.BooleanField(default=True)
+    deactivated_at = models.DateTimeField(null=True, blank=True)
+    deactivated_reason = models.CharField(max_length=32, choices=Reason.choices, blank=True)
+    created_by_key = models.ForeignKey(
+        "accounts.ApiKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_by_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = TenantScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(
+                fields=["expires_at"],
+                condition=models.Q(is_active=True),
+                name="publiclink_active_expiry",
+            ),
+            models.Index(fields=["tenant", "resource_type", "resource_id"]),
+        ]
+
+    def __str__(self):
+        return f"{self.resource_type}:{self.resource_id} ({self.token_prefix}…)"
+
+    @property
+    def is_usable(self) -> bool:
+        now = timezone.now()
+        return (
+            self.is_active
+            and (self.expires_at is None or self.expires_at > now)
+            and (self.max_views is None or self.view_count < self.max_views)
+        )
+
+
+class PublicLinkEvent(models.Model):
+    class Kind(models.TextChoices):
+        VIEW = "view", "View"
+
+    link = models.ForeignKey(PublicLink, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.VIEW)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    client_hash = models.CharField(
+        max_length=16, blank=True, help_text="A keyed hash of the address, not the address."
+    )
+    user_agent = models.CharField(max_length=32, blank=True, help_text="The browser's family only.")
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"{self.kind} of {self.link_id} at {self.created_at:%Y-%m-%d %H:%M}"

@@ -1,0 +1,72 @@
+"""What can be shared, how to find it in a workspace, and how its public page looks."""
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.http import FileResponse, Http404
+
+from generations.models import Deck, Flashcard, GeneratedImage, SkillTree, Story
+from generations.pages import artifact_page
+from invoices.models import Invoice
+
+
+@dataclass(frozen=True)
+class Shareable:
+    exists: Callable  # exists(tenant, resource_id) -> bool
+    render: Callable  # render(request, link) -> HttpResponse
+
+
+def _owned(model, **extra):
+    def exists(tenant, resource_id) -> bool:
+        return (
+            str(resource_id).isdigit()
+            and model.objects.filter(pk=resource_id, tenant=tenant, **extra).exists()
+        )
+
+    return exists
+
+
+def _page(kind: str):
+    def render(request, link):
+        return artifact_page(
+            request, kind, int(link.resource_id), tenant_id=link.tenant_id, inline_images=True
+        )
+
+    return render
+
+
+def _flashcard_set_exists(tenant, resource_id) -> bool:
+    return Flashcard.objects.filter(
+        job_id__isnull=False, job_id=_uuid_or_none(resource_id), tenant=tenant
+    ).exists()
+
+
+def _uuid_or_none(value):
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        return None
+
+
+def _flashcard_set(request, link):
+    return artifact_page(request, "flashcards", link.resource_id, tenant_id=link.tenant_id)
+
+
+def _invoice_pdf(request, link):
+    invoice = Invoice.objects.filter(pk=link.resource_id, tenant_id=link.tenant_id).first()
+    if invoice is None or not invoice.pdf_file:
+        raise Http404
+    response = FileResponse(invoice.pdf_file.open("rb"), content_type="application/pdf")
+    response["Content-Disposition"] = f'inline; filename="invoice-{invoice.number}.pdf"'
+    return response
+
+
+SHAREABLES = {
+    "deck": Shareable(_owned(Deck), _page("deck")),
+    "story": Shareable(_owned(Story, status=Story.Status.READY), _page("story")),
+    "skill_tree": Shareable(_owned(SkillTree), _page("skill_tree")),
+    "image": Shareable(_owned(GeneratedImage), _page("image")),
+    "flashcard_set": Shareable(_flashcard_set_exists, _flashcard_set),
+    "invoice_pdf": Shareable(_owned(Invoice, pdf_file__gt=""), _invoice_pdf),
+}

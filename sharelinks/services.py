@@ -1,0 +1,243 @@
+import hashlib
+import hmac
+import json
+import logging
+import re
+import secrets
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import F, Q, Subquery
+from django.utils import timezone
+
+from accounts.models import AuditEvent
+from accounts.services import audit_record, notify_admins
+from core.errors import NotFound
+from sharelinks.models import PublicLink, PublicLinkEvent, share_token_hash
+from sharelinks.resources import SHAREABLES
+
+logger = logging.getLogger(__name__)
+
+# View events are nobody's lock: they go in larger batches, each DELETE still brief.
+EVENTS_PURGE_BATCH = 50_000
+BROWSERS = re.compile(r"(Edg|OPR|Firefox|Chrome|Safari|curl|Wget|python-httpx|bot)", re.I)
+
+
+def share_link_create(
+    *,
+    tenant,
+    resource_type: str,
+    resource_id,
+    expires_at=None,
+    max_views=None,
+    api_key=None,
+    user=None,
+) -> tuple[PublicLink, str]:
+    """A link to one of the tenant's own resources; its token is returned once and never stored."""
+    if not SHAREABLES[resource_type].exists(tenant, resource_id):
+        raise NotFound(f"No {resource_type} {resource_id} in this workspace.")
+    token = secrets.token_urlsafe(32)
+    link = PublicLink.objects.create(
+        tenant=tenant,
+        resource_type=resource_type,
+        resource_id=str(resource_id),
+        token_hash=share_token_hash(token),
+        token_prefix=token[:6],
+        expires_at=expires_at,
+        max_views=max_views,
+        created_by_key=api_key,
+        created_by_user=user,
+    )
+    audit_record(
+        tenant=tenant,
+        resource=link,
+        action=AuditEvent.Action.CREATE,
+        actor=api_key or user,
+        new={
+            "resource": f"{resource_type}:{resource_id}",
+            "expires_at": expires_at and expires_at.isoformat(),
+            "max_views": max_views,
+        },
+    )
+    return link, token
+
+
+def share_link_url(token: str) -> str:
+    return f"{settings.PUBLIC_BASE_URL}/s/{token}"
+
+
+def share_link_revoke(*, link: PublicLink, actor=None) -> PublicLink:
+    if PublicLink.objects.filter(pk=link.pk, is_active=True).update(
+        is_active=False, deactivated_at=timezone.now(), deactivated_reason=PublicLink.Reason.REVOKED
+    ):
+        audit_record(
+            tenant=link.tenant,
+            resource=link,
+            action=AuditEvent.Action.DEACTIVATE,
+            actor=actor,
+            metadata={"reason": PublicLink.Reason.REVOKED},
+        )
+    link.refresh_from_db()
+    return link
+
+
+def usable_links(now=None):
+    now = now or timezone.now()
+    return PublicLink.objects.filter(is_active=True).filter(
+        Q(expires_at__isnull=True) | Q(expires_at__gt=now),
+        Q(max_views__isnull=True) | Q(view_count__lt=F("max_views")),
+    )
+
+
+def share_link_view(*, token: str, client_ip: str, user_agent: str) -> PublicLink | None:
+    """Count one view, with one conditional UPDATE that only matches a usable link, and record its
+    event; None for unknown, inactive, expired and used-up links alike. Call it inside the
+    transaction that renders the page, so a page that cannot be rendered counts nothing."""
+    token_hash = share_token_hash(token)
+    if not usable_links().filter(token_hash=token_hash).update(view_count=F("view_count") + 1):
+        return None
+    link = PublicLink.objects.get(token_hash=token_hash)
+    PublicLinkEvent.objects.create(
+        link=link, client_hash=_client_hash(client_ip), user_agent=_browser(user_agent)
+    )
+    return link
+
+
+def _client_hash(client_ip: str) -> str:
+    return hmac.new(settings.SECRET_KEY.encode(), client_ip.encode(), hashlib.sha256).hexdigest()[
+        :16
+    ]
+
+
+def _browser(user_agent: str) -> str:
+    found = BROWSERS.search(user_agent or "")
+    return found.group(1).lower() if found else "other"
+
+
+def _expired_or_used_up(now):
+    return PublicLink.objects.filter(is_active=True).filter(
+        Q(expires_at__lte=now) | Q(max_views__isnull=False, view_count__gte=F("max_views"))
+    )
+
+
+CLEANUP_AUDIT = {
+    "resource_type": "sharelinks.publiclink",
+    "action": AuditEvent.Action.DEACTIVATE,
+    "actor_type": AuditEvent.ActorType.WORKER,
+    "actor_id": "",
+    "actor_label": "share_link_cleanup",
+    "old_values": {"is_active": True},
+    "new_values": {"is_active": False},
+    "changed_fields": ["is_active"],
+    "metadata": {"reason": PublicLink.Reason.EXPIRED_OR_MAX_VIEWS},
+}
+_AUDIT_COLUMNS = ", ".join(CLEANUP_AUDIT)
+# One statement per batch: deactivate the links and write their audit events from what it returns.
+_DEACTIVATE_SQL = f"""
+WITH done AS (
+    UPDATE sharelinks_publiclink SET is_active = false, deactivated_at = %s, deactivated_reason = %s
+    WHERE id = ANY(%s) AND is_active RETURNING id, tenant_id
+)
+INSERT INTO accounts_auditevent (tenant_id, resource_id, created_at, {_AUDIT_COLUMNS})
+SELECT tenant_id, id::text, %s, {", ".join(["%s"] * len(CLEANUP_AUDIT))} FROM done
+"""
+
+
+def share_links_cleanup(*, batch_size: int | None = None, on_batch=None) -> dict:
+    """Deactivate links that expired or reached their views, batch by batch, each batch in a short
+    transaction that skips rows another transaction holds (a link being viewed right now is left
+    for the next run rather than waited on); write one audit event per link; then delete view
+    events older than SHARE_LINK_EVENT_RETENTION_DAYS in batches. A link that fails is logged and
+    skipped; more than OPS_CLEANUP_MAX_FAILURES failures alert the platform's staff."""
+    batch_size = batch_size or settings.SHARE_LINK_CLEANUP_BATCH
+    now = timezone.now()
+    deactivated, failed, after = 0, [], 0
+    while True:
+        # Walk the links in id order from where the last batch ended: every batch reads only the
+        # rows after it, and a link skipped (locked, or failing) is simply passed.
+        with transaction.atomic():
+            batch = list(
+                _expired_or_used_up(now)
+                .filter(pk__gt=after)
+                .select_for_update(skip_locked=True)
+                .only("pk", "tenant_id")
+                .order_by("pk")[:batch_size]
+            )
+            if not batch:
+                break
+            after = batch[-1].pk
+            done, broken = _deactivate_batch(batch, now)
+        deactivated += done
+        failed += broken
+        if on_batch is not None:
+            on_batch(len(batch))
+    cleaned = _events_purge(
+        now - timedelta(days=settings.SHARE_LINK_EVENT_RETENTION_DAYS), EVENTS_PURGE_BATCH
+    )
+    if len(failed) > settings.OPS_CLEANUP_MAX_FAILURES:
+        notify_admins(
+            tenant=None,
+            kind="share_link_cleanup_failures",
+            title=f"The share-link cleanup failed for {len(failed)} links",
+            payload={"failed": len(failed)},
+            alert_key="share-link-cleanup-failures",
+        )
+    return {"deactivated": deactivated, "cleaned_events": cleaned, "failed": len(failed)}
+
+
+def _deactivate_batch(batch: list[PublicLink], now) -> tuple[int, list[int]]:
+    """The whole batch in two statements; if that fails, link by link so that one bad row only
+    costs itself."""
+    try:
+        with transaction.atomic():
+            return _deactivate(batch, now), []
+    except Exception:  # noqa: BLE001 - isolate the failing link below
+        logger.warning(
+            "Share-link cleanup: a batch failed; retrying its links one by one.", exc_info=True
+        )
+    done, broken = 0, []
+    for link in batch:
+        try:
+            with transaction.atomic():
+                done += _deactivate([link], now)
+        except Exception:  # noqa: BLE001 - a failing link is logged and skipped
+            logger.exception("Share-link cleanup: link %s could not be deactivated.", link.pk)
+            broken.append(link.pk)
+    return done, broken
+
+
+def _deactivate(links: list[PublicLink], now) -> int:
+    ids = [link.pk for link in links]
+    if connection.vendor == "postgresql":
+        values = [
+            json.dumps(v) if isinstance(v, dict | list) else v for v in CLEANUP_AUDIT.values()
+        ]
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _DEACTIVATE_SQL, [now, PublicLink.Reason.EXPIRED_OR_MAX_VIEWS, ids, now, *values]
+            )
+            return cursor.rowcount
+    updated = PublicLink.objects.filter(pk__in=ids, is_active=True).update(
+        is_active=False,
+        deactivated_at=now,
+        deactivated_reason=PublicLink.Reason.EXPIRED_OR_MAX_VIEWS,
+    )
+    AuditEvent.objects.bulk_create(
+        AuditEvent(
+            tenant_id=link.tenant_id, resource_id=str(link.pk), created_at=now, **CLEANUP_AUDIT
+        )
+        for link in links
+    )
+    return updated
+
+
+def _events_purge(before, batch_size: int) -> int:
+    cleaned = 0
+    oldest = PublicLinkEvent.objects.filter(created_at__lt=before).order_by().values("pk")
+    # One DELETE … WHERE id IN (SELECT … LIMIT n) a batch: short transactions, no ids in Python.
+    while deleted := PublicLinkEvent.objects.filter(pk__in=Subquery(oldest[:batch_size])).delete()[
+        0
+    ]:
+        cleaned += deleted
+    return cleaned

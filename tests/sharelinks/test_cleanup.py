@@ -1,0 +1,135 @@
+import threading
+import uuid
+from datetime import timedelta
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+from django.db import connection, transaction
+from django.utils import timezone
+
+from accounts.models import AuditEvent, Notification
+from jobs.models import TaskRun
+from sharelinks import services
+from sharelinks.models import PublicLink, PublicLinkEvent
+from sharelinks.services import share_links_cleanup
+from tests.factories import UserFactory
+
+
+def _links(tenant, count, **fields):
+    links = [
+        PublicLink(
+            tenant=tenant,
+            resource_type="deck",
+            resource_id="1",
+            token_hash=uuid.uuid4().hex,
+            token_prefix="x",
+            **fields,
+        )
+        for _ in range(count)
+    ]
+    return PublicLink.objects.bulk_create(links)
+
+
+def test_expired_and_used_up_links_are_deactivated_and_audited(tenant):
+    past = timezone.now() - timedelta(minutes=1)
+    expired = _links(tenant, 5, expires_at=past)
+    used_up = _links(tenant, 3, max_views=2, view_count=2)
+    fine = _links(
+        tenant, 2, expires_at=timezone.now() + timedelta(days=1), max_views=5, view_count=4
+    )
+    assert share_links_cleanup() == {"deactivated": 8, "cleaned_events": 0, "failed": 0}
+    for link in expired + used_up:
+        link.refresh_from_db()
+        assert (link.is_active, link.deactivated_reason) == (False, "expired_or_max_views")
+    assert all(PublicLink.objects.get(pk=link.pk).is_active for link in fine)
+    events = AuditEvent.objects.filter(resource_type="sharelinks.publiclink", action="deactivate")
+    assert events.count() == 8
+    assert {event.metadata["reason"] for event in events} == {"expired_or_max_views"}
+    assert share_links_cleanup()["deactivated"] == 0
+
+
+def test_view_events_older_than_ninety_days_are_deleted(tenant):
+    (link,) = _links(tenant, 1)
+    now = timezone.now()
+    PublicLinkEvent.objects.bulk_create(
+        [PublicLinkEvent(link=link, created_at=now - timedelta(days=91)) for _ in range(7)]
+        + [PublicLinkEvent(link=link, created_at=now - timedelta(days=89)) for _ in range(2)]
+    )
+    assert share_links_cleanup(batch_size=2)["cleaned_events"] == 7
+    assert PublicLinkEvent.objects.count() == 2
+
+
+def test_links_are_handled_in_batches_of_a_hundred(tenant):
+    _links(tenant, 250, expires_at=timezone.now() - timedelta(seconds=1))
+    batches = []
+    assert share_links_cleanup(on_batch=batches.append)["deactivated"] == 250
+    assert batches == [100, 100, 50]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_link_locked_by_a_view_is_skipped_then_deactivated_next_run(tenant):
+    locked, free = _links(tenant, 2, expires_at=timezone.now() - timedelta(seconds=1))
+    holding, release = threading.Event(), threading.Event()
+
+    def view_in_progress():
+        with transaction.atomic():
+            list(PublicLink.objects.select_for_update().filter(pk=locked.pk))
+            holding.set()
+            release.wait(30)
+        connection.close()
+
+    thread = threading.Thread(target=view_in_progress)
+    thread.start()
+    holding.wait(10)
+    try:
+        started = timezone.now()
+        assert share_links_cleanup()["deactivated"] == 1
+        assert (timezone.now() - started).total_seconds() < 5
+    finally:
+        release.set()
+        thread.join()
+    assert PublicLink.objects.get(pk=locked.pk).is_active
+    assert not PublicLink.objects.get(pk=free.pk).is_active
+    assert share_links_cleanup()["deactivated"] == 1
+    assert not PublicLink.objects.get(pk=locked.pk).is_active
+
+
+def test_a_failing_link_is_skipped_and_the_run_goes_on(tenant, monkeypatch):
+    links = _links(tenant, 5, expires_at=timezone.now() - timedelta(seconds=1))
+    bad = links[2].pk
+    real = services._deactivate
+
+    def deactivate(links, now):
+        if bad in [link.pk for link in links]:
+            raise ValueError("corrupt row")
+        return real(links, now)
+
+    monkeypatch.setattr(services, "_deactivate", deactivate)
+    assert share_links_cleanup() == {"deactivated": 4, "cleaned_events": 0, "failed": 1}
+    assert PublicLink.objects.get(pk=bad).is_active
+
+
+def test_more_than_a_hundred_failures_alert_the_platform_staff(tenant, monkeypatch):
+    UserFactory(username="root@example.com", is_staff=True, is_superuser=True)
+    _links(tenant, 101, expires_at=timezone.now() - timedelta(seconds=1))
+
+    def deactivate(links, now):
+        raise ValueError("bad")
+
+    monkeypatch.setattr(services, "_deactivate", deactivate)
+    assert share_links_cleanup()["failed"] == 101
+    assert Notification.objects.filter(kind="share_link_cleanup_failures", tenant=None).count() == 1
+
+
+def test_the_command_runs_it_and_the_run_is_recorded(tenant):
+    _links(tenant, 3, expires_at=timezone.now() - timedelta(seconds=1))
+    out = StringIO()
+    call_command("cleanup_share_links", stdout=out)
+    assert "Deactivated 3 links" in out.getvalue()
+    run = TaskRun.objects.get(name="share_link_cleanup")
+    assert run.outcome == "ok" and run.counts == {
+        "deactivated": 3,
+        "cleaned_events": 0,
+        "failed": 0,
+    }

@@ -1,0 +1,114 @@
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+import httpx
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from generations.models import Block, Deck, Slide
+from sharelinks.models import PublicLink, PublicLinkEvent
+from sharelinks.services import share_link_create, share_link_revoke
+
+
+@pytest.fixture
+def deck(tenant):
+    deck = Deck.objects.create(tenant=tenant, title="Quarterly review")
+    slide = Slide.objects.create(deck=deck, position=0, title="Revenue up")
+    Block.objects.create(slide=slide, position=0, kind="paragraph", text="Twelve percent.")
+    return deck
+
+
+def _link(tenant, deck, **kwargs):
+    return share_link_create(tenant=tenant, resource_type="deck", resource_id=deck.pk, **kwargs)
+
+
+def test_a_link_serves_the_page_counts_the_view_and_hides_from_search(client, tenant, deck):
+    link, token = _link(tenant, deck)
+    response = client.get(
+        f"/s/{token}", HTTP_USER_AGENT="Mozilla/5.0 Firefox/130.0", REMOTE_ADDR="198.51.100.7"
+    )
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "Revenue up" in body and "Twelve percent." in body
+    assert response["Referrer-Policy"] == "no-referrer"
+    assert "noindex" in response["X-Robots-Tag"] and '<meta name="robots" content="noindex' in body
+    assert "http://" not in body.split("<main>")[1] and "https://" not in body
+    link.refresh_from_db()
+    assert link.view_count == 1
+    event = PublicLinkEvent.objects.get(link=link)
+    assert event.user_agent == "firefox"
+    assert "198.51.100.7" not in event.client_hash and len(event.client_hash) == 16
+
+
+def test_unknown_expired_revoked_and_used_up_links_answer_the_same_404(client, tenant, deck):
+    _, used = _link(tenant, deck, max_views=1)
+    assert client.get(f"/s/{used}").status_code == 200
+    expired, expired_token = _link(tenant, deck, expires_at=timezone.now() + timedelta(hours=1))
+    PublicLink.objects.filter(pk=expired.pk).update(
+        expires_at=timezone.now() - timedelta(seconds=1)
+    )
+    revoked, revoked_token = _link(tenant, deck)
+    share_link_revoke(link=revoked)
+    answers = [
+        client.get(f"/s/{token}")
+        for token in (used, expired_token, revoked_token, "no-such-token-at-all")
+    ]
+    assert {response.status_code for response in answers} == {404}
+    assert len({response.content for response in answers}) == 1
+    assert all(response["Referrer-Policy"] == "no-referrer" for response in answers)
+
+
+def test_the_token_is_not_in_the_database(tenant, deck):
+    _, token = _link(tenant, deck)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT COUNT(*) FROM sharelinks_publiclink WHERE token_hash LIKE %s OR token_prefix = %s",
+            [f"%{token}%", token],
+        )
+        assert cursor.fetchone()[0] == 0
+        cursor.execute(
+            "SELECT COUNT(*) FROM accounts_auditevent WHERE new_values::text LIKE %s",
+            [f"%{token}%"],
+        )
+        assert cursor.fetchone()[0] == 0
+
+
+def test_public_pages_are_rate_limited_per_address(client, tenant, deck, settings):
+    settings.SHARE_LINK_RATE_LIMIT_PER_MINUTE = 3
+    _, token = _link(tenant, deck)
+    codes = [client.get(f"/s/{token}", REMOTE_ADDR="203.0.113.5").status_code for _ in range(4)]
+    assert codes == [200, 200, 200, 429]
+    assert client.get(f"/s/{token}", REMOTE_ADDR="203.0.113.6").status_code == 200
+
+
+def test_a_forged_forwarded_for_does_not_dodge_the_limit(client, tenant, deck, settings):
+    settings.SHARE_LINK_RATE_LIMIT_PER_MINUTE = 2
+    settings.NUM_PROXIES = 1
+    _, token = _link(tenant, deck)
+    codes = [
+        client.get(
+            f"/s/{token}", REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR=f"1.2.3.{i}, 203.0.113.9"
+        ).status_code
+        for i in range(3)
+    ]
+    assert codes == [200, 200, 429]
+
+
+def test_robots_txt_disallows_public_links(client, db):
+    response = client.get("/robots.txt")
+    assert response.status_code == 200
+    assert "Disallow: /s/" in response.content.decode()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_fifty_concurrent_views_of_a_ten_view_link(live_server, tenant, deck, settings):
+    settings.SHARE_LINK_RATE_LIMIT_PER_MINUTE = 1000
+    link, token = _link(tenant, deck, max_views=10)
+    with httpx.Client(timeout=30) as http, ThreadPoolExecutor(25) as pool:
+        responses = list(pool.map(lambda _: http.get(f"{live_server.url}/s/{token}"), range(50)))
+    codes = [response.status_code for response in responses]
+    assert codes.count(200) == 10 and codes.count(404) == 40
+    link.refresh_from_db()
+    assert link.view_count == 10
+    assert PublicLinkEvent.objects.filter(link=link).count() == 10

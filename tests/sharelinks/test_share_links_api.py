@@ -1,0 +1,111 @@
+from datetime import timedelta
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+from django.utils import timezone
+
+from accounts.models import AuditEvent
+from generations.models import Deck, Flashcard, Story
+from invoices.models import Invoice
+from sharelinks.models import PublicLink
+from tests.invoices.factories import InvoiceFactory, line
+
+
+def _share(client, **body):
+    return client.post("/api/v1/share-links", body, format="json")
+
+
+def test_create_shows_the_link_once_and_never_again(api_client, client, tenant, settings):
+    deck = Deck.objects.create(tenant=tenant, title="Shared")
+    created = _share(api_client, resource_type="deck", resource_id=str(deck.pk), max_views=5)
+    assert created.status_code == 201
+    url = created.json()["url"]
+    assert url.startswith(f"{settings.PUBLIC_BASE_URL}/s/") and len(url.rsplit("/", 1)[1]) >= 43
+    listed = api_client.get("/api/v1/share-links").json()["results"]
+    assert url.rsplit("/", 1)[1] not in str(listed)
+    assert listed[0]["max_views"] == 5
+    assert client.get(url.removeprefix(settings.PUBLIC_BASE_URL)).status_code == 200
+
+
+def test_revoke_deactivates_and_audits(api_client, client, tenant, settings):
+    deck = Deck.objects.create(tenant=tenant, title="Shared")
+    created = _share(api_client, resource_type="deck", resource_id=str(deck.pk)).json()
+    assert api_client.delete(f"/api/v1/share-links/{created['id']}").status_code == 204
+    link = PublicLink.objects.get()
+    assert (link.is_active, link.deactivated_reason) == (False, "revoked")
+    assert AuditEvent.objects.filter(action="deactivate", resource_id=str(link.pk)).exists()
+    assert client.get(created["url"].removeprefix(settings.PUBLIC_BASE_URL)).status_code == 404
+    assert api_client.get("/api/v1/share-links?active=true").json()["results"] == []
+
+
+def test_sharing_another_workspaces_resource_is_404(api_client, other_tenant):
+    theirs = Deck.objects.create(tenant=other_tenant, title="Not yours")
+    response = _share(api_client, resource_type="deck", resource_id=str(theirs.pk))
+    assert response.status_code == 404
+    assert response.json()["code"] == "NOT_FOUND"
+    assert not PublicLink.objects.exists()
+
+
+def test_another_workspaces_links_are_not_found(api_client, other_api_client, tenant):
+    deck = Deck.objects.create(tenant=tenant, title="Mine")
+    created = _share(api_client, resource_type="deck", resource_id=str(deck.pk)).json()
+    assert other_api_client.get(f"/api/v1/share-links/{created['id']}").status_code == 404
+    assert other_api_client.delete(f"/api/v1/share-links/{created['id']}").status_code == 404
+    assert PublicLink.objects.get().is_active
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"expires_at": "2001-01-01T00:00:00Z"}, "expires_at"),
+        ({"expires_at": "soon"}, "expires_at"),
+        ({"max_views": 0}, "max_views"),
+        ({"max_views": "many"}, "max_views"),
+        ({"resource_type": "spreadsheet"}, "resource_type"),
+    ],
+)
+def test_bad_links_are_400(api_client, tenant, change, field):
+    deck = Deck.objects.create(tenant=tenant, title="Shared")
+    response = _share(
+        api_client, **{"resource_type": "deck", "resource_id": str(deck.pk), **change}
+    )
+    assert response.status_code == 400
+    assert field in response.json()["errors"]
+    assert not PublicLink.objects.exists()
+
+
+def test_a_link_more_than_a_year_out_is_400(api_client, tenant):
+    deck = Deck.objects.create(tenant=tenant, title="Shared")
+    far = (timezone.now() + timedelta(days=400)).isoformat()
+    assert (
+        _share(
+            api_client, resource_type="deck", resource_id=str(deck.pk), expires_at=far
+        ).status_code
+        == 400
+    )
+
+
+def test_every_kind_of_resource_has_a_public_page(api_client, client, tenant, settings):
+    story = Story.objects.create(
+        tenant=tenant, status="ready", title="The Map", text="Once.\n\nTwice.", words=2
+    )
+    from jobs.models import Job
+
+    job = Job.objects.create(tenant=tenant, type="flashcard_generation", status="completed")
+    Flashcard.objects.create(tenant=tenant, job=job, question="Capital of Norway?", answer="Oslo")
+    invoice = InvoiceFactory(tenant=tenant, number="2026-7")
+    line(invoice, "Audit", 1, 100, 25)
+    call_command("render_invoice_pdf", str(invoice.pk), stdout=StringIO())
+    shared = {
+        "story": (str(story.pk), "The Map"),
+        "flashcard_set": (str(job.pk), "Capital of Norway?"),
+        "invoice_pdf": (str(invoice.pk), "%PDF"),
+    }
+    for resource_type, (resource_id, expected) in shared.items():
+        url = _share(api_client, resource_type=resource_type, resource_id=resource_id).json()["url"]
+        response = client.get(url.removeprefix(settings.PUBLIC_BASE_URL))
+        assert response.status_code == 200, resource_type
+        content = b"".join(response.streaming_content) if response.streaming else response.content
+        assert expected.encode() in content, resource_type
+    assert Invoice.objects.get().pdf_file
