@@ -7,7 +7,7 @@ run:
 
 # README command 2: the whole test suite against local PostgreSQL and Redis.
 test:
-	bin/setup
+	OFFLOAD_SETUP_BROWSER=1 bin/setup
 	.venv/bin/pytest $(ARGS)
 
 lint:

@@ -32,6 +32,24 @@ def _check_cache() -> None:
 READINESS_CHECKS = {"database": _check_database, "broker": _check_broker, "cache": _check_cache}
 
 
+def _background() -> dict:
+    """Who is doing the background work: reported, never a reason to take the web out of rotation."""
+    from jobs.models import TaskRun
+    from jobs.selectors import workers_seen
+
+    workers = list(workers_seen().values_list("hostname", "last_seen_at"))
+    last_tick = (
+        TaskRun.objects.filter(name="jobs_sweep")
+        .order_by("-started_at")
+        .values_list("started_at", flat=True)
+        .first()
+    )
+    return {
+        "workers": [{"hostname": name, "last_seen_at": seen.isoformat()} for name, seen in workers],
+        "beat_last_tick": last_tick.isoformat() if last_tick else None,
+    }
+
+
 @require_GET
 def readyz(request):
     checks = {}
@@ -43,4 +61,6 @@ def readyz(request):
             checks[name] = {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:300]}
     ready = all(check["ok"] for check in checks.values())
     body = {"status": "ok" if ready else "unavailable", "checks": checks}
+    if checks["database"]["ok"]:
+        body.update(_background())
     return JsonResponse(body, status=200 if ready else 503)

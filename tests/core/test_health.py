@@ -40,3 +40,18 @@ def test_the_openapi_schema_and_docs_are_served_without_third_party_assets(clien
     docs = client.get("/api/docs/").content.decode()
     assert "swagger-ui" in docs
     assert "cdn." not in docs and "jsdelivr" not in docs and "unpkg" not in docs
+
+
+def test_readyz_says_which_workers_and_beat_are_alive(db, client):
+    from django.utils import timezone
+
+    from jobs.models import WorkerSeen
+    from jobs.runs import task_run
+
+    assert client.get("/readyz").json()["workers"] == []
+    WorkerSeen.objects.create(hostname="worker-1@host", last_seen_at=timezone.now())
+    with task_run("jobs_sweep"):
+        pass
+    body = client.get("/readyz").json()
+    assert [worker["hostname"] for worker in body["workers"]] == ["worker-1@host"]
+    assert body["beat_last_tick"] is not None

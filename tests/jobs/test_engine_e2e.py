@@ -8,7 +8,7 @@ import time
 import pytest
 
 from config.celery import app as celery_app
-from jobs.models import Job, JobEvent
+from jobs.models import Job, JobEvent, WorkerSeen
 from jobs.services import job_submit, jobs_reap_stale, jobs_sweep
 from jobs.tasks import job_execute
 from tests.worker import running_worker, wait_for, worker_stop
@@ -44,6 +44,7 @@ def test_a_submitted_job_completes_on_a_real_worker(api_client):
     assert job.status == Job.Status.COMPLETED, job.error_message
     assert job.result == {"steps": 3, "attempt": 1}
     assert job.progress == 100
+    assert WorkerSeen.objects.filter(queues="batch,normal,urgent").exists()
 
 
 def test_a_worker_killed_mid_job_loses_nothing(tenant, settings):
