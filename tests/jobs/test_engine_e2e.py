@@ -32,7 +32,7 @@ def _attempts_started(job) -> int:
     ).count()
 
 
-def test_a_submitted_job_completes_on_a_real_worker(api_client):
+def test_a_submitted_job_completes_on_a_real_worker(api_client, client):
     with running_worker():
         response = api_client.post(
             "/api/v1/jobs",
@@ -45,6 +45,10 @@ def test_a_submitted_job_completes_on_a_real_worker(api_client):
     assert job.result == {"steps": 3, "attempt": 1}
     assert job.progress == 100
     assert WorkerSeen.objects.filter(queues="batch,normal,urgent").exists()
+    # The worker's counters and histograms are shared: the web process serves them.
+    metrics = client.get("/metrics").content.decode()
+    assert 'offload_jobs_completed_total{type="diagnostic"} 1.0' in metrics
+    assert 'offload_job_duration_seconds_count{type="diagnostic"} 1.0' in metrics
 
 
 def test_a_worker_killed_mid_job_loses_nothing(tenant, settings):
