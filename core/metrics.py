@@ -59,9 +59,10 @@ def metric_observe(name: str, value: float, **labels) -> None:
     field = _field(labels)
     _, buckets = HISTOGRAMS[name]
     updates = {f"{field}|count": 1, f"{field}|sum": value}
-    for bound in buckets:
-        if value <= bound:
-            updates[f"{field}|le:{bound}"] = 1
+    # Only the smallest bucket that holds the value is counted; the scrape adds them up.
+    bound = next((bound for bound in buckets if value <= bound), None)
+    if bound is not None:
+        updates[f"{field}|le:{bound}"] = 1
     _write(name, updates)
 
 
@@ -107,7 +108,10 @@ def _histogram_family(name: str, documentation: str, buckets) -> HistogramMetric
     family = HistogramMetricFamily(PREFIX + name, documentation, labels=label_names)
     for field, parts in sorted(series.items()):
         labels = json.loads(field)
-        cumulative = [(str(bound), parts.get(f"le:{bound}", 0.0)) for bound in buckets]
+        cumulative, running = [], 0.0
+        for bound in buckets:
+            running += parts.get(f"le:{bound}", 0.0)
+            cumulative.append((str(bound), running))
         cumulative.append(("+Inf", parts.get("count", 0.0)))
         family.add_metric(
             [str(labels.get(key, "")) for key in label_names], cumulative, parts.get("sum", 0.0)

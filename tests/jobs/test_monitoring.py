@@ -91,3 +91,16 @@ def test_a_job_pending_too_long_alerts(platform_staff, tenant, settings):
         tenant=tenant, type="diagnostic", created_at=timezone.now() - timedelta(minutes=5)
     )
     assert "pending-too-long" in ops_health_check()["findings"]
+
+
+def test_histograms_are_cumulative_on_the_wire(client, db):
+    from core.metrics import JOB_DURATION, metric_observe
+
+    for seconds in (0.07, 0.3, 0.3, 4000):
+        metric_observe(JOB_DURATION, seconds, type="diagnostic")
+    body = client.get("/metrics").content.decode()
+    assert 'offload_job_duration_seconds_bucket{le="0.1",type="diagnostic"} 1.0' in body
+    assert 'offload_job_duration_seconds_bucket{le="0.5",type="diagnostic"} 3.0' in body
+    assert 'offload_job_duration_seconds_bucket{le="1800",type="diagnostic"} 3.0' in body
+    assert 'offload_job_duration_seconds_bucket{le="+Inf",type="diagnostic"} 4.0' in body
+    assert 'offload_job_duration_seconds_count{type="diagnostic"} 4.0' in body
