@@ -1,7 +1,9 @@
+from abc import ABC, abstractmethod
+
 from generations.schemas import VALIDATORS
 
 
-class Provider:
+class Provider(ABC):
     """Produces structured output for a task (deck, flashcards, distractors, skill_tree, story) and
     images. `generate` returns output that passed the task's schema, or raises a job error."""
 
@@ -10,11 +12,14 @@ class Provider:
     def generate(self, task: str, inputs: dict) -> dict:
         return VALIDATORS[task](self._generate(task, inputs))
 
+    @abstractmethod
     def _generate(self, task: str, inputs: dict) -> dict:
-        raise NotImplementedError
+        """The provider's raw answer for the task, before validation."""
 
+    @abstractmethod
     def image(self, prompt: str, width: int, height: int) -> bytes:
-        raise NotImplementedError
+        """An image (any format Pillow reads) for the prompt."""
 
+    @abstractmethod
     def image_edit(self, source: bytes, prompt: str) -> bytes:
-        raise NotImplementedError
+        """The source image changed as the prompt says."""
