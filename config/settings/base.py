@@ -192,6 +192,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "JobStatusEnum": "jobs.models.Job.Status",
+        "ProjectStatusEnum": "budgets.models.Project.Status",
+        "StoryStatusEnum": "generations.models.Story.Status",
+    },
 }
 
 # API limits (per API key). A per-key override on the key itself wins over these.

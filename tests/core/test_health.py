@@ -55,3 +55,9 @@ def test_readyz_says_which_workers_and_beat_are_alive(db, client):
     body = client.get("/readyz").json()
     assert [worker["hostname"] for worker in body["workers"]] == ["worker-1@host"]
     assert body["beat_last_tick"] is not None
+
+
+def test_the_schema_generates_without_warnings():
+    from django.core.management import call_command
+
+    call_command("spectacular", "--validate", "--fail-on-warn", "--file", "/dev/null")
