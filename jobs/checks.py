@@ -14,7 +14,10 @@ def visibility_timeout_covers_every_delay(app_configs, **kwargs):
     timeout = settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("visibility_timeout", 3600)
     longest = max(
         [BACKOFF_CAP_SECONDS * 1.2]
-        + [max(job_type.retry_delays or (0,)) + job_type.time_limit for job_type in job_types()]
+        + [
+            max(job_type.retry_delays or (0,)) + job_type.seconds_allowed
+            for job_type in job_types()
+        ]
     )
     if longest < timeout:
         return []

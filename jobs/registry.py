@@ -30,6 +30,7 @@ class JobType:
     max_attempts: int = 3
     # Delays in seconds before attempt 2, 3, …; None: exponential backoff with jitter.
     retry_delays: tuple[int, ...] | None = None
+    # Seconds an attempt may run (JOBS_TIME_LIMITS overrides): then it fails as a retryable TIMEOUT.
     time_limit: int = DEFAULT_TIME_LIMIT
     # At most this many jobs of the type processing at once, across every worker.
     max_concurrency: int | None = None
@@ -46,6 +47,10 @@ class JobType:
     # Whether API clients may submit it through POST /jobs (generations have their own endpoint
     # but are the same jobs; system types such as invoice_pdf are submitted by the product itself).
     public: bool = True
+
+    @property
+    def seconds_allowed(self) -> int:
+        return int(settings.JOBS_TIME_LIMITS.get(self.name, self.time_limit))
 
     @property
     def concurrency_cap(self) -> int | None:

@@ -130,7 +130,7 @@ def job_dispatch(job: Job, *, countdown: float | None = None) -> bool:
     from jobs.tasks import job_execute
 
     job_type = job_type_get(job.type)
-    time_limit = job_type.time_limit if job_type else DEFAULT_TIME_LIMIT
+    time_limit = job_type.seconds_allowed if job_type else DEFAULT_TIME_LIMIT
     try:
         job_execute.apply_async(
             kwargs={"job_id": str(job.pk), "type_name": job.type},
@@ -247,7 +247,7 @@ def _run_attempt(job: Job) -> None:
     except WaitForCapacity as wait:
         _job_release(job, ctx.attempt, wait)
     except SoftTimeLimitExceeded:
-        limit = job_type.time_limit if job_type else DEFAULT_TIME_LIMIT
+        limit = job_type.seconds_allowed if job_type else DEFAULT_TIME_LIMIT
         _job_attempt_failed(
             job, ctx.attempt, RetryableError("TIMEOUT", f"The attempt took longer than {limit}s.")
         )

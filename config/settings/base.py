@@ -257,6 +257,8 @@ JOBS_ENABLE_DIAGNOSTICS = env.bool("JOBS_ENABLE_DIAGNOSTICS", default=DEBUG)
 # Per-type caps on jobs processing at once across every worker, overriding the types' own,
 # e.g. JOBS_MAX_CONCURRENCY=story_generation=5,image_generation=2.
 JOBS_MAX_CONCURRENCY = env.dict("JOBS_MAX_CONCURRENCY", cast={"value": int}, default={})
+# Per-type time limits in seconds, overriding the types' own, e.g. JOBS_TIME_LIMITS=invoice_pdf=120.
+JOBS_TIME_LIMITS = env.dict("JOBS_TIME_LIMITS", cast={"value": int}, default={})
 
 LOG_FORMAT = env("LOG_FORMAT", default="text" if DEBUG else "json")
 LOG_LEVEL = env("LOG_LEVEL", default="INFO")

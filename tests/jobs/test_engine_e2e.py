@@ -199,3 +199,13 @@ def test_a_pool_process_told_to_stop_hands_its_job_back(tenant):
     with running_worker():
         job = _finished(job)
     assert (job.status, job.attempts) == (Job.Status.COMPLETED, 1)
+
+
+def test_an_attempt_over_its_time_limit_fails_as_a_retryable_timeout(tenant, settings):
+    settings.JOBS_TIME_LIMITS = {"diagnostic": 1}
+    job = job_submit(tenant=tenant, type="diagnostic", payload={"steps": 10, "step_seconds": 0.5})
+    Job.objects.filter(pk=job.pk).update(max_attempts=1)
+    with running_worker():
+        job = _finished(job)
+    assert (job.status, job.error_code) == (Job.Status.FAILED, "TIMEOUT")
+    assert job.progress < 100
