@@ -5,6 +5,8 @@ totals whichever gunicorn worker serves the scrape, and includes what Celery wor
 Without Redis (the embedded default) each process keeps its own, and /metrics shows the web's.
 """
 
+import contextlib
+import contextvars
 import json
 import logging
 import threading
@@ -23,6 +25,7 @@ COUNTERS: dict[str, str] = {}
 HISTOGRAMS: dict[str, tuple[str, tuple[float, ...]]] = {}
 
 _local: dict[str, defaultdict] = defaultdict(lambda: defaultdict(float))
+_batch: contextvars.ContextVar[list | None] = contextvars.ContextVar("metrics_batch", default=None)
 _local_lock = threading.Lock()
 
 
@@ -66,20 +69,44 @@ def metric_observe(name: str, value: float, **labels) -> None:
     _write(name, updates)
 
 
+@contextlib.contextmanager
+def metrics_batch():
+    """Collect the metrics written inside and send them to Redis in one round trip at the end."""
+    pending: list[tuple[str, dict[str, float]]] = []
+    token = _batch.set(pending)
+    try:
+        yield
+    finally:
+        _batch.reset(token)
+        _flush(pending)
+
+
 def _write(name: str, updates: dict[str, float]) -> None:
+    pending = _batch.get()
+    if pending is not None:
+        pending.append((name, updates))
+        return
+    _flush([(name, updates)])
+
+
+def _flush(writes: list[tuple[str, dict[str, float]]]) -> None:
+    if not writes:
+        return
     client = get_redis()
     if client is None:
         with _local_lock:
-            for field, amount in updates.items():
-                _local[name][field] += amount
+            for name, updates in writes:
+                for field, amount in updates.items():
+                    _local[name][field] += amount
         return
     try:
         with client.pipeline(transaction=False) as pipe:
-            for field, amount in updates.items():
-                pipe.hincrbyfloat(f"metrics:{name}", field, amount)
+            for name, updates in writes:
+                for field, amount in updates.items():
+                    pipe.hincrbyfloat(f"metrics:{name}", field, amount)
             pipe.execute()
     except Exception:  # noqa: BLE001 - a metric must never break the work it measures
-        logger.warning("Could not record metric %s.", name, exc_info=True)
+        logger.warning("Could not record metrics %s.", [name for name, _ in writes], exc_info=True)
 
 
 def _read(name: str) -> dict[str, float]:
