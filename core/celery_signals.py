@@ -1,10 +1,11 @@
 """Task hygiene, as Django does it for requests: database connections are reused until
 CONN_MAX_AGE and a broken one (a database restart) is replaced before the next task; every log
-line a task writes carries the task's name."""
+line a task writes carries the task's name; a pool process sends its last metrics before it exits."""
 
-from celery.signals import task_postrun, task_prerun
+from celery.signals import task_postrun, task_prerun, worker_process_shutdown
 from django.db import close_old_connections
 
+from core.metrics import metrics_flush
 from core.request_context import bind_log_context, unbind_log_context
 
 _log_tokens = {}
@@ -22,3 +23,8 @@ def _after_task(task_id=None, **kwargs):
     if token is not None:
         unbind_log_context(token)
     close_old_connections()
+
+
+@worker_process_shutdown.connect
+def _before_pool_process_exit(**kwargs):
+    metrics_flush()

@@ -5,11 +5,12 @@ totals whichever gunicorn worker serves the scrape, and includes what Celery wor
 Without Redis (the embedded default) each process keeps its own, and /metrics shows the web's.
 """
 
-import contextlib
-import contextvars
+import atexit
 import json
 import logging
+import os
 import threading
+import time
 from collections import defaultdict
 
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
@@ -24,9 +25,13 @@ DEFAULT_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1
 COUNTERS: dict[str, str] = {}
 HISTOGRAMS: dict[str, tuple[str, tuple[float, ...]]] = {}
 
+FLUSH_INTERVAL_SECONDS = 1.0
+
+# Without Redis: this process's totals. With Redis: deltas not yet sent.
 _local: dict[str, defaultdict] = defaultdict(lambda: defaultdict(float))
-_batch: contextvars.ContextVar[list | None] = contextvars.ContextVar("metrics_batch", default=None)
-_local_lock = threading.Lock()
+_pending: dict[str, defaultdict] = defaultdict(lambda: defaultdict(float))
+_lock = threading.Lock()
+_flusher_pid: int | None = None
 
 
 def counter(name: str, documentation: str) -> str:
@@ -69,50 +74,55 @@ def metric_observe(name: str, value: float, **labels) -> None:
     _write(name, updates)
 
 
-@contextlib.contextmanager
-def metrics_batch():
-    """Collect the metrics written inside and send them to Redis in one round trip at the end."""
-    pending: list[tuple[str, dict[str, float]]] = []
-    token = _batch.set(pending)
-    try:
-        yield
-    finally:
-        _batch.reset(token)
-        _flush(pending)
-
-
 def _write(name: str, updates: dict[str, float]) -> None:
-    pending = _batch.get()
-    if pending is not None:
-        pending.append((name, updates))
-        return
-    _flush([(name, updates)])
+    """Add to this process's pending deltas; a background thread sends them to Redis once a
+    second, in one round trip, so that counting costs the work being counted nothing."""
+    with _lock:
+        if get_redis() is None:
+            target = _local[name]
+        else:
+            target = _pending[name]
+            _flusher_ensure()
+        for field, amount in updates.items():
+            target[field] += amount
 
 
-def _flush(writes: list[tuple[str, dict[str, float]]]) -> None:
+def metrics_flush() -> None:
+    """Send this process's pending deltas to Redis now (before a scrape, and at process exit)."""
+    with _lock:
+        writes = {name: dict(updates) for name, updates in _pending.items() if updates}
+        _pending.clear()
     if not writes:
         return
-    client = get_redis()
-    if client is None:
-        with _local_lock:
-            for name, updates in writes:
-                for field, amount in updates.items():
-                    _local[name][field] += amount
-        return
     try:
-        with client.pipeline(transaction=False) as pipe:
-            for name, updates in writes:
+        with get_redis().pipeline(transaction=False) as pipe:
+            for name, updates in writes.items():
                 for field, amount in updates.items():
                     pipe.hincrbyfloat(f"metrics:{name}", field, amount)
             pipe.execute()
     except Exception:  # noqa: BLE001 - a metric must never break the work it measures
-        logger.warning("Could not record metrics %s.", [name for name, _ in writes], exc_info=True)
+        logger.warning("Could not record metrics %s.", sorted(writes), exc_info=True)
+
+
+def _flusher_ensure() -> None:
+    """Start this process's flusher thread (again after a fork: threads do not survive one)."""
+    global _flusher_pid
+    if _flusher_pid == os.getpid():
+        return
+    _flusher_pid = os.getpid()
+    threading.Thread(target=_flush_forever, daemon=True, name="offload-metrics").start()
+
+
+def _flush_forever() -> None:
+    while True:
+        time.sleep(FLUSH_INTERVAL_SECONDS)
+        metrics_flush()
 
 
 def _read(name: str) -> dict[str, float]:
     client = get_redis()
     if client is None:
-        with _local_lock:
+        with _lock:
             return dict(_local[name])
     return {key.decode(): float(value) for key, value in client.hgetall(f"metrics:{name}").items()}
 
@@ -150,7 +160,11 @@ class SharedMetricsCollector:
     """A prometheus_client collector that reads the shared counters and histograms."""
 
     def collect(self):
+        metrics_flush()
         for name, documentation in COUNTERS.items():
             yield _counter_family(name, documentation)
         for name, (documentation, buckets) in HISTOGRAMS.items():
             yield _histogram_family(name, documentation, buckets)
+
+
+atexit.register(metrics_flush)

@@ -1,15 +1,13 @@
 from celery import shared_task
 
 from core.idempotency import idempotency_records_purge
-from core.metrics import metrics_batch
 from jobs import monitoring, services
 from jobs.runs import scheduled_run
 
 
 @shared_task(name="jobs.job_execute", ignore_result=True)
 def job_execute(*, job_id: str, type_name: str | None = None) -> None:
-    with metrics_batch():
-        services.job_execute(job_id=job_id, type_name=type_name)
+    services.job_execute(job_id=job_id, type_name=type_name)
 
 
 @shared_task(name="jobs.jobs_sweep", ignore_result=True)

@@ -1,13 +1,15 @@
 import pytest
 from rest_framework.test import APIClient
 
+from core.metrics import metrics_flush
 from core.redis import get_redis
 from tests.factories import MembershipFactory, TenantFactory, UserFactory, api_key_for
 
 
 @pytest.fixture(autouse=True)
 def _clean_redis(settings):
-    """Every test starts with empty rate-limit counters, locks and cache."""
+    """Every test starts with empty rate-limit counters, locks, cache and metrics."""
+    metrics_flush()
     client = get_redis()
     if client is not None:
         client.flushdb()
