@@ -4,6 +4,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.cache import cache
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.db.models import F
@@ -72,19 +73,42 @@ def api_key_create(
 
 
 def api_key_authenticate(plaintext: str) -> ApiKey | None:
+    """The usable key matching `plaintext`, or None. Every request of a client presents the same
+    key, so the key and its tenant are cached under the key's hash (never the plaintext) for
+    API_KEY_CACHE_SECONDS; saving a key or its tenant drops the entry (accounts.signals), so a
+    revoked key or deactivated workspace is refused at once."""
     if not plaintext.startswith(API_KEY_SCHEME) or len(plaintext) > 200:
         return None
-    prefix = plaintext[len(API_KEY_SCHEME) : len(API_KEY_SCHEME) + KEY_PREFIX_LENGTH]
-    api_key = ApiKey.objects.select_related("tenant").filter(prefix=prefix).first()
-    if api_key is None or not api_key.matches(plaintext):
-        return None
+    key_hash = api_key_hash(plaintext)
+    api_key = cache.get(api_key_cache_key(key_hash))
+    if api_key is None:
+        prefix = plaintext[len(API_KEY_SCHEME) : len(API_KEY_SCHEME) + KEY_PREFIX_LENGTH]
+        api_key = ApiKey.objects.select_related("tenant").filter(prefix=prefix).first()
+        if api_key is None or not api_key.matches(plaintext):
+            return None
+        _api_key_cache_set(api_key)
     if not api_key.is_usable or not api_key.tenant.is_active:
         return None
     now = timezone.now()
     if api_key.last_used_at is None or now - api_key.last_used_at > LAST_USED_RESOLUTION:
         ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
         api_key.last_used_at = now
+        _api_key_cache_set(api_key)
     return api_key
+
+
+def api_key_cache_key(key_hash: str) -> str:
+    return f"api-key:{key_hash}"
+
+
+def _api_key_cache_set(api_key: ApiKey) -> None:
+    if settings.API_KEY_CACHE_SECONDS > 0:
+        cache.set(api_key_cache_key(api_key.key_hash), api_key, settings.API_KEY_CACHE_SECONDS)
+
+
+def api_keys_uncache(api_keys) -> None:
+    """Forget cached keys, so that the next request reads them (and their tenant) afresh."""
+    cache.delete_many([api_key_cache_key(api_key.key_hash) for api_key in api_keys])
 
 
 def api_key_revoke(*, api_key: ApiKey, actor=None) -> ApiKey:

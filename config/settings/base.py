@@ -204,6 +204,8 @@ RATE_LIMIT_PER_MINUTE = env.int("RATE_LIMIT_PER_MINUTE", default=10)
 RATE_LIMIT_PER_DAY = env.int("RATE_LIMIT_PER_DAY", default=100)
 RATE_LIMIT_PER_HOUR_PER_TYPE = env.int("RATE_LIMIT_PER_HOUR_PER_TYPE", default=20)
 RATE_LIMIT_READS_PER_MINUTE = env.int("RATE_LIMIT_READS_PER_MINUTE", default=600)
+# Authentication caches each API key (by its hash) this long; saving a key or its tenant drops it.
+API_KEY_CACHE_SECONDS = env.int("API_KEY_CACHE_SECONDS", default=60)
 IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=24)
 
 # Celery: JSON only; the broker carries wake-ups, the jobs table is the truth.
