@@ -1,3 +1,5 @@
+import functools
+
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -74,6 +76,17 @@ class JobSerializer(serializers.ModelSerializer):
 
     def get_url(self, job) -> str:
         return f"/api/v1/jobs/{job.pk}"
+
+
+@functools.cache
+def _representer(serializer_class: type[serializers.Serializer]) -> serializers.Serializer:
+    return serializer_class()
+
+
+def job_representation(job: Job, serializer_class=JobSerializer) -> dict:
+    """A job as the API shows it. One serializer instance per class serves every request: building
+    a ModelSerializer's fields costs more than rendering a job, and the fields keep no request state."""
+    return _representer(serializer_class).to_representation(job)
 
 
 class JobSubmitSerializer(serializers.Serializer):

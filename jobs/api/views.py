@@ -3,6 +3,7 @@ import json
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, status
+from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -15,11 +16,12 @@ from jobs.api.serializers import (
     JobSerializer,
     JobSubmitSerializer,
     QueueStatsSerializer,
+    job_representation,
 )
 from jobs.api.submission import job_retry_for_request, job_submit_for_request, poll_after_seconds
 from jobs.models import Job
 from jobs.registry import job_type_get
-from jobs.selectors import job_counts, queue_depths
+from jobs.selectors import job_counts, job_for_polling, queue_depths
 from jobs.services import job_cancel
 
 
@@ -27,7 +29,7 @@ def job_response(
     request, job: Job, *, status_code: int = 200, serializer_class=JobSerializer
 ) -> Response:
     """A job's representation, with a polling hint while unfinished and an ETag for 304s."""
-    data = serializer_class(job, context={"request": request}).data
+    data = job_representation(job, serializer_class)
     headers = {}
     if not job.is_finished:
         headers["Retry-After"] = str(poll_after_seconds(job))
@@ -101,7 +103,10 @@ class JobDetailApi(TenantScopedMixin, generics.RetrieveAPIView):
     serializer_class = JobSerializer
 
     def retrieve(self, request, *args, **kwargs):
-        return job_response(request, self.get_object())
+        job = job_for_polling(tenant=self.tenant, pk=kwargs["pk"])
+        if job is None:
+            raise NotFound()
+        return job_response(request, job)
 
 
 class JobCancelApi(TenantScopedMixin, generics.GenericAPIView):
