@@ -2,11 +2,13 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.models import ApiKey
 from accounts.services import api_key_create, api_key_revoke
+from core.redis import get_redis
 
 
 @pytest.fixture
@@ -71,6 +73,33 @@ def test_a_deactivated_workspaces_key_is_401(key_and_client, tenant):
     tenant.is_active = False
     tenant.save()
     _assert_unauthorized(client.get("/api/v1/me", HTTP_AUTHORIZATION=f"Bearer {plaintext}"))
+
+
+def test_a_key_in_use_is_refused_as_soon_as_it_is_revoked(key_and_client):
+    api_key, plaintext, client = key_and_client
+    assert client.get("/api/v1/me", HTTP_AUTHORIZATION=f"Bearer {plaintext}").status_code == 200
+    api_key_revoke(api_key=api_key)
+    _assert_unauthorized(client.get("/api/v1/me", HTTP_AUTHORIZATION=f"Bearer {plaintext}"))
+
+
+def test_a_key_in_use_is_refused_as_soon_as_its_workspace_is_deactivated(key_and_client, tenant):
+    _, plaintext, client = key_and_client
+    assert client.get("/api/v1/me", HTTP_AUTHORIZATION=f"Bearer {plaintext}").status_code == 200
+    tenant.is_active = False
+    tenant.save()
+    _assert_unauthorized(client.get("/api/v1/me", HTTP_AUTHORIZATION=f"Bearer {plaintext}"))
+
+
+def test_a_key_in_use_is_read_from_the_cache_which_holds_no_plaintext(key_and_client):
+    _, plaintext, client = key_and_client
+    client.get("/api/v1/me", HTTP_AUTHORIZATION=f"Bearer {plaintext}")
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get("/api/v1/me", HTTP_AUTHORIZATION=f"Bearer {plaintext}").status_code == 200
+    assert not [query for query in queries if "accounts_apikey" in query["sql"]]
+    redis = get_redis()
+    secret = plaintext.removeprefix("ofl_")[8:].encode()
+    assert redis.keys("*api-key*")
+    assert not [key for key in redis.keys("*") if secret in key + (redis.dump(key) or b"")]
 
 
 def test_the_plaintext_key_is_stored_nowhere(key_and_client):

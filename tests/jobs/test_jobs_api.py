@@ -1,6 +1,8 @@
 import uuid
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
 from accounts.models import CreditEntry
 from jobs.models import Job, Priority
@@ -55,6 +57,21 @@ def test_queue_position_counts_due_jobs_ahead_in_the_same_queue(api_client, tena
     mine = _submit(api_client).json()
     assert mine["queue"]["ahead"] == 2
     assert mine["queue"]["position"] == 3
+
+
+def test_polling_shows_the_due_jobs_ahead_as_they_move(api_client, tenant, other_tenant):
+    first = JobFactory(tenant=other_tenant)
+    JobFactory(tenant=tenant, next_retry_at=timezone.now() + timedelta(minutes=5))
+    JobFactory(tenant=tenant, priority=Priority.URGENT)
+    mine = _submit(api_client).json()
+    JobFactory(tenant=tenant)
+    url = f"/api/v1/jobs/{mine['id']}"
+    assert api_client.get(url).json()["queue"]["ahead"] == 1
+    Job.objects.filter(pk=first.pk).update(status=Job.Status.PROCESSING)
+    queue = api_client.get(url).json()["queue"]
+    assert (queue["ahead"], queue["position"]) == (0, 1)
+    Job.objects.filter(pk=mine["id"]).update(status=Job.Status.PROCESSING)
+    assert api_client.get(url).json()["queue"] is None
 
 
 @pytest.mark.parametrize(
