@@ -4,6 +4,7 @@ Several limits are checked together: a request is counted against all of them on
 them allow it, so a request refused by one limit spends none of the others.
 """
 
+import functools
 import math
 import time
 import uuid
@@ -45,6 +46,12 @@ for i, key in ipairs(KEYS) do
 end
 return out
 """
+
+
+@functools.cache
+def _sliding_window(client):
+    """The script, sent by its SHA1 (EVALSHA) rather than in full on every request."""
+    return client.register_script(_SLIDING_WINDOW)
 
 
 @dataclass(frozen=True)
@@ -108,7 +115,7 @@ def rate_limit_hit(limits: list[Limit]) -> Decision:
     args = [int(time.time() * 1000), uuid.uuid4().hex]
     for limit in limits:
         args += [limit.limit, limit.window * 1000]
-    out = client.eval(_SLIDING_WINDOW, len(limits), *[f"rl:{limit.key}" for limit in limits], *args)
+    out = _sliding_window(client)(keys=[f"rl:{limit.key}" for limit in limits], args=args)
     states = [
         LimitState(
             limit=limit, remaining=int(out[1 + i * 2]), reset=math.ceil(out[2 + i * 2] / 1000)
