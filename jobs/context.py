@@ -5,7 +5,7 @@ import time
 from django.utils import timezone
 
 from jobs.errors import JobCanceled, JobLost
-from jobs.models import Job, JobEvent
+from jobs.models import Job
 
 PROGRESS_MIN_INTERVAL = 1.0
 
@@ -48,12 +48,6 @@ class JobContext:
         self.heartbeat()
         if self.job.cancel_requested:
             raise JobCanceled()
-
-    def log(self, message: str) -> None:
-        """Add a line to the job's event log (shown in the admin)."""
-        JobEvent.objects.create(
-            job_id=self.job.pk, attempt=self.attempt, kind=JobEvent.Kind.LOG, message=message[:1000]
-        )
 
     def flush(self) -> None:
         if self._pending_progress is not None:

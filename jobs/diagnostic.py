@@ -17,7 +17,6 @@ class DiagnosticPayload(serializers.Serializer):
 
 def diagnostic_handle(ctx) -> dict:
     steps, step_seconds = ctx.payload["steps"], ctx.payload["step_seconds"]
-    ctx.log(f"diagnostic attempt {ctx.attempt} started")
     for step in range(1, steps + 1):
         time.sleep(step_seconds)
         ctx.progress(step * 100 // steps, f"step {step} of {steps}")

@@ -133,10 +133,10 @@ class TaskRun(models.Model):
 
 
 class JobEvent(models.Model):
-    """A line in a job's history: attempts that failed, retries, reaping, cancels, handler logs."""
+    """A line in a job's history: attempts that started or failed, retries, reaping, cancels."""
 
     class Kind(models.TextChoices):
-        LOG = "log", "Log"
+        STARTED = "started", "Attempt started"
         RETRY = "retry", "Retry scheduled"
         FAILED = "failed", "Failed"
         REAPED = "reaped", "Reaped (worker lost)"

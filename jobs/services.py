@@ -5,7 +5,9 @@ duplicate message, a late worker or a second beat can never move a job twice.
 """
 
 import logging
+import os
 import random
+import socket
 import uuid
 from datetime import timedelta
 from functools import partial
@@ -59,6 +61,7 @@ PUBLISH_RETRY_POLICY = {
     "interval_max": 0.2,
 }
 SWEEP_BATCH = 1000
+HOSTNAME = socket.gethostname()
 REAP_BATCH = 500
 PURGE_BATCH = 1000
 
@@ -172,16 +175,33 @@ def job_claim(job_id, type_name: str | None = None) -> Job | str | None:
 
 
 def _claim_returning(job_id) -> Job | None:
-    """The claim itself: one UPDATE that only matches a due pending job, returning the row."""
+    """The claim itself: one UPDATE that only matches a due pending job, returning the row, and
+    the attempt's "started" line in the job's history (on PostgreSQL in the same statement)."""
     now = connection.ops.adapt_datetimefield_value(timezone.now())
     pk = Job._meta.pk.get_db_prep_value(uuid.UUID(str(job_id)), connection)
-    sql = (
+    claim = (
         f"UPDATE {Job._meta.db_table} SET status = %s, attempts = attempts + 1, started_at = %s,"
         " heartbeat_at = %s, next_retry_at = NULL WHERE id = %s AND status = %s"
         " AND (next_retry_at IS NULL OR next_retry_at <= %s) RETURNING *"
     )
     params = [Job.Status.PROCESSING, now, now, pk, Job.Status.PENDING, now]
+    if connection.vendor != "postgresql":
+        job = next(iter(Job.objects.raw(claim, params)), None)
+        if job is not None:
+            _event(job, job.attempts, JobEvent.Kind.STARTED, _where())
+        return job
+    sql = (
+        f"WITH claimed AS ({claim}), started AS (INSERT INTO {JobEvent._meta.db_table}"
+        " (job_id, attempt, kind, message, created_at)"
+        " SELECT id, attempts, %s, %s, %s FROM claimed) SELECT * FROM claimed"
+    )
+    params += [JobEvent.Kind.STARTED, _where(), now]
     return next(iter(Job.objects.raw(sql, params)), None)
+
+
+def _where() -> str:
+    """Where an attempt runs, as its "started" event says."""
+    return f"On {HOSTNAME}, process {os.getpid()}."
 
 
 def _lock_for_capacity(type_name: str) -> None:

@@ -19,7 +19,7 @@ def one_of_everything(tenant, admin_user):
     MembershipFactory(tenant=tenant, user=admin_user)
     api_key, _ = api_key_create(tenant=tenant)
     job = Job.objects.create(tenant=tenant, type="diagnostic")
-    JobEvent.objects.create(job=job, kind=JobEvent.Kind.LOG, message="hello")
+    JobEvent.objects.create(job=job, kind=JobEvent.Kind.STARTED, message="On a worker.")
     CreditEntry.objects.create(tenant=tenant, kind="grant", amount=1, balance_after=101)
     audit_record(tenant=tenant, resource=api_key, action=AuditEvent.Action.CREATE, actor=admin_user)
     notify_admins(tenant=tenant, kind="test", title="Hello", alert_key="smoke")

@@ -88,6 +88,8 @@ def test_a_job_runs_through_sqlite_and_the_filesystem_broker(embedded_env, tmp_p
         assert (tmp_path / "broker").is_dir()
         with sqlite3.connect(database) as db:
             assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+            started = db.execute("SELECT attempt FROM jobs_jobevent WHERE kind = 'started'")
+            assert started.fetchall() == [(1,)]
     finally:
         worker_stop(worker)
         log.close()

@@ -27,9 +27,7 @@ def _finished(job, timeout=60):
 
 
 def _attempts_started(job) -> int:
-    return JobEvent.objects.filter(
-        job=job, kind=JobEvent.Kind.LOG, message__contains="started"
-    ).count()
+    return JobEvent.objects.filter(job=job, kind=JobEvent.Kind.STARTED).count()
 
 
 def test_a_submitted_job_completes_on_a_real_worker(api_client, client):

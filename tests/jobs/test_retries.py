@@ -1,5 +1,6 @@
 """Attempts, backoff, the dead letter, permanent errors and credits, with the task body run in-process."""
 
+import socket
 from datetime import timedelta
 
 import pytest
@@ -130,3 +131,11 @@ def test_a_job_not_yet_due_is_not_claimed(tenant):
     job_execute(job_id=str(job.pk))  # before next_retry_at
     job.refresh_from_db()
     assert (job.status, job.attempts) == (Job.Status.PENDING, 1)
+
+
+def test_each_attempt_leaves_a_started_line_saying_where_it_ran(tenant):
+    job = _run_due(_run_due(_submit(tenant, fail_attempts=1)))
+    assert job.status == Job.Status.COMPLETED
+    started = job.events.filter(kind=JobEvent.Kind.STARTED).order_by("attempt")
+    assert [event.attempt for event in started] == [1, 2]
+    assert all(socket.gethostname() in event.message for event in started)
