@@ -190,10 +190,16 @@ def _claim_returning(job_id) -> Job | None:
         if job is not None:
             _event(job, job.attempts, JobEvent.Kind.STARTED, _where())
         return job
+    # The claim commits without waiting for its WAL flush (synchronous_commit off for this
+    # transaction only): a database crash can lose it, and then the job is simply pending again,
+    # as after any lost attempt. The completion commits synchronously, and flushing its WAL
+    # flushes the claim's too, so a durable result never rests on a lost claim.
     sql = (
-        f"WITH claimed AS ({claim}), started AS (INSERT INTO {JobEvent._meta.db_table}"
+        "WITH async_commit AS (SELECT set_config('synchronous_commit', 'off', true)),"
+        f" claimed AS ({claim}), started AS (INSERT INTO {JobEvent._meta.db_table}"
         " (job_id, attempt, kind, message, created_at)"
-        " SELECT id, attempts, %s, %s, %s FROM claimed) SELECT * FROM claimed"
+        " SELECT id, attempts, %s, %s, %s FROM claimed)"
+        " SELECT claimed.* FROM claimed CROSS JOIN async_commit"
     )
     params += [JobEvent.Kind.STARTED, _where(), now]
     return next(iter(Job.objects.raw(sql, params)), None)

@@ -5,13 +5,14 @@ from datetime import timedelta
 
 import pytest
 import time_machine
+from django.db import connection
 from django.utils import timezone
 
 from accounts.models import CreditEntry
 from jobs.errors import PermanentError
 from jobs.models import Job, JobEvent
 from jobs.registry import JobType, job_type_register
-from jobs.services import job_execute, job_requeue, job_submit
+from jobs.services import job_claim, job_execute, job_requeue, job_submit
 from tests.jobs.factories import JobFactory
 
 
@@ -139,3 +140,14 @@ def test_each_attempt_leaves_a_started_line_saying_where_it_ran(tenant):
     started = job.events.filter(kind=JobEvent.Kind.STARTED).order_by("attempt")
     assert [event.attempt for event in started] == [1, 2]
     assert all(socket.gethostname() in event.message for event in started)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_claims_asynchronous_commit_does_not_outlive_it(tenant):
+    """The claim may commit without waiting for its WAL flush; the completion after it must not."""
+    job = _submit(tenant)
+    with connection.cursor() as cursor:
+        claimed = job_claim(str(job.pk), job.type)
+        cursor.execute("SHOW synchronous_commit")
+        assert cursor.fetchone()[0] == "on"
+    assert claimed.status == Job.Status.PROCESSING
