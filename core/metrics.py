@@ -167,4 +167,13 @@ class SharedMetricsCollector:
             yield _histogram_family(name, documentation, buckets)
 
 
+def _after_fork_in_child() -> None:
+    """A forked process (a pool or gunicorn worker) starts with nothing pending: the parent sends
+    its own deltas, and a lock its flusher held at the fork would never be released here."""
+    global _lock
+    _lock = threading.Lock()
+    _pending.clear()
+
+
 atexit.register(metrics_flush)
+os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -1,3 +1,4 @@
+import os
 from datetime import timedelta
 
 import pytest
@@ -104,3 +105,17 @@ def test_histograms_are_cumulative_on_the_wire(client, db):
     assert 'offload_job_duration_seconds_bucket{le="1800",type="diagnostic"} 3.0' in body
     assert 'offload_job_duration_seconds_bucket{le="+Inf",type="diagnostic"} 4.0' in body
     assert 'offload_job_duration_seconds_count{type="diagnostic"} 4.0' in body
+
+
+def test_a_forked_worker_process_does_not_count_its_parents_metrics_again(client, db):
+    from core.metrics import JOBS_SUBMITTED, metric_inc, metrics_flush
+
+    metric_inc(JOBS_SUBMITTED, type="forked")
+    child = os.fork()
+    if child == 0:
+        metric_inc(JOBS_SUBMITTED, type="forked")
+        metrics_flush()
+        os._exit(0)
+    os.waitpid(child, 0)
+    body = client.get("/metrics").content.decode()
+    assert 'offload_jobs_submitted_total{type="forked"} 2.0' in body
