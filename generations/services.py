@@ -251,31 +251,41 @@ def _png_checked(content: bytes) -> tuple[bytes, int, int]:
 
 
 def _images_save(ctx, kind: str, prompt: str, images: list[bytes], source=None) -> dict:
-    """Files go to storage first (slow I/O, no transaction); the rows and completion together."""
+    """Files go to storage first (slow I/O, no transaction); the rows and completion together.
+    When anything after the first file fails, the files saved so far are removed again: no row
+    would ever point at them."""
     stored = []
-    for content in images:
-        png, width, height = _png_checked(content)
-        name = default_storage.save(
-            f"generations/{ctx.job.tenant_id}/{uuid.uuid4().hex}.png", ContentFile(png)
-        )
-        stored.append((name, width, height))
-    with transaction.atomic():
-        rows = [
-            GeneratedImage.objects.create(
-                tenant_id=ctx.job.tenant_id,
-                job=ctx.job,
-                kind=kind,
-                prompt=prompt,
-                file=name,
-                width=width,
-                height=height,
-                source_image=source,
+    try:
+        for content in images:
+            png, width, height = _png_checked(content)
+            name = default_storage.save(
+                f"generations/{ctx.job.tenant_id}/{uuid.uuid4().hex}.png", ContentFile(png)
             )
-            for name, width, height in stored
-        ]
-        return ctx.complete(
-            {"imageUrls": [image_url(row) for row in rows], "imageIds": [row.pk for row in rows]}
-        )
+            stored.append((name, width, height))
+        with transaction.atomic():
+            rows = [
+                GeneratedImage.objects.create(
+                    tenant_id=ctx.job.tenant_id,
+                    job=ctx.job,
+                    kind=kind,
+                    prompt=prompt,
+                    file=name,
+                    width=width,
+                    height=height,
+                    source_image=source,
+                )
+                for name, width, height in stored
+            ]
+            return ctx.complete(
+                {
+                    "imageUrls": [image_url(row) for row in rows],
+                    "imageIds": [row.pk for row in rows],
+                }
+            )
+    except BaseException:
+        for name, _, _ in stored:
+            default_storage.delete(name)
+        raise
 
 
 def image_url(image: GeneratedImage) -> str:

@@ -1,0 +1,39 @@
+"""Image files and their rows: a file is kept only when its row is written."""
+
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+from generations.models import GeneratedImage
+from generations.providers import provider_get
+from generations.schemas import OutputInvalid
+from generations.services import _images_save
+from jobs.context import JobContext
+from jobs.models import Job
+from tests.jobs.factories import JobFactory
+
+
+def _stored_images(tenant) -> list[Path]:
+    return list((Path(settings.MEDIA_ROOT) / "generations" / str(tenant.pk)).glob("*.png"))
+
+
+def test_a_generation_that_fails_after_saving_a_file_leaves_no_file_behind(tenant):
+    job = JobFactory(
+        tenant=tenant, type="image_generation", status=Job.Status.PROCESSING, attempts=1
+    )
+    good = provider_get("offline").image("a fox", 64, 64)
+    with pytest.raises(OutputInvalid):
+        _images_save(JobContext(job), GeneratedImage.Kind.GENERATION, "a fox", [good, b"junk"])
+    assert _stored_images(tenant) == []
+    assert not GeneratedImage.objects.exists()
+
+
+def test_a_generation_that_completes_keeps_its_files(tenant):
+    job = JobFactory(
+        tenant=tenant, type="image_generation", status=Job.Status.PROCESSING, attempts=1
+    )
+    good = provider_get("offline").image("a fox", 64, 64)
+    _images_save(JobContext(job), GeneratedImage.Kind.GENERATION, "a fox", [good, good])
+    assert len(_stored_images(tenant)) == 2
+    assert GeneratedImage.objects.filter(job=job).count() == 2
