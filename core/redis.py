@@ -1,7 +1,17 @@
+"""Redis clients: the shared one, and the cache backend and broker transport built on redis-py.
+
+redis-py fills a table of about 160 response callbacks every time a `redis.Redis` is built
+(redis/redis-py#3624), which costs more than a GET round trip. Django's cache backend and kombu's
+broker channel both build a new client for every call; the classes here keep one per connection
+pool instead (a client only borrows connections from its pool, so sharing it is safe).
+"""
+
 from functools import cache
 
 import redis
 from django.conf import settings
+from django.core.cache.backends import redis as django_redis
+from kombu.transport import redis as kombu_redis
 
 
 @cache
@@ -16,3 +26,42 @@ def get_redis() -> redis.Redis | None:
     if not settings.REDIS_URL:
         return None
     return _client(settings.REDIS_URL)
+
+
+class RedisCacheClient(django_redis.RedisCacheClient):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._clients = {}
+
+    def get_client(self, key=None, *, write=False):
+        pool = self._get_connection_pool(write)
+        client = self._clients.get(pool)
+        if client is None:
+            client = self._clients[pool] = self._client(connection_pool=pool)
+        return client
+
+
+class RedisCache(django_redis.RedisCache):
+    """Django's Redis cache, with one client per connection pool."""
+
+    def __init__(self, server, params):
+        super().__init__(server, params)
+        self._class = RedisCacheClient
+
+
+class BrokerChannel(kombu_redis.Channel):
+    _sync_client = None
+
+    def _create_client(self, asynchronous=False):
+        if asynchronous:
+            return super()._create_client(asynchronous=True)
+        # A closed channel drops its pool; a client of the old pool must not outlive it.
+        if self._sync_client is None or self._sync_client.connection_pool is not self.pool:
+            self._sync_client = super()._create_client()
+        return self._sync_client
+
+
+class BrokerTransport(kombu_redis.Transport):
+    """kombu's Redis transport, publishing through one client per channel."""
+
+    Channel = BrokerChannel

@@ -15,11 +15,12 @@ DATABASES = {
 }
 REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:6379/15")
 CACHES = {
-    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL},
+    "default": {"BACKEND": "core.redis.RedisCache", "LOCATION": REDIS_URL},
     "local": LOCAL_CACHE,  # noqa: F405
 }
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="redis://127.0.0.1:6379/14")
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600, "queue_order_strategy": "priority"}
+CELERY_BROKER_TRANSPORT = "core.redis:BrokerTransport"
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 # Worker processes started by the tests are handed the same directory.
