@@ -1,7 +1,8 @@
+import functools
 from datetime import timedelta
 
 from django.core.cache import caches
-from django.db import connection
+from django.db import connection, connections
 from django.db.models import Count
 from django.utils import timezone
 
@@ -66,15 +67,44 @@ def _due_ahead_params() -> list:
 
 def job_for_polling(*, tenant, pk) -> Job | None:
     """The tenant's job, and for a pending one the due jobs ahead of it (as `due_ahead`), in one
-    prepared statement: every client polls this, so it is the API's hottest read."""
+    prepared statement: every client polls this, so it is the API's hottest read. The row is read
+    with a plain cursor (a RawQuerySet spends more describing the columns than the query takes)."""
+    db = connection
+    sql, converters = _polling_statement(db.alias)
+    job_id = Job._meta.pk.get_db_prep_value(pk, db)
+    with db.cursor() as cursor:
+        cursor.execute(sql, [Job.Status.PENDING, *_due_ahead_params(), job_id, tenant.pk])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    values = []
+    for value, (column, column_converters) in zip(row, converters, strict=False):
+        for converter in column_converters:
+            value = converter(value, column, db)
+        values.append(value)
+    job = Job.from_db(db.alias, _JOB_ATTNAMES, values)
+    job.due_ahead = row[-1]
+    return job
+
+
+_JOB_ATTNAMES = [field.attname for field in Job._meta.concrete_fields]
+
+
+@functools.cache
+def _polling_statement(alias: str) -> tuple[str, list[tuple]]:
+    """The poll's SQL, and per column of a job the converters a queryset would apply to it."""
+    db = connections[alias]
+    columns, converters = [], []
+    for field in Job._meta.concrete_fields:
+        column = field.get_col("job")
+        columns.append(f"job.{db.ops.quote_name(field.column)}")
+        converters.append((column, db.ops.get_db_converters(column) + column.get_db_converters(db)))
     ahead = _due_ahead_sql("job.priority", "job.created_at")
     sql = (
-        f"SELECT job.*, CASE WHEN job.status = %s THEN ({ahead}) END AS due_ahead"
+        f"SELECT {', '.join(columns)}, CASE WHEN job.status = %s THEN ({ahead}) END"
         f" FROM {Job._meta.db_table} job WHERE job.id = %s AND job.tenant_id = %s"
     )
-    job_id = Job._meta.pk.get_db_prep_value(pk, connection)
-    params = [Job.Status.PENDING, *_due_ahead_params(), job_id, tenant.pk]
-    return next(iter(Job.objects.raw(sql, params)), None)
+    return sql, converters
 
 
 def job_queue_position(job: Job) -> dict | None:
