@@ -9,6 +9,7 @@ import os
 import random
 import socket
 import uuid
+from contextlib import nullcontext
 from datetime import timedelta
 from functools import partial
 
@@ -103,14 +104,17 @@ def job_submit(
         raise RateLimited(headers=decision.headers())
     now = timezone.now()
     not_before = now + timedelta(seconds=delay_seconds) if delay_seconds else None
-    with transaction.atomic():
+    credits = job_type.credit_cost
+    # A lone INSERT commits by itself; the transaction (two more round trips) is opened only when
+    # the job brings more writes: its credits or its type's own rows.
+    with transaction.atomic() if credits or job_type.on_submit else nullcontext():
         job = Job.objects.create(
             tenant=tenant,
             type=type,
             payload=payload,
             priority=priority or job_type.default_priority,
             max_attempts=job_type.max_attempts,
-            credits_charged=job_type.credit_cost,
+            credits_charged=credits,
             idempotency_key=idempotency_key,
             api_key=api_key,
             submitted_by=user,
