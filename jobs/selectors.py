@@ -2,11 +2,12 @@ import functools
 from datetime import timedelta
 
 from django.core.cache import caches
-from django.db import connection, connections
+from django.db import connection
 from django.db.models import Count
 from django.utils import timezone
 
 from jobs.models import Job, Priority, TaskRun, WorkerSeen
+from jobs.rows import job_columns, job_from_row
 
 MEAN_DURATION_SAMPLE = 100
 MEAN_DURATION_CACHE_SECONDS = 30
@@ -67,44 +68,28 @@ def _due_ahead_params() -> list:
 
 def job_for_polling(*, tenant, pk) -> Job | None:
     """The tenant's job, and for a pending one the due jobs ahead of it (as `due_ahead`), in one
-    prepared statement: every client polls this, so it is the API's hottest read. The row is read
-    with a plain cursor (a RawQuerySet spends more describing the columns than the query takes)."""
-    db = connection
-    sql, converters = _polling_statement(db.alias)
-    job_id = Job._meta.pk.get_db_prep_value(pk, db)
-    with db.cursor() as cursor:
-        cursor.execute(sql, [Job.Status.PENDING, *_due_ahead_params(), job_id, tenant.pk])
+    prepared statement: every client polls this, so it is the API's hottest read."""
+    job_id = Job._meta.pk.get_db_prep_value(pk, connection)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _polling_sql(connection.alias),
+            [Job.Status.PENDING, *_due_ahead_params(), job_id, tenant.pk],
+        )
         row = cursor.fetchone()
     if row is None:
         return None
-    values = []
-    for value, (column, column_converters) in zip(row, converters, strict=False):
-        for converter in column_converters:
-            value = converter(value, column, db)
-        values.append(value)
-    job = Job.from_db(db.alias, _JOB_ATTNAMES, values)
+    job = job_from_row(row)
     job.due_ahead = row[-1]
     return job
 
 
-_JOB_ATTNAMES = [field.attname for field in Job._meta.concrete_fields]
-
-
 @functools.cache
-def _polling_statement(alias: str) -> tuple[str, list[tuple]]:
-    """The poll's SQL, and per column of a job the converters a queryset would apply to it."""
-    db = connections[alias]
-    columns, converters = [], []
-    for field in Job._meta.concrete_fields:
-        column = field.get_col("job")
-        columns.append(f"job.{db.ops.quote_name(field.column)}")
-        converters.append((column, db.ops.get_db_converters(column) + column.get_db_converters(db)))
+def _polling_sql(alias: str) -> str:
     ahead = _due_ahead_sql("job.priority", "job.created_at")
-    sql = (
-        f"SELECT {', '.join(columns)}, CASE WHEN job.status = %s THEN ({ahead}) END"
+    return (
+        f"SELECT {job_columns(alias, 'job')}, CASE WHEN job.status = %s THEN ({ahead}) END"
         f" FROM {Job._meta.db_table} job WHERE job.id = %s AND job.tenant_id = %s"
     )
-    return sql, converters
 
 
 def job_queue_position(job: Job) -> dict | None:

@@ -47,6 +47,7 @@ from jobs.errors import (
 )
 from jobs.models import Job, JobEvent
 from jobs.registry import DEFAULT_TIME_LIMIT, JobType, job_type_get
+from jobs.rows import job_columns, job_from_row
 
 logger = logging.getLogger(__name__)
 
@@ -186,11 +187,12 @@ def _claim_returning(job_id) -> Job | None:
     claim = (
         f"UPDATE {Job._meta.db_table} SET status = %s, attempts = attempts + 1, started_at = %s,"
         " heartbeat_at = %s, next_retry_at = NULL WHERE id = %s AND status = %s"
-        " AND (next_retry_at IS NULL OR next_retry_at <= %s) RETURNING *"
+        " AND (next_retry_at IS NULL OR next_retry_at <= %s)"
+        f" RETURNING {job_columns(connection.alias)}"
     )
     params = [Job.Status.PROCESSING, now, now, pk, Job.Status.PENDING, now]
     if connection.vendor != "postgresql":
-        job = next(iter(Job.objects.raw(claim, params)), None)
+        job = _fetch_job(claim, params)
         if job is not None:
             _event(job, job.attempts, JobEvent.Kind.STARTED, _where())
         return job
@@ -203,10 +205,16 @@ def _claim_returning(job_id) -> Job | None:
         f" claimed AS ({claim}), started AS (INSERT INTO {JobEvent._meta.db_table}"
         " (job_id, attempt, kind, message, created_at)"
         " SELECT id, attempts, %s, %s, %s FROM claimed)"
-        " SELECT claimed.* FROM claimed CROSS JOIN async_commit"
+        f" SELECT {job_columns(connection.alias, 'claimed')} FROM claimed CROSS JOIN async_commit"
     )
-    params += [JobEvent.Kind.STARTED, _where(), now]
-    return next(iter(Job.objects.raw(sql, params)), None)
+    return _fetch_job(sql, [*params, JobEvent.Kind.STARTED, _where(), now])
+
+
+def _fetch_job(sql: str, params: list) -> Job | None:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    return job_from_row(row) if row is not None else None
 
 
 def _where() -> str:

@@ -1,0 +1,44 @@
+"""Jobs read with a plain cursor, for the engine's hottest statements (the status poll, the claim).
+
+A queryset describes the columns and looks up their converters on every query, which costs more
+than such a query itself; here the column list and the converters are built once per database.
+"""
+
+import functools
+
+from django.db import connection, connections
+
+from jobs.models import Job
+
+_FIELDS = Job._meta.concrete_fields
+_ATTNAMES = [field.attname for field in _FIELDS]
+
+
+@functools.cache
+def job_columns(alias: str, table: str = "") -> str:
+    """Every column of a job, in the order job_from_row reads them, optionally table-qualified."""
+    quote = connections[alias].ops.quote_name
+    prefix = f"{table}." if table else ""
+    return ", ".join(f"{prefix}{quote(field.column)}" for field in _FIELDS)
+
+
+@functools.cache
+def _converters(alias: str) -> list[tuple]:
+    """Per column, the database's and the field's converters, as a queryset applies them."""
+    db = connections[alias]
+    converters = []
+    for field in _FIELDS:
+        column = field.get_col(Job._meta.db_table)
+        converters.append((column, db.ops.get_db_converters(column) + column.get_db_converters(db)))
+    return converters
+
+
+def job_from_row(row) -> Job:
+    """A Job from a row that starts with job_columns(); any further columns are ignored."""
+    db = connection
+    values = []
+    for value, (column, converters) in zip(row, _converters(db.alias), strict=False):
+        for converter in converters:
+            value = converter(value, column, db)
+        values.append(value)
+    return Job.from_db(db.alias, _ATTNAMES, values)
