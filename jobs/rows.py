@@ -1,7 +1,9 @@
-"""Jobs read with a plain cursor, for the engine's hottest statements (the status poll, the claim).
+"""Jobs written and read with a plain cursor, for the engine's hottest statements (the submit's
+insert, the status poll, the claim).
 
-A queryset describes the columns and looks up their converters on every query, which costs more
-than such a query itself; here the column list and the converters are built once per database.
+A queryset compiles its SQL, describes the columns and looks up their converters on every query,
+which costs more than such a query itself; here the statements' column lists and the converters are
+built once per database, and values are prepared and converted by the fields themselves.
 """
 
 import functools
@@ -20,6 +22,18 @@ def job_columns(alias: str, table: str = "") -> str:
     quote = connections[alias].ops.quote_name
     prefix = f"{table}." if table else ""
     return ", ".join(f"{prefix}{quote(field.column)}" for field in _FIELDS)
+
+
+@functools.cache
+def job_insert_sql(alias: str) -> str:
+    """An INSERT of every column of a job; job_insert_values gives its parameters."""
+    placeholders = ", ".join(["%s"] * len(_FIELDS))
+    return f"INSERT INTO {Job._meta.db_table} ({job_columns(alias)}) VALUES ({placeholders})"
+
+
+def job_insert_values(job: Job) -> list:
+    """A new job's values as Model.save would write them (auto_now fields set, values prepared)."""
+    return [field.get_db_prep_save(field.pre_save(job, True), connection) for field in _FIELDS]
 
 
 @functools.cache

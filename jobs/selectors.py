@@ -50,7 +50,7 @@ def queue_load(queue: str) -> tuple[int, int]:
     return tuple(cached)
 
 
-def _due_ahead_sql(priority: str, created_at: str) -> str:
+def due_ahead_sql(priority: str, created_at: str) -> str:
     """Due pending jobs of a queue created before a point, counted up to a bound (a parameter)."""
     return (
         f"SELECT COUNT(*) FROM (SELECT 1 FROM {Job._meta.db_table} other"
@@ -60,7 +60,7 @@ def _due_ahead_sql(priority: str, created_at: str) -> str:
     )
 
 
-def _due_ahead_params() -> list:
+def due_ahead_params() -> list:
     now = connection.ops.adapt_datetimefield_value(timezone.now())
     # Counting is bounded: past MAX_COUNTED_AHEAD the exact figure no longer helps anyone.
     return [Job.Status.PENDING, now, MAX_COUNTED_AHEAD]
@@ -73,7 +73,7 @@ def job_for_polling(*, tenant, pk) -> Job | None:
     with connection.cursor() as cursor:
         cursor.execute(
             _polling_sql(connection.alias),
-            [Job.Status.PENDING, *_due_ahead_params(), job_id, tenant.pk],
+            [Job.Status.PENDING, *due_ahead_params(), job_id, tenant.pk],
         )
         row = cursor.fetchone()
     if row is None:
@@ -85,7 +85,7 @@ def job_for_polling(*, tenant, pk) -> Job | None:
 
 @functools.cache
 def _polling_sql(alias: str) -> str:
-    ahead = _due_ahead_sql("job.priority", "job.created_at")
+    ahead = due_ahead_sql("job.priority", "job.created_at")
     return (
         f"SELECT {job_columns(alias, 'job')}, CASE WHEN job.status = %s THEN ({ahead}) END"
         f" FROM {Job._meta.db_table} job WHERE job.id = %s AND job.tenant_id = %s"
@@ -99,10 +99,10 @@ def job_queue_position(job: Job) -> dict | None:
     ahead = getattr(job, "due_ahead", None)
     if ahead is None:
         created_at = connection.ops.adapt_datetimefield_value(job.created_at)
-        status, now, bound = _due_ahead_params()
+        status, now, bound = due_ahead_params()
         with connection.cursor() as cursor:
             cursor.execute(
-                _due_ahead_sql("%s", "%s"), [status, job.priority, created_at, now, bound]
+                due_ahead_sql("%s", "%s"), [status, job.priority, created_at, now, bound]
             )
             ahead = cursor.fetchone()[0]
     queue_length, active = queue_load(job.priority)

@@ -47,7 +47,8 @@ from jobs.errors import (
 )
 from jobs.models import Job, JobEvent
 from jobs.registry import DEFAULT_TIME_LIMIT, JobType, job_type_get
-from jobs.rows import job_columns, job_from_row
+from jobs.rows import job_columns, job_from_row, job_insert_sql, job_insert_values
+from jobs.selectors import due_ahead_params, due_ahead_sql
 
 logger = logging.getLogger(__name__)
 
@@ -109,7 +110,7 @@ def job_submit(
     # A lone INSERT commits by itself; the transaction (two more round trips) is opened only when
     # the job brings more writes: its credits or its type's own rows.
     with transaction.atomic() if credits or job_type.on_submit else nullcontext():
-        job = Job.objects.create(
+        job = Job(
             tenant=tenant,
             type=type,
             payload=payload,
@@ -123,6 +124,7 @@ def job_submit(
             next_retry_at=not_before,
             dispatched_at=not_before or now,
         )
+        _job_insert(job)
         credits_debit(tenant=tenant, amount=job.credits_charged, reason=f"{type} job", job=job)
         if job_type.on_submit is not None:
             job_type.on_submit(job)
@@ -130,6 +132,24 @@ def job_submit(
     metric_inc(JOBS_SUBMITTED, type=type)
     job.rate_limit_decision = decision
     return job
+
+
+def _job_insert(job: Job) -> None:
+    """Insert a new job. On PostgreSQL the same statement counts the due jobs ahead of it (as
+    `due_ahead`), which the submit's answer shows: one round trip, not two, on the API's busiest
+    write."""
+    sql, params = job_insert_sql(connection.alias), job_insert_values(job)
+    postgresql = connection.vendor == "postgresql"
+    if postgresql:
+        ahead = due_ahead_sql("job.priority", "job.created_at")
+        sql = f"WITH job AS ({sql} RETURNING priority, created_at) SELECT ({ahead}) FROM job"
+        params += due_ahead_params()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        if postgresql:
+            job.due_ahead = cursor.fetchone()[0]
+    job._state.adding = False
+    job._state.db = connection.alias
 
 
 def job_dispatch(job: Job, *, countdown: float | None = None) -> bool:

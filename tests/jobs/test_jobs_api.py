@@ -34,6 +34,15 @@ def test_submit_answers_202_with_where_to_poll(api_client):
     }
 
 
+def test_the_first_poll_shows_the_job_the_submit_answered_with(api_client, api_key):
+    submitted = _submit(api_client, priority="urgent").json()
+    polled = api_client.get(submitted["url"]).json()
+    assert polled == submitted
+    job = Job.objects.get(pk=submitted["id"])
+    assert (job.tenant.slug, job.api_key.name, job.priority) == ("alice", "alice key", "urgent")
+    assert timedelta(0) <= job.updated_at - job.created_at < timedelta(seconds=1)
+
+
 def test_polling_gives_an_etag_and_304_while_nothing_changed(api_client):
     location = _submit(api_client)["Location"]
     first = api_client.get(location)
