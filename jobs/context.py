@@ -6,6 +6,7 @@ from django.utils import timezone
 
 from jobs.errors import JobCanceled, JobLost
 from jobs.models import Job
+from jobs.rows import job_update_if_owned
 
 PROGRESS_MIN_INTERVAL = 1.0
 
@@ -62,7 +63,7 @@ class JobContext:
         fields["progress"] = 100
         if self._pending_progress is not None:
             fields["progress_message"] = self._pending_progress[1]
-        if self._owned().filter(cancel_requested=False).update(**fields) != 1:
+        if not job_update_if_owned(self.job, self.attempt, **fields):
             raise JobLost()
         self.completed = True
         return result
@@ -74,7 +75,7 @@ class JobContext:
         self._last_write = time.monotonic()
         self._pending_progress = None
         # One query in the usual case; only when it matches nothing do we ask why.
-        if self._owned().filter(cancel_requested=False).update(**fields) == 1:
+        if job_update_if_owned(self.job, self.attempt, **fields):
             return
         if not self._owned().exists():
             raise JobLost()

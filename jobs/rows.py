@@ -56,3 +56,27 @@ def job_from_row(row) -> Job:
             value = converter(value, column, db)
         values.append(value)
     return Job.from_db(db.alias, _ATTNAMES, values)
+
+
+@functools.cache
+def _owned_update_sql(alias: str, names: tuple[str, ...]) -> str:
+    quote = connections[alias].ops.quote_name
+    assignments = ", ".join(f"{quote(Job._meta.get_field(name).column)} = %s" for name in names)
+    return (
+        f"UPDATE {Job._meta.db_table} SET {assignments}"
+        " WHERE id = %s AND status = %s AND attempts = %s AND NOT cancel_requested"
+    )
+
+
+def job_update_if_owned(job: Job, attempt: int, **values) -> bool:
+    """Write `values` to the job's row if this attempt of it still runs (processing, the same
+    attempt, no cancel asked): a worker's progress and completion writes, prepared once."""
+    names = tuple(values)
+    params = [
+        Job._meta.get_field(name).get_db_prep_save(value, connection)
+        for name, value in values.items()
+    ]
+    params += [Job._meta.pk.get_db_prep_value(job.pk, connection), Job.Status.PROCESSING, attempt]
+    with connection.cursor() as cursor:
+        cursor.execute(_owned_update_sql(connection.alias, names), params)
+        return cursor.rowcount == 1

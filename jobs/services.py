@@ -89,10 +89,12 @@ def job_submit(
     limits: list[Limit] | None = None,
     retry_of: Job | None = None,
     delay_seconds: float | None = None,
+    count_ahead: bool = False,
 ) -> Job:
     """Validate, check the rate limits, charge credits, insert the job and its ledger entry in one
     transaction, and publish its wake-up only after that commits. With `delay_seconds` the job is
-    not due before then."""
+    not due before then; with `count_ahead` the insert also counts the due jobs ahead of it (as
+    `due_ahead`), for an answer that shows the job's queue position."""
     job_type = job_type_get(type)
     if job_type is None or not job_type.enabled():
         raise InvalidRequest(errors={"type": [f"Unknown job type {type!r}."]})
@@ -124,7 +126,7 @@ def job_submit(
             next_retry_at=not_before,
             dispatched_at=not_before or now,
         )
-        _job_insert(job)
+        _job_insert(job, count_ahead=count_ahead)
         credits_debit(tenant=tenant, amount=job.credits_charged, reason=f"{type} job", job=job)
         if job_type.on_submit is not None:
             job_type.on_submit(job)
@@ -134,19 +136,18 @@ def job_submit(
     return job
 
 
-def _job_insert(job: Job) -> None:
-    """Insert a new job. On PostgreSQL the same statement counts the due jobs ahead of it (as
-    `due_ahead`), which the submit's answer shows: one round trip, not two, on the API's busiest
-    write."""
+def _job_insert(job: Job, *, count_ahead: bool) -> None:
+    """Insert a new job, counting the due jobs ahead of it in the same statement when asked (on
+    PostgreSQL: one round trip, not two, on the API's busiest write)."""
     sql, params = job_insert_sql(connection.alias), job_insert_values(job)
-    postgresql = connection.vendor == "postgresql"
-    if postgresql:
+    count_ahead = count_ahead and connection.vendor == "postgresql"
+    if count_ahead:
         ahead = due_ahead_sql("job.priority", "job.created_at")
         sql = f"WITH job AS ({sql} RETURNING priority, created_at) SELECT ({ahead}) FROM job"
         params += due_ahead_params()
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        if postgresql:
+        if count_ahead:
             job.due_ahead = cursor.fetchone()[0]
     job._state.adding = False
     job._state.db = connection.alias

@@ -46,6 +46,7 @@ def job_submit_for_request(request, *, type: str, payload: dict, priority: str |
         payload=payload,
         priority=priority,
         limits=submission_limits(principal, type),
+        count_ahead=True,
         **_caller(request),
     )
     rate_limit_headers_attach(request, job.rate_limit_decision)
