@@ -1,6 +1,6 @@
 """Jobs through Offload's engine against raw Celery no-op tasks, same broker, same worker options.
 
-    python bench/engine/run.py [--jobs 1000] [--concurrency 2] [--rounds 3]
+    python bench/engine/run.py [--jobs 1000] [--concurrency 2] [--rounds 5]
 
 Both sides are measured from the first submission to the last completion, alternating, and the
 best round of each is kept (the machine's other load only ever slows a round down). Prints jobs
@@ -25,7 +25,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--jobs", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=2)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
 
     env = bench_env("engine")
