@@ -10,6 +10,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from accounts import keycache
 from accounts.models import (
     KEY_PREFIX_LENGTH,
     ApiKey,
@@ -80,13 +81,17 @@ def api_key_authenticate(plaintext: str) -> ApiKey | None:
     if not plaintext.startswith(API_KEY_SCHEME) or len(plaintext) > 200:
         return None
     key_hash = api_key_hash(plaintext)
-    api_key = cache.get(api_key_cache_key(key_hash))
+    api_key = keycache.local_get(key_hash)
     if api_key is None:
-        prefix = plaintext[len(API_KEY_SCHEME) : len(API_KEY_SCHEME) + KEY_PREFIX_LENGTH]
-        api_key = ApiKey.objects.select_related("tenant").filter(prefix=prefix).first()
-        if api_key is None or not api_key.matches(plaintext):
-            return None
-        _api_key_cache_set(api_key)
+        read_at = keycache.generation()
+        api_key = cache.get(api_key_cache_key(key_hash))
+        if api_key is None:
+            prefix = plaintext[len(API_KEY_SCHEME) : len(API_KEY_SCHEME) + KEY_PREFIX_LENGTH]
+            api_key = ApiKey.objects.select_related("tenant").filter(prefix=prefix).first()
+            if api_key is None or not api_key.matches(plaintext):
+                return None
+            _api_key_cache_set(api_key)
+        keycache.local_set(key_hash, api_key, read_at)
     if not api_key.is_usable or not api_key.tenant.is_active:
         return None
     now = timezone.now()
@@ -106,9 +111,11 @@ def _api_key_cache_set(api_key: ApiKey) -> None:
         cache.set(api_key_cache_key(api_key.key_hash), api_key, settings.API_KEY_CACHE_SECONDS)
 
 
-def api_keys_uncache(api_keys) -> None:
-    """Forget cached keys, so that the next request reads them (and their tenant) afresh."""
-    cache.delete_many([api_key_cache_key(api_key.key_hash) for api_key in api_keys])
+def api_keys_uncache(key_hashes: list[str]) -> None:
+    """Forget cached keys, in the shared cache and in every process, so that the next request
+    reads them (and their tenant) afresh."""
+    cache.delete_many([api_key_cache_key(key_hash) for key_hash in key_hashes])
+    keycache.announce(key_hashes)
 
 
 def api_key_revoke(*, api_key: ApiKey, actor=None) -> ApiKey:

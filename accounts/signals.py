@@ -1,5 +1,10 @@
-"""A saved API key or tenant drops its cached keys, whoever saved it (a service, the admin)."""
+"""A saved API key or tenant drops its cached keys, whoever saved it (a service, the admin): at once,
+and again when the change commits, so that a request that read the old row meanwhile cannot keep it.
+"""
 
+from functools import partial
+
+from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
@@ -7,12 +12,17 @@ from accounts.models import ApiKey, Tenant
 from accounts.services import api_keys_uncache
 
 
+def _uncache(key_hashes: list[str]) -> None:
+    api_keys_uncache(key_hashes)
+    transaction.on_commit(partial(api_keys_uncache, key_hashes))
+
+
 @receiver([post_save, post_delete], sender=ApiKey)
 def _api_key_changed(sender, instance, **kwargs):
-    api_keys_uncache([instance])
+    _uncache([instance.key_hash])
 
 
 @receiver(post_save, sender=Tenant)
 def _tenant_changed(sender, instance, created, **kwargs):
     if not created:
-        api_keys_uncache(instance.api_keys.only("key_hash"))
+        _uncache(list(instance.api_keys.values_list("key_hash", flat=True)))

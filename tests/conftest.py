@@ -1,6 +1,7 @@
 import pytest
 from rest_framework.test import APIClient
 
+from accounts import keycache
 from core.metrics import metrics_flush
 from core.redis import get_redis
 from tests.factories import MembershipFactory, TenantFactory, UserFactory, api_key_for
@@ -8,8 +9,9 @@ from tests.factories import MembershipFactory, TenantFactory, UserFactory, api_k
 
 @pytest.fixture(autouse=True)
 def _clean_redis(settings):
-    """Every test starts with empty rate-limit counters, locks, cache and metrics."""
+    """Every test starts with empty rate-limit counters, locks, caches and metrics."""
     metrics_flush()
+    keycache.forget_all()
     client = get_redis()
     if client is not None:
         client.flushdb()

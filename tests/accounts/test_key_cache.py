@@ -1,0 +1,108 @@
+"""Each web process keeps the keys it has authenticated, and drops them when a key or its workspace
+changes in any other process: a real gunicorn server with two worker processes."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from accounts import keycache
+from accounts.models import api_key_hash
+from accounts.services import api_key_authenticate, api_key_create, api_key_revoke
+from core.redis import get_redis
+from tests.worker import ROOT, worker_env
+
+pytestmark = pytest.mark.django_db(transaction=True)
+WEB_PROCESSES = 2
+
+
+@pytest.fixture
+def web_server():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    gunicorn = Path(sys.executable).parent / "gunicorn"
+    server = subprocess.Popen(
+        [str(gunicorn), "config.wsgi:application", "-w", str(WEB_PROCESSES)]
+        + ["-b", f"127.0.0.1:{port}", "--log-level", "warning"],
+        cwd=ROOT,
+        env=worker_env(),
+        start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{base}/healthz").status_code == 200:
+                    break
+            except httpx.HTTPError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        yield base
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(30)
+
+
+def _listeners() -> int:
+    return dict(get_redis().pubsub_numsub(keycache.CHANNEL)).get(keycache.CHANNEL.encode(), 0)
+
+
+def _statuses(base: str, plaintext: str, count: int = 20) -> set[int]:
+    headers = {"Authorization": f"Bearer {plaintext}"}
+    with httpx.Client(timeout=10) as client:
+        # A new connection per request: gunicorn hands each to whichever worker accepts it first.
+        return {
+            client.get(f"{base}/api/v1/me", headers={**headers, "Connection": "close"}).status_code
+            for _ in range(count)
+        }
+
+
+def _warm(base: str, plaintext: str) -> None:
+    """Until every web process listens, and has answered with its own copy of the key."""
+    deadline = time.monotonic() + 20
+    while _listeners() < WEB_PROCESSES and time.monotonic() < deadline:
+        _statuses(base, plaintext, 4)
+        time.sleep(0.1)
+    assert _listeners() >= WEB_PROCESSES
+    assert _statuses(base, plaintext) == {200}
+
+
+def test_a_key_revoked_in_one_process_is_refused_at_once_by_every_other(web_server, tenant):
+    api_key, plaintext = api_key_create(tenant=tenant, name="poller")
+    _warm(web_server, plaintext)
+    api_key_revoke(api_key=api_key)
+    assert _statuses(web_server, plaintext) == {401}
+
+
+def test_a_workspace_deactivated_in_one_process_is_refused_at_once_by_every_other(
+    web_server, tenant
+):
+    _, plaintext = api_key_create(tenant=tenant, name="poller")
+    _warm(web_server, plaintext)
+    tenant.is_active = False
+    tenant.save()
+    assert _statuses(web_server, plaintext) == {401}
+
+
+def test_a_copy_read_before_a_change_was_announced_is_not_kept(tenant):
+    api_key, plaintext = api_key_create(tenant=tenant, name="racer")
+    key_hash = api_key_hash(plaintext)
+    assert api_key_authenticate(plaintext) is not None
+    deadline = time.monotonic() + 10
+    while keycache.local_get(key_hash) is None and time.monotonic() < deadline:
+        api_key_authenticate(plaintext)
+        time.sleep(0.05)
+    assert keycache.local_get(key_hash) is not None
+    read_at = keycache.generation()
+    keycache.announce([key_hash])
+    keycache.local_set(key_hash, api_key, read_at)
+    assert keycache.local_get(key_hash) is None
