@@ -103,8 +103,8 @@ def _listening() -> bool:
 def _listen(url: str) -> None:
     client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_keepalive=True)
     while True:
+        pubsub = client.pubsub()
         try:
-            pubsub = client.pubsub()
             pubsub.subscribe(CHANNEL)
             heard, pinged = time.monotonic(), False
             while True:
@@ -128,3 +128,5 @@ def _listen(url: str) -> None:
             forget_all()
             logger.warning("API key listener lost Redis; using the shared cache.", exc_info=True)
             time.sleep(RECONNECT_SECONDS)
+        finally:
+            pubsub.close()

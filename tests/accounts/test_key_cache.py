@@ -106,3 +106,24 @@ def test_a_copy_read_before_a_change_was_announced_is_not_kept(tenant):
     keycache.announce([key_hash])
     keycache.local_set(key_hash, api_key, read_at)
     assert keycache.local_get(key_hash) is None
+
+
+def test_a_listener_cut_off_from_redis_forgets_its_copies_and_subscribes_again(tenant):
+    _, plaintext = api_key_create(tenant=tenant, name="survivor")
+    key_hash = api_key_hash(plaintext)
+
+    def wait_for_copy():
+        deadline = time.monotonic() + 10
+        while keycache.local_get(key_hash) is None and time.monotonic() < deadline:
+            api_key_authenticate(plaintext)
+            time.sleep(0.05)
+        return keycache.local_get(key_hash)
+
+    assert wait_for_copy() is not None
+    get_redis().client_kill_filter(_type="pubsub")
+    deadline = time.monotonic() + 5
+    while keycache.local_get(key_hash) is not None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert keycache.local_get(key_hash) is None
+    assert wait_for_copy() is not None
+    assert _listeners() >= 1
