@@ -7,6 +7,7 @@ duplicate message, a late worker or a second beat can never move a job twice.
 import logging
 import os
 import random
+import signal
 import socket
 import uuid
 from contextlib import nullcontext
@@ -259,22 +260,38 @@ def _at_capacity(job_type: JobType, *, tenant_id) -> bool:
     return cap is not None and processing.filter(tenant_id=tenant_id).count() >= cap
 
 
+# Stop signals are held back during the claim: one landing after the claim commits but before this
+# process knows it would leave the job processing, in no one's hands, until the stale reaper.
+STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
+
+
 def job_execute(*, job_id: str, type_name: str | None = None) -> None:
     """Run one attempt of a job: the body of the Celery task."""
-    claimed = job_claim(job_id, type_name)
-    if claimed is None:
-        logger.info("Job %s: nothing to claim (duplicate or late message).", job_id)
+    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        claimed = job_claim(job_id, type_name)
+    except BaseException:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+        raise
+    if not isinstance(claimed, Job):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+        if claimed is None:
+            logger.info("Job %s: nothing to claim (duplicate or late message).", job_id)
+        else:
+            _redispatch_later(
+                Job.objects.get(pk=job_id), CAPACITY_RECHECK_SECONDS * random.uniform(1, 2)
+            )
         return
-    if claimed == CLAIM_LATER:
-        job = Job.objects.get(pk=job_id)
-        _redispatch_later(job, CAPACITY_RECHECK_SECONDS * random.uniform(1, 2))
-        return
-    due_since = claimed.dispatched_at or claimed.created_at
-    metric_observe(
-        JOB_QUEUE_WAIT, max((claimed.started_at - due_since).total_seconds(), 0), type=claimed.type
-    )
     token = bind_log_context(job_id=str(claimed.pk), tenant=str(claimed.tenant_id))
     try:
+        # A stop signal that arrived during the claim is raised here, where the job is handed back.
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+        due_since = claimed.dispatched_at or claimed.created_at
+        metric_observe(
+            JOB_QUEUE_WAIT,
+            max((claimed.started_at - due_since).total_seconds(), 0),
+            type=claimed.type,
+        )
         _run_attempt(claimed)
     except (SystemExit, KeyboardInterrupt):
         # The pool process itself was told to stop (a supervisor signalling the whole process
