@@ -93,6 +93,7 @@ def _tune_database(database: dict) -> dict:
             }
         )
     else:
+        database["ENGINE"] = "core.postgresql"
         database["CONN_MAX_AGE"] = CONN_MAX_AGE
         database["CONN_HEALTH_CHECKS"] = True
         # Server-side binding lets psycopg prepare the hot queries (job claims, polls) once per
