@@ -244,7 +244,12 @@ CELERY_TASK_QUEUES = tuple(
 )
 CELERY_TASK_DEFAULT_QUEUE = "normal"
 CELERY_WORKER_CONCURRENCY = env.int("WORKER_CONCURRENCY", default=None)
+# A pool process is replaced after this many tasks, or after a task that leaves it holding more
+# than this much resident memory (KiB; 0: no memory limit), so a leaking renderer cannot grow.
 CELERY_WORKER_MAX_TASKS_PER_CHILD = env.int("WORKER_MAX_TASKS_PER_CHILD", default=200)
+CELERY_WORKER_MAX_MEMORY_PER_CHILD = (
+    env.int("WORKER_MAX_MEMORY_PER_CHILD", default=1_048_576) or None
+)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Celery closes the database connection after every task unless told to reuse it; workers
 # instead follow CONN_MAX_AGE like web requests do (core.celery_signals).
