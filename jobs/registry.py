@@ -14,6 +14,7 @@ from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from rest_framework import serializers
 
+from core.validation import data_validate
 from jobs.models import Priority
 
 DEFAULT_TIME_LIMIT = 600
@@ -66,10 +67,9 @@ class JobType:
         own rows find it in their context."""
         if self.payload_serializer is None:
             return payload or {}
-        serializer = self.payload_serializer(data=payload, context={"tenant": tenant})
-        serializer.is_valid(raise_exception=True)
+        validated = data_validate(self.payload_serializer, payload, context={"tenant": tenant})
         # Stored as JSON: dates and decimals become strings here, not at save time.
-        return json.loads(json.dumps(serializer.validated_data, cls=DjangoJSONEncoder))
+        return json.loads(json.dumps(validated, cls=DjangoJSONEncoder))
 
 
 _registry: dict[str, JobType] = {}

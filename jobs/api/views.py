@@ -11,6 +11,7 @@ from accounts.api.scoping import TenantScopedMixin
 from accounts.permissions import IsTenantAdmin
 from core.errors import InvalidRequest
 from core.idempotency import idempotent
+from core.validation import data_validate
 from jobs.api.serializers import (
     JobListQuerySerializer,
     JobSerializer,
@@ -80,18 +81,15 @@ class JobListCreateApi(TenantScopedMixin, generics.ListAPIView):
     )
     @idempotent
     def post(self, request):
-        params = JobSubmitSerializer(data=request.data)
-        params.is_valid(raise_exception=True)
-        job_type = job_type_get(params.validated_data["type"])
+        params = data_validate(JobSubmitSerializer, request.data)
+        job_type = job_type_get(params["type"])
         if job_type is None or not job_type.public:
-            raise InvalidRequest(
-                errors={"type": [f"Unknown job type {params.validated_data['type']!r}."]}
-            )
+            raise InvalidRequest(errors={"type": [f"Unknown job type {params['type']!r}."]})
         job = job_submit_for_request(
             request,
-            type=params.validated_data["type"],
-            payload=params.validated_data["payload"],
-            priority=params.validated_data.get("priority"),
+            type=params["type"],
+            payload=params["payload"],
+            priority=params.get("priority"),
         )
         return job_response(request, job, status_code=status.HTTP_202_ACCEPTED)
 
