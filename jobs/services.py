@@ -91,18 +91,24 @@ def job_submit(
     retry_of: Job | None = None,
     delay_seconds: float | None = None,
     count_ahead: bool = False,
+    payload_errors_under: str | None = "payload",
 ) -> Job:
     """Validate, check the rate limits, charge credits, insert the job and its ledger entry in one
     transaction, and publish its wake-up only after that commits. With `delay_seconds` the job is
     not due before then; with `count_ahead` the insert also counts the due jobs ahead of it (as
-    `due_ahead`), for an answer that shows the job's queue position."""
+    `due_ahead`), for an answer that shows the job's queue position. An invalid payload's errors
+    are reported under `payload_errors_under` (None: at the top level, as its fields were sent)."""
     job_type = job_type_get(type)
     if job_type is None or not job_type.enabled():
         raise InvalidRequest(errors={"type": [f"Unknown job type {type!r}."]})
     try:
         payload = job_type.validate(payload, tenant=tenant)
     except ValidationError as exc:
-        raise InvalidRequest("The payload is invalid.", errors={"payload": exc.detail}) from exc
+        if payload_errors_under is None:
+            raise InvalidRequest("The request has invalid fields.", errors=exc.detail) from exc
+        raise InvalidRequest(
+            "The payload is invalid.", errors={payload_errors_under: exc.detail}
+        ) from exc
     decision = rate_limit_hit(limits) if limits else None
     if decision is not None and not decision.allowed:
         metric_inc(RATE_LIMIT_REJECTIONS, limit=decision.exhausted_limit)

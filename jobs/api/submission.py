@@ -38,7 +38,9 @@ def _caller(request) -> dict:
     }
 
 
-def job_submit_for_request(request, *, type: str, payload: dict, priority: str | None) -> Job:
+def job_submit_for_request(
+    request, *, type: str, payload: dict, priority: str | None, **options
+) -> Job:
     principal = request.user
     job = job_submit(
         tenant=principal.tenant,
@@ -48,6 +50,7 @@ def job_submit_for_request(request, *, type: str, payload: dict, priority: str |
         limits=submission_limits(principal, type),
         count_ahead=True,
         **_caller(request),
+        **options,
     )
     rate_limit_headers_attach(request, job.rate_limit_decision)
     return job
