@@ -72,42 +72,42 @@ class ProjectBudget(models.Model):
         return f"Budget of {self.project}"
 
 
-class TimeEntry(models.Model):
+class ProjectEntry(models.Model):
+    """What a project spent on a day: the fields time and material entries share."""
+
     tenant = models.ForeignKey("accounts.Tenant", on_delete=models.CASCADE, related_name="+")
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="time_entries")
     date = models.DateField(default=timezone.localdate)
-    hours = models.DecimalField(max_digits=8, decimal_places=2)
-    rate = models.DecimalField(
-        max_digits=10, decimal_places=2, help_text="Defaults to the project's hourly rate."
-    )
     description = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = TenantScopedQuerySet.as_manager()
 
     class Meta:
-        verbose_name_plural = "time entries"
+        abstract = True
         ordering = ["-date", "-id"]
         indexes = [models.Index(fields=["project", "date"])]
+
+
+class TimeEntry(ProjectEntry):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="time_entries")
+    hours = models.DecimalField(max_digits=8, decimal_places=2)
+    rate = models.DecimalField(
+        max_digits=10, decimal_places=2, help_text="Defaults to the project's hourly rate."
+    )
+
+    class Meta(ProjectEntry.Meta):
+        verbose_name_plural = "time entries"
 
     def __str__(self):
         return f"{self.hours} h on {self.project} ({self.date})"
 
 
-class MaterialEntry(models.Model):
-    tenant = models.ForeignKey("accounts.Tenant", on_delete=models.CASCADE, related_name="+")
+class MaterialEntry(ProjectEntry):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="material_entries")
-    date = models.DateField(default=timezone.localdate)
     amount = models.DecimalField(max_digits=12, decimal_places=2)
-    description = models.CharField(max_length=500, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
 
-    objects = TenantScopedQuerySet.as_manager()
-
-    class Meta:
+    class Meta(ProjectEntry.Meta):
         verbose_name_plural = "material entries"
-        ordering = ["-date", "-id"]
-        indexes = [models.Index(fields=["project", "date"])]
 
     def __str__(self):
         return f"{self.amount} on {self.project} ({self.date})"
