@@ -5,6 +5,21 @@ from sharelinks.models import PublicLink, PublicLinkEvent
 from sharelinks.services import share_link_revoke
 
 
+class OpensNowFilter(admin.SimpleListFilter):
+    title = "opens now"
+    parameter_name = "opens_now"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Yes"), ("no", "No: deactivated, expired or used up")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.usable()
+        if self.value() == "no":
+            return queryset.unusable()
+        return queryset
+
+
 @admin.register(PublicLink)
 class PublicLinkAdmin(admin.ModelAdmin):
     list_display = [
@@ -13,12 +28,13 @@ class PublicLinkAdmin(admin.ModelAdmin):
         "resource_id",
         "tenant",
         "is_active",
+        "opens_now",
         "view_count",
         "max_views",
         "expires_at",
         "created_at",
     ]
-    list_filter = ["is_active", "resource_type", "deactivated_reason", "tenant"]
+    list_filter = [OpensNowFilter, "is_active", "resource_type", "deactivated_reason", "tenant"]
     search_fields = ["token_prefix", "resource_id", "tenant__slug"]
     list_select_related = ["tenant"]
     raw_id_fields = ["tenant", "created_by_key", "created_by_user"]
@@ -31,6 +47,10 @@ class PublicLinkAdmin(admin.ModelAdmin):
         "created_at",
     ]
     actions = ["deactivate"]
+
+    @admin.display(boolean=True, description="Opens now")
+    def opens_now(self, link):
+        return link.is_usable
 
     def has_add_permission(self, request):
         # A link's token is only ever shown to whoever creates it through the API.

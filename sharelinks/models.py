@@ -2,6 +2,7 @@ import hashlib
 
 from django.conf import settings
 from django.db import models
+from django.db.models import F, Q
 from django.utils import timezone
 
 from accounts.models import TenantScopedQuerySet
@@ -9,6 +10,30 @@ from accounts.models import TenantScopedQuerySet
 
 def share_token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _spent(now) -> Q:
+    """Expired, or at its view limit."""
+    return Q(expires_at__lte=now) | Q(max_views__isnull=False, view_count__gte=F("max_views"))
+
+
+class PublicLinkQuerySet(TenantScopedQuerySet):
+    def usable(self, now=None):
+        """Links that open now: active, unexpired and under their view limit."""
+        now = now or timezone.now()
+        return self.filter(
+            Q(expires_at__isnull=True) | Q(expires_at__gt=now),
+            Q(max_views__isnull=True) | Q(view_count__lt=F("max_views")),
+            is_active=True,
+        )
+
+    def unusable(self, now=None):
+        """Links that answer 404: deactivated, expired or used up."""
+        return self.filter(Q(is_active=False) | _spent(now or timezone.now()))
+
+    def expired_or_used_up(self, now=None):
+        """Links still active that no longer open: what the nightly cleanup deactivates."""
+        return self.filter(_spent(now or timezone.now()), is_active=True)
 
 
 class PublicLink(models.Model):
@@ -41,7 +66,7 @@ class PublicLink(models.Model):
     )
     created_at = models.DateTimeField(default=timezone.now)
 
-    objects = TenantScopedQuerySet.as_manager()
+    objects = PublicLinkQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at"]
@@ -59,6 +84,7 @@ class PublicLink(models.Model):
 
     @property
     def is_usable(self) -> bool:
+        """Whether the link opens now (the same test as PublicLink.objects.usable())."""
         now = timezone.now()
         return (
             self.is_active

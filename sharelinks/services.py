@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F, Q, Subquery
+from django.db.models import F, Subquery
 from django.utils import timezone
 
 from accounts.models import AuditEvent
@@ -82,20 +82,16 @@ def share_link_revoke(*, link: PublicLink, actor=None) -> PublicLink:
     return link
 
 
-def usable_links(now=None):
-    now = now or timezone.now()
-    return PublicLink.objects.filter(is_active=True).filter(
-        Q(expires_at__isnull=True) | Q(expires_at__gt=now),
-        Q(max_views__isnull=True) | Q(view_count__lt=F("max_views")),
-    )
-
-
 def share_link_view(*, token: str, client_ip: str, user_agent: str) -> PublicLink | None:
     """Count one view, with one conditional UPDATE that only matches a usable link, and record its
     event; None for unknown, inactive, expired and used-up links alike. Call it inside the
     transaction that renders the page, so a page that cannot be rendered counts nothing."""
     token_hash = share_token_hash(token)
-    if not usable_links().filter(token_hash=token_hash).update(view_count=F("view_count") + 1):
+    if (
+        not PublicLink.objects.usable()
+        .filter(token_hash=token_hash)
+        .update(view_count=F("view_count") + 1)
+    ):
         return None
     link = PublicLink.objects.get(token_hash=token_hash)
     PublicLinkEvent.objects.create(
@@ -113,12 +109,6 @@ def _client_hash(client_ip: str) -> str:
 def _browser(user_agent: str) -> str:
     found = BROWSERS.search(user_agent or "")
     return found.group(1).lower() if found else "other"
-
-
-def _expired_or_used_up(now):
-    return PublicLink.objects.filter(is_active=True).filter(
-        Q(expires_at__lte=now) | Q(max_views__isnull=False, view_count__gte=F("max_views"))
-    )
 
 
 CLEANUP_AUDIT = {
@@ -158,7 +148,7 @@ def share_links_cleanup(*, batch_size: int | None = None, on_batch=None) -> dict
         # rows after it, and a link skipped (locked, or failing) is simply passed.
         with transaction.atomic():
             batch = list(
-                _expired_or_used_up(now)
+                PublicLink.objects.expired_or_used_up(now)
                 .filter(pk__gt=after)
                 .select_for_update(skip_locked=True)
                 .only("pk", "tenant_id")

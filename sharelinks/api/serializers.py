@@ -29,7 +29,16 @@ class ShareLinkCreateSerializer(serializers.Serializer):
         return value
 
 
+class ShareLinkListQuerySerializer(serializers.Serializer):
+    active = serializers.BooleanField(required=False)
+    usable = serializers.BooleanField(required=False)
+
+
 class ShareLinkSerializer(serializers.ModelSerializer):
+    is_usable = serializers.BooleanField(
+        read_only=True, help_text="Whether the link opens now (active, unexpired, views left)."
+    )
+
     class Meta:
         model = PublicLink
         fields = [
@@ -40,6 +49,7 @@ class ShareLinkSerializer(serializers.ModelSerializer):
             "max_views",
             "view_count",
             "is_active",
+            "is_usable",
             "deactivated_at",
             "deactivated_reason",
             "created_at",

@@ -1,20 +1,31 @@
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.response import Response
 
 from accounts.api.scoping import TenantScopedMixin
-from core.errors import InvalidRequest
 from core.idempotency import idempotent
 from sharelinks.api.serializers import (
     ShareLinkCreatedSerializer,
     ShareLinkCreateSerializer,
+    ShareLinkListQuerySerializer,
     ShareLinkSerializer,
 )
 from sharelinks.models import PublicLink
 from sharelinks.services import share_link_create, share_link_revoke, share_link_url
 
 
-@extend_schema(parameters=[OpenApiParameter("active", bool)])
+@extend_schema_view(
+    list=extend_schema(
+        parameters=[
+            OpenApiParameter("active", bool, description="Revoked or cleaned up, or not."),
+            OpenApiParameter(
+                "usable",
+                bool,
+                description="Opens now, or answers 404 (inactive, expired, used up).",
+            ),
+        ]
+    )
+)
 class ShareLinkViewSet(
     TenantScopedMixin,
     mixins.ListModelMixin,
@@ -30,11 +41,13 @@ class ShareLinkViewSet(
 
     def get_queryset(self):
         links = super().get_queryset()
-        active = self.request.query_params.get("active")
-        if active is not None:
-            if active not in ("true", "false"):
-                raise InvalidRequest(errors={"active": ["true or false."]})
-            links = links.filter(is_active=active == "true")
+        # A plain dict: DRF reads a boolean missing from form-like data as false.
+        query = ShareLinkListQuerySerializer(data=self.request.query_params.dict())
+        query.is_valid(raise_exception=True)
+        if "active" in query.validated_data:
+            links = links.filter(is_active=query.validated_data["active"])
+        if "usable" in query.validated_data:
+            links = links.usable() if query.validated_data["usable"] else links.unusable()
         return links
 
     @extend_schema(request=ShareLinkCreateSerializer, responses={201: ShareLinkCreatedSerializer})

@@ -39,6 +39,48 @@ def test_revoke_deactivates_and_audits(api_client, client, tenant, settings):
     assert api_client.get("/api/v1/share-links?active=true").json()["results"] == []
 
 
+def test_the_list_tells_which_links_open_now(api_client, client, tenant, settings):
+    deck = Deck.objects.create(tenant=tenant, title="Shared")
+    urls = {
+        name: _share(api_client, resource_type="deck", resource_id=str(deck.pk), **body).json()
+        for name, body in {
+            "fresh": {"max_views": 5},
+            "used_up": {"max_views": 1},
+            "expired": {},
+            "revoked": {},
+        }.items()
+    }
+    assert (
+        client.get(urls["used_up"]["url"].removeprefix(settings.PUBLIC_BASE_URL)).status_code == 200
+    )
+    PublicLink.objects.filter(pk=urls["expired"]["id"]).update(
+        expires_at=timezone.now() - timedelta(minutes=1)
+    )
+    api_client.delete(f"/api/v1/share-links/{urls['revoked']['id']}")
+
+    def listed(query):
+        response = api_client.get(f"/api/v1/share-links?{query}")
+        assert response.status_code == 200
+        return {link["id"]: link["is_usable"] for link in response.json()["results"]}
+
+    ids = {name: created["id"] for name, created in urls.items()}
+    assert listed("usable=true") == {ids["fresh"]: True}
+    assert listed("usable=false") == {
+        ids["used_up"]: False,
+        ids["expired"]: False,
+        ids["revoked"]: False,
+    }
+    # Until the nightly cleanup, a used-up or expired link is still active, but does not open.
+    assert set(listed("active=true")) == {ids["fresh"], ids["used_up"], ids["expired"]}
+    for name, created in urls.items():
+        opens = client.get(created["url"].removeprefix(settings.PUBLIC_BASE_URL)).status_code == 200
+        assert opens is (name == "fresh"), name
+
+    response = api_client.get("/api/v1/share-links?usable=sometimes")
+    assert response.status_code == 400
+    assert "usable" in response.json()["errors"]
+
+
 def test_sharing_another_workspaces_resource_is_404(api_client, other_tenant):
     theirs = Deck.objects.create(tenant=other_tenant, title="Not yours")
     response = _share(api_client, resource_type="deck", resource_id=str(theirs.pk))
@@ -109,3 +151,19 @@ def test_every_kind_of_resource_has_a_public_page(api_client, client, tenant, se
         content = b"".join(response.streaming_content) if response.streaming else response.content
         assert expected.encode() in content, resource_type
     assert Invoice.objects.get().pdf_file
+
+
+def test_the_admin_filters_links_by_whether_they_open(api_client, admin_client, tenant):
+    deck = Deck.objects.create(tenant=tenant, title="Shared")
+    for _ in range(2):
+        _share(api_client, resource_type="deck", resource_id=str(deck.pk))
+    used_up, fresh = PublicLink.objects.order_by("created_at")
+    PublicLink.objects.filter(pk=used_up.pk).update(max_views=1, view_count=1)
+
+    def shown(query):
+        page = admin_client.get(f"/admin/sharelinks/publiclink/?{query}").content.decode()
+        return {link.token_prefix for link in (used_up, fresh) if link.token_prefix in page}
+
+    assert shown("opens_now=yes") == {fresh.token_prefix}
+    assert shown("opens_now=no") == {used_up.token_prefix}
+    assert shown("") == {fresh.token_prefix, used_up.token_prefix}
