@@ -41,7 +41,7 @@ def test_the_readme_flow_project_budget_hours_check_alert(api_client, tenant, te
     assert usage["total"]["used"] == "4080.00"
     output = StringIO()
     call_command("run_budget_check", stdout=output)
-    assert "1 alerts raised" in output.getvalue()
+    assert "alerts raised: 1," in output.getvalue()
     alerts = api_client.get("/api/v1/budget-alerts?status=active").json()["results"]
     assert [(a["type"], a["threshold"], a["current_percentage"]) for a in alerts] == [
         ("hours", "80.00", "85.00")

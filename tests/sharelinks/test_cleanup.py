@@ -126,7 +126,7 @@ def test_the_command_runs_it_and_the_run_is_recorded(tenant):
     _links(tenant, 3, expires_at=timezone.now() - timedelta(seconds=1))
     out = StringIO()
     call_command("cleanup_share_links", stdout=out)
-    assert "Deactivated 3 links" in out.getvalue()
+    assert "Links deactivated: 3," in out.getvalue()
     run = TaskRun.objects.get(name="share_link_cleanup")
     assert run.outcome == "ok" and run.counts == {
         "deactivated": 3,

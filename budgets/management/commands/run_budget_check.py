@@ -11,9 +11,7 @@ class Command(BaseCommand):
         if not counts:
             self.stdout.write("Another budget check is running; this one was skipped.")
             return
-        for name, value in counts.items():
-            self.stdout.write(f"  {name}: {value}")
         self.stdout.write(
-            f"Checked {counts['checked']} projects: {counts['alerts_created']} alerts raised, "
-            f"{counts['alerts_resolved']} resolved, {counts['failed']} failed."
+            f"Projects checked: {counts['checked']}, alerts raised: {counts['alerts_created']},"
+            f" alerts resolved: {counts['alerts_resolved']}, projects failed: {counts['failed']}."
         )

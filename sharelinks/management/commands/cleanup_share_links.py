@@ -12,6 +12,6 @@ class Command(BaseCommand):
             self.stdout.write("Another cleanup is running; this one was skipped.")
             return
         self.stdout.write(
-            f"Deactivated {counts['deactivated']} links, deleted {counts['cleaned_events']} old view events, "
-            f"{counts['failed']} links failed."
+            f"Links deactivated: {counts['deactivated']}, old view events deleted:"
+            f" {counts['cleaned_events']}, links failed: {counts['failed']}."
         )
