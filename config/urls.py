@@ -5,6 +5,10 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from core.health import healthz, readyz
 from jobs.monitoring import metrics_view
 
+admin.site.site_header = "Offload administration"
+admin.site.site_title = "Offload admin"
+admin.site.index_title = "Workspaces, jobs and their work"
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),

@@ -98,6 +98,7 @@ def queue_dashboard_view(request):
             for status in Job.Status.values
         ],
         "dead_letter_url": _changelist(dead_letter="yes"),
+        "dead_letter_count": totals.get(Job.Status.FAILED, 0),
         "queues": _queues(),
         "last_hour": _last_hour_by_type(),
         "workers": workers_seen(),

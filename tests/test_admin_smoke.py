@@ -72,3 +72,11 @@ def test_an_api_key_added_in_the_admin_is_shown_once(admin_client, tenant):
     assert api_key.expires_at is not None
     page = admin_client.get(f"/admin/accounts/apikey/{api_key.pk}/change/").content.decode()
     assert plaintext not in page
+
+
+def test_the_admin_speaks_of_offload_and_names_every_app(admin_client):
+    page = admin_client.get("/admin/").content.decode()
+    assert "Offload administration" in page
+    assert "Django administration" not in page
+    for app in ["Tenants and access", "Jobs", "Budgets", "Generations", "Invoices", "Share links"]:
+        assert f">{app}<" in page, app

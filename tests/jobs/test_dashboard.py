@@ -12,7 +12,7 @@ def test_the_dashboard_shows_counts_and_links_to_the_dead_letter(admin_client, t
     response = admin_client.get("/admin/jobs/job/dashboard/")
     assert response.status_code == 200
     body = response.content.decode()
-    assert "/admin/jobs/job/?dead_letter=yes" in body
+    assert 'href="/admin/jobs/job/?dead_letter=yes" id="dead-letter-link">1 to retry' in body
     assert "No worker has been seen" in body
     assert TaskRun.objects.filter(name="jobs_sweep").exists()
     dead_letter = admin_client.get("/admin/jobs/job/?dead_letter=yes")
