@@ -1,5 +1,10 @@
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
+from django.http import FileResponse, Http404
+from django.shortcuts import get_object_or_404
+from django.urls import path, reverse
+from django.utils.html import format_html
 
 from invoices.models import Client, Invoice, InvoiceLine
 from invoices.services import invoice_pdf_request
@@ -36,7 +41,10 @@ class InvoiceAdmin(admin.ModelAdmin):
     search_fields = ["number", "client__name", "notes"]
     list_select_related = ["tenant", "client"]
     raw_id_fields = ["tenant", "client", "project", "pdf_job"]
+    # The PDF is the renderer's output: staff download it here, and never upload or clear it.
+    exclude = ["pdf_file"]
     readonly_fields = [
+        "pdf",
         "pdf_status",
         "pdf_url",
         "pdf_error",
@@ -47,6 +55,33 @@ class InvoiceAdmin(admin.ModelAdmin):
     ]
     inlines = [InvoiceLineInline]
     actions = ["render_pdf"]
+
+    def get_urls(self):
+        download = path(
+            "<int:object_id>/pdf/",
+            self.admin_site.admin_view(self.pdf_view),
+            name="invoices_invoice_pdf",
+        )
+        return [download, *super().get_urls()]
+
+    @admin.display(description="PDF")
+    def pdf(self, invoice):
+        if not invoice.pdf_file:
+            return "—"
+        url = reverse("admin:invoices_invoice_pdf", args=[invoice.pk])
+        return format_html('<a href="{}">{}</a>', url, invoice.pdf_file.name)
+
+    def pdf_view(self, request, object_id):
+        invoice = get_object_or_404(Invoice, pk=object_id)
+        if not self.has_view_permission(request, invoice):
+            raise PermissionDenied
+        if not invoice.pdf_file:
+            raise Http404("This invoice has no PDF yet.")
+        return FileResponse(
+            invoice.pdf_file.open("rb"),
+            content_type="application/pdf",
+            filename=f"invoice-{invoice.number}.pdf",
+        )
 
     def save_related(self, request, form, formsets, change):
         # After the lines are saved too: the render must see the invoice as the admin left it.

@@ -117,3 +117,64 @@ def test_the_render_command_renders_synchronously(invoice):
     invoice.refresh_from_db()
     assert invoice.pdf_status == Invoice.PdfStatus.READY
     assert invoice.pdf_file.name == f"invoices/{invoice.tenant_id}/{invoice.pk}.pdf"
+
+
+def test_staff_download_the_pdf_from_the_admin_and_cannot_replace_it(invoice, admin_client, client):
+    from django.core.management import call_command
+
+    page_url = f"/admin/invoices/invoice/{invoice.pk}/change/"
+    pdf_url = f"/admin/invoices/invoice/{invoice.pk}/pdf/"
+    assert admin_client.get(pdf_url).status_code == 404
+    call_command("render_invoice_pdf", str(invoice.pk), stdout=io.StringIO())
+
+    page = admin_client.get(page_url).content.decode()
+    assert f'href="{pdf_url}"' in page
+    assert 'type="file"' not in page and "pdf_file-clear" not in page
+    response = admin_client.get(pdf_url)
+    assert response.status_code == 200 and response["Content-Type"] == "application/pdf"
+    assert 'filename="invoice-2026-0100.pdf"' in response["Content-Disposition"]
+    text = PdfReader(io.BytesIO(b"".join(response.streaming_content))).pages[0].extract_text()
+    assert "2026-0100" in text
+    assert client.get(pdf_url).status_code == 302  # to the admin's login page
+
+
+def test_a_change_saved_in_the_admin_queues_one_render_of_the_new_lines(invoice, admin_client):
+    page_url = f"/admin/invoices/invoice/{invoice.pk}/change/"
+    (design,) = invoice.lines.all()
+    form = {
+        "tenant": invoice.tenant_id,
+        "number": invoice.number,
+        "client": invoice.client_id or "",
+        "project": "",
+        "issue_date": "2026-11-01",
+        "due_date": "",
+        "currency": invoice.currency,
+        "status": invoice.status,
+        "notes": "Thanks",
+        "lines-TOTAL_FORMS": "2",
+        "lines-INITIAL_FORMS": "1",
+        "lines-0-id": design.pk,
+        "lines-0-invoice": invoice.pk,
+        "lines-0-sort_order": "0",
+        "lines-0-description": "Design",
+        "lines-0-quantity": "12",
+        "lines-0-unit_price": "95",
+        "lines-0-vat_rate": "25",
+        "lines-1-invoice": invoice.pk,
+        "lines-1-sort_order": "1",
+        "lines-1-description": "Hosting",
+        "lines-1-quantity": "1",
+        "lines-1-unit_price": "30",
+        "lines-1-vat_rate": "25",
+    }
+    response = admin_client.post(page_url, form)
+    assert response.status_code == 302, response.content.decode()[:2000]
+
+    invoice.refresh_from_db()
+    assert invoice.pdf_status == Invoice.PdfStatus.PENDING
+    (job,) = Job.objects.filter(type="invoice_pdf")
+    job = _run(job)
+    assert job.status == Job.Status.COMPLETED
+    invoice.refresh_from_db()
+    text = PdfReader(invoice.pdf_file.open("rb")).pages[0].extract_text()
+    assert "Hosting" in text and "Thanks" in text
