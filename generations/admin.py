@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.utils.html import format_html
 
 from generations.models import (
     Block,
@@ -11,6 +12,7 @@ from generations.models import (
     Slide,
     Story,
 )
+from generations.signing import file_path
 
 
 class ArtifactAdmin(admin.ModelAdmin):
@@ -103,3 +105,20 @@ class GeneratedImageAdmin(ArtifactAdmin):
     list_filter = ["kind", "tenant"]
     search_fields = ["prompt"]
     raw_id_fields = ["tenant", "job", "source_image"]
+    # The file is the generation's output: shown here, never uploaded or cleared by hand.
+    exclude = ["file"]
+    readonly_fields = ["preview", *ArtifactAdmin.readonly_fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.display(description="Image")
+    def preview(self, image):
+        url = file_path("image", image.pk)
+        return format_html(
+            '<a href="{}"><img src="{}" alt="{}" style="max-width: 320px"></a><br>{}',
+            url,
+            url,
+            image.prompt,
+            image.file.name,
+        )

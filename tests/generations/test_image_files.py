@@ -1,5 +1,6 @@
 """Image files and their rows: a file is kept only when its row is written."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -37,3 +38,21 @@ def test_a_generation_that_completes_keeps_its_files(tenant):
     _images_save(JobContext(job), GeneratedImage.Kind.GENERATION, "a fox", [good, good])
     assert len(_stored_images(tenant)) == 2
     assert GeneratedImage.objects.filter(job=job).count() == 2
+
+
+def test_staff_see_an_image_in_the_admin_and_cannot_replace_it(tenant, admin_client):
+    job = JobFactory(
+        tenant=tenant, type="image_generation", status=Job.Status.PROCESSING, attempts=1
+    )
+    png = provider_get("offline").image("a fox", 64, 64)
+    _images_save(JobContext(job), GeneratedImage.Kind.GENERATION, "a fox", [png])
+    image = GeneratedImage.objects.get()
+
+    page = admin_client.get(f"/admin/generations/generatedimage/{image.pk}/change/")
+    body = page.content.decode()
+    assert 'type="file"' not in body
+    src = re.search(r'<img src="([^"]+)" alt="a fox"', body).group(1)
+    shown = admin_client.get(src)
+    assert shown.status_code == 200 and shown["Content-Type"] == "image/png"
+    assert b"".join(shown.streaming_content) == png
+    assert admin_client.get("/admin/generations/generatedimage/add/").status_code == 403
