@@ -54,6 +54,14 @@ class JobContext:
         if self._pending_progress is not None:
             self._write()
 
+    def flush_if_owned(self) -> None:
+        """Write the last reported progress while the attempt still owns the job, raising
+        nothing: an attempt that ends in an error keeps how far it got."""
+        if self._pending_progress is not None:
+            progress, message = self._pending_progress
+            self._pending_progress = None
+            job_update_if_owned(self.job, self.attempt, progress=progress, progress_message=message)
+
     def complete(self, result: dict | None) -> dict | None:
         """Mark the job completed. Call it inside the transaction that writes the job's artifacts,
         so that they and the completion commit together; raises JobLost (rolling them back) when
@@ -61,6 +69,8 @@ class JobContext:
         fields = {"status": Job.Status.COMPLETED, "result": result, "finished_at": timezone.now()}
         fields["heartbeat_at"] = fields["finished_at"]
         fields["progress"] = 100
+        # An earlier attempt's error no longer describes a job that completed.
+        fields["error_code"] = fields["error_message"] = ""
         if self._pending_progress is not None:
             fields["progress_message"] = self._pending_progress[1]
         if not job_update_if_owned(self.job, self.attempt, **fields):

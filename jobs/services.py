@@ -209,12 +209,14 @@ def job_claim(job_id, type_name: str | None = None) -> Job | str | None:
 
 def _claim_returning(job_id) -> Job | None:
     """The claim itself: one UPDATE that only matches a due pending job, returning the row, and
-    the attempt's "started" line in the job's history (on PostgreSQL in the same statement)."""
+    the attempt's "started" line in the job's history (on PostgreSQL in the same statement). Each
+    attempt reports its own progress, from zero."""
     now = connection.ops.adapt_datetimefield_value(timezone.now())
     pk = Job._meta.pk.get_db_prep_value(uuid.UUID(str(job_id)), connection)
     claim = (
         f"UPDATE {Job._meta.db_table} SET status = %s, attempts = attempts + 1, started_at = %s,"
-        " heartbeat_at = %s, next_retry_at = NULL WHERE id = %s AND status = %s"
+        " heartbeat_at = %s, next_retry_at = NULL, progress = 0, progress_message = ''"
+        " WHERE id = %s AND status = %s"
         " AND (next_retry_at IS NULL OR next_retry_at <= %s)"
         f" RETURNING {job_columns(connection.alias)}"
     )
@@ -315,7 +317,11 @@ def _run_attempt(job: Job) -> None:
     try:
         if job_type is None:
             raise PermanentError("UNKNOWN_TYPE", f"No handler is registered for {job.type!r}.")
-        result = job_type.handler(ctx)
+        try:
+            result = job_type.handler(ctx)
+        except Exception:
+            ctx.flush_if_owned()
+            raise
         if not ctx.completed:
             ctx.complete(result)
         metric_inc(JOBS_COMPLETED, type=job.type)
@@ -452,7 +458,8 @@ def job_cancel(*, job: Job, actor=None) -> Job:
             error_message="Canceled on request.",
         )
         if canceled:
-            _job_ended(job, job.attempts, Job.Status.CANCELED, "CANCELED", "Canceled on request.")
+            by = f"Canceled by {actor}." if actor else "Canceled on request."
+            _job_ended(job, job.attempts, Job.Status.CANCELED, "CANCELED", by)
         elif not Job.objects.filter(pk=job.pk, status=Job.Status.PROCESSING).update(
             cancel_requested=True
         ):

@@ -54,6 +54,44 @@ def test_a_failing_attempt_is_retried_with_growing_backoff(tenant):
     assert job.events.filter(kind=JobEvent.Kind.RETRY).count() == 2
 
 
+def test_a_job_polled_between_attempts_shows_the_error_and_none_once_it_completes(
+    tenant, api_client
+):
+    job = job_submit(
+        tenant=tenant,
+        type="diagnostic",
+        payload={"steps": 2, "step_seconds": 0, "fail_attempts": 1},
+    )
+    job = _run_due(job)
+    waiting = api_client.get(f"/api/v1/jobs/{job.pk}").json()
+    assert (waiting["status"], waiting["error"]["code"]) == ("pending", "DIAGNOSTIC_FAILURE")
+    assert waiting["next_retry_at"] is not None
+    job = _run_due(job)
+    done = api_client.get(f"/api/v1/jobs/{job.pk}").json()
+    assert (done["status"], done["error"], done["result"]) == (
+        "completed",
+        None,
+        {"steps": 2, "attempt": 2},
+    )
+
+
+def test_each_attempt_reports_its_progress_from_zero(tenant):
+    job = job_submit(
+        tenant=tenant,
+        type="diagnostic",
+        payload={"steps": 2, "step_seconds": 0, "fail_attempts": 1},
+    )
+    job = _run_due(job)
+    # The failed attempt's last report is kept (it got through both steps before failing).
+    assert (job.status, job.progress) == (Job.Status.PENDING, 100)
+    assert job.progress_message == "step 2 of 2"
+    with time_machine.travel(job.next_retry_at + timedelta(milliseconds=10)):
+        second = job_claim(job.pk)
+    assert (second.attempts, second.progress, second.progress_message) == (2, 0, "")
+    job.refresh_from_db()
+    assert (job.status, job.progress, job.progress_message) == (Job.Status.PROCESSING, 0, "")
+
+
 def test_the_last_failed_attempt_is_the_dead_letter_and_refunds_once(costly_diagnostics):
     tenant = costly_diagnostics
     job = _submit(tenant, fail_attempts=99)
