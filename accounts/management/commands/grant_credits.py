@@ -1,0 +1,24 @@
+from django.core.management.base import BaseCommand, CommandError
+
+from accounts.models import Tenant
+from accounts.services import credits_grant
+
+
+class Command(BaseCommand):
+    help = "Grant a workspace credits; the grant is written to its credit ledger."
+
+    def add_arguments(self, parser):
+        parser.add_argument("tenant", help="The workspace's slug.")
+        parser.add_argument("amount", type=int)
+        parser.add_argument("--reason", default="Granted from the command line")
+
+    def handle(self, *args, tenant, amount, reason, **options):
+        if amount <= 0:
+            raise CommandError("The amount must be a positive number of credits.")
+        workspace = Tenant.objects.filter(slug=tenant).first()
+        if workspace is None:
+            raise CommandError(f"No workspace {tenant!r}.")
+        entry = credits_grant(tenant=workspace, amount=amount, reason=reason)
+        self.stdout.write(
+            f"Granted {amount} credits to {workspace.slug}; the balance is {entry.balance_after}."
+        )

@@ -1,0 +1,39 @@
+"""What the job commands share: finding jobs by id, and reporting what a service refused."""
+
+import uuid
+
+from django.core.management.base import BaseCommand, CommandError
+
+from core.errors import ApiError
+from jobs.models import Job
+
+# Who acts, in the jobs' event history, when an operator runs a command.
+COMMAND_LINE = "an operator (manage.py)"
+
+
+class JobActionCommand(BaseCommand):
+    """Apply one service to each job named by id; a refusal is reported and the rest go on."""
+
+    def add_arguments(self, parser):
+        parser.add_argument("job_ids", nargs="+", metavar="job_id")
+
+    def act(self, job: Job) -> str:
+        """Apply the service; say what became of the job."""
+        raise NotImplementedError
+
+    def handle(self, *args, job_ids, **options):
+        refused = 0
+        for job_id in job_ids:
+            try:
+                job = Job.objects.select_related("tenant").get(pk=uuid.UUID(job_id))
+            except (ValueError, Job.DoesNotExist):
+                self.stderr.write(f"{job_id}: no such job.")
+                refused += 1
+                continue
+            try:
+                self.stdout.write(f"{job_id}: {self.act(job)}")
+            except ApiError as exc:
+                self.stderr.write(f"{job_id}: {exc.detail}")
+                refused += 1
+        if refused:
+            raise CommandError(f"{refused} of {len(job_ids)} jobs were not changed.")

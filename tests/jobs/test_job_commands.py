@@ -1,0 +1,115 @@
+"""The operators' job commands: submit (and follow), cancel, retry, requeue, and granting credits."""
+
+import json
+import uuid
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from accounts.models import CreditEntry
+from jobs.models import Job, JobEvent
+from jobs.services import job_submit
+from tests.jobs.factories import JobFactory
+from tests.worker import running_worker
+
+
+def _run(*args) -> tuple[str, str]:
+    out, err = StringIO(), StringIO()
+    call_command(*args, stdout=out, stderr=err)
+    return out.getvalue(), err.getvalue()
+
+
+@pytest.fixture
+def costly(settings, tenant):
+    settings.JOB_CREDIT_COSTS = {"diagnostic": 3}
+    return tenant
+
+
+def test_cancel_job_cancels_refunds_and_reports_what_it_could_not_do(costly):
+    pending = job_submit(tenant=costly, type="diagnostic", payload={"steps": 1})
+    done = JobFactory(tenant=costly, status=Job.Status.COMPLETED)
+    err = StringIO()
+    with pytest.raises(CommandError, match="3 of 4 jobs were not changed"):
+        call_command(
+            "cancel_job", str(pending.pk), str(done.pk), "not-an-id", str(done.pk), stderr=err
+        )
+    pending.refresh_from_db()
+    assert pending.status == Job.Status.CANCELED
+    costly.refresh_from_db()
+    assert costly.credit_balance == 100
+    assert CreditEntry.objects.filter(job=pending, kind=CreditEntry.Kind.REFUND).count() == 1
+    assert pending.events.get(kind=JobEvent.Kind.CANCELED).message == (
+        "CANCELED: Canceled by an operator (manage.py)."
+    )
+    assert f"{done.pk}: The job is completed" in err.getvalue()
+    assert "not-an-id: no such job." in err.getvalue()
+
+
+def test_requeue_job_puts_a_dead_letter_back_and_retry_job_submits_a_new_one(tenant):
+    dead = JobFactory(tenant=tenant, status=Job.Status.FAILED, attempts=3, error_code="BOOM")
+    other = JobFactory(tenant=tenant, status=Job.Status.CANCELED)
+    out, _ = _run("requeue_job", str(dead.pk))
+    assert out == f"{dead.pk}: requeued in the normal queue.\n"
+    dead.refresh_from_db()
+    assert (dead.status, dead.attempts, dead.error_code) == (Job.Status.PENDING, 0, "")
+
+    out, _ = _run("retry_job", str(other.pk))
+    retried = Job.objects.get(retry_of=other)
+    assert out == f"{other.pk}: retried as job {retried.pk}.\n"
+    assert (retried.status, retried.payload) == (Job.Status.PENDING, other.payload)
+    with pytest.raises(CommandError):
+        call_command("retry_job", str(uuid.uuid4()), stdout=StringIO(), stderr=StringIO())
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["nobody", "diagnostic"], "No active workspace 'nobody'"),
+        (["acme", "teleport"], "Unknown job type 'teleport'"),
+        (["acme", "diagnostic", "--payload", '{"steps": -1}'], '"steps"'),
+        (["acme", "diagnostic", "--payload", "[1]"], "must be a JSON object"),
+        (["acme", "diagnostic", "--payload", "{steps"], "is not JSON"),
+    ],
+)
+def test_submit_job_refuses_bad_input_and_creates_nothing(tenant, args, message):
+    tenant.slug = "acme"
+    tenant.save()
+    with pytest.raises(CommandError, match=message):
+        call_command("submit_job", *args, stdout=StringIO())
+    assert not Job.objects.exists()
+
+
+def test_submit_job_without_a_worker_gives_up_waiting_and_says_why(tenant):
+    with pytest.raises(CommandError, match="still pending after 1 s: is a worker running"):
+        call_command("submit_job", tenant.slug, "diagnostic", "--wait", "1", stdout=StringIO())
+    assert Job.objects.get().status == Job.Status.PENDING
+
+
+@pytest.mark.django_db(transaction=True)
+def test_submit_job_follows_a_diagnostic_through_a_real_worker(tenant):
+    payload = json.dumps({"steps": 3, "step_seconds": 0.5, "fail_attempts": 1})
+    with running_worker():
+        out, _ = _run("submit_job", tenant.slug, "diagnostic", "--payload", payload, "--wait", "60")
+    job = Job.objects.get()
+    lines = out.splitlines()
+    assert lines[0] == f"Submitted diagnostic job {job.pk} to the normal queue."
+    assert any(line.startswith("  processing, attempt 1/3, 33%: step 1 of 3") for line in lines)
+    assert any(
+        line.startswith("  pending, attempt 1/3, 100%: step 3 of 3 (last error DIAGNOSTIC_FAILURE")
+        for line in lines
+    ), out
+    assert lines[-2] == "  completed, attempt 2/3, 100%: step 3 of 3"
+    assert lines[-1] == 'Completed: {"steps": 3, "attempt": 2}'
+
+
+def test_grant_credits_adds_to_the_balance_through_the_ledger(tenant):
+    out, _ = _run("grant_credits", tenant.slug, "250", "--reason", "Support ticket 42")
+    tenant.refresh_from_db()
+    assert tenant.credit_balance == 350
+    assert out == f"Granted 250 credits to {tenant.slug}; the balance is 350.\n"
+    entry = CreditEntry.objects.get(tenant=tenant)
+    assert (entry.kind, entry.amount, entry.reason) == ("grant", 250, "Support ticket 42")
+    with pytest.raises(CommandError, match="positive"):
+        call_command("grant_credits", tenant.slug, "-5", stdout=StringIO())
