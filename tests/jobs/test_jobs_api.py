@@ -138,6 +138,10 @@ def test_the_list_is_cursor_paginated(api_client, tenant):
     assert len(first["results"]) == 2
     second = api_client.get(first["next"]).json()
     assert len(second["results"]) == 1
+    garbled = api_client.get("/api/v1/jobs?cursor=not-a-cursor")
+    assert garbled.status_code == 400
+    assert garbled.json()["code"] == "INVALID_REQUEST"
+    assert "cursor" in garbled.json()["errors"]
 
 
 def test_cancel_a_finished_job_is_409(api_client, tenant):
