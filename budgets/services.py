@@ -15,6 +15,7 @@ from accounts.services import (
 )
 from budgets.models import BudgetAlert, Project, ProjectBudget
 from budgets.selectors import Spent, budget_percentages, spent_by_project
+from core.errors import Conflict
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +37,35 @@ def project_budget_set(*, project: Project, actor=None, **fields) -> ProjectBudg
         },
     )
     return budget
+
+
+def project_delete(*, project: Project, actor=None) -> None:
+    """Delete a project with nothing recorded against it. Logged time, material or invoices are
+    history: such a project is archived instead."""
+    with transaction.atomic():
+        # The lock keeps an entry from being recorded between the check and the delete.
+        project = Project.objects.select_for_update().get(pk=project.pk)
+        recorded = [
+            name
+            for name, related in [
+                ("time entries", project.time_entries),
+                ("material entries", project.material_entries),
+                ("invoices", project.invoices),
+            ]
+            if related.exists()
+        ]
+        if recorded:
+            raise Conflict(
+                f'The project has {" and ".join(recorded)}; archive it instead (status "archived").'
+            )
+        audit_record(
+            tenant=project.tenant,
+            resource=project,
+            action=AuditEvent.Action.DELETE,
+            actor=actor,
+            old={"name": project.name},
+        )
+        project.delete()
 
 
 def _wanted_alerts(budget: ProjectBudget, percentages: dict) -> dict[tuple[str, Decimal], Decimal]:

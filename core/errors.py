@@ -1,8 +1,10 @@
 """RFC 9457 problem details for every API error, each with a stable `code`."""
 
 import logging
+from collections import Counter
 
 from django.core.exceptions import PermissionDenied
+from django.db.models import ProtectedError, RestrictedError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -148,11 +150,23 @@ def _flatten(detail) -> str:
     return str(detail)
 
 
+def _still_referred_to(exc: ProtectedError | RestrictedError) -> str:
+    objects = getattr(exc, "protected_objects", None) or exc.restricted_objects
+    counts = Counter(obj._meta for obj in objects)
+    referrers = ", ".join(
+        f"{count} {opts.verbose_name if count == 1 else opts.verbose_name_plural}"
+        for opts, count in sorted(counts.items(), key=lambda item: item[0].label)
+    )
+    return f"It cannot be deleted while other records refer to it ({referrers})."
+
+
 def problem_exception_handler(exc, context):
     if isinstance(exc, Http404):
         exc = NotFound()
     elif isinstance(exc, PermissionDenied):
         exc = Forbidden()
+    elif isinstance(exc, ProtectedError | RestrictedError):
+        exc = Conflict(_still_referred_to(exc))
     if not isinstance(exc, exceptions.APIException):
         logger.exception("Unhandled error in %s", context.get("view").__class__.__name__)
         status_code, code, title = 500, "INTERNAL_ERROR", "Internal error"

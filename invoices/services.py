@@ -11,13 +11,14 @@ from rest_framework import serializers
 
 from accounts.models import AuditEvent
 from accounts.services import audit_record, notify_admins
+from core.errors import Conflict
 from core.metrics import PDF_RENDER, metric_observe
 from invoices.models import Invoice
 from invoices.rendering import html_to_pdf, invoice_html
 from jobs.errors import PermanentError, RetryableError
 from jobs.models import Job
 from jobs.registry import JobType
-from jobs.services import job_submit
+from jobs.services import job_cancel, job_submit
 
 logger = logging.getLogger(__name__)
 
@@ -102,7 +103,11 @@ def invoice_pdf_url(invoice: Invoice) -> str:
 def invoice_pdf_saved(*, invoice_id: int, name: str, fingerprint: str, actor=None) -> Invoice:
     """Record a stored render. Runs in the caller's transaction; the row lock orders it with any
     concurrent change, so a render of stale content is always noticed."""
-    invoice = Invoice.objects.select_for_update().select_related("tenant").get(pk=invoice_id)
+    invoice = Invoice.objects.select_for_update().select_related("tenant").filter(pk=invoice_id)
+    invoice = invoice.first()
+    if invoice is None:
+        default_storage.delete(name)
+        raise PermanentError("NOT_FOUND", "The invoice was deleted while its PDF was rendered.")
     stale = invoice.content_fingerprint() != fingerprint
     invoice.pdf_file.name = name
     invoice.pdf_url = invoice_pdf_url(invoice)
@@ -129,6 +134,31 @@ def invoice_pdf_saved(*, invoice_id: int, name: str, fingerprint: str, actor=Non
     )
     invoice.stale = stale
     return invoice
+
+
+def invoice_delete(*, invoice: Invoice, actor=None) -> None:
+    """Delete a draft invoice, its stored PDF (after the commit) and any render still to come. A
+    sent or paid invoice stays on record: void it instead."""
+    if invoice.status != Invoice.Status.DRAFT:
+        raise Conflict(
+            f"The invoice is {invoice.status}; only drafts can be deleted. Set its status to "
+            '"void" instead.'
+        )
+    with transaction.atomic():
+        render = invoice.pdf_job
+        stored = invoice.pdf_file.name
+        audit_record(
+            tenant=invoice.tenant,
+            resource=invoice,
+            action=AuditEvent.Action.DELETE,
+            actor=actor,
+            old={"number": invoice.number, "status": invoice.status},
+        )
+        invoice.delete()
+        if render is not None and not render.is_finished:
+            job_cancel(job=render, actor=actor)
+        if stored:
+            transaction.on_commit(lambda: default_storage.delete(stored))
 
 
 class InvoicePdfPayload(serializers.Serializer):

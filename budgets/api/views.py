@@ -14,7 +14,7 @@ from budgets.api.serializers import (
 )
 from budgets.models import BudgetAlert, MaterialEntry, Project, TimeEntry
 from budgets.selectors import budget_usage
-from budgets.services import project_budget_set
+from budgets.services import project_budget_set, project_delete
 from core.errors import InvalidRequest
 from core.idempotency import idempotent
 
@@ -31,10 +31,14 @@ class TenantCreateMixin:
 
 
 class ProjectViewSet(TenantScopedMixin, TenantCreateMixin, viewsets.ModelViewSet):
-    """Projects, their budget and their usage."""
+    """Projects, their budget and their usage. A project with recorded time, material or invoices
+    cannot be deleted (409): archive it."""
 
     queryset = Project.objects.select_related("budget").order_by("name", "id")
     serializer_class = ProjectSerializer
+
+    def perform_destroy(self, project):
+        project_delete(project=project, actor=self.request.user.actor)
 
     @extend_schema(request=ProjectBudgetSerializer, responses=ProjectBudgetSerializer)
     @action(detail=True, methods=["put"], url_path="budget")

@@ -11,7 +11,7 @@ from core.errors import NotFound
 from core.idempotency import idempotent
 from invoices.api.serializers import ClientSerializer, InvoiceSerializer
 from invoices.models import Client, Invoice
-from invoices.services import invoice_pdf_request
+from invoices.services import invoice_delete, invoice_pdf_request
 
 
 class ClientViewSet(TenantScopedMixin, TenantCreateMixin, viewsets.ModelViewSet):
@@ -20,7 +20,8 @@ class ClientViewSet(TenantScopedMixin, TenantCreateMixin, viewsets.ModelViewSet)
 
 
 class InvoiceViewSet(TenantScopedMixin, viewsets.ModelViewSet):
-    """Invoices with their lines. Creating or changing one queues its PDF; poll `pdf_status`."""
+    """Invoices with their lines. Creating or changing one queues its PDF; poll `pdf_status`.
+    Only drafts can be deleted; a sent or paid invoice is voided instead."""
 
     queryset = Invoice.objects.select_related("client", "tenant").prefetch_related("lines")
     serializer_class = InvoiceSerializer
@@ -34,6 +35,9 @@ class InvoiceViewSet(TenantScopedMixin, viewsets.ModelViewSet):
 
     def perform_update(self, serializer):
         self._save_and_render(serializer)
+
+    def perform_destroy(self, invoice):
+        invoice_delete(invoice=invoice, actor=self.request.user.actor)
 
     def _save_and_render(self, serializer):
         with transaction.atomic():

@@ -4,7 +4,7 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
-from accounts.models import Notification
+from accounts.models import AuditEvent, Notification
 from budgets.models import BudgetAlert, ProjectBudget, TimeEntry
 from tests.budgets.factories import ProjectBudgetFactory, ProjectFactory, hours
 
@@ -19,36 +19,64 @@ def test_the_readme_flow_project_budget_hours_check_alert(api_client, tenant, te
         f"/api/v1/projects/{project_id}/budget",
         {
             "hours_budget": "40",
-            "total_budget": "6000",
-            "alert_thresholds": [{"type": "hours", "percentage": 80}],
+            "total_budget": "4500",
+            "alert_thresholds": [
+                {"type": "hours", "percentage": 80},
+                {"type": "total", "percentage": 90},
+            ],
         },
         format="json",
     )
     assert budget.status_code == 200, budget.json()
     assert budget.json()["alert_thresholds"] == [
-        {"type": "hours", "percentage": 80.0, "notify": True}
+        {"type": "hours", "percentage": 80.0, "notify": True},
+        {"type": "total", "percentage": 90.0, "notify": True},
     ]
-    entry = api_client.post(
-        "/api/v1/time-entries", {"project": project_id, "hours": "10"}, format="json"
-    )
-    assert entry.json()["rate"] == "120.00"
-    for _ in range(2):
-        api_client.post(
-            "/api/v1/time-entries", {"project": project_id, "hours": "12"}, format="json"
+    for day in ["02", "03", "04", "05"]:
+        entry = api_client.post(
+            "/api/v1/time-entries",
+            {"project": project_id, "date": f"2026-11-{day}", "hours": "8.5"},
+            format="json",
         )
+        assert entry.status_code == 201, entry.json()
+        assert entry.json()["rate"] == "120.00"
+    material = api_client.post(
+        "/api/v1/material-entries",
+        {"project": project_id, "amount": "250.00", "description": "Hosting"},
+        format="json",
+    )
+    assert material.status_code == 201
     usage = api_client.get(f"/api/v1/projects/{project_id}/usage").json()
     assert usage["hours"] == {"used": "34.00", "budget": "40.00", "percentage": "85.00"}
-    assert usage["total"]["used"] == "4080.00"
+    assert usage["total"] == {"used": "4330.00", "budget": "4500.00", "percentage": "96.22"}
     output = StringIO()
     call_command("run_budget_check", stdout=output)
-    assert "alerts raised: 1," in output.getvalue()
+    assert "alerts raised: 2," in output.getvalue()
     alerts = api_client.get("/api/v1/budget-alerts?status=active").json()["results"]
-    assert [(a["type"], a["threshold"], a["current_percentage"]) for a in alerts] == [
-        ("hours", "80.00", "85.00")
+    assert sorted((a["type"], a["threshold"], a["current_percentage"]) for a in alerts) == [
+        ("hours", "80.00", "85.00"),
+        ("total", "90.00", "96.22"),
     ]
-    assert Notification.objects.get(user=tenant_admin).title.startswith(
-        "Website: hours budget at 85.00%"
+    titles = set(Notification.objects.filter(user=tenant_admin).values_list("title", flat=True))
+    assert any(title.startswith("Website: hours budget at 85.00%") for title in titles), titles
+
+
+def test_a_project_with_recorded_work_is_archived_not_deleted(api_client, tenant):
+    worked, empty = ProjectFactory(tenant=tenant), ProjectFactory(tenant=tenant)
+    hours(worked, 2)
+    refused = api_client.delete(f"/api/v1/projects/{worked.pk}")
+    assert refused.status_code == 409
+    assert refused.json()["code"] == "CONFLICT"
+    assert "time entries" in refused.json()["detail"] and "archive" in refused.json()["detail"]
+    assert TimeEntry.objects.filter(project=worked).count() == 1
+    assert api_client.delete(f"/api/v1/projects/{empty.pk}").status_code == 204
+    assert AuditEvent.objects.filter(
+        action="delete", resource_type="budgets.project", resource_id=str(empty.pk)
+    ).exists()
+    archived = api_client.patch(
+        f"/api/v1/projects/{worked.pk}", {"status": "archived"}, format="json"
     )
+    assert archived.json()["status"] == "archived"
 
 
 @pytest.mark.parametrize(

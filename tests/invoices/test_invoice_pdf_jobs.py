@@ -178,3 +178,18 @@ def test_a_change_saved_in_the_admin_queues_one_render_of_the_new_lines(invoice,
     invoice.refresh_from_db()
     text = PdfReader(invoice.pdf_file.open("rb")).pages[0].extract_text()
     assert "Hosting" in text and "Thanks" in text
+
+
+def test_a_render_that_finishes_after_its_invoice_was_deleted_leaves_no_file(invoice):
+    from django.core.files.storage import default_storage
+    from django.db import transaction
+
+    from invoices.services import invoice_pdf_saved, invoice_pdf_store
+    from jobs.errors import PermanentError
+
+    name, fingerprint, _ = invoice_pdf_store(invoice=invoice)
+    assert default_storage.exists(name)
+    Invoice.objects.filter(pk=invoice.pk).delete()
+    with pytest.raises(PermanentError, match="deleted"), transaction.atomic():
+        invoice_pdf_saved(invoice_id=invoice.pk, name=name, fingerprint=fingerprint)
+    assert not default_storage.exists(name)

@@ -134,3 +134,42 @@ def test_an_invoice_created_over_the_api_is_rendered_by_a_worker_and_downloaded(
     assert response["Content-Type"] == "application/pdf"
     text = PdfReader(io.BytesIO(b"".join(response.streaming_content))).pages[0].extract_text()
     assert "2026-0001" in text and "Nordlys Consulting" in text and "1657.58 EUR" in text
+
+
+def test_only_a_draft_is_deleted_with_its_pdf_and_its_waiting_render(
+    api_client, tenant, django_capture_on_commit_callbacks
+):
+    from django.core.files.storage import default_storage
+    from django.core.management import call_command
+
+    sent = InvoiceFactory(tenant=tenant, number="2026-0900", status=Invoice.Status.SENT)
+    refused = api_client.delete(f"/api/v1/invoices/{sent.pk}")
+    assert refused.status_code == 409
+    assert "void" in refused.json()["detail"]
+    assert Invoice.objects.filter(pk=sent.pk).exists()
+
+    draft = api_client.post("/api/v1/invoices", {**INVOICE, "number": "2026-0901"}, format="json")
+    draft_id = draft.json()["id"]
+    call_command("render_invoice_pdf", str(draft_id), stdout=io.StringIO())
+    stored = Invoice.objects.get(pk=draft_id).pdf_file.name
+    assert default_storage.exists(stored)
+    api_client.patch(f"/api/v1/invoices/{draft_id}", {"notes": "Changed"}, format="json")
+    waiting = Invoice.objects.get(pk=draft_id).pdf_job
+    assert waiting.status == Job.Status.PENDING
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert api_client.delete(f"/api/v1/invoices/{draft_id}").status_code == 204
+    assert not Invoice.objects.filter(pk=draft_id).exists()
+    assert not default_storage.exists(stored)
+    waiting.refresh_from_db()
+    assert waiting.status == Job.Status.CANCELED
+
+
+def test_a_client_with_invoices_is_409_not_a_server_error(api_client, tenant):
+    billed, unbilled = ClientFactory(tenant=tenant), ClientFactory(tenant=tenant)
+    InvoiceFactory(tenant=tenant, client=billed)
+    refused = api_client.delete(f"/api/v1/clients/{billed.pk}")
+    assert refused.status_code == 409
+    assert refused.json()["code"] == "CONFLICT"
+    assert refused.json()["detail"].endswith("(1 invoice).")
+    assert api_client.delete(f"/api/v1/clients/{unbilled.pk}").status_code == 204
