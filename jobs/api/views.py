@@ -22,7 +22,7 @@ from jobs.api.serializers import (
 from jobs.api.submission import job_retry_for_request, job_submit_for_request, poll_after_seconds
 from jobs.models import Job
 from jobs.registry import job_type_get
-from jobs.selectors import job_counts, job_for_polling, queue_depths
+from jobs.selectors import job_counts, job_for_polling, jobs_with_due_ahead, queue_depths
 from jobs.services import job_cancel
 
 
@@ -72,7 +72,7 @@ class JobListCreateApi(TenantScopedMixin, generics.ListAPIView):
             jobs = jobs.filter(type=query.validated_data["type"])
         if "ids" in query.validated_data:
             jobs = jobs.filter(pk__in=query.validated_data["ids"])
-        return jobs.order_by("-created_at")
+        return jobs_with_due_ahead(jobs.order_by("-created_at"))
 
     @extend_schema(
         request=JobSubmitSerializer,
