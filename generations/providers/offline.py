@@ -45,8 +45,12 @@ def _digest(*parts: str) -> int:
 
 
 def _title(text: str, limit: int = 8) -> str:
-    found = words(text)[:limit]
-    return " ".join(found) if found else text.strip()[:60] or "Untitled"
+    """The text's first words, with an ellipsis when it goes on."""
+    found = words(text)
+    if not found:
+        return text.strip()[:60] or "Untitled"
+    title = " ".join(found[:limit]) + ("…" if len(found) > limit else "")
+    return title[:1].upper() + title[1:]
 
 
 def _key_term(sentence: str) -> str | None:
@@ -125,7 +129,7 @@ class OfflineProvider(Provider):
         if not cards:
             cards = [
                 {
-                    "question": f"{_title(text, 4)} …?",
+                    "question": f"What about: {_title(text, 6)}?",
                     "answer": text.strip()[:500],
                     "source": text.strip()[:500],
                 }
@@ -216,7 +220,7 @@ class OfflineProvider(Provider):
             written += len(words(sentence))
             i += 1
         text = "\n\n".join(" ".join(chunk) for chunk in _chunks(paragraphs, 3))
-        return {"title": f"{hero} and {_title(prompt, 5)}", "text": text}
+        return {"title": _title(prompt), "text": text}
 
     def image(self, prompt: str, width: int, height: int) -> bytes:
         seed = _digest(prompt)

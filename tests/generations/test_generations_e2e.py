@@ -109,6 +109,7 @@ def test_every_kind_through_a_real_worker(api_client, client, settings):
 
     story_row = Story.objects.get(pk=results["story"]["result"]["storyId"])
     assert story_row.status == "ready" and "Ingrid" in story_row.text and story_row.words >= 100
+    assert story_row.title == "A lighthouse keeper finds a map"
     assert results["story"]["result"]["generationTime"] >= 0
 
     for image_id in results["image"]["result"]["imageIds"] + results["edit"]["result"]["imageIds"]:
