@@ -5,6 +5,8 @@ Works on any language: sentences and words are found with Unicode-aware patterns
 
 import hashlib
 import io
+import itertools
+import random
 import re
 import textwrap
 
@@ -21,6 +23,46 @@ DEFINITION = re.compile(
     r"^(?P<term>[^,;:]{2,60}?)\s+(?:is|are|means|refers to|er|är|ist|est|es)\s+(?P<rest>.{3,})$",
     re.I,
 )
+
+
+STORY_TURN = (
+    "That changed on the morning when {others} arrived with a question nobody could answer."
+)
+STORY_WHEN = [
+    "At first light",
+    "Later that week",
+    "When the wind turned",
+    "Long after midnight",
+    "On the third day",
+    "Before anyone noticed",
+    "In the quiet that followed",
+    "By the time the tide came in",
+]
+STORY_WHAT = [
+    "{hero} went back over every clue",
+    "{hero} asked {others} for help",
+    "a letter arrived with no name on it",
+    "the old paths of {place} led somewhere new",
+    "{hero} found a door that had not been there before",
+    "the {genre} rumours grew louder",
+    "{hero} wrote down everything that had happened",
+    "a stranger told {hero} a story about {place}",
+    "{hero} made a choice that could not be undone",
+    "the lights of {place} went out one by one",
+]
+STORY_THEN = [
+    "and nothing looked quite the same",
+    "and the answer felt closer than ever",
+    "and the question only grew",
+    "and {hero} did not sleep that night",
+    "and the people of {place} began to talk",
+    "and a small hope took root",
+]
+STORY_PARTS = (STORY_WHEN, STORY_WHAT, STORY_THEN)
+STORY_ENDING = [
+    "By the end, {hero} understood what {others} had known from the start.",
+    "And {place} was never quite the same again.",
+]
 
 
 def plain(text: str) -> str:
@@ -201,25 +243,29 @@ class OfflineProvider(Provider):
         hero = characters[0]
         others = ", ".join(characters[1:]) or "no one at all"
         place = setting or "a place no map had named"
-        beats = [
-            f"{hero} had always believed that {prompt.strip().rstrip('.')} was only a story told in {place}.",
-            f"That changed on the morning when {others} arrived with a question nobody could answer.",
-            f"In {place}, every answer had a price, and {hero} began to count what this one would cost.",
-            f"The {genre or 'strange'} days that followed tested {hero} more than any before.",
-            f"Doors opened that should have stayed closed, and {hero} walked through each of them.",
-            f"By the end, {hero} understood what {others} had known from the start.",
-            f"And {place} was never quite the same again.",
+        names = {"hero": hero, "others": others, "place": place, "genre": genre or "strange"}
+        opening = [
+            f"{hero} had always believed that {prompt.strip().rstrip('.')} was only a story told"
+            f" in {place}.",
+            STORY_TURN.format(**names),
         ]
-        paragraphs, written = [], 0
-        i = seed % 3
-        while written < length:
-            sentence = beats[i % len(beats)]
-            if i >= len(beats):
-                sentence = f"{hero} remembered: {prompt.strip()}"
-            paragraphs.append(sentence)
-            written += len(words(sentence))
-            i += 1
-        text = "\n\n".join(" ".join(chunk) for chunk in _chunks(paragraphs, 3))
+        ending = [line.format(**names) for line in STORY_ENDING]
+        # The middle: each part list in the seed's order, cycled so that neighbours differ.
+        rng = random.Random(seed)
+        when, what, then = (rng.sample(part, len(part)) for part in STORY_PARTS)
+        body = list(opening)
+        budget = length - len(words(" ".join(opening + ending)))
+        for i in itertools.count():
+            if budget <= 0:
+                break
+            sentence = (
+                f"{when[i % len(when)]}, {what[i % len(what)].format(**names)},"
+                f" {then[(i + i // len(what)) % len(then)].format(**names)}."
+            )
+            body.append(sentence)
+            budget -= len(words(sentence))
+        paragraphs = _chunks(body + ending, 4)
+        text = "\n\n".join(" ".join(chunk) for chunk in paragraphs)
         return {"title": _title(prompt), "text": text}
 
     def image(self, prompt: str, width: int, height: int) -> bytes:

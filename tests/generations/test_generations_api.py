@@ -141,3 +141,18 @@ def test_an_image_file_link_serves_only_images(client, tenant):
     deck = Deck.objects.create(tenant=tenant, title="Not an image")
     assert client.get(f"/v/{view_token('deck', deck.pk)}/file").status_code == 404
     assert not GeneratedImage.objects.exists()
+
+
+def test_an_offline_story_reaches_its_length_without_repeating_itself(tenant, api_client):
+    response = api_client.post(
+        "/api/v1/generations",
+        {"kind": "story", "prompt": "a lighthouse keeper finds a map", "characters": ["Ingrid"]},
+        format="json",
+    )
+    job_execute(job_id=response.json()["id"])
+    story = Story.objects.get()
+    sentences = [s for paragraph in story.text.split("\n\n") for s in paragraph.split(". ")]
+    assert len(sentences) == len(set(sentences))
+    assert story.words >= 300
+    assert story.title == "A lighthouse keeper finds a map"
+    assert story.text.endswith("was never quite the same again.")
