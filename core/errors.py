@@ -3,7 +3,9 @@
 import logging
 from collections import Counter
 
+import redis
 from django.core.exceptions import PermissionDenied
+from django.db import InterfaceError, OperationalError
 from django.db.models import ProtectedError, RestrictedError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
@@ -96,6 +98,10 @@ class ServiceUnavailable(ApiError):
     default_detail = "A service this request needs is unavailable; try again later."
 
 
+# A store the request needs is unreachable: the client should come back, not report a bug.
+OUTAGES = (redis.ConnectionError, redis.TimeoutError, OperationalError, InterfaceError)
+OUTAGE_RETRY_AFTER = 5
+
 _DRF_CODES = {
     exceptions.ParseError: (400, "INVALID_REQUEST", "Invalid request"),
     exceptions.ValidationError: (400, "INVALID_REQUEST", "Invalid request"),
@@ -167,6 +173,9 @@ def problem_exception_handler(exc, context):
         exc = Forbidden()
     elif isinstance(exc, ProtectedError | RestrictedError):
         exc = Conflict(_still_referred_to(exc))
+    elif isinstance(exc, OUTAGES):
+        logger.warning("A service the request needs is unreachable: %r", exc)
+        exc = ServiceUnavailable(headers={"Retry-After": str(OUTAGE_RETRY_AFTER)})
     if not isinstance(exc, exceptions.APIException):
         logger.exception("Unhandled error in %s", context.get("view").__class__.__name__)
         status_code, code, title = 500, "INTERNAL_ERROR", "Internal error"

@@ -63,3 +63,35 @@ def test_a_non_api_404_stays_html(client, db):
     response = client.get("/nothing-here")
     assert response.status_code == 404
     assert response["Content-Type"].startswith("text/html")
+
+
+def test_redis_out_of_reach_is_503_with_retry_after_and_nothing_written(api_client, settings):
+    from jobs.models import Job
+
+    api_client.get("/api/v1/me")  # the key is known: only the rate limiter needs Redis now
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"
+    response = api_client.post(
+        "/api/v1/jobs", {"type": "diagnostic", "payload": {"steps": 0}}, format="json"
+    )
+    body = _assert_problem(response, 503, "SERVICE_UNAVAILABLE")
+    assert response["Retry-After"] == "5"
+    assert "unavailable" in body["detail"]
+    assert not Job.objects.exists()
+    _assert_problem(api_client.get("/api/v1/jobs"), 503, "SERVICE_UNAVAILABLE")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_database_out_of_reach_is_503(api_client):
+    from django.db import connection
+
+    api_client.get("/api/v1/me")
+    port = connection.settings_dict["PORT"]
+    connection.close()
+    connection.settings_dict["PORT"] = 1
+    try:
+        response = api_client.get("/api/v1/jobs")
+    finally:
+        connection.close()
+        connection.settings_dict["PORT"] = port
+    _assert_problem(response, 503, "SERVICE_UNAVAILABLE")
+    assert response["Retry-After"] == "5"
