@@ -36,7 +36,6 @@ class ApiKeyViewSet(
     queryset = ApiKey.objects.order_by("-created_at")
     serializer_class = ApiKeySerializer
     permission_classes = [IsTenantAdmin]
-    pagination_class = None
 
     @extend_schema(request=ApiKeyCreateSerializer, responses={201: ApiKeyCreatedSerializer})
     def create(self, request):

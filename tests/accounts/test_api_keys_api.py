@@ -7,7 +7,7 @@ def test_a_workspace_admin_creates_lists_and_revokes_keys(api_client, anonymous_
     )
     assert created.status_code == 201
     key = created.json()["key"]
-    listed = api_client.get("/api/v1/api-keys").json()
+    listed = api_client.get("/api/v1/api-keys").json()["results"]
     assert "deploy" in [item["name"] for item in listed]
     assert key not in str(listed)
     assert all("key" not in item and "key_hash" not in item for item in listed)
