@@ -32,7 +32,10 @@ class ApiError(exceptions.APIException):
 
 
 class InvalidRequest(ApiError):
-    pass
+    def __init__(self, detail=None, *, errors=None, headers=None):
+        if detail is None and errors:
+            detail = "The request has invalid fields."
+        super().__init__(detail, errors=errors, headers=headers)
 
 
 class Unauthorized(ApiError):

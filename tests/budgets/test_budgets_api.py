@@ -179,4 +179,7 @@ def test_usage_of_a_zero_budget_has_no_percentage(api_client, tenant):
 
 
 def test_a_bad_alert_status_filter_is_400(api_client):
-    assert api_client.get("/api/v1/budget-alerts?status=open").status_code == 400
+    response = api_client.get("/api/v1/budget-alerts?status=open")
+    assert response.status_code == 400
+    assert response.json()["detail"] == "The request has invalid fields."
+    assert "status" in response.json()["errors"]
