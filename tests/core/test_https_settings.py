@@ -1,0 +1,42 @@
+"""Production behind TLS: the settings follow PUBLIC_BASE_URL and the proxies in front."""
+
+import os
+import subprocess
+import sys
+
+from tests.worker import ROOT
+
+
+def _deploy_check(**env) -> str:
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "ERROR"],
+        cwd=ROOT,
+        env={
+            # The browser tests allow async-unsafe calls in this process; a deployment never does.
+            **{k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"},
+            "DJANGO_SETTINGS_MODULE": "config.settings.base",
+            "DEBUG": "false",
+            "SECRET_KEY": "a-long-production-secret-key-that-is-random-enough-0123456789-abcdef",
+            **env,
+        },
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout + result.stderr
+
+
+def test_an_https_deployment_sends_cookies_over_https_only():
+    behind_tls = _deploy_check(PUBLIC_BASE_URL="https://offload.example.com", NUM_PROXIES="1")
+    for warning in ["security.W012", "security.W016"]:  # session and CSRF cookies
+        assert warning not in behind_tls
+    plain = _deploy_check(PUBLIC_BASE_URL="http://127.0.0.1:8000")
+    assert "security.W012" in plain and "security.W016" in plain
+
+
+def test_hsts_and_the_https_redirect_are_settings_and_spare_the_probes(client, settings):
+    assert "security.W004" not in _deploy_check(SECURE_HSTS_SECONDS="31536000")
+    assert "security.W008" not in _deploy_check(SECURE_SSL_REDIRECT="true")
+    settings.SECURE_SSL_REDIRECT = True
+    assert client.get("/healthz").status_code == 200
+    assert client.get("/api/v1/me").status_code == 301
