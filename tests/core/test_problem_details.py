@@ -95,3 +95,10 @@ def test_the_database_out_of_reach_is_503(api_client):
         connection.settings_dict["PORT"] = port
     _assert_problem(response, 503, "SERVICE_UNAVAILABLE")
     assert response["Retry-After"] == "5"
+
+
+def test_a_missing_page_outside_the_api_is_the_products_html_404(client, db):
+    response = client.get("/no-such-page")
+    assert response.status_code == 404
+    assert response["Content-Type"].startswith("text/html")
+    assert "Page not found" in response.content.decode()
