@@ -37,3 +37,4 @@ class JobActionCommand(BaseCommand):
                 refused += 1
         if refused:
             raise CommandError(f"{refused} of {len(job_ids)} jobs were not changed.")
+        self.stdout.write(f"All {len(job_ids)} done.")

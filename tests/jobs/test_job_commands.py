@@ -51,13 +51,13 @@ def test_requeue_job_puts_a_dead_letter_back_and_retry_job_submits_a_new_one(ten
     dead = JobFactory(tenant=tenant, status=Job.Status.FAILED, attempts=3, error_code="BOOM")
     other = JobFactory(tenant=tenant, status=Job.Status.CANCELED)
     out, _ = _run("requeue_job", str(dead.pk))
-    assert out == f"{dead.pk}: requeued in the normal queue.\n"
+    assert out == f"{dead.pk}: requeued in the normal queue.\nAll 1 done.\n"
     dead.refresh_from_db()
     assert (dead.status, dead.attempts, dead.error_code) == (Job.Status.PENDING, 0, "")
 
     out, _ = _run("retry_job", str(other.pk))
     retried = Job.objects.get(retry_of=other)
-    assert out == f"{other.pk}: retried as job {retried.pk}.\n"
+    assert out.splitlines()[0] == f"{other.pk}: retried as job {retried.pk}."
     assert (retried.status, retried.payload) == (Job.Status.PENDING, other.payload)
     with pytest.raises(CommandError):
         call_command("retry_job", str(uuid.uuid4()), stdout=StringIO(), stderr=StringIO())
