@@ -40,3 +40,15 @@ def test_hsts_and_the_https_redirect_are_settings_and_spare_the_probes(client, s
     settings.SECURE_SSL_REDIRECT = True
     assert client.get("/healthz").status_code == 200
     assert client.get("/api/v1/me").status_code == 301
+
+
+def test_a_public_base_url_without_a_scheme_stops_the_start():
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=ROOT,
+        env={**os.environ, "DEBUG": "true", "PUBLIC_BASE_URL": "offload.example.com"},
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode != 0
+    assert "PUBLIC_BASE_URL must be an absolute http(s) URL." in result.stderr
