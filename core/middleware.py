@@ -2,9 +2,10 @@ import logging
 import re
 import uuid
 
-from django.http import Http404
+from django.http import Http404, HttpResponse
+from django.shortcuts import render
 
-from core.errors import problem_response
+from core.errors import OUTAGE_RETRY_AFTER, OUTAGES, ServiceUnavailable, problem_response
 from core.request_context import (
     fresh_log_context,
     reset_request_id,
@@ -64,6 +65,8 @@ class ApiProblemMiddleware:
         return response
 
     def process_exception(self, request, exception):
+        if isinstance(exception, OUTAGES):
+            return _outage_response(request, exception)
         if not _is_api(request) or isinstance(exception, Http404):
             return None
         logger.exception("Unhandled error on %s", request.path)
@@ -73,6 +76,22 @@ class ApiProblemMiddleware:
             title="Internal error",
             detail="An internal error occurred.",
         )
+
+
+def _outage_response(request, exception) -> HttpResponse:
+    """The database or Redis is out of reach: come back soon, in the caller's own format."""
+    logger.warning("A service %s needs is unreachable: %r", request.path, exception)
+    if _is_api(request):
+        response = problem_response(
+            status_code=503,
+            code=ServiceUnavailable.code,
+            title=ServiceUnavailable.title,
+            detail=ServiceUnavailable.default_detail,
+        )
+    else:
+        response = render(request, "503.html", status=503)
+    response["Retry-After"] = str(OUTAGE_RETRY_AFTER)
+    return response
 
 
 class RateLimitHeadersMiddleware:

@@ -112,3 +112,16 @@ def test_fifty_concurrent_views_of_a_ten_view_link(live_server, tenant, deck, se
     link.refresh_from_db()
     assert link.view_count == 10
     assert PublicLinkEvent.objects.filter(link=link).count() == 10
+
+
+def test_with_redis_out_of_reach_a_link_answers_503_and_counts_no_view(
+    client, tenant, deck, settings
+):
+    link, token = _link(tenant, deck)
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"
+    response = client.get(f"/s/{token}")
+    assert response.status_code == 503
+    assert response["Retry-After"] == "5"
+    assert "Back in a moment" in response.content.decode()
+    link.refresh_from_db()
+    assert link.view_count == 0
