@@ -24,7 +24,14 @@ class ProjectAdmin(admin.ModelAdmin):
     @admin.action(description="Run the budget check now (all projects)")
     def run_budget_check(self, request, queryset):
         counts = budget_alert_check()
-        messages.success(request, f"Budget check: {counts}")
+        if not counts:
+            messages.warning(request, "Another budget check is running; this one was skipped.")
+            return
+        messages.success(
+            request,
+            f"Budget check: {counts['checked']} projects checked, {counts['alerts_created']} "
+            f"alerts raised, {counts['alerts_resolved']} resolved, {counts['failed']} failed.",
+        )
 
 
 @admin.register(ProjectBudget)

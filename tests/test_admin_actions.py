@@ -1,0 +1,74 @@
+"""The admin's actions call the services and say what they did."""
+
+from django.contrib.messages import get_messages
+
+from accounts.models import ApiKey
+from accounts.services import api_key_create
+from budgets.models import BudgetAlert
+from generations.models import Deck
+from invoices.models import Invoice
+from jobs.models import Job, JobEvent
+from sharelinks.models import PublicLink
+from sharelinks.services import share_link_create
+from tests.budgets.factories import ProjectBudgetFactory, ProjectFactory, hours
+from tests.invoices.factories import InvoiceFactory, line
+from tests.jobs.factories import JobFactory
+
+
+def _act(admin_client, changelist: str, action: str, objects) -> list[str]:
+    response = admin_client.post(
+        changelist,
+        {"action": action, "_selected_action": [str(obj.pk) for obj in objects]},
+        follow=True,
+    )
+    assert response.status_code == 200
+    return [str(message) for message in get_messages(response.wsgi_request)]
+
+
+def test_job_actions_cancel_retry_and_requeue_and_report_refusals(admin_client, tenant):
+    pending = JobFactory(tenant=tenant)
+    done = JobFactory(tenant=tenant, status=Job.Status.COMPLETED)
+    said = _act(admin_client, "/admin/jobs/job/", "cancel_jobs", [pending, done])
+    assert "Canceled 1 job(s)." in said
+    assert any(text.startswith(f"{done.pk}: The job is completed") for text in said)
+    pending.refresh_from_db()
+    assert pending.status == Job.Status.CANCELED
+    assert pending.events.get(kind=JobEvent.Kind.CANCELED).message.endswith("Canceled by admin.")
+
+    assert "Retried 1 job(s)." in _act(admin_client, "/admin/jobs/job/", "retry_jobs", [pending])
+    assert Job.objects.filter(retry_of=pending, status=Job.Status.PENDING).exists()
+    assert "Requeued 1 job(s)." in _act(admin_client, "/admin/jobs/job/", "requeue_jobs", [pending])
+    pending.refresh_from_db()
+    assert (pending.status, pending.attempts) == (Job.Status.PENDING, 0)
+
+
+def test_the_budget_check_action_runs_the_check_and_says_what_it_found(admin_client, tenant):
+    project = ProjectFactory(tenant=tenant)
+    ProjectBudgetFactory(
+        project=project, hours_budget=10, alert_thresholds=[{"type": "hours", "percentage": 50}]
+    )
+    hours(project, 6)
+    said = _act(admin_client, "/admin/budgets/project/", "run_budget_check", [project])
+    assert said == ["Budget check: 1 projects checked, 1 alerts raised, 0 resolved, 0 failed."]
+    assert BudgetAlert.objects.filter(project=project, status="active").count() == 1
+
+
+def test_link_key_and_invoice_actions_call_their_services(admin_client, tenant):
+    deck = Deck.objects.create(tenant=tenant, title="Deck")
+    link, _ = share_link_create(tenant=tenant, resource_type="deck", resource_id=str(deck.pk))
+    assert _act(admin_client, "/admin/sharelinks/publiclink/", "deactivate", [link]) == [
+        "Deactivated 1 links."
+    ]
+    link.refresh_from_db()
+    assert (link.is_active, link.deactivated_reason) == (False, PublicLink.Reason.REVOKED)
+
+    api_key, _ = api_key_create(tenant=tenant)
+    _act(admin_client, "/admin/accounts/apikey/", "revoke", [api_key])
+    assert ApiKey.objects.get(pk=api_key.pk).revoked_at is not None
+
+    invoice = InvoiceFactory(tenant=tenant)
+    line(invoice, "Work", 1, 100, 25)
+    _act(admin_client, "/admin/invoices/invoice/", "render_pdf", [invoice])
+    invoice.refresh_from_db()
+    assert invoice.pdf_status == Invoice.PdfStatus.PENDING
+    assert invoice.pdf_job.type == "invoice_pdf"
