@@ -42,8 +42,11 @@ def request_fingerprint(request) -> str:
     return hashlib.sha256(material.encode()).hexdigest()
 
 
-def idempotent(handler):
-    """Decorate a DRF view method that creates something."""
+def idempotent(handler=None, *, secret_fields: tuple[str, ...] = ()):
+    """Decorate a DRF view method that creates something. `secret_fields` of the response (a key
+    or a link shown once) are never stored: a replay answers them as null."""
+    if handler is None:
+        return functools.partial(idempotent, secret_fields=secret_fields)
 
     @functools.wraps(handler)
     def wrapper(view, request, *args, **kwargs):
@@ -65,13 +68,17 @@ def idempotent(handler):
             return response
         record.state = IdempotencyRecord.State.DONE
         record.response_status = response.status_code
-        record.response_body = response.data
+        record.response_body = {
+            name: None if name in secret_fields else value for name, value in response.data.items()
+        }
         record.response_headers = {
             h: response[h] for h in REPLAYED_HEADERS if response.has_header(h)
         }
         record.save(update_fields=["state", "response_status", "response_body", "response_headers"])
         return response
 
+    # The OpenAPI schema documents the Idempotency-Key header and its answers for these methods.
+    wrapper.idempotent = True
     return wrapper
 
 

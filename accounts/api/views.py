@@ -13,6 +13,7 @@ from accounts.api.serializers import (
 from accounts.models import ApiKey
 from accounts.permissions import IsTenantAdmin
 from accounts.services import api_key_create, api_key_revoke
+from core.idempotency import idempotent
 
 
 class MeApi(APIView):
@@ -38,6 +39,7 @@ class ApiKeyViewSet(
     permission_classes = [IsTenantAdmin]
 
     @extend_schema(request=ApiKeyCreateSerializer, responses={201: ApiKeyCreatedSerializer})
+    @idempotent(secret_fields=("key",))
     def create(self, request):
         params = ApiKeyCreateSerializer(data=request.data)
         params.is_valid(raise_exception=True)

@@ -51,7 +51,7 @@ class ShareLinkViewSet(
         return links
 
     @extend_schema(request=ShareLinkCreateSerializer, responses={201: ShareLinkCreatedSerializer})
-    @idempotent
+    @idempotent(secret_fields=("url",))
     def create(self, request):
         params = ShareLinkCreateSerializer(data=request.data)
         params.is_valid(raise_exception=True)

@@ -39,3 +39,16 @@ def test_bad_key_parameters_are_400(api_client):
     )
     assert response.status_code == 400
     assert set(response.json()["errors"]) == {"role", "expires_in_days"}
+
+
+def test_an_idempotent_key_creation_never_stores_the_key(api_client, tenant):
+    from core.models import IdempotencyRecord
+
+    body = {"name": "deploy", "expires_in_days": 7}
+    first = api_client.post("/api/v1/api-keys", body, format="json", HTTP_IDEMPOTENCY_KEY="k-1")
+    assert first.status_code == 201
+    assert first.json()["key"] not in str(IdempotencyRecord.objects.get().response_body)
+    again = api_client.post("/api/v1/api-keys", body, format="json", HTTP_IDEMPOTENCY_KEY="k-1")
+    assert (again.status_code, again["Idempotent-Replayed"]) == (201, "true")
+    assert again.json()["id"] == first.json()["id"] and again.json()["key"] is None
+    assert ApiKey.objects.filter(name="deploy").count() == 1

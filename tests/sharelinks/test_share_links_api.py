@@ -167,3 +167,17 @@ def test_the_admin_filters_links_by_whether_they_open(api_client, admin_client, 
     assert shown("opens_now=yes") == {fresh.token_prefix}
     assert shown("opens_now=no") == {used_up.token_prefix}
     assert shown("") == {fresh.token_prefix, used_up.token_prefix}
+
+
+def test_an_idempotent_create_never_stores_the_link_and_replays_it_as_null(api_client, tenant):
+    from core.models import IdempotencyRecord
+
+    deck = Deck.objects.create(tenant=tenant, title="Shared")
+    body = {"resource_type": "deck", "resource_id": str(deck.pk)}
+    first = api_client.post("/api/v1/share-links", body, format="json", HTTP_IDEMPOTENCY_KEY="s-1")
+    token = first.json()["url"].rsplit("/", 1)[1]
+    assert token not in str(IdempotencyRecord.objects.get().response_body)
+    again = api_client.post("/api/v1/share-links", body, format="json", HTTP_IDEMPOTENCY_KEY="s-1")
+    assert (again.status_code, again["Idempotent-Replayed"]) == (201, "true")
+    assert again.json()["id"] == first.json()["id"] and again.json()["url"] is None
+    assert PublicLink.objects.count() == 1
