@@ -74,11 +74,7 @@ class JobListCreateApi(TenantScopedMixin, generics.ListAPIView):
             jobs = jobs.filter(pk__in=query.validated_data["ids"])
         return jobs_with_due_ahead(jobs.order_by("-created_at"))
 
-    @extend_schema(
-        request=JobSubmitSerializer,
-        responses={202: JobSerializer},
-        parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER)],
-    )
+    @extend_schema(request=JobSubmitSerializer, responses={202: JobSerializer})
     @idempotent
     def post(self, request):
         params = data_validate(JobSubmitSerializer, request.data)

@@ -1,0 +1,62 @@
+"""The OpenAPI schema tells a client generator every answer it must handle, errors included."""
+
+import pytest
+
+PROBLEM = "#/components/schemas/Problem"
+OPERATIONS = ("get", "post", "put", "patch", "delete")
+
+
+@pytest.fixture
+def schema(client, db):
+    response = client.get("/api/schema/?format=json")
+    assert response.status_code == 200
+    return response.json()
+
+
+def _operations(schema):
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            if method in OPERATIONS:
+                yield path, method, operation
+
+
+def _problem_codes(operation) -> set[str]:
+    return {
+        code
+        for code, response in operation["responses"].items()
+        if response.get("content", {}).get("application/problem+json", {}).get("schema", {})
+        == {"$ref": PROBLEM}
+    }
+
+
+def test_every_operation_documents_its_problem_responses(schema):
+    for path, method, operation in _operations(schema):
+        expected = {"400", "401", "403", "429", "503"} | ({"404"} if "{" in path else set())
+        assert expected <= _problem_codes(operation), (method, path)
+        assert "Retry-After" in operation["responses"]["429"]["headers"], (method, path)
+
+
+def test_submitting_work_documents_credits_and_idempotency(schema):
+    submit = schema["paths"]["/api/v1/jobs"]["post"]
+    assert {"402", "409", "422"} <= _problem_codes(submit)
+    assert "INSUFFICIENT_CREDITS" in submit["responses"]["402"]["description"]
+
+
+def test_every_create_documents_the_idempotency_key_header(schema):
+    creates = [
+        (path, operation)
+        for path, method, operation in _operations(schema)
+        if method == "post" and "{" not in path
+    ]
+    assert len(creates) >= 9
+    for path, operation in creates:
+        headers = [p["name"] for p in operation.get("parameters", []) if p["in"] == "header"]
+        assert "Idempotency-Key" in headers, path
+        assert "422" in _problem_codes(operation), path
+
+
+def test_the_schema_generates_without_a_warning(tmp_path, db):
+    from django.core.management import call_command
+
+    call_command("spectacular", "--fail-on-warn", "--file", str(tmp_path / "schema.yml"))
+    assert "/api/v1/jobs/{id}" in (tmp_path / "schema.yml").read_text()
