@@ -1,13 +1,7 @@
 """Each web process keeps the keys it has authenticated, and drops them when a key or its workspace
 changes in any other process: a real gunicorn server with two worker processes."""
 
-import os
-import signal
-import socket
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import httpx
 import pytest
@@ -16,7 +10,7 @@ from accounts import keycache
 from accounts.models import api_key_hash
 from accounts.services import api_key_authenticate, api_key_create, api_key_revoke
 from core.redis import get_redis
-from tests.worker import ROOT, worker_env
+from tests.webserver import running_web
 
 pytestmark = pytest.mark.django_db(transaction=True)
 WEB_PROCESSES = 2
@@ -24,32 +18,8 @@ WEB_PROCESSES = 2
 
 @pytest.fixture
 def web_server():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    gunicorn = Path(sys.executable).parent / "gunicorn"
-    server = subprocess.Popen(
-        [str(gunicorn), "config.wsgi:application", "-w", str(WEB_PROCESSES)]
-        + ["-b", f"127.0.0.1:{port}", "--log-level", "warning"],
-        cwd=ROOT,
-        env=worker_env(),
-        start_new_session=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz").status_code == 200:
-                    break
-            except httpx.HTTPError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
+    with running_web(processes=WEB_PROCESSES) as base:
         yield base
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(30)
 
 
 def _listeners() -> int:

@@ -1,0 +1,40 @@
+"""A share link or a signed view link grants access by itself: no log line may carry one."""
+
+import logging
+
+import httpx
+import pytest
+
+from core.logging import RedactSecretsFilter
+from generations.models import Deck
+from generations.signing import view_url
+from sharelinks.services import share_link_create
+from tests.webserver import running_web
+
+
+@pytest.mark.django_db(transaction=True)
+def test_gunicorns_access_log_leaves_out_share_and_view_tokens(tenant, tmp_path):
+    deck = Deck.objects.create(tenant=tenant, title="Shared")
+    _, token = share_link_create(tenant=tenant, resource_type="deck", resource_id=str(deck.pk))
+    signed = view_url("deck", deck.pk).rsplit("/v/", 1)[1].strip("/")
+    access_log = tmp_path / "access.log"
+    with running_web(processes=1, extra_args=("--access-logfile", str(access_log))) as base:
+        assert httpx.get(f"{base}/s/{token}").status_code == 200
+        assert httpx.get(f"{base}/v/{signed}/").status_code == 200
+        assert httpx.get(f"{base}/s/unknown-token").status_code == 404
+    logged = access_log.read_text()
+    assert '"GET /s/[redacted] HTTP/1.1" 200' in logged
+    assert '"GET /v/[redacted]/ HTTP/1.1" 200' in logged
+    assert token not in logged and signed not in logged and "unknown-token" not in logged
+    assert "GET /healthz" in logged  # other paths are logged as they are
+
+
+def test_djangos_request_log_leaves_them_out_too():
+    record = logging.LogRecord(
+        "django.request", logging.WARNING, __file__, 1, "Not Found: %s", ("/s/abcDEF123_-x",), None
+    )
+    assert RedactSecretsFilter().filter(record)
+    assert record.getMessage() == "Not Found: /s/[redacted]"
+    record = logging.LogRecord("x", logging.INFO, __file__, 1, "GET /static/s/app.css", (), None)
+    RedactSecretsFilter().filter(record)
+    assert record.getMessage() == "GET /static/s/app.css"

@@ -1,0 +1,45 @@
+"""A real gunicorn server on the test database, for tests of what only separate processes show."""
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.worker import ROOT, worker_env
+
+
+@contextlib.contextmanager
+def running_web(*, processes: int = 2, extra_args: tuple[str, ...] = ()):
+    """Yields the server's base URL once it answers /healthz; stops it afterwards."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    gunicorn = Path(sys.executable).parent / "gunicorn"
+    server = subprocess.Popen(
+        [str(gunicorn), "config.wsgi:application", "-w", str(processes)]
+        + ["-b", f"127.0.0.1:{port}", "--log-level", "warning", *extra_args],
+        cwd=ROOT,
+        env=worker_env(),
+        start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{base}/healthz").status_code == 200:
+                    break
+            except httpx.HTTPError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        yield base
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(30)
