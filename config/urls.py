@@ -8,6 +8,8 @@ from jobs.monitoring import metrics_view
 admin.site.site_header = "Offload administration"
 admin.site.site_title = "Offload admin"
 admin.site.index_title = "Workspaces, jobs and their work"
+# "View site": the product has no home page of its own; its API documentation is the front door.
+admin.site.site_url = "/api/docs/"
 
 urlpatterns = [
     path("admin/", admin.site.urls),

@@ -78,5 +78,6 @@ def test_the_admin_speaks_of_offload_and_names_every_app(admin_client):
     page = admin_client.get("/admin/").content.decode()
     assert "Offload administration" in page
     assert "Django administration" not in page
+    assert '<a href="/api/docs/">View site</a>' in page
     for app in ["Tenants and access", "Jobs", "Budgets", "Generations", "Invoices", "Share links"]:
         assert f">{app}<" in page, app
