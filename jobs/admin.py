@@ -5,6 +5,7 @@ from accounts.admin import ReadOnlyAdmin
 from core.errors import ApiError
 from jobs.dashboard import queue_dashboard_view
 from jobs.models import Job, JobEvent, TaskRun, WorkerSeen
+from jobs.selectors import NEEDING_ATTENTION
 from jobs.services import job_cancel, job_requeue, job_retry
 
 
@@ -19,6 +20,22 @@ class DeadLetterFilter(admin.SimpleListFilter):
         if self.value() == "yes":
             return queryset.dead_letter()
         return queryset
+
+
+class AttentionFilter(admin.SimpleListFilter):
+    """What an operator looks at first: jobs whose worker is gone, that nobody takes, or that fail."""
+
+    title = "needs attention"
+    parameter_name = "attention"
+    kinds = NEEDING_ATTENTION
+
+    def lookups(self, request, model_admin):
+        return [(value, label) for value, (label, _) in self.kinds.items()]
+
+    def queryset(self, request, queryset):
+        if self.value() not in self.kinds:
+            return queryset
+        return getattr(queryset, self.kinds[self.value()][1])()
 
 
 class JobEventInline(admin.TabularInline):
@@ -46,7 +63,7 @@ class JobAdmin(admin.ModelAdmin):
         "created_at",
         "finished_at",
     ]
-    list_filter = [DeadLetterFilter, "status", "priority", "type", "tenant"]
+    list_filter = [AttentionFilter, DeadLetterFilter, "status", "priority", "type", "tenant"]
     search_fields = ["=id", "type", "idempotency_key", "error_code", "tenant__slug"]
     list_select_related = ["tenant"]
     raw_id_fields = ["tenant", "api_key", "submitted_by", "retry_of"]

@@ -11,7 +11,7 @@ from django_celery_beat.models import PeriodicTask
 
 from accounts.models import Notification
 from jobs.models import Job, Priority, TaskRun
-from jobs.selectors import job_counts, queue_depths, workers_seen
+from jobs.selectors import NEEDING_ATTENTION, job_counts, queue_depths, workers_seen
 
 
 def _changelist(**filters) -> str:
@@ -71,6 +71,18 @@ def _schedules() -> list[dict]:
     return list(runs.values())
 
 
+def _attention() -> list[dict]:
+    return [
+        {
+            "value": value,
+            "label": label,
+            "count": getattr(Job.objects, method)().count(),
+            "url": _changelist(attention=value),
+        }
+        for value, (label, method) in NEEDING_ATTENTION.items()
+    ]
+
+
 def queue_dashboard_view(request):
     counts = job_counts(Job.objects.all())
     for row in counts:
@@ -99,6 +111,7 @@ def queue_dashboard_view(request):
         ],
         "dead_letter_url": _changelist(dead_letter="yes"),
         "dead_letter_count": totals.get(Job.Status.FAILED, 0),
+        "attention": _attention(),
         "queues": _queues(),
         "last_hour": _last_hour_by_type(),
         "workers": workers_seen(),

@@ -1,4 +1,5 @@
 import uuid
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import models
@@ -13,6 +14,11 @@ class Priority(models.TextChoices):
     BATCH = "batch", "Batch"
 
 
+def stale_before(now=None):
+    """A processing job whose last heartbeat is older than this has lost its worker."""
+    return (now or timezone.now()) - timedelta(seconds=settings.JOBS_STALE_AFTER_SECONDS)
+
+
 class JobQuerySet(TenantScopedQuerySet):
     def dead_letter(self):
         return self.filter(status=Job.Status.FAILED)
@@ -21,6 +27,22 @@ class JobQuerySet(TenantScopedQuerySet):
         now = now or timezone.now()
         return self.filter(status=Job.Status.PENDING).filter(
             models.Q(next_retry_at__isnull=True) | models.Q(next_retry_at__lte=now)
+        )
+
+    def stale(self, now=None):
+        """Processing, but its worker stopped sending heartbeats: the reaper's next catch."""
+        return self.filter(status=Job.Status.PROCESSING, heartbeat_at__lt=stale_before(now))
+
+    def waiting_too_long(self, now=None):
+        """Due, and waiting longer than OPS_MAX_PENDING_AGE_SECONDS: no worker takes them."""
+        now = now or timezone.now()
+        limit = timedelta(seconds=settings.OPS_MAX_PENDING_AGE_SECONDS)
+        return self.due(now).filter(created_at__lt=now - limit)
+
+    def retrying(self, now=None):
+        """Failed an attempt and waiting for the next one."""
+        return self.filter(
+            status=Job.Status.PENDING, attempts__gt=0, next_retry_at__gt=now or timezone.now()
         )
 
 

@@ -15,6 +15,12 @@ MEAN_DURATION_CACHE_SECONDS = 30
 WORKER_SEEN_WITHIN = timedelta(minutes=2)
 QUEUE_LOAD_CACHE_SECONDS = 1
 MAX_COUNTED_AHEAD = 1_000
+# What an operator looks at first, as {filter value: (label, JobQuerySet method)}.
+NEEDING_ATTENTION = {
+    "stale": ("Worker gone (no heartbeat)", "stale"),
+    "waiting": ("Waiting too long", "waiting_too_long"),
+    "retrying": ("Retrying after an error", "retrying"),
+}
 
 
 def job_mean_duration(job_type: str) -> float | None:

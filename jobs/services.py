@@ -46,7 +46,7 @@ from jobs.errors import (
     RetryableError,
     WaitForCapacity,
 )
-from jobs.models import Job, JobEvent
+from jobs.models import Job, JobEvent, stale_before
 from jobs.registry import DEFAULT_TIME_LIMIT, JobType, job_type_get
 from jobs.rows import job_columns, job_from_row, job_insert_sql, job_insert_values
 from jobs.selectors import due_ahead_params, due_ahead_sql
@@ -536,8 +536,9 @@ def job_requeue(*, job: Job, actor=None) -> Job:
 def jobs_reap_stale() -> dict:
     """Processing jobs whose heartbeat stopped (their worker died) go back to pending, or fail with
     WORKER_LOST when no attempt is left."""
-    cutoff = timezone.now() - timedelta(seconds=settings.JOBS_STALE_AFTER_SECONDS)
-    stale = Job.objects.filter(status=Job.Status.PROCESSING, heartbeat_at__lt=cutoff)
+    now = timezone.now()
+    cutoff = stale_before(now)
+    stale = Job.objects.stale(now)
     counts = {"requeued": 0, "failed": 0}
     for job in stale.order_by("heartbeat_at")[:REAP_BATCH]:
         attempt = job.attempts

@@ -18,3 +18,37 @@ def test_the_dashboard_shows_counts_and_links_to_the_dead_letter(admin_client, t
     dead_letter = admin_client.get("/admin/jobs/job/?dead_letter=yes")
     assert dead_letter.status_code == 200
     assert "BOOM" in dead_letter.content.decode()
+
+
+def test_the_jobs_needing_attention_are_counted_and_filtered(admin_client, tenant, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    now = timezone.now()
+    stale = Job.objects.create(
+        tenant=tenant,
+        type="diagnostic",
+        status=Job.Status.PROCESSING,
+        attempts=1,
+        heartbeat_at=now - timedelta(seconds=settings.JOBS_STALE_AFTER_SECONDS + 5),
+    )
+    Job.objects.create(
+        tenant=tenant, type="diagnostic", status=Job.Status.PROCESSING, heartbeat_at=now
+    )
+    waiting = Job.objects.create(tenant=tenant, type="diagnostic")
+    Job.objects.filter(pk=waiting.pk).update(
+        created_at=now - timedelta(seconds=settings.OPS_MAX_PENDING_AGE_SECONDS + 5)
+    )
+    Job.objects.create(tenant=tenant, type="diagnostic")  # just submitted: fine
+    retrying = Job.objects.create(
+        tenant=tenant, type="diagnostic", attempts=1, next_retry_at=now + timedelta(minutes=1)
+    )
+
+    body = admin_client.get("/admin/jobs/job/dashboard/").content.decode()
+    for value in ["stale", "waiting", "retrying"]:
+        assert f'href="/admin/jobs/job/?attention={value}" data-attention="{value}">1</a>' in body
+    for value, job in [("stale", stale), ("waiting", waiting), ("retrying", retrying)]:
+        page = admin_client.get(f"/admin/jobs/job/?attention={value}").content.decode()
+        listed = {str(j.pk) for j in Job.objects.all() if f"/admin/jobs/job/{j.pk}/change/" in page}
+        assert listed == {str(job.pk)}, value
