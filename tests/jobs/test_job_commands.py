@@ -113,3 +113,33 @@ def test_grant_credits_adds_to_the_balance_through_the_ledger(tenant):
     assert (entry.kind, entry.amount, entry.reason) == ("grant", 250, "Support ticket 42")
     with pytest.raises(CommandError, match="positive"):
         call_command("grant_credits", tenant.slug, "-5", stdout=StringIO())
+
+
+def test_queue_stats_prints_counts_attention_and_answers_json(tenant, other_tenant):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    JobFactory(tenant=tenant)
+    JobFactory(tenant=tenant, status=Job.Status.COMPLETED)
+    JobFactory(
+        tenant=tenant,
+        attempts=1,
+        next_retry_at=timezone.now() + timedelta(minutes=1),
+        error_code="BOOM",
+    )
+    JobFactory(tenant=other_tenant, status=Job.Status.FAILED)
+
+    out, _ = _run("queue_stats", "--tenant", tenant.slug)
+    lines = out.splitlines()
+    assert lines[1].split() == ["normal", "diagnostic", "2", "0", "1", "0", "0"]
+    assert "retrying after an error=1" in out
+    assert lines[-1] == "1 due pending jobs, 0 workers seen."
+
+    stats = json.loads(_run("queue_stats", "--json")[0])
+    (row,) = stats["counts"]
+    assert (row["pending"], row["completed"], row["failed"]) == (2, 1, 1)
+    assert stats["due_pending"]["normal"] == 1
+    assert stats["attention"] == {"stale": 0, "waiting": 0, "retrying": 1}
+    with pytest.raises(CommandError, match="No workspace 'nobody'"):
+        call_command("queue_stats", "--tenant", "nobody", stdout=StringIO())

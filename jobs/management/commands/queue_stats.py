@@ -1,29 +1,64 @@
-from django.core.management.base import BaseCommand
+import json
 
+from django.core.management.base import BaseCommand, CommandError
+
+from accounts.models import Tenant
 from jobs.models import Job
-from jobs.selectors import job_counts, queue_depths, workers_seen
+from jobs.selectors import NEEDING_ATTENTION, job_counts, queue_depths, workers_seen
 
 
 class Command(BaseCommand):
-    help = "Print job counts by queue, type and status, queue depths and the workers seen."
+    help = (
+        "Print job counts by queue, type and status, queue depths, the jobs needing attention and "
+        "the workers seen; --json for scripts and monitors."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--tenant", help="Only this tenant's jobs (slug).")
+        parser.add_argument("--json", action="store_true", help="One JSON document.")
 
     def handle(self, *args, tenant=None, **options):
         jobs = Job.objects.all()
         if tenant:
+            if not Tenant.objects.filter(slug=tenant).exists():
+                raise CommandError(f"No workspace {tenant!r}.")
             jobs = jobs.filter(tenant__slug=tenant)
+        stats = {
+            "counts": job_counts(jobs),
+            "due_pending": queue_depths(),
+            "attention": {
+                value: getattr(jobs, method)().count()
+                for value, (_, method) in NEEDING_ATTENTION.items()
+            },
+            "workers": [
+                {"hostname": w.hostname, "queues": w.queues, "last_seen_at": w.last_seen_at}
+                for w in workers_seen()
+            ],
+        }
+        if options["json"]:
+            self.stdout.write(json.dumps(stats, default=str))
+            return
+        self._print(stats)
+
+    def _print(self, stats: dict) -> None:
         statuses = Job.Status.values
         self.stdout.write(f"{'queue':<8} {'type':<24} " + " ".join(f"{s:>10}" for s in statuses))
-        for row in job_counts(jobs):
+        for row in stats["counts"]:
             cells = " ".join(f"{row[s]:>10}" for s in statuses)
             self.stdout.write(f"{row['queue']:<8} {row['type']:<24} {cells}")
-        depths = queue_depths()
+        depths = stats["due_pending"]
         self.stdout.write("Due pending: " + ", ".join(f"{q}={n}" for q, n in depths.items()))
-        workers = list(workers_seen())
-        for worker in workers:
-            self.stdout.write(
-                f"Worker {worker.hostname} ({worker.queues}), seen {worker.last_seen_at:%H:%M:%S}"
+        self.stdout.write(
+            "Needs attention: "
+            + ", ".join(
+                f"{NEEDING_ATTENTION[k][0].lower()}={n}" for k, n in stats["attention"].items()
             )
-        self.stdout.write(f"{sum(depths.values())} due pending jobs, {len(workers)} workers seen.")
+        )
+        for worker in stats["workers"]:
+            self.stdout.write(
+                f"Worker {worker['hostname']} ({worker['queues']}),"
+                f" seen {worker['last_seen_at']:%H:%M:%S}"
+            )
+        self.stdout.write(
+            f"{sum(depths.values())} due pending jobs, {len(stats['workers'])} workers seen."
+        )
