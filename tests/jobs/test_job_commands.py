@@ -143,3 +143,66 @@ def test_queue_stats_prints_counts_attention_and_answers_json(tenant, other_tena
     assert stats["attention"] == {"stale": 0, "waiting": 0, "retrying": 1}
     with pytest.raises(CommandError, match="No workspace 'nobody'"):
         call_command("queue_stats", "--tenant", "nobody", stdout=StringIO())
+
+
+def test_clean_queue_counts_then_deletes_or_cancels_only_what_it_is_told(costly):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    old = timezone.now() - timedelta(hours=50)
+    stale_failures = [
+        JobFactory(tenant=costly, status=Job.Status.FAILED, created_at=old) for _ in range(2)
+    ]
+    JobEvent.objects.create(job=stale_failures[0], kind=JobEvent.Kind.FAILED, message="x")
+    recent_failure = JobFactory(tenant=costly, status=Job.Status.FAILED)
+    batch_failure = JobFactory(
+        tenant=costly, status=Job.Status.FAILED, created_at=old, priority="batch"
+    )
+    out, _ = _run("clean_queue", "--status", "failed", "--older-than-hours", "48", "--dry-run")
+    assert out == "Would clean 3 failed jobs.\n"
+    assert Job.objects.count() == 4
+
+    out, _ = _run(
+        "clean_queue", "--status", "failed", "--older-than-hours", "48", "--queue", "normal"
+    )
+    assert out == "Deleted 2 failed jobs with their history.\n"
+    assert set(Job.objects.values_list("pk", flat=True)) == {recent_failure.pk, batch_failure.pk}
+
+    waiting = job_submit(tenant=costly, type="diagnostic", payload={"steps": 0})
+    out, _ = _run("clean_queue", "--status", "pending", "--type", "diagnostic")
+    assert out == "Canceled 1 pending jobs.\n"
+    waiting.refresh_from_db()
+    assert waiting.status == Job.Status.CANCELED
+    costly.refresh_from_db()
+    assert costly.credit_balance == 100
+    with pytest.raises(CommandError, match="negative"):
+        call_command("clean_queue", "--status", "failed", "--older-than-hours", "-1")
+
+
+def test_purge_jobs_and_requeue_stale_jobs_do_what_the_schedules_do(tenant, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    now = timezone.now()
+    JobFactory(
+        tenant=tenant,
+        status=Job.Status.COMPLETED,
+        finished_at=now - timedelta(hours=settings.JOBS_RETENTION_COMPLETED_HOURS + 1),
+    )
+    kept = JobFactory(tenant=tenant, status=Job.Status.COMPLETED, finished_at=now)
+    out, _ = _run("purge_jobs")
+    assert out.startswith("Purged 1 jobs and 0 expired idempotency keys.")
+    assert list(Job.objects.values_list("pk", flat=True)) == [kept.pk]
+
+    lost = JobFactory(
+        tenant=tenant,
+        status=Job.Status.PROCESSING,
+        attempts=1,
+        heartbeat_at=now - timedelta(seconds=settings.JOBS_STALE_AFTER_SECONDS + 1),
+    )
+    out, _ = _run("requeue_stale_jobs")
+    assert out == "Requeued 1 stale jobs, failed 0.\n"
+    lost.refresh_from_db()
+    assert lost.status == Job.Status.PENDING

@@ -45,5 +45,7 @@ class Command(BaseCommand):
                 cleaned += 1
             self.stdout.write(f"Canceled {cleaned} pending jobs.")
             return
-        deleted, _ = jobs.delete()
-        self.stdout.write(f"Deleted {deleted} rows of {options['status']} jobs.")
+        # Counted first: delete() also counts each job's history lines.
+        count = jobs.count()
+        jobs.delete()
+        self.stdout.write(f"Deleted {count} {options['status']} jobs with their history.")
