@@ -113,7 +113,7 @@ def test_the_render_command_renders_synchronously(invoice):
 
     out = StringIO()
     call_command("render_invoice_pdf", str(invoice.pk), stdout=out)
-    assert "1 pages" in out.getvalue()
+    assert "(pages: 1)" in out.getvalue()
     invoice.refresh_from_db()
     assert invoice.pdf_status == Invoice.PdfStatus.READY
     assert invoice.pdf_file.name == f"invoices/{invoice.tenant_id}/{invoice.pk}.pdf"

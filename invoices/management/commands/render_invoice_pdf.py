@@ -18,4 +18,4 @@ class Command(BaseCommand):
         name, fingerprint, pages = invoice_pdf_store(invoice=invoice)
         with transaction.atomic():
             invoice_pdf_saved(invoice_id=invoice.pk, name=name, fingerprint=fingerprint)
-        self.stdout.write(f"Rendered invoice {invoice.number}: {pages} pages, stored as {name}.")
+        self.stdout.write(f"Rendered invoice {invoice.number} (pages: {pages}), stored as {name}.")
