@@ -142,11 +142,14 @@ def flashcard_handle(ctx) -> dict:
     output = provider_get().generate(
         "flashcards", {"text": ctx.payload["text"], "count": ctx.payload["count"]}
     )
+    wanted = ctx.payload["count"]
     with transaction.atomic():
         cards = Flashcard.objects.bulk_create(
             Flashcard(tenant_id=ctx.job.tenant_id, job=ctx.job, **card)
-            for card in output["cards"][: ctx.payload["count"]]
+            for card in output["cards"][:wanted]
         )
+        if len(cards) < wanted:
+            ctx.progress(100, f"{len(cards)} of {wanted} cards: the text holds no more")
         return ctx.complete({"flashcardIds": [card.pk for card in cards], "count": len(cards)})
 
 

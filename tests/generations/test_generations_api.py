@@ -156,3 +156,16 @@ def test_an_offline_story_reaches_its_length_without_repeating_itself(tenant, ap
     assert story.words >= 300
     assert story.title == "A lighthouse keeper finds a map"
     assert story.text.endswith("was never quite the same again.")
+
+
+def test_a_text_too_short_for_the_cards_asked_says_so(tenant, api_client):
+    response = api_client.post(
+        "/api/v1/generations",
+        {"kind": "flashcards", "text": "Ribosomes build proteins.", "count": 5},
+        format="json",
+    )
+    job_execute(job_id=response.json()["id"])
+    job = api_client.get(f"/api/v1/generations/{response.json()['id']}").json()
+    assert job["status"] == "completed"
+    assert job["result"]["count"] == Flashcard.objects.count() < 5
+    assert job["message"] == f"{job['result']['count']} of 5 cards: the text holds no more"
