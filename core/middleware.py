@@ -42,7 +42,8 @@ def _is_api(request) -> bool:
 
 
 class ApiProblemMiddleware:
-    """Django's own 404, 405 and 500 answer API clients in problem+json, never an HTML page."""
+    """Django's own 404, 405 and 500 answer API clients in problem+json, never an HTML page; the
+    database or Redis out of reach answers 503 with Retry-After, on any page."""
 
     def __init__(self, get_response):
         self.get_response = get_response
