@@ -5,6 +5,7 @@ from django.core.cache import caches
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from accounts.services import credits_grant
 from budgets.models import BudgetAlert, MaterialEntry
 from generations.models import Deck
 from jobs.models import Job
@@ -24,6 +25,7 @@ LISTS = [
     "/api/v1/invoices",
     "/api/v1/share-links",
     "/api/v1/api-keys",
+    "/api/v1/credit-entries",
 ]
 
 
@@ -31,6 +33,7 @@ def _add_rows(tenant, count):
     for _ in range(count):
         JobFactory(tenant=tenant)
         JobFactory(tenant=tenant, status=Job.Status.COMPLETED)
+        credits_grant(tenant=tenant, amount=1, reason="Row")
         project = ProjectFactory(tenant=tenant)
         ProjectBudgetFactory(project=project, tenant=tenant)
         hours(project, 1)

@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from accounts.models import ApiKey, Tenant
+from accounts.models import ApiKey, CreditEntry, Tenant
 
 
 class TenantSerializer(serializers.ModelSerializer):
@@ -45,3 +45,15 @@ class MeSerializer(serializers.Serializer):
     tenant = TenantSerializer()
     role = serializers.CharField()
     api_key = ApiKeySerializer(allow_null=True)
+
+
+class CreditEntrySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = CreditEntry
+        fields = ["id", "kind", "amount", "balance_after", "reason", "job", "created_at"]
+        read_only_fields = fields
+
+
+class CreditEntryListQuerySerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=CreditEntry.Kind.choices, required=False)
+    job = serializers.UUIDField(required=False)

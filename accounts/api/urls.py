@@ -1,9 +1,13 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from accounts.api.views import ApiKeyViewSet, MeApi
+from accounts.api.views import ApiKeyViewSet, CreditEntryListApi, MeApi
 
 router = SimpleRouter(trailing_slash=False)
 router.register("api-keys", ApiKeyViewSet, basename="api-key")
 
-urlpatterns = [path("me", MeApi.as_view(), name="me"), *router.urls]
+urlpatterns = [
+    path("me", MeApi.as_view(), name="me"),
+    path("credit-entries", CreditEntryListApi.as_view(), name="credit-entries"),
+    *router.urls,
+]

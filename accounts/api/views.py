@@ -1,5 +1,5 @@
-from drf_spectacular.utils import extend_schema
-from rest_framework import mixins, status, viewsets
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from rest_framework import generics, mixins, status, viewsets
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -8,9 +8,11 @@ from accounts.api.serializers import (
     ApiKeyCreatedSerializer,
     ApiKeyCreateSerializer,
     ApiKeySerializer,
+    CreditEntryListQuerySerializer,
+    CreditEntrySerializer,
     MeSerializer,
 )
-from accounts.models import ApiKey
+from accounts.models import ApiKey, CreditEntry
 from accounts.permissions import IsTenantAdmin
 from accounts.services import api_key_create, api_key_revoke
 from core.idempotency import idempotent
@@ -51,3 +53,25 @@ class ApiKeyViewSet(
 
     def perform_destroy(self, instance):
         api_key_revoke(api_key=instance, actor=self.request.user.actor)
+
+
+@extend_schema_view(
+    get=extend_schema(
+        parameters=[
+            OpenApiParameter("kind", enum=CreditEntry.Kind.values),
+            OpenApiParameter("job", str, description="Only this job's debit and refund."),
+        ]
+    )
+)
+class CreditEntryListApi(TenantScopedMixin, generics.ListAPIView):
+    """The workspace's credit ledger, newest first: every grant, debit and refund, with the balance
+    after it."""
+
+    queryset = CreditEntry.objects.all()
+    serializer_class = CreditEntrySerializer
+
+    def get_queryset(self):
+        # A plain dict: DRF reads a field missing from form-like data as blank.
+        query = CreditEntryListQuerySerializer(data=self.request.query_params.dict())
+        query.is_valid(raise_exception=True)
+        return super().get_queryset().filter(**query.validated_data)

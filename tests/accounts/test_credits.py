@@ -74,3 +74,26 @@ def test_the_admin_grants_credits_through_the_ledger(admin_client, tenant):
     tenant.refresh_from_db()
     assert tenant.credit_balance == 125
     assert CreditEntry.objects.get(kind="grant").amount == 25
+
+
+def test_the_ledger_api_shows_each_charge_and_refund_of_the_workspace_only(
+    api_client, other_api_client, tenant, settings
+):
+    settings.JOB_CREDIT_COSTS = {"diagnostic": 3}
+    submitted = api_client.post(
+        "/api/v1/jobs", {"type": "diagnostic", "payload": {"steps": 0}}, format="json"
+    ).json()
+    api_client.post(f"/api/v1/jobs/{submitted['id']}/cancel")
+    other_api_client.post("/api/v1/jobs", {"type": "diagnostic", "payload": {}}, format="json")
+
+    ledger = api_client.get("/api/v1/credit-entries").json()["results"]
+    assert [(e["kind"], e["amount"], e["balance_after"], e["job"]) for e in ledger] == [
+        ("refund", 3, 100, submitted["id"]),
+        ("debit", -3, 97, submitted["id"]),
+    ]
+    refunds = api_client.get(f"/api/v1/credit-entries?kind=refund&job={submitted['id']}")
+    assert [e["kind"] for e in refunds.json()["results"]] == ["refund"]
+    theirs = other_api_client.get("/api/v1/credit-entries").json()["results"]
+    assert [e["job"] for e in theirs] != [submitted["id"]] and len(theirs) == 1
+    bad = api_client.get("/api/v1/credit-entries?job=nope")
+    assert bad.status_code == 400 and "job" in bad.json()["errors"]
