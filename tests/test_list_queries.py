@@ -26,6 +26,7 @@ LISTS = [
     "/api/v1/share-links",
     "/api/v1/api-keys",
     "/api/v1/credit-entries",
+    "/api/v1/audit-events",
 ]
 
 

@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from accounts.models import ApiKey, CreditEntry, Tenant
+from accounts.models import ApiKey, AuditEvent, CreditEntry, Tenant
 
 
 class TenantSerializer(serializers.ModelSerializer):
@@ -57,3 +57,28 @@ class CreditEntrySerializer(serializers.ModelSerializer):
 class CreditEntryListQuerySerializer(serializers.Serializer):
     kind = serializers.ChoiceField(choices=CreditEntry.Kind.choices, required=False)
     job = serializers.UUIDField(required=False)
+
+
+class AuditEventSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = AuditEvent
+        fields = [
+            "id",
+            "resource_type",
+            "resource_id",
+            "action",
+            "actor_type",
+            "actor_label",
+            "changed_fields",
+            "old_values",
+            "new_values",
+            "metadata",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class AuditEventListQuerySerializer(serializers.Serializer):
+    resource_type = serializers.CharField(max_length=64, required=False)
+    resource_id = serializers.CharField(max_length=64, required=False)
+    action = serializers.ChoiceField(choices=AuditEvent.Action.choices, required=False)

@@ -8,11 +8,13 @@ from accounts.api.serializers import (
     ApiKeyCreatedSerializer,
     ApiKeyCreateSerializer,
     ApiKeySerializer,
+    AuditEventListQuerySerializer,
+    AuditEventSerializer,
     CreditEntryListQuerySerializer,
     CreditEntrySerializer,
     MeSerializer,
 )
-from accounts.models import ApiKey, CreditEntry
+from accounts.models import ApiKey, AuditEvent, CreditEntry
 from accounts.permissions import IsTenantAdmin
 from accounts.services import api_key_create, api_key_revoke
 from core.idempotency import idempotent
@@ -73,5 +75,27 @@ class CreditEntryListApi(TenantScopedMixin, generics.ListAPIView):
     def get_queryset(self):
         # A plain dict: DRF reads a field missing from form-like data as blank.
         query = CreditEntryListQuerySerializer(data=self.request.query_params.dict())
+        query.is_valid(raise_exception=True)
+        return super().get_queryset().filter(**query.validated_data)
+
+
+@extend_schema_view(
+    get=extend_schema(
+        parameters=[
+            OpenApiParameter("resource_type", str, description="e.g. invoices.invoice"),
+            OpenApiParameter("resource_id", str),
+            OpenApiParameter("action", enum=AuditEvent.Action.values),
+        ]
+    )
+)
+class AuditEventListApi(TenantScopedMixin, generics.ListAPIView):
+    """Who changed what in the workspace, newest first (workspace admins)."""
+
+    queryset = AuditEvent.objects.all()
+    serializer_class = AuditEventSerializer
+    permission_classes = [IsTenantAdmin]
+
+    def get_queryset(self):
+        query = AuditEventListQuerySerializer(data=self.request.query_params.dict())
         query.is_valid(raise_exception=True)
         return super().get_queryset().filter(**query.validated_data)

@@ -1,0 +1,40 @@
+"""Workspace admins read their workspace's audit log over the API; nobody else reads it."""
+
+from budgets.models import Project
+from generations.models import Deck
+
+
+def test_admins_read_their_own_audit_log_filtered(
+    api_client, member_api_client, other_api_client, tenant
+):
+    project = api_client.post(
+        "/api/v1/projects", {"name": "Website", "hourly_rate": "100"}, format="json"
+    ).json()
+    api_client.put(
+        f"/api/v1/projects/{project['id']}/budget", {"hours_budget": "10"}, format="json"
+    )
+    deck = Deck.objects.create(tenant=tenant, title="Shared")
+    link = api_client.post(
+        "/api/v1/share-links", {"resource_type": "deck", "resource_id": str(deck.pk)}, format="json"
+    ).json()
+    api_client.delete(f"/api/v1/share-links/{link['id']}")
+    api_client.delete(f"/api/v1/projects/{project['id']}")
+
+    events = api_client.get("/api/v1/audit-events").json()["results"]
+    assert [(e["resource_type"], e["action"]) for e in events][:2] == [
+        ("budgets.project", "delete"),
+        ("sharelinks.publiclink", "deactivate"),
+    ]
+    assert events[0]["actor_type"] == "api_key" and events[0]["old_values"] == {"name": "Website"}
+    deletes = api_client.get("/api/v1/audit-events?action=delete").json()["results"]
+    assert [e["resource_id"] for e in deletes] == [str(project["id"])]
+    links = api_client.get(
+        f"/api/v1/audit-events?resource_type=sharelinks.publiclink&resource_id={link['id']}"
+    ).json()["results"]
+    assert {e["action"] for e in links} == {"create", "deactivate"}
+    assert not Project.objects.exists()
+
+    assert member_api_client.get("/api/v1/audit-events").status_code == 403
+    assert other_api_client.get("/api/v1/audit-events").json()["results"] == []
+    bad = api_client.get("/api/v1/audit-events?action=erase")
+    assert bad.status_code == 400 and "action" in bad.json()["errors"]
