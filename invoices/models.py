@@ -40,6 +40,14 @@ class Invoice(models.Model):
         PAID = "paid", "Paid"
         VOID = "void", "Void"
 
+    # An invoice only moves forward; a sent or paid one is corrected by voiding it.
+    NEXT_STATUSES = {
+        Status.DRAFT: {Status.SENT, Status.PAID, Status.VOID},
+        Status.SENT: {Status.PAID, Status.VOID},
+        Status.PAID: {Status.VOID},
+        Status.VOID: set(),
+    }
+
     class PdfStatus(models.TextChoices):
         NONE = "none", "None"
         PENDING = "pending", "Pending"

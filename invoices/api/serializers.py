@@ -4,6 +4,7 @@ from django.db import transaction
 from rest_framework import serializers
 
 from budgets.models import Project
+from core.errors import Conflict
 from invoices.models import Client, Invoice, InvoiceLine
 from invoices.services import invoice_pdf_url
 
@@ -58,6 +59,15 @@ class VatRowSerializer(serializers.Serializer):
     vat = serializers.DecimalField(max_digits=16, decimal_places=2)
 
 
+def _line_values(lines) -> list[tuple]:
+    """What each line says, from validated data or from rows."""
+    fields = ("description", "quantity", "unit_price", "vat_rate")
+    return [
+        tuple(line.get(f) if isinstance(line, dict) else getattr(line, f) for f in fields)
+        for line in lines
+    ]
+
+
 class InvoiceSerializer(serializers.ModelSerializer):
     client = TenantScopedRelatedField(Client, allow_null=True, required=False)
     project = TenantScopedRelatedField(Project, allow_null=True, required=False)
@@ -108,6 +118,8 @@ class InvoiceSerializer(serializers.ModelSerializer):
         return number
 
     def validate(self, attrs):
+        if self.instance is not None:
+            self._check_change_allowed(self.instance, attrs)
         issue = attrs.get("issue_date", getattr(self.instance, "issue_date", None))
         due = attrs.get("due_date", getattr(self.instance, "due_date", None))
         if issue and due and due < issue:
@@ -115,6 +127,27 @@ class InvoiceSerializer(serializers.ModelSerializer):
                 {"due_date": ["The due date is before the issue date."]}
             )
         return attrs
+
+    @staticmethod
+    def _check_change_allowed(invoice: Invoice, attrs: dict) -> None:
+        """Only a draft is edited; after that only its status moves, and only forward."""
+        status = attrs.get("status", invoice.status)
+        if status != invoice.status and status not in Invoice.NEXT_STATUSES[invoice.status]:
+            raise Conflict(f"A {invoice.status} invoice cannot become {status}.")
+        if invoice.status == Invoice.Status.DRAFT:
+            return
+        changed = sorted(
+            name
+            for name, value in attrs.items()
+            if name not in ("status", "lines") and getattr(invoice, name) != value
+        )
+        if "lines" in attrs and _line_values(attrs["lines"]) != _line_values(invoice.lines.all()):
+            changed.append("lines")
+        if changed:
+            raise Conflict(
+                f"The invoice is {invoice.status}: only its status can change (not "
+                f"{', '.join(changed)}). Void it and issue a new one to correct it."
+            )
 
     @transaction.atomic
     def create(self, validated_data):

@@ -173,3 +173,31 @@ def test_a_client_with_invoices_is_409_not_a_server_error(api_client, tenant):
     assert refused.json()["code"] == "CONFLICT"
     assert refused.json()["detail"].endswith("(1 invoice).")
     assert api_client.delete(f"/api/v1/clients/{unbilled.pk}").status_code == 204
+
+
+def test_a_sent_invoice_only_moves_forward_and_its_content_is_frozen(api_client, tenant):
+    created = api_client.post("/api/v1/invoices", {**INVOICE, "number": "2026-0950"}, format="json")
+    url = f"/api/v1/invoices/{created.json()['id']}"
+    assert (
+        api_client.patch(url, {"notes": "Draft edits are fine"}, format="json").status_code == 200
+    )
+    assert api_client.patch(url, {"status": "sent"}, format="json").json()["status"] == "sent"
+
+    for change in [{"notes": "Too late"}, {"lines": []}, {"currency": "USD", "status": "paid"}]:
+        refused = api_client.patch(url, change, format="json")
+        assert refused.status_code == 409, change
+        assert "only its status can change" in refused.json()["detail"]
+    unchanged = api_client.get(url).json()
+    put = api_client.put(
+        url,
+        {**INVOICE, "number": "2026-0950", "notes": unchanged["notes"], "status": "paid"},
+        format="json",
+    )
+    assert put.status_code == 200 and put.json()["status"] == "paid"
+
+    backwards = api_client.patch(url, {"status": "draft"}, format="json")
+    assert backwards.status_code == 409 and "cannot become draft" in backwards.json()["detail"]
+    assert api_client.patch(url, {"status": "void"}, format="json").json()["status"] == "void"
+    assert api_client.patch(url, {"status": "paid"}, format="json").status_code == 409
+    final = Invoice.objects.get(pk=created.json()["id"])
+    assert (final.status, final.notes, final.lines.count()) == ("void", "Draft edits are fine", 2)
