@@ -71,6 +71,14 @@ class TenantProjectField(serializers.PrimaryKeyRelatedField):
     def get_queryset(self):
         return Project.objects.for_tenant(self.context["request"].user.tenant)
 
+    def to_internal_value(self, data):
+        project = super().to_internal_value(data)
+        if project.status == Project.Status.ARCHIVED:
+            raise serializers.ValidationError(
+                "The project is archived: set its status to active to record on it."
+            )
+        return project
+
 
 class TimeEntrySerializer(serializers.ModelSerializer):
     project = TenantProjectField()

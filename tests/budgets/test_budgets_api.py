@@ -5,7 +5,7 @@ import pytest
 from django.core.management import call_command
 
 from accounts.models import AuditEvent, Notification
-from budgets.models import BudgetAlert, ProjectBudget, TimeEntry
+from budgets.models import BudgetAlert, MaterialEntry, ProjectBudget, TimeEntry
 from tests.budgets.factories import ProjectBudgetFactory, ProjectFactory, hours
 
 
@@ -183,3 +183,22 @@ def test_a_bad_alert_status_filter_is_400(api_client):
     assert response.status_code == 400
     assert response.json()["detail"] == "The request has invalid fields."
     assert "status" in response.json()["errors"]
+
+
+def test_an_archived_project_takes_no_new_time_or_material(api_client, tenant):
+    project = ProjectFactory(tenant=tenant, status="archived")
+    for path, body in [
+        ("/api/v1/time-entries", {"project": project.pk, "hours": "2"}),
+        ("/api/v1/material-entries", {"project": project.pk, "amount": "10.00"}),
+    ]:
+        response = api_client.post(path, body, format="json")
+        assert response.status_code == 400, path
+        assert "archived" in response.json()["errors"]["project"][0]
+    assert not TimeEntry.objects.exists() and not MaterialEntry.objects.exists()
+    api_client.patch(f"/api/v1/projects/{project.pk}", {"status": "active"}, format="json")
+    assert (
+        api_client.post(
+            "/api/v1/time-entries", {"project": project.pk, "hours": "2"}, format="json"
+        ).status_code
+        == 201
+    )
