@@ -94,6 +94,12 @@ class ModelError(ApiError):
     default_detail = "The generation provider returned an unusable answer."
 
 
+class PayloadTooLarge(ApiError):
+    status_code = 413
+    title = "Payload too large"
+    default_detail = "The request body is larger than this API accepts."
+
+
 class ServiceUnavailable(ApiError):
     status_code = 503
     code = "SERVICE_UNAVAILABLE"

@@ -12,6 +12,7 @@ from core.errors import (
     InsufficientCredits,
     InvalidRequest,
     NotFound,
+    PayloadTooLarge,
     RateLimited,
     ServiceUnavailable,
     Unauthorized,
@@ -82,6 +83,8 @@ class AutoSchema(openapi.AutoSchema):
         yield Forbidden, "the key's role may not do this"
         if "{" in self.path:
             yield NotFound, "no such object in your workspace"
+        if self.method in ("POST", "PUT", "PATCH"):
+            yield PayloadTooLarge, "a body over DATA_UPLOAD_MAX_MEMORY_SIZE"
         if self.method in ("POST", "PUT", "PATCH", "DELETE") and self.path != "/api/v1/jobs":
             yield Conflict, "the object's state forbids it"
         if self.method == "POST" and self.path in SUBMITTING_PATHS:

@@ -102,3 +102,21 @@ def test_a_missing_page_outside_the_api_is_the_products_html_404(client, db):
     assert response.status_code == 404
     assert response["Content-Type"].startswith("text/html")
     assert "Page not found" in response.content.decode()
+
+
+def test_a_body_over_the_upload_limit_is_413_and_nothing_is_written(api_client, settings):
+    from jobs.models import Job
+
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 10_000
+    big = '{"type": "diagnostic", "payload": {"steps": 1, "note": "' + "a" * 20_000 + '"}}'
+    body = _assert_problem(
+        api_client.post("/api/v1/jobs", data=big, content_type="application/json"),
+        413,
+        "INVALID_REQUEST",
+    )
+    assert "10,000 bytes" in body["detail"]
+    assert not Job.objects.exists()
+    small = api_client.post(
+        "/api/v1/jobs", {"type": "diagnostic", "payload": {"steps": 1}}, format="json"
+    )
+    assert small.status_code == 202
