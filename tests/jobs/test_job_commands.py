@@ -134,6 +134,7 @@ def test_queue_stats_prints_counts_attention_and_answers_json(tenant, other_tena
     lines = out.splitlines()
     assert lines[1].split() == ["normal", "diagnostic", "2", "0", "1", "0", "0"]
     assert "retrying after an error=1" in out
+    assert "Due pending, all workspaces: urgent=0, normal=1, batch=0" in out
     assert lines[-1] == "1 due pending jobs, 0 workers seen."
 
     stats = json.loads(_run("queue_stats", "--json")[0])

@@ -47,7 +47,9 @@ class Command(BaseCommand):
             cells = " ".join(f"{row[s]:>10}" for s in statuses)
             self.stdout.write(f"{row['queue']:<8} {row['type']:<24} {cells}")
         depths = stats["due_pending"]
-        self.stdout.write("Due pending: " + ", ".join(f"{q}={n}" for q, n in depths.items()))
+        self.stdout.write(
+            "Due pending, all workspaces: " + ", ".join(f"{q}={n}" for q, n in depths.items())
+        )
         self.stdout.write(
             "Needs attention: "
             + ", ".join(
