@@ -1,6 +1,7 @@
 """What the job commands share: finding jobs by id, and reporting what a service refused."""
 
 import uuid
+from collections.abc import Callable
 
 from django.core.management.base import BaseCommand, CommandError
 
@@ -11,30 +12,32 @@ from jobs.models import Job
 COMMAND_LINE = "an operator (manage.py)"
 
 
-class JobActionCommand(BaseCommand):
-    """Apply one service to each job named by id; a refusal is reported and the rest go on."""
+def job_action_command(help_text: str, act: Callable[[Job], str]) -> type[BaseCommand]:
+    """A command that applies `act` (a service call that says what became of the job) to each job
+    named by id; a refusal is reported and the rest go on."""
 
-    def add_arguments(self, parser):
-        parser.add_argument("job_ids", nargs="+", metavar="job_id")
+    class Command(BaseCommand):
+        help = help_text
 
-    def act(self, job: Job) -> str:
-        """Apply the service; say what became of the job."""
-        raise NotImplementedError
+        def add_arguments(self, parser):
+            parser.add_argument("job_ids", nargs="+", metavar="job_id")
 
-    def handle(self, *args, job_ids, **options):
-        refused = 0
-        for job_id in job_ids:
-            try:
-                job = Job.objects.select_related("tenant").get(pk=uuid.UUID(job_id))
-            except (ValueError, Job.DoesNotExist):
-                self.stderr.write(f"{job_id}: no such job.")
-                refused += 1
-                continue
-            try:
-                self.stdout.write(f"{job_id}: {self.act(job)}")
-            except ApiError as exc:
-                self.stderr.write(f"{job_id}: {exc.detail}")
-                refused += 1
-        if refused:
-            raise CommandError(f"{refused} of {len(job_ids)} jobs were not changed.")
-        self.stdout.write(f"All {len(job_ids)} done.")
+        def handle(self, *args, job_ids, **options):
+            refused = 0
+            for job_id in job_ids:
+                try:
+                    job = Job.objects.select_related("tenant").get(pk=uuid.UUID(job_id))
+                except (ValueError, Job.DoesNotExist):
+                    self.stderr.write(f"{job_id}: no such job.")
+                    refused += 1
+                    continue
+                try:
+                    self.stdout.write(f"{job_id}: {act(job)}")
+                except ApiError as exc:
+                    self.stderr.write(f"{job_id}: {exc.detail}")
+                    refused += 1
+            if refused:
+                raise CommandError(f"{refused} of {len(job_ids)} jobs were not changed.")
+            self.stdout.write(f"All {len(job_ids)} done.")
+
+    return Command

@@ -1,15 +1,14 @@
-from jobs.management.jobcommands import COMMAND_LINE, JobActionCommand
+from jobs.management.jobcommands import COMMAND_LINE, job_action_command
 from jobs.services import job_cancel
 
 
-class Command(JobActionCommand):
-    help = (
-        "Cancel jobs by id: a pending one at once (its credits refunded), a processing one at its "
-        "next check. A finished job is refused."
-    )
+def _cancel(job) -> str:
+    job = job_cancel(job=job, actor=COMMAND_LINE)
+    return "canceled." if job.is_finished else "cancel requested; it stops at its next check."
 
-    def act(self, job):
-        job = job_cancel(job=job, actor=COMMAND_LINE)
-        if job.is_finished:
-            return "canceled."
-        return "cancel requested; the job stops at its next check."
+
+Command = job_action_command(
+    "Cancel jobs by id: a pending one at once (its credits refunded), a processing one at its "
+    "next check. A finished job is refused.",
+    _cancel,
+)

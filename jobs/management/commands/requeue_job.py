@@ -1,13 +1,8 @@
-from jobs.management.jobcommands import COMMAND_LINE, JobActionCommand
+from jobs.management.jobcommands import COMMAND_LINE, job_action_command
 from jobs.services import job_requeue
 
-
-class Command(JobActionCommand):
-    help = (
-        "Put failed (dead-letter) or canceled jobs back in their queue, with fresh attempts and "
-        "their credits charged again."
-    )
-
-    def act(self, job):
-        job = job_requeue(job=job, actor=COMMAND_LINE)
-        return f"requeued in the {job.priority} queue."
+Command = job_action_command(
+    "Put failed (dead-letter) or canceled jobs back in their queue, with fresh attempts and their "
+    "credits charged again.",
+    lambda job: f"requeued in the {job_requeue(job=job, actor=COMMAND_LINE).priority} queue.",
+)
