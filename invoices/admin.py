@@ -7,13 +7,27 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from invoices.models import Client, Invoice, InvoiceLine
-from invoices.services import invoice_pdf_request
+from invoices.services import invoice_delete, invoice_pdf_request
+
+
+def _is_draft(invoice: Invoice | None) -> bool:
+    """Only a draft's content is edited (as in the API); a new invoice starts as one."""
+    return invoice is None or invoice.status == Invoice.Status.DRAFT
 
 
 class InvoiceLineInline(admin.TabularInline):
     model = InvoiceLine
     extra = 1
     fields = ["sort_order", "description", "quantity", "unit_price", "vat_rate"]
+
+    def has_add_permission(self, request, obj=None):
+        return _is_draft(obj) and super().has_add_permission(request, obj)
+
+    def has_change_permission(self, request, obj=None):
+        return _is_draft(obj) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return _is_draft(obj) and super().has_delete_permission(request, obj)
 
 
 @admin.register(Client)
@@ -55,6 +69,34 @@ class InvoiceAdmin(admin.ModelAdmin):
     ]
     inlines = [InvoiceLineInline]
     actions = ["render_pdf"]
+
+    def get_readonly_fields(self, request, obj=None):
+        if _is_draft(obj):
+            return self.readonly_fields
+        # Sent, paid or void: only the status moves on (forward), as in the API.
+        frozen = [field.name for field in Invoice._meta.fields if field.editable]
+        if Invoice.NEXT_STATUSES[obj.status]:
+            frozen.remove("status")
+        return [*self.readonly_fields, *frozen]
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change, **kwargs)
+        status = form.base_fields.get("status")
+        if obj is not None and status is not None:
+            allowed = {obj.status, *Invoice.NEXT_STATUSES[obj.status]}
+            status.choices = [choice for choice in status.choices if choice[0] in allowed]
+        return form
+
+    def has_delete_permission(self, request, obj=None):
+        # Also refuses a sent or paid invoice among "Delete selected": void it instead.
+        return _is_draft(obj) and super().has_delete_permission(request, obj)
+
+    def delete_model(self, request, obj):
+        invoice_delete(invoice=obj, actor=request.user)
+
+    def delete_queryset(self, request, queryset):
+        for invoice in queryset:
+            invoice_delete(invoice=invoice, actor=request.user)
 
     def get_urls(self):
         download = path(

@@ -1,0 +1,95 @@
+"""The admin keeps the API's rules for invoices: only a draft's content changes, the status only
+moves forward, and only a draft is deleted (with its stored PDF)."""
+
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+
+from accounts.models import AuditEvent
+from invoices.models import Invoice
+from tests.invoices.factories import InvoiceFactory, line
+
+
+def _lines_management(invoice, total: int) -> dict:
+    return {
+        "lines-TOTAL_FORMS": str(total),
+        "lines-INITIAL_FORMS": str(invoice.lines.count()),
+        "lines-MIN_NUM_FORMS": "0",
+        "lines-MAX_NUM_FORMS": "1000",
+    }
+
+
+def test_a_sent_invoice_only_moves_its_status_forward_in_the_admin(admin_client, tenant):
+    invoice = InvoiceFactory(tenant=tenant, status=Invoice.Status.SENT, notes="As agreed.")
+    line(invoice, "Design", 10, 1000, 25)
+    page = f"/admin/invoices/invoice/{invoice.pk}/change/"
+
+    form = admin_client.get(page).context["adminform"].form
+    assert set(form.fields) == {"status"}
+    assert [value for value, _ in form.fields["status"].choices] == ["sent", "paid", "void"]
+
+    response = admin_client.post(
+        page,
+        {
+            "status": "paid",
+            "notes": "Rewritten.",
+            "number": "X-1",
+            "lines-0-description": "Changed",
+            "lines-0-quantity": "99",
+            **_lines_management(invoice, 1),
+        },
+    )
+    assert response.status_code == 302
+    invoice.refresh_from_db()
+    assert (invoice.status, invoice.notes, invoice.number) == ("paid", "As agreed.", invoice.number)
+    assert [(item.description, item.quantity) for item in invoice.lines.all()] == [("Design", 10)]
+
+    refused = admin_client.post(page, {"status": "draft", **_lines_management(invoice, 0)})
+    assert refused.status_code == 200
+    assert "status" in refused.context["adminform"].form.errors
+    invoice.refresh_from_db()
+    assert invoice.status == "paid"
+
+
+def test_a_void_invoice_is_read_only_and_a_draft_stays_editable(admin_client, tenant):
+    void = InvoiceFactory(tenant=tenant, status=Invoice.Status.VOID)
+    form = admin_client.get(f"/admin/invoices/invoice/{void.pk}/change/").context["adminform"].form
+    assert set(form.fields) == set()
+
+    draft = InvoiceFactory(tenant=tenant)
+    form = admin_client.get(f"/admin/invoices/invoice/{draft.pk}/change/").context["adminform"].form
+    assert {"number", "notes", "status", "client"} <= set(form.fields)
+
+
+def test_only_a_draft_is_deleted_in_the_admin_and_its_pdf_goes_with_it(
+    admin_client, tenant, django_capture_on_commit_callbacks
+):
+    sent = InvoiceFactory(tenant=tenant, status=Invoice.Status.SENT)
+    assert (
+        admin_client.post(f"/admin/invoices/invoice/{sent.pk}/delete/", {"post": "yes"}).status_code
+        == 403
+    )
+
+    draft = InvoiceFactory(tenant=tenant)
+    draft.pdf_file.save("admin-delete.pdf", ContentFile(b"%PDF-1.7"))
+    stored = draft.pdf_file.name
+    assert default_storage.exists(stored)
+
+    response = admin_client.post(
+        "/admin/invoices/invoice/",
+        {"action": "delete_selected", "_selected_action": [draft.pk, sent.pk], "post": "yes"},
+    )
+    assert response.status_code == 403  # the selection holds a sent invoice
+    assert Invoice.objects.filter(pk__in=[draft.pk, sent.pk]).count() == 2
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(
+            "/admin/invoices/invoice/",
+            {"action": "delete_selected", "_selected_action": [draft.pk], "post": "yes"},
+            follow=True,
+        )
+    assert response.status_code == 200
+    assert not Invoice.objects.filter(pk=draft.pk).exists()
+    assert not default_storage.exists(stored)
+    assert AuditEvent.objects.filter(
+        resource_id=str(draft.pk), action=AuditEvent.Action.DELETE
+    ).exists()
