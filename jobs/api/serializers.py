@@ -3,7 +3,7 @@ import functools
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from jobs.models import Job, Priority
+from jobs.models import Job, JobEvent, Priority
 from jobs.registry import job_type_get
 from jobs.selectors import job_queue_position
 
@@ -87,6 +87,19 @@ def job_representation(job: Job, serializer_class=JobSerializer) -> dict:
     """A job as the API shows it. One serializer instance per class serves every request: building
     a ModelSerializer's fields costs more than rendering a job, and the fields keep no request state."""
     return _representer(serializer_class).to_representation(job)
+
+
+class JobEventSerializer(serializers.ModelSerializer):
+    message = serializers.SerializerMethodField()
+
+    class Meta:
+        model = JobEvent
+        fields = ["kind", "attempt", "message", "created_at"]
+        read_only_fields = fields
+
+    def get_message(self, event) -> str:
+        # Which host and process ran an attempt is the operators' business: the admin shows it.
+        return "" if event.kind == JobEvent.Kind.STARTED else event.message
 
 
 class JobSubmitSerializer(serializers.Serializer):

@@ -1,10 +1,18 @@
 from django.urls import path
 
-from jobs.api.views import JobCancelApi, JobDetailApi, JobListCreateApi, JobRetryApi, QueueStatsApi
+from jobs.api.views import (
+    JobCancelApi,
+    JobDetailApi,
+    JobEventListApi,
+    JobListCreateApi,
+    JobRetryApi,
+    QueueStatsApi,
+)
 
 urlpatterns = [
     path("jobs", JobListCreateApi.as_view(), name="job-list"),
     path("jobs/<uuid:pk>", JobDetailApi.as_view(), name="job-detail"),
+    path("jobs/<uuid:pk>/events", JobEventListApi.as_view(), name="job-events"),
     path("jobs/<uuid:pk>/cancel", JobCancelApi.as_view(), name="job-cancel"),
     path("jobs/<uuid:pk>/retry", JobRetryApi.as_view(), name="job-retry"),
     path("queue/stats", QueueStatsApi.as_view(), name="queue-stats"),

@@ -4,6 +4,7 @@ import json
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, status
 from rest_framework.exceptions import NotFound
+from rest_framework.generics import get_object_or_404
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -11,8 +12,10 @@ from accounts.api.scoping import TenantScopedMixin
 from accounts.permissions import IsTenantAdmin
 from core.errors import InvalidRequest
 from core.idempotency import idempotent
+from core.pagination import CursorPagination
 from core.validation import data_validate
 from jobs.api.serializers import (
+    JobEventSerializer,
     JobListQuerySerializer,
     JobSerializer,
     JobSubmitSerializer,
@@ -101,6 +104,24 @@ class JobDetailApi(TenantScopedMixin, generics.RetrieveAPIView):
         if job is None:
             raise NotFound()
         return job_response(request, job)
+
+
+class JobEventPagination(CursorPagination):
+    ordering = ("created_at", "id")
+
+
+class JobEventListApi(generics.ListAPIView):
+    """A job's history, oldest first: each attempt started, retries scheduled (with the error), waits
+    for capacity, reaping after a lost worker, requeues, and the cancel or final failure."""
+
+    serializer_class = JobEventSerializer
+    pagination_class = JobEventPagination
+
+    def get_queryset(self):
+        job = get_object_or_404(
+            Job.objects.for_tenant(self.request.user.tenant), pk=self.kwargs["pk"]
+        )
+        return job.events.all()
 
 
 class JobCancelApi(TenantScopedMixin, generics.GenericAPIView):

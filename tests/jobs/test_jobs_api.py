@@ -193,7 +193,7 @@ def test_queue_stats_are_for_workspace_admins(api_client, member_api_client, ten
 
 @pytest.mark.parametrize(
     ("method", "path"),
-    [("get", ""), ("post", "/cancel"), ("post", "/retry")],
+    [("get", ""), ("get", "/events"), ("post", "/cancel"), ("post", "/retry")],
 )
 def test_another_workspaces_job_is_not_found(other_api_client, tenant, method, path):
     job = JobFactory(tenant=tenant, status=Job.Status.FAILED)

@@ -54,6 +54,30 @@ def test_a_failing_attempt_is_retried_with_growing_backoff(tenant):
     assert job.events.filter(kind=JobEvent.Kind.RETRY).count() == 2
 
 
+def test_a_jobs_history_tells_its_attempts_and_why_they_failed(tenant, api_client):
+    job = _submit(tenant, fail_attempts=5)
+    for _ in range(3):
+        job = _run_due(job)
+    assert job.status == Job.Status.FAILED
+
+    response = api_client.get(f"/api/v1/jobs/{job.pk}/events")
+    assert response.status_code == 200
+    events = [(e["kind"], e["attempt"], e["message"]) for e in response.json()["results"]]
+    assert [event[:2] for event in events] == [
+        ("started", 1),
+        ("retry", 1),
+        ("started", 2),
+        ("retry", 2),
+        ("started", 3),
+        ("failed", 3),
+    ]
+    assert events[1][2].startswith("DIAGNOSTIC_FAILURE: Attempt 1 fails on request. — retry in ")
+    assert events[5][2] == "DIAGNOSTIC_FAILURE: Attempt 3 fails on request."
+    # Where each attempt ran stays with the operators (the admin shows it).
+    assert {message for kind, _, message in events if kind == "started"} == {""}
+    assert job.events.filter(kind=JobEvent.Kind.STARTED).first().message.startswith("On ")
+
+
 def test_a_job_polled_between_attempts_shows_the_error_and_none_once_it_completes(
     tenant, api_client
 ):
