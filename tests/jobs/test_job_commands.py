@@ -103,6 +103,28 @@ def test_submit_job_follows_a_diagnostic_through_a_real_worker(tenant):
     assert lines[-2] == "  completed, attempt 2/3, 100%: step 3 of 3"
     assert lines[-1] == 'Completed: {"steps": 3, "attempt": 2}'
 
+    shown, _ = _run("show_job", str(job.pk))
+    assert f"Job {job.pk} · diagnostic · workspace {tenant.slug} · queue normal" in shown
+    assert "Status: completed, attempt 2 of 3" in shown
+    history = shown.split("History:\n")[1].splitlines()
+    assert [line.split()[2:5] for line in history] == [
+        ["attempt", "1", "started"],
+        ["attempt", "1", "retry"],
+        ["attempt", "2", "started"],
+    ]
+    assert "On " in history[0] and ", process " in history[0]
+    assert "DIAGNOSTIC_FAILURE" in history[1]
+
+    document = json.loads(_run("show_job", str(job.pk), "--json")[0])
+    assert (document["status"], document["workspace"], document["result"]) == (
+        "completed",
+        tenant.slug,
+        {"steps": 3, "attempt": 2},
+    )
+    assert [event["kind"] for event in document["events"]] == ["started", "retry", "started"]
+    with pytest.raises(CommandError, match="no such job"):
+        call_command("show_job", str(uuid.uuid4()), stdout=StringIO())
+
 
 def test_grant_credits_adds_to_the_balance_through_the_ledger(tenant):
     out, _ = _run("grant_credits", tenant.slug, "250", "--reason", "Support ticket 42")

@@ -1,0 +1,77 @@
+import json
+import uuid
+
+from django.core.management.base import BaseCommand, CommandError
+
+from jobs.models import Job
+
+RESULT_CHARS = 500
+
+
+class Command(BaseCommand):
+    help = (
+        "Print one job as an operator needs it: workspace, status, attempts, clocks, error, result "
+        "and its whole history with where each attempt ran; --json for scripts."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("job_id")
+        parser.add_argument("--json", action="store_true", help="One JSON document.")
+
+    def handle(self, *args, job_id, **options):
+        try:
+            job = Job.objects.select_related("tenant", "api_key").get(pk=uuid.UUID(job_id))
+        except (ValueError, Job.DoesNotExist) as exc:
+            raise CommandError(f"{job_id}: no such job.") from exc
+        events = list(job.events.all())
+        if options["json"]:
+            self.stdout.write(json.dumps(_as_dict(job, events), default=str))
+            return
+        self._print(job, events)
+
+    def _print(self, job: Job, events: list) -> None:
+        write = self.stdout.write
+        write(f"Job {job.pk} · {job.type} · workspace {job.tenant.slug} · queue {job.priority}")
+        write(f"Status: {job.status}, attempt {job.attempts} of {job.max_attempts}")
+        if job.status == Job.Status.PROCESSING:
+            write(f"Progress: {job.progress}% {job.progress_message}".rstrip())
+            write(f"Heartbeat: {job.heartbeat_at or 'none yet'}")
+        if job.next_retry_at:
+            write(f"Next attempt not before: {job.next_retry_at}")
+        if job.cancel_requested and not job.is_finished:
+            write("Cancel requested: the handler stops at its next check.")
+        write(f"Created: {job.created_at}  started: {job.started_at}  finished: {job.finished_at}")
+        write(f"Submitted by: {job.api_key or job.submitted_by or 'the system'}")
+        write(f"Credits charged: {job.credits_charged}")
+        if job.retry_of_id:
+            write(f"Retry of: {job.retry_of_id}")
+        if job.error_code:
+            write(f"Error: {job.error_code}: {job.error_message}")
+        if job.result is not None:
+            result = json.dumps(job.result)
+            if len(result) > RESULT_CHARS:
+                result = f"{result[:RESULT_CHARS]}… ({len(result)} characters)"
+            write(f"Result: {result}")
+        write("History:" if events else "History: none yet.")
+        for event in events:
+            write(
+                f"  {event.created_at:%Y-%m-%d %H:%M:%S}  attempt {event.attempt}"
+                f"  {event.kind:<9} {event.message}".rstrip()
+            )
+
+
+def _as_dict(job: Job, events: list) -> dict:
+    fields = {field.attname: getattr(job, field.attname) for field in Job._meta.concrete_fields}
+    return {
+        **fields,
+        "workspace": job.tenant.slug,
+        "events": [
+            {
+                "created_at": event.created_at,
+                "attempt": event.attempt,
+                "kind": event.kind,
+                "message": event.message,
+            }
+            for event in events
+        ],
+    }
