@@ -120,3 +120,28 @@ def test_a_body_over_the_upload_limit_is_413_and_nothing_is_written(api_client, 
         "/api/v1/jobs", {"type": "diagnostic", "payload": {"steps": 1}}, format="json"
     )
     assert small.status_code == 202
+
+
+@pytest.mark.parametrize("depth", [65, 990, 100_000])
+def test_json_nested_too_deep_is_400_and_nothing_is_written(api_client, depth):
+    from jobs.models import Job
+
+    nested = "[" * depth + "]" * depth
+    body = _assert_problem(
+        api_client.post(
+            "/api/v1/jobs",
+            data='{"type": "diagnostic", "payload": {"steps": 1, "x": ' + nested + "}}",
+            content_type="application/json",
+        ),
+        400,
+        "INVALID_REQUEST",
+    )
+    assert "nested deeper than 64 levels" in body["detail"]
+    assert not Job.objects.exists()
+    shallow = "[" * 60 + "]" * 60
+    accepted = api_client.post(
+        "/api/v1/jobs",
+        data='{"type": "diagnostic", "payload": {"steps": 1, "x": ' + shallow + "}}",
+        content_type="application/json",
+    )
+    assert accepted.status_code == 202
