@@ -20,7 +20,8 @@ class Shareable:
 def _owned(model, **extra):
     def exists(tenant, resource_id) -> bool:
         return (
-            str(resource_id).isdigit()
+            str(resource_id).isascii()
+            and str(resource_id).isdigit()
             and model.objects.filter(pk=resource_id, tenant=tenant, **extra).exists()
         )
 

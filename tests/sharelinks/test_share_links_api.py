@@ -89,6 +89,14 @@ def test_sharing_another_workspaces_resource_is_404(api_client, other_tenant):
     assert not PublicLink.objects.exists()
 
 
+@pytest.mark.parametrize("resource_id", ["²", "١٢", "-1", "1.0"])
+def test_an_id_that_is_not_plain_digits_finds_nothing(api_client, tenant, resource_id):
+    Deck.objects.create(tenant=tenant, title="Deck")
+    response = _share(api_client, resource_type="deck", resource_id=resource_id)
+    assert response.status_code == 404
+    assert not PublicLink.objects.exists()
+
+
 def test_another_workspaces_links_are_not_found(api_client, other_api_client, tenant):
     deck = Deck.objects.create(tenant=tenant, title="Mine")
     created = _share(api_client, resource_type="deck", resource_id=str(deck.pk)).json()
