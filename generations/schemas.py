@@ -3,6 +3,8 @@ is unusable: a permanent MODEL_ERROR, never half an artifact."""
 
 from jobs.errors import PermanentError
 
+SKILL_TREE_MAX_DEPTH = 12  # levels below the root
+
 
 class OutputInvalid(PermanentError):
     def __init__(self, message: str):
@@ -81,8 +83,8 @@ def distractors_validate(output) -> dict:
 def _node(node, where: str, depth: int) -> dict:
     if not isinstance(node, dict):
         raise OutputInvalid(f"{where} must be an object")
-    if depth > 12:
-        raise OutputInvalid("the tree is deeper than 12 levels")
+    if depth > SKILL_TREE_MAX_DEPTH:
+        raise OutputInvalid(f"the tree is deeper than {SKILL_TREE_MAX_DEPTH} levels")
     children = _list(node.get("children", []), f"{where}.children", minimum=0)
     return {
         "name": _text(node.get("name"), f"{where}.name", limit=300),

@@ -44,7 +44,7 @@ class SourceText(serializers.CharField):
 
 class DeckPayload(serializers.Serializer):
     text = SourceText()
-    title = serializers.CharField(max_length=300, required=False, default="")
+    title = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
     max_slides = serializers.IntegerField(min_value=1, max_value=50, default=10)
 
 
@@ -65,7 +65,7 @@ class DistractorPayload(serializers.Serializer):
 
 class SkillTreePayload(serializers.Serializer):
     text = SourceText()
-    name = serializers.CharField(max_length=300, required=False, default="")
+    name = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
 
 
 class StoryPayload(serializers.Serializer):
@@ -73,8 +73,8 @@ class StoryPayload(serializers.Serializer):
     characters = serializers.ListField(
         child=serializers.CharField(max_length=100), max_length=10, default=list
     )
-    setting = serializers.CharField(max_length=200, required=False, default="")
-    genre = serializers.CharField(max_length=50, required=False, default="")
+    setting = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    genre = serializers.CharField(max_length=50, required=False, allow_blank=True, default="")
     length = serializers.IntegerField(
         min_value=50, max_value=3000, default=300, help_text="Words, roughly."
     )

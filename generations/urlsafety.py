@@ -25,6 +25,8 @@ def public_addresses(url: str) -> list[str]:
         infos = socket.getaddrinfo(parts.hostname, parts.port or 443, proto=socket.IPPROTO_TCP)
     except socket.gaierror as exc:
         raise UnsafeUrl(f"The host {parts.hostname} does not resolve.") from exc
+    except (ValueError, UnicodeError) as exc:  # a port out of range, a host IDNA cannot encode
+        raise UnsafeUrl(f"The URL is malformed: {exc}") from exc
     addresses = sorted({info[4][0] for info in infos})
     for address in addresses:
         if not ipaddress.ip_address(address.split("%")[0]).is_global:

@@ -13,6 +13,7 @@ import textwrap
 from PIL import Image, ImageDraw, ImageFilter, ImageOps
 
 from generations.providers.base import Provider
+from generations.schemas import SKILL_TREE_MAX_DEPTH
 
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+|(?<=[。！？؟])|\n+")
 WORD = re.compile(r"\w[\w'’-]*", re.UNICODE)
@@ -212,7 +213,8 @@ class OfflineProvider(Provider):
                 level, label = 20, _title(raw, 6)
             else:
                 continue
-            while stack[-1][0] >= level:
+            # Bullets nested deeper than a tree may be become siblings at its deepest level.
+            while stack[-1][0] >= level or len(stack) > SKILL_TREE_MAX_DEPTH:
                 stack.pop()
             node = {"name": label[:300], "children": []}
             stack[-1][1]["children"].append(node)

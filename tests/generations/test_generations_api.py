@@ -2,8 +2,9 @@ import pytest
 from django.utils import timezone
 
 from accounts.models import CreditEntry
-from generations.models import Deck, Flashcard, GeneratedImage, Story
+from generations.models import Deck, Flashcard, GeneratedImage, SkillTree, Story
 from generations.providers.offline import OfflineProvider
+from generations.schemas import SKILL_TREE_MAX_DEPTH
 from generations.signing import view_token, view_url
 from jobs.models import Job
 from jobs.services import job_execute, job_submit
@@ -42,6 +43,14 @@ def costly(settings):
         ),
         (
             {"kind": "image_edit", "prompt": "x", "source_url": "http://example.com/cat.png"},
+            "source_url",
+        ),
+        (
+            {"kind": "image_edit", "prompt": "x", "source_url": "https://example.com:65536/x.png"},
+            "source_url",
+        ),
+        (
+            {"kind": "image_edit", "prompt": "x", "source_url": "https://\u00ad.com/x.png"},
             "source_url",
         ),
         ({"kind": "image_edit", "prompt": "x"}, "source_image_id"),
@@ -169,3 +178,36 @@ def test_a_text_too_short_for_the_cards_asked_says_so(tenant, api_client):
     assert job["status"] == "completed"
     assert job["result"]["count"] == Flashcard.objects.count() < 5
     assert job["message"] == f"{job['result']['count']} of 5 cards: the text holds no more"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"kind": "deck", "text": "Tides follow the moon. Ebb and flow."},
+        {"kind": "skill_tree", "text": "- Tides\n- Currents"},
+        {"kind": "story", "prompt": "A storm at sea"},
+    ],
+)
+def test_a_canceled_generation_left_to_its_defaults_can_be_retried(api_client, body):
+    job = api_client.post("/api/v1/generations", body, format="json").json()
+    assert api_client.post(f"/api/v1/jobs/{job['id']}/cancel").status_code == 200
+    retried = api_client.post(f"/api/v1/jobs/{job['id']}/retry")
+    assert retried.status_code == 202, retried.json()
+    assert retried.json()["retry_of"] == job["id"]
+    job_execute(job_id=retried.json()["id"])
+    assert api_client.get(retried["Location"]).json()["status"] == "completed"
+
+
+def test_an_outline_deeper_than_a_skill_tree_may_be_still_makes_one(api_client):
+    text = "\n".join("  " * depth + f"- Level {depth}" for depth in range(16))
+    job = api_client.post(
+        "/api/v1/generations", {"kind": "skill_tree", "text": text}, format="json"
+    ).json()
+    job_execute(job_id=job["id"])
+    generation = api_client.get(f"/api/v1/generations/{job['id']}").json()
+    assert generation["status"] == "completed", generation["error"]
+    result = Job.objects.get(pk=job["id"]).result
+    tree = SkillTree.objects.get(pk=result["treeId"])
+    # No bullet is lost: the ones nested too deep sit at the deepest level a tree may have.
+    assert (tree.name, tree.node_count) == ("Level 0", 15)
+    assert tree.depth == SKILL_TREE_MAX_DEPTH - 1  # below "Level 0", itself a level below the root
