@@ -2,6 +2,7 @@ import hashlib
 import hmac
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
@@ -9,6 +10,30 @@ from django.utils import timezone
 class TenantScopedQuerySet(models.QuerySet):
     def for_tenant(self, tenant):
         return self.filter(tenant=tenant)
+
+
+class TenantOwned:
+    """A model mixin for rows with a `tenant`: validation (the admin's forms) refuses a relation to
+    a row of another tenant, which the admin's raw id fields would otherwise take."""
+
+    def clean(self):
+        super().clean()
+        if self.tenant_id is None:
+            return
+        errors = {}
+        for field in self._meta.concrete_fields:
+            if (
+                not field.is_relation
+                or field.name == "tenant"
+                or getattr(self, field.attname) is None
+            ):
+                continue
+            if not hasattr(field.related_model, "tenant"):
+                continue
+            if getattr(self, field.name).tenant_id != self.tenant_id:
+                errors[field.name] = "It belongs to another workspace."
+        if errors:
+            raise ValidationError(errors)
 
 
 class Tenant(models.Model):

@@ -7,8 +7,8 @@ from budgets.tasks import budget_alert_check
 class ProjectBudgetInline(admin.StackedInline):
     model = ProjectBudget
     extra = 0
-    fields = ["tenant", "hours_budget", "material_budget", "total_budget", "alert_thresholds"]
-    raw_id_fields = ["tenant"]
+    # The budget's workspace is its project's (ProjectAdmin.save_formset).
+    fields = ["hours_budget", "material_budget", "total_budget", "alert_thresholds"]
 
 
 @admin.register(Project)
@@ -20,6 +20,13 @@ class ProjectAdmin(admin.ModelAdmin):
     raw_id_fields = ["tenant"]
     inlines = [ProjectBudgetInline]
     actions = ["run_budget_check"]
+
+    def save_formset(self, request, form, formset, change):
+        for budget in formset.save(commit=False):
+            budget.tenant_id = form.instance.tenant_id
+            budget.save()
+        for budget in formset.deleted_objects:
+            budget.delete()
 
     @admin.action(description="Run the budget check now (all projects)")
     def run_budget_check(self, request, queryset):

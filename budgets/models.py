@@ -4,9 +4,11 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
-from accounts.models import TenantScopedQuerySet
+from accounts.models import TenantOwned, TenantScopedQuerySet
 
 THRESHOLD_TYPES = ("hours", "material", "total")
+# Enough for any usage over the smallest budget (0.01): entries sum to at most 20 digits.
+PERCENTAGE_DIGITS = 24
 
 
 def alert_thresholds_validate(value) -> None:
@@ -29,6 +31,8 @@ def alert_thresholds_validate(value) -> None:
             raise ValidationError(
                 f"Threshold {index}: percentage must be a number above 0 and at most 1000."
             )
+        if round(percentage, 2) != percentage:
+            raise ValidationError(f"Threshold {index}: percentage has at most two decimals.")
         if not isinstance(threshold.get("notify", True), bool):
             raise ValidationError(f"Threshold {index}: notify must be true or false.")
 
@@ -53,7 +57,7 @@ class Project(models.Model):
         return self.name
 
 
-class ProjectBudget(models.Model):
+class ProjectBudget(TenantOwned, models.Model):
     """The budgets of a project, each optional, and the thresholds that raise alerts."""
 
     tenant = models.ForeignKey("accounts.Tenant", on_delete=models.CASCADE, related_name="+")
@@ -72,7 +76,7 @@ class ProjectBudget(models.Model):
         return f"Budget of {self.project}"
 
 
-class ProjectEntry(models.Model):
+class ProjectEntry(TenantOwned, models.Model):
     """What a project spent on a day: the fields time and material entries share."""
 
     tenant = models.ForeignKey("accounts.Tenant", on_delete=models.CASCADE, related_name="+")
@@ -113,7 +117,7 @@ class MaterialEntry(ProjectEntry):
         return f"{self.amount} on {self.project} ({self.date})"
 
 
-class BudgetAlert(models.Model):
+class BudgetAlert(TenantOwned, models.Model):
     class Status(models.TextChoices):
         ACTIVE = "active", "Active"
         RESOLVED = "resolved", "Resolved"
@@ -122,7 +126,14 @@ class BudgetAlert(models.Model):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="alerts")
     type = models.CharField(max_length=16, choices=[(t, t) for t in THRESHOLD_TYPES])
     threshold = models.DecimalField(max_digits=7, decimal_places=2)
-    current_percentage = models.DecimalField(max_digits=10, decimal_places=2)
+    current_percentage = models.DecimalField(max_digits=PERCENTAGE_DIGITS, decimal_places=2)
+    budget_amount = models.DecimalField(
+        max_digits=14,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        help_text="The budget of its type when raised: a changed budget resolves the alert.",
+    )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
     created_at = models.DateTimeField(default=timezone.now)
     resolved_at = models.DateTimeField(null=True, blank=True)

@@ -68,24 +68,32 @@ def project_delete(*, project: Project, actor=None) -> None:
         project.delete()
 
 
-def _wanted_alerts(budget: ProjectBudget, percentages: dict) -> dict[tuple[str, Decimal], Decimal]:
-    """(type, threshold) → current percentage, for every crossed threshold that notifies."""
-    wanted = {}
+def _wanted_alerts(project: Project, percentages: dict) -> dict[tuple[str, Decimal], BudgetAlert]:
+    """(type, threshold) → the alert each crossed threshold that notifies calls for (unsaved)."""
+    budget, wanted = project.budget, {}
     for threshold in budget.alert_thresholds:
         current = percentages.get(threshold["type"])
         limit = Decimal(str(threshold["percentage"])).quantize(Decimal("0.01"))
         if threshold.get("notify", True) and current is not None and current >= limit:
-            wanted[(threshold["type"], limit)] = current.quantize(Decimal("0.01"))
+            wanted[(threshold["type"], limit)] = BudgetAlert(
+                tenant_id=project.tenant_id,
+                project=project,
+                type=threshold["type"],
+                threshold=limit,
+                current_percentage=current.quantize(Decimal("0.01")),
+                budget_amount=getattr(budget, f"{threshold['type']}_budget"),
+            )
     return wanted
 
 
 def budget_alert_check() -> dict:
     """Check every active project with a budget: raise an alert (and notify the tenant's admins)
-    for each newly crossed threshold, resolve the alerts that no longer hold. A project whose usage
-    cannot be computed is recorded in the audit log and skipped; the others are still checked.
+    for each newly crossed threshold, resolve the alerts that no longer hold (usage fell back under
+    the threshold, the threshold or the budget changed). A project whose usage cannot be computed is
+    recorded in the audit log and skipped, its alerts left as they are; the others are still checked.
 
     The number of queries does not grow with the number of projects: the projects, two aggregates,
-    the active alerts, then batched inserts and one update."""
+    the active alerts, then one update and batched inserts."""
     checked = Project.objects.filter(status=Project.Status.ACTIVE, budget__isnull=False)
     projects = list(checked.select_related("budget", "tenant"))
     spent = spent_by_project(checked.values("pk"))
@@ -94,35 +102,30 @@ def budget_alert_check() -> dict:
         active[alert.project_id][(alert.type, alert.threshold)] = alert
     to_raise, to_resolve, failed = [], [], []
     for project in projects:
+        existing = active.pop(project.pk, {})
         try:
             percentages = budget_percentages(project.budget, spent.get(project.pk, Spent()))
-            wanted = _wanted_alerts(project.budget, percentages)
+            wanted = _wanted_alerts(project, percentages)
         except Exception as exc:  # noqa: BLE001 - one project's bad data must not stop the run
             failed.append(project)
             _project_failed(project, exc)
             continue
-        existing = active.pop(project.pk, {})
-        to_resolve += [alert for key, alert in existing.items() if key not in wanted]
-        to_raise += [
-            BudgetAlert(
-                tenant_id=project.tenant_id,
-                project=project,
-                type=kind,
-                threshold=threshold,
-                current_percentage=current,
-            )
-            for (kind, threshold), current in wanted.items()
-            if (kind, threshold) not in existing
-        ]
+        for key, alert in existing.items():
+            if key not in wanted or alert.budget_amount != wanted[key].budget_amount:
+                to_resolve.append(alert)
+        held = {key for key, alert in existing.items() if alert not in to_resolve}
+        to_raise += [alert for key, alert in wanted.items() if key not in held]
     # Alerts of projects no longer checked (archived, budget removed) no longer hold either.
     to_resolve += [alert for alerts in active.values() for alert in alerts.values()]
+    # Resolved first: an alert raised again (its budget changed) takes the resolved one's place.
+    resolved = _alerts_resolve(to_resolve)
     raised = _alerts_raise(to_raise)
     if len(failed) >= FAILING_PROJECTS_ALERT:
         _failures_alert(failed)
     return {
         "checked": len(projects) - len(failed),
         "alerts_created": len(raised),
-        "alerts_resolved": _alerts_resolve(to_resolve),
+        "alerts_resolved": resolved,
         "failed": len(failed),
     }
 

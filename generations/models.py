@@ -1,9 +1,9 @@
 from django.db import models
 
-from accounts.models import TenantScopedQuerySet
+from accounts.models import TenantOwned, TenantScopedQuerySet
 
 
-class Artifact(models.Model):
+class Artifact(TenantOwned, models.Model):
     """What every generated thing has: its workspace, and the job that made it (purged jobs leave
     their artifacts behind)."""
 

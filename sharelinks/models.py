@@ -5,7 +5,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
-from accounts.models import TenantScopedQuerySet
+from accounts.models import TenantOwned, TenantScopedQuerySet
 
 
 def share_token_hash(token: str) -> str:
@@ -36,7 +36,7 @@ class PublicLinkQuerySet(TenantScopedQuerySet):
         return self.filter(_spent(now or timezone.now()), is_active=True)
 
 
-class PublicLink(models.Model):
+class PublicLink(TenantOwned, models.Model):
     """A public link to one of a workspace's resources. Only the SHA-256 of its token is stored."""
 
     class Reason(models.TextChoices):

@@ -4,6 +4,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
 from budgets.models import (
+    PERCENTAGE_DIGITS,
     BudgetAlert,
     MaterialEntry,
     Project,
@@ -117,7 +118,9 @@ class MaterialEntrySerializer(serializers.ModelSerializer):
 class UsageLineSerializer(serializers.Serializer):
     used = serializers.DecimalField(max_digits=20, decimal_places=2)
     budget = serializers.DecimalField(max_digits=20, decimal_places=2, allow_null=True)
-    percentage = serializers.DecimalField(max_digits=12, decimal_places=2, allow_null=True)
+    percentage = serializers.DecimalField(
+        max_digits=PERCENTAGE_DIGITS, decimal_places=2, allow_null=True
+    )
 
 
 class UsageSerializer(serializers.Serializer):

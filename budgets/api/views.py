@@ -67,7 +67,7 @@ class _EntryViewSet(TenantScopedMixin, TenantCreateMixin, viewsets.ModelViewSet)
         entries = super().get_queryset().select_related("project")
         project = self.request.query_params.get("project")
         if project is not None:
-            if not project.isdigit():
+            if not (project.isascii() and project.isdigit()):
                 raise InvalidRequest(errors={"project": ["Must be a project id."]})
             entries = entries.filter(project_id=project)
         return entries

@@ -92,6 +92,64 @@ def test_lowering_usage_or_raising_the_budget_resolves_the_alert(tenant, tenant_
     assert budget_alert_check()["alerts_created"] == 1
 
 
+def test_a_changed_budget_resolves_the_alert_and_raises_one_against_the_new_budget(
+    tenant, tenant_admin
+):
+    project = _budget(tenant, [_threshold("hours", 80)], hours_budget=Decimal("40"))
+    hours(project, 34)
+    budget_alert_check()
+    first = BudgetAlert.objects.get()
+    assert (first.current_percentage, first.budget_amount) == (Decimal("85.00"), Decimal("40"))
+
+    project.budget.hours_budget = Decimal("30")
+    project.budget.save()
+    assert budget_alert_check() | {"checked": None} == {
+        "checked": None,
+        "alerts_created": 1,
+        "alerts_resolved": 1,
+        "failed": 0,
+    }
+    first.refresh_from_db()
+    assert first.status == "resolved"
+    current = BudgetAlert.objects.get(status="active")
+    assert (current.current_percentage, current.budget_amount) == (Decimal("113.33"), Decimal("30"))
+    notices = Notification.objects.filter(kind="budget_alert").order_by("created_at")
+    assert [notice.resolved_at is None for notice in notices] == [False, True]
+    assert "113.33%" in notices[1].title
+    assert budget_alert_check()["alerts_created"] == 0
+
+
+def test_a_project_that_fails_keeps_the_alerts_it_had(tenant, tenant_admin):
+    project = _budget(
+        tenant,
+        [_threshold("hours", 80)],
+        hours_budget=Decimal("10"),
+        material_budget=Decimal("5"),
+    )
+    hours(project, 9)
+    budget_alert_check()
+    project.budget.material_budget = Decimal("0")  # only the admin can set it: the check fails
+    project.budget.save()
+    material(project, 1)
+    counts = budget_alert_check()
+    assert (counts["failed"], counts["alerts_resolved"]) == (1, 0)
+    assert BudgetAlert.objects.get().status == "active"
+    assert Notification.objects.get(kind="budget_alert").resolved_at is None
+
+
+def test_usage_in_the_billions_of_percent_is_recorded_and_stops_no_other_project(
+    tenant, tenant_admin
+):
+    tiny = _budget(tenant, [_threshold("material", 80)], material_budget=Decimal("0.01"))
+    material(tiny, "1000000.00")
+    fine = _budget(tenant, [_threshold("hours", 80)], hours_budget=Decimal("10"))
+    hours(fine, 9)
+    assert budget_alert_check()["alerts_created"] == 2
+    alert = BudgetAlert.objects.get(project=tiny)
+    assert alert.current_percentage == Decimal("10000000000.00")
+    assert BudgetAlert.objects.filter(project=fine, status="active").exists()
+
+
 def test_archived_projects_and_projects_without_a_budget_are_skipped(tenant, tenant_admin):
     archived = _budget(tenant, [_threshold("hours", 10)], hours_budget=Decimal("1"))
     archived.status = Project.Status.ARCHIVED

@@ -6,7 +6,7 @@ from django.core.management import call_command
 
 from accounts.models import AuditEvent, Notification
 from budgets.models import BudgetAlert, MaterialEntry, ProjectBudget, TimeEntry
-from tests.budgets.factories import ProjectBudgetFactory, ProjectFactory, hours
+from tests.budgets.factories import ProjectBudgetFactory, ProjectFactory, hours, material
 
 
 def test_the_readme_flow_project_budget_hours_check_alert(api_client, tenant, tenant_admin):
@@ -86,6 +86,7 @@ def test_a_project_with_recorded_work_is_archived_not_deleted(api_client, tenant
         [{"type": "hours", "percentage": -5}],
         [{"type": "hours", "percentage": "lots"}],
         [{"type": "hours"}],
+        [{"type": "hours", "percentage": 80.004}],
         "not a list",
     ],
 )
@@ -118,6 +119,7 @@ def test_entries_are_filtered_by_project(api_client, tenant):
     listed = api_client.get(f"/api/v1/time-entries?project={second.pk}").json()["results"]
     assert [entry["hours"] for entry in listed] == ["2.00"]
     assert api_client.get("/api/v1/time-entries?project=abc").status_code == 400
+    assert api_client.get("/api/v1/material-entries?project=²").status_code == 400
 
 
 def test_material_entries(api_client, tenant):
@@ -202,3 +204,59 @@ def test_an_archived_project_takes_no_new_time_or_material(api_client, tenant):
         ).status_code
         == 201
     )
+
+
+def test_usage_far_over_a_tiny_budget_is_shown(api_client, tenant):
+    project = ProjectFactory(tenant=tenant)
+    ProjectBudgetFactory(project=project, material_budget=Decimal("0.01"))
+    material(project, "9999999999.99")
+    response = api_client.get(f"/api/v1/projects/{project.pk}/usage")
+    assert response.status_code == 200
+    assert response.json()["material"]["percentage"] == "99999999999900.00"
+
+
+@pytest.mark.parametrize(
+    ("page", "fields"),
+    [
+        ("timeentry", {"date": "2026-11-02", "hours": "8", "rate": "100"}),
+        ("materialentry", {"date": "2026-11-02", "amount": "10"}),
+        ("projectbudget", {"hours_budget": "10", "alert_thresholds": "[]"}),
+    ],
+)
+def test_the_admin_refuses_a_row_on_another_workspaces_project(
+    admin_client, tenant, other_tenant, page, fields
+):
+    theirs = ProjectFactory(tenant=other_tenant)
+    response = admin_client.post(
+        f"/admin/budgets/{page}/add/", {"tenant": tenant.pk, "project": theirs.pk, **fields}
+    )
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors["project"] == [
+        "It belongs to another workspace."
+    ]
+    assert not TimeEntry.objects.exists() and not ProjectBudget.objects.exists()
+    assert not MaterialEntry.objects.exists()
+
+
+def test_a_budget_added_on_the_admins_project_page_belongs_to_the_project_workspace(
+    admin_client, tenant
+):
+    project = ProjectFactory(tenant=tenant)
+    response = admin_client.post(
+        f"/admin/budgets/project/{project.pk}/change/",
+        {
+            "tenant": tenant.pk,
+            "name": project.name,
+            "status": "active",
+            "hourly_rate": "100",
+            "budget-TOTAL_FORMS": "1",
+            "budget-INITIAL_FORMS": "0",
+            "budget-MIN_NUM_FORMS": "0",
+            "budget-MAX_NUM_FORMS": "1",
+            "budget-0-hours_budget": "40",
+            "budget-0-alert_thresholds": '[{"type": "hours", "percentage": 80}]',
+        },
+    )
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    budget = ProjectBudget.objects.get(project=project)
+    assert (budget.tenant, budget.hours_budget) == (tenant, Decimal("40"))
