@@ -13,7 +13,8 @@ RUN pip install --no-cache-dir -c constraints.txt . && pip uninstall -y offload
 COPY . .
 RUN SECRET_KEY=build-only python manage.py collectstatic --noinput -v0
 
-RUN useradd --create-home --uid 1000 offload && mkdir -p var && chown -R offload var
+# var/media exists before compose mounts its volume there, so the volume is the app user's.
+RUN useradd --create-home --uid 1000 offload && mkdir -p var/media && chown -R offload var
 USER offload
 
 EXPOSE 8000

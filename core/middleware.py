@@ -17,6 +17,23 @@ logger = logging.getLogger(__name__)
 _CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
+class ProbeMiddleware:
+    """Answers the liveness and readiness probes before anything else runs: a load balancer or a
+    container's healthcheck asks by address (Host: 127.0.0.1, a pod's IP), which ALLOWED_HOSTS
+    rightly refuses for every other page, and must not be redirected to https either."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        from core.health import healthz, readyz
+
+        probe = {"/healthz": healthz, "/readyz": readyz}.get(request.path_info)
+        if probe is not None:
+            return probe(request)
+        return self.get_response(request)
+
+
 class RequestIdMiddleware:
     """Every response carries X-Request-Id: the client's own when it is sane, else a new one."""
 

@@ -15,7 +15,9 @@ from tests.worker import ROOT, worker_env
 
 
 @contextlib.contextmanager
-def running_web(*, processes: int = 2, extra_args: tuple[str, ...] = ()):
+def running_web(
+    *, processes: int = 2, extra_args: tuple[str, ...] = (), extra_env: dict | None = None
+):
     """Yields the server's base URL once it answers /healthz; stops it afterwards."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -25,7 +27,7 @@ def running_web(*, processes: int = 2, extra_args: tuple[str, ...] = ()):
         [str(gunicorn), "config.wsgi:application", "-w", str(processes)]
         + ["-b", f"127.0.0.1:{port}", "--log-level", "warning", *extra_args],
         cwd=ROOT,
-        env=worker_env(),
+        env=worker_env(extra_env),
         start_new_session=True,
     )
     base = f"http://127.0.0.1:{port}"

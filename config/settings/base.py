@@ -1,6 +1,7 @@
 """Settings shared by every deployment. Every value comes from an environment variable with a safe
 default; the README's configuration table documents each one."""
 
+import os
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -13,6 +14,9 @@ BASE_DIR = Path(__file__).resolve().parent.parent.parent
 env = environ.Env()
 if (BASE_DIR / ".env").exists():
     env.read_env(str(BASE_DIR / ".env"))
+# A variable set to nothing (`DATABASE_URL=` in a copied .env.example) means its default.
+for _name in [name for name, value in os.environ.items() if value == ""]:
+    del os.environ[_name]
 # The embedded default keeps its SQLite file, broker folders and media here.
 VAR_DIR = Path(env("VAR_DIR", default=str(BASE_DIR / "var")))
 
@@ -40,8 +44,8 @@ if NUM_PROXIES:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
-# Probes and scrapers speak plain http inside the network.
-SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+# Scrapers speak plain http inside the network (the probes are answered before any redirect).
+SECURE_REDIRECT_EXEMPT = [r"^metrics$"]
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -65,8 +69,11 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "core.middleware.RequestIdMiddleware",
+    "core.middleware.ProbeMiddleware",
     "core.middleware.RateLimitHeadersMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Serves STATIC_ROOT (the admin's and the API docs' assets) from the web processes.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",

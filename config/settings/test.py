@@ -28,3 +28,5 @@ MEDIA_ROOT = env("MEDIA_ROOT", default="") or tempfile.mkdtemp(prefix="offload-m
 JOBS_ENABLE_DIAGNOSTICS = True
 LOG_FORMAT = "text"
 LOGGING["handlers"]["console"]["formatter"] = "text"  # noqa: F405
+# The suite never runs collectstatic: static files are looked for per request, not scanned at start.
+WHITENOISE_AUTOREFRESH = True

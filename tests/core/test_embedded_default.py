@@ -93,3 +93,21 @@ def test_a_job_runs_through_sqlite_and_the_filesystem_broker(embedded_env, tmp_p
     finally:
         worker_stop(worker)
         log.close()
+
+
+def test_variables_set_to_nothing_mean_their_defaults(embedded_env, tmp_path):
+    # As in a copy of .env.example: `DATABASE_URL=`, `CELERY_BROKER_URL=`, ...
+    env = {**embedded_env, **dict.fromkeys(SERVICE_VARIABLES, ""), "STATIC_ROOT": ""}
+    shown = _manage(
+        env,
+        "shell",
+        "-c",
+        "from django.conf import settings as s; "
+        "print(s.DATABASES['default']['ENGINE'], s.CELERY_BROKER_URL, s.MEDIA_ROOT, s.STATIC_ROOT,"
+        " sep='|')",
+    )
+    engine, broker, media, static = shown.splitlines()[-1].split("|")
+    assert engine == "django.db.backends.sqlite3"
+    assert broker.startswith("filesystem://")
+    assert media == str(tmp_path / "media")
+    assert static == str(ROOT / "staticfiles")
