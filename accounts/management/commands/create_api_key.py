@@ -3,6 +3,8 @@ from django.core.management.base import BaseCommand, CommandError
 from accounts.models import Membership, Tenant
 from accounts.services import api_key_create
 
+MAX_DAYS = 3650  # as the API and the admin allow
+
 
 class Command(BaseCommand):
     help = "Create an API key for a tenant. The key is printed once, alone on the last line."
@@ -19,8 +21,8 @@ class Command(BaseCommand):
         tenant = Tenant.objects.filter(slug=options["tenant"]).first()
         if tenant is None:
             raise CommandError(f"No tenant with slug {options['tenant']!r}.")
-        if options["expires_in"] is not None and options["expires_in"] < 1:
-            raise CommandError("--expires-in must be at least 1 day.")
+        if options["expires_in"] is not None and not 1 <= options["expires_in"] <= MAX_DAYS:
+            raise CommandError(f"--expires-in must be from 1 to {MAX_DAYS} days.")
         api_key, plaintext = api_key_create(
             tenant=tenant,
             name=options["name"],

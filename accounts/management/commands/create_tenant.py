@@ -1,4 +1,6 @@
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
+from django.core.validators import validate_email
 
 from accounts.models import Tenant
 from accounts.services import tenant_create
@@ -15,6 +17,18 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, slug, name, admin_email, **options):
+        checks = [
+            (slug, Tenant._meta.get_field("slug").run_validators),
+            (name, Tenant._meta.get_field("name").run_validators),
+            (admin_email, validate_email),
+        ]
+        for value, validate in checks:
+            if value is None:
+                continue
+            try:
+                validate(value)
+            except ValidationError as exc:
+                raise CommandError(f"{value!r}: {exc.messages[0]}") from exc
         if Tenant.objects.filter(slug=slug).exists():
             raise CommandError(f"A tenant with slug {slug!r} already exists.")
         tenant = tenant_create(slug=slug, name=name or slug, admin_email=admin_email)

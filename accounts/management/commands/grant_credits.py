@@ -1,4 +1,5 @@
 from django.core.management.base import BaseCommand, CommandError
+from django.db import connection
 
 from accounts.models import Tenant
 from accounts.services import credits_grant
@@ -18,6 +19,12 @@ class Command(BaseCommand):
         workspace = Tenant.objects.filter(slug=tenant).first()
         if workspace is None:
             raise CommandError(f"No workspace {tenant!r}.")
+        _, most = connection.ops.integer_field_range("PositiveIntegerField")
+        if amount > most - workspace.credit_balance:
+            raise CommandError(
+                f"A balance above {most:,} credits cannot be kept; {workspace.slug} has "
+                f"{workspace.credit_balance:,}."
+            )
         entry = credits_grant(tenant=workspace, amount=amount, reason=reason)
         self.stdout.write(
             f"Granted {amount} credits to {workspace.slug}; the balance is {entry.balance_after}."
