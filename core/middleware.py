@@ -108,6 +108,9 @@ def _outage_response(request, exception) -> HttpResponse:
         )
     else:
         response = render(request, "503.html", status=503)
+        # The page may stand in for a public share page: it leaks no address and is not indexed.
+        response["Referrer-Policy"] = "no-referrer"
+        response["X-Robots-Tag"] = "noindex"
     response["Retry-After"] = str(OUTAGE_RETRY_AFTER)
     return response
 

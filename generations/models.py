@@ -20,6 +20,16 @@ class Artifact(TenantOwned, models.Model):
         ordering = ["-created_at"]
 
 
+class SetArtifact(Artifact):
+    """One of the several things a generation makes (cards, images), shown and shared as a set by
+    the generation's id, which outlives the job's purge (`job` then becomes null)."""
+
+    generation_id = models.UUIDField(null=True, blank=True, db_index=True, editable=False)
+
+    class Meta(Artifact.Meta):
+        abstract = True
+
+
 class Deck(Artifact):
     title = models.CharField(max_length=300)
 
@@ -58,7 +68,7 @@ class Block(models.Model):
         return f"{self.kind} on {self.slide}"
 
 
-class Flashcard(Artifact):
+class Flashcard(SetArtifact):
     question = models.TextField()
     answer = models.TextField()
     source = models.TextField(blank=True, help_text="The passage the card was made from.")
@@ -125,7 +135,7 @@ class Story(Artifact):
         return self.title or f"Story {self.pk} ({self.status})"
 
 
-class GeneratedImage(Artifact):
+class GeneratedImage(SetArtifact):
     class Kind(models.TextChoices):
         GENERATION = "generation", "Generation"
         EDIT = "edit", "Edit"

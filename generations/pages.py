@@ -39,7 +39,7 @@ def _story(pk):
 
 
 def _flashcards(job_pk):
-    cards = list(Flashcard.objects.filter(job_id=job_pk).order_by("pk"))
+    cards = list(Flashcard.objects.filter(generation_id=job_pk).order_by("pk"))
     return cards and (
         "generations/flashcards.html",
         {"cards": cards, "title": "Flashcards"},
@@ -78,7 +78,7 @@ def _nested(children: dict, parent_id) -> list[dict]:
 
 
 def _images(job_pk):
-    images = list(GeneratedImage.objects.filter(job_id=job_pk).order_by("pk"))
+    images = list(GeneratedImage.objects.filter(generation_id=job_pk).order_by("pk"))
     return images and (
         "generations/images.html",
         {"images": [{"image": image, "src": file_path("image", image.pk)} for image in images]},

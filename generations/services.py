@@ -145,7 +145,7 @@ def flashcard_handle(ctx) -> dict:
     wanted = ctx.payload["count"]
     with transaction.atomic():
         cards = Flashcard.objects.bulk_create(
-            Flashcard(tenant_id=ctx.job.tenant_id, job=ctx.job, **card)
+            Flashcard(tenant_id=ctx.job.tenant_id, job=ctx.job, generation_id=ctx.job.pk, **card)
             for card in output["cards"][:wanted]
         )
         if len(cards) < wanted:
@@ -270,6 +270,7 @@ def _images_save(ctx, kind: str, prompt: str, images: list[bytes], source=None) 
                 GeneratedImage.objects.create(
                     tenant_id=ctx.job.tenant_id,
                     job=ctx.job,
+                    generation_id=ctx.job.pk,
                     kind=kind,
                     prompt=prompt,
                     file=name,

@@ -38,9 +38,11 @@ def _page(kind: str):
 
 
 def _flashcard_set_exists(tenant, resource_id) -> bool:
-    return Flashcard.objects.filter(
-        job_id__isnull=False, job_id=_uuid_or_none(resource_id), tenant=tenant
-    ).exists()
+    generation_id = _uuid_or_none(resource_id)
+    return (
+        generation_id is not None
+        and Flashcard.objects.filter(generation_id=generation_id, tenant=tenant).exists()
+    )
 
 
 def _uuid_or_none(value):
@@ -58,9 +60,11 @@ def _invoice_pdf(request, link):
     invoice = Invoice.objects.filter(pk=link.resource_id, tenant_id=link.tenant_id).first()
     if invoice is None or not invoice.pdf_file:
         raise Http404
-    response = FileResponse(invoice.pdf_file.open("rb"), content_type="application/pdf")
-    response["Content-Disposition"] = f'inline; filename="invoice-{invoice.number}.pdf"'
-    return response
+    return FileResponse(
+        invoice.pdf_file.open("rb"),
+        content_type="application/pdf",
+        filename=f"invoice-{invoice.number}.pdf",
+    )
 
 
 SHAREABLES = {

@@ -1,3 +1,5 @@
+import functools
+
 from django.conf import settings
 from django.db import transaction
 from django.http import Http404, HttpResponse
@@ -18,32 +20,50 @@ PUBLIC_HEADERS = {
 }
 
 
-def _page(request, template: str, status: int, headers: dict | None = None) -> HttpResponse:
-    response = render(request, template, status=status)
-    for name, value in {**PUBLIC_HEADERS, **(headers or {})}.items():
-        response[name] = value
-    return response
+# Browsers fetch a page before it is opened (a link hovered, an address pasted); the request says so.
+PREFETCH_HEADERS = ("Sec-Purpose", "Purpose", "X-Purpose", "X-Moz")
+
+
+def _public(view):
+    """Every answer of a public page carries PUBLIC_HEADERS, refusals (405, 429) included."""
+
+    @functools.wraps(view)
+    def wrapped(request, *args, **kwargs):
+        response = view(request, *args, **kwargs)
+        for name, value in PUBLIC_HEADERS.items():
+            response.setdefault(name, value)
+        response["Referrer-Policy"] = "no-referrer"
+        return response
+
+    return wrapped
+
+
+def _is_prefetch(request) -> bool:
+    purpose = " ".join(request.headers.get(name, "") for name in PREFETCH_HEADERS).lower()
+    return "prefetch" in purpose or "prerender" in purpose or "preview" in purpose
 
 
 def not_found(request) -> HttpResponse:
     """The one answer for unknown, revoked, expired and used-up links alike."""
-    return _page(request, "sharelinks/not_found.html", 404)
+    return render(request, "sharelinks/not_found.html", status=404)
 
 
+@_public
 @require_GET
 def share_link_page(request, token: str):
+    if _is_prefetch(request):
+        # Not a view: a one-view link must still open when its reader clicks it. An error, never
+        # stored, so the browser asks again when the page is really opened.
+        return HttpResponse(status=503, headers={"Retry-After": "0"})
     address = client_ip(request)
     decision = rate_limit_hit(
         [Limit("public", f"public:{address}", settings.SHARE_LINK_RATE_LIMIT_PER_MINUTE, 60)]
     )
     if not decision.allowed:
         metric_inc(RATE_LIMIT_REJECTIONS, limit="public")
-        return _page(
-            request,
-            "sharelinks/too_many.html",
-            429,
-            {"Retry-After": str(max(decision.retry_after, 1))},
-        )
+        response = render(request, "sharelinks/too_many.html", status=429)
+        response["Retry-After"] = str(max(decision.retry_after, 1))
+        return response
     try:
         with transaction.atomic():
             link = share_link_view(
@@ -54,9 +74,6 @@ def share_link_page(request, token: str):
             response = SHAREABLES[link.resource_type].render(request, link)
     except Http404:
         return not_found(request)
-    for name, value in PUBLIC_HEADERS.items():
-        response.setdefault(name, value)
-    response["Referrer-Policy"] = "no-referrer"
     return response
 
 

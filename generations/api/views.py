@@ -90,7 +90,7 @@ class FlashcardListApi(TenantScopedMixin, generics.ListAPIView):
         job = self.request.query_params.get("job")
         if job is not None:
             try:
-                cards = cards.filter(job_id=serializers.UUIDField().to_internal_value(job))
+                cards = cards.filter(generation_id=serializers.UUIDField().to_internal_value(job))
             except serializers.ValidationError as exc:
                 raise InvalidRequest(errors={"job": exc.detail}) from exc
         return cards

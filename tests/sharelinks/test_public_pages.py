@@ -123,5 +123,35 @@ def test_with_redis_out_of_reach_a_link_answers_503_and_counts_no_view(
     assert response.status_code == 503
     assert response["Retry-After"] == "5"
     assert "Back in a moment" in response.content.decode()
+    assert response["Referrer-Policy"] == "no-referrer" and response["X-Robots-Tag"] == "noindex"
+    link.refresh_from_db()
+    assert link.view_count == 0
+
+
+@pytest.mark.parametrize(
+    "purpose",
+    [
+        {"HTTP_SEC_PURPOSE": "prefetch"},
+        {"HTTP_SEC_PURPOSE": "prefetch;prerender"},
+        {"HTTP_PURPOSE": "prefetch"},
+    ],
+)
+def test_a_browsers_prefetch_spends_no_view_of_a_one_view_link(client, tenant, deck, purpose):
+    link, token = _link(tenant, deck, max_views=1)
+    prefetched = client.get(f"/s/{token}", **purpose)
+    assert prefetched.status_code == 503  # an error: the browser keeps nothing and asks again
+    assert prefetched["Cache-Control"] == "private, no-store"
+    link.refresh_from_db()
+    assert link.view_count == 0 and not PublicLinkEvent.objects.exists()
+    assert "Revenue up" in client.get(f"/s/{token}").content.decode()
+    assert client.get(f"/s/{token}").status_code == 404
+
+
+def test_a_refused_method_answers_with_the_public_pages_headers(client, tenant, deck):
+    link, token = _link(tenant, deck)
+    for response in (client.head(f"/s/{token}"), client.post(f"/s/{token}")):
+        assert response.status_code == 405
+        assert response["Referrer-Policy"] == "no-referrer"
+        assert "noindex" in response["X-Robots-Tag"]
     link.refresh_from_db()
     assert link.view_count == 0

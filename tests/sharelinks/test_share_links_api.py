@@ -8,6 +8,8 @@ from django.utils import timezone
 from accounts.models import AuditEvent
 from generations.models import Deck, Flashcard, Story
 from invoices.models import Invoice
+from jobs.models import Job
+from jobs.services import job_execute, jobs_purge
 from sharelinks.models import PublicLink
 from tests.invoices.factories import InvoiceFactory, line
 
@@ -140,10 +142,10 @@ def test_every_kind_of_resource_has_a_public_page(api_client, client, tenant, se
     story = Story.objects.create(
         tenant=tenant, status="ready", title="The Map", text="Once.\n\nTwice.", words=2
     )
-    from jobs.models import Job
-
     job = Job.objects.create(tenant=tenant, type="flashcard_generation", status="completed")
-    Flashcard.objects.create(tenant=tenant, job=job, question="Capital of Norway?", answer="Oslo")
+    Flashcard.objects.create(
+        tenant=tenant, job=job, generation_id=job.pk, question="Capital of Norway?", answer="Oslo"
+    )
     invoice = InvoiceFactory(tenant=tenant, number="2026-7")
     line(invoice, "Audit", 1, 100, 25)
     call_command("render_invoice_pdf", str(invoice.pk), stdout=StringIO())
@@ -189,3 +191,28 @@ def test_an_idempotent_create_never_stores_the_link_and_replays_it_as_null(api_c
     assert (again.status_code, again["Idempotent-Replayed"]) == (201, "true")
     assert again.json()["id"] == first.json()["id"] and again.json()["url"] is None
     assert PublicLink.objects.count() == 1
+
+
+def test_a_flashcard_set_stays_shared_after_its_job_is_purged(api_client, client, tenant, settings):
+    job = api_client.post(
+        "/api/v1/generations",
+        {
+            "kind": "flashcards",
+            "text": "Oslo is the capital of Norway. Bergen has rain.",
+            "count": 1,
+        },
+        format="json",
+    ).json()
+    job_execute(job_id=job["id"])
+    url = _share(api_client, resource_type="flashcard_set", resource_id=job["id"]).json()["url"]
+    Job.objects.filter(pk=job["id"]).update(finished_at=timezone.now() - timedelta(days=2))
+    assert jobs_purge()["deleted"] == 1
+    assert not Job.objects.filter(pk=job["id"]).exists()
+
+    page = client.get(url.removeprefix(settings.PUBLIC_BASE_URL))
+    assert page.status_code == 200
+    assert "Oslo" in page.content.decode()
+    again = _share(api_client, resource_type="flashcard_set", resource_id=job["id"])
+    assert again.status_code == 201
+    cards = api_client.get(f"/api/v1/flashcards?job={job['id']}").json()["results"]
+    assert len(cards) == 1
