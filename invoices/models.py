@@ -1,12 +1,14 @@
 import hashlib
 import json
+import unicodedata
 from collections import defaultdict
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 
-from accounts.models import TenantScopedQuerySet
+from accounts.models import TenantOwned, TenantScopedQuerySet
 
 CENT = Decimal("0.01")
 
@@ -15,7 +17,20 @@ def money(value: Decimal) -> Decimal:
     return value.quantize(CENT, rounding=ROUND_HALF_UP)
 
 
-class Client(models.Model):
+# Control characters (Cc), invisible formatting such as bidi overrides (Cf), and the Unicode line and
+# paragraph separators (Zl, Zp): an invoice number goes into headers, file names and the PDF.
+_UNPRINTABLE_CATEGORIES = {"Cc", "Cf", "Zl", "Zp"}
+
+
+def validate_printable(value: str) -> None:
+    if any(unicodedata.category(char) in _UNPRINTABLE_CATEGORIES for char in value):
+        raise ValidationError(
+            "Control or invisible characters (such as a line break) are not allowed.",
+            code="unprintable",
+        )
+
+
+class Client(TenantOwned, models.Model):
     tenant = models.ForeignKey("accounts.Tenant", on_delete=models.CASCADE, related_name="clients")
     name = models.CharField(max_length=200)
     email = models.EmailField(blank=True)
@@ -33,7 +48,7 @@ class Client(models.Model):
         return self.name
 
 
-class Invoice(models.Model):
+class Invoice(TenantOwned, models.Model):
     class Status(models.TextChoices):
         DRAFT = "draft", "Draft"
         SENT = "sent", "Sent"
@@ -56,7 +71,7 @@ class Invoice(models.Model):
         FAILED = "failed", "Failed"
 
     tenant = models.ForeignKey("accounts.Tenant", on_delete=models.CASCADE, related_name="invoices")
-    number = models.CharField(max_length=64)
+    number = models.CharField(max_length=64, validators=[validate_printable])
     client = models.ForeignKey(
         Client, null=True, blank=True, on_delete=models.PROTECT, related_name="invoices"
     )

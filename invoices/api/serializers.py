@@ -1,6 +1,7 @@
+from contextlib import contextmanager
 from decimal import Decimal
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from rest_framework import serializers
 
 from budgets.models import Project
@@ -35,6 +36,12 @@ class ClientSerializer(serializers.ModelSerializer):
         read_only_fields = ["created_at"]
 
 
+def _money_field(**kwargs):
+    # No max_digits: computed money must render whatever the stored fields produce, and one line
+    # alone reaches 23 digits (quantity 9 + 3, unit price 12 + 2); an invoice sums many.
+    return serializers.DecimalField(max_digits=None, decimal_places=2, read_only=True, **kwargs)
+
+
 class InvoiceLineSerializer(serializers.ModelSerializer):
     quantity = serializers.DecimalField(max_digits=12, decimal_places=3, min_value=Decimal("0"))
     unit_price = serializers.DecimalField(max_digits=14, decimal_places=2)
@@ -45,27 +52,56 @@ class InvoiceLineSerializer(serializers.ModelSerializer):
         max_value=Decimal("100"),
         required=False,
     )
-    amount = serializers.DecimalField(source="net", max_digits=16, decimal_places=2, read_only=True)
+    amount = _money_field(source="net")
 
     class Meta:
         model = InvoiceLine
         fields = ["description", "quantity", "unit_price", "vat_rate", "sort_order", "amount"]
         extra_kwargs = {"sort_order": {"required": False}}
 
+    def validate(self, attrs):
+        # A PATCH of the invoice is partial, but each line it sends replaces a whole line.
+        required = ("description", "quantity", "unit_price")
+        missing = [name for name in required if name not in attrs]
+        if missing:
+            raise serializers.ValidationError(
+                {name: [self.fields[name].error_messages["required"]] for name in missing}
+            )
+        return {"vat_rate": InvoiceLine._meta.get_field("vat_rate").default, **attrs}
+
 
 class VatRowSerializer(serializers.Serializer):
     rate = serializers.DecimalField(max_digits=5, decimal_places=2)
-    base = serializers.DecimalField(max_digits=16, decimal_places=2)
-    vat = serializers.DecimalField(max_digits=16, decimal_places=2)
+    base = _money_field()
+    vat = _money_field()
 
 
-def _line_values(lines) -> list[tuple]:
-    """What each line says, from validated data or from rows."""
-    fields = ("description", "quantity", "unit_price", "vat_rate")
-    return [
-        tuple(line.get(f) if isinstance(line, dict) else getattr(line, f) for f in fields)
-        for line in lines
-    ]
+LINE_FIELDS = ("sort_order", "description", "quantity", "unit_price", "vat_rate")
+
+
+def _lines_as_listed(lines: list[dict]) -> list[tuple]:
+    """The rows validated lines become, in the invoice's order (ties keep the order sent)."""
+    return sorted((tuple(line[f] for f in LINE_FIELDS) for line in lines), key=lambda row: row[0])
+
+
+def _lines_stored(invoice: Invoice) -> list[tuple]:
+    return [tuple(getattr(line, f) for f in LINE_FIELDS) for line in invoice.ordered_lines]
+
+
+@contextmanager
+def _number_taken_is_a_conflict(number: str):
+    """validate_number cannot see a racing request's uncommitted invoice: the unique constraint
+    lets one of them in, and the other is told, with nothing of its own written."""
+    try:
+        with transaction.atomic():
+            yield
+    except IntegrityError as error:
+        diag = getattr(error.__cause__, "diag", None)
+        if getattr(diag, "constraint_name", None) != "invoice_number_per_tenant":
+            raise
+        raise Conflict(
+            f"Another invoice of this workspace has the number {number!r} (created meanwhile)."
+        ) from error
 
 
 class InvoiceSerializer(serializers.ModelSerializer):
@@ -75,9 +111,9 @@ class InvoiceSerializer(serializers.ModelSerializer):
     currency = serializers.RegexField(
         r"^[A-Z]{3}$", required=False, help_text="ISO 4217, e.g. EUR."
     )
-    subtotal = serializers.DecimalField(max_digits=16, decimal_places=2, read_only=True)
+    subtotal = _money_field()
     vat = VatRowSerializer(source="vat_by_rate", many=True, read_only=True)
-    total = serializers.DecimalField(max_digits=16, decimal_places=2, read_only=True)
+    total = _money_field()
     pdf_url = serializers.SerializerMethodField()
 
     class Meta:
@@ -117,9 +153,15 @@ class InvoiceSerializer(serializers.ModelSerializer):
             raise serializers.ValidationError("Another invoice of this workspace has this number.")
         return number
 
+    def validate_lines(self, lines):
+        return [{"sort_order": index, **line} for index, line in enumerate(lines)]
+
     def validate(self, attrs):
         if self.instance is not None:
             self._check_change_allowed(self.instance, attrs)
+            if self.instance.status != Invoice.Status.DRAFT:
+                # Unchanged, as just checked: a sent invoice keeps its line rows as they are.
+                attrs.pop("lines", None)
         issue = attrs.get("issue_date", getattr(self.instance, "issue_date", None))
         due = attrs.get("due_date", getattr(self.instance, "due_date", None))
         if issue and due and due < issue:
@@ -141,7 +183,7 @@ class InvoiceSerializer(serializers.ModelSerializer):
             for name, value in attrs.items()
             if name not in ("status", "lines") and getattr(invoice, name) != value
         )
-        if "lines" in attrs and _line_values(attrs["lines"]) != _line_values(invoice.lines.all()):
+        if "lines" in attrs and _lines_as_listed(attrs["lines"]) != _lines_stored(invoice):
             changed.append("lines")
         if changed:
             raise Conflict(
@@ -152,25 +194,22 @@ class InvoiceSerializer(serializers.ModelSerializer):
     @transaction.atomic
     def create(self, validated_data):
         lines = validated_data.pop("lines", [])
-        invoice = Invoice.objects.create(
-            tenant=self.context["request"].user.tenant, **validated_data
-        )
+        with _number_taken_is_a_conflict(validated_data["number"]):
+            invoice = Invoice.objects.create(
+                tenant=self.context["request"].user.tenant, **validated_data
+            )
         self._lines_replace(invoice, lines)
         return invoice
 
     @transaction.atomic
     def update(self, invoice, validated_data):
         lines = validated_data.pop("lines", None)
-        invoice = super().update(invoice, validated_data)
+        with _number_taken_is_a_conflict(validated_data.get("number", invoice.number)):
+            invoice = super().update(invoice, validated_data)
         if lines is not None:
             invoice.lines.all().delete()
             self._lines_replace(invoice, lines)
         return invoice
 
     def _lines_replace(self, invoice, lines):
-        InvoiceLine.objects.bulk_create(
-            [
-                InvoiceLine(invoice=invoice, **{"sort_order": index, **line})
-                for index, line in enumerate(lines)
-            ]
-        )
+        InvoiceLine.objects.bulk_create([InvoiceLine(invoice=invoice, **line) for line in lines])

@@ -51,6 +51,9 @@ class InvoiceViewSet(TenantScopedMixin, viewsets.ModelViewSet):
         invoice = self.get_object()
         if not invoice.pdf_file:
             raise NotFound("This invoice has no PDF yet; its pdf_status says where it stands.")
-        response = FileResponse(invoice.pdf_file.open("rb"), content_type="application/pdf")
-        response["Content-Disposition"] = f'inline; filename="invoice-{invoice.number}.pdf"'
-        return response
+        # FileResponse quotes or percent-encodes the name (RFC 6266), whatever the number holds.
+        return FileResponse(
+            invoice.pdf_file.open("rb"),
+            content_type="application/pdf",
+            filename=f"invoice-{invoice.number}.pdf",
+        )

@@ -6,6 +6,7 @@ from django.core.files.storage import default_storage
 
 from accounts.models import AuditEvent
 from invoices.models import Invoice
+from tests.budgets.factories import ProjectFactory
 from tests.invoices.factories import InvoiceFactory, line
 
 
@@ -93,3 +94,55 @@ def test_only_a_draft_is_deleted_in_the_admin_and_its_pdf_goes_with_it(
     assert AuditEvent.objects.filter(
         resource_id=str(draft.pk), action=AuditEvent.Action.DELETE
     ).exists()
+
+
+def test_the_admin_refuses_a_number_with_a_line_break(admin_client, tenant):
+    draft = InvoiceFactory(tenant=tenant, number="2026-0001")
+    response = admin_client.post(
+        f"/admin/invoices/invoice/{draft.pk}/change/",
+        {
+            "tenant": tenant.pk,
+            "number": "2026\n0002",
+            "client": draft.client_id,
+            "currency": "NOK",
+            "status": "draft",
+            **_lines_management(draft, 0),
+        },
+    )
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.errors
+    assert list(errors) == ["number"] and "line break" in errors["number"][0]
+    draft.refresh_from_db()
+    assert draft.number == "2026-0001"
+
+
+def test_the_admin_pdf_download_names_its_file_safely(admin_client, tenant):
+    invoice = InvoiceFactory(tenant=tenant, number="Fakt-€1")
+    invoice.pdf_file.save("admin-download.pdf", ContentFile(b"%PDF-1.7"))
+    response = admin_client.get(f"/admin/invoices/invoice/{invoice.pk}/pdf/")
+    assert response.status_code == 200
+    assert response["Content-Disposition"] == (
+        "inline; filename*=utf-8''invoice-Fakt-%E2%82%AC1.pdf"
+    )
+
+
+def test_the_admin_refuses_another_workspaces_client_or_project(admin_client, tenant, other_tenant):
+    theirs = InvoiceFactory(tenant=other_tenant)
+    project = ProjectFactory(tenant=other_tenant)
+    response = admin_client.post(
+        "/admin/invoices/invoice/add/",
+        {
+            "tenant": tenant.pk,
+            "number": "2026-X",
+            "client": theirs.client.pk,
+            "project": project.pk,
+            "currency": "EUR",
+            "status": "draft",
+            "lines-TOTAL_FORMS": "0",
+            "lines-INITIAL_FORMS": "0",
+        },
+    )
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.errors
+    assert errors["client"] == errors["project"] == ["It belongs to another workspace."]
+    assert not Invoice.objects.filter(tenant=tenant).exists()

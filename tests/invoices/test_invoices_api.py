@@ -3,7 +3,7 @@ import io
 import pytest
 from pypdf import PdfReader
 
-from invoices.models import Invoice
+from invoices.models import Invoice, InvoiceLine
 from jobs.models import Job
 from tests.invoices.factories import ClientFactory, InvoiceFactory, line
 from tests.worker import running_worker, wait_for
@@ -201,3 +201,164 @@ def test_a_sent_invoice_only_moves_forward_and_its_content_is_frozen(api_client,
     assert api_client.patch(url, {"status": "paid"}, format="json").status_code == 409
     final = Invoice.objects.get(pk=created.json()["id"])
     assert (final.status, final.notes, final.lines.count()) == ("void", "Draft edits are fine", 2)
+
+
+def test_the_largest_storable_line_is_answered_listed_and_shown(api_client, tenant):
+    largest = {"description": "x", "quantity": "999999999.999", "unit_price": "999999999999.99"}
+    created = api_client.post(
+        "/api/v1/invoices", {"number": "BIG-1", "lines": [largest]}, format="json"
+    )
+    assert created.status_code == 201, created.json()
+    assert created.json()["lines"][0]["amount"] == "999999999998990000000.00"
+    assert created.json()["total"] == "999999999998990000000.00"
+    listed = api_client.get("/api/v1/invoices")
+    assert listed.status_code == 200
+    assert listed.json()["results"][0]["subtotal"] == "999999999998990000000.00"
+    shown = api_client.get(f"/api/v1/invoices/{created.json()['id']}")
+    assert shown.status_code == 200
+    assert shown.json()["vat"] == [
+        {"rate": "0.00", "base": "999999999998990000000.00", "vat": "0.00"}
+    ]
+
+
+@pytest.mark.parametrize("number", ["2026\n0001", "2026\r0001", "2026\t0001", "A\u202eB"])
+def test_a_number_with_a_control_character_is_400_and_writes_nothing(api_client, tenant, number):
+    created = api_client.post("/api/v1/invoices", {**INVOICE, "number": number}, format="json")
+    assert created.status_code == 400
+    assert "number" in created.json()["errors"]
+    assert not Invoice.objects.exists() and not Job.objects.exists()
+
+    invoice = InvoiceFactory(tenant=tenant, number="2026-0001")
+    renamed = api_client.patch(f"/api/v1/invoices/{invoice.pk}", {"number": number}, format="json")
+    assert renamed.status_code == 400 and "number" in renamed.json()["errors"]
+    invoice.refresh_from_db()
+    assert invoice.number == "2026-0001"
+
+
+@pytest.mark.parametrize(
+    ("number", "disposition"),
+    [
+        ("2026-0001", 'inline; filename="invoice-2026-0001.pdf"'),
+        ('Q"1', r'inline; filename="invoice-Q\"1.pdf"'),
+        ("Fakt-€1", "inline; filename*=utf-8''invoice-Fakt-%E2%82%AC1.pdf"),
+        # Stored before numbers were checked: it still downloads.
+        ("2026\n0001", "inline; filename*=utf-8''invoice-2026%0A0001.pdf"),
+    ],
+)
+def test_the_pdf_download_names_its_file_safely_whatever_the_number(
+    api_client, tenant, number, disposition
+):
+    from django.core.management import call_command
+
+    invoice = InvoiceFactory(tenant=tenant, number=number)
+    line(invoice, "Design", 1, 100, 25)
+    call_command("render_invoice_pdf", str(invoice.pk), stdout=io.StringIO())
+    response = api_client.get(f"/api/v1/invoices/{invoice.pk}/pdf")
+    assert response.status_code == 200
+    assert response["Content-Disposition"] == disposition
+    pdf = PdfReader(io.BytesIO(b"".join(response.streaming_content)))
+    assert "125.00 NOK" in pdf.pages[0].extract_text()
+
+
+def _number_taken_after_validation(monkeypatch, tenant, number):
+    """Another request's invoice with this number commits after ours passed validation."""
+    from invoices.api.serializers import InvoiceSerializer
+
+    validate = InvoiceSerializer.validate
+
+    def validate_then_lose_the_race(serializer, attrs):
+        attrs = validate(serializer, attrs)
+        InvoiceFactory(tenant=tenant, number=number, notes="The winner")
+        return attrs
+
+    monkeypatch.setattr(InvoiceSerializer, "validate", validate_then_lose_the_race)
+
+
+def test_a_number_taken_between_validation_and_insert_is_409_and_writes_nothing(
+    api_client, tenant, monkeypatch
+):
+    _number_taken_after_validation(monkeypatch, tenant, INVOICE["number"])
+    response = api_client.post("/api/v1/invoices", INVOICE, format="json")
+    assert response.status_code == 409
+    assert response.json()["code"] == "CONFLICT"
+    assert "'2026-0001'" in response.json()["detail"]
+    assert [invoice.notes for invoice in Invoice.objects.all()] == ["The winner"]
+    assert not InvoiceLine.objects.exists() and not Job.objects.exists()
+
+
+def test_renumbering_to_a_number_taken_meanwhile_is_409_and_changes_nothing(
+    api_client, tenant, monkeypatch
+):
+    invoice = InvoiceFactory(tenant=tenant, number="2026-0001", notes="Mine")
+    line(invoice, "Design", 1, 100, 25)
+    _number_taken_after_validation(monkeypatch, tenant, "2026-0002")
+    response = api_client.patch(
+        f"/api/v1/invoices/{invoice.pk}",
+        {"number": "2026-0002", "notes": "Renumbered", "lines": []},
+        format="json",
+    )
+    assert response.status_code == 409
+    assert response.json()["code"] == "CONFLICT" and "'2026-0002'" in response.json()["detail"]
+    invoice.refresh_from_db()
+    assert (invoice.number, invoice.notes, invoice.lines.count()) == ("2026-0001", "Mine", 1)
+    assert not Job.objects.exists()
+
+
+def _sent_invoice(api_client, lines) -> str:
+    created = api_client.post(
+        "/api/v1/invoices", {**INVOICE, "number": "2026-0960", "lines": lines}, format="json"
+    )
+    url = f"/api/v1/invoices/{created.json()['id']}"
+    assert api_client.patch(url, {"status": "sent"}, format="json").status_code == 200
+    return url
+
+
+def test_a_sent_invoices_lines_cannot_be_reordered(api_client, tenant):
+    url = _sent_invoice(api_client, INVOICE["lines"])
+    first, second = api_client.get(url).json()["lines"]
+    unnumbered = [{k: v for k, v in item.items() if k != "sort_order"} for item in (first, second)]
+    for lines in [
+        [{**first, "sort_order": 9}, {**second, "sort_order": 1}],
+        [unnumbered[1], unnumbered[0]],
+        [{**first, "sort_order": 1}, {**second, "sort_order": 1}],
+    ]:
+        refused = api_client.patch(url, {"status": "paid", "lines": lines}, format="json")
+        assert refused.status_code == 409, lines
+        assert refused.json()["detail"].startswith("The invoice is sent") and (
+            "(not lines)" in refused.json()["detail"]
+        )
+    invoice = Invoice.objects.get(number="2026-0960")
+    assert invoice.status == "sent"
+    assert [(item.sort_order, item.description) for item in invoice.ordered_lines] == [
+        (0, "Development"),
+        (1, "Hosting"),
+    ]
+
+
+@pytest.mark.parametrize("resent", ["as_returned", "as_first_posted"])
+def test_a_sent_invoices_unchanged_lines_may_come_with_its_status_change(
+    api_client, tenant, resent
+):
+    posted = [
+        {"description": "Development", "quantity": "12", "unit_price": "110"},
+        {"description": "Hosting", "quantity": "1", "unit_price": "49.90"},
+    ]
+    url = _sent_invoice(api_client, posted)
+    stored = list(Invoice.objects.get(number="2026-0960").lines.values_list("pk", flat=True))
+    lines = api_client.get(url).json()["lines"] if resent == "as_returned" else posted
+    response = api_client.patch(url, {"status": "paid", "lines": lines}, format="json")
+    assert response.status_code == 200, response.json()
+    invoice = Invoice.objects.get(number="2026-0960")
+    assert invoice.status == "paid"
+    assert [item.pk for item in invoice.ordered_lines] == stored
+
+
+def test_a_line_missing_its_price_is_400_even_in_a_patch(api_client, tenant):
+    created = api_client.post("/api/v1/invoices", INVOICE, format="json").json()
+    response = api_client.patch(
+        f"/api/v1/invoices/{created['id']}", {"lines": [{"description": "x"}]}, format="json"
+    )
+    assert response.status_code == 400
+    assert "lines" in response.json()["errors"]
+    invoice = Invoice.objects.get(pk=created["id"])
+    assert [item.description for item in invoice.ordered_lines] == ["Development", "Hosting"]

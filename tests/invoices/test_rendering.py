@@ -14,6 +14,59 @@ def _text(pdf: bytes) -> list[str]:
     return [page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages]
 
 
+def _page_and_runs(pdf: bytes):
+    """The first page, and (x, y, text) in points for each chunk of text pypdf reads, with the x
+    of every run that starts inside it (the PDF positions each cell's text on its own)."""
+    page = PdfReader(io.BytesIO(pdf)).pages[0]
+    starts, chunks = [], []
+
+    def to_points(cm, x, y):
+        return cm[0] * x + cm[2] * y + cm[4], cm[1] * x + cm[3] * y + cm[5]
+
+    def on_operator(operator, args, cm, tm):
+        if operator == b"Tm":
+            starts.append(to_points(cm, float(args[4]), float(args[5])))
+
+    def on_text(text, cm, tm, font, size):
+        if text.strip():
+            chunks.append((*to_points(cm, tm[4], tm[5]), text))
+
+    page.extract_text(visitor_operand_before=on_operator, visitor_text=on_text)
+    return page, starts, chunks
+
+
+def _row_starts(starts, chunks, needle: str) -> list[float]:
+    y = next(y for _, y, text in chunks if needle in text)
+    return sorted(x for x, run_y in starts if abs(run_y - y) < 0.5)
+
+
+RIGHT_MARGIN_POINTS = 16 / 25.4 * 72
+
+
+def test_a_long_unbroken_description_keeps_the_amount_columns_on_the_page(tenant):
+    url = "https://example.com/" + "a" * 180
+    invoice = InvoiceFactory(tenant=tenant)
+    line(invoice, url, 3, "33.33", 25)
+    page, starts, chunks = _page_and_runs(html_to_pdf(invoice_html(invoice)).content)
+    text = page.extract_text()
+    assert "3 33.33 25 99.99" in text
+    assert url in "".join(text.split())  # wrapped inside its column, all of it shown
+    cells = _row_starts(starts, chunks, "99.99")
+    assert len(cells) >= 5  # description, quantity, unit price, VAT %, amount
+    assert cells[-1] < float(page.mediabox.width) - RIGHT_MARGIN_POINTS, cells
+
+
+def test_the_largest_storable_amounts_stay_on_the_page(tenant):
+    invoice = InvoiceFactory(tenant=tenant, currency="EUR")
+    for order in range(3):
+        line(invoice, "Biggest", "999999999.999", "999999999999.99", 25, order=order)
+    page, starts, _ = _page_and_runs(html_to_pdf(invoice_html(invoice)).content)
+    text = "".join(page.extract_text().split())
+    assert "999999999998990000000.00" in text  # one line's amount, wrapped in its column
+    assert "Total3749999999996212500000.00EUR" in text
+    assert max(x for x, _ in starts) < float(page.mediabox.width) - RIGHT_MARGIN_POINTS
+
+
 def test_money_is_rounded_per_line_and_vat_summed_per_rate(tenant):
     invoice = InvoiceFactory(tenant=tenant)
     line(invoice, "Consulting", "1.5", "333.333", 25)
