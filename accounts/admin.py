@@ -133,7 +133,7 @@ class CreditEntryAdmin(ReadOnlyAdmin):
     list_filter = ["kind"]
     search_fields = ["tenant__slug", "reason"]
     list_select_related = ["tenant"]
-    raw_id_fields = ["job"]
+    raw_id_fields = ["job", "refund_of"]
 
 
 @admin.register(AuditEvent)

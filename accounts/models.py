@@ -141,6 +141,11 @@ class CreditEntry(models.Model):
     job = models.ForeignKey(
         "jobs.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="credit_entries"
     )
+    # A refund gives back one debit. One-to-one: each charge is refunded at most once, whatever
+    # races between cancel and failure, and a job charged again (requeued) can be refunded again.
+    refund_of = models.OneToOneField(
+        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="refund"
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -152,9 +157,9 @@ class CreditEntry(models.Model):
         verbose_name_plural = "credit entries"
         ordering = ["-created_at", "-id"]
         constraints = [
-            # A job is refunded at most once, whatever races between cancel and failure.
-            models.UniqueConstraint(
-                fields=["job"], condition=models.Q(kind="refund"), name="credit_refund_once_per_job"
+            models.CheckConstraint(
+                condition=models.Q(refund_of__isnull=True) | models.Q(kind="refund"),
+                name="credit_only_refunds_refund",
             ),
         ]
 

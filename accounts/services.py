@@ -46,6 +46,7 @@ def user_get_or_create(*, email: str):
     return user
 
 
+@transaction.atomic
 def api_key_create(
     *,
     tenant: Tenant,
@@ -53,10 +54,12 @@ def api_key_create(
     role: str = Membership.Role.MEMBER,
     expires_in_days: int | None = None,
     created_by=None,
+    actor=None,
     rate_limit_per_minute: int | None = None,
     rate_limit_per_day: int | None = None,
 ) -> tuple[ApiKey, str]:
-    """Create a key and return it with its plaintext, which is never stored and never shown again."""
+    """Create a key and return it with its plaintext, which is never stored and never shown again.
+    The audit log names `actor` (the API key or user that asked; by default `created_by`)."""
     plaintext = API_KEY_SCHEME + secrets.token_urlsafe(32)
     expires_at = timezone.now() + timedelta(days=expires_in_days) if expires_in_days else None
     api_key = ApiKey.objects.create(
@@ -69,6 +72,20 @@ def api_key_create(
         created_by=created_by,
         rate_limit_per_minute=rate_limit_per_minute,
         rate_limit_per_day=rate_limit_per_day,
+    )
+    audit_record(
+        tenant=tenant,
+        resource=api_key,
+        action=AuditEvent.Action.CREATE,
+        actor=actor or created_by,
+        new={
+            "name": name,
+            "role": role,
+            "prefix": api_key.prefix,
+            "expires_at": expires_at.isoformat() if expires_at else None,
+            "rate_limit_per_minute": rate_limit_per_minute,
+            "rate_limit_per_day": rate_limit_per_day,
+        },
     )
     return api_key, plaintext
 
@@ -146,15 +163,25 @@ def credits_debit(*, tenant: Tenant, amount: int, reason: str, job=None) -> Cred
         return _ledger_write(tenant, CreditEntry.Kind.DEBIT, -amount, reason, job=job)
 
 
-def credits_refund(*, tenant: Tenant, amount: int, job, reason: str) -> CreditEntry | None:
-    """Give a job's credits back, once: a second refund of the same job is a no-op."""
-    if amount <= 0:
+def credits_refund(*, tenant: Tenant, job, reason: str) -> CreditEntry | None:
+    """Give back the job's latest charge not refunded yet: once per charge, so a job charged again
+    when requeued is refunded again when it ends again. None when there is nothing to give back."""
+    charge = (
+        CreditEntry.objects.filter(job=job, kind=CreditEntry.Kind.DEBIT, refund__isnull=True)
+        .order_by("-id")
+        .first()
+    )
+    if charge is None:
         return None
+    amount = -charge.amount
     try:
         with transaction.atomic():
             Tenant.objects.filter(pk=tenant.pk).update(credit_balance=F("credit_balance") + amount)
-            return _ledger_write(tenant, CreditEntry.Kind.REFUND, amount, reason, job=job)
+            return _ledger_write(
+                tenant, CreditEntry.Kind.REFUND, amount, reason, job=job, refund_of=charge
+            )
     except IntegrityError:
+        # A racing refund gave this charge back first (refund_of is unique).
         return None
 
 

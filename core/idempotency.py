@@ -1,9 +1,10 @@
 """Idempotency-Key for create endpoints, with Stripe's semantics.
 
-Same key and same request: the first response again, with `Idempotent-Replayed: true`. Same key and a
-different request: 422. Same key while the first request is still running: 409. Only successful
-responses are kept, so a request rejected by authentication or validation can be fixed and sent again
-with the same key. Keys are scoped to the tenant and kept IDEMPOTENCY_KEY_TTL_HOURS.
+Same key and same request: the first response again (its status, body and the headers that describe
+the resource), with `Idempotent-Replayed: true`. Same key and a different request: 422. Same key while
+the first request is still running: 409. Only successful responses are kept, so a request rejected by
+authentication or validation can be fixed and sent again with the same key. Keys are scoped to the
+tenant and kept IDEMPOTENCY_KEY_TTL_HOURS.
 """
 
 import functools
@@ -22,7 +23,17 @@ from core.models import IdempotencyRecord
 
 HEADER = "Idempotency-Key"
 _PRINTABLE = re.compile(r"^[\x20-\x7e]{1,255}$")
-REPLAYED_HEADERS = ("Location", "Retry-After")
+# The headers that describe what the first request created, replayed with its body. The rate-limit
+# fields are not among them: a replay is not counted against the limits, and answers without them.
+REPLAYED_HEADERS = (
+    "Content-Language",
+    "Content-Location",
+    "ETag",
+    "Last-Modified",
+    "Link",
+    "Location",
+    "Retry-After",
+)
 
 
 def idempotency_key_parse(raw: str | None) -> str | None:
@@ -71,9 +82,7 @@ def idempotent(handler=None, *, secret_fields: tuple[str, ...] = ()):
         record.response_body = {
             name: None if name in secret_fields else value for name, value in response.data.items()
         }
-        record.response_headers = {
-            h: response[h] for h in REPLAYED_HEADERS if response.has_header(h)
-        }
+        record.response_headers = _replayed_headers(response)
         record.save(update_fields=["state", "response_status", "response_body", "response_headers"])
         return response
 
@@ -107,9 +116,23 @@ def _claim(tenant, key: str, fingerprint: str) -> IdempotencyRecord:
     raise Conflict("A request with this Idempotency-Key is still being processed.")
 
 
+def _replayed_headers(response: Response) -> dict[str, str]:
+    headers = {name: response[name] for name in REPLAYED_HEADERS if response.has_header(name)}
+    # A DRF response gets its Content-Type when rendered: from content_type when the view chose one.
+    if getattr(response, "content_type", None):
+        headers["Content-Type"] = response.content_type
+    return headers
+
+
 def _replay(record: IdempotencyRecord) -> Response:
     headers = {**record.response_headers, "Idempotent-Replayed": "true"}
-    return Response(record.response_body, status=record.response_status, headers=headers)
+    content_type = headers.pop("Content-Type", None)
+    return Response(
+        record.response_body,
+        status=record.response_status,
+        headers=headers,
+        content_type=content_type,
+    )
 
 
 def idempotency_records_purge() -> int:

@@ -7,6 +7,7 @@ An app registers its types in its AppConfig.ready():
 """
 
 import json
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -66,10 +67,34 @@ class JobType:
         """The payload as stored, or DRF's ValidationError. Serializers that look up the tenant's
         own rows find it in their context."""
         if self.payload_serializer is None:
-            return payload or {}
-        validated = data_validate(self.payload_serializer, payload, context={"tenant": tenant})
+            validated = payload or {}
+        else:
+            validated = data_validate(self.payload_serializer, payload, context={"tenant": tenant})
+        # JSON has no NaN or Infinity, and PostgreSQL refuses them in jsonb: a field that let one
+        # through (DRF's FloatField takes "nan") is an invalid field, not a failed insert.
+        errors = non_finite_numbers(validated)
+        if errors:
+            raise serializers.ValidationError(errors)
         # Stored as JSON: dates and decimals become strings here, not at save time.
         return json.loads(json.dumps(validated, cls=DjangoJSONEncoder))
+
+
+def non_finite_numbers(value) -> dict:
+    """Field errors for every NaN or infinite float inside an object or list, nested as DRF nests
+    them: by key in objects, by index in lists."""
+    if isinstance(value, dict):
+        items = value.items()
+    elif isinstance(value, list | tuple):
+        items = enumerate(value)
+    else:
+        return {}
+    errors = {}
+    for key, item in items:
+        if isinstance(item, float) and not math.isfinite(item):
+            errors[key] = ["A finite number is required."]
+        elif nested := non_finite_numbers(item):
+            errors[key] = nested
+    return errors
 
 
 _registry: dict[str, JobType] = {}

@@ -23,7 +23,7 @@ from rest_framework.exceptions import ValidationError
 
 from accounts.models import Tenant
 from accounts.services import credits_debit, credits_refund
-from core.errors import Conflict, InvalidRequest, RateLimited
+from core.errors import ApiError, Conflict, InvalidRequest, RateLimited
 from core.metrics import (
     JOB_DURATION,
     JOB_QUEUE_WAIT,
@@ -116,28 +116,35 @@ def job_submit(
     now = timezone.now()
     not_before = now + timedelta(seconds=delay_seconds) if delay_seconds else None
     credits = job_type.credit_cost
-    # A lone INSERT commits by itself; the transaction (two more round trips) is opened only when
-    # the job brings more writes: its credits or its type's own rows.
-    with transaction.atomic() if credits or job_type.on_submit else nullcontext():
-        job = Job(
-            tenant=tenant,
-            type=type,
-            payload=payload,
-            priority=priority or job_type.default_priority,
-            max_attempts=job_type.max_attempts,
-            credits_charged=credits,
-            idempotency_key=idempotency_key,
-            api_key=api_key,
-            submitted_by=user,
-            retry_of=retry_of,
-            next_retry_at=not_before,
-            dispatched_at=not_before or now,
-        )
-        _job_insert(job, count_ahead=count_ahead)
-        credits_debit(tenant=tenant, amount=job.credits_charged, reason=f"{type} job", job=job)
-        if job_type.on_submit is not None:
-            job_type.on_submit(job)
-        transaction.on_commit(partial(job_dispatch, job, countdown=delay_seconds))
+    try:
+        # A lone INSERT commits by itself; the transaction (two more round trips) is opened only
+        # when the job brings more writes: its credits or its type's own rows.
+        with transaction.atomic() if credits or job_type.on_submit else nullcontext():
+            job = Job(
+                tenant=tenant,
+                type=type,
+                payload=payload,
+                priority=priority or job_type.default_priority,
+                max_attempts=job_type.max_attempts,
+                credits_charged=credits,
+                idempotency_key=idempotency_key,
+                api_key=api_key,
+                submitted_by=user,
+                retry_of=retry_of,
+                next_retry_at=not_before,
+                dispatched_at=not_before or now,
+            )
+            _job_insert(job, count_ahead=count_ahead)
+            credits_debit(tenant=tenant, amount=credits, reason=f"{type} job", job=job)
+            if job_type.on_submit is not None:
+                job_type.on_submit(job)
+            transaction.on_commit(partial(job_dispatch, job, countdown=delay_seconds))
+    except ApiError as refusal:
+        # The limits have counted this submission (a 402 spends its slot as a 202 does), so its
+        # refusal carries their headers like any other answer.
+        if decision is not None:
+            refusal.headers = {**decision.headers(), **refusal.headers}
+        raise
     metric_inc(JOBS_SUBMITTED, type=type)
     job.rate_limit_decision = decision
     return job
@@ -432,9 +439,7 @@ def _job_ended(job: Job, attempt: int, status: str, code: str, message: str) -> 
     if status == Job.Status.FAILED:
         metric_inc(JOBS_FAILED, type=job.type)
     _event(job, attempt, kind, f"{code}: {message}")
-    credits_refund(
-        tenant=job.tenant, amount=job.credits_charged, job=job, reason=f"{job.type} job {status}"
-    )
+    credits_refund(tenant=job.tenant, job=job, reason=f"{job.type} job {status}")
     job_type = job_type_get(job.type)
     if job_type is not None and job_type.on_give_up is not None:
         job_type.on_give_up(job)

@@ -48,7 +48,10 @@ class ApiKeyViewSet(
         params = ApiKeyCreateSerializer(data=request.data)
         params.is_valid(raise_exception=True)
         api_key, plaintext = api_key_create(
-            tenant=self.tenant, created_by=request.user.user, **params.validated_data
+            tenant=self.tenant,
+            created_by=request.user.user,
+            actor=request.user.actor,
+            **params.validated_data,
         )
         api_key.key = plaintext
         return Response(ApiKeyCreatedSerializer(api_key).data, status=status.HTTP_201_CREATED)

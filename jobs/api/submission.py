@@ -4,10 +4,12 @@ from django.conf import settings
 from django.utils import timezone
 
 from accounts.authentication import Principal
+from core.errors import Conflict
 from core.idempotency import HEADER, idempotency_key_parse
 from core.ratelimit import Limit
 from core.throttling import rate_limit_headers_attach
 from jobs.models import Job
+from jobs.registry import job_type_get
 from jobs.services import job_retry, job_submit
 
 
@@ -57,6 +59,15 @@ def job_submit_for_request(
 
 
 def job_retry_for_request(request, *, job: Job) -> Job:
+    job_type = job_type_get(job.type)
+    if job_type is not None and not job_type.public:
+        # The product submits these itself (an invoice's PDF): API clients may not submit them,
+        # so they may not resubmit them either. Operators retry them in the admin or with
+        # `manage.py retry_job`.
+        raise Conflict(
+            f"{job.type} jobs are submitted by the product itself and are not retried through the"
+            " API."
+        )
     retried = job_retry(
         job=job, limits=submission_limits(request.user, job.type), **_caller(request)
     )

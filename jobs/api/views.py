@@ -1,6 +1,7 @@
 import hashlib
 import json
 
+from django.utils.http import parse_etags
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, status
 from rest_framework.exceptions import NotFound
@@ -42,9 +43,19 @@ def job_response(
     body = json.dumps(data, sort_keys=True, default=str).encode()
     etag = f'"{hashlib.sha256(body).hexdigest()[:32]}"'
     headers["ETag"] = etag
-    if status_code == 200 and etag in request.headers.get("If-None-Match", ""):
+    if status_code == 200 and etag_matches(request.headers.get("If-None-Match"), etag):
         return Response(status=status.HTTP_304_NOT_MODIFIED, headers=headers)
     return Response(data, status=status_code, headers=headers)
+
+
+def etag_matches(if_none_match: str | None, etag: str) -> bool:
+    """Whether an If-None-Match header matches the resource's current `etag` (RFC 9110 13.1.2):
+    `*` matches any existing resource, otherwise one of its comma-separated entity tags must
+    equal it by the weak comparison (W/ ignored)."""
+    if not if_none_match:
+        return False
+    tags = parse_etags(if_none_match)
+    return "*" in tags or etag.removeprefix("W/") in {tag.removeprefix("W/") for tag in tags}
 
 
 class JobListCreateApi(TenantScopedMixin, generics.ListAPIView):

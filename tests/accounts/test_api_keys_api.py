@@ -1,4 +1,4 @@
-from accounts.models import ApiKey
+from accounts.models import ApiKey, AuditEvent
 
 
 def test_a_workspace_admin_creates_lists_and_revokes_keys(api_client, anonymous_client, tenant):
@@ -52,3 +52,41 @@ def test_an_idempotent_key_creation_never_stores_the_key(api_client, tenant):
     assert (again.status_code, again["Idempotent-Replayed"]) == (201, "true")
     assert again.json()["id"] == first.json()["id"] and again.json()["key"] is None
     assert ApiKey.objects.filter(name="deploy").count() == 1
+
+
+def test_creating_a_key_is_audited_with_the_key_that_created_it(api_client, api_key, tenant):
+    creator = ApiKey.objects.get(name="alice key")
+    created = api_client.post(
+        "/api/v1/api-keys", {"name": "ci", "role": "admin", "expires_in_days": 7}, format="json"
+    )
+    assert created.status_code == 201
+    event = AuditEvent.objects.get(
+        resource_type="accounts.apikey", resource_id=str(created.json()["id"])
+    )
+    assert (event.tenant, event.action) == (tenant, "create")
+    assert (event.actor_type, event.actor_id) == ("api_key", str(creator.pk))
+    assert event.new_values["name"] == "ci" and event.new_values["role"] == "admin"
+    assert event.new_values["prefix"] == created.json()["prefix"]
+    assert event.new_values["expires_at"] is not None
+    assert created.json()["key"] not in str(event.new_values)
+    listed = api_client.get(f"/api/v1/audit-events?resource_id={created.json()['id']}")
+    assert [e["action"] for e in listed.json()["results"]] == ["create"]
+
+
+def test_an_idempotent_replay_of_a_key_creation_is_audited_once(api_client):
+    audited = AuditEvent.objects.filter(resource_type="accounts.apikey", action="create")
+    before = audited.count()
+    for _ in range(2):
+        api_client.post(
+            "/api/v1/api-keys", {"name": "x"}, format="json", HTTP_IDEMPOTENCY_KEY="k-9"
+        )
+    assert audited.count() == before + 1
+
+
+def test_a_refused_key_creation_is_not_audited(member_api_client, api_client):
+    before = AuditEvent.objects.count()
+    assert (
+        member_api_client.post("/api/v1/api-keys", {"name": "x"}, format="json").status_code == 403
+    )
+    assert api_client.post("/api/v1/api-keys", {"role": "owner"}, format="json").status_code == 400
+    assert AuditEvent.objects.count() == before

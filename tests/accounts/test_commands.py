@@ -4,7 +4,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from rest_framework.test import APIClient
 
-from accounts.models import ApiKey, Membership, Tenant
+from accounts.models import ApiKey, AuditEvent, Membership, Tenant
 
 
 def _call(*args):
@@ -30,6 +30,15 @@ def test_create_api_key_prints_only_the_key_on_the_last_line(tenant):
     client = APIClient()
     assert client.get("/api/v1/me", HTTP_AUTHORIZATION=f"Bearer {key}").status_code == 200
     assert ApiKey.objects.get(name="ci").expires_at is not None
+
+
+def test_create_api_key_is_audited_without_the_key(tenant):
+    key = _call("create_api_key", "--tenant", tenant.slug, "--name", "ops").strip().splitlines()[-1]
+    api_key = ApiKey.objects.get(name="ops")
+    event = AuditEvent.objects.get(resource_type="accounts.apikey", resource_id=str(api_key.pk))
+    assert (event.tenant, event.action, event.actor_type) == (tenant, "create", "worker")
+    assert (event.new_values["name"], event.new_values["role"]) == ("ops", "admin")
+    assert key not in str(event.new_values) and api_key.key_hash not in str(event.new_values)
 
 
 def test_create_api_key_for_an_unknown_tenant_fails(db):

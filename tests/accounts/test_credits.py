@@ -1,6 +1,8 @@
+import importlib
 import threading
 
 import pytest
+from django.apps import apps
 from django.db import connection
 
 from accounts.models import CreditEntry, Tenant
@@ -51,11 +53,84 @@ def test_a_short_balance_writes_nothing(tenant):
 def test_a_job_is_refunded_once(tenant):
     job = Job.objects.create(tenant=tenant, type="diagnostic", credits_charged=5)
     credits_debit(tenant=tenant, amount=5, reason="job", job=job)
-    assert credits_refund(tenant=tenant, amount=5, job=job, reason="failed") is not None
-    assert credits_refund(tenant=tenant, amount=5, job=job, reason="failed again") is None
+    assert credits_refund(tenant=tenant, job=job, reason="failed") is not None
+    assert credits_refund(tenant=tenant, job=job, reason="failed again") is None
     tenant.refresh_from_db()
     assert tenant.credit_balance == 100
     assert CreditEntry.objects.filter(job=job, kind="refund").count() == 1
+
+
+def test_each_charge_of_a_job_is_refunded_once(tenant):
+    job = Job.objects.create(tenant=tenant, type="diagnostic", credits_charged=5)
+    first = credits_debit(tenant=tenant, amount=5, reason="job", job=job)
+    assert credits_refund(tenant=tenant, job=job, reason="failed").refund_of == first
+    again = credits_debit(tenant=tenant, amount=5, reason="requeued", job=job)
+    assert credits_refund(tenant=tenant, job=job, reason="failed again").refund_of == again
+    assert credits_refund(tenant=tenant, job=job, reason="once more") is None
+    tenant.refresh_from_db()
+    assert tenant.credit_balance == 100
+    assert CreditEntry.objects.filter(job=job, kind="refund").count() == 2
+
+
+def test_a_job_that_was_never_charged_is_not_refunded(tenant):
+    job = Job.objects.create(tenant=tenant, type="diagnostic")
+    assert credits_refund(tenant=tenant, job=job, reason="failed") is None
+    tenant.refresh_from_db()
+    assert tenant.credit_balance == 100
+    assert not CreditEntry.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_racing_refunds_of_one_charge_give_it_back_once():
+    tenant = Tenant.objects.create(slug="refund-race", name="Refund race")
+    credits_grant(tenant=tenant, amount=10, reason="start")
+    job = Job.objects.create(tenant=tenant, type="diagnostic", credits_charged=4)
+    credits_debit(tenant=tenant, amount=4, reason="job", job=job)
+    results = []
+    barrier = threading.Barrier(10)
+
+    def refund():
+        barrier.wait()
+        try:
+            results.append(credits_refund(tenant=tenant, job=job, reason="race") is not None)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=refund) for _ in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(results) == [False] * 9 + [True]
+    tenant.refresh_from_db()
+    assert tenant.credit_balance == 10
+    assert CreditEntry.objects.filter(job=job, kind="refund").count() == 1
+    assert sum(CreditEntry.objects.filter(tenant=tenant).values_list("amount", flat=True)) == 10
+
+
+def test_the_migration_links_each_existing_refund_to_its_jobs_charge(tenant):
+    migration = importlib.import_module("accounts.migrations.0003_creditentry_refund_of")
+    refunded = Job.objects.create(tenant=tenant, type="diagnostic", credits_charged=2)
+    requeued = Job.objects.create(tenant=tenant, type="diagnostic", credits_charged=3)
+    charges = [
+        credits_debit(tenant=tenant, amount=2, reason="job", job=refunded),
+        credits_debit(tenant=tenant, amount=3, reason="job", job=requeued),
+    ]
+    refunds = [
+        CreditEntry.objects.create(
+            tenant=tenant, kind="refund", amount=2, balance_after=97, job=refunded
+        ),
+        CreditEntry.objects.create(
+            tenant=tenant, kind="refund", amount=3, balance_after=100, job=requeued
+        ),
+    ]
+    pending_charge = credits_debit(tenant=tenant, amount=3, reason="requeued", job=requeued)
+    migration.refunds_link_to_charges(apps, None)
+    for refund, charge in zip(refunds, charges, strict=True):
+        refund.refresh_from_db()
+        assert refund.refund_of == charge
+    # The charge of the requeued run is still owed: its final failure will give it back.
+    assert credits_refund(tenant=tenant, job=requeued, reason="failed").refund_of == pending_charge
 
 
 def test_the_admin_grants_credits_through_the_ledger(admin_client, tenant):

@@ -229,3 +229,12 @@ def test_purge_jobs_and_requeue_stale_jobs_do_what_the_schedules_do(tenant, sett
     assert out == "Requeued 1 stale jobs, failed 0.\n"
     lost.refresh_from_db()
     assert lost.status == Job.Status.PENDING
+
+
+def test_retry_job_may_retry_a_system_job_type_the_api_refuses(tenant):
+    failed = JobFactory(
+        tenant=tenant, type="invoice_pdf", payload={"invoice_id": 1}, status=Job.Status.FAILED
+    )
+    _run("retry_job", str(failed.pk))
+    retried = Job.objects.get(retry_of=failed)
+    assert (retried.type, retried.status) == ("invoice_pdf", Job.Status.PENDING)

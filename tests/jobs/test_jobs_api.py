@@ -325,3 +325,117 @@ def test_reads_have_their_own_limit(api_client, tenant, settings):
     job = JobFactory(tenant=tenant)
     codes = [api_client.get(f"/api/v1/jobs/{job.pk}").status_code for _ in range(3)]
     assert codes == [200, 200, 429]
+
+
+@pytest.mark.parametrize("number", ["nan", "NaN", "inf", "-Infinity"])
+def test_a_payload_number_that_is_not_finite_is_400_under_its_field_and_writes_nothing(
+    api_client, tenant, settings, number
+):
+    settings.JOB_CREDIT_COSTS = {"diagnostic": 3}
+    response = _submit(api_client, payload={"step_seconds": number})
+    assert response.status_code == 400
+    assert response.json()["code"] == "INVALID_REQUEST"
+    assert list(response.json()["errors"]) == ["payload"]
+    assert list(response.json()["errors"]["payload"]) == ["step_seconds"]
+    assert not Job.objects.exists()
+    assert not CreditEntry.objects.exists()
+    tenant.refresh_from_db()
+    assert tenant.credit_balance == 100
+
+
+def test_an_idempotent_replay_has_the_first_responses_resource_headers(api_client):
+    def submit():
+        return api_client.post(
+            "/api/v1/jobs",
+            {"type": "diagnostic", "payload": {}},
+            format="json",
+            HTTP_IDEMPOTENCY_KEY="order-1234",
+        )
+
+    first = submit()
+    replay = submit()
+    assert (replay.status_code, replay["Idempotent-Replayed"]) == (202, "true")
+    assert replay.json() == first.json()
+    for header in ("ETag", "Location", "Retry-After", "Content-Type"):
+        assert replay[header] == first[header], header
+    assert api_client.get(first["Location"], HTTP_IF_NONE_MATCH=replay["ETag"]).status_code == 304
+
+
+def test_an_idempotent_replay_spends_no_submission_and_carries_no_rate_limit_headers(api_client):
+    def submit(key):
+        return api_client.post(
+            "/api/v1/jobs",
+            {"type": "diagnostic", "payload": {}},
+            format="json",
+            HTTP_IDEMPOTENCY_KEY=key,
+        )
+
+    first = submit("k-1")
+    assert first["X-RateLimit-Remaining"] == "9"
+    replay = submit("k-1")
+    assert replay["Idempotent-Replayed"] == "true"
+    assert not any(
+        name.lower().startswith(("ratelimit", "x-ratelimit")) for name, _ in replay.items()
+    )
+    assert submit("k-2")["X-RateLimit-Remaining"] == "8"
+
+
+def test_a_402_counts_as_a_submission_and_carries_the_rate_limit_headers(api_client, settings):
+    settings.JOB_CREDIT_COSTS = {"diagnostic": 500}
+    refused = _submit(api_client)
+    assert refused.status_code == 402
+    assert refused.json()["code"] == "INSUFFICIENT_CREDITS"
+    assert refused["X-RateLimit-Limit"] == "10"
+    assert refused["X-RateLimit-Remaining"] == "9"
+    assert refused["RateLimit"].startswith('"minute";r=9;')
+    assert refused.has_header("RateLimit-Policy") and refused.has_header("X-RateLimit-Reset")
+    assert not refused.has_header("Retry-After")
+    settings.JOB_CREDIT_COSTS = {}
+    accepted = _submit(api_client)
+    assert accepted.status_code == 202
+    assert accepted["X-RateLimit-Remaining"] == "8"
+
+
+def test_retry_of_a_system_job_type_is_409_and_submits_nothing(api_client, tenant):
+    failed = JobFactory(
+        tenant=tenant, type="invoice_pdf", payload={"invoice_id": 1}, status=Job.Status.FAILED
+    )
+    response = api_client.post(f"/api/v1/jobs/{failed.pk}/retry")
+    assert response.status_code == 409
+    assert response.json()["code"] == "CONFLICT"
+    assert "invoice_pdf" in response.json()["detail"]
+    assert not Job.objects.filter(retry_of=failed).exists()
+    assert Job.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    "if_none_match",
+    ["*", '"elsewhere", {etag}', '"elsewhere",{etag}', "W/{etag}", ' W/"elsewhere" , W/{etag} '],
+)
+def test_if_none_match_with_star_or_a_list_holding_the_etag_gives_304(
+    api_client, tenant, if_none_match
+):
+    job = JobFactory(tenant=tenant)
+    url = f"/api/v1/jobs/{job.pk}"
+    etag = api_client.get(url)["ETag"]
+    response = api_client.get(url, HTTP_IF_NONE_MATCH=if_none_match.format(etag=etag))
+    assert response.status_code == 304
+    assert response["ETag"] == etag
+
+
+@pytest.mark.parametrize(
+    "if_none_match", ['"elsewhere"', '"elsewhere", W/"other"', "{bare}", '"x{bare}x"', "nonsense"]
+)
+def test_if_none_match_without_the_etag_gives_the_job(api_client, tenant, if_none_match):
+    job = JobFactory(tenant=tenant)
+    url = f"/api/v1/jobs/{job.pk}"
+    bare = api_client.get(url)["ETag"].strip('"')
+    response = api_client.get(url, HTTP_IF_NONE_MATCH=if_none_match.format(bare=bare))
+    assert response.status_code == 200
+    assert response.json()["id"] == str(job.pk)
+
+
+def test_if_none_match_star_on_a_missing_job_is_404(api_client):
+    response = api_client.get(f"/api/v1/jobs/{uuid.uuid4()}", HTTP_IF_NONE_MATCH="*")
+    assert response.status_code == 404
+    assert response.json()["code"] == "NOT_FOUND"

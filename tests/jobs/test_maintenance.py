@@ -7,6 +7,7 @@ import time_machine
 from django.utils import timezone
 
 from accounts.models import CreditEntry
+from accounts.services import credits_debit
 from core.errors import Conflict
 from jobs.models import Job, JobEvent
 from jobs.services import job_cancel, job_claim, job_submit, jobs_purge, jobs_reap_stale, jobs_sweep
@@ -39,6 +40,7 @@ def test_a_processing_job_whose_heartbeat_stopped_goes_back_to_its_queue(
 
 def test_a_stale_job_on_its_last_attempt_fails_as_worker_lost(tenant, published, settings):
     job = JobFactory(tenant=tenant, max_attempts=1, credits_charged=2)
+    credits_debit(tenant=tenant, amount=2, reason="diagnostic job", job=job)
     job_claim(job.pk)
     with time_machine.travel(
         timezone.now() + timedelta(seconds=settings.JOBS_STALE_AFTER_SECONDS + 1)
@@ -47,6 +49,8 @@ def test_a_stale_job_on_its_last_attempt_fails_as_worker_lost(tenant, published,
     job.refresh_from_db()
     assert (job.status, job.error_code) == (Job.Status.FAILED, "WORKER_LOST")
     assert CreditEntry.objects.filter(job=job, kind="refund", amount=2).count() == 1
+    tenant.refresh_from_db()
+    assert tenant.credit_balance == 100
 
 
 def test_a_fresh_heartbeat_is_left_alone(tenant, published):

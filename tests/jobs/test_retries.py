@@ -146,6 +146,32 @@ def test_an_admin_requeue_runs_the_dead_letter_again_and_charges_again(costly_di
     assert _run_due(job).status == Job.Status.COMPLETED
 
 
+def test_a_requeued_dead_letter_that_fails_again_is_refunded_again(costly_diagnostics):
+    tenant = costly_diagnostics
+    job = _submit(tenant, fail_attempts=99)
+    for _ in range(3):
+        job = _run_due(job)
+    job_requeue(job=job)
+    tenant.refresh_from_db()
+    assert tenant.credit_balance == 97
+    for _ in range(3):
+        job = _run_due(job)
+    assert job.status == Job.Status.FAILED
+    tenant.refresh_from_db()
+    assert tenant.credit_balance == 100
+    ledger = CreditEntry.objects.filter(job=job).order_by("id")
+    assert [(e.kind, e.amount, e.balance_after) for e in ledger] == [
+        ("debit", -3, 97),
+        ("refund", 3, 100),
+        ("debit", -3, 97),
+        ("refund", 3, 100),
+    ]
+    debits, refunds = ledger.filter(kind="debit"), ledger.filter(kind="refund")
+    assert [r.refund_of_id for r in refunds] == [d.pk for d in debits]
+    job_execute(job_id=str(job.pk))  # a late duplicate message changes nothing
+    assert ledger.count() == 4
+
+
 def _explode(ctx):
     raise PermanentError("BAD_INPUT", "This can never work.")
 
