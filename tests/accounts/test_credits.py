@@ -1,40 +1,23 @@
 import importlib
-import threading
 
 import pytest
 from django.apps import apps
-from django.db import connection
 
 from accounts.models import CreditEntry, Tenant
 from accounts.services import credits_debit, credits_grant, credits_refund
 from core.errors import InsufficientCredits
 from jobs.models import Job
+from tests.concurrency import at_once
 
 
 @pytest.mark.django_db(transaction=True)
 def test_twenty_concurrent_debits_of_a_balance_for_ten():
     tenant = Tenant.objects.create(slug="race", name="Race")
     credits_grant(tenant=tenant, amount=10, reason="start")
-    results = []
-    barrier = threading.Barrier(20)
-
-    def debit():
-        barrier.wait()
-        try:
-            credits_debit(tenant=tenant, amount=1, reason="race")
-            results.append("ok")
-        except InsufficientCredits:
-            results.append("short")
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=debit) for _ in range(20)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    results = at_once(lambda: credits_debit(tenant=tenant, amount=1, reason="race"), 20)
     tenant.refresh_from_db()
-    assert sorted(results) == ["ok"] * 10 + ["short"] * 10
+    outcomes = sorted(type(result).__name__ for result in results)
+    assert outcomes == ["CreditEntry"] * 10 + ["InsufficientCredits"] * 10
     assert tenant.credit_balance == 0
     debits = CreditEntry.objects.filter(tenant=tenant, kind="debit")
     assert debits.count() == 10
@@ -86,22 +69,8 @@ def test_racing_refunds_of_one_charge_give_it_back_once():
     credits_grant(tenant=tenant, amount=10, reason="start")
     job = Job.objects.create(tenant=tenant, type="diagnostic", credits_charged=4)
     credits_debit(tenant=tenant, amount=4, reason="job", job=job)
-    results = []
-    barrier = threading.Barrier(10)
-
-    def refund():
-        barrier.wait()
-        try:
-            results.append(credits_refund(tenant=tenant, job=job, reason="race") is not None)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=refund) for _ in range(10)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert sorted(results) == [False] * 9 + [True]
+    results = at_once(lambda: credits_refund(tenant=tenant, job=job, reason="race"), 10)
+    assert sorted(result is not None for result in results) == [False] * 9 + [True]
     tenant.refresh_from_db()
     assert tenant.credit_balance == 10
     assert CreditEntry.objects.filter(job=job, kind="refund").count() == 1

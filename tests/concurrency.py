@@ -1,0 +1,28 @@
+"""Calls released together from several threads, for the races a test must win."""
+
+import threading
+
+from django.db import connection
+
+
+def at_once(function, times: int) -> list:
+    """Call `function` from `times` threads that start together; returns what each call returned,
+    or the exception it raised, in the order they finished. Each thread closes its own database
+    connection."""
+    barrier, results = threading.Barrier(times), []
+
+    def run():
+        barrier.wait()
+        try:
+            results.append(function())
+        except Exception as exc:  # noqa: BLE001 - the caller asserts on what each call did
+            results.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(times)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
