@@ -319,8 +319,13 @@ LOGGING = {
         }
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    # WeasyPrint narrates every rendering step at INFO.
-    "loggers": {"weasyprint": {"level": "WARNING"}, "fontTools": {"level": "WARNING"}},
+    "loggers": {
+        # runserver's request log (the embedded default's web), through the redacting handler.
+        "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        # WeasyPrint narrates every rendering step at INFO.
+        "weasyprint": {"level": "WARNING"},
+        "fontTools": {"level": "WARNING"},
+    },
 }
 
 # Platform alerts (not about one tenant) go to the active staff users with these addresses;
@@ -339,6 +344,7 @@ OPS_WORKER_SILENT_SECONDS = env.int("OPS_WORKER_SILENT_SECONDS", default=120)
 OPS_MAX_PENDING_AGE_SECONDS = env.int("OPS_MAX_PENDING_AGE_SECONDS", default=600)
 
 # Credits each job type costs at submit, e.g. JOB_CREDIT_COSTS=story_generation=5,deck_generation=2.
+# Types the product submits itself (invoice_pdf) are never charged.
 JOB_CREDIT_COSTS = env.dict("JOB_CREDIT_COSTS", cast={"value": int}, default={})
 
 # Invoices: changes within this many seconds of each other give one PDF render.

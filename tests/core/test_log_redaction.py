@@ -1,5 +1,6 @@
 """A share link or a signed view link grants access by itself: no log line may carry one."""
 
+import io
 import logging
 
 import httpx
@@ -38,3 +39,17 @@ def test_djangos_request_log_leaves_them_out_too():
     record = logging.LogRecord("x", logging.INFO, __file__, 1, "GET /static/s/app.css", (), None)
     RedactSecretsFilter().filter(record)
     assert record.getMessage() == "GET /static/s/app.css"
+
+
+def test_runservers_request_log_leaves_them_out():
+    logger = logging.getLogger("django.server")
+    written = io.StringIO()
+    streams = [handler.setStream(written) for handler in logger.handlers]
+    try:
+        logger.info('"%s" %s %s', "GET /s/abcDEF123_-x HTTP/1.1", 200, 512)
+    finally:
+        for handler, stream in zip(logger.handlers, streams, strict=True):
+            handler.setStream(stream)
+    assert logger.handlers and not logger.propagate
+    assert '"GET /s/[redacted] HTTP/1.1" 200 512' in written.getvalue()
+    assert "abcDEF123" not in written.getvalue()
