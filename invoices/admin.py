@@ -74,9 +74,10 @@ class InvoiceAdmin(admin.ModelAdmin):
         if _is_draft(obj):
             return self.readonly_fields
         # Sent, paid or void: only the status moves on (forward), as in the API.
-        frozen = [field.name for field in Invoice._meta.fields if field.editable]
+        shown = {*self.readonly_fields, *self.exclude}
         if Invoice.NEXT_STATUSES[obj.status]:
-            frozen.remove("status")
+            shown.add("status")
+        frozen = [f.name for f in Invoice._meta.fields if f.editable and f.name not in shown]
         return [*self.readonly_fields, *frozen]
 
     def get_form(self, request, obj=None, change=False, **kwargs):

@@ -24,8 +24,12 @@ def test_a_sent_invoice_only_moves_its_status_forward_in_the_admin(admin_client,
     line(invoice, "Design", 10, 1000, 25)
     page = f"/admin/invoices/invoice/{invoice.pk}/change/"
 
-    form = admin_client.get(page).context["adminform"].form
+    opened = admin_client.get(page)
+    form = opened.context["adminform"].form
     assert set(form.fields) == {"status"}
+    html = opened.content.decode()
+    assert html.count("field-pdf_status") == html.count("field-number") == 1
+    assert "field-pdf_file" not in html  # the file is downloaded through the PDF link
     assert [value for value, _ in form.fields["status"].choices] == ["sent", "paid", "void"]
 
     response = admin_client.post(
