@@ -181,6 +181,7 @@ class AuditEvent(models.Model):
         USER = "user", "User"
         API_KEY = "api_key", "API key"
         WORKER = "worker", "Worker"
+        OPERATOR = "operator", "Operator (manage.py)"
 
     tenant = models.ForeignKey(
         Tenant, null=True, blank=True, on_delete=models.CASCADE, related_name="audit_events"

@@ -1,4 +1,6 @@
+import getpass
 import secrets
+import socket
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -199,7 +201,27 @@ def _ledger_write(tenant, kind, amount, reason, **extra) -> CreditEntry:
     )
 
 
+@dataclass(frozen=True)
+class Operator:
+    """Someone running a management command: who, on which machine, as the shell says."""
+
+    label: str
+
+    def __str__(self):
+        return self.label
+
+
+def operator_at_command_line() -> Operator:
+    return Operator(f"manage.py ({getpass.getuser()}@{socket.gethostname()})")
+
+
 def _actor_fields(actor) -> dict:
+    if isinstance(actor, Operator):
+        return {
+            "actor_type": AuditEvent.ActorType.OPERATOR,
+            "actor_id": "",
+            "actor_label": str(actor),
+        }
     if actor is None:
         return {"actor_type": AuditEvent.ActorType.WORKER, "actor_id": "", "actor_label": "worker"}
     if isinstance(actor, ApiKey):

@@ -5,11 +5,12 @@ from collections.abc import Callable
 
 from django.core.management.base import BaseCommand, CommandError
 
+from accounts.services import operator_at_command_line
 from core.errors import ApiError
 from jobs.models import Job
 
 # Who acts, in the jobs' event history, when an operator runs a command.
-COMMAND_LINE = "an operator (manage.py)"
+COMMAND_LINE = operator_at_command_line()
 
 
 def job_action_command(help_text: str, act: Callable[[Job], str]) -> type[BaseCommand]:

@@ -1,3 +1,5 @@
+import getpass
+import socket
 from io import StringIO
 
 import pytest
@@ -5,6 +7,10 @@ from django.core.management import CommandError, call_command
 from rest_framework.test import APIClient
 
 from accounts.models import ApiKey, AuditEvent, Membership, Tenant
+
+
+def _operator_label() -> str:
+    return f"manage.py ({getpass.getuser()}@{socket.gethostname()})"
 
 
 def _call(*args):
@@ -36,7 +42,8 @@ def test_create_api_key_is_audited_without_the_key(tenant):
     key = _call("create_api_key", "--tenant", tenant.slug, "--name", "ops").strip().splitlines()[-1]
     api_key = ApiKey.objects.get(name="ops")
     event = AuditEvent.objects.get(resource_type="accounts.apikey", resource_id=str(api_key.pk))
-    assert (event.tenant, event.action, event.actor_type) == (tenant, "create", "worker")
+    assert (event.tenant, event.action, event.actor_type) == (tenant, "create", "operator")
+    assert event.actor_label == _operator_label()
     assert (event.new_values["name"], event.new_values["role"]) == ("ops", "admin")
     assert key not in str(event.new_values) and api_key.key_hash not in str(event.new_values)
 
@@ -50,6 +57,8 @@ def test_revoke_api_key_by_prefix(tenant):
     key = _call("create_api_key", "--tenant", tenant.slug).strip().splitlines()[-1]
     output = _call("revoke_api_key", key[:12])
     assert "Revoked" in output
+    revoked = AuditEvent.objects.get(action="deactivate")
+    assert (revoked.actor_type, revoked.actor_label) == ("operator", _operator_label())
     assert APIClient().get("/api/v1/me", HTTP_AUTHORIZATION=f"Bearer {key}").status_code == 401
     with pytest.raises(CommandError):
         _call("revoke_api_key", "nosuchpx")

@@ -1,6 +1,8 @@
 """The operators' job commands: submit (and follow), cancel, retry, requeue, and granting credits."""
 
+import getpass
 import json
+import socket
 import uuid
 from io import StringIO
 
@@ -41,7 +43,7 @@ def test_cancel_job_cancels_refunds_and_reports_what_it_could_not_do(costly):
     assert costly.credit_balance == 100
     assert CreditEntry.objects.filter(job=pending, kind=CreditEntry.Kind.REFUND).count() == 1
     assert pending.events.get(kind=JobEvent.Kind.CANCELED).message == (
-        "CANCELED: Canceled by an operator (manage.py)."
+        f"CANCELED: Canceled by manage.py ({getpass.getuser()}@{socket.gethostname()})."
     )
     assert f"{done.pk}: The job is completed" in err.getvalue()
     assert "not-an-id: no such job." in err.getvalue()

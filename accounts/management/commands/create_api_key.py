@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts.models import Membership, Tenant
-from accounts.services import api_key_create
+from accounts.services import api_key_create, operator_at_command_line
 
 MAX_DAYS = 3650  # as the API and the admin allow
 
@@ -28,6 +28,7 @@ class Command(BaseCommand):
             name=options["name"],
             role=options["role"],
             expires_in_days=options["expires_in"],
+            actor=operator_at_command_line(),
         )
         self.stderr.write(f"Created API key {api_key.prefix} for {tenant.slug}; it is shown once:")
         self.stdout.write(plaintext)

@@ -1,7 +1,12 @@
 from django.core.management.base import BaseCommand
 
 from accounts.models import Membership, Tenant
-from accounts.services import api_key_create, credits_grant, tenant_create
+from accounts.services import (
+    api_key_create,
+    credits_grant,
+    operator_at_command_line,
+    tenant_create,
+)
 
 DEMO_SLUG = "demo"
 DEMO_CREDITS = 1000
@@ -18,6 +23,8 @@ class Command(BaseCommand):
             )
             credits_grant(tenant=tenant, amount=DEMO_CREDITS, reason="Demo credits")
             self.stdout.write(f"Created tenant {DEMO_SLUG} with {DEMO_CREDITS} credits.")
-        _, plaintext = api_key_create(tenant=tenant, name="demo", role=Membership.Role.ADMIN)
+        _, plaintext = api_key_create(
+            tenant=tenant, name="demo", role=Membership.Role.ADMIN, actor=operator_at_command_line()
+        )
         self.stdout.write("Demo API key (shown once):")
         self.stdout.write(f"  export OFFLOAD_KEY={plaintext}")

@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts.models import ApiKey
-from accounts.services import API_KEY_SCHEME, api_key_revoke
+from accounts.services import API_KEY_SCHEME, api_key_revoke, operator_at_command_line
 
 
 class Command(BaseCommand):
@@ -15,5 +15,5 @@ class Command(BaseCommand):
         api_key = ApiKey.objects.select_related("tenant").filter(prefix=prefix).first()
         if api_key is None:
             raise CommandError(f"No API key with prefix {prefix!r}.")
-        api_key_revoke(api_key=api_key)
+        api_key_revoke(api_key=api_key, actor=operator_at_command_line())
         self.stdout.write(f"Revoked API key {api_key.prefix} of {api_key.tenant.slug}.")
