@@ -1,7 +1,7 @@
 from django.contrib import admin
 
 from accounts.admin import ReadOnlyAdmin
-from core.models import IdempotencyRecord, NamedLock, RateLimitBucket
+from core.models import IdempotencyRecord, MetricValue, NamedLock, RateLimitBucket
 
 
 @admin.register(IdempotencyRecord)
@@ -22,3 +22,10 @@ class RateLimitBucketAdmin(ReadOnlyAdmin):
 class NamedLockAdmin(ReadOnlyAdmin):
     list_display = ["name", "expires_at"]
     search_fields = ["name"]
+
+
+@admin.register(MetricValue)
+class MetricValueAdmin(ReadOnlyAdmin):
+    list_display = ["name", "field", "value"]
+    list_filter = ["name"]
+    search_fields = ["name", "field"]

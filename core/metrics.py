@@ -2,7 +2,7 @@
 
 Counters and histograms live in Redis (one hash per metric), so that /metrics answers the same
 totals whichever gunicorn worker serves the scrape, and includes what Celery workers counted.
-Without Redis (the embedded default) each process keeps its own, and /metrics shows the web's.
+Without Redis (the embedded default) the database keeps them (MetricValue), the same way.
 """
 
 import atexit
@@ -27,8 +27,7 @@ HISTOGRAMS: dict[str, tuple[str, tuple[float, ...]]] = {}
 
 FLUSH_INTERVAL_SECONDS = 1.0
 
-# Without Redis: this process's totals. With Redis: deltas not yet sent.
-_local: dict[str, defaultdict] = defaultdict(lambda: defaultdict(float))
+# Deltas not yet sent to Redis or the database.
 _pending: dict[str, defaultdict] = defaultdict(lambda: defaultdict(float))
 _lock = threading.Lock()
 _flusher_pid: int | None = None
@@ -75,33 +74,63 @@ def metric_observe(name: str, value: float, **labels) -> None:
 
 
 def _write(name: str, updates: dict[str, float]) -> None:
-    """Add to this process's pending deltas; a background thread sends them to Redis once a
-    second, in one round trip, so that counting costs the work being counted nothing."""
+    """Add to this process's pending deltas; a background thread sends them once a second, in one
+    round trip, so that counting costs the work being counted nothing."""
     with _lock:
-        if get_redis() is None:
-            target = _local[name]
-        else:
-            target = _pending[name]
-            _flusher_ensure()
+        target = _pending[name]
+        _flusher_ensure()
         for field, amount in updates.items():
             target[field] += amount
 
 
 def metrics_flush() -> None:
-    """Send this process's pending deltas to Redis now (before a scrape, and at process exit)."""
+    """Send this process's pending deltas now (before a scrape, and at process exit)."""
     with _lock:
         writes = {name: dict(updates) for name, updates in _pending.items() if updates}
         _pending.clear()
     if not writes:
         return
     try:
-        with get_redis().pipeline(transaction=False) as pipe:
+        client = get_redis()
+        if client is None:
+            _add_in_database(writes)
+            return
+        with client.pipeline(transaction=False) as pipe:
             for name, updates in writes.items():
                 for field, amount in updates.items():
                     pipe.hincrbyfloat(f"metrics:{name}", field, amount)
             pipe.execute()
     except Exception:  # noqa: BLE001 - a metric must never break the work it measures
-        logger.warning("Could not record metrics %s.", sorted(writes), exc_info=True)
+        logger.warning(
+            "Could not record metrics %s; will try again.", sorted(writes), exc_info=True
+        )
+        with _lock:
+            for name, updates in writes.items():
+                for field, amount in updates.items():
+                    _pending[name][field] += amount
+
+
+def _add_in_database(writes: dict[str, dict[str, float]]) -> None:
+    from django.db import IntegrityError, transaction
+    from django.db.models import F
+
+    from core.models import MetricValue
+
+    with transaction.atomic():
+        for name, updates in writes.items():
+            for field, amount in updates.items():
+                added = MetricValue.objects.filter(name=name, field=field).update(
+                    value=F("value") + amount
+                )
+                if added:
+                    continue
+                try:
+                    with transaction.atomic():
+                        MetricValue.objects.create(name=name, field=field, value=amount)
+                except IntegrityError:  # another process created it meanwhile
+                    MetricValue.objects.filter(name=name, field=field).update(
+                        value=F("value") + amount
+                    )
 
 
 def _flusher_ensure() -> None:
@@ -122,8 +151,9 @@ def _flush_forever() -> None:
 def _read(name: str) -> dict[str, float]:
     client = get_redis()
     if client is None:
-        with _lock:
-            return dict(_local[name])
+        from core.models import MetricValue
+
+        return dict(MetricValue.objects.filter(name=name).values_list("field", "value"))
     return {key.decode(): float(value) for key, value in client.hgetall(f"metrics:{name}").items()}
 
 

@@ -12,6 +12,25 @@ class RateLimitBucket(models.Model):
         return self.key
 
 
+class MetricValue(models.Model):
+    """A metric's running total for one label set, kept in the database when no Redis is
+    configured (embedded default), so that /metrics adds up the web's and the workers' counts."""
+
+    name = models.CharField(max_length=100)
+    field = models.CharField(
+        max_length=500, help_text="The labels (JSON), and for a histogram its part."
+    )
+    value = models.FloatField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["name", "field"], name="metric_value_unique")
+        ]
+
+    def __str__(self):
+        return f"{self.name} {self.field}"
+
+
 class NamedLock(models.Model):
     """A lease-based lock kept in the database when no Redis is configured (embedded default)."""
 

@@ -90,6 +90,25 @@ def test_a_job_runs_through_sqlite_and_the_filesystem_broker(embedded_env, tmp_p
             assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
             started = db.execute("SELECT attempt FROM jobs_jobevent WHERE kind = 'started'")
             assert started.fetchall() == [(1,)]
+        # /metrics adds up what every process counted: the shell submitted, the worker completed.
+        scrape = (
+            "from prometheus_client import CollectorRegistry, generate_latest; "
+            "from core.metrics import SharedMetricsCollector; "
+            "registry = CollectorRegistry(); registry.register(SharedMetricsCollector()); "
+            "print(generate_latest(registry).decode())"
+        )
+        wanted = [
+            'offload_jobs_submitted_total{type="diagnostic"} 1.0',
+            'offload_jobs_completed_total{type="diagnostic"} 1.0',
+            'offload_job_duration_seconds_count{type="diagnostic"} 1.0',
+        ]
+        deadline = time.monotonic() + 10
+        while True:
+            scraped = _manage(embedded_env, "shell", "-c", scrape)
+            if all(line in scraped for line in wanted) or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        assert all(line in scraped for line in wanted), scraped
     finally:
         worker_stop(worker)
         log.close()
