@@ -109,9 +109,23 @@ def test_a_job_runs_through_sqlite_and_the_filesystem_broker(embedded_env, tmp_p
                 break
             time.sleep(0.5)
         assert all(line in scraped for line in wanted), scraped
+        assert "No hostname was supplied" not in (tmp_path / "worker.log").read_text()
     finally:
         worker_stop(worker)
         log.close()
+
+
+def test_the_checks_raise_no_warning_on_sqlite(embedded_env):
+    checked = subprocess.run(
+        [sys.executable, "manage.py", "check", "--database", "default"],
+        cwd=ROOT,
+        env=embedded_env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "System check identified no issues" in checked.stdout
+    assert "WARNINGS" not in checked.stderr
 
 
 def test_variables_set_to_nothing_mean_their_defaults(embedded_env, tmp_path):
