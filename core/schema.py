@@ -1,4 +1,5 @@
-"""The OpenAPI schema documents every operation's problem responses, not only its success."""
+"""The OpenAPI schema documents every operation's answers as they are sent: its problem responses
+as well as its success, and the headers a client relies on (rate limits, polling, idempotency)."""
 
 from drf_spectacular import openapi
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
@@ -26,8 +27,75 @@ IDEMPOTENCY_KEY = OpenApiParameter(
     "answered with the first response (Idempotent-Replayed: true), kept 24 hours.",
 )
 
-# Operations that submit a job, and so may be refused for want of credits.
+IF_NONE_MATCH = OpenApiParameter(
+    "If-None-Match",
+    str,
+    OpenApiParameter.HEADER,
+    description="The ETag of the representation you hold: while it is current the answer is 304, "
+    "with no body.",
+)
+
+# Operations that submit a job: counted against the submission limits, and may be refused for
+# want of credits.
 SUBMITTING_PATHS = ("/api/v1/jobs", "/api/v1/generations", "/api/v1/jobs/{id}/retry")
+# Jobs a client polls until they finish.
+POLLED_PATHS = ("/api/v1/jobs/{id}", "/api/v1/generations/{id}")
+# Creates whose body names an object of the workspace, and so may not find it.
+NAMING_CREATES = {"/api/v1/share-links": "no resource of that type and id in your workspace"}
+# Reads are counted against their limit after authentication and permissions: these refusals
+# come before it and carry no rate-limit headers.
+UNCOUNTED_READ_STATUSES = ("401", "403", "503")
+
+
+def _header(description: str, *, type: str = "string", required: bool = True) -> dict:
+    return {"schema": {"type": type}, "description": description, "required": required}
+
+
+def rate_limit_headers(*, required: bool) -> dict[str, dict]:
+    return {
+        "RateLimit": _header(
+            '`"<limit>";r=<requests left>;t=<seconds until one frees>` for the tightest limit the '
+            "request was counted against (IETF draft).",
+            required=required,
+        ),
+        "RateLimit-Policy": _header(
+            'Every limit the request was counted against: `"<limit>";q=<quota>;w=<window '
+            "seconds>`, comma-separated.",
+            required=required,
+        ),
+        "X-RateLimit-Limit": _header(
+            "The tightest limit's quota.", type="integer", required=required
+        ),
+        "X-RateLimit-Remaining": _header(
+            "Requests the tightest limit has left.", type="integer", required=required
+        ),
+        "X-RateLimit-Reset": _header(
+            "When the tightest limit frees a request, in epoch seconds.",
+            type="integer",
+            required=required,
+        ),
+    }
+
+
+ETAG = _header("The representation's entity tag: send it as If-None-Match to poll for changes.")
+POLL_AGAIN = _header(
+    "While the job is unfinished: seconds to wait before polling again.",
+    type="integer",
+    required=False,
+)
+SUBMITTED_HEADERS = {
+    "Location": _header("The job to poll."),
+    "ETag": ETAG,
+    "Retry-After": _header("Seconds to wait before the first poll.", type="integer"),
+}
+REPLAYED = {
+    **_header(
+        "`true` when this is the first response to the same Idempotency-Key again.",
+        required=False,
+    ),
+    "schema": {"type": "string", "enum": ["true"]},
+}
+RETRY_AFTER = _header("Seconds to wait before trying again.", type="integer")
 
 
 class ProblemSerializer(serializers.Serializer):
@@ -47,6 +115,11 @@ class AutoSchema(openapi.AutoSchema):
         responses = super()._get_response_bodies(direction)
         if direction != "response":
             return responses
+        if self._is_polled():
+            unchanged = OpenApiResponse(
+                description="The representation named in If-None-Match is current: no body."
+            )
+            responses["304"] = self._get_response_for_code(unchanged, "304")
         described: dict[str, list[str]] = {}
         for error, description in self._problems():
             described.setdefault(str(error.status_code), []).append(f"{error.code}: {description}")
@@ -62,19 +135,38 @@ class AutoSchema(openapi.AutoSchema):
         parameters = super().get_override_parameters()
         if self._is_idempotent():
             parameters = [*parameters, IDEMPOTENCY_KEY]
+        if self._is_polled():
+            parameters = [*parameters, IF_NONE_MATCH]
         return parameters
 
     def _is_idempotent(self) -> bool:
         name = getattr(self.view, "action", None) or self.method.lower()
         return getattr(getattr(self.view, name, None), "idempotent", False)
 
+    def _is_polled(self) -> bool:
+        return self.method == "GET" and self.path in POLLED_PATHS
+
+    def _submits(self) -> bool:
+        return self.method == "POST" and self.path in SUBMITTING_PATHS
+
     def _get_response_headers_for_code(self, status_code, direction="response"):
         headers = super()._get_response_headers_for_code(status_code, direction)
         if status_code in ("429", "503"):
-            headers["Retry-After"] = {
-                "schema": {"type": "integer"},
-                "description": "Seconds to wait before trying again.",
-            }
+            headers["Retry-After"] = RETRY_AFTER
+        if self._is_polled() and status_code in ("200", "304"):
+            headers.update({"ETag": ETAG, "Retry-After": POLL_AGAIN})
+        if self._submits() and status_code == "202":
+            headers.update(SUBMITTED_HEADERS)
+        if self._is_idempotent() and status_code.startswith("2"):
+            headers["Idempotent-Replayed"] = REPLAYED
+        if self.method == "GET" and status_code not in UNCOUNTED_READ_STATUSES:
+            headers.update(rate_limit_headers(required=True))
+        elif self._submits() and status_code in ("402", "429"):
+            # Refused after the limits counted the submission.
+            headers.update(rate_limit_headers(required=True))
+        elif self._submits() and status_code == "202":
+            # An idempotent replay is not counted again, and answers without them.
+            headers.update(rate_limit_headers(required=False))
         return headers
 
     def _problems(self):
@@ -83,6 +175,8 @@ class AutoSchema(openapi.AutoSchema):
         yield Forbidden, "the key's role may not do this"
         if "{" in self.path:
             yield NotFound, "no such object in your workspace"
+        elif self.method == "POST" and self.path in NAMING_CREATES:
+            yield NotFound, NAMING_CREATES[self.path]
         if self.method in ("POST", "PUT", "PATCH"):
             yield PayloadTooLarge, "a body over DATA_UPLOAD_MAX_MEMORY_SIZE"
         if self.method in ("POST", "PUT", "PATCH", "DELETE") and self.path != "/api/v1/jobs":

@@ -1,7 +1,7 @@
 from django.conf import settings
-from django.core.checks import Error, register
+from django.core.checks import Error, Warning, register
 
-from jobs.registry import job_types
+from jobs.registry import job_type_get, job_types
 from jobs.services import BACKOFF_CAP_SECONDS
 
 
@@ -27,4 +27,22 @@ def visibility_timeout_covers_every_delay(app_configs, **kwargs):
             f"time limit of any job type ({longest:.0f}s), or Redis will deliver messages twice.",
             id="jobs.E001",
         )
+    ]
+
+
+@register()
+def credit_costs_price_only_chargeable_types(app_configs, **kwargs):
+    """The product's own job types are never charged: a cost set for one is ignored."""
+    free = [
+        name
+        for name in settings.JOB_CREDIT_COSTS
+        if (job_type := job_type_get(name)) is not None and not job_type.public
+    ]
+    return [
+        Warning(
+            f"JOB_CREDIT_COSTS sets a cost for {name}, which the product submits itself and "
+            "never charges.",
+            id="jobs.W001",
+        )
+        for name in free
     ]

@@ -61,6 +61,11 @@ class JobType:
 
     @property
     def credit_cost(self) -> int:
+        """What a submission costs (JOB_CREDIT_COSTS). The product's own jobs are free: an
+        invoice's PDF is rendered because the invoice changed, in the API, the admin or (after a
+        change during a render) the worker, and most of them could not answer a 402."""
+        if not self.public:
+            return 0
         return int(settings.JOB_CREDIT_COSTS.get(self.name, 0))
 
     def validate(self, payload, *, tenant=None) -> dict:

@@ -34,7 +34,11 @@ class ApiKeyCreateSerializer(serializers.Serializer):
 
 
 class ApiKeyCreatedSerializer(ApiKeySerializer):
-    key = serializers.CharField(help_text="The key itself. Shown once; store it now.")
+    key = serializers.CharField(
+        allow_null=True,
+        help_text="The key itself. Shown once; store it now. null on an idempotent replay: the "
+        "key is never stored.",
+    )
 
     class Meta(ApiKeySerializer.Meta):
         fields = [*ApiKeySerializer.Meta.fields, "key"]

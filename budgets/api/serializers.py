@@ -55,7 +55,9 @@ class ProjectBudgetSerializer(serializers.ModelSerializer):
 
 
 class ProjectSerializer(serializers.ModelSerializer):
-    budget = ProjectBudgetSerializer(read_only=True)
+    budget = ProjectBudgetSerializer(
+        read_only=True, allow_null=True, help_text="null until a budget is set."
+    )
     hourly_rate = serializers.DecimalField(
         max_digits=10, decimal_places=2, min_value=Decimal("0"), required=False
     )

@@ -4,6 +4,9 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import NotAcceptable
+from rest_framework.negotiation import DefaultContentNegotiation
+from rest_framework.utils.mediatypes import media_type_matches
 
 from accounts.api.scoping import TenantScopedMixin
 from budgets.api.views import TenantCreateMixin
@@ -12,6 +15,20 @@ from core.idempotency import idempotent
 from invoices.api.serializers import ClientSerializer, InvoiceSerializer
 from invoices.models import Client, Invoice
 from invoices.services import invoice_delete, invoice_pdf_request
+
+
+class PdfDownloadNegotiation(DefaultContentNegotiation):
+    """`Accept: application/pdf` may ask for the download: the PDF is a FileResponse that no
+    renderer touches, so only the refusals (no PDF yet, not found) are rendered, in JSON."""
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        try:
+            return super().select_renderer(request, renderers, format_suffix)
+        except NotAcceptable:
+            accepted = self.get_accept_list(request)
+            if not any(media_type_matches(media, "application/pdf") for media in accepted):
+                raise
+            return renderers[0], renderers[0].media_type
 
 
 class ClientViewSet(TenantScopedMixin, TenantCreateMixin, viewsets.ModelViewSet):
@@ -46,7 +63,12 @@ class InvoiceViewSet(TenantScopedMixin, viewsets.ModelViewSet):
         invoice.refresh_from_db(fields=["pdf_status", "content_hash", "pdf_job"])
 
     @extend_schema(responses={(200, "application/pdf"): OpenApiTypes.BINARY})
-    @action(detail=True, methods=["get"], url_path="pdf")
+    @action(
+        detail=True,
+        methods=["get"],
+        url_path="pdf",
+        content_negotiation_class=PdfDownloadNegotiation,
+    )
     def pdf(self, request, pk=None):
         invoice = self.get_object()
         if not invoice.pdf_file:

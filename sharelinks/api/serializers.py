@@ -34,9 +34,23 @@ class ShareLinkListQuerySerializer(serializers.Serializer):
     usable = serializers.BooleanField(required=False)
 
 
+class DeactivatedReasonField(serializers.ChoiceField):
+    """The model stores "no reason" as a blank string; clients see null, as for
+    `deactivated_at`."""
+
+    def to_representation(self, value):
+        return super().to_representation(value) or None
+
+
 class ShareLinkSerializer(serializers.ModelSerializer):
     is_usable = serializers.BooleanField(
         read_only=True, help_text="Whether the link opens now (active, unexpired, views left)."
+    )
+    deactivated_reason = DeactivatedReasonField(
+        choices=PublicLink.Reason.choices,
+        allow_null=True,
+        read_only=True,
+        help_text="Why the link was deactivated; null while it is active.",
     )
 
     class Meta:
@@ -58,7 +72,11 @@ class ShareLinkSerializer(serializers.ModelSerializer):
 
 
 class ShareLinkCreatedSerializer(ShareLinkSerializer):
-    url = serializers.CharField(help_text="The public link. Shown once; only its hash is kept.")
+    url = serializers.CharField(
+        allow_null=True,
+        help_text="The public link. Shown once; only its hash is kept, so an idempotent replay "
+        "answers null.",
+    )
 
     class Meta(ShareLinkSerializer.Meta):
         fields = [*ShareLinkSerializer.Meta.fields, "url"]

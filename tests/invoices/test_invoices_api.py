@@ -90,6 +90,38 @@ def test_the_pdf_is_404_until_it_is_rendered(api_client, tenant):
     assert response.json()["code"] == "NOT_FOUND"
 
 
+def test_a_client_that_accepts_only_pdf_downloads_it_and_is_refused_in_json(api_client, tenant):
+    from django.core.management import call_command
+
+    invoice = InvoiceFactory(tenant=tenant, number="2026-0007")
+    line(invoice, "Design", 1, 100, 25)
+    pdf_url = f"/api/v1/invoices/{invoice.pk}/pdf"
+    not_yet = api_client.get(pdf_url, HTTP_ACCEPT="application/pdf")
+    assert (not_yet.status_code, not_yet["Content-Type"]) == (404, "application/problem+json")
+    assert not_yet.json()["code"] == "NOT_FOUND"
+    call_command("render_invoice_pdf", str(invoice.pk), stdout=io.StringIO())
+    response = api_client.get(pdf_url, HTTP_ACCEPT="application/pdf")
+    assert (response.status_code, response["Content-Type"]) == (200, "application/pdf")
+    text = PdfReader(io.BytesIO(b"".join(response.streaming_content))).pages[0].extract_text()
+    assert "2026-0007" in text
+    assert api_client.get(pdf_url, HTTP_ACCEPT="text/html").status_code == 406
+
+
+def test_an_invoice_pdf_costs_no_credits_whatever_job_credit_costs_says(
+    api_client, tenant, settings
+):
+    settings.JOB_CREDIT_COSTS = {"invoice_pdf": 1000}
+    created = api_client.post("/api/v1/invoices", INVOICE, format="json")
+    assert created.status_code == 201, created.json()
+    changed = api_client.patch(
+        f"/api/v1/invoices/{created.json()['id']}", {"notes": "Changed"}, format="json"
+    )
+    assert changed.status_code == 200
+    tenant.refresh_from_db()
+    assert tenant.credit_balance == 100
+    assert Job.objects.get(type="invoice_pdf").credits_charged == 0
+
+
 def test_another_workspaces_invoice_client_and_pdf_are_not_found(api_client, other_tenant):
     theirs = InvoiceFactory(tenant=other_tenant)
     line(theirs, "Secret", 1, 1, 0)

@@ -1,4 +1,7 @@
-from jobs.checks import visibility_timeout_covers_every_delay
+from jobs.checks import (
+    credit_costs_price_only_chargeable_types,
+    visibility_timeout_covers_every_delay,
+)
 
 
 def test_a_visibility_timeout_shorter_than_a_retry_delay_is_an_error(settings):
@@ -12,3 +15,10 @@ def test_the_default_visibility_timeout_covers_every_delay(settings):
     settings.CELERY_BROKER_URL = "redis://127.0.0.1:6379/0"
     settings.CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3 * 3600}
     assert visibility_timeout_covers_every_delay(None) == []
+
+
+def test_a_cost_for_a_job_type_the_product_submits_itself_is_a_warning(settings):
+    settings.JOB_CREDIT_COSTS = {"invoice_pdf": 2, "diagnostic": 1}
+    warnings = credit_costs_price_only_chargeable_types(None)
+    assert [warning.id for warning in warnings] == ["jobs.W001"]
+    assert "invoice_pdf" in warnings[0].msg

@@ -33,9 +33,12 @@ def test_create_shows_the_link_once_and_never_again(api_client, client, tenant, 
 def test_revoke_deactivates_and_audits(api_client, client, tenant, settings):
     deck = Deck.objects.create(tenant=tenant, title="Shared")
     created = _share(api_client, resource_type="deck", resource_id=str(deck.pk)).json()
+    assert (created["deactivated_at"], created["deactivated_reason"]) == (None, None)
     assert api_client.delete(f"/api/v1/share-links/{created['id']}").status_code == 204
     link = PublicLink.objects.get()
     assert (link.is_active, link.deactivated_reason) == (False, "revoked")
+    shown = api_client.get(f"/api/v1/share-links/{link.pk}").json()
+    assert (shown["is_active"], shown["deactivated_reason"]) == (False, "revoked")
     assert AuditEvent.objects.filter(action="deactivate", resource_id=str(link.pk)).exists()
     assert client.get(created["url"].removeprefix(settings.PUBLIC_BASE_URL)).status_code == 404
     assert api_client.get("/api/v1/share-links?active=true").json()["results"] == []
