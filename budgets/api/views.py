@@ -3,6 +3,7 @@ from rest_framework import mixins, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from accounts.api.auditing import AuditedMixin
 from accounts.api.scoping import TenantScopedMixin
 from budgets.api.serializers import (
     BudgetAlertSerializer,
@@ -30,7 +31,7 @@ class TenantCreateMixin:
         serializer.save(tenant=self.tenant)
 
 
-class ProjectViewSet(TenantScopedMixin, TenantCreateMixin, viewsets.ModelViewSet):
+class ProjectViewSet(TenantScopedMixin, AuditedMixin, TenantCreateMixin, viewsets.ModelViewSet):
     """Projects, their budget and their usage. A project with recorded time, material or invoices
     cannot be deleted (409): archive it."""
 
@@ -62,7 +63,7 @@ class ProjectViewSet(TenantScopedMixin, TenantCreateMixin, viewsets.ModelViewSet
         return Response(UsageSerializer(budget_usage(self.get_object())).data)
 
 
-class _EntryViewSet(TenantScopedMixin, TenantCreateMixin, viewsets.ModelViewSet):
+class _EntryViewSet(TenantScopedMixin, AuditedMixin, TenantCreateMixin, viewsets.ModelViewSet):
     def get_queryset(self):
         entries = super().get_queryset().select_related("project")
         project = self.request.query_params.get("project")

@@ -8,6 +8,7 @@ from rest_framework.exceptions import NotAcceptable
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.utils.mediatypes import media_type_matches
 
+from accounts.api.auditing import AuditedMixin
 from accounts.api.scoping import TenantScopedMixin
 from budgets.api.views import TenantCreateMixin
 from core.errors import NotFound
@@ -31,12 +32,12 @@ class PdfDownloadNegotiation(DefaultContentNegotiation):
             return renderers[0], renderers[0].media_type
 
 
-class ClientViewSet(TenantScopedMixin, TenantCreateMixin, viewsets.ModelViewSet):
+class ClientViewSet(TenantScopedMixin, AuditedMixin, TenantCreateMixin, viewsets.ModelViewSet):
     queryset = Client.objects.order_by("name", "id")
     serializer_class = ClientSerializer
 
 
-class InvoiceViewSet(TenantScopedMixin, viewsets.ModelViewSet):
+class InvoiceViewSet(TenantScopedMixin, AuditedMixin, viewsets.ModelViewSet):
     """Invoices with their lines. Creating or changing one queues its PDF; poll `pdf_status`.
     Only drafts can be deleted; a sent or paid invoice is voided instead."""
 
@@ -48,18 +49,20 @@ class InvoiceViewSet(TenantScopedMixin, viewsets.ModelViewSet):
         return super().create(request, *args, **kwargs)
 
     def perform_create(self, serializer):
-        self._save_and_render(serializer)
+        with transaction.atomic():
+            super().perform_create(serializer)
+            self._render(serializer.instance)
 
     def perform_update(self, serializer):
-        self._save_and_render(serializer)
+        with transaction.atomic():
+            super().perform_update(serializer)
+            self._render(serializer.instance)
 
     def perform_destroy(self, invoice):
         invoice_delete(invoice=invoice, actor=self.request.user.actor)
 
-    def _save_and_render(self, serializer):
-        with transaction.atomic():
-            invoice = serializer.save()
-            invoice_pdf_request(invoice=invoice)
+    def _render(self, invoice):
+        invoice_pdf_request(invoice=invoice)
         invoice.refresh_from_db(fields=["pdf_status", "content_hash", "pdf_job"])
 
     @extend_schema(responses={(200, "application/pdf"): OpenApiTypes.BINARY})

@@ -40,3 +40,50 @@ def test_admins_read_their_own_audit_log_filtered(
     assert [(e["resource_type"], e["action"]) for e in theirs] == [("accounts.apikey", "create")]
     bad = api_client.get("/api/v1/audit-events?action=erase")
     assert bad.status_code == 400 and "action" in bad.json()["errors"]
+
+
+def test_changes_to_projects_entries_clients_and_invoices_are_audited_with_their_fields(
+    api_client, api_key
+):
+    def events(resource_type, resource_id):
+        query = f"resource_type={resource_type}&resource_id={resource_id}"
+        found = api_client.get(f"/api/v1/audit-events?{query}").json()["results"]
+        return [(e["action"], e["old_values"], e["new_values"]) for e in reversed(found)]
+
+    project = api_client.post(
+        "/api/v1/projects", {"name": "Website", "hourly_rate": "100"}, format="json"
+    ).json()
+    api_client.patch(f"/api/v1/projects/{project['id']}", {"status": "archived"}, format="json")
+    api_client.patch(f"/api/v1/projects/{project['id']}", {"status": "archived"}, format="json")
+    assert events("budgets.project", project["id"]) == [
+        ("create", None, {"name": "Website", "status": "active", "hourly_rate": "100.00"}),
+        ("update", {"status": "active"}, {"status": "archived"}),
+    ]
+    api_client.patch(f"/api/v1/projects/{project['id']}", {"status": "active"}, format="json")
+    entry = api_client.post(
+        "/api/v1/time-entries",
+        {"project": project["id"], "date": "2026-11-02", "hours": "2"},
+        format="json",
+    ).json()
+    api_client.delete(f"/api/v1/time-entries/{entry['id']}")
+    created, deleted = events("budgets.timeentry", entry["id"])
+    assert created[0] == "create" and created[2]["hours"] == "2.00"
+    assert deleted == ("delete", created[2], None)
+
+    client = api_client.post("/api/v1/clients", {"name": "Kanal Studio"}, format="json").json()
+    invoice = api_client.post(
+        "/api/v1/invoices",
+        {"number": "2026-0001", "client": client["id"], "lines": []},
+        format="json",
+    ).json()
+    api_client.patch(f"/api/v1/invoices/{invoice['id']}", {"status": "sent"}, format="json")
+    assert events("invoices.invoice", invoice["id"])[1] == (
+        "update",
+        {"status": "draft"},
+        {"status": "sent"},
+    )
+    assert events("invoices.client", client["id"])[0][2]["name"] == "Kanal Studio"
+    logged = api_client.get("/api/v1/audit-events?resource_type=invoices.invoice").json()
+    assert {(e["actor_type"], e["actor_label"].split("…")[0]) for e in logged["results"]} == {
+        ("api_key", api_key.removeprefix("ofl_")[:8])
+    }
