@@ -9,7 +9,7 @@ from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from accounts import keycache
@@ -115,7 +115,16 @@ def api_key_authenticate(plaintext: str) -> ApiKey | None:
         return None
     now = timezone.now()
     if api_key.last_used_at is None or now - api_key.last_used_at > LAST_USED_RESOLUTION:
-        ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
+        # Only a key still usable is touched: the UPDATE waits for a transaction revoking or
+        # expiring it, then sees its outcome, and a copy read before must not be cached again.
+        touched = (
+            ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True)
+            .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
+            .update(last_used_at=now)
+        )
+        if not touched:
+            api_keys_uncache([key_hash])
+            return None
         api_key.last_used_at = now
         _api_key_cache_set(api_key)
     return api_key

@@ -1,13 +1,17 @@
 """Each web process keeps the keys it has authenticated, and drops them when a key or its workspace
 changes in any other process: a real gunicorn server with two worker processes."""
 
+import threading
 import time
+from datetime import timedelta
 
 import httpx
 import pytest
+from django.db import connection, transaction
+from django.utils import timezone
 
 from accounts import keycache
-from accounts.models import api_key_hash
+from accounts.models import ApiKey, api_key_hash
 from accounts.services import api_key_authenticate, api_key_create, api_key_revoke
 from core.redis import get_redis
 from tests.webserver import running_web
@@ -97,3 +101,34 @@ def test_a_listener_cut_off_from_redis_forgets_its_copies_and_subscribes_again(t
     assert keycache.local_get(key_hash) is None
     assert wait_for_copy() is not None
     assert _listeners() >= 1
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"revoked_at": timezone.now()},
+        {"expires_at": timezone.now() - timedelta(seconds=1)},
+    ],
+    ids=["revoked", "expired"],
+)
+def test_a_request_that_read_the_key_before_it_was_revoked_does_not_cache_it(tenant, change):
+    api_key, plaintext = api_key_create(tenant=tenant)
+    ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=timezone.now() - timedelta(hours=1))
+    answered = []
+
+    def request():
+        # Reads the key as it was committed, then waits for the revoking transaction's row lock.
+        answered.append(api_key_authenticate(plaintext))
+        connection.close()
+
+    with transaction.atomic():
+        key = ApiKey.objects.select_for_update().get(pk=api_key.pk)
+        for name, value in change.items():
+            setattr(key, name, value)
+        key.save()
+        thread = threading.Thread(target=request)
+        thread.start()
+        time.sleep(0.3)
+    thread.join()
+    assert answered == [None]
+    assert api_key_authenticate(plaintext) is None
