@@ -6,6 +6,7 @@ import base64
 from django.http import FileResponse, Http404
 from django.shortcuts import render
 
+from accounts.models import Tenant
 from generations.models import Deck, Flashcard, GeneratedImage, SkillTree, Story
 from generations.signing import file_path
 
@@ -114,7 +115,7 @@ def artifact_page(request, kind: str, pk: int, *, tenant_id=None, inline_images=
     if not found:
         raise Http404
     template, context, owner = found
-    if tenant_id is not None and owner != tenant_id:
+    if (tenant_id is not None and owner != tenant_id) or not _publishes(owner):
         raise Http404
     if inline_images:
         for entry in context.get("images", []):
@@ -126,9 +127,16 @@ def artifact_page(request, kind: str, pk: int, *, tenant_id=None, inline_images=
     return response
 
 
+def _publishes(tenant_id) -> bool:
+    """A suspended (inactive) workspace's artifacts are shown to no one, whatever link is held."""
+    return Tenant.objects.filter(pk=tenant_id, is_active=True).exists()
+
+
 def image_file_response(pk: int, *, tenant_id=None):
     image = GeneratedImage.objects.filter(pk=pk).first()
     if image is None or (tenant_id is not None and image.tenant_id != tenant_id):
+        raise Http404
+    if not _publishes(image.tenant_id):
         raise Http404
     response = FileResponse(image.file.open("rb"), content_type="image/png")
     response["Cache-Control"] = "private, max-age=3600"

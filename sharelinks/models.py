@@ -5,7 +5,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
-from accounts.models import TenantOwned, TenantScopedQuerySet
+from accounts.models import Tenant, TenantOwned, TenantScopedQuerySet
 
 
 def share_token_hash(token: str) -> str:
@@ -19,17 +19,25 @@ def _spent(now) -> Q:
 
 class PublicLinkQuerySet(TenantScopedQuerySet):
     def usable(self, now=None):
-        """Links that open now: active, unexpired and under their view limit."""
+        """Links that open now: active, unexpired and under their view limit, of an active
+        workspace (a suspended one publishes nothing)."""
         now = now or timezone.now()
         return self.filter(
             Q(expires_at__isnull=True) | Q(expires_at__gt=now),
             Q(max_views__isnull=True) | Q(view_count__lt=F("max_views")),
             is_active=True,
+            # A subquery, not a join: share_link_view's UPDATE must stay a plain conditional
+            # UPDATE of the link's row, whose view limit PostgreSQL rechecks under concurrency.
+            tenant__in=Tenant.objects.filter(is_active=True),
         )
 
     def unusable(self, now=None):
-        """Links that answer 404: deactivated, expired or used up."""
-        return self.filter(Q(is_active=False) | _spent(now or timezone.now()))
+        """Links that answer 404: deactivated, expired or used up, or of a suspended workspace."""
+        return self.filter(
+            Q(is_active=False)
+            | Q(tenant__in=Tenant.objects.filter(is_active=False))
+            | _spent(now or timezone.now())
+        )
 
     def expired_or_used_up(self, now=None):
         """Links still active that no longer open: what the nightly cleanup deactivates."""
@@ -90,6 +98,7 @@ class PublicLink(TenantOwned, models.Model):
             self.is_active
             and (self.expires_at is None or self.expires_at > now)
             and (self.max_views is None or self.view_count < self.max_views)
+            and self.tenant.is_active
         )
 
 

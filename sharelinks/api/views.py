@@ -36,7 +36,7 @@ class ShareLinkViewSet(
     """Public links to the workspace's decks, stories, flashcard sets, skill trees, images and invoice
     PDFs. The link itself is shown once, when created; DELETE deactivates it."""
 
-    queryset = PublicLink.objects.all()
+    queryset = PublicLink.objects.select_related("tenant")
     serializer_class = ShareLinkSerializer
 
     def get_queryset(self):

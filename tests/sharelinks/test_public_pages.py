@@ -6,7 +6,8 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from generations.models import Block, Deck, Slide
+from generations.models import Block, Deck, GeneratedImage, Slide
+from generations.signing import file_url, view_url
 from sharelinks.models import PublicLink, PublicLinkEvent
 from sharelinks.services import share_link_create, share_link_revoke
 
@@ -155,3 +156,20 @@ def test_a_refused_method_answers_with_the_public_pages_headers(client, tenant, 
         assert "noindex" in response["X-Robots-Tag"]
     link.refresh_from_db()
     assert link.view_count == 0
+
+
+def test_a_suspended_workspace_publishes_nothing(client, tenant, deck, settings):
+    _, token = _link(tenant, deck)
+    signed = view_url("deck", deck.pk).removeprefix(settings.PUBLIC_BASE_URL)
+    image = GeneratedImage.objects.create(
+        tenant=tenant, prompt="fox", file="generations/fox.png", width=64, height=64
+    )
+    picture = file_url("image", image.pk).removeprefix(settings.PUBLIC_BASE_URL)
+    tenant.is_active = False
+    tenant.save()
+    assert [client.get(path).status_code for path in (f"/s/{token}", signed, picture)] == [404] * 3
+    assert PublicLink.objects.get().view_count == 0
+    assert not PublicLink.objects.usable().exists() and PublicLink.objects.unusable().exists()
+    tenant.is_active = True
+    tenant.save()
+    assert client.get(f"/s/{token}").status_code == 200
