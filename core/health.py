@@ -1,11 +1,16 @@
 """Liveness and readiness probes for load balancers and orchestrators."""
 
+import ipaddress
+
+from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 from django.http import JsonResponse
+from django.utils.crypto import constant_time_compare
 from django.views.decorators.http import require_GET
 
 from config.celery import app as celery_app
+from core.clientip import client_ip
 
 
 @require_GET
@@ -50,6 +55,23 @@ def _background() -> dict:
     }
 
 
+def monitoring_allowed(request) -> bool:
+    """Whether the caller may read /metrics and the details of /readyz: the metrics token, or an
+    address of METRICS_ALLOWED_IPS."""
+    if settings.METRICS_TOKEN:
+        supplied = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        if supplied and constant_time_compare(supplied, settings.METRICS_TOKEN):
+            return True
+    try:
+        address = ipaddress.ip_address(client_ip(request))
+    except ValueError:
+        return False
+    return any(
+        address in ipaddress.ip_network(allowed, strict=False)
+        for allowed in settings.METRICS_ALLOWED_IPS
+    )
+
+
 @require_GET
 def readyz(request):
     checks = {}
@@ -61,6 +83,9 @@ def readyz(request):
             checks[name] = {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:300]}
     ready = all(check["ok"] for check in checks.values())
     body = {"status": "ok" if ready else "unavailable", "checks": checks}
-    if checks["database"]["ok"]:
+    if not monitoring_allowed(request):
+        # Anyone may ask whether the web is ready; which hosts fail and how is for operators.
+        body["checks"] = {name: {"ok": check["ok"]} for name, check in checks.items()}
+    elif checks["database"]["ok"]:
         body.update(_background())
     return JsonResponse(body, status=200 if ready else 503)

@@ -1,6 +1,5 @@
 """Operations: the 5-minute health check that alerts platform staff, and the /metrics endpoint."""
 
-import ipaddress
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -8,14 +7,13 @@ from django.conf import settings
 from django.db.models import Count, Max, Min, Q
 from django.http import HttpResponse
 from django.utils import timezone
-from django.utils.crypto import constant_time_compare
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 
 from accounts.models import Notification
 from accounts.services import notification_resolve, notify_admins
-from core.clientip import client_ip
 from core.errors import problem_response
+from core.health import monitoring_allowed
 from core.metrics import SharedMetricsCollector
 from jobs.models import Job, Priority, TaskRun, WorkerSeen
 
@@ -184,23 +182,8 @@ class DatabaseGaugesCollector:
         yield alerts
 
 
-def _metrics_allowed(request) -> bool:
-    if settings.METRICS_TOKEN:
-        supplied = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-        if supplied and constant_time_compare(supplied, settings.METRICS_TOKEN):
-            return True
-    try:
-        address = ipaddress.ip_address(client_ip(request))
-    except ValueError:
-        return False
-    return any(
-        address in ipaddress.ip_network(allowed, strict=False)
-        for allowed in settings.METRICS_ALLOWED_IPS
-    )
-
-
 def metrics_view(request):
-    if not _metrics_allowed(request):
+    if not monitoring_allowed(request):
         return problem_response(
             status_code=403,
             code="FORBIDDEN",

@@ -61,3 +61,19 @@ def test_the_schema_generates_without_warnings():
     from django.core.management import call_command
 
     call_command("spectacular", "--validate", "--fail-on-warn", "--file", "/dev/null")
+
+
+def test_readyz_tells_strangers_only_what_is_ready(db, client, monkeypatch):
+    from jobs.models import WorkerSeen
+
+    WorkerSeen.objects.create(hostname="celery@worker-7.prod.internal", pid=1)
+    monkeypatch.setattr(celery_app.conf, "broker_write_url", "redis://127.0.0.1:1/0")
+    response = client.get("/readyz", REMOTE_ADDR="203.0.113.9")
+    assert response.status_code == 503
+    assert response.json() == {
+        "status": "unavailable",
+        "checks": {"database": {"ok": True}, "broker": {"ok": False}, "cache": {"ok": True}},
+    }
+    operator = client.get("/readyz", REMOTE_ADDR="127.0.0.1").json()
+    assert operator["checks"]["broker"]["error"]
+    assert operator["workers"][0]["hostname"] == "celery@worker-7.prod.internal"
