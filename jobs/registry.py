@@ -36,7 +36,8 @@ class JobType:
     time_limit: int = DEFAULT_TIME_LIMIT
     # At most this many jobs of the type processing at once, across every worker.
     max_concurrency: int | None = None
-    # At most this many jobs of the type processing at once for one tenant.
+    # At most this many jobs of the type processing at once for one tenant
+    # (JOBS_MAX_CONCURRENCY_PER_TENANT overrides).
     max_concurrency_per_tenant: int | None = None
     # Called inside the submit transaction, after the job row exists (e.g. to create a Story row).
     on_submit: Callable | None = None
@@ -58,6 +59,13 @@ class JobType:
     def concurrency_cap(self) -> int | None:
         """The cap across every worker: JOBS_MAX_CONCURRENCY overrides the type's own."""
         return settings.JOBS_MAX_CONCURRENCY.get(self.name, self.max_concurrency)
+
+    @property
+    def concurrency_cap_per_tenant(self) -> int | None:
+        """The cap for one tenant: JOBS_MAX_CONCURRENCY_PER_TENANT overrides the type's own."""
+        return settings.JOBS_MAX_CONCURRENCY_PER_TENANT.get(
+            self.name, self.max_concurrency_per_tenant
+        )
 
     @property
     def credit_cost(self) -> int:

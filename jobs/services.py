@@ -10,15 +10,16 @@ import random
 import signal
 import socket
 import uuid
-from contextlib import nullcontext
+from contextlib import nullcontext, suppress
 from datetime import timedelta
 from functools import partial
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F, Q
+from django.db.models import Count, F, Q
 from django.utils import timezone
+from psycopg import pq
 from rest_framework.exceptions import ValidationError
 
 from accounts.models import Tenant
@@ -57,6 +58,11 @@ BACKOFF_BASE_SECONDS = 1.0
 BACKOFF_CAP_SECONDS = 300.0
 # A job over its concurrency cap is looked at again after this many seconds (plus jitter).
 CAPACITY_RECHECK_SECONDS = 2.0
+# What an API client reads when an attempt ends on an error the handler did not describe: the
+# exception's own text can hold SQL, file paths or hostnames, so it goes to the logs only.
+INTERNAL_ERROR_MESSAGE = "The job failed on an unexpected error; operators have the details."
+STORAGE_ERROR_MESSAGE = "A storage or network operation failed; operators have the details."
+CANCELED_MESSAGE = "Canceled on request."
 # Publishing must not hold a request for long when the broker is down: the sweeper covers it.
 PUBLISH_RETRY_POLICY = {
     "max_retries": 1,
@@ -201,15 +207,17 @@ def job_claim(job_id, type_name: str | None = None) -> Job | str | None:
         type_name = Job.objects.filter(pk=job_id).values_list("type", flat=True).first()
     job_type = job_type_get(type_name) if type_name else None
     if job_type is None or (
-        job_type.concurrency_cap is None and job_type.max_concurrency_per_tenant is None
+        job_type.concurrency_cap is None and job_type.concurrency_cap_per_tenant is None
     ):
         return _claim_returning(job_id)
     with transaction.atomic():
         _lock_for_capacity(job_type.name)
-        tenant_id = Job.objects.due().filter(pk=job_id).values_list("tenant_id", flat=True).first()
-        if tenant_id is None:
+        due = Job.objects.due().filter(pk=job_id).values_list("tenant_id", "attempts").first()
+        if due is None:
             return None
-        if _at_capacity(job_type, tenant_id=tenant_id):
+        tenant_id, attempts = due
+        if full := _capacity_full(job_type, tenant_id=tenant_id):
+            _event_waiting(job_id, attempts + 1, full)
             return CLAIM_LATER
         return _claim_returning(job_id)
 
@@ -267,12 +275,38 @@ def _lock_for_capacity(type_name: str) -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"jobs.cap.{type_name}"])
 
 
-def _at_capacity(job_type: JobType, *, tenant_id) -> bool:
-    processing = Job.objects.filter(type=job_type.name, status=Job.Status.PROCESSING)
-    if job_type.concurrency_cap is not None and processing.count() >= job_type.concurrency_cap:
-        return True
-    cap = job_type.max_concurrency_per_tenant
-    return cap is not None and processing.filter(tenant_id=tenant_id).count() >= cap
+def _capacity_full(job_type: JobType, *, tenant_id) -> str:
+    """Which cap keeps the job from starting now, in words for its history ('' when none does)."""
+    # Both counts in one round trip: a type with both caps costs its claim no more than one with one.
+    running = Job.objects.filter(type=job_type.name, status=Job.Status.PROCESSING).aggregate(
+        all=Count("pk"), tenant=Count("pk", filter=Q(tenant_id=tenant_id))
+    )
+    cap = job_type.concurrency_cap
+    if cap is not None and running["all"] >= cap:
+        return f"{job_type.name} is at its cap of {cap} jobs running at once."
+    cap = job_type.concurrency_cap_per_tenant
+    if cap is not None and running["tenant"] >= cap:
+        return f"The workspace is at its cap of {cap} {job_type.name} jobs running at once."
+    return ""
+
+
+def _event_waiting(job_id, attempt: int, message: str) -> None:
+    """Write a "waiting" line in the job's history once per wait, in one statement: not again while
+    its last line already tells this wait. "Started" lines do not count: a handler that hands its
+    job back to wait (a provider's rate) is claimed, and says so, each time it looks again."""
+    table = JobEvent._meta.db_table
+    pk = Job._meta.pk.get_db_prep_value(uuid.UUID(str(job_id)), connection)
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    waiting, started = JobEvent.Kind.WAITING, JobEvent.Kind.STARTED
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (job_id, attempt, kind, message, created_at)"
+            " SELECT %s, %s, %s, %s, %s WHERE NOT EXISTS (SELECT 1 FROM"
+            f" (SELECT kind, message FROM {table} WHERE job_id = %s AND kind <> %s"
+            " ORDER BY created_at DESC, id DESC LIMIT 1) AS latest"
+            " WHERE latest.kind = %s AND latest.message = %s)",
+            [pk, attempt, waiting, message, now, pk, started, waiting, message],
+        )
 
 
 # Stop signals are held back during the claim: one landing after the claim commits but before this
@@ -312,7 +346,7 @@ def job_execute(*, job_id: str, type_name: str | None = None) -> None:
         # The pool process itself was told to stop (a supervisor signalling the whole process
         # group): hand the job back now rather than leave it to the stale reaper. A SIGTERM to
         # the worker's main process alone is a warm shutdown, and the job in hand finishes.
-        _job_release(claimed, claimed.attempts, WaitForCapacity(0, "the worker is stopping"))
+        _job_release(claimed, claimed.attempts, delay=0)
         raise
     finally:
         unbind_log_context(token)
@@ -327,6 +361,7 @@ def _run_attempt(job: Job) -> None:
         try:
             result = job_type.handler(ctx)
         except Exception:
+            _connection_release_if_busy()
             ctx.flush_if_owned()
             raise
         if not ctx.completed:
@@ -336,11 +371,13 @@ def _run_attempt(job: Job) -> None:
             JOB_DURATION, (timezone.now() - job.started_at).total_seconds(), type=job.type
         )
     except JobCanceled:
-        _job_give_up(job, ctx.attempt, Job.Status.CANCELED, "CANCELED", "Canceled on request.")
+        _job_give_up(job, ctx.attempt, Job.Status.CANCELED, "CANCELED", CANCELED_MESSAGE)
     except JobLost:
         _job_lost(job, ctx.attempt)
     except WaitForCapacity as wait:
-        _job_release(job, ctx.attempt, wait)
+        _job_release(
+            job, ctx.attempt, delay=wait.delay, waiting=wait.reason or "A shared limit is full."
+        )
     except SoftTimeLimitExceeded:
         limit = job_type.seconds_allowed if job_type else DEFAULT_TIME_LIMIT
         _job_attempt_failed(
@@ -348,13 +385,31 @@ def _run_attempt(job: Job) -> None:
         )
     except JobError as error:
         _job_attempt_failed(job, ctx.attempt, error)
-    except OSError as error:
-        _job_attempt_failed(job, ctx.attempt, RetryableError("STORAGE_ERROR", str(error)))
-    except Exception as error:  # noqa: BLE001 - an unexpected error is one failed attempt
+    except OSError:
+        logger.exception("Job %s attempt %s failed on a storage error.", job.pk, ctx.attempt)
+        _job_attempt_failed(
+            job, ctx.attempt, RetryableError("STORAGE_ERROR", STORAGE_ERROR_MESSAGE)
+        )
+    except Exception:  # noqa: BLE001 - an unexpected error is one failed attempt
         logger.exception("Job %s attempt %s failed unexpectedly.", job.pk, ctx.attempt)
         _job_attempt_failed(
-            job, ctx.attempt, RetryableError("INTERNAL_ERROR", f"{type(error).__name__}: {error}")
+            job, ctx.attempt, RetryableError("INTERNAL_ERROR", INTERNAL_ERROR_MESSAGE)
         )
+
+
+def _connection_release_if_busy() -> None:
+    """A time limit or a stop signal raised during a query leaves the connection waiting for its
+    result, refusing every other statement ("another command is already in progress"): cancel the
+    query on the server (it may hold locks) and drop the connection, so that the attempt's outcome
+    is written on a fresh one. Costs nothing when the connection is idle."""
+    raw = connection.connection
+    if raw is None or connection.in_atomic_block or connection.vendor != "postgresql":
+        return
+    if raw.info.transaction_status == pq.TransactionStatus.IDLE:
+        return
+    with suppress(Exception):
+        raw.cancel_safe(timeout=5)
+    connection.close()
 
 
 def _owned(job: Job, attempt: int):
@@ -369,33 +424,47 @@ def _job_lost(job: Job, attempt: int) -> None:
     """complete() or a progress write found the job gone from this worker: either a cancel was
     requested (finish it as canceled) or the reaper took it (write nothing)."""
     if _owned(job, attempt).filter(cancel_requested=True).exists():
-        _job_give_up(job, attempt, Job.Status.CANCELED, "CANCELED", "Canceled on request.")
+        _job_give_up(job, attempt, Job.Status.CANCELED, "CANCELED", CANCELED_MESSAGE)
         return
     logger.warning(
         "Job %s attempt %s was taken from this worker; its result is dropped.", job.pk, attempt
     )
 
 
-def _job_release(job: Job, attempt: int, wait: WaitForCapacity) -> None:
-    """Hand the job back without spending the attempt, to be tried after `wait.delay`."""
-    at = timezone.now() + timedelta(seconds=wait.delay)
+def _job_release(job: Job, attempt: int, *, delay: float, waiting: str = "") -> None:
+    """Hand the job back without spending the attempt, to be tried after `delay` seconds; `waiting`
+    says for which capacity, in its history. A job asked to stop ends canceled instead: handed back,
+    it would run again."""
+    _connection_release_if_busy()
+    at = timezone.now() + timedelta(seconds=delay)
     with transaction.atomic():
-        released = _owned(job, attempt).update(
-            status=Job.Status.PENDING,
-            attempts=F("attempts") - 1,
-            next_retry_at=at,
-            dispatched_at=at,
-            heartbeat_at=None,
+        released = (
+            _owned(job, attempt)
+            .filter(cancel_requested=False)
+            .update(
+                status=Job.Status.PENDING,
+                attempts=F("attempts") - 1,
+                next_retry_at=at,
+                dispatched_at=at,
+                heartbeat_at=None,
+            )
         )
         if released:
             job.status = Job.Status.PENDING
-            transaction.on_commit(partial(job_dispatch, job, countdown=wait.delay))
+            if waiting:
+                _event_waiting(job.pk, attempt, waiting)
+            transaction.on_commit(partial(job_dispatch, job, countdown=delay))
+    if not released:
+        _job_give_up(
+            job, attempt, Job.Status.CANCELED, "CANCELED", CANCELED_MESSAGE, cancel_requested=True
+        )
 
 
 def _job_attempt_failed(job: Job, attempt: int, error: JobError) -> None:
+    _connection_release_if_busy()
     job.refresh_from_db(fields=["cancel_requested", "max_attempts"])
     if job.cancel_requested:
-        _job_give_up(job, attempt, Job.Status.CANCELED, "CANCELED", "Canceled on request.")
+        _job_give_up(job, attempt, Job.Status.CANCELED, "CANCELED", CANCELED_MESSAGE)
         return
     if not error.retryable or attempt >= job.max_attempts:
         _job_give_up(job, attempt, Job.Status.FAILED, error.code, error.message)
@@ -422,11 +491,19 @@ def _job_attempt_failed(job: Job, attempt: int, error: JobError) -> None:
             transaction.on_commit(partial(job_dispatch, job, countdown=delay))
 
 
-def _job_give_up(job: Job, attempt: int, status: str, code: str, message: str) -> bool:
-    """End a processing job as failed or canceled: refund its credits and let its type clean up."""
+def _job_give_up(job: Job, attempt: int, status: str, code: str, message: str, **only_if) -> bool:
+    """End a processing job as failed or canceled: refund its credits and let its type clean up.
+    `only_if` adds conditions to the UPDATE (the reaper's: the heartbeat is still stale)."""
     with transaction.atomic():
-        ended = _owned(job, attempt).update(
-            status=status, finished_at=timezone.now(), error_code=code, error_message=message[:5000]
+        ended = (
+            _owned(job, attempt)
+            .filter(**only_if)
+            .update(
+                status=status,
+                finished_at=timezone.now(),
+                error_code=code,
+                error_message=message[:5000],
+            )
         )
         if ended:
             _job_ended(job, attempt, status, code, message)
@@ -460,10 +537,10 @@ def job_cancel(*, job: Job, actor=None) -> Job:
             finished_at=timezone.now(),
             cancel_requested=True,
             error_code="CANCELED",
-            error_message="Canceled on request.",
+            error_message=CANCELED_MESSAGE,
         )
         if canceled:
-            by = f"Canceled by {actor}." if actor else "Canceled on request."
+            by = f"Canceled by {actor}." if actor else CANCELED_MESSAGE
             _job_ended(job, job.attempts, Job.Status.CANCELED, "CANCELED", by)
         elif not Job.objects.filter(pk=job.pk, status=Job.Status.PROCESSING).update(
             cancel_requested=True
@@ -539,39 +616,67 @@ def job_requeue(*, job: Job, actor=None) -> Job:
 
 
 def jobs_reap_stale() -> dict:
-    """Processing jobs whose heartbeat stopped (their worker died) go back to pending, or fail with
-    WORKER_LOST when no attempt is left."""
+    """Processing jobs whose heartbeat stopped (their worker died) go back to pending, fail with
+    WORKER_LOST when no attempt is left, or end canceled when a cancel was asked for."""
     now = timezone.now()
     cutoff = stale_before(now)
     stale = Job.objects.stale(now)
-    counts = {"requeued": 0, "failed": 0}
+    counts = {"requeued": 0, "failed": 0, "canceled": 0}
     for job in stale.order_by("heartbeat_at")[:REAP_BATCH]:
-        attempt = job.attempts
-        if attempt >= job.max_attempts:
-            if _job_give_up(
-                job, attempt, Job.Status.FAILED, "WORKER_LOST", "The worker stopped responding."
-            ):
-                counts["failed"] += 1
-            continue
-        with transaction.atomic():
-            now = timezone.now()
-            requeued = (
-                _owned(job, attempt)
-                .filter(heartbeat_at__lt=cutoff)
-                .update(
-                    status=Job.Status.PENDING,
-                    heartbeat_at=None,
-                    next_retry_at=None,
-                    dispatched_at=now,
-                )
-            )
-            if requeued:
-                counts["requeued"] += 1
-                _event(
-                    job, attempt, JobEvent.Kind.REAPED, "The worker stopped responding; requeued."
-                )
-                transaction.on_commit(partial(job_dispatch, job))
+        if outcome := _job_reap(job, cutoff):
+            counts[outcome] += 1
     return counts
+
+
+def _job_reap(job: Job, cutoff) -> str:
+    """Take one stale job from its lost worker: "requeued", "failed" or "canceled", or "" when the
+    worker heartbeated since the reaper's SELECT. Each UPDATE checks the heartbeat again, so a live
+    worker keeps its job, and the cancel flag, so a cancel asked meanwhile is not lost."""
+    attempt = job.attempts
+    if not job.cancel_requested:
+        if attempt < job.max_attempts:
+            if _job_requeue_stale(job, attempt, cutoff):
+                return "requeued"
+        elif _job_give_up(
+            job,
+            attempt,
+            Job.Status.FAILED,
+            "WORKER_LOST",
+            "The worker stopped responding.",
+            heartbeat_at__lt=cutoff,
+            cancel_requested=False,
+        ):
+            return "failed"
+    # Asked to stop (perhaps since the SELECT): handed back, the job would run again.
+    if _job_give_up(
+        job,
+        attempt,
+        Job.Status.CANCELED,
+        "CANCELED",
+        CANCELED_MESSAGE,
+        heartbeat_at__lt=cutoff,
+        cancel_requested=True,
+    ):
+        return "canceled"
+    return ""
+
+
+def _job_requeue_stale(job: Job, attempt: int, cutoff) -> bool:
+    with transaction.atomic():
+        requeued = (
+            _owned(job, attempt)
+            .filter(heartbeat_at__lt=cutoff, cancel_requested=False)
+            .update(
+                status=Job.Status.PENDING,
+                heartbeat_at=None,
+                next_retry_at=None,
+                dispatched_at=timezone.now(),
+            )
+        )
+        if requeued:
+            _event(job, attempt, JobEvent.Kind.REAPED, "The worker stopped responding; requeued.")
+            transaction.on_commit(partial(job_dispatch, job))
+    return bool(requeued)
 
 
 def jobs_sweep() -> dict:

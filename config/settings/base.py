@@ -294,6 +294,13 @@ JOBS_ENABLE_DIAGNOSTICS = env.bool("JOBS_ENABLE_DIAGNOSTICS", default=DEBUG)
 # Per-type caps on jobs processing at once across every worker, overriding the types' own,
 # e.g. JOBS_MAX_CONCURRENCY=story_generation=5,image_generation=2.
 JOBS_MAX_CONCURRENCY = env.dict("JOBS_MAX_CONCURRENCY", cast={"value": int}, default={})
+# Per-type caps on one workspace's jobs processing at once, overriding the types' own, e.g.
+# JOBS_MAX_CONCURRENCY_PER_TENANT=story_generation=2,image_generation=1. Stories (5 at once across
+# every worker) allow 2 per workspace unless set here, so that one workspace cannot take every slot.
+JOBS_MAX_CONCURRENCY_PER_TENANT = {
+    "story_generation": 2,
+    **env.dict("JOBS_MAX_CONCURRENCY_PER_TENANT", cast={"value": int}, default={}),
+}
 # Per-type time limits in seconds, overriding the types' own, e.g. JOBS_TIME_LIMITS=invoice_pdf=120.
 JOBS_TIME_LIMITS = env.dict("JOBS_TIME_LIMITS", cast={"value": int}, default={})
 

@@ -6,14 +6,20 @@ import threading
 import time
 
 import pytest
+from django.db import connection
 
+import tests.jobs.job_types  # noqa: F401 - the test-only job types, known to this process too
+from accounts.models import CreditEntry
 from config.celery import app as celery_app
 from jobs.models import Job, JobEvent, WorkerSeen
-from jobs.services import job_submit, jobs_reap_stale, jobs_sweep
+from jobs.services import job_cancel, job_submit, jobs_reap_stale, jobs_sweep
 from jobs.tasks import job_execute
 from tests.worker import running_worker, wait_for, worker_stop
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+# A worker started with this environment knows the job types of tests/jobs/job_types.py.
+TEST_TYPES_ENV = {"DJANGO_SETTINGS_MODULE": "tests.jobs.worker_settings"}
 
 
 def _finished(job, timeout=60):
@@ -59,7 +65,7 @@ def test_a_worker_killed_mid_job_loses_nothing(tenant, settings):
     assert job.status == Job.Status.PROCESSING
     settings.JOBS_STALE_AFTER_SECONDS = 1
     time.sleep(1.5)
-    assert jobs_reap_stale() == {"requeued": 1, "failed": 0}
+    assert jobs_reap_stale() == {"requeued": 1, "failed": 0, "canceled": 0}
     Job.objects.filter(pk=job.pk).update(
         payload={"steps": 2, "step_seconds": 0.05, "fail_attempts": 0}
     )
@@ -207,3 +213,125 @@ def test_an_attempt_over_its_time_limit_fails_as_a_retryable_timeout(tenant, set
         job = _finished(job)
     assert (job.status, job.error_code) == (Job.Status.FAILED, "TIMEOUT")
     assert job.progress < 100
+
+
+def _cancel_asked_then_worker_stopped(tenant, settings, sig) -> Job:
+    """A processing job asked to cancel, whose worker is stopped before the handler's next check."""
+    settings.JOB_CREDIT_COSTS = {"diagnostic": 5}
+    job = job_submit(tenant=tenant, type="diagnostic", payload={"steps": 3, "step_seconds": 10})
+    with running_worker() as worker:
+        wait_for(
+            lambda: Job.objects.get(pk=job.pk).status == Job.Status.PROCESSING, message="processing"
+        )
+        job_cancel(job=job)
+        if sig == signal.SIGKILL:
+            os.killpg(worker.pid, signal.SIGKILL)
+            worker.wait(10)
+        else:
+            worker_stop(worker, sig=signal.SIGTERM, timeout=30)
+    job.refresh_from_db()
+    return job
+
+
+def _assert_canceled_and_refunded_once(job, tenant):
+    job.refresh_from_db()
+    assert (job.status, job.error_code, job.attempts) == (Job.Status.CANCELED, "CANCELED", 1)
+    kinds = list(job.events.values_list("kind", flat=True))
+    assert kinds == [JobEvent.Kind.STARTED, JobEvent.Kind.CANCELED]
+    assert CreditEntry.objects.filter(job=job, kind=CreditEntry.Kind.REFUND).count() == 1
+    tenant.refresh_from_db()
+    assert tenant.credit_balance == 100
+
+
+def test_a_job_asked_to_cancel_whose_worker_dies_is_canceled_by_the_reaper(tenant, settings):
+    job = _cancel_asked_then_worker_stopped(tenant, settings, signal.SIGKILL)
+    assert (job.status, job.cancel_requested) == (Job.Status.PROCESSING, True)
+    settings.JOBS_STALE_AFTER_SECONDS = 1
+    time.sleep(1.5)
+    assert jobs_reap_stale() == {"requeued": 0, "failed": 0, "canceled": 1}
+    _assert_canceled_and_refunded_once(job, tenant)
+
+
+def test_a_job_asked_to_cancel_whose_pool_process_is_stopped_ends_canceled(tenant, settings):
+    job = _cancel_asked_then_worker_stopped(tenant, settings, signal.SIGTERM)
+    _assert_canceled_and_refunded_once(job, tenant)
+
+
+def _queries_sleeping() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            " AND state = 'active' AND query LIKE 'SELECT pg_sleep%%'"
+        )
+        return cursor.fetchone()[0]
+
+
+def test_a_time_limit_that_lands_in_a_query_ends_the_attempt_at_once(tenant, settings):
+    settings.JOB_CREDIT_COSTS = {"test_sleep_in_the_database": 4}
+    job = job_submit(tenant=tenant, type="test_sleep_in_the_database", payload={"seconds": 60})
+    with running_worker(extra_env=TEST_TYPES_ENV):
+        # Two attempts of 2 s each and a retry after about 1 s; the query alone would take 60 s.
+        job = _finished(job, timeout=20)
+        # The query was canceled on the server, not left running (and holding its locks).
+        wait_for(lambda: _queries_sleeping() == 0, timeout=5, message="no query left sleeping")
+    assert (job.status, job.error_code, job.attempts) == (Job.Status.FAILED, "TIMEOUT", 2)
+    assert list(job.events.values_list("kind", flat=True)) == [
+        JobEvent.Kind.STARTED,
+        JobEvent.Kind.RETRY,
+        JobEvent.Kind.STARTED,
+        JobEvent.Kind.FAILED,
+    ]
+    tenant.refresh_from_db()
+    assert tenant.credit_balance == 100
+
+
+def test_a_workspace_cap_of_one_holds_across_two_workers_while_another_workspace_runs(
+    tenant, other_tenant
+):
+    seen = []
+    done = threading.Event()
+
+    def sample():
+        try:
+            while not done.is_set():
+                running = Job.objects.filter(status=Job.Status.PROCESSING)
+                seen.append(
+                    (
+                        running.filter(tenant=tenant).count(),
+                        running.filter(tenant=other_tenant).count(),
+                    )
+                )
+                time.sleep(0.05)
+        finally:
+            connection.close()
+
+    env = {"JOBS_MAX_CONCURRENCY_PER_TENANT": "diagnostic=1"}
+    with (
+        running_worker(name="tenant1", extra_env=env),
+        running_worker(name="tenant2", extra_env=env),
+    ):
+        sampler = threading.Thread(target=sample)
+        sampler.start()
+        try:
+            alices = [
+                job_submit(
+                    tenant=tenant, type="diagnostic", payload={"steps": 6, "step_seconds": 0.5}
+                )
+                for _ in range(2)
+            ]
+            bobs = job_submit(
+                tenant=other_tenant, type="diagnostic", payload={"steps": 4, "step_seconds": 0.5}
+            )
+            for job in [*alices, bobs]:
+                _finished(job, timeout=90)
+        finally:
+            done.set()
+            sampler.join()
+    assert max(alice for alice, _ in seen) == 1, seen
+    assert (1, 1) in seen, "bob's job did not run while one of alice's did"
+    assert all(job.status == Job.Status.COMPLETED and job.attempts == 1 for job in [*alices, bobs])
+    waits = JobEvent.objects.filter(job__in=alices, kind=JobEvent.Kind.WAITING)
+    assert waits.count() == 1
+    assert (
+        waits.get().message == "The workspace is at its cap of 1 diagnostic jobs running at once."
+    )

@@ -228,7 +228,7 @@ def test_purge_jobs_and_requeue_stale_jobs_do_what_the_schedules_do(tenant, sett
         heartbeat_at=now - timedelta(seconds=settings.JOBS_STALE_AFTER_SECONDS + 1),
     )
     out, _ = _run("requeue_stale_jobs")
-    assert out == "Requeued 1 stale jobs, failed 0.\n"
+    assert out == "Requeued 1 stale jobs, failed 0, canceled 0.\n"
     lost.refresh_from_db()
     assert lost.status == Job.Status.PENDING
 

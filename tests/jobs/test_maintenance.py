@@ -1,17 +1,29 @@
 """The stale reaper, the sweeper, the purge and cancel, as services."""
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
 import time_machine
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.utils import timezone
 
 from accounts.models import CreditEntry
 from accounts.services import credits_debit
 from core.errors import Conflict
 from jobs.models import Job, JobEvent
-from jobs.services import job_cancel, job_claim, job_submit, jobs_purge, jobs_reap_stale, jobs_sweep
+from jobs.registry import JobType, job_type_register
+from jobs.services import (
+    job_cancel,
+    job_claim,
+    job_execute,
+    job_submit,
+    jobs_purge,
+    jobs_reap_stale,
+    jobs_sweep,
+)
 from tests.jobs.factories import JobFactory
+from tests.worker import wait_for
 
 
 @pytest.fixture
@@ -32,7 +44,7 @@ def test_a_processing_job_whose_heartbeat_stopped_goes_back_to_its_queue(
     with time_machine.travel(
         timezone.now() + timedelta(seconds=settings.JOBS_STALE_AFTER_SECONDS + 1)
     ):
-        assert jobs_reap_stale() == {"requeued": 1, "failed": 0}
+        assert jobs_reap_stale() == {"requeued": 1, "failed": 0, "canceled": 0}
     job.refresh_from_db()
     assert (job.status, job.attempts) == (Job.Status.PENDING, 1)
     assert job.events.filter(kind=JobEvent.Kind.REAPED).exists()
@@ -45,7 +57,7 @@ def test_a_stale_job_on_its_last_attempt_fails_as_worker_lost(tenant, published,
     with time_machine.travel(
         timezone.now() + timedelta(seconds=settings.JOBS_STALE_AFTER_SECONDS + 1)
     ):
-        assert jobs_reap_stale() == {"requeued": 0, "failed": 1}
+        assert jobs_reap_stale() == {"requeued": 0, "failed": 1, "canceled": 0}
     job.refresh_from_db()
     assert (job.status, job.error_code) == (Job.Status.FAILED, "WORKER_LOST")
     assert CreditEntry.objects.filter(job=job, kind="refund", amount=2).count() == 1
@@ -56,7 +68,103 @@ def test_a_stale_job_on_its_last_attempt_fails_as_worker_lost(tenant, published,
 def test_a_fresh_heartbeat_is_left_alone(tenant, published):
     job = JobFactory(tenant=tenant)
     job_claim(job.pk)
-    assert jobs_reap_stale() == {"requeued": 0, "failed": 0}
+    assert jobs_reap_stale() == {"requeued": 0, "failed": 0, "canceled": 0}
+
+
+def _charged(tenant, **fields) -> Job:
+    job = JobFactory(tenant=tenant, credits_charged=2, **fields)
+    credits_debit(tenant=tenant, amount=2, reason="diagnostic job", job=job)
+    return job
+
+
+def _assert_canceled_and_refunded_once(job, tenant):
+    job.refresh_from_db()
+    assert (job.status, job.error_code) == (Job.Status.CANCELED, "CANCELED")
+    assert CreditEntry.objects.filter(job=job, kind="refund", amount=2).count() == 1
+    tenant.refresh_from_db()
+    assert tenant.credit_balance == 100
+    assert list(job.events.values_list("kind", flat=True)) == ["started", "canceled"]
+
+
+@pytest.mark.parametrize("max_attempts", [3, 1], ids=["attempts left", "last attempt"])
+def test_a_stale_job_asked_to_cancel_ends_canceled_instead_of_running_again(
+    tenant, published, settings, max_attempts
+):
+    job = _charged(tenant, max_attempts=max_attempts)
+    job_claim(job.pk)
+    job_cancel(job=job)  # its worker died before its next check
+    with time_machine.travel(
+        timezone.now() + timedelta(seconds=settings.JOBS_STALE_AFTER_SECONDS + 1)
+    ):
+        assert jobs_reap_stale() == {"requeued": 0, "failed": 0, "canceled": 1}
+        assert jobs_reap_stale() == {"requeued": 0, "failed": 0, "canceled": 0}
+    assert published == []
+    _assert_canceled_and_refunded_once(job, tenant)
+
+
+def _in_own_connection(function):
+    def run():
+        try:
+            return function()
+        finally:
+            connection.close()
+
+    return run
+
+
+def _a_query_waits_for_a_lock() -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        return cursor.fetchone()[0] > 0
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("cancel_requested", [False, True], ids=["last attempt", "cancel asked"])
+def test_a_heartbeat_landing_while_the_reaper_looks_keeps_the_job_running(
+    tenant, published, settings, cancel_requested
+):
+    """The reaper reads the stale jobs, then ends each with an UPDATE. A heartbeat committed in
+    between (held back here by the worker's open transaction until the UPDATE waits for its row)
+    shows the worker alive: whatever branch the reaper takes, the job stays with it."""
+    job = JobFactory(tenant=tenant, max_attempts=1, cancel_requested=cancel_requested)
+    job_claim(job.pk)
+    long_ago = timezone.now() - timedelta(seconds=settings.JOBS_STALE_AFTER_SECONDS + 1)
+    Job.objects.filter(pk=job.pk).update(heartbeat_at=long_ago)
+    worker = connections.create_connection(DEFAULT_DB_ALIAS)
+    try:
+        worker.set_autocommit(False)
+        with worker.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {Job._meta.db_table} SET heartbeat_at = now() WHERE id = %s", [job.pk]
+            )
+        with ThreadPoolExecutor(1) as pool:
+            reaping = pool.submit(_in_own_connection(jobs_reap_stale))
+            wait_for(_a_query_waits_for_a_lock, timeout=10, message="the reaper's UPDATE")
+            worker.commit()
+            counts = reaping.result(timeout=10)
+    finally:
+        worker.close()
+    assert counts == {"requeued": 0, "failed": 0, "canceled": 0}
+    job.refresh_from_db()
+    assert (job.status, job.error_code) == (Job.Status.PROCESSING, "")
+
+
+def _cancel_then_stop(ctx):
+    job_cancel(job=Job.objects.get(pk=ctx.job.pk))
+    # What a pool process raises when its supervisor stops it (SIGTERM to the process group).
+    raise SystemExit(1)
+
+
+def test_a_job_asked_to_cancel_whose_pool_process_stops_ends_canceled(tenant, published):
+    job_type_register(JobType(name="test_cancel_then_stop", handler=_cancel_then_stop))
+    job = _charged(tenant, type="test_cancel_then_stop", payload={})
+    with pytest.raises(SystemExit):
+        job_execute(job_id=str(job.pk))
+    assert published == []
+    _assert_canceled_and_refunded_once(job, tenant)
 
 
 def test_the_sweeper_publishes_jobs_whose_wake_up_was_never_sent(tenant, published):

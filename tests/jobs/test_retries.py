@@ -2,6 +2,7 @@
 
 import socket
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 import time_machine
@@ -211,7 +212,55 @@ def test_an_unexpected_exception_is_a_retryable_internal_error(tenant):
     job_type_register(JobType(name="test_bug", handler=lambda ctx: 1 / 0))
     job = _run_due(job_submit(tenant=tenant, type="test_bug", payload={}))
     assert (job.status, job.error_code) == (Job.Status.PENDING, "INTERNAL_ERROR")
-    assert "ZeroDivisionError" in job.error_message
+
+
+def _query_a_missing_table(ctx):
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT secret_column FROM internal_billing_table")
+
+
+def _read_a_missing_file(ctx):
+    Path("/srv/offload/private/customer-42/render.tmp").read_bytes()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    ("handler", "code", "internals"),
+    [
+        (_query_a_missing_table, "INTERNAL_ERROR", "internal_billing_table"),
+        (_read_a_missing_file, "STORAGE_ERROR", "/srv/offload/private"),
+    ],
+)
+def test_an_unexpected_errors_text_goes_to_the_logs_not_to_the_client(
+    tenant, api_client, caplog, handler, code, internals
+):
+    job_type_register(JobType(name="test_leaky", handler=handler, max_attempts=2))
+    job = _run_due(job_submit(tenant=tenant, type="test_leaky", payload={}))
+    job = _run_due(job)
+    assert (job.status, job.error_code) == (Job.Status.FAILED, code)
+
+    shown = api_client.get(f"/api/v1/jobs/{job.pk}").json()["error"]
+    assert shown["code"] == code
+    assert shown["message"].endswith("operators have the details.")
+    history = api_client.get(f"/api/v1/jobs/{job.pk}/events").json()["results"]
+    assert [event["kind"] for event in history] == ["started", "retry", "started", "failed"]
+    assert not any(internals in event["message"] for event in history)
+    assert internals not in str(shown)
+    logged = [r for r in caplog.records if r.levelname == "ERROR" and str(job.pk) in r.getMessage()]
+    assert len(logged) == 2
+    assert internals in caplog.text
+
+
+def _fail_with_a_described_error(ctx):
+    from jobs.errors import RetryableError
+
+    raise RetryableError("UPSTREAM_TIMEOUT", "The provider timed out after 60 s.")
+
+
+def test_a_described_errors_own_message_is_kept(tenant):
+    job_type_register(JobType(name="test_described", handler=_fail_with_a_described_error))
+    job = _run_due(job_submit(tenant=tenant, type="test_described", payload={}))
+    assert job.error_message == "The provider timed out after 60 s."
 
 
 def test_a_job_not_yet_due_is_not_claimed(tenant):

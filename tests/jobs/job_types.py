@@ -1,0 +1,23 @@
+"""Job types that only the engine's tests run. Worker processes started with
+`extra_env=TEST_TYPES_ENV` import this module too (tests.jobs.worker_settings), so they know them."""
+
+from django.db import connection
+
+from jobs.registry import JobType, job_type_register
+
+
+def _sleep_in_the_database(ctx) -> dict:
+    # Work that spends its time in one query (a big report, a lock wait): the time limit lands there.
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_sleep(%s)", [ctx.payload["seconds"]])
+    return {}
+
+
+SLEEP_IN_THE_DATABASE = job_type_register(
+    JobType(
+        name="test_sleep_in_the_database",
+        handler=_sleep_in_the_database,
+        max_attempts=2,
+        time_limit=2,
+    )
+)

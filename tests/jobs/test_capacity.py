@@ -1,0 +1,118 @@
+"""Concurrency caps per type and per workspace, and the waits they cause, with the task body run
+in-process (tests/jobs/test_engine_e2e.py proves the caps across real worker processes)."""
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from jobs.errors import WaitForCapacity
+from jobs.models import Job, JobEvent
+from jobs.registry import JobType, job_type_get, job_type_register
+from jobs.services import CLAIM_LATER, job_claim, job_execute, job_submit
+
+
+@pytest.fixture
+def published(monkeypatch):
+    """The wake-ups the engine publishes (the broker itself is tested end to end elsewhere)."""
+    sent = []
+    monkeypatch.setattr(
+        "jobs.services.job_dispatch", lambda job, countdown=None: sent.append(job.pk) or True
+    )
+    return sent
+
+
+def _diagnostic(tenant) -> Job:
+    return job_submit(tenant=tenant, type="diagnostic", payload={"steps": 0})
+
+
+def _history(job) -> list[tuple[str, str]]:
+    return [(event.kind, event.message) for event in job.events.exclude(kind="started")]
+
+
+def test_a_workspace_at_its_cap_waits_while_another_workspace_starts(
+    tenant, other_tenant, settings, published
+):
+    settings.JOBS_MAX_CONCURRENCY_PER_TENANT = {"diagnostic": 1}
+    running = _diagnostic(tenant)
+    assert isinstance(job_claim(running.pk), Job)
+    second, others = _diagnostic(tenant), _diagnostic(other_tenant)
+    assert job_claim(second.pk) == CLAIM_LATER
+    assert isinstance(job_claim(others.pk), Job)
+    Job.objects.filter(pk=running.pk).update(status=Job.Status.COMPLETED)
+    assert isinstance(job_claim(second.pk), Job)
+
+
+def test_a_wait_for_capacity_is_in_the_jobs_history_once(tenant, settings, published):
+    settings.JOBS_MAX_CONCURRENCY = {"diagnostic": 1}
+    running = _diagnostic(tenant)
+    job_claim(running.pk)
+    waiting = _diagnostic(tenant)
+    for _ in range(3):
+        job_execute(job_id=str(waiting.pk))
+    waiting.refresh_from_db()
+    assert (waiting.status, waiting.attempts) == (Job.Status.PENDING, 0)
+    assert published == [waiting.pk] * 3
+    assert _history(waiting) == [
+        (JobEvent.Kind.WAITING, "diagnostic is at its cap of 1 jobs running at once.")
+    ]
+    Job.objects.filter(pk=running.pk).update(status=Job.Status.COMPLETED)
+    job_execute(job_id=str(waiting.pk))
+    waiting.refresh_from_db()
+    assert waiting.status == Job.Status.COMPLETED
+    kinds = list(waiting.events.values_list("kind", "attempt"))
+    assert kinds == [(JobEvent.Kind.WAITING, 1), (JobEvent.Kind.STARTED, 1)]
+
+
+def test_a_workspace_cap_wait_says_so(tenant, settings, published):
+    settings.JOBS_MAX_CONCURRENCY_PER_TENANT = {"diagnostic": 1}
+    job_claim(_diagnostic(tenant).pk)
+    waiting = _diagnostic(tenant)
+    job_execute(job_id=str(waiting.pk))
+    assert _history(waiting) == [
+        (
+            JobEvent.Kind.WAITING,
+            "The workspace is at its cap of 1 diagnostic jobs running at once.",
+        )
+    ]
+
+
+_provider_answers = []
+
+
+def _call_a_busy_provider(ctx):
+    if _provider_answers.pop(0) == "busy":
+        raise WaitForCapacity(0, "openai is at 60 requests a minute")
+    return {"ok": True}
+
+
+def test_a_handler_waiting_for_a_provider_is_in_the_history_once_per_wait(tenant, published):
+    job_type_register(JobType(name="test_busy_provider", handler=_call_a_busy_provider))
+    _provider_answers[:] = ["busy", "busy", "busy", "ok"]
+    job = job_submit(tenant=tenant, type="test_busy_provider", payload={})
+    for _ in range(4):
+        job_execute(job_id=str(job.pk))
+    job.refresh_from_db()
+    assert (job.status, job.attempts) == (Job.Status.COMPLETED, 1)
+    assert _history(job) == [(JobEvent.Kind.WAITING, "openai is at 60 requests a minute")]
+
+
+def test_stories_are_capped_per_workspace_unless_the_setting_says_otherwise(settings):
+    story = job_type_get("story_generation")
+    assert (story.concurrency_cap, story.concurrency_cap_per_tenant) == (5, 2)
+    settings.JOBS_MAX_CONCURRENCY_PER_TENANT = {"story_generation": 3}
+    assert story.concurrency_cap_per_tenant == 3
+    assert job_type_get("diagnostic").concurrency_cap_per_tenant is None
+
+
+def _queries_to_claim(tenant) -> int:
+    job = _diagnostic(tenant)
+    with CaptureQueriesContext(connection) as captured:
+        assert isinstance(job_claim(job.pk, "diagnostic"), Job)
+    return len(captured.captured_queries)
+
+
+def test_a_workspace_cap_costs_the_claim_no_extra_query(tenant, settings):
+    settings.JOBS_MAX_CONCURRENCY = {"diagnostic": 5}
+    capped_once = _queries_to_claim(tenant)
+    settings.JOBS_MAX_CONCURRENCY_PER_TENANT = {"diagnostic": 5}
+    assert _queries_to_claim(tenant) == capped_once
