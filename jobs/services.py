@@ -532,23 +532,24 @@ def _redispatch_later(job: Job, delay: float) -> None:
 def job_cancel(*, job: Job, actor=None) -> Job:
     """Cancel a pending job at once; ask a processing one to stop at its next check."""
     with transaction.atomic():
-        canceled = Job.objects.filter(pk=job.pk, status=Job.Status.PENDING).update(
-            status=Job.Status.CANCELED,
-            finished_at=timezone.now(),
-            cancel_requested=True,
-            error_code="CANCELED",
-            error_message=CANCELED_MESSAGE,
-        )
-        if canceled:
+        # The row is locked while deciding: a worker claiming it or the reaper requeuing it waits,
+        # so the job cannot change status between what was read and what is written.
+        locked = Job.objects.select_for_update().filter(pk=job.pk)
+        status = locked.values_list("status", flat=True).first()
+        if status == Job.Status.PENDING:
+            Job.objects.filter(pk=job.pk).update(
+                status=Job.Status.CANCELED,
+                finished_at=timezone.now(),
+                cancel_requested=True,
+                error_code="CANCELED",
+                error_message=CANCELED_MESSAGE,
+            )
             by = f"Canceled by {actor}." if actor else CANCELED_MESSAGE
             _job_ended(job, job.attempts, Job.Status.CANCELED, "CANCELED", by)
-        elif not Job.objects.filter(pk=job.pk, status=Job.Status.PROCESSING).update(
-            cancel_requested=True
-        ):
-            job.refresh_from_db()
-            raise Conflict(
-                f"The job is {job.status}; only pending or processing jobs can be canceled."
-            )
+        elif status == Job.Status.PROCESSING:
+            Job.objects.filter(pk=job.pk).update(cancel_requested=True)
+        else:
+            raise Conflict(f"The job is {status}; only pending or processing jobs can be canceled.")
     job.refresh_from_db()
     return job
 
