@@ -29,11 +29,33 @@ def public_addresses(url: str) -> list[str]:
         raise UnsafeUrl(f"The URL is malformed: {exc}") from exc
     addresses = sorted({info[4][0] for info in infos})
     for address in addresses:
-        if not ipaddress.ip_address(address.split("%")[0]).is_global:
+        if not address_is_public(address):
             raise UnsafeUrl(
                 "The URL resolves to a private, loopback or otherwise internal address."
             )
     return addresses
+
+
+# IPv6 ranges that carry an IPv4 address the network may route to: IPv4-compatible (deprecated),
+# NAT64 and 6to4. Python's is_global does not look inside them (::127.0.0.1 counts as global).
+_IPV4_CARRYING = [
+    ipaddress.ip_network("::/96"),
+    ipaddress.ip_network("64:ff9b::/96"),
+    ipaddress.ip_network("64:ff9b:1::/48"),
+    ipaddress.ip_network("2002::/16"),
+]
+
+
+def address_is_public(address: str) -> bool:
+    """Whether an address (a resolved host, or the peer connected to) is globally routable, looking
+    through the IPv6 forms that embed an IPv4 address."""
+    ip = ipaddress.ip_address(address.split("%")[0])
+    if ip.version == 6:
+        if ip.ipv4_mapped is not None:
+            return ip.ipv4_mapped.is_global
+        if any(ip in network for network in _IPV4_CARRYING):
+            return False
+    return ip.is_global
 
 
 def image_fetch(url: str) -> bytes:
@@ -49,7 +71,7 @@ def image_fetch(url: str) -> bytes:
             "GET", url, timeout=settings.GENERATION_HTTP_TIMEOUT, follow_redirects=False
         ) as response:
             peer = response.extensions["network_stream"].get_extra_info("server_addr")
-            if peer and not ipaddress.ip_address(peer[0]).is_global:
+            if peer and not address_is_public(peer[0]):
                 raise PermanentError(
                     "INVALID_SOURCE", "The URL now resolves to an internal address."
                 )

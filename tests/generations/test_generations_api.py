@@ -49,6 +49,13 @@ def costly(settings):
             {"kind": "image_edit", "prompt": "x", "source_url": "https://example.com:65536/x.png"},
             "source_url",
         ),
+        *[
+            (
+                {"kind": "image_edit", "prompt": "x", "source_url": f"https://[{ip}]/x.png"},
+                "source_url",
+            )
+            for ip in ("::127.0.0.1", "::ffff:127.0.0.1", "64:ff9b::a9fe:a9fe", "2002:a00:1::")
+        ],
         (
             {"kind": "image_edit", "prompt": "x", "source_url": "https://\u00ad.com/x.png"},
             "source_url",
