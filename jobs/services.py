@@ -346,7 +346,12 @@ def job_execute(*, job_id: str, type_name: str | None = None) -> None:
         # The pool process itself was told to stop (a supervisor signalling the whole process
         # group): hand the job back now rather than leave it to the stale reaper. A SIGTERM to
         # the worker's main process alone is a warm shutdown, and the job in hand finishes.
-        _job_release(claimed, claimed.attempts, delay=0)
+        _job_release(
+            claimed,
+            claimed.attempts,
+            delay=0,
+            requeued="The worker stopped before the attempt finished; back in its queue.",
+        )
         raise
     finally:
         unbind_log_context(token)
@@ -431,10 +436,12 @@ def _job_lost(job: Job, attempt: int) -> None:
     )
 
 
-def _job_release(job: Job, attempt: int, *, delay: float, waiting: str = "") -> None:
-    """Hand the job back without spending the attempt, to be tried after `delay` seconds; `waiting`
-    says for which capacity, in its history. A job asked to stop ends canceled instead: handed back,
-    it would run again."""
+def _job_release(
+    job: Job, attempt: int, *, delay: float, waiting: str = "", requeued: str = ""
+) -> None:
+    """Hand the job back without spending the attempt, to be tried after `delay` seconds; its
+    history says why: `waiting` for which capacity, or `requeued` what stopped it. A job asked to
+    stop ends canceled instead: handed back, it would run again."""
     _connection_release_if_busy()
     at = timezone.now() + timedelta(seconds=delay)
     with transaction.atomic():
@@ -453,6 +460,8 @@ def _job_release(job: Job, attempt: int, *, delay: float, waiting: str = "") -> 
             job.status = Job.Status.PENDING
             if waiting:
                 _event_waiting(job.pk, attempt, waiting)
+            if requeued:
+                _event(job, attempt, JobEvent.Kind.REQUEUED, requeued)
             transaction.on_commit(partial(job_dispatch, job, countdown=delay))
     if not released:
         _job_give_up(

@@ -197,6 +197,8 @@ def test_a_pool_process_told_to_stop_hands_its_job_back(tenant):
         worker_stop(worker, sig=signal.SIGTERM, timeout=30)
     job.refresh_from_db()
     assert (job.status, job.attempts) == (Job.Status.PENDING, 0)
+    assert job.events.last().kind == JobEvent.Kind.REQUEUED
+    assert "worker stopped" in job.events.last().message
     Job.objects.filter(pk=job.pk).update(
         payload={"steps": 1, "step_seconds": 0, "fail_attempts": 0}
     )
