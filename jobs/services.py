@@ -47,6 +47,7 @@ from jobs.errors import (
     RetryableError,
     WaitForCapacity,
 )
+from jobs.heartbeat import heartbeat_while_running
 from jobs.models import Job, JobEvent, stale_before
 from jobs.registry import DEFAULT_TIME_LIMIT, JobType, job_type_get
 from jobs.rows import job_columns, job_from_row, job_insert_sql, job_insert_values
@@ -364,7 +365,8 @@ def _run_attempt(job: Job) -> None:
         if job_type is None:
             raise PermanentError("UNKNOWN_TYPE", f"No handler is registered for {job.type!r}.")
         try:
-            result = job_type.handler(ctx)
+            with heartbeat_while_running(job, ctx.attempt):
+                result = job_type.handler(ctx)
         except Exception:
             _connection_release_if_busy()
             ctx.flush_if_owned()

@@ -1,6 +1,8 @@
 """Job types that only the engine's tests run. Worker processes started with
 `extra_env=TEST_TYPES_ENV` import this module too (tests.jobs.worker_settings), so they know them."""
 
+import time
+
 from django.db import connection
 
 from jobs.registry import JobType, job_type_register
@@ -21,3 +23,12 @@ SLEEP_IN_THE_DATABASE = job_type_register(
         time_limit=2,
     )
 )
+
+
+def _block(ctx) -> dict:
+    # One long call that reports nothing (a model's answer, a render): no progress, no heartbeat.
+    time.sleep(ctx.payload["seconds"])
+    return ctx.complete({"slept": ctx.payload["seconds"]})
+
+
+BLOCK = job_type_register(JobType(name="test_block", handler=_block, max_attempts=2))

@@ -337,3 +337,21 @@ def test_a_workspace_cap_of_one_holds_across_two_workers_while_another_workspace
     assert (
         waits.get().message == "The workspace is at its cap of 1 diagnostic jobs running at once."
     )
+
+
+def test_a_live_attempt_blocked_longer_than_the_stale_limit_is_not_run_twice(tenant, settings):
+    settings.JOBS_STALE_AFTER_SECONDS = 2
+    job = job_submit(tenant=tenant, type="test_block", payload={"seconds": 6})
+    reaped = []
+    with running_worker(extra_env={**TEST_TYPES_ENV, "JOBS_STALE_AFTER_SECONDS": "2"}):
+        wait_for(
+            lambda: Job.objects.get(pk=job.pk).status == Job.Status.PROCESSING, message="processing"
+        )
+        # The reaper runs all along; the handler never reports a thing in its six seconds.
+        while Job.objects.get(pk=job.pk).status == Job.Status.PROCESSING:
+            reaped.append(jobs_reap_stale())
+            time.sleep(0.5)
+        job = _finished(job)
+    assert (job.status, job.attempts, job.result) == (Job.Status.COMPLETED, 1, {"slept": 6})
+    assert _attempts_started(job) == 1
+    assert len(reaped) > 8 and all(counts["requeued"] == 0 for counts in reaped)
