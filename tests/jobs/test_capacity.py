@@ -1,7 +1,6 @@
 """Concurrency caps per type and per workspace, and the waits they cause, with the task body run
 in-process (tests/jobs/test_engine_e2e.py proves the caps across real worker processes)."""
 
-import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
@@ -9,16 +8,6 @@ from jobs.errors import WaitForCapacity
 from jobs.models import Job, JobEvent
 from jobs.registry import JobType, job_type_get, job_type_register
 from jobs.services import CLAIM_LATER, job_claim, job_execute, job_submit
-
-
-@pytest.fixture
-def published(monkeypatch):
-    """The wake-ups the engine publishes (the broker itself is tested end to end elsewhere)."""
-    sent = []
-    monkeypatch.setattr(
-        "jobs.services.job_dispatch", lambda job, countdown=None: sent.append(job.pk) or True
-    )
-    return sent
 
 
 def _diagnostic(tenant) -> Job:

@@ -26,16 +26,6 @@ from tests.jobs.factories import JobFactory
 from tests.worker import wait_for
 
 
-@pytest.fixture
-def published(monkeypatch):
-    """The wake-ups the engine publishes (the broker itself is tested end to end elsewhere)."""
-    sent = []
-    monkeypatch.setattr(
-        "jobs.services.job_dispatch", lambda job, countdown=None: sent.append(job.pk) or True
-    )
-    return sent
-
-
 def test_a_processing_job_whose_heartbeat_stopped_goes_back_to_its_queue(
     tenant, published, settings
 ):
