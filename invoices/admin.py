@@ -1,13 +1,13 @@
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.http import FileResponse, Http404
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.html import format_html
 
 from invoices.models import Client, Invoice, InvoiceLine
-from invoices.services import invoice_delete, invoice_pdf_request
+from invoices.services import invoice_delete, invoice_pdf_request, invoice_pdf_response
 
 
 def _is_draft(invoice: Invoice | None) -> bool:
@@ -120,11 +120,7 @@ class InvoiceAdmin(admin.ModelAdmin):
             raise PermissionDenied
         if not invoice.pdf_file:
             raise Http404("This invoice has no PDF yet.")
-        return FileResponse(
-            invoice.pdf_file.open("rb"),
-            content_type="application/pdf",
-            filename=f"invoice-{invoice.number}.pdf",
-        )
+        return invoice_pdf_response(invoice)
 
     def save_related(self, request, form, formsets, change):
         # After the lines are saved too: the render must see the invoice as the admin left it.

@@ -6,6 +6,7 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
+from django.http import FileResponse
 from django.utils import timezone
 from rest_framework import serializers
 
@@ -91,6 +92,16 @@ def invoice_pdf_store(*, invoice: Invoice) -> tuple[str, str, int]:
             raise RetryableError("STORAGE_FULL", f"The storage is full: {exc}") from exc
         raise
     return name, fingerprint, rendered.pages
+
+
+def invoice_pdf_response(invoice: Invoice) -> FileResponse:
+    """The stored PDF as a download. FileResponse quotes or percent-encodes the file name
+    (RFC 6266), whatever the invoice number holds."""
+    return FileResponse(
+        invoice.pdf_file.open("rb"),
+        content_type="application/pdf",
+        filename=f"invoice-{invoice.number}.pdf",
+    )
 
 
 def invoice_pdf_url(invoice: Invoice) -> str:

@@ -4,11 +4,12 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from django.http import FileResponse, Http404
+from django.http import Http404
 
 from generations.models import Deck, Flashcard, GeneratedImage, SkillTree, Story
 from generations.pages import artifact_page
 from invoices.models import Invoice
+from invoices.services import invoice_pdf_response
 
 
 @dataclass(frozen=True)
@@ -60,11 +61,7 @@ def _invoice_pdf(request, link):
     invoice = Invoice.objects.filter(pk=link.resource_id, tenant_id=link.tenant_id).first()
     if invoice is None or not invoice.pdf_file:
         raise Http404
-    return FileResponse(
-        invoice.pdf_file.open("rb"),
-        content_type="application/pdf",
-        filename=f"invoice-{invoice.number}.pdf",
-    )
+    return invoice_pdf_response(invoice)
 
 
 SHAREABLES = {

@@ -1,5 +1,4 @@
 from django.db import transaction
-from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import viewsets
@@ -15,7 +14,7 @@ from core.errors import NotFound
 from core.idempotency import idempotent
 from invoices.api.serializers import ClientSerializer, InvoiceSerializer
 from invoices.models import Client, Invoice
-from invoices.services import invoice_delete, invoice_pdf_request
+from invoices.services import invoice_delete, invoice_pdf_request, invoice_pdf_response
 
 
 class PdfDownloadNegotiation(DefaultContentNegotiation):
@@ -76,9 +75,4 @@ class InvoiceViewSet(TenantScopedMixin, AuditedMixin, viewsets.ModelViewSet):
         invoice = self.get_object()
         if not invoice.pdf_file:
             raise NotFound("This invoice has no PDF yet; its pdf_status says where it stands.")
-        # FileResponse quotes or percent-encodes the name (RFC 6266), whatever the number holds.
-        return FileResponse(
-            invoice.pdf_file.open("rb"),
-            content_type="application/pdf",
-            filename=f"invoice-{invoice.number}.pdf",
-        )
+        return invoice_pdf_response(invoice)
