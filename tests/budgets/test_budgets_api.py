@@ -9,6 +9,10 @@ from budgets.models import BudgetAlert, MaterialEntry, ProjectBudget, TimeEntry
 from tests.budgets.factories import ProjectBudgetFactory, ProjectFactory, hours, material
 
 
+def _entry_status(api_client, kind: str, **body) -> int:
+    return api_client.post(f"/api/v1/{kind}", body, format="json").status_code
+
+
 def test_the_readme_flow_project_budget_hours_check_alert(api_client, tenant, tenant_admin):
     project = api_client.post(
         "/api/v1/projects", {"name": "Website", "hourly_rate": "120.00"}, format="json"
@@ -130,12 +134,7 @@ def test_material_entries(api_client, tenant):
         format="json",
     )
     assert created.status_code == 201
-    assert (
-        api_client.post(
-            "/api/v1/material-entries", {"project": project.pk, "amount": "-1"}, format="json"
-        ).status_code
-        == 400
-    )
+    assert _entry_status(api_client, "material-entries", project=project.pk, amount="-1") == 400
 
 
 def test_another_workspaces_projects_are_not_found(api_client, other_tenant):
@@ -198,12 +197,7 @@ def test_an_archived_project_takes_no_new_time_or_material(api_client, tenant):
         assert "archived" in response.json()["errors"]["project"][0]
     assert not TimeEntry.objects.exists() and not MaterialEntry.objects.exists()
     api_client.patch(f"/api/v1/projects/{project.pk}", {"status": "active"}, format="json")
-    assert (
-        api_client.post(
-            "/api/v1/time-entries", {"project": project.pk, "hours": "2"}, format="json"
-        ).status_code
-        == 201
-    )
+    assert _entry_status(api_client, "time-entries", project=project.pk, hours="2") == 201
 
 
 def test_usage_far_over_a_tiny_budget_is_shown(api_client, tenant):
