@@ -1,4 +1,5 @@
 import getpass
+import json
 import secrets
 import socket
 from dataclasses import dataclass, field
@@ -8,6 +9,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.core.mail import send_mail
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -274,6 +276,17 @@ def audit_record(
         metadata=metadata or {},
         **_actor_fields(actor),
     )
+
+
+def audit_values(instance, names) -> dict:
+    """The instance's fields among `names` as an audit event keeps them: JSON, relations by id,
+    decimals and dates as text."""
+    values = {
+        field.attname: getattr(instance, field.attname)
+        for field in instance._meta.concrete_fields
+        if field.name in names
+    }
+    return json.loads(json.dumps(values, cls=DjangoJSONEncoder))
 
 
 def tenant_admins(tenant: Tenant | None):

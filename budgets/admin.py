@@ -1,5 +1,6 @@
 from django.contrib import admin, messages
 
+from accounts.admin import AuditedAdmin, audited_delete, audited_save
 from budgets.models import BudgetAlert, MaterialEntry, Project, ProjectBudget, TimeEntry
 from budgets.tasks import budget_alert_check
 
@@ -12,7 +13,7 @@ class ProjectBudgetInline(admin.StackedInline):
 
 
 @admin.register(Project)
-class ProjectAdmin(admin.ModelAdmin):
+class ProjectAdmin(AuditedAdmin):
     list_display = ["name", "tenant", "status", "hourly_rate", "created_at"]
     list_filter = ["status", "tenant"]
     search_fields = ["name", "tenant__slug"]
@@ -22,11 +23,20 @@ class ProjectAdmin(admin.ModelAdmin):
     actions = ["run_budget_check"]
 
     def save_formset(self, request, form, formset, change):
-        for budget in formset.save(commit=False):
+        budgets = formset.save(commit=False)
+        changed = {id(budget): names for budget, names in formset.changed_objects}
+        for budget in budgets:
             budget.tenant_id = form.instance.tenant_id
-            budget.save()
+            names = changed.get(id(budget))
+            audited_save(
+                request,
+                budget,
+                set(names or formset.form.base_fields),
+                change=names is not None,
+                save=budget.save,
+            )
         for budget in formset.deleted_objects:
-            budget.delete()
+            audited_delete(request, budget, delete=budget.delete)
 
     @admin.action(description="Run the budget check now (all projects)")
     def run_budget_check(self, request, queryset):
@@ -42,7 +52,7 @@ class ProjectAdmin(admin.ModelAdmin):
 
 
 @admin.register(ProjectBudget)
-class ProjectBudgetAdmin(admin.ModelAdmin):
+class ProjectBudgetAdmin(AuditedAdmin):
     list_display = [
         "project",
         "tenant",
@@ -57,7 +67,7 @@ class ProjectBudgetAdmin(admin.ModelAdmin):
 
 
 @admin.register(TimeEntry)
-class TimeEntryAdmin(admin.ModelAdmin):
+class TimeEntryAdmin(AuditedAdmin):
     list_display = ["date", "project", "hours", "rate", "description", "tenant"]
     list_filter = ["date", "tenant"]
     search_fields = ["description", "project__name"]
@@ -67,7 +77,7 @@ class TimeEntryAdmin(admin.ModelAdmin):
 
 
 @admin.register(MaterialEntry)
-class MaterialEntryAdmin(admin.ModelAdmin):
+class MaterialEntryAdmin(AuditedAdmin):
     list_display = ["date", "project", "amount", "description", "tenant"]
     list_filter = ["date", "tenant"]
     search_fields = ["description", "project__name"]

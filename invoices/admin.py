@@ -6,6 +6,7 @@ from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from accounts.admin import AuditedAdmin
 from invoices.models import Client, Invoice, InvoiceLine
 from invoices.services import invoice_delete, invoice_pdf_request, invoice_pdf_response
 
@@ -31,7 +32,7 @@ class InvoiceLineInline(admin.TabularInline):
 
 
 @admin.register(Client)
-class ClientAdmin(admin.ModelAdmin):
+class ClientAdmin(AuditedAdmin):
     list_display = ["name", "email", "organisation_number", "vat_number", "tenant"]
     list_filter = ["tenant"]
     search_fields = ["name", "email", "organisation_number", "vat_number"]
@@ -40,7 +41,7 @@ class ClientAdmin(admin.ModelAdmin):
 
 
 @admin.register(Invoice)
-class InvoiceAdmin(admin.ModelAdmin):
+class InvoiceAdmin(AuditedAdmin):
     list_display = [
         "number",
         "tenant",

@@ -1,6 +1,6 @@
 from django.contrib import admin, messages
 
-from accounts.admin import ReadOnlyAdmin
+from accounts.admin import AuditedAdmin, ReadOnlyAdmin
 from sharelinks.models import PublicLink, PublicLinkEvent
 from sharelinks.services import share_link_revoke
 
@@ -21,7 +21,7 @@ class OpensNowFilter(admin.SimpleListFilter):
 
 
 @admin.register(PublicLink)
-class PublicLinkAdmin(admin.ModelAdmin):
+class PublicLinkAdmin(AuditedAdmin):
     list_display = [
         "token_prefix",
         "resource_type",

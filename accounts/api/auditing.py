@@ -1,10 +1,7 @@
-import json
-
-from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 
 from accounts.models import AuditEvent
-from accounts.services import audit_record
+from accounts.services import audit_record, audit_values
 
 
 class AuditedMixin:
@@ -46,12 +43,7 @@ class AuditedMixin:
         writable = {
             field.source for field in self.get_serializer().fields.values() if not field.read_only
         }
-        values = {
-            field.attname: getattr(instance, field.attname)
-            for field in instance._meta.concrete_fields
-            if field.name in writable
-        }
-        return json.loads(json.dumps(values, cls=DjangoJSONEncoder))
+        return audit_values(instance, writable)
 
     def _audit(self, resource, action: str, **values) -> None:
         audit_record(
