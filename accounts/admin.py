@@ -2,6 +2,7 @@ import functools
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import flatten_fieldsets
 from django.db import transaction
 
 from accounts.models import ApiKey, AuditEvent, CreditEntry, Membership, Notification, Tenant
@@ -30,17 +31,16 @@ def audited_save(request, obj, names, *, change: bool, save) -> None:
         )
 
 
-def audited_delete(request, obj, *, delete) -> None:
+def audited_delete(request, obj, names, *, delete) -> None:
     """`delete()` a workspace's object in the admin, recorded in the workspace's audit log with
-    the values it had."""
-    editable = {field.name for field in obj._meta.concrete_fields if field.editable}
+    the values it had in the fields `names` (those staff see)."""
     with transaction.atomic():
         audit_record(
             tenant=obj.tenant,
             resource=obj,
             action=AuditEvent.Action.DELETE,
             actor=request.user,
-            old=audit_values(obj, editable - {obj._meta.pk.name}),
+            old=audit_values(obj, names),
         )
         delete()
 
@@ -59,12 +59,16 @@ class AuditedAdmin(admin.ModelAdmin):
         )
 
     def delete_model(self, request, obj):
-        audited_delete(request, obj, delete=functools.partial(super().delete_model, request, obj))
+        delete = functools.partial(super().delete_model, request, obj)
+        audited_delete(request, obj, self._shown(request, obj), delete=delete)
 
     def delete_queryset(self, request, queryset):
         with transaction.atomic():
             for obj in queryset:
-                audited_delete(request, obj, delete=obj.delete)
+                audited_delete(request, obj, self._shown(request, obj), delete=obj.delete)
+
+    def _shown(self, request, obj) -> set[str]:
+        return set(flatten_fieldsets(self.get_fieldsets(request, obj)))
 
 
 class MembershipInline(admin.TabularInline):
@@ -121,7 +125,7 @@ class ApiKeyCreateForm(forms.ModelForm):
 
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(admin.ModelAdmin):
+class ApiKeyAdmin(AuditedAdmin):
     list_display = [
         "prefix",
         "name",

@@ -36,7 +36,7 @@ class ProjectAdmin(AuditedAdmin):
                 save=budget.save,
             )
         for budget in formset.deleted_objects:
-            audited_delete(request, budget, delete=budget.delete)
+            audited_delete(request, budget, formset.form.base_fields, delete=budget.delete)
 
     @admin.action(description="Run the budget check now (all projects)")
     def run_budget_check(self, request, queryset):

@@ -1,6 +1,7 @@
 """Staff editing a workspace's objects in the admin appear in the workspace's audit log."""
 
 from accounts.models import AuditEvent
+from accounts.services import api_key_create
 from budgets.models import Project, TimeEntry
 from tests.budgets.factories import ProjectFactory, hours
 from tests.invoices.factories import InvoiceFactory
@@ -54,9 +55,12 @@ def test_a_project_and_its_budget_added_changed_and_deleted_in_the_admin_are_aud
         },
     )
     assert response.status_code == 302, response.content
-    assert admin_client.post(
-        f"/admin/budgets/project/{project.pk}/delete/", {"post": "yes"}
-    ).status_code == 302
+    assert (
+        admin_client.post(
+            f"/admin/budgets/project/{project.pk}/delete/", {"post": "yes"}
+        ).status_code
+        == 302
+    )
 
     staff = ("user", admin_user.get_username())
     assert _events(tenant) == [
@@ -142,3 +146,34 @@ def test_a_workspace_admin_reads_the_staff_change_over_the_api(admin_client, api
     assert [(event["changed_fields"], event["new_values"]) for event in events] == [
         (["notes"], {"notes": "Paid by bank transfer."})
     ]
+
+
+def test_a_keys_role_raised_and_the_key_deleted_in_the_admin_are_audited_without_its_hash(
+    admin_client, admin_user, tenant
+):
+    api_key, _ = api_key_create(tenant=tenant, name="ci", role="member")
+    response = admin_client.post(
+        f"/admin/accounts/apikey/{api_key.pk}/change/",
+        {
+            "tenant": tenant.pk,
+            "name": "ci",
+            "role": "admin",
+            "rate_limit_per_minute": "",
+            "rate_limit_per_day": "",
+        },
+    )
+    assert response.status_code == 302, response.content
+    assert (
+        admin_client.post(
+            f"/admin/accounts/apikey/{api_key.pk}/delete/", {"post": "yes"}
+        ).status_code
+        == 302
+    )
+
+    update, delete = AuditEvent.objects.filter(
+        tenant=tenant, resource_type="accounts.apikey", action__in=["update", "delete"]
+    ).order_by("created_at", "id")
+    assert (update.old_values, update.new_values) == ({"role": "member"}, {"role": "admin"})
+    assert (update.actor_type, update.actor_label) == ("user", admin_user.get_username())
+    assert delete.old_values["prefix"] == api_key.prefix
+    assert api_key.key_hash not in str(delete.old_values)
