@@ -17,13 +17,24 @@ class ContextFilter(logging.Filter):
         return True
 
 
+# What every LogRecord has; anything else was passed as `extra` and a JSON log writes it out.
+_RECORD_ATTRIBUTES = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+
+
 class RedactSecretsFilter(logging.Filter):
-    """Share links and signed view links in a message (Django's request log, runserver's access
-    log) are replaced by a placeholder."""
+    """Share links and signed view links are replaced by a placeholder in a record's message
+    (Django's request log, runserver's access log) and in its extras (Django's request log passes
+    the request itself, whose text names its path)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
         redacted = redact(message)
         if redacted != message:
             record.msg, record.args = redacted, None
+        for name, value in list(vars(record).items()):
+            if name in _RECORD_ATTRIBUTES or isinstance(value, int | float | bool | None):
+                continue
+            text = value if isinstance(value, str) else str(value)
+            if redact(text) != text:
+                setattr(record, name, redact(text))
         return True

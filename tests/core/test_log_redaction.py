@@ -1,10 +1,14 @@
 """A share link or a signed view link grants access by itself: no log line may carry one."""
 
+import copy
 import io
+import json
 import logging
+import logging.config
 
 import httpx
 import pytest
+from django.conf import settings
 
 from core.logging import RedactSecretsFilter
 from generations.models import Deck
@@ -53,3 +57,29 @@ def test_runservers_request_log_leaves_them_out():
     assert logger.handlers and not logger.propagate
     assert '"GET /s/[redacted] HTTP/1.1" 200 512' in written.getvalue()
     assert "abcDEF123" not in written.getvalue()
+
+
+@pytest.fixture
+def json_logs():
+    """The root logger writing JSON lines, as production does (LOG_FORMAT=json)."""
+    config = copy.deepcopy(settings.LOGGING)
+    config["handlers"]["console"]["formatter"] = "json"
+    logging.config.dictConfig(config)
+    written = io.StringIO()
+    previous = logging.getLogger().handlers[0].setStream(written)
+    yield written
+    logging.getLogger().handlers[0].setStream(previous)
+    logging.config.dictConfig(settings.LOGGING)
+
+
+@pytest.mark.django_db
+def test_a_json_log_line_carries_no_token_in_the_request_it_names(client, tenant, json_logs):
+    deck = Deck.objects.create(tenant=tenant, title="Shared")
+    _, token = share_link_create(tenant=tenant, resource_type="deck", resource_id=str(deck.pk))
+    # A browser prefetching a hovered link is refused (503) and Django logs the refusal.
+    assert client.get(f"/s/{token}", HTTP_SEC_PURPOSE="prefetch").status_code == 503
+    lines = [json.loads(line) for line in json_logs.getvalue().splitlines()]
+    refusal = next(line for line in lines if line["name"] == "django.request")
+    assert refusal["request"] == "<WSGIRequest: GET '/s/[redacted]'>"
+    assert refusal["status_code"] == 503
+    assert token not in json_logs.getvalue()
