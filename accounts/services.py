@@ -345,6 +345,19 @@ def notification_resolve(*, tenant: Tenant | None, alert_key: str) -> int:
     ).update(resolved_at=timezone.now())
 
 
+def notification_resolve_elsewhere(*, alert_key: str, still_open: list[Tenant | None]) -> int:
+    """Close an alert everywhere but where it still holds: the workspaces in `still_open` (None
+    stands for the platform staff)."""
+    holds = Q(tenant__in=[tenant for tenant in still_open if tenant is not None])
+    if None in still_open:
+        holds |= Q(tenant__isnull=True)
+    return (
+        Notification.objects.filter(alert_key=alert_key, resolved_at__isnull=True)
+        .exclude(holds)
+        .update(resolved_at=timezone.now())
+    )
+
+
 def notifications_resolve(*, alert_keys: list[str]) -> int:
     """Close many open alerts at once."""
     return Notification.objects.filter(alert_key__in=alert_keys, resolved_at__isnull=True).update(

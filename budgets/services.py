@@ -9,6 +9,7 @@ from accounts.models import AuditEvent
 from accounts.services import (
     Alert,
     audit_record,
+    notification_resolve_elsewhere,
     notifications_resolve,
     notify_admins,
     notify_admins_of_new_alerts,
@@ -20,6 +21,7 @@ from core.errors import Conflict
 logger = logging.getLogger(__name__)
 
 FAILING_PROJECTS_ALERT = 3
+FAILURES_ALERT_KEY = "budget-check-failures"
 
 
 def project_budget_set(*, project: Project, actor=None, **fields) -> ProjectBudget:
@@ -120,8 +122,7 @@ def budget_alert_check() -> dict:
     # Resolved first: an alert raised again (its budget changed) takes the resolved one's place.
     resolved = _alerts_resolve(to_resolve)
     raised = _alerts_raise(to_raise)
-    if len(failed) >= FAILING_PROJECTS_ALERT:
-        _failures_alert(failed)
+    _failures_alert(failed)
     return {
         "checked": len(projects) - len(failed),
         "alerts_created": len(raised),
@@ -134,6 +135,8 @@ def _alerts_raise(alerts: list[BudgetAlert]) -> list[BudgetAlert]:
     """Insert the new alerts and notify each tenant's admins. The partial unique constraint keeps
     one active alert per threshold even if another check got there first: then the batch is
     inserted row by row and the duplicates are dropped."""
+    if not alerts:
+        return []
     try:
         with transaction.atomic():
             raised = BudgetAlert.objects.bulk_create(alerts, batch_size=1000)
@@ -190,21 +193,30 @@ def _project_failed(project: Project, exc: Exception) -> None:
 
 
 def _failures_alert(failed: list[Project]) -> None:
+    """FAILING_PROJECTS_ALERT or more failing projects alert the platform staff and each workspace
+    with one of them. The alert stays open, and is not sent again, while a run still calls for it;
+    a run that no longer does closes it, so that the next incident is sent again."""
     by_tenant = defaultdict(list)
-    for project in failed:
-        by_tenant[project.tenant].append(project.name)
+    if len(failed) >= FAILING_PROJECTS_ALERT:
+        for project in failed:
+            by_tenant[project.tenant].append(project.name)
+    notification_resolve_elsewhere(
+        alert_key=FAILURES_ALERT_KEY, still_open=[*by_tenant, None] if by_tenant else []
+    )
+    if not by_tenant:
+        return
     for tenant, names in by_tenant.items():
         notify_admins(
             tenant=tenant,
             kind="budget_check_failures",
             title=f"The budget check failed for {len(names)} of your projects",
             payload={"projects": ", ".join(names)},
-            alert_key="budget-check-failures",
+            alert_key=FAILURES_ALERT_KEY,
         )
     notify_admins(
         tenant=None,
         kind="budget_check_failures",
         title=f"The budget check failed for {len(failed)} projects",
         payload={"projects": len(failed)},
-        alert_key="budget-check-failures",
+        alert_key=FAILURES_ALERT_KEY,
     )

@@ -3,12 +3,13 @@ from decimal import Decimal
 import pytest
 
 from accounts.models import AuditEvent, Notification
-from budgets.models import BudgetAlert, Project
+from budgets.models import BudgetAlert, Project, ProjectBudget
 from budgets.services import budget_alert_check
 from budgets.tasks import budget_alert_check as budget_alert_check_task
 from jobs.models import TaskRun
 from tests.budgets.factories import ProjectBudgetFactory, ProjectFactory, hours, material
 from tests.concurrency import at_once
+from tests.factories import MembershipFactory, UserFactory
 
 
 def _budget(tenant, thresholds, **budgets):
@@ -178,6 +179,60 @@ def test_three_failing_projects_alert_the_admins(tenant, tenant_admin):
     assert budget_alert_check()["failed"] == 3
     alert = Notification.objects.get(user=tenant_admin, kind="budget_check_failures")
     assert "3" in alert.title
+
+
+def _failing(tenant) -> Project:
+    project = _budget(tenant, [_threshold("hours", 80)], hours_budget=Decimal("0"))
+    hours(project, 1)
+    return project
+
+
+def test_failing_projects_alert_again_after_a_run_without_failures(tenant, tenant_admin):
+    staff = UserFactory(username="root@example.com", is_staff=True, is_superuser=True)
+    broken = [_failing(tenant) for _ in range(3)]
+    budget_alert_check()
+    budget_alert_check()
+    alerts = Notification.objects.filter(kind="budget_check_failures")
+    assert alerts.filter(user=tenant_admin).count() == 1  # still open: not sent twice
+    assert alerts.filter(user=staff).count() == 1
+
+    ProjectBudget.objects.filter(project__in=broken).update(hours_budget=Decimal("100"))
+    assert budget_alert_check()["failed"] == 0
+    assert not alerts.filter(resolved_at__isnull=True).exists()
+
+    for _ in range(4):
+        _failing(tenant)
+    assert budget_alert_check()["failed"] == 4
+    assert alerts.filter(user=tenant_admin).count() == 2
+    assert alerts.filter(user=staff).count() == 2
+    assert "4" in alerts.get(user=tenant_admin, resolved_at__isnull=True).title
+
+
+def test_a_workspace_whose_projects_no_longer_fail_has_its_failures_alert_closed(
+    tenant, tenant_admin, other_tenant
+):
+    bob = MembershipFactory(tenant=other_tenant, user=UserFactory(username="bob@example.com")).user
+    alices = _failing(tenant)
+    for _ in range(3):
+        _failing(other_tenant)
+    budget_alert_check()
+    ProjectBudget.objects.filter(project=alices).update(hours_budget=Decimal("100"))
+    assert budget_alert_check()["failed"] == 3
+    alerts = Notification.objects.filter(kind="budget_check_failures")
+    assert alerts.get(user=tenant_admin).resolved_at is not None
+    assert alerts.get(user=bob).resolved_at is None
+
+
+def test_a_run_skipped_for_the_lock_leaves_the_failures_alert_open(tenant, tenant_admin):
+    from core.locks import named_lock
+
+    broken = [_failing(tenant) for _ in range(3)]
+    budget_alert_check_task()
+    ProjectBudget.objects.filter(project__in=broken).update(hours_budget=Decimal("100"))
+    with named_lock("budget_alert_check", ttl=60):
+        assert budget_alert_check_task() == {}
+    alert = Notification.objects.get(user=tenant_admin, kind="budget_check_failures")
+    assert alert.resolved_at is None
 
 
 def test_the_check_uses_a_fixed_number_of_queries(
