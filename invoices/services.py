@@ -11,7 +11,12 @@ from django.utils import timezone
 from rest_framework import serializers
 
 from accounts.models import AuditEvent
-from accounts.services import audit_record, notify_admins
+from accounts.services import (
+    audit_record,
+    notification_resolve,
+    notifications_resolve,
+    notify_admins,
+)
 from core.errors import Conflict
 from core.metrics import PDF_RENDER, metric_observe
 from invoices.models import Invoice
@@ -25,6 +30,7 @@ logger = logging.getLogger(__name__)
 
 JOB_TYPE = "invoice_pdf"
 STORAGE_FULL = {errno.ENOSPC, errno.EDQUOT}
+STORAGE_FULL_ALERT_KEY = "storage-full"
 
 
 def invoice_pdf_request(*, invoice: Invoice) -> Job | None:
@@ -71,7 +77,8 @@ def _status_while_busy(invoice: Invoice) -> str:
 def invoice_pdf_store(*, invoice: Invoice) -> tuple[str, str, int]:
     """Render the invoice (outside any transaction: it can take seconds) and store the PDF at
     invoices/<tenant>/<invoice>.pdf. Returns the stored name, the content hash it shows, and its
-    page count. A full disk or storage quota alerts the workspace's admins at once."""
+    page count. A full disk or storage quota alerts the workspace's admins at once (once while
+    the alert is open); a PDF stored closes the alert."""
     fingerprint = invoice.content_fingerprint()
     started = time.monotonic()
     rendered = html_to_pdf(invoice_html(invoice))
@@ -87,10 +94,12 @@ def invoice_pdf_store(*, invoice: Invoice) -> tuple[str, str, int]:
                 kind="storage_full",
                 title="Invoice PDFs cannot be stored: the storage is full",
                 payload={"invoice": invoice.number, "error": str(exc)},
-                alert_key="storage-full",
+                alert_key=STORAGE_FULL_ALERT_KEY,
             )
             raise RetryableError("STORAGE_FULL", f"The storage is full: {exc}") from exc
         raise
+    # Every workspace stores into the same storage: it has room again for all of them.
+    notifications_resolve(alert_keys=[STORAGE_FULL_ALERT_KEY])
     return name, fingerprint, rendered.pages
 
 
@@ -112,8 +121,9 @@ def invoice_pdf_url(invoice: Invoice) -> str:
 
 
 def invoice_pdf_saved(*, invoice_id: int, name: str, fingerprint: str, actor=None) -> Invoice:
-    """Record a stored render. Runs in the caller's transaction; the row lock orders it with any
-    concurrent change, so a render of stale content is always noticed."""
+    """Record a stored render and close the invoice's failed-render alert. Runs in the caller's
+    transaction; the row lock orders it with any concurrent change, so a render of stale content
+    is always noticed."""
     invoice = Invoice.objects.select_for_update().select_related("tenant").filter(pk=invoice_id)
     invoice = invoice.first()
     if invoice is None:
@@ -143,6 +153,7 @@ def invoice_pdf_saved(*, invoice_id: int, name: str, fingerprint: str, actor=Non
         actor=actor,
         new={"pdf": name, "content_hash": fingerprint},
     )
+    notification_resolve(tenant=invoice.tenant, alert_key=_failed_alert_key(invoice))
     invoice.stale = stale
     return invoice
 
@@ -211,8 +222,12 @@ def invoice_pdf_given_up(job: Job) -> None:
             kind="invoice_pdf_failed",
             title=f"The PDF of invoice {invoice.number} could not be rendered",
             payload={"invoice": invoice.number, "error": f"{job.error_code}: {job.error_message}"},
-            alert_key=f"invoice-pdf:{invoice.pk}",
+            alert_key=_failed_alert_key(invoice),
         )
+
+
+def _failed_alert_key(invoice: Invoice) -> str:
+    return f"invoice-pdf:{invoice.pk}"
 
 
 INVOICE_PDF = JobType(

@@ -1,5 +1,6 @@
 import errno
 import io
+import os
 from datetime import timedelta
 
 import pytest
@@ -77,18 +78,39 @@ def test_a_change_during_a_render_is_followed_by_a_fresh_render(
     )
 
 
-class FullDiskStorage(FileSystemStorage):
+class BrokenStorage(FileSystemStorage):
+    """Every save fails with the OS error `error`, until it is set to None."""
+
+    error: int | None = None
+
     def _save(self, name, content):
-        raise OSError(errno.ENOSPC, "No space left on device")
+        if BrokenStorage.error is not None:
+            raise OSError(BrokenStorage.error, os.strerror(BrokenStorage.error))
+        return super()._save(name, content)
+
+
+@pytest.fixture
+def storage(settings):
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {"BACKEND": "tests.invoices.test_invoice_pdf_jobs.BrokenStorage"},
+    }
+    yield BrokenStorage
+    BrokenStorage.error = None
+
+
+def _fail_for_good(invoice) -> Job:
+    job = invoice_pdf_request(invoice=invoice)
+    for _ in range(4):
+        job = _run(job)
+    assert job.status == Job.Status.FAILED
+    return job
 
 
 def test_a_full_disk_alerts_at_once_retries_on_schedule_then_dead_letters(
-    invoice, tenant_admin, settings
+    invoice, tenant_admin, storage
 ):
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "default": {"BACKEND": "tests.invoices.test_invoice_pdf_jobs.FullDiskStorage"},
-    }
+    storage.error = errno.ENOSPC
     job = invoice_pdf_request(invoice=invoice)
     waits = []
     for _ in range(3):
@@ -104,6 +126,43 @@ def test_a_full_disk_alerts_at_once_retries_on_schedule_then_dead_letters(
     invoice.refresh_from_db()
     assert invoice.pdf_status == Invoice.PdfStatus.FAILED
     assert Notification.objects.filter(user=tenant_admin, kind="invoice_pdf_failed").count() == 1
+
+
+def test_a_disk_that_fills_up_again_after_a_pdf_was_stored_alerts_again(
+    invoice, tenant_admin, storage
+):
+    storage.error = errno.ENOSPC
+    job = _run(invoice_pdf_request(invoice=invoice))
+    full = Notification.objects.filter(user=tenant_admin, alert_key="storage-full")
+    assert full.count() == 1
+    storage.error = None  # space was freed: the retry stores the PDF
+    assert _run(job).status == Job.Status.COMPLETED
+    assert full.get().resolved_at is not None
+
+    storage.error = errno.ENOSPC
+    invoice.lines.update(description="A month later")
+    job = _run(invoice_pdf_request(invoice=invoice))
+    assert job.error_code == "STORAGE_FULL"
+    assert full.count() == 2
+    assert full.filter(resolved_at__isnull=True).count() == 1
+
+
+def test_a_pdf_that_fails_again_after_a_good_render_alerts_again(invoice, tenant_admin, storage):
+    failed = Notification.objects.filter(user=tenant_admin, kind="invoice_pdf_failed")
+    storage.error = errno.EIO
+    _fail_for_good(invoice)
+    _fail_for_good(invoice)
+    assert failed.count() == 1  # still open: not sent twice
+
+    storage.error = None
+    assert _run(invoice_pdf_request(invoice=invoice)).status == Job.Status.COMPLETED
+    assert failed.get().resolved_at is not None
+
+    storage.error = errno.EIO
+    _fail_for_good(invoice)
+    invoice.refresh_from_db()
+    assert invoice.pdf_status == Invoice.PdfStatus.FAILED
+    assert failed.count() == 2
 
 
 def test_the_render_command_renders_synchronously(invoice):
