@@ -12,7 +12,7 @@ from django.db.models import F, Subquery
 from django.utils import timezone
 
 from accounts.models import AuditEvent
-from accounts.services import audit_record, notify_admins
+from accounts.services import audit_record, notification_resolve, notify_admins
 from core.errors import NotFound
 from sharelinks.models import PublicLink, PublicLinkEvent, share_token_hash
 from sharelinks.resources import SHAREABLES
@@ -21,6 +21,7 @@ logger = logging.getLogger(__name__)
 
 # View events are nobody's lock: they go in larger batches, each DELETE still brief.
 EVENTS_PURGE_BATCH = 50_000
+CLEANUP_FAILURES_ALERT_KEY = "share-link-cleanup-failures"
 BROWSERS = re.compile(r"(Edg|OPR|Firefox|Chrome|Safari|curl|Wget|python-httpx|bot)", re.I)
 
 
@@ -139,7 +140,8 @@ def share_links_cleanup(*, batch_size: int | None = None, on_batch=None) -> dict
     transaction that skips rows another transaction holds (a link being viewed right now is left
     for the next run rather than waited on); write one audit event per link; then delete view
     events older than SHARE_LINK_EVENT_RETENTION_DAYS in batches. A link that fails is logged and
-    skipped; more than OPS_CLEANUP_MAX_FAILURES failures alert the platform's staff."""
+    skipped; more than OPS_CLEANUP_MAX_FAILURES failures alert the platform's staff, once while a
+    run still has that many; a run with fewer closes the alert."""
     batch_size = batch_size or settings.SHARE_LINK_CLEANUP_BATCH
     now = timezone.now()
     deactivated, failed, after = 0, [], 0
@@ -165,15 +167,21 @@ def share_links_cleanup(*, batch_size: int | None = None, on_batch=None) -> dict
     cleaned = _events_purge(
         now - timedelta(days=settings.SHARE_LINK_EVENT_RETENTION_DAYS), EVENTS_PURGE_BATCH
     )
-    if len(failed) > settings.OPS_CLEANUP_MAX_FAILURES:
-        notify_admins(
-            tenant=None,
-            kind="share_link_cleanup_failures",
-            title=f"The share-link cleanup failed for {len(failed)} links",
-            payload={"failed": len(failed)},
-            alert_key="share-link-cleanup-failures",
-        )
+    _failures_alert(len(failed))
     return {"deactivated": deactivated, "cleaned_events": cleaned, "failed": len(failed)}
+
+
+def _failures_alert(failed: int) -> None:
+    if failed <= settings.OPS_CLEANUP_MAX_FAILURES:
+        notification_resolve(tenant=None, alert_key=CLEANUP_FAILURES_ALERT_KEY)
+        return
+    notify_admins(
+        tenant=None,
+        kind="share_link_cleanup_failures",
+        title=f"The share-link cleanup failed for {failed} links",
+        payload={"failed": failed},
+        alert_key=CLEANUP_FAILURES_ALERT_KEY,
+    )
 
 
 def _deactivate_batch(batch: list[PublicLink], now) -> tuple[int, list[int]]:

@@ -122,6 +122,50 @@ def test_more_than_a_hundred_failures_alert_the_platform_staff(tenant, monkeypat
     assert Notification.objects.filter(kind="share_link_cleanup_failures", tenant=None).count() == 1
 
 
+def test_failures_alert_again_after_a_run_that_failed_for_fewer_links(tenant, monkeypatch):
+    staff = UserFactory(username="root@example.com", is_staff=True, is_superuser=True)
+    links = _links(tenant, 101, expires_at=timezone.now() - timedelta(seconds=1))
+    real = services._deactivate
+    broken = {link.pk for link in links}
+
+    def deactivate(links, now):
+        if broken & {link.pk for link in links}:
+            raise ValueError("bad")
+        return real(links, now)
+
+    monkeypatch.setattr(services, "_deactivate", deactivate)
+    share_links_cleanup()
+    share_links_cleanup()
+    alerts = Notification.objects.filter(user=staff, kind="share_link_cleanup_failures")
+    assert alerts.count() == 1  # still open: not sent twice
+
+    broken.clear()
+    assert share_links_cleanup()["failed"] == 0
+    assert alerts.get().resolved_at is not None
+
+    broken.update(link.pk for link in _links(tenant, 101, max_views=1, view_count=1))
+    assert share_links_cleanup()["failed"] == 101
+    assert alerts.count() == 2
+
+
+def test_a_run_skipped_for_the_lock_leaves_the_failures_alert_open(tenant, monkeypatch):
+    from core.locks import named_lock
+    from sharelinks.tasks import share_link_cleanup
+
+    UserFactory(username="root@example.com", is_staff=True, is_superuser=True)
+    _links(tenant, 101, expires_at=timezone.now() - timedelta(seconds=1))
+
+    def deactivate(links, now):
+        raise ValueError("bad")
+
+    monkeypatch.setattr(services, "_deactivate", deactivate)
+    share_link_cleanup()
+    with named_lock("share_link_cleanup", ttl=60):
+        assert share_link_cleanup() == {}
+    alert = Notification.objects.get(kind="share_link_cleanup_failures")
+    assert alert.resolved_at is None
+
+
 def test_the_command_runs_it_and_the_run_is_recorded(tenant):
     _links(tenant, 3, expires_at=timezone.now() - timedelta(seconds=1))
     out = StringIO()
