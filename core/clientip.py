@@ -1,16 +1,33 @@
+import functools
+import ipaddress
+
 from django.conf import settings
 
 
 def client_ip(request) -> str:
     """The client's address: REMOTE_ADDR, or, behind NUM_PROXIES trusted proxies, the address the
     outermost trusted proxy saw (read from the right of X-Forwarded-For). A client can prepend
-    whatever it likes to that header, so it is never read from the left."""
+    whatever it likes to that header, so it is never read from the left; and it is read only from
+    a peer in TRUSTED_PROXIES, so a client connecting directly cannot send one at all."""
     remote = request.META.get("REMOTE_ADDR", "")
     proxies = settings.NUM_PROXIES
-    if proxies <= 0:
+    if proxies <= 0 or not _is_trusted_proxy(remote):
         return remote
     forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
     forwarded = [part for part in forwarded if part]
     if len(forwarded) < proxies:
         return remote
     return forwarded[-proxies]
+
+
+def _is_trusted_proxy(address: str) -> bool:
+    try:
+        peer = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(peer in network for network in _networks(tuple(settings.TRUSTED_PROXIES)))
+
+
+@functools.cache
+def _networks(networks: tuple[str, ...]) -> list:
+    return [ipaddress.ip_network(network, strict=False) for network in networks]

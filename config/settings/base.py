@@ -1,6 +1,7 @@
 """Settings shared by every deployment. Every value comes from an environment variable with a safe
 default; the README's configuration table documents each one."""
 
+import ipaddress
 import os
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -36,6 +37,17 @@ CSRF_TRUSTED_ORIGINS = env.list(
 # How many reverse proxies in front of the web processes append to X-Forwarded-For; the client
 # address is read that many hops from the right, never from the raw header.
 NUM_PROXIES = env.int("NUM_PROXIES", default=0)
+# The networks those proxies connect from: X-Forwarded-For is read only on a connection from one
+# of them, so a client reaching the web processes directly cannot name its own address.
+TRUSTED_PROXIES = env.list(
+    "TRUSTED_PROXIES",
+    default=["127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"],
+)
+try:
+    for _network in TRUSTED_PROXIES:
+        ipaddress.ip_network(_network, strict=False)
+except ValueError as exc:
+    raise ImproperlyConfigured(f"TRUSTED_PROXIES: {exc}") from exc
 
 # Served over https (an https PUBLIC_BASE_URL): session and CSRF cookies travel over https only.
 # Behind proxies, a request is secure when the proxy says so in X-Forwarded-Proto.
