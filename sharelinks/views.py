@@ -1,4 +1,5 @@
 import functools
+import logging
 
 from django.conf import settings
 from django.db import transaction
@@ -11,6 +12,8 @@ from core.metrics import RATE_LIMIT_REJECTIONS, metric_inc
 from core.ratelimit import Limit, rate_limit_hit
 from sharelinks.resources import SHAREABLES
 from sharelinks.services import share_link_view
+
+logger = logging.getLogger(__name__)
 
 PUBLIC_HEADERS = {
     "Referrer-Policy": "no-referrer",
@@ -73,6 +76,17 @@ def share_link_page(request, token: str):
                 return not_found(request)
             response = SHAREABLES[link.resource_type].render(request, link)
     except Http404:
+        return not_found(request)
+    except FileNotFoundError as exc:
+        # The row outlived its file (deleted from the storage, a lost volume). The view counted
+        # above was rolled back with the transaction.
+        logger.error(
+            "Share link %s: %s %s has no file in the storage: %s",
+            link.pk,
+            link.resource_type,
+            link.resource_id,
+            exc,
+        )
         return not_found(request)
     return response
 

@@ -1,15 +1,21 @@
+import io
+import logging
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import httpx
 import pytest
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
 from django.db import connection
 from django.utils import timezone
+from PIL import Image
 
 from generations.models import Block, Deck, GeneratedImage, Slide
 from generations.signing import file_url, view_url
 from sharelinks.models import PublicLink, PublicLinkEvent
 from sharelinks.services import share_link_create, share_link_revoke
+from tests.invoices.factories import InvoiceFactory
 
 
 @pytest.fixture
@@ -173,3 +179,39 @@ def test_a_suspended_workspace_publishes_nothing(client, tenant, deck, settings)
     tenant.is_active = True
     tenant.save()
     assert client.get(f"/s/{token}").status_code == 200
+
+
+def _image_with_its_file_gone(tenant):
+    png = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(png, format="PNG")
+    name = default_storage.save(f"generations/{tenant.pk}/fox.png", ContentFile(png.getvalue()))
+    image = GeneratedImage.objects.create(tenant=tenant, prompt="fox", file=name, width=8, height=8)
+    default_storage.delete(name)
+    return "image", image.pk, name
+
+
+def _invoice_pdf_with_its_file_gone(tenant):
+    invoice = InvoiceFactory(tenant=tenant)
+    invoice.pdf_file.name = invoice.storage_path  # recorded, never stored
+    invoice.save(update_fields=["pdf_file"])
+    return "invoice_pdf", invoice.pk, invoice.storage_path
+
+
+@pytest.mark.parametrize("shared", [_image_with_its_file_gone, _invoice_pdf_with_its_file_gone])
+def test_a_shared_file_gone_from_the_storage_answers_the_404_page_and_is_logged(
+    client, tenant, caplog, shared
+):
+    resource_type, resource_id, name = shared(tenant)
+    link, token = share_link_create(
+        tenant=tenant, resource_type=resource_type, resource_id=resource_id
+    )
+    unknown = client.get("/s/no-such-token-at-all")
+    with caplog.at_level(logging.ERROR, logger="sharelinks.views"):
+        response = client.get(f"/s/{token}")
+    assert response.status_code == 404
+    assert response.content == unknown.content
+    assert response["Referrer-Policy"] == "no-referrer"
+    assert "noindex" in response["X-Robots-Tag"]
+    assert any(name in record.getMessage() for record in caplog.records)
+    link.refresh_from_db()
+    assert link.view_count == 0
