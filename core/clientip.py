@@ -20,6 +20,20 @@ def client_ip(request) -> str:
     return forwarded[-proxies]
 
 
+def client_limit_key(address: str) -> str:
+    """What a per-address limit counts: an IPv4 address, or an IPv6 address's /64 — a single host
+    is usually handed a whole /64 and picks addresses in it at will."""
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if parsed.version == 4:
+        return str(parsed)
+    if parsed.ipv4_mapped:
+        return str(parsed.ipv4_mapped)
+    return str(ipaddress.ip_network(f"{parsed}/64", strict=False))
+
+
 def _is_trusted_proxy(address: str) -> bool:
     try:
         peer = ipaddress.ip_address(address)

@@ -7,7 +7,7 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from core.clientip import client_ip
+from core.clientip import client_ip, client_limit_key
 from core.metrics import RATE_LIMIT_REJECTIONS, metric_inc
 from core.ratelimit import Limit, rate_limit_hit
 from sharelinks.resources import SHAREABLES
@@ -60,7 +60,14 @@ def share_link_page(request, token: str):
         return HttpResponse(status=503, headers={"Retry-After": "0"})
     address = client_ip(request)
     decision = rate_limit_hit(
-        [Limit("public", f"public:{address}", settings.SHARE_LINK_RATE_LIMIT_PER_MINUTE, 60)]
+        [
+            Limit(
+                "public",
+                f"public:{client_limit_key(address)}",
+                settings.SHARE_LINK_RATE_LIMIT_PER_MINUTE,
+                60,
+            )
+        ]
     )
     if not decision.allowed:
         metric_inc(RATE_LIMIT_REJECTIONS, limit="public")

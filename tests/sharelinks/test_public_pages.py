@@ -89,6 +89,21 @@ def test_public_pages_are_rate_limited_per_address(client, tenant, deck, setting
     assert client.get(f"/s/{token}", REMOTE_ADDR="203.0.113.6").status_code == 200
 
 
+def test_an_ipv6_host_is_limited_across_its_64(client, tenant, deck, settings):
+    settings.SHARE_LINK_RATE_LIMIT_PER_MINUTE = 3
+    _, token = _link(tenant, deck)
+    rotating = [
+        client.get(f"/s/{token}", REMOTE_ADDR=f"2001:db8:1:2::{n:x}").status_code
+        for n in range(1, 5)
+    ]
+    assert rotating == [200, 200, 200, 429]
+    assert client.get(f"/s/{token}", REMOTE_ADDR="2001:db8:1:3::1").status_code == 200
+    # An IPv4 client seen through an IPv6 socket is the IPv4 client.
+    ipv4 = [client.get(f"/s/{token}", REMOTE_ADDR="203.0.113.7").status_code for _ in range(3)]
+    assert client.get(f"/s/{token}", REMOTE_ADDR="::ffff:203.0.113.7").status_code == 429
+    assert ipv4 == [200, 200, 200]
+
+
 def test_a_forged_forwarded_for_does_not_dodge_the_limit(client, tenant, deck, settings):
     settings.SHARE_LINK_RATE_LIMIT_PER_MINUTE = 2
     settings.NUM_PROXIES = 1
