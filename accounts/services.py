@@ -1,7 +1,9 @@
 import getpass
 import json
+import logging
 import secrets
 import socket
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -13,6 +15,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.text import Truncator
 
 from accounts import keycache
 from accounts.models import (
@@ -27,6 +30,8 @@ from accounts.models import (
 )
 from core.errors import InsufficientCredits
 from core.metrics import ALERTS_CREATED, metric_inc
+
+logger = logging.getLogger(__name__)
 
 API_KEY_SCHEME = "ofl_"
 # last_used_at is a hint, not a log: write it at most once a minute per key.
@@ -301,6 +306,17 @@ def tenant_admins(tenant: Tenant | None):
     )
 
 
+NOTIFICATION_TITLE_MAX_LENGTH = Notification._meta.get_field("title").max_length
+
+
+def notification_title(text: str) -> str:
+    """`text` as a notification title, which is also an email subject: one line (line breaks and
+    other control characters become spaces; a mail backend refuses a subject that spans lines),
+    cut with an ellipsis to fit the title's column."""
+    spaced = "".join(" " if unicodedata.category(char) == "Cc" else char for char in text)
+    return Truncator(" ".join(spaced.split())).chars(NOTIFICATION_TITLE_MAX_LENGTH)
+
+
 def notify_admins(
     *,
     tenant: Tenant | None,
@@ -311,6 +327,7 @@ def notify_admins(
 ) -> list[Notification]:
     """Notify each admin in-app and by email. With an `alert_key`, an admin who still has that
     alert open is not notified again. Without a tenant, the platform staff are notified."""
+    title = notification_title(title)
     created = []
     for user in tenant_admins(tenant):
         try:
@@ -332,10 +349,22 @@ def notify_admins(
     recipients = [n.user.email for n in created if n.user.email]
     if recipients:
         body = "\n".join(f"{key}: {value}" for key, value in (payload or {}).items())
-        transaction.on_commit(
-            lambda: send_mail(f"[Offload] {title}", body, None, recipients, fail_silently=True)
-        )
+        _alert_email_on_commit(f"[Offload] {title}", body, recipients)
     return created
+
+
+def _alert_email_on_commit(subject: str, body: str, recipients: list[str]) -> None:
+    """Email an alert once the notifications are committed. A mail failure (a server that is down,
+    a refused address) is logged: the in-app notifications stand, and the caller goes on to notify
+    others."""
+
+    def send():
+        try:
+            send_mail(subject, body, None, recipients)
+        except Exception:  # noqa: BLE001 - no mail failure may stop the notifying of others
+            logger.exception("Could not email the alert %r to %d admins.", subject, len(recipients))
+
+    transaction.on_commit(send)
 
 
 def notification_resolve(*, tenant: Tenant | None, alert_key: str) -> int:
@@ -378,6 +407,7 @@ def notify_admins_of_new_alerts(*, tenant: Tenant, kind: str, alerts: list[Alert
     admins = list(tenant_admins(tenant))
     if not alerts or not admins:
         return 0
+    titles = [notification_title(alert.title) for alert in alerts]
     Notification.objects.bulk_create(
         [
             Notification(
@@ -385,24 +415,19 @@ def notify_admins_of_new_alerts(*, tenant: Tenant, kind: str, alerts: list[Alert
                 user=user,
                 kind=kind,
                 alert_key=alert.alert_key,
-                title=alert.title,
+                title=title,
                 payload=alert.payload,
             )
-            for alert in alerts
+            for alert, title in zip(alerts, titles, strict=True)
             for user in admins
         ],
         batch_size=1000,
     )
     metric_inc(ALERTS_CREATED, len(alerts), kind=kind)
     recipients = [user.email for user in admins if user.email]
-    subject = (
-        f"[Offload] {alerts[0].title}"
-        if len(alerts) == 1
-        else f"[Offload] {len(alerts)} new alerts"
-    )
-    body = "\n".join(alert.title for alert in alerts)
     if recipients:
-        transaction.on_commit(
-            lambda: send_mail(subject, body, None, recipients, fail_silently=True)
+        subject = (
+            f"[Offload] {titles[0]}" if len(alerts) == 1 else f"[Offload] {len(alerts)} new alerts"
         )
+        _alert_email_on_commit(subject, "\n".join(titles), recipients)
     return len(alerts) * len(admins)

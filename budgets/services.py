@@ -4,9 +4,11 @@ from decimal import Decimal
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.text import Truncator
 
 from accounts.models import AuditEvent
 from accounts.services import (
+    NOTIFICATION_TITLE_MAX_LENGTH,
     Alert,
     audit_record,
     notification_resolve_elsewhere,
@@ -132,34 +134,59 @@ def budget_alert_check() -> dict:
 
 
 def _alerts_raise(alerts: list[BudgetAlert]) -> list[BudgetAlert]:
-    """Insert the new alerts and notify each tenant's admins. The partial unique constraint keeps
-    one active alert per threshold even if another check got there first: then the batch is
-    inserted row by row and the duplicates are dropped."""
-    if not alerts:
-        return []
+    """Insert the new alerts and notify each tenant's admins, one tenant at a time. A tenant's
+    alerts are stored in the same transaction as their notifications: if notifying fails, they are
+    not stored either, so the next run raises and notifies them again; and the failure is logged
+    while the other tenants are still notified."""
+    by_tenant = defaultdict(list)
+    for alert in alerts:
+        by_tenant[alert.project.tenant].append(alert)
+    raised = []
+    for tenant, tenant_alerts in by_tenant.items():
+        try:
+            with transaction.atomic():
+                inserted = _alerts_insert(tenant_alerts)
+                notify_admins_of_new_alerts(
+                    tenant=tenant,
+                    kind="budget_alert",
+                    alerts=[_alert_notice(alert) for alert in inserted],
+                )
+        except Exception:  # noqa: BLE001 - one workspace's failure must not silence the others
+            logger.exception(
+                "Could not raise the %d budget alerts of workspace %s; the next run tries again.",
+                len(tenant_alerts),
+                tenant.pk,
+            )
+            continue
+        raised += inserted
+    return raised
+
+
+def _alerts_insert(alerts: list[BudgetAlert]) -> list[BudgetAlert]:
+    """The partial unique constraint keeps one active alert per threshold even if another check got
+    there first: then the batch is inserted row by row and the duplicates are dropped."""
     try:
         with transaction.atomic():
-            raised = BudgetAlert.objects.bulk_create(alerts, batch_size=1000)
+            return BudgetAlert.objects.bulk_create(alerts, batch_size=1000)
     except IntegrityError:
-        raised = [alert for alert in alerts if _alert_insert(alert)]
-    by_tenant = defaultdict(list)
-    for alert in raised:
-        by_tenant[alert.project.tenant].append(
-            Alert(
-                title=f"{alert.project.name}: {alert.type} budget at {alert.current_percentage}% "
-                f"(threshold {alert.threshold}%)",
-                alert_key=alert.alert_key,
-                payload={
-                    "project": alert.project.name,
-                    "type": alert.type,
-                    "threshold": str(alert.threshold),
-                    "percentage": str(alert.current_percentage),
-                },
-            )
-        )
-    for tenant, notices in by_tenant.items():
-        notify_admins_of_new_alerts(tenant=tenant, kind="budget_alert", alerts=notices)
-    return raised
+        return [alert for alert in alerts if _alert_insert(alert)]
+
+
+def _alert_notice(alert: BudgetAlert) -> Alert:
+    """The alert as its notification says it. A long project name is shortened so that the usage,
+    which comes after it, always fits the title."""
+    usage = f": {alert.type} budget at {alert.current_percentage}% (threshold {alert.threshold}%)"
+    name = Truncator(alert.project.name.strip()).chars(NOTIFICATION_TITLE_MAX_LENGTH - len(usage))
+    return Alert(
+        title=f"{name}{usage}",
+        alert_key=alert.alert_key,
+        payload={
+            "project": alert.project.name,
+            "type": alert.type,
+            "threshold": str(alert.threshold),
+            "percentage": str(alert.current_percentage),
+        },
+    )
 
 
 def _alert_insert(alert: BudgetAlert) -> bool:

@@ -270,3 +270,76 @@ def test_the_task_records_its_run_and_skips_when_another_holds_the_lock(tenant, 
     with named_lock("budget_alert_check", ttl=60):
         assert budget_alert_check_task() == {}
     assert TaskRun.objects.filter(name="budget_alert_check", outcome="skipped").count() == 1
+
+
+@pytest.fixture
+def other_admin(other_tenant):
+    return MembershipFactory(tenant=other_tenant, user=UserFactory(username="bob@example.com")).user
+
+
+def test_a_long_project_name_and_a_huge_percentage_give_a_title_that_fits(
+    tenant, tenant_admin, other_tenant, other_admin
+):
+    # Projects are checked by name: this workspace's comes first.
+    long_name = _budget(tenant, [_threshold("material", 1000)], material_budget=Decimal("0.01"))
+    long_name.name = "0" * 200
+    long_name.save()
+    material(long_name, "9999999999.99")
+    hours(_budget(other_tenant, [_threshold("hours", 80)], hours_budget=Decimal("10")), 9)
+
+    assert budget_alert_check()["alerts_created"] == 2
+
+    title = Notification.objects.get(user=tenant_admin, kind="budget_alert").title
+    assert len(title) <= 255
+    assert title.startswith("0" * 100)
+    assert title.endswith(": material budget at 99999999999900.00% (threshold 1000.00%)")
+    assert Notification.objects.filter(user=other_admin, kind="budget_alert").exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_line_break_in_a_project_name_is_notified_on_one_line(
+    tenant, tenant_admin, other_tenant, other_admin, mailoutbox
+):
+    broken = _budget(tenant, [_threshold("hours", 80)], hours_budget=Decimal("10"))
+    broken.name = "A\r\nsite\n"
+    broken.save()
+    hours(broken, 9)
+    hours(_budget(other_tenant, [_threshold("hours", 80)], hours_budget=Decimal("10")), 9)
+
+    assert budget_alert_check()["alerts_created"] == 2
+
+    title = "A site: hours budget at 90.00% (threshold 80.00%)"
+    assert Notification.objects.get(user=tenant_admin, kind="budget_alert").title == title
+    assert Notification.objects.filter(user=other_admin, kind="budget_alert").exists()
+    subjects = {email.to[0]: email.subject for email in mailoutbox}
+    assert subjects["alice@example.com"] == f"[Offload] {title}"
+    assert "bob@example.com" in subjects
+
+
+def test_a_workspace_whose_notification_fails_is_notified_by_the_next_run(
+    tenant, tenant_admin, other_tenant, other_admin, monkeypatch, caplog
+):
+    from budgets import services
+
+    failing = _budget(tenant, [_threshold("hours", 80)], hours_budget=Decimal("10"))
+    failing.name = "A project"
+    failing.save()
+    hours(failing, 9)
+    hours(_budget(other_tenant, [_threshold("hours", 80)], hours_budget=Decimal("10")), 9)
+    notify = services.notify_admins_of_new_alerts
+
+    def notify_failing_for_alice(*, tenant, **kwargs):
+        if tenant.slug == "alice":
+            raise RuntimeError("mail queue unavailable")
+        return notify(tenant=tenant, **kwargs)
+
+    monkeypatch.setattr(services, "notify_admins_of_new_alerts", notify_failing_for_alice)
+    assert budget_alert_check()["alerts_created"] == 1
+    assert Notification.objects.filter(user=other_admin, kind="budget_alert").exists()
+    assert not BudgetAlert.objects.filter(project=failing).exists()
+    assert "Could not raise the 1 budget alerts of workspace" in caplog.text
+
+    monkeypatch.setattr(services, "notify_admins_of_new_alerts", notify)
+    assert budget_alert_check()["alerts_created"] == 1
+    assert BudgetAlert.objects.filter(project=failing, status="active").exists()
+    assert Notification.objects.filter(user=tenant_admin, kind="budget_alert").exists()
