@@ -4,6 +4,8 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import flatten_fieldsets
 from django.db import transaction
+from django.urls import reverse
+from django.utils.html import format_html_join
 
 from accounts.models import ApiKey, AuditEvent, CreditEntry, Membership, Notification, Tenant
 from accounts.services import (
@@ -45,7 +47,41 @@ def audited_delete(request, obj, names, *, delete) -> None:
         delete()
 
 
-class AuditedAdmin(admin.ModelAdmin):
+class WorkspaceFilter(admin.SimpleListFilter):
+    """A list narrowed to one workspace (`?tenant=<id>`, as a workspace's own page links to it),
+    without a sidebar naming every workspace: only the chosen one is shown. The search box finds
+    objects by workspace slug."""
+
+    title = "workspace"
+    parameter_name = "tenant"
+
+    def lookups(self, request, model_admin):
+        if self.value() is None:
+            return []
+        tenant = Tenant.objects.filter(pk=self.value()).first() if self._valid() else None
+        return [(self.value(), str(tenant) if tenant else "(no such workspace)")]
+
+    def queryset(self, request, queryset):
+        if self.value() is None:
+            return queryset
+        return queryset.filter(tenant_id=self.value()) if self._valid() else queryset.none()
+
+    def _valid(self) -> bool:
+        return self.value() is not None and self.value().isascii() and self.value().isdigit()
+
+
+class WorkspaceOwnedAdmin(admin.ModelAdmin):
+    """An object stays in the workspace it was created in: what points at it (entries, lines,
+    usage, the key a client holds) belongs to that workspace too."""
+
+    def get_readonly_fields(self, request, obj=None):
+        fixed = super().get_readonly_fields(request, obj)
+        if obj is None or "tenant" in fixed:
+            return fixed
+        return [*fixed, "tenant"]
+
+
+class AuditedAdmin(WorkspaceOwnedAdmin):
     """Staff creating, changing and deleting a workspace's objects here appear in the workspace's
     audit log, as they do through the API (Django's admin history keeps its own record too)."""
 
@@ -93,9 +129,32 @@ class TenantAdmin(admin.ModelAdmin):
     list_display = ["name", "slug", "credit_balance", "is_active", "created_at"]
     list_filter = ["is_active"]
     search_fields = ["name", "slug"]
-    readonly_fields = ["credit_balance", "created_at"]
+    readonly_fields = ["credit_balance", "created_at", "objects_lists"]
     prepopulated_fields = {"slug": ["name"]}
     inlines = [MembershipInline]
+    # The lists narrowed to a workspace by WorkspaceFilter, as its page links to them.
+    OBJECT_LISTS = [
+        ("jobs.job", "jobs"),
+        ("budgets.project", "projects"),
+        ("invoices.invoice", "invoices"),
+        ("sharelinks.publiclink", "share links"),
+        ("accounts.apikey", "API keys"),
+        ("accounts.creditentry", "credits"),
+        ("accounts.auditevent", "audit log"),
+    ]
+
+    @admin.display(description="Its objects")
+    def objects_lists(self, tenant):
+        if tenant.pk is None:
+            return "—"
+        return format_html_join(
+            " · ",
+            '<a href="{}?tenant={}">{}</a>',
+            (
+                (reverse(f"admin:{model.replace('.', '_')}_changelist"), tenant.pk, label)
+                for model, label in self.OBJECT_LISTS
+            ),
+        )
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
@@ -110,7 +169,7 @@ class TenantAdmin(admin.ModelAdmin):
 @admin.register(Membership)
 class MembershipAdmin(admin.ModelAdmin):
     list_display = ["user", "tenant", "role", "created_at"]
-    list_filter = ["role"]
+    list_filter = ["role", WorkspaceFilter]
     search_fields = ["user__username", "user__email", "tenant__slug"]
     list_select_related = ["user", "tenant"]
     raw_id_fields = ["user", "tenant"]
@@ -136,7 +195,7 @@ class ApiKeyAdmin(AuditedAdmin):
         "revoked_at",
         "last_used_at",
     ]
-    list_filter = ["role", ("revoked_at", admin.EmptyFieldListFilter)]
+    list_filter = ["role", ("revoked_at", admin.EmptyFieldListFilter), WorkspaceFilter]
     search_fields = ["prefix", "name", "tenant__slug"]
     list_select_related = ["tenant"]
     raw_id_fields = ["tenant", "created_by"]
@@ -196,16 +255,16 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 @admin.register(CreditEntry)
 class CreditEntryAdmin(ReadOnlyAdmin):
     list_display = ["created_at", "tenant", "kind", "amount", "balance_after", "reason", "job"]
-    list_filter = ["kind"]
+    list_filter = ["kind", WorkspaceFilter]
     search_fields = ["tenant__slug", "reason"]
-    list_select_related = ["tenant"]
+    list_select_related = ["tenant", "job"]
     raw_id_fields = ["job", "refund_of"]
 
 
 @admin.register(AuditEvent)
 class AuditEventAdmin(ReadOnlyAdmin):
     list_display = ["created_at", "tenant", "action", "resource_type", "resource_id", "actor_label"]
-    list_filter = ["action", "actor_type", "resource_type"]
+    list_filter = ["action", "actor_type", "resource_type", WorkspaceFilter]
     search_fields = ["resource_id", "actor_label", "tenant__slug"]
     list_select_related = ["tenant"]
 
@@ -213,7 +272,7 @@ class AuditEventAdmin(ReadOnlyAdmin):
 @admin.register(Notification)
 class NotificationAdmin(admin.ModelAdmin):
     list_display = ["created_at", "title", "kind", "tenant", "user", "read_at", "resolved_at"]
-    list_filter = ["kind", ("resolved_at", admin.EmptyFieldListFilter)]
+    list_filter = ["kind", ("resolved_at", admin.EmptyFieldListFilter), WorkspaceFilter]
     search_fields = ["title", "alert_key", "user__email", "tenant__slug"]
     list_select_related = ["tenant", "user"]
     raw_id_fields = ["tenant", "user"]

@@ -1,6 +1,6 @@
 from django.contrib import admin, messages
 
-from accounts.admin import AuditedAdmin, audited_delete, audited_save
+from accounts.admin import AuditedAdmin, WorkspaceFilter, audited_delete, audited_save
 from budgets.models import BudgetAlert, MaterialEntry, Project, ProjectBudget, TimeEntry
 from budgets.tasks import budget_alert_check
 
@@ -15,7 +15,7 @@ class ProjectBudgetInline(admin.StackedInline):
 @admin.register(Project)
 class ProjectAdmin(AuditedAdmin):
     list_display = ["name", "tenant", "status", "hourly_rate", "created_at"]
-    list_filter = ["status", "tenant"]
+    list_filter = ["status", WorkspaceFilter]
     search_fields = ["name", "tenant__slug"]
     list_select_related = ["tenant"]
     raw_id_fields = ["tenant"]
@@ -69,7 +69,7 @@ class ProjectBudgetAdmin(AuditedAdmin):
 @admin.register(TimeEntry)
 class TimeEntryAdmin(AuditedAdmin):
     list_display = ["date", "project", "hours", "rate", "description", "tenant"]
-    list_filter = ["date", "tenant"]
+    list_filter = ["date", WorkspaceFilter]
     search_fields = ["description", "project__name"]
     list_select_related = ["project", "tenant"]
     raw_id_fields = ["project", "tenant"]
@@ -79,7 +79,7 @@ class TimeEntryAdmin(AuditedAdmin):
 @admin.register(MaterialEntry)
 class MaterialEntryAdmin(AuditedAdmin):
     list_display = ["date", "project", "amount", "description", "tenant"]
-    list_filter = ["date", "tenant"]
+    list_filter = ["date", WorkspaceFilter]
     search_fields = ["description", "project__name"]
     list_select_related = ["project", "tenant"]
     raw_id_fields = ["project", "tenant"]
@@ -97,7 +97,7 @@ class BudgetAlertAdmin(admin.ModelAdmin):
         "created_at",
         "resolved_at",
     ]
-    list_filter = ["status", "type", "tenant"]
+    list_filter = ["status", "type", WorkspaceFilter]
     search_fields = ["project__name", "tenant__slug"]
     list_select_related = ["project"]
     raw_id_fields = ["project", "tenant"]

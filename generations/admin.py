@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.utils.html import format_html
 
+from accounts.admin import WorkspaceFilter, WorkspaceOwnedAdmin
 from generations.models import (
     Block,
     Deck,
@@ -15,8 +16,8 @@ from generations.models import (
 from generations.signing import file_path
 
 
-class ArtifactAdmin(admin.ModelAdmin):
-    list_filter = ["tenant"]
+class ArtifactAdmin(WorkspaceOwnedAdmin):
+    list_filter = [WorkspaceFilter]
     list_select_related = ["tenant"]
     raw_id_fields = ["tenant", "job"]
     readonly_fields = ["created_at"]
@@ -95,14 +96,14 @@ class SkillNodeAdmin(admin.ModelAdmin):
 @admin.register(Story)
 class StoryAdmin(ArtifactAdmin):
     list_display = ["title", "status", "words", "generation_time", "tenant", "created_at"]
-    list_filter = ["status", "tenant"]
+    list_filter = ["status", WorkspaceFilter]
     search_fields = ["title", "text"]
 
 
 @admin.register(GeneratedImage)
 class GeneratedImageAdmin(ArtifactAdmin):
     list_display = ["prompt", "kind", "width", "height", "tenant", "created_at"]
-    list_filter = ["kind", "tenant"]
+    list_filter = ["kind", WorkspaceFilter]
     search_fields = ["prompt"]
     raw_id_fields = ["tenant", "job", "source_image"]
     # The file is the generation's output: shown here, never uploaded or cleared by hand.

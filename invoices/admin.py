@@ -6,7 +6,7 @@ from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from accounts.admin import AuditedAdmin
+from accounts.admin import AuditedAdmin, WorkspaceFilter
 from invoices.models import Client, Invoice, InvoiceLine
 from invoices.services import invoice_delete, invoice_pdf_request, invoice_pdf_response
 
@@ -34,7 +34,7 @@ class InvoiceLineInline(admin.TabularInline):
 @admin.register(Client)
 class ClientAdmin(AuditedAdmin):
     list_display = ["name", "email", "organisation_number", "vat_number", "tenant"]
-    list_filter = ["tenant"]
+    list_filter = [WorkspaceFilter]
     search_fields = ["name", "email", "organisation_number", "vat_number"]
     list_select_related = ["tenant"]
     raw_id_fields = ["tenant"]
@@ -52,7 +52,7 @@ class InvoiceAdmin(AuditedAdmin):
         "pdf_status",
         "rendered_at",
     ]
-    list_filter = ["status", "pdf_status", "tenant"]
+    list_filter = ["status", "pdf_status", WorkspaceFilter]
     search_fields = ["number", "client__name", "notes"]
     list_select_related = ["tenant", "client"]
     raw_id_fields = ["tenant", "client", "project", "pdf_job"]

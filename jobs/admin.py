@@ -1,7 +1,7 @@
 from django.contrib import admin, messages
 from django.urls import path
 
-from accounts.admin import ReadOnlyAdmin
+from accounts.admin import ReadOnlyAdmin, WorkspaceFilter
 from core.errors import ApiError
 from jobs.dashboard import queue_dashboard_view
 from jobs.models import Job, JobEvent, TaskRun, WorkerSeen
@@ -63,7 +63,7 @@ class JobAdmin(admin.ModelAdmin):
         "created_at",
         "finished_at",
     ]
-    list_filter = [AttentionFilter, DeadLetterFilter, "status", "priority", "type", "tenant"]
+    list_filter = [AttentionFilter, DeadLetterFilter, "status", "priority", "type", WorkspaceFilter]
     search_fields = ["=id", "type", "idempotency_key", "error_code", "tenant__slug"]
     list_select_related = ["tenant"]
     raw_id_fields = ["tenant", "api_key", "submitted_by", "retry_of"]

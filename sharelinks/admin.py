@@ -1,6 +1,6 @@
 from django.contrib import admin, messages
 
-from accounts.admin import AuditedAdmin, ReadOnlyAdmin
+from accounts.admin import AuditedAdmin, ReadOnlyAdmin, WorkspaceFilter
 from sharelinks.models import PublicLink, PublicLinkEvent
 from sharelinks.services import share_link_revoke
 
@@ -34,7 +34,13 @@ class PublicLinkAdmin(AuditedAdmin):
         "expires_at",
         "created_at",
     ]
-    list_filter = [OpensNowFilter, "is_active", "resource_type", "deactivated_reason", "tenant"]
+    list_filter = [
+        OpensNowFilter,
+        "is_active",
+        "resource_type",
+        "deactivated_reason",
+        WorkspaceFilter,
+    ]
     search_fields = ["token_prefix", "resource_id", "tenant__slug"]
     list_select_related = ["tenant"]
     raw_id_fields = ["tenant", "created_by_key", "created_by_user"]

@@ -1,0 +1,91 @@
+"""The admin keeps every object in its workspace and narrows lists to one workspace without
+naming all of them."""
+
+from accounts.models import ApiKey, CreditEntry
+from accounts.services import api_key_create, credits_debit
+from tests.budgets.factories import ProjectFactory, hours
+from tests.factories import TenantFactory
+from tests.jobs.factories import JobFactory
+
+NO_BUDGET = {
+    "budget-TOTAL_FORMS": "0",
+    "budget-INITIAL_FORMS": "0",
+    "budget-MIN_NUM_FORMS": "0",
+    "budget-MAX_NUM_FORMS": "1",
+}
+
+
+def test_a_project_stays_in_its_workspace_when_staff_edit_it(
+    admin_client, tenant, other_tenant, other_api_client
+):
+    project = ProjectFactory(tenant=tenant, name="Bridge")
+    hours(project, 37)
+    response = admin_client.post(
+        f"/admin/budgets/project/{project.pk}/change/",
+        {
+            "tenant": other_tenant.pk,
+            "name": "Bridge (renamed)",
+            "status": "active",
+            "hourly_rate": "100",
+            **NO_BUDGET,
+        },
+    )
+    assert response.status_code == 302
+    project.refresh_from_db()
+    assert (project.name, project.tenant_id) == ("Bridge (renamed)", tenant.pk)
+    assert other_api_client.get(f"/api/v1/projects/{project.pk}/usage").status_code == 404
+
+
+def test_an_api_key_stays_in_its_workspace(admin_client, tenant, other_tenant):
+    api_key, _ = api_key_create(tenant=tenant, name="ci", role="admin")
+    response = admin_client.post(
+        f"/admin/accounts/apikey/{api_key.pk}/change/",
+        {"tenant": other_tenant.pk, "name": "ci", "role": "admin"},
+    )
+    assert response.status_code == 302
+    assert ApiKey.objects.get(pk=api_key.pk).tenant_id == tenant.pk
+    # A new object still chooses its workspace.
+    assert b'name="tenant"' in admin_client.get("/admin/budgets/project/add/").content
+
+
+def test_lists_narrow_to_one_workspace_without_naming_every_workspace(admin_client, tenant, db):
+    others = [TenantFactory(name=f"Workspace {n:02d}") for n in range(30)]
+    ProjectFactory(tenant=tenant, name="Alice project")
+    ProjectFactory(tenant=others[0], name="Their project")
+
+    everything = admin_client.get("/admin/budgets/project/").content.decode()
+    assert "Alice project" in everything and "Their project" in everything
+    assert "Workspace 29" not in everything
+
+    narrowed = admin_client.get("/admin/budgets/project/", {"tenant": tenant.pk})
+    page = narrowed.content.decode()
+    assert "Alice project" in page and "Their project" not in page
+    assert narrowed.context["cl"].result_count == 1
+    assert "Alice&#x27;s workspace" in page  # the chosen workspace, shown in the sidebar
+    assert (
+        admin_client.get("/admin/budgets/project/", {"tenant": "x"}).context["cl"].result_count == 0
+    )
+
+
+def test_a_workspaces_page_links_to_its_lists(admin_client, tenant):
+    page = admin_client.get(f"/admin/accounts/tenant/{tenant.pk}/change/").content.decode()
+    for changelist in [
+        "/admin/jobs/job/",
+        "/admin/budgets/project/",
+        "/admin/accounts/auditevent/",
+    ]:
+        assert f'href="{changelist}?tenant={tenant.pk}"' in page
+        assert admin_client.get(changelist, {"tenant": tenant.pk}).status_code == 200
+
+
+def test_the_credit_ledger_list_costs_the_same_queries_for_any_page_size(
+    admin_client, tenant, django_assert_max_num_queries
+):
+    tenant.credit_balance = 1000
+    tenant.save()
+    for _ in range(40):
+        credits_debit(tenant=tenant, amount=1, reason="Job", job=JobFactory(tenant=tenant))
+    assert CreditEntry.objects.count() == 40
+    with django_assert_max_num_queries(12):
+        response = admin_client.get("/admin/accounts/creditentry/")
+    assert response.status_code == 200
