@@ -22,7 +22,7 @@ from core.metrics import PDF_RENDER, metric_observe
 from invoices.models import Invoice
 from invoices.rendering import html_to_pdf, invoice_html
 from jobs.errors import PermanentError, RetryableError
-from jobs.models import Job
+from jobs.models import Job, Priority
 from jobs.registry import JobType
 from jobs.services import job_cancel, job_submit
 
@@ -234,6 +234,10 @@ INVOICE_PDF = JobType(
     name=JOB_TYPE,
     handler=invoice_pdf_handle,
     payload_serializer=InvoicePdfPayload,
+    # Renders follow invoice changes in the background: they queue behind the work clients wait
+    # for, and one workspace's burst of changes never takes more than 2 workers at once.
+    default_priority=Priority.BATCH,
+    max_concurrency_per_tenant=2,
     max_attempts=4,
     retry_delays=(60, 300, 900),
     time_limit=600,

@@ -12,7 +12,7 @@ from accounts.models import AuditEvent, Notification
 from invoices.models import Invoice
 from invoices.services import invoice_pdf_request
 from jobs.models import Job
-from jobs.services import job_execute
+from jobs.services import job_claim, job_execute
 from tests.invoices.factories import InvoiceFactory, line
 
 
@@ -252,3 +252,60 @@ def test_a_render_that_finishes_after_its_invoice_was_deleted_leaves_no_file(inv
     with pytest.raises(PermanentError, match="deleted"), transaction.atomic():
         invoice_pdf_saved(invoice_id=invoice.pk, name=name, fingerprint=fingerprint)
     assert not default_storage.exists(name)
+
+
+def _renders_of(tenant, count):
+    renders = []
+    for _ in range(count):
+        invoice = InvoiceFactory(tenant=tenant)
+        line(invoice, "Design", 1, 100, 25)
+        renders.append(invoice_pdf_request(invoice=invoice))
+    return renders
+
+
+def _when_due(jobs):
+    for job in jobs:
+        job.refresh_from_db()
+    return time_machine.travel(max(job.next_retry_at for job in jobs) + timedelta(seconds=1))
+
+
+def test_a_workspace_renders_at_most_two_pdfs_at_once_and_others_render_meanwhile(
+    tenant, other_tenant, api_client
+):
+    first, second, third = _renders_of(tenant, 3)
+    (theirs,) = _renders_of(other_tenant, 1)
+    assert {job.priority for job in [first, second, third, theirs]} == {"batch"}
+    with _when_due([first, second, third, theirs]):
+        assert [job_claim(job.pk).status for job in [first, second]] == ["processing"] * 2
+        job_execute(job_id=str(third.pk))
+        job_execute(job_id=str(theirs.pk))
+
+    third.refresh_from_db()
+    assert (third.status, third.attempts) == (Job.Status.PENDING, 0)
+    events = api_client.get(f"/api/v1/jobs/{third.pk}/events").json()["results"]
+    assert events[-1]["message"] == (
+        "The workspace is at its cap of 2 invoice_pdf jobs running at once."
+    )
+    theirs.refresh_from_db()
+    assert theirs.status == Job.Status.COMPLETED
+    assert Invoice.objects.get(pdf_job=theirs).pdf_status == Invoice.PdfStatus.READY
+
+
+def test_changes_while_a_render_waits_for_its_workspace_give_one_render(tenant):
+    busy = _renders_of(tenant, 2)
+    (waiting,) = _renders_of(tenant, 1)
+    invoice = Invoice.objects.get(pdf_job=waiting)
+    with _when_due([*busy, waiting]):
+        for job in busy:
+            job_claim(job.pk)
+        job_execute(job_id=str(waiting.pk))
+        for description in ["Second", "Third"]:
+            invoice.lines.update(description=description)
+            assert invoice_pdf_request(invoice=invoice).pk == waiting.pk
+
+    assert Job.objects.filter(type="invoice_pdf", payload__invoice_id=invoice.pk).count() == 1
+    Job.objects.filter(pk__in=[job.pk for job in busy]).update(status=Job.Status.COMPLETED)
+    assert _run(waiting).status == Job.Status.COMPLETED
+    invoice.refresh_from_db()
+    assert invoice.pdf_status == Invoice.PdfStatus.READY
+    assert "Third" in PdfReader(io.BytesIO(invoice.pdf_file.read())).pages[0].extract_text()

@@ -151,7 +151,8 @@ def test_an_invoice_created_over_the_api_is_rendered_by_a_worker_and_downloaded(
 ):
     settings.INVOICE_PDF_DEBOUNCE_SECONDS = 0
     client = ClientFactory(tenant=tenant, name="Nordlys Consulting")
-    with running_worker(extra_env={"INVOICE_PDF_DEBOUNCE_SECONDS": "0"}):
+    # Renders are background work: a worker that takes only the batch queue renders them.
+    with running_worker(queues="batch", extra_env={"INVOICE_PDF_DEBOUNCE_SECONDS": "0"}):
         created = api_client.post(
             "/api/v1/invoices", {**INVOICE, "client": client.pk}, format="json"
         ).json()
