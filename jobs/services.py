@@ -551,6 +551,7 @@ def job_cancel(*, job: Job, actor=None) -> Job:
             Job.objects.filter(pk=job.pk).update(
                 status=Job.Status.CANCELED,
                 finished_at=timezone.now(),
+                next_retry_at=None,
                 cancel_requested=True,
                 error_code="CANCELED",
                 error_message=CANCELED_MESSAGE,

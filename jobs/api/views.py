@@ -43,7 +43,12 @@ def job_response(
     body = json.dumps(data, sort_keys=True, default=str).encode()
     etag = f'"{hashlib.sha256(body).hexdigest()[:32]}"'
     headers["ETag"] = etag
-    if status_code == 200 and etag_matches(request.headers.get("If-None-Match"), etag):
+    # If-None-Match asks a read for 304; an action (a cancel) is done whatever the client holds.
+    if (
+        status_code == 200
+        and request.method in ("GET", "HEAD")
+        and etag_matches(request.headers.get("If-None-Match"), etag)
+    ):
         return Response(status=status.HTTP_304_NOT_MODIFIED, headers=headers)
     return Response(data, status=status_code, headers=headers)
 
@@ -141,11 +146,40 @@ class JobCancelApi(TenantScopedMixin, generics.GenericAPIView):
     queryset = Job.objects.all()
     serializer_class = JobSerializer
 
-    @extend_schema(request=None, responses={200: JobSerializer, 202: JobSerializer})
+    @extend_schema(
+        request=None,
+        responses={200: JobSerializer, 202: JobSerializer},
+        parameters=[
+            OpenApiParameter(
+                "ETag",
+                str,
+                OpenApiParameter.HEADER,
+                required=True,
+                response=[200, 202],
+                description="The job's entity tag: send it as If-None-Match to poll for changes.",
+            ),
+            OpenApiParameter(
+                "Location",
+                str,
+                OpenApiParameter.HEADER,
+                required=True,
+                response=[202],
+                description="The job to poll until the cancel lands.",
+            ),
+            OpenApiParameter(
+                "Retry-After",
+                int,
+                OpenApiParameter.HEADER,
+                required=True,
+                response=[202],
+                description="Seconds to wait before polling the job.",
+            ),
+        ],
+    )
     def post(self, request, pk):
         job = job_cancel(job=self.get_object(), actor=request.user.actor)
         code = status.HTTP_200_OK if job.is_finished else status.HTTP_202_ACCEPTED
-        return Response(JobSerializer(job).data, status=code)
+        return job_response(request, job, status_code=code)
 
 
 class JobRetryApi(TenantScopedMixin, generics.GenericAPIView):

@@ -158,6 +158,43 @@ def test_cancel_a_pending_job(api_client, tenant):
     assert response.json()["status"] == "canceled"
 
 
+def test_a_job_canceled_while_waiting_for_its_next_attempt_announces_no_other(api_client, tenant):
+    job = JobFactory(
+        tenant=tenant,
+        attempts=1,
+        next_retry_at=timezone.now() + timedelta(minutes=5),
+        error_code="DIAGNOSTIC_FAILURE",
+        error_message="Attempt 1 fails on request.",
+    )
+    canceled = api_client.post(f"/api/v1/jobs/{job.pk}/cancel")
+    polled = api_client.get(f"/api/v1/jobs/{job.pk}").json()
+    assert (canceled.json()["status"], canceled.json()["next_retry_at"]) == ("canceled", None)
+    assert (polled["status"], polled["next_retry_at"]) == ("canceled", None)
+
+
+def test_cancel_asked_of_a_processing_job_answers_202_with_the_polling_hints(api_client, tenant):
+    job = JobFactory(tenant=tenant)
+    job_claim(job.pk)
+    url = f"/api/v1/jobs/{job.pk}"
+    response = api_client.post(f"{url}/cancel")
+    assert response.status_code == 202
+    assert (response.json()["status"], response.json()["cancel_requested"]) == ("processing", True)
+    assert response["Retry-After"] == "3"
+    assert response["Location"] == url
+    # The ETag is the job's: polls answer 304 until the cancel lands.
+    assert api_client.get(url, HTTP_IF_NONE_MATCH=response["ETag"]).status_code == 304
+
+
+def test_a_cancel_sent_with_if_none_match_cancels_and_answers_the_job(api_client, tenant):
+    job = JobFactory(tenant=tenant)
+    url = f"/api/v1/jobs/{job.pk}"
+    etag = api_client.get(url)["ETag"]
+    response = api_client.post(f"{url}/cancel", HTTP_IF_NONE_MATCH="*")
+    assert response.status_code == 200
+    assert response.json()["status"] == "canceled"
+    assert response["ETag"] != etag
+
+
 def test_retry_creates_a_new_job_pointing_back(api_client, tenant):
     failed = JobFactory(tenant=tenant, status=Job.Status.FAILED, error_code="BOOM")
     response = api_client.post(f"/api/v1/jobs/{failed.pk}/retry")
