@@ -114,7 +114,7 @@ def jobs_with_due_ahead(jobs):
 
 
 def job_queue_position(job: Job) -> dict | None:
-    """Where a pending job stands in its queue, and a rough wait estimate."""
+    """Where a pending job stands in its queue, and a rough estimate of its wait once due."""
     if job.status != Job.Status.PENDING:
         return None
     ahead = getattr(job, "due_ahead", None)
@@ -129,11 +129,11 @@ def job_queue_position(job: Job) -> dict | None:
     queue_length, active = queue_load(job.priority)
     queue_length = max(queue_length, ahead + 1)
     mean = job_mean_duration(job.type)
+    # Counted from when the job is due: for one waiting for its next attempt, from next_retry_at.
+    # A countdown to the retry would change the representation, and its ETag, on every poll.
     estimate = None
     if mean is not None:
         estimate = round((ahead // max(active, 1) + 1) * mean, 1)
-        if job.next_retry_at and job.next_retry_at > timezone.now():
-            estimate += (job.next_retry_at - timezone.now()).total_seconds()
     return {
         "queue": job.priority,
         "position": ahead + 1,

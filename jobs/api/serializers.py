@@ -16,7 +16,12 @@ class QueuePositionSerializer(serializers.Serializer):
     )
     queue_length = serializers.IntegerField()
     active = serializers.IntegerField(help_text="Jobs of the queue being processed now.")
-    estimated_wait_seconds = serializers.FloatField(allow_null=True)
+    estimated_wait_seconds = serializers.FloatField(
+        allow_null=True,
+        help_text="Seconds it should wait once due, from the jobs ahead and its type's recent mean"
+        " duration (null without recent runs). A job waiting for its next attempt is due at"
+        " next_retry_at.",
+    )
 
 
 class JobErrorSerializer(serializers.Serializer):

@@ -2,6 +2,8 @@ import uuid
 from datetime import timedelta
 
 import pytest
+import time_machine
+from django.core.cache import caches
 from django.utils import timezone
 
 from accounts.models import CreditEntry
@@ -50,6 +52,32 @@ def test_polling_gives_an_etag_and_304_while_nothing_changed(api_client):
     assert api_client.get(location, HTTP_IF_NONE_MATCH=first["ETag"]).status_code == 304
     Job.objects.update(progress=50)
     assert api_client.get(location, HTTP_IF_NONE_MATCH=first["ETag"]).status_code == 200
+
+
+def test_a_job_waiting_for_its_next_attempt_gives_304_while_nothing_changed(api_client, tenant):
+    caches["local"].clear()
+    now = timezone.now()
+    # A recent run of the type: it has a mean duration (2 s) to estimate from.
+    JobFactory(
+        tenant=tenant,
+        status=Job.Status.COMPLETED,
+        started_at=now - timedelta(seconds=3),
+        finished_at=now - timedelta(seconds=1),
+    )
+    job = JobFactory(
+        tenant=tenant,
+        attempts=1,
+        next_retry_at=now + timedelta(minutes=15),
+        error_code="TIMEOUT",
+        error_message="The attempt timed out.",
+    )
+    url = f"/api/v1/jobs/{job.pk}"
+    first = api_client.get(url)
+    # The wait is counted from when the job is due again: it does not count down between polls.
+    assert first.json()["queue"]["estimated_wait_seconds"] == 2.0
+    with time_machine.travel(now + timedelta(seconds=40), tick=False):
+        again = api_client.get(url, HTTP_IF_NONE_MATCH=first["ETag"])
+    assert again.status_code == 304
 
 
 def test_a_finished_job_has_no_polling_hint(api_client, tenant):
