@@ -1,14 +1,27 @@
 """Signed, expiring links to the pages that show an artifact, usable without logging in."""
 
+import time
+
 from django.conf import settings
 from django.core import signing
 from django.urls import reverse
 
 SALT = "generations.view"
+# A link is stamped with the start of the hundredth of GENERATION_VIEW_URL_MAX_AGE it is made in,
+# not with the current second: a finished job read again and again hands out the same link (and
+# keeps its ETag), and every link stays valid for at least 99% of the lifetime, never longer.
+LIFETIME_STEPS = 100
+
+
+class SteppedTimestampSigner(signing.TimestampSigner):
+    def timestamp(self):
+        step = max(settings.GENERATION_VIEW_URL_MAX_AGE // LIFETIME_STEPS, 1)
+        now = int(time.time())
+        return signing.b62_encode(now - now % step)
 
 
 def view_token(kind: str, pk: int | str) -> str:
-    return signing.dumps([kind, pk], salt=SALT, compress=True)
+    return SteppedTimestampSigner(salt=SALT).sign_object([kind, pk], compress=True)
 
 
 def view_token_read(token: str) -> tuple[str, int] | None:

@@ -1,5 +1,7 @@
+import time
 import uuid
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 import pytest
 import time_machine
@@ -8,7 +10,7 @@ from django.utils import timezone
 
 from accounts.models import CreditEntry
 from jobs.models import Job, Priority
-from jobs.services import job_claim
+from jobs.services import job_claim, job_execute
 from tests.jobs.factories import JobFactory
 
 
@@ -78,6 +80,35 @@ def test_a_job_waiting_for_its_next_attempt_gives_304_while_nothing_changed(api_
     with time_machine.travel(now + timedelta(seconds=40), tick=False):
         again = api_client.get(url, HTTP_IF_NONE_MATCH=first["ETag"])
     assert again.status_code == 304
+
+
+def test_a_finished_generation_gives_304_to_later_polls_and_its_link_opens_for_its_lifetime(
+    api_client, client, published, settings
+):
+    submitted = api_client.post(
+        "/api/v1/generations",
+        {"kind": "deck", "text": "Tides rise and fall. The moon pulls the sea. " * 5},
+        format="json",
+    ).json()
+    job_execute(job_id=submitted["id"])
+    lifetime = settings.GENERATION_VIEW_URL_MAX_AGE
+    step = lifetime // 100
+    # Polls a few seconds into a hundredth of the link's lifetime, then minutes later.
+    start = (int(time.time()) // step + 1) * step + 5
+    for url in (f"/api/v1/generations/{submitted['id']}", f"/api/v1/jobs/{submitted['id']}"):
+        with time_machine.travel(start, tick=False):
+            first = api_client.get(url)
+        with time_machine.travel(start + 600, tick=False):
+            again = api_client.get(url, HTTP_IF_NONE_MATCH=first["ETag"])
+        assert first.json()["status"] == "completed"
+        assert again.status_code == 304
+    link = urlsplit(first.json()["view_url"]).path
+    # The link may be a few seconds older than its poll, never younger: it opens for at least 99%
+    # of GENERATION_VIEW_URL_MAX_AGE and not past it.
+    with time_machine.travel(start + lifetime - step, tick=False):
+        assert client.get(link).status_code == 200
+    with time_machine.travel(start + lifetime, tick=False):
+        assert client.get(link).status_code == 404
 
 
 def test_a_finished_job_has_no_polling_hint(api_client, tenant):
