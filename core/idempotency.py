@@ -5,8 +5,12 @@ the resource), with `Idempotent-Replayed: true`. Same key and a different reques
 the first request is still running: 409. Only successful responses are kept, so a request rejected by
 authentication or validation can be fixed and sent again with the same key. Keys are scoped to the
 tenant and kept IDEMPOTENCY_KEY_TTL_HOURS.
+
+A running request holds its key for IDEMPOTENCY_IN_FLIGHT_SECONDS, longer than any request may run:
+a key held longer belongs to a request whose process died, and the next request takes it over.
 """
 
+import contextlib
 import functools
 import hashlib
 import json
@@ -14,7 +18,7 @@ import re
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 from django.utils import timezone
 from rest_framework.response import Response
 
@@ -71,19 +75,13 @@ def idempotent(handler=None, *, secret_fields: tuple[str, ...] = ()):
             return _replay(record)
         try:
             response = handler(view, request, *args, **kwargs)
+            if 200 <= response.status_code < 300:
+                _record_response(record, response, secret_fields)
+                return response
         except BaseException:
-            record.delete()
+            _release(record)
             raise
-        if not 200 <= response.status_code < 300:
-            record.delete()
-            return response
-        record.state = IdempotencyRecord.State.DONE
-        record.response_status = response.status_code
-        record.response_body = {
-            name: None if name in secret_fields else value for name, value in response.data.items()
-        }
-        record.response_headers = _replayed_headers(response)
-        record.save(update_fields=["state", "response_status", "response_body", "response_headers"])
+        _release(record)
         return response
 
     # The OpenAPI schema documents the Idempotency-Key header and its answers for these methods.
@@ -108,12 +106,45 @@ def _claim(tenant, key: str, fingerprint: str) -> IdempotencyRecord:
         if existing.expires_at <= timezone.now():
             IdempotencyRecord.objects.filter(pk=existing.pk).delete()
             continue
+        if _abandoned(existing):
+            # Only while still in flight: the request may have finished since it was read.
+            IdempotencyRecord.objects.filter(
+                pk=existing.pk, state=IdempotencyRecord.State.IN_FLIGHT
+            ).delete()
+            continue
         if existing.fingerprint != fingerprint:
             raise IdempotencyMismatch()
         if existing.state == IdempotencyRecord.State.IN_FLIGHT:
             raise Conflict("A request with this Idempotency-Key is still being processed.")
         return existing
     raise Conflict("A request with this Idempotency-Key is still being processed.")
+
+
+def _abandoned(record: IdempotencyRecord) -> bool:
+    """An in-flight record older than any request may run: its request's process died."""
+    held_since = timezone.now() - timedelta(seconds=settings.IDEMPOTENCY_IN_FLIGHT_SECONDS)
+    return record.state == IdempotencyRecord.State.IN_FLIGHT and record.created_at <= held_since
+
+
+def _record_response(record: IdempotencyRecord, response: Response, secret_fields) -> None:
+    # Only while this request still holds the key: one that outlived its hold has lost it.
+    IdempotencyRecord.objects.filter(pk=record.pk, state=IdempotencyRecord.State.IN_FLIGHT).update(
+        state=IdempotencyRecord.State.DONE,
+        response_status=response.status_code,
+        response_body={
+            name: None if name in secret_fields else value for name, value in response.data.items()
+        },
+        response_headers=_replayed_headers(response),
+    )
+
+
+def _release(record: IdempotencyRecord) -> None:
+    """Free the key of a request that stores nothing. When the database is out of reach the hold
+    lapses by itself, after IDEMPOTENCY_IN_FLIGHT_SECONDS."""
+    with contextlib.suppress(DatabaseError):
+        IdempotencyRecord.objects.filter(
+            pk=record.pk, state=IdempotencyRecord.State.IN_FLIGHT
+        ).delete()
 
 
 def _replayed_headers(response: Response) -> dict[str, str]:

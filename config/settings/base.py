@@ -246,6 +246,9 @@ RATE_LIMIT_READS_PER_MINUTE = env.int("RATE_LIMIT_READS_PER_MINUTE", default=600
 # Authentication caches each API key (by its hash) this long; saving a key or its tenant drops it.
 API_KEY_CACHE_SECONDS = env.int("API_KEY_CACHE_SECONDS", default=60)
 IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=24)
+# A running request holds its Idempotency-Key this long at most: longer than any request runs
+# (gunicorn replaces a worker silent for 30 s), so a key held longer was left by a dead process.
+IDEMPOTENCY_IN_FLIGHT_SECONDS = env.int("IDEMPOTENCY_IN_FLIGHT_SECONDS", default=60)
 
 # Celery: JSON only; the broker carries wake-ups, the jobs table is the truth.
 # The filesystem transport ignores the host; naming one spares a warning on every connection.

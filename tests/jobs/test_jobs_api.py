@@ -1,23 +1,29 @@
+import contextlib
 import time
 import uuid
 from datetime import timedelta
+from types import SimpleNamespace
 from urllib.parse import urlsplit
 
 import pytest
 import time_machine
 from django.core.cache import caches
+from django.db import connection
 from django.utils import timezone
 
 from accounts.models import CreditEntry
+from core.idempotency import request_fingerprint
+from core.models import IdempotencyRecord
 from jobs.models import Job, Priority
 from jobs.services import job_claim, job_execute
 from tests.jobs.factories import JobFactory
 
 
-def _submit(client, **body):
+def _submit(client, key: str | None = None, **body):
     body.setdefault("type", "diagnostic")
     body.setdefault("payload", {"steps": 1})
-    return client.post("/api/v1/jobs", body, format="json")
+    headers = {"HTTP_IDEMPOTENCY_KEY": key} if key else {}
+    return client.post("/api/v1/jobs", body, format="json", **headers)
 
 
 def test_submit_answers_202_with_where_to_poll(api_client):
@@ -535,3 +541,75 @@ def test_if_none_match_star_on_a_missing_job_is_404(api_client):
     response = api_client.get(f"/api/v1/jobs/{uuid.uuid4()}", HTTP_IF_NONE_MATCH="*")
     assert response.status_code == 404
     assert response.json()["code"] == "NOT_FOUND"
+
+
+def _left_in_flight(tenant, key: str) -> IdempotencyRecord:
+    """What a web process killed in the middle of the request (OOM, SIGKILL, a lost host) leaves."""
+    return IdempotencyRecord.objects.create(
+        tenant=tenant,
+        key=key,
+        fingerprint=request_fingerprint(
+            SimpleNamespace(
+                method="POST",
+                path="/api/v1/jobs",
+                data={"type": "diagnostic", "payload": {"steps": 1}},
+            )
+        ),
+        expires_at=timezone.now() + timedelta(hours=24),
+    )
+
+
+def test_a_key_left_in_flight_by_a_dead_request_is_taken_over_once_its_hold_lapses(
+    api_client, tenant, settings
+):
+    settings.IDEMPOTENCY_IN_FLIGHT_SECONDS = 60
+    left = _left_in_flight(tenant, "order-1")
+    with time_machine.travel(left.created_at + timedelta(seconds=59), tick=False):
+        still_held = _submit(api_client, key="order-1")
+    assert still_held.status_code == 409
+    assert still_held.json()["code"] == "CONFLICT"
+    assert not Job.objects.exists()
+    with time_machine.travel(left.created_at + timedelta(seconds=61), tick=False):
+        taken_over = _submit(api_client, key="order-1")
+        replayed = _submit(api_client, key="order-1")
+    assert taken_over.status_code == 202
+    assert replayed.status_code == 202
+    assert replayed["Idempotent-Replayed"] == "true"
+    assert replayed.json()["id"] == taken_over.json()["id"]
+    assert Job.objects.count() == 1
+
+
+@contextlib.contextmanager
+def _answers_cannot_be_stored():
+    """The database refuses to store a request's answer, as a connection lost at that moment does
+    (SQLSTATE 57P01, which Django raises as OperationalError)."""
+    table = IdempotencyRecord._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE FUNCTION offload_test_answer_lost() RETURNS trigger AS $$"
+            " BEGIN RAISE EXCEPTION 'the connection was lost' USING ERRCODE = '57P01'; END"
+            " $$ LANGUAGE plpgsql"
+        )
+        cursor.execute(
+            f"CREATE TRIGGER offload_test_answer_lost BEFORE UPDATE ON {table} FOR EACH ROW"
+            " WHEN (NEW.state = 'done') EXECUTE FUNCTION offload_test_answer_lost()"
+        )
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP TRIGGER offload_test_answer_lost ON {table}")
+            cursor.execute("DROP FUNCTION offload_test_answer_lost()")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_request_whose_answer_cannot_be_stored_frees_its_key(api_client, tenant, published):
+    with _answers_cannot_be_stored():
+        failed = _submit(api_client, key="order-2")
+    assert failed.status_code == 503
+    assert failed.json()["code"] == "SERVICE_UNAVAILABLE"
+    assert not IdempotencyRecord.objects.filter(key="order-2").exists()
+    # Told the request failed, the client sends it again with its key: it is answered, not 409.
+    again = _submit(api_client, key="order-2")
+    assert again.status_code == 202
+    assert again.json()["status"] == "pending"
