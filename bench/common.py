@@ -51,7 +51,7 @@ def start_worker(env: dict, *, concurrency: int, include: str | None = None) -> 
         "-l",
         "warning",
         "-Q",
-        "urgent,normal,batch",
+        "system,urgent,normal,batch",
     ]
     command += ["--concurrency", str(concurrency), "--without-gossip", "--without-mingle"]
     if include:

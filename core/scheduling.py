@@ -18,7 +18,8 @@ class Schedule:
     task: str
     crontab: str | None = None
     every_seconds: int | None = None
-    queue: str = "normal"
+    # Not a jobs queue: behind a backlog of jobs, the sweeper and the reaper would run late.
+    queue: str = "system"
     kwargs: dict = field(default_factory=dict)
 
 

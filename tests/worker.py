@@ -54,7 +54,7 @@ def _wait_ready(process: subprocess.Popen, log_path: Path, name: str) -> None:
 @contextlib.contextmanager
 def running_worker(
     *,
-    queues: str = "urgent,normal,batch",
+    queues: str = "system,urgent,normal,batch",
     concurrency: int = 1,
     pool: str = "prefork",
     extra_env: dict | None = None,

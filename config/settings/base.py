@@ -279,10 +279,13 @@ CELERY_RESULT_BACKEND = None
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-# Each queue has its own exchange and routing key: a message reaches exactly one queue.
+# Each queue has its own exchange and routing key: a message reaches exactly one queue. `system`
+# carries the schedules (sweeper, reaper, checks, cleanups), the others the jobs of each priority.
+# Workers consume them in this order (the -Q lists of the Procfile and compose say so too): with the
+# Redis broker's priority strategy, maintenance never waits behind a backlog of jobs.
 CELERY_TASK_QUEUES = tuple(
     Queue(name, Exchange(name, type="direct"), routing_key=name)
-    for name in ("urgent", "normal", "batch")
+    for name in ("system", "urgent", "normal", "batch")
 )
 CELERY_TASK_DEFAULT_QUEUE = "normal"
 CELERY_WORKER_CONCURRENCY = env.int("WORKER_CONCURRENCY", default=None)

@@ -56,7 +56,7 @@ def test_a_job_runs_through_sqlite_and_the_filesystem_broker(embedded_env, tmp_p
             "-l",
             "info",
             "-Q",
-            "urgent,normal,batch",
+            "system,urgent,normal,batch",
             "--concurrency",
             "1",
         ],

@@ -4,16 +4,21 @@ import os
 import signal
 import threading
 import time
+from datetime import timedelta
 
 import pytest
 from django.db import connection
+from django.utils import timezone
+from django_celery_beat.models import PeriodicTask
 
 import tests.jobs.job_types  # noqa: F401 - the test-only job types, known to this process too
 from accounts.models import CreditEntry
 from config.celery import app as celery_app
-from jobs.models import Job, JobEvent, WorkerSeen
+from core.scheduling import schedules_sync
+from jobs.models import Job, JobEvent, TaskRun, WorkerSeen
 from jobs.services import job_cancel, job_submit, jobs_reap_stale, jobs_sweep
 from jobs.tasks import job_execute
+from tests.jobs.factories import JobFactory
 from tests.worker import running_worker, wait_for, worker_stop
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -48,7 +53,7 @@ def test_a_submitted_job_completes_on_a_real_worker(api_client, client):
     assert job.status == Job.Status.COMPLETED, job.error_message
     assert job.result == {"steps": 3, "attempt": 1}
     assert job.progress == 100
-    assert WorkerSeen.objects.filter(queues="batch,normal,urgent").exists()
+    assert WorkerSeen.objects.filter(queues="batch,normal,system,urgent").exists()
     # The worker's counters and histograms are shared: the web process serves them.
     metrics = client.get("/metrics").content.decode()
     assert 'offload_jobs_completed_total{type="diagnostic"} 1.0' in metrics
@@ -355,3 +360,39 @@ def test_a_live_attempt_blocked_longer_than_the_stale_limit_is_not_run_twice(ten
     assert (job.status, job.attempts, job.result) == (Job.Status.COMPLETED, 1, {"slept": 6})
     assert _attempts_started(job) == 1
     assert len(reaped) > 8 and all(counts["requeued"] == 0 for counts in reaped)
+
+
+def test_the_sweeper_and_the_reaper_run_ahead_of_a_backlog_of_jobs(tenant):
+    schedules_sync()
+    backlog = [
+        job_submit(tenant=tenant, type="diagnostic", payload={"steps": 1, "step_seconds": 1.5})
+        for _ in range(6)
+    ]
+    lost = JobFactory(
+        tenant=tenant,
+        status=Job.Status.PROCESSING,
+        attempts=1,
+        started_at=timezone.now() - timedelta(hours=1),
+        heartbeat_at=timezone.now() - timedelta(hours=1),
+    )
+    with running_worker(concurrency=1):
+        wait_for(
+            lambda: Job.objects.filter(pk__in=[job.pk for job in backlog], status="processing"),
+            message="the worker busy with the backlog",
+        )
+        for name in ("jobs-sweep", "jobs-reap-stale"):
+            schedule = PeriodicTask.objects.get(name=name)
+            # What beat sends every minute.
+            celery_app.send_task(schedule.task, queue=schedule.queue)
+        wait_for(
+            lambda: Job.objects.get(pk=lost.pk).status != Job.Status.PROCESSING,
+            timeout=60,
+            message="the lost job reaped",
+        )
+        still_waiting = Job.objects.filter(
+            pk__in=[job.pk for job in backlog], status=Job.Status.PENDING
+        ).count()
+        swept = TaskRun.objects.filter(name="jobs_sweep", outcome=TaskRun.Outcome.OK).exists()
+    # Both ran as soon as the job in hand finished, not after the five jobs queued behind it.
+    assert still_waiting >= 3
+    assert swept
