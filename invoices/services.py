@@ -31,6 +31,9 @@ logger = logging.getLogger(__name__)
 JOB_TYPE = "invoice_pdf"
 STORAGE_FULL = {errno.ENOSPC, errno.EDQUOT}
 STORAGE_FULL_ALERT_KEY = "storage-full"
+PDF_RENDER_CANCELED = (
+    "The render was canceled before it finished; change the invoice or render its PDF again."
+)
 
 
 def invoice_pdf_request(*, invoice: Invoice) -> Job | None:
@@ -209,11 +212,16 @@ def invoice_pdf_handle(ctx) -> dict:
 
 
 def invoice_pdf_given_up(job: Job) -> None:
-    """The render failed for good (the dead letter): say so on the invoice and to its admins."""
+    """The render ended without a PDF. Failed for good (the dead letter): say so on the invoice
+    and to its admins. Canceled: say so on the invoice, which waits for no render any more; a
+    change or a new render request queues another. Only while the job is still the invoice's
+    render: a newer one speaks for itself."""
     invoice = Invoice.objects.filter(pk=job.payload.get("invoice_id"), tenant=job.tenant).first()
     if invoice is None:
         return
-    if job.status == Job.Status.FAILED:
+    if job.status == Job.Status.CANCELED:
+        _pdf_render_canceled(invoice, job)
+    elif job.status == Job.Status.FAILED:
         Invoice.objects.filter(pk=invoice.pk, pdf_job=job).update(
             pdf_status=Invoice.PdfStatus.FAILED, pdf_error=f"{job.error_code}: {job.error_message}"
         )
@@ -224,6 +232,17 @@ def invoice_pdf_given_up(job: Job) -> None:
             payload={"invoice": invoice.number, "error": f"{job.error_code}: {job.error_message}"},
             alert_key=_failed_alert_key(invoice),
         )
+
+
+def _pdf_render_canceled(invoice: Invoice, job: Job) -> None:
+    """A canceled render is no failure to alert anyone about, but the invoice must stop saying a
+    PDF is on its way: ready if the stored PDF already shows the current content (a render asked
+    again without a change), failed with the reason otherwise."""
+    if invoice.pdf_file and invoice.rendered_hash == invoice.content_fingerprint():
+        status, error = Invoice.PdfStatus.READY, ""
+    else:
+        status, error = Invoice.PdfStatus.FAILED, f"{job.error_code}: {PDF_RENDER_CANCELED}"
+    Invoice.objects.filter(pk=invoice.pk, pdf_job=job).update(pdf_status=status, pdf_error=error)
 
 
 def _failed_alert_key(invoice: Invoice) -> str:

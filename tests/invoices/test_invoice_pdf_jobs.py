@@ -12,7 +12,7 @@ from accounts.models import AuditEvent, Notification
 from invoices.models import Invoice
 from invoices.services import invoice_pdf_request
 from jobs.models import Job
-from jobs.services import job_claim, job_execute
+from jobs.services import job_cancel, job_claim, job_execute
 from tests.invoices.factories import InvoiceFactory, line
 
 
@@ -309,3 +309,73 @@ def test_changes_while_a_render_waits_for_its_workspace_give_one_render(tenant):
     invoice.refresh_from_db()
     assert invoice.pdf_status == Invoice.PdfStatus.READY
     assert "Third" in PdfReader(io.BytesIO(invoice.pdf_file.read())).pages[0].extract_text()
+
+
+CANCELED = (
+    "CANCELED: The render was canceled before it finished; change the invoice or render its PDF"
+    " again."
+)
+
+
+def test_a_render_canceled_before_it_starts_leaves_the_invoice_failed_until_it_changes(
+    api_client, tenant_admin
+):
+    created = api_client.post(
+        "/api/v1/invoices",
+        {
+            "number": "2026-0001",
+            "lines": [{"description": "Design", "quantity": "1", "unit_price": "10"}],
+        },
+        format="json",
+    ).json()
+    canceled = Job.objects.get(type="invoice_pdf")
+    assert api_client.post(f"/api/v1/jobs/{canceled.pk}/cancel").status_code == 200
+
+    detail = api_client.get(f"/api/v1/invoices/{created['id']}").json()
+    assert (detail["pdf_status"], detail["pdf_error"]) == ("failed", CANCELED)
+    assert not Notification.objects.filter(kind="invoice_pdf_failed").exists()
+
+    changed = api_client.patch(
+        f"/api/v1/invoices/{created['id']}", {"notes": "Thanks"}, format="json"
+    )
+    assert changed.json()["pdf_status"] == "pending"
+    assert _run(Job.objects.get(status="pending")).status == Job.Status.COMPLETED
+    detail = api_client.get(f"/api/v1/invoices/{created['id']}").json()
+    assert (detail["pdf_status"], detail["pdf_error"]) == ("ready", "")
+
+
+def test_a_render_canceled_while_it_runs_leaves_the_invoice_failed_and_the_command_renders_it(
+    invoice, api_client, monkeypatch
+):
+    from django.core.management import call_command
+
+    from invoices import services
+
+    job = invoice_pdf_request(invoice=invoice)
+    real_render = services.html_to_pdf
+
+    def render_while_canceled(html):
+        assert api_client.post(f"/api/v1/jobs/{job.pk}/cancel").status_code == 202
+        return real_render(html)
+
+    monkeypatch.setattr(services, "html_to_pdf", render_while_canceled)
+    assert _run(job).status == Job.Status.CANCELED
+    invoice.refresh_from_db()
+    assert (invoice.pdf_status, invoice.pdf_error) == (Invoice.PdfStatus.FAILED, CANCELED)
+
+    monkeypatch.setattr(services, "html_to_pdf", real_render)
+    call_command("render_invoice_pdf", str(invoice.pk), stdout=io.StringIO())
+    invoice.refresh_from_db()
+    assert (invoice.pdf_status, invoice.pdf_error) == (Invoice.PdfStatus.READY, "")
+
+
+def test_a_canceled_render_of_unchanged_content_leaves_the_pdf_ready(invoice):
+    assert _run(invoice_pdf_request(invoice=invoice)).status == Job.Status.COMPLETED
+    again = invoice_pdf_request(invoice=invoice)  # "Render the PDF again", nothing changed
+    invoice.refresh_from_db()
+    assert invoice.pdf_status == Invoice.PdfStatus.PENDING
+
+    job_cancel(job=again)
+    invoice.refresh_from_db()
+    assert (invoice.pdf_status, invoice.pdf_error) == (Invoice.PdfStatus.READY, "")
+    assert "Design" in PdfReader(io.BytesIO(invoice.pdf_file.read())).pages[0].extract_text()
