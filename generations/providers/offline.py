@@ -26,6 +26,9 @@ DEFINITION = re.compile(
 )
 
 
+SENTENCES_PER_SLIDE = 3
+PROSE, ITEM = "prose", "item"
+
 STORY_TURN = (
     "That changed on the morning when {others} arrived with a question nobody could answer."
 )
@@ -96,6 +99,12 @@ def _title(text: str, limit: int = 8) -> str:
     return title[:1].upper() + title[1:]
 
 
+def _summary(labels: list[str], limit: int = 3) -> str:
+    """A name for a list: its first few labels, not only the first."""
+    shown = " · ".join(_title(label, 4) for label in labels[:limit])
+    return shown + (" …" if len(labels) > limit else "")
+
+
 def _key_term(sentence: str) -> str | None:
     """The sentence's most informative word: the longest, the earliest on ties. Scripts written
     without spaces (Chinese, Japanese, Thai) give one long run: a few characters from its middle."""
@@ -117,36 +126,34 @@ class OfflineProvider(Provider):
 
     def _deck(self, text: str, title: str = "", max_slides: int = 10) -> dict:
         sections = self._sections(text)
-        if len(sections) <= 1:
-            body = sentences(text)
-            sections = [(_title(chunk[0], 6), chunk) for chunk in _chunks(body, 3)] or [
-                (_title(text), [text])
+        if len(sections) == 1:
+            # One heading or none: the text is paced into slides of a few sentences each.
+            heading, lines = sections[0]
+            slides = _slides_paced(heading, lines)
+        else:
+            slides = [
+                _slide(
+                    heading or _title(lines[0][1], 6),
+                    [line for kind, line in lines if kind == PROSE],
+                    [line for kind, line in lines if kind == ITEM],
+                )
+                for heading, lines in sections
             ]
-        slides = []
-        for heading, lines in sections[:max_slides]:
-            bullets = [line for line in lines if line.startswith("\u2022")]
-            prose = [line for line in lines if not line.startswith("\u2022")]
-            blocks = []
-            if prose:
-                blocks.append({"kind": "paragraph", "text": " ".join(prose)})
-            if bullets:
-                blocks.append({"kind": "bullets", "items": [b.lstrip("\u2022 ") for b in bullets]})
-            if not blocks:
-                blocks.append({"kind": "quote", "text": heading})
-            slides.append({"title": heading, "blocks": blocks})
+        slides = slides[:max_slides]
         return {"title": title or slides[0]["title"], "slides": slides}
 
-    def _sections(self, text: str) -> list[tuple[str, list[str]]]:
-        sections: list[tuple[str, list[str]]] = []
+    def _sections(self, text: str) -> list[tuple[str, list[tuple[str, str]]]]:
+        """The text's headings, each with its lines as (PROSE or ITEM, text). Lines before the
+        first heading form a section without one ("")."""
+        sections: list[tuple[str, list[tuple[str, str]]]] = []
         for raw in text.splitlines():
-            heading = HEADING.match(raw)
-            bullet = BULLET.match(raw)
+            heading, bullet = HEADING.match(raw), BULLET.match(raw)
             if heading:
                 sections.append((heading.group(2), []))
             elif raw.strip():
                 if not sections:
-                    sections.append((_title(raw, 6), []))
-                sections[-1][1].append(f"\u2022 {bullet.group(2)}" if bullet else raw.strip())
+                    sections.append(("", []))
+                sections[-1][1].append((ITEM, bullet.group(2)) if bullet else (PROSE, raw.strip()))
         return sections
 
     def _flashcards(self, text: str, count: int = 10) -> dict:
@@ -312,6 +319,44 @@ class OfflineProvider(Provider):
     def _tint(self, prompt: str) -> tuple[int, int, int]:
         seed = _digest(prompt)
         return (seed & 0xFF, (seed >> 8) & 0xFF, (seed >> 16) & 0xFF)
+
+
+def _slide(title: str, prose: list[str], items: list[str]) -> dict:
+    blocks = []
+    if prose:
+        blocks.append({"kind": "paragraph", "text": " ".join(prose)})
+    if items:
+        blocks.append({"kind": "bullets", "items": items})
+    return {"title": title, "blocks": blocks or [{"kind": "quote", "text": title}]}
+
+
+def _slides_paced(heading: str, lines: list[tuple[str, str]]) -> list[dict]:
+    """Slides of at most SENTENCES_PER_SLIDE sentences; a list stays on the slide of the sentences
+    before it. The first slide carries the heading, the others their first words (a list its first
+    items)."""
+    groups: list[tuple[list[str], list[str]]] = [([], [])]
+    for kind, line in lines:
+        if kind == ITEM:
+            groups[-1][1].append(line)
+            continue
+        for sentence in sentences(line):
+            prose, items = groups[-1]
+            if items or len(prose) == SENTENCES_PER_SLIDE:
+                groups.append(([], []))
+            groups[-1][0].append(sentence)
+    slides = []
+    for prose, items in groups:
+        if heading and not slides:
+            title = heading
+        elif prose:
+            title = _title(prose[0], 6)
+        elif items:
+            title = _summary(items)
+        else:
+            # A line without a word ("…") makes no sentence, but it still names its slide.
+            title = _title(lines[0][1], 6)
+        slides.append(_slide(title, prose, items))
+    return slides
 
 
 def _chunks(items: list, size: int) -> list[list]:

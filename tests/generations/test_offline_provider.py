@@ -1,0 +1,71 @@
+"""What the offline provider makes of a text, as a user reads it back through the API."""
+
+from jobs.services import job_execute
+
+
+def _generate(api_client, body) -> dict:
+    response = api_client.post("/api/v1/generations", body, format="json")
+    assert response.status_code == 202, response.json()
+    job_execute(job_id=response.json()["id"])
+    return api_client.get(f"/api/v1/generations/{response.json()['id']}").json()
+
+
+def _deck(api_client, text) -> dict:
+    job = _generate(api_client, {"kind": "deck", "text": text})
+    assert job["status"] == "completed", job
+    return api_client.get(f"/api/v1/decks/{job['result']['deckId']}").json()
+
+
+def test_a_deck_under_one_heading_keeps_its_heading_and_its_list(api_client):
+    text = "# Photosynthesis\nPlants turn light into sugar.\n- Chlorophyll\n- Stomata\n- Sunlight"
+    deck = _deck(api_client, text)
+    assert deck["title"] == "Photosynthesis"
+    assert deck["slides"] == [
+        {
+            "position": 0,
+            "title": "Photosynthesis",
+            "blocks": [
+                {"kind": "paragraph", "text": "Plants turn light into sugar."},
+                {"kind": "bullets", "items": ["Chlorophyll", "Stomata", "Sunlight"]},
+            ],
+        }
+    ]
+
+
+def test_a_deck_without_headings_keeps_its_list_and_titles_no_slide_after_an_item(api_client):
+    deck = _deck(api_client, "Shopping list for the week:\n- Milk\n- Eggs\n- Bread")
+    assert [slide["title"] for slide in deck["slides"]] == ["Shopping list for the week"]
+    assert deck["slides"][0]["blocks"][1] == {"kind": "bullets", "items": ["Milk", "Eggs", "Bread"]}
+
+
+def test_a_list_alone_is_named_after_its_first_items_not_the_first_one(api_client):
+    deck = _deck(api_client, "- Milk\n- Eggs\n- Bread\n- Butter")
+    assert deck["title"] == "Milk · Eggs · Bread …"
+    assert deck["slides"][0]["blocks"] == [
+        {"kind": "bullets", "items": ["Milk", "Eggs", "Bread", "Butter"]}
+    ]
+
+
+def test_long_prose_under_one_heading_is_paced_over_slides_and_a_list_stays_in_place(
+    api_client,
+):
+    text = (
+        "# Tides\nThe moon pulls the sea. The sun pulls less. Twice a day the sea rises.\n"
+        "Spring tides are the highest:\n- New moon\n- Full moon\nNeap tides are the lowest."
+    )
+    slides = _deck(api_client, text)["slides"]
+    assert [slide["title"] for slide in slides] == [
+        "Tides",
+        "Spring tides are the highest",
+        "Neap tides are the lowest",
+    ]
+    assert slides[0]["blocks"] == [
+        {
+            "kind": "paragraph",
+            "text": "The moon pulls the sea. The sun pulls less. Twice a day the sea rises.",
+        }
+    ]
+    assert slides[1]["blocks"] == [
+        {"kind": "paragraph", "text": "Spring tides are the highest:"},
+        {"kind": "bullets", "items": ["New moon", "Full moon"]},
+    ]
