@@ -228,12 +228,13 @@ class OfflineProvider(Provider):
             stack.append((level, node))
         if len(root["children"]) == 1 and not root["name"]:
             return root["children"][0]
-        if not root["children"]:
-            root["children"] = [
-                {"name": term, "children": []}
-                for term in dict.fromkeys(words(text))
-                if len(term) >= 4
-            ][:12]
+        if root["children"]:
+            # Several top-level skills: the tree is named after them, not after the first alone.
+            root["name"] = root["name"] or _summary([child["name"] for child in root["children"]])
+            return root
+        root["children"] = [
+            {"name": term, "children": []} for term in dict.fromkeys(words(text)) if len(term) >= 4
+        ][:12]
         root["name"] = root["name"] or _title(
             next(line for line in plain(text).splitlines() if line.strip()), 8
         )

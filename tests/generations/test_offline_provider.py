@@ -69,3 +69,19 @@ def test_long_prose_under_one_heading_is_paced_over_slides_and_a_list_stays_in_p
         {"kind": "paragraph", "text": "Spring tides are the highest:"},
         {"kind": "bullets", "items": ["New moon", "Full moon"]},
     ]
+
+
+def test_a_bullet_outline_is_named_after_its_skills_not_its_first(api_client):
+    job = _generate(
+        api_client, {"kind": "skill_tree", "text": "- Variables\n- Loops\n  - for\n  - while"}
+    )
+    tree = api_client.get(f"/api/v1/skill-trees/{job['result']['treeId']}").json()
+    assert tree["name"] == "Variables · Loops"
+    assert [node["name"] for node in tree["tree"]] == ["Variables", "Loops"]
+
+
+def test_an_outline_under_one_heading_is_named_by_it(api_client):
+    job = _generate(api_client, {"kind": "skill_tree", "text": "# Python\n- Variables\n- Loops"})
+    tree = api_client.get(f"/api/v1/skill-trees/{job['result']['treeId']}").json()
+    assert tree["name"] == "Python"
+    assert [node["name"] for node in tree["tree"]] == ["Variables", "Loops"]
