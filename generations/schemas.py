@@ -74,7 +74,10 @@ def flashcards_validate(output) -> dict:
 
 
 def distractors_validate(output) -> dict:
-    items = _list(output.get("distractors") if isinstance(output, dict) else None, "distractors")
+    # An empty list is the handler's to refuse: it also drops the distractors that are the answer.
+    items = _list(
+        output.get("distractors") if isinstance(output, dict) else None, "distractors", minimum=0
+    )
     return {
         "distractors": [_text(item, f"distractors[{i}]", limit=500) for i, item in enumerate(items)]
     }

@@ -159,23 +159,21 @@ def distractor_handle(ctx) -> dict:
     ).first()
     if card is None:
         raise PermanentError("NOT_FOUND", "The flashcard no longer exists.")
+    wanted = ctx.payload["count"]
     output = provider_get().generate(
         "distractors",
         {
             "question": card.question,
             "answer": card.answer,
-            "context": card.source,
-            "count": ctx.payload["count"],
+            "context": _card_set_text(card),
+            "count": wanted,
         },
     )
-    wrong = [
-        text
-        for text in output["distractors"]
-        if text.strip().lower() != card.answer.strip().lower()
-    ]
+    distinct = {text.casefold(): text for text in output["distractors"]}
+    distinct.pop(card.answer.strip().casefold(), None)
+    wrong = list(distinct.values())[:wanted]
     if not wrong:
-        raise OutputInvalid("every distractor was the answer itself")
-    wrong = wrong[: ctx.payload["count"]]
+        raise OutputInvalid("no distractor other than the card's answer")
     with transaction.atomic():
         Distractor.objects.bulk_create(
             Distractor(
@@ -183,7 +181,22 @@ def distractor_handle(ctx) -> dict:
             )
             for i, text in enumerate(wrong)
         )
+        if len(wrong) < wanted:
+            ctx.progress(100, f"{len(wrong)} of {wanted} distractors: the text holds no more")
         return ctx.complete({"distractors": wrong, "flashcardId": card.pk})
+
+
+def _card_set_text(card: Flashcard) -> str:
+    """The text the card was made from, as far as its set tells: the sources of every card its
+    generation made, in order (the other terms of the text make the best wrong answers)."""
+    if card.generation_id is None:
+        return card.source
+    sources = (
+        Flashcard.objects.filter(tenant_id=card.tenant_id, generation_id=card.generation_id)
+        .order_by("pk")
+        .values_list("source", flat=True)
+    )
+    return " ".join(dict.fromkeys(source for source in sources if source))
 
 
 def skill_tree_handle(ctx) -> dict:

@@ -26,6 +26,7 @@ DEFINITION = re.compile(
 )
 
 
+CLOZE_BLANK = "_____"
 SENTENCES_PER_SLIDE = 3
 PROSE, ITEM = "prose", "item"
 
@@ -105,6 +106,19 @@ def _summary(labels: list[str], limit: int = 3) -> str:
     return shown + (" …" if len(labels) > limit else "")
 
 
+def _is_distractor(term: str, answer: str) -> bool:
+    """A term that can stand as a wrong answer: a word (not the cloze blank, not a number) that
+    neither holds the answer nor is held by it ("Ribosome" for "Ribosomes")."""
+    term_key, answer_key = term.casefold(), answer.strip().casefold()
+    return (
+        len(term) >= 4
+        and any(char.isalpha() for char in term)
+        and CLOZE_BLANK not in term
+        and term_key not in answer_key
+        and answer_key not in term_key
+    )
+
+
 def _key_term(sentence: str) -> str | None:
     """The sentence's most informative word: the longest, the earliest on ties. Scripts written
     without spaces (Chinese, Japanese, Thai) give one long run: a few characters from its middle."""
@@ -171,7 +185,7 @@ class OfflineProvider(Provider):
                 )
             term = _key_term(sentence)
             if term and len(cards) < count:
-                cloze = sentence.replace(term, "_____", 1)
+                cloze = sentence.replace(term, CLOZE_BLANK, 1)
                 if cloze != sentence:
                     cards.append({"question": cloze, "answer": term, "source": sentence})
             if len(cards) >= count:
@@ -187,25 +201,20 @@ class OfflineProvider(Provider):
         return {"cards": cards[:count]}
 
     def _distractors(self, question: str, answer: str, context: str = "", count: int = 3) -> dict:
-        pool = []
-        for word in words(f"{context} {question}"):
-            if (
-                word.lower() != answer.lower()
-                and word not in pool
-                and len(word) >= 3
-                and not word.isdigit()
-            ):
-                pool.append(word)
-        # Prefer terms shaped like the answer (similar length), then vary deterministically.
-        pool.sort(key=lambda w: (abs(len(w) - len(answer)), _digest(answer, w)))
-        chosen = pool[:count]
-        n = 1
-        while len(chosen) < count:
-            variant = f"{answer[::-1]}" if n == 1 and answer[::-1] != answer else f"{answer} ({n})"
-            if variant not in chosen:
-                chosen.append(variant)
-            n += 1
-        return {"distractors": chosen}
+        """Wrong answers from the other terms of the text: first what its other sentences would be
+        asked about (their key terms), then its other words, those shaped like the answer first.
+        Fewer than `count` when the text holds no more: never the answer in another form."""
+        key_terms = [term for term in map(_key_term, sentences(context)) if term]
+        # Similar length first, then a deterministic variety.
+        others = sorted(
+            words(f"{context} {question}"),
+            key=lambda word: (abs(len(word) - len(answer)), _digest(answer, word)),
+        )
+        chosen: dict[str, str] = {}
+        for term in key_terms + others:
+            if _is_distractor(term, answer):
+                chosen.setdefault(term.casefold(), term)
+        return {"distractors": list(chosen.values())[:count]}
 
     def _skill_tree(self, text: str, name: str = "") -> dict:
         root = {"name": name or "", "children": []}
