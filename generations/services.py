@@ -154,6 +154,8 @@ def flashcard_handle(ctx) -> dict:
 
 
 def distractor_handle(ctx) -> dict:
+    """Wrong answers for one card. They replace the card's earlier ones: a card shows one set of
+    choices, however often its distractors are generated."""
     card = Flashcard.objects.filter(
         pk=ctx.payload["flashcard_id"], tenant_id=ctx.job.tenant_id
     ).first()
@@ -175,6 +177,9 @@ def distractor_handle(ctx) -> dict:
     if not wrong:
         raise OutputInvalid("no distractor other than the card's answer")
     with transaction.atomic():
+        # Locked: two jobs for the same card replace its distractors one after the other.
+        card = Flashcard.objects.select_for_update().get(pk=card.pk)
+        card.distractors.all().delete()
         Distractor.objects.bulk_create(
             Distractor(
                 tenant_id=ctx.job.tenant_id, job=ctx.job, flashcard=card, text=text, position=i
