@@ -2,6 +2,7 @@
 and the images. Signed view links and public share links both render through here."""
 
 import base64
+import hashlib
 
 from django.http import FileResponse, Http404
 from django.shortcuts import render
@@ -52,9 +53,16 @@ def _distractors(card_pk):
     card = Flashcard.objects.filter(pk=card_pk).prefetch_related("distractors").first()
     return card and (
         "generations/flashcards.html",
-        {"cards": [card], "title": "Question", "with_choices": True},
+        {"cards": [card], "title": "Question", "choices": _choices(card)},
         card.tenant_id,
     )
+
+
+def _choices(card: Flashcard) -> list[str]:
+    """The answer among the distractors, at a place that gives nothing away yet stays the same on
+    every visit: the choices ordered by a hash of the card and the choice."""
+    texts = [card.answer, *(distractor.text for distractor in card.distractors.all())]
+    return sorted(texts, key=lambda text: hashlib.sha256(f"{card.pk}:{text}".encode()).digest())
 
 
 def _skill_tree(pk):

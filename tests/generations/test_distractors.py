@@ -1,9 +1,14 @@
-"""Distractors: the choices of a card, on its page and in the API."""
+"""Distractors: the multiple-choice page of a card and the choices the API lists."""
 
 import re
 
 from generations.models import Flashcard
 from jobs.services import job_execute
+
+CELLS = (
+    "Ribosomes build proteins. Chloroplasts capture sunlight. Nuclei store genomes. "
+    "Lysosomes digest waste. Vacuoles store water. Centrioles organise spindles."
+)
 
 
 def _generate(api_client, body) -> dict:
@@ -20,6 +25,23 @@ def _choices(client, settings, job) -> list[str]:
     assert page.status_code == 200
     choices = re.search(r'<ol class="choices">(.*?)</ol>', page.content.decode(), re.S).group(1)
     return re.findall(r"<li>(.*?)</li>", choices)
+
+
+def test_the_answer_is_not_always_the_first_choice(api_client, client, settings):
+    _generate(api_client, {"kind": "flashcards", "text": CELLS, "count": 6})
+    places = []
+    for card in Flashcard.objects.order_by("pk"):
+        job = _generate(api_client, {"kind": "distractors", "flashcard_id": card.pk})
+        choices = _choices(client, settings, job)
+        assert sorted(choices) == sorted([card.answer, *job["result"]["distractors"]])
+        places.append(choices.index(card.answer))
+    assert len(set(places)) > 1, places
+
+
+def test_a_cards_choices_keep_their_order_from_one_visit_to_the_next(api_client, client, settings):
+    _generate(api_client, {"kind": "flashcards", "text": CELLS, "count": 1})
+    job = _generate(api_client, {"kind": "distractors", "flashcard_id": Flashcard.objects.get().pk})
+    assert _choices(client, settings, job) == _choices(client, settings, job)
 
 
 def test_generating_distractors_again_replaces_the_cards_choices(api_client, client, settings):
