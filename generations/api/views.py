@@ -4,6 +4,7 @@ from rest_framework import generics, serializers, status
 from accounts.api.scoping import TenantScopedMixin
 from core.errors import InvalidRequest
 from core.idempotency import idempotent
+from core.pagination import CursorPagination
 from generations.api.serializers import (
     DeckSerializer,
     FlashcardSerializer,
@@ -80,10 +81,21 @@ class ImageDetailApi(TenantScopedMixin, generics.RetrieveAPIView):
     serializer_class = GeneratedImageSerializer
 
 
+class FlashcardPagination(CursorPagination):
+    """Every card newest first; one generation's cards in the order they were made, the order of
+    its `flashcardIds`."""
+
+    def get_ordering(self, request, queryset, view):
+        if "job" in request.query_params:
+            return ("id",)
+        return super().get_ordering(request, queryset, view)
+
+
 @extend_schema(parameters=[OpenApiParameter("job", str, description="The generation job's id.")])
 class FlashcardListApi(TenantScopedMixin, generics.ListAPIView):
     queryset = Flashcard.objects.prefetch_related("distractors")
     serializer_class = FlashcardSerializer
+    pagination_class = FlashcardPagination
 
     def get_queryset(self):
         cards = super().get_queryset()

@@ -218,3 +218,21 @@ def test_an_outline_deeper_than_a_skill_tree_may_be_still_makes_one(api_client):
     # No bullet is lost: the ones nested too deep sit at the deepest level a tree may have.
     assert (tree.name, tree.node_count) == ("Level 0", 15)
     assert tree.depth == SKILL_TREE_MAX_DEPTH - 1  # below "Level 0", itself a level below the root
+
+
+def test_a_generations_cards_are_listed_in_the_order_they_were_made(api_client):
+    response = api_client.post(
+        "/api/v1/generations",
+        {
+            "kind": "flashcards",
+            "text": "Ribosomes build proteins. Chloroplasts capture sunlight. Nuclei store genomes.",
+        },
+        format="json",
+    )
+    job_execute(job_id=response.json()["id"])
+    made = api_client.get(response["Location"]).json()["result"]["flashcardIds"]
+    assert len(made) == 3
+
+    listed = api_client.get(f"/api/v1/flashcards?job={response.json()['id']}&page_size=2").json()
+    following = api_client.get(listed["next"]).json()
+    assert [card["id"] for card in listed["results"] + following["results"]] == made
