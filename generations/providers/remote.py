@@ -34,9 +34,10 @@ class RemoteProvider(Provider):
                 "MODEL_ERROR", f"No API key is configured for the {self.name} provider."
             )
         self._respect_rate_cap()
+        resting = self._cooldowns_left()
         tried = 0
         for index in self._key_order():
-            if self._cooling(index):
+            if resting[index]:
                 continue
             tried += 1
             try:
@@ -71,6 +72,11 @@ class RemoteProvider(Provider):
                     f"{self.name} answered {response.status_code}: {_message(response)}",
                 )
             return response
+        if not tried:
+            # Nothing was asked: waiting for the first key to come back spends no attempt.
+            raise WaitForCapacity(
+                min(resting), f"every {self.name} API key rests after a 429 (Retry-After)"
+            )
         raise RetryableError(
             "PROVIDER_RATE_LIMITED",
             f"Every {self.name} API key is rate-limited ({tried} tried); retrying later.",
@@ -93,22 +99,29 @@ class RemoteProvider(Provider):
         )
         return [(start + offset) % len(self.keys) for offset in range(len(self.keys))]
 
-    def _cooling(self, index: int) -> bool:
+    def _cooldowns_left(self) -> list[float]:
+        """Seconds until each key may be used again after its 429; 0 for a key that may be used now.
+        A cool-down holds the moment it ends (its TTL only clears it away)."""
+        names = [self._cooldown_name(index) for index in range(len(self.keys))]
         client = get_redis()
-        if client is not None:
-            return bool(client.exists(f"provider:{self.name}:cooldown:{index}"))
-        return _local_cooldowns.get(f"{self.name}:{index}", 0) > time.time()
+        ends = client.mget(names) if client is not None else map(_local_cooldowns.get, names)
+        now = time.time()
+        return [max(float(end or 0) - now, 0.0) for end in ends]
 
     def _cool_down(self, index: int, response: httpx.Response) -> None:
         seconds = _retry_after(response)
         logger.warning(
             "%s key #%s answered 429; cooling it down for %ss.", self.name, index, seconds
         )
+        name, end = self._cooldown_name(index), time.time() + seconds
         client = get_redis()
         if client is not None:
-            client.set(f"provider:{self.name}:cooldown:{index}", 1, ex=seconds)
+            client.set(name, end, ex=seconds)
         else:
-            _local_cooldowns[f"{self.name}:{index}"] = time.time() + seconds
+            _local_cooldowns[name] = end
+
+    def _cooldown_name(self, index: int) -> str:
+        return f"provider:{self.name}:cooldown:{index}"
 
     def _instructions(self, task: str) -> str:
         return (

@@ -1,11 +1,14 @@
 """The openai provider against a real HTTP server on loopback."""
 
+import itertools
 import json
 import time
+from datetime import timedelta
 
 import pytest
+import time_machine
 
-from jobs.models import Job
+from jobs.models import Job, JobEvent
 from jobs.services import job_execute, job_submit
 from tests.generations.fake_openai import DECK, FakeOpenAI
 from tests.worker import running_worker, wait_for
@@ -53,6 +56,47 @@ def test_a_429_on_one_key_rotates_to_the_next(fake_openai, tenant):
     # The key that answered 429 cools down: the next jobs use the other one.
     _flashcards(tenant)
     assert fake_openai.requests[-1]["key"] == keys[1]
+
+
+def _run_until_finished(job: Job) -> Job:
+    """Run each attempt the moment it is due, as a worker would, with the clock moved there."""
+    job_execute(job_id=str(job.pk))
+    job.refresh_from_db()
+    while job.status == Job.Status.PENDING:
+        with time_machine.travel(job.next_retry_at + timedelta(milliseconds=5), tick=False):
+            job_execute(job_id=str(job.pk))
+        job.refresh_from_db()
+    return job
+
+
+def test_a_job_waits_for_a_key_resting_after_a_429_instead_of_failing(
+    fake_openai, tenant, settings
+):
+    settings.OPENAI_API_KEYS = ["only-key"]
+    fake_openai.script = [("status", 429)]  # with Retry-After: 60
+    job = _run_until_finished(
+        job_submit(tenant=tenant, type="flashcard_generation", payload={"text": "Tides."})
+    )
+    assert job.status == Job.Status.COMPLETED, job.error_message
+    first, second = fake_openai.requests
+    assert second["at"] - first["at"] >= 60
+    waits = job.events.filter(kind=JobEvent.Kind.WAITING).values_list("message", flat=True)
+    assert list(waits) == ["every openai API key rests after a 429 (Retry-After)"]
+
+
+def test_a_provider_that_keeps_answering_429_fails_the_job_after_its_attempts(
+    fake_openai, tenant, settings
+):
+    settings.OPENAI_API_KEYS = ["only-key"]
+    fake_openai.default = ("status", 429)
+    job = _run_until_finished(
+        job_submit(tenant=tenant, type="flashcard_generation", payload={"text": "Tides."})
+    )
+    assert (job.status, job.error_code) == (Job.Status.FAILED, "PROVIDER_RATE_LIMITED")
+    # One request an attempt, each after the key's rest: never a request while it rests.
+    sent = [request["at"] for request in fake_openai.requests]
+    assert len(sent) == job.max_attempts == 3
+    assert all(later - earlier >= 60 for earlier, later in itertools.pairwise(sent))
 
 
 def test_a_server_error_is_retried(fake_openai, tenant):
