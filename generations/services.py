@@ -257,6 +257,10 @@ def story_given_up(job) -> None:
     )
 
 
+def story_requeued(job) -> None:
+    Story.objects.filter(job=job).update(status=Story.Status.GENERATING, error="")
+
+
 def _png_checked(content: bytes) -> tuple[bytes, int, int]:
     try:
         with Image.open(io.BytesIO(content)) as image:
@@ -392,6 +396,7 @@ GENERATION_TYPES = {
         max_concurrency=5,
         on_submit=story_create_at_submit,
         on_give_up=story_given_up,
+        on_requeue=story_requeued,
         view_url=_view("story", "storyId"),
     ),
     "image": JobType(

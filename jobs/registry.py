@@ -43,6 +43,8 @@ class JobType:
     on_submit: Callable | None = None
     # Called when the job fails for good or is canceled, in the same transaction.
     on_give_up: Callable | None = None
+    # Called when a failed or canceled job is requeued, in the same transaction (undoes on_give_up).
+    on_requeue: Callable | None = None
     # view_url(job) -> str | None: a page that renders the job's artifact.
     view_url: Callable | None = None
     # Whether the type accepts submissions (diagnostics are off in production by default).

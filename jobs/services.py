@@ -624,6 +624,9 @@ def job_requeue(*, job: Job, actor=None) -> Job:
             job=job,
         )
         _event(job, 0, JobEvent.Kind.REQUEUED, f"Requeued by {actor or 'an operator'}.")
+        job_type = job_type_get(job.type)
+        if job_type is not None and job_type.on_requeue is not None:
+            job_type.on_requeue(job)
         transaction.on_commit(partial(job_dispatch, job))
     return job
 

@@ -6,8 +6,9 @@ from generations.models import Deck, Flashcard, GeneratedImage, SkillTree, Story
 from generations.providers.offline import OfflineProvider
 from generations.schemas import SKILL_TREE_MAX_DEPTH
 from generations.signing import view_token, view_url
+from jobs.errors import PermanentError
 from jobs.models import Job
-from jobs.services import job_execute, job_submit
+from jobs.services import job_execute, job_requeue, job_submit
 
 
 @pytest.fixture
@@ -236,3 +237,26 @@ def test_a_generations_cards_are_listed_in_the_order_they_were_made(api_client):
     listed = api_client.get(f"/api/v1/flashcards?job={response.json()['id']}&page_size=2").json()
     following = api_client.get(listed["next"]).json()
     assert [card["id"] for card in listed["results"] + following["results"]] == made
+
+
+def test_a_requeued_story_is_generating_again_without_its_old_error(api_client, monkeypatch):
+    job_id = api_client.post(
+        "/api/v1/generations", {"kind": "story", "prompt": "a storm"}, format="json"
+    ).json()["id"]
+
+    def refused(self, task, inputs):
+        raise PermanentError("MODEL_ERROR", "the model refused")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(OfflineProvider, "_generate", refused)
+        job_execute(job_id=job_id)
+    story = Story.objects.get(job_id=job_id)
+    assert api_client.get(f"/api/v1/stories/{story.pk}").json()["status"] == "failed"
+
+    job_requeue(job=Job.objects.get(pk=job_id), actor="ops")
+    assert api_client.get(f"/api/v1/generations/{job_id}").json()["status"] == "pending"
+    shown = api_client.get(f"/api/v1/stories/{story.pk}").json()
+    assert (shown["status"], shown["error"]) == ("generating", "")
+
+    job_execute(job_id=job_id)
+    assert api_client.get(f"/api/v1/stories/{story.pk}").json()["status"] == "ready"
