@@ -1,12 +1,19 @@
 """Any OpenAI-compatible endpoint: OpenAI, Ollama, vLLM, LM Studio (OPENAI_BASE_URL)."""
 
 import base64
+import io
 import json
+import math
 
 from django.conf import settings
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from generations.providers.remote import RemoteProvider
 from generations.schemas import OutputInvalid
+
+# OpenAI's GPT image models (gpt-image-1 …) draw only these sizes, and refuse `response_format`:
+# they always answer base64. Other models and OpenAI-compatible servers draw the size asked.
+GPT_IMAGE_SIZES = ((1024, 1024), (1536, 1024), (1024, 1536))
 
 
 class OpenAIProvider(RemoteProvider):
@@ -45,24 +52,27 @@ class OpenAIProvider(RemoteProvider):
         return self._parse(content)
 
     def image(self, prompt: str, width: int, height: int) -> bytes:
+        """The image at width × height: GPT image models draw the size of GPT_IMAGE_SIZES nearest
+        that shape, and what comes back is cropped to the shape and scaled to the size."""
+        body = {"model": self.image_model, "prompt": prompt}
+        if self._gpt_image_model():
+            body["size"] = "{}x{}".format(*_nearest_size(width, height))
+        else:
+            body |= {"size": f"{width}x{height}", "response_format": "b64_json"}
+        drawn = _image_bytes(self._post("/images/generations", json_body=body))
+        return _fitted(drawn, width, height)
+
+    def image_edit(self, source: bytes, prompt: str) -> bytes:
+        data = {"model": self.image_model, "prompt": prompt}
+        if not self._gpt_image_model():
+            data["response_format"] = "b64_json"
         response = self._post(
-            "/images/generations",
-            json_body={
-                "model": self.image_model,
-                "prompt": prompt,
-                "size": f"{width}x{height}",
-                "response_format": "b64_json",
-            },
+            "/images/edits", files={"image": ("image.png", source, "image/png")}, data=data
         )
         return _image_bytes(response)
 
-    def image_edit(self, source: bytes, prompt: str) -> bytes:
-        response = self._post(
-            "/images/edits",
-            files={"image": ("image.png", source, "image/png")},
-            data={"model": self.image_model, "prompt": prompt, "response_format": "b64_json"},
-        )
-        return _image_bytes(response)
+    def _gpt_image_model(self) -> bool:
+        return self.image_model.startswith("gpt-image")
 
 
 def _image_bytes(response) -> bytes:
@@ -70,3 +80,24 @@ def _image_bytes(response) -> bytes:
         return base64.b64decode(response.json()["data"][0]["b64_json"], validate=True)
     except (ValueError, KeyError, IndexError, TypeError) as exc:
         raise OutputInvalid(f"no image in the answer ({exc!r})") from exc
+
+
+def _nearest_size(width: int, height: int) -> tuple[int, int]:
+    """The size of GPT_IMAGE_SIZES nearest in shape (width to height) to the size asked."""
+    return min(
+        GPT_IMAGE_SIZES, key=lambda size: abs(math.log(size[0] * height / (size[1] * width)))
+    )
+
+
+def _fitted(content: bytes, width: int, height: int) -> bytes:
+    """The image cropped to the shape of width × height around its centre, then scaled to it."""
+    try:
+        with Image.open(io.BytesIO(content)) as image:
+            if image.size == (width, height):
+                return content
+            fitted = ImageOps.fit(image, (width, height), Image.Resampling.LANCZOS)
+    except (UnidentifiedImageError, OSError) as exc:
+        raise OutputInvalid(f"not an image ({exc})") from exc
+    buffer = io.BytesIO()
+    fitted.save(buffer, format="PNG")
+    return buffer.getvalue()

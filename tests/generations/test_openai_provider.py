@@ -7,7 +7,9 @@ from datetime import timedelta
 
 import pytest
 import time_machine
+from PIL import Image
 
+from generations.models import GeneratedImage
 from jobs.models import Job, JobEvent
 from jobs.services import job_execute, job_submit
 from tests.generations.fake_openai import DECK, FakeOpenAI
@@ -142,6 +144,44 @@ def test_images_come_back_as_files(fake_openai, tenant):
     job.refresh_from_db()
     assert job.status == Job.Status.COMPLETED, job.error_message
     assert len(job.result["imageIds"]) == 1
+
+
+def _image_job(tenant, type, payload) -> Job:
+    job = job_submit(tenant=tenant, type=type, payload=payload)
+    job_execute(job_id=str(job.pk))
+    job.refresh_from_db()
+    assert job.status == Job.Status.COMPLETED, job.error_message
+    return job
+
+
+def test_gpt_image_models_are_asked_a_size_they_draw_and_the_image_has_the_size_asked(
+    fake_openai, tenant, settings
+):
+    settings.OPENAI_IMAGE_MODEL = "gpt-image-1"
+    fake_openai.default = ("image", None)
+    job = _image_job(
+        tenant, "image_generation", {"prompt": "a red fox", "width": 512, "height": 320}
+    )
+    sent = json.loads(fake_openai.requests[0]["body"])
+    # OpenAI's GPT image models refuse `response_format` and draw 1024², 1536×1024 or 1024×1536.
+    assert sent == {"model": "gpt-image-1", "prompt": "a red fox", "size": "1536x1024"}
+    image = GeneratedImage.objects.get(pk=job.result["imageIds"][0])
+    assert (image.width, image.height) == (512, 320)
+    with image.file.open("rb") as handle:
+        assert Image.open(handle).size == (512, 320)
+
+    _image_job(tenant, "image_edit", {"prompt": "make it grey", "source_image_id": image.pk})
+    edit = fake_openai.requests[1]
+    assert edit["path"] == "/v1/images/edits"
+    assert b'name="response_format"' not in edit["body"]
+
+
+def test_other_image_models_are_asked_the_size_asked_in_base64(fake_openai, tenant, settings):
+    settings.OPENAI_IMAGE_MODEL = "sdxl-turbo"
+    fake_openai.default = ("image", None)
+    _image_job(tenant, "image_generation", {"prompt": "a red fox", "width": 64, "height": 64})
+    sent = json.loads(fake_openai.requests[0]["body"])
+    assert (sent["size"], sent["response_format"]) == ("64x64", "b64_json")
 
 
 @pytest.mark.django_db(transaction=True)
