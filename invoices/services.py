@@ -245,6 +245,14 @@ def _pdf_render_canceled(invoice: Invoice, job: Job) -> None:
     Invoice.objects.filter(pk=invoice.pk, pdf_job=job).update(pdf_status=status, pdf_error=error)
 
 
+def invoice_pdf_requeued(job: Job) -> None:
+    """An operator sent a failed or canceled render back to the queue: while it is still the
+    invoice's render, the invoice says a PDF is on its way again."""
+    Invoice.objects.filter(pk=job.payload.get("invoice_id"), tenant=job.tenant, pdf_job=job).update(
+        pdf_status=Invoice.PdfStatus.PENDING, pdf_error=""
+    )
+
+
 def _failed_alert_key(invoice: Invoice) -> str:
     return f"invoice-pdf:{invoice.pk}"
 
@@ -261,5 +269,6 @@ INVOICE_PDF = JobType(
     retry_delays=(60, 300, 900),
     time_limit=600,
     on_give_up=invoice_pdf_given_up,
+    on_requeue=invoice_pdf_requeued,
     public=False,
 )

@@ -12,7 +12,7 @@ from accounts.models import AuditEvent, Notification
 from invoices.models import Invoice
 from invoices.services import invoice_pdf_request
 from jobs.models import Job
-from jobs.services import job_cancel, job_claim, job_execute
+from jobs.services import job_cancel, job_claim, job_execute, job_requeue
 from tests.invoices.factories import InvoiceFactory, line
 
 
@@ -379,3 +379,24 @@ def test_a_canceled_render_of_unchanged_content_leaves_the_pdf_ready(invoice):
     invoice.refresh_from_db()
     assert (invoice.pdf_status, invoice.pdf_error) == (Invoice.PdfStatus.READY, "")
     assert "Design" in PdfReader(io.BytesIO(invoice.pdf_file.read())).pages[0].extract_text()
+
+
+def test_a_canceled_render_requeued_by_an_operator_shows_pending_then_ready(api_client):
+    created = api_client.post(
+        "/api/v1/invoices",
+        {
+            "number": "2026-0002",
+            "lines": [{"description": "Design", "quantity": "1", "unit_price": "10"}],
+        },
+        format="json",
+    ).json()
+    render = Job.objects.get(type="invoice_pdf")
+    job_cancel(job=render)
+    assert api_client.get(f"/api/v1/invoices/{created['id']}").json()["pdf_status"] == "failed"
+
+    job_requeue(job=Job.objects.get(pk=render.pk))
+    detail = api_client.get(f"/api/v1/invoices/{created['id']}").json()
+    assert (detail["pdf_status"], detail["pdf_error"]) == ("pending", "")
+    job_execute(job_id=str(render.pk))
+    assert Job.objects.get(pk=render.pk).status == Job.Status.COMPLETED
+    assert api_client.get(f"/api/v1/invoices/{created['id']}").json()["pdf_status"] == "ready"
