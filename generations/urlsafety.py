@@ -1,6 +1,7 @@
 """Fetching a user-supplied image URL without letting it reach inside our network."""
 
 import ipaddress
+import logging
 import socket
 from urllib.parse import urlsplit
 
@@ -9,13 +10,18 @@ from django.conf import settings
 
 from jobs.errors import PermanentError, RetryableError
 
+logger = logging.getLogger(__name__)
+
+MAX_REDIRECTS = 5
+
 
 class UnsafeUrl(ValueError):
     pass
 
 
 def public_addresses(url: str) -> list[str]:
-    """The addresses an https URL resolves to, all of them public; UnsafeUrl otherwise."""
+    """The addresses an https URL resolves to, in the resolver's order, all of them public;
+    UnsafeUrl otherwise."""
     parts = urlsplit(url)
     if parts.scheme != "https" or not parts.hostname:
         raise UnsafeUrl("Only https URLs are accepted.")
@@ -27,7 +33,7 @@ def public_addresses(url: str) -> list[str]:
         raise UnsafeUrl(f"The host {parts.hostname} does not resolve.") from exc
     except (ValueError, UnicodeError) as exc:  # a port out of range, a host IDNA cannot encode
         raise UnsafeUrl(f"The URL is malformed: {exc}") from exc
-    addresses = sorted({info[4][0] for info in infos})
+    addresses = list(dict.fromkeys(info[4][0] for info in infos))
     for address in addresses:
         if not address_is_public(address):
             raise UnsafeUrl(
@@ -47,8 +53,8 @@ _IPV4_CARRYING = [
 
 
 def address_is_public(address: str) -> bool:
-    """Whether an address (a resolved host, or the peer connected to) is globally routable, looking
-    through the IPv6 forms that embed an IPv4 address."""
+    """Whether an address is globally routable, looking through the IPv6 forms that embed an IPv4
+    address."""
     ip = ipaddress.ip_address(address.split("%")[0])
     if ip.version == 6:
         if ip.ipv4_mapped is not None:
@@ -59,37 +65,91 @@ def address_is_public(address: str) -> bool:
 
 
 def image_fetch(url: str) -> bytes:
-    """GET an image from a public https URL: checked before connecting and again against the peer
-    actually connected to (DNS can change in between), no redirects, a size cap and a timeout."""
+    """GET an image from a public https URL: at most MAX_REDIRECTS redirects, every hop checked
+    like the first, a size cap and a timeout. A network failure reaches the job as one generic
+    message, whatever the cause (an open port and a closed one must look alike); the log has it."""
     try:
-        public_addresses(url)
+        with httpx.Client(timeout=settings.GENERATION_HTTP_TIMEOUT) as client:
+            return _image_follow(client, url)
+    except httpx.TimeoutException as exc:
+        logger.warning("The source image at %s timed out: %r", _where(exc), exc)
+        raise RetryableError("SOURCE_TIMEOUT", "The source image timed out.") from exc
+    except httpx.HTTPError as exc:
+        logger.warning("The source image at %s could not be fetched: %r", _where(exc), exc)
+        raise RetryableError(
+            "SOURCE_UNAVAILABLE", "The source image could not be fetched."
+        ) from exc
+
+
+def _image_follow(client: httpx.Client, url: str) -> bytes:
+    for _ in range(MAX_REDIRECTS + 1):
+        response = _pinned_send(client, url)
+        try:
+            if not response.has_redirect_location:
+                return _image_read(response)
+            url = _redirect_target(url, response.headers["Location"])
+        finally:
+            response.close()
+    raise PermanentError(
+        "INVALID_SOURCE", f"The source image redirects more than {MAX_REDIRECTS} times."
+    )
+
+
+def _pinned_send(client: httpx.Client, url: str) -> httpx.Response:
+    """Send the GET to an address checked just now, never to whatever a second look-up answers
+    (a TTL-0 DNS name can answer public to the check and internal to the connection). The URL's
+    host still names the site: it is the Host header, the TLS SNI and the name the certificate is
+    verified against. When one address cannot be connected to, the next checked one is tried."""
+    try:
+        addresses = public_addresses(url)
     except UnsafeUrl as exc:
         raise PermanentError("INVALID_SOURCE", str(exc)) from exc
+    target = httpx.URL(url)
+    for address in addresses[:-1]:
+        try:
+            return client.send(_pinned_request(client, target, address), stream=True)
+        except httpx.ConnectError as exc:
+            logger.info("The source image host %s failed at %s: %r", target.host, address, exc)
+    return client.send(_pinned_request(client, target, addresses[-1]), stream=True)
+
+
+def _pinned_request(client: httpx.Client, target: httpx.URL, address: str) -> httpx.Request:
+    return client.build_request(
+        "GET",
+        target.copy_with(host=address),
+        headers={"Host": target.netloc.decode("ascii")},
+        extensions={"sni_hostname": target.raw_host.decode("ascii")},
+    )
+
+
+def _image_read(response: httpx.Response) -> bytes:
+    if response.status_code != 200:
+        raise PermanentError("INVALID_SOURCE", f"The source image answered {response.status_code}.")
     limit = settings.GENERATION_IMAGE_MAX_BYTES
+    body = bytearray()
+    for chunk in response.iter_bytes():
+        body += chunk
+        if len(body) > limit:
+            raise PermanentError(
+                "INVALID_SOURCE", f"The source image is larger than {limit} bytes."
+            )
+    return bytes(body)
+
+
+def _redirect_target(url: str, location: str) -> str:
     try:
-        with httpx.stream(
-            "GET", url, timeout=settings.GENERATION_HTTP_TIMEOUT, follow_redirects=False
-        ) as response:
-            peer = response.extensions["network_stream"].get_extra_info("server_addr")
-            if peer and not address_is_public(peer[0]):
-                raise PermanentError(
-                    "INVALID_SOURCE", "The URL now resolves to an internal address."
-                )
-            if response.status_code != 200:
-                raise PermanentError(
-                    "INVALID_SOURCE", f"The source image answered {response.status_code}."
-                )
-            body = bytearray()
-            for chunk in response.iter_bytes():
-                body += chunk
-                if len(body) > limit:
-                    raise PermanentError(
-                        "INVALID_SOURCE", f"The source image is larger than {limit} bytes."
-                    )
-            return bytes(body)
-    except httpx.TimeoutException as exc:
-        raise RetryableError("SOURCE_TIMEOUT", f"The source image timed out: {exc}") from exc
-    except httpx.HTTPError as exc:
-        raise RetryableError(
-            "SOURCE_UNAVAILABLE", f"The source image could not be fetched: {exc}"
+        return str(httpx.URL(url).join(location))
+    except httpx.InvalidURL as exc:
+        raise PermanentError(
+            "INVALID_SOURCE", "The source image redirects to a malformed URL."
         ) from exc
+
+
+def _where(exc: httpx.HTTPError) -> str:
+    """The host and the address of the request that failed, not its path and query: they may
+    hold a presigned token."""
+    try:
+        request = exc.request
+    except RuntimeError:  # an error raised outside any request
+        return "?"
+    return f"{request.headers['Host']} ({request.url.host})"

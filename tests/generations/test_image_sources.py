@@ -1,0 +1,173 @@
+"""An image_edit source URL is fetched only from addresses checked to be public, on every hop."""
+
+import io
+import logging
+import socket
+
+import pytest
+from PIL import Image
+
+from generations.urlsafety import MAX_REDIRECTS, image_fetch
+from jobs.errors import PermanentError, RetryableError
+from jobs.services import job_execute
+from tests.generations.fake_sites import (
+    OTHER_PUBLIC,
+    PUBLIC,
+    FakeNetwork,
+    HttpsSite,
+    InternalService,
+    certificates_make,
+)
+
+
+def _png() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 64), (200, 90, 10)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+FOX = _png()
+
+
+@pytest.fixture(scope="session")
+def certificates(tmp_path_factory):
+    return certificates_make(tmp_path_factory.mktemp("tls"))
+
+
+@pytest.fixture
+def site(certificates, monkeypatch):
+    monkeypatch.setenv("SSL_CERT_FILE", str(certificates["ca"]))  # httpx trusts the test authority
+    site = HttpsSite(certificates)
+    site.pages["/fox.png"] = (200, {"Content-Type": "image/png"}, FOX)
+    yield site
+    site.close()
+
+
+@pytest.fixture
+def internal():
+    service = InternalService()
+    yield service
+    service.close()
+
+
+@pytest.fixture
+def network(monkeypatch, site):
+    network = FakeNetwork(socket.getaddrinfo, socket.create_connection)
+    network.routes = {PUBLIC: site.port, OTHER_PUBLIC: site.port}
+    monkeypatch.setattr(socket, "getaddrinfo", network.getaddrinfo)
+    monkeypatch.setattr(socket, "create_connection", network.create_connection)
+    return network
+
+
+def _closed_port() -> int:
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        return listener.getsockname()[1]
+
+
+def _image_edit(api_client, source_url: str) -> dict:
+    response = api_client.post(
+        "/api/v1/generations",
+        {"kind": "image_edit", "prompt": "a hat", "source_url": source_url},
+        format="json",
+    )
+    assert response.status_code == 202, response.json()
+    job_execute(job_id=response.json()["id"], type_name="image_edit")
+    return api_client.get(f"/api/v1/generations/{response.json()['id']}").json()
+
+
+def test_a_host_that_rebinds_to_an_internal_address_is_fetched_from_the_address_checked(
+    api_client, site, internal, network
+):
+    # Public to the submit check and to the fetch's check, internal to any look-up after them.
+    network.names["img.example"] = [PUBLIC, PUBLIC, "127.0.0.1"]
+    generation = _image_edit(api_client, f"https://img.example:{internal.port}/fox.png")
+    assert generation["status"] == "completed", generation["error"]
+    assert internal.connections == 0
+    assert network.lookups == ["img.example", "img.example"]
+    assert site.server_names == ["img.example"]
+    assert site.hosts == [f"img.example:{internal.port}"]
+
+
+@pytest.mark.parametrize(
+    ("answering", "detail"), [("a closed port", "refused"), ("a plain TCP service", "SSL")]
+)
+def test_a_network_failure_shows_one_message_whatever_answered(
+    api_client, network, internal, caplog, answering, detail
+):
+    network.names["img.example"] = [PUBLIC]
+    network.routes[PUBLIC] = internal.port if answering == "a plain TCP service" else _closed_port()
+    with caplog.at_level(logging.WARNING, logger="generations.urlsafety"):
+        generation = _image_edit(api_client, "https://img.example/fox.png")
+    assert generation["error"] == {
+        "code": "SOURCE_UNAVAILABLE",
+        "message": "The source image could not be fetched.",
+    }
+    assert "img.example" in caplog.text and detail in caplog.text
+
+
+def test_a_site_whose_certificate_names_other_hosts_is_not_trusted(network, caplog):
+    network.names["elsewhere.example"] = [PUBLIC]
+    with pytest.raises(RetryableError) as raised:
+        image_fetch("https://elsewhere.example/fox.png")
+    assert raised.value.code == "SOURCE_UNAVAILABLE"
+    assert "CERTIFICATE_VERIFY_FAILED" in caplog.text
+
+
+def test_a_redirect_is_followed_to_a_host_checked_and_pinned_like_the_first(site, network):
+    network.names["img.example"] = [PUBLIC]
+    network.names["cdn.example"] = [OTHER_PUBLIC, "127.0.0.1"]
+    site.pages["/old.png"] = (301, {"Location": "https://cdn.example/fox.png"}, b"")
+    assert image_fetch("https://img.example/old.png") == FOX
+    assert site.server_names == ["img.example", "cdn.example"]
+    assert site.hosts == ["img.example", "cdn.example"]
+
+
+@pytest.mark.parametrize(
+    "location",
+    [
+        "https://inside.example:{port}/fox.png",
+        "https://127.0.0.1:{port}/fox.png",
+        "https://[::ffff:127.0.0.1]:{port}/fox.png",
+        "http://img.example/fox.png",
+        "https://user:secret@img.example/fox.png",
+    ],
+)
+def test_a_redirect_to_an_address_a_source_url_may_not_have_is_refused(
+    site, network, internal, location
+):
+    network.names["img.example"] = [PUBLIC]
+    network.names["inside.example"] = ["127.0.0.1"]
+    site.pages["/old.png"] = (302, {"Location": location.format(port=internal.port)}, b"")
+    with pytest.raises(PermanentError) as raised:
+        image_fetch("https://img.example/old.png")
+    assert raised.value.code == "INVALID_SOURCE"
+    assert internal.connections == 0
+    assert site.hosts == ["img.example"]
+
+
+def test_a_source_that_keeps_redirecting_is_refused(site, network):
+    network.names["img.example"] = [PUBLIC]
+    site.pages["/loop.png"] = (302, {"Location": "/loop.png"}, b"")
+    with pytest.raises(PermanentError, match=f"more than {MAX_REDIRECTS} times"):
+        image_fetch("https://img.example/loop.png")
+    assert len(site.hosts) == MAX_REDIRECTS + 1
+
+
+def test_a_host_with_one_internal_address_among_public_ones_is_refused(network, internal):
+    network.names["img.example"] = [(PUBLIC, "10.1.2.3")]
+    with pytest.raises(PermanentError) as raised:
+        image_fetch("https://img.example/fox.png")
+    assert raised.value.code == "INVALID_SOURCE"
+
+
+def test_the_next_checked_address_is_tried_when_one_cannot_be_reached(site, network):
+    network.names["img.example"] = [(OTHER_PUBLIC, PUBLIC)]
+    network.routes[OTHER_PUBLIC] = _closed_port()
+    assert image_fetch("https://img.example/fox.png") == FOX
+
+
+def test_a_source_larger_than_the_limit_is_refused(site, network, settings):
+    settings.GENERATION_IMAGE_MAX_BYTES = 100
+    network.names["img.example"] = [PUBLIC]
+    with pytest.raises(PermanentError, match="larger than 100 bytes"):
+        image_fetch("https://img.example/fox.png")
