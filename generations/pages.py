@@ -3,6 +3,7 @@ and the images. Signed view links and public share links both render through her
 
 import base64
 import hashlib
+import logging
 
 from django.http import FileResponse, Http404
 from django.shortcuts import render
@@ -10,6 +11,8 @@ from django.shortcuts import render
 from accounts.models import Tenant
 from generations.models import Deck, Flashcard, GeneratedImage, SkillTree, Story
 from generations.signing import file_path
+
+logger = logging.getLogger(__name__)
 
 PAGE_HEADERS = {
     "Content-Security-Policy": (
@@ -146,7 +149,14 @@ def image_file_response(pk: int, *, tenant_id=None):
         raise Http404
     if not _publishes(image.tenant_id):
         raise Http404
-    response = FileResponse(image.file.open("rb"), content_type="image/png")
+    try:
+        handle = image.file.open("rb")
+    except FileNotFoundError as exc:
+        # The row outlived its file (deleted from the storage, a lost volume): its link answers
+        # like an unknown one.
+        logger.error("Image %s has no file in the storage: %s", image.pk, exc)
+        raise Http404 from exc
+    response = FileResponse(handle, content_type="image/png")
     response["Cache-Control"] = "private, max-age=3600"
     response["X-Content-Type-Options"] = "nosniff"
     return response

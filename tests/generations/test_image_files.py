@@ -1,15 +1,19 @@
 """Image files and their rows: a file is kept only when its row is written."""
 
+import logging
 import re
 from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.core.files.storage import default_storage
+from django.test import Client
 
 from generations.models import GeneratedImage
 from generations.providers import provider_get
 from generations.schemas import OutputInvalid
 from generations.services import _images_save
+from generations.signing import file_path, view_token, view_url
 from jobs.context import JobContext
 from jobs.models import Job
 from tests.jobs.factories import JobFactory
@@ -56,3 +60,32 @@ def test_staff_see_an_image_in_the_admin_and_cannot_replace_it(tenant, admin_cli
     assert shown.status_code == 200 and shown["Content-Type"] == "image/png"
     assert b"".join(shown.streaming_content) == png
     assert admin_client.get("/admin/generations/generatedimage/add/").status_code == 403
+
+
+def test_an_image_link_whose_file_is_gone_answers_like_an_unknown_link_and_is_logged(
+    tenant, caplog
+):
+    job = JobFactory(
+        tenant=tenant, type="image_generation", status=Job.Status.PROCESSING, attempts=1
+    )
+    png = provider_get("offline").image("a fox", 64, 64)
+    _images_save(JobContext(job), GeneratedImage.Kind.GENERATION, "a fox", [png])
+    image = GeneratedImage.objects.get()
+    default_storage.delete(image.file.name)
+    client = Client(raise_request_exception=False)
+    unknown = client.get("/v/no-such-link/file")
+
+    with caplog.at_level(logging.ERROR, logger="generations.pages"):
+        response = client.get(file_path("image", image.pk))
+    assert response.status_code == 404
+    assert response.content == unknown.content
+    assert _headers(response) == _headers(unknown)
+    assert any(image.file.name in record.getMessage() for record in caplog.records)
+    assert view_token("image", image.pk) not in caplog.text
+
+    page = client.get(view_url("images", str(job.pk)).removeprefix(settings.PUBLIC_BASE_URL))
+    assert page.status_code == 200 and "a fox" in page.content.decode()
+
+
+def _headers(response) -> dict:
+    return {name: value for name, value in response.headers.items() if name != "X-Request-Id"}
