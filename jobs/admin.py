@@ -111,6 +111,7 @@ class JobAdmin(admin.ModelAdmin):
 class JobEventAdmin(ReadOnlyAdmin):
     list_display = ["created_at", "job", "attempt", "kind", "message"]
     list_filter = ["kind"]
+    ordering = ["-created_at", "-id"]
     search_fields = ["=job__id", "message"]
     list_select_related = ["job"]
 

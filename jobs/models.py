@@ -174,6 +174,8 @@ class JobEvent(models.Model):
 
     class Meta:
         ordering = ["created_at", "id"]
+        # The admin lists every job's events newest first; one job's come through the job_id index.
+        indexes = [models.Index(fields=["created_at", "id"], name="jobevent_created_idx")]
 
     def __str__(self):
         return f"{self.kind} (attempt {self.attempt})"
