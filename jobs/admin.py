@@ -1,3 +1,5 @@
+import uuid
+
 from django.contrib import admin, messages
 from django.urls import path
 
@@ -7,6 +9,13 @@ from jobs.dashboard import queue_dashboard_view
 from jobs.models import Job, JobEvent, TaskRun, WorkerSeen
 from jobs.selectors import NEEDING_ATTENTION
 from jobs.services import job_cancel, job_requeue, job_retry
+
+
+def _as_uuid(term: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(term.strip())
+    except ValueError:
+        return None
 
 
 class DeadLetterFilter(admin.SimpleListFilter):
@@ -64,7 +73,11 @@ class JobAdmin(admin.ModelAdmin):
         "finished_at",
     ]
     list_filter = [AttentionFilter, DeadLetterFilter, "status", "priority", "type", WorkspaceFilter]
-    search_fields = ["=id", "type", "idempotency_key", "error_code", "tenant__slug"]
+    # A pasted job id is looked up by primary key (get_search_results); any other term finds
+    # workspaces by slug, and their jobs through the workspace index. Words of a type, key or
+    # error code would make every search read the whole table: the filters narrow by type.
+    search_fields = ["tenant__slug"]
+    search_help_text = "A job id, or a workspace's slug."
     list_select_related = ["tenant"]
     raw_id_fields = ["tenant", "api_key", "submitted_by", "retry_of"]
     readonly_fields = [field.name for field in Job._meta.fields]
@@ -80,6 +93,12 @@ class JobAdmin(admin.ModelAdmin):
             "dashboard/", self.admin_site.admin_view(queue_dashboard_view), name="jobs_dashboard"
         )
         return [dashboard, *super().get_urls()]
+
+    def get_search_results(self, request, queryset, search_term):
+        job_id = _as_uuid(search_term)
+        if job_id is None:
+            return super().get_search_results(request, queryset, search_term)
+        return queryset.filter(pk=job_id), False
 
     def _apply(self, request, queryset, service, verb: str, **kwargs):
         done, refused = 0, []
@@ -112,8 +131,15 @@ class JobEventAdmin(ReadOnlyAdmin):
     list_display = ["created_at", "job", "attempt", "kind", "message"]
     list_filter = ["kind"]
     ordering = ["-created_at", "-id"]
-    search_fields = ["=job__id", "message"]
+    search_fields = ["message"]
+    search_help_text = "A job id (that job's history), or words of a message."
     list_select_related = ["job"]
+
+    def get_search_results(self, request, queryset, search_term):
+        job_id = _as_uuid(search_term)
+        if job_id is None:
+            return super().get_search_results(request, queryset, search_term)
+        return queryset.filter(job_id=job_id), False
 
 
 @admin.register(TaskRun)

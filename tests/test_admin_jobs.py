@@ -1,6 +1,7 @@
 """The jobs admin during an incident: the latest history first, read from indexes however many
 jobs and events the tables hold."""
 
+import re
 from datetime import timedelta
 
 from django.db import connection
@@ -18,14 +19,15 @@ def _page(client, url: str) -> tuple[str, CaptureQueriesContext]:
     return response.content.decode(), captured
 
 
-def _plans(captured: CaptureQueriesContext, table: str) -> list[str]:
-    """How PostgreSQL would run the page's SELECTs from `table` once scanning it all costs more
-    than an index (on a test's few rows it would rather scan)."""
+def _plans(captured: CaptureQueriesContext, table: str, containing: str = "") -> list[str]:
+    """How PostgreSQL would run the page's SELECTs from `table` (those holding `containing`) once
+    scanning the table costs more than an index (on a test's few rows it would rather scan)."""
     plans = []
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL enable_seqscan = off")
         for query in captured.captured_queries:
-            if query["sql"].startswith("SELECT") and f'FROM "{table}"' in query["sql"]:
+            sql = query["sql"]
+            if sql.startswith("SELECT") and f'FROM "{table}"' in sql and containing in sql:
                 cursor.execute(f"EXPLAIN {query['sql']}")
                 plans.append("\n".join(row[0] for row in cursor.fetchall()))
     assert plans
@@ -52,3 +54,39 @@ def test_the_job_events_list_shows_the_newest_first_from_an_index(admin_client, 
     assert listed
     for plan in listed:
         assert "jobevent_created_idx" in plan and "Sort" not in plan, plan
+
+
+def test_a_job_id_pasted_in_the_jobs_search_is_looked_up_by_primary_key(admin_client, tenant):
+    job, other = JobFactory(tenant=tenant), JobFactory(tenant=tenant)
+
+    page, captured = _page(admin_client, f"/admin/jobs/job/?q=+{str(job.pk).upper()}+")
+
+    assert str(job.pk) in page and str(other.pk) not in page
+    for plan in _plans(captured, "jobs_job", containing="WHERE"):
+        assert "jobs_job_pkey" in plan and "Seq Scan" not in plan, plan
+
+
+def test_the_jobs_search_finds_a_workspaces_jobs_through_indexes(
+    admin_client, tenant, other_tenant
+):
+    alices, bobs = JobFactory(tenant=tenant), JobFactory(tenant=other_tenant)
+
+    page, captured = _page(admin_client, "/admin/jobs/job/?q=alice")
+
+    assert str(alices.pk) in page and str(bobs.pk) not in page
+    # Only the workspace's jobs are read: through the index on their workspace, not by a filter
+    # on every job.
+    for plan in _plans(captured, "jobs_job", containing="WHERE"):
+        assert re.search(r"Index Cond: \((jobs_job\.)?tenant_id = ", plan), plan
+
+
+def test_a_job_id_in_the_job_events_search_lists_its_events_from_an_index(admin_client, tenant):
+    job, other = JobFactory(tenant=tenant), JobFactory(tenant=tenant)
+    JobEvent.objects.create(job=job, kind=JobEvent.Kind.STARTED, message="On host-a.")
+    JobEvent.objects.create(job=other, kind=JobEvent.Kind.STARTED, message="On host-b.")
+
+    page, captured = _page(admin_client, f"/admin/jobs/jobevent/?q={job.pk}")
+
+    assert "On host-a." in page and "On host-b." not in page
+    for plan in _plans(captured, "jobs_jobevent", containing="WHERE"):
+        assert "Seq Scan" not in plan, plan
