@@ -1,7 +1,10 @@
 import uuid
 
 from django.contrib import admin, messages
-from django.urls import path
+from django.forms.models import BaseInlineFormSet
+from django.urls import path, reverse
+from django.utils.html import format_html
+from django.utils.http import urlencode
 
 from accounts.admin import ReadOnlyAdmin, WorkspaceFilter
 from core.errors import ApiError
@@ -9,6 +12,10 @@ from jobs.dashboard import queue_dashboard_view
 from jobs.models import Job, JobEvent, TaskRun, WorkerSeen
 from jobs.selectors import NEEDING_ATTENTION
 from jobs.services import job_cancel, job_requeue, job_retry
+
+# A job's page shows this many of its latest events: a job waiting on a provider's rate limit
+# writes a line each time it looks again, thousands in an hour.
+HISTORY_SHOWN = 50
 
 
 def _as_uuid(term: str) -> uuid.UUID | None:
@@ -47,8 +54,18 @@ class AttentionFilter(admin.SimpleListFilter):
         return getattr(queryset, self.kinds[self.value()][1])()
 
 
+class LatestEventsFormSet(BaseInlineFormSet):
+    def get_queryset(self):
+        if not hasattr(self, "_latest"):
+            self._latest = super().get_queryset()[:HISTORY_SHOWN]
+        return self._latest
+
+
 class JobEventInline(admin.TabularInline):
     model = JobEvent
+    formset = LatestEventsFormSet
+    ordering = ["-created_at", "-id"]
+    verbose_name_plural = "latest events"
     extra = 0
     can_delete = False
     fields = ["created_at", "attempt", "kind", "message"]
@@ -80,7 +97,7 @@ class JobAdmin(admin.ModelAdmin):
     search_help_text = "A job id, or a workspace's slug."
     list_select_related = ["tenant"]
     raw_id_fields = ["tenant", "api_key", "submitted_by", "retry_of"]
-    readonly_fields = [field.name for field in Job._meta.fields]
+    readonly_fields = [*(field.name for field in Job._meta.fields), "history"]
     date_hierarchy = "created_at"
     inlines = [JobEventInline]
     actions = ["retry_jobs", "cancel_jobs", "requeue_jobs"]
@@ -99,6 +116,17 @@ class JobAdmin(admin.ModelAdmin):
         if job_id is None:
             return super().get_search_results(request, queryset, search_term)
         return queryset.filter(pk=job_id), False
+
+    @admin.display(description="history")
+    def history(self, job):
+        count = job.events.count()
+        url = f"{reverse('admin:jobs_jobevent_changelist')}?{urlencode({'q': job.pk})}"
+        return format_html(
+            '<a href="{}">All {} events</a> in Job events; the latest {} below, newest first.',
+            url,
+            f"{count:,}",
+            min(count, HISTORY_SHOWN),
+        )
 
     def _apply(self, request, queryset, service, verb: str, **kwargs):
         done, refused = 0, []

@@ -90,3 +90,25 @@ def test_a_job_id_in_the_job_events_search_lists_its_events_from_an_index(admin_
     assert "On host-a." in page and "On host-b." not in page
     for plan in _plans(captured, "jobs_jobevent", containing="WHERE"):
         assert "Seq Scan" not in plan, plan
+
+
+def test_a_jobs_page_shows_its_latest_history_and_links_to_all_of_it(admin_client, tenant):
+    job = JobFactory(tenant=tenant)
+    start = timezone.now() - timedelta(hours=1)
+    # A job waiting on a provider's rate limit writes a line each time it looks again.
+    JobEvent.objects.bulk_create(
+        JobEvent(
+            job=job,
+            kind=JobEvent.Kind.WAITING,
+            message=f"Look {i}.",
+            created_at=start + timedelta(seconds=i),
+        )
+        for i in range(2000)
+    )
+
+    page, _ = _page(admin_client, f"/admin/jobs/job/{job.pk}/change/")
+
+    assert re.findall(r"Look (\d+)\.", page) == [str(i) for i in range(1999, 1949, -1)]
+    link = f"/admin/jobs/jobevent/?q={job.pk}"
+    assert f'<a href="{link}">All 2,000 events</a>' in page
+    assert "2000 job events" in admin_client.get(link).content.decode()
