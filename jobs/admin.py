@@ -1,4 +1,6 @@
 import uuid
+from collections import Counter
+from collections.abc import Callable
 
 from django.contrib import admin, messages
 from django.forms.models import BaseInlineFormSet
@@ -16,6 +18,10 @@ from jobs.services import job_cancel, job_requeue, job_retry
 # A job's page shows this many of its latest events: a job waiting on a provider's rate limit
 # writes a line each time it looks again, thousands in an hour.
 HISTORY_SHOWN = 50
+# An action runs inside the request, which gunicorn gives up on after 30 s; at about 10 ms a job,
+# this many leave room for a busy database. More go through the management commands.
+ACTION_MAX_JOBS = 500
+REFUSALS_SHOWN = 20
 
 
 def _as_uuid(term: str) -> uuid.UUID | None:
@@ -128,30 +134,66 @@ class JobAdmin(admin.ModelAdmin):
             min(count, HISTORY_SHOWN),
         )
 
-    def _apply(self, request, queryset, service, verb: str, **kwargs):
-        done, refused = 0, []
+    def _apply(self, request, queryset, act: Callable[[Job], str], *, command: str) -> None:
+        """Apply `act` to each selected job and report each outcome once: `act` calls a service
+        and returns what became of the job, with {count} standing for the jobs it fits. What a
+        service refused is listed (the first REFUSALS_SHOWN) and counted."""
+        selected = queryset.count()
+        if selected > ACTION_MAX_JOBS:
+            messages.error(
+                request,
+                f"{selected:,} jobs are selected: an action here changes at most "
+                f"{ACTION_MAX_JOBS} at once, so none was changed. Narrow the list with its "
+                f"filters, or from a shell run {command}.",
+            )
+            return
+        outcomes, refused = Counter(), []
         for job in queryset.select_related("tenant"):
             try:
-                service(job=job, **kwargs)
-                done += 1
+                outcomes[act(job)] += 1
             except ApiError as exc:
                 refused.append(f"{job.pk}: {exc.detail}")
-        if done:
-            messages.success(request, f"{verb} {done} job(s).")
-        for reason in refused[:20]:
+        for outcome, count in outcomes.items():
+            messages.success(request, outcome.format(count=count))
+        for reason in refused[:REFUSALS_SHOWN]:
             messages.warning(request, reason)
+        if len(refused) > REFUSALS_SHOWN:
+            messages.warning(
+                request, f"{len(refused) - REFUSALS_SHOWN} more jobs were not changed."
+            )
 
     @admin.action(description="Retry as new jobs (failed or canceled)")
     def retry_jobs(self, request, queryset):
-        self._apply(request, queryset, job_retry, "Retried", user=request.user)
+        def retry(job: Job) -> str:
+            job_retry(job=job, user=request.user)
+            return "Retried {count} job(s)."
+
+        self._apply(request, queryset, retry, command="manage.py retry_job <id>…")
 
     @admin.action(description="Cancel (pending or processing)")
     def cancel_jobs(self, request, queryset):
-        self._apply(request, queryset, job_cancel, "Canceled", actor=request.user)
+        def cancel(job: Job) -> str:
+            if job_cancel(job=job, actor=request.user).is_finished:
+                return "Canceled {count} job(s)."
+            return (
+                "Asked {count} processing job(s) to stop: each ends canceled at its next check, "
+                "or when the stale-job reaper finds its worker gone."
+            )
+
+        self._apply(
+            request,
+            queryset,
+            cancel,
+            command="manage.py clean_queue --status pending, or manage.py cancel_job <id>…",
+        )
 
     @admin.action(description="Requeue the dead letter (failed or canceled)")
     def requeue_jobs(self, request, queryset):
-        self._apply(request, queryset, job_requeue, "Requeued", actor=request.user)
+        def requeue(job: Job) -> str:
+            job_requeue(job=job, actor=request.user)
+            return "Requeued {count} job(s)."
+
+        self._apply(request, queryset, requeue, command="manage.py requeue_job <id>…")
 
 
 @admin.register(JobEvent)

@@ -4,11 +4,14 @@ jobs and events the tables hold."""
 import re
 from datetime import timedelta
 
+import pytest
+from django.contrib.messages import get_messages
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from jobs.models import JobEvent
+from jobs.admin import ACTION_MAX_JOBS
+from jobs.models import Job, JobEvent
 from tests.jobs.factories import JobFactory
 
 
@@ -17,6 +20,13 @@ def _page(client, url: str) -> tuple[str, CaptureQueriesContext]:
         response = client.get(url)
     assert response.status_code == 200
     return response.content.decode(), captured
+
+
+def _act(client, action: str, jobs, changelist: str = "/admin/jobs/job/", **extra) -> list[str]:
+    data = {"action": action, "_selected_action": [str(job.pk) for job in jobs], **extra}
+    response = client.post(changelist, data, follow=True)
+    assert response.status_code == 200
+    return [str(message) for message in get_messages(response.wsgi_request)]
 
 
 def _plans(captured: CaptureQueriesContext, table: str, containing: str = "") -> list[str]:
@@ -112,3 +122,70 @@ def test_a_jobs_page_shows_its_latest_history_and_links_to_all_of_it(admin_clien
     link = f"/admin/jobs/jobevent/?q={job.pk}"
     assert f'<a href="{link}">All 2,000 events</a>' in page
     assert "2000 job events" in admin_client.get(link).content.decode()
+
+
+def test_the_cancel_action_tells_canceled_jobs_from_jobs_asked_to_stop(admin_client, tenant):
+    pending = JobFactory(tenant=tenant)
+    # Its worker died an hour ago: it stays processing until the stale-job reaper takes it.
+    processing = JobFactory(
+        tenant=tenant,
+        status=Job.Status.PROCESSING,
+        attempts=1,
+        heartbeat_at=timezone.now() - timedelta(hours=1),
+    )
+
+    said = _act(admin_client, "cancel_jobs", [pending, processing])
+
+    assert set(said) == {
+        "Canceled 1 job(s).",
+        "Asked 1 processing job(s) to stop: each ends canceled at its next check, or when the "
+        "stale-job reaper finds its worker gone.",
+    }
+    processing.refresh_from_db()
+    assert (processing.status, processing.cancel_requested) == (Job.Status.PROCESSING, True)
+
+
+@pytest.mark.parametrize(
+    ("action", "status", "command"),
+    [
+        ("cancel_jobs", Job.Status.PENDING, "manage.py clean_queue --status pending"),
+        ("retry_jobs", Job.Status.FAILED, "manage.py retry_job <id>…"),
+        ("requeue_jobs", Job.Status.FAILED, "manage.py requeue_job <id>…"),
+    ],
+    ids=["cancel", "retry", "requeue"],
+)
+def test_an_action_on_more_jobs_than_a_request_can_change_changes_none_and_says_what_to_do(
+    admin_client, tenant, action, status, command
+):
+    jobs = Job.objects.bulk_create(
+        Job(tenant=tenant, type="diagnostic", status=status) for _ in range(ACTION_MAX_JOBS + 1)
+    )
+
+    # "Select all" of the filtered list, as an operator facing a runaway backlog does.
+    said = _act(
+        admin_client,
+        action,
+        jobs[:1],
+        changelist=f"/admin/jobs/job/?status__exact={status}",
+        select_across="1",
+        index="0",
+    )
+
+    assert len(said) == 1
+    assert said[0].startswith(
+        f"{ACTION_MAX_JOBS + 1} jobs are selected: an action here changes at most "
+        f"{ACTION_MAX_JOBS} at once, so none was changed."
+    )
+    assert command in said[0]
+    assert set(Job.objects.values_list("status", flat=True)) == {status}
+    assert Job.objects.count() == ACTION_MAX_JOBS + 1
+
+
+def test_an_action_says_how_many_more_it_refused_than_it_lists(admin_client, tenant):
+    finished = [JobFactory(tenant=tenant, status=Job.Status.COMPLETED) for _ in range(23)]
+
+    said = _act(admin_client, "cancel_jobs", finished)
+
+    assert len(said) == 21
+    assert all("The job is completed" in reason for reason in said[:20])
+    assert said[20] == "3 more jobs were not changed."
