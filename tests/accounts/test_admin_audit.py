@@ -21,6 +21,10 @@ def _events(tenant) -> list[tuple]:
     ]
 
 
+def _delete(admin_client, page: str) -> None:
+    assert admin_client.post(f"{page}delete/", {"post": "yes"}).status_code == 302
+
+
 def test_a_project_and_its_budget_added_changed_and_deleted_in_the_admin_are_audited(
     admin_client, admin_user, tenant
 ):
@@ -55,12 +59,7 @@ def test_a_project_and_its_budget_added_changed_and_deleted_in_the_admin_are_aud
         },
     )
     assert response.status_code == 302, response.content
-    assert (
-        admin_client.post(
-            f"/admin/budgets/project/{project.pk}/delete/", {"post": "yes"}
-        ).status_code
-        == 302
-    )
+    _delete(admin_client, f"/admin/budgets/project/{project.pk}/")
 
     staff = ("user", admin_user.get_username())
     assert _events(tenant) == [
@@ -163,12 +162,7 @@ def test_a_keys_role_raised_and_the_key_deleted_in_the_admin_are_audited_without
         },
     )
     assert response.status_code == 302, response.content
-    assert (
-        admin_client.post(
-            f"/admin/accounts/apikey/{api_key.pk}/delete/", {"post": "yes"}
-        ).status_code
-        == 302
-    )
+    _delete(admin_client, f"/admin/accounts/apikey/{api_key.pk}/")
 
     update, delete = AuditEvent.objects.filter(
         tenant=tenant, resource_type="accounts.apikey", action__in=["update", "delete"]
