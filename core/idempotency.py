@@ -74,10 +74,13 @@ def idempotent(handler=None, *, secret_fields: tuple[str, ...] = ()):
         if record.state == IdempotencyRecord.State.DONE:
             return _replay(record)
         try:
-            response = handler(view, request, *args, **kwargs)
-            if 200 <= response.status_code < 300:
-                _record_response(record, response, secret_fields)
-                return response
+            # What the request creates and the answer stored for its key commit together: a
+            # request whose answer cannot be stored leaves nothing behind to be created twice.
+            with transaction.atomic():
+                response = handler(view, request, *args, **kwargs)
+                if 200 <= response.status_code < 300:
+                    _record_response(record, response, secret_fields)
+                    return response
         except BaseException:
             _release(record)
             raise
@@ -127,8 +130,11 @@ def _abandoned(record: IdempotencyRecord) -> bool:
 
 
 def _record_response(record: IdempotencyRecord, response: Response, secret_fields) -> None:
-    # Only while this request still holds the key: one that outlived its hold has lost it.
-    IdempotencyRecord.objects.filter(pk=record.pk, state=IdempotencyRecord.State.IN_FLIGHT).update(
+    """Store the answer, while this request still holds the key: one that outlived its hold has
+    lost it to another request, and what it created is rolled back (409)."""
+    stored = IdempotencyRecord.objects.filter(
+        pk=record.pk, state=IdempotencyRecord.State.IN_FLIGHT
+    ).update(
         state=IdempotencyRecord.State.DONE,
         response_status=response.status_code,
         response_body={
@@ -136,6 +142,8 @@ def _record_response(record: IdempotencyRecord, response: Response, secret_field
         },
         response_headers=_replayed_headers(response),
     )
+    if not stored:
+        raise Conflict("Another request took over this Idempotency-Key while this one ran.")
 
 
 def _release(record: IdempotencyRecord) -> None:

@@ -603,13 +603,19 @@ def _answers_cannot_be_stored():
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_request_whose_answer_cannot_be_stored_frees_its_key(api_client, tenant, published):
+def test_a_request_whose_answer_cannot_be_stored_frees_its_key_and_creates_nothing(
+    api_client, tenant, published
+):
     with _answers_cannot_be_stored():
         failed = _submit(api_client, key="order-2")
     assert failed.status_code == 503
     assert failed.json()["code"] == "SERVICE_UNAVAILABLE"
     assert not IdempotencyRecord.objects.filter(key="order-2").exists()
-    # Told the request failed, the client sends it again with its key: it is answered, not 409.
+    assert not Job.objects.exists() and published == []
+    tenant.refresh_from_db()
+    assert tenant.credit_balance == 100
+    # Told the request failed, the client sends it again with its key: it is done once, not 409.
     again = _submit(api_client, key="order-2")
     assert again.status_code == 202
     assert again.json()["status"] == "pending"
+    assert Job.objects.count() == 1
