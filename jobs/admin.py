@@ -74,7 +74,7 @@ class JobEventInline(admin.TabularInline):
     verbose_name_plural = "latest events"
     extra = 0
     can_delete = False
-    fields = ["created_at", "attempt", "kind", "message"]
+    fields = ["created_at", "attempt", "kind", "message", "actor"]
     readonly_fields = fields
 
     def has_add_permission(self, request, obj=None):
@@ -198,7 +198,7 @@ class JobAdmin(admin.ModelAdmin):
 
 @admin.register(JobEvent)
 class JobEventAdmin(ReadOnlyAdmin):
-    list_display = ["created_at", "job", "attempt", "kind", "message"]
+    list_display = ["created_at", "job", "attempt", "kind", "message", "actor"]
     list_filter = ["kind"]
     ordering = ["-created_at", "-id"]
     search_fields = ["message"]

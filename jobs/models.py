@@ -170,6 +170,17 @@ class JobEvent(models.Model):
     attempt = models.PositiveIntegerField(default=0)
     kind = models.CharField(max_length=16, choices=Kind.choices)
     message = models.TextField(blank=True)
+    # The workspace reads the message, where the platform's staff and commands are only "an
+    # operator"; who it was stays here, for staff. A database default too: the engine's own SQL
+    # writes attempts started and waits for capacity without naming this column.
+    actor = models.CharField(
+        "asked by",
+        max_length=200,
+        blank=True,
+        default="",
+        db_default="",
+        help_text="Who asked for a cancel or a requeue. The workspace never sees it.",
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

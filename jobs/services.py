@@ -16,13 +16,14 @@ from functools import partial
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 from django.db.models import Count, F, Q
 from django.utils import timezone
 from psycopg import pq
 from rest_framework.exceptions import ValidationError
 
-from accounts.models import Tenant
+from accounts.models import ApiKey, Tenant
 from accounts.services import credits_debit, credits_refund
 from core.errors import ApiError, Conflict, InvalidRequest, RateLimited
 from core.metrics import (
@@ -423,8 +424,10 @@ def _owned(job: Job, attempt: int):
     return Job.objects.filter(pk=job.pk, status=Job.Status.PROCESSING, attempts=attempt)
 
 
-def _event(job: Job, attempt: int, kind: str, message: str = "") -> None:
-    JobEvent.objects.create(job_id=job.pk, attempt=attempt, kind=kind, message=message[:5000])
+def _event(job: Job, attempt: int, kind: str, message: str = "", *, actor: str = "") -> None:
+    JobEvent.objects.create(
+        job_id=job.pk, attempt=attempt, kind=kind, message=message[:5000], actor=actor
+    )
 
 
 def _job_lost(job: Job, attempt: int) -> None:
@@ -521,12 +524,14 @@ def _job_give_up(job: Job, attempt: int, status: str, code: str, message: str, *
     return bool(ended)
 
 
-def _job_ended(job: Job, attempt: int, status: str, code: str, message: str) -> None:
+def _job_ended(
+    job: Job, attempt: int, status: str, code: str, message: str, *, actor: str = ""
+) -> None:
     job.refresh_from_db()
     kind = JobEvent.Kind.CANCELED if status == Job.Status.CANCELED else JobEvent.Kind.FAILED
     if status == Job.Status.FAILED:
         metric_inc(JOBS_FAILED, type=job.type)
-    _event(job, attempt, kind, f"{code}: {message}")
+    _event(job, attempt, kind, f"{code}: {message}", actor=actor)
     credits_refund(tenant=job.tenant, job=job, reason=f"{job.type} job {status}")
     job_type = job_type_get(job.type)
     if job_type is not None and job_type.on_give_up is not None:
@@ -538,6 +543,23 @@ def _redispatch_later(job: Job, delay: float) -> None:
         dispatched_at=timezone.now() + timedelta(seconds=delay)
     )
     job_dispatch(job, countdown=delay)
+
+
+def _asked_by(actor, job: Job) -> tuple[str, str]:
+    """Who asked for a cancel or a requeue: as the job's history tells its workspace, and as the
+    admin tells staff (JobEvent.actor). The workspace reads its own API keys and members by name
+    and anyone of the platform (staff in the admin, manage.py at a shell) as "an operator"."""
+    if actor is None:
+        return "an operator", ""
+    label = f"API key {actor}" if isinstance(actor, ApiKey) else str(actor)
+    if isinstance(actor, ApiKey):
+        own = actor.tenant_id == job.tenant_id
+    else:
+        own = (
+            isinstance(actor, get_user_model())
+            and actor.memberships.filter(tenant_id=job.tenant_id).exists()
+        )
+    return (label if own else "an operator"), label
 
 
 def job_cancel(*, job: Job, actor=None) -> Job:
@@ -556,8 +578,9 @@ def job_cancel(*, job: Job, actor=None) -> Job:
                 error_code="CANCELED",
                 error_message=CANCELED_MESSAGE,
             )
-            by = f"Canceled by {actor}." if actor else CANCELED_MESSAGE
-            _job_ended(job, job.attempts, Job.Status.CANCELED, "CANCELED", by)
+            told, label = _asked_by(actor, job)
+            by = f"Canceled by {told}." if actor else CANCELED_MESSAGE
+            _job_ended(job, job.attempts, Job.Status.CANCELED, "CANCELED", by, actor=label)
         elif status == Job.Status.PROCESSING:
             Job.objects.filter(pk=job.pk).update(cancel_requested=True)
         else:
@@ -623,7 +646,8 @@ def job_requeue(*, job: Job, actor=None) -> Job:
             reason=f"{job.type} job requeued",
             job=job,
         )
-        _event(job, 0, JobEvent.Kind.REQUEUED, f"Requeued by {actor or 'an operator'}.")
+        told, label = _asked_by(actor, job)
+        _event(job, 0, JobEvent.Kind.REQUEUED, f"Requeued by {told}.", actor=label)
         job_type = job_type_get(job.type)
         if job_type is not None and job_type.on_requeue is not None:
             job_type.on_requeue(job)

@@ -33,7 +33,8 @@ def test_job_actions_cancel_retry_and_requeue_and_report_refusals(admin_client, 
     assert any(text.startswith(f"{done.pk}: The job is completed") for text in said)
     pending.refresh_from_db()
     assert pending.status == Job.Status.CANCELED
-    assert pending.events.get(kind=JobEvent.Kind.CANCELED).message.endswith("Canceled by admin.")
+    canceled = pending.events.get(kind=JobEvent.Kind.CANCELED)
+    assert (canceled.message, canceled.actor) == ("CANCELED: Canceled by an operator.", "admin")
 
     assert "Retried 1 job(s)." in _act(admin_client, "/admin/jobs/job/", "retry_jobs", [pending])
     assert Job.objects.filter(retry_of=pending, status=Job.Status.PENDING).exists()

@@ -42,8 +42,10 @@ def test_cancel_job_cancels_refunds_and_reports_what_it_could_not_do(costly):
     costly.refresh_from_db()
     assert costly.credit_balance == 100
     assert CreditEntry.objects.filter(job=pending, kind=CreditEntry.Kind.REFUND).count() == 1
-    assert pending.events.get(kind=JobEvent.Kind.CANCELED).message == (
-        f"CANCELED: Canceled by manage.py ({getpass.getuser()}@{socket.gethostname()})."
+    canceled = pending.events.get(kind=JobEvent.Kind.CANCELED)
+    assert (canceled.message, canceled.actor) == (
+        "CANCELED: Canceled by an operator.",
+        f"manage.py ({getpass.getuser()}@{socket.gethostname()})",
     )
     assert f"{done.pk}: The job is completed" in err.getvalue()
     assert "not-an-id: no such job." in err.getvalue()

@@ -1,0 +1,85 @@
+"""Who asked for a job's cancel or requeue: the workspace reads its own keys and members by name
+and the platform's operators only as "an operator"; staff read who it was in the admin."""
+
+import getpass
+import socket
+from io import StringIO
+
+from django.contrib.messages import get_messages
+from django.core.management import call_command
+from rest_framework.test import APIClient
+
+from accounts.models import ApiKey
+from jobs.models import Job
+from tests.factories import MembershipFactory, UserFactory
+from tests.jobs.factories import JobFactory
+
+
+def _history(client, job: Job) -> list[dict]:
+    response = client.get(f"/api/v1/jobs/{job.pk}/events")
+    assert response.status_code == 200
+    return response.json()["results"]
+
+
+def _admin_action(admin_client, action: str, job: Job) -> None:
+    response = admin_client.post(
+        "/admin/jobs/job/", {"action": action, "_selected_action": [str(job.pk)]}, follow=True
+    )
+    assert [message.level_tag for message in get_messages(response.wsgi_request)] == ["success"]
+
+
+def test_the_platforms_operators_are_not_named_in_a_workspaces_job_history(
+    api_client, admin_client, tenant
+):
+    job = JobFactory(tenant=tenant)
+    call_command("cancel_job", str(job.pk), stdout=StringIO())
+    _admin_action(admin_client, "requeue_jobs", job)
+    _admin_action(admin_client, "cancel_jobs", job)
+
+    history = _history(api_client, job)
+
+    assert [event["message"] for event in history] == [
+        "CANCELED: Canceled by an operator.",
+        "Requeued by an operator.",
+        "CANCELED: Canceled by an operator.",
+    ]
+    assert {key for event in history for key in event} == {
+        "kind",
+        "attempt",
+        "message",
+        "created_at",
+    }
+    # Staff still see who it was, on the job's page and in the Job events list.
+    operator = f"manage.py ({getpass.getuser()}@{socket.gethostname()})"
+    assert list(job.events.values_list("actor", flat=True)) == [operator, "admin", "admin"]
+    for url in [f"/admin/jobs/job/{job.pk}/change/", f"/admin/jobs/jobevent/?q={job.pk}"]:
+        page = admin_client.get(url).content.decode()
+        assert operator in page and ">admin<" in page, url
+
+
+def test_the_workspaces_own_api_key_and_members_are_named_in_its_job_history(
+    api_client, admin_client, tenant, other_tenant
+):
+    by_key, by_member, by_staff_member = (JobFactory(tenant=tenant) for _ in range(3))
+    assert api_client.post(f"/api/v1/jobs/{by_key.pk}/cancel").status_code == 200
+    member = MembershipFactory(tenant=tenant, user=UserFactory(is_staff=True)).user
+    session = APIClient()
+    session.force_login(member)
+    assert session.post(f"/api/v1/jobs/{by_member.pk}/cancel").status_code == 200
+    # A member of another workspace who is staff too acts there as an operator of the platform.
+    outsider = UserFactory(is_staff=True, is_superuser=True)
+    MembershipFactory(tenant=other_tenant, user=outsider)
+    admin_client.force_login(outsider)
+    _admin_action(admin_client, "cancel_jobs", by_staff_member)
+
+    key = ApiKey.objects.get(tenant=tenant, name="alice key")
+    assert [event["message"] for event in _history(api_client, by_key)] == [
+        f"CANCELED: Canceled by API key {key}."
+    ]
+    assert [event["message"] for event in _history(api_client, by_member)] == [
+        f"CANCELED: Canceled by {member.username}."
+    ]
+    assert [event["message"] for event in _history(api_client, by_staff_member)] == [
+        "CANCELED: Canceled by an operator."
+    ]
+    assert by_staff_member.events.get().actor == outsider.username
