@@ -2,15 +2,17 @@
 and the platform's operators only as "an operator"; staff read who it was in the admin."""
 
 import getpass
+import importlib
 import socket
 from io import StringIO
 
+from django.apps import apps
 from django.contrib.messages import get_messages
 from django.core.management import call_command
 from rest_framework.test import APIClient
 
 from accounts.models import ApiKey
-from jobs.models import Job
+from jobs.models import Job, JobEvent
 from tests.factories import MembershipFactory, UserFactory
 from tests.jobs.factories import JobFactory
 
@@ -83,3 +85,35 @@ def test_the_workspaces_own_api_key_and_members_are_named_in_its_job_history(
         "CANCELED: Canceled by an operator."
     ]
     assert by_staff_member.events.get().actor == outsider.username
+
+
+def test_history_written_before_no_longer_names_the_platforms_operators_once_migrated(
+    tenant, other_tenant
+):
+    migration = importlib.import_module("jobs.migrations.0006_jobevent_operators_unnamed")
+    job = JobFactory(tenant=tenant)
+    UserFactory(username="oncall-ops@offload.internal", is_staff=True)
+    MembershipFactory(tenant=other_tenant, user=UserFactory(username="bob@example.com"))
+    MembershipFactory(tenant=tenant, user=UserFactory(username="alice@example.com"))
+    written_before = [
+        ("canceled", "CANCELED: Canceled by manage.py (root@vm)."),
+        ("requeued", "Requeued by oncall-ops@offload.internal."),
+        ("canceled", "CANCELED: Canceled by bob@example.com."),
+        ("requeued", "Requeued by alice@example.com."),
+        ("canceled", "CANCELED: Canceled by AbCd1234… (ci)."),
+        ("failed", "BOOM: Canceled by manage.py (root@vm)."),
+    ]
+    JobEvent.objects.bulk_create(
+        JobEvent(job=job, kind=kind, message=message) for kind, message in written_before
+    )
+
+    migration.operators_unnamed(apps, schema_editor=None)
+
+    assert list(job.events.values_list("message", "actor")) == [
+        ("CANCELED: Canceled by an operator.", "manage.py (root@vm)"),
+        ("Requeued by an operator.", "oncall-ops@offload.internal"),
+        ("CANCELED: Canceled by an operator.", "bob@example.com"),
+        ("Requeued by alice@example.com.", ""),
+        ("CANCELED: Canceled by AbCd1234… (ci).", ""),
+        ("BOOM: Canceled by manage.py (root@vm).", ""),
+    ]
