@@ -10,6 +10,7 @@ import random
 import signal
 import socket
 import uuid
+from collections.abc import Callable
 from contextlib import nullcontext, suppress
 from datetime import timedelta
 from functools import partial
@@ -18,7 +19,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
-from django.db.models import Count, F, Q
+from django.db.models import Count, F, Q, QuerySet
 from django.utils import timezone
 from psycopg import pq
 from rest_framework.exceptions import ValidationError
@@ -748,8 +749,20 @@ def jobs_purge() -> dict:
         Q(status=Job.Status.COMPLETED, finished_at__lt=completed_before)
         | Q(status__in=[Job.Status.FAILED, Job.Status.CANCELED], finished_at__lt=ended_before)
     )
+    return {"deleted": delete_in_batches(expired)}
+
+
+def delete_in_batches(rows: QuerySet, *, progress: Callable[[int], object] | None = None) -> int:
+    """Delete `rows`, with what cascades from them, PURGE_BATCH at a time (each batch its own
+    transaction unless the caller holds one) and return how many went; `progress` hears the
+    running count after each batch. One delete() fails past 65,535 rows: Django's deletion
+    collector names every collected row in one statement (and joins its SET_NULL updates into
+    one), and PostgreSQL takes at most 65,535 parameters a statement with server-side binding."""
     deleted = 0
-    while ids := list(expired.values_list("pk", flat=True)[:PURGE_BATCH]):
-        Job.objects.filter(pk__in=ids).delete()
-        deleted += len(ids)
-    return {"deleted": deleted}
+    while ids := list(rows.values_list("pk", flat=True)[:PURGE_BATCH]):
+        # Through `rows` again: a row that changed since the SELECT (a job requeued) stays.
+        _, per_model = rows.filter(pk__in=ids).delete()
+        deleted += per_model.get(rows.model._meta.label, 0)
+        if progress is not None:
+            progress(deleted)
+    return deleted

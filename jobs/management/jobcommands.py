@@ -1,9 +1,10 @@
-"""What the job commands share: finding jobs by id, and reporting what a service refused."""
+"""What the job commands share: finding jobs by id, reporting what a service refused, and the
+progress of a long deletion."""
 
 import uuid
 from collections.abc import Callable
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, OutputWrapper
 
 from accounts.services import operator_at_command_line
 from core.errors import ApiError
@@ -11,6 +12,21 @@ from jobs.models import Job
 
 # Who acts, in the jobs' event history, when an operator runs a command.
 COMMAND_LINE = operator_at_command_line()
+
+PROGRESS_EVERY = 10_000
+
+
+def progress_printer(stdout: OutputWrapper, what: str, total: int) -> Callable[[int], None]:
+    """A `progress` for delete_in_batches: a line each time another PROGRESS_EVERY are done."""
+    printed = 0
+
+    def report(done: int) -> None:
+        nonlocal printed
+        if done - printed >= PROGRESS_EVERY and done < total:
+            stdout.write(f"  deleted {done} of {total} {what}…")
+            printed = done
+
+    return report
 
 
 def job_action_command(help_text: str, act: Callable[[Job], str]) -> type[BaseCommand]:

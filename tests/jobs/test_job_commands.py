@@ -9,8 +9,10 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import connection
 
 from accounts.models import CreditEntry
+from accounts.services import credits_debit
 from jobs.models import Job, JobEvent
 from jobs.services import job_submit
 from tests.jobs.factories import JobFactory
@@ -242,3 +244,32 @@ def test_retry_job_may_retry_a_system_job_type_the_api_refuses(tenant):
     _run("retry_job", str(failed.pk))
     retried = Job.objects.get(retry_of=failed)
     assert (retried.type, retried.status) == ("invoice_pdf", Job.Status.PENDING)
+
+
+def _copies(job: Job, count: int) -> None:
+    """`count` more jobs like `job`, in one statement: the ORM is far slower at this size."""
+    columns = ", ".join(f.column for f in Job._meta.concrete_fields if not f.primary_key)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO jobs_job (id, {columns}) SELECT gen_random_uuid(), {columns} "
+            "FROM jobs_job, generate_series(1, %s) WHERE id = %s",
+            [count, job.pk],
+        )
+
+
+def test_clean_queue_deletes_more_jobs_than_a_statement_may_name_a_batch_at_a_time(tenant):
+    # Past 65,535 jobs, one delete() named them all in one statement, which PostgreSQL refuses.
+    finished = JobFactory(tenant=tenant, status=Job.Status.COMPLETED)
+    JobEvent.objects.create(job=finished, kind=JobEvent.Kind.STARTED)
+    charge = credits_debit(tenant=tenant, amount=5, reason="diagnostic job", job=finished)
+    _copies(finished, 65_535)
+    waiting = JobFactory(tenant=tenant)
+
+    out, _ = _run("clean_queue", "--status", "completed")
+
+    lines = out.splitlines()
+    assert lines[0] == "  deleted 10000 of 65536 completed jobs…"
+    assert lines[-1] == "Deleted 65536 completed jobs with their history."
+    assert list(Job.objects.values_list("pk", flat=True)) == [waiting.pk]
+    assert not JobEvent.objects.exists()
+    assert CreditEntry.objects.get(pk=charge.pk).job is None

@@ -3,16 +3,18 @@ from datetime import timedelta
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
+from jobs.management.jobcommands import progress_printer
 from jobs.models import Job, Priority
-from jobs.services import job_cancel
+from jobs.services import delete_in_batches, job_cancel
 
 CLEANABLE = [Job.Status.PENDING, Job.Status.COMPLETED, Job.Status.FAILED, Job.Status.CANCELED]
 
 
 class Command(BaseCommand):
     help = (
-        "Clean a queue: delete finished jobs (completed, failed, canceled) or cancel pending ones "
-        "(credits refunded), optionally only of one queue or type and older than some hours."
+        "Clean a queue: delete finished jobs (completed, failed, canceled) with their history, a "
+        "thousand at a time, or cancel pending ones (credits refunded), optionally only of one "
+        "queue or type and older than some hours."
     )
 
     def add_arguments(self, parser):
@@ -25,6 +27,19 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options):
+        jobs = self._selected(options)
+        status = options["status"]
+        if options["dry_run"]:
+            self.stdout.write(f"Would clean {jobs.count()} {status} jobs.")
+        elif status == Job.Status.PENDING:
+            self._cancel(jobs)
+        else:
+            deleted = delete_in_batches(
+                jobs, progress=progress_printer(self.stdout, f"{status} jobs", jobs.count())
+            )
+            self.stdout.write(f"Deleted {deleted} {status} jobs with their history.")
+
+    def _selected(self, options):
         if options["older_than_hours"] < 0:
             raise CommandError("--older-than-hours must not be negative.")
         jobs = Job.objects.filter(
@@ -35,17 +50,11 @@ class Command(BaseCommand):
             jobs = jobs.filter(priority=options["queue"])
         if options["type"]:
             jobs = jobs.filter(type=options["type"])
-        if options["dry_run"]:
-            self.stdout.write(f"Would clean {jobs.count()} {options['status']} jobs.")
-            return
-        if options["status"] == Job.Status.PENDING:
-            cleaned = 0
-            for job in jobs.select_related("tenant").iterator():
-                job_cancel(job=job)
-                cleaned += 1
-            self.stdout.write(f"Canceled {cleaned} pending jobs.")
-            return
-        # Counted first: delete() also counts each job's history lines.
-        count = jobs.count()
-        jobs.delete()
-        self.stdout.write(f"Deleted {count} {options['status']} jobs with their history.")
+        return jobs
+
+    def _cancel(self, jobs):
+        cleaned = 0
+        for job in jobs.select_related("tenant").iterator():
+            job_cancel(job=job)
+            cleaned += 1
+        self.stdout.write(f"Canceled {cleaned} pending jobs.")
