@@ -273,3 +273,18 @@ def test_clean_queue_deletes_more_jobs_than_a_statement_may_name_a_batch_at_a_ti
     assert list(Job.objects.values_list("pk", flat=True)) == [waiting.pk]
     assert not JobEvent.objects.exists()
     assert CreditEntry.objects.get(pk=charge.pk).job is None
+
+
+def test_clean_queue_cancels_one_workspaces_backlog(tenant, other_tenant):
+    for _ in range(2):
+        JobFactory(tenant=tenant)
+    bobs = JobFactory(tenant=other_tenant)
+
+    out, _ = _run("clean_queue", "--status", "pending", "--tenant", "alice")
+
+    assert out == "Canceled 2 pending jobs.\n"
+    assert {job.status for job in Job.objects.filter(tenant=tenant)} == {Job.Status.CANCELED}
+    bobs.refresh_from_db()
+    assert bobs.status == Job.Status.PENDING
+    with pytest.raises(CommandError, match="No workspace 'nobody'"):
+        call_command("clean_queue", "--status", "pending", "--tenant", "nobody")

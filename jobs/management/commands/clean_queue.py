@@ -3,6 +3,7 @@ from datetime import timedelta
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
+from accounts.models import Tenant
 from jobs.management.jobcommands import progress_printer
 from jobs.models import Job, Priority
 from jobs.services import delete_in_batches, job_cancel
@@ -14,11 +15,12 @@ class Command(BaseCommand):
     help = (
         "Clean a queue: delete finished jobs (completed, failed, canceled) with their history, a "
         "thousand at a time, or cancel pending ones (credits refunded), optionally only of one "
-        "queue or type and older than some hours."
+        "workspace, queue or type and older than some hours."
     )
 
     def add_arguments(self, parser):
         parser.add_argument("--status", required=True, choices=CLEANABLE)
+        parser.add_argument("--tenant", metavar="SLUG", help="Only this workspace's jobs.")
         parser.add_argument("--queue", choices=Priority.values)
         parser.add_argument("--type")
         parser.add_argument("--older-than-hours", type=float, default=0)
@@ -46,6 +48,11 @@ class Command(BaseCommand):
             status=options["status"],
             created_at__lt=timezone.now() - timedelta(hours=options["older_than_hours"]),
         )
+        if options["tenant"]:
+            tenant = Tenant.objects.filter(slug=options["tenant"]).first()
+            if tenant is None:
+                raise CommandError(f"No workspace {options['tenant']!r}.")
+            jobs = jobs.filter(tenant=tenant)
         if options["queue"]:
             jobs = jobs.filter(priority=options["queue"])
         if options["type"]:
