@@ -4,15 +4,18 @@ import getpass
 import json
 import socket
 import uuid
+from datetime import timedelta
 from io import StringIO
 
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
+from django.utils import timezone
 
 from accounts.models import CreditEntry
 from accounts.services import credits_debit
+from jobs.management.commands import clean_queue
 from jobs.models import Job, JobEvent
 from jobs.services import job_submit
 from tests.jobs.factories import JobFactory
@@ -288,3 +291,39 @@ def test_clean_queue_cancels_one_workspaces_backlog(tenant, other_tenant):
     assert bobs.status == Job.Status.PENDING
     with pytest.raises(CommandError, match="No workspace 'nobody'"):
         call_command("clean_queue", "--status", "pending", "--tenant", "nobody")
+
+
+def test_clean_queue_goes_on_past_jobs_workers_took_or_finished_meanwhile(tenant, monkeypatch):
+    now = timezone.now()
+    # Newest first, as the command takes them.
+    first, claimed, finished = (
+        JobFactory(tenant=tenant, created_at=now - timedelta(minutes=age)) for age in range(3)
+    )
+    cancel = clean_queue.job_cancel
+
+    def cancel_while_workers_go_on(*, job, **kwargs):
+        if job.pk == first.pk:
+            # While the command works through its list, workers take one job and finish another.
+            Job.objects.filter(pk=claimed.pk).update(status=Job.Status.PROCESSING, attempts=1)
+            Job.objects.filter(pk=finished.pk).update(status=Job.Status.COMPLETED)
+        return cancel(job=job, **kwargs)
+
+    monkeypatch.setattr(clean_queue, "job_cancel", cancel_while_workers_go_on)
+    out, _ = _run("clean_queue", "--status", "pending")
+
+    assert out == (
+        "Canceled 1 pending jobs. 1 started meanwhile: asked to stop at their next check. "
+        "Skipped 1 that finished meanwhile.\n"
+    )
+    statuses = dict(Job.objects.values_list("pk", "status"))
+    assert statuses == {
+        first.pk: Job.Status.CANCELED,
+        claimed.pk: Job.Status.PROCESSING,
+        finished.pk: Job.Status.COMPLETED,
+    }
+    assert Job.objects.get(pk=claimed.pk).cancel_requested
+    canceled = first.events.get(kind=JobEvent.Kind.CANCELED)
+    assert (canceled.message, canceled.actor) == (
+        "CANCELED: Canceled by an operator.",
+        f"manage.py ({getpass.getuser()}@{socket.gethostname()})",
+    )

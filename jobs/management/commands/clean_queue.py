@@ -4,7 +4,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from accounts.models import Tenant
-from jobs.management.jobcommands import progress_printer
+from core.errors import ApiError
+from jobs.management.jobcommands import COMMAND_LINE, progress_printer
 from jobs.models import Job, Priority
 from jobs.services import delete_in_batches, job_cancel
 
@@ -60,8 +61,21 @@ class Command(BaseCommand):
         return jobs
 
     def _cancel(self, jobs):
-        cleaned = 0
+        canceled = stopping = ended = 0
         for job in jobs.select_related("tenant").iterator():
-            job_cancel(job=job)
-            cleaned += 1
-        self.stdout.write(f"Canceled {cleaned} pending jobs.")
+            try:
+                job = job_cancel(job=job, actor=COMMAND_LINE)
+            except ApiError:
+                # Workers go on while the command runs: this one finished since the SELECT.
+                ended += 1
+                continue
+            if job.is_finished:
+                canceled += 1
+            else:
+                stopping += 1
+        summary = f"Canceled {canceled} pending jobs."
+        if stopping:
+            summary += f" {stopping} started meanwhile: asked to stop at their next check."
+        if ended:
+            summary += f" Skipped {ended} that finished meanwhile."
+        self.stdout.write(summary)
