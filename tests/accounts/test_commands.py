@@ -7,6 +7,10 @@ from django.core.management import CommandError, call_command
 from rest_framework.test import APIClient
 
 from accounts.models import ApiKey, AuditEvent, Membership, Tenant
+from accounts.services import credits_debit
+from jobs.models import Job, JobEvent
+from tests.invoices.factories import InvoiceFactory, line
+from tests.jobs.factories import JobFactory
 
 
 def _operator_label() -> str:
@@ -62,6 +66,53 @@ def test_revoke_api_key_by_prefix(tenant):
     assert APIClient().get("/api/v1/me", HTTP_AUTHORIZATION=f"Bearer {key}").status_code == 401
     with pytest.raises(CommandError):
         _call("revoke_api_key", "nosuchpx")
+
+
+def _alices_workspace(tenant) -> None:
+    """Something of every kind a workspace holds, a client its invoice protects among them."""
+    jobs = [JobFactory(tenant=tenant, status=Job.Status.COMPLETED) for _ in range(3)]
+    JobEvent.objects.create(job=jobs[0], kind=JobEvent.Kind.STARTED)
+    credits_debit(tenant=tenant, amount=5, reason="diagnostic job", job=jobs[0])
+    line(InvoiceFactory(tenant=tenant, pdf_job=jobs[1]), "Work", 1, 100, 25)
+    _call("create_api_key", "--tenant", tenant.slug)
+
+
+def _held_by(tenant_id: int) -> dict[str, int]:
+    return {
+        rel.related_model._meta.label: rel.related_model._base_manager.filter(
+            **{rel.field.name: tenant_id}
+        ).count()
+        for rel in Tenant._meta.get_fields(include_hidden=True)
+        if rel.one_to_many
+    }
+
+
+def test_delete_tenant_deletes_the_workspace_and_all_it_holds_a_batch_at_a_time(
+    tenant, other_tenant, monkeypatch
+):
+    # Batches of two, to see them at work: a thousand rows a batch let any workspace go, where
+    # one delete() stops past 65,535 rows (see clean_queue's test).
+    monkeypatch.setattr("jobs.services.PURGE_BATCH", 2)
+    _alices_workspace(tenant)
+    bobs = JobFactory(tenant=other_tenant)
+
+    output = _call("delete_tenant", "alice", "--no-input")
+
+    assert "  deleted 3 jobs\n" in output
+    assert "  deleted 1 invoices\n" in output and "  deleted 1 clients\n" in output
+    assert output.endswith("Deleted workspace alice.\n")
+    assert not Tenant.objects.filter(slug="alice").exists()
+    assert set(_held_by(tenant.pk).values()) == {0}
+    assert list(Job.objects.values_list("pk", flat=True)) == [bobs.pk]
+
+
+def test_delete_tenant_asks_first_and_refuses_an_unknown_workspace(tenant, monkeypatch):
+    monkeypatch.setattr("builtins.input", lambda prompt: "no")
+    with pytest.raises(CommandError, match="Nothing deleted"):
+        _call("delete_tenant", "alice")
+    assert Tenant.objects.get(slug="alice").is_active
+    with pytest.raises(CommandError, match="No workspace 'nobody'"):
+        _call("delete_tenant", "nobody", "--no-input")
 
 
 def test_demo_creates_the_workspace_once_and_a_key_each_time(db):
