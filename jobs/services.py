@@ -658,7 +658,8 @@ def job_requeue(*, job: Job, actor=None) -> Job:
 
 def jobs_reap_stale() -> dict:
     """Processing jobs whose heartbeat stopped (their worker died) go back to pending, fail with
-    WORKER_LOST when no attempt is left, or end canceled when a cancel was asked for."""
+    WORKER_LOST when no attempt is left, or end canceled when a cancel was asked for. At most
+    REAP_BATCH of them, so that a scheduled run stays short; "left" counts those still stale."""
     now = timezone.now()
     cutoff = stale_before(now)
     stale = Job.objects.stale(now)
@@ -666,7 +667,7 @@ def jobs_reap_stale() -> dict:
     for job in stale.order_by("heartbeat_at")[:REAP_BATCH]:
         if outcome := _job_reap(job, cutoff):
             counts[outcome] += 1
-    return counts
+    return {**counts, "left": stale.count()}
 
 
 def _job_reap(job: Job, cutoff) -> str:

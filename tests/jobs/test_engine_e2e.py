@@ -70,7 +70,7 @@ def test_a_worker_killed_mid_job_loses_nothing(tenant, settings):
     assert job.status == Job.Status.PROCESSING
     settings.JOBS_STALE_AFTER_SECONDS = 1
     time.sleep(1.5)
-    assert jobs_reap_stale() == {"requeued": 1, "failed": 0, "canceled": 0}
+    assert jobs_reap_stale() == {"requeued": 1, "failed": 0, "canceled": 0, "left": 0}
     Job.objects.filter(pk=job.pk).update(
         payload={"steps": 2, "step_seconds": 0.05, "fail_attempts": 0}
     )
@@ -255,7 +255,7 @@ def test_a_job_asked_to_cancel_whose_worker_dies_is_canceled_by_the_reaper(tenan
     assert (job.status, job.cancel_requested) == (Job.Status.PROCESSING, True)
     settings.JOBS_STALE_AFTER_SECONDS = 1
     time.sleep(1.5)
-    assert jobs_reap_stale() == {"requeued": 0, "failed": 0, "canceled": 1}
+    assert jobs_reap_stale() == {"requeued": 0, "failed": 0, "canceled": 1, "left": 0}
     _assert_canceled_and_refunded_once(job, tenant)
 
 

@@ -327,3 +327,19 @@ def test_clean_queue_goes_on_past_jobs_workers_took_or_finished_meanwhile(tenant
         "CANCELED: Canceled by an operator.",
         f"manage.py ({getpass.getuser()}@{socket.gethostname()})",
     )
+
+
+def test_requeue_stale_jobs_takes_every_stale_job_in_rounds(tenant, settings, monkeypatch):
+    monkeypatch.setattr("jobs.services.REAP_BATCH", 2)
+    long_ago = timezone.now() - timedelta(seconds=settings.JOBS_STALE_AFTER_SECONDS + 1)
+    for _ in range(5):
+        JobFactory(tenant=tenant, status=Job.Status.PROCESSING, attempts=1, heartbeat_at=long_ago)
+
+    out, _ = _run("requeue_stale_jobs")
+
+    assert out == (
+        "  2 stale jobs handled, 3 left…\n"
+        "  4 stale jobs handled, 1 left…\n"
+        "Requeued 5 stale jobs, failed 0, canceled 0.\n"
+    )
+    assert set(Job.objects.values_list("status", flat=True)) == {Job.Status.PENDING}

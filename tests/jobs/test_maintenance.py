@@ -11,7 +11,8 @@ from django.utils import timezone
 from accounts.models import CreditEntry
 from accounts.services import credits_debit
 from core.errors import Conflict
-from jobs.models import Job, JobEvent
+from jobs import tasks
+from jobs.models import Job, JobEvent, TaskRun
 from jobs.registry import JobType, job_type_register
 from jobs.services import (
     job_cancel,
@@ -34,7 +35,7 @@ def test_a_processing_job_whose_heartbeat_stopped_goes_back_to_its_queue(
     with time_machine.travel(
         timezone.now() + timedelta(seconds=settings.JOBS_STALE_AFTER_SECONDS + 1)
     ):
-        assert jobs_reap_stale() == {"requeued": 1, "failed": 0, "canceled": 0}
+        assert jobs_reap_stale() == {"requeued": 1, "failed": 0, "canceled": 0, "left": 0}
     job.refresh_from_db()
     assert (job.status, job.attempts) == (Job.Status.PENDING, 1)
     assert job.events.filter(kind=JobEvent.Kind.REAPED).exists()
@@ -47,7 +48,7 @@ def test_a_stale_job_on_its_last_attempt_fails_as_worker_lost(tenant, published,
     with time_machine.travel(
         timezone.now() + timedelta(seconds=settings.JOBS_STALE_AFTER_SECONDS + 1)
     ):
-        assert jobs_reap_stale() == {"requeued": 0, "failed": 1, "canceled": 0}
+        assert jobs_reap_stale() == {"requeued": 0, "failed": 1, "canceled": 0, "left": 0}
     job.refresh_from_db()
     assert (job.status, job.error_code) == (Job.Status.FAILED, "WORKER_LOST")
     assert CreditEntry.objects.filter(job=job, kind="refund", amount=2).count() == 1
@@ -55,10 +56,23 @@ def test_a_stale_job_on_its_last_attempt_fails_as_worker_lost(tenant, published,
     assert tenant.credit_balance == 100
 
 
+def test_a_scheduled_reaper_run_takes_a_batch_and_records_how_many_are_left(
+    tenant, published, settings, monkeypatch
+):
+    monkeypatch.setattr("jobs.services.REAP_BATCH", 2)
+    long_ago = timezone.now() - timedelta(seconds=settings.JOBS_STALE_AFTER_SECONDS + 1)
+    for _ in range(3):
+        JobFactory(tenant=tenant, status=Job.Status.PROCESSING, attempts=1, heartbeat_at=long_ago)
+    tasks.jobs_reap_stale()
+    run = TaskRun.objects.get(name="jobs_reap_stale")
+    assert run.counts == {"requeued": 2, "failed": 0, "canceled": 0, "left": 1}
+    assert Job.objects.stale().count() == 1
+
+
 def test_a_fresh_heartbeat_is_left_alone(tenant, published):
     job = JobFactory(tenant=tenant)
     job_claim(job.pk)
-    assert jobs_reap_stale() == {"requeued": 0, "failed": 0, "canceled": 0}
+    assert jobs_reap_stale() == {"requeued": 0, "failed": 0, "canceled": 0, "left": 0}
 
 
 def _charged(tenant, **fields) -> Job:
@@ -86,8 +100,8 @@ def test_a_stale_job_asked_to_cancel_ends_canceled_instead_of_running_again(
     with time_machine.travel(
         timezone.now() + timedelta(seconds=settings.JOBS_STALE_AFTER_SECONDS + 1)
     ):
-        assert jobs_reap_stale() == {"requeued": 0, "failed": 0, "canceled": 1}
-        assert jobs_reap_stale() == {"requeued": 0, "failed": 0, "canceled": 0}
+        assert jobs_reap_stale() == {"requeued": 0, "failed": 0, "canceled": 1, "left": 0}
+        assert jobs_reap_stale() == {"requeued": 0, "failed": 0, "canceled": 0, "left": 0}
     assert published == []
     _assert_canceled_and_refunded_once(job, tenant)
 
@@ -137,7 +151,7 @@ def test_a_heartbeat_landing_while_the_reaper_looks_keeps_the_job_running(
             counts = reaping.result(timeout=10)
     finally:
         worker.close()
-    assert counts == {"requeued": 0, "failed": 0, "canceled": 0}
+    assert counts == {"requeued": 0, "failed": 0, "canceled": 0, "left": 0}
     job.refresh_from_db()
     assert (job.status, job.error_code) == (Job.Status.PROCESSING, "")
 
