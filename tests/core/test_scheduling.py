@@ -1,9 +1,12 @@
 """Schedules declared in code, upserted into django-celery-beat, and the queue they run on."""
 
 import shlex
+from io import StringIO
 
 import yaml
-from django_celery_beat.models import PeriodicTask
+from django.core.management import call_command
+from django.core.management.sql import emit_post_migrate_signal
+from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
 
 from core.scheduling import schedules_declared, schedules_sync
 from tests.worker import ROOT
@@ -50,3 +53,64 @@ def test_every_worker_the_project_starts_consumes_the_system_queue_first():
     compose_worker = shlex.split(compose["services"]["worker"]["command"][-1])
     for command in (shlex.split(procfile["worker"]), compose_worker):
         assert _queues_of(command) == ["system", "urgent", "normal", "batch"], command
+
+
+def _crontab(name: str) -> str:
+    crontab = PeriodicTask.objects.get(name=name).crontab
+    return " ".join(
+        [
+            crontab.minute,
+            crontab.hour,
+            crontab.day_of_month,
+            crontab.month_of_year,
+            crontab.day_of_week,
+        ]
+    )
+
+
+def _set_crontab(name: str, minute: str) -> None:
+    hourly, _ = CrontabSchedule.objects.get_or_create(minute=minute, hour="*", timezone="UTC")
+    task = PeriodicTask.objects.get(name=name)
+    task.crontab = hourly
+    task.save()
+
+
+def _migrated() -> None:
+    """What `manage.py migrate` does to the schedules, at every start of a web container."""
+    emit_post_migrate_signal(verbosity=0, interactive=False, db="default")
+
+
+def test_a_timing_changed_in_the_admin_outlasts_migrate(db):
+    schedules_sync()
+    _set_crontab("budget-alert-check", "0")
+    _migrated()
+    assert _crontab("budget-alert-check") == "0 * * * *"
+    # The rest of the row is still the code's.
+    PeriodicTask.objects.filter(name="budget-alert-check").update(queue="normal")
+    _migrated()
+    assert PeriodicTask.objects.get(name="budget-alert-check").queue == "system"
+    assert _crontab("budget-alert-check") == "0 * * * *"
+
+
+def test_a_timing_the_code_declares_anew_replaces_the_one_set_in_the_admin(db, settings):
+    schedules_sync()
+    every_ten_minutes, _ = IntervalSchedule.objects.get_or_create(every=600, period="seconds")
+    PeriodicTask.objects.filter(name="jobs-sweep").update(interval=every_ten_minutes)
+    settings.JOBS_SWEEP_INTERVAL_SECONDS = 30
+    _migrated()
+    assert PeriodicTask.objects.get(name="jobs-sweep").interval.every == 30
+
+
+def test_sync_schedules_says_which_timings_it_kept_and_resets_them_when_asked(db):
+    schedules_sync()
+    _set_crontab("jobs-purge", "45")
+    out = StringIO()
+    call_command("sync_schedules", stdout=out)
+    assert "  jobs-purge (keeps the timing set in the admin)\n" in out.getvalue()
+    assert "  jobs-sweep\n" in out.getvalue()
+    assert _crontab("jobs-purge") == "45 * * * *"
+
+    out = StringIO()
+    call_command("sync_schedules", "--reset-timing", stdout=out)
+    assert "(keeps the timing set in the admin)" not in out.getvalue()
+    assert _crontab("jobs-purge") == "17 * * * *"

@@ -4,10 +4,22 @@ from core.scheduling import schedules_sync
 
 
 class Command(BaseCommand):
-    help = "Create or update the project's periodic tasks in django-celery-beat (paused ones stay paused)."
+    help = (
+        "Create or update the project's periodic tasks in django-celery-beat (also run by "
+        "migrate). Paused ones stay paused, and a timing changed in the admin is kept until the "
+        "code declares another one; --reset-timing puts back the timings the code declares."
+    )
 
-    def handle(self, *args, **options):
-        names = schedules_sync()
-        for name in names:
-            self.stdout.write(f"  {name}")
-        self.stdout.write(f"Synced {len(names)} schedules.")
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--reset-timing",
+            action="store_true",
+            help="Give every schedule the timing declared in code, undoing changes in the admin.",
+        )
+
+    def handle(self, *args, reset_timing, **options):
+        synced = schedules_sync(reset_timing=reset_timing)
+        for name, keeps_admin_timing in synced.items():
+            kept = " (keeps the timing set in the admin)" if keeps_admin_timing else ""
+            self.stdout.write(f"  {name}{kept}")
+        self.stdout.write(f"Synced {len(synced)} schedules.")
