@@ -1,6 +1,8 @@
 import errno
+import getpass
 import io
 import os
+import socket
 from datetime import timedelta
 
 import pytest
@@ -165,7 +167,7 @@ def test_a_pdf_that_fails_again_after_a_good_render_alerts_again(invoice, tenant
     assert failed.count() == 2
 
 
-def test_the_render_command_renders_synchronously(invoice):
+def test_the_render_command_renders_synchronously_as_the_operator(invoice):
     from io import StringIO
 
     from django.core.management import call_command
@@ -176,6 +178,12 @@ def test_the_render_command_renders_synchronously(invoice):
     invoice.refresh_from_db()
     assert invoice.pdf_status == Invoice.PdfStatus.READY
     assert invoice.pdf_file.name == f"invoices/{invoice.tenant_id}/{invoice.pk}.pdf"
+    export = AuditEvent.objects.get(action="export", resource_id=str(invoice.pk))
+    # The operator at the command line rendered it, not a worker.
+    assert (export.actor_type, export.actor_label) == (
+        AuditEvent.ActorType.OPERATOR,
+        f"manage.py ({getpass.getuser()}@{socket.gethostname()})",
+    )
 
 
 def test_staff_download_the_pdf_from_the_admin_and_cannot_replace_it(invoice, admin_client, client):

@@ -1,6 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
+from accounts.services import operator_at_command_line
 from invoices.models import Invoice
 from invoices.services import invoice_pdf_saved, invoice_pdf_store
 
@@ -17,5 +18,10 @@ class Command(BaseCommand):
             raise CommandError(f"No invoice with id {invoice_id}.")
         name, fingerprint, pages = invoice_pdf_store(invoice=invoice)
         with transaction.atomic():
-            invoice_pdf_saved(invoice_id=invoice.pk, name=name, fingerprint=fingerprint)
+            invoice_pdf_saved(
+                invoice_id=invoice.pk,
+                name=name,
+                fingerprint=fingerprint,
+                actor=operator_at_command_line(),
+            )
         self.stdout.write(f"Rendered invoice {invoice.number} (pages: {pages}), stored as {name}.")
