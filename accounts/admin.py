@@ -236,9 +236,17 @@ class ApiKeyAdmin(AuditedAdmin):
 
     @admin.action(description="Revoke the selected keys")
     def revoke(self, request, queryset):
+        revoked = already = 0
         for api_key in queryset:
+            if api_key.revoked_at is not None:
+                already += 1
+                continue
             api_key_revoke(api_key=api_key, actor=request.user)
-        messages.success(request, f"Revoked {queryset.count()} keys.")
+            revoked += 1
+        message = f"Revoked {revoked} keys."
+        if already:
+            message += f" {already} were already revoked."
+        messages.success(request, message)
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

@@ -3,12 +3,15 @@ import socket
 from io import StringIO
 
 import pytest
+from django.contrib.messages import get_messages
 from django.core.management import CommandError, call_command
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.models import ApiKey, AuditEvent, Membership, Tenant
-from accounts.services import credits_debit
+from accounts.services import api_key_revoke, credits_debit
 from jobs.models import Job, JobEvent
+from tests.factories import api_key_for
 from tests.invoices.factories import InvoiceFactory, line
 from tests.jobs.factories import JobFactory
 
@@ -66,6 +69,33 @@ def test_revoke_api_key_by_prefix(tenant):
     assert APIClient().get("/api/v1/me", HTTP_AUTHORIZATION=f"Bearer {key}").status_code == 401
     with pytest.raises(CommandError):
         _call("revoke_api_key", "nosuchpx")
+
+
+def test_revoke_api_key_again_says_the_key_was_already_revoked(tenant):
+    key = _call("create_api_key", "--tenant", tenant.slug).strip().splitlines()[-1]
+    _call("revoke_api_key", key[:12])
+    revoked_at = timezone.localtime(ApiKey.objects.get().revoked_at)
+    output = _call("revoke_api_key", key[:12])
+    assert output == (
+        f"API key {key[4:12]} of alice was already revoked, at {revoked_at:%Y-%m-%d %H:%M %Z}.\n"
+    )
+    assert AuditEvent.objects.filter(action="deactivate").count() == 1
+
+
+def test_the_admins_revoke_action_counts_only_the_keys_it_revoked(tenant, admin_client):
+    api_key_for(tenant, name="old")
+    api_key_for(tenant, name="new")
+    old = ApiKey.objects.get(name="old")
+    api_key_revoke(api_key=old)
+    response = admin_client.post(
+        "/admin/accounts/apikey/",
+        {"action": "revoke", "_selected_action": list(ApiKey.objects.values_list("pk", flat=True))},
+        follow=True,
+    )
+    messages = [str(message) for message in get_messages(response.wsgi_request)]
+    assert messages == ["Revoked 1 keys. 1 were already revoked."]
+    assert ApiKey.objects.get(name="old").revoked_at == old.revoked_at
+    assert AuditEvent.objects.filter(action="deactivate").count() == 2
 
 
 def _alices_workspace(tenant) -> None:

@@ -1,4 +1,5 @@
 from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
 
 from accounts.models import ApiKey
 from accounts.services import API_KEY_SCHEME, api_key_revoke, operator_at_command_line
@@ -15,5 +16,10 @@ class Command(BaseCommand):
         api_key = ApiKey.objects.select_related("tenant").filter(prefix=prefix).first()
         if api_key is None:
             raise CommandError(f"No API key with prefix {prefix!r}.")
+        name = f"API key {api_key.prefix} of {api_key.tenant.slug}"
+        if api_key.revoked_at is not None:
+            revoked_at = timezone.localtime(api_key.revoked_at)
+            self.stdout.write(f"{name} was already revoked, at {revoked_at:%Y-%m-%d %H:%M %Z}.")
+            return
         api_key_revoke(api_key=api_key, actor=operator_at_command_line())
-        self.stdout.write(f"Revoked API key {api_key.prefix} of {api_key.tenant.slug}.")
+        self.stdout.write(f"Revoked {name}.")
