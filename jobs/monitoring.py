@@ -66,11 +66,9 @@ def _pdf_failures(now) -> Finding | None:
 
 
 def _cleanup_failures(now) -> Finding | None:
-    last = (
-        TaskRun.objects.filter(name=SHARE_LINK_CLEANUP)
-        .exclude(outcome=TaskRun.Outcome.RUNNING)
-        .first()
-    )
+    # Only a run that did the cleanup counts: one skipped (another held the lock) or one that
+    # crashed says nothing about the links, and must not close the alert.
+    last = TaskRun.objects.filter(name=SHARE_LINK_CLEANUP, outcome=TaskRun.Outcome.OK).first()
     failed = int((last.counts or {}).get("failed", 0)) if last else 0
     if failed <= settings.OPS_CLEANUP_MAX_FAILURES:
         return None

@@ -85,6 +85,17 @@ def test_a_cleanup_that_failed_for_over_100_links_alerts(platform_staff):
     assert "share-link-cleanup-failures" in ops_health_check()["findings"]
 
 
+@pytest.mark.parametrize("outcome", [TaskRun.Outcome.SKIPPED, TaskRun.Outcome.FAILED])
+def test_a_cleanup_run_that_did_not_clean_leaves_the_failures_alert_open(platform_staff, outcome):
+    _seen_worker()
+    _run("share_link_cleanup", ago=timedelta(hours=1), failed=101, deactivated=5)
+    ops_health_check()
+    # Another beat's run found the lock taken, or a run crashed: neither cleaned a link.
+    _run("share_link_cleanup", outcome=outcome)
+    assert "share-link-cleanup-failures" in ops_health_check()["findings"]
+    assert Notification.objects.get(alert_key="ops:cleanup-failures").resolved_at is None
+
+
 def test_a_job_pending_too_long_alerts(platform_staff, tenant, settings):
     _seen_worker()
     settings.OPS_MAX_PENDING_AGE_SECONDS = 60
