@@ -132,6 +132,9 @@ class TenantAdmin(admin.ModelAdmin):
     readonly_fields = ["credit_balance", "created_at", "objects_lists"]
     prepopulated_fields = {"slug": ["name"]}
     inlines = [MembershipInline]
+    # Beyond this many jobs a workspace is deleted by `manage.py delete_tenant`, in batches: the
+    # admin would list every row on its confirmation page and delete them in one transaction.
+    ADMIN_DELETE_MAX_JOBS = 10_000
     # The lists narrowed to a workspace by WorkspaceFilter, as its page links to them.
     OBJECT_LISTS = [
         ("jobs.job", "jobs"),
@@ -142,6 +145,18 @@ class TenantAdmin(admin.ModelAdmin):
         ("accounts.creditentry", "credits"),
         ("accounts.auditevent", "audit log"),
     ]
+
+    def get_deleted_objects(self, objs, request):
+        too_big = [
+            f"{tenant} holds {jobs:,} jobs, too many to delete here: deactivate it, or run "
+            f"`manage.py delete_tenant {tenant.slug}`."
+            for tenant in objs
+            if (jobs := tenant.jobs.count()) > self.ADMIN_DELETE_MAX_JOBS
+        ]
+        if too_big:
+            # Shown as what protects the workspaces: the page refuses the deletion.
+            return [], {}, set(), too_big
+        return super().get_deleted_objects(objs, request)
 
     @admin.display(description="Its objects")
     def objects_lists(self, tenant):

@@ -1,7 +1,8 @@
 """The admin keeps every object in its workspace and narrows lists to one workspace without
 naming all of them."""
 
-from accounts.models import ApiKey, CreditEntry
+from accounts.admin import TenantAdmin
+from accounts.models import ApiKey, CreditEntry, Tenant
 from accounts.services import api_key_create, credits_debit
 from tests.budgets.factories import ProjectFactory, hours
 from tests.factories import TenantFactory
@@ -89,3 +90,31 @@ def test_the_credit_ledger_list_costs_the_same_queries_for_any_page_size(
     with django_assert_max_num_queries(12):
         response = admin_client.get("/admin/accounts/creditentry/")
     assert response.status_code == 200
+
+
+def test_a_workspace_with_many_jobs_is_not_deleted_in_the_admin_but_by_its_command(
+    admin_client, tenant, other_tenant, monkeypatch
+):
+    monkeypatch.setattr(TenantAdmin, "ADMIN_DELETE_MAX_JOBS", 3)
+    for _ in range(4):
+        JobFactory(tenant=tenant)
+    JobFactory(tenant=other_tenant)
+    refusal = (
+        "Alice&#x27;s workspace holds 4 jobs, too many to delete here: deactivate it, or run "
+        "`manage.py delete_tenant alice`."
+    )
+
+    page = admin_client.post(f"/admin/accounts/tenant/{tenant.pk}/delete/", {"post": "yes"})
+    assert page.status_code == 200 and refusal in page.content.decode()
+    selected = admin_client.post(
+        "/admin/accounts/tenant/",
+        {"action": "delete_selected", "post": "yes", "_selected_action": [tenant.pk]},
+    )
+    assert refusal in selected.content.decode()
+    assert Tenant.objects.filter(pk=tenant.pk).exists()
+
+    response = admin_client.post(
+        f"/admin/accounts/tenant/{other_tenant.pk}/delete/", {"post": "yes"}
+    )
+    assert response.status_code == 302
+    assert not Tenant.objects.filter(pk=other_tenant.pk).exists()
