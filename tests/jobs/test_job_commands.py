@@ -14,7 +14,7 @@ from django.db import connection
 from django.utils import timezone
 
 from accounts.models import CreditEntry
-from accounts.services import credits_debit
+from accounts.services import credits_debit, operator_at_command_line
 from jobs.management.commands import clean_queue
 from jobs.models import Job, JobEvent
 from jobs.services import job_submit
@@ -343,3 +343,16 @@ def test_requeue_stale_jobs_takes_every_stale_job_in_rounds(tenant, settings, mo
         "Requeued 5 stale jobs, failed 0, canceled 0.\n"
     )
     assert set(Job.objects.values_list("status", flat=True)) == {Job.Status.PENDING}
+
+
+def test_show_job_names_who_asked_for_a_cancel_which_the_workspace_does_not_see(tenant, api_client):
+    job = JobFactory(tenant=tenant)
+    _run("cancel_job", str(job.pk))
+    operator = str(operator_at_command_line())
+
+    shown, _ = _run("show_job", str(job.pk))
+    assert f"Canceled by an operator. (asked by {operator})" in shown
+    document = json.loads(_run("show_job", str(job.pk), "--json")[0])
+    assert document["events"][-1]["actor"] == operator
+    events = api_client.get(f"/api/v1/jobs/{job.pk}/events").json()["results"]
+    assert operator not in json.dumps(events)

@@ -11,7 +11,8 @@ RESULT_CHARS = 500
 class Command(BaseCommand):
     help = (
         "Print one job as an operator needs it: workspace, status, attempts, clocks, error, result "
-        "and its whole history with where each attempt ran; --json for scripts."
+        "and its whole history with where each attempt ran and who asked for cancels and requeues; "
+        "--json for scripts."
     )
 
     def add_arguments(self, parser):
@@ -54,9 +55,10 @@ class Command(BaseCommand):
             write(f"Result: {result}")
         write("History:" if events else "History: none yet.")
         for event in events:
+            asked_by = f" (asked by {event.actor})" if event.actor else ""
             write(
                 f"  {event.created_at:%Y-%m-%d %H:%M:%S}  attempt {event.attempt}"
-                f"  {event.kind:<9} {event.message}".rstrip()
+                f"  {event.kind:<9} {event.message}{asked_by}".rstrip()
             )
 
 
@@ -71,6 +73,7 @@ def _as_dict(job: Job, events: list) -> dict:
                 "attempt": event.attempt,
                 "kind": event.kind,
                 "message": event.message,
+                "actor": event.actor,
             }
             for event in events
         ],
