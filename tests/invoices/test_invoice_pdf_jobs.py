@@ -26,6 +26,18 @@ def _run(job):
     return job
 
 
+def _invoice_over_the_api(api_client, number: str) -> dict:
+    """A one-line invoice created as a client does: its render is queued, not run."""
+    return api_client.post(
+        "/api/v1/invoices",
+        {
+            "number": number,
+            "lines": [{"description": "Design", "quantity": "1", "unit_price": "10"}],
+        },
+        format="json",
+    ).json()
+
+
 @pytest.fixture
 def invoice(tenant, tenant_admin):
     invoice = InvoiceFactory(tenant=tenant, number="2026-0100")
@@ -328,14 +340,7 @@ CANCELED = (
 def test_a_render_canceled_before_it_starts_leaves_the_invoice_failed_until_it_changes(
     api_client, tenant_admin
 ):
-    created = api_client.post(
-        "/api/v1/invoices",
-        {
-            "number": "2026-0001",
-            "lines": [{"description": "Design", "quantity": "1", "unit_price": "10"}],
-        },
-        format="json",
-    ).json()
+    created = _invoice_over_the_api(api_client, "2026-0001")
     canceled = Job.objects.get(type="invoice_pdf")
     assert api_client.post(f"/api/v1/jobs/{canceled.pk}/cancel").status_code == 200
 
@@ -390,14 +395,7 @@ def test_a_canceled_render_of_unchanged_content_leaves_the_pdf_ready(invoice):
 
 
 def test_a_canceled_render_requeued_by_an_operator_shows_pending_then_ready(api_client):
-    created = api_client.post(
-        "/api/v1/invoices",
-        {
-            "number": "2026-0002",
-            "lines": [{"description": "Design", "quantity": "1", "unit_price": "10"}],
-        },
-        format="json",
-    ).json()
+    created = _invoice_over_the_api(api_client, "2026-0002")
     render = Job.objects.get(type="invoice_pdf")
     job_cancel(job=render)
     assert api_client.get(f"/api/v1/invoices/{created['id']}").json()["pdf_status"] == "failed"
