@@ -95,17 +95,22 @@ def test_a_link_locked_by_a_view_is_skipped_then_deactivated_next_run(tenant):
     assert not PublicLink.objects.get(pk=locked.pk).is_active
 
 
-def test_a_failing_link_is_skipped_and_the_run_goes_on(tenant, monkeypatch):
-    links = _links(tenant, 5, expires_at=timezone.now() - timedelta(seconds=1))
-    bad = links[2].pk
+def _failing_deactivation(monkeypatch, broken: set | None = None) -> None:
+    """Deactivating a batch of links fails: every batch, or those holding one of `broken`."""
     real = services._deactivate
 
     def deactivate(links, now):
-        if bad in [link.pk for link in links]:
+        if broken is None or broken & {link.pk for link in links}:
             raise ValueError("corrupt row")
         return real(links, now)
 
     monkeypatch.setattr(services, "_deactivate", deactivate)
+
+
+def test_a_failing_link_is_skipped_and_the_run_goes_on(tenant, monkeypatch):
+    links = _links(tenant, 5, expires_at=timezone.now() - timedelta(seconds=1))
+    bad = links[2].pk
+    _failing_deactivation(monkeypatch, broken={bad})
     assert share_links_cleanup() == {"deactivated": 4, "cleaned_events": 0, "failed": 1}
     assert PublicLink.objects.get(pk=bad).is_active
 
@@ -113,11 +118,7 @@ def test_a_failing_link_is_skipped_and_the_run_goes_on(tenant, monkeypatch):
 def test_more_than_a_hundred_failures_alert_the_platform_staff(tenant, monkeypatch):
     UserFactory(username="root@example.com", is_staff=True, is_superuser=True)
     _links(tenant, 101, expires_at=timezone.now() - timedelta(seconds=1))
-
-    def deactivate(links, now):
-        raise ValueError("bad")
-
-    monkeypatch.setattr(services, "_deactivate", deactivate)
+    _failing_deactivation(monkeypatch)
     assert share_links_cleanup()["failed"] == 101
     assert Notification.objects.filter(kind="share_link_cleanup_failures", tenant=None).count() == 1
 
@@ -125,15 +126,8 @@ def test_more_than_a_hundred_failures_alert_the_platform_staff(tenant, monkeypat
 def test_failures_alert_again_after_a_run_that_failed_for_fewer_links(tenant, monkeypatch):
     staff = UserFactory(username="root@example.com", is_staff=True, is_superuser=True)
     links = _links(tenant, 101, expires_at=timezone.now() - timedelta(seconds=1))
-    real = services._deactivate
     broken = {link.pk for link in links}
-
-    def deactivate(links, now):
-        if broken & {link.pk for link in links}:
-            raise ValueError("bad")
-        return real(links, now)
-
-    monkeypatch.setattr(services, "_deactivate", deactivate)
+    _failing_deactivation(monkeypatch, broken=broken)
     share_links_cleanup()
     share_links_cleanup()
     alerts = Notification.objects.filter(user=staff, kind="share_link_cleanup_failures")
@@ -154,11 +148,7 @@ def test_a_run_skipped_for_the_lock_leaves_the_failures_alert_open(tenant, monke
 
     UserFactory(username="root@example.com", is_staff=True, is_superuser=True)
     _links(tenant, 101, expires_at=timezone.now() - timedelta(seconds=1))
-
-    def deactivate(links, now):
-        raise ValueError("bad")
-
-    monkeypatch.setattr(services, "_deactivate", deactivate)
+    _failing_deactivation(monkeypatch)
     share_link_cleanup()
     with named_lock("share_link_cleanup", ttl=60):
         assert share_link_cleanup() == {}
