@@ -39,6 +39,8 @@ def _is_trusted_proxy(address: str) -> bool:
         peer = ipaddress.ip_address(address)
     except ValueError:
         return False
+    # A server listening on IPv6 sees an IPv4 proxy as ::ffff:a.b.c.d.
+    peer = getattr(peer, "ipv4_mapped", None) or peer
     return any(peer in network for network in _networks(tuple(settings.TRUSTED_PROXIES)))
 
 

@@ -27,6 +27,13 @@ def test_the_address_a_trusted_proxy_forwards_is_the_clients(client, behind_one_
     assert outside.status_code == 403
 
 
+def test_a_proxy_seen_through_an_ipv6_socket_is_still_trusted(client, behind_one_proxy, db):
+    via_proxy = client.get(
+        "/metrics", REMOTE_ADDR="::ffff:10.0.0.7", HTTP_X_FORWARDED_FOR="127.0.0.1"
+    )
+    assert via_proxy.status_code == 200
+
+
 def test_trusted_proxies_are_a_setting(client, behind_one_proxy, settings, db):
     settings.TRUSTED_PROXIES = ["198.51.100.0/24"]
     assert (
