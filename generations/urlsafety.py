@@ -117,7 +117,8 @@ def _pinned_request(client: httpx.Client, target: httpx.URL, address: str) -> ht
     return client.build_request(
         "GET",
         target.copy_with(host=address),
-        headers={"Host": target.netloc.decode("ascii")},
+        # An encoded answer would be decoded whole before the size cap could count it.
+        headers={"Host": target.netloc.decode("ascii"), "Accept-Encoding": "identity"},
         extensions={"sni_hostname": target.raw_host.decode("ascii")},
     )
 
@@ -125,9 +126,15 @@ def _pinned_request(client: httpx.Client, target: httpx.URL, address: str) -> ht
 def _image_read(response: httpx.Response) -> bytes:
     if response.status_code != 200:
         raise PermanentError("INVALID_SOURCE", f"The source image answered {response.status_code}.")
+    encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
+    if encoding not in ("", "identity"):
+        raise PermanentError(
+            "INVALID_SOURCE",
+            f"The source image was sent encoded ({encoding}); only an unencoded image is accepted.",
+        )
     limit = settings.GENERATION_IMAGE_MAX_BYTES
     body = bytearray()
-    for chunk in response.iter_bytes():
+    for chunk in response.iter_raw():
         body += chunk
         if len(body) > limit:
             raise PermanentError(

@@ -40,18 +40,20 @@ def certificates_make(directory: Path) -> dict[str, Path]:
 
 
 class HttpsSite:
-    """An https server answering `pages` (path -> (status, headers, body)); it records the SNI
-    and the Host header of every request."""
+    """An https server answering `pages` (path -> (status, headers, body)); it records the SNI,
+    the Host header and the Accept-Encoding header of every request."""
 
     def __init__(self, certificates: dict[str, Path]):
         self.pages: dict[str, tuple[int, dict, bytes]] = {}
         self.server_names: list[str | None] = []
         self.hosts: list[str] = []
+        self.accept_encodings: list[str | None] = []
         site = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self):  # noqa: N802
                 site.hosts.append(self.headers.get("Host", ""))
+                site.accept_encodings.append(self.headers.get("Accept-Encoding"))
                 status, headers, body = site.pages.get(self.path, (404, {}, b""))
                 self.send_response(status)
                 for name, value in headers.items():

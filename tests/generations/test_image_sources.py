@@ -1,5 +1,6 @@
 """An image_edit source URL is fetched only from addresses checked to be public, on every hop."""
 
+import gzip
 import io
 import logging
 import socket
@@ -171,3 +172,19 @@ def test_a_source_larger_than_the_limit_is_refused(site, network, settings):
     network.names["img.example"] = [PUBLIC]
     with pytest.raises(PermanentError, match="larger than 100 bytes"):
         image_fetch("https://img.example/fox.png")
+
+
+def test_a_compressed_answer_is_refused_before_it_is_decoded(site, network, settings):
+    # A few KB of gzip or brotli can decode to gigabytes: only what arrived is counted.
+    settings.GENERATION_IMAGE_MAX_BYTES = 1000
+    network.names["img.example"] = [PUBLIC]
+    zeros = gzip.compress(bytes(1024 * 1024))
+    site.pages["/zeros.png"] = (
+        200,
+        {"Content-Type": "image/png", "Content-Encoding": "gzip"},
+        zeros,
+    )
+    with pytest.raises(PermanentError, match=r"sent encoded \(gzip\)") as raised:
+        image_fetch("https://img.example/zeros.png")
+    assert raised.value.code == "INVALID_SOURCE"
+    assert site.accept_encodings == ["identity"]
