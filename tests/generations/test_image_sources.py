@@ -4,10 +4,12 @@ import gzip
 import io
 import logging
 import socket
+import ssl
 
 import pytest
 from PIL import Image
 
+from generations import urlsafety
 from generations.urlsafety import MAX_REDIRECTS, image_fetch
 from jobs.errors import PermanentError, RetryableError
 from jobs.services import job_execute
@@ -37,7 +39,11 @@ def certificates(tmp_path_factory):
 
 @pytest.fixture
 def site(certificates, monkeypatch):
-    monkeypatch.setenv("SSL_CERT_FILE", str(certificates["ca"]))  # httpx trusts the test authority
+    monkeypatch.setattr(
+        urlsafety,
+        "source_tls_context",
+        lambda: ssl.create_default_context(cafile=certificates["ca"]),
+    )
     site = HttpsSite(certificates)
     site.pages["/fox.png"] = (200, {"Content-Type": "image/png"}, FOX)
     yield site
@@ -188,3 +194,14 @@ def test_a_compressed_answer_is_refused_before_it_is_decoded(site, network, sett
         image_fetch("https://img.example/zeros.png")
     assert raised.value.code == "INVALID_SOURCE"
     assert site.accept_encodings == ["identity"]
+
+
+def test_a_proxy_in_the_environment_is_not_used(site, network, internal, monkeypatch):
+    # The fetch connects to the address it checked itself; a proxy's tunnel would carry no SNI.
+    for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTPS_PROXY", f"http://127.0.0.1:{internal.port}")
+    network.names["img.example"] = [PUBLIC]
+    assert image_fetch("https://img.example/fox.png") == FOX
+    assert internal.connections == 0
+    assert site.server_names == ["img.example"]
