@@ -9,9 +9,9 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
-from PIL import Image, UnidentifiedImageError
 from rest_framework import serializers
 
+from generations.images import ImageTooLarge, image_open
 from generations.models import (
     Block,
     Deck,
@@ -263,14 +263,14 @@ def story_requeued(job) -> None:
 
 def _png_checked(content: bytes) -> tuple[bytes, int, int]:
     try:
-        with Image.open(io.BytesIO(content)) as image:
+        with image_open(content) as image:
             image.load()
             width, height = image.size
             if image.format != "PNG":
                 buffer = io.BytesIO()
                 image.save(buffer, format="PNG")
                 content = buffer.getvalue()
-    except (UnidentifiedImageError, OSError) as exc:
+    except OSError as exc:
         raise OutputInvalid(f"not an image ({exc})") from exc
     return content, width, height
 
@@ -346,6 +346,10 @@ def image_edit_handle(ctx) -> dict:
         original = image_fetch(payload["source_url"])
     try:
         _png_checked(original)
+    except ImageTooLarge as exc:
+        raise PermanentError(
+            "INVALID_SOURCE", f"The source image is too large: {exc.detail}."
+        ) from exc
     except OutputInvalid as exc:
         raise PermanentError("INVALID_SOURCE", "The source is not an image.") from exc
     ctx.progress(30, "editing")

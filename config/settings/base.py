@@ -385,6 +385,8 @@ GENERATION_HTTP_TIMEOUT = env.float("GENERATION_HTTP_TIMEOUT", default=60.0)
 GENERATION_MAX_INPUT_CHARS = env.int("GENERATION_MAX_INPUT_CHARS", default=20_000)
 GENERATION_VIEW_URL_MAX_AGE = env.int("GENERATION_VIEW_URL_MAX_AGE", default=7 * 24 * 3600)
 GENERATION_IMAGE_MAX_BYTES = env.int("GENERATION_IMAGE_MAX_BYTES", default=10 * 1024 * 1024)
+# A source or a model's answer is refused past this from its header, before its pixels are decoded.
+GENERATION_IMAGE_MAX_PIXELS = env.int("GENERATION_IMAGE_MAX_PIXELS", default=16_000_000)
 OPENAI_BASE_URL = env("OPENAI_BASE_URL", default="https://api.openai.com/v1")
 OPENAI_API_KEYS = env.list("OPENAI_API_KEYS", default=[])
 OPENAI_MODEL = env("OPENAI_MODEL", default="gpt-4o-mini")

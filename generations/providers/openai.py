@@ -6,8 +6,9 @@ import json
 import math
 
 from django.conf import settings
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps
 
+from generations.images import image_open
 from generations.providers.remote import RemoteProvider
 from generations.schemas import OutputInvalid
 
@@ -92,11 +93,11 @@ def _nearest_size(width: int, height: int) -> tuple[int, int]:
 def _fitted(content: bytes, width: int, height: int) -> bytes:
     """The image cropped to the shape of width × height around its centre, then scaled to it."""
     try:
-        with Image.open(io.BytesIO(content)) as image:
+        with image_open(content) as image:
             if image.size == (width, height):
                 return content
             fitted = ImageOps.fit(image, (width, height), Image.Resampling.LANCZOS)
-    except (UnidentifiedImageError, OSError) as exc:
+    except OSError as exc:
         raise OutputInvalid(f"not an image ({exc})") from exc
     buffer = io.BytesIO()
     fitted.save(buffer, format="PNG")

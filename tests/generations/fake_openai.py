@@ -25,7 +25,9 @@ CARDS = {
 class FakeOpenAI:
     def __init__(self):
         self.requests = []
-        self.script = []  # per request: ("json", payload) | ("status", code) | ("raw", text) | ("sleep", seconds)
+        # per request: ("json", payload) | ("status", code) | ("raw", text) | ("sleep", seconds)
+        # | ("image", PNG bytes, or None for a 64×64 one)
+        self.script = []
         self.default = ("json", CARDS)
         self.lock = threading.Lock()
         server = self
@@ -63,14 +65,7 @@ class FakeOpenAI:
         elif kind == "raw":
             body, code = _chat(value), 200
         elif kind == "image":
-            buffer = io.BytesIO()
-            Image.new("RGB", (64, 64), (10, 120, 200)).save(buffer, format="PNG")
-            body, code = (
-                json.dumps(
-                    {"data": [{"b64_json": base64.b64encode(buffer.getvalue()).decode()}]}
-                ).encode(),
-                200,
-            )
+            body, code = _image(value), 200
         else:
             body, code = _chat(json.dumps(value)), 200
         try:
@@ -92,3 +87,11 @@ def _chat(content: str) -> bytes:
     return json.dumps(
         {"choices": [{"message": {"role": "assistant", "content": content}}]}
     ).encode()
+
+
+def _image(content: bytes | None) -> bytes:
+    if content is None:
+        buffer = io.BytesIO()
+        Image.new("RGB", (64, 64), (10, 120, 200)).save(buffer, format="PNG")
+        content = buffer.getvalue()
+    return json.dumps({"data": [{"b64_json": base64.b64encode(content).decode()}]}).encode()

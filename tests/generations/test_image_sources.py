@@ -21,6 +21,7 @@ from tests.generations.fake_sites import (
     InternalService,
     certificates_make,
 )
+from tests.generations.png_headers import png_claiming
 
 
 def _png() -> bytes:
@@ -205,3 +206,26 @@ def test_a_proxy_in_the_environment_is_not_used(site, network, internal, monkeyp
     assert image_fetch("https://img.example/fox.png") == FOX
     assert internal.connections == 0
     assert site.server_names == ["img.example"]
+
+
+@pytest.mark.parametrize("size", [(5_000, 4_000), (20_000, 20_000)])
+def test_a_source_of_more_pixels_than_the_limit_is_refused_without_being_decoded(
+    api_client, site, network, size
+):
+    # 20,000² is past Pillow's own limit, which it enforces with an error of its own.
+    network.names["img.example"] = [PUBLIC]
+    site.pages["/huge.png"] = (200, {"Content-Type": "image/png"}, png_claiming(*size))
+    generation = _image_edit(api_client, "https://img.example/huge.png")
+    assert generation["status"] == "failed"
+    assert generation["error"]["code"] == "INVALID_SOURCE"
+    assert "too large" in generation["error"]["message"]
+
+
+def test_the_pixel_limit_is_a_setting(api_client, site, network, settings):
+    settings.GENERATION_IMAGE_MAX_PIXELS = 64 * 64 - 1
+    network.names["img.example"] = [PUBLIC]
+    generation = _image_edit(api_client, "https://img.example/fox.png")
+    assert generation["error"] == {
+        "code": "INVALID_SOURCE",
+        "message": "The source image is too large: the image is 64×64 pixels, more than 4,095.",
+    }

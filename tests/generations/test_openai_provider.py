@@ -13,6 +13,7 @@ from generations.models import GeneratedImage
 from jobs.models import Job, JobEvent
 from jobs.services import job_execute, job_submit
 from tests.generations.fake_openai import DECK, FakeOpenAI
+from tests.generations.png_headers import png_claiming
 from tests.worker import running_worker, wait_for
 
 
@@ -174,6 +175,25 @@ def test_gpt_image_models_are_asked_a_size_they_draw_and_the_image_has_the_size_
     edit = fake_openai.requests[1]
     assert edit["path"] == "/v1/images/edits"
     assert b'name="response_format"' not in edit["body"]
+
+
+@pytest.mark.parametrize("size", [(5_000, 4_000), (20_000, 20_000)])
+def test_an_image_of_more_pixels_than_the_limit_is_a_model_error_without_being_decoded(
+    fake_openai, tenant, settings, size
+):
+    # 20,000² is past Pillow's own limit, which it enforces with an error of its own.
+    settings.OPENAI_IMAGE_MODEL = "gpt-image-1"
+    fake_openai.default = ("image", png_claiming(*size))
+    job = job_submit(
+        tenant=tenant,
+        type="image_generation",
+        payload={"prompt": "a fjord", "width": 512, "height": 320},
+    )
+    job_execute(job_id=str(job.pk))
+    job.refresh_from_db()
+    assert (job.status, job.error_code) == (Job.Status.FAILED, "MODEL_ERROR")
+    assert "more than 16,000,000" in job.error_message
+    assert not GeneratedImage.objects.exists()
 
 
 def test_other_image_models_are_asked_the_size_asked_in_base64(fake_openai, tenant, settings):
