@@ -165,6 +165,7 @@ class JobEvent(models.Model):
         CANCELED = "canceled", "Canceled"
         REQUEUED = "requeued", "Requeued"
         WAITING = "waiting", "Waiting for capacity"
+        CANCEL_REQUESTED = "cancel_requested", "Cancel asked of the running attempt"
 
     job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="events")
     attempt = models.PositiveIntegerField(default=0)

@@ -569,7 +569,7 @@ def job_cancel(*, job: Job, actor=None) -> Job:
         # The row is locked while deciding: a worker claiming it or the reaper requeuing it waits,
         # so the job cannot change status between what was read and what is written.
         locked = Job.objects.select_for_update().filter(pk=job.pk)
-        status = locked.values_list("status", flat=True).first()
+        status, attempt = locked.values_list("status", "attempts").first() or (None, 0)
         if status == Job.Status.PENDING:
             Job.objects.filter(pk=job.pk).update(
                 status=Job.Status.CANCELED,
@@ -583,7 +583,17 @@ def job_cancel(*, job: Job, actor=None) -> Job:
             by = f"Canceled by {told}." if actor else CANCELED_MESSAGE
             _job_ended(job, job.attempts, Job.Status.CANCELED, "CANCELED", by, actor=label)
         elif status == Job.Status.PROCESSING:
-            Job.objects.filter(pk=job.pk).update(cancel_requested=True)
+            if Job.objects.filter(pk=job.pk, cancel_requested=False).update(cancel_requested=True):
+                # Who asked, and when: the attempt ends canceled later, at its handler's next check.
+                told, label = _asked_by(actor, job)
+                asked = f"Cancel asked by {told}" if actor else "Cancel asked"
+                _event(
+                    job,
+                    attempt,
+                    JobEvent.Kind.CANCEL_REQUESTED,
+                    f"{asked}; the attempt stops at its next check.",
+                    actor=label,
+                )
         else:
             raise Conflict(f"The job is {status}; only pending or processing jobs can be canceled.")
     job.refresh_from_db()

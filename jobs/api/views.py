@@ -128,7 +128,8 @@ class JobEventPagination(CursorPagination):
 
 class JobEventListApi(generics.ListAPIView):
     """A job's history, oldest first: each attempt started, retries scheduled (with the error), waits
-    for capacity, reaping after a lost worker, requeues, and the cancel or final failure."""
+    for capacity, reaping after a lost worker, requeues, a cancel asked of a running attempt, and
+    the cancel or final failure."""
 
     serializer_class = JobEventSerializer
     pagination_class = JobEventPagination

@@ -244,7 +244,11 @@ def _assert_canceled_and_refunded_once(job, tenant):
     job.refresh_from_db()
     assert (job.status, job.error_code, job.attempts) == (Job.Status.CANCELED, "CANCELED", 1)
     kinds = list(job.events.values_list("kind", flat=True))
-    assert kinds == [JobEvent.Kind.STARTED, JobEvent.Kind.CANCELED]
+    assert kinds == [
+        JobEvent.Kind.STARTED,
+        JobEvent.Kind.CANCEL_REQUESTED,
+        JobEvent.Kind.CANCELED,
+    ]
     assert CreditEntry.objects.filter(job=job, kind=CreditEntry.Kind.REFUND).count() == 1
     tenant.refresh_from_db()
     assert tenant.credit_balance == 100

@@ -87,6 +87,32 @@ def test_the_workspaces_own_api_key_and_members_are_named_in_its_job_history(
     assert by_staff_member.events.get().actor == outsider.username
 
 
+def test_a_cancel_asked_of_a_running_job_says_who_asked_and_when(api_client, admin_client, tenant):
+    by_key, by_staff = (
+        JobFactory(tenant=tenant, status=Job.Status.PROCESSING, attempts=1) for _ in range(2)
+    )
+    assert api_client.post(f"/api/v1/jobs/{by_key.pk}/cancel").status_code == 202
+    assert api_client.post(f"/api/v1/jobs/{by_key.pk}/cancel").status_code == 202
+    call_command("cancel_job", str(by_staff.pk), stdout=StringIO())
+
+    key = ApiKey.objects.get(tenant=tenant, name="alice key")
+    assert [(e["kind"], e["attempt"], e["message"]) for e in _history(api_client, by_key)] == [
+        (
+            "cancel_requested",
+            1,
+            f"Cancel asked by API key {key}; the attempt stops at its next check.",
+        )
+    ]
+    assert [e["message"] for e in _history(api_client, by_staff)] == [
+        "Cancel asked by an operator; the attempt stops at its next check."
+    ]
+    operator = f"manage.py ({getpass.getuser()}@{socket.gethostname()})"
+    assert by_staff.events.get().actor == operator
+    shown = StringIO()
+    call_command("show_job", str(by_staff.pk), stdout=shown)
+    assert f"(asked by {operator})" in shown.getvalue()
+
+
 def test_history_written_before_no_longer_names_the_platforms_operators_once_migrated(
     tenant, other_tenant
 ):

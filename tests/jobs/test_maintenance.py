@@ -87,7 +87,11 @@ def _assert_canceled_and_refunded_once(job, tenant):
     assert CreditEntry.objects.filter(job=job, kind="refund", amount=2).count() == 1
     tenant.refresh_from_db()
     assert tenant.credit_balance == 100
-    assert list(job.events.values_list("kind", flat=True)) == ["started", "canceled"]
+    assert list(job.events.values_list("kind", flat=True)) == [
+        "started",
+        "cancel_requested",
+        "canceled",
+    ]
 
 
 @pytest.mark.parametrize("max_attempts", [3, 1], ids=["attempts left", "last attempt"])
