@@ -77,6 +77,8 @@ def schedules_sync(*, reset_timing: bool = False) -> dict[str, bool]:
             },
         )
         synced[schedule.name] = keeps_admin_timing
+    # Beat's own result cleanup, which earlier releases let it add: no results are kept.
+    PeriodicTask.objects.filter(name="celery.backend_cleanup").delete()
     return synced
 
 

@@ -2,6 +2,7 @@
 
 import shlex
 from io import StringIO
+from types import SimpleNamespace
 
 import yaml
 from django.core.management import call_command
@@ -30,6 +31,27 @@ def test_every_schedule_runs_on_the_system_queue(db):
     schedules_sync()
     queues = dict(PeriodicTask.objects.filter(name__in=MAINTENANCE).values_list("name", "queue"))
     assert queues == dict.fromkeys(MAINTENANCE, "system")
+
+
+def test_beat_adds_no_schedule_of_its_own():
+    from django_celery_beat.schedulers import DatabaseScheduler
+
+    from config.celery import app
+
+    # What beat's scheduler adds when it starts (celery.backend_cleanup while results expire).
+    added = {}
+    scheduler = SimpleNamespace(app=app, update_from_dict=added.update)
+    DatabaseScheduler.install_default_entries(scheduler, {})
+    assert added == {}
+
+
+def test_a_deploy_removes_the_result_cleanup_beat_added_before(db):
+    every_day = CrontabSchedule.objects.create(minute="0", hour="4")
+    PeriodicTask.objects.create(
+        name="celery.backend_cleanup", task="celery.backend_cleanup", crontab=every_day
+    )
+    schedules_sync()
+    assert set(PeriodicTask.objects.values_list("name", flat=True)) == MAINTENANCE
 
 
 def test_a_deploy_moves_existing_schedules_to_the_system_queue_and_keeps_them_paused(db):
