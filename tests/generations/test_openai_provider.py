@@ -136,21 +136,19 @@ def test_a_timeout_is_retried(fake_openai, tenant):
 
 def test_images_come_back_as_files(fake_openai, tenant):
     fake_openai.default = ("image", None)
-    job = job_submit(
-        tenant=tenant,
-        type="image_generation",
-        payload={"prompt": "a fjord", "width": 64, "height": 64},
-    )
-    job_execute(job_id=str(job.pk))
-    job.refresh_from_db()
-    assert job.status == Job.Status.COMPLETED, job.error_message
+    job = _image_job(tenant, "image_generation", {"prompt": "a fjord", "width": 64, "height": 64})
     assert len(job.result["imageIds"]) == 1
 
 
-def _image_job(tenant, type, payload) -> Job:
+def _run(tenant, type, payload) -> Job:
     job = job_submit(tenant=tenant, type=type, payload=payload)
     job_execute(job_id=str(job.pk))
     job.refresh_from_db()
+    return job
+
+
+def _image_job(tenant, type, payload) -> Job:
+    job = _run(tenant, type, payload)
     assert job.status == Job.Status.COMPLETED, job.error_message
     return job
 
@@ -184,13 +182,7 @@ def test_an_image_of_more_pixels_than_the_limit_is_a_model_error_without_being_d
     # 20,000² is past Pillow's own limit, which it enforces with an error of its own.
     settings.OPENAI_IMAGE_MODEL = "gpt-image-1"
     fake_openai.default = ("image", png_claiming(*size))
-    job = job_submit(
-        tenant=tenant,
-        type="image_generation",
-        payload={"prompt": "a fjord", "width": 512, "height": 320},
-    )
-    job_execute(job_id=str(job.pk))
-    job.refresh_from_db()
+    job = _run(tenant, "image_generation", {"prompt": "a fjord", "width": 512, "height": 320})
     assert (job.status, job.error_code) == (Job.Status.FAILED, "MODEL_ERROR")
     assert "more than 16,000,000" in job.error_message
     assert not GeneratedImage.objects.exists()
