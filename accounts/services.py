@@ -4,6 +4,7 @@ import logging
 import secrets
 import socket
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -13,7 +14,7 @@ from django.core.cache import cache
 from django.core.mail import send_mail
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import PROTECT, F, Q, QuerySet
 from django.utils import timezone
 from django.utils.text import Truncator
 
@@ -28,6 +29,7 @@ from accounts.models import (
     Tenant,
     api_key_hash,
 )
+from core.deletion import delete_in_batches
 from core.errors import InsufficientCredits
 from core.metrics import ALERTS_CREATED, metric_inc
 
@@ -292,6 +294,41 @@ def audit_values(instance, names) -> dict:
         if field.name in names
     }
     return json.loads(json.dumps(values, cls=DjangoJSONEncoder))
+
+
+def tenant_delete(
+    *, tenant: Tenant, progress_for: Callable[[str, int], Callable[[int], object]] | None = None
+) -> dict[str, int]:
+    """Delete a workspace with everything it holds, a batch at a time, so that one of any size
+    can go; deactivated first, so its keys stop working at once. Interrupted, calling it again
+    finishes. Returns how many rows went, by kind (those with none left out); `progress_for(kind,
+    total)` gives each kind's progress callback."""
+    tenant.is_active = False
+    tenant.save(update_fields=["is_active"])
+    deleted = {}
+    for rows in _tenant_rows(tenant):
+        kind = str(rows.model._meta.verbose_name_plural)
+        progress = progress_for(kind, rows.count()) if progress_for else None
+        if count := delete_in_batches(rows, progress=progress):
+            deleted[kind] = count
+    tenant.delete()
+    return deleted
+
+
+def _tenant_rows(tenant: Tenant) -> list[QuerySet]:
+    """The workspace's rows of every model that has some, those another protects (a client,
+    by its invoices) after the protecting ones."""
+
+    def reverse_relations(model):
+        return [rel for rel in model._meta.get_fields(include_hidden=True) if rel.one_to_many]
+
+    def protected(rel) -> bool:
+        return any(r.on_delete is PROTECT for r in reverse_relations(rel.related_model))
+
+    return [
+        rel.related_model._base_manager.filter(**{rel.field.name: tenant})
+        for rel in sorted(reverse_relations(Tenant), key=protected)
+    ]
 
 
 def tenant_admins(tenant: Tenant | None):

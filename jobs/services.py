@@ -10,7 +10,6 @@ import random
 import signal
 import socket
 import uuid
-from collections.abc import Callable
 from contextlib import nullcontext, suppress
 from datetime import timedelta
 from functools import partial
@@ -19,13 +18,14 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
-from django.db.models import Count, F, Q, QuerySet
+from django.db.models import Count, F, Q
 from django.utils import timezone
 from psycopg import pq
 from rest_framework.exceptions import ValidationError
 
 from accounts.models import ApiKey, Tenant
 from accounts.services import credits_debit, credits_refund
+from core.deletion import delete_in_batches
 from core.errors import ApiError, Conflict, InvalidRequest, RateLimited
 from core.metrics import (
     JOB_DURATION,
@@ -76,7 +76,6 @@ PUBLISH_RETRY_POLICY = {
 SWEEP_BATCH = 1000
 HOSTNAME = socket.gethostname()
 REAP_BATCH = 500
-PURGE_BATCH = 1000
 
 
 def retry_delay(job_type: JobType | None, attempt: int) -> float:
@@ -761,19 +760,3 @@ def jobs_purge() -> dict:
         | Q(status__in=[Job.Status.FAILED, Job.Status.CANCELED], finished_at__lt=ended_before)
     )
     return {"deleted": delete_in_batches(expired)}
-
-
-def delete_in_batches(rows: QuerySet, *, progress: Callable[[int], object] | None = None) -> int:
-    """Delete `rows`, with what cascades from them, PURGE_BATCH at a time (each batch its own
-    transaction unless the caller holds one) and return how many went; `progress` hears the
-    running count after each batch. One delete() fails past 65,535 rows: Django's deletion
-    collector names every collected row in one statement (and joins its SET_NULL updates into
-    one), and PostgreSQL takes at most 65,535 parameters a statement with server-side binding."""
-    deleted = 0
-    while ids := list(rows.values_list("pk", flat=True)[:PURGE_BATCH]):
-        # Through `rows` again: a row that changed since the SELECT (a job requeued) stays.
-        _, per_model = rows.filter(pk__in=ids).delete()
-        deleted += per_model.get(rows.model._meta.label, 0)
-        if progress is not None:
-            progress(deleted)
-    return deleted

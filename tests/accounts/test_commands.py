@@ -122,7 +122,7 @@ def test_delete_tenant_deletes_the_workspace_and_all_it_holds_a_batch_at_a_time(
 ):
     # Batches of two, to see them at work: a thousand rows a batch let any workspace go, where
     # one delete() stops past 65,535 rows (see clean_queue's test).
-    monkeypatch.setattr("jobs.services.PURGE_BATCH", 2)
+    monkeypatch.setattr("core.deletion.DELETE_BATCH", 2)
     _alices_workspace(tenant)
     bobs = JobFactory(tenant=other_tenant)
 

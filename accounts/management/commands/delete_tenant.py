@@ -1,25 +1,8 @@
 from django.core.management.base import BaseCommand, CommandError
-from django.db import models
 
 from accounts.models import Tenant
+from accounts.services import tenant_delete
 from jobs.management.jobcommands import progress_printer
-from jobs.services import delete_in_batches
-
-
-def _owned_rows(tenant: Tenant) -> list[models.QuerySet]:
-    """The workspace's rows of every model that has some, those another protects (a client,
-    by its invoices) after the protecting ones."""
-
-    def reverse_relations(model):
-        return [rel for rel in model._meta.get_fields(include_hidden=True) if rel.one_to_many]
-
-    def protected(rel) -> bool:
-        return any(r.on_delete is models.PROTECT for r in reverse_relations(rel.related_model))
-
-    return [
-        rel.related_model._base_manager.filter(**{rel.field.name: tenant})
-        for rel in sorted(reverse_relations(Tenant), key=protected)
-    ]
 
 
 class Command(BaseCommand):
@@ -46,16 +29,12 @@ class Command(BaseCommand):
             raise CommandError(f"No workspace {slug!r}.")
         if interactive and not self._confirmed(tenant):
             raise CommandError("Nothing deleted.")
-        tenant.is_active = False
-        tenant.save(update_fields=["is_active"])
-        for rows in _owned_rows(tenant):
-            what = str(rows.model._meta.verbose_name_plural)
-            deleted = delete_in_batches(
-                rows, progress=progress_printer(self.stdout, what, rows.count())
-            )
-            if deleted:
-                self.stdout.write(f"  deleted {deleted} {what}")
-        tenant.delete()
+        deleted = tenant_delete(
+            tenant=tenant,
+            progress_for=lambda kind, total: progress_printer(self.stdout, kind, total),
+        )
+        for kind, count in deleted.items():
+            self.stdout.write(f"  deleted {count} {kind}")
         self.stdout.write(f"Deleted workspace {slug}.")
 
     def _confirmed(self, tenant: Tenant) -> bool:

@@ -4,10 +4,11 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from accounts.models import Tenant
+from core.deletion import delete_in_batches
 from core.errors import ApiError
 from jobs.management.jobcommands import COMMAND_LINE, progress_printer
 from jobs.models import Job, Priority
-from jobs.services import delete_in_batches, job_cancel
+from jobs.services import job_cancel
 
 CLEANABLE = [Job.Status.PENDING, Job.Status.COMPLETED, Job.Status.FAILED, Job.Status.CANCELED]
 

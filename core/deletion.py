@@ -1,0 +1,23 @@
+"""Deleting many rows, with what cascades from them, a batch at a time."""
+
+from collections.abc import Callable
+
+from django.db.models import QuerySet
+
+DELETE_BATCH = 1000
+
+
+def delete_in_batches(rows: QuerySet, *, progress: Callable[[int], object] | None = None) -> int:
+    """Delete `rows`, with what cascades from them, DELETE_BATCH at a time (each batch its own
+    transaction unless the caller holds one) and return how many went; `progress` hears the
+    running count after each batch. One delete() fails past 65,535 rows: Django's deletion
+    collector names every collected row in one statement (and joins its SET_NULL updates into
+    one), and PostgreSQL takes at most 65,535 parameters a statement with server-side binding."""
+    deleted = 0
+    while ids := list(rows.values_list("pk", flat=True)[:DELETE_BATCH]):
+        # Through `rows` again: a row that changed since the SELECT (a job requeued) stays.
+        _, per_model = rows.filter(pk__in=ids).delete()
+        deleted += per_model.get(rows.model._meta.label, 0)
+        if progress is not None:
+            progress(deleted)
+    return deleted
