@@ -5,6 +5,7 @@ import io
 import json
 import logging
 import logging.config
+import socket
 
 import httpx
 import pytest
@@ -83,3 +84,16 @@ def test_a_json_log_line_carries_no_token_in_the_request_it_names(client, tenant
     assert refusal["request"] == "<WSGIRequest: GET '/s/[redacted]'>"
     assert refusal["status_code"] == 503
     assert token not in json_logs.getvalue()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_request_gunicorn_cannot_parse_is_answered_400_and_logged(tmp_path):
+    access_log = tmp_path / "access.log"
+    with running_web(processes=1, extra_args=("--access-logfile", str(access_log))) as base:
+        host, port = base.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=10) as raw:
+            raw.sendall(b"GET /x HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: abc\r\n\r\n")
+            assert raw.recv(64).startswith(b"HTTP/1.1 400 Bad Request")
+        # The process that answered is still serving.
+        assert httpx.get(f"{base}/healthz").status_code == 200
+    assert " 400 " in access_log.read_text()
