@@ -11,6 +11,11 @@ class ContextFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         context = {"request_id": current_request_id(), **log_context()}
+        # Django logs a 4xx or 5xx answer once the middleware has finished with the request, and
+        # passes the request itself along: its id is still on it.
+        context["request_id"] = (
+            getattr(getattr(record, "request", None), "request_id", None) or (context["request_id"])
+        )
         for field in CONTEXT_FIELDS:
             if not hasattr(record, field):
                 setattr(record, field, context.get(field) or "-")

@@ -97,3 +97,17 @@ def test_a_request_gunicorn_cannot_parse_is_answered_400_and_logged(tmp_path):
         # The process that answered is still serving.
         assert httpx.get(f"{base}/healthz").status_code == 200
     assert " 400 " in access_log.read_text()
+
+
+@pytest.mark.django_db
+def test_djangos_line_about_a_refused_request_carries_its_request_id(client, json_logs):
+    response = client.get(
+        "/api/v1/jobs", HTTP_AUTHORIZATION="Bearer wrong", HTTP_X_REQUEST_ID="walk-req-0002"
+    )
+    assert response.status_code == 401
+    lines = [json.loads(line) for line in json_logs.getvalue().splitlines()]
+    refusal = next(line for line in lines if line["name"] == "django.request")
+    assert (refusal["message"], refusal["request_id"]) == (
+        "Unauthorized: /api/v1/jobs",
+        "walk-req-0002",
+    )
