@@ -17,7 +17,10 @@ from kombu.transport import redis as kombu_redis
 @cache
 def _client(url: str) -> redis.Redis:
     return redis.Redis.from_url(
-        url, socket_timeout=5, socket_connect_timeout=2, health_check_interval=30
+        url,
+        socket_timeout=settings.REDIS_SOCKET_TIMEOUT,
+        socket_connect_timeout=min(settings.REDIS_SOCKET_TIMEOUT, 2.0),
+        health_check_interval=30,
     )
 
 

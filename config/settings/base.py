@@ -148,6 +148,14 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Redis holds rate-limit counters, locks and the cache. Unset: the database does that work.
 REDIS_URL = env("REDIS_URL", default="")
+# Seconds a process waits on Redis (and a Redis broker) before it counts as out of reach: a
+# server that hangs then answers 503 with Retry-After, like one that refuses, instead of holding
+# every request until gunicorn kills its worker.
+REDIS_SOCKET_TIMEOUT = env.float("REDIS_SOCKET_TIMEOUT", default=5.0)
+_REDIS_TIMEOUTS = {
+    "socket_timeout": REDIS_SOCKET_TIMEOUT,
+    "socket_connect_timeout": min(REDIS_SOCKET_TIMEOUT, 2.0),
+}
 # "local" is per process, for figures that may be a second or two old (queue lengths, means).
 LOCAL_CACHE = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "local"}
 if REDIS_URL:
@@ -155,6 +163,7 @@ if REDIS_URL:
         "default": {
             "BACKEND": "core.redis.RedisCache",
             "LOCATION": REDIS_URL,
+            "OPTIONS": {**_REDIS_TIMEOUTS, "health_check_interval": 30},
         },
         "local": LOCAL_CACHE,
     }
@@ -271,6 +280,7 @@ else:
     }
 if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
     CELERY_BROKER_TRANSPORT = "core.redis:BrokerTransport"
+    CELERY_BROKER_TRANSPORT_OPTIONS.update(_REDIS_TIMEOUTS)
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]

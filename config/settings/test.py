@@ -4,7 +4,7 @@ import tempfile
 os.environ.setdefault("SECRET_KEY", "test-secret-key")
 
 from .base import *  # noqa: E402,F403
-from .base import _tune_database, env  # noqa: E402
+from .base import _REDIS_TIMEOUTS, _tune_database, env  # noqa: E402
 
 DEBUG = False
 ALLOWED_HOSTS = ["*"]
@@ -15,11 +15,19 @@ DATABASES = {
 }
 REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:6379/15")
 CACHES = {
-    "default": {"BACKEND": "core.redis.RedisCache", "LOCATION": REDIS_URL},
+    "default": {
+        "BACKEND": "core.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "OPTIONS": {**_REDIS_TIMEOUTS, "health_check_interval": 30},
+    },
     "local": LOCAL_CACHE,  # noqa: F405
 }
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="redis://127.0.0.1:6379/14")
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600, "queue_order_strategy": "priority"}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": 3600,
+    "queue_order_strategy": "priority",
+    **_REDIS_TIMEOUTS,
+}
 CELERY_BROKER_TRANSPORT = "core.redis:BrokerTransport"
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"

@@ -1,5 +1,6 @@
 """gunicorn with the production settings, as the Dockerfile and compose run it."""
 
+import socket
 import subprocess
 import sys
 
@@ -47,3 +48,20 @@ def test_probes_by_address_static_assets_and_the_host_check(production_env):
             if part.startswith("/static/")
         )
         assert httpx.get(f"{base}{script}", headers=public).status_code == 200
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_redis_that_hangs_is_a_503_with_retry_after_not_a_request_held_until_killed(api_key):
+    with socket.socket() as hung:
+        # Accepts connections (the kernel does) and never answers a command.
+        hung.bind(("127.0.0.1", 0))
+        hung.listen(64)
+        redis_url = f"redis://127.0.0.1:{hung.getsockname()[1]}/0"
+        env = {"REDIS_URL": redis_url, "REDIS_SOCKET_TIMEOUT": "1"}
+        with running_web(processes=1, extra_env=env) as base:
+            response = httpx.get(
+                f"{base}/api/v1/me", headers={"Authorization": f"Bearer {api_key}"}, timeout=20
+            )
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "5"
+    assert response.json()["code"] == "SERVICE_UNAVAILABLE"
