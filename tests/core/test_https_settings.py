@@ -36,6 +36,12 @@ def test_an_https_deployment_sends_cookies_over_https_only():
 
 def test_hsts_and_the_https_redirect_are_settings_and_spare_the_probes(client, settings):
     assert "security.W004" not in _deploy_check(SECURE_HSTS_SECONDS="31536000")
+    every_rule = _deploy_check(
+        SECURE_HSTS_SECONDS="31536000",
+        SECURE_HSTS_INCLUDE_SUBDOMAINS="true",
+        SECURE_HSTS_PRELOAD="true",
+    )
+    assert "security.W005" not in every_rule and "security.W021" not in every_rule
     assert "security.W008" not in _deploy_check(SECURE_SSL_REDIRECT="true")
     settings.SECURE_SSL_REDIRECT = True
     assert client.get("/healthz").status_code == 200
