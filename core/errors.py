@@ -108,7 +108,14 @@ class ServiceUnavailable(ApiError):
 
 
 # A store the request needs is unreachable: the client should come back, not report a bug.
-OUTAGES = (redis.ConnectionError, redis.TimeoutError, OperationalError, InterfaceError)
+# Out of reach, or not Redis at all (a wrong REDIS_URL answering another protocol): the same 503.
+OUTAGES = (
+    redis.ConnectionError,
+    redis.TimeoutError,
+    redis.exceptions.InvalidResponse,
+    OperationalError,
+    InterfaceError,
+)
 OUTAGE_RETRY_AFTER = 5
 
 _DRF_CODES = {

@@ -1,8 +1,10 @@
 """gunicorn with the production settings, as the Dockerfile and compose run it."""
 
+import contextlib
 import socket
 import subprocess
 import sys
+import threading
 
 import httpx
 import pytest
@@ -48,6 +50,29 @@ def test_probes_by_address_static_assets_and_the_host_check(production_env):
             if part.startswith("/static/")
         )
         assert httpx.get(f"{base}{script}", headers=public).status_code == 200
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_redis_url_that_answers_another_protocol_is_a_503(api_key):
+    with socket.socket() as web_server:
+        web_server.bind(("127.0.0.1", 0))
+        web_server.listen(64)
+
+        def answer_http():
+            with contextlib.suppress(OSError):
+                while True:
+                    peer, _ = web_server.accept()
+                    with peer:
+                        peer.recv(1024)
+                        peer.sendall(b"HTTP/1.1 400 Bad Request\r\n\r\n")
+
+        threading.Thread(target=answer_http, daemon=True).start()
+        env = {"REDIS_URL": f"redis://127.0.0.1:{web_server.getsockname()[1]}/0"}
+        with running_web(processes=1, extra_env=env) as base:
+            response = httpx.get(
+                f"{base}/api/v1/me", headers={"Authorization": f"Bearer {api_key}"}, timeout=20
+            )
+    assert (response.status_code, response.json()["code"]) == (503, "SERVICE_UNAVAILABLE")
 
 
 @pytest.mark.django_db(transaction=True)
