@@ -7,32 +7,32 @@ class AddIndexConcurrentlyOnPostgres(AddIndexConcurrently):
     writes; SQLite (the embedded default) has no such option and builds it the plain way."""
 
     def database_forwards(self, app_label, schema_editor, from_state, to_state):
-        if schema_editor.connection.vendor == "postgresql":
-            super().database_forwards(app_label, schema_editor, from_state, to_state)
-        else:
-            migrations.AddIndex.database_forwards(
-                self, app_label, schema_editor, from_state, to_state
-            )
+        self._way(schema_editor).database_forwards(
+            self, app_label, schema_editor, from_state, to_state
+        )
 
     def database_backwards(self, app_label, schema_editor, from_state, to_state):
+        self._way(schema_editor).database_backwards(
+            self, app_label, schema_editor, from_state, to_state
+        )
+
+    @staticmethod
+    def _way(schema_editor) -> type[migrations.AddIndex]:
         if schema_editor.connection.vendor == "postgresql":
-            super().database_backwards(app_label, schema_editor, from_state, to_state)
-        else:
-            migrations.AddIndex.database_backwards(
-                self, app_label, schema_editor, from_state, to_state
-            )
+            return AddIndexConcurrently
+        return migrations.AddIndex
 
 
 class Migration(migrations.Migration):
     atomic = False
 
     dependencies = [
-        ('jobs', '0003_jobevent_started'),
+        ("jobs", "0003_jobevent_started"),
     ]
 
     operations = [
         AddIndexConcurrentlyOnPostgres(
-            model_name='jobevent',
-            index=models.Index(fields=['created_at', 'id'], name='jobevent_created_idx'),
+            model_name="jobevent",
+            index=models.Index(fields=["created_at", "id"], name="jobevent_created_idx"),
         ),
     ]
