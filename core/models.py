@@ -1,4 +1,5 @@
 from django.db import models
+from rest_framework.utils.encoders import JSONEncoder
 
 
 class RateLimitBucket(models.Model):
@@ -54,7 +55,9 @@ class IdempotencyRecord(models.Model):
     fingerprint = models.CharField(max_length=64)
     state = models.CharField(max_length=16, choices=State.choices, default=State.IN_FLIGHT)
     response_status = models.PositiveSmallIntegerField(null=True, blank=True)
-    response_body = models.JSONField(null=True, blank=True)
+    # Encoded as the API renders the response (ids as text, times in ISO 8601), so that a replay
+    # answers the same body.
+    response_body = models.JSONField(null=True, blank=True, encoder=JSONEncoder)
     response_headers = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField(db_index=True)

@@ -268,6 +268,18 @@ def test_retry_creates_a_new_job_pointing_back(api_client, tenant):
     assert response.json()["status"] == "pending"
 
 
+def test_a_retry_sent_with_an_idempotency_key_is_made_once_and_replayed(api_client, tenant):
+    failed = JobFactory(tenant=tenant, status=Job.Status.FAILED, error_code="BOOM")
+    url = f"/api/v1/jobs/{failed.pk}/retry"
+    first = api_client.post(url, HTTP_IDEMPOTENCY_KEY="retry-once")
+    again = api_client.post(url, HTTP_IDEMPOTENCY_KEY="retry-once")
+    assert (first.status_code, again.status_code) == (202, 202)
+    assert again["Idempotent-Replayed"] == "true"
+    assert again.json() == first.json()
+    assert first.json()["retry_of"] == str(failed.pk)
+    assert Job.objects.filter(retry_of=failed).count() == 1
+
+
 def test_retry_of_a_job_that_did_not_fail_is_409(api_client, tenant):
     job = JobFactory(tenant=tenant)
     job_claim(job.pk)
