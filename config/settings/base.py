@@ -18,6 +18,18 @@ if (BASE_DIR / ".env").exists():
 # A variable set to nothing (`DATABASE_URL=` in a copied .env.example) means its default.
 for _name in [name for name, value in os.environ.items() if value == ""]:
     del os.environ[_name]
+
+
+def _env_counts(name: str) -> dict[str, int]:
+    """A setting of the form `job_type=number,job_type=number` (in the README and .env.example)."""
+    try:
+        return {key.strip(): int(value) for key, value in env.dict(name, default={}).items()}
+    except ValueError as exc:
+        raise ImproperlyConfigured(
+            f"{name} must look like story_generation=5,image_generation=2 ({exc})."
+        ) from exc
+
+
 # The embedded default keeps its SQLite file, broker folders and media here.
 VAR_DIR = Path(env("VAR_DIR", default=str(BASE_DIR / "var")))
 
@@ -326,16 +338,16 @@ JOBS_RETENTION_FAILED_DAYS = env.int("JOBS_RETENTION_FAILED_DAYS", default=7)
 JOBS_ENABLE_DIAGNOSTICS = env.bool("JOBS_ENABLE_DIAGNOSTICS", default=DEBUG)
 # Per-type caps on jobs processing at once across every worker, overriding the types' own,
 # e.g. JOBS_MAX_CONCURRENCY=story_generation=5,image_generation=2.
-JOBS_MAX_CONCURRENCY = env.dict("JOBS_MAX_CONCURRENCY", cast={"value": int}, default={})
+JOBS_MAX_CONCURRENCY = _env_counts("JOBS_MAX_CONCURRENCY")
 # Per-type caps on one workspace's jobs processing at once, overriding the types' own, e.g.
 # JOBS_MAX_CONCURRENCY_PER_TENANT=story_generation=2,image_generation=1. Stories (5 at once across
 # every worker) allow 2 per workspace unless set here, so that one workspace cannot take every slot.
 JOBS_MAX_CONCURRENCY_PER_TENANT = {
     "story_generation": 2,
-    **env.dict("JOBS_MAX_CONCURRENCY_PER_TENANT", cast={"value": int}, default={}),
+    **_env_counts("JOBS_MAX_CONCURRENCY_PER_TENANT"),
 }
 # Per-type time limits in seconds, overriding the types' own, e.g. JOBS_TIME_LIMITS=invoice_pdf=120.
-JOBS_TIME_LIMITS = env.dict("JOBS_TIME_LIMITS", cast={"value": int}, default={})
+JOBS_TIME_LIMITS = _env_counts("JOBS_TIME_LIMITS")
 
 LOG_FORMAT = env("LOG_FORMAT", default="text" if DEBUG else "json")
 LOG_LEVEL = env("LOG_LEVEL", default="INFO")
@@ -389,7 +401,7 @@ OPS_MAX_PENDING_AGE_SECONDS = env.int("OPS_MAX_PENDING_AGE_SECONDS", default=600
 
 # Credits each job type costs at submit, e.g. JOB_CREDIT_COSTS=story_generation=5,deck_generation=2.
 # Types the product submits itself (invoice_pdf) are never charged.
-JOB_CREDIT_COSTS = env.dict("JOB_CREDIT_COSTS", cast={"value": int}, default={})
+JOB_CREDIT_COSTS = _env_counts("JOB_CREDIT_COSTS")
 
 # Invoices: changes within this many seconds of each other give one PDF render.
 INVOICE_PDF_DEBOUNCE_SECONDS = env.float("INVOICE_PDF_DEBOUNCE_SECONDS", default=2.0)
