@@ -10,6 +10,7 @@ admin.site.site_title = "Offload admin"
 admin.site.index_title = "Workspaces, jobs and their work"
 # "View site": the product has no home page of its own; its API documentation is the front door.
 admin.site.site_url = "/api/docs/"
+handler400 = "core.errors.bad_request"
 
 urlpatterns = [
     path("admin/", admin.site.urls),

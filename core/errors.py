@@ -4,10 +4,18 @@ import logging
 from collections import Counter
 
 import redis
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import (
+    DisallowedHost,
+    PermissionDenied,
+    RequestDataTooBig,
+    SuspiciousOperation,
+    TooManyFieldsSent,
+    TooManyFilesSent,
+)
 from django.db import InterfaceError, OperationalError
 from django.db.models import ProtectedError, RestrictedError
 from django.http import Http404, JsonResponse
+from django.views import defaults
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
@@ -153,6 +161,32 @@ def problem_response(**kwargs) -> JsonResponse:
     )
 
 
+def malformed_request_error(exc: Exception) -> ApiError:
+    """The client's error for a request Django refuses before or while reading it
+    (SuspiciousOperation, BadRequest): a Host it does not serve, too many fields, too big a body."""
+    if isinstance(exc, RequestDataTooBig):
+        return PayloadTooLarge()
+    if isinstance(exc, DisallowedHost):
+        return InvalidRequest("The Host header names a host this server does not answer to.")
+    if isinstance(exc, TooManyFieldsSent | TooManyFilesSent):
+        return InvalidRequest("The request has too many query parameters or form fields.")
+    return InvalidRequest()
+
+
+def bad_request(request, exception):
+    """Django's 400 page (handler400): under /api/, problem+json like every other API error."""
+    if not is_api_request(request):
+        return defaults.bad_request(request, exception)
+    error = malformed_request_error(exception)
+    return problem_response(
+        status_code=error.status_code, code=error.code, title=error.title, detail=str(error.detail)
+    )
+
+
+def is_api_request(request) -> bool:
+    return request.path.startswith("/api/")
+
+
 def _describe(exc) -> tuple[int, str, str, str, object]:
     if isinstance(exc, ApiError):
         return exc.status_code, exc.code, exc.title, str(exc.detail), exc.errors
@@ -189,6 +223,9 @@ def problem_exception_handler(exc, context):
         exc = Forbidden()
     elif isinstance(exc, ProtectedError | RestrictedError):
         exc = Conflict(_still_referred_to(exc))
+    elif isinstance(exc, SuspiciousOperation):
+        logger.warning("Refused a malformed request: %s", exc)
+        exc = malformed_request_error(exc)
     elif isinstance(exc, OUTAGES):
         logger.warning("A service the request needs is unreachable: %r", exc)
         exc = ServiceUnavailable(headers={"Retry-After": str(OUTAGE_RETRY_AFTER)})

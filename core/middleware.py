@@ -5,7 +5,13 @@ import uuid
 from django.http import Http404, HttpResponse
 from django.shortcuts import render
 
-from core.errors import OUTAGE_RETRY_AFTER, OUTAGES, ServiceUnavailable, problem_response
+from core.errors import (
+    OUTAGE_RETRY_AFTER,
+    OUTAGES,
+    ServiceUnavailable,
+    is_api_request,
+    problem_response,
+)
 from core.request_context import (
     fresh_log_context,
     reset_request_id,
@@ -54,10 +60,6 @@ class RequestIdMiddleware:
         return response
 
 
-def _is_api(request) -> bool:
-    return request.path.startswith("/api/")
-
-
 class ApiProblemMiddleware:
     """Django's own 404, 405 and 500 answer API clients in problem+json, never an HTML page; the
     database or Redis out of reach answers 503 with Retry-After, on any page."""
@@ -67,7 +69,9 @@ class ApiProblemMiddleware:
 
     def __call__(self, request):
         response = self.get_response(request)
-        if not _is_api(request) or response.get("Content-Type", "").startswith("application/"):
+        if not is_api_request(request) or response.get("Content-Type", "").startswith(
+            "application/"
+        ):
             return response
         if response.status_code == 404:
             return problem_response(
@@ -85,7 +89,7 @@ class ApiProblemMiddleware:
     def process_exception(self, request, exception):
         if isinstance(exception, OUTAGES):
             return _outage_response(request, exception)
-        if not _is_api(request) or isinstance(exception, Http404):
+        if not is_api_request(request) or isinstance(exception, Http404):
             return None
         logger.exception("Unhandled error on %s", request.path)
         return problem_response(
@@ -99,7 +103,7 @@ class ApiProblemMiddleware:
 def _outage_response(request, exception) -> HttpResponse:
     """The database or Redis is out of reach: come back soon, in the caller's own format."""
     logger.warning("A service %s needs is unreachable: %r", request.path, exception)
-    if _is_api(request):
+    if is_api_request(request):
         response = problem_response(
             status_code=503,
             code=ServiceUnavailable.code,

@@ -145,3 +145,26 @@ def test_json_nested_too_deep_is_400_and_nothing_is_written(api_client, depth):
         content_type="application/json",
     )
     assert accepted.status_code == 202
+
+
+@pytest.mark.parametrize("client_fixture", ["api_client", "anonymous_client"])
+def test_too_many_query_parameters_are_400_in_problem_json(request, client_fixture, db):
+    client = request.getfixturevalue(client_fixture)
+    query = "&".join(f"f{n}=1" for n in range(1_100))
+    body = _assert_problem(client.get(f"/api/v1/jobs?{query}"), 400, "INVALID_REQUEST")
+    assert "too many query parameters" in body["detail"]
+
+
+def test_a_host_the_server_does_not_answer_to_is_400_in_problem_json(api_client, settings):
+    settings.ALLOWED_HOSTS = ["testserver"]
+    body = _assert_problem(
+        api_client.get("/api/v1/me", HTTP_HOST="evil.example"), 400, "INVALID_REQUEST"
+    )
+    assert "Host" in body["detail"] and "evil.example" not in body["detail"]
+
+
+def test_a_host_the_server_does_not_answer_to_outside_the_api_stays_html(client, db, settings):
+    settings.ALLOWED_HOSTS = ["testserver"]
+    response = client.get("/admin/login/", HTTP_HOST="evil.example")
+    assert response.status_code == 400
+    assert response["Content-Type"].startswith("text/html")
