@@ -121,7 +121,10 @@ class JobSubmitSerializer(serializers.Serializer):
 class JobListQuerySerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=Job.Status.choices, required=False)
     type = serializers.CharField(max_length=64, required=False)
-    ids = serializers.CharField(required=False, help_text="Comma-separated job ids (at most 100).")
+    # Sent empty, it is a look-up of no jobs, not a list of every job.
+    ids = serializers.CharField(
+        required=False, allow_blank=True, help_text="Comma-separated job ids (at most 100)."
+    )
 
     def validate_ids(self, value: str) -> list[str]:
         ids = [part.strip() for part in value.split(",") if part.strip()]

@@ -190,6 +190,13 @@ def test_list_filters_by_status_type_and_ids(api_client, tenant):
     assert api_client.get("/api/v1/jobs?type=other").json()["results"] == []
 
 
+def test_a_batch_look_up_of_no_ids_finds_no_jobs(api_client, tenant):
+    JobFactory(tenant=tenant)
+    for empty in ["", ",", " , "]:
+        response = api_client.get(f"/api/v1/jobs?ids={empty}")
+        assert (response.status_code, response.json()["results"]) == (200, [])
+
+
 def test_a_bad_id_in_the_batch_look_up_is_400(api_client):
     response = api_client.get("/api/v1/jobs?ids=abc")
     assert response.status_code == 400
