@@ -218,4 +218,4 @@ def _is_uri(value) -> bool:
 
 @FORMATS.checks("email")
 def _is_email(value) -> bool:
-    return not isinstance(value, str) or value == "" or "@" in value
+    return not isinstance(value, str) or "@" in value

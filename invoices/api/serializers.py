@@ -2,6 +2,7 @@ from contextlib import contextmanager
 from decimal import Decimal
 
 from django.db import IntegrityError, transaction
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from budgets.models import Project
@@ -21,7 +22,19 @@ class TenantScopedRelatedField(serializers.PrimaryKeyRelatedField):
         return self.model.objects.filter(tenant=self.context["request"].user.tenant)
 
 
+@extend_schema_field(
+    {
+        "anyOf": [{"type": "string", "format": "email"}, {"type": "string", "enum": [""]}],
+        "description": "An email address, or empty.",
+    }
+)
+class OptionalEmailField(serializers.EmailField):
+    """An email address or "" (none): the schema says both, so that "" is not an invalid email."""
+
+
 class ClientSerializer(serializers.ModelSerializer):
+    email = OptionalEmailField(max_length=254, required=False, allow_blank=True)
+
     class Meta:
         model = Client
         fields = [
