@@ -379,7 +379,7 @@ def _run_attempt(job: Job) -> None:
             JOB_DURATION, (timezone.now() - job.started_at).total_seconds(), type=job.type
         )
     except JobCanceled:
-        _job_give_up(job, ctx.attempt, Job.Status.CANCELED, "CANCELED", CANCELED_MESSAGE)
+        _job_end_canceled(job, ctx.attempt)
     except JobLost:
         _job_lost(job, ctx.attempt)
     except WaitForCapacity as wait:
@@ -434,7 +434,7 @@ def _job_lost(job: Job, attempt: int) -> None:
     """complete() or a progress write found the job gone from this worker: either a cancel was
     requested (finish it as canceled) or the reaper took it (write nothing)."""
     if _owned(job, attempt).filter(cancel_requested=True).exists():
-        _job_give_up(job, attempt, Job.Status.CANCELED, "CANCELED", CANCELED_MESSAGE)
+        _job_end_canceled(job, attempt)
         return
     logger.warning(
         "Job %s attempt %s was taken from this worker; its result is dropped.", job.pk, attempt
@@ -469,16 +469,14 @@ def _job_release(
                 _event(job, attempt, JobEvent.Kind.REQUEUED, requeued)
             transaction.on_commit(partial(job_dispatch, job, countdown=delay))
     if not released:
-        _job_give_up(
-            job, attempt, Job.Status.CANCELED, "CANCELED", CANCELED_MESSAGE, cancel_requested=True
-        )
+        _job_end_canceled(job, attempt, cancel_requested=True)
 
 
 def _job_attempt_failed(job: Job, attempt: int, error: JobError) -> None:
     _connection_release_if_busy()
     job.refresh_from_db(fields=["cancel_requested", "max_attempts"])
     if job.cancel_requested:
-        _job_give_up(job, attempt, Job.Status.CANCELED, "CANCELED", CANCELED_MESSAGE)
+        _job_end_canceled(job, attempt)
         return
     if not error.retryable or attempt >= job.max_attempts:
         _job_give_up(job, attempt, Job.Status.FAILED, error.code, error.message)
@@ -486,13 +484,18 @@ def _job_attempt_failed(job: Job, attempt: int, error: JobError) -> None:
     delay = retry_delay(job_type_get(job.type), attempt)
     at = timezone.now() + timedelta(seconds=delay)
     with transaction.atomic():
-        scheduled = _owned(job, attempt).update(
-            status=Job.Status.PENDING,
-            next_retry_at=at,
-            dispatched_at=at,
-            heartbeat_at=None,
-            error_code=error.code,
-            error_message=error.message[:5000],
+        # Not once a cancel has been asked since it was read: rescheduled, the job would run again.
+        scheduled = (
+            _owned(job, attempt)
+            .filter(cancel_requested=False)
+            .update(
+                status=Job.Status.PENDING,
+                next_retry_at=at,
+                dispatched_at=at,
+                heartbeat_at=None,
+                error_code=error.code,
+                error_message=error.message[:5000],
+            )
         )
         if scheduled:
             metric_inc(JOBS_RETRIED, type=job.type)
@@ -503,6 +506,8 @@ def _job_attempt_failed(job: Job, attempt: int, error: JobError) -> None:
                 f"{error.code}: {error.message} — retry in {delay:.1f}s",
             )
             transaction.on_commit(partial(job_dispatch, job, countdown=delay))
+    if not scheduled:
+        _job_end_canceled(job, attempt, cancel_requested=True)
 
 
 def _job_give_up(job: Job, attempt: int, status: str, code: str, message: str, **only_if) -> bool:
@@ -522,6 +527,11 @@ def _job_give_up(job: Job, attempt: int, status: str, code: str, message: str, *
         if ended:
             _job_ended(job, attempt, status, code, message)
     return bool(ended)
+
+
+def _job_end_canceled(job: Job, attempt: int, **only_if) -> bool:
+    """End a processing job asked to stop as canceled, rather than let it run again."""
+    return _job_give_up(job, attempt, Job.Status.CANCELED, "CANCELED", CANCELED_MESSAGE, **only_if)
 
 
 def _job_ended(
@@ -699,15 +709,7 @@ def _job_reap(job: Job, cutoff) -> str:
         ):
             return "failed"
     # Asked to stop (perhaps since the SELECT): handed back, the job would run again.
-    if _job_give_up(
-        job,
-        attempt,
-        Job.Status.CANCELED,
-        "CANCELED",
-        CANCELED_MESSAGE,
-        heartbeat_at__lt=cutoff,
-        cancel_requested=True,
-    ):
+    if _job_end_canceled(job, attempt, heartbeat_at__lt=cutoff, cancel_requested=True):
         return "canceled"
     return ""
 

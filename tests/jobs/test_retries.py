@@ -10,10 +10,11 @@ from django.db import connection
 from django.utils import timezone
 
 from accounts.models import CreditEntry
+from jobs import services
 from jobs.errors import PermanentError
 from jobs.models import Job, JobEvent
 from jobs.registry import JobType, job_type_register
-from jobs.services import job_claim, job_execute, job_requeue, job_submit
+from jobs.services import job_cancel, job_claim, job_execute, job_requeue, job_submit
 from tests.jobs.factories import JobFactory
 
 
@@ -134,6 +135,35 @@ def test_the_last_failed_attempt_is_the_dead_letter_and_refunds_once(costly_diag
     assert refunds.count() == 1
     job_execute(job_id=str(job.pk))  # a late duplicate message changes nothing
     assert refunds.count() == 1
+
+
+def test_a_cancel_asked_while_a_failed_attempt_is_rescheduled_ends_the_job_canceled(
+    costly_diagnostics, monkeypatch
+):
+    tenant = costly_diagnostics
+    job = _submit(tenant, fail_attempts=1)
+    delay = services.retry_delay
+    answered = []
+
+    def delay_while_a_cancel_lands(job_type, attempt):
+        # POST /jobs/{id}/cancel arrives between the failure and its retry being scheduled.
+        answered.append(job_cancel(job=Job.objects.get(pk=job.pk)).status)
+        return delay(job_type, attempt)
+
+    monkeypatch.setattr(services, "retry_delay", delay_while_a_cancel_lands)
+    job = _run_due(job)
+    assert answered == [Job.Status.PROCESSING]
+    assert (job.status, job.next_retry_at, job.attempts) == (Job.Status.CANCELED, None, 1)
+    job_execute(job_id=str(job.pk))  # its retry's wake-up, were one sent, runs nothing
+    job.refresh_from_db()
+    assert (job.status, job.attempts) == (Job.Status.CANCELED, 1)
+    assert list(job.events.values_list("kind", flat=True)) == [
+        JobEvent.Kind.STARTED,
+        JobEvent.Kind.CANCEL_REQUESTED,
+        JobEvent.Kind.CANCELED,
+    ]
+    tenant.refresh_from_db()
+    assert tenant.credit_balance == 100
 
 
 def test_an_admin_requeue_runs_the_dead_letter_again_and_charges_again(costly_diagnostics):
