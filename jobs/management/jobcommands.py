@@ -1,11 +1,14 @@
-"""What the job commands share: finding jobs by id, reporting what a service refused, and the
-progress of a long deletion."""
+"""What the job commands share: finding jobs by id or by workspace, reading a number of hours,
+reporting what a service refused, and the progress of a long deletion."""
 
+import argparse
+import math
 import uuid
 from collections.abc import Callable
 
 from django.core.management.base import BaseCommand, CommandError, OutputWrapper
 
+from accounts.models import Tenant
 from accounts.services import operator_at_command_line
 from core.errors import ApiError
 from jobs.models import Job
@@ -14,6 +17,28 @@ from jobs.models import Job
 COMMAND_LINE = operator_at_command_line()
 
 PROGRESS_EVERY = 10_000
+MAX_HOURS = 24 * 365 * 100
+
+
+def hours(value: str) -> float:
+    """An argparse type: a number of hours, from 0 to a century."""
+    number = float(value)
+    if not (math.isfinite(number) and 0 <= number <= MAX_HOURS):
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a number of hours from 0 to {MAX_HOURS}."
+        )
+    return number
+
+
+def jobs_of_workspace(jobs, slug: str | None):
+    """`jobs` of the workspace `slug` names, or all of them when none is named. A slug naming no
+    workspace, an empty one included (an unset variable in a script), is an error, not every job."""
+    if slug is None:
+        return jobs
+    tenant = Tenant.objects.filter(slug=slug).first()
+    if tenant is None:
+        raise CommandError(f"No workspace {slug!r}.")
+    return jobs.filter(tenant=tenant)
 
 
 def progress_printer(stdout: OutputWrapper, what: str, total: int) -> Callable[[int], None]:

@@ -208,8 +208,11 @@ def test_clean_queue_counts_then_deletes_or_cancels_only_what_it_is_told(costly)
     assert waiting.status == Job.Status.CANCELED
     costly.refresh_from_db()
     assert costly.credit_balance == 100
-    with pytest.raises(CommandError, match="negative"):
-        call_command("clean_queue", "--status", "failed", "--older-than-hours", "-1")
+    for hours in ["-1", "nan", "inf", "1e12", "soon"]:
+        with pytest.raises(CommandError, match="--older-than-hours"):
+            call_command("clean_queue", "--status", "failed", "--older-than-hours", hours)
+    with pytest.raises(CommandError, match="choose from 'pending', 'completed', 'failed'"):
+        call_command("clean_queue", "--status", "processing")
 
 
 def test_purge_jobs_and_requeue_stale_jobs_do_what_the_schedules_do(tenant, settings):
@@ -289,8 +292,11 @@ def test_clean_queue_cancels_one_workspaces_backlog(tenant, other_tenant):
     assert {job.status for job in Job.objects.filter(tenant=tenant)} == {Job.Status.CANCELED}
     bobs.refresh_from_db()
     assert bobs.status == Job.Status.PENDING
-    with pytest.raises(CommandError, match="No workspace 'nobody'"):
-        call_command("clean_queue", "--status", "pending", "--tenant", "nobody")
+    for command in [["clean_queue", "--status", "pending"], ["queue_stats"]]:
+        for slug in ["nobody", ""]:  # an empty slug (an unset variable) is not every workspace
+            with pytest.raises(CommandError, match=f"No workspace '{slug}'"):
+                call_command(*command, "--tenant", slug)
+    assert Job.objects.filter(status=Job.Status.PENDING).get() == bobs
 
 
 def test_clean_queue_goes_on_past_jobs_workers_took_or_finished_meanwhile(tenant, monkeypatch):

@@ -1,12 +1,11 @@
 from datetime import timedelta
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 from django.utils import timezone
 
-from accounts.models import Tenant
 from core.deletion import delete_in_batches
 from core.errors import ApiError
-from jobs.management.jobcommands import COMMAND_LINE, progress_printer
+from jobs.management.jobcommands import COMMAND_LINE, hours, jobs_of_workspace, progress_printer
 from jobs.models import Job, Priority
 from jobs.services import job_cancel
 
@@ -21,11 +20,13 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--status", required=True, choices=CLEANABLE)
+        parser.add_argument(
+            "--status", required=True, choices=[status.value for status in CLEANABLE]
+        )
         parser.add_argument("--tenant", metavar="SLUG", help="Only this workspace's jobs.")
         parser.add_argument("--queue", choices=Priority.values)
         parser.add_argument("--type")
-        parser.add_argument("--older-than-hours", type=float, default=0)
+        parser.add_argument("--older-than-hours", type=hours, default=0)
         parser.add_argument(
             "--dry-run", action="store_true", help="Only count what would be cleaned."
         )
@@ -44,20 +45,14 @@ class Command(BaseCommand):
             self.stdout.write(f"Deleted {deleted} {status} jobs with their history.")
 
     def _selected(self, options):
-        if options["older_than_hours"] < 0:
-            raise CommandError("--older-than-hours must not be negative.")
         jobs = Job.objects.filter(
             status=options["status"],
             created_at__lt=timezone.now() - timedelta(hours=options["older_than_hours"]),
         )
-        if options["tenant"]:
-            tenant = Tenant.objects.filter(slug=options["tenant"]).first()
-            if tenant is None:
-                raise CommandError(f"No workspace {options['tenant']!r}.")
-            jobs = jobs.filter(tenant=tenant)
-        if options["queue"]:
+        jobs = jobs_of_workspace(jobs, options["tenant"])
+        if options["queue"] is not None:
             jobs = jobs.filter(priority=options["queue"])
-        if options["type"]:
+        if options["type"] is not None:
             jobs = jobs.filter(type=options["type"])
         return jobs
 

@@ -1,8 +1,8 @@
 import json
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 
-from accounts.models import Tenant
+from jobs.management.jobcommands import jobs_of_workspace
 from jobs.models import Job
 from jobs.selectors import NEEDING_ATTENTION, job_counts, queue_depths, workers_seen
 
@@ -18,11 +18,7 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="One JSON document.")
 
     def handle(self, *args, tenant=None, **options):
-        jobs = Job.objects.all()
-        if tenant:
-            if not Tenant.objects.filter(slug=tenant).exists():
-                raise CommandError(f"No workspace {tenant!r}.")
-            jobs = jobs.filter(tenant__slug=tenant)
+        jobs = jobs_of_workspace(Job.objects.all(), tenant)
         stats = {
             "counts": job_counts(jobs),
             "due_pending": queue_depths(),
