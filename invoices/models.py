@@ -75,8 +75,9 @@ class Invoice(TenantOwned, models.Model):
     client = models.ForeignKey(
         Client, null=True, blank=True, on_delete=models.PROTECT, related_name="invoices"
     )
+    # Deleting a project must not change the invoices billed for it.
     project = models.ForeignKey(
-        "budgets.Project", null=True, blank=True, on_delete=models.SET_NULL, related_name="invoices"
+        "budgets.Project", null=True, blank=True, on_delete=models.PROTECT, related_name="invoices"
     )
     issue_date = models.DateField(null=True, blank=True)
     due_date = models.DateField(null=True, blank=True)

@@ -7,6 +7,7 @@ from django.core.management import call_command
 from accounts.models import AuditEvent, Notification
 from budgets.models import BudgetAlert, MaterialEntry, ProjectBudget, TimeEntry
 from tests.budgets.factories import ProjectBudgetFactory, ProjectFactory, hours, material
+from tests.invoices.factories import InvoiceFactory
 
 
 def _entry_status(api_client, kind: str, **body) -> int:
@@ -207,6 +208,31 @@ def test_usage_far_over_a_tiny_budget_is_shown(api_client, tenant):
     response = api_client.get(f"/api/v1/projects/{project.pk}/usage")
     assert response.status_code == 200
     assert response.json()["material"]["percentage"] == "99999999999900.00"
+
+
+@pytest.mark.parametrize("recorded", ["time", "material", "invoice"])
+def test_the_admin_refuses_to_delete_a_project_with_recorded_work_as_the_api_does(
+    admin_client, tenant, recorded
+):
+    project = ProjectFactory(tenant=tenant)
+    kept = {
+        "time": lambda: hours(project, 2),
+        "material": lambda: material(project, 10),
+        "invoice": lambda: InvoiceFactory(tenant=tenant, project=project, status="sent"),
+    }[recorded]()
+    page = f"/admin/budgets/project/{project.pk}/delete/"
+    assert "Cannot delete project" in admin_client.get(page).text
+    admin_client.post(page, {"post": "yes"})
+    project.refresh_from_db()
+    kept.refresh_from_db()
+    assert kept.project == project
+    bulk = admin_client.post(
+        "/admin/budgets/project/",
+        {"action": "delete_selected", "_selected_action": [project.pk], "post": "yes"},
+    )
+    assert bulk.status_code in (200, 302)
+    project.refresh_from_db()
+    assert not AuditEvent.objects.filter(action="delete", resource_type="budgets.project").exists()
 
 
 @pytest.mark.parametrize(
