@@ -7,8 +7,15 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from accounts.admin import AuditedAdmin, WorkspaceFilter
+from accounts.models import AuditEvent
+from accounts.services import audit_record
 from invoices.models import Client, Invoice, InvoiceLine
-from invoices.services import invoice_delete, invoice_pdf_request, invoice_pdf_response
+from invoices.services import (
+    invoice_delete,
+    invoice_lines_audited,
+    invoice_pdf_request,
+    invoice_pdf_response,
+)
 
 
 def _is_draft(invoice: Invoice | None) -> bool:
@@ -124,10 +131,23 @@ class InvoiceAdmin(AuditedAdmin):
         return invoice_pdf_response(invoice)
 
     def save_related(self, request, form, formsets, change):
-        # After the lines are saved too: the render must see the invoice as the admin left it.
+        invoice = form.instance
+        before = invoice_lines_audited(invoice) if change else []
         super().save_related(request, form, formsets, change)
         with transaction.atomic():
-            invoice_pdf_request(invoice=form.instance)
+            # Lines changed here are in the workspace's audit log, as through the API.
+            after = invoice_lines_audited(invoice)
+            if after != before:
+                audit_record(
+                    tenant=invoice.tenant,
+                    resource=invoice,
+                    action=AuditEvent.Action.UPDATE,
+                    actor=request.user,
+                    old={"lines": before},
+                    new={"lines": after},
+                )
+            # After the lines are saved too: the render must see the invoice as the admin left it.
+            invoice_pdf_request(invoice=invoice)
 
     @admin.action(description="Render the PDF again")
     def render_pdf(self, request, queryset):

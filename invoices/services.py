@@ -13,13 +13,14 @@ from rest_framework import serializers
 from accounts.models import AuditEvent
 from accounts.services import (
     audit_record,
+    audit_values,
     notification_resolve,
     notifications_resolve,
     notify_admins,
 )
 from core.errors import Conflict
 from core.metrics import PDF_RENDER, metric_observe
-from invoices.models import Invoice
+from invoices.models import Invoice, InvoiceLine
 from invoices.rendering import html_to_pdf, invoice_html
 from jobs.errors import PermanentError, RetryableError
 from jobs.models import Job, Priority
@@ -159,6 +160,18 @@ def invoice_pdf_saved(*, invoice_id: int, name: str, fingerprint: str, actor=Non
     notification_resolve(tenant=invoice.tenant, alert_key=_failed_alert_key(invoice))
     invoice.stale = stale
     return invoice
+
+
+AUDITED_LINE_FIELDS = {"sort_order", "description", "quantity", "unit_price", "vat_rate"}
+
+
+def invoice_lines_audited(invoice: Invoice) -> list[dict]:
+    """The invoice's lines in order, as its audit events keep them (read afresh: the lines are
+    replaced, not changed, and a prefetched list would still show the old ones)."""
+    if invoice.pk is None:
+        return []
+    lines = InvoiceLine.objects.filter(invoice_id=invoice.pk).order_by("sort_order", "pk")
+    return [audit_values(line, AUDITED_LINE_FIELDS) for line in lines]
 
 
 def invoice_delete(*, invoice: Invoice, actor=None) -> None:

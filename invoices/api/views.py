@@ -14,7 +14,12 @@ from core.errors import NotFound
 from core.idempotency import idempotent
 from invoices.api.serializers import ClientSerializer, InvoiceSerializer
 from invoices.models import Client, Invoice
-from invoices.services import invoice_delete, invoice_pdf_request, invoice_pdf_response
+from invoices.services import (
+    invoice_delete,
+    invoice_lines_audited,
+    invoice_pdf_request,
+    invoice_pdf_response,
+)
 
 
 class PdfDownloadNegotiation(DefaultContentNegotiation):
@@ -59,6 +64,9 @@ class InvoiceViewSet(TenantScopedMixin, AuditedMixin, viewsets.ModelViewSet):
 
     def perform_destroy(self, invoice):
         invoice_delete(invoice=invoice, actor=self.request.user.actor)
+
+    def _values(self, invoice) -> dict:
+        return {**super()._values(invoice), "lines": invoice_lines_audited(invoice)}
 
     def _render(self, invoice):
         invoice_pdf_request(invoice=invoice)

@@ -150,3 +150,29 @@ def test_the_admin_refuses_another_workspaces_client_or_project(admin_client, te
     errors = response.context["adminform"].form.errors
     assert errors["client"] == errors["project"] == ["It belongs to another workspace."]
     assert not Invoice.objects.filter(tenant=tenant).exists()
+
+
+def test_changing_a_drafts_lines_in_the_admin_is_in_the_audit_log(admin_client, tenant):
+    invoice = InvoiceFactory(tenant=tenant)
+    row = line(invoice, "Development", 12, "110.00", 21)
+    form = {
+        "tenant": tenant.pk,
+        "number": invoice.number,
+        "client": invoice.client_id,
+        "currency": invoice.currency,
+        "status": "draft",
+        "lines-0-id": row.pk,
+        "lines-0-invoice": invoice.pk,
+        "lines-0-sort_order": "0",
+        "lines-0-description": "Development",
+        "lines-0-quantity": "120",
+        "lines-0-unit_price": "110.00",
+        "lines-0-vat_rate": "21",
+        **_lines_management(invoice, 1),
+    }
+    response = admin_client.post(f"/admin/invoices/invoice/{invoice.pk}/change/", form)
+    assert response.status_code == 302
+    update = AuditEvent.objects.get(resource_id=str(invoice.pk), action=AuditEvent.Action.UPDATE)
+    assert update.actor_type == AuditEvent.ActorType.USER
+    assert [entry["quantity"] for entry in update.old_values["lines"]] == ["12.000"]
+    assert [entry["quantity"] for entry in update.new_values["lines"]] == ["120.000"]

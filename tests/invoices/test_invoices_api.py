@@ -395,3 +395,40 @@ def test_a_line_missing_its_price_is_400_even_in_a_patch(api_client, tenant):
     assert "lines" in response.json()["errors"]
     invoice = Invoice.objects.get(pk=created["id"])
     assert [item.description for item in invoice.ordered_lines] == ["Development", "Hosting"]
+
+
+def test_changing_an_invoices_lines_is_in_the_audit_log_before_and_after(api_client, tenant):
+    from accounts.models import AuditEvent
+
+    created = api_client.post("/api/v1/invoices", INVOICE, format="json").json()
+    url = f"/api/v1/invoices/{created['id']}"
+    more = {
+        "description": "Development",
+        "quantity": "120",
+        "unit_price": "110.00",
+        "vat_rate": "21",
+    }
+    changed = api_client.patch(url, {"lines": [more]}, format="json")
+    assert changed.json()["total"] == "15972.00"
+    api_client.patch(url, {"lines": [more]}, format="json")  # the same lines again: no change
+
+    events = AuditEvent.objects.filter(resource_type="invoices.invoice", resource_id=created["id"])
+    assert [line["quantity"] for line in events.get(action="create").new_values["lines"]] == [
+        "12.000",
+        "1.000",
+    ]
+    update = events.get(action="update")
+    assert update.changed_fields == ["lines"]
+    assert [line["description"] for line in update.old_values["lines"]] == [
+        "Development",
+        "Hosting",
+    ]
+    assert update.new_values["lines"] == [
+        {
+            "sort_order": 0,
+            "description": "Development",
+            "quantity": "120.000",
+            "unit_price": "110.00",
+            "vat_rate": "21.00",
+        }
+    ]
