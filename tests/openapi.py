@@ -93,6 +93,19 @@ class SchemaAudit:
         return response
 
 
+def request_body_errors(method: str, path: str, body) -> list[str]:
+    """Where a JSON request body departs from the schema its operation documents."""
+    _, operation = schema_operation(method, path)
+    schema = {
+        **_json_schema(
+            copy.deepcopy(operation["requestBody"]["content"]["application/json"]["schema"])
+        ),
+        "components": _components(),
+    }
+    validator = jsonschema.Draft7Validator(schema, format_checker=FORMATS)
+    return [error.message[:300] for error in validator.iter_errors(body)]
+
+
 def response_drift(operation: dict, response) -> list[str]:
     documented = operation["responses"].get(str(response.status_code))
     if documented is None:

@@ -1,4 +1,4 @@
-from drf_spectacular.utils import extend_schema_field
+from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema_field
 from rest_framework import serializers
 
 from generations.models import Deck, Flashcard, GeneratedImage, SkillTree, Slide, Story
@@ -10,6 +10,30 @@ from jobs.models import Priority
 class GenerationSubmitSerializer(serializers.Serializer):
     kind = serializers.ChoiceField(choices=sorted(GENERATION_TYPES))
     priority = serializers.ChoiceField(choices=Priority.choices, required=False)
+
+
+def _kind_request(kind: str, payload_serializer) -> type[serializers.Serializer]:
+    """The body of POST /generations for one kind, for the schema: its input at the top level."""
+    name = "".join(part.title() for part in kind.split("_"))
+    return type(
+        f"{name}Generation",
+        (payload_serializer,),
+        {
+            "kind": serializers.ChoiceField(choices=[kind]),
+            "priority": serializers.ChoiceField(choices=Priority.choices, required=False),
+        },
+    )
+
+
+# What the schema says POST /generations takes: one body per kind, told apart by `kind`.
+GENERATION_REQUEST = PolymorphicProxySerializer(
+    component_name="Generation",
+    serializers={
+        kind: _kind_request(kind, job_type.payload_serializer)
+        for kind, job_type in sorted(GENERATION_TYPES.items())
+    },
+    resource_type_field_name="kind",
+)
 
 
 class GenerationSerializer(JobSerializer):

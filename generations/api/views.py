@@ -6,6 +6,7 @@ from core.errors import InvalidRequest
 from core.idempotency import idempotent
 from core.pagination import CursorPagination
 from generations.api.serializers import (
+    GENERATION_REQUEST,
     DeckSerializer,
     FlashcardSerializer,
     GeneratedImageSerializer,
@@ -26,7 +27,7 @@ class GenerationCreateApi(generics.GenericAPIView):
 
     serializer_class = GenerationSubmitSerializer
 
-    @extend_schema(request=GenerationSubmitSerializer, responses={202: GenerationSerializer})
+    @extend_schema(request=GENERATION_REQUEST, responses={202: GenerationSerializer})
     @idempotent
     def post(self, request):
         if not isinstance(request.data, dict):

@@ -27,7 +27,7 @@ from jobs.services import job_execute
 from tests.budgets.factories import ProjectFactory, hours, material
 from tests.invoices.factories import ClientFactory, InvoiceFactory, line
 from tests.jobs.factories import JobFactory
-from tests.openapi import SchemaAudit, published_schema
+from tests.openapi import SchemaAudit, published_schema, request_body_errors
 
 MISSING = "00000000-0000-0000-0000-000000000000"
 DIAGNOSTIC = {"type": "diagnostic", "payload": {"steps": 0, "step_seconds": 0}}
@@ -302,6 +302,16 @@ def test_generations_answer_as_documented(api_client, generated, settings, audit
     settings.JOB_CREDIT_COSTS = {"deck_generation": 1000}
     audit(_post(api_client, "/api/v1/generations", GENERATIONS["deck"]), 402)
     assert audit.drift == []
+
+
+def test_each_kinds_generation_request_is_documented_with_its_input(api_client):
+    edit = {"kind": "image_edit", "prompt": "add a hat", "source_url": "https://example.com/a.png"}
+    distractors = {"kind": "distractors", "flashcard_id": 1, "count": 2}
+    for body in [*GENERATIONS.values(), edit, distractors]:
+        assert request_body_errors("POST", "/api/v1/generations", body) == [], body
+    for refused in [{"kind": "story"}, {"kind": "deck", "prompt": "x"}, {"kind": "poem"}]:
+        assert request_body_errors("POST", "/api/v1/generations", refused), refused
+        assert _post(api_client, "/api/v1/generations", refused).status_code == 400
 
 
 def test_a_pending_generation_and_its_story_answer_as_documented(api_client, audit):
