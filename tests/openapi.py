@@ -106,6 +106,14 @@ def request_body_errors(method: str, path: str, body) -> list[str]:
     return [error.message[:300] for error in validator.iter_errors(body)]
 
 
+def request_header_errors(method: str, path: str, name: str, value: str) -> list[str]:
+    """Where a request header's value departs from the schema its operation documents."""
+    _, operation = schema_operation(method, path)
+    (header,) = [p for p in operation["parameters"] if p["in"] == "header" and p["name"] == name]
+    validator = jsonschema.Draft7Validator(header["schema"], format_checker=FORMATS)
+    return [error.message[:300] for error in validator.iter_errors(value)]
+
+
 def response_drift(operation: dict, response) -> list[str]:
     documented = operation["responses"].get(str(response.status_code))
     if documented is None:

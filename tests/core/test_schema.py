@@ -60,3 +60,17 @@ def test_the_schema_generates_without_a_warning(tmp_path, db):
 
     call_command("spectacular", "--fail-on-warn", "--file", str(tmp_path / "schema.yml"))
     assert "/api/v1/jobs/{id}" in (tmp_path / "schema.yml").read_text()
+
+
+def test_the_idempotency_key_header_is_documented_with_the_keys_the_api_takes(schema, api_client):
+    from tests.openapi import request_header_errors
+
+    for key, taken in [("k" * 255, True), ("k" * 256, False), ("   ", False), ("clé", False)]:
+        documented = not request_header_errors("POST", "/api/v1/jobs", "Idempotency-Key", key)
+        response = api_client.post(
+            "/api/v1/jobs",
+            {"type": "diagnostic", "payload": {"steps": 0}},
+            format="json",
+            HTTP_IDEMPOTENCY_KEY=key,
+        )
+        assert (documented, response.status_code == 202) == (taken, taken), key
