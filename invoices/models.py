@@ -14,7 +14,9 @@ CENT = Decimal("0.01")
 
 
 def money(value: Decimal) -> Decimal:
-    return value.quantize(CENT, rounding=ROUND_HALF_UP)
+    amount = value.quantize(CENT, rounding=ROUND_HALF_UP)
+    # A negative amount that rounds to nothing is nothing: an invoice never shows "-0.00".
+    return amount.copy_abs() if amount.is_zero() else amount
 
 
 # Control characters (Cc), invisible formatting such as bidi overrides (Cf), and the Unicode line and

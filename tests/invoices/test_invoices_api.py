@@ -432,3 +432,11 @@ def test_changing_an_invoices_lines_is_in_the_audit_log_before_and_after(api_cli
             "vat_rate": "21.00",
         }
     ]
+
+
+def test_a_discount_line_without_vat_shows_no_negative_zero(api_client):
+    discount = {"description": "Discount", "quantity": "1", "unit_price": "-5.00", "vat_rate": "0"}
+    body = api_client.post(
+        "/api/v1/invoices", {**INVOICE, "lines": [*INVOICE["lines"], discount]}, format="json"
+    ).json()
+    assert body["vat"][0] == {"rate": "0.00", "base": "-5.00", "vat": "0.00"}
