@@ -15,6 +15,7 @@ def alert_thresholds_validate(value) -> None:
     """A list of {type: hours|material|total, percentage: number > 0, notify: bool}."""
     if not isinstance(value, list):
         raise ValidationError("Must be a list of thresholds.")
+    listed = set()
     for index, threshold in enumerate(value):
         if not isinstance(threshold, dict):
             raise ValidationError(f"Threshold {index} must be an object.")
@@ -35,6 +36,12 @@ def alert_thresholds_validate(value) -> None:
             raise ValidationError(f"Threshold {index}: percentage has at most two decimals.")
         if not isinstance(threshold.get("notify", True), bool):
             raise ValidationError(f"Threshold {index}: notify must be true or false.")
+        # One alert per type and percentage: a second entry would leave which `notify` holds open.
+        if (threshold["type"], percentage) in listed:
+            raise ValidationError(
+                f"Threshold {index}: {threshold['type']} at {percentage}% is already listed."
+            )
+        listed.add((threshold["type"], percentage))
 
 
 class Project(models.Model):

@@ -92,6 +92,10 @@ def test_a_project_with_recorded_work_is_archived_not_deleted(api_client, tenant
         [{"type": "hours", "percentage": "lots"}],
         [{"type": "hours"}],
         [{"type": "hours", "percentage": 80.004}],
+        [
+            {"type": "hours", "percentage": 80},
+            {"type": "hours", "percentage": 80.0, "notify": False},
+        ],
         "not a list",
     ],
 )
