@@ -14,19 +14,19 @@ from invoices.services import invoice_pdf_response
 
 @dataclass(frozen=True)
 class Shareable:
-    exists: Callable  # exists(tenant, resource_id) -> bool
+    # find(tenant, resource_id) -> the id as stored ("01" is "1"), or None: not in the workspace.
+    find: Callable
     render: Callable  # render(request, link) -> HttpResponse
 
 
 def _owned(model, **extra):
-    def exists(tenant, resource_id) -> bool:
-        return (
-            str(resource_id).isascii()
-            and str(resource_id).isdigit()
-            and model.objects.filter(pk=resource_id, tenant=tenant, **extra).exists()
-        )
+    def find(tenant, resource_id) -> str | None:
+        if not (str(resource_id).isascii() and str(resource_id).isdigit()):
+            return None
+        pk = int(resource_id)
+        return str(pk) if model.objects.filter(pk=pk, tenant=tenant, **extra).exists() else None
 
-    return exists
+    return find
 
 
 def _page(kind: str):
@@ -38,12 +38,12 @@ def _page(kind: str):
     return render
 
 
-def _flashcard_set_exists(tenant, resource_id) -> bool:
+def _flashcard_set_find(tenant, resource_id) -> str | None:
     generation_id = _uuid_or_none(resource_id)
-    return (
-        generation_id is not None
-        and Flashcard.objects.filter(generation_id=generation_id, tenant=tenant).exists()
-    )
+    if generation_id is None:
+        return None
+    found = Flashcard.objects.filter(generation_id=generation_id, tenant=tenant).exists()
+    return str(generation_id) if found else None
 
 
 def _uuid_or_none(value):
@@ -69,6 +69,6 @@ SHAREABLES = {
     "story": Shareable(_owned(Story, status=Story.Status.READY), _page("story")),
     "skill_tree": Shareable(_owned(SkillTree), _page("skill_tree")),
     "image": Shareable(_owned(GeneratedImage), _page("image")),
-    "flashcard_set": Shareable(_flashcard_set_exists, _flashcard_set),
+    "flashcard_set": Shareable(_flashcard_set_find, _flashcard_set),
     "invoice_pdf": Shareable(_owned(Invoice, pdf_file__gt=""), _invoice_pdf),
 }

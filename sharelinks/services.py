@@ -36,13 +36,15 @@ def share_link_create(
     user=None,
 ) -> tuple[PublicLink, str]:
     """A link to one of the tenant's own resources; its token is returned once and never stored."""
-    if not SHAREABLES[resource_type].exists(tenant, resource_id):
+    found = SHAREABLES[resource_type].find(tenant, resource_id)
+    if found is None:
         raise NotFound(f"No {resource_type} {resource_id} in this workspace.")
+    resource_id = found
     token = secrets.token_urlsafe(32)
     link = PublicLink.objects.create(
         tenant=tenant,
         resource_type=resource_type,
-        resource_id=str(resource_id),
+        resource_id=resource_id,
         token_hash=share_token_hash(token),
         token_prefix=token[:6],
         expires_at=expires_at,

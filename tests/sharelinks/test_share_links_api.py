@@ -102,6 +102,24 @@ def test_an_id_that_is_not_plain_digits_finds_nothing(api_client, tenant, resour
     assert not PublicLink.objects.exists()
 
 
+def test_a_resource_named_two_ways_is_stored_one_way(api_client, tenant):
+    deck = Deck.objects.create(tenant=tenant, title="Deck")
+    generation = Job.objects.create(tenant=tenant, type="flashcard_generation")
+    Flashcard.objects.create(
+        tenant=tenant, job=generation, generation_id=generation.pk, question="Q", answer="A"
+    )
+    for resource_type, written in [
+        ("deck", f"00{deck.pk}"),
+        ("flashcard_set", str(generation.pk).upper()),
+    ]:
+        created = _share(api_client, resource_type=resource_type, resource_id=written)
+        assert created.status_code == 201
+    assert set(PublicLink.objects.values_list("resource_id", flat=True)) == {
+        str(deck.pk),
+        str(generation.pk),
+    }
+
+
 def test_another_workspaces_links_are_not_found(api_client, other_api_client, tenant):
     deck = Deck.objects.create(tenant=tenant, title="Mine")
     created = _share(api_client, resource_type="deck", resource_id=str(deck.pk)).json()
