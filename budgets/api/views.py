@@ -16,7 +16,7 @@ from budgets.api.serializers import (
 from budgets.models import BudgetAlert, MaterialEntry, Project, TimeEntry
 from budgets.selectors import budget_usage
 from budgets.services import project_budget_set, project_delete
-from core.errors import InvalidRequest
+from core.errors import Conflict, InvalidRequest
 from core.idempotency import idempotent
 
 
@@ -72,6 +72,20 @@ class _EntryViewSet(TenantScopedMixin, AuditedMixin, TenantCreateMixin, viewsets
                 raise InvalidRequest(errors={"project": ["Must be a project id."]})
             entries = entries.filter(project_id=project)
         return entries
+
+    def perform_update(self, serializer):
+        _refuse_if_archived(serializer.instance)
+        super().perform_update(serializer)
+
+    def perform_destroy(self, entry):
+        _refuse_if_archived(entry)
+        super().perform_destroy(entry)
+
+
+def _refuse_if_archived(entry) -> None:
+    """An archived project's recorded time and material stay as they are until it is active."""
+    if entry.project.status == Project.Status.ARCHIVED:
+        raise Conflict("The project is archived: set its status to active to change its entries.")
 
 
 @extend_schema(parameters=[OpenApiParameter("project", int)])

@@ -191,6 +191,27 @@ def test_a_bad_alert_status_filter_is_400(api_client):
     assert "status" in response.json()["errors"]
 
 
+def test_an_archived_projects_entries_are_neither_changed_nor_deleted(api_client, tenant):
+    project = ProjectFactory(tenant=tenant)
+    entries = {"time-entries": hours(project, 2), "material-entries": material(project, 10)}
+    api_client.patch(f"/api/v1/projects/{project.pk}", {"status": "archived"}, format="json")
+    for kind, entry in entries.items():
+        url = f"/api/v1/{kind}/{entry.pk}"
+        for refused in [
+            api_client.patch(url, {"description": "Rewritten"}, format="json"),
+            api_client.delete(url),
+        ]:
+            assert refused.status_code == 409, kind
+            assert "archived" in refused.json()["detail"]
+        entry.refresh_from_db()
+        assert entry.description == ""
+    api_client.patch(f"/api/v1/projects/{project.pk}", {"status": "active"}, format="json")
+    for kind, entry in entries.items():
+        url = f"/api/v1/{kind}/{entry.pk}"
+        assert api_client.patch(url, {"description": "Fixed"}, format="json").status_code == 200
+        assert api_client.delete(url).status_code == 204
+
+
 def test_an_archived_project_takes_no_new_time_or_material(api_client, tenant):
     project = ProjectFactory(tenant=tenant, status="archived")
     for path, body in [
