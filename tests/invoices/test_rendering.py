@@ -179,3 +179,16 @@ def test_the_renderer_refuses_files_and_network_even_in_raw_html(loopback_server
     text = "\n".join(_text(html_to_pdf(html).content))
     assert "hello" in text
     assert _Recorder.requests == []
+
+
+def test_chinese_japanese_and_korean_text_renders_with_a_font_that_has_it(tenant, caplog):
+    invoice = InvoiceFactory(tenant=tenant, number="2026-0043", client__name="東京デザイン株式会社")
+    line(invoice, "설계 워크숍 — 项目管理", 1, "1000.00", 25)
+    pdf = PdfReader(io.BytesIO(html_to_pdf(invoice_html(invoice)).content))
+    # WeasyPrint says so when a character has no glyph in any font: it would print as a box.
+    assert "unsupported by fonts" not in caplog.text
+    fonts = {
+        font.get_object()["/BaseFont"] for font in pdf.pages[0]["/Resources"]["/Font"].values()
+    }
+    assert any("CJK" in name for name in fonts), fonts
+    assert "東京デザイン株式会社" in pdf.pages[0].extract_text()
