@@ -14,7 +14,7 @@ from django.core.cache import cache
 from django.core.mail import send_mail
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, transaction
-from django.db.models import PROTECT, F, Q, QuerySet
+from django.db.models import PROTECT, RESTRICT, F, Q, QuerySet
 from django.utils import timezone
 from django.utils.text import Truncator
 
@@ -316,14 +316,15 @@ def tenant_delete(
 
 
 def _tenant_rows(tenant: Tenant) -> list[QuerySet]:
-    """The workspace's rows of every model that has some, those another protects (a client,
-    by its invoices) after the protecting ones."""
+    """The workspace's rows of every model that has some, those another protects (a client by
+    its invoices, a project by its entries) after the protecting ones: a batch of them alone would
+    be refused while those still point at it."""
 
     def reverse_relations(model):
         return [rel for rel in model._meta.get_fields(include_hidden=True) if rel.one_to_many]
 
     def protected(rel) -> bool:
-        return any(r.on_delete is PROTECT for r in reverse_relations(rel.related_model))
+        return any(r.on_delete in (PROTECT, RESTRICT) for r in reverse_relations(rel.related_model))
 
     return [
         rel.related_model._base_manager.filter(**{rel.field.name: tenant})

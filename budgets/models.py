@@ -101,7 +101,7 @@ class ProjectEntry(TenantOwned, models.Model):
 
 class TimeEntry(ProjectEntry):
     # Recorded work is the project's history: a project with some is archived, never deleted.
-    project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="time_entries")
+    project = models.ForeignKey(Project, on_delete=models.RESTRICT, related_name="time_entries")
     hours = models.DecimalField(max_digits=8, decimal_places=2)
     rate = models.DecimalField(
         max_digits=10, decimal_places=2, help_text="Defaults to the project's hourly rate."
@@ -115,7 +115,7 @@ class TimeEntry(ProjectEntry):
 
 
 class MaterialEntry(ProjectEntry):
-    project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="material_entries")
+    project = models.ForeignKey(Project, on_delete=models.RESTRICT, related_name="material_entries")
     amount = models.DecimalField(max_digits=12, decimal_places=2)
 
     class Meta(ProjectEntry.Meta):

@@ -75,11 +75,11 @@ class Invoice(TenantOwned, models.Model):
     tenant = models.ForeignKey("accounts.Tenant", on_delete=models.CASCADE, related_name="invoices")
     number = models.CharField(max_length=64, validators=[validate_printable])
     client = models.ForeignKey(
-        Client, null=True, blank=True, on_delete=models.PROTECT, related_name="invoices"
+        Client, null=True, blank=True, on_delete=models.RESTRICT, related_name="invoices"
     )
     # Deleting a project must not change the invoices billed for it.
     project = models.ForeignKey(
-        "budgets.Project", null=True, blank=True, on_delete=models.PROTECT, related_name="invoices"
+        "budgets.Project", null=True, blank=True, on_delete=models.RESTRICT, related_name="invoices"
     )
     issue_date = models.DateField(null=True, blank=True)
     due_date = models.DateField(null=True, blank=True)

@@ -118,3 +118,27 @@ def test_a_workspace_with_many_jobs_is_not_deleted_in_the_admin_but_by_its_comma
     )
     assert response.status_code == 302
     assert not Tenant.objects.filter(pk=other_tenant.pk).exists()
+
+
+def test_a_workspace_with_invoices_and_recorded_work_is_deleted_in_the_admin(
+    admin_client, tenant, other_tenant
+):
+    from budgets.models import Project, TimeEntry
+    from invoices.models import Client, Invoice
+    from tests.budgets.factories import material
+    from tests.invoices.factories import InvoiceFactory, line
+
+    for workspace in (tenant, other_tenant):
+        project = ProjectFactory(tenant=workspace)
+        hours(project, 2)
+        material(project, 10)
+        line(InvoiceFactory(tenant=workspace, project=project), "Work", 1, 100, 25)
+    page = admin_client.get(f"/admin/accounts/tenant/{tenant.pk}/delete/").content.decode()
+    assert "Are you sure" in page and "protected" not in page
+
+    response = admin_client.post(f"/admin/accounts/tenant/{tenant.pk}/delete/", {"post": "yes"})
+
+    assert response.status_code == 302
+    assert not Tenant.objects.filter(pk=tenant.pk).exists()
+    for model in (Project, TimeEntry, Invoice, Client):
+        assert set(model.objects.values_list("tenant", flat=True)) == {other_tenant.pk}, model

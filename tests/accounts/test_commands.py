@@ -11,6 +11,7 @@ from rest_framework.test import APIClient
 from accounts.models import ApiKey, AuditEvent, Membership, Tenant
 from accounts.services import api_key_revoke, credits_debit
 from jobs.models import Job, JobEvent
+from tests.budgets.factories import ProjectFactory, hours, material
 from tests.factories import api_key_for
 from tests.invoices.factories import InvoiceFactory, line
 from tests.jobs.factories import JobFactory
@@ -99,11 +100,15 @@ def test_the_admins_revoke_action_counts_only_the_keys_it_revoked(tenant, admin_
 
 
 def _alices_workspace(tenant) -> None:
-    """Something of every kind a workspace holds, a client its invoice protects among them."""
+    """Something of every kind a workspace holds, among them a client and a project that an
+    invoice and entries protect."""
     jobs = [JobFactory(tenant=tenant, status=Job.Status.COMPLETED) for _ in range(3)]
     JobEvent.objects.create(job=jobs[0], kind=JobEvent.Kind.STARTED)
     credits_debit(tenant=tenant, amount=5, reason="diagnostic job", job=jobs[0])
-    line(InvoiceFactory(tenant=tenant, pdf_job=jobs[1]), "Work", 1, 100, 25)
+    project = ProjectFactory(tenant=tenant)
+    hours(project, 2)
+    material(project, 10)
+    line(InvoiceFactory(tenant=tenant, project=project, pdf_job=jobs[1]), "Work", 1, 100, 25)
     _call("create_api_key", "--tenant", tenant.slug)
 
 
@@ -130,6 +135,7 @@ def test_delete_tenant_deletes_the_workspace_and_all_it_holds_a_batch_at_a_time(
 
     assert "  deleted 3 jobs\n" in output
     assert "  deleted 1 invoices\n" in output and "  deleted 1 clients\n" in output
+    assert "  deleted 1 time entries\n" in output and "  deleted 1 projects\n" in output
     assert output.endswith("Deleted workspace alice.\n")
     assert not Tenant.objects.filter(slug="alice").exists()
     assert set(_held_by(tenant.pk).values()) == {0}
