@@ -21,13 +21,17 @@ for _name in [name for name, value in os.environ.items() if value == ""]:
 
 
 def _env_counts(name: str) -> dict[str, int]:
-    """A setting of the form `job_type=number,job_type=number` (in the README and .env.example)."""
+    """A setting of the form `job_type=number,job_type=number` (in the README and .env.example),
+    every number a whole one, 0 or more."""
     try:
-        return {key.strip(): int(value) for key, value in env.dict(name, default={}).items()}
+        counts = {key.strip(): int(value) for key, value in env.dict(name, default={}).items()}
     except ValueError as exc:
         raise ImproperlyConfigured(
             f"{name} must look like story_generation=5,image_generation=2 ({exc})."
         ) from exc
+    if negative := sorted(key for key, value in counts.items() if value < 0):
+        raise ImproperlyConfigured(f"{name}: {', '.join(negative)} must not be negative.")
+    return counts
 
 
 # The embedded default keeps its SQLite file, broker folders and media here.

@@ -50,3 +50,9 @@ def test_a_per_type_setting_that_is_not_a_number_stops_start_up_naming_it():
     started = _start(JOB_CREDIT_COSTS="story_generation=five")
     assert started.returncode != 0
     assert "ImproperlyConfigured: JOB_CREDIT_COSTS must look like" in started.stderr
+
+
+def test_a_negative_per_type_setting_stops_start_up_naming_it():
+    started = _start(JOB_CREDIT_COSTS="story_generation=-5,deck_generation=1")
+    assert started.returncode != 0
+    assert "JOB_CREDIT_COSTS: story_generation must not be negative." in started.stderr
