@@ -3,6 +3,7 @@ default; the README's configuration table documents each one."""
 
 import ipaddress
 import os
+import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -20,17 +21,20 @@ for _name in [name for name, value in os.environ.items() if value == ""]:
     del os.environ[_name]
 
 
-def _env_counts(name: str) -> dict[str, int]:
+def _env_counts(name: str, *, least: int = 0) -> dict[str, int]:
     """A setting of the form `job_type=number,job_type=number` (in the README and .env.example),
-    every number a whole one, 0 or more."""
-    try:
-        counts = {key.strip(): int(value) for key, value in env.dict(name, default={}).items()}
-    except ValueError as exc:
-        raise ImproperlyConfigured(
-            f"{name} must look like story_generation=5,image_generation=2 ({exc})."
-        ) from exc
-    if negative := sorted(key for key, value in counts.items() if value < 0):
-        raise ImproperlyConfigured(f"{name}: {', '.join(negative)} must not be negative.")
+    every number a whole one, `least` or more."""
+    counts = {}
+    for item in filter(None, (part.strip() for part in env.str(name, default="").split(","))):
+        match = re.fullmatch(r"([\w.-]+)\s*=\s*(-?\d+)", item, re.ASCII)
+        if match is None:
+            raise ImproperlyConfigured(
+                f"{name}: {item!r} is not job_type=number (e.g. story_generation=5,image_edit=2)."
+            )
+        key, number = match[1], int(match[2])
+        if number < least:
+            raise ImproperlyConfigured(f"{name}: {key} must be at least {least}.")
+        counts[key] = number
     return counts
 
 
@@ -351,7 +355,7 @@ JOBS_MAX_CONCURRENCY_PER_TENANT = {
     **_env_counts("JOBS_MAX_CONCURRENCY_PER_TENANT"),
 }
 # Per-type time limits in seconds, overriding the types' own, e.g. JOBS_TIME_LIMITS=invoice_pdf=120.
-JOBS_TIME_LIMITS = _env_counts("JOBS_TIME_LIMITS")
+JOBS_TIME_LIMITS = _env_counts("JOBS_TIME_LIMITS", least=1)
 
 LOG_FORMAT = env("LOG_FORMAT", default="text" if DEBUG else "json")
 LOG_LEVEL = env("LOG_LEVEL", default="INFO")
