@@ -73,9 +73,10 @@ class _EntryViewSet(TenantScopedMixin, AuditedMixin, TenantCreateMixin, viewsets
             entries = entries.filter(project_id=project)
         return entries
 
-    def perform_update(self, serializer):
-        _refuse_if_archived(serializer.instance)
-        super().perform_update(serializer)
+    def update(self, request, *args, **kwargs):
+        # Before the body is read: a PUT names the archived project, which validation refuses too.
+        _refuse_if_archived(self.get_object())
+        return super().update(request, *args, **kwargs)
 
     def perform_destroy(self, entry):
         _refuse_if_archived(entry)

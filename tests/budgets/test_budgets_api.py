@@ -197,8 +197,10 @@ def test_an_archived_projects_entries_are_neither_changed_nor_deleted(api_client
     api_client.patch(f"/api/v1/projects/{project.pk}", {"status": "archived"}, format="json")
     for kind, entry in entries.items():
         url = f"/api/v1/{kind}/{entry.pk}"
+        whole = {**api_client.get(url).json(), "description": "Rewritten"}
         for refused in [
             api_client.patch(url, {"description": "Rewritten"}, format="json"),
+            api_client.put(url, whole, format="json"),
             api_client.delete(url),
         ]:
             assert refused.status_code == 409, kind
