@@ -22,7 +22,12 @@ from core.errors import (
 IDEMPOTENCY_KEY = OpenApiParameter(
     "Idempotency-Key",
     # What core.idempotency accepts (surrounding quotes aside): printable ASCII, not blank.
-    {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[ -~]*[!-~][ -~]*$"},
+    {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 255,
+        "pattern": '^(?!""$)[ -~]*[!-~][ -~]*$',
+    },
     OpenApiParameter.HEADER,
     description="1–255 printable characters: the same request sent again with the same key is "
     "answered with the first response (Idempotent-Replayed: true), kept 24 hours.",

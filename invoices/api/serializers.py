@@ -24,7 +24,10 @@ class TenantScopedRelatedField(serializers.PrimaryKeyRelatedField):
 
 @extend_schema_field(
     {
-        "anyOf": [{"type": "string", "format": "email"}, {"type": "string", "enum": [""]}],
+        "anyOf": [
+            {"type": "string", "format": "email", "maxLength": 254},
+            {"type": "string", "enum": [""]},
+        ],
         "description": "An email address, or empty.",
     }
 )

@@ -65,7 +65,8 @@ def test_the_schema_generates_without_a_warning(tmp_path, db):
 def test_the_idempotency_key_header_is_documented_with_the_keys_the_api_takes(schema, api_client):
     from tests.openapi import request_header_errors
 
-    for key, taken in [("k" * 255, True), ("k" * 256, False), ("   ", False), ("clé", False)]:
+    keys = [("k" * 255, True), ("k" * 256, False), ("   ", False), ('""', False), ("clé", False)]
+    for key, taken in keys:
         documented = not request_header_errors("POST", "/api/v1/jobs", "Idempotency-Key", key)
         response = api_client.post(
             "/api/v1/jobs",
@@ -74,3 +75,15 @@ def test_the_idempotency_key_header_is_documented_with_the_keys_the_api_takes(sc
             HTTP_IDEMPOTENCY_KEY=key,
         )
         assert (documented, response.status_code == 202) == (taken, taken), key
+
+
+def test_a_clients_email_is_documented_with_the_length_the_api_takes(schema, api_client):
+    from tests.openapi import request_body_errors
+
+    domain = ("b" * 63 + ".") * 2  # labels at their longest (63)
+    longest = "x" * 64 + "@" + domain + "b" * 58 + ".no"  # 254 characters
+    for email, taken in [(longest, True), (longest.replace(".no", "b.no"), False)]:
+        body = {"name": "Acme", "email": email}
+        documented = not request_body_errors("POST", "/api/v1/clients", body)
+        response = api_client.post("/api/v1/clients", body, format="json")
+        assert (documented, response.status_code == 201) == (taken, taken), len(email)
