@@ -8,7 +8,7 @@ from django.utils.html import format_html
 
 from accounts.admin import AuditedAdmin, WorkspaceFilter
 from accounts.models import AuditEvent
-from accounts.services import audit_record
+from accounts.services import audit_record, audit_values
 from invoices.models import Client, Invoice, InvoiceLine
 from invoices.services import (
     invoice_delete,
@@ -130,6 +130,13 @@ class InvoiceAdmin(AuditedAdmin):
             raise Http404("This invoice has no PDF yet.")
         return invoice_pdf_response(invoice)
 
+    def save_model(self, request, obj, form, change):
+        if change:
+            super().save_model(request, obj, form, change)
+        else:
+            # A new invoice is audited once, with its lines, when they are saved (save_related).
+            obj.save()
+
     def save_related(self, request, form, formsets, change):
         invoice = form.instance
         before = invoice_lines_audited(invoice) if change else []
@@ -137,17 +144,27 @@ class InvoiceAdmin(AuditedAdmin):
         with transaction.atomic():
             # Lines changed here are in the workspace's audit log, as through the API.
             after = invoice_lines_audited(invoice)
-            if after != before:
-                audit_record(
-                    tenant=invoice.tenant,
-                    resource=invoice,
-                    action=AuditEvent.Action.UPDATE,
-                    actor=request.user,
+            if not change:
+                fields = audit_values(Invoice.objects.get(pk=invoice.pk), set(form.fields))
+                self._audit(
+                    request, invoice, AuditEvent.Action.CREATE, new={**fields, "lines": after}
+                )
+            elif after != before:
+                self._audit(
+                    request,
+                    invoice,
+                    AuditEvent.Action.UPDATE,
                     old={"lines": before},
                     new={"lines": after},
                 )
             # After the lines are saved too: the render must see the invoice as the admin left it.
             invoice_pdf_request(invoice=invoice)
+
+    @staticmethod
+    def _audit(request, invoice, action: str, **values) -> None:
+        audit_record(
+            tenant=invoice.tenant, resource=invoice, action=action, actor=request.user, **values
+        )
 
     @admin.action(description="Render the PDF again")
     def render_pdf(self, request, queryset):

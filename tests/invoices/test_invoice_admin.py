@@ -176,3 +176,30 @@ def test_changing_a_drafts_lines_in_the_admin_is_in_the_audit_log(admin_client, 
     assert update.actor_type == AuditEvent.ActorType.USER
     assert [entry["quantity"] for entry in update.old_values["lines"]] == ["12.000"]
     assert [entry["quantity"] for entry in update.new_values["lines"]] == ["120.000"]
+
+
+def test_an_invoice_added_in_the_admin_is_one_audit_event_with_its_lines(admin_client, tenant):
+    response = admin_client.post(
+        "/admin/invoices/invoice/add/",
+        {
+            "tenant": tenant.pk,
+            "number": "2026-A1",
+            "currency": "EUR",
+            "status": "draft",
+            "lines-TOTAL_FORMS": "1",
+            "lines-INITIAL_FORMS": "0",
+            "lines-0-sort_order": "0",
+            "lines-0-description": "Design",
+            "lines-0-quantity": "3",
+            "lines-0-unit_price": "100.00",
+            "lines-0-vat_rate": "25",
+        },
+    )
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    invoice = Invoice.objects.get(number="2026-A1")
+    (event,) = AuditEvent.objects.filter(resource_type="invoices.invoice", resource_id=invoice.pk)
+    assert (event.action, event.actor_type) == (AuditEvent.Action.CREATE, "user")
+    assert event.new_values["number"] == "2026-A1"
+    assert [(entry["description"], entry["quantity"]) for entry in event.new_values["lines"]] == [
+        ("Design", "3.000")
+    ]
