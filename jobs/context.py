@@ -6,7 +6,7 @@ from django.utils import timezone
 
 from jobs.errors import JobCanceled, JobLost
 from jobs.models import Job
-from jobs.rows import job_update_if_owned
+from jobs.rows import job_attempt_row, job_update_if_owned
 
 PROGRESS_MIN_INTERVAL = 1.0
 
@@ -29,9 +29,7 @@ class JobContext:
 
     def _owned(self):
         """This attempt's row: a reaped or canceled job no longer matches."""
-        return Job.objects.filter(
-            pk=self.job.pk, status=Job.Status.PROCESSING, attempts=self.attempt
-        )
+        return job_attempt_row(self.job, self.attempt)
 
     def progress(self, percent: int, message: str = "") -> None:
         """Report progress 0–100. Written at most once a second; the last value is always written."""

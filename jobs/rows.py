@@ -58,25 +58,40 @@ def job_from_row(row) -> Job:
     return Job.from_db(db.alias, _ATTNAMES, values)
 
 
+def job_attempt_row(job: Job, attempt: int):
+    """The job's row while this attempt of it runs: processing, the same attempt number and the
+    same claim. The claim's started_at tells it apart from a later attempt of the same number (a
+    job requeued with fresh attempts, or handed back to wait), whose worker must not be disturbed
+    by an earlier one that comes back."""
+    return Job.objects.filter(
+        pk=job.pk, status=Job.Status.PROCESSING, attempts=attempt, started_at=job.started_at
+    )
+
+
 @functools.cache
 def _owned_update_sql(alias: str, names: tuple[str, ...]) -> str:
     quote = connections[alias].ops.quote_name
     assignments = ", ".join(f"{quote(Job._meta.get_field(name).column)} = %s" for name in names)
     return (
-        f"UPDATE {Job._meta.db_table} SET {assignments}"
-        " WHERE id = %s AND status = %s AND attempts = %s AND NOT cancel_requested"
+        f"UPDATE {Job._meta.db_table} SET {assignments} WHERE id = %s AND status = %s"
+        " AND attempts = %s AND started_at = %s AND NOT cancel_requested"
     )
 
 
 def job_update_if_owned(job: Job, attempt: int, **values) -> bool:
-    """Write `values` to the job's row if this attempt of it still runs (processing, the same
-    attempt, no cancel asked): a worker's progress and completion writes, prepared once."""
+    """Write `values` to the job's row if this attempt of it still runs (job_attempt_row, and no
+    cancel asked): a worker's progress and completion writes, prepared once."""
     names = tuple(values)
     params = [
         Job._meta.get_field(name).get_db_prep_save(value, connection)
         for name, value in values.items()
     ]
-    params += [Job._meta.pk.get_db_prep_value(job.pk, connection), Job.Status.PROCESSING, attempt]
+    params += [
+        Job._meta.pk.get_db_prep_value(job.pk, connection),
+        Job.Status.PROCESSING,
+        attempt,
+        Job._meta.get_field("started_at").get_db_prep_value(job.started_at, connection),
+    ]
     with connection.cursor() as cursor:
         cursor.execute(_owned_update_sql(connection.alias, names), params)
         return cursor.rowcount == 1

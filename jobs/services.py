@@ -52,7 +52,13 @@ from jobs.errors import (
 from jobs.heartbeat import heartbeat_while_running
 from jobs.models import Job, JobEvent, stale_before
 from jobs.registry import DEFAULT_TIME_LIMIT, JobType, job_type_get
-from jobs.rows import job_columns, job_from_row, job_insert_sql, job_insert_values
+from jobs.rows import (
+    job_attempt_row,
+    job_columns,
+    job_from_row,
+    job_insert_sql,
+    job_insert_values,
+)
 from jobs.selectors import due_ahead_params, due_ahead_sql
 
 logger = logging.getLogger(__name__)
@@ -420,10 +426,6 @@ def _connection_release_if_busy() -> None:
     connection.close()
 
 
-def _owned(job: Job, attempt: int):
-    return Job.objects.filter(pk=job.pk, status=Job.Status.PROCESSING, attempts=attempt)
-
-
 def _event(job: Job, attempt: int, kind: str, message: str = "", *, actor: str = "") -> None:
     JobEvent.objects.create(
         job_id=job.pk, attempt=attempt, kind=kind, message=message[:5000], actor=actor
@@ -433,7 +435,7 @@ def _event(job: Job, attempt: int, kind: str, message: str = "", *, actor: str =
 def _job_lost(job: Job, attempt: int) -> None:
     """complete() or a progress write found the job gone from this worker: either a cancel was
     requested (finish it as canceled) or the reaper took it (write nothing)."""
-    if _owned(job, attempt).filter(cancel_requested=True).exists():
+    if job_attempt_row(job, attempt).filter(cancel_requested=True).exists():
         _job_end_canceled(job, attempt)
         return
     logger.warning(
@@ -451,7 +453,7 @@ def _job_release(
     at = timezone.now() + timedelta(seconds=delay)
     with transaction.atomic():
         released = (
-            _owned(job, attempt)
+            job_attempt_row(job, attempt)
             .filter(cancel_requested=False)
             .update(
                 status=Job.Status.PENDING,
@@ -486,7 +488,7 @@ def _job_attempt_failed(job: Job, attempt: int, error: JobError) -> None:
     with transaction.atomic():
         # Not once a cancel has been asked since it was read: rescheduled, the job would run again.
         scheduled = (
-            _owned(job, attempt)
+            job_attempt_row(job, attempt)
             .filter(cancel_requested=False)
             .update(
                 status=Job.Status.PENDING,
@@ -515,7 +517,7 @@ def _job_give_up(job: Job, attempt: int, status: str, code: str, message: str, *
     `only_if` adds conditions to the UPDATE (the reaper's: the heartbeat is still stale)."""
     with transaction.atomic():
         ended = (
-            _owned(job, attempt)
+            job_attempt_row(job, attempt)
             .filter(**only_if)
             .update(
                 status=status,
@@ -717,7 +719,7 @@ def _job_reap(job: Job, cutoff) -> str:
 def _job_requeue_stale(job: Job, attempt: int, cutoff) -> bool:
     with transaction.atomic():
         requeued = (
-            _owned(job, attempt)
+            job_attempt_row(job, attempt)
             .filter(heartbeat_at__lt=cutoff, cancel_requested=False)
             .update(
                 status=Job.Status.PENDING,

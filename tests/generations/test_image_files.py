@@ -16,7 +16,13 @@ from generations.services import _images_save
 from generations.signing import file_path, view_token, view_url
 from jobs.context import JobContext
 from jobs.models import Job
+from jobs.services import job_claim
 from tests.jobs.factories import JobFactory
+
+
+def _claimed(tenant) -> Job:
+    """An image generation a worker has claimed, as its handler gets it."""
+    return job_claim(JobFactory(tenant=tenant, type="image_generation").pk)
 
 
 def _stored_images(tenant) -> list[Path]:
@@ -24,9 +30,7 @@ def _stored_images(tenant) -> list[Path]:
 
 
 def test_a_generation_that_fails_after_saving_a_file_leaves_no_file_behind(tenant):
-    job = JobFactory(
-        tenant=tenant, type="image_generation", status=Job.Status.PROCESSING, attempts=1
-    )
+    job = _claimed(tenant)
     good = provider_get("offline").image("a fox", 64, 64)
     with pytest.raises(OutputInvalid):
         _images_save(JobContext(job), GeneratedImage.Kind.GENERATION, "a fox", [good, b"junk"])
@@ -35,9 +39,7 @@ def test_a_generation_that_fails_after_saving_a_file_leaves_no_file_behind(tenan
 
 
 def test_a_generation_that_completes_keeps_its_files(tenant):
-    job = JobFactory(
-        tenant=tenant, type="image_generation", status=Job.Status.PROCESSING, attempts=1
-    )
+    job = _claimed(tenant)
     good = provider_get("offline").image("a fox", 64, 64)
     _images_save(JobContext(job), GeneratedImage.Kind.GENERATION, "a fox", [good, good])
     assert len(_stored_images(tenant)) == 2
@@ -45,9 +47,7 @@ def test_a_generation_that_completes_keeps_its_files(tenant):
 
 
 def test_staff_see_an_image_in_the_admin_and_cannot_replace_it(tenant, admin_client):
-    job = JobFactory(
-        tenant=tenant, type="image_generation", status=Job.Status.PROCESSING, attempts=1
-    )
+    job = _claimed(tenant)
     png = provider_get("offline").image("a fox", 64, 64)
     _images_save(JobContext(job), GeneratedImage.Kind.GENERATION, "a fox", [png])
     image = GeneratedImage.objects.get()
@@ -65,9 +65,7 @@ def test_staff_see_an_image_in_the_admin_and_cannot_replace_it(tenant, admin_cli
 def test_an_image_link_whose_file_is_gone_answers_like_an_unknown_link_and_is_logged(
     tenant, caplog
 ):
-    job = JobFactory(
-        tenant=tenant, type="image_generation", status=Job.Status.PROCESSING, attempts=1
-    )
+    job = _claimed(tenant)
     png = provider_get("offline").image("a fox", 64, 64)
     _images_save(JobContext(job), GeneratedImage.Kind.GENERATION, "a fox", [png])
     image = GeneratedImage.objects.get()

@@ -12,12 +12,15 @@ from accounts.models import CreditEntry
 from accounts.services import credits_debit
 from core.errors import Conflict
 from jobs import tasks
+from jobs.context import JobContext
+from jobs.errors import JobLost
 from jobs.models import Job, JobEvent, TaskRun
 from jobs.registry import JobType, job_type_register
 from jobs.services import (
     job_cancel,
     job_claim,
     job_execute,
+    job_requeue,
     job_submit,
     jobs_purge,
     jobs_reap_stale,
@@ -54,6 +57,30 @@ def test_a_stale_job_on_its_last_attempt_fails_as_worker_lost(tenant, published,
     assert CreditEntry.objects.filter(job=job, kind="refund", amount=2).count() == 1
     tenant.refresh_from_db()
     assert tenant.credit_balance == 100
+
+
+def test_a_worker_back_after_its_job_was_failed_and_requeued_cannot_touch_the_new_attempt(
+    tenant, published, settings
+):
+    job = JobFactory(tenant=tenant, max_attempts=1)
+    frozen = JobContext(job_claim(job.pk))  # its worker stops answering (paused, partitioned)
+    with time_machine.travel(
+        timezone.now() + timedelta(seconds=settings.JOBS_STALE_AFTER_SECONDS + 1)
+    ):
+        assert jobs_reap_stale()["failed"] == 1
+    job_requeue(job=Job.objects.get(pk=job.pk))
+    fresh = JobContext(job_claim(job.pk))
+    assert fresh.attempt == frozen.attempt == 1
+
+    with pytest.raises(JobLost):
+        frozen.progress(90, "from the frozen worker")
+    with pytest.raises(JobLost):
+        frozen.complete({"from": "the frozen worker"})
+    job.refresh_from_db()
+    assert (job.status, job.progress, job.result) == (Job.Status.PROCESSING, 0, None)
+    fresh.complete({"from": "the fresh worker"})
+    job.refresh_from_db()
+    assert (job.status, job.result) == (Job.Status.COMPLETED, {"from": "the fresh worker"})
 
 
 def test_a_scheduled_reaper_run_takes_a_batch_and_records_how_many_are_left(
