@@ -76,6 +76,12 @@ class Job(models.Model):
     dispatched_at = models.DateTimeField(
         null=True, blank=True, help_text="When a wake-up was last published to the broker."
     )
+    waiting_since = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the job first found its type or workspace at its concurrency cap; "
+        "cleared when it starts. Waiting jobs start oldest first.",
+    )
     result = models.JSONField(null=True, blank=True)
     error_code = models.CharField(max_length=64, blank=True)
     error_message = models.TextField(blank=True)
@@ -107,6 +113,12 @@ class Job(models.Model):
                 name="job_pending_queue_idx",
             ),
             models.Index(fields=["tenant", "status", "created_at"], name="job_tenant_status_idx"),
+            # Jobs waiting for a free slot of their capped type, in the order they take one.
+            models.Index(
+                fields=["type", "priority", "created_at"],
+                condition=models.Q(status="pending", waiting_since__isnull=False),
+                name="job_capacity_waiters_idx",
+            ),
             models.Index(
                 fields=["heartbeat_at"],
                 condition=models.Q(status="processing"),

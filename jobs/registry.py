@@ -70,6 +70,10 @@ class JobType:
         )
 
     @property
+    def capped(self) -> bool:
+        return self.concurrency_cap is not None or self.concurrency_cap_per_tenant is not None
+
+    @property
     def credit_cost(self) -> int:
         """What a submission costs (JOB_CREDIT_COSTS). The product's own jobs are free: an
         invoice's PDF is rendered because the invoice changed, in the API, the admin or (after a

@@ -18,7 +18,8 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
-from django.db.models import Count, F, Q
+from django.db.models import Case, Count, F, Q, Value, When
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from psycopg import pq
 from rest_framework.exceptions import ValidationError
@@ -50,7 +51,7 @@ from jobs.errors import (
     WaitForCapacity,
 )
 from jobs.heartbeat import heartbeat_while_running
-from jobs.models import Job, JobEvent, stale_before
+from jobs.models import Job, JobEvent, Priority, stale_before
 from jobs.registry import DEFAULT_TIME_LIMIT, JobType, job_type_get
 from jobs.rows import (
     job_attempt_row,
@@ -65,8 +66,12 @@ logger = logging.getLogger(__name__)
 
 BACKOFF_BASE_SECONDS = 1.0
 BACKOFF_CAP_SECONDS = 300.0
-# A job over its concurrency cap is looked at again after this many seconds (plus jitter).
-CAPACITY_RECHECK_SECONDS = 2.0
+# A job over its concurrency cap is published again as soon as a slot frees, and looks again
+# after this many seconds (plus jitter) should that wake-up be lost.
+CAPACITY_RECHECK_SECONDS = 10.0
+# A waiting job woken this recently is not woken again: its wake-up is on its way.
+CAPACITY_WAKE_AGAIN_SECONDS = 5.0
+WAITING_BEHIND_OLDER = "Older jobs waiting for a free slot start first."
 # What an API client reads when an attempt ends on an error the handler did not describe: the
 # exception's own text can hold SQL, file paths or hostnames, so it goes to the logs only.
 INTERNAL_ERROR_MESSAGE = "The job failed on an unexpected error; operators have the details."
@@ -210,24 +215,30 @@ CLAIM_LATER = "later"
 def job_claim(job_id, type_name: str | None = None) -> Job | str | None:
     """Move a due pending job to processing with one conditional UPDATE. Returns the job, None when
     there was nothing to claim (a duplicate or late message), or CLAIM_LATER when the job's type or
-    tenant is at its concurrency cap (the job waits, spending no attempt)."""
+    tenant is at its concurrency cap, or older jobs wait for the free slots (the job waits,
+    spending no attempt)."""
     if type_name is None:
         type_name = Job.objects.filter(pk=job_id).values_list("type", flat=True).first()
     job_type = job_type_get(type_name) if type_name else None
-    if job_type is None or (
-        job_type.concurrency_cap is None and job_type.concurrency_cap_per_tenant is None
-    ):
+    if job_type is None or not job_type.capped:
         return _claim_returning(job_id)
     with transaction.atomic():
         _lock_for_capacity(job_type.name)
-        due = Job.objects.due().filter(pk=job_id).values_list("tenant_id", "attempts").first()
-        if due is None:
+        job = (
+            Job.objects.due()
+            .filter(pk=job_id)
+            .only("type", "tenant", "priority", "created_at", "attempts")
+            .first()
+        )
+        if job is None:
             return None
-        tenant_id, attempts = due
-        if full := _capacity_full(job_type, tenant_id=tenant_id):
-            _event_waiting(job_id, attempts + 1, full)
-            return CLAIM_LATER
-        return _claim_returning(job_id)
+        full = _capacity_full(job_type, job)
+        if not full:
+            return _claim_returning(job_id)
+        _capacity_wait(job, full)
+        if full == WAITING_BEHIND_OLDER:
+            _capacity_wake(job_type, job.tenant_id)
+        return CLAIM_LATER
 
 
 def _claim_returning(job_id) -> Job | None:
@@ -238,7 +249,8 @@ def _claim_returning(job_id) -> Job | None:
     pk = Job._meta.pk.get_db_prep_value(uuid.UUID(str(job_id)), connection)
     claim = (
         f"UPDATE {Job._meta.db_table} SET status = %s, attempts = attempts + 1, started_at = %s,"
-        " heartbeat_at = %s, next_retry_at = NULL, progress = 0, progress_message = ''"
+        " heartbeat_at = %s, next_retry_at = NULL, waiting_since = NULL, progress = 0,"
+        " progress_message = ''"
         " WHERE id = %s AND status = %s"
         " AND (next_retry_at IS NULL OR next_retry_at <= %s)"
         f" RETURNING {job_columns(connection.alias)}"
@@ -283,19 +295,103 @@ def _lock_for_capacity(type_name: str) -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"jobs.cap.{type_name}"])
 
 
-def _capacity_full(job_type: JobType, *, tenant_id) -> str:
-    """Which cap keeps the job from starting now, in words for its history ('' when none does)."""
-    # Both counts in one round trip: a type with both caps costs its claim no more than one with one.
-    running = Job.objects.filter(type=job_type.name, status=Job.Status.PROCESSING).aggregate(
-        all=Count("pk"), tenant=Count("pk", filter=Q(tenant_id=tenant_id))
-    )
-    cap = job_type.concurrency_cap
+def _capacity_full(job_type: JobType, job: Job) -> str:
+    """Why the job cannot start now, in words for its history ('' when it can): a cap is reached,
+    or the free slots go to jobs that waited for one before it."""
+    running = _capacity_running(job_type, job.tenant_id)
+    cap, tenant_cap = job_type.concurrency_cap, job_type.concurrency_cap_per_tenant
     if cap is not None and running["all"] >= cap:
         return f"{job_type.name} is at its cap of {cap} jobs running at once."
-    cap = job_type.concurrency_cap_per_tenant
-    if cap is not None and running["tenant"] >= cap:
-        return f"The workspace is at its cap of {cap} {job_type.name} jobs running at once."
+    if tenant_cap is not None and running["tenant"] >= tenant_cap:
+        return f"The workspace is at its cap of {tenant_cap} {job_type.name} jobs running at once."
+    ahead = _capacity_waiters(job_type).filter(_ranked_before(job))
+    if cap is not None:
+        # As many as there are free slots: when fewer wait ahead, they are all of them.
+        free = cap - running["all"]
+        ahead_workspaces = list(ahead.values_list("tenant_id", flat=True)[:free])
+        if len(ahead_workspaces) >= free:
+            return WAITING_BEHIND_OLDER
+        ahead_in_workspace = ahead_workspaces.count(job.tenant_id)
+    else:
+        free = tenant_cap - running["tenant"]
+        ahead_in_workspace = ahead.filter(tenant_id=job.tenant_id)[:free].count()
+    if tenant_cap is not None and ahead_in_workspace >= tenant_cap - running["tenant"]:
+        return WAITING_BEHIND_OLDER
     return ""
+
+
+def _capacity_running(job_type: JobType, tenant_id) -> dict:
+    """The type's jobs running, everywhere and in one workspace: both counts in one round trip."""
+    return Job.objects.filter(type=job_type.name, status=Job.Status.PROCESSING).aggregate(
+        all=Count("pk"), tenant=Count("pk", filter=Q(tenant_id=tenant_id))
+    )
+
+
+def _capacity_waiters(job_type: JobType):
+    """The type's jobs waiting for a free slot that could take one now: not those of a workspace
+    at its own cap."""
+    waiters = Job.objects.due().filter(type=job_type.name, waiting_since__isnull=False)
+    tenant_cap = job_type.concurrency_cap_per_tenant
+    if tenant_cap is not None:
+        at_cap = (
+            Job.objects.filter(type=job_type.name, status=Job.Status.PROCESSING)
+            .order_by()
+            .values("tenant_id")
+            .annotate(running=Count("pk"))
+            .filter(running__gte=tenant_cap)
+            .values("tenant_id")
+        )
+        waiters = waiters.exclude(tenant_id__in=at_cap)
+    return waiters
+
+
+def _ranked_before(job: Job) -> Q:
+    """Jobs that take a free slot before `job`: of a more urgent queue, or older in its own."""
+    more_urgent = Priority.values[: Priority.values.index(job.priority)]
+    return (
+        Q(priority__in=more_urgent)
+        | Q(priority=job.priority, created_at__lt=job.created_at)
+        | Q(priority=job.priority, created_at=job.created_at, pk__lt=job.pk)
+    )
+
+
+def _capacity_wait(job: Job, reason: str) -> None:
+    """Park a job that cannot start yet: it is published again when a slot frees (or, should that
+    wake-up be lost, after a while), and says why in its history, once per wait."""
+    now = timezone.now()
+    delay = CAPACITY_RECHECK_SECONDS * random.uniform(1, 2)
+    Job.objects.filter(pk=job.pk, status=Job.Status.PENDING).update(
+        waiting_since=Coalesce("waiting_since", Value(now)),
+        dispatched_at=now + timedelta(seconds=delay),
+    )
+    _event_waiting(job.pk, job.attempts + 1, reason)
+    transaction.on_commit(partial(job_dispatch, job, countdown=delay))
+
+
+def _capacity_wake(job_type: JobType, tenant_id) -> None:
+    """Publish at once the waiting jobs next in line for the slots free now (the slots of one
+    workspace when only the workspace cap applies). One woken moments ago is left alone: its
+    wake-up is on its way, and the slot is kept for it."""
+    running = _capacity_running(job_type, tenant_id)
+    waiters = _capacity_waiters(job_type)
+    if job_type.concurrency_cap is not None:
+        free = job_type.concurrency_cap - running["all"]
+    else:
+        free = job_type.concurrency_cap_per_tenant - running["tenant"]
+        waiters = waiters.filter(tenant_id=tenant_id)
+    if free <= 0:
+        return
+    now = timezone.now()
+    woken_lately = (now - timedelta(seconds=CAPACITY_WAKE_AGAIN_SECONDS), now)
+    rank = Case(*(When(priority=p, then=i) for i, p in enumerate(Priority.values)))
+    next_in_line = waiters.order_by(rank, "created_at", "pk").only(
+        "type", "priority", "dispatched_at"
+    )[:free]
+    for job in next_in_line:
+        if job.dispatched_at is not None and woken_lately[0] <= job.dispatched_at <= now:
+            continue
+        if Job.objects.filter(pk=job.pk, dispatched_at=job.dispatched_at).update(dispatched_at=now):
+            transaction.on_commit(partial(job_dispatch, job))
 
 
 def _event_waiting(job_id, attempt: int, message: str) -> None:
@@ -334,10 +430,6 @@ def job_execute(*, job_id: str, type_name: str | None = None) -> None:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
         if claimed is None:
             logger.info("Job %s: nothing to claim (duplicate or late message).", job_id)
-        else:
-            _redispatch_later(
-                Job.objects.get(pk=job_id), CAPACITY_RECHECK_SECONDS * random.uniform(1, 2)
-            )
         return
     token = bind_log_context(job_id=str(claimed.pk), tenant=str(claimed.tenant_id))
     try:
@@ -350,6 +442,9 @@ def job_execute(*, job_id: str, type_name: str | None = None) -> None:
             type=claimed.type,
         )
         _run_attempt(claimed)
+        job_type = job_type_get(claimed.type)
+        if job_type is not None and job_type.capped:
+            _capacity_wake(job_type, claimed.tenant_id)
     except (SystemExit, KeyboardInterrupt):
         # The pool process itself was told to stop (a supervisor signalling the whole process
         # group): hand the job back now rather than leave it to the stale reaper. A SIGTERM to
@@ -550,13 +645,6 @@ def _job_ended(
         job_type.on_give_up(job)
 
 
-def _redispatch_later(job: Job, delay: float) -> None:
-    Job.objects.filter(pk=job.pk, status=Job.Status.PENDING).update(
-        dispatched_at=timezone.now() + timedelta(seconds=delay)
-    )
-    job_dispatch(job, countdown=delay)
-
-
 def _asked_by(actor, job: Job) -> tuple[str, str]:
     """Who asked for a cancel or a requeue: as the job's history tells its workspace, and as the
     admin tells staff (JobEvent.actor). The workspace reads its own API keys and members by name
@@ -654,6 +742,7 @@ def job_requeue(*, job: Job, actor=None) -> Job:
             error_code="",
             error_message="",
             result=None,
+            waiting_since=None,
             dispatched_at=timezone.now(),
         )
         if not requeued:
@@ -685,9 +774,15 @@ def jobs_reap_stale() -> dict:
     cutoff = stale_before(now)
     stale = Job.objects.stale(now)
     counts = {"requeued": 0, "failed": 0, "canceled": 0}
+    freed = set()
     for job in stale.order_by("heartbeat_at")[:REAP_BATCH]:
         if outcome := _job_reap(job, cutoff):
             counts[outcome] += 1
+            freed.add((job.type, job.tenant_id))
+    for type_name, tenant_id in freed:
+        job_type = job_type_get(type_name)
+        if job_type is not None and job_type.capped:
+            _capacity_wake(job_type, tenant_id)
     return {**counts, "left": stale.count()}
 
 

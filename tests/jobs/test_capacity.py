@@ -1,13 +1,16 @@
 """Concurrency caps per type and per workspace, and the waits they cause, with the task body run
 in-process (tests/jobs/test_engine_e2e.py proves the caps across real worker processes)."""
 
+from datetime import timedelta
+
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from jobs.errors import WaitForCapacity
 from jobs.models import Job, JobEvent
 from jobs.registry import JobType, job_type_get, job_type_register
-from jobs.services import CLAIM_LATER, job_claim, job_execute, job_submit
+from jobs.services import CLAIM_LATER, job_claim, job_execute, job_submit, jobs_reap_stale
 
 
 def _diagnostic(tenant) -> Job:
@@ -31,13 +34,16 @@ def test_a_workspace_at_its_cap_waits_while_another_workspace_starts(
     assert isinstance(job_claim(second.pk), Job)
 
 
-def test_a_wait_for_capacity_is_in_the_jobs_history_once(tenant, settings, published):
+def test_a_wait_for_capacity_is_in_the_jobs_history_once(
+    tenant, settings, published, django_capture_on_commit_callbacks
+):
     settings.JOBS_MAX_CONCURRENCY = {"diagnostic": 1}
     running = _diagnostic(tenant)
     job_claim(running.pk)
     waiting = _diagnostic(tenant)
     for _ in range(3):
-        job_execute(job_id=str(waiting.pk))
+        with django_capture_on_commit_callbacks(execute=True):
+            job_execute(job_id=str(waiting.pk))
     waiting.refresh_from_db()
     assert (waiting.status, waiting.attempts) == (Job.Status.PENDING, 0)
     assert published == [waiting.pk] * 3
@@ -50,6 +56,88 @@ def test_a_wait_for_capacity_is_in_the_jobs_history_once(tenant, settings, publi
     assert waiting.status == Job.Status.COMPLETED
     kinds = list(waiting.events.values_list("kind", "attempt"))
     assert kinds == [(JobEvent.Kind.WAITING, 1), (JobEvent.Kind.STARTED, 1)]
+
+
+def test_waiting_jobs_take_a_freed_slot_oldest_first(
+    tenant, settings, published, django_capture_on_commit_callbacks
+):
+    settings.JOBS_MAX_CONCURRENCY = {"diagnostic": 1}
+    running = _diagnostic(tenant)
+    first, second = _diagnostic(tenant), _diagnostic(tenant)
+    assert isinstance(job_claim(running.pk), Job)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert job_claim(second.pk) == CLAIM_LATER
+        assert job_claim(first.pk) == CLAIM_LATER
+    Job.objects.filter(pk=running.pk).update(status=Job.Status.COMPLETED)
+    newcomer = _diagnostic(tenant)
+    published.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert job_claim(newcomer.pk) == CLAIM_LATER
+        assert job_claim(second.pk) == CLAIM_LATER
+    # The newcomer found the slot free but older jobs waiting for it: the oldest is woken at once.
+    assert published.count(first.pk) == 1
+    assert _history(newcomer) == [
+        (JobEvent.Kind.WAITING, "Older jobs waiting for a free slot start first.")
+    ]
+    assert isinstance(job_claim(first.pk), Job)
+    Job.objects.filter(pk=first.pk).update(status=Job.Status.COMPLETED)
+    assert job_claim(newcomer.pk) == CLAIM_LATER
+    assert isinstance(job_claim(second.pk), Job)
+
+
+def test_an_urgent_job_goes_before_older_waiting_ones(tenant, settings, published):
+    settings.JOBS_MAX_CONCURRENCY = {"diagnostic": 1}
+    running = _diagnostic(tenant)
+    assert isinstance(job_claim(running.pk), Job)
+    waiting = _diagnostic(tenant)
+    assert job_claim(waiting.pk) == CLAIM_LATER
+    urgent = job_submit(tenant=tenant, type="diagnostic", payload={"steps": 0}, priority="urgent")
+    Job.objects.filter(pk=running.pk).update(status=Job.Status.COMPLETED)
+    assert isinstance(job_claim(urgent.pk), Job)
+
+
+def test_a_waiting_workspace_at_its_own_cap_does_not_hold_back_another(
+    tenant, other_tenant, settings, published
+):
+    settings.JOBS_MAX_CONCURRENCY = {"diagnostic": 2}
+    settings.JOBS_MAX_CONCURRENCY_PER_TENANT = {"diagnostic": 1}
+    assert isinstance(job_claim(_diagnostic(tenant).pk), Job)
+    blocked = _diagnostic(tenant)
+    assert job_claim(blocked.pk) == CLAIM_LATER
+    assert isinstance(job_claim(_diagnostic(other_tenant).pk), Job)
+
+
+def test_a_finished_attempt_wakes_the_next_waiting_job(
+    tenant, settings, published, django_capture_on_commit_callbacks
+):
+    settings.JOBS_MAX_CONCURRENCY = {"diagnostic": 1}
+    running = _diagnostic(tenant)
+    assert isinstance(job_claim(running.pk), Job)
+    waiting = _diagnostic(tenant)
+    assert job_claim(waiting.pk) == CLAIM_LATER
+    urgent = job_submit(tenant=tenant, type="diagnostic", payload={"steps": 0}, priority="urgent")
+    Job.objects.filter(pk=running.pk).update(status=Job.Status.COMPLETED)
+    published.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        job_execute(job_id=str(urgent.pk))
+    assert Job.objects.get(pk=urgent.pk).status == Job.Status.COMPLETED
+    assert published == [waiting.pk]
+
+
+def test_a_job_reaped_from_a_lost_worker_frees_its_slot_for_the_next_waiting_job(
+    tenant, settings, published, django_capture_on_commit_callbacks
+):
+    settings.JOBS_MAX_CONCURRENCY = {"diagnostic": 1}
+    lost = _diagnostic(tenant)
+    assert isinstance(job_claim(lost.pk), Job)
+    waiting = _diagnostic(tenant)
+    assert job_claim(waiting.pk) == CLAIM_LATER
+    long_ago = timezone.now() - timedelta(seconds=settings.JOBS_STALE_AFTER_SECONDS + 5)
+    Job.objects.filter(pk=lost.pk).update(heartbeat_at=long_ago)
+    published.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert jobs_reap_stale()["requeued"] == 1
+    assert sorted(map(str, published)) == sorted([str(lost.pk), str(waiting.pk)])
 
 
 def test_a_workspace_cap_wait_says_so(tenant, settings, published):

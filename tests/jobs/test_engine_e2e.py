@@ -181,6 +181,30 @@ def test_a_concurrency_cap_of_two_holds_across_three_workers(tenant):
     assert all(Job.objects.get(pk=job.pk).attempts == 1 for job in jobs)
 
 
+def test_jobs_waiting_at_a_cap_start_in_order_as_soon_as_a_slot_frees(tenant):
+    env = {"JOBS_MAX_CONCURRENCY": "diagnostic=1"}
+    with running_worker(concurrency=3, extra_env=env):
+        first = job_submit(
+            tenant=tenant, type="diagnostic", payload={"steps": 3, "step_seconds": 0.5}
+        )
+        wait_for(
+            lambda: Job.objects.get(pk=first.pk).status == Job.Status.PROCESSING,
+            message="the first job running",
+        )
+        waiting = []
+        for _ in range(3):
+            waiting.append(job_submit(tenant=tenant, type="diagnostic", payload={"steps": 1}))
+            time.sleep(0.1)
+        jobs = [_finished(job, timeout=60) for job in [first, *waiting]]
+    assert [job.status for job in jobs] == [Job.Status.COMPLETED] * 4
+    assert [job.pk for job in sorted(jobs, key=lambda job: job.started_at)] == [
+        job.pk for job in jobs
+    ]
+    # Each starts when the one before it ends, not at its next look (10 to 20 seconds later).
+    for before, after in zip(jobs, jobs[1:], strict=False):
+        assert (after.started_at - before.finished_at).total_seconds() < 5
+
+
 def test_a_worker_told_to_stop_finishes_the_job_in_hand(tenant):
     job = job_submit(tenant=tenant, type="diagnostic", payload={"steps": 8, "step_seconds": 0.25})
     with running_worker() as worker:
