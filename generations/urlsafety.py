@@ -4,6 +4,7 @@ import ipaddress
 import logging
 import socket
 import ssl
+import time
 from urllib.parse import urlsplit
 
 import httpx
@@ -20,6 +21,10 @@ class UnsafeUrl(ValueError):
     pass
 
 
+class Unresolved(UnsafeUrl):
+    """The host's name did not resolve: refused at submit, but perhaps only for a moment."""
+
+
 def public_addresses(url: str) -> list[str]:
     """The addresses an https URL resolves to, in the resolver's order, all of them public;
     UnsafeUrl otherwise."""
@@ -31,7 +36,7 @@ def public_addresses(url: str) -> list[str]:
     try:
         infos = socket.getaddrinfo(parts.hostname, parts.port or 443, proto=socket.IPPROTO_TCP)
     except socket.gaierror as exc:
-        raise UnsafeUrl(f"The host {parts.hostname} does not resolve.") from exc
+        raise Unresolved(f"The host {parts.hostname} does not resolve.") from exc
     except (ValueError, UnicodeError) as exc:  # a port out of range, a host IDNA cannot encode
         raise UnsafeUrl(f"The URL is malformed: {exc}") from exc
     addresses = list(dict.fromkeys(info[4][0] for info in infos))
@@ -44,9 +49,11 @@ def public_addresses(url: str) -> list[str]:
 
 
 # IPv6 ranges that carry an IPv4 address the network may route to: IPv4-compatible (deprecated),
-# NAT64 and 6to4. Python's is_global does not look inside them (::127.0.0.1 counts as global).
+# IPv4-translated (SIIT), NAT64 and 6to4. Python's is_global does not look inside them
+# (::127.0.0.1 counts as global).
 _IPV4_CARRYING = [
     ipaddress.ip_network("::/96"),
+    ipaddress.ip_network("::ffff:0:0:0/96"),
     ipaddress.ip_network("64:ff9b::/96"),
     ipaddress.ip_network("64:ff9b:1::/48"),
     ipaddress.ip_network("2002::/16"),
@@ -57,18 +64,22 @@ def address_is_public(address: str) -> bool:
     """Whether an address is globally routable, looking through the IPv6 forms that embed an IPv4
     address."""
     ip = ipaddress.ip_address(address.split("%")[0])
+    if ip.is_multicast:
+        return False
     if ip.version == 6:
         if ip.ipv4_mapped is not None:
-            return ip.ipv4_mapped.is_global
-        if any(ip in network for network in _IPV4_CARRYING):
+            return address_is_public(str(ip.ipv4_mapped))
+        if ip.is_site_local or any(ip in network for network in _IPV4_CARRYING):
             return False
     return ip.is_global
 
 
 def image_fetch(url: str) -> bytes:
     """GET an image from a public https URL: at most MAX_REDIRECTS redirects, every hop checked
-    like the first, a size cap and a timeout. A network failure reaches the job as one generic
-    message, whatever the cause (an open port and a closed one must look alike); the log has it.
+    like the first, a size cap, and GENERATION_HTTP_TIMEOUT for the whole of it (a site sending
+    its image a byte at a time cannot hold the worker longer). A network failure reaches the job
+    as one generic message, whatever the cause (an open port and a closed one must look alike);
+    the log has it.
 
     The environment is not trusted (trust_env=False): a proxy from HTTPS_PROXY would connect on
     the worker's behalf, and its tunnel to the pinned address carries no SNI, so the site's
@@ -79,7 +90,7 @@ def image_fetch(url: str) -> bytes:
             trust_env=False,
             verify=source_tls_context(),
         ) as client:
-            return _image_follow(client, url)
+            return _image_follow(client, url, time.monotonic() + settings.GENERATION_HTTP_TIMEOUT)
     except httpx.TimeoutException as exc:
         logger.warning("The source image at %s timed out: %r", _where(exc), exc)
         raise RetryableError("SOURCE_TIMEOUT", "The source image timed out.") from exc
@@ -96,12 +107,13 @@ def source_tls_context() -> ssl.SSLContext:
     return httpx.create_ssl_context(trust_env=False)
 
 
-def _image_follow(client: httpx.Client, url: str) -> bytes:
+def _image_follow(client: httpx.Client, url: str, deadline: float) -> bytes:
     for _ in range(MAX_REDIRECTS + 1):
+        _deadline_check(deadline)
         response = _pinned_send(client, url)
         try:
             if not response.has_redirect_location:
-                return _image_read(response)
+                return _image_read(response, deadline)
             url = _redirect_target(url, response.headers["Location"])
         finally:
             response.close()
@@ -117,6 +129,11 @@ def _pinned_send(client: httpx.Client, url: str) -> httpx.Response:
     verified against. When one address cannot be connected to, the next checked one is tried."""
     try:
         addresses = public_addresses(url)
+    except Unresolved as exc:
+        logger.warning("The source image host could not be resolved: %s", exc)
+        raise RetryableError(
+            "SOURCE_UNAVAILABLE", "The source image could not be fetched."
+        ) from exc
     except UnsafeUrl as exc:
         raise PermanentError("INVALID_SOURCE", str(exc)) from exc
     target = httpx.URL(url)
@@ -138,9 +155,12 @@ def _pinned_request(client: httpx.Client, target: httpx.URL, address: str) -> ht
     )
 
 
-def _image_read(response: httpx.Response) -> bytes:
-    if response.status_code != 200:
-        raise PermanentError("INVALID_SOURCE", f"The source image answered {response.status_code}.")
+def _image_read(response: httpx.Response, deadline: float) -> bytes:
+    status = response.status_code
+    if status == 429 or status >= 500:
+        raise RetryableError("SOURCE_UNAVAILABLE", f"The source image answered {status}.")
+    if status != 200:
+        raise PermanentError("INVALID_SOURCE", f"The source image answered {status}.")
     encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
     if encoding not in ("", "identity"):
         raise PermanentError(
@@ -150,12 +170,18 @@ def _image_read(response: httpx.Response) -> bytes:
     limit = settings.GENERATION_IMAGE_MAX_BYTES
     body = bytearray()
     for chunk in response.iter_raw():
+        _deadline_check(deadline, response.request)
         body += chunk
         if len(body) > limit:
             raise PermanentError(
                 "INVALID_SOURCE", f"The source image is larger than {limit} bytes."
             )
     return bytes(body)
+
+
+def _deadline_check(deadline: float, request: httpx.Request | None = None) -> None:
+    if time.monotonic() > deadline:
+        raise httpx.ReadTimeout("The whole fetch took too long.", request=request)
 
 
 def _redirect_target(url: str, location: str) -> str:

@@ -55,7 +55,16 @@ def costly(settings):
                 {"kind": "image_edit", "prompt": "x", "source_url": f"https://[{ip}]/x.png"},
                 "source_url",
             )
-            for ip in ("::127.0.0.1", "::ffff:127.0.0.1", "64:ff9b::a9fe:a9fe", "2002:a00:1::")
+            for ip in (
+                "::127.0.0.1",
+                "::ffff:127.0.0.1",
+                "::ffff:0:7f00:1",
+                "64:ff9b::a9fe:a9fe",
+                "2002:a00:1::",
+                "fec0::1",
+                "ff0e::1",
+                "224.0.0.1",
+            )
         ],
         (
             {"kind": "image_edit", "prompt": "x", "source_url": "https://\u00ad.com/x.png"},

@@ -5,13 +5,14 @@ import io
 import logging
 import socket
 import ssl
+import time
 
 import pytest
 from PIL import Image
 
 from generations import urlsafety
 from generations.urlsafety import MAX_REDIRECTS, image_fetch
-from jobs.errors import PermanentError, RetryableError
+from jobs.errors import JobError, PermanentError, RetryableError
 from jobs.services import job_execute
 from tests.generations.fake_sites import (
     OTHER_PUBLIC,
@@ -172,6 +173,52 @@ def test_the_next_checked_address_is_tried_when_one_cannot_be_reached(site, netw
     network.names["img.example"] = [(OTHER_PUBLIC, PUBLIC)]
     network.routes[OTHER_PUBLIC] = _closed_port()
     assert image_fetch("https://img.example/fox.png") == FOX
+
+
+def test_a_source_sent_a_byte_at_a_time_times_out_within_the_http_timeout(site, network, settings):
+    settings.GENERATION_HTTP_TIMEOUT = 1
+    network.names["img.example"] = [PUBLIC]
+
+    def drip(handler):
+        # Each byte well within the timeout of one read; the whole would take 8 seconds.
+        handler.send_response(200)
+        handler.send_header("Content-Length", str(len(FOX)))
+        handler.end_headers()
+        for byte in FOX[:16]:
+            handler.wfile.write(bytes([byte]))
+            handler.wfile.flush()
+            time.sleep(0.5)
+        handler.wfile.write(FOX[16:])
+
+    site.httpd.RequestHandlerClass.do_GET = drip
+    with pytest.raises(RetryableError) as raised:
+        image_fetch("https://img.example/fox.png")
+    assert (raised.value.code, raised.value.message) == (
+        "SOURCE_TIMEOUT",
+        "The source image timed out.",
+    )
+
+
+def test_a_host_that_does_not_resolve_for_a_moment_is_retried(site, network, monkeypatch):
+    def resolver_down(host, port, *args, **kwargs):
+        raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolver_down)
+    with pytest.raises(RetryableError) as raised:
+        image_fetch("https://img.example/fox.png")
+    assert raised.value.code == "SOURCE_UNAVAILABLE"
+
+
+@pytest.mark.parametrize(("status", "retried"), [(503, True), (429, True), (404, False)])
+def test_a_source_answering_an_error_is_retried_only_when_it_may_pass(
+    site, network, status, retried
+):
+    network.names["img.example"] = [PUBLIC]
+    site.pages["/busy.png"] = (status, {}, b"")
+    with pytest.raises(JobError) as raised:
+        image_fetch("https://img.example/busy.png")
+    assert raised.value.retryable is retried
+    assert raised.value.message == f"The source image answered {status}."
 
 
 def test_a_source_larger_than_the_limit_is_refused(site, network, settings):
