@@ -43,13 +43,20 @@ class PublicLinkAdmin(AuditedAdmin):
     ]
     search_fields = ["token_prefix", "resource_id", "tenant__slug"]
     list_select_related = ["tenant"]
-    raw_id_fields = ["tenant", "created_by_key", "created_by_user"]
     exclude = ["token_hash"]
+    # What a link opens, and whether it is revoked, are set once (by the API and the "Deactivate"
+    # action): staff adjust only its expiry and its view limit.
     readonly_fields = [
         "token_prefix",
+        "tenant",
+        "resource_type",
+        "resource_id",
+        "is_active",
         "view_count",
         "deactivated_at",
         "deactivated_reason",
+        "created_by_key",
+        "created_by_user",
         "created_at",
     ]
     actions = ["deactivate"]
@@ -64,9 +71,11 @@ class PublicLinkAdmin(AuditedAdmin):
 
     @admin.action(description="Deactivate the selected links")
     def deactivate(self, request, queryset):
-        for link in queryset.select_related("tenant"):
+        deactivated = 0
+        for link in queryset.filter(is_active=True).select_related("tenant"):
             share_link_revoke(link=link, actor=request.user)
-        messages.success(request, f"Deactivated {queryset.count()} links.")
+            deactivated += 1
+        messages.success(request, f"Deactivated {deactivated} links.")
 
 
 @admin.register(PublicLinkEvent)

@@ -200,6 +200,48 @@ def test_the_admin_filters_links_by_whether_they_open(api_client, admin_client, 
     assert shown("") == {fresh.token_prefix, used_up.token_prefix}
 
 
+def test_staff_change_a_links_expiry_and_view_limit_but_not_what_it_opens(
+    api_client, admin_client, client, tenant, settings
+):
+    deck = Deck.objects.create(tenant=tenant, title="Shared")
+    url = _share(api_client, resource_type="deck", resource_id=str(deck.pk)).json()["url"]
+    link = PublicLink.objects.get()
+    assert api_client.delete(f"/api/v1/share-links/{link.pk}").status_code == 204
+    saved = admin_client.post(
+        f"/admin/sharelinks/publiclink/{link.pk}/change/",
+        {
+            "resource_type": "Deck",
+            "resource_id": "abc",
+            "is_active": "on",
+            "max_views": "7",
+            "expires_at_0": "",
+            "expires_at_1": "",
+        },
+    )
+    assert saved.status_code == 302
+    link.refresh_from_db()
+    assert (link.resource_type, link.resource_id, link.max_views) == ("deck", str(deck.pk), 7)
+    assert (link.is_active, link.deactivated_reason) == (False, "revoked")
+    assert client.get(url.removeprefix(settings.PUBLIC_BASE_URL)).status_code == 404
+
+
+def test_the_admin_deactivate_action_counts_the_links_it_deactivated(
+    api_client, admin_client, tenant
+):
+    deck = Deck.objects.create(tenant=tenant, title="Shared")
+    for _ in range(3):
+        _share(api_client, resource_type="deck", resource_id=str(deck.pk))
+    revoked, *active = PublicLink.objects.order_by("created_at")
+    api_client.delete(f"/api/v1/share-links/{revoked.pk}")
+    answer = admin_client.post(
+        "/admin/sharelinks/publiclink/?is_active__exact=1",
+        {"action": "deactivate", "_selected_action": [revoked.pk, *(link.pk for link in active)]},
+        follow=True,
+    )
+    assert [str(message) for message in answer.context["messages"]] == ["Deactivated 2 links."]
+    assert not PublicLink.objects.filter(is_active=True).exists()
+
+
 def test_an_idempotent_create_never_stores_the_link_and_replays_it_as_null(api_client, tenant):
     from core.models import IdempotencyRecord
 
