@@ -14,7 +14,18 @@ class OutputInvalid(PermanentError):
 def _text(value, where: str, *, limit: int = 5000) -> str:
     if not isinstance(value, str) or not value.strip():
         raise OutputInvalid(f"{where} must be non-empty text")
-    return value.strip()[:limit]
+    return _storable(value.strip()[:limit], where)
+
+
+def _storable(value: str, where: str) -> str:
+    """Text the database can store: no NUL character, no lone surrogate (half a UTF-16 pair)."""
+    if "\x00" in value:
+        raise OutputInvalid(f"{where} contains a NUL character")
+    try:
+        value.encode()
+    except UnicodeEncodeError as exc:
+        raise OutputInvalid(f"{where} is not valid Unicode") from exc
+    return value
 
 
 def _list(value, where: str, *, minimum: int = 1) -> list:
@@ -67,7 +78,9 @@ def flashcards_validate(output) -> dict:
             {
                 "question": _text(card.get("question"), f"cards[{i}].question"),
                 "answer": _text(card.get("answer"), f"cards[{i}].answer"),
-                "source": card.get("source") if isinstance(card.get("source"), str) else "",
+                "source": _storable(card["source"], f"cards[{i}].source")
+                if isinstance(card.get("source"), str)
+                else "",
             }
         )
     return {"cards": cards}

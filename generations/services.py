@@ -261,12 +261,18 @@ def story_requeued(job) -> None:
     Story.objects.filter(job=job).update(status=Story.Status.GENERATING, error="")
 
 
+# Pillow modes a PNG can hold; an image in another mode is converted to RGB(A) first.
+PNG_MODES = {"1", "L", "LA", "I", "I;16", "P", "RGB", "RGBA"}
+
+
 def _png_checked(content: bytes) -> tuple[bytes, int, int]:
     try:
         with image_open(content) as image:
             image.load()
             width, height = image.size
             if image.format != "PNG":
+                if image.mode not in PNG_MODES:  # CMYK from print, YCbCr, LAB, floats
+                    image = image.convert("RGBA" if "A" in image.getbands() else "RGB")
                 buffer = io.BytesIO()
                 image.save(buffer, format="PNG")
                 content = buffer.getvalue()
@@ -345,7 +351,7 @@ def image_edit_handle(ctx) -> dict:
     else:
         original = image_fetch(payload["source_url"])
     try:
-        _png_checked(original)
+        original, _, _ = _png_checked(original)
     except ImageTooLarge as exc:
         raise PermanentError(
             "INVALID_SOURCE", f"The source image is too large: {exc.detail}."

@@ -1,8 +1,9 @@
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from accounts.models import CreditEntry
-from generations.models import Deck, Flashcard, GeneratedImage, SkillTree, Story
+from generations.models import Deck, Flashcard, GeneratedImage, SkillTree, Slide, Story
 from generations.providers.offline import OfflineProvider
 from generations.schemas import SKILL_TREE_MAX_DEPTH
 from generations.signing import view_token, view_url
@@ -104,11 +105,27 @@ def test_a_story_exists_from_submit_and_fails_visibly(api_client, monkeypatch):
     assert story.status == "failed" and "refused" in story.error
 
 
+def _database_refuses_slides_titled(title: str) -> None:
+    """A trigger, undone with the test's transaction, that fails the INSERT of such a slide."""
+    table = Slide._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE FUNCTION offload_test_slide_refuse() RETURNS trigger AS $$ BEGIN"
+            f" IF NEW.title = '{title}' THEN RAISE EXCEPTION 'slide refused'; END IF;"
+            " RETURN NEW; END $$ LANGUAGE plpgsql"
+        )
+        cursor.execute(
+            f"CREATE TRIGGER slide_refuse BEFORE INSERT ON {table}"
+            " FOR EACH ROW EXECUTE FUNCTION offload_test_slide_refuse()"
+        )
+
+
 def test_a_deck_that_fails_while_being_written_leaves_no_deck(tenant, monkeypatch):
     slides = [
         {"title": f"Slide {i}", "blocks": [{"kind": "paragraph", "text": "ok"}]} for i in range(6)
     ]
-    slides[3]["title"] = "broken \x00 title"  # PostgreSQL refuses NUL: the 4th insert fails
+    slides[3]["title"] = "refused"
+    _database_refuses_slides_titled("refused")  # the 4th insert fails
     monkeypatch.setattr(
         OfflineProvider, "_generate", lambda self, task, inputs: {"title": "Half", "slides": slides}
     )

@@ -84,6 +84,15 @@ def _image_edit(api_client, source_url: str) -> dict:
     return api_client.get(f"/api/v1/generations/{response.json()['id']}").json()
 
 
+def test_a_cmyk_jpeg_from_a_print_workflow_is_edited(api_client, site, network):
+    buffer = io.BytesIO()
+    Image.new("CMYK", (32, 24), (0, 120, 200, 10)).save(buffer, format="JPEG")
+    site.pages["/print.jpg"] = (200, {"Content-Type": "image/jpeg"}, buffer.getvalue())
+    network.names["img.example"] = [PUBLIC]
+    generation = _image_edit(api_client, "https://img.example/print.jpg")
+    assert generation["status"] == "completed", generation["error"]
+
+
 def test_a_host_that_rebinds_to_an_internal_address_is_fetched_from_the_address_checked(
     api_client, site, internal, network
 ):

@@ -121,6 +121,24 @@ def test_output_of_the_wrong_shape_is_a_model_error(fake_openai, tenant):
     assert _flashcards(tenant).error_code == "MODEL_ERROR"
 
 
+@pytest.mark.parametrize(
+    ("card", "problem"),
+    [
+        ({"question": "Why?\x00", "answer": "Tides."}, "cards[0].question contains a NUL"),
+        ({"question": "Why?", "answer": "Tides.", "source": "p.\x001"}, "cards[0].source"),
+        ({"question": "Why?", "answer": "Half a pair: \ud83c"}, "cards[0].answer is not valid"),
+    ],
+)
+def test_text_the_database_cannot_store_is_a_model_error_at_once(
+    fake_openai, tenant, card, problem
+):
+    fake_openai.default = ("json", {"cards": [card]})
+    job = _flashcards(tenant)
+    assert (job.status, job.error_code, job.attempts) == (Job.Status.FAILED, "MODEL_ERROR", 1)
+    assert problem in job.error_message
+    assert len(fake_openai.requests) == 1
+
+
 def test_a_client_error_keeps_the_providers_message(fake_openai, tenant):
     fake_openai.script = [("status", 400)]
     job = _flashcards(tenant)
