@@ -51,6 +51,9 @@ def not_found(request) -> HttpResponse:
     return render(request, "sharelinks/not_found.html", status=404)
 
 
+public_not_found = _public(not_found)
+
+
 @_public
 @require_GET
 def share_link_page(request, token: str):

@@ -179,6 +179,18 @@ def test_a_refused_method_answers_with_the_public_pages_headers(client, tenant, 
     assert link.view_count == 0
 
 
+def test_other_paths_under_s_answer_the_links_404_page_with_its_headers(client, tenant, deck):
+    link, token = _link(tenant, deck)
+    expected = client.get("/s/unknown").content
+    for path in (f"/s/{token}/", "/s/", f"/s/{token}/more"):
+        response = client.get(path)
+        assert (response.status_code, response.content) == (404, expected), path
+        assert response["Referrer-Policy"] == "no-referrer"
+        assert "noindex" in response["X-Robots-Tag"]
+    link.refresh_from_db()
+    assert link.view_count == 0
+
+
 def test_a_suspended_workspace_publishes_nothing(client, tenant, deck, settings):
     _, token = _link(tenant, deck)
     signed = view_url("deck", deck.pk).removeprefix(settings.PUBLIC_BASE_URL)
