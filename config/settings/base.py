@@ -386,6 +386,9 @@ LOGGING = {
     "loggers": {
         # runserver's request log (the embedded default's web), through the redacting handler.
         "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        # Django's own lines (requests refused, ...) through it too: its default console handler,
+        # on while DEBUG is, would print them as they are, share-link tokens and all.
+        "django": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
         # WeasyPrint narrates every rendering step at INFO.
         "weasyprint": {"level": "WARNING"},
         "fontTools": {"level": "WARNING"},

@@ -111,3 +111,28 @@ def test_djangos_line_about_a_refused_request_carries_its_request_id(client, jso
         "Unauthorized: /api/v1/jobs",
         "walk-req-0002",
     )
+
+
+def _handlers_reached(name: str) -> list[logging.Handler]:
+    """Every handler a record logged on `name` reaches, as propagation walks up."""
+    handlers, logger = [], logging.getLogger(name)
+    while logger is not None:
+        handlers += logger.handlers
+        logger = logger.parent if logger.propagate else None
+    return handlers
+
+
+@pytest.mark.django_db
+def test_with_debug_on_djangos_own_console_log_leaves_them_out(client, settings):
+    # The embedded default runs with DEBUG on, where Django adds a console handler of its own.
+    settings.DEBUG = True
+    written = io.StringIO()
+    handlers = [h for h in _handlers_reached("django.request") if hasattr(h, "setStream")]
+    streams = [handler.setStream(written) for handler in handlers]
+    try:
+        assert client.get("/s/leakedTOKEN_abcdefghijklmnopqrstuvwxyz0123").status_code == 404
+    finally:
+        for handler, stream in zip(handlers, streams, strict=True):
+            handler.setStream(stream)
+    assert "Not Found: /s/[redacted]" in written.getvalue()
+    assert "leakedTOKEN" not in written.getvalue()
