@@ -2,6 +2,8 @@ import logging
 import re
 import uuid
 
+from django.conf import settings
+from django.core.exceptions import DisallowedHost
 from django.http import Http404, HttpResponse
 from django.shortcuts import render
 
@@ -9,6 +11,7 @@ from core.errors import (
     OUTAGE_RETRY_AFTER,
     OUTAGES,
     ServiceUnavailable,
+    bad_request,
     is_api_request,
     problem_response,
 )
@@ -52,12 +55,24 @@ class RequestIdMiddleware:
         token = set_request_id(request.request_id)
         context_token = fresh_log_context()
         try:
-            response = self.get_response(request)
+            response = _debug_host_refusal(request) or self.get_response(request)
         finally:
             unbind_log_context(context_token)
             reset_request_id(token)
         response["X-Request-Id"] = request.request_id
         return response
+
+
+def _debug_host_refusal(request) -> HttpResponse | None:
+    """With DEBUG on, Django answers a Host it does not serve with its debug page rather than
+    handler400: under /api/, answer as handler400 does (with DEBUG off, handler400 itself does)."""
+    if not settings.DEBUG or not is_api_request(request):
+        return None
+    try:
+        request.get_host()
+    except DisallowedHost as exc:
+        return bad_request(request, exc)
+    return None
 
 
 class ApiProblemMiddleware:

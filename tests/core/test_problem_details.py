@@ -147,15 +147,22 @@ def test_json_nested_too_deep_is_400_and_nothing_is_written(api_client, depth):
     assert accepted.status_code == 202
 
 
+@pytest.mark.parametrize("debug", [False, True])
 @pytest.mark.parametrize("client_fixture", ["api_client", "anonymous_client"])
-def test_too_many_query_parameters_are_400_in_problem_json(request, client_fixture, db):
+def test_too_many_query_parameters_are_400_in_problem_json(
+    request, client_fixture, db, settings, debug
+):
+    settings.DEBUG = debug
     client = request.getfixturevalue(client_fixture)
     query = "&".join(f"f{n}=1" for n in range(1_100))
     body = _assert_problem(client.get(f"/api/v1/jobs?{query}"), 400, "INVALID_REQUEST")
     assert "too many query parameters" in body["detail"]
 
 
-def test_a_host_the_server_does_not_answer_to_is_400_in_problem_json(api_client, settings):
+@pytest.mark.parametrize("debug", [False, True])
+def test_a_host_the_server_does_not_answer_to_is_400_in_problem_json(api_client, settings, debug):
+    # With DEBUG on (the embedded default) too: Django's debug page is never an API answer.
+    settings.DEBUG = debug
     settings.ALLOWED_HOSTS = ["testserver"]
     body = _assert_problem(
         api_client.get("/api/v1/me", HTTP_HOST="evil.example"), 400, "INVALID_REQUEST"
