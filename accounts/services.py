@@ -233,7 +233,8 @@ def operator_at_command_line() -> Operator:
     return Operator(f"manage.py ({getpass.getuser()}@{socket.gethostname()})")
 
 
-def _actor_fields(actor) -> dict:
+def audit_actor_fields(actor) -> dict:
+    """Who an audit event names: an operator, the worker (None), an API key or a user."""
     if isinstance(actor, Operator):
         return {
             "actor_type": AuditEvent.ActorType.OPERATOR,
@@ -281,7 +282,7 @@ def audit_record(
         new_values=new,
         changed_fields=changed,
         metadata=metadata or {},
-        **_actor_fields(actor),
+        **audit_actor_fields(actor),
     )
 
 

@@ -12,7 +12,12 @@ from django.db.models import F, Subquery
 from django.utils import timezone
 
 from accounts.models import AuditEvent
-from accounts.services import audit_record, notification_resolve, notify_admins
+from accounts.services import (
+    audit_actor_fields,
+    audit_record,
+    notification_resolve,
+    notify_admins,
+)
 from core.errors import NotFound
 from sharelinks.models import PublicLink, PublicLinkEvent, share_token_hash
 from sharelinks.resources import SHAREABLES
@@ -79,6 +84,8 @@ def share_link_revoke(*, link: PublicLink, actor=None) -> PublicLink:
             resource=link,
             action=AuditEvent.Action.DEACTIVATE,
             actor=actor,
+            old={"is_active": True},
+            new={"is_active": False},
             metadata={"reason": PublicLink.Reason.REVOKED},
         )
     link.refresh_from_db()
@@ -137,14 +144,16 @@ SELECT tenant_id, id::text, %s, {", ".join(["%s"] * len(CLEANUP_AUDIT))} FROM do
 """
 
 
-def share_links_cleanup(*, batch_size: int | None = None, on_batch=None) -> dict:
+def share_links_cleanup(*, batch_size: int | None = None, on_batch=None, actor=None) -> dict:
     """Deactivate links that expired or reached their views, batch by batch, each batch in a short
     transaction that skips rows another transaction holds (a link being viewed right now is left
     for the next run rather than waited on); write one audit event per link; then delete view
     events older than SHARE_LINK_EVENT_RETENTION_DAYS in batches. A link that fails is logged and
     skipped; more than OPS_CLEANUP_MAX_FAILURES failures alert the platform's staff, once while a
-    run still has that many; a run with fewer closes the alert."""
+    run still has that many; a run with fewer closes the alert. The audit events name `actor`
+    (an operator running it by hand), or the scheduled cleanup itself."""
     batch_size = batch_size or settings.SHARE_LINK_CLEANUP_BATCH
+    audit = CLEANUP_AUDIT if actor is None else {**CLEANUP_AUDIT, **audit_actor_fields(actor)}
     now = timezone.now()
     deactivated, failed, after = 0, [], 0
     while True:
@@ -161,7 +170,7 @@ def share_links_cleanup(*, batch_size: int | None = None, on_batch=None) -> dict
             if not batch:
                 break
             after = batch[-1].pk
-            done, broken = _deactivate_batch(batch, now)
+            done, broken = _deactivate_batch(batch, now, audit)
         deactivated += done
         failed += broken
         if on_batch is not None:
@@ -186,12 +195,12 @@ def _failures_alert(failed: int) -> None:
     )
 
 
-def _deactivate_batch(batch: list[PublicLink], now) -> tuple[int, list[int]]:
+def _deactivate_batch(batch: list[PublicLink], now, audit: dict) -> tuple[int, list[int]]:
     """The whole batch in two statements; if that fails, link by link so that one bad row only
     costs itself."""
     try:
         with transaction.atomic():
-            return _deactivate(batch, now), []
+            return _deactivate(batch, now, audit), []
     except Exception:  # noqa: BLE001 - isolate the failing link below
         logger.warning(
             "Share-link cleanup: a batch failed; retrying its links one by one.", exc_info=True
@@ -200,19 +209,17 @@ def _deactivate_batch(batch: list[PublicLink], now) -> tuple[int, list[int]]:
     for link in batch:
         try:
             with transaction.atomic():
-                done += _deactivate([link], now)
+                done += _deactivate([link], now, audit)
         except Exception:  # noqa: BLE001 - a failing link is logged and skipped
             logger.exception("Share-link cleanup: link %s could not be deactivated.", link.pk)
             broken.append(link.pk)
     return done, broken
 
 
-def _deactivate(links: list[PublicLink], now) -> int:
+def _deactivate(links: list[PublicLink], now, audit: dict) -> int:
     ids = [link.pk for link in links]
     if connection.vendor == "postgresql":
-        values = [
-            json.dumps(v) if isinstance(v, dict | list) else v for v in CLEANUP_AUDIT.values()
-        ]
+        values = [json.dumps(v) if isinstance(v, dict | list) else v for v in audit.values()]
         with connection.cursor() as cursor:
             cursor.execute(
                 _DEACTIVATE_SQL, [now, PublicLink.Reason.EXPIRED_OR_MAX_VIEWS, ids, now, *values]
@@ -224,9 +231,7 @@ def _deactivate(links: list[PublicLink], now) -> int:
         deactivated_reason=PublicLink.Reason.EXPIRED_OR_MAX_VIEWS,
     )
     AuditEvent.objects.bulk_create(
-        AuditEvent(
-            tenant_id=link.tenant_id, resource_id=str(link.pk), created_at=now, **CLEANUP_AUDIT
-        )
+        AuditEvent(tenant_id=link.tenant_id, resource_id=str(link.pk), created_at=now, **audit)
         for link in links
     )
     return updated

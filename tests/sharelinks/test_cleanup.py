@@ -9,6 +9,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts.models import AuditEvent, Notification
+from accounts.services import operator_at_command_line
 from jobs.models import TaskRun
 from sharelinks import services
 from sharelinks.models import PublicLink, PublicLinkEvent
@@ -45,6 +46,9 @@ def test_expired_and_used_up_links_are_deactivated_and_audited(tenant):
     assert all(PublicLink.objects.get(pk=link.pk).is_active for link in fine)
     events = AuditEvent.objects.filter(resource_type="sharelinks.publiclink", action="deactivate")
     assert events.count() == 8
+    assert {(event.actor_type, event.actor_label) for event in events} == {
+        ("worker", "share_link_cleanup")
+    }
     assert {event.metadata["reason"] for event in events} == {"expired_or_max_views"}
     assert share_links_cleanup()["deactivated"] == 0
 
@@ -99,10 +103,10 @@ def _failing_deactivation(monkeypatch, broken: set | None = None) -> None:
     """Deactivating a batch of links fails: every batch, or those holding one of `broken`."""
     real = services._deactivate
 
-    def deactivate(links, now):
+    def deactivate(links, now, audit):
         if broken is None or broken & {link.pk for link in links}:
             raise ValueError("corrupt row")
-        return real(links, now)
+        return real(links, now, audit)
 
     monkeypatch.setattr(services, "_deactivate", deactivate)
 
@@ -167,3 +171,9 @@ def test_the_command_runs_it_and_the_run_is_recorded(tenant):
         "cleaned_events": 0,
         "failed": 0,
     }
+    # Run by hand, by an operator: the audit events say who, as every command's do.
+    events = AuditEvent.objects.filter(resource_type="sharelinks.publiclink")
+    assert {(event.actor_type, event.actor_label) for event in events} == {
+        ("operator", str(operator_at_command_line()))
+    }
+    assert {tuple(event.changed_fields) for event in events} == {("is_active",)}

@@ -39,7 +39,9 @@ def test_revoke_deactivates_and_audits(api_client, client, tenant, settings):
     assert (link.is_active, link.deactivated_reason) == (False, "revoked")
     shown = api_client.get(f"/api/v1/share-links/{link.pk}").json()
     assert (shown["is_active"], shown["deactivated_reason"]) == (False, "revoked")
-    assert AuditEvent.objects.filter(action="deactivate", resource_id=str(link.pk)).exists()
+    event = AuditEvent.objects.get(action="deactivate", resource_id=str(link.pk))
+    assert (event.old_values, event.new_values) == ({"is_active": True}, {"is_active": False})
+    assert event.changed_fields == ["is_active"]
     assert client.get(created["url"].removeprefix(settings.PUBLIC_BASE_URL)).status_code == 404
     assert api_client.get("/api/v1/share-links?active=true").json()["results"] == []
 

@@ -1,13 +1,14 @@
 from django.core.management.base import BaseCommand
 
-from sharelinks.tasks import share_link_cleanup
+from accounts.services import operator_at_command_line
+from sharelinks.tasks import share_link_cleanup_run
 
 
 class Command(BaseCommand):
     help = "Run the share-link cleanup now: deactivate expired and used-up links, delete old view events."
 
     def handle(self, *args, **options):
-        counts = share_link_cleanup()
+        counts = share_link_cleanup_run(actor=operator_at_command_line())
         if not counts:
             self.stdout.write("Another cleanup is running; this one was skipped.")
             return
