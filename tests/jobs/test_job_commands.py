@@ -85,9 +85,11 @@ def test_requeue_job_puts_a_dead_letter_back_and_retry_job_submits_a_new_one(ten
 def test_submit_job_refuses_bad_input_and_creates_nothing(tenant, args, message):
     tenant.slug = "acme"
     tenant.save()
-    with pytest.raises(CommandError, match=message):
+    with pytest.raises(CommandError, match=message) as refused:
         call_command("submit_job", *args, stdout=StringIO())
     assert not Job.objects.exists()
+    # The job types are listed when the type is what was wrong, and only then.
+    assert ("Job types: " in str(refused.value)) == (args[1] == "teleport")
 
 
 def test_submit_job_without_a_worker_gives_up_waiting_and_says_why(tenant):

@@ -53,9 +53,11 @@ class Command(BaseCommand):
                 tenant=workspace, type=type, payload=_json_object(payload), priority=priority
             )
         except ApiError as exc:
-            known = ", ".join(t.name for t in job_types() if t.enabled())
             errors = f" {json.dumps(exc.errors)}" if exc.errors else ""
-            raise CommandError(f"{exc.detail}{errors} Job types: {known}.") from exc
+            if "type" in (exc.errors or {}):
+                known = ", ".join(t.name for t in job_types() if t.enabled())
+                errors += f" Job types: {known}."
+            raise CommandError(f"{exc.detail}{errors}") from exc
         self.stdout.write(f"Submitted {job.type} job {job.pk} to the {job.priority} queue.")
         if wait is not None:
             self._follow(job, wait)
