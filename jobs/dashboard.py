@@ -11,6 +11,7 @@ from django_celery_beat.models import PeriodicTask
 
 from accounts.models import Notification
 from jobs.models import Job, Priority, TaskRun
+from jobs.registry import job_types
 from jobs.selectors import NEEDING_ATTENTION, job_counts, queue_depths, workers_seen
 
 
@@ -71,6 +72,41 @@ def _schedules() -> list[dict]:
     return list(runs.values())
 
 
+def _caps() -> list[dict]:
+    """Each capped type: its caps, its jobs running, and those waiting for a slot."""
+    capped = [job_type for job_type in job_types() if job_type.capped]
+    names = [job_type.name for job_type in capped]
+    running = dict(
+        Job.objects.filter(type__in=names, status=Job.Status.PROCESSING)
+        .order_by()
+        .values_list("type")
+        .annotate(n=Count("id"))
+    )
+    waiting = {
+        row["type"]: row
+        for row in Job.objects.waiting_for_slot()
+        .filter(type__in=names)
+        .order_by()
+        .values("type")
+        .annotate(n=Count("id"), since=Min("waiting_since"))
+    }
+    now = timezone.now()
+    return [
+        {
+            "type": job_type.name,
+            "cap": job_type.concurrency_cap,
+            "cap_per_tenant": job_type.concurrency_cap_per_tenant,
+            "running": running.get(job_type.name, 0),
+            "waiting": waiting.get(job_type.name, {}).get("n", 0),
+            "longest_wait": now - waiting[job_type.name]["since"]
+            if job_type.name in waiting
+            else None,
+            "url": _changelist(attention="capacity", type__exact=job_type.name),
+        }
+        for job_type in capped
+    ]
+
+
 def _attention() -> list[dict]:
     return [
         {
@@ -113,6 +149,7 @@ def queue_dashboard_view(request):
         "dead_letter_count": totals.get(Job.Status.FAILED, 0),
         "attention": _attention(),
         "queues": _queues(),
+        "caps": _caps(),
         "last_hour": _last_hour_by_type(),
         "workers": workers_seen(),
         "schedules": _schedules(),

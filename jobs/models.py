@@ -39,6 +39,10 @@ class JobQuerySet(TenantScopedQuerySet):
         limit = timedelta(seconds=settings.OPS_MAX_PENDING_AGE_SECONDS)
         return self.due(now).filter(created_at__lt=now - limit)
 
+    def waiting_for_slot(self, now=None):
+        """Due, but their type or workspace is at its concurrency cap: they start in turn."""
+        return self.due(now).filter(waiting_since__isnull=False)
+
     def retrying(self, now=None):
         """Failed an attempt and waiting for the next one."""
         return self.filter(

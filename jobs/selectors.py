@@ -20,6 +20,7 @@ NEEDING_ATTENTION = {
     "stale": ("Worker gone (no heartbeat)", "stale"),
     "waiting": ("Waiting too long", "waiting_too_long"),
     "retrying": ("Retrying after an error", "retrying"),
+    "capacity": ("Waiting for a free slot", "waiting_for_slot"),
 }
 
 

@@ -52,3 +52,27 @@ def test_the_jobs_needing_attention_are_counted_and_filtered(admin_client, tenan
         page = admin_client.get(f"/admin/jobs/job/?attention={value}").content.decode()
         listed = {str(j.pk) for j in Job.objects.all() if f"/admin/jobs/job/{j.pk}/change/" in page}
         assert listed == {str(job.pk)}, value
+
+
+def test_the_dashboard_shows_each_capped_type_and_its_jobs_waiting_for_a_slot(
+    admin_client, tenant, settings
+):
+    from jobs.services import CLAIM_LATER, job_claim, job_submit
+
+    settings.JOBS_MAX_CONCURRENCY = {"diagnostic": 1}
+    running = job_submit(tenant=tenant, type="diagnostic", payload={})
+    assert isinstance(job_claim(running.pk), Job)
+    waiting = job_submit(tenant=tenant, type="diagnostic", payload={})
+    assert job_claim(waiting.pk) == CLAIM_LATER
+
+    body = admin_client.get("/admin/jobs/job/dashboard/").content.decode()
+    row = body.split('<table id="concurrency-caps">')[1].split("</table>")[0]
+    assert "<td>diagnostic</td><td>1</td><td>—</td>" in row
+    assert "<td>1</td><td><a href=" in row  # one running
+    assert 'data-waiting="diagnostic">1</a>' in row
+    assert "<td>story_generation</td><td>5</td><td>2</td>" in row
+    page = admin_client.get(
+        "/admin/jobs/job/?attention=capacity&type__exact=diagnostic"
+    ).content.decode()
+    listed = {str(j.pk) for j in Job.objects.all() if f"/admin/jobs/job/{j.pk}/change/" in page}
+    assert listed == {str(waiting.pk)}

@@ -174,7 +174,7 @@ def test_queue_stats_prints_counts_attention_and_answers_json(tenant, other_tena
     (row,) = stats["counts"]
     assert (row["pending"], row["completed"], row["failed"]) == (2, 1, 1)
     assert stats["due_pending"]["normal"] == 1
-    assert stats["attention"] == {"stale": 0, "waiting": 0, "retrying": 1}
+    assert stats["attention"] == {"stale": 0, "waiting": 0, "retrying": 1, "capacity": 0}
     with pytest.raises(CommandError, match="No workspace 'nobody'"):
         call_command("queue_stats", "--tenant", "nobody", stdout=StringIO())
 
