@@ -154,6 +154,16 @@ class DatabaseGaugesCollector:
             oldest.add_metric([queue], (now - first).total_seconds() if first else 0)
         yield pending
         yield oldest
+        waiting = GaugeMetricFamily(
+            "offload_jobs_waiting_for_slot",
+            "Due jobs waiting for a free slot of their capped type.",
+            labels=["type"],
+        )
+        for type_name, count in (
+            Job.objects.waiting_for_slot(now).order_by().values_list("type").annotate(n=Count("id"))
+        ):
+            waiting.add_metric([type_name], count)
+        yield waiting
         last_success = GaugeMetricFamily(
             "offload_schedule_last_success_timestamp_seconds",
             "When each scheduled task last completed successfully.",

@@ -34,6 +34,18 @@ def test_metrics_count_submissions_and_show_queue_depth(api_client, client):
     assert response.status_code == 200
     assert 'offload_jobs_submitted_total{type="diagnostic"} 1.0' in body
     assert 'offload_queue_pending{queue="normal"} 1.0' in body
+    assert "offload_jobs_waiting_for_slot{" not in body
+
+
+def test_metrics_show_the_jobs_waiting_for_a_slot(tenant, client, settings):
+    from jobs.services import CLAIM_LATER, job_claim, job_submit
+
+    settings.JOBS_MAX_CONCURRENCY = {"diagnostic": 1}
+    job_claim(job_submit(tenant=tenant, type="diagnostic", payload={}).pk)
+    for _ in range(2):
+        assert job_claim(job_submit(tenant=tenant, type="diagnostic", payload={}).pk) == CLAIM_LATER
+    body = client.get("/metrics").content.decode()
+    assert 'offload_jobs_waiting_for_slot{type="diagnostic"} 2.0' in body
 
 
 def test_metrics_refuse_other_addresses_without_the_token(client, settings, db):
