@@ -18,7 +18,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
-from django.db.models import Case, Count, F, Q, Value, When
+from django.db.models import Count, F, Q, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from psycopg import pq
@@ -52,7 +52,7 @@ from jobs.errors import (
 )
 from jobs.heartbeat import heartbeat_while_running
 from jobs.models import Job, JobEvent, Priority, stale_before
-from jobs.registry import DEFAULT_TIME_LIMIT, JobType, job_type_get
+from jobs.registry import DEFAULT_TIME_LIMIT, JobType, job_type_get, job_types
 from jobs.rows import (
     job_attempt_row,
     job_columns,
@@ -66,12 +66,9 @@ logger = logging.getLogger(__name__)
 
 BACKOFF_BASE_SECONDS = 1.0
 BACKOFF_CAP_SECONDS = 300.0
-# A job over its concurrency cap is published again as soon as a slot frees, and looks again
-# after this many seconds (plus jitter) should that wake-up be lost.
-CAPACITY_RECHECK_SECONDS = 10.0
-# A waiting job woken this recently is not woken again: its wake-up is on its way.
-CAPACITY_WAKE_AGAIN_SECONDS = 5.0
 WAITING_BEHIND_OLDER = "Older jobs waiting for a free slot start first."
+# Jobs waiting for a slot are read this many at a time, in the order they take one.
+WAITERS_PAGE = 100
 # What an API client reads when an attempt ends on an error the handler did not describe: the
 # exception's own text can hold SQL, file paths or hostnames, so it goes to the logs only.
 INTERNAL_ERROR_MESSAGE = "The job failed on an unexpected error; operators have the details."
@@ -236,8 +233,9 @@ def job_claim(job_id, type_name: str | None = None) -> Job | str | None:
         if not full:
             return _claim_returning(job_id)
         _capacity_wait(job, full)
-        if full == WAITING_BEHIND_OLDER:
-            _capacity_wake(job_type, job.tenant_id)
+        # A free slot this job may not take (older jobs first, or its workspace is at its own
+        # cap) goes to the next in line now.
+        _capacity_wake(job_type, job.tenant_id)
         return CLAIM_LATER
 
 
@@ -298,100 +296,133 @@ def _lock_for_capacity(type_name: str) -> None:
 def _capacity_full(job_type: JobType, job: Job) -> str:
     """Why the job cannot start now, in words for its history ('' when it can): a cap is reached,
     or the free slots go to jobs that waited for one before it."""
-    running = _capacity_running(job_type, job.tenant_id)
+    running = _capacity_running(job_type)
     cap, tenant_cap = job_type.concurrency_cap, job_type.concurrency_cap_per_tenant
-    if cap is not None and running["all"] >= cap:
+    in_workspace = running.get(job.tenant_id, 0)
+    if cap is not None and sum(running.values()) >= cap:
         return f"{job_type.name} is at its cap of {cap} jobs running at once."
-    if tenant_cap is not None and running["tenant"] >= tenant_cap:
+    if tenant_cap is not None and in_workspace >= tenant_cap:
         return f"The workspace is at its cap of {tenant_cap} {job_type.name} jobs running at once."
-    ahead = _capacity_waiters(job_type).filter(_ranked_before(job))
     if cap is not None:
-        # As many as there are free slots: when fewer wait ahead, they are all of them.
-        free = cap - running["all"]
-        ahead_workspaces = list(ahead.values_list("tenant_id", flat=True)[:free])
-        if len(ahead_workspaces) >= free:
-            return WAITING_BEHIND_OLDER
-        ahead_in_workspace = ahead_workspaces.count(job.tenant_id)
+        free = cap - sum(running.values())
+        ahead = _next_in_line(job_type, running, free, ahead_of=job)
     else:
-        free = tenant_cap - running["tenant"]
-        ahead_in_workspace = ahead.filter(tenant_id=job.tenant_id)[:free].count()
-    if tenant_cap is not None and ahead_in_workspace >= tenant_cap - running["tenant"]:
+        free = tenant_cap - in_workspace
+        ahead = _next_in_line(job_type, running, free, ahead_of=job, tenant_id=job.tenant_id)
+    # The list stops at `free` jobs: shorter, it holds every waiting job that could start first.
+    if len(ahead) >= free:
         return WAITING_BEHIND_OLDER
+    if tenant_cap is not None:
+        ahead_in_workspace = sum(1 for waiting in ahead if waiting.tenant_id == job.tenant_id)
+        if ahead_in_workspace >= tenant_cap - in_workspace:
+            return WAITING_BEHIND_OLDER
     return ""
 
 
-def _capacity_running(job_type: JobType, tenant_id) -> dict:
-    """The type's jobs running, everywhere and in one workspace: both counts in one round trip."""
-    return Job.objects.filter(type=job_type.name, status=Job.Status.PROCESSING).aggregate(
-        all=Count("pk"), tenant=Count("pk", filter=Q(tenant_id=tenant_id))
+def _capacity_running(job_type: JobType) -> dict:
+    """The type's jobs running, by workspace, in one round trip."""
+    return dict(
+        Job.objects.filter(type=job_type.name, status=Job.Status.PROCESSING)
+        .order_by()
+        .values_list("tenant_id")
+        .annotate(running=Count("pk"))
     )
 
 
-def _capacity_waiters(job_type: JobType):
-    """The type's jobs waiting for a free slot that could take one now: not those of a workspace
-    at its own cap."""
-    waiters = Job.objects.due().filter(type=job_type.name, waiting_since__isnull=False)
+def _next_in_line(
+    job_type: JobType,
+    running: dict,
+    limit: int | None,
+    *,
+    ahead_of: Job | None = None,
+    tenant_id=None,
+) -> list[Job]:
+    """The jobs waiting for a slot of the type that would take the next `limit` free ones (all of
+    them with None), in turn: a more urgent queue first, then oldest first, and no more from one
+    workspace than its own cap leaves room for. Only those ranked before `ahead_of` when given,
+    only one workspace's with `tenant_id`."""
+    if limit is not None and limit <= 0:
+        return []
+    waiters = Job.objects.waiting_for_slot().filter(type=job_type.name)
+    if tenant_id is not None:
+        waiters = waiters.filter(tenant_id=tenant_id)
     tenant_cap = job_type.concurrency_cap_per_tenant
+    room = {}
     if tenant_cap is not None:
-        at_cap = (
-            Job.objects.filter(type=job_type.name, status=Job.Status.PROCESSING)
-            .order_by()
-            .values("tenant_id")
-            .annotate(running=Count("pk"))
-            .filter(running__gte=tenant_cap)
-            .values("tenant_id")
-        )
-        waiters = waiters.exclude(tenant_id__in=at_cap)
-    return waiters
+        room = {tenant: tenant_cap - count for tenant, count in running.items()}
+        waiters = waiters.exclude(tenant_id__in=[t for t, left in room.items() if left <= 0])
+    queues = Priority.values
+    if ahead_of is not None:
+        queues = queues[: queues.index(ahead_of.priority) + 1]
+    chosen = []
+    for queue in queues:
+        line = waiters.filter(priority=queue)
+        if ahead_of is not None and queue == ahead_of.priority:
+            line = line.filter(_older_than(ahead_of))
+        for waiting in _in_pages(line.only("type", "priority", "tenant", "created_at")):
+            if tenant_cap is not None:
+                left = room.get(waiting.tenant_id, tenant_cap)
+                if left <= 0:
+                    continue
+                room[waiting.tenant_id] = left - 1
+            chosen.append(waiting)
+            if limit is not None and len(chosen) >= limit:
+                return chosen
+    return chosen
 
 
-def _ranked_before(job: Job) -> Q:
-    """Jobs that take a free slot before `job`: of a more urgent queue, or older in its own."""
-    more_urgent = Priority.values[: Priority.values.index(job.priority)]
-    return (
-        Q(priority__in=more_urgent)
-        | Q(priority=job.priority, created_at__lt=job.created_at)
-        | Q(priority=job.priority, created_at=job.created_at, pk__lt=job.pk)
-    )
+def _older_than(job: Job) -> Q:
+    return Q(created_at__lt=job.created_at) | Q(created_at=job.created_at, pk__lt=job.pk)
+
+
+def _in_pages(jobs):
+    """Jobs oldest first, WAITERS_PAGE per query (each from where the last one ended), so that a
+    caller that has found enough stops reading."""
+    last = None
+    while True:
+        if last is not None:
+            jobs = jobs.filter(
+                Q(created_at__gt=last.created_at) | Q(created_at=last.created_at, pk__gt=last.pk)
+            )
+        page = list(jobs.order_by("created_at", "pk")[:WAITERS_PAGE])
+        yield from page
+        if len(page) < WAITERS_PAGE:
+            return
+        last = page[-1]
 
 
 def _capacity_wait(job: Job, reason: str) -> None:
-    """Park a job that cannot start yet: it is published again when a slot frees (or, should that
-    wake-up be lost, after a while), and says why in its history, once per wait."""
-    now = timezone.now()
-    delay = CAPACITY_RECHECK_SECONDS * random.uniform(1, 2)
+    """Park a job that cannot start yet: nothing of it goes round the broker while it waits. A
+    slot that frees wakes the next in line (_capacity_wake), and the sweeper wakes them for any
+    free slot should that wake-up be lost. Its history says why, once per wait."""
     Job.objects.filter(pk=job.pk, status=Job.Status.PENDING).update(
-        waiting_since=Coalesce("waiting_since", Value(now)),
-        dispatched_at=now + timedelta(seconds=delay),
+        waiting_since=Coalesce("waiting_since", Value(timezone.now()))
     )
     _event_waiting(job.pk, job.attempts + 1, reason)
-    transaction.on_commit(partial(job_dispatch, job, countdown=delay))
 
 
-def _capacity_wake(job_type: JobType, tenant_id) -> None:
-    """Publish at once the waiting jobs next in line for the slots free now (the slots of one
-    workspace when only the workspace cap applies). One woken moments ago is left alone: its
-    wake-up is on its way, and the slot is kept for it."""
-    running = _capacity_running(job_type, tenant_id)
-    waiters = _capacity_waiters(job_type)
-    if job_type.concurrency_cap is not None:
-        free = job_type.concurrency_cap - running["all"]
-    else:
-        free = job_type.concurrency_cap_per_tenant - running["tenant"]
-        waiters = waiters.filter(tenant_id=tenant_id)
-    if free <= 0:
-        return
-    now = timezone.now()
-    woken_lately = (now - timedelta(seconds=CAPACITY_WAKE_AGAIN_SECONDS), now)
-    rank = Case(*(When(priority=p, then=i) for i, p in enumerate(Priority.values)))
-    next_in_line = waiters.order_by(rank, "created_at", "pk").only(
-        "type", "priority", "dispatched_at"
-    )[:free]
-    for job in next_in_line:
-        if job.dispatched_at is not None and woken_lately[0] <= job.dispatched_at <= now:
-            continue
-        if Job.objects.filter(pk=job.pk, dispatched_at=job.dispatched_at).update(dispatched_at=now):
+def _capacity_wake(job_type: JobType, tenant_id=None) -> int:
+    """Publish the waiting jobs next in line for the slots free now: after a job of the workspace
+    `tenant_id` left one, or (None) for every free slot, as the sweeper asks. Serialised with the
+    claims, so a job that parks at the same moment is seen; returns how many were woken."""
+    cap, tenant_cap = job_type.concurrency_cap, job_type.concurrency_cap_per_tenant
+    with transaction.atomic():
+        _lock_for_capacity(job_type.name)
+        running = _capacity_running(job_type)
+        if cap is not None:
+            woken = _next_in_line(job_type, running, cap - sum(running.values()))
+        elif tenant_id is not None:
+            free = tenant_cap - running.get(tenant_id, 0)
+            woken = _next_in_line(job_type, running, free, tenant_id=tenant_id)
+        else:
+            woken = _next_in_line(job_type, running, None)
+        if woken:
+            Job.objects.filter(pk__in=[job.pk for job in woken]).update(
+                dispatched_at=timezone.now()
+            )
+        for job in woken:
             transaction.on_commit(partial(job_dispatch, job))
+    return len(woken)
 
 
 def _event_waiting(job_id, attempt: int, message: str) -> None:
@@ -674,6 +705,7 @@ def job_cancel(*, job: Job, actor=None) -> Job:
                 status=Job.Status.CANCELED,
                 finished_at=timezone.now(),
                 next_retry_at=None,
+                waiting_since=None,
                 cancel_requested=True,
                 error_code="CANCELED",
                 error_message=CANCELED_MESSAGE,
@@ -834,8 +866,13 @@ def jobs_sweep() -> dict:
     to a claim for a long time (a message lost in a crash)."""
     now = timezone.now()
     lost_before = now - timedelta(seconds=settings.JOBS_STALE_AFTER_SECONDS)
+    # Jobs waiting for a slot have no wake-up to lose: they are woken below, for the free slots,
+    # or at once when their type has no cap any more.
+    capped = [job_type.name for job_type in job_types() if job_type.capped]
+    lost = Q(dispatched_at__isnull=True) | Q(dispatched_at__lt=lost_before)
     due = Job.objects.due(now).filter(
-        Q(dispatched_at__isnull=True) | Q(dispatched_at__lt=lost_before)
+        (lost & Q(waiting_since__isnull=True))
+        | (Q(waiting_since__isnull=False) & ~Q(type__in=capped))
     )
     published = 0
     for job in due.order_by("created_at")[:SWEEP_BATCH]:
@@ -846,7 +883,15 @@ def jobs_sweep() -> dict:
         if not job_dispatch(job):
             break
         published += 1
-    return {"published": published}
+    waiting = set(
+        Job.objects.waiting_for_slot(now).order_by().values_list("type", flat=True).distinct()
+    )
+    woken = sum(
+        _capacity_wake(job_type)
+        for job_type in job_types()
+        if job_type.capped and job_type.name in waiting
+    )
+    return {"published": published, "woken": woken}
 
 
 def jobs_purge() -> dict:

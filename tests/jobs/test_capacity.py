@@ -10,7 +10,15 @@ from django.utils import timezone
 from jobs.errors import WaitForCapacity
 from jobs.models import Job, JobEvent
 from jobs.registry import JobType, job_type_get, job_type_register
-from jobs.services import CLAIM_LATER, job_claim, job_execute, job_submit, jobs_reap_stale
+from jobs.services import (
+    CLAIM_LATER,
+    job_cancel,
+    job_claim,
+    job_execute,
+    job_submit,
+    jobs_reap_stale,
+    jobs_sweep,
+)
 
 
 def _diagnostic(tenant) -> Job:
@@ -46,7 +54,8 @@ def test_a_wait_for_capacity_is_in_the_jobs_history_once(
             job_execute(job_id=str(waiting.pk))
     waiting.refresh_from_db()
     assert (waiting.status, waiting.attempts) == (Job.Status.PENDING, 0)
-    assert published == [waiting.pk] * 3
+    # Parked: nothing of it goes round the broker until a slot frees.
+    assert published == []
     assert _history(waiting) == [
         (JobEvent.Kind.WAITING, "diagnostic is at its cap of 1 jobs running at once.")
     ]
@@ -73,9 +82,9 @@ def test_waiting_jobs_take_a_freed_slot_oldest_first(
     published.clear()
     with django_capture_on_commit_callbacks(execute=True):
         assert job_claim(newcomer.pk) == CLAIM_LATER
-        assert job_claim(second.pk) == CLAIM_LATER
     # The newcomer found the slot free but older jobs waiting for it: the oldest is woken at once.
-    assert published.count(first.pk) == 1
+    assert published == [first.pk]
+    assert job_claim(second.pk) == CLAIM_LATER
     assert _history(newcomer) == [
         (JobEvent.Kind.WAITING, "Older jobs waiting for a free slot start first.")
     ]
@@ -138,6 +147,70 @@ def test_a_job_reaped_from_a_lost_worker_frees_its_slot_for_the_next_waiting_job
     with django_capture_on_commit_callbacks(execute=True):
         assert jobs_reap_stale()["requeued"] == 1
     assert sorted(map(str, published)) == sorted([str(lost.pk), str(waiting.pk)])
+
+
+def test_a_free_slot_is_not_held_for_a_workspace_its_own_cap_lets_start_only_one_job(
+    tenant, other_tenant, settings, published, django_capture_on_commit_callbacks
+):
+    settings.JOBS_MAX_CONCURRENCY = {"diagnostic": 4}
+    settings.JOBS_MAX_CONCURRENCY_PER_TENANT = {"diagnostic": 1}
+    running = _diagnostic(tenant)
+    assert isinstance(job_claim(running.pk), Job)
+    waiting = [_diagnostic(tenant) for _ in range(4)]
+    for job in waiting:
+        assert job_claim(job.pk) == CLAIM_LATER
+    Job.objects.filter(pk=running.pk).update(status=Job.Status.COMPLETED)
+    # Of the workspace's four, one can start: the other workspace's new job takes a slot too,
+    # and one, not four, of the waiting jobs is woken for the slots left.
+    assert isinstance(job_claim(_diagnostic(other_tenant).pk), Job)
+    published.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert jobs_sweep()["woken"] == 1
+    assert published == [waiting[0].pk]
+
+
+def test_the_sweeper_wakes_waiting_jobs_for_a_slot_whose_wake_up_was_lost(
+    tenant, settings, published, django_capture_on_commit_callbacks
+):
+    settings.JOBS_MAX_CONCURRENCY = {"diagnostic": 1}
+    running = _diagnostic(tenant)
+    assert isinstance(job_claim(running.pk), Job)
+    first, second = _diagnostic(tenant), _diagnostic(tenant)
+    for job in (first, second):
+        assert job_claim(job.pk) == CLAIM_LATER
+    with django_capture_on_commit_callbacks(execute=True):
+        assert jobs_sweep() == {"published": 0, "woken": 0}
+        # The job running ends without waking anyone (its worker died just after).
+        Job.objects.filter(pk=running.pk).update(status=Job.Status.COMPLETED)
+        published.clear()
+        assert jobs_sweep() == {"published": 0, "woken": 1}
+    assert published == [first.pk]
+
+
+def test_a_job_waiting_for_a_cap_since_removed_is_published_by_the_sweeper(
+    tenant, settings, published, django_capture_on_commit_callbacks
+):
+    settings.JOBS_MAX_CONCURRENCY = {"diagnostic": 1}
+    job_claim(_diagnostic(tenant).pk)
+    waiting = _diagnostic(tenant)
+    assert job_claim(waiting.pk) == CLAIM_LATER
+    settings.JOBS_MAX_CONCURRENCY = {}
+    published.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert jobs_sweep() == {"published": 1, "woken": 0}
+    assert published == [waiting.pk]
+    assert isinstance(job_claim(waiting.pk), Job)
+    assert Job.objects.get(pk=waiting.pk).waiting_since is None
+
+
+def test_a_waiting_job_canceled_is_no_longer_waiting(tenant, settings, published):
+    settings.JOBS_MAX_CONCURRENCY = {"diagnostic": 1}
+    job_claim(_diagnostic(tenant).pk)
+    waiting = _diagnostic(tenant)
+    assert job_claim(waiting.pk) == CLAIM_LATER
+    assert Job.objects.get(pk=waiting.pk).waiting_since is not None
+    job_cancel(job=waiting)
+    assert Job.objects.get(pk=waiting.pk).waiting_since is None
 
 
 def test_a_workspace_cap_wait_says_so(tenant, settings, published):

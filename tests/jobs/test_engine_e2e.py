@@ -109,7 +109,7 @@ def test_a_job_accepted_while_the_broker_is_down_completes_once_it_is_back(
     assert (job.status, job.dispatched_at) == (Job.Status.PENDING, None)
     broker_unreachable()
     with running_worker():
-        assert jobs_sweep() == {"published": 1}
+        assert jobs_sweep() == {"published": 1, "woken": 0}
         job = _finished(job)
     assert job.status == Job.Status.COMPLETED
 
@@ -200,7 +200,7 @@ def test_jobs_waiting_at_a_cap_start_in_order_as_soon_as_a_slot_frees(tenant):
     assert [job.pk for job in sorted(jobs, key=lambda job: job.started_at)] == [
         job.pk for job in jobs
     ]
-    # Each starts when the one before it ends, not at its next look (10 to 20 seconds later).
+    # Each starts when the one before it ends, not at the sweeper's next run.
     for before, after in zip(jobs, jobs[1:], strict=False):
         assert (after.started_at - before.finished_at).total_seconds() < 5
 

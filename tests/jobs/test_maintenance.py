@@ -208,9 +208,9 @@ def test_the_sweeper_publishes_jobs_whose_wake_up_was_never_sent(tenant, publish
     not_due = JobFactory(
         tenant=tenant, dispatched_at=None, next_retry_at=timezone.now() + timedelta(hours=1)
     )
-    assert jobs_sweep() == {"published": 1}
+    assert jobs_sweep() == {"published": 1, "woken": 0}
     assert published == [never_sent.pk]
-    assert jobs_sweep() == {"published": 0}
+    assert jobs_sweep() == {"published": 0, "woken": 0}
     assert just_sent.pk not in published and not_due.pk not in published
 
 
@@ -219,7 +219,7 @@ def test_the_sweeper_republishes_a_wake_up_lost_long_ago(tenant, published, sett
         tenant=tenant,
         dispatched_at=timezone.now() - timedelta(seconds=settings.JOBS_STALE_AFTER_SECONDS + 5),
     )
-    assert jobs_sweep() == {"published": 1}
+    assert jobs_sweep() == {"published": 1, "woken": 0}
     assert published == [lost.pk]
 
 
