@@ -192,3 +192,15 @@ def test_chinese_japanese_and_korean_text_renders_with_a_font_that_has_it(tenant
     }
     assert any("CJK" in name for name in fonts), fonts
     assert "東京デザイン株式会社" in pdf.pages[0].extract_text()
+
+
+def test_emoji_render_with_a_font_that_has_them(tenant, caplog):
+    invoice = InvoiceFactory(tenant=tenant, number="2026-0044", client__name="Party Shop 🎉")
+    line(invoice, "Balloons 🎈 and confetti ✨", 1, "10.00", 25)
+    pdf = PdfReader(io.BytesIO(html_to_pdf(invoice_html(invoice)).content))
+    assert "unsupported by fonts" not in caplog.text
+    fonts = {
+        font.get_object()["/BaseFont"] for font in pdf.pages[0]["/Resources"]["/Font"].values()
+    }
+    assert any("Emoji" in name for name in fonts), fonts
+    assert "Balloons 🎈 and confetti ✨" in pdf.pages[0].extract_text()
