@@ -41,6 +41,7 @@ from core.metrics import (
 )
 from core.ratelimit import Limit, rate_limit_hit
 from core.request_context import bind_log_context, unbind_log_context
+from jobs.broker import queue_backlogs
 from jobs.context import JobContext
 from jobs.errors import (
     JobCanceled,
@@ -863,13 +864,16 @@ def _job_requeue_stale(job: Job, attempt: int, cutoff) -> bool:
 
 def jobs_sweep() -> dict:
     """Publish due pending jobs whose wake-up was never sent (broker down at submit) or has not led
-    to a claim for a long time (a message lost in a crash)."""
+    to a claim for a long time (a message lost in a crash). A queue with messages still waiting at
+    the broker is behind, not lost: its old jobs are not published again, which would only lengthen
+    it (they are when it has drained)."""
     now = timezone.now()
     lost_before = now - timedelta(seconds=settings.JOBS_STALE_AFTER_SECONDS)
+    drained = [queue for queue, waiting in queue_backlogs(Priority.values).items() if not waiting]
     # Jobs waiting for a slot have no wake-up to lose: they are woken below, for the free slots,
     # or at once when their type has no cap any more.
     capped = [job_type.name for job_type in job_types() if job_type.capped]
-    lost = Q(dispatched_at__isnull=True) | Q(dispatched_at__lt=lost_before)
+    lost = Q(dispatched_at__isnull=True) | Q(dispatched_at__lt=lost_before, priority__in=drained)
     due = Job.objects.due(now).filter(
         (lost & Q(waiting_since__isnull=True))
         | (Q(waiting_since__isnull=False) & ~Q(type__in=capped))

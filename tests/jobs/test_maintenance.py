@@ -7,9 +7,11 @@ import pytest
 import time_machine
 from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.utils import timezone
+from kombu import Queue
 
 from accounts.models import CreditEntry
 from accounts.services import credits_debit
+from config.celery import app as celery_app
 from core.errors import Conflict
 from jobs import tasks
 from jobs.context import JobContext
@@ -221,6 +223,37 @@ def test_the_sweeper_republishes_a_wake_up_lost_long_ago(tenant, published, sett
     )
     assert jobs_sweep() == {"published": 1, "woken": 0}
     assert published == [lost.pk]
+
+
+@pytest.fixture
+def normal_queue_behind():
+    """A message waiting in the broker's `normal` queue, as while workers are behind."""
+    with celery_app.producer_or_acquire() as producer:
+        producer.publish(
+            {"waiting": True}, routing_key="normal", exchange="", declare=[Queue("normal")]
+        )
+    yield
+    _purge("normal")
+
+
+def _purge(queue: str) -> None:
+    with celery_app.connection_for_write() as connection:
+        connection.default_channel.queue_purge(queue)
+
+
+def test_the_sweeper_leaves_a_queue_that_is_behind_alone_until_it_drains(
+    tenant, published, settings, normal_queue_behind
+):
+    long_ago = timezone.now() - timedelta(seconds=settings.JOBS_STALE_AFTER_SECONDS + 5)
+    behind = JobFactory(tenant=tenant, dispatched_at=long_ago)
+    other_queue = JobFactory(tenant=tenant, priority="urgent", dispatched_at=long_ago)
+    never_sent = JobFactory(tenant=tenant, dispatched_at=None)
+    assert jobs_sweep() == {"published": 2, "woken": 0}
+    assert sorted(map(str, published)) == sorted([str(other_queue.pk), str(never_sent.pk)])
+    _purge("normal")
+    published.clear()
+    assert jobs_sweep() == {"published": 1, "woken": 0}
+    assert published == [behind.pk]
 
 
 def test_purge_keeps_recent_jobs_and_the_ledger(tenant, settings):

@@ -1,0 +1,30 @@
+"""What the broker itself says about the job queues."""
+
+import logging
+
+from kombu.exceptions import ChannelError
+
+from config.celery import app
+
+logger = logging.getLogger(__name__)
+
+
+def queue_backlogs(queues: list[str]) -> dict[str, int | None]:
+    """Messages waiting in each queue at the broker, not counting those workers hold (None when
+    the broker cannot be asked). A queue no one has declared yet, or emptied, has 0."""
+    backlogs = {}
+    try:
+        with app.connection_for_write() as connection:
+            for queue in queues:
+                # A refused passive declare closes its channel (AMQP): one channel per queue.
+                with connection.channel() as channel:
+                    try:
+                        backlogs[queue] = channel.queue_declare(
+                            queue=queue, passive=True
+                        ).message_count
+                    except ChannelError:
+                        backlogs[queue] = 0
+    except Exception:  # noqa: BLE001 - an unreachable broker: the caller does without
+        logger.warning("Could not read the queues' backlogs from the broker.", exc_info=True)
+        return dict.fromkeys(queues)
+    return backlogs
