@@ -29,6 +29,17 @@ def _history(job) -> list[tuple[str, str]]:
     return [(event.kind, event.message) for event in job.events.exclude(kind="started")]
 
 
+def _running_and_waiting(tenant, settings, waiting: int = 1) -> tuple[Job, list[Job]]:
+    """A cap of one diagnostic job at once: one running, and `waiting` jobs waiting for its slot."""
+    settings.JOBS_MAX_CONCURRENCY = {"diagnostic": 1}
+    running = _diagnostic(tenant)
+    assert isinstance(job_claim(running.pk), Job)
+    jobs = [_diagnostic(tenant) for _ in range(waiting)]
+    for job in jobs:
+        assert job_claim(job.pk) == CLAIM_LATER
+    return running, jobs
+
+
 def test_a_workspace_at_its_cap_waits_while_another_workspace_starts(
     tenant, other_tenant, settings, published
 ):
@@ -95,11 +106,7 @@ def test_waiting_jobs_take_a_freed_slot_oldest_first(
 
 
 def test_an_urgent_job_goes_before_older_waiting_ones(tenant, settings, published):
-    settings.JOBS_MAX_CONCURRENCY = {"diagnostic": 1}
-    running = _diagnostic(tenant)
-    assert isinstance(job_claim(running.pk), Job)
-    waiting = _diagnostic(tenant)
-    assert job_claim(waiting.pk) == CLAIM_LATER
+    running, (waiting,) = _running_and_waiting(tenant, settings)
     urgent = job_submit(tenant=tenant, type="diagnostic", payload={"steps": 0}, priority="urgent")
     Job.objects.filter(pk=running.pk).update(status=Job.Status.COMPLETED)
     assert isinstance(job_claim(urgent.pk), Job)
@@ -119,11 +126,7 @@ def test_a_waiting_workspace_at_its_own_cap_does_not_hold_back_another(
 def test_a_finished_attempt_wakes_the_next_waiting_job(
     tenant, settings, published, django_capture_on_commit_callbacks
 ):
-    settings.JOBS_MAX_CONCURRENCY = {"diagnostic": 1}
-    running = _diagnostic(tenant)
-    assert isinstance(job_claim(running.pk), Job)
-    waiting = _diagnostic(tenant)
-    assert job_claim(waiting.pk) == CLAIM_LATER
+    running, (waiting,) = _running_and_waiting(tenant, settings)
     urgent = job_submit(tenant=tenant, type="diagnostic", payload={"steps": 0}, priority="urgent")
     Job.objects.filter(pk=running.pk).update(status=Job.Status.COMPLETED)
     published.clear()
@@ -136,11 +139,7 @@ def test_a_finished_attempt_wakes_the_next_waiting_job(
 def test_a_job_reaped_from_a_lost_worker_frees_its_slot_for_the_next_waiting_job(
     tenant, settings, published, django_capture_on_commit_callbacks
 ):
-    settings.JOBS_MAX_CONCURRENCY = {"diagnostic": 1}
-    lost = _diagnostic(tenant)
-    assert isinstance(job_claim(lost.pk), Job)
-    waiting = _diagnostic(tenant)
-    assert job_claim(waiting.pk) == CLAIM_LATER
+    lost, (waiting,) = _running_and_waiting(tenant, settings)
     long_ago = timezone.now() - timedelta(seconds=settings.JOBS_STALE_AFTER_SECONDS + 5)
     Job.objects.filter(pk=lost.pk).update(heartbeat_at=long_ago)
     published.clear()
@@ -172,12 +171,7 @@ def test_a_free_slot_is_not_held_for_a_workspace_its_own_cap_lets_start_only_one
 def test_the_sweeper_wakes_waiting_jobs_for_a_slot_whose_wake_up_was_lost(
     tenant, settings, published, django_capture_on_commit_callbacks
 ):
-    settings.JOBS_MAX_CONCURRENCY = {"diagnostic": 1}
-    running = _diagnostic(tenant)
-    assert isinstance(job_claim(running.pk), Job)
-    first, second = _diagnostic(tenant), _diagnostic(tenant)
-    for job in (first, second):
-        assert job_claim(job.pk) == CLAIM_LATER
+    running, (first, second) = _running_and_waiting(tenant, settings, waiting=2)
     with django_capture_on_commit_callbacks(execute=True):
         assert jobs_sweep() == {"published": 0, "woken": 0}
         # The job running ends without waking anyone (its worker died just after).
@@ -190,10 +184,7 @@ def test_the_sweeper_wakes_waiting_jobs_for_a_slot_whose_wake_up_was_lost(
 def test_a_job_waiting_for_a_cap_since_removed_is_published_by_the_sweeper(
     tenant, settings, published, django_capture_on_commit_callbacks
 ):
-    settings.JOBS_MAX_CONCURRENCY = {"diagnostic": 1}
-    job_claim(_diagnostic(tenant).pk)
-    waiting = _diagnostic(tenant)
-    assert job_claim(waiting.pk) == CLAIM_LATER
+    _, (waiting,) = _running_and_waiting(tenant, settings)
     settings.JOBS_MAX_CONCURRENCY = {}
     published.clear()
     with django_capture_on_commit_callbacks(execute=True):
@@ -204,10 +195,7 @@ def test_a_job_waiting_for_a_cap_since_removed_is_published_by_the_sweeper(
 
 
 def test_a_waiting_job_canceled_is_no_longer_waiting(tenant, settings, published):
-    settings.JOBS_MAX_CONCURRENCY = {"diagnostic": 1}
-    job_claim(_diagnostic(tenant).pk)
-    waiting = _diagnostic(tenant)
-    assert job_claim(waiting.pk) == CLAIM_LATER
+    _, (waiting,) = _running_and_waiting(tenant, settings)
     assert Job.objects.get(pk=waiting.pk).waiting_since is not None
     job_cancel(job=waiting)
     assert Job.objects.get(pk=waiting.pk).waiting_since is None
