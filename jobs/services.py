@@ -10,6 +10,7 @@ import random
 import signal
 import socket
 import uuid
+from collections import defaultdict
 from contextlib import nullcontext, suppress
 from datetime import timedelta
 from functools import partial
@@ -348,10 +349,11 @@ def _next_in_line(
     if tenant_id is not None:
         waiters = waiters.filter(tenant_id=tenant_id)
     tenant_cap = job_type.concurrency_cap_per_tenant
-    room = {}
+    # What each workspace's own cap leaves room for (None: no such cap).
+    room = None
     if tenant_cap is not None:
-        room = {tenant: tenant_cap - count for tenant, count in running.items()}
-        waiters = waiters.exclude(tenant_id__in=[t for t, left in room.items() if left <= 0])
+        room = defaultdict(lambda: tenant_cap)
+        room.update({tenant: tenant_cap - count for tenant, count in running.items()})
     queues = Priority.values
     if ahead_of is not None:
         queues = queues[: queues.index(ahead_of.priority) + 1]
@@ -360,12 +362,7 @@ def _next_in_line(
         line = waiters.filter(priority=queue)
         if ahead_of is not None and queue == ahead_of.priority:
             line = line.filter(_older_than(ahead_of))
-        for waiting in _in_pages(line.only("type", "priority", "tenant", "created_at")):
-            if tenant_cap is not None:
-                left = room.get(waiting.tenant_id, tenant_cap)
-                if left <= 0:
-                    continue
-                room[waiting.tenant_id] = left - 1
+        for waiting in _in_turn(line.only("type", "priority", "tenant", "created_at"), room):
             chosen.append(waiting)
             if limit is not None and len(chosen) >= limit:
                 return chosen
@@ -376,20 +373,31 @@ def _older_than(job: Job) -> Q:
     return Q(created_at__lt=job.created_at) | Q(created_at=job.created_at, pk__lt=job.pk)
 
 
-def _in_pages(jobs):
-    """Jobs oldest first, WAITERS_PAGE per query (each from where the last one ended), so that a
-    caller that has found enough stops reading."""
-    last = None
+def _in_turn(line, room: dict | None):
+    """A queue's waiting jobs oldest first, WAITERS_PAGE per query (each from where the last one
+    ended, so that a caller that has found enough stops reading), counting each against its
+    workspace's `room`: a workspace with none left is passed over, and left out of the queries."""
+    last, full = None, set()
+    if room is not None:
+        full = {tenant for tenant, left in room.items() if left <= 0}
     while True:
+        query = line.exclude(tenant_id__in=full) if full else line
         if last is not None:
-            jobs = jobs.filter(
+            query = query.filter(
                 Q(created_at__gt=last.created_at) | Q(created_at=last.created_at, pk__gt=last.pk)
             )
-        page = list(jobs.order_by("created_at", "pk")[:WAITERS_PAGE])
-        yield from page
+        page = list(query.order_by("created_at", "pk")[:WAITERS_PAGE])
+        for waiting in page:
+            last = waiting
+            if room is not None:
+                if room[waiting.tenant_id] <= 0:
+                    continue
+                room[waiting.tenant_id] -= 1
+                if room[waiting.tenant_id] <= 0:
+                    full.add(waiting.tenant_id)
+            yield waiting
         if len(page) < WAITERS_PAGE:
             return
-        last = page[-1]
 
 
 def _capacity_wait(job: Job, reason: str) -> None:
@@ -882,7 +890,7 @@ def jobs_sweep() -> dict:
     for job in due.order_by("created_at")[:SWEEP_BATCH]:
         if not Job.objects.filter(
             pk=job.pk, status=Job.Status.PENDING, dispatched_at=job.dispatched_at
-        ).update(dispatched_at=now):
+        ).update(dispatched_at=now, waiting_since=None):
             continue
         if not job_dispatch(job):
             break

@@ -12,6 +12,8 @@ from jobs.models import Job, JobEvent
 from jobs.registry import JobType, job_type_get, job_type_register
 from jobs.services import (
     CLAIM_LATER,
+    WAITERS_PAGE,
+    _capacity_wake,
     job_cancel,
     job_claim,
     job_execute,
@@ -191,6 +193,49 @@ def test_a_job_waiting_for_a_cap_since_removed_is_published_by_the_sweeper(
         assert jobs_sweep() == {"published": 1, "woken": 0}
     assert published == [waiting.pk]
     assert isinstance(job_claim(waiting.pk), Job)
+    assert Job.objects.get(pk=waiting.pk).waiting_since is None
+
+
+def _queries_to_wake(tenant, settings, waiting: int) -> int:
+    """Queries of the wake after a job of a workspace with `waiting` jobs waiting ends, where the
+    workspace's own cap lets one more of them start."""
+    settings.JOBS_MAX_CONCURRENCY = {"diagnostic": 5}
+    settings.JOBS_MAX_CONCURRENCY_PER_TENANT = {"diagnostic": 2}
+    Job.objects.all().delete()
+    ending, other = _diagnostic(tenant), _diagnostic(tenant)
+    assert isinstance(job_claim(ending.pk), Job) and isinstance(job_claim(other.pk), Job)
+    now = timezone.now()
+    Job.objects.bulk_create(
+        Job(
+            tenant=tenant,
+            type="diagnostic",
+            created_at=now + timedelta(microseconds=i),
+            waiting_since=now,
+        )
+        for i in range(waiting)
+    )
+    Job.objects.filter(pk=ending.pk).update(status=Job.Status.COMPLETED)
+    with CaptureQueriesContext(connection) as captured:
+        assert _capacity_wake(job_type_get("diagnostic"), tenant.pk) == 1
+    return len(captured.captured_queries)
+
+
+def test_a_wake_reads_no_more_of_a_long_line_than_the_slots_it_fills(tenant, settings, published):
+    assert _queries_to_wake(tenant, settings, 20 * WAITERS_PAGE) == _queries_to_wake(
+        tenant, settings, 2 * WAITERS_PAGE
+    )
+
+
+def test_a_job_waiting_for_a_cap_since_removed_is_published_once(
+    tenant, settings, published, django_capture_on_commit_callbacks
+):
+    _, (waiting,) = _running_and_waiting(tenant, settings)
+    settings.JOBS_MAX_CONCURRENCY = {}
+    with django_capture_on_commit_callbacks(execute=True):
+        jobs_sweep()
+        published.clear()
+        assert jobs_sweep() == {"published": 0, "woken": 0}
+    assert published == []
     assert Job.objects.get(pk=waiting.pk).waiting_since is None
 
 
