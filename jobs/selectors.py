@@ -142,6 +142,7 @@ def job_queue_position(job: Job) -> dict | None:
         "queue_length": queue_length,
         "active": active,
         "estimated_wait_seconds": estimate,
+        "waiting_for_slot_since": job.waiting_since,
     }
 
 

@@ -22,6 +22,11 @@ class QueuePositionSerializer(serializers.Serializer):
         " duration (null without recent runs). A job waiting for its next attempt is due at"
         " next_retry_at.",
     )
+    waiting_for_slot_since = serializers.DateTimeField(
+        allow_null=True,
+        help_text="When the job found its type or its workspace at a concurrency cap: it starts in"
+        " turn as slots free (null when it is not waiting for one).",
+    )
 
 
 class JobErrorSerializer(serializers.Serializer):

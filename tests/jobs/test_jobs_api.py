@@ -10,12 +10,13 @@ import time_machine
 from django.core.cache import caches
 from django.db import connection
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from accounts.models import CreditEntry
 from core.idempotency import request_fingerprint
 from core.models import IdempotencyRecord
 from jobs.models import Job, Priority
-from jobs.services import job_claim, job_execute
+from jobs.services import CLAIM_LATER, job_claim, job_execute
 from tests.jobs.factories import JobFactory
 
 
@@ -41,7 +42,21 @@ def test_submit_answers_202_with_where_to_poll(api_client):
         "queue_length": 1,
         "active": 0,
         "estimated_wait_seconds": None,
+        "waiting_for_slot_since": None,
     }
+
+
+def test_a_poll_says_since_when_a_job_waits_for_a_slot_of_its_capped_type(
+    api_client, settings, published
+):
+    settings.JOBS_MAX_CONCURRENCY = {"diagnostic": 1}
+    running, waiting = _submit(api_client).json(), _submit(api_client).json()
+    assert isinstance(job_claim(running["id"]), Job)
+    assert job_claim(waiting["id"]) == CLAIM_LATER
+    since = Job.objects.get(pk=waiting["id"]).waiting_since
+    polled = api_client.get(waiting["url"]).json()
+    assert parse_datetime(polled["queue"]["waiting_for_slot_since"]) == since
+    assert polled["status"] == "pending"
 
 
 def test_the_first_poll_shows_the_job_the_submit_answered_with(api_client, api_key):
