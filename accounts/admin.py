@@ -249,7 +249,7 @@ class ApiKeyAdmin(AuditedAdmin):
             request, f"The new API key is {plaintext} — copy it now, it will not be shown again."
         )
 
-    @admin.action(description="Revoke the selected keys")
+    @admin.action(description="Revoke the selected keys", permissions=["change"])
     def revoke(self, request, queryset):
         revoked = already = 0
         for api_key in queryset:

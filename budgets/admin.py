@@ -38,7 +38,7 @@ class ProjectAdmin(AuditedAdmin):
         for budget in formset.deleted_objects:
             audited_delete(request, budget, formset.form.base_fields, delete=budget.delete)
 
-    @admin.action(description="Run the budget check now (all projects)")
+    @admin.action(description="Run the budget check now (all projects)", permissions=["change"])
     def run_budget_check(self, request, queryset):
         counts = budget_alert_check()
         if not counts:

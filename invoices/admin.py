@@ -166,7 +166,7 @@ class InvoiceAdmin(AuditedAdmin):
             tenant=invoice.tenant, resource=invoice, action=action, actor=request.user, **values
         )
 
-    @admin.action(description="Render the PDF again")
+    @admin.action(description="Render the PDF again", permissions=["change"])
     def render_pdf(self, request, queryset):
         for invoice in queryset:
             invoice_pdf_request(invoice=invoice)

@@ -3,6 +3,7 @@ from collections import Counter
 from collections.abc import Callable
 
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.forms.models import BaseInlineFormSet
 from django.urls import path, reverse
 from django.utils.html import format_html
@@ -113,9 +114,15 @@ class JobAdmin(admin.ModelAdmin):
 
     def get_urls(self):
         dashboard = path(
-            "dashboard/", self.admin_site.admin_view(queue_dashboard_view), name="jobs_dashboard"
+            "dashboard/", self.admin_site.admin_view(self.dashboard_view), name="jobs_dashboard"
         )
         return [dashboard, *super().get_urls()]
+
+    def dashboard_view(self, request):
+        """Every workspace's queues, workers and alerts: for staff who may see the jobs."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        return queue_dashboard_view(request)
 
     def get_search_results(self, request, queryset, search_term):
         job_id = _as_uuid(search_term)
@@ -162,7 +169,7 @@ class JobAdmin(admin.ModelAdmin):
                 request, f"{len(refused) - REFUSALS_SHOWN} more jobs were not changed."
             )
 
-    @admin.action(description="Retry as new jobs (failed or canceled)")
+    @admin.action(description="Retry as new jobs (failed or canceled)", permissions=["change"])
     def retry_jobs(self, request, queryset):
         def retry(job: Job) -> str:
             job_retry(job=job, user=request.user)
@@ -170,7 +177,7 @@ class JobAdmin(admin.ModelAdmin):
 
         self._apply(request, queryset, retry, command="manage.py retry_job <id>…")
 
-    @admin.action(description="Cancel (pending or processing)")
+    @admin.action(description="Cancel (pending or processing)", permissions=["change"])
     def cancel_jobs(self, request, queryset):
         def cancel(job: Job) -> str:
             if job_cancel(job=job, actor=request.user).is_finished:
@@ -187,7 +194,9 @@ class JobAdmin(admin.ModelAdmin):
             command="manage.py clean_queue --status pending, or manage.py cancel_job <id>…",
         )
 
-    @admin.action(description="Requeue the dead letter (failed or canceled)")
+    @admin.action(
+        description="Requeue the dead letter (failed or canceled)", permissions=["change"]
+    )
     def requeue_jobs(self, request, queryset):
         def requeue(job: Job) -> str:
             job_requeue(job=job, actor=request.user)

@@ -69,7 +69,7 @@ class PublicLinkAdmin(AuditedAdmin):
         # A link's token is only ever shown to whoever creates it through the API.
         return False
 
-    @admin.action(description="Deactivate the selected links")
+    @admin.action(description="Deactivate the selected links", permissions=["change"])
     def deactivate(self, request, queryset):
         deactivated = 0
         for link in queryset.filter(is_active=True).select_related("tenant"):

@@ -73,3 +73,49 @@ def test_link_key_and_invoice_actions_call_their_services(admin_client, tenant):
     invoice.refresh_from_db()
     assert invoice.pdf_status == Invoice.PdfStatus.PENDING
     assert invoice.pdf_job.type == "invoice_pdf"
+
+
+def _staff_who_may_only_view(client, *models: str):
+    from django.contrib.auth.models import Permission
+
+    from tests.factories import UserFactory
+
+    user = UserFactory(username="viewer@example.com", is_staff=True)
+    user.user_permissions.set(
+        Permission.objects.filter(codename__in=[f"view_{model}" for model in models])
+    )
+    client.force_login(user)
+    return client
+
+
+def test_staff_who_may_only_view_run_no_action_that_changes_anything(client, tenant):
+    job = JobFactory(tenant=tenant)
+    api_key, _ = api_key_create(tenant=tenant, name="ci")
+    deck = Deck.objects.create(tenant=tenant, title="Shared")
+    link, _ = share_link_create(tenant=tenant, resource_type="deck", resource_id=deck.pk)
+    invoice = InvoiceFactory(tenant=tenant)
+    project = ProjectFactory(tenant=tenant)
+    viewer = _staff_who_may_only_view(client, "job", "apikey", "publiclink", "invoice", "project")
+    for changelist, action, obj in [
+        ("/admin/jobs/job/", "cancel_jobs", job),
+        ("/admin/jobs/job/", "retry_jobs", job),
+        ("/admin/jobs/job/", "requeue_jobs", job),
+        ("/admin/accounts/apikey/", "revoke", api_key),
+        ("/admin/sharelinks/publiclink/", "deactivate", link),
+        ("/admin/invoices/invoice/", "render_pdf", invoice),
+        ("/admin/budgets/project/", "run_budget_check", project),
+    ]:
+        page = viewer.get(changelist).content.decode()
+        assert page and f'value="{action}"' not in page, action
+        said = _act(viewer, changelist, action, [obj])
+        assert set(said) <= {"No action selected."}, (action, said)
+    assert Job.objects.get(pk=job.pk).status == Job.Status.PENDING
+    assert ApiKey.objects.get(pk=api_key.pk).revoked_at is None
+    assert PublicLink.objects.get(pk=link.pk).is_active
+
+
+def test_the_queue_dashboard_is_for_staff_who_may_see_the_jobs(client, db):
+    staff = _staff_who_may_only_view(client)
+    assert staff.get("/admin/jobs/job/dashboard/").status_code == 403
+    staff = _staff_who_may_only_view(client, "job")
+    assert staff.get("/admin/jobs/job/dashboard/").status_code == 200
