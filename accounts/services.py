@@ -118,7 +118,9 @@ def api_key_authenticate(plaintext: str) -> ApiKey | None:
             api_key = ApiKey.objects.select_related("tenant").filter(prefix=prefix).first()
             if api_key is None or not api_key.matches(plaintext):
                 return None
-            _api_key_cache_set(api_key)
+            api_key = _api_key_cache_set(api_key)
+            if api_key is None:
+                return None
         keycache.local_set(key_hash, api_key, read_at)
     if not api_key.is_usable or not api_key.tenant.is_active:
         return None
@@ -135,7 +137,9 @@ def api_key_authenticate(plaintext: str) -> ApiKey | None:
             api_keys_uncache([key_hash])
             return None
         api_key.last_used_at = now
-        _api_key_cache_set(api_key)
+        api_key = _api_key_cache_set(api_key)
+        if api_key is None or not api_key.is_usable or not api_key.tenant.is_active:
+            return None
     return api_key
 
 
@@ -143,9 +147,29 @@ def api_key_cache_key(key_hash: str) -> str:
     return f"api-key:{key_hash}"
 
 
-def _api_key_cache_set(api_key: ApiKey) -> None:
-    if settings.API_KEY_CACHE_SECONDS > 0:
-        cache.set(api_key_cache_key(api_key.key_hash), api_key, settings.API_KEY_CACHE_SECONDS)
+def _api_key_cache_set(api_key: ApiKey) -> ApiKey | None:
+    """Share the key (and its tenant) with every process, then read it again: a change that
+    committed after `api_key` was read dropped the cache before this wrote it, so a copy found
+    stale is dropped again and the row as it is now used instead. None when the key is gone."""
+    if settings.API_KEY_CACHE_SECONDS <= 0:
+        return api_key
+    cache.set(api_key_cache_key(api_key.key_hash), api_key, settings.API_KEY_CACHE_SECONDS)
+    now = ApiKey.objects.select_related("tenant").filter(pk=api_key.pk).first()
+    if now is None or _api_key_state(now) != _api_key_state(api_key):
+        api_keys_uncache([api_key.key_hash])
+    return now
+
+
+def _api_key_state(api_key: ApiKey) -> tuple:
+    """What a request's authentication and authorization read of a key and its tenant."""
+    return (
+        api_key.revoked_at,
+        api_key.expires_at,
+        api_key.role,
+        api_key.rate_limit_per_minute,
+        api_key.rate_limit_per_day,
+        api_key.tenant.is_active,
+    )
 
 
 def api_keys_uncache(key_hashes: list[str]) -> None:

@@ -132,3 +132,38 @@ def test_a_request_that_read_the_key_before_it_was_revoked_does_not_cache_it(ten
     thread.join()
     assert answered == [None]
     assert api_key_authenticate(plaintext) is None
+
+
+@pytest.mark.parametrize("change", ["revoke", "demote", "suspend"])
+def test_a_change_that_commits_while_a_request_reads_the_key_is_not_cached_over(
+    tenant, monkeypatch, change
+):
+    # A client polling: its key was used a moment ago, so this request writes no last-used time.
+    api_key, plaintext = api_key_create(tenant=tenant, role="admin")
+    ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=timezone.now())
+    read_the_row = ApiKey.matches
+
+    def another_process_changes_it_now(self, text):
+        # The request has read the row; another process's change commits (its signals drop the
+        # cached copies at once and on commit) before this request writes the shared cache.
+        monkeypatch.setattr(ApiKey, "matches", read_the_row)
+        if change == "revoke":
+            api_key_revoke(api_key=ApiKey.objects.get(pk=self.pk))
+        elif change == "demote":
+            key = ApiKey.objects.get(pk=self.pk)
+            key.role = "member"
+            key.save()
+        else:
+            tenant.is_active = False
+            tenant.save()
+        return read_the_row(self, text)
+
+    monkeypatch.setattr(ApiKey, "matches", another_process_changes_it_now)
+    api_key_authenticate(plaintext)
+    # Every later request, in this process or another (whose own copies were dropped too):
+    keycache.forget_all()
+    later = api_key_authenticate(plaintext)
+    if change == "demote":
+        assert later.role == "member"
+    else:
+        assert later is None
