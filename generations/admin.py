@@ -23,6 +23,17 @@ class ArtifactAdmin(WorkspaceOwnedAdmin):
     readonly_fields = ["created_at"]
 
 
+class PartAdmin(admin.ModelAdmin):
+    """A part of an artifact (a slide, a block, a node) stays in the artifact it was made in: the
+    artifact says which workspace sees it, so moving the part would show it to another."""
+
+    part_of: list[str] = []
+
+    def get_readonly_fields(self, request, obj=None):
+        fixed = self.part_of if obj is not None else []
+        return [*super().get_readonly_fields(request, obj), *fixed]
+
+
 class SlideInline(admin.StackedInline):
     model = Slide
     extra = 0
@@ -42,21 +53,23 @@ class DeckAdmin(ArtifactAdmin):
 
 
 @admin.register(Slide)
-class SlideAdmin(admin.ModelAdmin):
+class SlideAdmin(PartAdmin):
     list_display = ["title", "deck", "position"]
     search_fields = ["title", "deck__title"]
     list_select_related = ["deck"]
     raw_id_fields = ["deck"]
+    part_of = ["deck"]
     inlines = [BlockInline]
 
 
 @admin.register(Block)
-class BlockAdmin(admin.ModelAdmin):
+class BlockAdmin(PartAdmin):
     list_display = ["slide", "position", "kind"]
     list_filter = ["kind"]
     search_fields = ["text"]
     list_select_related = ["slide"]
     raw_id_fields = ["slide"]
+    part_of = ["slide"]
 
 
 class DistractorInline(admin.TabularInline):
@@ -86,11 +99,12 @@ class SkillTreeAdmin(ArtifactAdmin):
 
 
 @admin.register(SkillNode)
-class SkillNodeAdmin(admin.ModelAdmin):
+class SkillNodeAdmin(PartAdmin):
     list_display = ["name", "tree", "depth", "position"]
     search_fields = ["name", "tree__name"]
     list_select_related = ["tree"]
     raw_id_fields = ["tree", "parent"]
+    part_of = ["tree", "parent"]
 
 
 @admin.register(Story)

@@ -1,3 +1,4 @@
+from django.core.exceptions import ValidationError
 from django.db import models
 
 from accounts.models import TenantOwned, TenantScopedQuerySet
@@ -112,6 +113,11 @@ class SkillNode(models.Model):
 
     def __str__(self):
         return self.name
+
+    def clean(self):
+        super().clean()
+        if self.parent_id is not None and self.parent.tree_id != self.tree_id:
+            raise ValidationError({"parent": "It is a node of another tree."})
 
 
 class Story(Artifact):

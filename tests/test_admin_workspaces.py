@@ -4,6 +4,7 @@ naming all of them."""
 from accounts.admin import TenantAdmin
 from accounts.models import ApiKey, CreditEntry, Tenant
 from accounts.services import api_key_create, credits_debit
+from generations.models import Deck, SkillNode, SkillTree, Slide
 from tests.budgets.factories import ProjectFactory, hours
 from tests.factories import TenantFactory
 from tests.jobs.factories import JobFactory
@@ -47,6 +48,37 @@ def test_an_api_key_stays_in_its_workspace(admin_client, tenant, other_tenant):
     assert ApiKey.objects.get(pk=api_key.pk).tenant_id == tenant.pk
     # A new object still chooses its workspace.
     assert b'name="tenant"' in admin_client.get("/admin/budgets/project/add/").content
+
+
+def test_a_slide_or_a_node_stays_in_the_artifact_it_was_made_in(
+    admin_client, tenant, other_tenant, other_api_client
+):
+    deck = Deck.objects.create(tenant=tenant, title="Alice's deck")
+    slide = Slide.objects.create(deck=deck, position=0, title="Alice's secret slide")
+    theirs = Deck.objects.create(tenant=other_tenant, title="Bob's deck")
+    response = admin_client.post(
+        f"/admin/generations/slide/{slide.pk}/change/",
+        {
+            "deck": theirs.pk,
+            "position": 0,
+            "title": "Alice's secret slide",
+            **{f"blocks-{name}": "0" for name in ("TOTAL_FORMS", "INITIAL_FORMS")},
+        },
+    )
+    assert response.status_code == 302
+    assert Slide.objects.get(pk=slide.pk).deck_id == deck.pk
+    shown = other_api_client.get(f"/api/v1/decks/{theirs.pk}").json()
+    assert "Alice's secret slide" not in str(shown)
+
+    tree = SkillTree.objects.create(tenant=tenant, name="Alice's tree")
+    root = SkillNode.objects.create(tree=tree, name="Root", depth=0, position=0)
+    other_tree = SkillTree.objects.create(tenant=other_tenant, name="Bob's tree")
+    added = admin_client.post(
+        "/admin/generations/skillnode/add/",
+        {"tree": other_tree.pk, "parent": root.pk, "name": "Leaf", "depth": 1, "position": 0},
+    )
+    assert added.status_code == 200 and "It is a node of another tree." in added.content.decode()
+    assert not SkillNode.objects.filter(tree=other_tree).exists()
 
 
 def test_lists_narrow_to_one_workspace_without_naming_every_workspace(admin_client, tenant, db):
