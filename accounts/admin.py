@@ -17,10 +17,10 @@ from accounts.services import (
 )
 
 
-def audited_save(request, obj, names, *, change: bool, save) -> None:
+def audited_save(request, obj, names, *, change: bool, save, tenant=None) -> None:
     """`save()` a workspace's object edited in the admin, and record it in the workspace's audit
     log under the staff user's name: a creation with the form's fields, a change with the fields
-    it changed, before and after."""
+    it changed, before and after. The workspace is the object's own unless `tenant` is given."""
     rows = type(obj)._default_manager
     old = audit_values(rows.get(pk=obj.pk), names) if change else None
     save()
@@ -29,7 +29,12 @@ def audited_save(request, obj, names, *, change: bool, save) -> None:
     if old != new:
         action = AuditEvent.Action.UPDATE if change else AuditEvent.Action.CREATE
         audit_record(
-            tenant=obj.tenant, resource=obj, action=action, actor=request.user, old=old, new=new
+            tenant=tenant or obj.tenant,
+            resource=obj,
+            action=action,
+            actor=request.user,
+            old=old,
+            new=new,
         )
 
 
@@ -172,7 +177,15 @@ class TenantAdmin(admin.ModelAdmin):
         )
 
     def save_model(self, request, obj, form, change):
-        super().save_model(request, obj, form, change)
+        # Its name, slug and whether it is active are in its own audit log, like its members.
+        audited_save(
+            request,
+            obj,
+            set(form.changed_data) if change else set(form.fields),
+            change=change,
+            save=functools.partial(super().save_model, request, obj, form, change),
+            tenant=obj,
+        )
         amount = form.cleaned_data.get("grant_credits")
         if amount:
             credits_grant(
@@ -180,9 +193,24 @@ class TenantAdmin(admin.ModelAdmin):
             )
             messages.success(request, f"Granted {amount} credits to {obj}.")
 
+    def save_formset(self, request, form, formset, change):
+        memberships = formset.save(commit=False)
+        changed = {id(membership): names for membership, names in formset.changed_objects}
+        for membership in memberships:
+            names = changed.get(id(membership))
+            audited_save(
+                request,
+                membership,
+                set(names or formset.form.base_fields),
+                change=names is not None,
+                save=membership.save,
+            )
+        for membership in formset.deleted_objects:
+            audited_delete(request, membership, formset.form.base_fields, delete=membership.delete)
+
 
 @admin.register(Membership)
-class MembershipAdmin(admin.ModelAdmin):
+class MembershipAdmin(AuditedAdmin):
     list_display = ["user", "tenant", "role", "created_at"]
     list_filter = ["role", WorkspaceFilter]
     search_fields = ["user__username", "user__email", "tenant__slug"]

@@ -174,3 +174,41 @@ def test_a_workspace_with_invoices_and_recorded_work_is_deleted_in_the_admin(
     assert not Tenant.objects.filter(pk=tenant.pk).exists()
     for model in (Project, TimeEntry, Invoice, Client):
         assert set(model.objects.values_list("tenant", flat=True)) == {other_tenant.pk}, model
+
+
+def test_members_and_the_workspace_edited_in_the_admin_are_in_its_audit_log(admin_client, tenant):
+    from accounts.models import AuditEvent, Membership
+    from tests.factories import UserFactory
+
+    member = Membership.objects.create(tenant=tenant, user=UserFactory(), role="member")
+    newcomer = UserFactory()
+    response = admin_client.post(
+        f"/admin/accounts/tenant/{tenant.pk}/change/",
+        {
+            "name": tenant.name,
+            "slug": tenant.slug,
+            "is_active": "",
+            "memberships-TOTAL_FORMS": "2",
+            "memberships-INITIAL_FORMS": "1",
+            "memberships-0-id": member.pk,
+            "memberships-0-tenant": tenant.pk,
+            "memberships-0-user": member.user_id,
+            "memberships-0-role": "admin",
+            "memberships-1-tenant": tenant.pk,
+            "memberships-1-user": newcomer.pk,
+            "memberships-1-role": "member",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    events = {
+        (event.resource_type, event.action, tuple(event.changed_fields)): event
+        for event in AuditEvent.objects.filter(tenant=tenant)
+    }
+    suspended = events[("accounts.tenant", "update", ("is_active",))]
+    assert (suspended.old_values, suspended.new_values) == (
+        {"is_active": True},
+        {"is_active": False},
+    )
+    promoted = events[("accounts.membership", "update", ("role",))]
+    assert (promoted.new_values, promoted.actor_label) == ({"role": "admin"}, "admin")
+    assert ("accounts.membership", "create", ("role", "tenant_id", "user_id")) in events
