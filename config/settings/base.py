@@ -13,7 +13,48 @@ from kombu import Exchange, Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
-env = environ.Env()
+
+class StrictEnv(environ.Env):
+    """django-environ, reading numbers and booleans strictly: a malformed value (`NUM_PROXIES=abc`,
+    `REDIS_SOCKET_TIMEOUT=5s`, `DEBUG=maybe`, a negative count) stops start-up with a message that
+    names its variable, instead of a traceback deep inside or a value quietly read otherwise."""
+
+    TRUE, FALSE = {"true", "yes", "on", "1"}, {"false", "no", "off", "0"}
+
+    def bool(self, var, default=environ.Env.NOTSET):
+        raw = os.environ.get(var)
+        if raw is None:
+            return super().bool(var, default=default)
+        if raw.strip().lower() not in self.TRUE | self.FALSE:
+            raise ImproperlyConfigured(f"{var}: {raw!r} is not true or false.")
+        return raw.strip().lower() in self.TRUE
+
+    def int(self, var, default=environ.Env.NOTSET):
+        return self._number(var, default, int, "a whole number")
+
+    def float(self, var, default=environ.Env.NOTSET):
+        return self._number(var, default, float, "a number")
+
+    def _number(self, var, default, kind, what):
+        raw = os.environ.get(var)
+        if raw is None:
+            return super().get_value(var, cast=kind, default=default)
+        try:
+            value = kind(raw.strip())
+        except ValueError:
+            raise ImproperlyConfigured(f"{var}: {raw!r} is not {what}.") from None
+        if value < 0:
+            raise ImproperlyConfigured(f"{var}: {raw!r} must be 0 or more.")
+        return value
+
+    def choice(self, var, choices, default):
+        value = self.str(var, default=default)
+        if value not in choices:
+            raise ImproperlyConfigured(f"{var}: {value!r} is not one of {', '.join(choices)}.")
+        return value
+
+
+env = StrictEnv()
 if (BASE_DIR / ".env").exists():
     env.read_env(str(BASE_DIR / ".env"))
 # A variable set to nothing (`DATABASE_URL=` in a copied .env.example) means its default.
@@ -149,6 +190,10 @@ def _tune_database(database: dict) -> dict:
                 "timeout": 20,
                 "transaction_mode": "IMMEDIATE",
             }
+        )
+    elif database["ENGINE"] != "django.db.backends.postgresql":
+        raise ImproperlyConfigured(
+            f"DATABASE_URL: {database['ENGINE']} is not supported; use postgres:// or sqlite://."
         )
     else:
         database["ENGINE"] = "core.postgresql"
@@ -357,8 +402,8 @@ JOBS_MAX_CONCURRENCY_PER_TENANT = {
 # Per-type time limits in seconds, overriding the types' own, e.g. JOBS_TIME_LIMITS=invoice_pdf=120.
 JOBS_TIME_LIMITS = _env_counts("JOBS_TIME_LIMITS", least=1)
 
-LOG_FORMAT = env("LOG_FORMAT", default="text" if DEBUG else "json")
-LOG_LEVEL = env("LOG_LEVEL", default="INFO")
+LOG_FORMAT = env.choice("LOG_FORMAT", ["text", "json"], default="text" if DEBUG else "json")
+LOG_LEVEL = env.choice("LOG_LEVEL", ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"], "INFO")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -402,6 +447,11 @@ PLATFORM_ALERT_EMAILS = env.list("PLATFORM_ALERT_EMAILS", default=[])
 # Monitoring: /metrics answers a bearer token, or the listed addresses/networks.
 METRICS_TOKEN = env("METRICS_TOKEN", default="")
 METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=["127.0.0.1", "::1"])
+try:
+    for _network in METRICS_ALLOWED_IPS:
+        ipaddress.ip_network(_network, strict=False)
+except ValueError as exc:
+    raise ImproperlyConfigured(f"METRICS_ALLOWED_IPS: {exc}") from exc
 # The operations check (every 5 minutes) alerts platform staff when:
 OPS_BUDGET_CHECK_MAX_AGE_MINUTES = env.int("OPS_BUDGET_CHECK_MAX_AGE_MINUTES", default=30)
 OPS_PDF_FAILURE_RATE = env.float("OPS_PDF_FAILURE_RATE", default=0.10)
@@ -418,7 +468,9 @@ JOB_CREDIT_COSTS = _env_counts("JOB_CREDIT_COSTS")
 INVOICE_PDF_DEBOUNCE_SECONDS = env.float("INVOICE_PDF_DEBOUNCE_SECONDS", default=2.0)
 
 # Generations: which provider writes (offline needs no network), and the remote providers' settings.
-GENERATION_PROVIDER = env("GENERATION_PROVIDER", default="offline")
+GENERATION_PROVIDER = env.choice(
+    "GENERATION_PROVIDER", ["offline", "openai", "anthropic"], default="offline"
+)
 GENERATION_HTTP_TIMEOUT = env.float("GENERATION_HTTP_TIMEOUT", default=60.0)
 GENERATION_MAX_INPUT_CHARS = env.int("GENERATION_MAX_INPUT_CHARS", default=20_000)
 GENERATION_VIEW_URL_MAX_AGE = env.int("GENERATION_VIEW_URL_MAX_AGE", default=7 * 24 * 3600)

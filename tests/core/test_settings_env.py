@@ -62,3 +62,46 @@ def test_a_per_type_setting_that_is_not_a_count_stops_start_up_naming_it(name, v
     started = _start(**{name: value})
     assert started.returncode != 0
     assert f"ImproperlyConfigured: {name}: {error}" in started.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "error"),
+    [
+        ("NUM_PROXIES", "abc", "'abc' is not a whole number"),
+        ("NUM_PROXIES", "-1", "'-1' must be 0 or more"),
+        ("CONN_MAX_AGE", "1.5", "'1.5' is not a whole number"),
+        ("REDIS_SOCKET_TIMEOUT", "5s", "'5s' is not a number"),
+        ("DEBUG", "maybe", "'maybe' is not true or false"),
+        ("LOG_FORMAT", "xml", "'xml' is not one of text, json"),
+        ("GENERATION_PROVIDER", "OpenAI", "'OpenAI' is not one of offline, openai, anthropic"),
+        ("METRICS_ALLOWED_IPS", "127.0.0.1,prometheus", "'prometheus' does not appear to be"),
+        ("DATABASE_URL", "mysql://u:p@127.0.0.1:3306/db", "django.db.backends.mysql is not"),
+    ],
+)
+def test_a_malformed_setting_stops_start_up_naming_it(name, value, error):
+    started = _start(**{name: value})
+    assert started.returncode != 0
+    assert f"ImproperlyConfigured: {name}: {error}" in started.stderr, started.stderr[-600:]
+
+
+def test_numbers_and_booleans_in_their_documented_forms_are_read():
+    started = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import django; django.setup(); from django.conf import settings as s;"
+            " print(s.NUM_PROXIES, s.REDIS_SOCKET_TIMEOUT, s.SECURE_SSL_REDIRECT, s.DEBUG)",
+        ],
+        cwd=ROOT,
+        env={
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "config.settings.base",
+            "DEBUG": "True",
+            "NUM_PROXIES": " 2 ",
+            "REDIS_SOCKET_TIMEOUT": "2.5",
+            "SECURE_SSL_REDIRECT": "off",
+        },
+        capture_output=True,
+        text=True,
+    )
+    assert started.stdout.split() == ["2", "2.5", "False", "True"], started.stderr[-2000:]
