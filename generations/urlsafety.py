@@ -4,7 +4,8 @@ import ipaddress
 import logging
 import socket
 import ssl
-import time
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FetchTimeout
 from urllib.parse import urlsplit
 
 import httpx
@@ -84,13 +85,17 @@ def image_fetch(url: str) -> bytes:
     The environment is not trusted (trust_env=False): a proxy from HTTPS_PROXY would connect on
     the worker's behalf, and its tunnel to the pinned address carries no SNI, so the site's
     certificate could not be verified against its name."""
+    timeout = settings.GENERATION_HTTP_TIMEOUT
+    # A read timeout bounds each read, not the whole: a site can send its headers or its image a
+    # byte at a time. The fetch runs in a thread of its own, which the worker stops waiting for
+    # at the deadline; closing the client then ends it at its next read.
+    fetcher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="image-fetch")
     try:
-        with httpx.Client(
-            timeout=settings.GENERATION_HTTP_TIMEOUT,
-            trust_env=False,
-            verify=source_tls_context(),
-        ) as client:
-            return _image_follow(client, url, time.monotonic() + settings.GENERATION_HTTP_TIMEOUT)
+        with httpx.Client(timeout=timeout, trust_env=False, verify=source_tls_context()) as client:
+            try:
+                return fetcher.submit(_image_follow, client, url).result(timeout=timeout)
+            except FetchTimeout:
+                raise httpx.ReadTimeout("The whole fetch took longer than allowed.") from None
     except httpx.TimeoutException as exc:
         logger.warning("The source image at %s timed out: %r", _where(exc), exc)
         raise RetryableError("SOURCE_TIMEOUT", "The source image timed out.") from exc
@@ -99,6 +104,8 @@ def image_fetch(url: str) -> bytes:
         raise RetryableError(
             "SOURCE_UNAVAILABLE", "The source image could not be fetched."
         ) from exc
+    finally:
+        fetcher.shutdown(wait=False)
 
 
 def source_tls_context() -> ssl.SSLContext:
@@ -107,13 +114,12 @@ def source_tls_context() -> ssl.SSLContext:
     return httpx.create_ssl_context(trust_env=False)
 
 
-def _image_follow(client: httpx.Client, url: str, deadline: float) -> bytes:
+def _image_follow(client: httpx.Client, url: str) -> bytes:
     for _ in range(MAX_REDIRECTS + 1):
-        _deadline_check(deadline)
         response = _pinned_send(client, url)
         try:
             if not response.has_redirect_location:
-                return _image_read(response, deadline)
+                return _image_read(response)
             url = _redirect_target(url, response.headers["Location"])
         finally:
             response.close()
@@ -155,7 +161,7 @@ def _pinned_request(client: httpx.Client, target: httpx.URL, address: str) -> ht
     )
 
 
-def _image_read(response: httpx.Response, deadline: float) -> bytes:
+def _image_read(response: httpx.Response) -> bytes:
     status = response.status_code
     if status == 429 or status >= 500:
         raise RetryableError("SOURCE_UNAVAILABLE", f"The source image answered {status}.")
@@ -170,18 +176,12 @@ def _image_read(response: httpx.Response, deadline: float) -> bytes:
     limit = settings.GENERATION_IMAGE_MAX_BYTES
     body = bytearray()
     for chunk in response.iter_raw():
-        _deadline_check(deadline, response.request)
         body += chunk
         if len(body) > limit:
             raise PermanentError(
                 "INVALID_SOURCE", f"The source image is larger than {limit} bytes."
             )
     return bytes(body)
-
-
-def _deadline_check(deadline: float, request: httpx.Request | None = None) -> None:
-    if time.monotonic() > deadline:
-        raise httpx.ReadTimeout("The whole fetch took too long.", request=request)
 
 
 def _redirect_target(url: str, location: str) -> str:

@@ -184,28 +184,35 @@ def test_the_next_checked_address_is_tried_when_one_cannot_be_reached(site, netw
     assert image_fetch("https://img.example/fox.png") == FOX
 
 
-def test_a_source_sent_a_byte_at_a_time_times_out_within_the_http_timeout(site, network, settings):
+@pytest.mark.parametrize("dripped", ["headers", "image"])
+def test_a_source_sent_a_byte_at_a_time_times_out_within_the_http_timeout(
+    site, network, settings, dripped
+):
     settings.GENERATION_HTTP_TIMEOUT = 1
     network.names["img.example"] = [PUBLIC]
+    head = f"HTTP/1.1 200 OK\r\nContent-Length: {len(FOX)}\r\nX-Pad: {'a' * 40}\r\n\r\n"
+    whole = head.encode() + FOX
+    # 80 bytes, each well within the timeout of one read: 8 seconds in all.
+    slow_from = len(head) if dripped == "image" else 0
 
     def drip(handler):
-        # Each byte well within the timeout of one read; the whole would take 8 seconds.
-        handler.send_response(200)
-        handler.send_header("Content-Length", str(len(FOX)))
-        handler.end_headers()
-        for byte in FOX[:16]:
+        handler.wfile.write(whole[:slow_from])
+        for byte in whole[slow_from : slow_from + 80]:
             handler.wfile.write(bytes([byte]))
             handler.wfile.flush()
-            time.sleep(0.5)
-        handler.wfile.write(FOX[16:])
+            time.sleep(0.1)
+        handler.wfile.write(whole[slow_from + 80 :])
 
     site.httpd.RequestHandlerClass.do_GET = drip
+    started = time.monotonic()
     with pytest.raises(RetryableError) as raised:
         image_fetch("https://img.example/fox.png")
     assert (raised.value.code, raised.value.message) == (
         "SOURCE_TIMEOUT",
         "The source image timed out.",
     )
+    # The worker is let go at the timeout, not when the site has finished sending.
+    assert time.monotonic() - started < 4
 
 
 def test_a_host_that_does_not_resolve_for_a_moment_is_retried(site, network, monkeypatch):
