@@ -2,6 +2,7 @@
 default; the README's configuration table documents each one."""
 
 import ipaddress
+import math
 import os
 import re
 from pathlib import Path
@@ -43,6 +44,8 @@ class StrictEnv(environ.Env):
             value = kind(raw.strip())
         except ValueError:
             raise ImproperlyConfigured(f"{var}: {raw!r} is not {what}.") from None
+        if not math.isfinite(value):
+            raise ImproperlyConfigured(f"{var}: {raw!r} is not {what}.")
         if value < 0:
             raise ImproperlyConfigured(f"{var}: {raw!r} must be 0 or more.")
         return value

@@ -71,6 +71,8 @@ def test_a_per_type_setting_that_is_not_a_count_stops_start_up_naming_it(name, v
         ("NUM_PROXIES", "-1", "'-1' must be 0 or more"),
         ("CONN_MAX_AGE", "1.5", "'1.5' is not a whole number"),
         ("REDIS_SOCKET_TIMEOUT", "5s", "'5s' is not a number"),
+        ("GENERATION_HTTP_TIMEOUT", "nan", "'nan' is not a number"),
+        ("OPS_PDF_FAILURE_RATE", "1e999", "'1e999' is not a number"),
         ("DEBUG", "maybe", "'maybe' is not true or false"),
         ("LOG_FORMAT", "xml", "'xml' is not one of text, json"),
         ("GENERATION_PROVIDER", "OpenAI", "'OpenAI' is not one of offline, openai, anthropic"),
