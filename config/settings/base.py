@@ -436,7 +436,12 @@ LOGGING = {
         "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
         # Django's own lines (requests refused, ...) through it too: its default console handler,
         # on while DEBUG is, would print them as they are, share-link tokens and all.
-        "django": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
+        # At INFO at most, as Django's own default has it: its DEBUG lines are every SQL query.
+        "django": {
+            "handlers": ["console"],
+            "level": "INFO" if LOG_LEVEL == "DEBUG" else LOG_LEVEL,
+            "propagate": False,
+        },
         # WeasyPrint narrates every rendering step at INFO.
         "weasyprint": {"level": "WARNING"},
         "fontTools": {"level": "WARNING"},
