@@ -3,8 +3,12 @@
 from django.conf import settings
 from django.db import migrations, models
 
+import core.operations
+
 
 class Migration(migrations.Migration):
+    # The index is built without locking the jobs table's writes (CREATE INDEX CONCURRENTLY).
+    atomic = False
 
     dependencies = [
         ('accounts', '0004_auditevent_operator'),
@@ -18,7 +22,7 @@ class Migration(migrations.Migration):
             name='waiting_since',
             field=models.DateTimeField(blank=True, help_text='When the job first found its type or workspace at its concurrency cap; cleared when it starts. Waiting jobs start oldest first.', null=True),
         ),
-        migrations.AddIndex(
+        core.operations.AddIndexWithoutLocking(
             model_name='job',
             index=models.Index(condition=models.Q(('status', 'pending'), ('waiting_since__isnull', False)), fields=['type', 'priority', 'created_at'], name='job_capacity_waiters_idx'),
         ),
