@@ -38,6 +38,33 @@ def audited_save(request, obj, names, *, change: bool, save, tenant=None) -> Non
         )
 
 
+def audited_form_save(request, obj, form, change: bool, *, save, tenant=None) -> None:
+    """audited_save of an object edited in an admin form: a creation with the form's fields, a
+    change with those it changed."""
+    names = set(form.changed_data) if change else set(form.fields)
+    audited_save(request, obj, names, change=change, save=save, tenant=tenant)
+
+
+def audited_formset_save(request, formset, *, prepare=None) -> None:
+    """Save an inline formset's objects, each created, changed or deleted one in its workspace's
+    audit log; `prepare(obj)` runs before each is saved."""
+    objects = formset.save(commit=False)
+    changed = {id(obj): names for obj, names in formset.changed_objects}
+    for obj in objects:
+        if prepare is not None:
+            prepare(obj)
+        names = changed.get(id(obj))
+        audited_save(
+            request,
+            obj,
+            set(names or formset.form.base_fields),
+            change=names is not None,
+            save=obj.save,
+        )
+    for obj in formset.deleted_objects:
+        audited_delete(request, obj, formset.form.base_fields, delete=obj.delete)
+
+
 def audited_delete(request, obj, names, *, delete) -> None:
     """`delete()` a workspace's object in the admin, recorded in the workspace's audit log with
     the values it had in the fields `names` (those staff see)."""
@@ -91,13 +118,8 @@ class AuditedAdmin(WorkspaceOwnedAdmin):
     audit log, as they do through the API (Django's admin history keeps its own record too)."""
 
     def save_model(self, request, obj, form, change):
-        audited_save(
-            request,
-            obj,
-            set(form.changed_data) if change else set(form.fields),
-            change=change,
-            save=functools.partial(super().save_model, request, obj, form, change),
-        )
+        save = functools.partial(super().save_model, request, obj, form, change)
+        audited_form_save(request, obj, form, change, save=save)
 
     def delete_model(self, request, obj):
         delete = functools.partial(super().delete_model, request, obj)
@@ -178,14 +200,8 @@ class TenantAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         # Its name, slug and whether it is active are in its own audit log, like its members.
-        audited_save(
-            request,
-            obj,
-            set(form.changed_data) if change else set(form.fields),
-            change=change,
-            save=functools.partial(super().save_model, request, obj, form, change),
-            tenant=obj,
-        )
+        save = functools.partial(super().save_model, request, obj, form, change)
+        audited_form_save(request, obj, form, change, save=save, tenant=obj)
         amount = form.cleaned_data.get("grant_credits")
         if amount:
             credits_grant(
@@ -194,19 +210,7 @@ class TenantAdmin(admin.ModelAdmin):
             messages.success(request, f"Granted {amount} credits to {obj}.")
 
     def save_formset(self, request, form, formset, change):
-        memberships = formset.save(commit=False)
-        changed = {id(membership): names for membership, names in formset.changed_objects}
-        for membership in memberships:
-            names = changed.get(id(membership))
-            audited_save(
-                request,
-                membership,
-                set(names or formset.form.base_fields),
-                change=names is not None,
-                save=membership.save,
-            )
-        for membership in formset.deleted_objects:
-            audited_delete(request, membership, formset.form.base_fields, delete=membership.delete)
+        audited_formset_save(request, formset)
 
 
 @admin.register(Membership)

@@ -1,6 +1,6 @@
 from django.contrib import admin, messages
 
-from accounts.admin import AuditedAdmin, WorkspaceFilter, audited_delete, audited_save
+from accounts.admin import AuditedAdmin, WorkspaceFilter, audited_formset_save
 from budgets.models import BudgetAlert, MaterialEntry, Project, ProjectBudget, TimeEntry
 from budgets.tasks import budget_alert_check
 
@@ -23,20 +23,10 @@ class ProjectAdmin(AuditedAdmin):
     actions = ["run_budget_check"]
 
     def save_formset(self, request, form, formset, change):
-        budgets = formset.save(commit=False)
-        changed = {id(budget): names for budget, names in formset.changed_objects}
-        for budget in budgets:
+        def in_the_projects_workspace(budget):
             budget.tenant_id = form.instance.tenant_id
-            names = changed.get(id(budget))
-            audited_save(
-                request,
-                budget,
-                set(names or formset.form.base_fields),
-                change=names is not None,
-                save=budget.save,
-            )
-        for budget in formset.deleted_objects:
-            audited_delete(request, budget, formset.form.base_fields, delete=budget.delete)
+
+        audited_formset_save(request, formset, prepare=in_the_projects_workspace)
 
     @admin.action(description="Run the budget check now (all projects)", permissions=["change"])
     def run_budget_check(self, request, queryset):
