@@ -1,3 +1,4 @@
+from django.core.exceptions import ValidationError
 from rest_framework import pagination
 from rest_framework.exceptions import NotFound
 
@@ -10,10 +11,22 @@ class CursorPagination(pagination.CursorPagination):
     max_page_size = 200
 
     def decode_cursor(self, request):
-        # DRF answers a cursor it cannot read with 404; it is the request that is wrong.
+        # DRF answers a cursor it cannot read with 404, and passes a position it cannot use on to
+        # the query (a 500 there): it is the request that is wrong.
         try:
-            return super().decode_cursor(request)
-        except NotFound as exc:
+            cursor = super().decode_cursor(request)
+            if cursor is not None and cursor.position is not None:
+                self._ordering_field().to_python(cursor.position)
+        except (NotFound, ValidationError) as exc:
             raise InvalidRequest(
                 errors={self.cursor_query_param: ["Invalid cursor: use a next or previous link."]}
             ) from exc
+        return cursor
+
+    def _ordering_field(self):
+        name = self.ordering[0] if isinstance(self.ordering, list | tuple) else self.ordering
+        return self._model._meta.get_field(name.lstrip("-"))
+
+    def paginate_queryset(self, queryset, request, view=None):
+        self._model = queryset.model
+        return super().paginate_queryset(queryset, request, view)

@@ -94,8 +94,11 @@ class JobType:
         errors = non_finite_numbers(validated)
         if errors:
             raise serializers.ValidationError(errors)
-        # Stored as JSON: dates and decimals become strings here, not at save time.
-        return json.loads(json.dumps(validated, cls=DjangoJSONEncoder))
+        # Stored as JSON: dates and decimals become strings here, not at save time, and -0.0 is
+        # 0.0 here as in jsonb, so that the submit answers with the payload a poll shows.
+        return json.loads(
+            json.dumps(validated, cls=DjangoJSONEncoder), parse_float=lambda text: float(text) + 0.0
+        )
 
 
 def non_finite_numbers(value) -> dict:

@@ -1,3 +1,4 @@
+import base64
 import contextlib
 import time
 import uuid
@@ -66,6 +67,15 @@ def test_the_first_poll_shows_the_job_the_submit_answered_with(api_client, api_k
     job = Job.objects.get(pk=submitted["id"])
     assert (job.tenant.slug, job.api_key.name, job.priority) == ("alice", "alice key", "urgent")
     assert timedelta(0) <= job.updated_at - job.created_at < timedelta(seconds=1)
+
+
+def test_the_submit_answers_with_the_payload_a_poll_shows(api_client):
+    # jsonb stores -0.0 as 0: the submit's answer says so too, and the first poll can be a 304.
+    submitted = _submit(api_client, payload={"steps": 1, "step_seconds": -0.0})
+    assert submitted.json()["payload"]["step_seconds"] == 0.0
+    assert str(submitted.json()["payload"]["step_seconds"]) == "0.0"
+    polled = api_client.get(submitted["Location"], HTTP_IF_NONE_MATCH=submitted["ETag"])
+    assert polled.status_code == 304
 
 
 def test_polling_gives_an_etag_and_304_while_nothing_changed(api_client):
@@ -229,6 +239,16 @@ def test_the_list_is_cursor_paginated(api_client, tenant):
     assert garbled.status_code == 400
     assert garbled.json()["code"] == "INVALID_REQUEST"
     assert "cursor" in garbled.json()["errors"]
+
+
+@pytest.mark.parametrize("position", ["abc", "42", "2024-13-45"])
+@pytest.mark.parametrize("url", ["/api/v1/jobs", "/api/v1/jobs/{job}/events"])
+def test_a_cursor_whose_position_is_not_of_the_list_is_400(api_client, tenant, position, url):
+    job = JobFactory(tenant=tenant)
+    cursor = base64.b64encode(f"o=0&r=0&p={position}".encode()).decode()
+    response = api_client.get(url.format(job=job.pk), {"cursor": cursor})
+    assert response.status_code == 400, response.content
+    assert "cursor" in response.json()["errors"]
 
 
 def test_cancel_a_finished_job_is_409(api_client, tenant):
