@@ -1,5 +1,5 @@
 import functools
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.core.cache import caches
 from django.db import connection
@@ -11,7 +11,7 @@ from jobs.models import Job, Priority, TaskRun, WorkerSeen
 from jobs.rows import job_columns, job_from_row
 
 MEAN_DURATION_SAMPLE = 100
-MEAN_DURATION_CACHE_SECONDS = 30
+MEAN_DURATION_WINDOW_SECONDS = 30
 WORKER_SEEN_WITHIN = timedelta(minutes=2)
 QUEUE_LOAD_CACHE_SECONDS = 1
 MAX_COUNTED_AHEAD = 1_000
@@ -25,23 +25,29 @@ NEEDING_ATTENTION = {
 
 
 def job_mean_duration(job_type: str) -> float | None:
-    """Mean seconds of the type's recent completed jobs (cached briefly: polled often)."""
-    cache_key = f"jobs:mean-duration:{job_type}"
+    """Mean seconds of the type's recent completed jobs, as they stood when the current
+    MEAN_DURATION_WINDOW_SECONDS window began: every web process answers the same figure within a
+    window (cached in each), so a pending job's representation, and its ETag, do not change with
+    the process that serves the poll."""
+    window = int(timezone.now().timestamp() // MEAN_DURATION_WINDOW_SECONDS)
+    cache_key = f"jobs:mean-duration:{job_type}:{window}"
     cached = caches["local"].get(cache_key)
     if cached is not None:
         return cached or None
+    until = datetime.fromtimestamp(window * MEAN_DURATION_WINDOW_SECONDS, tz=UTC)
     recent = (
         Job.objects.filter(
             type=job_type,
             status=Job.Status.COMPLETED,
-            finished_at__gte=timezone.now() - timedelta(days=1),
+            finished_at__gte=until - timedelta(days=1),
+            finished_at__lt=until,
         )
         .order_by("-finished_at")
         .values_list("started_at", "finished_at")[:MEAN_DURATION_SAMPLE]
     )
     durations = [(end - start).total_seconds() for start, end in recent if start and end]
     mean = sum(durations) / len(durations) if durations else 0.0
-    caches["local"].set(cache_key, mean, MEAN_DURATION_CACHE_SECONDS)
+    caches["local"].set(cache_key, mean, MEAN_DURATION_WINDOW_SECONDS)
     return mean or None
 
 

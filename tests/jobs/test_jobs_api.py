@@ -60,6 +60,34 @@ def test_a_poll_says_since_when_a_job_waits_for_a_slot_of_its_capped_type(
     assert polled["status"] == "pending"
 
 
+def test_every_web_process_estimates_a_pending_jobs_wait_alike(api_client, tenant):
+    caches["local"].clear()
+    window_start = timezone.now().replace(second=0, microsecond=0) + timedelta(minutes=1)
+    with time_machine.travel(window_start + timedelta(seconds=1), tick=False):
+        now = timezone.now()
+        JobFactory(
+            tenant=tenant,
+            status=Job.Status.COMPLETED,
+            started_at=now - timedelta(seconds=12),
+            finished_at=now - timedelta(seconds=10),
+        )
+        url = _submit(api_client)["Location"]
+        first = api_client.get(url)
+        assert first.json()["queue"]["estimated_wait_seconds"] == 2.0
+        # A longer job completes; another web process, with no figure of its own yet, answers.
+        JobFactory(
+            tenant=tenant,
+            status=Job.Status.COMPLETED,
+            started_at=now - timedelta(seconds=20),
+            finished_at=now,
+        )
+        caches["local"].clear()
+        assert api_client.get(url, HTTP_IF_NONE_MATCH=first["ETag"]).status_code == 304
+    with time_machine.travel(window_start + timedelta(seconds=31), tick=False):
+        # The next window counts it.
+        assert api_client.get(url).json()["queue"]["estimated_wait_seconds"] == 11.0
+
+
 def test_the_first_poll_shows_the_job_the_submit_answered_with(api_client, api_key):
     submitted = _submit(api_client, priority="urgent").json()
     polled = api_client.get(submitted["url"]).json()
@@ -90,12 +118,13 @@ def test_polling_gives_an_etag_and_304_while_nothing_changed(api_client):
 def test_a_job_waiting_for_its_next_attempt_gives_304_while_nothing_changed(api_client, tenant):
     caches["local"].clear()
     now = timezone.now()
-    # A recent run of the type: it has a mean duration (2 s) to estimate from.
+    # A recent run of the type (before the current 30-second window): it has a mean duration (2 s)
+    # to estimate from.
     JobFactory(
         tenant=tenant,
         status=Job.Status.COMPLETED,
-        started_at=now - timedelta(seconds=3),
-        finished_at=now - timedelta(seconds=1),
+        started_at=now - timedelta(seconds=33),
+        finished_at=now - timedelta(seconds=31),
     )
     job = JobFactory(
         tenant=tenant,
