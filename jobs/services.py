@@ -495,6 +495,10 @@ def job_execute(*, job_id: str, type_name: str | None = None) -> None:
             delay=0,
             requeued="The worker stopped before the attempt finished; back in its queue.",
         )
+        job_type = job_type_get(claimed.type)
+        if claimed.status != Job.Status.PENDING and job_type is not None and job_type.capped:
+            # It ended canceled rather than go back to its queue: its slot is free.
+            _capacity_wake(job_type, claimed.tenant_id)
         raise
     finally:
         unbind_log_context(token)
@@ -722,6 +726,10 @@ def job_cancel(*, job: Job, actor=None) -> Job:
             told, label = _asked_by(actor, job)
             by = f"Canceled by {told}." if actor else CANCELED_MESSAGE
             _job_ended(job, job.attempts, Job.Status.CANCELED, "CANCELED", by, actor=label)
+            # It may have been woken for a free slot, which then goes to the next in line.
+            job_type = job_type_get(job.type)
+            if job_type is not None and job_type.capped:
+                transaction.on_commit(partial(_capacity_wake, job_type, job.tenant_id))
         elif status == Job.Status.PROCESSING:
             if Job.objects.filter(pk=job.pk, cancel_requested=False).update(cancel_requested=True):
                 # Who asked, and when: the attempt ends canceled later, at its handler's next check.

@@ -30,13 +30,13 @@ class StrictEnv(environ.Env):
             raise ImproperlyConfigured(f"{var}: {raw!r} is not true or false.")
         return raw.strip().lower() in self.TRUE
 
-    def int(self, var, default=environ.Env.NOTSET):
-        return self._number(var, default, int, "a whole number")
+    def int(self, var, default=environ.Env.NOTSET, *, least=0):
+        return self._number(var, default, int, "a whole number", least)
 
-    def float(self, var, default=environ.Env.NOTSET):
-        return self._number(var, default, float, "a number")
+    def float(self, var, default=environ.Env.NOTSET, *, least=0):
+        return self._number(var, default, float, "a number", least)
 
-    def _number(self, var, default, kind, what):
+    def _number(self, var, default, kind, what, least):
         raw = os.environ.get(var)
         if raw is None:
             return super().get_value(var, cast=kind, default=default)
@@ -46,8 +46,8 @@ class StrictEnv(environ.Env):
             raise ImproperlyConfigured(f"{var}: {raw!r} is not {what}.") from None
         if not math.isfinite(value):
             raise ImproperlyConfigured(f"{var}: {raw!r} is not {what}.")
-        if value < 0:
-            raise ImproperlyConfigured(f"{var}: {raw!r} must be 0 or more.")
+        if value < least:
+            raise ImproperlyConfigured(f"{var}: {raw!r} must be {least} or more.")
         return value
 
     def choice(self, var, choices, default):
@@ -387,8 +387,10 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # The job engine's clocks.
-JOBS_STALE_AFTER_SECONDS = env.int("JOBS_STALE_AFTER_SECONDS", default=300)
-JOBS_SWEEP_INTERVAL_SECONDS = env.int("JOBS_SWEEP_INTERVAL_SECONDS", default=60)
+# At least a second: a processing job beats three times within it, and one with no beat for that
+# long is taken from its worker.
+JOBS_STALE_AFTER_SECONDS = env.int("JOBS_STALE_AFTER_SECONDS", default=300, least=1)
+JOBS_SWEEP_INTERVAL_SECONDS = env.int("JOBS_SWEEP_INTERVAL_SECONDS", default=60, least=1)
 JOBS_RETENTION_COMPLETED_HOURS = env.int("JOBS_RETENTION_COMPLETED_HOURS", default=24)
 JOBS_RETENTION_FAILED_DAYS = env.int("JOBS_RETENTION_FAILED_DAYS", default=7)
 JOBS_ENABLE_DIAGNOSTICS = env.bool("JOBS_ENABLE_DIAGNOSTICS", default=DEBUG)

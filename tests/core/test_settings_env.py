@@ -58,6 +58,7 @@ def test_per_type_settings_take_the_documented_comma_separated_form():
         ("JOBS_TIME_LIMITS", "invoice_pdf=0", "invoice_pdf must be at least 1"),
         ("NUM_PROXIES", "abc", "'abc' is not a whole number"),
         ("NUM_PROXIES", "-1", "'-1' must be 0 or more"),
+        ("JOBS_STALE_AFTER_SECONDS", "0", "'0' must be 1 or more"),
         ("CONN_MAX_AGE", "1.5", "'1.5' is not a whole number"),
         ("REDIS_SOCKET_TIMEOUT", "5s", "'5s' is not a number"),
         ("GENERATION_HTTP_TIMEOUT", "nan", "'nan' is not a number"),

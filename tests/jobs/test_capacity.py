@@ -239,6 +239,19 @@ def test_a_job_waiting_for_a_cap_since_removed_is_published_once(
     assert Job.objects.get(pk=waiting.pk).waiting_since is None
 
 
+def test_a_woken_job_canceled_before_it_starts_hands_its_slot_to_the_next(
+    tenant, settings, published, django_capture_on_commit_callbacks
+):
+    running, (woken, next_in_line) = _running_and_waiting(tenant, settings, waiting=2)
+    Job.objects.filter(pk=running.pk).update(status=Job.Status.COMPLETED)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert jobs_sweep()["woken"] == 1
+    assert published == [woken.pk]
+    with django_capture_on_commit_callbacks(execute=True):
+        job_cancel(job=woken)
+    assert published == [woken.pk, next_in_line.pk]
+
+
 def test_a_waiting_job_canceled_is_no_longer_waiting(tenant, settings, published):
     _, (waiting,) = _running_and_waiting(tenant, settings)
     assert Job.objects.get(pk=waiting.pk).waiting_since is not None

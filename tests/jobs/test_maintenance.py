@@ -16,7 +16,7 @@ from core.errors import Conflict
 from jobs import tasks
 from jobs.context import JobContext
 from jobs.errors import JobLost
-from jobs.models import Job, JobEvent, TaskRun
+from jobs.models import Job, JobEvent, Priority, TaskRun
 from jobs.registry import JobType, job_type_register
 from jobs.services import (
     job_cancel,
@@ -204,6 +204,20 @@ def test_a_job_asked_to_cancel_whose_pool_process_stops_ends_canceled(tenant, pu
     _assert_canceled_and_refunded_once(job, tenant)
 
 
+def test_a_capped_job_that_ends_canceled_as_its_pool_process_stops_frees_its_slot(
+    tenant, published, settings, django_capture_on_commit_callbacks
+):
+    job_type_register(JobType(name="test_cancel_then_stop", handler=_cancel_then_stop))
+    settings.JOBS_MAX_CONCURRENCY = {"test_cancel_then_stop": 1}
+    stopping = _charged(tenant, type="test_cancel_then_stop", payload={})
+    waiting = _charged(tenant, type="test_cancel_then_stop", payload={})
+    Job.objects.filter(pk=waiting.pk).update(waiting_since=timezone.now())
+    with django_capture_on_commit_callbacks(execute=True), pytest.raises(SystemExit):
+        job_execute(job_id=str(stopping.pk))
+    assert Job.objects.get(pk=stopping.pk).status == Job.Status.CANCELED
+    assert published == [waiting.pk]
+
+
 def test_the_sweeper_publishes_jobs_whose_wake_up_was_never_sent(tenant, published):
     never_sent = JobFactory(tenant=tenant, dispatched_at=None)
     just_sent = JobFactory(tenant=tenant, dispatched_at=timezone.now())
@@ -216,7 +230,16 @@ def test_the_sweeper_publishes_jobs_whose_wake_up_was_never_sent(tenant, publish
     assert just_sent.pk not in published and not_due.pk not in published
 
 
-def test_the_sweeper_republishes_a_wake_up_lost_long_ago(tenant, published, settings):
+@pytest.fixture
+def drained_queues():
+    """The job queues at the broker hold no message (earlier tests may have left some)."""
+    for queue in Priority.values:
+        _purge(queue)
+
+
+def test_the_sweeper_republishes_a_wake_up_lost_long_ago(
+    tenant, published, settings, drained_queues
+):
     lost = JobFactory(
         tenant=tenant,
         dispatched_at=timezone.now() - timedelta(seconds=settings.JOBS_STALE_AFTER_SECONDS + 5),
@@ -242,7 +265,7 @@ def _purge(queue: str) -> None:
 
 
 def test_the_sweeper_leaves_a_queue_that_is_behind_alone_until_it_drains(
-    tenant, published, settings, normal_queue_behind
+    tenant, published, settings, drained_queues, normal_queue_behind
 ):
     long_ago = timezone.now() - timedelta(seconds=settings.JOBS_STALE_AFTER_SECONDS + 5)
     behind = JobFactory(tenant=tenant, dispatched_at=long_ago)
