@@ -10,6 +10,30 @@ class CursorPagination(pagination.CursorPagination):
     page_size_query_param = "page_size"
     max_page_size = 200
 
+    def get_page_size(self, request):
+        """?page_size= as a whole number from 1 to max_page_size; anything else is the request's
+        error, not a silent default."""
+        raw = request.query_params.get(self.page_size_query_param)
+        if raw is None:
+            return self.page_size
+        if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= self.max_page_size:
+            raise InvalidRequest(
+                errors={
+                    self.page_size_query_param: [f"A whole number from 1 to {self.max_page_size}."]
+                }
+            )
+        return int(raw)
+
+    def get_schema_operation_parameters(self, view):
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.page_size_query_param:
+                parameter["schema"].update({"minimum": 1, "maximum": self.max_page_size})
+                parameter["description"] = (
+                    f"Results per page: {self.page_size} by default, at most {self.max_page_size}."
+                )
+        return parameters
+
     def decode_cursor(self, request):
         # DRF answers a cursor it cannot read with 404, and passes a position it cannot use on to
         # the query (a 500 there): it is the request that is wrong.

@@ -270,6 +270,14 @@ def test_the_list_is_cursor_paginated(api_client, tenant):
     assert "cursor" in garbled.json()["errors"]
 
 
+@pytest.mark.parametrize("page_size", ["0", "-1", "abc", "1.5", "201", "²"])
+def test_a_page_size_that_is_not_1_to_200_is_400(api_client, page_size):
+    response = api_client.get("/api/v1/jobs", {"page_size": page_size})
+    assert response.status_code == 400
+    assert response.json()["errors"] == {"page_size": ["A whole number from 1 to 200."]}
+    assert api_client.get("/api/v1/jobs", {"page_size": "200"}).status_code == 200
+
+
 @pytest.mark.parametrize("position", ["abc", "42", "2024-13-45"])
 @pytest.mark.parametrize("url", ["/api/v1/jobs", "/api/v1/jobs/{job}/events"])
 def test_a_cursor_whose_position_is_not_of_the_list_is_400(api_client, tenant, position, url):
