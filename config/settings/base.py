@@ -208,6 +208,16 @@ def _tune_database(database: dict) -> dict:
             database.setdefault("OPTIONS", {}).update(
                 {"server_side_binding": True, "prepare_threshold": 2}
             )
+        # A connection dropped in the middle of a query (a time limit landing inside a handler's
+        # own transaction, a web request cut off) would leave the query running to its end, locks
+        # and all: the server looks this often whether its client is still there, and stops it.
+        if check := env.int("DATABASE_CLIENT_CHECK_SECONDS", default=10):
+            options = database.setdefault("OPTIONS", {})
+            options["options"] = " ".join(
+                filter(
+                    None, [options.get("options"), f"-c client_connection_check_interval={check}s"]
+                )
+            )
     return database
 
 

@@ -3,7 +3,7 @@
 
 import time
 
-from django.db import connection
+from django.db import connection, transaction
 
 from jobs.registry import JobType, job_type_register
 
@@ -20,6 +20,24 @@ SLEEP_IN_THE_DATABASE = job_type_register(
         name="test_sleep_in_the_database",
         handler=_sleep_in_the_database,
         max_attempts=2,
+        time_limit=2,
+    )
+)
+
+
+def _sleep_in_a_transaction(ctx) -> dict:
+    # The same inside the handler's own transaction: Django drops the connection when the time
+    # limit lands, without a word to the server.
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT pg_sleep(%s)", [ctx.payload["seconds"]])
+    return {}
+
+
+SLEEP_IN_A_TRANSACTION = job_type_register(
+    JobType(
+        name="test_sleep_in_a_transaction",
+        handler=_sleep_in_a_transaction,
+        max_attempts=1,
         time_limit=2,
     )
 )

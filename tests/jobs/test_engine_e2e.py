@@ -320,6 +320,16 @@ def test_a_time_limit_that_lands_in_a_query_ends_the_attempt_at_once(tenant, set
     assert tenant.credit_balance == 100
 
 
+def test_a_time_limit_in_a_handlers_own_transaction_stops_its_query_on_the_server(tenant):
+    job = job_submit(tenant=tenant, type="test_sleep_in_a_transaction", payload={"seconds": 60})
+    env = {**TEST_TYPES_ENV, "DATABASE_CLIENT_CHECK_SECONDS": "1"}
+    with running_worker(extra_env=env):
+        job = _finished(job, timeout=20)
+        # The server notices the dropped connection within a second and ends its query.
+        wait_for(lambda: _queries_sleeping() == 0, timeout=5, message="no query left sleeping")
+    assert (job.status, job.error_code) == (Job.Status.FAILED, "TIMEOUT")
+
+
 def test_a_workspace_cap_of_one_holds_across_two_workers_while_another_workspace_runs(
     tenant, other_tenant
 ):
