@@ -2,6 +2,7 @@
 `extra_env=TEST_TYPES_ENV` import this module too (tests.jobs.worker_settings), so they know them."""
 
 import time
+from contextlib import nullcontext
 
 from django.db import connection, transaction
 
@@ -10,7 +11,10 @@ from jobs.registry import JobType, job_type_register
 
 def _sleep_in_the_database(ctx) -> dict:
     # Work that spends its time in one query (a big report, a lock wait): the time limit lands there.
-    with connection.cursor() as cursor:
+    # With `in_transaction`, inside the handler's own transaction, where Django drops the connection
+    # when the time limit lands, without a word to the server.
+    atomic = transaction.atomic() if ctx.payload.get("in_transaction") else nullcontext()
+    with atomic, connection.cursor() as cursor:
         cursor.execute("SELECT pg_sleep(%s)", [ctx.payload["seconds"]])
     return {}
 
@@ -20,24 +24,6 @@ SLEEP_IN_THE_DATABASE = job_type_register(
         name="test_sleep_in_the_database",
         handler=_sleep_in_the_database,
         max_attempts=2,
-        time_limit=2,
-    )
-)
-
-
-def _sleep_in_a_transaction(ctx) -> dict:
-    # The same inside the handler's own transaction: Django drops the connection when the time
-    # limit lands, without a word to the server.
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SELECT pg_sleep(%s)", [ctx.payload["seconds"]])
-    return {}
-
-
-SLEEP_IN_A_TRANSACTION = job_type_register(
-    JobType(
-        name="test_sleep_in_a_transaction",
-        handler=_sleep_in_a_transaction,
-        max_attempts=1,
         time_limit=2,
     )
 )

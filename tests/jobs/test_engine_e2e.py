@@ -321,7 +321,11 @@ def test_a_time_limit_that_lands_in_a_query_ends_the_attempt_at_once(tenant, set
 
 
 def test_a_time_limit_in_a_handlers_own_transaction_stops_its_query_on_the_server(tenant):
-    job = job_submit(tenant=tenant, type="test_sleep_in_a_transaction", payload={"seconds": 60})
+    job = job_submit(
+        tenant=tenant,
+        type="test_sleep_in_the_database",
+        payload={"seconds": 60, "in_transaction": True},
+    )
     env = {**TEST_TYPES_ENV, "DATABASE_CLIENT_CHECK_SECONDS": "1"}
     with running_worker(extra_env=env):
         job = _finished(job, timeout=20)

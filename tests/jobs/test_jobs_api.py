@@ -2,7 +2,7 @@ import base64
 import contextlib
 import time
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from types import SimpleNamespace
 from urllib.parse import urlsplit
 
@@ -19,6 +19,13 @@ from core.models import IdempotencyRecord
 from jobs.models import Job, Priority
 from jobs.services import CLAIM_LATER, job_claim, job_execute
 from tests.jobs.factories import JobFactory
+
+
+def _completed_run(tenant, *, started: datetime, finished: datetime) -> Job:
+    """A run of the diagnostic type the wait estimates count."""
+    return JobFactory(
+        tenant=tenant, status=Job.Status.COMPLETED, started_at=started, finished_at=finished
+    )
 
 
 def _submit(client, key: str | None = None, **body):
@@ -65,22 +72,14 @@ def test_every_web_process_estimates_a_pending_jobs_wait_alike(api_client, tenan
     window_start = timezone.now().replace(second=0, microsecond=0) + timedelta(minutes=1)
     with time_machine.travel(window_start + timedelta(seconds=1), tick=False):
         now = timezone.now()
-        JobFactory(
-            tenant=tenant,
-            status=Job.Status.COMPLETED,
-            started_at=now - timedelta(seconds=12),
-            finished_at=now - timedelta(seconds=10),
+        _completed_run(
+            tenant, started=now - timedelta(seconds=12), finished=now - timedelta(seconds=10)
         )
         url = _submit(api_client)["Location"]
         first = api_client.get(url)
         assert first.json()["queue"]["estimated_wait_seconds"] == 2.0
         # A longer job completes; another web process, with no figure of its own yet, answers.
-        JobFactory(
-            tenant=tenant,
-            status=Job.Status.COMPLETED,
-            started_at=now - timedelta(seconds=20),
-            finished_at=now,
-        )
+        _completed_run(tenant, started=now - timedelta(seconds=20), finished=now)
         caches["local"].clear()
         assert api_client.get(url, HTTP_IF_NONE_MATCH=first["ETag"]).status_code == 304
     with time_machine.travel(window_start + timedelta(seconds=31), tick=False):
@@ -120,11 +119,8 @@ def test_a_job_waiting_for_its_next_attempt_gives_304_while_nothing_changed(api_
     now = timezone.now()
     # A recent run of the type (before the current 30-second window): it has a mean duration (2 s)
     # to estimate from.
-    JobFactory(
-        tenant=tenant,
-        status=Job.Status.COMPLETED,
-        started_at=now - timedelta(seconds=33),
-        finished_at=now - timedelta(seconds=31),
+    _completed_run(
+        tenant, started=now - timedelta(seconds=33), finished=now - timedelta(seconds=31)
     )
     job = JobFactory(
         tenant=tenant,
