@@ -9,7 +9,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.http import urlencode
 
-from accounts.admin import ReadOnlyAdmin, WorkspaceFilter
+from accounts.admin import LargeTableAdmin, ReadOnlyAdmin, WorkspaceFilter
 from core.errors import ApiError
 from jobs.dashboard import queue_dashboard_view
 from jobs.models import Job, JobEvent, TaskRun, WorkerSeen
@@ -83,7 +83,7 @@ class JobEventInline(admin.TabularInline):
 
 
 @admin.register(Job)
-class JobAdmin(admin.ModelAdmin):
+class JobAdmin(LargeTableAdmin):
     list_display = [
         "id",
         "type",
@@ -206,7 +206,7 @@ class JobAdmin(admin.ModelAdmin):
 
 
 @admin.register(JobEvent)
-class JobEventAdmin(ReadOnlyAdmin):
+class JobEventAdmin(LargeTableAdmin, ReadOnlyAdmin):
     list_display = ["created_at", "job", "attempt", "kind", "message", "actor"]
     list_filter = ["kind"]
     ordering = ["-created_at", "-id"]

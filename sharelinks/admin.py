@@ -1,6 +1,6 @@
 from django.contrib import admin, messages
 
-from accounts.admin import AuditedAdmin, ReadOnlyAdmin, WorkspaceFilter
+from accounts.admin import AuditedAdmin, LargeTableAdmin, ReadOnlyAdmin, WorkspaceFilter
 from sharelinks.models import PublicLink, PublicLinkEvent
 from sharelinks.services import share_link_revoke
 
@@ -79,7 +79,7 @@ class PublicLinkAdmin(AuditedAdmin):
 
 
 @admin.register(PublicLinkEvent)
-class PublicLinkEventAdmin(ReadOnlyAdmin):
+class PublicLinkEventAdmin(LargeTableAdmin, ReadOnlyAdmin):
     list_display = ["created_at", "link", "kind", "user_agent", "client_hash"]
     list_filter = ["kind", "user_agent"]
     search_fields = ["link__token_prefix"]

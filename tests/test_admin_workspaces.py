@@ -212,3 +212,34 @@ def test_members_and_the_workspace_edited_in_the_admin_are_in_its_audit_log(admi
     promoted = events[("accounts.membership", "update", ("role",))]
     assert (promoted.new_values, promoted.actor_label) == ({"role": "admin"}, "admin")
     assert ("accounts.membership", "create", ("role", "tenant_id", "user_id")) in events
+
+
+def test_a_large_tables_unfiltered_list_is_counted_from_the_estimate(
+    admin_client, tenant, monkeypatch
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from accounts.admin import EstimatedCountPaginator
+    from accounts.models import AuditEvent
+
+    monkeypatch.setattr(EstimatedCountPaginator, "ESTIMATE_ABOVE", 5)
+    AuditEvent.objects.bulk_create(
+        AuditEvent(
+            tenant=tenant, resource_type="budgets.project", resource_id=str(n), action="create"
+        )
+        for n in range(12)
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE accounts_auditevent")
+
+    def counts(query: str) -> list[str]:
+        with CaptureQueriesContext(connection) as captured:
+            page = admin_client.get(f"/admin/accounts/auditevent/{query}")
+        assert page.status_code == 200
+        return [q["sql"] for q in captured.captured_queries if "COUNT(" in q["sql"].upper()]
+
+    assert not [sql for sql in counts("") if "accounts_auditevent" in sql]
+    # A filtered list is counted exactly, once: not the whole table as well.
+    filtered = [sql for sql in counts("?action__exact=create") if "accounts_auditevent" in sql]
+    assert len(filtered) == 1 and "WHERE" in filtered[0]
