@@ -1,7 +1,6 @@
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.html import format_html
@@ -126,8 +125,6 @@ class InvoiceAdmin(AuditedAdmin):
         invoice = get_object_or_404(Invoice, pk=object_id)
         if not self.has_view_permission(request, invoice):
             raise PermissionDenied
-        if not invoice.pdf_file:
-            raise Http404("This invoice has no PDF yet.")
         return invoice_pdf_response(invoice)
 
     def save_model(self, request, obj, form, change):

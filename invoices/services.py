@@ -1,3 +1,4 @@
+import contextlib
 import errno
 import logging
 import time
@@ -6,7 +7,7 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
-from django.http import FileResponse
+from django.http import FileResponse, Http404
 from django.utils import timezone
 from rest_framework import serializers
 
@@ -80,16 +81,15 @@ def _status_while_busy(invoice: Invoice) -> str:
 
 def invoice_pdf_store(*, invoice: Invoice) -> tuple[str, str, int]:
     """Render the invoice (outside any transaction: it can take seconds) and store the PDF at
-    invoices/<tenant>/<invoice>.pdf. Returns the stored name, the content hash it shows, and its
-    page count. A full disk or storage quota alerts the workspace's admins at once (once while
-    the alert is open); a PDF stored closes the alert."""
+    invoices/<tenant>/<invoice>.pdf, or beside the PDF stored there until the new one is recorded
+    (`invoice_pdf_saved`): a save that fails leaves the stored PDF in place. Returns the stored
+    name, the content hash it shows, and its page count. A full disk or storage quota alerts the
+    workspace's admins at once (once while the alert is open); a PDF stored closes the alert."""
     fingerprint = invoice.content_fingerprint()
     started = time.monotonic()
     rendered = html_to_pdf(invoice_html(invoice))
     metric_observe(PDF_RENDER, time.monotonic() - started)
     try:
-        if default_storage.exists(invoice.storage_path):
-            default_storage.delete(invoice.storage_path)
         name = default_storage.save(invoice.storage_path, ContentFile(rendered.content))
     except OSError as exc:
         if exc.errno in STORAGE_FULL:
@@ -109,9 +109,19 @@ def invoice_pdf_store(*, invoice: Invoice) -> tuple[str, str, int]:
 
 def invoice_pdf_response(invoice: Invoice) -> FileResponse:
     """The stored PDF as a download. FileResponse quotes or percent-encodes the file name
-    (RFC 6266), whatever the invoice number holds."""
+    (RFC 6266), whatever the invoice number holds. Http404 when the invoice has no PDF yet, or
+    its file is gone from the storage (a lost volume: logged)."""
+    if not invoice.pdf_file:
+        raise Http404("This invoice has no PDF yet; its pdf_status says where it stands.")
+    try:
+        stored = invoice.pdf_file.open("rb")
+    except FileNotFoundError as exc:
+        logger.error(
+            "Invoice %s: its PDF %s is not in the storage: %s", invoice.pk, invoice.pdf_file, exc
+        )
+        raise Http404("The PDF is missing from the storage; render the invoice again.") from exc
     return FileResponse(
-        invoice.pdf_file.open("rb"),
+        stored,
         content_type="application/pdf",
         filename=f"invoice-{invoice.number}.pdf",
     )
@@ -124,6 +134,19 @@ def invoice_pdf_url(invoice: Invoice) -> str:
     return invoice.download_url()
 
 
+@contextlib.contextmanager
+def invoice_pdf_recording(invoice: Invoice, name: str):
+    """Around the transaction that records the PDF just stored as `name`: when it fails (the
+    invoice deleted meanwhile, the job canceled, the database gone), the new file is deleted and
+    the invoice keeps the PDF it had."""
+    try:
+        yield
+    except BaseException:
+        if name != invoice.pdf_file.name:
+            default_storage.delete(name)
+        raise
+
+
 def invoice_pdf_saved(*, invoice_id: int, name: str, fingerprint: str, actor=None) -> Invoice:
     """Record a stored render and close the invoice's failed-render alert. Runs in the caller's
     transaction; the row lock orders it with any concurrent change, so a render of stale content
@@ -131,9 +154,11 @@ def invoice_pdf_saved(*, invoice_id: int, name: str, fingerprint: str, actor=Non
     invoice = Invoice.objects.select_for_update().select_related("tenant").filter(pk=invoice_id)
     invoice = invoice.first()
     if invoice is None:
-        default_storage.delete(name)
         raise PermanentError("NOT_FOUND", "The invoice was deleted while its PDF was rendered.")
     stale = invoice.content_fingerprint() != fingerprint
+    replaced = invoice.pdf_file.name
+    if replaced and replaced != name:
+        transaction.on_commit(lambda: default_storage.delete(replaced))
     invoice.pdf_file.name = name
     invoice.pdf_url = invoice_pdf_url(invoice)
     invoice.pdf_status = Invoice.PdfStatus.PENDING if stale else Invoice.PdfStatus.READY
@@ -216,7 +241,7 @@ def invoice_pdf_handle(ctx) -> dict:
     ctx.progress(10, "rendering")
     name, fingerprint, pages = invoice_pdf_store(invoice=invoice)
     ctx.progress(90, "stored")
-    with transaction.atomic():
+    with invoice_pdf_recording(invoice, name), transaction.atomic():
         saved = invoice_pdf_saved(invoice_id=invoice.pk, name=name, fingerprint=fingerprint)
         result = ctx.complete({"invoiceId": invoice.pk, "pdf": name, "pages": pages})
         if saved.stale:

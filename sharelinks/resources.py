@@ -59,7 +59,7 @@ def _flashcard_set(request, link):
 
 def _invoice_pdf(request, link):
     invoice = Invoice.objects.filter(pk=link.resource_id, tenant_id=link.tenant_id).first()
-    if invoice is None or not invoice.pdf_file:
+    if invoice is None:
         raise Http404
     return invoice_pdf_response(invoice)
 

@@ -1,4 +1,5 @@
 from django.db import transaction
+from django.http import Http404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import viewsets
@@ -81,6 +82,7 @@ class InvoiceViewSet(TenantScopedMixin, AuditedMixin, viewsets.ModelViewSet):
     )
     def pdf(self, request, pk=None):
         invoice = self.get_object()
-        if not invoice.pdf_file:
-            raise NotFound("This invoice has no PDF yet; its pdf_status says where it stands.")
-        return invoice_pdf_response(invoice)
+        try:
+            return invoice_pdf_response(invoice)
+        except Http404 as exc:
+            raise NotFound(str(exc)) from exc

@@ -161,6 +161,44 @@ def test_a_disk_that_fills_up_again_after_a_pdf_was_stored_alerts_again(
     assert full.filter(resolved_at__isnull=True).count() == 1
 
 
+def test_a_render_that_cannot_be_stored_keeps_the_pdf_stored_before(
+    invoice, api_client, storage, django_capture_on_commit_callbacks
+):
+    assert _run(invoice_pdf_request(invoice=invoice)).status == Job.Status.COMPLETED
+    sent = api_client.get(f"/api/v1/invoices/{invoice.pk}/pdf")
+    assert sent.status_code == 200
+
+    storage.error = errno.EIO
+    invoice.lines.update(description="Changed while the storage fails")
+    assert _run(invoice_pdf_request(invoice=invoice)).error_code == "STORAGE_ERROR"
+    download = api_client.get(f"/api/v1/invoices/{invoice.pk}/pdf")
+    assert download.status_code == 200
+    assert b"".join(download.streaming_content) == b"".join(sent.streaming_content)
+
+    storage.error = None
+    with django_capture_on_commit_callbacks(execute=True):
+        assert _run(Invoice.objects.get(pk=invoice.pk).pdf_job).status == Job.Status.COMPLETED
+    invoice.refresh_from_db()
+    text = PdfReader(io.BytesIO(invoice.pdf_file.read())).pages[0].extract_text()
+    assert "Changed while the storage fails" in text
+    # The PDF it replaced is gone: one file per invoice.
+    assert os.listdir(os.path.dirname(invoice.pdf_file.path)) == [
+        os.path.basename(invoice.pdf_file.name)
+    ]
+
+
+def test_a_pdf_gone_from_the_storage_answers_404_not_500(invoice, api_client, admin_client):
+    assert _run(invoice_pdf_request(invoice=invoice)).status == Job.Status.COMPLETED
+    invoice.refresh_from_db()
+    invoice.pdf_file.delete(save=False)
+    response = api_client.get(f"/api/v1/invoices/{invoice.pk}/pdf")
+    assert response.status_code == 404
+    assert response.json()["detail"] == (
+        "The PDF is missing from the storage; render the invoice again."
+    )
+    assert admin_client.get(f"/admin/invoices/invoice/{invoice.pk}/pdf/").status_code == 404
+
+
 def test_a_pdf_that_fails_again_after_a_good_render_alerts_again(invoice, tenant_admin, storage):
     failed = Notification.objects.filter(user=tenant_admin, kind="invoice_pdf_failed")
     storage.error = errno.EIO
@@ -263,13 +301,17 @@ def test_a_render_that_finishes_after_its_invoice_was_deleted_leaves_no_file(inv
     from django.core.files.storage import default_storage
     from django.db import transaction
 
-    from invoices.services import invoice_pdf_saved, invoice_pdf_store
+    from invoices.services import invoice_pdf_recording, invoice_pdf_saved, invoice_pdf_store
     from jobs.errors import PermanentError
 
     name, fingerprint, _ = invoice_pdf_store(invoice=invoice)
     assert default_storage.exists(name)
     Invoice.objects.filter(pk=invoice.pk).delete()
-    with pytest.raises(PermanentError, match="deleted"), transaction.atomic():
+    with (
+        pytest.raises(PermanentError, match="deleted"),
+        invoice_pdf_recording(invoice, name),
+        transaction.atomic(),
+    ):
         invoice_pdf_saved(invoice_id=invoice.pk, name=name, fingerprint=fingerprint)
     assert not default_storage.exists(name)
 

@@ -3,7 +3,7 @@ from django.db import transaction
 
 from accounts.services import operator_at_command_line
 from invoices.models import Invoice
-from invoices.services import invoice_pdf_saved, invoice_pdf_store
+from invoices.services import invoice_pdf_recording, invoice_pdf_saved, invoice_pdf_store
 
 
 class Command(BaseCommand):
@@ -17,7 +17,7 @@ class Command(BaseCommand):
         if invoice is None:
             raise CommandError(f"No invoice with id {invoice_id}.")
         name, fingerprint, pages = invoice_pdf_store(invoice=invoice)
-        with transaction.atomic():
+        with invoice_pdf_recording(invoice, name), transaction.atomic():
             invoice_pdf_saved(
                 invoice_id=invoice.pk,
                 name=name,
