@@ -7,7 +7,26 @@ from accounts.services import audit_record, audit_values
 class AuditedMixin:
     """Every create, change and delete through the view is an audit event naming the caller, with
     the fields a client may write (a change: those it changed, before and after). A view whose
-    deletes go through a service that audits them overrides perform_destroy."""
+    deletes go through a service that audits them overrides perform_destroy.
+
+    A change or delete locks the row before it is checked: a concurrent one has either committed
+    (and is what the checks and the event's "before" see) or waits for it."""
+
+    LOCKING_ACTIONS = ("update", "partial_update", "destroy")
+
+    def get_queryset(self):
+        queryset = super().get_queryset()
+        if self.action in self.LOCKING_ACTIONS:
+            queryset = queryset.select_for_update(of=("self",))
+        return queryset
+
+    def update(self, request, *args, **kwargs):
+        with transaction.atomic():
+            return super().update(request, *args, **kwargs)
+
+    def destroy(self, request, *args, **kwargs):
+        with transaction.atomic():
+            return super().destroy(request, *args, **kwargs)
 
     def perform_create(self, serializer):
         with transaction.atomic():

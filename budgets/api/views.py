@@ -1,3 +1,4 @@
+from django.db import transaction
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, viewsets
 from rest_framework.decorators import action
@@ -75,8 +76,9 @@ class _EntryViewSet(TenantScopedMixin, AuditedMixin, TenantCreateMixin, viewsets
 
     def update(self, request, *args, **kwargs):
         # Before the body is read: a PUT names the archived project, which validation refuses too.
-        _refuse_if_archived(self.get_object())
-        return super().update(request, *args, **kwargs)
+        with transaction.atomic():
+            _refuse_if_archived(self.get_object())
+            return super().update(request, *args, **kwargs)
 
     def perform_destroy(self, entry):
         _refuse_if_archived(entry)

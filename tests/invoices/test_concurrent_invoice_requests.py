@@ -1,0 +1,82 @@
+"""Racing requests on invoices through real HTTP: pytest-django's live server and many client
+threads, each request in its own database connection."""
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import psycopg
+import pytest
+from django.db import connection
+
+from invoices.models import Invoice, InvoiceLine
+from tests.factories import api_key_for
+from tests.invoices.factories import InvoiceFactory, line
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_racing_creations_of_one_number_make_one_invoice_and_no_server_error(live_server, tenant):
+    key = api_key_for(tenant)
+    body = {
+        "number": "2026-RACE",
+        "lines": [{"description": "Design", "quantity": "1", "unit_price": "100"}],
+    }
+    url = f"{live_server.url}/api/v1/invoices"
+    with httpx.Client(timeout=30) as client, ThreadPoolExecutor(12) as pool:
+        responses = list(
+            pool.map(
+                lambda _: client.post(url, json=body, headers={"Authorization": f"Bearer {key}"}),
+                range(12),
+            )
+        )
+    assert {r.status_code for r in responses} <= {201, 400, 409}, [r.text for r in responses]
+    assert [r.status_code for r in responses].count(201) == 1
+    for response in responses:
+        if response.status_code == 409:
+            assert response.json()["code"] == "CONFLICT"
+            assert "'2026-RACE'" in response.json()["detail"]
+        elif response.status_code == 400:
+            assert "number" in response.json()["errors"]
+    assert Invoice.objects.filter(number="2026-RACE").count() == 1
+    assert InvoiceLine.objects.count() == 1
+
+
+def test_an_edit_checked_against_a_draft_cannot_undo_a_send_that_committed_first(
+    live_server, tenant
+):
+    invoice = InvoiceFactory(tenant=tenant, number="2026-SEND")
+    line(invoice, "Design", 1, 100, 25)
+    url = f"{live_server.url}/api/v1/invoices/{invoice.pk}"
+    headers = {"Authorization": f"Bearer {api_key_for(tenant)}"}
+    responses = {}
+
+    def patch(name, body):
+        with httpx.Client(timeout=60) as client:
+            responses[name] = client.patch(url, json=body, headers=headers)
+
+    edit = {"lines": [{"description": "Changed", "quantity": "1", "unit_price": "1"}]}
+    database = connection.settings_dict
+    # A slow transaction holds the row while the send, then the edit, arrive.
+    with psycopg.connect(
+        host=database["HOST"],
+        port=database["PORT"] or 5432,
+        user=database["USER"],
+        dbname=database["NAME"],
+    ) as holder:
+        holder.execute("SELECT 1 FROM invoices_invoice WHERE id = %s FOR UPDATE", [invoice.pk])
+        threads = []
+        for name, body in (("send", {"status": "sent"}), ("edit", edit)):
+            threads.append(threading.Thread(target=patch, args=(name, body)))
+            threads[-1].start()
+            time.sleep(1)
+        holder.commit()
+    for thread in threads:
+        thread.join()
+
+    assert responses["send"].status_code == 200
+    assert responses["edit"].status_code == 409, responses["edit"].text
+    invoice.refresh_from_db()
+    assert invoice.status == Invoice.Status.SENT
+    assert list(invoice.lines.values_list("description", flat=True)) == ["Design"]
