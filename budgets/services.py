@@ -11,6 +11,7 @@ from accounts.services import (
     NOTIFICATION_TITLE_MAX_LENGTH,
     Alert,
     audit_record,
+    audit_values,
     notification_resolve_elsewhere,
     notifications_resolve,
     notify_admins,
@@ -27,19 +28,27 @@ FAILURES_ALERT_KEY = "budget-check-failures"
 
 
 def project_budget_set(*, project: Project, actor=None, **fields) -> ProjectBudget:
-    budget, created = ProjectBudget.objects.update_or_create(
-        project=project, defaults={"tenant_id": project.tenant_id, **fields}
-    )
-    audit_record(
-        tenant=project.tenant,
-        resource=budget,
-        action=AuditEvent.Action.CREATE if created else AuditEvent.Action.UPDATE,
-        actor=actor,
-        new={
-            key: str(value) if isinstance(value, Decimal) else value
-            for key, value in fields.items()
-        },
-    )
+    """Set the project's budget, created by the first call. Audited as stored: a creation with its
+    fields, a change with the fields it changed, before and after; the same values again record
+    nothing."""
+    budgets = ProjectBudget.objects.select_for_update()
+    with transaction.atomic():
+        stored = budgets.filter(project=project).first()
+        old = audit_values(stored, fields) if stored else None
+        budget, created = ProjectBudget.objects.update_or_create(
+            project=project, defaults={"tenant_id": project.tenant_id, **fields}
+        )
+        new = audit_values(budgets.get(pk=budget.pk), fields)
+        changed = [name for name in new if old is None or new[name] != old[name]]
+        if changed:
+            audit_record(
+                tenant=project.tenant,
+                resource=budget,
+                action=AuditEvent.Action.CREATE if created else AuditEvent.Action.UPDATE,
+                actor=actor,
+                old=old and {name: old[name] for name in changed},
+                new={name: new[name] for name in changed},
+            )
     return budget
 
 

@@ -102,8 +102,12 @@ class TimeEntrySerializer(serializers.ModelSerializer):
         read_only_fields = ["created_at"]
 
     def validate(self, attrs):
-        if attrs.get("rate") is None and "project" in attrs:
-            attrs["rate"] = attrs["project"].hourly_rate
+        # A new entry, or one moved to another project, takes the project's rate unless it names
+        # one; an entry changed on its own project keeps the rate it was recorded at.
+        project = attrs.get("project")
+        moved = self.instance is None or (project and project.pk != self.instance.project_id)
+        if "rate" not in attrs and moved:
+            attrs["rate"] = project.hourly_rate
         return attrs
 
 

@@ -307,3 +307,47 @@ def test_a_budget_added_on_the_admins_project_page_belongs_to_the_project_worksp
     assert response.status_code == 302, response.context["adminform"].form.errors
     budget = ProjectBudget.objects.get(project=project)
     assert (budget.tenant, budget.hours_budget) == (tenant, Decimal("40"))
+
+
+def test_an_entry_keeps_its_rate_when_changed_and_takes_the_new_projects_when_moved(
+    api_client, tenant
+):
+    website, shop = (
+        api_client.post(
+            "/api/v1/projects", {"name": name, "hourly_rate": rate}, format="json"
+        ).json()["id"]
+        for name, rate in (("Website", "100"), ("Shop", "80"))
+    )
+    entry = api_client.post(
+        "/api/v1/time-entries", {"project": website, "hours": "10"}, format="json"
+    ).json()
+    assert entry["rate"] == "100.00"
+    api_client.patch(f"/api/v1/projects/{website}", {"hourly_rate": "150"}, format="json")
+
+    url = f"/api/v1/time-entries/{entry['id']}"
+    fixed = api_client.patch(
+        url, {"project": website, "description": "typo fixed"}, format="json"
+    ).json()
+    assert fixed["rate"] == "100.00"
+    usage = api_client.get(f"/api/v1/projects/{website}/usage").json()
+    assert usage["total"]["used"] == "1000.00"
+    change = AuditEvent.objects.get(resource_id=str(entry["id"]), action="update")
+    assert change.changed_fields == ["description"]
+    assert api_client.patch(url, {"project": shop}, format="json").json()["rate"] == "80.00"
+
+
+def test_a_budget_change_is_audited_with_what_it_changed_before_and_after(api_client, tenant):
+    project = api_client.post("/api/v1/projects", {"name": "Website"}, format="json").json()["id"]
+    url = f"/api/v1/projects/{project}/budget"
+    budget = {"hours_budget": "40", "total_budget": "4500"}
+    for body in (budget, {**budget, "hours_budget": "50"}, {**budget, "hours_budget": "50"}):
+        assert api_client.put(url, body, format="json").status_code == 200
+    events = AuditEvent.objects.filter(resource_type="budgets.projectbudget").order_by("id")
+    assert [(event.action, event.changed_fields) for event in events] == [
+        ("create", ["alert_thresholds", "hours_budget", "total_budget"]),
+        ("update", ["hours_budget"]),
+    ]
+    assert (events[1].old_values, events[1].new_values) == (
+        {"hours_budget": "40.00"},
+        {"hours_budget": "50.00"},
+    )
