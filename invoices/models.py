@@ -6,6 +6,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 
 from accounts.models import TenantOwned, TenantScopedQuerySet
@@ -30,6 +31,16 @@ def validate_printable(value: str) -> None:
             "Control or invisible characters (such as a line break) are not allowed.",
             code="unprintable",
         )
+
+
+validate_currency = RegexValidator(
+    r"^[A-Z]{3}\Z", "An ISO 4217 code in capitals, such as EUR.", code="currency"
+)
+
+
+def validate_dates(issue_date, due_date) -> None:
+    if issue_date and due_date and due_date < issue_date:
+        raise ValidationError({"due_date": "The due date is before the issue date."})
 
 
 class Client(TenantOwned, models.Model):
@@ -83,7 +94,9 @@ class Invoice(TenantOwned, models.Model):
     )
     issue_date = models.DateField(null=True, blank=True)
     due_date = models.DateField(null=True, blank=True)
-    currency = models.CharField(max_length=3, default="EUR")
+    currency = models.CharField(
+        max_length=3, default="EUR", validators=[validate_currency], help_text="ISO 4217, e.g. EUR."
+    )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
     notes = models.TextField(blank=True)
     pdf_file = models.FileField(upload_to="invoices/", max_length=255, blank=True)
@@ -113,6 +126,10 @@ class Invoice(TenantOwned, models.Model):
 
     def __str__(self):
         return f"Invoice {self.number}"
+
+    def clean(self):
+        super().clean()
+        validate_dates(self.issue_date, self.due_date)
 
     @property
     def ordered_lines(self) -> list["InvoiceLine"]:
@@ -180,10 +197,19 @@ class Invoice(TenantOwned, models.Model):
 class InvoiceLine(models.Model):
     invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="lines")
     description = models.TextField()
-    quantity = models.DecimalField(max_digits=12, decimal_places=3, default=Decimal("1"))
+    quantity = models.DecimalField(
+        max_digits=12,
+        decimal_places=3,
+        default=Decimal("1"),
+        validators=[MinValueValidator(Decimal("0"))],
+    )
     unit_price = models.DecimalField(max_digits=14, decimal_places=2)
     vat_rate = models.DecimalField(
-        max_digits=5, decimal_places=2, default=Decimal("0"), help_text="Percent."
+        max_digits=5,
+        decimal_places=2,
+        default=Decimal("0"),
+        validators=[MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("100"))],
+        help_text="Percent.",
     )
     sort_order = models.PositiveIntegerField(default=0)
 

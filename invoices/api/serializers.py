@@ -1,13 +1,13 @@
 from contextlib import contextmanager
-from decimal import Decimal
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from budgets.models import Project
 from core.errors import Conflict
-from invoices.models import Client, Invoice, InvoiceLine
+from invoices.models import Client, Invoice, InvoiceLine, validate_dates
 from invoices.services import invoice_pdf_url
 
 
@@ -59,15 +59,6 @@ def _money_field(**kwargs):
 
 
 class InvoiceLineSerializer(serializers.ModelSerializer):
-    quantity = serializers.DecimalField(max_digits=12, decimal_places=3, min_value=Decimal("0"))
-    unit_price = serializers.DecimalField(max_digits=14, decimal_places=2)
-    vat_rate = serializers.DecimalField(
-        max_digits=5,
-        decimal_places=2,
-        min_value=Decimal("0"),
-        max_value=Decimal("100"),
-        required=False,
-    )
     amount = _money_field(source="net")
 
     class Meta:
@@ -124,9 +115,6 @@ class InvoiceSerializer(serializers.ModelSerializer):
     client = TenantScopedRelatedField(Client, allow_null=True, required=False)
     project = TenantScopedRelatedField(Project, allow_null=True, required=False)
     lines = InvoiceLineSerializer(many=True, required=False)
-    currency = serializers.RegexField(
-        r"^[A-Z]{3}$", required=False, help_text="ISO 4217, e.g. EUR."
-    )
     subtotal = _money_field()
     vat = VatRowSerializer(source="vat_by_rate", many=True, read_only=True)
     total = _money_field()
@@ -178,12 +166,13 @@ class InvoiceSerializer(serializers.ModelSerializer):
             if self.instance.status != Invoice.Status.DRAFT:
                 # Unchanged, as just checked: a sent invoice keeps its line rows as they are.
                 attrs.pop("lines", None)
-        issue = attrs.get("issue_date", getattr(self.instance, "issue_date", None))
-        due = attrs.get("due_date", getattr(self.instance, "due_date", None))
-        if issue and due and due < issue:
-            raise serializers.ValidationError(
-                {"due_date": ["The due date is before the issue date."]}
+        try:
+            validate_dates(
+                attrs.get("issue_date", getattr(self.instance, "issue_date", None)),
+                attrs.get("due_date", getattr(self.instance, "due_date", None)),
             )
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.message_dict) from exc
         return attrs
 
     @staticmethod

@@ -203,3 +203,31 @@ def test_an_invoice_added_in_the_admin_is_one_audit_event_with_its_lines(admin_c
     assert [(entry["description"], entry["quantity"]) for entry in event.new_values["lines"]] == [
         ("Design", "3.000")
     ]
+
+
+def test_the_admin_refuses_an_invoice_the_api_refuses(admin_client, tenant):
+    response = admin_client.post(
+        "/admin/invoices/invoice/add/",
+        {
+            "tenant": tenant.pk,
+            "number": "ADM-1",
+            "currency": "eu",
+            "status": "draft",
+            "issue_date": "2026-11-30",
+            "due_date": "2026-11-01",
+            "lines-TOTAL_FORMS": "1",
+            "lines-INITIAL_FORMS": "0",
+            "lines-0-sort_order": "0",
+            "lines-0-description": "Design",
+            "lines-0-quantity": "-3",
+            "lines-0-unit_price": "100.00",
+            "lines-0-vat_rate": "150",
+        },
+    )
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.errors
+    assert errors["currency"] == ["An ISO 4217 code in capitals, such as EUR."]
+    assert errors["due_date"] == ["The due date is before the issue date."]
+    (line_errors,) = response.context["inline_admin_formsets"][0].formset.errors
+    assert set(line_errors) == {"quantity", "vat_rate"}
+    assert not Invoice.objects.exists()
