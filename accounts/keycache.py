@@ -17,6 +17,8 @@ import time
 import redis
 from django.conf import settings
 
+from core.logging import OutageLog
+
 logger = logging.getLogger(__name__)
 
 CHANNEL = "offload:api-keys:changed"
@@ -102,6 +104,7 @@ def _listening() -> bool:
 
 def _listen(url: str) -> None:
     client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_keepalive=True)
+    outage = OutageLog(logger)
     while True:
         pubsub = client.pubsub()
         try:
@@ -121,12 +124,16 @@ def _listen(url: str) -> None:
                 if message["type"] == "subscribe":
                     forget_all()
                     _subscribed.set()
+                    outage.recovered("API key listener subscribed again.")
                 elif message["type"] == "message":
                     _forget(message["data"].decode().split())
         except Exception:  # noqa: BLE001 - the listener must outlive any Redis outage
             _subscribed.clear()
             forget_all()
-            logger.warning("API key listener lost Redis; using the shared cache.", exc_info=True)
+            outage.failed(
+                "API key listener lost Redis; this process keeps no copies of keys until it"
+                " subscribes again."
+            )
             time.sleep(RECONNECT_SECONDS)
         finally:
             pubsub.close()

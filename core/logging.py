@@ -43,3 +43,25 @@ class RedactSecretsFilter(logging.Filter):
             if redact(text) != text:
                 setattr(record, name, redact(text))
         return True
+
+
+class OutageLog:
+    """The log of a background loop's dependency: the first failure of an outage is a warning
+    with its traceback, the repeats while it lasts are debug lines, and the recovery is one info
+    line; so a loop retrying every second does not bury the log in identical tracebacks."""
+
+    def __init__(self, logger: logging.Logger):
+        self.logger = logger
+        self.down = False
+
+    def failed(self, message: str, *args) -> None:
+        if self.down:
+            self.logger.debug(message, *args, exc_info=True)
+        else:
+            self.down = True
+            self.logger.warning(message, *args, exc_info=True)
+
+    def recovered(self, message: str, *args) -> None:
+        if self.down:
+            self.down = False
+            self.logger.info(message, *args)

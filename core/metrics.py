@@ -15,6 +15,7 @@ from collections import defaultdict
 
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
 
+from core.logging import OutageLog
 from core.redis import get_redis
 
 logger = logging.getLogger(__name__)
@@ -30,6 +31,7 @@ FLUSH_INTERVAL_SECONDS = 1.0
 # Deltas not yet sent to Redis or the database.
 _pending: dict[str, defaultdict] = defaultdict(lambda: defaultdict(float))
 _lock = threading.Lock()
+_outage = OutageLog(logger)
 _flusher_pid: int | None = None
 
 
@@ -100,10 +102,9 @@ def metrics_flush() -> None:
                 for field, amount in updates.items():
                     pipe.hincrbyfloat(f"metrics:{name}", field, amount)
             pipe.execute()
+        _outage.recovered("Metrics are recorded again.")
     except Exception:  # noqa: BLE001 - a metric must never break the work it measures
-        logger.warning(
-            "Could not record metrics %s; will try again.", sorted(writes), exc_info=True
-        )
+        _outage.failed("Could not record metrics %s; will try again.", sorted(writes))
         with _lock:
             for name, updates in writes.items():
                 for field, amount in updates.items():

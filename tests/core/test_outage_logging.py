@@ -1,0 +1,51 @@
+"""A Redis outage is logged once by each background loop that needs Redis, with one traceback,
+and its end once: not a warning and a traceback every second from every process."""
+
+import logging
+import threading
+import time
+
+from accounts import keycache
+from core.metrics import metric_inc, metrics_flush
+from core.redis import get_redis
+
+UNREACHABLE = "redis://127.0.0.1:1/0"
+
+
+def _warnings(caplog, logger: str) -> list[logging.LogRecord]:
+    return [
+        record
+        for record in caplog.records
+        if record.name == logger and record.levelno >= logging.WARNING
+    ]
+
+
+def test_the_key_listener_logs_a_lost_redis_once_while_it_retries_every_second(caplog):
+    with caplog.at_level(logging.DEBUG, logger="accounts.keycache"):
+        threading.Thread(target=keycache._listen, args=(UNREACHABLE,), daemon=True).start()
+        time.sleep(3 * keycache.RECONNECT_SECONDS + 0.5)
+    (warning,) = _warnings(caplog, "accounts.keycache")
+    assert warning.exc_info is not None
+    assert "keeps no copies of keys until it subscribes again" in warning.getMessage()
+    retries = [record for record in caplog.records if record.levelno == logging.DEBUG]
+    assert len(retries) >= 2
+
+
+def test_metrics_log_an_outage_once_keep_their_counts_and_log_the_recovery(caplog, settings):
+    redis_url = settings.REDIS_URL
+    settings.REDIS_URL = UNREACHABLE
+    with caplog.at_level(logging.DEBUG, logger="core.metrics"):
+        metric_inc("jobs_submitted", type="diagnostic")
+        for _ in range(3):
+            metrics_flush()
+        (warning,) = _warnings(caplog, "core.metrics")
+        assert warning.exc_info is not None
+        settings.REDIS_URL = redis_url
+        metrics_flush()
+    assert "Metrics are recorded again." in [
+        record.getMessage() for record in caplog.records if record.levelno == logging.INFO
+    ]
+    counted = get_redis().hgetall("metrics:jobs_submitted")
+    assert {field.decode(): float(value) for field, value in counted.items()} == {
+        '{"type":"diagnostic"}': 1.0
+    }
