@@ -180,16 +180,21 @@ def api_keys_uncache(key_hashes: list[str]) -> None:
 
 
 def api_key_revoke(*, api_key: ApiKey, actor=None) -> ApiKey:
-    if api_key.revoked_at is None:
-        api_key.revoked_at = timezone.now()
-        api_key.save(update_fields=["revoked_at"])
-        audit_record(
-            tenant=api_key.tenant,
-            resource=api_key,
-            action=AuditEvent.Action.DEACTIVATE,
-            actor=actor,
-            new={"revoked_at": api_key.revoked_at.isoformat()},
-        )
+    """Revoke the key, with its audit event, in one transaction: when its cached copies cannot be
+    dropped (Redis out of reach), nothing is revoked and the error says why."""
+    with transaction.atomic():
+        locked = ApiKey.objects.select_for_update().get(pk=api_key.pk)
+        if locked.revoked_at is None:
+            locked.revoked_at = timezone.now()
+            locked.save(update_fields=["revoked_at"])
+            audit_record(
+                tenant=api_key.tenant,
+                resource=locked,
+                action=AuditEvent.Action.DEACTIVATE,
+                actor=actor,
+                new={"revoked_at": locked.revoked_at.isoformat()},
+            )
+    api_key.revoked_at = locked.revoked_at
     return api_key
 
 

@@ -13,8 +13,10 @@ from accounts.services import api_keys_uncache
 
 
 def _uncache(key_hashes: list[str]) -> None:
+    # At once, inside the change's transaction: Redis out of reach rolls the change back. After
+    # the commit only the race above is left to close, and a failure there is logged.
     api_keys_uncache(key_hashes)
-    transaction.on_commit(partial(api_keys_uncache, key_hashes))
+    transaction.on_commit(partial(api_keys_uncache, key_hashes), robust=True)
 
 
 @receiver([post_save, post_delete], sender=ApiKey)

@@ -83,6 +83,32 @@ def test_revoke_api_key_again_says_the_key_was_already_revoked(tenant):
     assert AuditEvent.objects.filter(action="deactivate").count() == 1
 
 
+def _redis_out_of_reach(settings):
+    unreachable = "redis://127.0.0.1:1/0"
+    settings.REDIS_URL = unreachable
+    settings.CACHES = {
+        **settings.CACHES,
+        "default": {**settings.CACHES["default"], "LOCATION": unreachable},
+    }
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_revoke_while_redis_is_out_of_reach_changes_nothing_and_says_so(
+    tenant, admin_client, settings
+):
+    key = api_key_for(tenant)
+    _redis_out_of_reach(settings)
+    with pytest.raises(CommandError, match=r"was not revoked: Redis, .* did not answer"):
+        _call("revoke_api_key", key[:12])
+    response = admin_client.post(
+        "/admin/accounts/apikey/",
+        {"action": "revoke", "_selected_action": [ApiKey.objects.get().pk]},
+    )
+    assert response.status_code == 503
+    assert ApiKey.objects.get().revoked_at is None
+    assert not AuditEvent.objects.filter(action="deactivate").exists()
+
+
 def test_the_admins_revoke_action_counts_only_the_keys_it_revoked(tenant, admin_client):
     api_key_for(tenant, name="old")
     api_key_for(tenant, name="new")

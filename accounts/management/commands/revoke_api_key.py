@@ -1,3 +1,4 @@
+import redis
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
@@ -21,5 +22,11 @@ class Command(BaseCommand):
             revoked_at = timezone.localtime(api_key.revoked_at)
             self.stdout.write(f"{name} was already revoked, at {revoked_at:%Y-%m-%d %H:%M %Z}.")
             return
-        api_key_revoke(api_key=api_key, actor=operator_at_command_line())
+        try:
+            api_key_revoke(api_key=api_key, actor=operator_at_command_line())
+        except redis.RedisError as exc:
+            raise CommandError(
+                f"{name} was not revoked: Redis, which holds its cached copies, did not answer"
+                f" ({exc}). Try again once it does."
+            ) from exc
         self.stdout.write(f"Revoked {name}.")
