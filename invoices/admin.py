@@ -73,6 +73,7 @@ class InvoiceAdmin(AuditedAdmin):
         "content_hash",
         "rendered_hash",
         "pdf_job",
+        "parties",
     ]
     inlines = [InvoiceLineInline]
     actions = ["render_pdf"]

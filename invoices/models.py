@@ -43,6 +43,10 @@ def validate_dates(issue_date, due_date) -> None:
         raise ValidationError({"due_date": "The due date is before the issue date."})
 
 
+# What an invoice shows of its client, in this order.
+CLIENT_DETAILS = ("name", "email", "address", "organisation_number", "vat_number")
+
+
 class Client(TenantOwned, models.Model):
     tenant = models.ForeignKey("accounts.Tenant", on_delete=models.CASCADE, related_name="clients")
     name = models.CharField(max_length=200)
@@ -113,6 +117,13 @@ class Invoice(TenantOwned, models.Model):
     pdf_job = models.ForeignKey(
         "jobs.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    parties = models.JSONField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="The seller and the client as they were when the invoice left draft: it keeps"
+        " showing them.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -127,9 +138,29 @@ class Invoice(TenantOwned, models.Model):
     def __str__(self):
         return f"Invoice {self.number}"
 
+    def save(self, *args, **kwargs):
+        # An issued invoice is a document as sent: a later change of its client or of the
+        # workspace's name shows only on drafts.
+        if self.status != self.Status.DRAFT and self.parties is None:
+            self.parties = self.parties_shown()
+            if kwargs.get("update_fields") is not None:
+                kwargs["update_fields"] = {*kwargs["update_fields"], "parties"}
+        super().save(*args, **kwargs)
+
     def clean(self):
         super().clean()
         validate_dates(self.issue_date, self.due_date)
+
+    def parties_shown(self) -> dict:
+        """The seller's name and the client's details (None without a client) the invoice shows:
+        as they were when it left draft, or for a draft as they are now."""
+        if self.parties is not None:
+            return self.parties
+        client = self.client
+        return {
+            "seller": self.tenant.name,
+            "client": client and {name: getattr(client, name) for name in CLIENT_DETAILS},
+        }
 
     @property
     def ordered_lines(self) -> list["InvoiceLine"]:
@@ -164,9 +195,10 @@ class Invoice(TenantOwned, models.Model):
 
     def content_fingerprint(self) -> str:
         """A hash of everything the PDF shows: a render of an older fingerprint is stale."""
-        client = self.client
+        parties = self.parties_shown()
+        client = parties["client"]
         content = {
-            "seller": self.tenant.name,
+            "seller": parties["seller"],
             "invoice": [
                 self.number,
                 str(self.issue_date),
@@ -175,14 +207,7 @@ class Invoice(TenantOwned, models.Model):
                 self.status,
                 self.notes,
             ],
-            "client": client
-            and [
-                client.name,
-                client.email,
-                client.address,
-                client.organisation_number,
-                client.vat_number,
-            ],
+            "client": client and [client[name] for name in CLIENT_DETAILS],
             "lines": [
                 [line.description, str(line.quantity), str(line.unit_price), str(line.vat_rate)]
                 for line in self.ordered_lines

@@ -39,11 +39,13 @@ class RenderedPdf:
 
 
 def invoice_html(invoice: Invoice) -> str:
+    parties = invoice.parties_shown()
     return render_to_string(
         "invoices/invoice.html",
         {
             "invoice": invoice,
-            "client": invoice.client,
+            "seller": parties["seller"],
+            "client": parties["client"],
             "lines": invoice.ordered_lines,
             "vat_by_rate": invoice.vat_by_rate,
         },

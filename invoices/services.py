@@ -71,6 +71,18 @@ def invoice_pdf_request(*, invoice: Invoice) -> Job | None:
         return job
 
 
+def invoice_pdfs_refresh(*, invoices) -> int:
+    """Queue a render of each draft among `invoices` whose PDF no longer shows its content (its
+    client or the workspace's name changed); issued invoices keep theirs. Returns how many."""
+    drafts = invoices.filter(status=Invoice.Status.DRAFT).exclude(pdf_status=Invoice.PdfStatus.NONE)
+    queued = 0
+    for invoice in drafts.select_related("tenant", "client").prefetch_related("lines"):
+        if invoice.content_fingerprint() != invoice.content_hash:
+            invoice_pdf_request(invoice=invoice)
+            queued += 1
+    return queued
+
+
 def _status_while_busy(invoice: Invoice) -> str:
     return (
         Invoice.PdfStatus.PENDING

@@ -15,7 +15,7 @@ from invoices.models import Invoice
 from invoices.services import invoice_pdf_request
 from jobs.models import Job
 from jobs.services import job_cancel, job_claim, job_execute, job_requeue
-from tests.invoices.factories import InvoiceFactory, line
+from tests.invoices.factories import ClientFactory, InvoiceFactory, line
 
 
 def _run(job):
@@ -448,3 +448,67 @@ def test_a_canceled_render_requeued_by_an_operator_shows_pending_then_ready(api_
     job_execute(job_id=str(render.pk))
     assert Job.objects.get(pk=render.pk).status == Job.Status.COMPLETED
     assert api_client.get(f"/api/v1/invoices/{created['id']}").json()["pdf_status"] == "ready"
+
+
+def _pdf_text(invoice) -> str:
+    invoice.refresh_from_db()
+    return "\n".join(page.extract_text() for page in PdfReader(invoice.pdf_file.open("rb")).pages)
+
+
+def _run_due_renders():
+    for job in Job.objects.filter(type="invoice_pdf", status=Job.Status.PENDING):
+        _run(job)
+
+
+def test_drafts_show_their_client_and_seller_as_they_are_and_sent_invoices_as_they_were_sent(
+    tenant, api_client, admin_client
+):
+    client = ClientFactory(tenant=tenant, name="Old Client AS")
+    draft, sent = (
+        InvoiceFactory(tenant=tenant, client=client),
+        InvoiceFactory(tenant=tenant, client=client),
+    )
+    for invoice in (draft, sent):
+        line(invoice, "Design", 1, 100, 25)
+        _run(invoice_pdf_request(invoice=invoice))
+    assert (
+        api_client.patch(
+            f"/api/v1/invoices/{sent.pk}", {"status": "sent"}, format="json"
+        ).status_code
+        == 200
+    )
+    _run_due_renders()
+
+    changed = api_client.patch(
+        f"/api/v1/clients/{client.pk}", {"name": "New Client AS"}, format="json"
+    )
+    assert changed.status_code == 200
+    renamed = admin_client.post(
+        f"/admin/accounts/tenant/{tenant.pk}/change/",
+        {
+            "name": "Renamed Seller AB",
+            "slug": tenant.slug,
+            "is_active": "on",
+            "memberships-TOTAL_FORMS": "0",
+            "memberships-INITIAL_FORMS": "0",
+        },
+    )
+    assert renamed.status_code == 302
+    assert list(
+        Job.objects.filter(status=Job.Status.PENDING).values_list("payload", flat=True)
+    ) == [{"invoice_id": draft.pk}]
+    _run_due_renders()
+    assert "New Client AS" in _pdf_text(draft) and "Renamed Seller AB" in _pdf_text(draft)
+    assert Invoice.objects.get(pk=draft.pk).pdf_status == Invoice.PdfStatus.READY
+
+    # Paid, the sent invoice is rendered again, still with its client and seller as sent.
+    assert (
+        api_client.patch(
+            f"/api/v1/invoices/{sent.pk}", {"status": "paid"}, format="json"
+        ).status_code
+        == 200
+    )
+    _run_due_renders()
+    text = _pdf_text(sent)
+    assert "Paid" in text
+    assert "Old Client AS" in text and "Alice's workspace" in text
