@@ -1,13 +1,26 @@
 from celery import shared_task
+from django.db import InterfaceError, OperationalError
 
 from core.idempotency import idempotency_records_purge
 from jobs import monitoring, services
 from jobs.runs import scheduled_run
 
+# Seconds before each new delivery of a job whose claim found the database out of reach; after
+# the last, the sweeper publishes the job again once its message is JOBS_STALE_AFTER_SECONDS old.
+CLAIM_RETRY_DELAYS = (1, 5, 15, 30)
 
-@shared_task(name="jobs.job_execute", ignore_result=True)
-def job_execute(*, job_id: str, type_name: str | None = None) -> None:
-    services.job_execute(job_id=job_id, type_name=type_name)
+
+@shared_task(name="jobs.job_execute", ignore_result=True, bind=True)
+def job_execute(self, *, job_id: str, type_name: str | None = None) -> None:
+    try:
+        services.job_execute(job_id=job_id, type_name=type_name)
+    except (OperationalError, InterfaceError) as exc:
+        # A failover or a network blip: deliver the message again shortly. Whatever the attempt
+        # got to, the claim makes a second delivery harmless.
+        retries = self.request.retries
+        if retries >= len(CLAIM_RETRY_DELAYS):
+            raise
+        raise self.retry(exc=exc, countdown=CLAIM_RETRY_DELAYS[retries], max_retries=None) from exc
 
 
 @shared_task(name="jobs.jobs_sweep", ignore_result=True)

@@ -19,6 +19,7 @@ from jobs.models import Job, JobEvent, TaskRun, WorkerSeen
 from jobs.services import job_cancel, job_submit, jobs_reap_stale, jobs_sweep
 from jobs.tasks import job_execute
 from tests.jobs.factories import JobFactory
+from tests.tcpproxy import TcpProxy
 from tests.worker import running_worker, wait_for, worker_stop
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -112,6 +113,27 @@ def test_a_job_accepted_while_the_broker_is_down_completes_once_it_is_back(
         assert jobs_sweep() == {"published": 1, "woken": 0}
         job = _finished(job)
     assert job.status == Job.Status.COMPLETED
+
+
+def test_a_claim_that_finds_the_database_out_of_reach_is_delivered_again_shortly(tenant):
+    database = connection.settings_dict
+    proxy = TcpProxy(database["HOST"] or "127.0.0.1", int(database["PORT"] or 5432))
+    proxied = f"postgres://{database['USER']}@127.0.0.1:{proxy.port}/{database['NAME']}"
+    try:
+        with running_worker(extra_env={"DATABASE_URL": proxied}) as worker:
+            proxy.cut()
+            job = job_submit(tenant=tenant, type="diagnostic", payload={"steps": 1})
+            wait_for(
+                lambda: "Retry in 5s" in worker.log_path.read_text(),
+                message="a second claim that failed too",
+            )
+            assert Job.objects.get(pk=job.pk).status == Job.Status.PENDING
+            proxy.restore()
+            # No beat, no sweeper: only the message delivered again can run it.
+            job = _finished(job, timeout=30)
+    finally:
+        proxy.close()
+    assert (job.status, job.attempts) == (Job.Status.COMPLETED, 1)
 
 
 def test_the_same_message_delivered_twice_runs_once(tenant):
