@@ -460,6 +460,12 @@ def _run_due_renders():
         _run(job)
 
 
+def _rendered_as(api_client, invoice, status: str) -> None:
+    url = f"/api/v1/invoices/{invoice.pk}"
+    assert api_client.patch(url, {"status": status}, format="json").status_code == 200
+    _run_due_renders()
+
+
 def test_drafts_show_their_client_and_seller_as_they_are_and_sent_invoices_as_they_were_sent(
     tenant, api_client, admin_client
 ):
@@ -471,13 +477,7 @@ def test_drafts_show_their_client_and_seller_as_they_are_and_sent_invoices_as_th
     for invoice in (draft, sent):
         line(invoice, "Design", 1, 100, 25)
         _run(invoice_pdf_request(invoice=invoice))
-    assert (
-        api_client.patch(
-            f"/api/v1/invoices/{sent.pk}", {"status": "sent"}, format="json"
-        ).status_code
-        == 200
-    )
-    _run_due_renders()
+    _rendered_as(api_client, sent, "sent")
 
     changed = api_client.patch(
         f"/api/v1/clients/{client.pk}", {"name": "New Client AS"}, format="json"
@@ -502,13 +502,7 @@ def test_drafts_show_their_client_and_seller_as_they_are_and_sent_invoices_as_th
     assert Invoice.objects.get(pk=draft.pk).pdf_status == Invoice.PdfStatus.READY
 
     # Paid, the sent invoice is rendered again, still with its client and seller as sent.
-    assert (
-        api_client.patch(
-            f"/api/v1/invoices/{sent.pk}", {"status": "paid"}, format="json"
-        ).status_code
-        == 200
-    )
-    _run_due_renders()
+    _rendered_as(api_client, sent, "paid")
     text = _pdf_text(sent)
     assert "Paid" in text
     assert "Old Client AS" in text and "Alice's workspace" in text
