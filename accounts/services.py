@@ -30,7 +30,7 @@ from accounts.models import (
     api_key_hash,
 )
 from core.deletion import delete_in_batches
-from core.errors import InsufficientCredits
+from core.errors import Conflict, InsufficientCredits
 from core.metrics import ALERTS_CREATED, metric_inc
 
 logger = logging.getLogger(__name__)
@@ -41,6 +41,7 @@ LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
 @transaction.atomic
+@transaction.atomic
 def tenant_create(*, slug: str, name: str, admin_email: str | None = None) -> Tenant:
     tenant = Tenant.objects.create(slug=slug, name=name)
     if admin_email:
@@ -50,11 +51,15 @@ def tenant_create(*, slug: str, name: str, admin_email: str | None = None) -> Te
 
 
 def user_get_or_create(*, email: str):
+    """The user with this email address, or a new one named by it. Conflict when that name is
+    another user's (whose address differs): that account is not theirs to be given."""
     User = get_user_model()
     user = User.objects.filter(email__iexact=email).first()
-    if user is None:
-        user = User.objects.create_user(username=email.lower(), email=email)
-    return user
+    if user is not None:
+        return user
+    if User.objects.filter(username=email.lower()).exists():
+        raise Conflict(f"The user named {email.lower()!r} has another email address.")
+    return User.objects.create_user(username=email.lower(), email=email)
 
 
 @transaction.atomic
@@ -333,8 +338,11 @@ def tenant_delete(
     can go; deactivated first, so its keys stop working at once. Interrupted, calling it again
     finishes. Returns how many rows went, by kind (those with none left out); `progress_for(kind,
     total)` gives each kind's progress callback."""
-    tenant.is_active = False
-    tenant.save(update_fields=["is_active"])
+    with transaction.atomic():
+        # Its keys are dropped from every cache within the transaction: when they cannot be
+        # (Redis out of reach), the workspace stays as it was.
+        tenant.is_active = False
+        tenant.save(update_fields=["is_active"])
     deleted = {}
     for rows in _tenant_rows(tenant):
         kind = str(rows.model._meta.verbose_name_plural)

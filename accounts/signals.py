@@ -20,8 +20,10 @@ def _uncache(key_hashes: list[str]) -> None:
 
 
 @receiver([post_save, post_delete], sender=ApiKey)
-def _api_key_changed(sender, instance, **kwargs):
-    _uncache([instance.key_hash])
+def _api_key_changed(sender, instance, created=False, **kwargs):
+    # A key just created has no copies anywhere.
+    if not created:
+        _uncache([instance.key_hash])
 
 
 @receiver(post_save, sender=Tenant)

@@ -6,11 +6,12 @@ import math
 import uuid
 from collections.abc import Callable
 
-from django.core.management.base import BaseCommand, CommandError, OutputWrapper
+from django.core.management.base import CommandError, OutputWrapper
 
 from accounts.models import Tenant
 from accounts.services import operator_at_command_line
 from core.errors import ApiError
+from core.management.base import OperatorCommand
 from jobs.models import Job
 
 # Who acts, in the jobs' event history, when an operator runs a command.
@@ -54,11 +55,11 @@ def progress_printer(stdout: OutputWrapper, what: str, total: int) -> Callable[[
     return report
 
 
-def job_action_command(help_text: str, act: Callable[[Job], str]) -> type[BaseCommand]:
+def job_action_command(help_text: str, act: Callable[[Job], str]) -> type[OperatorCommand]:
     """A command that applies `act` (a service call that says what became of the job) to each job
     named by id; a refusal is reported and the rest go on."""
 
-    class Command(BaseCommand):
+    class Command(OperatorCommand):
         help = help_text
 
         def add_arguments(self, parser):

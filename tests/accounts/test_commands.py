@@ -3,6 +3,7 @@ import socket
 from io import StringIO
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.contrib.messages import get_messages
 from django.core.management import CommandError, call_command
 from django.utils import timezone
@@ -98,7 +99,7 @@ def test_a_revoke_while_redis_is_out_of_reach_changes_nothing_and_says_so(
 ):
     key = api_key_for(tenant)
     _redis_out_of_reach(settings)
-    with pytest.raises(CommandError, match=r"was not revoked: Redis, .* did not answer"):
+    with pytest.raises(CommandError, match="Redis did not answer .*Run it again once it does"):
         _call("revoke_api_key", key[:12])
     response = admin_client.post(
         "/admin/accounts/apikey/",
@@ -107,6 +108,67 @@ def test_a_revoke_while_redis_is_out_of_reach_changes_nothing_and_says_so(
     assert response.status_code == 503
     assert ApiKey.objects.get().revoked_at is None
     assert not AuditEvent.objects.filter(action="deactivate").exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_delete_tenant_while_redis_is_out_of_reach_leaves_the_workspace_as_it_was(tenant, settings):
+    api_key_for(tenant)
+    _redis_out_of_reach(settings)
+    with pytest.raises(CommandError, match="Redis did not answer"):
+        _call("delete_tenant", tenant.slug, "--no-input")
+    tenant.refresh_from_db()
+    assert tenant.is_active
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("command", ["run_budget_check", "cleanup_share_links"])
+def test_scheduled_work_run_by_hand_while_redis_is_out_of_reach_says_so(settings, command):
+    _redis_out_of_reach(settings)
+    with pytest.raises(CommandError, match="Redis did not answer .*this command needs it"):
+        _call(command)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_new_key_and_the_demo_workspace_need_no_redis(tenant, settings):
+    _redis_out_of_reach(settings)
+    key = _call("create_api_key", "--tenant", tenant.slug).strip().splitlines()[-1]
+    assert key.startswith("ofl_")
+    assert "export OFFLOAD_KEY=ofl_" in _call("demo")
+    assert Tenant.objects.get(slug="demo").api_keys.count() == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["create_tenant", ""], "The slug may not be empty."),
+        (
+            ["create_tenant", "zeta", "--admin-email", "boss@x.test"],
+            "The user named 'boss@x.test' has another email address. Nothing was created.",
+        ),
+        (
+            ["create_api_key", "--tenant", "alice", "--name", "k" * 101],
+            "--name: Ensure this value has at most 100 characters (it has 101).",
+        ),
+        (
+            ["grant_credits", "alice", "10", "--reason", "r" * 201],
+            "--reason: Ensure this value has at most 200 characters (it has 201).",
+        ),
+    ],
+)
+def test_bad_input_is_one_line_and_writes_nothing(tenant, args, message):
+    get_user_model().objects.create_user(username="boss@x.test", email="other@x.test")
+    with pytest.raises(CommandError) as refused:
+        _call(*args)
+    assert str(refused.value) == message
+    assert list(Tenant.objects.values_list("slug", flat=True)) == ["alice"]
+    assert not ApiKey.objects.exists() and not tenant.credit_entries.exists()
+
+
+def test_delete_tenant_with_no_terminal_to_confirm_on_asks_for_no_input(tenant, monkeypatch):
+    monkeypatch.setattr("sys.stdin", StringIO(""))
+    with pytest.raises(CommandError, match="pass --no-input. Nothing deleted."):
+        _call("delete_tenant", tenant.slug)
+    assert Tenant.objects.filter(pk=tenant.pk, is_active=True).exists()
 
 
 def test_the_admins_revoke_action_counts_only_the_keys_it_revoked(tenant, admin_client):

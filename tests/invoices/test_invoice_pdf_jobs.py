@@ -236,6 +236,16 @@ def test_the_render_command_renders_synchronously_as_the_operator(invoice):
     )
 
 
+def test_the_render_command_with_the_storage_failing_says_so_and_changes_nothing(invoice, storage):
+    from django.core.management import CommandError, call_command
+
+    storage.error = errno.EACCES
+    with pytest.raises(CommandError, match=r"could not be stored \(\[Errno 13\] Permission"):
+        call_command("render_invoice_pdf", str(invoice.pk))
+    invoice.refresh_from_db()
+    assert (invoice.pdf_status, invoice.pdf_file.name) == (Invoice.PdfStatus.NONE, "")
+
+
 def test_staff_download_the_pdf_from_the_admin_and_cannot_replace_it(invoice, admin_client, client):
     from django.core.management import call_command
 

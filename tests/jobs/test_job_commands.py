@@ -80,6 +80,8 @@ def test_requeue_job_puts_a_dead_letter_back_and_retry_job_submits_a_new_one(ten
         (["acme", "diagnostic", "--payload", '{"steps": -1}'], '"steps"'),
         (["acme", "diagnostic", "--payload", "[1]"], "must be a JSON object"),
         (["acme", "diagnostic", "--payload", "{steps"], "is not JSON"),
+        (["acme", "diagnostic", "--wait", "-5"], "'-5' is not a number of seconds from 1 to"),
+        (["acme", "diagnostic", "--wait", "nan"], "'nan' is not a number of seconds from 1 to"),
     ],
 )
 def test_submit_job_refuses_bad_input_and_creates_nothing(tenant, args, message):

@@ -1,18 +1,26 @@
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
-from accounts.models import Membership, Tenant
+from accounts.models import ApiKey, Membership, Tenant
 from accounts.services import api_key_create, operator_at_command_line
+from core.management.base import OperatorCommand, field_checked
 
 MAX_DAYS = 3650  # as the API and the admin allow
 
 
-class Command(BaseCommand):
+class Command(OperatorCommand):
     help = "Create an API key for a tenant. The key is printed once, alone on the last line."
 
     def add_arguments(self, parser):
         parser.add_argument("--tenant", required=True, help="The tenant's slug.")
-        parser.add_argument("--name", default="")
-        parser.add_argument("--role", choices=Membership.Role.values, default=Membership.Role.ADMIN)
+        parser.add_argument(
+            "--name", default="", help="What the key is for (at most 100 characters)."
+        )
+        parser.add_argument(
+            "--role",
+            choices=Membership.Role.values,
+            default=Membership.Role.ADMIN,
+            help="What the key may do (default: admin).",
+        )
         parser.add_argument(
             "--expires-in", type=int, metavar="DAYS", help="Expire after DAYS days."
         )
@@ -21,6 +29,7 @@ class Command(BaseCommand):
         tenant = Tenant.objects.filter(slug=options["tenant"]).first()
         if tenant is None:
             raise CommandError(f"No tenant with slug {options['tenant']!r}.")
+        field_checked(ApiKey, "name", options["name"], "--name")
         if options["expires_in"] is not None and not 1 <= options["expires_in"] <= MAX_DAYS:
             raise CommandError(f"--expires-in must be from 1 to {MAX_DAYS} days.")
         api_key, plaintext = api_key_create(

@@ -1,12 +1,13 @@
-from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand, CommandError
-from django.core.validators import validate_email
+from django.contrib.auth import get_user_model
+from django.core.management.base import CommandError
 
 from accounts.models import Tenant
 from accounts.services import tenant_create
+from core.errors import Conflict
+from core.management.base import OperatorCommand, field_checked
 
 
-class Command(BaseCommand):
+class Command(OperatorCommand):
     help = "Create a tenant (workspace), optionally with an admin member."
 
     def add_arguments(self, parser):
@@ -17,19 +18,20 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, slug, name, admin_email, **options):
-        checks = [
-            (slug, Tenant._meta.get_field("slug").run_validators),
-            (name, Tenant._meta.get_field("name").run_validators),
-            (admin_email, validate_email),
-        ]
-        for value, validate in checks:
-            if value is None:
-                continue
-            try:
-                validate(value)
-            except ValidationError as exc:
-                raise CommandError(f"{value!r}: {exc.messages[0]}") from exc
+        if not slug:
+            raise CommandError("The slug may not be empty.")
+        field_checked(Tenant, "slug", slug, repr(slug))
+        if name is not None:
+            field_checked(Tenant, "name", name, repr(name))
+        if admin_email is not None:
+            User = get_user_model()
+            field_checked(User, "email", admin_email, repr(admin_email))
+            # It names the user created for it.
+            field_checked(User, "username", admin_email.lower(), repr(admin_email))
         if Tenant.objects.filter(slug=slug).exists():
             raise CommandError(f"A tenant with slug {slug!r} already exists.")
-        tenant = tenant_create(slug=slug, name=name or slug, admin_email=admin_email)
+        try:
+            tenant = tenant_create(slug=slug, name=name or slug, admin_email=admin_email)
+        except Conflict as exc:
+            raise CommandError(f"{exc.detail} Nothing was created.") from exc
         self.stdout.write(f"Created tenant {tenant.slug} (id {tenant.pk}).")

@@ -1,11 +1,12 @@
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from accounts.models import Tenant
 from accounts.services import tenant_delete
+from core.management.base import OperatorCommand
 from jobs.management.jobcommands import progress_printer
 
 
-class Command(BaseCommand):
+class Command(OperatorCommand):
     help = (
         "Delete a workspace with everything it holds (jobs and their history, artifacts, "
         "projects, invoices, share links, keys, credit ledger, audit log), a thousand rows at a "
@@ -38,8 +39,14 @@ class Command(BaseCommand):
         self.stdout.write(f"Deleted workspace {slug}.")
 
     def _confirmed(self, tenant: Tenant) -> bool:
-        answer = input(
-            f"Delete workspace {tenant.slug} ({tenant.jobs.count()} jobs) and everything else it "
-            "holds, for good? Type 'yes' to go on: "
-        )
+        try:
+            answer = input(
+                f"Delete workspace {tenant.slug} ({tenant.jobs.count()} jobs) and everything else "
+                "it holds, for good? Type 'yes' to go on: "
+            )
+        except EOFError:
+            raise CommandError(
+                "No terminal to confirm on (cron, `docker compose exec -T`): pass --no-input. "
+                "Nothing deleted."
+            ) from None
         return answer == "yes"

@@ -1,4 +1,4 @@
-from django.core.management.base import BaseCommand
+from django.db import transaction
 
 from accounts.models import Membership, Tenant
 from accounts.services import (
@@ -7,14 +7,16 @@ from accounts.services import (
     operator_at_command_line,
     tenant_create,
 )
+from core.management.base import OperatorCommand
 
 DEMO_SLUG = "demo"
 DEMO_CREDITS = 1000
 
 
-class Command(BaseCommand):
+class Command(OperatorCommand):
     help = "Create the demo tenant (once) with credits, and print a fresh admin API key for it."
 
+    @transaction.atomic
     def handle(self, *args, **options):
         tenant = Tenant.objects.filter(slug=DEMO_SLUG).first()
         if tenant is None:

@@ -1,21 +1,27 @@
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.db import connection
 
-from accounts.models import Tenant
+from accounts.models import CreditEntry, Tenant
 from accounts.services import credits_grant
+from core.management.base import OperatorCommand, field_checked
 
 
-class Command(BaseCommand):
+class Command(OperatorCommand):
     help = "Grant a workspace credits; the grant is written to its credit ledger."
 
     def add_arguments(self, parser):
         parser.add_argument("tenant", help="The workspace's slug.")
-        parser.add_argument("amount", type=int)
-        parser.add_argument("--reason", default="Granted from the command line")
+        parser.add_argument("amount", type=int, help="How many credits to add (at least 1).")
+        parser.add_argument(
+            "--reason",
+            default="Granted from the command line",
+            help="Written on the ledger entry (at most 200 characters).",
+        )
 
     def handle(self, *args, tenant, amount, reason, **options):
         if amount <= 0:
             raise CommandError("The amount must be a positive number of credits.")
+        field_checked(CreditEntry, "reason", reason, "--reason")
         workspace = Tenant.objects.filter(slug=tenant).first()
         if workspace is None:
             raise CommandError(f"No workspace {tenant!r}.")

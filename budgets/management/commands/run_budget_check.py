@@ -1,9 +1,8 @@
-from django.core.management.base import BaseCommand
-
 from budgets.tasks import budget_alert_check
+from core.management.base import OperatorCommand
 
 
-class Command(BaseCommand):
+class Command(OperatorCommand):
     help = "Run the budget alert check now (as the 15-minute schedule does) and print what it did."
 
     def handle(self, *args, **options):

@@ -1,9 +1,8 @@
-from django.core.management.base import BaseCommand
-
+from core.management.base import OperatorCommand
 from core.scheduling import schedules_sync
 
 
-class Command(BaseCommand):
+class Command(OperatorCommand):
     help = (
         "Create or update the project's periodic tasks in django-celery-beat (also run by "
         "migrate). Paused ones stay paused, and a timing changed in the admin is kept until the "

@@ -1,10 +1,10 @@
 from datetime import timedelta
 
-from django.core.management.base import BaseCommand
 from django.utils import timezone
 
 from core.deletion import delete_in_batches
 from core.errors import ApiError
+from core.management.base import OperatorCommand
 from jobs.management.jobcommands import COMMAND_LINE, hours, jobs_of_workspace, progress_printer
 from jobs.models import Job, Priority
 from jobs.services import job_cancel
@@ -12,7 +12,7 @@ from jobs.services import job_cancel
 CLEANABLE = [Job.Status.PENDING, Job.Status.COMPLETED, Job.Status.FAILED, Job.Status.CANCELED]
 
 
-class Command(BaseCommand):
+class Command(OperatorCommand):
     help = (
         "Clean a queue: delete finished jobs (completed, failed, canceled) with their history, a "
         "thousand at a time, or cancel pending ones (credits refunded), optionally only of one "

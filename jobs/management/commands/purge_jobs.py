@@ -1,10 +1,9 @@
-from django.core.management.base import BaseCommand
-
 from core.idempotency import idempotency_records_purge
+from core.management.base import OperatorCommand
 from jobs.services import jobs_purge
 
 
-class Command(BaseCommand):
+class Command(OperatorCommand):
     help = (
         "Delete finished jobs past their retention (JOBS_RETENTION_COMPLETED_HOURS, "
         "JOBS_RETENTION_FAILED_DAYS) and expired idempotency keys. Artifacts stay."

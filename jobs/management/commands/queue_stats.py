@@ -1,13 +1,12 @@
 import json
 
-from django.core.management.base import BaseCommand
-
+from core.management.base import OperatorCommand
 from jobs.management.jobcommands import jobs_of_workspace
 from jobs.models import Job
 from jobs.selectors import NEEDING_ATTENTION, job_counts, queue_depths, workers_seen
 
 
-class Command(BaseCommand):
+class Command(OperatorCommand):
     help = (
         "Print job counts by queue, type and status, queue depths, the jobs needing attention and "
         "the workers seen; --json for scripts and monitors."

@@ -1,9 +1,8 @@
-from django.core.management.base import BaseCommand
-
+from core.management.base import OperatorCommand
 from jobs.services import jobs_reap_stale
 
 
-class Command(BaseCommand):
+class Command(OperatorCommand):
     help = (
         "Return processing jobs whose worker stopped sending heartbeats (older than "
         "JOBS_STALE_AFTER_SECONDS) to pending, fail them with WORKER_LOST on their last attempt, "

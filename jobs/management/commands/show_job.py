@@ -1,14 +1,15 @@
 import json
 import uuid
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
+from core.management.base import OperatorCommand
 from jobs.models import Job
 
 RESULT_CHARS = 500
 
 
-class Command(BaseCommand):
+class Command(OperatorCommand):
     help = (
         "Print one job as an operator needs it: workspace, status, attempts, clocks, error, result "
         "and its whole history with where each attempt ran and who asked for cancels and requeues; "

@@ -1,15 +1,32 @@
+import argparse
 import json
+import math
 import time
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from accounts.models import Tenant
 from core.errors import ApiError
+from core.management.base import OperatorCommand
 from jobs.models import Job, Priority
 from jobs.registry import job_types
 from jobs.services import job_submit
 
 POLL_SECONDS = 0.5
+MAX_WAIT_SECONDS = 24 * 3600
+
+
+def seconds(value: str) -> float:
+    """An argparse type: how long to wait, from 1 second to a day."""
+    try:
+        number = float(value)
+    except ValueError:
+        number = math.nan
+    if not (math.isfinite(number) and 1 <= number <= MAX_WAIT_SECONDS):
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a number of seconds from 1 to {MAX_WAIT_SECONDS}."
+        )
+    return number
 
 
 def _json_object(text: str) -> dict:
@@ -22,7 +39,7 @@ def _json_object(text: str) -> dict:
     return value
 
 
-class Command(BaseCommand):
+class Command(OperatorCommand):
     help = (
         "Submit a job for a workspace as the API does (validation, credits; no rate limits) and, "
         "with --wait, follow it to the end: `submit_job demo diagnostic --wait` smoke-tests a "
@@ -36,7 +53,7 @@ class Command(BaseCommand):
         parser.add_argument("--priority", choices=Priority.values)
         parser.add_argument(
             "--wait",
-            type=float,
+            type=seconds,
             nargs="?",
             const=300,
             metavar="SECONDS",
@@ -59,8 +76,14 @@ class Command(BaseCommand):
                 errors += f" Job types: {known}."
             raise CommandError(f"{exc.detail}{errors}") from exc
         self.stdout.write(f"Submitted {job.type} job {job.pk} to the {job.priority} queue.")
-        if wait is not None:
+        if wait is None:
+            return
+        try:
             self._follow(job, wait)
+        except KeyboardInterrupt:
+            raise CommandError(
+                f"Stopped waiting; job {job.pk} goes on (`manage.py show_job {job.pk}`)."
+            ) from None
 
     def _follow(self, job: Job, seconds: float) -> None:
         deadline = time.monotonic() + seconds

@@ -1,10 +1,9 @@
-from django.core.management.base import BaseCommand
-
 from accounts.services import operator_at_command_line
+from core.management.base import OperatorCommand
 from sharelinks.tasks import share_link_cleanup_run
 
 
-class Command(BaseCommand):
+class Command(OperatorCommand):
     help = "Run the share-link cleanup now: deactivate expired and used-up links, delete old view events."
 
     def handle(self, *args, **options):

@@ -1,0 +1,27 @@
+import redis
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
+
+
+class OperatorCommand(BaseCommand):
+    """A command of the project's. Redis out of reach ends it with one line saying so, not a
+    traceback: the commands that need it either change nothing before it answers or, like
+    delete_tenant, finish when run again."""
+
+    def execute(self, *args, **options):
+        try:
+            return super().execute(*args, **options)
+        except redis.RedisError as exc:
+            raise CommandError(
+                f"Redis did not answer ({exc}); this command needs it. Run it again once it does."
+            ) from exc
+
+
+def field_checked(model, field_name: str, value, label: str):
+    """`value` for the model's field, checked by the field's own validators (its length, its
+    format): a CommandError saying what is wrong, rather than a database error."""
+    try:
+        model._meta.get_field(field_name).run_validators(value)
+    except ValidationError as exc:
+        raise CommandError(f"{label}: {exc.messages[0]}") from exc
+    return value
