@@ -331,6 +331,27 @@ def audit_values(instance, names) -> dict:
     return json.loads(json.dumps(values, cls=DjangoJSONEncoder))
 
 
+def tenant_active_set(*, tenant: Tenant, active: bool, actor=None) -> bool:
+    """Activate or deactivate a workspace (a deactivated one's keys stop at once, in every
+    process), audited in its own log. False when it already was so."""
+    with transaction.atomic():
+        locked = Tenant.objects.select_for_update().get(pk=tenant.pk)
+        if locked.is_active == active:
+            return False
+        locked.is_active = active
+        locked.save(update_fields=["is_active"])
+        audit_record(
+            tenant=locked,
+            resource=locked,
+            action=AuditEvent.Action.UPDATE,
+            actor=actor,
+            old={"is_active": not active},
+            new={"is_active": active},
+        )
+    tenant.is_active = active
+    return True
+
+
 def tenant_delete(
     *, tenant: Tenant, progress_for: Callable[[str, int], Callable[[int], object]] | None = None
 ) -> dict[str, int]:

@@ -1,18 +1,22 @@
-"""What the job commands share: finding jobs by id or by workspace, reading a number of hours,
-reporting what a service refused, and the progress of a long deletion."""
+"""What the job commands share: finding jobs by id or by workspace, selecting them by status,
+workspace, queue, type and age, reading a number of hours, reporting what a service refused, and
+the progress of a long deletion."""
 
 import argparse
 import math
 import uuid
 from collections.abc import Callable
+from datetime import timedelta
 
 from django.core.management.base import CommandError, OutputWrapper
+from django.utils import timezone
 
 from accounts.models import Tenant
 from accounts.services import operator_at_command_line
 from core.errors import ApiError
 from core.management.base import OperatorCommand
-from jobs.models import Job
+from jobs.models import Job, Priority
+from jobs.registry import job_type_get, job_types
 
 # Who acts, in the jobs' event history, when an operator runs a command.
 COMMAND_LINE = operator_at_command_line()
@@ -40,6 +44,39 @@ def jobs_of_workspace(jobs, slug: str | None):
     if tenant is None:
         raise CommandError(f"No workspace {slug!r}.")
     return jobs.filter(tenant=tenant)
+
+
+def selection_arguments(parser, *, statuses: list[str], status_required: bool) -> None:
+    parser.add_argument("--status", required=status_required, choices=statuses)
+    parser.add_argument("--tenant", metavar="SLUG", help="Only this workspace's jobs.")
+    parser.add_argument("--queue", choices=Priority.values, help="Only this queue's jobs.")
+    parser.add_argument("--type", help="Only jobs of this type.")
+    parser.add_argument(
+        "--older-than-hours",
+        type=hours,
+        default=0,
+        metavar="HOURS",
+        help="Only jobs created more than HOURS ago.",
+    )
+
+
+def jobs_selected(options: dict):
+    """The jobs the options of selection_arguments name. A type no job has and the code does not
+    know (a typo, most likely) is an error, not an empty selection."""
+    jobs = Job.objects.filter(
+        created_at__lt=timezone.now() - timedelta(hours=options["older_than_hours"])
+    )
+    jobs = jobs_of_workspace(jobs, options["tenant"])
+    if options["status"] is not None:
+        jobs = jobs.filter(status=options["status"])
+    if options["queue"] is not None:
+        jobs = jobs.filter(priority=options["queue"])
+    if (name := options["type"]) is not None:
+        if job_type_get(name) is None and not Job.objects.filter(type=name).exists():
+            known = ", ".join(job_type.name for job_type in job_types())
+            raise CommandError(f"No job type {name!r}. Job types: {known}.")
+        jobs = jobs.filter(type=name)
+    return jobs
 
 
 def progress_printer(stdout: OutputWrapper, what: str, total: int) -> Callable[[int], None]:

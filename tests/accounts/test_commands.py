@@ -258,3 +258,37 @@ def test_sync_schedules_upserts_by_name_and_keeps_a_pause(db):
     assert "jobs-sweep" in output
     assert PeriodicTask.objects.filter(name="jobs-sweep").count() == 1
     assert not PeriodicTask.objects.get(name="jobs-sweep").enabled
+
+
+def test_an_operator_deactivates_a_workspace_and_activates_it_again(tenant):
+    key = api_key_for(tenant)
+    me = APIClient()
+    assert _call("deactivate_tenant", "alice") == "Workspace alice is deactivated.\n"
+    assert me.get("/api/v1/me", HTTP_AUTHORIZATION=f"Bearer {key}").status_code == 401
+    assert _call("deactivate_tenant", "alice") == (
+        "Workspace alice was already deactivated; nothing changed.\n"
+    )
+    assert _call("deactivate_tenant", "alice", "--undo") == "Workspace alice is active.\n"
+    assert me.get("/api/v1/me", HTTP_AUTHORIZATION=f"Bearer {key}").status_code == 200
+    events = AuditEvent.objects.filter(resource_type="accounts.tenant").order_by("id")
+    assert [(e.new_values, e.actor_label) for e in events] == [
+        ({"is_active": False}, _operator_label()),
+        ({"is_active": True}, _operator_label()),
+    ]
+    with pytest.raises(CommandError, match="No workspace 'nobody'"):
+        _call("deactivate_tenant", "nobody")
+
+
+def test_list_api_keys_shows_prefixes_and_states_never_keys(tenant, other_tenant):
+    kept = api_key_for(tenant, name="ci")
+    api_key_for(tenant, name="old")
+    api_key_revoke(api_key=ApiKey.objects.get(name="old"))
+    api_key_for(other_tenant, name="theirs")
+    lines = _call("list_api_keys", "--tenant", "alice").splitlines()
+    assert lines[0].split() == ["prefix", "name", "role", "state", "created", "last", "used"]
+    assert [line.split()[:4] for line in lines[1:3]] == [
+        [ApiKey.objects.get(name="old").prefix, "old", "admin", "revoked"],
+        [kept[4:12], "ci", "admin", "active"],
+    ]
+    assert lines[-1] == "2 keys of alice, 1 usable."
+    assert kept not in "\n".join(lines)

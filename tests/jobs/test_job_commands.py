@@ -170,7 +170,7 @@ def test_queue_stats_prints_counts_attention_and_answers_json(tenant, other_tena
     assert lines[1].split() == ["normal", "diagnostic", "2", "0", "1", "0", "0"]
     assert "retrying after an error=1" in out
     assert "Due pending, all workspaces: urgent=0, normal=1, batch=0" in out
-    assert lines[-1] == "1 due pending jobs, 0 workers seen."
+    assert lines[-1] == "1 due pending jobs in all workspaces, 0 workers seen."
 
     stats = json.loads(_run("queue_stats", "--json")[0])
     (row,) = stats["counts"]
@@ -366,3 +366,34 @@ def test_show_job_names_who_asked_for_a_cancel_which_the_workspace_does_not_see(
     assert document["events"][-1]["actor"] == operator
     events = api_client.get(f"/api/v1/jobs/{job.pk}/events").json()["results"]
     assert operator not in json.dumps(events)
+
+
+def test_list_jobs_selects_like_clean_queue_and_its_ids_feed_requeue_job(tenant, other_tenant):
+    dead = [
+        JobFactory(tenant=tenant, status=Job.Status.FAILED, error_code="BOOM") for _ in range(3)
+    ]
+    JobFactory(tenant=tenant, status=Job.Status.COMPLETED)
+    JobFactory(tenant=other_tenant, status=Job.Status.FAILED)
+
+    out, _ = _run("list_jobs", "--status", "failed", "--tenant", tenant.slug, "--limit", "2")
+    lines = out.splitlines()
+    assert [line.split()[:5] for line in lines[:2]] == [
+        [str(job.pk), "failed", "normal", "diagnostic", tenant.slug] for job in dead[:0:-1]
+    ]
+    assert lines[0].endswith("attempts 0/3 BOOM")
+    assert lines[-1] == "3 jobs (the newest 2 listed)."
+
+    ids, _ = _run("list_jobs", "--status", "failed", "--tenant", tenant.slug, "--ids")
+    assert sorted(ids.split()) == sorted(str(job.pk) for job in dead)
+    _run("requeue_job", *ids.split())
+    assert Job.objects.filter(tenant=tenant, status=Job.Status.PENDING).count() == 3
+
+
+def test_a_job_type_no_job_has_and_the_code_does_not_know_is_an_error(tenant):
+    JobFactory(tenant=tenant, type="retired_type", status=Job.Status.COMPLETED)
+    with pytest.raises(CommandError, match="No job type 'diagnotsic'. Job types: .*diagnostic"):
+        _run("clean_queue", "--status", "completed", "--type", "diagnotsic")
+    out, _ = _run("clean_queue", "--status", "completed", "--type", "retired_type")
+    assert out == "Deleted 1 completed jobs with their history.\n"
+    with pytest.raises(CommandError, match="--limit must be at least 1"):
+        _run("list_jobs", "--limit", "0")

@@ -5,12 +5,15 @@ from datetime import timedelta
 
 import httpx
 import pytest
+from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
+from django.core.management import CommandError, call_command
 from django.db import connection
 from django.utils import timezone
 from PIL import Image
 
+from accounts.models import AuditEvent
 from generations.models import Block, Deck, GeneratedImage, Slide
 from generations.signing import file_url, view_url
 from sharelinks.models import PublicLink, PublicLinkEvent
@@ -242,3 +245,21 @@ def test_a_shared_file_gone_from_the_storage_answers_the_404_page_and_is_logged(
     assert any(name in record.getMessage() for record in caplog.records)
     link.refresh_from_db()
     assert link.view_count == 0
+
+
+def test_an_operator_revokes_a_leaked_link_by_its_url_and_it_stops_opening(client, tenant, deck):
+    link, token = _link(tenant, deck)
+    url = f"{settings.PUBLIC_BASE_URL}/s/{token}"
+    out = io.StringIO()
+    call_command("revoke_share_link", url, stdout=out)
+    assert out.getvalue() == f"Revoked Share link {link.pk} ({link}) of alice.\n"
+    assert client.get(f"/s/{token}").status_code == 404
+    revoked = AuditEvent.objects.get(action="deactivate", resource_id=str(link.pk))
+    assert revoked.actor_type == AuditEvent.ActorType.OPERATOR
+
+    out = io.StringIO()
+    call_command("revoke_share_link", str(link.pk), stdout=out)
+    assert out.getvalue().startswith(f"Share link {link.pk} ({link}) of alice was already")
+    assert "(revoked, " in out.getvalue()
+    with pytest.raises(CommandError, match="No share link matches"):
+        call_command("revoke_share_link", "no-such-token")

@@ -1,12 +1,13 @@
-from datetime import timedelta
-
-from django.utils import timezone
-
 from core.deletion import delete_in_batches
 from core.errors import ApiError
 from core.management.base import OperatorCommand
-from jobs.management.jobcommands import COMMAND_LINE, hours, jobs_of_workspace, progress_printer
-from jobs.models import Job, Priority
+from jobs.management.jobcommands import (
+    COMMAND_LINE,
+    jobs_selected,
+    progress_printer,
+    selection_arguments,
+)
+from jobs.models import Job
 from jobs.services import job_cancel
 
 CLEANABLE = [Job.Status.PENDING, Job.Status.COMPLETED, Job.Status.FAILED, Job.Status.CANCELED]
@@ -20,19 +21,15 @@ class Command(OperatorCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument(
-            "--status", required=True, choices=[status.value for status in CLEANABLE]
+        selection_arguments(
+            parser, statuses=[status.value for status in CLEANABLE], status_required=True
         )
-        parser.add_argument("--tenant", metavar="SLUG", help="Only this workspace's jobs.")
-        parser.add_argument("--queue", choices=Priority.values)
-        parser.add_argument("--type")
-        parser.add_argument("--older-than-hours", type=hours, default=0)
         parser.add_argument(
             "--dry-run", action="store_true", help="Only count what would be cleaned."
         )
 
     def handle(self, *args, **options):
-        jobs = self._selected(options)
+        jobs = jobs_selected(options)
         status = options["status"]
         if options["dry_run"]:
             self.stdout.write(f"Would clean {jobs.count()} {status} jobs.")
@@ -43,18 +40,6 @@ class Command(OperatorCommand):
                 jobs, progress=progress_printer(self.stdout, f"{status} jobs", jobs.count())
             )
             self.stdout.write(f"Deleted {deleted} {status} jobs with their history.")
-
-    def _selected(self, options):
-        jobs = Job.objects.filter(
-            status=options["status"],
-            created_at__lt=timezone.now() - timedelta(hours=options["older_than_hours"]),
-        )
-        jobs = jobs_of_workspace(jobs, options["tenant"])
-        if options["queue"] is not None:
-            jobs = jobs.filter(priority=options["queue"])
-        if options["type"] is not None:
-            jobs = jobs.filter(type=options["type"])
-        return jobs
 
     def _cancel(self, jobs):
         canceled = stopping = ended = 0

@@ -57,5 +57,6 @@ class Command(OperatorCommand):
                 f" seen {worker['last_seen_at']:%H:%M:%S}"
             )
         self.stdout.write(
-            f"{sum(depths.values())} due pending jobs, {len(stats['workers'])} workers seen."
+            f"{sum(depths.values())} due pending jobs in all workspaces,"
+            f" {len(stats['workers'])} workers seen."
         )

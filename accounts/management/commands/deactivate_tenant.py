@@ -1,0 +1,26 @@
+from django.core.management.base import CommandError
+
+from accounts.models import Tenant
+from accounts.services import operator_at_command_line, tenant_active_set
+from core.management.base import OperatorCommand
+
+
+class Command(OperatorCommand):
+    help = (
+        "Deactivate a workspace (its API keys stop working at once, its share links stop "
+        "opening; nothing is deleted), or with --undo activate it again."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("slug", help="The workspace's slug.")
+        parser.add_argument("--undo", action="store_true", help="Activate it again.")
+
+    def handle(self, *args, slug, undo, **options):
+        tenant = Tenant.objects.filter(slug=slug).first()
+        if tenant is None:
+            raise CommandError(f"No workspace {slug!r}.")
+        state = "active" if undo else "deactivated"
+        if tenant_active_set(tenant=tenant, active=undo, actor=operator_at_command_line()):
+            self.stdout.write(f"Workspace {slug} is {state}.")
+        else:
+            self.stdout.write(f"Workspace {slug} was already {state}; nothing changed.")

@@ -1,0 +1,40 @@
+from django.core.management.base import CommandError
+
+from core.management.base import OperatorCommand
+from jobs.management.jobcommands import jobs_selected, selection_arguments
+from jobs.models import Job
+
+
+class Command(OperatorCommand):
+    help = (
+        "List jobs, newest first, optionally only of one status, workspace, queue or type and "
+        "older than some hours. --ids prints the ids alone, one a line, for the commands that "
+        "take them: `list_jobs --status failed --ids | xargs manage.py requeue_job`."
+    )
+
+    def add_arguments(self, parser):
+        selection_arguments(parser, statuses=Job.Status.values, status_required=False)
+        parser.add_argument(
+            "--limit", type=int, default=100, help="At most this many jobs (default 100)."
+        )
+        parser.add_argument("--ids", action="store_true", help="Only the ids, one a line.")
+
+    def handle(self, *args, limit, ids, **options):
+        if limit < 1:
+            raise CommandError("--limit must be at least 1.")
+        jobs = jobs_selected(options).order_by("-created_at", "-pk")
+        listed = list(jobs.select_related("tenant")[:limit])
+        if ids:
+            for job in listed:
+                self.stdout.write(str(job.pk))
+            return
+        for job in listed:
+            error = f" {job.error_code}" if job.error_code else ""
+            self.stdout.write(
+                f"{job.pk} {job.status:<10} {job.priority:<6} {job.type:<22} {job.tenant.slug:<16}"
+                f" {job.created_at:%Y-%m-%d %H:%M} attempts {job.attempts}/{job.max_attempts}"
+                f"{error}"
+            )
+        total = jobs.count()
+        more = f" (the newest {len(listed)} listed)" if total > len(listed) else ""
+        self.stdout.write(f"{total} jobs{more}.")
