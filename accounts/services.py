@@ -213,7 +213,8 @@ def credits_debit(*, tenant: Tenant, amount: int, reason: str, job=None) -> Cred
             credit_balance=F("credit_balance") - amount
         )
         if taken != 1:
-            raise InsufficientCredits(f"This costs {amount} credits; the balance is too low.")
+            credits = "credit" if amount == 1 else "credits"
+            raise InsufficientCredits(f"This costs {amount} {credits}; the balance is too low.")
         return _ledger_write(tenant, CreditEntry.Kind.DEBIT, -amount, reason, job=job)
 
 

@@ -43,7 +43,8 @@ class Command(OperatorCommand):
         if job.cancel_requested and not job.is_finished:
             write("Cancel requested: the handler stops at its next check.")
         write(f"Created: {job.created_at}  started: {job.started_at}  finished: {job.finished_at}")
-        write(f"Submitted by: {job.api_key or job.submitted_by or 'the system'}")
+        submitter = job.api_key or job.submitted_by or "no key or user (the product, or submit_job)"
+        write(f"Submitted by: {submitter}")
         write(f"Credits charged: {job.credits_charged}")
         if job.retry_of_id:
             write(f"Retry of: {job.retry_of_id}")
