@@ -149,7 +149,13 @@ class Invoice(TenantOwned, models.Model):
 
     def clean(self):
         super().clean()
-        validate_dates(self.issue_date, self.due_date)
+        # An issued invoice's dates stay as it was sent (they cannot change): only a new invoice's
+        # or a draft's are checked.
+        if (
+            self._state.adding
+            or Invoice.objects.filter(pk=self.pk, status=self.Status.DRAFT).exists()
+        ):
+            validate_dates(self.issue_date, self.due_date)
 
     def parties_shown(self) -> dict:
         """The seller's name and the client's details (None without a client) the invoice shows:

@@ -114,8 +114,6 @@ def invoice_pdf_store(*, invoice: Invoice) -> tuple[str, str, int]:
             )
             raise RetryableError("STORAGE_FULL", f"The storage is full: {exc}") from exc
         raise
-    # Every workspace stores into the same storage: it has room again for all of them.
-    notifications_resolve(alert_keys=[STORAGE_FULL_ALERT_KEY])
     return name, fingerprint, rendered.pages
 
 
@@ -148,9 +146,9 @@ def invoice_pdf_url(invoice: Invoice) -> str:
 
 @contextlib.contextmanager
 def invoice_pdf_recording(invoice: Invoice, name: str):
-    """Around the transaction that records the PDF just stored as `name`: when it fails (the
-    invoice deleted meanwhile, the job canceled, the database gone), the new file is deleted and
-    the invoice keeps the PDF it had."""
+    """Around what follows the store of a new PDF as `name` up to the transaction that records it:
+    when it fails (the invoice deleted meanwhile, the job canceled, the database gone), the new
+    file is deleted and the invoice keeps the PDF it had."""
     try:
         yield
     except BaseException:
@@ -160,10 +158,12 @@ def invoice_pdf_recording(invoice: Invoice, name: str):
 
 
 def invoice_pdf_saved(*, invoice_id: int, name: str, fingerprint: str, actor=None) -> Invoice:
-    """Record a stored render and close the invoice's failed-render alert. Runs in the caller's
-    transaction; the row lock orders it with any concurrent change, so a render of stale content
-    is always noticed."""
-    invoice = Invoice.objects.select_for_update().select_related("tenant").filter(pk=invoice_id)
+    """Record a stored render and close the invoice's failed-render alert and the storage-full
+    alert. Runs in the caller's transaction; the row lock orders it with any concurrent change, so
+    a render of stale content is always noticed. It locks the invoice alone: a workspace renamed
+    meanwhile waits for nothing here."""
+    invoice = Invoice.objects.select_for_update(of=("self",)).select_related("tenant")
+    invoice = invoice.filter(pk=invoice_id)
     invoice = invoice.first()
     if invoice is None:
         raise PermanentError("NOT_FOUND", "The invoice was deleted while its PDF was rendered.")
@@ -195,6 +195,8 @@ def invoice_pdf_saved(*, invoice_id: int, name: str, fingerprint: str, actor=Non
         new={"pdf": name, "content_hash": fingerprint},
     )
     notification_resolve(tenant=invoice.tenant, alert_key=_failed_alert_key(invoice))
+    # Every workspace stores into the same storage: it has room again for all of them.
+    notifications_resolve(alert_keys=[STORAGE_FULL_ALERT_KEY])
     invoice.stale = stale
     return invoice
 
@@ -252,12 +254,13 @@ def invoice_pdf_handle(ctx) -> dict:
     Invoice.objects.filter(pk=invoice.pk).update(pdf_status=Invoice.PdfStatus.RENDERING)
     ctx.progress(10, "rendering")
     name, fingerprint, pages = invoice_pdf_store(invoice=invoice)
-    ctx.progress(90, "stored")
-    with invoice_pdf_recording(invoice, name), transaction.atomic():
-        saved = invoice_pdf_saved(invoice_id=invoice.pk, name=name, fingerprint=fingerprint)
-        result = ctx.complete({"invoiceId": invoice.pk, "pdf": name, "pages": pages})
-        if saved.stale:
-            transaction.on_commit(lambda: invoice_pdf_request(invoice=saved))
+    with invoice_pdf_recording(invoice, name):
+        ctx.progress(90, "stored")
+        with transaction.atomic():
+            saved = invoice_pdf_saved(invoice_id=invoice.pk, name=name, fingerprint=fingerprint)
+            result = ctx.complete({"invoiceId": invoice.pk, "pdf": name, "pages": pages})
+            if saved.stale:
+                transaction.on_commit(lambda: invoice_pdf_request(invoice=saved))
     return result
 
 

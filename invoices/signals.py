@@ -1,6 +1,10 @@
 """A draft's PDF shows its client and the workspace's name as they are: changing either, whoever
-changes it (the API, the admin, a command), renders the drafts that show it again."""
+changes it (the API, the admin, a command), renders the drafts that show it again, once the change
+has committed (the drafts are locked in turn then, not while the changed row is)."""
 
+from functools import partial
+
+from django.db import transaction
 from django.db.models.signals import post_save
 from django.dispatch import receiver
 
@@ -9,13 +13,17 @@ from invoices.models import Client
 from invoices.services import invoice_pdfs_refresh
 
 
+def _refresh_after_commit(invoices) -> None:
+    transaction.on_commit(partial(invoice_pdfs_refresh, invoices=invoices), robust=True)
+
+
 @receiver(post_save, sender=Client)
 def _client_changed(sender, instance, created, **kwargs):
     if not created:
-        invoice_pdfs_refresh(invoices=instance.invoices.all())
+        _refresh_after_commit(instance.invoices.all())
 
 
 @receiver(post_save, sender=Tenant)
 def _tenant_changed(sender, instance, created, update_fields=None, **kwargs):
     if not created and (update_fields is None or "name" in update_fields):
-        invoice_pdfs_refresh(invoices=instance.invoices.all())
+        _refresh_after_commit(instance.invoices.all())

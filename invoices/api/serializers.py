@@ -164,8 +164,10 @@ class InvoiceSerializer(serializers.ModelSerializer):
         if self.instance is not None:
             self._check_change_allowed(self.instance, attrs)
             if self.instance.status != Invoice.Status.DRAFT:
-                # Unchanged, as just checked: a sent invoice keeps its line rows as they are.
+                # Unchanged, as just checked: a sent invoice keeps its line rows and its dates
+                # as they are.
                 attrs.pop("lines", None)
+                return attrs
         try:
             validate_dates(
                 attrs.get("issue_date", getattr(self.instance, "issue_date", None)),

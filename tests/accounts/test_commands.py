@@ -265,6 +265,9 @@ def test_an_operator_deactivates_a_workspace_and_activates_it_again(tenant):
     me = APIClient()
     assert _call("deactivate_tenant", "alice") == "Workspace alice is deactivated.\n"
     assert me.get("/api/v1/me", HTTP_AUTHORIZATION=f"Bearer {key}").status_code == 401
+    listed = _call("list_api_keys", "--tenant", "alice").splitlines()
+    assert "workspace inactive" in listed[1]
+    assert listed[-1] == "1 keys of alice, 0 usable."
     assert _call("deactivate_tenant", "alice") == (
         "Workspace alice was already deactivated; nothing changed.\n"
     )

@@ -8,9 +8,11 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import psycopg
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 
+from accounts.models import Tenant
 from invoices.models import Invoice, InvoiceLine
+from invoices.services import invoice_pdf_saved
 from tests.factories import api_key_for
 from tests.invoices.factories import InvoiceFactory, line
 
@@ -80,3 +82,58 @@ def test_an_edit_checked_against_a_draft_cannot_undo_a_send_that_committed_first
     invoice.refresh_from_db()
     assert invoice.status == Invoice.Status.SENT
     assert list(invoice.lines.values_list("description", flat=True)) == ["Design"]
+
+
+def test_a_workspace_renamed_while_a_pdf_is_recorded_deadlocks_neither(tenant):
+    drafts = []
+    for number in ("2026-A", "2026-B"):
+        invoice = InvoiceFactory(tenant=tenant, number=number)
+        line(invoice, "Design", 1, 100, 25)
+        invoice.pdf_status, invoice.content_hash = "ready", invoice.content_fingerprint()
+        invoice.save(update_fields=["pdf_status", "content_hash"])
+        drafts.append(invoice)
+    errors = []
+
+    def in_a_thread(work):
+        def run():
+            try:
+                with transaction.atomic():
+                    work()
+            except Exception as exc:  # noqa: BLE001 - the test asserts there was none
+                errors.append(exc)
+            finally:
+                connection.close()
+
+        thread = threading.Thread(target=run)
+        thread.start()
+        return thread
+
+    def rename():
+        workspace = Tenant.objects.get(pk=tenant.pk)
+        workspace.name = "Renamed AS"
+        workspace.save()
+
+    def record():
+        invoice_pdf_saved(
+            invoice_id=drafts[0].pk, name="invoices/x.pdf", fingerprint=drafts[0].content_hash
+        )
+
+    database = connection.settings_dict
+    # A slow transaction holds the newest draft, which the rename's renders take first (invoices
+    # list newest first): they wait for it while a render of the other draft is recorded.
+    with psycopg.connect(
+        host=database["HOST"],
+        port=database["PORT"] or 5432,
+        user=database["USER"],
+        dbname=database["NAME"],
+    ) as holder:
+        holder.execute("SELECT 1 FROM invoices_invoice WHERE id = %s FOR UPDATE", [drafts[1].pk])
+        threads = [in_a_thread(rename)]
+        time.sleep(1)
+        threads.append(in_a_thread(record))
+        time.sleep(1)
+        holder.commit()
+    for thread in threads:
+        thread.join(30)
+    assert errors == []
+    assert Tenant.objects.get(pk=tenant.pk).name == "Renamed AS"

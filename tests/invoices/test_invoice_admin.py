@@ -235,3 +235,19 @@ def test_the_admin_refuses_an_invoice_the_api_refuses(admin_client, tenant):
     assert errors["due_date"] == ["The due date is before the issue date."]
     (line_errors,) = response.context["inline_admin_formsets"][0].formset.errors
     assert set(line_errors) == {"quantity", "vat_rate"}
+
+
+def test_a_sent_invoice_stored_with_its_due_date_first_is_still_marked_paid(
+    admin_client, api_client, tenant
+):
+    """Its dates are as it was sent, and can no longer change: only a draft's are checked."""
+    invoice = InvoiceFactory(
+        tenant=tenant, status=Invoice.Status.SENT, issue_date="2026-03-10", due_date="2026-03-01"
+    )
+    lines = {"lines-TOTAL_FORMS": "0", "lines-INITIAL_FORMS": "0"}
+    page = f"/admin/invoices/invoice/{invoice.pk}/change/"
+    assert admin_client.post(page, {"status": "paid", **lines}).status_code == 302
+    paid = api_client.patch(f"/api/v1/invoices/{invoice.pk}", {"status": "void"}, format="json")
+    assert paid.status_code == 200
+    invoice.refresh_from_db()
+    assert invoice.status == Invoice.Status.VOID

@@ -477,7 +477,7 @@ def _rendered_as(api_client, invoice, status: str) -> None:
 
 
 def test_drafts_show_their_client_and_seller_as_they_are_and_sent_invoices_as_they_were_sent(
-    tenant, api_client, admin_client
+    tenant, api_client, admin_client, django_capture_on_commit_callbacks
 ):
     client = ClientFactory(tenant=tenant, name="Old Client AS")
     draft, sent = (
@@ -489,20 +489,21 @@ def test_drafts_show_their_client_and_seller_as_they_are_and_sent_invoices_as_th
         _run(invoice_pdf_request(invoice=invoice))
     _rendered_as(api_client, sent, "sent")
 
-    changed = api_client.patch(
-        f"/api/v1/clients/{client.pk}", {"name": "New Client AS"}, format="json"
-    )
+    with django_capture_on_commit_callbacks(execute=True):
+        changed = api_client.patch(
+            f"/api/v1/clients/{client.pk}", {"name": "New Client AS"}, format="json"
+        )
+        renamed = admin_client.post(
+            f"/admin/accounts/tenant/{tenant.pk}/change/",
+            {
+                "name": "Renamed Seller AB",
+                "slug": tenant.slug,
+                "is_active": "on",
+                "memberships-TOTAL_FORMS": "0",
+                "memberships-INITIAL_FORMS": "0",
+            },
+        )
     assert changed.status_code == 200
-    renamed = admin_client.post(
-        f"/admin/accounts/tenant/{tenant.pk}/change/",
-        {
-            "name": "Renamed Seller AB",
-            "slug": tenant.slug,
-            "is_active": "on",
-            "memberships-TOTAL_FORMS": "0",
-            "memberships-INITIAL_FORMS": "0",
-        },
-    )
     assert renamed.status_code == 302
     assert list(
         Job.objects.filter(status=Job.Status.PENDING).values_list("payload", flat=True)

@@ -6,6 +6,8 @@ from core.management.base import OperatorCommand
 
 
 def _state(api_key: ApiKey, now) -> str:
+    if not api_key.tenant.is_active:
+        return "workspace inactive"
     if api_key.revoked_at is not None:
         return f"revoked {api_key.revoked_at:%Y-%m-%d}"
     if api_key.expires_at is not None and api_key.expires_at <= now:
@@ -26,7 +28,7 @@ class Command(OperatorCommand):
         workspace = Tenant.objects.filter(slug=tenant).first()
         if workspace is None:
             raise CommandError(f"No workspace {tenant!r}.")
-        keys = workspace.api_keys.order_by("-created_at", "-pk")
+        keys = workspace.api_keys.select_related("tenant").order_by("-created_at", "-pk")
         now = timezone.now()
         self.stdout.write(
             f"{'prefix':<10} {'name':<24} {'role':<8} {'state':<20} {'created':<17} last used"
@@ -37,5 +39,5 @@ class Command(OperatorCommand):
                 f"{key.prefix:<10} {key.name[:24]:<24} {key.role:<8} {_state(key, now):<20}"
                 f" {key.created_at:%Y-%m-%d %H:%M} {used}"
             )
-        usable = sum(key.is_usable for key in keys)
+        usable = sum(key.is_usable for key in keys) if workspace.is_active else 0
         self.stdout.write(f"{len(keys)} keys of {workspace.slug}, {usable} usable.")
