@@ -283,6 +283,9 @@ if AWS_STORAGE_BUCKET_NAME:
     AWS_QUERYSTRING_AUTH = True
     AWS_QUERYSTRING_EXPIRE = env.int("AWS_QUERYSTRING_EXPIRE", default=3600)
     AWS_DEFAULT_ACL = None
+    # As on the filesystem, a save never replaces an object: a new invoice PDF is stored beside
+    # the one it replaces, which goes only once the new one is recorded.
+    AWS_S3_FILE_OVERWRITE = False
     DEFAULT_FILE_STORAGE_BACKEND = "storages.backends.s3.S3Storage"
 else:
     DEFAULT_FILE_STORAGE_BACKEND = "django.core.files.storage.FileSystemStorage"

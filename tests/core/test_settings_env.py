@@ -97,3 +97,24 @@ def test_numbers_and_booleans_in_their_documented_forms_are_read():
         text=True,
     )
     assert started.stdout.split() == ["2", "2.5", "False", "True"], started.stderr[-2000:]
+
+
+def test_a_bucket_never_overwrites_an_object_as_the_filesystem_never_does():
+    started = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import django; django.setup(); from django.core.files.storage import storages;"
+            " s = storages['default']; print(type(s).__name__, s.bucket_name, s.file_overwrite)",
+        ],
+        cwd=ROOT,
+        env={
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "config.settings.base",
+            "DEBUG": "true",
+            "AWS_STORAGE_BUCKET_NAME": "offload-media",
+        },
+        capture_output=True,
+        text=True,
+    )
+    assert started.stdout.split() == ["S3Storage", "offload-media", "False"], started.stderr
