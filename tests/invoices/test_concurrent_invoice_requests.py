@@ -4,6 +4,7 @@ threads, each request in its own database connection."""
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 
 import httpx
 import psycopg
@@ -59,23 +60,10 @@ def test_an_edit_checked_against_a_draft_cannot_undo_a_send_that_committed_first
             responses[name] = client.patch(url, json=body, headers=headers)
 
     edit = {"lines": [{"description": "Changed", "quantity": "1", "unit_price": "1"}]}
-    database = connection.settings_dict
-    # A slow transaction holds the row while the send, then the edit, arrive.
-    with psycopg.connect(
-        host=database["HOST"],
-        port=database["PORT"] or 5432,
-        user=database["USER"],
-        dbname=database["NAME"],
-    ) as holder:
-        holder.execute("SELECT 1 FROM invoices_invoice WHERE id = %s FOR UPDATE", [invoice.pk])
-        threads = []
-        for name, body in (("send", {"status": "sent"}), ("edit", edit)):
-            threads.append(threading.Thread(target=patch, args=(name, body)))
-            threads[-1].start()
-            time.sleep(1)
-        holder.commit()
-    for thread in threads:
-        thread.join()
+    # The send, then the edit, arrive while a slow transaction holds the row.
+    _in_turn_while_held(
+        invoice.pk, partial(patch, "send", {"status": "sent"}), partial(patch, "edit", edit)
+    )
 
     assert responses["send"].status_code == 200
     assert responses["edit"].status_code == 409, responses["edit"].text
@@ -94,7 +82,7 @@ def test_a_workspace_renamed_while_a_pdf_is_recorded_deadlocks_neither(tenant):
         drafts.append(invoice)
     errors = []
 
-    def in_a_thread(work):
+    def atomically(work):
         def run():
             try:
                 with transaction.atomic():
@@ -104,9 +92,7 @@ def test_a_workspace_renamed_while_a_pdf_is_recorded_deadlocks_neither(tenant):
             finally:
                 connection.close()
 
-        thread = threading.Thread(target=run)
-        thread.start()
-        return thread
+        return run
 
     def rename():
         workspace = Tenant.objects.get(pk=tenant.pk)
@@ -118,22 +104,29 @@ def test_a_workspace_renamed_while_a_pdf_is_recorded_deadlocks_neither(tenant):
             invoice_id=drafts[0].pk, name="invoices/x.pdf", fingerprint=drafts[0].content_hash
         )
 
+    # The newest draft is held: the rename's renders take it first (invoices list newest first)
+    # and wait for it while a render of the other draft is recorded.
+    _in_turn_while_held(drafts[1].pk, atomically(rename), atomically(record))
+    assert errors == []
+    assert Tenant.objects.get(pk=tenant.pk).name == "Renamed AS"
+
+
+def _in_turn_while_held(invoice_pk: int, *calls) -> None:
+    """Start each call in a thread of its own, a second apart, while another session holds the
+    invoice's row (as any slow transaction would); then release it and wait for them."""
     database = connection.settings_dict
-    # A slow transaction holds the newest draft, which the rename's renders take first (invoices
-    # list newest first): they wait for it while a render of the other draft is recorded.
     with psycopg.connect(
         host=database["HOST"],
         port=database["PORT"] or 5432,
         user=database["USER"],
         dbname=database["NAME"],
     ) as holder:
-        holder.execute("SELECT 1 FROM invoices_invoice WHERE id = %s FOR UPDATE", [drafts[1].pk])
-        threads = [in_a_thread(rename)]
-        time.sleep(1)
-        threads.append(in_a_thread(record))
-        time.sleep(1)
+        holder.execute("SELECT 1 FROM invoices_invoice WHERE id = %s FOR UPDATE", [invoice_pk])
+        threads = []
+        for call in calls:
+            threads.append(threading.Thread(target=call))
+            threads[-1].start()
+            time.sleep(1)
         holder.commit()
     for thread in threads:
         thread.join(30)
-    assert errors == []
-    assert Tenant.objects.get(pk=tenant.pk).name == "Renamed AS"
