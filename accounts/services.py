@@ -41,7 +41,6 @@ LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
 @transaction.atomic
-@transaction.atomic
 def tenant_create(*, slug: str, name: str, admin_email: str | None = None) -> Tenant:
     tenant = Tenant.objects.create(slug=slug, name=name)
     if admin_email:
