@@ -343,7 +343,7 @@ def tenant_active_set(*, tenant: Tenant, active: bool, actor=None) -> bool:
         audit_record(
             tenant=locked,
             resource=locked,
-            action=AuditEvent.Action.UPDATE,
+            action=AuditEvent.Action.UPDATE if active else AuditEvent.Action.DEACTIVATE,
             actor=actor,
             old={"is_active": not active},
             new={"is_active": active},

@@ -20,6 +20,11 @@ def stale_before(now=None):
 
 
 class JobQuerySet(TenantScopedQuerySet):
+    def update(self, **values):
+        # Every state change is an UPDATE, not a save(): auto_now alone would never move.
+        values.setdefault("updated_at", timezone.now())
+        return super().update(**values)
+
     def dead_letter(self):
         return self.filter(status=Job.Status.FAILED)
 

@@ -9,6 +9,7 @@ built once per database, and values are prepared and converted by the fields the
 import functools
 
 from django.db import connection, connections
+from django.utils import timezone
 
 from jobs.models import Job
 
@@ -81,6 +82,7 @@ def _owned_update_sql(alias: str, names: tuple[str, ...]) -> str:
 def job_update_if_owned(job: Job, attempt: int, **values) -> bool:
     """Write `values` to the job's row if this attempt of it still runs (job_attempt_row, and no
     cancel asked): a worker's progress and completion writes, prepared once."""
+    values.setdefault("updated_at", timezone.now())
     names = tuple(values)
     params = [
         Job._meta.get_field(name).get_db_prep_save(value, connection)

@@ -249,13 +249,13 @@ def _claim_returning(job_id) -> Job | None:
     pk = Job._meta.pk.get_db_prep_value(uuid.UUID(str(job_id)), connection)
     claim = (
         f"UPDATE {Job._meta.db_table} SET status = %s, attempts = attempts + 1, started_at = %s,"
-        " heartbeat_at = %s, next_retry_at = NULL, waiting_since = NULL, progress = 0,"
-        " progress_message = ''"
+        " heartbeat_at = %s, updated_at = %s, next_retry_at = NULL, waiting_since = NULL,"
+        " progress = 0, progress_message = ''"
         " WHERE id = %s AND status = %s"
         " AND (next_retry_at IS NULL OR next_retry_at <= %s)"
         f" RETURNING {job_columns(connection.alias)}"
     )
-    params = [Job.Status.PROCESSING, now, now, pk, Job.Status.PENDING, now]
+    params = [Job.Status.PROCESSING, now, now, now, pk, Job.Status.PENDING, now]
     if connection.vendor != "postgresql":
         job = _fetch_job(claim, params)
         if job is not None:

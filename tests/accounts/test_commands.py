@@ -274,9 +274,9 @@ def test_an_operator_deactivates_a_workspace_and_activates_it_again(tenant):
     assert _call("deactivate_tenant", "alice", "--undo") == "Workspace alice is active.\n"
     assert me.get("/api/v1/me", HTTP_AUTHORIZATION=f"Bearer {key}").status_code == 200
     events = AuditEvent.objects.filter(resource_type="accounts.tenant").order_by("id")
-    assert [(e.new_values, e.actor_label) for e in events] == [
-        ({"is_active": False}, _operator_label()),
-        ({"is_active": True}, _operator_label()),
+    assert [(e.action, e.new_values, e.actor_label) for e in events] == [
+        ("deactivate", {"is_active": False}, _operator_label()),
+        ("update", {"is_active": True}, _operator_label()),
     ]
     with pytest.raises(CommandError, match="No workspace 'nobody'"):
         _call("deactivate_tenant", "nobody")

@@ -381,12 +381,13 @@ def test_list_jobs_selects_like_clean_queue_and_its_ids_feed_requeue_job(tenant,
         [str(job.pk), "failed", "normal", "diagnostic", tenant.slug] for job in dead[:0:-1]
     ]
     assert lines[0].endswith("attempts 0/3 BOOM")
-    assert lines[-1] == "3 jobs (the newest 2 listed)."
+    assert lines[-1] == "3 jobs (the newest 2 listed; --limit for more)."
 
+    dead += [JobFactory(tenant=tenant, status=Job.Status.FAILED) for _ in range(120)]
     ids, _ = _run("list_jobs", "--status", "failed", "--tenant", tenant.slug, "--ids")
-    assert sorted(ids.split()) == sorted(str(job.pk) for job in dead)
+    assert sorted(ids.split()) == sorted(str(job.pk) for job in dead)  # every one, not 100
     _run("requeue_job", *ids.split())
-    assert Job.objects.filter(tenant=tenant, status=Job.Status.PENDING).count() == 3
+    assert Job.objects.filter(tenant=tenant, status=Job.Status.PENDING).count() == 123
 
 
 def test_a_job_type_no_job_has_and_the_code_does_not_know_is_an_error(tenant):

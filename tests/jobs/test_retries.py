@@ -318,3 +318,19 @@ def test_the_claims_asynchronous_commit_does_not_outlive_it(tenant):
         cursor.execute("SHOW synchronous_commit")
         assert cursor.fetchone()[0] == "on"
     assert claimed.status == Job.Status.PROCESSING
+
+
+def test_a_jobs_updated_at_moves_with_each_change(tenant):
+    job = _submit(tenant, steps=1, step_seconds=0, fail_attempts=5)
+    stamps = [Job.objects.get(pk=job.pk).updated_at]
+    for _ in range(3):
+        _run_due(job)
+        stamps.append(Job.objects.get(pk=job.pk).updated_at)
+    job.refresh_from_db()
+    assert job.status == Job.Status.FAILED
+    requeued_at = job.finished_at + timedelta(minutes=5)
+    with time_machine.travel(requeued_at):
+        job_requeue(job=job)
+    stamps.append(Job.objects.get(pk=job.pk).updated_at)
+    assert stamps == sorted(stamps) and len(set(stamps)) == len(stamps)
+    assert stamps[-1] >= requeued_at

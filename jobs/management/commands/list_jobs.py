@@ -8,26 +8,30 @@ from jobs.models import Job
 class Command(OperatorCommand):
     help = (
         "List jobs, newest first, optionally only of one status, workspace, queue or type and "
-        "older than some hours. --ids prints the ids alone, one a line, for the commands that "
-        "take them: `list_jobs --status failed --ids | xargs manage.py requeue_job`."
+        "older than some hours. --ids prints every selected id alone, one a line (streamed), for "
+        "the commands that take them: `list_jobs --status failed --ids | xargs manage.py "
+        "requeue_job`."
     )
 
     def add_arguments(self, parser):
         selection_arguments(parser, statuses=Job.Status.values, status_required=False)
         parser.add_argument(
-            "--limit", type=int, default=100, help="At most this many jobs (default 100)."
+            "--limit",
+            type=int,
+            help="At most this many jobs (default: 100 listed, every id with --ids).",
         )
         parser.add_argument("--ids", action="store_true", help="Only the ids, one a line.")
 
     def handle(self, *args, limit, ids, **options):
-        if limit < 1:
+        if limit is not None and limit < 1:
             raise CommandError("--limit must be at least 1.")
         jobs = jobs_selected(options).order_by("-created_at", "-pk")
-        listed = list(jobs.select_related("tenant")[:limit])
         if ids:
-            for job in listed:
-                self.stdout.write(str(job.pk))
+            selected = jobs.values_list("pk", flat=True)
+            for pk in (selected[:limit] if limit else selected).iterator(chunk_size=2000):
+                self.stdout.write(str(pk))
             return
+        listed = list(jobs.select_related("tenant")[: limit or 100])
         for job in listed:
             error = f" {job.error_code}" if job.error_code else ""
             self.stdout.write(
@@ -36,5 +40,7 @@ class Command(OperatorCommand):
                 f"{error}"
             )
         total = jobs.count()
-        more = f" (the newest {len(listed)} listed)" if total > len(listed) else ""
+        more = (
+            f" (the newest {len(listed)} listed; --limit for more)" if total > len(listed) else ""
+        )
         self.stdout.write(f"{total} jobs{more}.")
