@@ -112,6 +112,13 @@ class JobAdmin(LargeTableAdmin):
     def has_add_permission(self, request):
         return False
 
+    def has_delete_permission(self, request, obj=None):
+        # A job not finished may hold credits that only its cancel gives back: cancel it first.
+        # Django checks every job a deletion would take, "Delete selected" included.
+        if obj is not None and not obj.is_finished:
+            return False
+        return super().has_delete_permission(request, obj)
+
     def get_urls(self):
         dashboard = path(
             "dashboard/", self.admin_site.admin_view(self.dashboard_view), name="jobs_dashboard"

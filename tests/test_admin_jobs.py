@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 from django.contrib.messages import get_messages
 from django.db import connection
+from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -189,3 +190,38 @@ def test_an_action_says_how_many_more_it_refused_than_it_lists(admin_client, ten
     assert len(said) == 21
     assert all("The job is completed" in reason for reason in said[:20])
     assert said[20] == "3 more jobs were not changed."
+
+
+def test_an_unfinished_job_is_not_deleted_in_the_admin_and_keeps_its_credits_refundable(
+    admin_client, tenant
+):
+    from jobs.services import job_submit
+
+    tenant.credit_balance = 100
+    tenant.save()
+    with override_settings(JOB_CREDIT_COSTS={"diagnostic": 7}):
+        pending = job_submit(tenant=tenant, type="diagnostic", payload={"steps": 1})
+    finished = JobFactory(tenant=tenant, status=Job.Status.COMPLETED)
+    assert (
+        admin_client.post(f"/admin/jobs/job/{pending.pk}/delete/", {"post": "yes"}).status_code
+        == 403
+    )
+    selected = {"action": "delete_selected", "_selected_action": [pending.pk, finished.pk]}
+    confirm = admin_client.post("/admin/jobs/job/", selected)
+    assert "permission to delete the following types of objects" in confirm.content.decode()
+    assert admin_client.post("/admin/jobs/job/", {**selected, "post": "yes"}).status_code == 403
+    assert Job.objects.count() == 2
+    tenant.refresh_from_db()
+    assert tenant.credit_balance == 93
+
+    assert (
+        admin_client.post(f"/admin/jobs/job/{finished.pk}/delete/", {"post": "yes"}).status_code
+        == 302
+    )
+    assert not Job.objects.filter(pk=finished.pk).exists()
+
+
+def test_the_jobs_list_links_to_the_queue_dashboard(admin_client):
+    page = admin_client.get("/admin/jobs/job/").content.decode()
+    assert '<a href="/admin/jobs/job/dashboard/">Queue dashboard</a>' in page
+    assert admin_client.get("/admin/jobs/job/dashboard/").status_code == 200
