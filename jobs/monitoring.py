@@ -20,6 +20,8 @@ from jobs.models import Job, Priority, TaskRun, WorkerSeen
 BUDGET_CHECK = "budget_alert_check"
 SHARE_LINK_CLEANUP = "share_link_cleanup"
 INVOICE_PDF = "invoice_pdf"
+HEALTH_CHECK = "ops_health_check"
+HEALTH_CHECK_SCHEDULE = "ops-health-check"
 
 
 @dataclass(frozen=True)
@@ -109,6 +111,22 @@ def _pending_too_long(now) -> Finding | None:
 
 
 OPS_CHECKS = [_budget_check_late, _pdf_failures, _cleanup_failures, _no_worker, _pending_too_long]
+
+
+def ops_health_check_if_late() -> dict | None:
+    """Run the health check in this process when no worker has run it for
+    OPS_HEALTH_CHECK_FALLBACK_SECONDS and it is not paused. Beat calls this: the alert that every
+    worker is gone must not wait for a worker to send it. None when it was not late."""
+    from django_celery_beat.models import PeriodicTask
+
+    from jobs.runs import scheduled_run
+
+    since = timezone.now() - timedelta(seconds=settings.OPS_HEALTH_CHECK_FALLBACK_SECONDS)
+    if TaskRun.objects.filter(name=HEALTH_CHECK, started_at__gte=since).exists():
+        return None
+    if PeriodicTask.objects.filter(name=HEALTH_CHECK_SCHEDULE, enabled=False).exists():
+        return None
+    return scheduled_run(HEALTH_CHECK, ops_health_check, lock_ttl=240)
 
 
 def ops_health_check() -> dict:

@@ -1,6 +1,7 @@
 from django.conf import settings
 
 from core.scheduling import Schedule
+from jobs import monitoring
 
 
 def schedules() -> list[Schedule]:
@@ -16,5 +17,9 @@ def schedules() -> list[Schedule]:
             every_seconds=settings.JOBS_SWEEP_INTERVAL_SECONDS,
         ),
         Schedule(name="jobs-purge", task="jobs.jobs_purge", crontab="17 * * * *"),
-        Schedule(name="ops-health-check", task="jobs.ops_health_check", crontab="*/5 * * * *"),
+        Schedule(
+            name=monitoring.HEALTH_CHECK_SCHEDULE,
+            task="jobs.ops_health_check",
+            crontab="*/5 * * * *",
+        ),
     ]

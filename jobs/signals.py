@@ -1,10 +1,12 @@
-"""Workers write their own sign of life, so the dashboard and /readyz can tell who is running."""
+"""Workers write their own sign of life, so the dashboard and /readyz can tell who is running; beat
+runs the health check itself when no worker has (every worker down)."""
 
 import logging
 import os
 import threading
+import time
 
-from celery.signals import worker_ready, worker_shutdown
+from celery.signals import beat_init, worker_ready, worker_shutdown
 from django.db import close_old_connections, connection
 from django.utils import timezone
 
@@ -55,3 +57,26 @@ def _start_heartbeat(sender, **kwargs):
 @worker_shutdown.connect
 def _stop_heartbeat(**kwargs):
     _stop.set()
+
+
+def _health_check_fallback(interval: float) -> None:
+    from jobs.monitoring import ops_health_check_if_late
+
+    while True:
+        time.sleep(interval)
+        close_old_connections()
+        try:
+            if ops_health_check_if_late() is not None:
+                logger.warning("No worker ran the health check in time: beat ran it.")
+        except Exception:  # noqa: BLE001 - beat must go on sending the schedules
+            logger.exception("Beat could not run the late health check.")
+
+
+@beat_init.connect
+def _start_health_check_fallback(sender, **kwargs):
+    from django.conf import settings
+
+    interval = min(60, settings.OPS_HEALTH_CHECK_FALLBACK_SECONDS)
+    threading.Thread(
+        target=_health_check_fallback, args=(interval,), daemon=True, name="offload-ops-fallback"
+    ).start()

@@ -44,4 +44,4 @@ def jobs_purge() -> dict:
 
 @shared_task(name="jobs.ops_health_check", ignore_result=True)
 def ops_health_check() -> dict:
-    return scheduled_run("ops_health_check", monitoring.ops_health_check, lock_ttl=240)
+    return scheduled_run(monitoring.HEALTH_CHECK, monitoring.ops_health_check, lock_ttl=240)

@@ -15,6 +15,7 @@ from django.db import connection
 
 ROOT = Path(__file__).resolve().parent.parent
 READY_TIMEOUT = 60
+BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 
 
 def worker_env(extra_env: dict | None = None) -> dict:
@@ -84,6 +85,24 @@ def running_worker(
         process.log_path = log_path
         try:
             _wait_ready(process, log_path, name)
+            yield process
+        finally:
+            worker_stop(process)
+
+
+@contextlib.contextmanager
+def running_beat(*, extra_env: dict | None = None):
+    """Start `celery -A config beat` on the database scheduler, yield the process, stop it."""
+    with tempfile.TemporaryFile() as log:
+        process = subprocess.Popen(
+            [*_celery(), "beat", "-l", "info", "--scheduler", BEAT_SCHEDULER],
+            cwd=ROOT,
+            env=worker_env(extra_env),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
             yield process
         finally:
             worker_stop(process)

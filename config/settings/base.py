@@ -482,6 +482,8 @@ OPS_PDF_FAILURE_MIN_SAMPLE = env.int("OPS_PDF_FAILURE_MIN_SAMPLE", default=10)
 OPS_CLEANUP_MAX_FAILURES = env.int("OPS_CLEANUP_MAX_FAILURES", default=100)
 OPS_WORKER_SILENT_SECONDS = env.int("OPS_WORKER_SILENT_SECONDS", default=120)
 OPS_MAX_PENDING_AGE_SECONDS = env.int("OPS_MAX_PENDING_AGE_SECONDS", default=600)
+# When no worker has run the health check for this long (every worker down), beat runs it itself.
+OPS_HEALTH_CHECK_FALLBACK_SECONDS = env.int("OPS_HEALTH_CHECK_FALLBACK_SECONDS", default=600)
 
 # Credits each job type costs at submit, e.g. JOB_CREDIT_COSTS=story_generation=5,deck_generation=2.
 # Types the product submits itself (invoice_pdf) are never charged.

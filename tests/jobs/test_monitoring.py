@@ -4,11 +4,13 @@ from datetime import timedelta
 import pytest
 from django.core import mail
 from django.utils import timezone
+from django_celery_beat.models import PeriodicTask
 
 from accounts.models import Notification
 from jobs.models import Job, TaskRun, WorkerSeen
-from jobs.monitoring import ops_health_check
+from jobs.monitoring import HEALTH_CHECK, ops_health_check, ops_health_check_if_late
 from tests.factories import UserFactory
+from tests.worker import running_beat, wait_for
 
 
 @pytest.fixture
@@ -142,3 +144,30 @@ def test_a_forked_worker_process_does_not_count_its_parents_metrics_again(client
     os.waitpid(child, 0)
     body = client.get("/metrics").content.decode()
     assert 'offload_jobs_submitted_total{type="forked"} 2.0' in body
+
+
+def test_beat_runs_the_health_check_only_when_no_worker_ran_it_in_time(platform_staff, settings):
+    settings.OPS_HEALTH_CHECK_FALLBACK_SECONDS = 600
+    _run(HEALTH_CHECK, ago=timedelta(minutes=9))
+    assert ops_health_check_if_late() is None
+    TaskRun.objects.filter(name=HEALTH_CHECK).update(
+        started_at=timezone.now() - timedelta(minutes=11)
+    )
+    PeriodicTask.objects.filter(name="ops-health-check").update(enabled=False)
+    assert ops_health_check_if_late() is None  # paused in the admin: paused here too
+    PeriodicTask.objects.filter(name="ops-health-check").update(enabled=True)
+    assert "no-worker" in ops_health_check_if_late()["findings"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_with_every_worker_down_beat_alerts_that_no_worker_is_seen(platform_staff):
+    # Its schedules go nowhere: only its own health check can raise the alert.
+    beat_env = {"OPS_HEALTH_CHECK_FALLBACK_SECONDS": "1", "CELERY_BROKER_URL": "memory://"}
+    with running_beat(extra_env=beat_env):
+        alert = wait_for(
+            lambda: Notification.objects.filter(alert_key="ops:no-worker").first(),
+            timeout=60,
+            message="beat's own health check",
+        )
+    assert (alert.user, alert.title) == (platform_staff, "No worker has been seen for 120 seconds")
+    assert TaskRun.objects.get(name=HEALTH_CHECK).outcome == TaskRun.Outcome.OK
