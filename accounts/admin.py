@@ -248,7 +248,14 @@ class ApiKeyAdmin(AuditedAdmin):
     search_fields = ["prefix", "name", "tenant__slug"]
     list_select_related = ["tenant"]
     raw_id_fields = ["tenant", "created_by"]
-    readonly_fields = ["prefix", "created_by", "created_at", "revoked_at", "last_used_at"]
+    readonly_fields = [
+        "prefix",
+        "created_by",
+        "created_at",
+        "revoked_at",
+        "last_used_at",
+        "activity",
+    ]
     fields = [
         "tenant",
         "name",
@@ -261,8 +268,30 @@ class ApiKeyAdmin(AuditedAdmin):
         "created_at",
         "revoked_at",
         "last_used_at",
+        "activity",
     ]
     actions = ["revoke"]
+
+    @admin.display(description="what it did")
+    def activity(self, api_key):
+        """Where to look after a leak: the jobs it submitted, the share links it created and
+        everything it did in its workspace's audit log."""
+        pages = [
+            ("admin:jobs_job_changelist", f"api_key={api_key.pk}", "jobs it submitted"),
+            (
+                "admin:sharelinks_publiclink_changelist",
+                f"created_by_key={api_key.pk}",
+                "share links it created",
+            ),
+            (
+                "admin:accounts_auditevent_changelist",
+                f"actor_type={AuditEvent.ActorType.API_KEY}&actor_id={api_key.pk}",
+                "its audit events",
+            ),
+        ]
+        return format_html_join(
+            " · ", '<a href="{}?{}">{}</a>', ((reverse(n), q, label) for n, q, label in pages)
+        )
 
     def get_form(self, request, obj=None, **kwargs):
         if obj is None:

@@ -1,5 +1,8 @@
 """API keys created in the admin."""
 
+import html
+import re
+
 from accounts.models import ApiKey, AuditEvent
 
 
@@ -17,3 +20,33 @@ def test_a_key_created_in_the_admin_is_audited_with_the_staff_user(
     assert (event.tenant, event.action) == (tenant, "create")
     assert (event.actor_type, event.actor_id) == ("user", str(admin_user.pk))
     assert event.new_values["expires_at"] == api_key.expires_at.isoformat()
+
+
+def test_a_keys_page_links_to_what_it_did(admin_client, tenant):
+    from jobs.models import Job
+    from jobs.services import job_submit
+    from sharelinks.models import PublicLink
+    from tests.factories import api_key_for
+
+    key = api_key_for(tenant, name="leaked")
+    api_key = ApiKey.objects.get(name="leaked")
+    job_submit(tenant=tenant, type="diagnostic", payload={}, api_key=api_key)
+    job_submit(tenant=tenant, type="diagnostic", payload={})
+    page = admin_client.get(f"/admin/accounts/apikey/{api_key.pk}/change/").content.decode()
+    links = re.findall(
+        r'<a href="([^"]+)">(jobs it submitted|share links it created|its audit'
+        r" events)</a>",
+        page,
+    )
+    assert [label for _, label in links] == [
+        "jobs it submitted",
+        "share links it created",
+        "its audit events",
+    ]
+    jobs = admin_client.get(html.unescape(links[0][0]))
+    assert [job.pk for job in jobs.context["cl"].result_list] == [
+        Job.objects.get(api_key=api_key).pk
+    ]
+    for url, _ in links[1:]:
+        assert admin_client.get(html.unescape(url)).status_code == 200
+    assert key not in page and not PublicLink.objects.exists()
