@@ -20,6 +20,11 @@ def _changelist(**filters) -> str:
     return f"{reverse('admin:jobs_job_changelist')}?{query}"
 
 
+def _seconds(wait: timedelta) -> timedelta:
+    """A wait as staff read it: 0:01:06, not 0:01:06.066377."""
+    return timedelta(seconds=round(wait.total_seconds()))
+
+
 def _queues() -> list[dict]:
     depths = queue_depths()
     oldest = dict(
@@ -30,7 +35,7 @@ def _queues() -> list[dict]:
         {
             "name": queue,
             "pending": depths[queue],
-            "oldest_wait": (now - oldest[queue]) if queue in oldest else None,
+            "oldest_wait": _seconds(now - oldest[queue]) if queue in oldest else None,
             "url": _changelist(priority__exact=queue, status__exact="pending"),
         }
         for queue in Priority.values
@@ -98,7 +103,7 @@ def _caps() -> list[dict]:
             "cap_per_tenant": job_type.concurrency_cap_per_tenant,
             "running": running.get(job_type.name, 0),
             "waiting": waiting.get(job_type.name, {}).get("n", 0),
-            "longest_wait": now - waiting[job_type.name]["since"]
+            "longest_wait": _seconds(now - waiting[job_type.name]["since"])
             if job_type.name in waiting
             else None,
             "url": _changelist(attention="capacity", type__exact=job_type.name),

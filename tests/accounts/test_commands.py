@@ -262,8 +262,13 @@ def test_sync_schedules_upserts_by_name_and_keeps_a_pause(db):
 
 def test_an_operator_deactivates_a_workspace_and_activates_it_again(tenant):
     key = api_key_for(tenant)
+    JobFactory(tenant=tenant)
     me = APIClient()
-    assert _call("deactivate_tenant", "alice") == "Workspace alice is deactivated.\n"
+    assert _call("deactivate_tenant", "alice") == (
+        "Workspace alice is deactivated.\n1 of its jobs are pending or running and still run:"
+        " `manage.py clean_queue --status pending --tenant alice` cancels those pending"
+        " (credits refunded).\n"
+    )
     assert me.get("/api/v1/me", HTTP_AUTHORIZATION=f"Bearer {key}").status_code == 401
     listed = _call("list_api_keys", "--tenant", "alice").splitlines()
     assert "workspace inactive" in listed[1]

@@ -76,3 +76,17 @@ def test_the_dashboard_shows_each_capped_type_and_its_jobs_waiting_for_a_slot(
     ).content.decode()
     listed = {str(j.pk) for j in Job.objects.all() if f"/admin/jobs/job/{j.pk}/change/" in page}
     assert listed == {str(waiting.pk)}
+
+
+def test_the_dashboard_shows_waits_to_the_second(admin_client, tenant):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    job = Job.objects.create(tenant=tenant, type="diagnostic")
+    Job.objects.filter(pk=job.pk).update(
+        created_at=timezone.now() - timedelta(minutes=1, seconds=6, microseconds=66377)
+    )
+    page = admin_client.get("/admin/jobs/job/dashboard/").content.decode()
+    assert "<td>0:01:06</td>" in page or "<td>0:01:07</td>" in page
+    assert "0:01:06." not in page

@@ -3,6 +3,7 @@ from django.core.management.base import CommandError
 from accounts.models import Tenant
 from accounts.services import operator_at_command_line, tenant_active_set
 from core.management.base import OperatorCommand
+from jobs.models import Job
 
 
 class Command(OperatorCommand):
@@ -20,7 +21,14 @@ class Command(OperatorCommand):
         if tenant is None:
             raise CommandError(f"No workspace {slug!r}.")
         state = "active" if undo else "deactivated"
-        if tenant_active_set(tenant=tenant, active=undo, actor=operator_at_command_line()):
-            self.stdout.write(f"Workspace {slug} is {state}.")
-        else:
+        if not tenant_active_set(tenant=tenant, active=undo, actor=operator_at_command_line()):
             self.stdout.write(f"Workspace {slug} was already {state}; nothing changed.")
+            return
+        self.stdout.write(f"Workspace {slug} is {state}.")
+        unfinished = tenant.jobs.filter(status__in=[Job.Status.PENDING, Job.Status.PROCESSING])
+        if not undo and (count := unfinished.count()):
+            self.stdout.write(
+                f"{count} of its jobs are pending or running and still run: `manage.py "
+                f"clean_queue --status pending --tenant {slug}` cancels those pending (credits "
+                "refunded)."
+            )
