@@ -1,3 +1,6 @@
+import os
+import sys
+
 import redis
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
@@ -6,11 +9,16 @@ from django.core.management.base import BaseCommand, CommandError
 class OperatorCommand(BaseCommand):
     """A command of the project's. Redis out of reach ends it with one line saying so, not a
     traceback: the commands that need it either change nothing before it answers or, like
-    delete_tenant, finish when run again."""
+    delete_tenant, finish when run again. Output piped into a reader that stops early (`| head`)
+    ends it quietly."""
 
     def execute(self, *args, **options):
         try:
             return super().execute(*args, **options)
+        except BrokenPipeError:
+            # Its reader went away (`| head`): stop quietly, as any Unix tool does.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(1)
         except redis.RedisError as exc:
             raise CommandError(
                 f"Redis did not answer ({exc}); this command needs it. Run it again once it does."

@@ -3,6 +3,7 @@
 import getpass
 import json
 import socket
+import sys
 import uuid
 from datetime import timedelta
 from io import StringIO
@@ -398,3 +399,23 @@ def test_a_job_type_no_job_has_and_the_code_does_not_know_is_an_error(tenant):
     assert out == "Deleted 1 completed jobs with their history.\n"
     with pytest.raises(CommandError, match="--limit must be at least 1"):
         _run("list_jobs", "--limit", "0")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_listing_piped_into_head_stops_quietly(tenant):
+    import subprocess
+
+    from tests.worker import ROOT, worker_env
+
+    Job.objects.bulk_create(Job(tenant=tenant, type="diagnostic") for _ in range(3000))
+    listing = subprocess.Popen(
+        [sys.executable, "manage.py", "list_jobs", "--ids"],
+        cwd=ROOT,
+        env=worker_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert len(listing.stdout.readline().strip()) == 36
+    listing.stdout.close()  # as `head -1` does
+    assert listing.wait(60) == 1
+    assert listing.stderr.read() == b""
