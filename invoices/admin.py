@@ -1,5 +1,6 @@
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.core.files.storage import default_storage
 from django.db import transaction
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
@@ -117,10 +118,23 @@ class InvoiceAdmin(AuditedAdmin):
 
     @admin.display(description="PDF")
     def pdf(self, invoice):
+        renders = reverse("admin:accounts_auditevent_changelist")
+        history = format_html(
+            ' · <a href="{}?resource_type=invoices.invoice&amp;resource_id={}&amp;action=export">'
+            "renders stored</a>",
+            renders,
+            invoice.pk,
+        )
         if not invoice.pdf_file:
-            return "—"
+            return format_html("—{}", history)
+        if not default_storage.exists(invoice.pdf_file.name):
+            return format_html(
+                "{} is missing from the storage: render the PDF again{}",
+                invoice.pdf_file.name,
+                history,
+            )
         url = reverse("admin:invoices_invoice_pdf", args=[invoice.pk])
-        return format_html('<a href="{}">{}</a>', url, invoice.pdf_file.name)
+        return format_html('<a href="{}">{}</a>{}', url, invoice.pdf_file.name, history)
 
     def pdf_view(self, request, object_id):
         invoice = get_object_or_404(Invoice, pk=object_id)

@@ -1,7 +1,9 @@
 import errno
 import getpass
+import html
 import io
 import os
+import re
 import socket
 from datetime import timedelta
 
@@ -197,6 +199,11 @@ def test_a_pdf_gone_from_the_storage_answers_404_not_500(invoice, api_client, ad
         "The PDF is missing from the storage; render the invoice again."
     )
     assert admin_client.get(f"/admin/invoices/invoice/{invoice.pk}/pdf/").status_code == 404
+    page = admin_client.get(f"/admin/invoices/invoice/{invoice.pk}/change/").content.decode()
+    assert "is missing from the storage: render the PDF again" in page
+    renders = re.search(r'<a href="([^"]+)">renders stored</a>', page).group(1)
+    listed = admin_client.get(html.unescape(renders)).context["cl"].result_list
+    assert [(event.action, event.resource_id) for event in listed] == [("export", str(invoice.pk))]
 
 
 def test_a_pdf_that_fails_again_after_a_good_render_alerts_again(invoice, tenant_admin, storage):
