@@ -4,12 +4,14 @@ from collections.abc import Callable
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.forms.models import BaseInlineFormSet
 from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.http import urlencode
 
 from accounts.admin import LargeTableAdmin, ReadOnlyAdmin, WorkspaceFilter
+from accounts.services import credits_refund
 from core.errors import ApiError
 from jobs.dashboard import queue_dashboard_view
 from jobs.models import Job, JobEvent, TaskRun, WorkerSeen
@@ -23,6 +25,7 @@ HISTORY_SHOWN = 50
 # this many leave room for a busy database. More go through the management commands.
 ACTION_MAX_JOBS = 500
 REFUSALS_SHOWN = 20
+DELETED_UNFINISHED = "Deleted in the admin before it finished"
 
 
 def _as_uuid(term: str) -> uuid.UUID | None:
@@ -112,12 +115,16 @@ class JobAdmin(LargeTableAdmin):
     def has_add_permission(self, request):
         return False
 
-    def has_delete_permission(self, request, obj=None):
-        # A job not finished may hold credits that only its cancel gives back: cancel it first.
-        # Django checks every job a deletion would take, "Delete selected" included.
-        if obj is not None and not obj.is_finished:
-            return False
-        return super().has_delete_permission(request, obj)
+    def delete_model(self, request, obj):
+        self.delete_queryset(request, Job.objects.filter(pk=obj.pk))
+
+    def delete_queryset(self, request, queryset):
+        # A job deleted before it finished gives its credits back, as its cancel would have.
+        with transaction.atomic():
+            unfinished = queryset.exclude(status__in=Job.FINISHED).select_related("tenant")
+            for job in unfinished.select_for_update(of=("self",)):
+                credits_refund(tenant=job.tenant, job=job, reason=DELETED_UNFINISHED)
+            super().delete_queryset(request, queryset)
 
     def get_urls(self):
         dashboard = path(

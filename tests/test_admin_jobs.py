@@ -192,33 +192,30 @@ def test_an_action_says_how_many_more_it_refused_than_it_lists(admin_client, ten
     assert said[20] == "3 more jobs were not changed."
 
 
-def test_an_unfinished_job_is_not_deleted_in_the_admin_and_keeps_its_credits_refundable(
+def test_a_job_deleted_in_the_admin_before_it_finished_gives_its_credits_back_once(
     admin_client, tenant
 ):
+    from accounts.models import CreditEntry
     from jobs.services import job_submit
 
     tenant.credit_balance = 100
     tenant.save()
     with override_settings(JOB_CREDIT_COSTS={"diagnostic": 7}):
-        pending = job_submit(tenant=tenant, type="diagnostic", payload={"steps": 1})
+        pending, other = (
+            job_submit(tenant=tenant, type="diagnostic", payload={"steps": 1}) for _ in range(2)
+        )
     finished = JobFactory(tenant=tenant, status=Job.Status.COMPLETED)
-    assert (
-        admin_client.post(f"/admin/jobs/job/{pending.pk}/delete/", {"post": "yes"}).status_code
-        == 403
-    )
-    selected = {"action": "delete_selected", "_selected_action": [pending.pk, finished.pk]}
-    confirm = admin_client.post("/admin/jobs/job/", selected)
-    assert "permission to delete the following types of objects" in confirm.content.decode()
-    assert admin_client.post("/admin/jobs/job/", {**selected, "post": "yes"}).status_code == 403
-    assert Job.objects.count() == 2
+    page = f"/admin/jobs/job/{pending.pk}/delete/"
+    assert admin_client.post(page, {"post": "yes"}).status_code == 302
+    bulk = {"action": "delete_selected", "_selected_action": [other.pk, finished.pk]}
+    assert admin_client.post("/admin/jobs/job/", {**bulk, "post": "yes"}).status_code == 302
+    assert not Job.objects.exists()
     tenant.refresh_from_db()
-    assert tenant.credit_balance == 93
-
-    assert (
-        admin_client.post(f"/admin/jobs/job/{finished.pk}/delete/", {"post": "yes"}).status_code
-        == 302
-    )
-    assert not Job.objects.filter(pk=finished.pk).exists()
+    assert tenant.credit_balance == 100
+    refunds = CreditEntry.objects.filter(kind=CreditEntry.Kind.REFUND)
+    assert [(entry.amount, entry.reason) for entry in refunds] == [
+        (7, "Deleted in the admin before it finished")
+    ] * 2
 
 
 def test_the_jobs_list_links_to_the_queue_dashboard(admin_client):
