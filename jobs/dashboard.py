@@ -12,7 +12,13 @@ from django_celery_beat.models import PeriodicTask
 from accounts.models import Notification
 from jobs.models import Job, Priority, TaskRun
 from jobs.registry import job_types
-from jobs.selectors import NEEDING_ATTENTION, job_counts, queue_depths, workers_seen
+from jobs.selectors import (
+    NEEDING_ATTENTION,
+    due_by_workspace,
+    job_counts,
+    queue_depths,
+    workers_seen,
+)
 
 
 def _changelist(**filters) -> str:
@@ -154,6 +160,10 @@ def queue_dashboard_view(request):
         "dead_letter_count": totals.get(Job.Status.FAILED, 0),
         "attention": _attention(),
         "queues": _queues(),
+        "workspaces": [
+            {**row, "url": _changelist(tenant=row["tenant_id"], status__exact="pending")}
+            for row in due_by_workspace()
+        ],
         "caps": _caps(),
         "last_hour": _last_hour_by_type(),
         "workers": workers_seen(),

@@ -178,6 +178,21 @@ def task_runs_latest() -> list[TaskRun]:
     return latest
 
 
+def due_by_workspace(limit: int = 10) -> list[dict]:
+    """The workspaces with the most due pending jobs, most first: who is filling the queues."""
+    rows = (
+        Job.objects.due()
+        .order_by()
+        .values("tenant_id", "tenant__slug")
+        .annotate(count=Count("id"))
+        .order_by("-count", "tenant__slug")[:limit]
+    )
+    return [
+        {"tenant_id": row["tenant_id"], "workspace": row["tenant__slug"], "due": row["count"]}
+        for row in rows
+    ]
+
+
 def queue_depths() -> dict[str, int]:
     """Due pending jobs per queue, across every workspace."""
     rows = Job.objects.due().order_by().values("priority").annotate(count=Count("id"))

@@ -90,3 +90,25 @@ def test_the_dashboard_shows_waits_to_the_second(admin_client, tenant):
     page = admin_client.get("/admin/jobs/job/dashboard/").content.decode()
     assert "<td>0:01:06</td>" in page or "<td>0:01:07</td>" in page
     assert "0:01:06." not in page
+
+
+def test_the_dashboard_and_queue_stats_name_who_fills_the_queues(
+    admin_client, tenant, other_tenant
+):
+    import json
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    for workspace, count in ((tenant, 3), (other_tenant, 1)):
+        for _ in range(count):
+            Job.objects.create(tenant=workspace, type="diagnostic")
+    page = admin_client.get("/admin/jobs/job/dashboard/").content.decode()
+    link = f'<a href="/admin/jobs/job/?tenant={tenant.pk}&amp;status__exact=pending"'
+    assert f'{link} data-workspace="alice">3</a>' in page
+    out = StringIO()
+    call_command("queue_stats", stdout=out)
+    assert "Most due pending, by workspace: alice=3, " in out.getvalue()
+    out = StringIO()
+    call_command("queue_stats", "--json", stdout=out)
+    assert json.loads(out.getvalue())["due_by_workspace"][0] == {"workspace": "alice", "due": 3}

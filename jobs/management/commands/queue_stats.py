@@ -3,7 +3,13 @@ import json
 from core.management.base import OperatorCommand
 from jobs.management.jobcommands import jobs_of_workspace
 from jobs.models import Job
-from jobs.selectors import NEEDING_ATTENTION, job_counts, queue_depths, workers_seen
+from jobs.selectors import (
+    NEEDING_ATTENTION,
+    due_by_workspace,
+    job_counts,
+    queue_depths,
+    workers_seen,
+)
 
 
 class Command(OperatorCommand):
@@ -21,6 +27,9 @@ class Command(OperatorCommand):
         stats = {
             "counts": job_counts(jobs),
             "due_pending": queue_depths(),
+            "due_by_workspace": [
+                {"workspace": row["workspace"], "due": row["due"]} for row in due_by_workspace()
+            ],
             "attention": {
                 value: getattr(jobs, method)().count()
                 for value, (_, method) in NEEDING_ATTENTION.items()
@@ -45,6 +54,11 @@ class Command(OperatorCommand):
         self.stdout.write(
             "Due pending, all workspaces: " + ", ".join(f"{q}={n}" for q, n in depths.items())
         )
+        if stats["due_by_workspace"]:
+            self.stdout.write(
+                "Most due pending, by workspace: "
+                + ", ".join(f"{row['workspace']}={row['due']}" for row in stats["due_by_workspace"])
+            )
         self.stdout.write(
             "Needs attention: "
             + ", ".join(
