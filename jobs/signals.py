@@ -59,24 +59,28 @@ def _stop_heartbeat(**kwargs):
     _stop.set()
 
 
-def _health_check_fallback(interval: float) -> None:
+def _health_check_fallback(late_after: float) -> None:
     from jobs.monitoring import ops_health_check_if_late
 
+    # The workers have that long from beat's start to run it first (a fresh install has no run).
+    time.sleep(late_after)
     while True:
-        time.sleep(interval)
         close_old_connections()
         try:
             if ops_health_check_if_late() is not None:
                 logger.warning("No worker ran the health check in time: beat ran it.")
         except Exception:  # noqa: BLE001 - beat must go on sending the schedules
             logger.exception("Beat could not run the late health check.")
+        time.sleep(min(60, late_after))
 
 
 @beat_init.connect
 def _start_health_check_fallback(sender, **kwargs):
     from django.conf import settings
 
-    interval = min(60, settings.OPS_HEALTH_CHECK_FALLBACK_SECONDS)
     threading.Thread(
-        target=_health_check_fallback, args=(interval,), daemon=True, name="offload-ops-fallback"
+        target=_health_check_fallback,
+        args=(settings.OPS_HEALTH_CHECK_FALLBACK_SECONDS,),
+        daemon=True,
+        name="offload-ops-fallback",
     ).start()
