@@ -1,3 +1,4 @@
+import math
 import os
 import sys
 
@@ -32,4 +33,12 @@ def field_checked(model, field_name: str, value, label: str):
         model._meta.get_field(field_name).run_validators(value)
     except ValidationError as exc:
         raise CommandError(f"{label}: {exc.messages[0]}") from exc
+    return value
+
+
+def number_checked(value: float, low: float, high: float, label: str, unit: str) -> float:
+    """A number given as `label`, from `low` to `high` `unit`, or a CommandError saying so: checked
+    here rather than by an argparse type, whose refusal prints the whole usage and exits 2."""
+    if not (math.isfinite(value) and low <= value <= high):
+        raise CommandError(f"{label} {value:g} is not a number of {unit} from {low:g} to {high:g}.")
     return value

@@ -1,9 +1,7 @@
 """What the job commands share: finding jobs by id or by workspace, selecting them by status,
-workspace, queue, type and age, reading a number of hours, reporting what a service refused, and
+workspace, queue, type and age, reporting what a service refused, and
 the progress of a long deletion."""
 
-import argparse
-import math
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
@@ -14,7 +12,7 @@ from django.utils import timezone
 from accounts.models import Tenant
 from accounts.services import operator_at_command_line
 from core.errors import ApiError
-from core.management.base import OperatorCommand
+from core.management.base import OperatorCommand, number_checked
 from jobs.models import Job, Priority
 from jobs.registry import job_type_get, job_types
 
@@ -23,16 +21,6 @@ COMMAND_LINE = operator_at_command_line()
 
 PROGRESS_EVERY = 10_000
 MAX_HOURS = 24 * 365 * 100
-
-
-def hours(value: str) -> float:
-    """An argparse type: a number of hours, from 0 to a century."""
-    number = float(value)
-    if not (math.isfinite(number) and 0 <= number <= MAX_HOURS):
-        raise argparse.ArgumentTypeError(
-            f"{value!r} is not a number of hours from 0 to {MAX_HOURS}."
-        )
-    return number
 
 
 def jobs_of_workspace(jobs, slug: str | None):
@@ -53,7 +41,7 @@ def selection_arguments(parser, *, statuses: list[str], status_required: bool) -
     parser.add_argument("--type", help="Only jobs of this type.")
     parser.add_argument(
         "--older-than-hours",
-        type=hours,
+        type=float,
         default=0,
         metavar="HOURS",
         help="Only jobs created more than HOURS ago.",
@@ -63,9 +51,8 @@ def selection_arguments(parser, *, statuses: list[str], status_required: bool) -
 def jobs_selected(options: dict):
     """The jobs the options of selection_arguments name. A type no job has and the code does not
     know (a typo, most likely) is an error, not an empty selection."""
-    jobs = Job.objects.filter(
-        created_at__lt=timezone.now() - timedelta(hours=options["older_than_hours"])
-    )
+    hours = number_checked(options["older_than_hours"], 0, MAX_HOURS, "--older-than-hours", "hours")
+    jobs = Job.objects.filter(created_at__lt=timezone.now() - timedelta(hours=hours))
     jobs = jobs_of_workspace(jobs, options["tenant"])
     if options["status"] is not None:
         jobs = jobs.filter(status=options["status"])

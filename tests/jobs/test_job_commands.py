@@ -81,8 +81,11 @@ def test_requeue_job_puts_a_dead_letter_back_and_retry_job_submits_a_new_one(ten
         (["acme", "diagnostic", "--payload", '{"steps": -1}'], '"steps"'),
         (["acme", "diagnostic", "--payload", "[1]"], "must be a JSON object"),
         (["acme", "diagnostic", "--payload", "{steps"], "is not JSON"),
-        (["acme", "diagnostic", "--wait", "-5"], "'-5' is not a number of seconds from 1 to"),
-        (["acme", "diagnostic", "--wait", "nan"], "'nan' is not a number of seconds from 1 to"),
+        (["acme", "diagnostic", "--wait", "-5"], "--wait -5 is not a number of seconds from 1 to"),
+        (
+            ["acme", "diagnostic", "--wait", "nan"],
+            "--wait nan is not a number of seconds from 1 to",
+        ),
     ],
 )
 def test_submit_job_refuses_bad_input_and_creates_nothing(tenant, args, message):
@@ -419,3 +422,35 @@ def test_a_listing_piped_into_head_stops_quietly(tenant):
     listing.stdout.close()  # as `head -1` does
     assert listing.wait(60) == 1
     assert listing.stderr.read() == b""
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    ("args", "refusal"),
+    [
+        (
+            ["submit_job", "acme", "diagnostic", "--wait", "0"],
+            "--wait 0 is not a number of seconds",
+        ),
+        (["list_jobs", "--older-than-hours", "-1"], "--older-than-hours -1 is not a number of"),
+    ],
+)
+def test_a_number_out_of_range_at_the_command_line_is_one_line_and_exit_1(tenant, args, refusal):
+    import subprocess
+
+    from tests.worker import ROOT, worker_env
+
+    tenant.slug = "acme"
+    tenant.save()
+    refused = subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=worker_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert refused.returncode == 1
+    assert refused.stderr.startswith(f"CommandError: {refusal}")
+    assert refused.stderr.count("\n") == 1
+    assert not Job.objects.exists()

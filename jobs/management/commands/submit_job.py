@@ -1,32 +1,17 @@
-import argparse
 import json
-import math
 import time
 
 from django.core.management.base import CommandError
 
 from accounts.models import Tenant
 from core.errors import ApiError
-from core.management.base import OperatorCommand
+from core.management.base import OperatorCommand, number_checked
 from jobs.models import Job, Priority
 from jobs.registry import job_types
 from jobs.services import job_submit
 
 POLL_SECONDS = 0.5
 MAX_WAIT_SECONDS = 24 * 3600
-
-
-def seconds(value: str) -> float:
-    """An argparse type: how long to wait, from 1 second to a day."""
-    try:
-        number = float(value)
-    except ValueError:
-        number = math.nan
-    if not (math.isfinite(number) and 1 <= number <= MAX_WAIT_SECONDS):
-        raise argparse.ArgumentTypeError(
-            f"{value!r} is not a number of seconds from 1 to {MAX_WAIT_SECONDS}."
-        )
-    return number
 
 
 def _json_object(text: str) -> dict:
@@ -53,7 +38,7 @@ class Command(OperatorCommand):
         parser.add_argument("--priority", choices=Priority.values)
         parser.add_argument(
             "--wait",
-            type=seconds,
+            type=float,
             nargs="?",
             const=300,
             metavar="SECONDS",
@@ -62,6 +47,8 @@ class Command(OperatorCommand):
         )
 
     def handle(self, *args, tenant, type, payload, priority, wait, **options):
+        if wait is not None:
+            number_checked(wait, 1, MAX_WAIT_SECONDS, "--wait", "seconds")
         workspace = Tenant.objects.filter(slug=tenant, is_active=True).first()
         if workspace is None:
             raise CommandError(f"No active workspace {tenant!r}.")
