@@ -111,6 +111,10 @@ def test_a_cancel_asked_of_a_running_job_says_who_asked_and_when(api_client, adm
     shown = StringIO()
     call_command("show_job", str(by_staff.pk), stdout=shown)
     assert f"(asked by {operator})" in shown.getvalue()
+    shown = StringIO()
+    call_command("show_job", str(by_key.pk), stdout=shown)
+    # The key asked, and the message says so: it is named once.
+    assert shown.getvalue().count(str(key)) == 1
 
 
 def test_history_written_before_no_longer_names_the_platforms_operators_once_migrated(

@@ -57,7 +57,9 @@ class Command(OperatorCommand):
             write(f"Result: {result}")
         write("History:" if events else "History: none yet.")
         for event in events:
-            asked_by = f" (asked by {event.actor})" if event.actor else ""
+            # Named once: a cancel's message already says who asked, when it was a key or a user.
+            named = not event.actor or event.actor in event.message
+            asked_by = "" if named else f" (asked by {event.actor})"
             write(
                 f"  {event.created_at:%Y-%m-%d %H:%M:%S}  attempt {event.attempt}"
                 f"  {event.kind:<9} {event.message}{asked_by}".rstrip()
