@@ -1,4 +1,5 @@
-"""Gunicorn reads this file from the working directory: its access log leaves out secret links."""
+"""Gunicorn reads this file from the working directory: its access log leaves out secret links and
+ends each line with the request's id (its X-Request-Id), as every other log line of it does."""
 
 from gunicorn.glogging import Logger
 
@@ -16,3 +17,6 @@ class RedactingLogger(Logger):
 
 
 logger_class = RedactingLogger
+access_log_format = (
+    '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s" request_id=%({x-request-id}o)s'
+)

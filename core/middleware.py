@@ -54,12 +54,20 @@ class RequestIdMiddleware:
         request.request_id = supplied if _CLIENT_REQUEST_ID.match(supplied) else uuid.uuid4().hex
         token = set_request_id(request.request_id)
         context_token = fresh_log_context()
-        try:
-            response = _debug_host_refusal(request) or self.get_response(request)
-        finally:
+
+        def request_done():
             unbind_log_context(context_token)
             reset_request_id(token)
+
+        try:
+            response = _debug_host_refusal(request) or self.get_response(request)
+        except BaseException:
+            request_done()
+            raise
         response["X-Request-Id"] = request.request_id
+        # The id stays set until the server closes the response, after it has written its access
+        # line: runserver's line names the request's id too.
+        response._resource_closers.append(request_done)
         return response
 
 

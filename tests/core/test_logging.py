@@ -1,6 +1,11 @@
 import json
 import logging
+import socket
+import subprocess
+import sys
 
+import httpx
+import pytest
 from django.conf import settings
 
 from core.logging import ContextFilter
@@ -10,6 +15,8 @@ from core.request_context import (
     set_request_id,
     unbind_log_context,
 )
+from tests.webserver import running_web
+from tests.worker import ROOT, wait_for, worker_env
 
 
 def _formatted(formatter_name: str, **context) -> str:
@@ -48,3 +55,58 @@ def test_json_lines_carry_the_request_tenant_job_and_task():
 def test_readable_lines_carry_them_too():
     line = _formatted("text", job_id="j-2", task="jobs.job_execute")
     assert "[req-123 jobs.job_execute j-2]" in line and line.endswith("claimed")
+
+
+def _access_lines(log: str, path: str) -> list[str]:
+    return [line for line in log.splitlines() if f"GET {path} HTTP/1.1" in line]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_gunicorns_access_line_names_the_requests_id(api_key, tmp_path):
+    access_log = tmp_path / "access.log"
+    with running_web(processes=1, extra_args=("--access-logfile", str(access_log))) as base:
+        headers = {"Authorization": f"Bearer {api_key}"}
+        supplied = httpx.get(f"{base}/api/v1/me", headers={**headers, "X-Request-Id": "trace-7"})
+        minted = httpx.get(f"{base}/api/v1/nothing-here", headers=headers)
+    assert (supplied.status_code, minted.status_code) == (200, 404)
+    log = access_log.read_text()
+    assert _access_lines(log, "/api/v1/me")[0].endswith(" request_id=trace-7")
+    assert _access_lines(log, "/api/v1/nothing-here")[0].endswith(
+        f" request_id={minted.headers['X-Request-Id']}"
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_runservers_access_line_names_the_requests_id(api_key, tmp_path):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    output = (tmp_path / "runserver.log").open("w")
+    server = subprocess.Popen(
+        [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
+        cwd=ROOT,
+        env=worker_env({"DEBUG": "true"}),
+        stdout=output,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_for(lambda: _answers(f"{base}/healthz"), message="runserver")
+        headers = {"Authorization": f"Bearer {api_key}", "X-Request-Id": "trace-8"}
+        assert httpx.get(f"{base}/api/v1/me", headers=headers).status_code == 200
+        # A request after it, on a connection of its own, names nothing of the first.
+        assert httpx.get(f"{base}/api/v1/me", headers={"Authorization": "Bearer x"}).is_error
+    finally:
+        server.terminate()
+        server.wait(30)
+    log = (tmp_path / "runserver.log").read_text()
+    first, second = _access_lines(log, "/api/v1/me")
+    assert "[trace-8 " in first
+    assert "trace-8" not in second
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url).status_code == 200
+    except httpx.HTTPError:
+        return False
