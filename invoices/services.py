@@ -223,7 +223,6 @@ def invoice_delete(*, invoice: Invoice, actor=None) -> None:
         )
     with transaction.atomic():
         render = invoice.pdf_job
-        stored = invoice.pdf_file.name
         audit_record(
             tenant=invoice.tenant,
             resource=invoice,
@@ -234,8 +233,6 @@ def invoice_delete(*, invoice: Invoice, actor=None) -> None:
         invoice.delete()
         if render is not None and not render.is_finished:
             job_cancel(job=render, actor=actor)
-        if stored:
-            transaction.on_commit(lambda: default_storage.delete(stored))
 
 
 class InvoicePdfPayload(serializers.Serializer):

@@ -5,12 +5,16 @@ from io import StringIO
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.messages import get_messages
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.models import ApiKey, AuditEvent, Membership, Tenant
 from accounts.services import api_key_revoke, credits_debit
+from generations.models import GeneratedImage
+from invoices.models import Invoice
 from jobs.models import Job, JobEvent
 from tests.budgets.factories import ProjectFactory, hours, material
 from tests.factories import api_key_for
@@ -196,7 +200,11 @@ def _alices_workspace(tenant) -> None:
     project = ProjectFactory(tenant=tenant)
     hours(project, 2)
     material(project, 10)
-    line(InvoiceFactory(tenant=tenant, project=project, pdf_job=jobs[1]), "Work", 1, 100, 25)
+    invoice = InvoiceFactory(tenant=tenant, project=project, pdf_job=jobs[1])
+    line(invoice, "Work", 1, 100, 25)
+    invoice.pdf_file.save("alice.pdf", ContentFile(b"%PDF-1.7"))
+    image = GeneratedImage(tenant=tenant, prompt="a fox", width=1, height=1)
+    image.file.save("fox.png", ContentFile(b"png"))
     _call("create_api_key", "--tenant", tenant.slug)
 
 
@@ -211,15 +219,21 @@ def _held_by(tenant_id: int) -> dict[str, int]:
 
 
 def test_delete_tenant_deletes_the_workspace_and_all_it_holds_a_batch_at_a_time(
-    tenant, other_tenant, monkeypatch
+    tenant, other_tenant, monkeypatch, django_capture_on_commit_callbacks
 ):
     # Batches of two, to see them at work: a thousand rows a batch let any workspace go, where
     # one delete() stops past 65,535 rows (see clean_queue's test).
     monkeypatch.setattr("core.deletion.DELETE_BATCH", 2)
     _alices_workspace(tenant)
     bobs = JobFactory(tenant=other_tenant)
+    files = [
+        *Invoice.objects.values_list("pdf_file", flat=True),
+        *GeneratedImage.objects.values_list("file", flat=True),
+    ]
+    assert len(files) == 2 and all(default_storage.exists(name) for name in files)
 
-    output = _call("delete_tenant", "alice", "--no-input")
+    with django_capture_on_commit_callbacks(execute=True):
+        output = _call("delete_tenant", "alice", "--no-input")
 
     assert "  deleted 3 jobs\n" in output
     assert "  deleted 1 invoices\n" in output and "  deleted 1 clients\n" in output
@@ -228,6 +242,8 @@ def test_delete_tenant_deletes_the_workspace_and_all_it_holds_a_batch_at_a_time(
     assert not Tenant.objects.filter(slug="alice").exists()
     assert set(_held_by(tenant.pk).values()) == {0}
     assert list(Job.objects.values_list("pk", flat=True)) == [bobs.pk]
+    # Its files go with it: its invoices' PDFs and its images.
+    assert not any(default_storage.exists(name) for name in files)
 
 
 def test_delete_tenant_asks_first_and_refuses_an_unknown_workspace(tenant, monkeypatch):

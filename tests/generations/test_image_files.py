@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.core.files.storage import default_storage
+from django.db import transaction
 from django.test import Client
 
 from generations.models import GeneratedImage
@@ -44,6 +45,27 @@ def test_a_generation_that_completes_keeps_its_files(tenant):
     _images_save(JobContext(job), GeneratedImage.Kind.GENERATION, "a fox", [good, good])
     assert len(_stored_images(tenant)) == 2
     assert GeneratedImage.objects.filter(job=job).count() == 2
+
+
+def test_an_image_deleted_takes_its_file_once_the_deletion_commits(
+    tenant, admin_client, django_capture_on_commit_callbacks
+):
+    job = _claimed(tenant)
+    png = provider_get("offline").image("a fox", 64, 64)
+    _images_save(JobContext(job), GeneratedImage.Kind.GENERATION, "a fox", [png, png])
+    kept, deleted = GeneratedImage.objects.order_by("pk")
+
+    with pytest.raises(RuntimeError), transaction.atomic():
+        kept.delete()
+        raise RuntimeError("rolled back")
+    assert len(_stored_images(tenant)) == 2
+
+    with django_capture_on_commit_callbacks(execute=True):
+        page = admin_client.post(
+            f"/admin/generations/generatedimage/{deleted.pk}/delete/", {"post": "yes"}
+        )
+    assert page.status_code == 302
+    assert _stored_images(tenant) == [Path(settings.MEDIA_ROOT) / kept.file.name]
 
 
 def test_staff_see_an_image_in_the_admin_and_cannot_replace_it(tenant, admin_client):
