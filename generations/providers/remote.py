@@ -140,10 +140,11 @@ class RemoteProvider(Provider):
 
 
 def _retry_after(response: httpx.Response) -> int:
+    """The provider's Retry-After in seconds, from 1 to an hour; its default when not a number
+    (an HTTP date, nan). Bounded before it is made whole: int() of an infinity raises."""
     try:
-        return max(
-            1, min(int(float(response.headers.get("Retry-After", DEFAULT_COOLDOWN_SECONDS))), 3600)
-        )
+        seconds = min(float(response.headers.get("Retry-After", DEFAULT_COOLDOWN_SECONDS)), 3600)
+        return max(1, int(seconds))
     except ValueError:
         return DEFAULT_COOLDOWN_SECONDS
 

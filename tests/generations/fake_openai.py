@@ -29,6 +29,7 @@ class FakeOpenAI:
         # | ("image", PNG bytes, or None for a 64×64 one)
         self.script = []
         self.default = ("json", CARDS)
+        self.retry_after = "60"  # what a 429 says
         self.lock = threading.Lock()
         server = self
 
@@ -72,7 +73,7 @@ class FakeOpenAI:
             handler.send_response(code)
             handler.send_header("Content-Type", "application/json")
             if code == 429:
-                handler.send_header("Retry-After", "60")
+                handler.send_header("Retry-After", self.retry_after)
             handler.send_header("Content-Length", str(len(body)))
             handler.end_headers()
             handler.wfile.write(body)

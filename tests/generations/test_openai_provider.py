@@ -87,6 +87,21 @@ def test_a_job_waits_for_a_key_resting_after_a_429_instead_of_failing(
     assert list(waits) == ["every openai API key rests after a 429 (Retry-After)"]
 
 
+@pytest.mark.parametrize(("retry_after", "rest"), [("1e999", 3600), ("nan", 30), ("0", 1)])
+def test_a_429s_retry_after_is_read_within_bounds_whatever_it_says(
+    fake_openai, tenant, settings, retry_after, rest
+):
+    settings.OPENAI_API_KEYS = ["only-key"]
+    fake_openai.retry_after = retry_after
+    fake_openai.script = [("status", 429)]
+    job = _run_until_finished(
+        job_submit(tenant=tenant, type="flashcard_generation", payload={"text": "Tides."})
+    )
+    assert job.status == Job.Status.COMPLETED, job.error_message
+    first, second = fake_openai.requests
+    assert rest <= second["at"] - first["at"] < rest + 30
+
+
 def test_a_provider_that_keeps_answering_429_fails_the_job_after_its_attempts(
     fake_openai, tenant, settings
 ):
