@@ -41,7 +41,9 @@ class AnthropicProvider(RemoteProvider):
         )
         try:
             content = "".join(
-                part["text"] for part in response.json()["content"] if part.get("type") == "text"
+                part["text"]
+                for part in response.json()["content"]
+                if isinstance(part, dict) and part.get("type") == "text"
             )
         except (ValueError, KeyError, TypeError) as exc:
             raise OutputInvalid(f"no text in the answer ({exc!r})") from exc

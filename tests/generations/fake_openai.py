@@ -1,4 +1,5 @@
-"""A small OpenAI-compatible server on loopback, scripted per test."""
+"""A small OpenAI-compatible server on loopback, scripted per test. It answers Anthropic's
+Messages API (`/v1/messages`) too, in that API's shape."""
 
 import base64
 import http.server
@@ -26,7 +27,7 @@ class FakeOpenAI:
     def __init__(self):
         self.requests = []
         # per request: ("json", payload) | ("status", code) | ("raw", text) | ("sleep", seconds)
-        # | ("image", PNG bytes, or None for a 64×64 one)
+        # | ("image", PNG bytes, or None for a 64×64 one) | ("body", the whole JSON answer)
         self.script = []
         self.default = ("json", CARDS)
         self.retry_after = "60"  # what a 429 says
@@ -42,6 +43,7 @@ class FakeOpenAI:
                         {
                             "path": self.path,
                             "key": self.headers.get("Authorization", ""),
+                            "headers": dict(self.headers),
                             "body": body,
                             "at": time.time(),
                         }
@@ -63,12 +65,14 @@ class FakeOpenAI:
             kind, value = "json", CARDS
         if kind == "status":
             body, code = json.dumps({"error": {"message": f"scripted {value}"}}).encode(), value
-        elif kind == "raw":
-            body, code = _chat(value), 200
+        elif kind == "body":
+            body, code = json.dumps(value).encode(), 200
         elif kind == "image":
             body, code = _image(value), 200
         else:
-            body, code = _chat(json.dumps(value)), 200
+            text = value if kind == "raw" else json.dumps(value)
+            messages = handler.path.endswith("/messages")
+            body, code = (_message(text) if messages else _chat(text)), 200
         try:
             handler.send_response(code)
             handler.send_header("Content-Type", "application/json")
@@ -82,6 +86,10 @@ class FakeOpenAI:
 
     def close(self):
         self.httpd.shutdown()
+
+
+def _message(text: str) -> bytes:
+    return json.dumps({"role": "assistant", "content": [{"type": "text", "text": text}]}).encode()
 
 
 def _chat(content: str) -> bytes:
