@@ -6,6 +6,7 @@ from django.conf import settings
 from django.core.exceptions import DisallowedHost
 from django.http import Http404, HttpResponse
 from django.shortcuts import render
+from django.utils.cache import patch_cache_control, patch_vary_headers
 
 from core.errors import (
     OUTAGE_RETRY_AFTER,
@@ -85,28 +86,23 @@ def _debug_host_refusal(request) -> HttpResponse | None:
 
 class ApiProblemMiddleware:
     """Django's own 404, 405 and 500 answer API clients in problem+json, never an HTML page; the
-    database or Redis out of reach answers 503 with Retry-After, on any page."""
+    database or Redis out of reach answers 503 with Retry-After, on any page. Every API answer is
+    marked private."""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
         response = self.get_response(request)
-        if not is_api_request(request) or response.get("Content-Type", "").startswith(
-            "application/"
-        ):
+        if not is_api_request(request):
             return response
-        if response.status_code == 404:
-            return problem_response(
-                status_code=404, code="NOT_FOUND", title="Not found", detail="Not found."
-            )
-        if response.status_code == 405:
-            return problem_response(
-                status_code=405,
-                code="INVALID_REQUEST",
-                title="Method not allowed",
-                detail=f"Method {request.method} is not allowed here.",
-            )
+        if not response.get("Content-Type", "").startswith("application/"):
+            response = _as_problem(request, response)
+        if not response.has_header("Cache-Control"):
+            # The caller's own: no shared cache keeps it, and the client's asks again each time
+            # (with If-None-Match, so an unchanged job costs a 304).
+            patch_cache_control(response, private=True, no_cache=True)
+            patch_vary_headers(response, ("Authorization", "X-Api-Key"))
         return response
 
     def process_exception(self, request, exception):
@@ -121,6 +117,21 @@ class ApiProblemMiddleware:
             title="Internal error",
             detail="An internal error occurred.",
         )
+
+
+def _as_problem(request, response) -> HttpResponse:
+    if response.status_code == 404:
+        return problem_response(
+            status_code=404, code="NOT_FOUND", title="Not found", detail="Not found."
+        )
+    if response.status_code == 405:
+        return problem_response(
+            status_code=405,
+            code="INVALID_REQUEST",
+            title="Method not allowed",
+            detail=f"Method {request.method} is not allowed here.",
+        )
+    return response
 
 
 def _outage_response(request, exception) -> HttpResponse:

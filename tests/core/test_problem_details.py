@@ -12,6 +12,25 @@ def _assert_problem(response, status, code):
     return body
 
 
+def _assert_private(response):
+    assert response["Cache-Control"] == "private, no-cache"
+    assert {"Authorization", "X-Api-Key"} <= {v.strip() for v in response["Vary"].split(",")}
+
+
+def test_every_api_answer_is_the_callers_own_and_revalidated(api_client, tenant):
+    from jobs.services import job_submit
+
+    job = job_submit(tenant=tenant, type="diagnostic", payload={"steps": 1})
+    polled = api_client.get(f"/api/v1/jobs/{job.pk}")
+    _assert_private(polled)
+    unchanged = api_client.get(f"/api/v1/jobs/{job.pk}", HTTP_IF_NONE_MATCH=polled["ETag"])
+    assert unchanged.status_code == 304
+    _assert_private(unchanged)
+    _assert_private(api_client.get("/api/v1/me"))
+    _assert_private(api_client.get("/api/v1/no-such-thing"))
+    _assert_private(api_client.delete("/api/v1/me"))
+
+
 def test_unparseable_json_is_400(api_client):
     response = api_client.post("/api/v1/jobs", data="{not json", content_type="application/json")
     _assert_problem(response, 400, "INVALID_REQUEST")
