@@ -216,6 +216,9 @@ class AuditEvent(models.Model):
         raise ValueError("Audit events are append-only.")
 
 
+OPEN_ALERT = models.Q(resolved_at__isnull=True) & ~models.Q(alert_key="")
+
+
 class Notification(models.Model):
     """An in-app alert for one tenant admin (or platform staff when tenant is empty)."""
 
@@ -239,11 +242,18 @@ class Notification(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        # An alert is open once per admin and workspace: the same key (storage full) open in
+        # one workspace does not keep an admin of two from hearing of it in the other.
         constraints = [
             models.UniqueConstraint(
-                fields=["user", "alert_key"],
-                condition=models.Q(resolved_at__isnull=True) & ~models.Q(alert_key=""),
+                fields=["tenant", "user", "alert_key"],
+                condition=OPEN_ALERT & models.Q(tenant__isnull=False),
                 name="notification_open_alert_once",
+            ),
+            models.UniqueConstraint(
+                fields=["user", "alert_key"],
+                condition=OPEN_ALERT & models.Q(tenant__isnull=True),
+                name="notification_open_platform_alert_once",
             ),
         ]
 

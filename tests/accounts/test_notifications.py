@@ -1,6 +1,7 @@
 import socket
 
 import pytest
+from django.contrib.auth import get_user_model
 
 from accounts.models import Notification
 from accounts.services import Alert, notify_admins, notify_admins_of_new_alerts
@@ -48,3 +49,29 @@ def test_a_mail_server_that_cannot_be_reached_is_logged_and_the_notification_sta
 
     assert Notification.objects.get(user=tenant_admin).title == "Storage full"
     assert "Could not email the alert '[Offload] Storage full' to 1 admins." in caplog.text
+
+
+def test_an_admin_of_two_workspaces_hears_of_an_alert_open_in_one_from_the_other(mailoutbox):
+    from accounts.services import notification_resolve, tenant_create
+    from invoices.services import STORAGE_FULL_ALERT_KEY
+
+    # One person (an agency) administers both workspaces: create_tenant reuses the address's user.
+    alice = tenant_create(slug="alice", name="Alice", admin_email="ops@agency.test")
+    bob = tenant_create(slug="bob", name="Bob", admin_email="ops@agency.test")
+    alert = {"kind": "storage_full", "title": "Storage full", "alert_key": STORAGE_FULL_ALERT_KEY}
+    # And is the platform's staff too.
+    get_user_model().objects.filter(email="ops@agency.test").update(
+        is_staff=True, is_superuser=True
+    )
+
+    assert len(notify_admins(tenant=alice, **alert)) == 1
+    assert len(notify_admins(tenant=bob, **alert)) == 1
+    # Still open in each: neither is told again, nor are the platform staff kept from theirs.
+    assert notify_admins(tenant=alice, **alert) == notify_admins(tenant=bob, **alert) == []
+    assert len(notify_admins(tenant=None, **alert)) == 1
+    assert notify_admins(tenant=None, **alert) == []
+    assert len(mailoutbox) == 3
+
+    notification_resolve(tenant=alice, alert_key=STORAGE_FULL_ALERT_KEY)
+    assert len(notify_admins(tenant=alice, **alert)) == 1
+    assert notify_admins(tenant=bob, **alert) == []
