@@ -74,6 +74,14 @@ class NotFound(ApiError):
     default_detail = "Not found."
 
 
+class NotAcceptable(ApiError):
+    """Raised as DRF's own NotAcceptable by content negotiation; named here for the schema."""
+
+    status_code = 406
+    title = "Not acceptable"
+    default_detail = "No media type the Accept header allows can answer this."
+
+
 class Conflict(ApiError):
     status_code = 409
     code = "CONFLICT"

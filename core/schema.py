@@ -12,6 +12,7 @@ from core.errors import (
     IdempotencyMismatch,
     InsufficientCredits,
     InvalidRequest,
+    NotAcceptable,
     NotFound,
     PayloadTooLarge,
     RateLimited,
@@ -48,9 +49,9 @@ SUBMITTING_PATHS = ("/api/v1/jobs", "/api/v1/generations", "/api/v1/jobs/{id}/re
 POLLED_PATHS = ("/api/v1/jobs/{id}", "/api/v1/generations/{id}")
 # Creates whose body names an object of the workspace, and so may not find it.
 NAMING_CREATES = {"/api/v1/share-links": "no resource of that type and id in your workspace"}
-# Reads are counted against their limit after authentication and permissions: these refusals
-# come before it and carry no rate-limit headers.
-UNCOUNTED_READ_STATUSES = ("401", "403", "503")
+# Reads are counted against their limit after content negotiation, authentication and
+# permissions: these refusals come before it and carry no rate-limit headers.
+UNCOUNTED_READ_STATUSES = ("401", "403", "406", "503")
 
 
 def _header(description: str, *, type: str = "string", required: bool = True) -> dict:
@@ -179,6 +180,7 @@ class AutoSchema(openapi.AutoSchema):
         yield InvalidRequest, "invalid fields, parameters or headers"
         yield Unauthorized, "a missing, wrong, expired or revoked API key"
         yield Forbidden, "the key's role may not do this"
+        yield NotAcceptable, "an Accept header that allows none of the media types it answers in"
         if "{" in self.path:
             yield NotFound, "no such object in your workspace"
         elif self.method == "POST" and self.path in NAMING_CREATES:

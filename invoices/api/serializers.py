@@ -58,6 +58,9 @@ def _money_field(**kwargs):
     return serializers.DecimalField(max_digits=None, decimal_places=2, read_only=True, **kwargs)
 
 
+DEFAULTED = ("quantity", "vat_rate")
+
+
 class InvoiceLineSerializer(serializers.ModelSerializer):
     amount = _money_field(source="net")
 
@@ -67,14 +70,16 @@ class InvoiceLineSerializer(serializers.ModelSerializer):
         extra_kwargs = {"sort_order": {"required": False}}
 
     def validate(self, attrs):
-        # A PATCH of the invoice is partial, but each line it sends replaces a whole line.
-        required = ("description", "quantity", "unit_price")
+        # A PATCH of the invoice is partial, but each line it sends replaces a whole line: what
+        # it leaves out is the model's default (quantity 1, VAT 0), as on a create.
+        required = ("description", "unit_price")
         missing = [name for name in required if name not in attrs]
         if missing:
             raise serializers.ValidationError(
                 {name: [self.fields[name].error_messages["required"]] for name in missing}
             )
-        return {"vat_rate": InvoiceLine._meta.get_field("vat_rate").default, **attrs}
+        defaults = {name: InvoiceLine._meta.get_field(name).default for name in DEFAULTED}
+        return {**defaults, **attrs}
 
 
 class VatRowSerializer(serializers.Serializer):

@@ -17,6 +17,7 @@ from accounts.api.serializers import MeSerializer
 from accounts.models import CreditEntry
 from budgets.models import BudgetAlert, Project
 from budgets.services import budget_alert_check
+from core.errors import Conflict
 from core.models import IdempotencyRecord
 from core.ratelimit import Decision
 from generations.models import Deck, Flashcard, GeneratedImage, SkillTree, Story
@@ -76,7 +77,12 @@ def test_the_audit_reports_every_way_a_response_drifts_from_the_schema(
     audit(api_client.get("/api/v1/jobs"), 200)
     monkeypatch.setattr(Decision, "headers", lambda decision: {"Location": "/elsewhere"})
     audit(api_client.get("/api/v1/jobs"), 200)
-    audit(api_client.get("/api/v1/jobs", HTTP_ACCEPT="text/html"), 406)
+
+    def conflicted(*args, **kwargs):
+        raise Conflict("Not today.")
+
+    monkeypatch.setattr(accounts_views, "MeSerializer", conflicted)
+    audit(api_client.get("/api/v1/me"), 409)
 
     assert audit.drift == [
         "GET /api/v1/me -> 200: body at <root>: Additional properties are not allowed "
@@ -88,8 +94,8 @@ def test_the_audit_reports_every_way_a_response_drifts_from_the_schema(
         "GET /api/v1/jobs -> 200: required header X-RateLimit-Remaining missing",
         "GET /api/v1/jobs -> 200: required header X-RateLimit-Reset missing",
         "GET /api/v1/jobs -> 200: header Location sent but not documented",
-        "GET /api/v1/jobs -> 406: status not documented (documented: "
-        "['200', '400', '401', '403', '429', '503'])",
+        "GET /api/v1/me -> 409: status not documented (documented: "
+        "['200', '400', '401', '403', '406', '429', '503'])",
     ]
 
 
@@ -101,6 +107,8 @@ def test_me_answers_as_documented_with_either_key_header(tenant, api_key, audit)
     audit(_key_client(HTTP_X_API_KEY=api_key).get("/api/v1/me"), 200)
     audit(_key_client().get("/api/v1/me"), 401)
     audit(_key_client(HTTP_AUTHORIZATION="Bearer nope").get("/api/v1/me"), 401)
+    # An Accept it cannot answer, on any operation.
+    audit(_key_client(HTTP_X_API_KEY=api_key).get("/api/v1/me", HTTP_ACCEPT="text/html"), 406)
     assert audit.drift == []
 
 

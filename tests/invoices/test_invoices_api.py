@@ -44,11 +44,24 @@ def test_updating_lines_replaces_them(api_client, tenant):
     invoice = api_client.post("/api/v1/invoices", INVOICE, format="json").json()
     response = api_client.patch(
         f"/api/v1/invoices/{invoice['id']}",
-        {"lines": [{"description": "Only this", "quantity": "1", "unit_price": "10"}]},
+        {"lines": [{"description": "Only this", "quantity": "2", "unit_price": "10"}]},
         format="json",
     )
     assert response.status_code == 200
     assert [item["description"] for item in response.json()["lines"]] == ["Only this"]
+    # A line is whole: what it leaves out (as the schema allows) is quantity 1 and VAT 0.
+    response = api_client.patch(
+        f"/api/v1/invoices/{invoice['id']}",
+        {"lines": [{"description": "A flat fee", "unit_price": "10"}]},
+        format="json",
+    )
+    assert response.status_code == 200
+    ((line),) = response.json()["lines"]
+    assert (line["quantity"], line["vat_rate"], line["amount"]) == ("1.000", "0.00", "10.00")
+    missing = api_client.patch(
+        f"/api/v1/invoices/{invoice['id']}", {"lines": [{"unit_price": "10"}]}, format="json"
+    )
+    assert missing.json()["errors"] == {"lines": [{"description": ["This field is required."]}]}
     assert Job.objects.filter(type="invoice_pdf").count() == 1
 
 
