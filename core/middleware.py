@@ -16,12 +16,7 @@ from core.errors import (
     is_api_request,
     problem_response,
 )
-from core.request_context import (
-    fresh_log_context,
-    reset_request_id,
-    set_request_id,
-    unbind_log_context,
-)
+from core.request_context import fresh_log_context, set_request_id
 
 logger = logging.getLogger(__name__)
 _CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -53,12 +48,14 @@ class RequestIdMiddleware:
     def __call__(self, request):
         supplied = request.headers.get("X-Request-Id", "")
         request.request_id = supplied if _CLIENT_REQUEST_ID.match(supplied) else uuid.uuid4().hex
-        token = set_request_id(request.request_id)
-        context_token = fresh_log_context()
+        set_request_id(request.request_id)
+        fresh_log_context()
 
         def request_done():
-            unbind_log_context(context_token)
-            reset_request_id(token)
+            # Cleared rather than reset to a token: under ASGI the response is closed in a copy of
+            # the request's context, where a token from the original does not apply.
+            set_request_id(None)
+            fresh_log_context()
 
         try:
             response = _debug_host_refusal(request) or self.get_response(request)

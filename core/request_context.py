@@ -10,12 +10,8 @@ def current_request_id() -> str | None:
     return _request_id.get()
 
 
-def set_request_id(value: str | None) -> contextvars.Token:
-    return _request_id.set(value)
-
-
-def reset_request_id(token: contextvars.Token) -> None:
-    _request_id.reset(token)
+def set_request_id(value: str | None) -> None:
+    _request_id.set(value)
 
 
 def log_context() -> dict:

@@ -11,7 +11,6 @@ from django.conf import settings
 from core.logging import ContextFilter
 from core.request_context import (
     bind_log_context,
-    reset_request_id,
     set_request_id,
     unbind_log_context,
 )
@@ -31,13 +30,13 @@ def _formatted(formatter_name: str, **context) -> str:
     else:
         formatter = logging.Formatter(formatter_config["format"])
     record = logging.LogRecord("offload.test", logging.INFO, __file__, 1, "claimed", None, None)
-    request_token = set_request_id("req-123")
+    set_request_id("req-123")
     context_token = bind_log_context(**context)
     try:
         ContextFilter().filter(record)
     finally:
         unbind_log_context(context_token)
-        reset_request_id(request_token)
+        set_request_id(None)
     return formatter.format(record)
 
 
@@ -110,3 +109,18 @@ def _answers(url: str) -> bool:
         return httpx.get(url).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+@pytest.mark.django_db(transaction=True)
+def test_under_asgi_a_requests_id_is_not_left_behind_it(api_key):
+    from asgiref.sync import async_to_sync
+    from django.test import AsyncClient
+
+    from core.request_context import current_request_id, log_context
+
+    async def request():
+        headers = {"Authorization": f"Bearer {api_key}", "X-Request-Id": "trace-9"}
+        response = await AsyncClient().get("/api/v1/me", headers=headers)
+        return response.status_code, response["X-Request-Id"], current_request_id(), log_context()
+
+    assert async_to_sync(request)() == (200, "trace-9", None, {})
