@@ -4,6 +4,7 @@ every worker (the shared atomic limiter), and the mapping of answers onto job er
 
 import json
 import logging
+import math
 import time
 
 import httpx
@@ -143,10 +144,12 @@ def _retry_after(response: httpx.Response) -> int:
     """The provider's Retry-After in seconds, from 1 to an hour; its default when not a number
     (an HTTP date, nan). Bounded before it is made whole: int() of an infinity raises."""
     try:
-        seconds = min(float(response.headers.get("Retry-After", DEFAULT_COOLDOWN_SECONDS)), 3600)
-        return max(1, int(seconds))
+        seconds = float(response.headers.get("Retry-After", DEFAULT_COOLDOWN_SECONDS))
     except ValueError:
         return DEFAULT_COOLDOWN_SECONDS
+    if math.isnan(seconds):
+        return DEFAULT_COOLDOWN_SECONDS
+    return int(max(1, min(seconds, 3600)))
 
 
 def _message(response: httpx.Response) -> str:

@@ -87,7 +87,9 @@ def test_a_job_waits_for_a_key_resting_after_a_429_instead_of_failing(
     assert list(waits) == ["every openai API key rests after a 429 (Retry-After)"]
 
 
-@pytest.mark.parametrize(("retry_after", "rest"), [("1e999", 3600), ("nan", 30), ("0", 1)])
+@pytest.mark.parametrize(
+    ("retry_after", "rest"), [("1e999", 3600), ("-1e999", 1), ("nan", 30), ("0", 1)]
+)
 def test_a_429s_retry_after_is_read_within_bounds_whatever_it_says(
     fake_openai, tenant, settings, retry_after, rest
 ):
