@@ -216,12 +216,17 @@ def invoice_lines_audited(invoice: Invoice) -> list[dict]:
 def invoice_delete(*, invoice: Invoice, actor=None) -> None:
     """Delete a draft invoice, its stored PDF (after the commit) and any render still to come. A
     sent or paid invoice stays on record: void it instead."""
-    if invoice.status != Invoice.Status.DRAFT:
-        raise Conflict(
-            f"The invoice is {invoice.status}; only drafts can be deleted. Set its status to "
-            '"void" instead.'
-        )
     with transaction.atomic():
+        # Read afresh under a lock: the caller's copy (an admin page's) may predate a send, or a
+        # render that stored a new PDF.
+        invoice = Invoice.objects.select_for_update(of=("self",)).filter(pk=invoice.pk).first()
+        if invoice is None:
+            return
+        if invoice.status != Invoice.Status.DRAFT:
+            raise Conflict(
+                f"The invoice is {invoice.status}; only drafts can be deleted. Set its status to "
+                '"void" instead.'
+            )
         render = invoice.pdf_job
         audit_record(
             tenant=invoice.tenant,

@@ -333,6 +333,34 @@ def test_a_render_that_finishes_after_its_invoice_was_deleted_leaves_no_file(inv
     assert not default_storage.exists(name)
 
 
+def test_a_copy_loaded_before_a_render_or_a_send_deletes_what_is_there_now(
+    invoice, django_capture_on_commit_callbacks
+):
+    from django.core.files.storage import default_storage
+
+    from core.errors import Conflict
+    from invoices.services import invoice_delete, invoice_pdf_saved, invoice_pdf_store
+
+    first, fingerprint, _ = invoice_pdf_store(invoice=invoice)
+    with django_capture_on_commit_callbacks(execute=True):
+        invoice_pdf_saved(invoice_id=invoice.pk, name=first, fingerprint=fingerprint)
+    page_copy = Invoice.objects.get(pk=invoice.pk)  # an admin page, loaded now
+    second, fingerprint, _ = invoice_pdf_store(invoice=invoice)
+    with django_capture_on_commit_callbacks(execute=True):
+        invoice_pdf_saved(invoice_id=invoice.pk, name=second, fingerprint=fingerprint)
+
+    Invoice.objects.filter(pk=invoice.pk).update(status=Invoice.Status.SENT)
+    with pytest.raises(Conflict, match="sent"):
+        invoice_delete(invoice=page_copy)
+    assert Invoice.objects.filter(pk=invoice.pk).exists()
+
+    Invoice.objects.filter(pk=invoice.pk).update(status=Invoice.Status.DRAFT)
+    with django_capture_on_commit_callbacks(execute=True):
+        invoice_delete(invoice=page_copy)
+    assert not Invoice.objects.filter(pk=invoice.pk).exists()
+    assert not default_storage.exists(first) and not default_storage.exists(second)
+
+
 def _renders_of(tenant, count):
     renders = []
     for _ in range(count):
