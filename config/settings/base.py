@@ -374,8 +374,9 @@ CELERY_RESULT_BACKEND = None
 CELERY_RESULT_EXPIRES = None
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
-# One message a pool process at a time. Not on the filesystem broker: there a worker asks for
-# more only every 2 s (Celery's loop for transports without events), so each process takes a few.
+# One message a pool process at a time. Not on the filesystem broker: there a worker that holds
+# all it may waits 2 s before it asks again (Celery's loop for transports without events), which
+# held it to one job a second; each process holds up to 8 there.
 CELERY_WORKER_PREFETCH_MULTIPLIER = 8 if CELERY_BROKER_URL.startswith("filesystem://") else 1
 # Each queue has its own exchange and routing key: a message reaches exactly one queue. `system`
 # carries the schedules (sweeper, reaper, checks, cleanups), the others the jobs of each priority.
