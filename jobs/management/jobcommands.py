@@ -9,7 +9,7 @@ from datetime import timedelta
 from django.core.management.base import CommandError, OutputWrapper
 from django.utils import timezone
 
-from accounts.models import Tenant
+from accounts.management.workspaces import workspace_named
 from accounts.services import operator_at_command_line
 from core.errors import ApiError
 from core.management.base import OperatorCommand, number_checked
@@ -28,10 +28,7 @@ def jobs_of_workspace(jobs, slug: str | None):
     workspace, an empty one included (an unset variable in a script), is an error, not every job."""
     if slug is None:
         return jobs
-    tenant = Tenant.objects.filter(slug=slug).first()
-    if tenant is None:
-        raise CommandError(f"No workspace {slug!r}.")
-    return jobs.filter(tenant=tenant)
+    return jobs.filter(tenant=workspace_named(slug))
 
 
 def selection_arguments(parser, *, statuses: list[str], status_required: bool) -> None:

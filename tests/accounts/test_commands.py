@@ -255,6 +255,21 @@ def test_delete_tenant_asks_first_and_refuses_an_unknown_workspace(tenant, monke
         _call("delete_tenant", "nobody", "--no-input")
 
 
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["create_api_key", "--tenant", "nobody"],
+        ["list_api_keys", "--tenant", "nobody"],
+        ["deactivate_tenant", "nobody"],
+        ["grant_credits", "nobody", "5"],
+    ],
+)
+def test_a_command_naming_no_workspace_says_so_and_changes_nothing(tenant, command):
+    with pytest.raises(CommandError, match="^No workspace 'nobody'.$"):
+        _call(*command)
+    assert not ApiKey.objects.exists() and Tenant.objects.get().is_active
+
+
 def test_demo_creates_the_workspace_once_and_a_key_each_time(db):
     first = _call("demo")
     second = _call("demo")

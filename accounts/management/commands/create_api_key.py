@@ -1,6 +1,7 @@
 from django.core.management.base import CommandError
 
-from accounts.models import ApiKey, Membership, Tenant
+from accounts.management.workspaces import workspace_named
+from accounts.models import ApiKey, Membership
 from accounts.services import api_key_create, operator_at_command_line
 from core.management.base import OperatorCommand, field_checked
 
@@ -26,9 +27,7 @@ class Command(OperatorCommand):
         )
 
     def handle(self, *args, **options):
-        tenant = Tenant.objects.filter(slug=options["tenant"]).first()
-        if tenant is None:
-            raise CommandError(f"No tenant with slug {options['tenant']!r}.")
+        tenant = workspace_named(options["tenant"])
         field_checked(ApiKey, "name", options["name"], "--name")
         if options["expires_in"] is not None and not 1 <= options["expires_in"] <= MAX_DAYS:
             raise CommandError(f"--expires-in must be from 1 to {MAX_DAYS} days.")

@@ -1,6 +1,4 @@
-from django.core.management.base import CommandError
-
-from accounts.models import Tenant
+from accounts.management.workspaces import workspace_named
 from accounts.services import operator_at_command_line, tenant_active_set
 from core.management.base import OperatorCommand
 from jobs.models import Job
@@ -17,9 +15,7 @@ class Command(OperatorCommand):
         parser.add_argument("--undo", action="store_true", help="Activate it again.")
 
     def handle(self, *args, slug, undo, **options):
-        tenant = Tenant.objects.filter(slug=slug).first()
-        if tenant is None:
-            raise CommandError(f"No workspace {slug!r}.")
+        tenant = workspace_named(slug)
         state = "active" if undo else "deactivated"
         if not tenant_active_set(tenant=tenant, active=undo, actor=operator_at_command_line()):
             self.stdout.write(f"Workspace {slug} was already {state}; nothing changed.")

@@ -1,5 +1,6 @@
 from django.core.management.base import CommandError
 
+from accounts.management.workspaces import workspace_named
 from accounts.models import Tenant
 from accounts.services import tenant_delete
 from core.management.base import OperatorCommand
@@ -25,9 +26,7 @@ class Command(OperatorCommand):
         )
 
     def handle(self, *args, slug, interactive, **options):
-        tenant = Tenant.objects.filter(slug=slug).first()
-        if tenant is None:
-            raise CommandError(f"No workspace {slug!r}.")
+        tenant = workspace_named(slug)
         if interactive and not self._confirmed(tenant):
             raise CommandError("Nothing deleted.")
         deleted = tenant_delete(

@@ -1,7 +1,8 @@
 from django.core.management.base import CommandError
 from django.db import connection
 
-from accounts.models import CreditEntry, Tenant
+from accounts.management.workspaces import workspace_named
+from accounts.models import CreditEntry
 from accounts.services import credits_grant
 from core.management.base import OperatorCommand, field_checked
 
@@ -22,9 +23,7 @@ class Command(OperatorCommand):
         if amount <= 0:
             raise CommandError("The amount must be a positive number of credits.")
         field_checked(CreditEntry, "reason", reason, "--reason")
-        workspace = Tenant.objects.filter(slug=tenant).first()
-        if workspace is None:
-            raise CommandError(f"No workspace {tenant!r}.")
+        workspace = workspace_named(tenant)
         _, most = connection.ops.integer_field_range("PositiveIntegerField")
         if amount > most - workspace.credit_balance:
             raise CommandError(

@@ -1,7 +1,7 @@
-from django.core.management.base import CommandError
 from django.utils import timezone
 
-from accounts.models import ApiKey, Tenant
+from accounts.management.workspaces import workspace_named
+from accounts.models import ApiKey
 from core.management.base import OperatorCommand
 
 
@@ -25,9 +25,7 @@ class Command(OperatorCommand):
         parser.add_argument("--tenant", required=True, help="The workspace's slug.")
 
     def handle(self, *args, tenant, **options):
-        workspace = Tenant.objects.filter(slug=tenant).first()
-        if workspace is None:
-            raise CommandError(f"No workspace {tenant!r}.")
+        workspace = workspace_named(tenant)
         keys = workspace.api_keys.select_related("tenant").order_by("-created_at", "-pk")
         now = timezone.now()
         self.stdout.write(

@@ -3,7 +3,7 @@ import time
 
 from django.core.management.base import CommandError
 
-from accounts.models import Tenant
+from accounts.management.workspaces import workspace_named
 from core.errors import ApiError
 from core.management.base import OperatorCommand, number_checked
 from jobs.models import Job, Priority
@@ -49,9 +49,7 @@ class Command(OperatorCommand):
     def handle(self, *args, tenant, type, payload, priority, wait, **options):
         if wait is not None:
             number_checked(wait, 1, MAX_WAIT_SECONDS, "--wait", "seconds")
-        workspace = Tenant.objects.filter(slug=tenant, is_active=True).first()
-        if workspace is None:
-            raise CommandError(f"No active workspace {tenant!r}.")
+        workspace = workspace_named(tenant, active=True)
         try:
             job = job_submit(
                 tenant=workspace, type=type, payload=_json_object(payload), priority=priority
