@@ -1,6 +1,6 @@
 """The jobs API against bare DRF endpoints, on one gunicorn server with the production settings.
 
-    python bench/api/run.py [--seconds 8] [--connections 16] [--workers 2] [--rounds 2]
+    python bench/api/run.py [--seconds 8] [--connections 16] [--workers 4] [--rounds 2]
 
 Load comes from wrk (Debian's `wrk`, installed if missing) in another process on loopback, bounded
 in time. Compares POST /api/v1/jobs with a bare endpoint inserting one row through a ModelSerializer,
@@ -44,7 +44,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=int, default=8)
     parser.add_argument("--connections", type=int, default=16)
-    parser.add_argument("--workers", type=int, default=2)
+    # As deployed: the Dockerfile, compose and the systemd unit run gunicorn with 4 processes.
+    parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
     _ensure_wrk()
