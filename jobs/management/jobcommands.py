@@ -63,14 +63,22 @@ def jobs_selected(options: dict):
     return jobs
 
 
-def progress_printer(stdout: OutputWrapper, what: str, total: int) -> Callable[[int], None]:
-    """A `progress` for delete_in_batches: a line each time another PROGRESS_EVERY are done."""
+def progress_printer(
+    stdout: OutputWrapper,
+    what: str,
+    total: int,
+    *,
+    verb: str = "deleted",
+    every: int = PROGRESS_EVERY,
+) -> Callable[[int], None]:
+    """A `progress` for delete_in_batches, or any loop that counts what it has done: a line each
+    time another `every` are done."""
     printed = 0
 
     def report(done: int) -> None:
         nonlocal printed
-        if done - printed >= PROGRESS_EVERY and done < total:
-            stdout.write(f"  deleted {done} of {total} {what}…")
+        if done - printed >= every and done < total:
+            stdout.write(f"  {verb} {done} of {total} {what}…")
             printed = done
 
     return report

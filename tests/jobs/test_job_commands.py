@@ -454,3 +454,17 @@ def test_a_number_out_of_range_at_the_command_line_is_one_line_and_exit_1(tenant
     assert refused.stderr.startswith(f"CommandError: {refusal}")
     assert refused.stderr.count("\n") == 1
     assert not Job.objects.exists()
+
+
+def test_clean_queue_says_how_far_it_has_got_cancelling_a_backlog(tenant, monkeypatch):
+    for _ in range(5):
+        JobFactory(tenant=tenant)
+    monkeypatch.setattr(clean_queue, "CANCEL_PROGRESS_EVERY", 2)
+
+    out, _ = _run("clean_queue", "--status", "pending")
+
+    assert out.splitlines() == [
+        "  canceled 2 of 5 pending jobs…",
+        "  canceled 4 of 5 pending jobs…",
+        "Canceled 5 pending jobs.",
+    ]

@@ -11,6 +11,8 @@ from jobs.models import Job
 from jobs.services import job_cancel
 
 CLEANABLE = [Job.Status.PENDING, Job.Status.COMPLETED, Job.Status.FAILED, Job.Status.CANCELED]
+# Each cancel is a transaction of its own (a hundred or so a second): a line every thousand.
+CANCEL_PROGRESS_EVERY = 1_000
 
 
 class Command(OperatorCommand):
@@ -43,17 +45,21 @@ class Command(OperatorCommand):
 
     def _cancel(self, jobs):
         canceled = stopping = ended = 0
-        for job in jobs.select_related("tenant").iterator():
+        progress = progress_printer(
+            self.stdout, "pending jobs", jobs.count(), verb="canceled", every=CANCEL_PROGRESS_EVERY
+        )
+        for done, job in enumerate(jobs.select_related("tenant").iterator(), start=1):
             try:
                 job = job_cancel(job=job, actor=COMMAND_LINE)
             except ApiError:
                 # Workers go on while the command runs: this one finished since the SELECT.
                 ended += 1
-                continue
-            if job.is_finished:
-                canceled += 1
             else:
-                stopping += 1
+                if job.is_finished:
+                    canceled += 1
+                else:
+                    stopping += 1
+            progress(done)
         summary = f"Canceled {canceled} pending jobs."
         if stopping:
             summary += f" {stopping} started meanwhile: asked to stop at their next check."
