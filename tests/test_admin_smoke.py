@@ -1,17 +1,35 @@
 """Every model registered in the admin opens: its list, its add form, and one object's page."""
 
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 from django.contrib import admin
+from django.contrib.auth.models import Group
 from django.utils import timezone
+from django_celery_beat.models import ClockedSchedule, SolarSchedule
 
 from accounts.models import AuditEvent, CreditEntry, Notification
 from accounts.services import api_key_create, audit_record, notify_admins
-from core.models import IdempotencyRecord, NamedLock, RateLimitBucket
+from budgets.models import BudgetAlert
+from core.models import IdempotencyRecord, MetricValue, NamedLock, RateLimitBucket
 from core.scheduling import schedules_sync
+from generations.models import (
+    Block,
+    Deck,
+    Distractor,
+    Flashcard,
+    GeneratedImage,
+    SkillNode,
+    SkillTree,
+    Slide,
+    Story,
+)
 from jobs.models import Job, JobEvent, TaskRun, WorkerSeen
+from sharelinks.services import share_link_create, share_link_view
+from tests.budgets.factories import ProjectBudgetFactory, hours, material
 from tests.factories import MembershipFactory
+from tests.invoices.factories import InvoiceFactory, line
 
 
 @pytest.fixture
@@ -32,6 +50,30 @@ def one_of_everything(tenant, admin_user):
     NamedLock.objects.create(name="l", token="t", expires_at=timezone.now())
     schedules_sync()
     assert Notification.objects.exists()
+    Group.objects.create(name="Support")
+    MetricValue.objects.create(name="offload_jobs_submitted_total", field="{}", value=1)
+    ClockedSchedule.objects.create(clocked_time=timezone.now())
+    SolarSchedule.objects.create(event="sunrise", latitude=59.9, longitude=10.7)
+    project = ProjectBudgetFactory(project__tenant=tenant, hours_budget=Decimal("10")).project
+    hours(project, 9)
+    material(project, 50)
+    BudgetAlert.objects.create(
+        tenant=tenant, project=project, type="hours", threshold=80, current_percentage=90
+    )
+    line(InvoiceFactory(tenant=tenant), "Work", 1, Decimal("100"), Decimal("25"))
+    deck = Deck.objects.create(tenant=tenant, job=job, title="Deck")
+    slide = Slide.objects.create(deck=deck, position=0, title="Slide")
+    Block.objects.create(slide=slide, position=0, kind=Block.Kind.choices[0][0], text="Text")
+    card = Flashcard.objects.create(tenant=tenant, job=job, question="Q?", answer="A.")
+    Distractor.objects.create(tenant=tenant, job=job, flashcard=card, text="B.")
+    tree = SkillTree.objects.create(tenant=tenant, job=job, name="Tree", node_count=1)
+    SkillNode.objects.create(tree=tree, name="Root", depth=0, position=0)
+    Story.objects.create(tenant=tenant, job=job, title="Story", text="Once.")
+    GeneratedImage.objects.create(
+        tenant=tenant, job=job, prompt="A fox", file="generations/fox.png", width=1, height=1
+    )
+    _, token = share_link_create(tenant=tenant, resource_type="deck", resource_id=deck.pk)
+    share_link_view(token=token, client_ip="203.0.113.9", user_agent="Mozilla/5.0 Firefox/130.0")
 
 
 def _registered():
@@ -50,8 +92,8 @@ def test_the_admin_pages_of_every_model_open(admin_client, one_of_everything, mo
     if model_admin.has_add_permission(changelist.wsgi_request):
         assert admin_client.get(f"{base}add/").status_code == 200
     obj = model._default_manager.first()
-    if obj is not None:
-        assert admin_client.get(f"{base}{obj.pk}/change/").status_code == 200
+    assert obj is not None, f"one_of_everything has no {opts.label}"
+    assert admin_client.get(f"{base}{obj.pk}/change/").status_code == 200
 
 
 def test_an_api_key_added_in_the_admin_is_shown_once(admin_client, tenant):
