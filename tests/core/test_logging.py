@@ -95,6 +95,11 @@ def test_runservers_access_line_names_the_requests_id(api_key, tmp_path):
         assert httpx.get(f"{base}/api/v1/me", headers=headers).status_code == 200
         # A request after it, on a connection of its own, names nothing of the first.
         assert httpx.get(f"{base}/api/v1/me", headers={"Authorization": "Bearer x"}).is_error
+        # runserver writes a request's access line after its response has gone out.
+        wait_for(
+            lambda: len(_access_lines((tmp_path / "runserver.log").read_text(), "/api/v1/me")) == 2,
+            message="both access lines",
+        )
     finally:
         server.terminate()
         server.wait(30)
