@@ -4,10 +4,12 @@ import ipaddress
 import logging
 import socket
 import ssl
+import time
 from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FetchTimeout
+from concurrent.futures import TimeoutError as LookupTimeout
 from urllib.parse import urlsplit
 
+import httpcore
 import httpx
 from django.conf import settings
 
@@ -86,16 +88,13 @@ def image_fetch(url: str) -> bytes:
     the worker's behalf, and its tunnel to the pinned address carries no SNI, so the site's
     certificate could not be verified against its name."""
     timeout = settings.GENERATION_HTTP_TIMEOUT
-    # A read timeout bounds each read, not the whole: a site can send its headers or its image a
-    # byte at a time. The fetch runs in a thread of its own, which the worker stops waiting for
-    # at the deadline; closing the client then ends it at its next read.
-    fetcher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="image-fetch")
+    # A read timeout bounds each read, not the whole: every look-up, connect, read and write of
+    # the fetch is given only the time left before its deadline.
+    deadline = time.monotonic() + timeout
+    transport = _DeadlineTransport(verify=source_tls_context(), deadline=deadline)
     try:
-        with httpx.Client(timeout=timeout, trust_env=False, verify=source_tls_context()) as client:
-            try:
-                return fetcher.submit(_image_follow, client, url).result(timeout=timeout)
-            except FetchTimeout:
-                raise httpx.ReadTimeout("The whole fetch took longer than allowed.") from None
+        with httpx.Client(timeout=timeout, trust_env=False, transport=transport) as client:
+            return _image_follow(client, url, deadline)
     except httpx.TimeoutException as exc:
         logger.warning("The source image at %s timed out: %r", _where(exc), exc)
         raise RetryableError("SOURCE_TIMEOUT", "The source image timed out.") from exc
@@ -104,8 +103,64 @@ def image_fetch(url: str) -> bytes:
         raise RetryableError(
             "SOURCE_UNAVAILABLE", "The source image could not be fetched."
         ) from exc
-    finally:
-        fetcher.shutdown(wait=False)
+
+
+class _DeadlineTransport(httpx.HTTPTransport):
+    """httpx's transport, its connections ending every read and write by one deadline. httpx
+    takes no network backend of its own choosing, so its pool is made again with one."""
+
+    def __init__(self, *, verify: ssl.SSLContext, deadline: float):
+        super().__init__(verify=verify, trust_env=False)
+        self._pool = httpcore.ConnectionPool(
+            ssl_context=verify, network_backend=_DeadlineBackend(deadline)
+        )
+
+
+class _DeadlineBackend(httpcore.NetworkBackend):
+    def __init__(self, deadline: float):
+        self.deadline = deadline
+        self.backend = httpcore.SyncBackend()
+
+    def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):
+        timeout = _time_left(timeout, self.deadline, httpcore.ConnectTimeout)
+        stream = self.backend.connect_tcp(host, port, timeout, local_address, socket_options)
+        return _DeadlineStream(stream, self.deadline)
+
+    def sleep(self, seconds: float) -> None:
+        self.backend.sleep(seconds)
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    def __init__(self, stream: httpcore.NetworkStream, deadline: float):
+        self.stream = stream
+        self.deadline = deadline
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        timeout = _time_left(timeout, self.deadline, httpcore.ReadTimeout)
+        return self.stream.read(max_bytes, timeout)
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self.stream.write(buffer, _time_left(timeout, self.deadline, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self.stream.close()
+
+    def start_tls(self, ssl_context, server_hostname=None, timeout=None):
+        timeout = _time_left(timeout, self.deadline, httpcore.ConnectTimeout)
+        stream = self.stream.start_tls(ssl_context, server_hostname, timeout)
+        return _DeadlineStream(stream, self.deadline)
+
+    def get_extra_info(self, info: str):
+        return self.stream.get_extra_info(info)
+
+
+def _time_left(timeout: float | None, deadline: float, late: type[httpcore.TimeoutException]):
+    """The seconds an operation may take: its own timeout, cut to what is left before the
+    deadline; `late` raised once that has passed."""
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise late("The whole fetch took longer than allowed.")
+    return left if timeout is None else min(timeout, left)
 
 
 def source_tls_context() -> ssl.SSLContext:
@@ -114,9 +169,9 @@ def source_tls_context() -> ssl.SSLContext:
     return httpx.create_ssl_context(trust_env=False)
 
 
-def _image_follow(client: httpx.Client, url: str) -> bytes:
+def _image_follow(client: httpx.Client, url: str, deadline: float) -> bytes:
     for _ in range(MAX_REDIRECTS + 1):
-        response = _pinned_send(client, url)
+        response = _pinned_send(client, url, deadline)
         try:
             if not response.has_redirect_location:
                 return _image_read(response)
@@ -128,13 +183,13 @@ def _image_follow(client: httpx.Client, url: str) -> bytes:
     )
 
 
-def _pinned_send(client: httpx.Client, url: str) -> httpx.Response:
+def _pinned_send(client: httpx.Client, url: str, deadline: float) -> httpx.Response:
     """Send the GET to an address checked just now, never to whatever a second look-up answers
     (a TTL-0 DNS name can answer public to the check and internal to the connection). The URL's
     host still names the site: it is the Host header, the TLS SNI and the name the certificate is
     verified against. When one address cannot be connected to, the next checked one is tried."""
     try:
-        addresses = public_addresses(url)
+        addresses = _public_addresses_by(url, deadline)
     except Unresolved as exc:
         logger.warning("The source image host could not be resolved: %s", exc)
         raise RetryableError(
@@ -149,6 +204,19 @@ def _pinned_send(client: httpx.Client, url: str) -> httpx.Response:
         except httpx.ConnectError as exc:
             logger.info("The source image host %s failed at %s: %r", target.host, address, exc)
     return client.send(_pinned_request(client, target, addresses[-1]), stream=True)
+
+
+def _public_addresses_by(url: str, deadline: float) -> list[str]:
+    """public_addresses, given up on at the deadline. The look-up is left to finish in a thread of
+    its own: unlike a connection's reads, it holds nothing of ours."""
+    lookup = ThreadPoolExecutor(max_workers=1, thread_name_prefix="image-source-lookup")
+    try:
+        future = lookup.submit(public_addresses, url)
+        return future.result(timeout=max(deadline - time.monotonic(), 0))
+    except LookupTimeout:
+        raise httpx.ConnectTimeout("The source's name did not resolve in time.") from None
+    finally:
+        lookup.shutdown(wait=False)
 
 
 def _pinned_request(client: httpx.Client, target: httpx.URL, address: str) -> httpx.Request:

@@ -215,6 +215,48 @@ def test_a_source_sent_a_byte_at_a_time_times_out_within_the_http_timeout(
     assert time.monotonic() - started < 4
 
 
+def test_a_fetch_given_up_on_leaves_nothing_reading_behind_it(site, network, settings):
+    # A fetch let go at its deadline must not go on reading from its connection's file number:
+    # the next socket the worker opens (the next fetch here, its database in production) gets it.
+    settings.GENERATION_HTTP_TIMEOUT = 1
+    network.names["img.example"] = [PUBLIC]
+    serve = site.httpd.RequestHandlerClass.do_GET
+
+    def drip_the_slow_one(handler):
+        if handler.path != "/slow.png":
+            return serve(handler)
+        handler.wfile.write(b"HTTP/1.1 200 OK\r\n")
+        for _ in range(40):
+            handler.wfile.write(b"X-Pad: a\r\n")
+            handler.wfile.flush()
+            time.sleep(0.1)
+        return None
+
+    site.httpd.RequestHandlerClass.do_GET = drip_the_slow_one
+    with pytest.raises(RetryableError):
+        image_fetch("https://img.example/slow.png")
+    for _ in range(5):
+        assert image_fetch("https://img.example/fox.png") == FOX
+
+
+def test_a_name_slow_to_resolve_times_out_within_the_http_timeout(
+    site, network, settings, monkeypatch
+):
+    settings.GENERATION_HTTP_TIMEOUT = 1
+    network.names["img.example"] = [PUBLIC]
+
+    def slow_resolver(host, *args, **kwargs):
+        time.sleep(3)
+        return network.getaddrinfo(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", slow_resolver)
+    started = time.monotonic()
+    with pytest.raises(RetryableError) as raised:
+        image_fetch("https://img.example/fox.png")
+    assert raised.value.code == "SOURCE_TIMEOUT"
+    assert time.monotonic() - started < 2.5
+
+
 def test_a_host_that_does_not_resolve_for_a_moment_is_retried(site, network, monkeypatch):
     def resolver_down(host, port, *args, **kwargs):
         raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
