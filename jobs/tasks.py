@@ -20,7 +20,9 @@ def job_execute(self, *, job_id: str, type_name: str | None = None) -> None:
         retries = self.request.retries
         if retries >= len(CLAIM_RETRY_DELAYS):
             raise
-        raise self.retry(exc=exc, countdown=CLAIM_RETRY_DELAYS[retries], max_retries=None) from exc
+        raise self.retry(
+            exc=exc, countdown=CLAIM_RETRY_DELAYS[retries], max_retries=len(CLAIM_RETRY_DELAYS)
+        ) from exc
 
 
 @shared_task(name="jobs.jobs_sweep", ignore_result=True)

@@ -6,11 +6,13 @@ from pathlib import Path
 
 import pytest
 import time_machine
-from django.db import connection
+from celery.exceptions import Retry
+from django.db import OperationalError, connection
 from django.utils import timezone
 
 from accounts.models import CreditEntry
-from jobs import services
+from config.celery import app as celery_app
+from jobs import services, tasks
 from jobs.errors import PermanentError
 from jobs.models import Job, JobEvent
 from jobs.registry import JobType, job_type_register
@@ -334,3 +336,36 @@ def test_a_jobs_updated_at_moves_with_each_change(tenant):
     stamps.append(Job.objects.get(pk=job.pk).updated_at)
     assert stamps == sorted(stamps) and len(set(stamps)) == len(stamps)
     assert stamps[-1] >= requeued_at
+
+
+@pytest.fixture
+def queues_purged_after():
+    yield
+    celery_app.control.purge()
+
+
+@pytest.mark.parametrize("delivery", range(len(tasks.CLAIM_RETRY_DELAYS) + 1))
+def test_a_claim_that_finds_the_database_down_is_delivered_again_after_each_delay(
+    monkeypatch, queues_purged_after, delivery
+):
+    def database_down(**kwargs):
+        raise OperationalError("connection refused")
+
+    monkeypatch.setattr(tasks.services, "job_execute", database_down)
+    task = tasks.job_execute
+    message = {"job_id": "00000000-0000-0000-0000-000000000000", "type_name": "diagnostic"}
+    task.push_request(
+        id="delivery", retries=delivery, called_directly=False, args=[], kwargs=message
+    )
+    try:
+        with pytest.raises((Retry, OperationalError)) as raised:
+            task.run(**message)
+    finally:
+        task.pop_request()
+    if delivery < len(tasks.CLAIM_RETRY_DELAYS):
+        # Published again, to be delivered after this delay (1, 5, 15, then 30 seconds).
+        assert isinstance(raised.value, Retry)
+        assert raised.value.when == tasks.CLAIM_RETRY_DELAYS[delivery]
+    else:
+        # After the last, the sweeper publishes the job again.
+        assert isinstance(raised.value, OperationalError)
