@@ -13,7 +13,8 @@ import threading
 import time
 from collections import defaultdict
 
-from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
+import redis
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
 from core.logging import OutageLog
 from core.redis import get_redis
@@ -188,14 +189,26 @@ def _histogram_family(name: str, documentation: str, buckets) -> HistogramMetric
 
 
 class SharedMetricsCollector:
-    """A prometheus_client collector that reads the shared counters and histograms."""
+    """A prometheus_client collector that reads the shared counters and histograms. With Redis out
+    of reach it leaves them out, and says so (offload_shared_metrics_up 0), so that a scrape still
+    has the rest: the queues, read from the database, matter most during an outage."""
 
     def collect(self):
         metrics_flush()
-        for name, documentation in COUNTERS.items():
-            yield _counter_family(name, documentation)
-        for name, (documentation, buckets) in HISTOGRAMS.items():
-            yield _histogram_family(name, documentation, buckets)
+        try:
+            families = [
+                *(_counter_family(name, text) for name, text in COUNTERS.items()),
+                *(_histogram_family(name, *spec) for name, spec in HISTOGRAMS.items()),
+            ]
+        except redis.RedisError:
+            families = None
+        yield from families or []
+        up = GaugeMetricFamily(
+            PREFIX + "shared_metrics_up",
+            "1 when the shared counters and histograms could be read; 0 leaves them out.",
+        )
+        up.add_metric([], 0 if families is None else 1)
+        yield up
 
 
 def _after_fork_in_child() -> None:

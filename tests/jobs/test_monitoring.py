@@ -171,3 +171,17 @@ def test_with_every_worker_down_beat_alerts_that_no_worker_is_seen(platform_staf
         )
     alert = Notification.objects.get(alert_key="ops:no-worker")
     assert (alert.user, alert.title) == (platform_staff, "No worker has been seen for 120 seconds")
+
+
+def test_metrics_with_redis_out_of_reach_still_show_the_queues(api_client, client, settings):
+    api_client.post("/api/v1/jobs", {"type": "diagnostic", "payload": {}}, format="json")
+    assert "offload_shared_metrics_up 1.0" in client.get("/metrics").content.decode()
+
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"
+    response = client.get("/metrics")
+
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert "offload_shared_metrics_up 0.0" in body
+    assert "offload_jobs_submitted_total" not in body
+    assert 'offload_queue_pending{queue="normal"} 1.0' in body
