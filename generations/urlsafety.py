@@ -146,7 +146,12 @@ class _DeadlineStream(httpcore.NetworkStream):
         self.stream.close()
 
     def start_tls(self, ssl_context, server_hostname=None, timeout=None):
-        timeout = _time_left(timeout, self.deadline, httpcore.ConnectTimeout)
+        try:
+            timeout = _time_left(timeout, self.deadline, httpcore.ConnectTimeout)
+        except httpcore.ConnectTimeout:
+            # As a failed handshake does: the connection is closed, not left to the collector.
+            self.stream.close()
+            raise
         stream = self.stream.start_tls(ssl_context, server_hostname, timeout)
         return _DeadlineStream(stream, self.deadline)
 

@@ -464,7 +464,7 @@ def test_clean_queue_says_how_far_it_has_got_cancelling_a_backlog(tenant, monkey
     out, _ = _run("clean_queue", "--status", "pending")
 
     assert out.splitlines() == [
-        "  canceled 2 of 5 pending jobs…",
-        "  canceled 4 of 5 pending jobs…",
+        "  went through 2 of 5 pending jobs…",
+        "  went through 4 of 5 pending jobs…",
         "Canceled 5 pending jobs.",
     ]

@@ -46,7 +46,11 @@ class Command(OperatorCommand):
     def _cancel(self, jobs):
         canceled = stopping = ended = 0
         progress = progress_printer(
-            self.stdout, "pending jobs", jobs.count(), verb="canceled", every=CANCEL_PROGRESS_EVERY
+            self.stdout,
+            "pending jobs",
+            jobs.count(),
+            verb="went through",
+            every=CANCEL_PROGRESS_EVERY,
         )
         for done, job in enumerate(jobs.select_related("tenant").iterator(), start=1):
             try:
