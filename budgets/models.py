@@ -1,6 +1,7 @@
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 
@@ -9,6 +10,9 @@ from accounts.models import TenantOwned, TenantScopedQuerySet
 THRESHOLD_TYPES = ("hours", "material", "total")
 # Enough for any usage over the smallest budget (0.01): entries sum to at most 20 digits.
 PERCENTAGE_DIGITS = 24
+# The API refuses a zero budget; the admin may set one (a budget check then reports it).
+NOT_NEGATIVE = [MinValueValidator(Decimal("0"))]
+SPENT = [MinValueValidator(Decimal("0.01"))]
 
 
 def alert_thresholds_validate(value) -> None:
@@ -52,7 +56,9 @@ class Project(models.Model):
     tenant = models.ForeignKey("accounts.Tenant", on_delete=models.CASCADE, related_name="projects")
     name = models.CharField(max_length=200)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
-    hourly_rate = models.DecimalField(max_digits=10, decimal_places=2, default=Decimal("0"))
+    hourly_rate = models.DecimalField(
+        max_digits=10, decimal_places=2, default=Decimal("0"), validators=NOT_NEGATIVE
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = TenantScopedQuerySet.as_manager()
@@ -69,9 +75,15 @@ class ProjectBudget(TenantOwned, models.Model):
 
     tenant = models.ForeignKey("accounts.Tenant", on_delete=models.CASCADE, related_name="+")
     project = models.OneToOneField(Project, on_delete=models.CASCADE, related_name="budget")
-    hours_budget = models.DecimalField(max_digits=10, decimal_places=2, null=True, blank=True)
-    material_budget = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
-    total_budget = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
+    hours_budget = models.DecimalField(
+        max_digits=10, decimal_places=2, null=True, blank=True, validators=NOT_NEGATIVE
+    )
+    material_budget = models.DecimalField(
+        max_digits=14, decimal_places=2, null=True, blank=True, validators=NOT_NEGATIVE
+    )
+    total_budget = models.DecimalField(
+        max_digits=14, decimal_places=2, null=True, blank=True, validators=NOT_NEGATIVE
+    )
     alert_thresholds = models.JSONField(
         default=list, blank=True, validators=[alert_thresholds_validate]
     )
@@ -98,13 +110,32 @@ class ProjectEntry(TenantOwned, models.Model):
         ordering = ["-date", "-id"]
         indexes = [models.Index(fields=["project", "date"])]
 
+    def clean(self):
+        """An archived project takes no new entries, nor entries moved onto it."""
+        super().clean()
+        if self.project_id is None or self.project.status != Project.Status.ARCHIVED:
+            return
+        before = type(self).objects.filter(pk=self.pk).values_list("project", flat=True).first()
+        if before != self.project_id:
+            raise ValidationError(
+                {"project": "The project is archived: set its status to active to record on it."}
+            )
+
 
 class TimeEntry(ProjectEntry):
     # Recorded work is the project's history: a project with some is archived, never deleted.
     project = models.ForeignKey(Project, on_delete=models.RESTRICT, related_name="time_entries")
-    hours = models.DecimalField(max_digits=8, decimal_places=2)
+    hours = models.DecimalField(
+        max_digits=8,
+        decimal_places=2,
+        validators=[*SPENT, MaxValueValidator(Decimal("24"))],
+        help_text="At most 24 an entry.",
+    )
     rate = models.DecimalField(
-        max_digits=10, decimal_places=2, help_text="Defaults to the project's hourly rate."
+        max_digits=10,
+        decimal_places=2,
+        validators=NOT_NEGATIVE,
+        help_text="Defaults to the project's hourly rate.",
     )
 
     class Meta(ProjectEntry.Meta):
@@ -116,7 +147,7 @@ class TimeEntry(ProjectEntry):
 
 class MaterialEntry(ProjectEntry):
     project = models.ForeignKey(Project, on_delete=models.RESTRICT, related_name="material_entries")
-    amount = models.DecimalField(max_digits=12, decimal_places=2)
+    amount = models.DecimalField(max_digits=12, decimal_places=2, validators=SPENT)
 
     class Meta(ProjectEntry.Meta):
         verbose_name_plural = "material entries"

@@ -58,9 +58,6 @@ class ProjectSerializer(serializers.ModelSerializer):
     budget = ProjectBudgetSerializer(
         read_only=True, allow_null=True, help_text="null until a budget is set."
     )
-    hourly_rate = serializers.DecimalField(
-        max_digits=10, decimal_places=2, min_value=Decimal("0"), required=False
-    )
 
     class Meta:
         model = Project
@@ -85,9 +82,6 @@ class TenantProjectField(serializers.PrimaryKeyRelatedField):
 
 class TimeEntrySerializer(serializers.ModelSerializer):
     project = TenantProjectField()
-    hours = serializers.DecimalField(
-        max_digits=8, decimal_places=2, min_value=Decimal("0.01"), max_value=Decimal("24")
-    )
     rate = serializers.DecimalField(
         max_digits=10,
         decimal_places=2,
@@ -113,7 +107,6 @@ class TimeEntrySerializer(serializers.ModelSerializer):
 
 class MaterialEntrySerializer(serializers.ModelSerializer):
     project = TenantProjectField()
-    amount = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=Decimal("0.01"))
 
     class Meta:
         model = MaterialEntry

@@ -351,3 +351,53 @@ def test_a_budget_change_is_audited_with_what_it_changed_before_and_after(api_cl
         {"hours_budget": "40.00"},
         {"hours_budget": "50.00"},
     )
+
+
+@pytest.mark.parametrize(
+    ("page", "fields", "field", "error"),
+    [
+        ("timeentry", {"hours": "-5", "rate": "100"}, "hours", "greater than or equal to 0.01"),
+        ("timeentry", {"hours": "500", "rate": "100"}, "hours", "less than or equal to 24"),
+        ("timeentry", {"hours": "8", "rate": "-1"}, "rate", "greater than or equal to 0"),
+        ("materialentry", {"amount": "-100"}, "amount", "greater than or equal to 0.01"),
+        ("projectbudget", {"hours_budget": "-10"}, "hours_budget", "greater than or equal to 0"),
+    ],
+)
+def test_the_admin_refuses_what_the_api_refuses(admin_client, tenant, page, fields, field, error):
+    project = ProjectFactory(tenant=tenant)
+    response = admin_client.post(
+        f"/admin/budgets/{page}/add/",
+        {"tenant": tenant.pk, "project": project.pk, "date": "2026-11-02", **fields},
+    )
+    assert response.status_code == 200
+    (message,) = response.context["adminform"].form.errors[field]
+    assert error in message
+    assert not TimeEntry.objects.exists() and not MaterialEntry.objects.exists()
+    assert not ProjectBudget.objects.exists()
+
+
+def test_the_admin_records_nothing_new_on_an_archived_project(admin_client, tenant):
+    active, archived = ProjectFactory(tenant=tenant), ProjectFactory(tenant=tenant)
+    kept = hours(archived, 2)
+    moved = hours(active, 3)
+    archived.status = archived.Status.ARCHIVED
+    archived.save()
+    refusal = ["The project is archived: set its status to active to record on it."]
+    entry = {"tenant": tenant.pk, "project": archived.pk, "date": "2026-11-02", "rate": "100"}
+
+    added = admin_client.post("/admin/budgets/timeentry/add/", {**entry, "hours": "1"})
+    moved_onto = admin_client.post(
+        f"/admin/budgets/timeentry/{moved.pk}/change/", {**entry, "hours": "3"}
+    )
+    # An entry already on it may still be corrected by staff.
+    corrected = admin_client.post(
+        f"/admin/budgets/timeentry/{kept.pk}/change/", {**entry, "hours": "1.5"}
+    )
+
+    for response in (added, moved_onto):
+        assert response.status_code == 200
+        assert response.context["adminform"].form.errors["project"] == refusal
+    assert corrected.status_code == 302
+    assert sorted(TimeEntry.objects.values_list("project", "hours")) == sorted(
+        [(archived.pk, Decimal("1.50")), (active.pk, Decimal("3.00"))]
+    )
