@@ -16,9 +16,18 @@ from budgets.models import (
 POSITIVE = {"min_value": Decimal("0.01")}
 
 
+class NumberField(serializers.FloatField):
+    """A JSON number: true and false, which Python takes for 1 and 0, are refused."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 class ThresholdSerializer(serializers.Serializer):
     type = serializers.ChoiceField(choices=["hours", "material", "total"])
-    percentage = serializers.FloatField(min_value=0.01, max_value=1000)
+    percentage = NumberField(min_value=0.01, max_value=1000)
     notify = serializers.BooleanField(default=True)
 
 

@@ -90,6 +90,7 @@ def test_a_project_with_recorded_work_is_archived_not_deleted(api_client, tenant
         [{"type": "days", "percentage": 80}],
         [{"type": "hours", "percentage": -5}],
         [{"type": "hours", "percentage": "lots"}],
+        [{"type": "hours", "percentage": True}],
         [{"type": "hours"}],
         [{"type": "hours", "percentage": 80.004}],
         [
