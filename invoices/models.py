@@ -1,12 +1,14 @@
 import hashlib
 import json
+import re
 import unicodedata
 from collections import defaultdict
 from decimal import ROUND_HALF_UP, Decimal
 
+import pycountry
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from accounts.models import TenantOwned, TenantScopedQuerySet
@@ -33,9 +35,10 @@ def validate_printable(value: str) -> None:
         )
 
 
-validate_currency = RegexValidator(
-    r"^[A-Z]{3}\Z", "An ISO 4217 code in capitals, such as EUR.", code="currency"
-)
+def validate_currency(value: str) -> None:
+    """A currency of ISO 4217 (pycountry's list), by its code in capitals."""
+    if not re.fullmatch(r"[A-Z]{3}", value) or pycountry.currencies.get(alpha_3=value) is None:
+        raise ValidationError("An ISO 4217 code in capitals, such as EUR.", code="currency")
 
 
 def validate_dates(issue_date, due_date) -> None:

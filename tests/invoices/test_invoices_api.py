@@ -69,6 +69,7 @@ def test_updating_lines_replaces_them(api_client, tenant):
     ("change", "field"),
     [
         ({"currency": "euro"}, "currency"),
+        ({"currency": "XYZ"}, "currency"),
         ({"due_date": "2026-10-01"}, "due_date"),
         ({"lines": [{"description": "x", "quantity": "-1", "unit_price": "1"}]}, "lines"),
         (
