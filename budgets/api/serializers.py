@@ -1,4 +1,4 @@
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
@@ -124,7 +124,8 @@ class MaterialEntrySerializer(serializers.ModelSerializer):
 
 
 class UsageLineSerializer(serializers.Serializer):
-    used = serializers.DecimalField(max_digits=20, decimal_places=2)
+    # Shown to the cent as an invoice rounds its lines: half up (2.525 is 2.53).
+    used = serializers.DecimalField(max_digits=20, decimal_places=2, rounding=ROUND_HALF_UP)
     budget = serializers.DecimalField(max_digits=20, decimal_places=2, allow_null=True)
     percentage = serializers.DecimalField(
         max_digits=PERCENTAGE_DIGITS, decimal_places=2, allow_null=True

@@ -402,3 +402,12 @@ def test_the_admin_records_nothing_new_on_an_archived_project(admin_client, tena
     assert sorted(TimeEntry.objects.values_list("project", "hours")) == sorted(
         [(archived.pk, Decimal("1.50")), (active.pk, Decimal("3.00"))]
     )
+
+
+def test_usage_rounds_money_half_up_as_invoices_do(api_client, tenant):
+    project = ProjectFactory(tenant=tenant, hourly_rate=Decimal("10.10"))
+    hours(project, "0.25")
+
+    usage = api_client.get(f"/api/v1/projects/{project.pk}/usage").json()
+
+    assert usage["total"]["used"] == "2.53"
