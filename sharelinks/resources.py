@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from django.http import Http404
 
+from core.errors import Conflict
 from generations.models import Deck, Flashcard, GeneratedImage, SkillTree, Story
 from generations.pages import artifact_page
 from invoices.models import Invoice
@@ -15,16 +16,24 @@ from invoices.services import invoice_pdf_response
 @dataclass(frozen=True)
 class Shareable:
     # find(tenant, resource_id) -> the id as stored ("01" is "1"), or None: not in the workspace.
+    # Raises Conflict when the resource exists but cannot be shared yet.
     find: Callable
     render: Callable  # render(request, link) -> HttpResponse
 
 
-def _owned(model, **extra):
+def _owned(model, *, ready=None, not_ready=""):
+    """Find by id in the workspace; `ready(obj)` says whether it can be shared in its state."""
+
     def find(tenant, resource_id) -> str | None:
         if not (str(resource_id).isascii() and str(resource_id).isdigit()):
             return None
         pk = int(resource_id)
-        return str(pk) if model.objects.filter(pk=pk, tenant=tenant, **extra).exists() else None
+        obj = model.objects.filter(pk=pk, tenant=tenant).first()
+        if obj is None:
+            return None
+        if ready is not None and not ready(obj):
+            raise Conflict(not_ready.format(name=model._meta.verbose_name, pk=pk, obj=obj))
+        return str(pk)
 
     return find
 
@@ -66,9 +75,23 @@ def _invoice_pdf(request, link):
 
 SHAREABLES = {
     "deck": Shareable(_owned(Deck), _page("deck")),
-    "story": Shareable(_owned(Story, status=Story.Status.READY), _page("story")),
+    "story": Shareable(
+        _owned(
+            Story,
+            ready=lambda story: story.status == Story.Status.READY,
+            not_ready="Story {pk} is {obj.status}: only a ready story can be shared.",
+        ),
+        _page("story"),
+    ),
     "skill_tree": Shareable(_owned(SkillTree), _page("skill_tree")),
     "image": Shareable(_owned(GeneratedImage), _page("image")),
     "flashcard_set": Shareable(_flashcard_set_find, _flashcard_set),
-    "invoice_pdf": Shareable(_owned(Invoice, pdf_file__gt=""), _invoice_pdf),
+    "invoice_pdf": Shareable(
+        _owned(
+            Invoice,
+            ready=lambda invoice: bool(invoice.pdf_file),
+            not_ready="Invoice {pk} has no PDF yet: share it once its PDF is rendered.",
+        ),
+        _invoice_pdf,
+    ),
 }

@@ -10,6 +10,7 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.core.management import CommandError, call_command
 from django.db import connection
+from django.test import Client
 from django.utils import timezone
 from PIL import Image
 
@@ -172,9 +173,11 @@ def test_a_browsers_prefetch_spends_no_view_of_a_one_view_link(client, tenant, d
     assert client.get(f"/s/{token}").status_code == 404
 
 
-def test_a_refused_method_answers_with_the_public_pages_headers(client, tenant, deck):
+def test_a_refused_method_answers_with_the_public_pages_headers(tenant, deck):
     link, token = _link(tenant, deck)
-    for response in (client.head(f"/s/{token}"), client.post(f"/s/{token}")):
+    client = Client(enforce_csrf_checks=True)  # as a browser or curl is treated: no CSRF token
+    refused = [client.head(f"/s/{token}"), client.post(f"/s/{token}"), client.put(f"/s/{token}")]
+    for response in refused:
         assert response.status_code == 405
         assert response["Referrer-Policy"] == "no-referrer"
         assert "noindex" in response["X-Robots-Tag"]

@@ -96,6 +96,24 @@ def test_sharing_another_workspaces_resource_is_404(api_client, other_tenant):
     assert not PublicLink.objects.exists()
 
 
+@pytest.mark.parametrize("status", ["generating", "failed"])
+def test_sharing_a_story_that_is_not_ready_is_a_conflict(api_client, tenant, status):
+    story = Story.objects.create(tenant=tenant, status=status, prompt={"prompt": "A map"})
+    response = _share(api_client, resource_type="story", resource_id=str(story.pk))
+    assert response.status_code == 409
+    assert response.json()["code"] == "CONFLICT"
+    assert f"is {status}" in response.json()["detail"]
+    assert not PublicLink.objects.exists()
+
+
+def test_sharing_an_invoice_before_its_pdf_is_rendered_is_a_conflict(api_client, tenant):
+    invoice = InvoiceFactory(tenant=tenant, number="2026-8")
+    response = _share(api_client, resource_type="invoice_pdf", resource_id=str(invoice.pk))
+    assert response.status_code == 409
+    assert "no PDF yet" in response.json()["detail"]
+    assert not PublicLink.objects.exists()
+
+
 @pytest.mark.parametrize("resource_id", ["²", "١٢", "-1", "1.0"])
 def test_an_id_that_is_not_plain_digits_finds_nothing(api_client, tenant, resource_id):
     Deck.objects.create(tenant=tenant, title="Deck")
