@@ -6,6 +6,7 @@ thread checks every input, with this call's context.
 """
 
 import threading
+from collections.abc import Mapping
 
 from rest_framework import serializers
 
@@ -28,3 +29,23 @@ def data_validate(serializer_class: type[serializers.Serializer], data, *, conte
         return serializer.run_validation(data)
     finally:
         serializer._context = {}
+
+
+class KnownFieldsOnly:
+    """A serializer mixin that refuses fields it does not declare: a misspelt option is a 400
+    naming it, never silently dropped for its default. Read-only fields are declared, so a
+    representation sent back as it was read is still accepted (they are ignored)."""
+
+    def to_internal_value(self, data):
+        unknown = {}
+        if isinstance(data, Mapping):
+            unknown = {name: ["Unknown field."] for name in data if name not in self.fields}
+        try:
+            value = super().to_internal_value(data)
+        except serializers.ValidationError as exc:
+            if unknown and isinstance(exc.detail, dict):
+                raise serializers.ValidationError({**unknown, **exc.detail}) from exc
+            raise
+        if unknown:
+            raise serializers.ValidationError(unknown)
+        return value

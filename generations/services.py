@@ -11,6 +11,7 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 from rest_framework import serializers
 
+from core.validation import KnownFieldsOnly
 from generations.images import ImageTooLarge, image_open
 from generations.models import (
     Block,
@@ -42,18 +43,18 @@ class SourceText(serializers.CharField):
         return text
 
 
-class DeckPayload(serializers.Serializer):
+class DeckPayload(KnownFieldsOnly, serializers.Serializer):
     text = SourceText()
     title = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
     max_slides = serializers.IntegerField(min_value=1, max_value=50, default=10)
 
 
-class FlashcardPayload(serializers.Serializer):
+class FlashcardPayload(KnownFieldsOnly, serializers.Serializer):
     text = SourceText()
     count = serializers.IntegerField(min_value=1, max_value=50, default=10)
 
 
-class DistractorPayload(serializers.Serializer):
+class DistractorPayload(KnownFieldsOnly, serializers.Serializer):
     flashcard_id = serializers.IntegerField(min_value=1)
     count = serializers.IntegerField(min_value=1, max_value=10, default=3)
 
@@ -63,12 +64,12 @@ class DistractorPayload(serializers.Serializer):
         return pk
 
 
-class SkillTreePayload(serializers.Serializer):
+class SkillTreePayload(KnownFieldsOnly, serializers.Serializer):
     text = SourceText()
     name = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
 
 
-class StoryPayload(serializers.Serializer):
+class StoryPayload(KnownFieldsOnly, serializers.Serializer):
     prompt = SourceText()
     characters = serializers.ListField(
         child=serializers.CharField(max_length=100), max_length=10, default=list
@@ -80,14 +81,14 @@ class StoryPayload(serializers.Serializer):
     )
 
 
-class ImagePayload(serializers.Serializer):
+class ImagePayload(KnownFieldsOnly, serializers.Serializer):
     prompt = serializers.CharField(max_length=1000)
     width = serializers.IntegerField(min_value=64, max_value=1024, default=512)
     height = serializers.IntegerField(min_value=64, max_value=1024, default=512)
     count = serializers.IntegerField(min_value=1, max_value=4, default=1)
 
 
-class ImageEditPayload(serializers.Serializer):
+class ImageEditPayload(KnownFieldsOnly, serializers.Serializer):
     prompt = serializers.CharField(max_length=1000)
     source_image_id = serializers.IntegerField(min_value=1, required=False)
     source_url = serializers.URLField(max_length=2000, required=False)

@@ -21,6 +21,7 @@ from accounts.services import (
 )
 from core.errors import Conflict
 from core.metrics import PDF_RENDER, metric_observe
+from core.validation import KnownFieldsOnly
 from invoices.models import Invoice, InvoiceLine
 from invoices.rendering import html_to_pdf, invoice_html
 from jobs.errors import PermanentError, RetryableError
@@ -240,7 +241,7 @@ def invoice_delete(*, invoice: Invoice, actor=None) -> None:
             job_cancel(job=render, actor=actor)
 
 
-class InvoicePdfPayload(serializers.Serializer):
+class InvoicePdfPayload(KnownFieldsOnly, serializers.Serializer):
     invoice_id = serializers.IntegerField(min_value=1)
 
 

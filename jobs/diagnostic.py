@@ -5,11 +5,12 @@ import time
 from django.conf import settings
 from rest_framework import serializers
 
+from core.validation import KnownFieldsOnly
 from jobs.errors import RetryableError
 from jobs.registry import JobType
 
 
-class DiagnosticPayload(serializers.Serializer):
+class DiagnosticPayload(KnownFieldsOnly, serializers.Serializer):
     steps = serializers.IntegerField(min_value=0, max_value=1000, default=5)
     step_seconds = serializers.FloatField(min_value=0, max_value=60, default=0.2)
     fail_attempts = serializers.IntegerField(min_value=0, max_value=100, default=0)

@@ -1,6 +1,7 @@
 from rest_framework import serializers
 
 from accounts.models import ApiKey, AuditEvent, CreditEntry, Tenant
+from core.validation import KnownFieldsOnly
 
 
 class TenantSerializer(serializers.ModelSerializer):
@@ -27,7 +28,7 @@ class ApiKeySerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class ApiKeyCreateSerializer(serializers.Serializer):
+class ApiKeyCreateSerializer(KnownFieldsOnly, serializers.Serializer):
     name = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
     role = serializers.ChoiceField(choices=ApiKey._meta.get_field("role").choices, default="member")
     expires_in_days = serializers.IntegerField(min_value=1, max_value=3650, required=False)

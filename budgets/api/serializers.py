@@ -12,6 +12,7 @@ from budgets.models import (
     TimeEntry,
     alert_thresholds_validate,
 )
+from core.validation import KnownFieldsOnly
 
 POSITIVE = {"min_value": Decimal("0.01")}
 
@@ -25,13 +26,13 @@ class NumberField(serializers.FloatField):
         return super().to_internal_value(data)
 
 
-class ThresholdSerializer(serializers.Serializer):
+class ThresholdSerializer(KnownFieldsOnly, serializers.Serializer):
     type = serializers.ChoiceField(choices=["hours", "material", "total"])
     percentage = NumberField(min_value=0.01, max_value=1000)
     notify = serializers.BooleanField(default=True)
 
 
-class ProjectBudgetSerializer(serializers.ModelSerializer):
+class ProjectBudgetSerializer(KnownFieldsOnly, serializers.ModelSerializer):
     hours_budget = serializers.DecimalField(
         max_digits=10, decimal_places=2, allow_null=True, required=False, **POSITIVE
     )
@@ -63,7 +64,7 @@ class ProjectBudgetSerializer(serializers.ModelSerializer):
         return thresholds
 
 
-class ProjectSerializer(serializers.ModelSerializer):
+class ProjectSerializer(KnownFieldsOnly, serializers.ModelSerializer):
     budget = ProjectBudgetSerializer(
         read_only=True, allow_null=True, help_text="null until a budget is set."
     )
@@ -89,7 +90,7 @@ class TenantProjectField(serializers.PrimaryKeyRelatedField):
         return project
 
 
-class TimeEntrySerializer(serializers.ModelSerializer):
+class TimeEntrySerializer(KnownFieldsOnly, serializers.ModelSerializer):
     project = TenantProjectField()
     rate = serializers.DecimalField(
         max_digits=10,
@@ -114,7 +115,7 @@ class TimeEntrySerializer(serializers.ModelSerializer):
         return attrs
 
 
-class MaterialEntrySerializer(serializers.ModelSerializer):
+class MaterialEntrySerializer(KnownFieldsOnly, serializers.ModelSerializer):
     project = TenantProjectField()
 
     class Meta:

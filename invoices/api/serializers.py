@@ -7,6 +7,7 @@ from rest_framework import serializers
 
 from budgets.models import Project
 from core.errors import Conflict
+from core.validation import KnownFieldsOnly
 from invoices.models import Client, Invoice, InvoiceLine, validate_dates
 from invoices.services import invoice_pdf_url
 
@@ -35,7 +36,7 @@ class OptionalEmailField(serializers.EmailField):
     """An email address or "" (none): the schema says both, so that "" is not an invalid email."""
 
 
-class ClientSerializer(serializers.ModelSerializer):
+class ClientSerializer(KnownFieldsOnly, serializers.ModelSerializer):
     email = OptionalEmailField(max_length=254, required=False, allow_blank=True)
 
     class Meta:
@@ -61,7 +62,7 @@ def _money_field(**kwargs):
 DEFAULTED = ("quantity", "vat_rate")
 
 
-class InvoiceLineSerializer(serializers.ModelSerializer):
+class InvoiceLineSerializer(KnownFieldsOnly, serializers.ModelSerializer):
     amount = _money_field(source="net")
 
     class Meta:
@@ -116,7 +117,7 @@ def _number_taken_is_a_conflict(number: str):
         ) from error
 
 
-class InvoiceSerializer(serializers.ModelSerializer):
+class InvoiceSerializer(KnownFieldsOnly, serializers.ModelSerializer):
     client = TenantScopedRelatedField(Client, allow_null=True, required=False)
     project = TenantScopedRelatedField(Project, allow_null=True, required=False)
     lines = InvoiceLineSerializer(many=True, required=False)

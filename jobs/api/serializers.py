@@ -3,6 +3,7 @@ import functools
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from core.validation import KnownFieldsOnly
 from jobs.models import Job, JobEvent, Priority
 from jobs.registry import job_type_get
 from jobs.selectors import job_queue_position
@@ -112,7 +113,7 @@ class JobEventSerializer(serializers.ModelSerializer):
         return "" if event.kind == JobEvent.Kind.STARTED else event.message
 
 
-class JobSubmitSerializer(serializers.Serializer):
+class JobSubmitSerializer(KnownFieldsOnly, serializers.Serializer):
     type = serializers.CharField(max_length=64)
     payload = serializers.JSONField(default=dict)
     priority = serializers.ChoiceField(choices=Priority.choices, required=False)

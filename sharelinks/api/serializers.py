@@ -4,11 +4,12 @@ from django.conf import settings
 from django.utils import timezone
 from rest_framework import serializers
 
+from core.validation import KnownFieldsOnly
 from sharelinks.models import PublicLink
 from sharelinks.resources import SHAREABLES
 
 
-class ShareLinkCreateSerializer(serializers.Serializer):
+class ShareLinkCreateSerializer(KnownFieldsOnly, serializers.Serializer):
     resource_type = serializers.ChoiceField(choices=sorted(SHAREABLES))
     resource_id = serializers.CharField(max_length=64)
     expires_at = serializers.DateTimeField(required=False, allow_null=True)

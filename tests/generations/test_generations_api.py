@@ -72,6 +72,8 @@ def costly(settings):
             "source_url",
         ),
         ({"kind": "image_edit", "prompt": "x"}, "source_image_id"),
+        # A misspelt option is refused, not dropped for its default (10 slides).
+        ({"kind": "deck", "text": "Some notes.", "max_slide": 3}, "max_slide"),
     ],
 )
 def test_bad_input_is_400_with_the_field_and_spends_nothing(
