@@ -156,6 +156,13 @@ class CreditEntry(models.Model):
     class Meta:
         verbose_name_plural = "credit entries"
         ordering = ["-created_at", "-id"]
+        # The ledger, newest first: the admin's list of every workspace and a workspace's own.
+        indexes = [
+            models.Index(fields=["-created_at", "-id"], name="credit_entry_newest"),
+            models.Index(
+                fields=["tenant", "-created_at", "-id"], name="credit_entry_tenant_newest"
+            ),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(refund_of__isnull=True) | models.Q(kind="refund"),
