@@ -2,6 +2,7 @@ import functools
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin import actions as admin_actions
 from django.contrib.admin.utils import flatten_fieldsets
 from django.core.paginator import Paginator
 from django.db import connection, transaction
@@ -17,6 +18,56 @@ from accounts.services import (
     audit_values,
     credits_grant,
 )
+
+# An action runs inside the request, which gunicorn gives up on after 30 s; at about 10 ms an
+# object, this many leave room for a busy database. More go through the management commands.
+ACTION_MAX_OBJECTS = 500
+
+
+def selection_too_big(request, queryset, *, command: str = "") -> bool:
+    """Whether more than ACTION_MAX_OBJECTS are selected for an action; if so, the staff user is
+    told that nothing was changed, and how to narrow the list (or which command does it)."""
+    selected = queryset.count()
+    if selected <= ACTION_MAX_OBJECTS:
+        return False
+    elsewhere = f", or from a shell run {command}" if command else ""
+    messages.error(
+        request,
+        f"{selected:,} {queryset.model._meta.verbose_name_plural} are selected: an action here "
+        f"changes at most {ACTION_MAX_OBJECTS} at once, so none was changed. Narrow the list "
+        f"with its filters{elsewhere}.",
+    )
+    return True
+
+
+@admin.action(
+    permissions=["delete"],
+    description=admin_actions.delete_selected.short_description,
+)
+def delete_selected(modeladmin, request, queryset):
+    """Django's own action, for at most ACTION_MAX_OBJECTS: its confirmation page lists every row
+    it would delete, cascades included, and deletes them all in the one request."""
+    if selection_too_big(request, queryset):
+        return None
+    return admin_actions.delete_selected(modeladmin, request, queryset)
+
+
+admin.site.add_action(delete_selected)
+
+
+class OwnedRecordsGo(admin.ModelAdmin):
+    """Deleting an object takes the records it owns with it: a job's history, a workspace's ledger
+    and audit log. Those are read-only here, never deleted one by one, so Django would count them
+    as rows the staff user may not delete and refuse the whole deletion."""
+
+    def get_deleted_objects(self, objs, request):
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        records = {
+            model._meta.verbose_name
+            for model, model_admin in self.admin_site._registry.items()
+            if isinstance(model_admin, ReadOnlyAdmin)
+        }
+        return deleted, counts, perms_needed - records, protected
 
 
 def audited_save(request, obj, names, *, change: bool, save, tenant=None) -> None:
@@ -104,7 +155,7 @@ class WorkspaceFilter(admin.SimpleListFilter):
         return self.value() is not None and self.value().isascii() and self.value().isdigit()
 
 
-class WorkspaceOwnedAdmin(admin.ModelAdmin):
+class WorkspaceOwnedAdmin(OwnedRecordsGo):
     """An object stays in the workspace it was created in: what points at it (entries, lines,
     usage, the key a client holds) belongs to that workspace too."""
 
@@ -141,6 +192,10 @@ class MembershipInline(admin.TabularInline):
     extra = 0
     raw_id_fields = ["user"]
 
+    def get_queryset(self, request):
+        # Each row is labelled with its user and workspace (Membership.__str__).
+        return super().get_queryset(request).select_related("user", "tenant")
+
 
 class CreditGrantForm(forms.ModelForm):
     grant_credits = forms.IntegerField(
@@ -153,7 +208,7 @@ class CreditGrantForm(forms.ModelForm):
 
 
 @admin.register(Tenant)
-class TenantAdmin(admin.ModelAdmin):
+class TenantAdmin(OwnedRecordsGo):
     form = CreditGrantForm
     list_display = ["name", "slug", "credit_balance", "is_active", "created_at"]
     list_filter = ["is_active"]

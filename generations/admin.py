@@ -48,6 +48,7 @@ class BlockInline(admin.TabularInline):
 @admin.register(Deck)
 class DeckAdmin(ArtifactAdmin):
     list_display = ["title", "tenant", "job", "created_at"]
+    list_select_related = ["tenant", "job"]
     search_fields = ["title"]
     inlines = [SlideInline]
 
@@ -88,6 +89,7 @@ class FlashcardAdmin(ArtifactAdmin):
 @admin.register(Distractor)
 class DistractorAdmin(ArtifactAdmin):
     list_display = ["text", "flashcard", "tenant"]
+    list_select_related = ["tenant", "flashcard"]
     search_fields = ["text", "flashcard__question"]
     raw_id_fields = ["tenant", "job", "flashcard"]
 

@@ -6,7 +6,7 @@ from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from accounts.admin import AuditedAdmin, WorkspaceFilter
+from accounts.admin import AuditedAdmin, WorkspaceFilter, selection_too_big
 from accounts.models import AuditEvent
 from accounts.services import audit_record, audit_values
 from invoices.models import Client, Invoice, InvoiceLine
@@ -180,6 +180,14 @@ class InvoiceAdmin(AuditedAdmin):
 
     @admin.action(description="Render the PDF again", permissions=["change"])
     def render_pdf(self, request, queryset):
+        if selection_too_big(request, queryset, command="manage.py render_invoice_pdf <id>…"):
+            return
+        asked = 0
         for invoice in queryset:
             invoice_pdf_request(invoice=invoice)
-        messages.success(request, f"Queued {queryset.count()} PDF render(s).")
+            asked += 1
+        messages.success(
+            request,
+            f"Asked for a fresh PDF of {asked} invoice(s): one whose render is already waiting "
+            "gets no second one, and one being rendered now is rendered again after it.",
+        )

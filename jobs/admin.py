@@ -10,7 +10,13 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.http import urlencode
 
-from accounts.admin import LargeTableAdmin, ReadOnlyAdmin, WorkspaceFilter
+from accounts.admin import (
+    LargeTableAdmin,
+    OwnedRecordsGo,
+    ReadOnlyAdmin,
+    WorkspaceFilter,
+    selection_too_big,
+)
 from accounts.services import credits_refund
 from core.errors import ApiError
 from jobs.dashboard import queue_dashboard_view
@@ -21,9 +27,6 @@ from jobs.services import job_cancel, job_requeue, job_retry
 # A job's page shows this many of its latest events: a job waiting on a provider's rate limit
 # writes a line each time it looks again, thousands in an hour.
 HISTORY_SHOWN = 50
-# An action runs inside the request, which gunicorn gives up on after 30 s; at about 10 ms a job,
-# this many leave room for a busy database. More go through the management commands.
-ACTION_MAX_JOBS = 500
 REFUSALS_SHOWN = 20
 DELETED_UNFINISHED = "Deleted in the admin before it finished"
 
@@ -86,7 +89,7 @@ class JobEventInline(admin.TabularInline):
 
 
 @admin.register(Job)
-class JobAdmin(LargeTableAdmin):
+class JobAdmin(OwnedRecordsGo, LargeTableAdmin):
     list_display = [
         "id",
         "type",
@@ -159,14 +162,7 @@ class JobAdmin(LargeTableAdmin):
         """Apply `act` to each selected job and report each outcome once: `act` calls a service
         and returns what became of the job, with {count} standing for the jobs it fits. What a
         service refused is listed (the first REFUSALS_SHOWN) and counted."""
-        selected = queryset.count()
-        if selected > ACTION_MAX_JOBS:
-            messages.error(
-                request,
-                f"{selected:,} jobs are selected: an action here changes at most "
-                f"{ACTION_MAX_JOBS} at once, so none was changed. Narrow the list with its "
-                f"filters, or from a shell run {command}.",
-            )
+        if selection_too_big(request, queryset, command=command):
             return
         outcomes, refused = Counter(), []
         for job in queryset.select_related("tenant"):

@@ -1,6 +1,12 @@
 from django.contrib import admin, messages
 
-from accounts.admin import AuditedAdmin, LargeTableAdmin, ReadOnlyAdmin, WorkspaceFilter
+from accounts.admin import (
+    AuditedAdmin,
+    LargeTableAdmin,
+    ReadOnlyAdmin,
+    WorkspaceFilter,
+    selection_too_big,
+)
 from sharelinks.models import PublicLink, PublicLinkEvent
 from sharelinks.services import share_link_revoke
 
@@ -71,6 +77,8 @@ class PublicLinkAdmin(AuditedAdmin):
 
     @admin.action(description="Deactivate the selected links", permissions=["change"])
     def deactivate(self, request, queryset):
+        if selection_too_big(request, queryset, command="manage.py revoke_share_link"):
+            return
         deactivated = 0
         for link in queryset.filter(is_active=True).select_related("tenant"):
             share_link_revoke(link=link, actor=request.user)

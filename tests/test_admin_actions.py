@@ -1,8 +1,9 @@
 """The admin's actions call the services and say what they did."""
 
+import pytest
 from django.contrib.messages import get_messages
 
-from accounts.models import ApiKey
+from accounts.models import ApiKey, AuditEvent, CreditEntry, Tenant
 from accounts.services import api_key_create
 from budgets.models import BudgetAlert
 from generations.models import Deck
@@ -119,3 +120,96 @@ def test_the_queue_dashboard_is_for_staff_who_may_see_the_jobs(client, db):
     assert staff.get("/admin/jobs/job/dashboard/").status_code == 403
     staff = _staff_who_may_only_view(client, "job")
     assert staff.get("/admin/jobs/job/dashboard/").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("changelist", "action", "make"),
+    [
+        ("/admin/jobs/job/", "delete_selected", lambda tenant: JobFactory(tenant=tenant)),
+        (
+            "/admin/generations/deck/",
+            "delete_selected",
+            lambda tenant: Deck.objects.create(tenant=tenant, title="Deck"),
+        ),
+        (
+            "/admin/sharelinks/publiclink/",
+            "deactivate",
+            lambda tenant: share_link_create(
+                tenant=tenant,
+                resource_type="deck",
+                resource_id=str(Deck.objects.create(tenant=tenant, title="D").pk),
+            )[0],
+        ),
+        (
+            "/admin/invoices/invoice/",
+            "render_pdf",
+            lambda tenant: InvoiceFactory(tenant=tenant),
+        ),
+    ],
+    ids=["delete jobs", "delete decks", "deactivate links", "render PDFs"],
+)
+def test_an_action_on_more_objects_than_a_request_can_handle_changes_none(
+    admin_client, tenant, monkeypatch, changelist, action, make
+):
+    monkeypatch.setattr("accounts.admin.ACTION_MAX_OBJECTS", 2)
+    objects = [make(tenant) for _ in range(3)]
+    model = type(objects[0])
+    before = list(model.objects.order_by("pk").values())
+
+    # "Select all", then the confirmation a deletion asks for.
+    for confirm in ({}, {"post": "yes"}):
+        response = admin_client.post(
+            changelist,
+            {
+                "action": action,
+                "select_across": "1",
+                "index": "0",
+                **confirm,
+                "_selected_action": [str(objects[0].pk)],
+            },
+            follow=True,
+        )
+        said = [str(message) for message in get_messages(response.wsgi_request)]
+        assert len(said) == 1
+        assert said[0].startswith(
+            f"3 {model._meta.verbose_name_plural} are selected: an action here changes at most "
+            "2 at once, so none was changed. Narrow the list with its filters"
+        )
+    assert list(model.objects.order_by("pk").values()) == before
+    assert not Job.objects.filter(type="invoice_pdf").exists()
+
+
+def test_a_started_job_is_deleted_with_its_history(admin_client, tenant):
+    job = JobFactory(tenant=tenant, status=Job.Status.FAILED, attempts=1)
+    JobEvent.objects.create(job=job, attempt=1, kind=JobEvent.Kind.STARTED)
+    page = admin_client.get(f"/admin/jobs/job/{job.pk}/delete/").content.decode()
+    assert "Are you sure" in page and "permission" not in page
+
+    response = admin_client.post(f"/admin/jobs/job/{job.pk}/delete/", {"post": "yes"})
+
+    assert response.status_code == 302
+    assert not Job.objects.exists() and not JobEvent.objects.exists()
+
+
+def test_a_workspace_made_in_the_admin_with_credits_is_deleted_there(admin_client):
+    created = admin_client.post(
+        "/admin/accounts/tenant/add/",
+        {
+            "name": "Tiny",
+            "slug": "tiny",
+            "is_active": "on",
+            "grant_credits": "5",
+            "memberships-TOTAL_FORMS": "0",
+            "memberships-INITIAL_FORMS": "0",
+        },
+    )
+    assert created.status_code == 302
+    tiny = Tenant.objects.get(slug="tiny")
+    assert tiny.audit_events.exists() and tiny.credit_entries.exists()
+
+    response = admin_client.post(f"/admin/accounts/tenant/{tiny.pk}/delete/", {"post": "yes"})
+
+    assert response.status_code == 302
+    assert not Tenant.objects.filter(slug="tiny").exists()
+    assert not CreditEntry.objects.exists()
+    assert not AuditEvent.objects.filter(tenant_id=tiny.pk).exists()

@@ -11,7 +11,7 @@ from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from jobs.admin import ACTION_MAX_JOBS
+from accounts.admin import ACTION_MAX_OBJECTS
 from jobs.models import Job, JobEvent
 from tests.jobs.factories import JobFactory
 
@@ -159,7 +159,7 @@ def test_an_action_on_more_jobs_than_a_request_can_change_changes_none_and_says_
     admin_client, tenant, action, status, command
 ):
     jobs = Job.objects.bulk_create(
-        Job(tenant=tenant, type="diagnostic", status=status) for _ in range(ACTION_MAX_JOBS + 1)
+        Job(tenant=tenant, type="diagnostic", status=status) for _ in range(ACTION_MAX_OBJECTS + 1)
     )
 
     # "Select all" of the filtered list, as an operator facing a runaway backlog does.
@@ -174,12 +174,12 @@ def test_an_action_on_more_jobs_than_a_request_can_change_changes_none_and_says_
 
     assert len(said) == 1
     assert said[0].startswith(
-        f"{ACTION_MAX_JOBS + 1} jobs are selected: an action here changes at most "
-        f"{ACTION_MAX_JOBS} at once, so none was changed."
+        f"{ACTION_MAX_OBJECTS + 1} jobs are selected: an action here changes at most "
+        f"{ACTION_MAX_OBJECTS} at once, so none was changed."
     )
     assert command in said[0]
     assert set(Job.objects.values_list("status", flat=True)) == {status}
-    assert Job.objects.count() == ACTION_MAX_JOBS + 1
+    assert Job.objects.count() == ACTION_MAX_OBJECTS + 1
 
 
 def test_an_action_says_how_many_more_it_refused_than_it_lists(admin_client, tenant):

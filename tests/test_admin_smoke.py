@@ -6,6 +6,8 @@ from decimal import Decimal
 import pytest
 from django.contrib import admin
 from django.contrib.auth.models import Group
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from django_celery_beat.models import ClockedSchedule, SolarSchedule
 
@@ -34,26 +36,31 @@ from tests.invoices.factories import InvoiceFactory, line
 
 @pytest.fixture
 def one_of_everything(tenant, admin_user):
+    _everything(tenant, admin_user)
+
+
+def _everything(tenant, admin_user, tag=""):
+    """A row of every registered model, in `tenant`; `tag` tells apart what is unique."""
     MembershipFactory(tenant=tenant, user=admin_user)
     api_key, _ = api_key_create(tenant=tenant)
     job = Job.objects.create(tenant=tenant, type="diagnostic")
     JobEvent.objects.create(job=job, kind=JobEvent.Kind.STARTED, message="On a worker.")
     CreditEntry.objects.create(tenant=tenant, kind="grant", amount=1, balance_after=101)
     audit_record(tenant=tenant, resource=api_key, action=AuditEvent.Action.CREATE, actor=admin_user)
-    notify_admins(tenant=tenant, kind="test", title="Hello", alert_key="smoke")
+    notify_admins(tenant=tenant, kind="test", title="Hello", alert_key=f"smoke{tag}")
     TaskRun.objects.create(name="jobs_sweep")
-    WorkerSeen.objects.create(hostname="w@h")
+    WorkerSeen.objects.create(hostname=f"w{tag}@h")
     IdempotencyRecord.objects.create(
         tenant=tenant, key="k", fingerprint="f", expires_at=timezone.now() + timedelta(hours=1)
     )
-    RateLimitBucket.objects.create(key="k")
-    NamedLock.objects.create(name="l", token="t", expires_at=timezone.now())
+    RateLimitBucket.objects.create(key=f"k{tag}")
+    NamedLock.objects.create(name=f"l{tag}", token="t", expires_at=timezone.now())
     schedules_sync()
     assert Notification.objects.exists()
-    Group.objects.create(name="Support")
-    MetricValue.objects.create(name="offload_jobs_submitted_total", field="{}", value=1)
+    Group.objects.create(name=f"Support{tag}")
+    MetricValue.objects.create(name="offload_jobs_submitted_total", field=f"{{{tag}}}", value=1)
     ClockedSchedule.objects.create(clocked_time=timezone.now())
-    SolarSchedule.objects.create(event="sunrise", latitude=59.9, longitude=10.7)
+    SolarSchedule.objects.create(event="sunrise", latitude=59.9, longitude=10.7 + len(tag))
     project = ProjectBudgetFactory(project__tenant=tenant, hours_budget=Decimal("10")).project
     hours(project, 9)
     material(project, 50)
@@ -94,6 +101,41 @@ def test_the_admin_pages_of_every_model_open(admin_client, one_of_everything, mo
     obj = model._default_manager.first()
     assert obj is not None, f"one_of_everything has no {opts.label}"
     assert admin_client.get(f"{base}{obj.pk}/change/").status_code == 200
+
+
+def test_no_admin_list_costs_a_query_per_row(admin_client, tenant, other_tenant, admin_user):
+    _everything(tenant, admin_user)
+    lists = [
+        f"/admin/{model._meta.app_label}/{model._meta.model_name}/" for model, _ in _registered()
+    ]
+
+    def queries() -> dict[str, int]:
+        counted = {}
+        for url in lists:
+            with CaptureQueriesContext(connection) as captured:
+                assert admin_client.get(url).status_code == 200, url
+            counted[url] = len(captured)
+        return counted
+
+    queries()  # the first request of a session reads what later ones find cached
+    before = queries()
+    _everything(other_tenant, admin_user, tag="2")
+    after = queries()
+    assert {url: (before[url], count) for url, count in after.items() if count != before[url]} == {}
+
+
+def test_a_workspaces_page_costs_no_more_than_a_query_per_member(admin_client, tenant):
+    page = f"/admin/accounts/tenant/{tenant.pk}/change/"
+    MembershipFactory(tenant=tenant)
+    admin_client.get(page)
+    with CaptureQueriesContext(connection) as one:
+        admin_client.get(page)
+    for _ in range(10):
+        MembershipFactory(tenant=tenant)
+    with CaptureQueriesContext(connection) as eleven:
+        assert admin_client.get(page).status_code == 200
+    # The one left is the user's label beside each member's raw id field.
+    assert len(eleven) - len(one) <= 10
 
 
 def test_an_api_key_added_in_the_admin_is_shown_once(admin_client, tenant):
