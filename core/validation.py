@@ -31,11 +31,11 @@ def data_validate(serializer_class: type[serializers.Serializer], data, *, conte
         serializer._context = {}
 
 
+# A serializer mixin that refuses fields it does not declare: a misspelt option is a 400 naming
+# it, never silently dropped for its default. Read-only fields are declared, so a representation
+# sent back as it was read is still accepted (they are ignored). A comment, not a docstring: the
+# schema describes each serializer by its docstring, inherited from its bases.
 class KnownFieldsOnly:
-    """A serializer mixin that refuses fields it does not declare: a misspelt option is a 400
-    naming it, never silently dropped for its default. Read-only fields are declared, so a
-    representation sent back as it was read is still accepted (they are ignored)."""
-
     def to_internal_value(self, data):
         unknown = {}
         if isinstance(data, Mapping):
