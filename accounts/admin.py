@@ -369,6 +369,9 @@ class ApiKeyAdmin(AuditedAdmin):
 
     @admin.action(description="Revoke the selected keys", permissions=["change"])
     def revoke(self, request, queryset):
+        command = "manage.py revoke_api_key <prefix>, or deactivate_tenant for a whole workspace"
+        if selection_too_big(request, queryset, command=command):
+            return
         revoked = already = 0
         for api_key in queryset:
             if api_key.revoked_at is not None:

@@ -17,7 +17,6 @@ from accounts.admin import (
     WorkspaceFilter,
     selection_too_big,
 )
-from accounts.services import credits_refund
 from core.errors import ApiError
 from jobs.dashboard import queue_dashboard_view
 from jobs.models import Job, JobEvent, TaskRun, WorkerSeen
@@ -28,7 +27,6 @@ from jobs.services import job_cancel, job_requeue, job_retry
 # writes a line each time it looks again, thousands in an hour.
 HISTORY_SHOWN = 50
 REFUSALS_SHOWN = 20
-DELETED_UNFINISHED = "Deleted in the admin before it finished"
 
 
 def _as_uuid(term: str) -> uuid.UUID | None:
@@ -121,13 +119,24 @@ class JobAdmin(OwnedRecordsGo, LargeTableAdmin):
     def delete_model(self, request, obj):
         self.delete_queryset(request, Job.objects.filter(pk=obj.pk))
 
+    def get_deleted_objects(self, objs, request):
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        # Shown as what protects them: the page refuses the deletion.
+        running = [
+            f"Job {job.pk} is processing: cancel it first, and delete it once it has stopped."
+            for job in objs
+            if job.status == Job.Status.PROCESSING
+        ]
+        return deleted, counts, perms_needed, [*protected, *running]
+
     def delete_queryset(self, request, queryset):
-        # A job deleted before it finished gives its credits back, as its cancel would have.
+        # A pending job is canceled before it goes, as its cancel would have: its credits back, its
+        # story failed, its invoice no longer waiting for it. One a worker took meanwhile stays.
         with transaction.atomic():
-            unfinished = queryset.exclude(status__in=Job.FINISHED).select_related("tenant")
-            for job in unfinished.select_for_update(of=("self",)):
-                credits_refund(tenant=job.tenant, job=job, reason=DELETED_UNFINISHED)
-            super().delete_queryset(request, queryset)
+            pending = queryset.filter(status=Job.Status.PENDING).select_related("tenant")
+            for job in pending.select_for_update(of=("self",)):
+                job_cancel(job=job, actor=request.user)
+            super().delete_queryset(request, queryset.exclude(status=Job.Status.PROCESSING))
 
     def get_urls(self):
         dashboard = path(

@@ -145,8 +145,9 @@ def test_the_queue_dashboard_is_for_staff_who_may_see_the_jobs(client, db):
             "render_pdf",
             lambda tenant: InvoiceFactory(tenant=tenant),
         ),
+        ("/admin/accounts/apikey/", "revoke", lambda tenant: api_key_create(tenant=tenant)[0]),
     ],
-    ids=["delete jobs", "delete decks", "deactivate links", "render PDFs"],
+    ids=["delete jobs", "delete decks", "deactivate links", "render PDFs", "revoke keys"],
 )
 def test_an_action_on_more_objects_than_a_request_can_handle_changes_none(
     admin_client, tenant, monkeypatch, changelist, action, make

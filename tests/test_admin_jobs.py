@@ -214,8 +214,41 @@ def test_a_job_deleted_in_the_admin_before_it_finished_gives_its_credits_back_on
     assert tenant.credit_balance == 100
     refunds = CreditEntry.objects.filter(kind=CreditEntry.Kind.REFUND)
     assert [(entry.amount, entry.reason) for entry in refunds] == [
-        (7, "Deleted in the admin before it finished")
+        (7, "diagnostic job canceled")
     ] * 2
+
+
+def test_a_pending_story_deleted_in_the_admin_leaves_its_story_failed_not_generating(
+    admin_client, tenant
+):
+    from generations.models import Story
+    from jobs.services import job_submit
+
+    job = job_submit(tenant=tenant, type="story_generation", payload={"prompt": "A lighthouse"})
+
+    assert (
+        admin_client.post(f"/admin/jobs/job/{job.pk}/delete/", {"post": "yes"}).status_code == 302
+    )
+
+    assert not Job.objects.exists()
+    story = Story.objects.get()
+    assert story.status == Story.Status.FAILED
+    assert story.error.startswith("CANCELED:")
+
+
+def test_a_processing_job_is_not_deleted_until_it_has_stopped(admin_client, tenant):
+    running = JobFactory(tenant=tenant, status=Job.Status.PROCESSING, attempts=1)
+    done = JobFactory(tenant=tenant, status=Job.Status.COMPLETED)
+    refusal = f"Job {running.pk} is processing: cancel it first, and delete it once it has stopped."
+
+    page = admin_client.post(f"/admin/jobs/job/{running.pk}/delete/", {"post": "yes"})
+    assert page.status_code == 200 and refusal in page.content.decode()
+    bulk = {"action": "delete_selected", "_selected_action": [running.pk, done.pk], "post": "yes"}
+    assert refusal in admin_client.post("/admin/jobs/job/", bulk).content.decode()
+
+    assert Job.objects.count() == 2
+    running.refresh_from_db()
+    assert running.status == Job.Status.PROCESSING and not running.cancel_requested
 
 
 def test_the_jobs_list_links_to_the_queue_dashboard(admin_client):
