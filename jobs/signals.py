@@ -54,6 +54,30 @@ def _start_heartbeat(sender, **kwargs):
     ).start()
 
 
+@worker_ready.connect
+def _resend_what_a_stopped_worker_held(sender, **kwargs):
+    """The filesystem broker (the embedded default) deletes a message as a worker takes it: the
+    messages a worker held when it was stopped (prefetched, or a job it handed back) died with it.
+    When the worker is back, due pending jobs sent before it started are sent again, for the
+    queues that hold nothing on disk, rather than JOBS_STALE_AFTER_SECONDS later by the sweeper.
+    A duplicate finds nothing to claim."""
+    from django.conf import settings
+
+    from jobs.services import jobs_sweep
+
+    if not settings.CELERY_BROKER_URL.startswith("filesystem://"):
+        return
+    try:
+        sent = jobs_sweep(lost_before=timezone.now())
+    except Exception:  # noqa: BLE001 - the sweeper sends them later; the worker must start
+        logger.warning("Could not send again the jobs a stopped worker held.", exc_info=True)
+    else:
+        if sent["published"]:
+            logger.info(
+                "Sent %s pending jobs again: a stopped worker held them.", sent["published"]
+            )
+
+
 @worker_shutdown.connect
 def _stop_heartbeat(**kwargs):
     _stop.set()
