@@ -880,12 +880,16 @@ def _job_requeue_stale(job: Job, attempt: int, cutoff) -> bool:
 
 def jobs_sweep(*, lost_before=None) -> dict:
     """Publish due pending jobs whose wake-up was never sent (broker down at submit) or has not led
-    to a claim since `lost_before` (JOBS_STALE_AFTER_SECONDS ago: a message lost in a crash). A
-    queue with messages still waiting at the broker is behind, not lost: its old jobs are not
-    published again, which would only lengthen it (they are when it has drained)."""
+    to a claim for a long time (a message lost in a crash). A queue with messages still waiting at
+    the broker is behind, not lost: its old jobs are not published again, which would only lengthen
+    it (they are when it has drained). Given `lost_before`, every job sent before it is published
+    again, whatever its queue holds: the caller knows those messages are gone."""
     now = timezone.now()
-    lost_before = lost_before or now - timedelta(seconds=settings.JOBS_STALE_AFTER_SECONDS)
-    drained = [queue for queue, waiting in queue_backlogs(Priority.values).items() if not waiting]
+    if lost_before is None:
+        lost_before = now - timedelta(seconds=settings.JOBS_STALE_AFTER_SECONDS)
+        drained = [queue for queue, left in queue_backlogs(Priority.values).items() if not left]
+    else:
+        drained = Priority.values
     # Jobs waiting for a slot have no wake-up to lose: they are woken below, for the free slots,
     # or at once when their type has no cap any more.
     capped = [job_type.name for job_type in job_types() if job_type.capped]

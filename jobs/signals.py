@@ -58,9 +58,9 @@ def _start_heartbeat(sender, **kwargs):
 def _resend_what_a_stopped_worker_held(sender, **kwargs):
     """The filesystem broker (the embedded default) deletes a message as a worker takes it: the
     messages a worker held when it was stopped (prefetched, or a job it handed back) died with it.
-    When the worker is back, due pending jobs sent before it started are sent again, for the
-    queues that hold nothing on disk, rather than JOBS_STALE_AFTER_SECONDS later by the sweeper.
-    A duplicate finds nothing to claim."""
+    When a worker starts, every due pending job sent before is sent again, rather than
+    JOBS_STALE_AFTER_SECONDS later by the sweeper. Those whose message is still on disk run once:
+    the second message finds nothing to claim."""
     from django.conf import settings
 
     from jobs.services import jobs_sweep

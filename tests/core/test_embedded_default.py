@@ -2,6 +2,7 @@
 transport under VAR_DIR, with a real worker process running a real task through them."""
 
 import os
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.worker import ROOT, worker_stop
+from tests.worker import ROOT, wait_for, worker_stop
 
 SERVICE_VARIABLES = ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "MEDIA_ROOT")
 
@@ -41,13 +42,9 @@ def _manage(env, *args):
     ).stdout
 
 
-def test_a_job_runs_through_sqlite_and_the_filesystem_broker(embedded_env, tmp_path):
-    _manage(embedded_env, "migrate", "--noinput", "-v0")
-    database = tmp_path / "offload.sqlite3"
-    assert database.exists()
-    log = (tmp_path / "worker.log").open("w")
+def _worker(env, log) -> subprocess.Popen:
     celery = str(Path(sys.executable).parent / "celery")
-    worker = subprocess.Popen(
+    return subprocess.Popen(
         [
             celery,
             "-A",
@@ -61,11 +58,24 @@ def test_a_job_runs_through_sqlite_and_the_filesystem_broker(embedded_env, tmp_p
             "1",
         ],
         cwd=ROOT,
-        env=embedded_env,
+        env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
+
+
+def _statuses(database) -> dict[str, str]:
+    with sqlite3.connect(database) as db:
+        return dict(db.execute("SELECT id, status FROM jobs_job"))
+
+
+def test_a_job_runs_through_sqlite_and_the_filesystem_broker(embedded_env, tmp_path):
+    _manage(embedded_env, "migrate", "--noinput", "-v0")
+    database = tmp_path / "offload.sqlite3"
+    assert database.exists()
+    log = (tmp_path / "worker.log").open("w")
+    worker = _worker(embedded_env, log)
     try:
         _manage(
             embedded_env,
@@ -112,6 +122,49 @@ def test_a_job_runs_through_sqlite_and_the_filesystem_broker(embedded_env, tmp_p
         assert "No hostname was supplied" not in (tmp_path / "worker.log").read_text()
     finally:
         worker_stop(worker)
+        log.close()
+
+
+def test_jobs_a_killed_worker_held_run_as_soon_as_the_next_worker_starts(embedded_env, tmp_path):
+    """This broker deletes a message as a worker takes it: what the worker held dies with it."""
+    _manage(embedded_env, "migrate", "--noinput", "-v0")
+    database = tmp_path / "offload.sqlite3"
+    log = (tmp_path / "worker.log").open("w")
+    first = _worker(embedded_env, log)
+    second = None
+    try:
+        wait_for(lambda: "ready." in (tmp_path / "worker.log").read_text(), timeout=60)
+        _manage(
+            embedded_env,
+            "shell",
+            "-c",
+            "from accounts.models import Tenant; from jobs.services import job_submit; "
+            "t = Tenant.objects.create(slug='laptop', name='Laptop'); "
+            "job_submit(tenant=t, type='diagnostic', payload={'steps': 600, 'step_seconds': 0.1}); "
+            "[job_submit(tenant=t, type='diagnostic', payload={'steps': 1}) for _ in range(2)]",
+        )
+        # The long job runs; the worker has taken another's message off the disk.
+        wait_for(
+            lambda: sorted(_statuses(database).values()) == ["pending", "pending", "processing"]
+            and len(list((tmp_path / "broker").glob("*.msg"))) < 2,
+            timeout=60,
+            message="the worker to hold a message",
+        )
+        held = [job for job, status in _statuses(database).items() if status == "pending"]
+        worker_stop(first, sig=signal.SIGKILL)  # as honcho does to a worker slow to stop
+
+        second = _worker(embedded_env, log)
+
+        # The sweeper would send them again JOBS_STALE_AFTER_SECONDS (300) after they were sent.
+        wait_for(
+            lambda: all(_statuses(database)[job] == "completed" for job in held),
+            timeout=60,
+            message="the held jobs to complete",
+        )
+    finally:
+        for worker in (first, second):
+            if worker is not None:
+                worker_stop(worker)
         log.close()
 
 

@@ -248,24 +248,6 @@ def test_the_sweeper_republishes_a_wake_up_lost_long_ago(
     assert published == [lost.pk]
 
 
-@pytest.mark.parametrize(
-    ("broker", "sent_again"), [("filesystem://localhost/", True), ("redis://127.0.0.1/7", False)]
-)
-def test_a_worker_back_on_the_filesystem_broker_sends_again_what_its_predecessor_held(
-    tenant, published, settings, drained_queues, broker, sent_again
-):
-    from jobs.signals import _resend_what_a_stopped_worker_held
-
-    # Taken (so deleted from disk) by a worker stopped a few seconds ago, never claimed.
-    held = JobFactory(tenant=tenant, dispatched_at=timezone.now() - timedelta(seconds=5))
-    assert jobs_sweep() == {"published": 0, "woken": 0}  # not yet lost for the sweeper
-
-    settings.CELERY_BROKER_URL = broker
-    _resend_what_a_stopped_worker_held(sender=None)
-
-    assert published == ([held.pk] if sent_again else [])
-
-
 @pytest.fixture
 def normal_queue_behind():
     """A message waiting in the broker's `normal` queue, as while workers are behind."""
@@ -280,6 +262,25 @@ def normal_queue_behind():
 def _purge(queue: str) -> None:
     with celery_app.connection_for_write() as connection:
         connection.default_channel.queue_purge(queue)
+
+
+@pytest.mark.parametrize(
+    ("broker", "sent_again"), [("filesystem://localhost/", True), ("redis://127.0.0.1/7", False)]
+)
+def test_a_worker_back_on_the_filesystem_broker_sends_again_what_its_predecessor_held(
+    tenant, published, settings, normal_queue_behind, broker, sent_again
+):
+    from jobs.signals import _resend_what_a_stopped_worker_held
+
+    # Taken (so deleted from disk) by a worker stopped a few seconds ago, never claimed; the
+    # queue still holds another job's message.
+    held = JobFactory(tenant=tenant, dispatched_at=timezone.now() - timedelta(seconds=5))
+    assert jobs_sweep() == {"published": 0, "woken": 0}  # not yet lost for the sweeper
+
+    settings.CELERY_BROKER_URL = broker
+    _resend_what_a_stopped_worker_held(sender=None)
+
+    assert published == ([held.pk] if sent_again else [])
 
 
 def test_the_sweeper_leaves_a_queue_that_is_behind_alone_until_it_drains(
