@@ -3,7 +3,7 @@
 # README command 1: the whole product on its embedded default (SQLite, no broker server).
 run:
 	bin/setup
-	bin/run-embedded
+	bin/run-embedded || test $$? -eq 130  # Ctrl-C is how it stops, not a failure
 
 # README command 2: the whole test suite against local PostgreSQL and Redis.
 test:
