@@ -65,6 +65,18 @@ def _worker(env, log) -> subprocess.Popen:
     )
 
 
+def _submit(env, *payloads: dict) -> None:
+    """Diagnostic jobs of a new workspace, submitted in a shell of their own."""
+    _manage(
+        env,
+        "shell",
+        "-c",
+        "from accounts.models import Tenant; from jobs.services import job_submit; "
+        "t = Tenant.objects.create(slug='laptop', name='Laptop'); "
+        f"[job_submit(tenant=t, type='diagnostic', payload=p) for p in {list(payloads)!r}]",
+    )
+
+
 def _statuses(database) -> dict[str, str]:
     with sqlite3.connect(database) as db:
         return dict(db.execute("SELECT id, status FROM jobs_job"))
@@ -77,14 +89,7 @@ def test_a_job_runs_through_sqlite_and_the_filesystem_broker(embedded_env, tmp_p
     log = (tmp_path / "worker.log").open("w")
     worker = _worker(embedded_env, log)
     try:
-        _manage(
-            embedded_env,
-            "shell",
-            "-c",
-            "from accounts.models import Tenant; from jobs.services import job_submit; "
-            "t = Tenant.objects.create(slug='laptop', name='Laptop'); "
-            "job_submit(tenant=t, type='diagnostic', payload={'steps': 2, 'step_seconds': 0.1})",
-        )
+        _submit(embedded_env, {"steps": 2, "step_seconds": 0.1})
         deadline = time.monotonic() + 60
         status = None
         while time.monotonic() < deadline:
@@ -134,15 +139,7 @@ def test_jobs_a_killed_worker_held_run_as_soon_as_the_next_worker_starts(embedde
     second = None
     try:
         wait_for(lambda: "ready." in (tmp_path / "worker.log").read_text(), timeout=60)
-        _manage(
-            embedded_env,
-            "shell",
-            "-c",
-            "from accounts.models import Tenant; from jobs.services import job_submit; "
-            "t = Tenant.objects.create(slug='laptop', name='Laptop'); "
-            "job_submit(tenant=t, type='diagnostic', payload={'steps': 600, 'step_seconds': 0.1}); "
-            "[job_submit(tenant=t, type='diagnostic', payload={'steps': 1}) for _ in range(2)]",
-        )
+        _submit(embedded_env, {"steps": 600, "step_seconds": 0.1}, {"steps": 1}, {"steps": 1})
         # The long job runs; the worker has taken another's message off the disk.
         wait_for(
             lambda: sorted(_statuses(database).values()) == ["pending", "pending", "processing"]
