@@ -15,6 +15,7 @@ from django.core.mail import send_mail
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, transaction
 from django.db.models import PROTECT, RESTRICT, F, Q, QuerySet
+from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.text import Truncator
 
@@ -396,7 +397,9 @@ def tenant_admins(tenant: Tenant | None):
     if tenant is None:
         staff = User.objects.filter(is_active=True, is_staff=True)
         if settings.PLATFORM_ALERT_EMAILS:
-            return staff.filter(email__in=settings.PLATFORM_ALERT_EMAILS)
+            # As written in the setting: spaces around an address, any case.
+            emails = {email.strip().lower() for email in settings.PLATFORM_ALERT_EMAILS}
+            return staff.annotate(email_lower=Lower("email")).filter(email_lower__in=emails)
         return staff.filter(is_superuser=True)
     return User.objects.filter(
         is_active=True, memberships__tenant=tenant, memberships__role=Membership.Role.ADMIN

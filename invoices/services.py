@@ -236,6 +236,8 @@ def invoice_delete(*, invoice: Invoice, actor=None) -> None:
             actor=actor,
             old={"number": invoice.number, "status": invoice.status},
         )
+        # Its failed render's alert has nothing left to fix.
+        notification_resolve(tenant=invoice.tenant, alert_key=_failed_alert_key(invoice))
         invoice.delete()
         if render is not None and not render.is_finished:
             job_cancel(job=render, actor=actor)

@@ -28,8 +28,9 @@ def task_run(name: str):
 
 def scheduled_run(name: str, work, *, lock_ttl: int) -> dict:
     """Run a scheduled system task once at a time (even with two beats) and record the run:
-    `work()` returns the counts; a run that finds the lock taken is recorded as skipped."""
-    with named_lock(name, ttl=lock_ttl) as acquired, task_run(name) as run:
+    `work()` returns the counts; a run that finds the lock taken is recorded as skipped, and one
+    that cannot take it (Redis out of reach) as failed."""
+    with task_run(name) as run, named_lock(name, ttl=lock_ttl) as acquired:
         if not acquired:
             run.outcome = TaskRun.Outcome.SKIPPED
             return {}

@@ -26,7 +26,8 @@ logger = logging.getLogger(__name__)
 
 # View events are nobody's lock: they go in larger batches, each DELETE still brief.
 EVENTS_PURGE_BATCH = 50_000
-CLEANUP_FAILURES_ALERT_KEY = "share-link-cleanup-failures"
+# The health check keeps the same alert open after the run, or closes it: one alert, not two.
+CLEANUP_FAILURES_ALERT_KEY = "ops:cleanup-failures"
 BROWSERS = re.compile(r"(Edg|OPR|Firefox|Chrome|Safari|curl|Wget|python-httpx|bot)", re.I)
 
 

@@ -206,6 +206,20 @@ def test_a_pdf_gone_from_the_storage_answers_404_not_500(invoice, api_client, ad
     assert [(event.action, event.resource_id) for event in listed] == [("export", str(invoice.pk))]
 
 
+def test_deleting_a_draft_whose_pdf_failed_closes_its_alert(
+    invoice, tenant_admin, storage, api_client
+):
+    storage.error = errno.EIO
+    _fail_for_good(invoice)
+    failed = Notification.objects.get(user=tenant_admin, kind="invoice_pdf_failed")
+    assert failed.resolved_at is None
+
+    assert api_client.delete(f"/api/v1/invoices/{invoice.pk}").status_code == 204
+
+    failed.refresh_from_db()
+    assert failed.resolved_at is not None
+
+
 def test_a_pdf_that_fails_again_after_a_good_render_alerts_again(invoice, tenant_admin, storage):
     failed = Notification.objects.filter(user=tenant_admin, kind="invoice_pdf_failed")
     storage.error = errno.EIO

@@ -185,3 +185,30 @@ def test_metrics_with_redis_out_of_reach_still_show_the_queues(api_client, clien
     assert "offload_shared_metrics_up 0.0" in body
     assert "offload_jobs_submitted_total" not in body
     assert 'offload_queue_pending{queue="normal"} 1.0' in body
+
+
+def test_a_scheduled_run_that_cannot_take_its_lock_is_recorded_as_failed(settings, db):
+    import redis
+
+    from jobs.runs import scheduled_run
+
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"
+    with pytest.raises(redis.ConnectionError):
+        scheduled_run("jobs_sweep", lambda: {"published": 0}, lock_ttl=60)
+
+    run = TaskRun.objects.get(name="jobs_sweep")
+    assert run.outcome == TaskRun.Outcome.FAILED and run.finished_at is not None
+    assert "ConnectionError" in run.error
+
+
+def test_platform_alerts_reach_the_addresses_as_written_in_the_setting(settings, db):
+    from accounts.services import notify_admins
+
+    ops = UserFactory(username="ops", email="ops@example.com", is_staff=True)
+    boss = UserFactory(username="boss", email="boss@example.com", is_staff=True)
+    UserFactory(username="other", email="other@example.com", is_staff=True)
+    settings.PLATFORM_ALERT_EMAILS = ["ops@example.com", " Boss@Example.com"]
+
+    notify_admins(tenant=None, kind="ops", title="Disk full", alert_key="ops:disk")
+
+    assert set(Notification.objects.values_list("user", flat=True)) == {ops.pk, boss.pk}

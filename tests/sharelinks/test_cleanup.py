@@ -146,6 +146,26 @@ def test_failures_alert_again_after_a_run_that_failed_for_fewer_links(tenant, mo
     assert alerts.count() == 2
 
 
+def test_a_cleanup_failing_for_many_links_is_one_alert_with_the_health_check(
+    tenant, monkeypatch, mailoutbox, django_capture_on_commit_callbacks
+):
+    from jobs.models import WorkerSeen
+    from jobs.monitoring import ops_health_check
+    from sharelinks.tasks import share_link_cleanup
+
+    staff = UserFactory(username="root@example.com", is_staff=True, is_superuser=True)
+    WorkerSeen.objects.create(hostname="w1@host")
+    _links(tenant, 101, expires_at=timezone.now() - timedelta(seconds=1))
+    _failing_deactivation(monkeypatch)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        share_link_cleanup()
+        ops_health_check()  # five minutes later: the last run failed for 101 links
+
+    assert Notification.objects.filter(user=staff, resolved_at=None).count() == 1
+    assert len(mailoutbox) == 1
+
+
 def test_a_run_skipped_for_the_lock_leaves_the_failures_alert_open(tenant, monkeypatch):
     from core.locks import named_lock
     from sharelinks.tasks import share_link_cleanup
