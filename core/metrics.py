@@ -86,7 +86,7 @@ def _write(name: str, updates: dict[str, float]) -> None:
             target[field] += amount
 
 
-def metrics_flush() -> None:
+def metrics_flush(*, at_exit: bool = False) -> None:
     """Send this process's pending deltas now (before a scrape, and at process exit)."""
     with _lock:
         writes = {name: dict(updates) for name, updates in _pending.items() if updates}
@@ -104,7 +104,11 @@ def metrics_flush() -> None:
                     pipe.hincrbyfloat(f"metrics:{name}", field, amount)
             pipe.execute()
         _outage.recovered("Metrics are recorded again.")
-    except Exception:  # noqa: BLE001 - a metric must never break the work it measures
+    except Exception as exc:  # noqa: BLE001 - a metric must never break the work it measures
+        if at_exit:
+            # No later try: one line (a command's operator sees it), not a traceback.
+            logger.warning("Could not record metrics %s before exiting: %s", sorted(writes), exc)
+            return
         _outage.failed("Could not record metrics %s; will try again.", sorted(writes))
         with _lock:
             for name, updates in writes.items():
@@ -219,5 +223,5 @@ def _after_fork_in_child() -> None:
     _pending.clear()
 
 
-atexit.register(metrics_flush)
+atexit.register(metrics_flush, at_exit=True)
 os.register_at_fork(after_in_child=_after_fork_in_child)

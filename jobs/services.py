@@ -201,8 +201,9 @@ def job_dispatch(job: Job, *, countdown: float | None = None) -> bool:
             time_limit=time_limit + 30,
             retry_policy=PUBLISH_RETRY_POLICY,
         )
-    except Exception:  # noqa: BLE001 - any broker failure leaves the job to the sweeper
-        logger.warning("Could not publish job %s; the sweeper will.", job.pk, exc_info=True)
+    except Exception as exc:  # noqa: BLE001 - any broker failure leaves the job to the sweeper
+        # One line: the broker's own words say what is wrong; a traceback would add nothing.
+        logger.warning("Could not publish job %s (%r); the sweeper will.", job.pk, exc)
         Job.objects.filter(pk=job.pk, status=Job.Status.PENDING).update(dispatched_at=None)
         return False
     return True

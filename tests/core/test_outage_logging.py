@@ -49,3 +49,15 @@ def test_metrics_log_an_outage_once_keep_their_counts_and_log_the_recovery(caplo
     assert {field.decode(): float(value) for field, value in counted.items()} == {
         '{"type":"diagnostic"}': 1.0
     }
+
+
+def test_metrics_a_process_cannot_send_as_it_exits_are_one_line_saying_so(caplog, settings):
+    settings.REDIS_URL = UNREACHABLE
+    with caplog.at_level(logging.DEBUG, logger="core.metrics"):
+        metric_inc("jobs_submitted", type="diagnostic")
+        metrics_flush(at_exit=True)
+    (warning,) = _warnings(caplog, "core.metrics")
+    assert warning.exc_info is None
+    assert warning.getMessage().startswith(
+        "Could not record metrics ['jobs_submitted'] before exiting: "
+    )

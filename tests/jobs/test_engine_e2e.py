@@ -98,7 +98,7 @@ def broker_unreachable():
 
 
 def test_a_job_accepted_while_the_broker_is_down_completes_once_it_is_back(
-    api_client, broker_unreachable
+    api_client, broker_unreachable, caplog
 ):
     started = time.monotonic()
     response = api_client.post(
@@ -106,6 +106,9 @@ def test_a_job_accepted_while_the_broker_is_down_completes_once_it_is_back(
     )
     assert response.status_code == 202
     assert time.monotonic() - started < 10
+    # One line naming the job and the broker's error, no traceback.
+    (logged,) = [record for record in caplog.records if "Could not publish" in record.message]
+    assert logged.exc_info is None and "Connection refused" in logged.getMessage()
     job = Job.objects.get(pk=response.json()["id"])
     assert (job.status, job.dispatched_at) == (Job.Status.PENDING, None)
     broker_unreachable()

@@ -78,6 +78,8 @@ def test_requeue_job_puts_a_dead_letter_back_and_retry_job_submits_a_new_one(ten
     [
         (["nobody", "diagnostic"], "No active workspace 'nobody'"),
         (["acme", "teleport"], "Unknown job type 'teleport'"),
+        # The product submits these itself, as the API says.
+        (["acme", "invoice_pdf", "--payload", '{"invoice_id": 1}'], "Unknown job type"),
         (["acme", "diagnostic", "--payload", '{"steps": -1}'], '"steps"'),
         (["acme", "diagnostic", "--payload", "[1]"], "must be a JSON object"),
         (["acme", "diagnostic", "--payload", "{steps"], "is not JSON"),
@@ -95,7 +97,8 @@ def test_submit_job_refuses_bad_input_and_creates_nothing(tenant, args, message)
         call_command("submit_job", *args, stdout=StringIO())
     assert not Job.objects.exists()
     # The job types are listed when the type is what was wrong, and only then.
-    assert ("Job types: " in str(refused.value)) == (args[1] == "teleport")
+    assert ("Job types: " in str(refused.value)) == (args[1] in ("teleport", "invoice_pdf"))
+    assert "invoice_pdf" not in str(refused.value).partition("Job types: ")[2]
 
 
 def test_submit_job_without_a_worker_gives_up_waiting_and_says_why(tenant):

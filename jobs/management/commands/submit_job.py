@@ -7,7 +7,7 @@ from accounts.management.workspaces import workspace_named
 from core.errors import ApiError
 from core.management.base import OperatorCommand, number_checked
 from jobs.models import Job, Priority
-from jobs.registry import job_types
+from jobs.registry import job_type_get, job_types
 from jobs.services import job_submit
 
 POLL_SECONDS = 0.5
@@ -50,6 +50,10 @@ class Command(OperatorCommand):
         if wait is not None:
             number_checked(wait, 1, MAX_WAIT_SECONDS, "--wait", "seconds")
         workspace = workspace_named(tenant, active=True)
+        job_type = job_type_get(type)
+        if job_type is not None and not job_type.public:
+            # As the API: the product submits these itself (invoice PDFs, as invoices change).
+            raise CommandError(f"Unknown job type {type!r}. Job types: {self._public_types()}.")
         try:
             job = job_submit(
                 tenant=workspace, type=type, payload=_json_object(payload), priority=priority
@@ -57,8 +61,7 @@ class Command(OperatorCommand):
         except ApiError as exc:
             errors = f" {json.dumps(exc.errors)}" if exc.errors else ""
             if "type" in (exc.errors or {}):
-                known = ", ".join(t.name for t in job_types() if t.enabled())
-                errors += f" Job types: {known}."
+                errors += f" Job types: {self._public_types()}."
             raise CommandError(f"{exc.detail}{errors}") from exc
         self.stdout.write(f"Submitted {job.type} job {job.pk} to the {job.priority} queue.")
         if wait is None:
@@ -69,6 +72,10 @@ class Command(OperatorCommand):
             raise CommandError(
                 f"Stopped waiting; job {job.pk} goes on (`manage.py show_job {job.pk}`)."
             ) from None
+
+    @staticmethod
+    def _public_types() -> str:
+        return ", ".join(t.name for t in job_types() if t.enabled() and t.public)
 
     def _follow(self, job: Job, seconds: float) -> None:
         deadline = time.monotonic() + seconds
