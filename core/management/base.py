@@ -1,3 +1,5 @@
+import datetime
+import json
 import math
 import os
 import sys
@@ -24,6 +26,18 @@ class OperatorCommand(BaseCommand):
             raise CommandError(
                 f"Redis did not answer ({exc}); this command needs it. Run it again once it does."
             ) from exc
+
+
+def json_dumped(document) -> str:
+    """A command's --json output: times in ISO 8601 to the microsecond, as the API writes them;
+    ids, decimals and the rest as their text."""
+
+    def value(item):
+        if isinstance(item, datetime.date):
+            return item.isoformat()
+        return str(item)
+
+    return json.dumps(document, default=value)
 
 
 def field_checked(model, field_name: str, value, label: str):

@@ -5,7 +5,7 @@ import json
 import socket
 import sys
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from io import StringIO
 
 import pytest
@@ -142,6 +142,9 @@ def test_submit_job_follows_a_diagnostic_through_a_real_worker(tenant):
         {"steps": 3, "attempt": 2},
     )
     assert [event["kind"] for event in document["events"]] == ["started", "retry", "started"]
+    # Times as ISO 8601, as the API writes them.
+    assert datetime.fromisoformat(document["finished_at"]) == job.finished_at
+    assert "T" in document["finished_at"]
     with pytest.raises(CommandError, match="no such job"):
         call_command("show_job", str(uuid.uuid4()), stdout=StringIO())
 

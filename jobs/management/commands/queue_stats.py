@@ -1,6 +1,4 @@
-import json
-
-from core.management.base import OperatorCommand
+from core.management.base import OperatorCommand, json_dumped
 from jobs.management.jobcommands import jobs_of_workspace
 from jobs.models import Job
 from jobs.selectors import (
@@ -40,7 +38,7 @@ class Command(OperatorCommand):
             ],
         }
         if options["json"]:
-            self.stdout.write(json.dumps(stats, default=str))
+            self.stdout.write(json_dumped(stats))
             return
         self._print(stats)
 

@@ -3,7 +3,7 @@ import uuid
 
 from django.core.management.base import CommandError
 
-from core.management.base import OperatorCommand
+from core.management.base import OperatorCommand, json_dumped
 from jobs.models import Job
 
 RESULT_CHARS = 500
@@ -27,7 +27,7 @@ class Command(OperatorCommand):
             raise CommandError(f"{job_id}: no such job.") from exc
         events = list(job.events.all())
         if options["json"]:
-            self.stdout.write(json.dumps(_as_dict(job, events), default=str))
+            self.stdout.write(json_dumped(_as_dict(job, events)))
             return
         self._print(job, events)
 
