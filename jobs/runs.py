@@ -1,8 +1,12 @@
 import contextlib
 import traceback
+from datetime import timedelta
 
+from django.conf import settings
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
+from core.deletion import delete_in_batches
 from core.locks import named_lock
 from jobs.models import TaskRun
 
@@ -24,6 +28,14 @@ def task_run(name: str):
     finally:
         run.finished_at = timezone.now()
         run.save(update_fields=["finished_at", "outcome", "counts", "error"])
+
+
+def task_runs_purge() -> int:
+    """Delete the runs older than JOBS_RETENTION_TASK_RUNS_DAYS, but never a task's last one: a
+    schedule paused for longer still shows when it last ran."""
+    before = timezone.now() - timedelta(days=settings.JOBS_RETENTION_TASK_RUNS_DAYS)
+    newer = TaskRun.objects.filter(name=OuterRef("name"), started_at__gt=OuterRef("started_at"))
+    return delete_in_batches(TaskRun.objects.filter(Exists(newer), started_at__lt=before))
 
 
 def scheduled_run(name: str, work, *, lock_ttl: int) -> dict:

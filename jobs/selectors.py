@@ -170,11 +170,13 @@ def workers_seen():
 
 
 def task_runs_latest() -> list[TaskRun]:
-    """The last run of every scheduled task."""
+    """The last run of every scheduled task: the last that ran, rather than a run skipped because
+    another process held its lock (two beats) a moment after."""
     names = TaskRun.objects.order_by().values_list("name", flat=True).distinct()
     latest = []
     for name in sorted(names):
-        latest.append(TaskRun.objects.filter(name=name).order_by("-started_at").first())
+        runs = TaskRun.objects.filter(name=name).order_by("-started_at")
+        latest.append(runs.exclude(outcome=TaskRun.Outcome.SKIPPED).first() or runs.first())
     return latest
 
 

@@ -3,7 +3,7 @@ from django.db import InterfaceError, OperationalError
 
 from core.idempotency import idempotency_records_purge
 from jobs import monitoring, services
-from jobs.runs import scheduled_run
+from jobs.runs import scheduled_run, task_runs_purge
 
 # Seconds before each new delivery of a job whose claim found the database out of reach; after
 # the last, the sweeper publishes the job again once its message is JOBS_STALE_AFTER_SECONDS old.
@@ -36,7 +36,11 @@ def jobs_reap_stale() -> dict:
 
 
 def _purge() -> dict:
-    return {**services.jobs_purge(), "idempotency_keys": idempotency_records_purge()}
+    return {
+        **services.jobs_purge(),
+        "idempotency_keys": idempotency_records_purge(),
+        "task_runs": task_runs_purge(),
+    }
 
 
 @shared_task(name="jobs.jobs_purge", ignore_result=True)

@@ -409,6 +409,8 @@ JOBS_STALE_AFTER_SECONDS = env.int("JOBS_STALE_AFTER_SECONDS", default=300, leas
 JOBS_SWEEP_INTERVAL_SECONDS = env.int("JOBS_SWEEP_INTERVAL_SECONDS", default=60, least=1)
 JOBS_RETENTION_COMPLETED_HOURS = env.int("JOBS_RETENTION_COMPLETED_HOURS", default=24)
 JOBS_RETENTION_FAILED_DAYS = env.int("JOBS_RETENTION_FAILED_DAYS", default=7)
+# The sweeper and the reaper alone record some 2,900 runs a day.
+JOBS_RETENTION_TASK_RUNS_DAYS = env.int("JOBS_RETENTION_TASK_RUNS_DAYS", default=30, least=1)
 JOBS_ENABLE_DIAGNOSTICS = env.bool("JOBS_ENABLE_DIAGNOSTICS", default=DEBUG)
 # Per-type caps on jobs processing at once across every worker, overriding the types' own,
 # e.g. JOBS_MAX_CONCURRENCY=story_generation=5,image_generation=2.

@@ -112,3 +112,20 @@ def test_the_dashboard_and_queue_stats_name_who_fills_the_queues(
     out = StringIO()
     call_command("queue_stats", "--json", stdout=out)
     assert json.loads(out.getvalue())["due_by_workspace"][0] == {"workspace": "alice", "due": 3}
+
+
+def test_each_schedules_last_run_is_the_one_that_ran_not_another_beats_skip(db):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from jobs.selectors import task_runs_latest
+
+    now = timezone.now()
+    ran = TaskRun.objects.create(name="ops_health_check", started_at=now, outcome="ok")
+    TaskRun.objects.create(
+        name="ops_health_check", started_at=now + timedelta(milliseconds=4), outcome="skipped"
+    )
+    only_skipped = TaskRun.objects.create(name="jobs_sweep", started_at=now, outcome="skipped")
+
+    assert task_runs_latest() == [only_skipped, ran]

@@ -298,6 +298,25 @@ def test_the_sweeper_leaves_a_queue_that_is_behind_alone_until_it_drains(
     assert published == [behind.pk]
 
 
+def test_old_task_runs_are_purged_but_each_tasks_last_run_stays(db, settings):
+    from jobs.runs import task_runs_purge
+
+    settings.JOBS_RETENTION_TASK_RUNS_DAYS = 30
+    now = timezone.now()
+    old, recent = now - timedelta(days=31), now - timedelta(days=1)
+    TaskRun.objects.create(name="jobs_sweep", started_at=old)
+    kept = [
+        TaskRun.objects.create(name="jobs_sweep", started_at=recent),
+        # Paused for months: its last run still says when it ran.
+        TaskRun.objects.create(name="budget_alert_check", started_at=now - timedelta(days=90)),
+    ]
+    TaskRun.objects.create(name="budget_alert_check", started_at=now - timedelta(days=91))
+
+    assert task_runs_purge() == 2
+
+    assert set(TaskRun.objects.all()) == set(kept)
+
+
 def test_purge_keeps_recent_jobs_and_the_ledger(tenant, settings):
     now = timezone.now()
     old_done = JobFactory(
