@@ -398,7 +398,9 @@ def tenant_admins(tenant: Tenant | None):
         staff = User.objects.filter(is_active=True, is_staff=True)
         if settings.PLATFORM_ALERT_EMAILS:
             # As written in the setting: spaces around an address, any case.
-            emails = {email.strip().lower() for email in settings.PLATFORM_ALERT_EMAILS}
+            emails = {
+                email.strip().lower() for email in settings.PLATFORM_ALERT_EMAILS if email.strip()
+            }
             return staff.annotate(email_lower=Lower("email")).filter(email_lower__in=emails)
         return staff.filter(is_superuser=True)
     return User.objects.filter(

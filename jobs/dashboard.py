@@ -10,13 +10,14 @@ from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
 from accounts.models import Notification
-from jobs.models import Job, Priority, TaskRun
+from jobs.models import Job, Priority
 from jobs.registry import job_types
 from jobs.selectors import (
     NEEDING_ATTENTION,
     due_by_workspace,
     job_counts,
     queue_depths,
+    task_run_last,
     workers_seen,
 )
 
@@ -77,7 +78,7 @@ def _schedules() -> list[dict]:
         run_name = task.task.rsplit(".", 1)[-1]
         runs[task.name] = {
             "task": task,
-            "last_run": TaskRun.objects.filter(name=run_name).order_by("-started_at").first(),
+            "last_run": task_run_last(run_name),
             "url": f"{reverse('admin:jobs_taskrun_changelist')}?name={run_name}",
         }
     return list(runs.values())

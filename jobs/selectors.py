@@ -169,15 +169,11 @@ def workers_seen():
     return WorkerSeen.objects.filter(last_seen_at__gte=timezone.now() - WORKER_SEEN_WITHIN)
 
 
-def task_runs_latest() -> list[TaskRun]:
-    """The last run of every scheduled task: the last that ran, rather than a run skipped because
-    another process held its lock (two beats) a moment after."""
-    names = TaskRun.objects.order_by().values_list("name", flat=True).distinct()
-    latest = []
-    for name in sorted(names):
-        runs = TaskRun.objects.filter(name=name).order_by("-started_at")
-        latest.append(runs.exclude(outcome=TaskRun.Outcome.SKIPPED).first() or runs.first())
-    return latest
+def task_run_last(name: str) -> TaskRun | None:
+    """A scheduled task's last run: the last that ran, rather than a run skipped because another
+    process held its lock (two beats) a moment after."""
+    runs = TaskRun.objects.filter(name=name).order_by("-started_at")
+    return runs.exclude(outcome=TaskRun.Outcome.SKIPPED).first() or runs.first()
 
 
 def due_by_workspace(limit: int = 10) -> list[dict]:

@@ -311,8 +311,15 @@ def test_old_task_runs_are_purged_but_each_tasks_last_run_stays(db, settings):
         TaskRun.objects.create(name="budget_alert_check", started_at=now - timedelta(days=90)),
     ]
     TaskRun.objects.create(name="budget_alert_check", started_at=now - timedelta(days=91))
+    # Failing for longer than the retention: its last success still says when it last worked.
+    kept.append(TaskRun.objects.create(name="ops_health_check", started_at=old, outcome="ok"))
+    for days in (35, 1):
+        TaskRun.objects.create(
+            name="ops_health_check", started_at=now - timedelta(days=days), outcome="failed"
+        )
+    kept.append(TaskRun.objects.get(name="ops_health_check", started_at__gte=recent))
 
-    assert task_runs_purge() == 2
+    assert task_runs_purge() == 3
 
     assert set(TaskRun.objects.all()) == set(kept)
 

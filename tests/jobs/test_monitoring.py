@@ -207,7 +207,9 @@ def test_platform_alerts_reach_the_addresses_as_written_in_the_setting(settings,
     ops = UserFactory(username="ops", email="ops@example.com", is_staff=True)
     boss = UserFactory(username="boss", email="boss@example.com", is_staff=True)
     UserFactory(username="other", email="other@example.com", is_staff=True)
-    settings.PLATFORM_ALERT_EMAILS = ["ops@example.com", " Boss@Example.com"]
+    UserFactory(username="intern", email="", is_staff=True)
+    # As django-environ reads "ops@example.com, Boss@Example.com, " (a trailing comma).
+    settings.PLATFORM_ALERT_EMAILS = ["ops@example.com", " Boss@Example.com", " "]
 
     notify_admins(tenant=None, kind="ops", title="Disk full", alert_key="ops:disk")
 
