@@ -1,7 +1,11 @@
 """What the broker itself says about the job queues."""
 
+import base64
+import json
 import logging
+from pathlib import Path
 
+from django.conf import settings
 from kombu.exceptions import ChannelError
 
 from config.celery import app
@@ -28,3 +32,22 @@ def queue_backlogs(queues: list[str]) -> dict[str, int | None]:
         logger.warning("Could not read the queues' backlogs from the broker.", exc_info=True)
         return dict.fromkeys(queues)
     return backlogs
+
+
+def filesystem_queued_job_ids() -> set[str]:
+    """The jobs whose wake-up waits on disk, on the filesystem broker (the embedded default): one
+    file a message, its body the task's [args, kwargs, options]."""
+    folder = Path(settings.CELERY_BROKER_TRANSPORT_OPTIONS["data_folder_in"])
+    queued = set()
+    for path in folder.glob("*.msg"):
+        try:
+            message = json.loads(path.read_bytes())
+            body = message["body"]
+            if message["properties"].get("body_encoding") == "base64":
+                body = base64.b64decode(body)
+            _, kwargs, _ = json.loads(body)
+            queued.add(kwargs["job_id"])
+        except (OSError, ValueError, KeyError, TypeError):
+            # Taken by the worker meanwhile (deleted), or not a job's wake-up.
+            continue
+    return queued

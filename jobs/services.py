@@ -879,18 +879,14 @@ def _job_requeue_stale(job: Job, attempt: int, cutoff) -> bool:
     return bool(requeued)
 
 
-def jobs_sweep(*, lost_before=None) -> dict:
+def jobs_sweep() -> dict:
     """Publish due pending jobs whose wake-up was never sent (broker down at submit) or has not led
     to a claim for a long time (a message lost in a crash). A queue with messages still waiting at
     the broker is behind, not lost: its old jobs are not published again, which would only lengthen
-    it (they are when it has drained). Given `lost_before`, every job sent before it is published
-    again, whatever its queue holds: the caller knows those messages are gone."""
+    it (they are when it has drained)."""
     now = timezone.now()
-    if lost_before is None:
-        lost_before = now - timedelta(seconds=settings.JOBS_STALE_AFTER_SECONDS)
-        drained = [queue for queue, left in queue_backlogs(Priority.values).items() if not left]
-    else:
-        drained = Priority.values
+    lost_before = now - timedelta(seconds=settings.JOBS_STALE_AFTER_SECONDS)
+    drained = [queue for queue, waiting in queue_backlogs(Priority.values).items() if not waiting]
     # Jobs waiting for a slot have no wake-up to lose: they are woken below, for the free slots,
     # or at once when their type has no cap any more.
     capped = [job_type.name for job_type in job_types() if job_type.capped]
@@ -899,15 +895,7 @@ def jobs_sweep(*, lost_before=None) -> dict:
         (lost & Q(waiting_since__isnull=True))
         | (Q(waiting_since__isnull=False) & ~Q(type__in=capped))
     )
-    published = 0
-    for job in due.order_by("created_at")[:SWEEP_BATCH]:
-        if not Job.objects.filter(
-            pk=job.pk, status=Job.Status.PENDING, dispatched_at=job.dispatched_at
-        ).update(dispatched_at=now, waiting_since=None):
-            continue
-        if not job_dispatch(job):
-            break
-        published += 1
+    published = _published_again(due.order_by("created_at")[:SWEEP_BATCH], now)
     waiting = set(
         Job.objects.waiting_for_slot(now).order_by().values_list("type", flat=True).distinct()
     )
@@ -917,6 +905,31 @@ def jobs_sweep(*, lost_before=None) -> dict:
         if job_type.capped and job_type.name in waiting
     )
     return {"published": published, "woken": woken}
+
+
+def jobs_resend(*, sent_before, still_queued: set[str]) -> int:
+    """Publish again every due pending job sent before `sent_before` whose wake-up is not among
+    `still_queued` (job ids): what a killed worker held, on a broker that deletes a message as a
+    worker takes it (the filesystem broker). Jobs waiting for a slot have no wake-up to lose."""
+    now = timezone.now()
+    sent = Job.objects.due(now).filter(dispatched_at__lt=sent_before, waiting_since__isnull=True)
+    lost = [job for job in sent.order_by("created_at") if str(job.pk) not in still_queued]
+    return _published_again(lost, now)
+
+
+def _published_again(jobs, now) -> int:
+    """Publish each job again, unless it changed since it was read (claimed, canceled, or sent by
+    another sweep); stop at the first publish that fails (the broker is down)."""
+    published = 0
+    for job in jobs:
+        if not Job.objects.filter(
+            pk=job.pk, status=Job.Status.PENDING, dispatched_at=job.dispatched_at
+        ).update(dispatched_at=now, waiting_since=None):
+            continue
+        if not job_dispatch(job):
+            break
+        published += 1
+    return published
 
 
 def jobs_purge() -> dict:

@@ -57,25 +57,24 @@ def _start_heartbeat(sender, **kwargs):
 @worker_ready.connect
 def _resend_what_a_stopped_worker_held(sender, **kwargs):
     """The filesystem broker (the embedded default) deletes a message as a worker takes it: the
-    messages a worker held when it was stopped (prefetched, or a job it handed back) died with it.
-    When a worker starts, every due pending job sent before is sent again, rather than
-    JOBS_STALE_AFTER_SECONDS later by the sweeper. Those whose message is still on disk run once:
-    the second message finds nothing to claim."""
+    messages a worker held when it was killed (prefetched, or a job it handed back) died with it.
+    When a worker starts, the due pending jobs sent before whose message is not on disk are sent
+    again, rather than JOBS_STALE_AFTER_SECONDS later by the sweeper."""
     from django.conf import settings
 
-    from jobs.services import jobs_sweep
+    from jobs.broker import filesystem_queued_job_ids
+    from jobs.services import jobs_resend
 
     if not settings.CELERY_BROKER_URL.startswith("filesystem://"):
         return
     try:
-        sent = jobs_sweep(lost_before=timezone.now())
+        sent_before = timezone.now()
+        resent = jobs_resend(sent_before=sent_before, still_queued=filesystem_queued_job_ids())
     except Exception:  # noqa: BLE001 - the sweeper sends them later; the worker must start
         logger.warning("Could not send again the jobs a stopped worker held.", exc_info=True)
     else:
-        if sent["published"]:
-            logger.info(
-                "Sent %s pending jobs again: a stopped worker held them.", sent["published"]
-            )
+        if resent:
+            logger.info("Sent %s pending jobs again: a stopped worker held them.", resent)
 
 
 @worker_shutdown.connect

@@ -1,5 +1,8 @@
 """The stale reaper, the sweeper, the purge and cancel, as services."""
 
+import base64
+import json
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
@@ -264,23 +267,35 @@ def _purge(queue: str) -> None:
         connection.default_channel.queue_purge(queue)
 
 
-@pytest.mark.parametrize(
-    ("broker", "sent_again"), [("filesystem://localhost/", True), ("redis://127.0.0.1/7", False)]
-)
-def test_a_worker_back_on_the_filesystem_broker_sends_again_what_its_predecessor_held(
-    tenant, published, settings, normal_queue_behind, broker, sent_again
+@pytest.mark.parametrize("broker", ["filesystem://localhost/", "redis://127.0.0.1/7"])
+def test_a_worker_starting_on_the_filesystem_broker_sends_again_what_a_killed_one_held(
+    tenant, published, settings, tmp_path, broker
 ):
     from jobs.signals import _resend_what_a_stopped_worker_held
 
-    # Taken (so deleted from disk) by a worker stopped a few seconds ago, never claimed; the
-    # queue still holds another job's message.
-    held = JobFactory(tenant=tenant, dispatched_at=timezone.now() - timedelta(seconds=5))
+    sent = timezone.now() - timedelta(seconds=5)
+    # Taken off the disk by a worker killed a few seconds ago, never claimed.
+    held = [
+        JobFactory(tenant=tenant, dispatched_at=sent),
+        JobFactory(tenant=tenant, dispatched_at=sent, priority=Priority.URGENT),
+    ]
+    # Still on disk: its worker will take it.
+    queued = JobFactory(tenant=tenant, dispatched_at=sent)
+    body = json.dumps([[], {"job_id": str(queued.pk), "type_name": "diagnostic"}, {}])
+    message = {
+        "body": base64.b64encode(body.encode()).decode(),
+        "content-type": "application/json",
+        "properties": {"body_encoding": "base64"},
+    }
+    (tmp_path / f"1_{uuid.uuid4()}.normal.msg").write_text(json.dumps(message))
     assert jobs_sweep() == {"published": 0, "woken": 0}  # not yet lost for the sweeper
 
     settings.CELERY_BROKER_URL = broker
+    settings.CELERY_BROKER_TRANSPORT_OPTIONS = {"data_folder_in": str(tmp_path)}
     _resend_what_a_stopped_worker_held(sender=None)
 
-    assert published == ([held.pk] if sent_again else [])
+    expected = sorted(job.pk for job in held) if broker.startswith("filesystem") else []
+    assert sorted(published) == expected
 
 
 def test_the_sweeper_leaves_a_queue_that_is_behind_alone_until_it_drains(
