@@ -401,7 +401,8 @@ def tenant_admins(tenant: Tenant | None):
             emails = {
                 email.strip().lower() for email in settings.PLATFORM_ALERT_EMAILS if email.strip()
             }
-            return staff.annotate(email_lower=Lower("email")).filter(email_lower__in=emails)
+            if emails:
+                return staff.annotate(email_lower=Lower("email")).filter(email_lower__in=emails)
         return staff.filter(is_superuser=True)
     return User.objects.filter(
         is_active=True, memberships__tenant=tenant, memberships__role=Membership.Role.ADMIN

@@ -47,7 +47,7 @@ def filesystem_queued_job_ids() -> set[str]:
                 body = base64.b64decode(body)
             _, kwargs, _ = json.loads(body)
             queued.add(kwargs["job_id"])
-        except (OSError, ValueError, KeyError, TypeError):
+        except Exception:  # noqa: BLE001 - one odd file must not stop the others being read
             # Taken by the worker meanwhile (deleted), or not a job's wake-up.
             continue
     return queued

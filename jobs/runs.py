@@ -30,9 +30,10 @@ def task_run(name: str):
 
 
 def task_runs_purge() -> int:
-    """Delete the runs older than JOBS_RETENTION_TASK_RUNS_DAYS, but never a task's last run nor
-    its last successful one: a schedule paused or failing for longer still shows when it last ran
-    and last succeeded (the dashboard, /metrics, the health check). Task by task, each through
+    """Delete the runs older than JOBS_RETENTION_TASK_RUNS_DAYS, but never a task's last run, the
+    last that was not skipped, nor its last successful one: a schedule paused or failing for
+    longer still shows when it last ran and last succeeded (the dashboard, /metrics, the health
+    check). Task by task, each through
     the (name, started_at) index."""
     before = timezone.now() - timedelta(days=settings.JOBS_RETENTION_TASK_RUNS_DAYS)
     deleted = 0
@@ -40,8 +41,16 @@ def task_runs_purge() -> int:
         runs = (
             TaskRun.objects.filter(name=name).order_by("-started_at").values_list("pk", flat=True)
         )
-        last, last_ok = runs.first(), runs.filter(outcome=TaskRun.Outcome.OK).first()
-        kept = [pk for pk in (last, last_ok) if pk is not None]
+        kept = [
+            pk
+            for pk in (
+                runs.first(),
+                # The one the dashboard shows: not another beat's skip.
+                runs.exclude(outcome=TaskRun.Outcome.SKIPPED).first(),
+                runs.filter(outcome=TaskRun.Outcome.OK).first(),
+            )
+            if pk is not None
+        ]
         old = TaskRun.objects.filter(name=name, started_at__lt=before).exclude(pk__in=kept)
         deleted += delete_in_batches(old.order_by())
     return deleted

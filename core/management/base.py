@@ -7,6 +7,7 @@ import sys
 import redis
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
+from rest_framework.fields import DateTimeField
 
 
 class OperatorCommand(BaseCommand):
@@ -29,10 +30,12 @@ class OperatorCommand(BaseCommand):
 
 
 def json_dumped(document) -> str:
-    """A command's --json output: times in ISO 8601 to the microsecond, as the API writes them;
-    ids, decimals and the rest as their text."""
+    """A command's --json output: times as the API writes them (ISO 8601, in TIME_ZONE, `Z` for
+    UTC); ids, decimals and the rest as their text."""
 
     def value(item):
+        if isinstance(item, datetime.datetime):
+            return DateTimeField().to_representation(item)
         if isinstance(item, datetime.date):
             return item.isoformat()
         return str(item)

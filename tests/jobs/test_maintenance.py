@@ -288,6 +288,8 @@ def test_a_worker_starting_on_the_filesystem_broker_sends_again_what_a_killed_on
         "properties": {"body_encoding": "base64"},
     }
     (tmp_path / f"1_{uuid.uuid4()}.normal.msg").write_text(json.dumps(message))
+    # Not a job's wake-up: read past, not a reason to send nothing.
+    (tmp_path / f"2_{uuid.uuid4()}.normal.msg").write_text('{"body": "e30=", "properties": null}')
     assert jobs_sweep() == {"published": 0, "woken": 0}  # not yet lost for the sweeper
 
     settings.CELERY_BROKER_URL = broker
@@ -333,6 +335,13 @@ def test_old_task_runs_are_purged_but_each_tasks_last_run_stays(db, settings):
             name="ops_health_check", started_at=now - timedelta(days=days), outcome="failed"
         )
     kept.append(TaskRun.objects.get(name="ops_health_check", started_at__gte=recent))
+    # Its last run that ran (failed), then another beat's skip; stopped since.
+    kept.append(TaskRun.objects.create(name="jobs_reap_stale", started_at=old, outcome="failed"))
+    kept.append(
+        TaskRun.objects.create(
+            name="jobs_reap_stale", started_at=old + timedelta(milliseconds=4), outcome="skipped"
+        )
+    )
 
     assert task_runs_purge() == 3
 

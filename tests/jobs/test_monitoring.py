@@ -214,3 +214,15 @@ def test_platform_alerts_reach_the_addresses_as_written_in_the_setting(settings,
     notify_admins(tenant=None, kind="ops", title="Disk full", alert_key="ops:disk")
 
     assert set(Notification.objects.values_list("user", flat=True)) == {ops.pk, boss.pk}
+
+
+def test_platform_alert_emails_of_blanks_alone_mean_every_superuser(settings, db):
+    from accounts.services import notify_admins
+
+    root = UserFactory(username="root", email="root@example.com", is_staff=True, is_superuser=True)
+    UserFactory(username="intern", email="", is_staff=True)
+    settings.PLATFORM_ALERT_EMAILS = [" "]
+
+    notify_admins(tenant=None, kind="ops", title="Disk full", alert_key="ops:disk")
+
+    assert list(Notification.objects.values_list("user", flat=True)) == [root.pk]
