@@ -9,6 +9,10 @@ from core.deletion import delete_in_batches
 from core.locks import named_lock
 from jobs.models import TaskRun
 
+LOST_RUN_ERROR = (
+    "Lost: the process running it stopped before it finished (killed, or its host went down)."
+)
+
 
 @contextlib.contextmanager
 def task_run(name: str):
@@ -64,5 +68,16 @@ def scheduled_run(name: str, work, *, lock_ttl: int) -> dict:
         if not acquired:
             run.outcome = TaskRun.Outcome.SKIPPED
             return {}
+        _lost_runs_close(name, before=run.started_at)
         run.counts = work()
         return run.counts
+
+
+def _lost_runs_close(name: str, *, before) -> int:
+    """With the task's lock held no other run of it is in progress: an earlier run still marked
+    running lost its process (killed, or its machine gone) and is recorded as failed. Its end is
+    unknown and stays empty. Should it still be running after all (past its lock's TTL), its own
+    end overwrites this."""
+    return TaskRun.objects.filter(
+        name=name, outcome=TaskRun.Outcome.RUNNING, started_at__lt=before
+    ).update(outcome=TaskRun.Outcome.FAILED, error=LOST_RUN_ERROR)

@@ -201,6 +201,37 @@ def test_a_scheduled_run_that_cannot_take_its_lock_is_recorded_as_failed(setting
     assert "ConnectionError" in run.error
 
 
+def test_a_run_left_running_by_a_killed_process_is_recorded_as_lost_by_the_next_run(db):
+    from jobs.runs import LOST_RUN_ERROR, scheduled_run
+
+    killed = _run("jobs_sweep", TaskRun.Outcome.RUNNING, ago=timedelta(minutes=3))
+    TaskRun.objects.filter(pk=killed.pk).update(finished_at=None)
+    elsewhere = _run("jobs_purge", TaskRun.Outcome.RUNNING)
+
+    scheduled_run("jobs_sweep", lambda: {"published": 0}, lock_ttl=60)
+
+    killed.refresh_from_db()
+    assert killed.outcome == TaskRun.Outcome.FAILED and killed.error == LOST_RUN_ERROR
+    assert killed.finished_at is None
+    assert TaskRun.objects.filter(name="jobs_sweep").first().outcome == TaskRun.Outcome.OK
+    elsewhere.refresh_from_db()
+    assert elsewhere.outcome == TaskRun.Outcome.RUNNING
+
+
+def test_a_run_skipped_for_the_lock_leaves_the_running_one_alone(db):
+    from core.locks import named_lock
+    from jobs.runs import scheduled_run
+
+    with named_lock("jobs_sweep", ttl=60) as acquired:
+        assert acquired
+        running = _run("jobs_sweep", TaskRun.Outcome.RUNNING)
+        scheduled_run("jobs_sweep", lambda: {"published": 0}, lock_ttl=60)
+
+    running.refresh_from_db()
+    assert running.outcome == TaskRun.Outcome.RUNNING
+    assert TaskRun.objects.filter(name="jobs_sweep").first().outcome == TaskRun.Outcome.SKIPPED
+
+
 def test_platform_alerts_reach_the_addresses_as_written_in_the_setting(settings, db):
     from accounts.services import notify_admins
 
