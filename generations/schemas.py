@@ -11,6 +11,16 @@ class OutputInvalid(PermanentError):
         super().__init__("MODEL_ERROR", f"The model's output is unusable: {message}")
 
 
+class AnswerCut(OutputInvalid):
+    """The model stopped at its output limit: what it wrote is unfinished, however it parses."""
+
+    def __init__(self, limit: str):
+        super().__init__(
+            f"the answer was cut at the model's output limit ({limit}); ask for less (fewer"
+            " items, a shorter text)"
+        )
+
+
 def _text(value, where: str, *, limit: int = 5000) -> str:
     if not isinstance(value, str) or not value.strip():
         raise OutputInvalid(f"{where} must be non-empty text")

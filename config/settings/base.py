@@ -516,6 +516,8 @@ ANTHROPIC_BASE_URL = env("ANTHROPIC_BASE_URL", default="https://api.anthropic.co
 ANTHROPIC_API_KEYS = env.list("ANTHROPIC_API_KEYS", default=[])
 ANTHROPIC_MODEL = env("ANTHROPIC_MODEL", default="claude-sonnet-4-5")
 ANTHROPIC_RPM = env.int("ANTHROPIC_RPM", default=50)
+# The longest answer asked for (the Messages API needs a bound); one cut there fails the job.
+ANTHROPIC_MAX_TOKENS = env.int("ANTHROPIC_MAX_TOKENS", default=8192)
 
 # Share links: public pages per client address per minute, the longest a link may live, the cleanup.
 SHARE_LINK_RATE_LIMIT_PER_MINUTE = env.int("SHARE_LINK_RATE_LIMIT_PER_MINUTE", default=60)

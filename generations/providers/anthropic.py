@@ -6,7 +6,7 @@ from django.conf import settings
 
 from generations.providers.offline import OfflineProvider
 from generations.providers.remote import RemoteProvider
-from generations.schemas import OutputInvalid
+from generations.schemas import AnswerCut, OutputInvalid
 
 API_VERSION = "2023-06-01"
 
@@ -29,7 +29,7 @@ class AnthropicProvider(RemoteProvider):
             "/v1/messages",
             json_body={
                 "model": self.model,
-                "max_tokens": 4096,
+                "max_tokens": settings.ANTHROPIC_MAX_TOKENS,
                 "system": self._instructions(task),
                 "messages": [
                     {
@@ -40,13 +40,16 @@ class AnthropicProvider(RemoteProvider):
             },
         )
         try:
+            answer = response.json()
             content = "".join(
                 part["text"]
-                for part in response.json()["content"]
+                for part in answer["content"]
                 if isinstance(part, dict) and part.get("type") == "text"
             )
         except (ValueError, KeyError, TypeError) as exc:
             raise OutputInvalid(f"no text in the answer ({exc!r})") from exc
+        if answer.get("stop_reason") == "max_tokens":
+            raise AnswerCut(f"ANTHROPIC_MAX_TOKENS={settings.ANTHROPIC_MAX_TOKENS}")
         return self._parse(content)
 
     def image(self, prompt: str, width: int, height: int) -> bytes:

@@ -10,7 +10,7 @@ from PIL import Image, ImageOps
 
 from generations.images import image_open
 from generations.providers.remote import RemoteProvider
-from generations.schemas import OutputInvalid
+from generations.schemas import AnswerCut, OutputInvalid
 
 # OpenAI's GPT image models (gpt-image-1 …) draw only these sizes, and refuse `response_format`:
 # they always answer base64. Other models and OpenAI-compatible servers draw the size asked.
@@ -47,9 +47,12 @@ class OpenAIProvider(RemoteProvider):
             },
         )
         try:
-            content = response.json()["choices"][0]["message"]["content"]
+            choice = response.json()["choices"][0]
+            content = choice["message"]["content"]
         except (ValueError, KeyError, IndexError, TypeError) as exc:
             raise OutputInvalid(f"no message in the answer ({exc!r})") from exc
+        if choice.get("finish_reason") == "length":
+            raise AnswerCut(self.model)
         return self._parse(content)
 
     def image(self, prompt: str, width: int, height: int) -> bytes:

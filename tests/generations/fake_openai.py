@@ -72,7 +72,7 @@ class FakeOpenAI:
         else:
             text = value if kind == "raw" else json.dumps(value)
             messages = handler.path.endswith("/messages")
-            body, code = (_message(text) if messages else _chat(text)), 200
+            body, code = (message_body(text) if messages else chat_body(text)), 200
         try:
             handler.send_response(code)
             handler.send_header("Content-Type", "application/json")
@@ -88,11 +88,11 @@ class FakeOpenAI:
         self.httpd.shutdown()
 
 
-def _message(text: str) -> bytes:
+def message_body(text: str) -> bytes:
     return json.dumps({"role": "assistant", "content": [{"type": "text", "text": text}]}).encode()
 
 
-def _chat(content: str) -> bytes:
+def chat_body(content: str) -> bytes:
     return json.dumps(
         {"choices": [{"message": {"role": "assistant", "content": content}}]}
     ).encode()

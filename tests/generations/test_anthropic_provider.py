@@ -7,7 +7,7 @@ import pytest
 from generations.models import Deck
 from jobs.models import Job
 from jobs.services import job_execute, job_submit
-from tests.generations.fake_openai import DECK, FakeOpenAI
+from tests.generations.fake_openai import DECK, FakeOpenAI, message_body
 
 
 @pytest.fixture
@@ -40,6 +40,18 @@ def test_a_model_answer_becomes_a_deck(fake_anthropic, tenant):
     sent = json.loads(request["body"])
     assert sent["model"] and sent["system"]
     assert json.loads(sent["messages"][0]["content"])["task"] == "deck"
+
+
+@pytest.mark.parametrize("text", ['{"title": "Tides", "slides": [{"title": "Wh', json.dumps(DECK)])
+def test_an_answer_cut_at_max_tokens_fails_saying_so(fake_anthropic, tenant, settings, text):
+    settings.ANTHROPIC_MAX_TOKENS = 300
+    answer = json.loads(message_body(text))
+    fake_anthropic.default = ("body", {**answer, "stop_reason": "max_tokens"})
+    job = _deck(tenant)
+    assert (job.status, job.error_code) == (Job.Status.FAILED, "MODEL_ERROR")
+    assert "cut at the model's output limit (ANTHROPIC_MAX_TOKENS=300)" in job.error_message
+    assert json.loads(fake_anthropic.requests[0]["body"])["max_tokens"] == 300
+    assert not Deck.objects.filter(tenant=tenant).exists()
 
 
 @pytest.mark.parametrize(

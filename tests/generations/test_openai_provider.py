@@ -12,7 +12,7 @@ from PIL import Image
 from generations.models import GeneratedImage
 from jobs.models import Job, JobEvent
 from jobs.services import job_execute, job_submit
-from tests.generations.fake_openai import DECK, FakeOpenAI
+from tests.generations.fake_openai import CARDS, DECK, FakeOpenAI, chat_body
 from tests.generations.png_headers import png_claiming
 from tests.worker import running_worker, wait_for
 
@@ -131,6 +131,17 @@ def test_malformed_json_is_a_model_error(fake_openai, tenant):
     job = _flashcards(tenant)
     assert (job.status, job.error_code) == (Job.Status.FAILED, "MODEL_ERROR")
     assert "not JSON" in job.error_message
+
+
+@pytest.mark.parametrize("text", ['{"cards": [{"question": "What pulls', json.dumps(CARDS)])
+def test_an_answer_cut_at_the_models_output_limit_fails_saying_so(fake_openai, tenant, text):
+    answer = json.loads(chat_body(text))
+    answer["choices"][0]["finish_reason"] = "length"
+    fake_openai.default = ("body", answer)
+    job = _flashcards(tenant)
+    assert (job.status, job.error_code) == (Job.Status.FAILED, "MODEL_ERROR")
+    assert "cut at the model's output limit (gpt-4o-mini)" in job.error_message
+    assert len(fake_openai.requests) == 1
 
 
 def test_output_of_the_wrong_shape_is_a_model_error(fake_openai, tenant):
