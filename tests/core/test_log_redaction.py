@@ -28,11 +28,34 @@ def test_gunicorns_access_log_leaves_out_share_and_view_tokens(tenant, tmp_path)
         assert httpx.get(f"{base}/s/{token}").status_code == 200
         assert httpx.get(f"{base}/v/{signed}/").status_code == 200
         assert httpx.get(f"{base}/s/unknown-token").status_code == 404
+        # Decoded before routing, these open the same pages: the request line keeps them encoded.
+        assert httpx.get(f"{base}/s%2F{token}").status_code == 200
+        assert httpx.get(f"{base}/%73/{token}").status_code == 200
+        assert httpx.get(f"{base}/v%2F{signed}/").status_code == 200
     logged = access_log.read_text()
-    assert '"GET /s/[redacted] HTTP/1.1" 200' in logged
-    assert '"GET /v/[redacted]/ HTTP/1.1" 200' in logged
+    assert logged.count('"GET /s/[redacted] HTTP/1.1" 200') == 3
+    assert logged.count('"GET /v/[redacted]/ HTTP/1.1" 200') == 2
     assert token not in logged and signed not in logged and "unknown-token" not in logged
     assert "GET /healthz" in logged  # other paths are logged as they are
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "GET /s%2FabcDEF123_-x HTTP/1.1",
+        "GET /s%2fabcDEF123_-x HTTP/1.1",
+        "GET /%73/abcDEF123_-x HTTP/1.1",
+        "GET /%73%2FabcDEF123_-x?page=2 HTTP/1.1",
+        "https://offload.example/%76/abcDEF123_-x/",
+        "GET /?next=%2Fs%2FabcDEF123_-x HTTP/1.1",
+    ],
+)
+def test_a_link_with_its_path_percent_encoded_is_left_out_too(text):
+    from core.redaction import redact
+
+    redacted = redact(text)
+    assert "abcDEF123" not in redacted
+    assert "/s/[redacted]" in redacted or "/v/[redacted]" in redacted
 
 
 def test_djangos_request_log_leaves_them_out_too():
