@@ -1,4 +1,5 @@
 import io
+import math
 
 from django.conf import settings
 from rest_framework import parsers
@@ -12,7 +13,9 @@ MAX_JSON_DEPTH = 64
 
 class JSONParser(parsers.JSONParser):
     """DRF's JSON parser, reading at most DATA_UPLOAD_MAX_MEMORY_SIZE bytes (DRF reads the body from
-    the stream, past the limit Django applies to request.body) nested at most MAX_JSON_DEPTH deep."""
+    the stream, past the limit Django applies to request.body) nested at most MAX_JSON_DEPTH deep,
+    its numbers finite: `1e400` is valid JSON that Python reads as infinity, which no field, id or
+    JSON column takes."""
 
     def parse(self, stream, media_type=None, parser_context=None):
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
@@ -21,23 +24,25 @@ class JSONParser(parsers.JSONParser):
             raise PayloadTooLarge(f"The request body is larger than {limit:,} bytes.")
         try:
             data = super().parse(io.BytesIO(body), media_type, parser_context)
-            too_deep = not _depth_within(data, MAX_JSON_DEPTH)
+            problem = _shape_problem(data, MAX_JSON_DEPTH)
         except RecursionError:
-            too_deep = True
-        if too_deep:
-            raise ParseError(f"JSON parse error - nested deeper than {MAX_JSON_DEPTH} levels.")
+            problem = f"nested deeper than {MAX_JSON_DEPTH} levels"
+        if problem:
+            raise ParseError(f"JSON parse error - {problem}.")
         return data
 
 
-def _depth_within(data, limit: int) -> bool:
-    """Whether no array or object of `data` lies more than `limit` levels deep (walked without
-    recursion)."""
+def _shape_problem(data, limit: int) -> str:
+    """What no request may hold, walked without recursion: an array or object more than `limit`
+    levels deep, or a number too large to be finite ('' when there is neither)."""
     stack = [(data, 1)]
     while stack:
         value, depth = stack.pop()
+        if isinstance(value, float) and not math.isfinite(value):
+            return "a number is too large"
         if isinstance(value, dict | list):
             if depth > limit:
-                return False
+                return f"nested deeper than {limit} levels"
             children = value.values() if isinstance(value, dict) else value
             stack.extend((child, depth + 1) for child in children)
-    return True
+    return ""

@@ -167,6 +167,27 @@ def test_json_nested_too_deep_is_400_and_nothing_is_written(api_client, depth):
     assert parsed.json()["errors"] == {"payload": {"x": ["Unknown field."]}}
 
 
+@pytest.mark.parametrize(
+    ("url", "body"),
+    [
+        ("/api/v1/invoices", '{"number": "2026-1", "client": 1e400}'),
+        ("/api/v1/time-entries", '{"project": 1e400, "hours": "1"}'),
+        ("/api/v1/material-entries", '{"project": -1e400, "amount": "1"}'),
+        ("/api/v1/jobs", '{"type": "diagnostic", "payload": {"steps": 1, "x": [1e999]}}'),
+    ],
+)
+def test_a_number_too_large_to_be_finite_is_400_and_nothing_is_written(api_client, url, body):
+    from budgets.models import MaterialEntry, TimeEntry
+    from invoices.models import Invoice
+    from jobs.models import Job
+
+    response = api_client.post(url, data=body, content_type="application/json")
+    problem = _assert_problem(response, 400, "INVALID_REQUEST")
+    assert "a number is too large" in problem["detail"]
+    for model in (Invoice, TimeEntry, MaterialEntry, Job):
+        assert not model.objects.exists()
+
+
 @pytest.mark.parametrize("debug", [False, True])
 @pytest.mark.parametrize("client_fixture", ["api_client", "anonymous_client"])
 def test_too_many_query_parameters_are_400_in_problem_json(
