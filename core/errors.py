@@ -3,6 +3,7 @@
 import logging
 from collections import Counter
 
+import psycopg
 import redis
 from django.core.exceptions import (
     DisallowedHost,
@@ -12,7 +13,7 @@ from django.core.exceptions import (
     TooManyFieldsSent,
     TooManyFilesSent,
 )
-from django.db import InterfaceError, OperationalError
+from django.db import IntegrityError, InterfaceError, OperationalError
 from django.db.models import ProtectedError, RestrictedError
 from django.http import Http404, JsonResponse
 from django.views import defaults
@@ -224,6 +225,16 @@ def _still_referred_to(exc: ProtectedError | RestrictedError) -> str:
     return f"It cannot be deleted while other records refer to it ({referrers})."
 
 
+def _foreign_key_raced(exc: Exception) -> bool:
+    """A foreign key broken by a concurrent request: a row this one refers to was deleted since it
+    was checked, or a row referring to what this one deletes was added (PostgreSQL checks the
+    project's foreign keys at commit; SQLite words it so)."""
+    return isinstance(exc, IntegrityError) and (
+        isinstance(exc.__cause__, psycopg.errors.ForeignKeyViolation)
+        or "FOREIGN KEY constraint failed" in str(exc)
+    )
+
+
 def problem_exception_handler(exc, context):
     if isinstance(exc, Http404):
         exc = NotFound()
@@ -231,6 +242,8 @@ def problem_exception_handler(exc, context):
         exc = Forbidden()
     elif isinstance(exc, ProtectedError | RestrictedError):
         exc = Conflict(_still_referred_to(exc))
+    elif _foreign_key_raced(exc):
+        exc = Conflict("A related record changed meanwhile (deleted, or newly referring to it).")
     elif isinstance(exc, SuspiciousOperation):
         logger.warning("Refused a malformed request: %s", exc)
         exc = malformed_request_error(exc)

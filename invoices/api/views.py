@@ -1,4 +1,4 @@
-from django.db import transaction
+from django.db import connection, transaction
 from django.http import Http404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
@@ -21,6 +21,15 @@ from invoices.services import (
     invoice_pdf_request,
     invoice_pdf_response,
 )
+
+
+def _foreign_keys_checked_now() -> None:
+    """Check the transaction's foreign keys as each row is written, not at commit: a client or
+    project deleted since validation fails the write at once (409), before the render reads it,
+    and one that exists is kept from deletion until the commit."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
 
 
 class PdfDownloadNegotiation(DefaultContentNegotiation):
@@ -55,11 +64,13 @@ class InvoiceViewSet(TenantScopedMixin, AuditedMixin, viewsets.ModelViewSet):
 
     def perform_create(self, serializer):
         with transaction.atomic():
+            _foreign_keys_checked_now()
             super().perform_create(serializer)
             self._render(serializer.instance)
 
     def perform_update(self, serializer):
         with transaction.atomic():
+            _foreign_keys_checked_now()
             super().perform_update(serializer)
             self._render(serializer.instance)
 

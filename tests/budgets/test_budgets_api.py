@@ -5,7 +5,8 @@ import pytest
 from django.core.management import call_command
 
 from accounts.models import AuditEvent, Notification
-from budgets.models import BudgetAlert, MaterialEntry, ProjectBudget, TimeEntry
+from budgets.api.serializers import MaterialEntrySerializer, TimeEntrySerializer
+from budgets.models import BudgetAlert, MaterialEntry, Project, ProjectBudget, TimeEntry
 from tests.budgets.factories import ProjectBudgetFactory, ProjectFactory, hours, material
 from tests.invoices.factories import InvoiceFactory
 
@@ -411,3 +412,30 @@ def test_usage_rounds_money_half_up_as_invoices_do(api_client, tenant):
     usage = api_client.get(f"/api/v1/projects/{project.pk}/usage").json()
 
     assert usage["total"]["used"] == "2.53"
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    ("serializer", "url", "body"),
+    [
+        (TimeEntrySerializer, "/api/v1/time-entries", {"hours": "2"}),
+        (MaterialEntrySerializer, "/api/v1/material-entries", {"amount": "5"}),
+    ],
+)
+def test_an_entry_recorded_as_its_project_is_deleted_is_a_conflict(
+    api_client, tenant, monkeypatch, serializer, url, body
+):
+    project = ProjectFactory(tenant=tenant)
+    checked = serializer.validate
+
+    def validate_then_lose_the_project(self, attrs):
+        attrs = checked(self, attrs)
+        Project.objects.filter(pk=project.pk).delete()  # by a colleague, between check and save
+        return attrs
+
+    monkeypatch.setattr(serializer, "validate", validate_then_lose_the_project)
+    response = api_client.post(url, {"project": project.pk, **body}, format="json")
+    assert response.status_code == 409
+    assert response.json()["code"] == "CONFLICT"
+    assert "changed meanwhile" in response.json()["detail"]
+    assert not TimeEntry.objects.exists() and not MaterialEntry.objects.exists()
