@@ -94,6 +94,12 @@ class ProjectBudget(TenantOwned, models.Model):
     def __str__(self):
         return f"Budget of {self.project}"
 
+    def clean(self):
+        super().clean()
+        # The admin's thresholds box left empty means none: its form reads the empty box as null.
+        if self.alert_thresholds is None:
+            self.alert_thresholds = []
+
 
 class ProjectEntry(TenantOwned, models.Model):
     """What a project spent on a day: the fields time and material entries share."""
@@ -134,6 +140,7 @@ class TimeEntry(ProjectEntry):
     rate = models.DecimalField(
         max_digits=10,
         decimal_places=2,
+        blank=True,
         validators=NOT_NEGATIVE,
         help_text="Defaults to the project's hourly rate.",
     )
@@ -143,6 +150,13 @@ class TimeEntry(ProjectEntry):
 
     def __str__(self):
         return f"{self.hours} h on {self.project} ({self.date})"
+
+    def clean(self):
+        super().clean()
+        # Left empty in the admin, the rate is the project's, as an entry recorded through the API
+        # without one takes.
+        if self.rate is None and self.project_id is not None:
+            self.rate = self.project.hourly_rate
 
 
 class MaterialEntry(ProjectEntry):

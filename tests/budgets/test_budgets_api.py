@@ -439,3 +439,58 @@ def test_an_entry_recorded_as_its_project_is_deleted_is_a_conflict(
     assert response.json()["code"] == "CONFLICT"
     assert "changed meanwhile" in response.json()["detail"]
     assert not TimeEntry.objects.exists() and not MaterialEntry.objects.exists()
+
+
+@pytest.mark.parametrize("emptied", ["", "null"])
+def test_a_budgets_thresholds_emptied_in_the_admin_are_none(admin_client, tenant, emptied):
+    budget = ProjectBudgetFactory(
+        project=ProjectFactory(tenant=tenant),
+        hours_budget=Decimal("10"),
+        alert_thresholds=[{"type": "hours", "percentage": 50}],
+    )
+    response = admin_client.post(
+        f"/admin/budgets/projectbudget/{budget.pk}/change/",
+        {"project": budget.project_id, "hours_budget": "10", "alert_thresholds": emptied},
+    )
+    assert response.status_code == 302
+    budget.refresh_from_db()
+    assert budget.alert_thresholds == []
+
+
+def test_a_budget_added_on_the_admins_project_page_with_no_thresholds_has_none(
+    admin_client, tenant
+):
+    project = ProjectFactory(tenant=tenant)
+    response = admin_client.post(
+        f"/admin/budgets/project/{project.pk}/change/",
+        {
+            "name": project.name,
+            "status": "active",
+            "hourly_rate": "100",
+            "budget-TOTAL_FORMS": "1",
+            "budget-INITIAL_FORMS": "0",
+            "budget-MIN_NUM_FORMS": "0",
+            "budget-MAX_NUM_FORMS": "1",
+            "budget-0-project": project.pk,
+            "budget-0-hours_budget": "40",
+            "budget-0-alert_thresholds": "",
+        },
+    )
+    assert response.status_code == 302
+    assert ProjectBudget.objects.get(project=project).alert_thresholds == []
+
+
+def test_a_time_entry_added_in_the_admin_without_a_rate_takes_the_projects(admin_client, tenant):
+    project = ProjectFactory(tenant=tenant, hourly_rate=Decimal("95"))
+    entry = {"tenant": tenant.pk, "project": project.pk, "date": "2026-11-02", "hours": "2"}
+
+    response = admin_client.post("/admin/budgets/timeentry/add/", entry)
+
+    assert response.status_code == 302
+    assert TimeEntry.objects.get().rate == Decimal("95.00")
+    named = admin_client.post("/admin/budgets/timeentry/add/", {**entry, "rate": "120"})
+    assert named.status_code == 302
+    assert sorted(TimeEntry.objects.values_list("rate", flat=True)) == [
+        Decimal("95"),
+        Decimal("120"),
+    ]
