@@ -37,7 +37,8 @@ class ProjectAdmin(AuditedAdmin):
         messages.success(
             request,
             f"Budget check: {counts['checked']} projects checked, {counts['alerts_created']} "
-            f"alerts raised, {counts['alerts_resolved']} resolved, {counts['failed']} failed.",
+            f"alerts raised, {counts['alerts_updated']} updated, {counts['alerts_resolved']} resolved,"
+            f" {counts['failed']} failed.",
         )
 
 

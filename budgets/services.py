@@ -101,19 +101,21 @@ def _wanted_alerts(project: Project, percentages: dict) -> dict[tuple[str, Decim
 
 def budget_alert_check() -> dict:
     """Check every active project with a budget: raise an alert (and notify the tenant's admins)
-    for each newly crossed threshold, resolve the alerts that no longer hold (usage fell back under
+    for each newly crossed threshold, bring the percentage of those still crossed up to date,
+    resolve the alerts that no longer hold (usage fell back under
     the threshold, the threshold or the budget changed). A project whose usage cannot be computed is
     recorded in the audit log and skipped, its alerts left as they are; the others are still checked.
 
     The number of queries does not grow with the number of projects: the projects, two aggregates,
-    the active alerts, then one update and batched inserts."""
+    the active alerts, then one update, batched inserts and the batched updates of the alerts that
+    still hold (their current percentage follows the usage)."""
     checked = Project.objects.filter(status=Project.Status.ACTIVE, budget__isnull=False)
     projects = list(checked.select_related("budget", "tenant"))
     spent = spent_by_project(checked.values("pk"))
     active = defaultdict(dict)
     for alert in BudgetAlert.objects.filter(status=BudgetAlert.Status.ACTIVE):
         active[alert.project_id][(alert.type, alert.threshold)] = alert
-    to_raise, to_resolve, failed = [], [], []
+    to_raise, to_resolve, to_update, failed = [], [], [], []
     for project in projects:
         existing = active.pop(project.pk, {})
         try:
@@ -123,21 +125,29 @@ def budget_alert_check() -> dict:
             failed.append(project)
             _project_failed(project, exc)
             continue
+        held = set()
         for key, alert in existing.items():
             if key not in wanted or alert.budget_amount != wanted[key].budget_amount:
                 to_resolve.append(alert)
-        held = {key for key, alert in existing.items() if alert not in to_resolve}
+                continue
+            held.add(key)
+            # Still crossed: its percentage follows the usage.
+            if alert.current_percentage != wanted[key].current_percentage:
+                alert.current_percentage = wanted[key].current_percentage
+                to_update.append(alert)
         to_raise += [alert for key, alert in wanted.items() if key not in held]
     # Alerts of projects no longer checked (archived, budget removed) no longer hold either.
     to_resolve += [alert for alerts in active.values() for alert in alerts.values()]
     # Resolved first: an alert raised again (its budget changed) takes the resolved one's place.
     resolved = _alerts_resolve(to_resolve)
     raised = _alerts_raise(to_raise)
+    BudgetAlert.objects.bulk_update(to_update, ["current_percentage"], batch_size=1000)
     _failures_alert(failed)
     return {
         "checked": len(projects) - len(failed),
         "alerts_created": len(raised),
         "alerts_resolved": resolved,
+        "alerts_updated": len(to_update),
         "failed": len(failed),
     }
 

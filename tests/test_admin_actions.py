@@ -51,7 +51,9 @@ def test_the_budget_check_action_runs_the_check_and_says_what_it_found(admin_cli
     )
     hours(project, 6)
     said = _act(admin_client, "/admin/budgets/project/", "run_budget_check", [project])
-    assert said == ["Budget check: 1 projects checked, 1 alerts raised, 0 resolved, 0 failed."]
+    assert said == [
+        "Budget check: 1 projects checked, 1 alerts raised, 0 updated, 0 resolved, 0 failed."
+    ]
     assert BudgetAlert.objects.filter(project=project, status="active").count() == 1
 
 

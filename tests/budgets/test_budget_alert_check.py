@@ -107,6 +107,7 @@ def test_a_changed_budget_resolves_the_alert_and_raises_one_against_the_new_budg
         "checked": None,
         "alerts_created": 1,
         "alerts_resolved": 1,
+        "alerts_updated": 0,
         "failed": 0,
     }
     first.refresh_from_db()
@@ -117,6 +118,20 @@ def test_a_changed_budget_resolves_the_alert_and_raises_one_against_the_new_budg
     assert [notice.resolved_at is None for notice in notices] == [False, True]
     assert "113.33%" in notices[1].title
     assert budget_alert_check()["alerts_created"] == 0
+
+
+def test_an_alert_still_crossed_shows_the_usage_of_the_last_check(tenant, tenant_admin):
+    project = _budget(tenant, [_threshold("hours", 50)], hours_budget=Decimal("10"))
+    hours(project, 6)
+    budget_alert_check()
+    hours(project, 6)
+
+    assert budget_alert_check()["alerts_updated"] == 1
+
+    alert = BudgetAlert.objects.get()
+    assert (alert.status, alert.current_percentage) == ("active", Decimal("120.00"))
+    assert Notification.objects.filter(kind="budget_alert").count() == 1
+    assert budget_alert_check()["alerts_updated"] == 0
 
 
 def test_a_project_that_fails_keeps_the_alerts_it_had(tenant, tenant_admin):
@@ -157,7 +172,13 @@ def test_archived_projects_and_projects_without_a_budget_are_skipped(tenant, ten
     hours(archived, 5)
     hours(ProjectFactory(tenant=tenant), 500)
     counts = budget_alert_check()
-    assert counts == {"checked": 0, "alerts_created": 0, "alerts_resolved": 0, "failed": 0}
+    assert counts == {
+        "checked": 0,
+        "alerts_created": 0,
+        "alerts_resolved": 0,
+        "alerts_updated": 0,
+        "failed": 0,
+    }
     assert not BudgetAlert.objects.exists()
 
 

@@ -12,5 +12,6 @@ class Command(OperatorCommand):
             return
         self.stdout.write(
             f"Projects checked: {counts['checked']}, alerts raised: {counts['alerts_created']},"
-            f" alerts resolved: {counts['alerts_resolved']}, projects failed: {counts['failed']}."
+            f" alerts updated: {counts['alerts_updated']}, alerts resolved:"
+            f" {counts['alerts_resolved']}, projects failed: {counts['failed']}."
         )
