@@ -170,7 +170,8 @@ class InvoiceAdmin(AuditedAdmin):
                     new={"lines": after},
                 )
             # After the lines are saved too: the render must see the invoice as the admin left it.
-            invoice_pdf_request(invoice=invoice)
+            # Saved unchanged, it is not rendered again ("Render the PDF again" does that).
+            invoice_pdf_request(invoice=invoice, if_changed=True)
 
     @staticmethod
     def _audit(request, invoice, action: str, **values) -> None:

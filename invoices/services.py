@@ -39,11 +39,12 @@ PDF_RENDER_CANCELED = (
 )
 
 
-def invoice_pdf_request(*, invoice: Invoice) -> Job | None:
+def invoice_pdf_request(*, invoice: Invoice, if_changed: bool = False) -> Job | None:
     """Queue one render of the invoice's current content, after the caller's transaction commits.
     While a render is already waiting to start, nothing more is queued: it will render the latest
     content. A render that is under way when the content changes is followed by a fresh one (the
-    handler compares the content hash when it finishes)."""
+    handler compares the content hash when it finishes). With `if_changed`, nothing is queued
+    when the PDF, ready or on its way, already shows this content."""
     with transaction.atomic():
         locked = (
             Invoice.objects.select_for_update(of=("self",))
@@ -51,6 +52,12 @@ def invoice_pdf_request(*, invoice: Invoice) -> Job | None:
             .get(pk=invoice.pk)
         )
         fingerprint = locked.content_fingerprint()
+        if (
+            if_changed
+            and fingerprint == locked.content_hash
+            and locked.pdf_status != Invoice.PdfStatus.FAILED
+        ):
+            return None
         waiting = locked.pdf_job is not None and locked.pdf_job.status == Job.Status.PENDING
         fields = {"content_hash": fingerprint}
         if waiting or (

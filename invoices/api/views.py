@@ -72,7 +72,8 @@ class InvoiceViewSet(TenantScopedMixin, AuditedMixin, viewsets.ModelViewSet):
         with transaction.atomic():
             _foreign_keys_checked_now()
             super().perform_update(serializer)
-            self._render(serializer.instance)
+            # A change that leaves what the PDF shows as it was (or no change) renders nothing.
+            self._render(serializer.instance, if_changed=True)
 
     def perform_destroy(self, invoice):
         invoice_delete(invoice=invoice, actor=self.request.user.actor)
@@ -80,8 +81,8 @@ class InvoiceViewSet(TenantScopedMixin, AuditedMixin, viewsets.ModelViewSet):
     def _values(self, invoice) -> dict:
         return {**super()._values(invoice), "lines": invoice_lines_audited(invoice)}
 
-    def _render(self, invoice):
-        invoice_pdf_request(invoice=invoice)
+    def _render(self, invoice, *, if_changed: bool = False):
+        invoice_pdf_request(invoice=invoice, if_changed=if_changed)
         invoice.refresh_from_db(fields=["pdf_status", "content_hash", "pdf_job"])
 
     @extend_schema(responses={(200, "application/pdf"): OpenApiTypes.BINARY})

@@ -509,6 +509,62 @@ def test_a_canceled_render_requeued_by_an_operator_shows_pending_then_ready(api_
     assert api_client.get(f"/api/v1/invoices/{created['id']}").json()["pdf_status"] == "ready"
 
 
+def test_a_change_that_leaves_the_pdf_as_it_was_renders_nothing(api_client, invoice):
+    _run(invoice_pdf_request(invoice=invoice))
+    url = f"/api/v1/invoices/{invoice.pk}"
+    lines = api_client.get(url).json()["lines"]
+
+    for unchanged in ({}, {"number": invoice.number}, {"lines": lines}):
+        response = api_client.patch(url, unchanged, format="json")
+        assert (response.status_code, response.json()["pdf_status"]) == (200, "ready")
+    assert Job.objects.filter(type="invoice_pdf").count() == 1
+
+    changed = api_client.patch(url, {"notes": "Paid by card."}, format="json")
+    assert changed.json()["pdf_status"] == "pending"
+    assert Job.objects.filter(type="invoice_pdf").count() == 2
+
+
+def test_an_invoice_saved_unchanged_in_the_admin_is_not_rendered_again(admin_client, invoice):
+    _run(invoice_pdf_request(invoice=invoice))
+    row = invoice.lines.get()
+    form = {
+        "tenant": invoice.tenant_id,
+        "number": invoice.number,
+        "client": invoice.client_id,
+        "currency": invoice.currency,
+        "status": "draft",
+        "lines-TOTAL_FORMS": "1",
+        "lines-INITIAL_FORMS": "1",
+        "lines-MIN_NUM_FORMS": "0",
+        "lines-MAX_NUM_FORMS": "1000",
+        "lines-0-id": row.pk,
+        "lines-0-invoice": invoice.pk,
+        "lines-0-sort_order": "0",
+        "lines-0-description": row.description,
+        "lines-0-quantity": str(row.quantity),
+        "lines-0-unit_price": str(row.unit_price),
+        "lines-0-vat_rate": str(row.vat_rate),
+    }
+    url = f"/admin/invoices/invoice/{invoice.pk}/change/"
+
+    assert admin_client.post(url, form).status_code == 302
+    invoice.refresh_from_db()
+    assert invoice.pdf_status == Invoice.PdfStatus.READY
+    assert Job.objects.filter(type="invoice_pdf").count() == 1
+
+    assert admin_client.post(url, {**form, "lines-0-quantity": "3"}).status_code == 302
+    invoice.refresh_from_db()
+    assert invoice.pdf_status == Invoice.PdfStatus.PENDING
+    assert Job.objects.filter(type="invoice_pdf").count() == 2
+
+
+def test_a_patch_renders_a_failed_pdf_again_even_unchanged(api_client, invoice):
+    job_cancel(job=invoice_pdf_request(invoice=invoice))
+    url = f"/api/v1/invoices/{invoice.pk}"
+    assert api_client.get(url).json()["pdf_status"] == "failed"
+    assert api_client.patch(url, {}, format="json").json()["pdf_status"] == "pending"
+
+
 def _pdf_text(invoice) -> str:
     invoice.refresh_from_db()
     return "\n".join(page.extract_text() for page in PdfReader(invoice.pdf_file.open("rb")).pages)
