@@ -33,6 +33,9 @@ def project_budget_set(*, project: Project, actor=None, **fields) -> ProjectBudg
     nothing."""
     budgets = ProjectBudget.objects.select_for_update()
     with transaction.atomic():
+        # Two first calls at once: the second waits here and then changes the budget the first
+        # created, audited as a change of what that one stored.
+        Project.objects.select_for_update().filter(pk=project.pk).exists()
         stored = budgets.filter(project=project).first()
         old = audit_values(stored, fields) if stored else None
         budget, created = ProjectBudget.objects.update_or_create(

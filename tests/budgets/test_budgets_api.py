@@ -494,3 +494,25 @@ def test_a_time_entry_added_in_the_admin_without_a_rate_takes_the_projects(admin
         Decimal("95"),
         Decimal("120"),
     ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_racing_first_budgets_are_one_creation_and_changes_of_what_it_stored(tenant):
+    from budgets.services import project_budget_set
+    from tests.concurrency import at_once
+
+    project = ProjectFactory(tenant=tenant)
+    amounts = iter(range(10, 90, 10))
+
+    results = at_once(
+        lambda: project_budget_set(project=project, hours_budget=Decimal(next(amounts))), 8
+    )
+
+    assert not [result for result in results if isinstance(result, Exception)]
+    events = AuditEvent.objects.filter(resource_type="budgets.projectbudget").order_by("id")
+    assert [event.action for event in events][0] == AuditEvent.Action.CREATE
+    assert all(event.action == AuditEvent.Action.UPDATE for event in events[1:])
+    assert all(event.old_values is not None for event in events[1:])
+    assert events.last().new_values["hours_budget"] == str(
+        ProjectBudget.objects.get(project=project).hours_budget
+    )
