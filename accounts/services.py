@@ -11,7 +11,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
-from django.core.mail import send_mail
+from django.core.mail import EmailMessage, get_connection
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, transaction
 from django.db.models import PROTECT, RESTRICT, F, Q, QuerySet
@@ -457,13 +457,19 @@ def notify_admins(
 
 
 def _alert_email_on_commit(subject: str, body: str, recipients: list[str]) -> None:
-    """Email an alert once the notifications are committed. A mail failure (a server that is down,
-    a refused address) is logged: the in-app notifications stand, and the caller goes on to notify
-    others."""
+    """Email an alert once the notifications are committed, each admin their own message (none
+    sees who else was told) over one connection. A mail failure (a server that is down, a refused
+    address) is logged: the in-app notifications stand, the other admins are still emailed, and
+    the caller goes on to notify others."""
 
     def send():
         try:
-            send_mail(subject, body, None, recipients)
+            with get_connection() as connection:
+                for recipient in recipients:
+                    try:
+                        EmailMessage(subject, body, to=[recipient], connection=connection).send()
+                    except Exception:  # noqa: BLE001 - one refused address stops no other
+                        logger.exception("Could not email the alert %r to an admin.", subject)
         except Exception:  # noqa: BLE001 - no mail failure may stop the notifying of others
             logger.exception("Could not email the alert %r to %d admins.", subject, len(recipients))
 

@@ -31,6 +31,17 @@ def test_a_title_longer_than_its_column_is_shortened_to_fit(tenant, tenant_admin
     assert mailoutbox[0].body.splitlines() == ["x" * 254 + "…", "a b"]
 
 
+def test_each_admin_is_emailed_on_their_own(tenant, tenant_admin, mailoutbox):
+    from tests.factories import MembershipFactory, UserFactory
+
+    other = MembershipFactory(tenant=tenant, user=UserFactory(username="bob@example.com")).user
+
+    notify_admins(tenant=tenant, kind="test", title="Storage full")
+
+    assert sorted(email.to for email in mailoutbox) == sorted([[tenant_admin.email], [other.email]])
+    assert all(not email.cc and not email.bcc for email in mailoutbox)
+
+
 def _closed_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
