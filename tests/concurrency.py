@@ -26,3 +26,16 @@ def at_once(function, times: int) -> list:
     for thread in threads:
         thread.join()
     return results
+
+
+def deleted_once_validated(monkeypatch, serializer_class, row) -> None:
+    """Delete `row`, as a concurrent request would, right after `serializer_class` has validated
+    a request that names it and before that request saves."""
+    checked = serializer_class.validate
+
+    def validate_then_delete(self, attrs):
+        attrs = checked(self, attrs)
+        type(row).objects.filter(pk=row.pk).delete()
+        return attrs
+
+    monkeypatch.setattr(serializer_class, "validate", validate_then_delete)

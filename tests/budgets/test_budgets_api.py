@@ -6,8 +6,9 @@ from django.core.management import call_command
 
 from accounts.models import AuditEvent, Notification
 from budgets.api.serializers import MaterialEntrySerializer, TimeEntrySerializer
-from budgets.models import BudgetAlert, MaterialEntry, Project, ProjectBudget, TimeEntry
+from budgets.models import BudgetAlert, MaterialEntry, ProjectBudget, TimeEntry
 from tests.budgets.factories import ProjectBudgetFactory, ProjectFactory, hours, material
+from tests.concurrency import deleted_once_validated
 from tests.invoices.factories import InvoiceFactory
 
 
@@ -287,8 +288,12 @@ def test_the_admin_refuses_a_row_on_another_workspaces_project(
     assert not MaterialEntry.objects.exists()
 
 
+@pytest.mark.parametrize(
+    ("thresholds", "stored"),
+    [('[{"type": "hours", "percentage": 80}]', [{"type": "hours", "percentage": 80}]), ("", [])],
+)
 def test_a_budget_added_on_the_admins_project_page_belongs_to_the_project_workspace(
-    admin_client, tenant
+    admin_client, tenant, thresholds, stored
 ):
     project = ProjectFactory(tenant=tenant)
     response = admin_client.post(
@@ -303,12 +308,13 @@ def test_a_budget_added_on_the_admins_project_page_belongs_to_the_project_worksp
             "budget-MIN_NUM_FORMS": "0",
             "budget-MAX_NUM_FORMS": "1",
             "budget-0-hours_budget": "40",
-            "budget-0-alert_thresholds": '[{"type": "hours", "percentage": 80}]',
+            "budget-0-alert_thresholds": thresholds,
         },
     )
     assert response.status_code == 302, response.context["adminform"].form.errors
     budget = ProjectBudget.objects.get(project=project)
     assert (budget.tenant, budget.hours_budget) == (tenant, Decimal("40"))
+    assert budget.alert_thresholds == stored
 
 
 def test_an_entry_keeps_its_rate_when_changed_and_takes_the_new_projects_when_moved(
@@ -426,14 +432,7 @@ def test_an_entry_recorded_as_its_project_is_deleted_is_a_conflict(
     api_client, tenant, monkeypatch, serializer, url, body
 ):
     project = ProjectFactory(tenant=tenant)
-    checked = serializer.validate
-
-    def validate_then_lose_the_project(self, attrs):
-        attrs = checked(self, attrs)
-        Project.objects.filter(pk=project.pk).delete()  # by a colleague, between check and save
-        return attrs
-
-    monkeypatch.setattr(serializer, "validate", validate_then_lose_the_project)
+    deleted_once_validated(monkeypatch, serializer, project)
     response = api_client.post(url, {"project": project.pk, **body}, format="json")
     assert response.status_code == 409
     assert response.json()["code"] == "CONFLICT"
@@ -455,29 +454,6 @@ def test_a_budgets_thresholds_emptied_in_the_admin_are_none(admin_client, tenant
     assert response.status_code == 302
     budget.refresh_from_db()
     assert budget.alert_thresholds == []
-
-
-def test_a_budget_added_on_the_admins_project_page_with_no_thresholds_has_none(
-    admin_client, tenant
-):
-    project = ProjectFactory(tenant=tenant)
-    response = admin_client.post(
-        f"/admin/budgets/project/{project.pk}/change/",
-        {
-            "name": project.name,
-            "status": "active",
-            "hourly_rate": "100",
-            "budget-TOTAL_FORMS": "1",
-            "budget-INITIAL_FORMS": "0",
-            "budget-MIN_NUM_FORMS": "0",
-            "budget-MAX_NUM_FORMS": "1",
-            "budget-0-project": project.pk,
-            "budget-0-hours_budget": "40",
-            "budget-0-alert_thresholds": "",
-        },
-    )
-    assert response.status_code == 302
-    assert ProjectBudget.objects.get(project=project).alert_thresholds == []
 
 
 def test_a_time_entry_added_in_the_admin_without_a_rate_takes_the_projects(admin_client, tenant):

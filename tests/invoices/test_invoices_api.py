@@ -459,17 +459,10 @@ def test_a_discount_line_without_vat_shows_no_negative_zero(api_client):
 @pytest.mark.django_db(transaction=True)
 def test_an_invoice_created_as_its_client_is_deleted_is_a_conflict(api_client, tenant, monkeypatch):
     from invoices.api.serializers import InvoiceSerializer
-    from invoices.models import Client
+    from tests.concurrency import deleted_once_validated
 
     client = ClientFactory(tenant=tenant)
-    checked = InvoiceSerializer.validate
-
-    def validate_then_lose_the_client(self, attrs):
-        attrs = checked(self, attrs)
-        Client.objects.filter(pk=client.pk).delete()  # by a colleague, between check and save
-        return attrs
-
-    monkeypatch.setattr(InvoiceSerializer, "validate", validate_then_lose_the_client)
+    deleted_once_validated(monkeypatch, InvoiceSerializer, client)
     response = api_client.post("/api/v1/invoices", {**INVOICE, "client": client.pk}, format="json")
     assert response.status_code == 409
     assert response.json()["code"] == "CONFLICT"
