@@ -1,7 +1,8 @@
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.core.files.storage import default_storage
-from django.db import transaction
+from django.db import IntegrityError, transaction
+from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.html import format_html
@@ -9,7 +10,7 @@ from django.utils.html import format_html
 from accounts.admin import AuditedAdmin, WorkspaceFilter, selection_too_big
 from accounts.models import AuditEvent
 from accounts.services import audit_record, audit_values
-from invoices.models import Client, Invoice, InvoiceLine
+from invoices.models import Client, Invoice, InvoiceLine, invoice_number_was_taken
 from invoices.services import (
     invoice_delete,
     invoice_lines_audited,
@@ -141,6 +142,20 @@ class InvoiceAdmin(AuditedAdmin):
         if not self.has_view_permission(request, invoice):
             raise PermissionDenied
         return invoice_pdf_response(invoice)
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except IntegrityError as error:
+            if not invoice_number_was_taken(error):
+                raise
+            # Nothing of the save is kept (the view is one transaction): the form comes back.
+            messages.error(
+                request,
+                f"Another invoice of this workspace took the number {request.POST.get('number')!r}"
+                " meanwhile; nothing was saved. Choose another number.",
+            )
+            return HttpResponseRedirect(request.get_full_path())
 
     def save_model(self, request, obj, form, change):
         if change:

@@ -9,11 +9,19 @@ import pycountry
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
-from django.db import models
+from django.db import IntegrityError, models
 
 from accounts.models import TenantOwned, TenantScopedQuerySet
 
 CENT = Decimal("0.01")
+NUMBER_CONSTRAINT = "invoice_number_per_tenant"
+
+
+def invoice_number_was_taken(error: IntegrityError) -> bool:
+    """Whether a write failed because another invoice of the workspace took the number between
+    the check and the write (a racing request's invoice is invisible to the check)."""
+    diag = getattr(error.__cause__, "diag", None)
+    return getattr(diag, "constraint_name", None) == NUMBER_CONSTRAINT
 
 
 def money(value: Decimal) -> Decimal:
@@ -134,9 +142,7 @@ class Invoice(TenantOwned, models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-        constraints = [
-            models.UniqueConstraint(fields=["tenant", "number"], name="invoice_number_per_tenant")
-        ]
+        constraints = [models.UniqueConstraint(fields=["tenant", "number"], name=NUMBER_CONSTRAINT)]
 
     def __str__(self):
         return f"Invoice {self.number}"

@@ -8,7 +8,13 @@ from rest_framework import serializers
 from budgets.models import Project
 from core.errors import Conflict
 from core.validation import KnownFieldsOnly
-from invoices.models import Client, Invoice, InvoiceLine, validate_dates
+from invoices.models import (
+    Client,
+    Invoice,
+    InvoiceLine,
+    invoice_number_was_taken,
+    validate_dates,
+)
 from invoices.services import invoice_pdf_url
 
 
@@ -109,8 +115,7 @@ def _number_taken_is_a_conflict(number: str):
         with transaction.atomic():
             yield
     except IntegrityError as error:
-        diag = getattr(error.__cause__, "diag", None)
-        if getattr(diag, "constraint_name", None) != "invoice_number_per_tenant":
+        if not invoice_number_was_taken(error):
             raise
         raise Conflict(
             f"Another invoice of this workspace has the number {number!r} (created meanwhile)."

@@ -1,6 +1,7 @@
 """The admin keeps the API's rules for invoices: only a draft's content changes, the status only
 moves forward, and only a draft is deleted (with its stored PDF)."""
 
+import pytest
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
@@ -251,3 +252,43 @@ def test_a_sent_invoice_stored_with_its_due_date_first_is_still_marked_paid(
     assert paid.status_code == 200
     invoice.refresh_from_db()
     assert invoice.status == Invoice.Status.VOID
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_number_taken_by_the_api_as_the_admin_saves_is_a_message_not_an_error(
+    admin_client, tenant, monkeypatch
+):
+    from django.db import connection
+
+    from tests.concurrency import at_once
+
+    checked = Invoice.validate_constraints
+
+    def check_then_lose_the_number(self, exclude=None):
+        checked(self, exclude)
+
+        # A client takes the number over the API between the admin's check and its save.
+        def take():
+            InvoiceFactory(tenant=tenant, number="2026-0042")
+
+        at_once(take, 1)
+        connection.ensure_connection()
+
+    monkeypatch.setattr(Invoice, "validate_constraints", check_then_lose_the_number)
+    response = admin_client.post(
+        "/admin/invoices/invoice/add/",
+        {
+            "tenant": tenant.pk,
+            "number": "2026-0042",
+            "currency": "EUR",
+            "status": "draft",
+            "lines-TOTAL_FORMS": "0",
+            "lines-INITIAL_FORMS": "0",
+        },
+        follow=True,
+    )
+
+    assert response.status_code == 200
+    (said,) = [str(message) for message in response.context["messages"]]
+    assert "took the number '2026-0042' meanwhile; nothing was saved" in said
+    assert Invoice.objects.filter(number="2026-0042").count() == 1
