@@ -44,7 +44,7 @@ def invoice_pdf_request(*, invoice: Invoice, if_changed: bool = False) -> Job | 
     While a render is already waiting to start, nothing more is queued: it will render the latest
     content. A render that is under way when the content changes is followed by a fresh one (the
     handler compares the content hash when it finishes). With `if_changed`, nothing is queued
-    when the PDF, ready or on its way, already shows this content."""
+    when the stored PDF shows this content, or a render of it is on its way."""
     with transaction.atomic():
         locked = (
             Invoice.objects.select_for_update(of=("self",))
@@ -52,17 +52,15 @@ def invoice_pdf_request(*, invoice: Invoice, if_changed: bool = False) -> Job | 
             .get(pk=invoice.pk)
         )
         fingerprint = locked.content_fingerprint()
-        if (
-            if_changed
-            and fingerprint == locked.content_hash
-            and locked.pdf_status != Invoice.PdfStatus.FAILED
-        ):
-            return None
         waiting = locked.pdf_job is not None and locked.pdf_job.status == Job.Status.PENDING
-        fields = {"content_hash": fingerprint}
-        if waiting or (
+        busy = waiting or (
             locked.pdf_job is not None and locked.pdf_job.status == Job.Status.PROCESSING
-        ):
+        )
+        shown = locked.pdf_status == Invoice.PdfStatus.READY and locked.rendered_hash == fingerprint
+        if if_changed and (shown or (busy and fingerprint == locked.content_hash)):
+            return None
+        fields = {"content_hash": fingerprint}
+        if busy:
             Invoice.objects.filter(pk=invoice.pk).update(
                 pdf_status=_status_while_busy(locked), **fields
             )

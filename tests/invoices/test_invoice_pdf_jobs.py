@@ -558,6 +558,14 @@ def test_an_invoice_saved_unchanged_in_the_admin_is_not_rendered_again(admin_cli
     assert Job.objects.filter(type="invoice_pdf").count() == 2
 
 
+def test_a_patch_renders_a_pdf_left_pending_with_no_render_coming(api_client, invoice):
+    render = _run(invoice_pdf_request(invoice=invoice))
+    # The re-render its last render asked for was never queued (a database blip at its commit).
+    Invoice.objects.filter(pk=invoice.pk).update(pdf_status=Invoice.PdfStatus.PENDING)
+    assert api_client.patch(f"/api/v1/invoices/{invoice.pk}", {}, format="json").status_code == 200
+    assert Job.objects.filter(type="invoice_pdf").exclude(pk=render.pk).count() == 1
+
+
 def test_a_patch_renders_a_failed_pdf_again_even_unchanged(api_client, invoice):
     job_cancel(job=invoice_pdf_request(invoice=invoice))
     url = f"/api/v1/invoices/{invoice.pk}"
