@@ -225,6 +225,9 @@ def _still_referred_to(exc: ProtectedError | RestrictedError) -> str:
     return f"It cannot be deleted while other records refer to it ({referrers})."
 
 
+RELATED_RECORD_CHANGED = "A related record changed meanwhile (deleted, or newly referring to it)."
+
+
 def _foreign_key_raced(exc: Exception) -> bool:
     """A foreign key broken by a concurrent request: a row this one refers to was deleted since it
     was checked, or a row referring to what this one deletes was added (PostgreSQL checks the
@@ -243,7 +246,7 @@ def problem_exception_handler(exc, context):
     elif isinstance(exc, ProtectedError | RestrictedError):
         exc = Conflict(_still_referred_to(exc))
     elif _foreign_key_raced(exc):
-        exc = Conflict("A related record changed meanwhile (deleted, or newly referring to it).")
+        exc = Conflict(RELATED_RECORD_CHANGED)
     elif isinstance(exc, SuspiciousOperation):
         logger.warning("Refused a malformed request: %s", exc)
         exc = malformed_request_error(exc)

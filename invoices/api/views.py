@@ -11,7 +11,8 @@ from rest_framework.utils.mediatypes import media_type_matches
 from accounts.api.auditing import AuditedMixin
 from accounts.api.scoping import TenantScopedMixin
 from budgets.api.views import TenantCreateMixin
-from core.errors import NotFound
+from budgets.models import Project
+from core.errors import RELATED_RECORD_CHANGED, Conflict, NotFound
 from core.idempotency import idempotent
 from invoices.api.serializers import ClientSerializer, InvoiceSerializer
 from invoices.models import Client, Invoice
@@ -30,6 +31,17 @@ def _foreign_keys_checked_now() -> None:
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+
+
+def _related_rows_still_there(invoice: Invoice) -> None:
+    """SQLite checks foreign keys only at commit, and SET CONSTRAINTS does not exist there: after
+    the write, which gave this transaction the database's write lock, no other can delete the
+    client or project, so their presence now is sure."""
+    if connection.vendor == "postgresql":
+        return
+    for model, pk in ((Client, invoice.client_id), (Project, invoice.project_id)):
+        if pk is not None and not model.objects.filter(pk=pk).exists():
+            raise Conflict(RELATED_RECORD_CHANGED)
 
 
 class PdfDownloadNegotiation(DefaultContentNegotiation):
@@ -66,12 +78,14 @@ class InvoiceViewSet(TenantScopedMixin, AuditedMixin, viewsets.ModelViewSet):
         with transaction.atomic():
             _foreign_keys_checked_now()
             super().perform_create(serializer)
+            _related_rows_still_there(serializer.instance)
             self._render(serializer.instance)
 
     def perform_update(self, serializer):
         with transaction.atomic():
             _foreign_keys_checked_now()
             super().perform_update(serializer)
+            _related_rows_still_there(serializer.instance)
             # A change that leaves what the PDF shows as it was (or no change) renders nothing.
             self._render(serializer.instance, if_changed=True)
 
