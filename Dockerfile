@@ -19,4 +19,5 @@ RUN useradd --create-home --uid 1000 offload && mkdir -p var/media && chown -R o
 USER offload
 
 EXPOSE 8000
-CMD ["sh", "-c", "gunicorn config.wsgi:application --bind 0.0.0.0:8000 --workers ${WEB_CONCURRENCY:-4} --access-logfile -"]
+# exec: gunicorn, not the shell, is PID 1 and gets the SIGTERM of `docker stop`.
+CMD ["sh", "-c", "exec gunicorn config.wsgi:application --bind 0.0.0.0:8000 --workers ${WEB_CONCURRENCY:-4} --access-logfile -"]

@@ -1,16 +1,21 @@
 """gunicorn with the production settings, as the Dockerfile and compose run it."""
 
 import contextlib
+import json
+import os
+import re
+import signal
 import socket
 import subprocess
 import sys
 import threading
+from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.webserver import running_web
-from tests.worker import ROOT, worker_env
+from tests.worker import ROOT, wait_for, worker_env
 
 
 @pytest.fixture
@@ -90,3 +95,39 @@ def test_a_redis_that_hangs_is_a_503_with_retry_after_not_a_request_held_until_k
     assert response.status_code == 503
     assert response.headers["Retry-After"] == "5"
     assert response.json()["code"] == "SERVICE_UNAVAILABLE"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_images_command_stops_gunicorn_on_the_sigterm_of_docker_stop(production_env):
+    # The Dockerfile's CMD, on a free port: what `docker stop` signals is the process it starts.
+    command = json.loads(re.search(r"^CMD (.+)$", (ROOT / "Dockerfile").read_text(), re.M)[1])
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    command[-1] = command[-1].replace("0.0.0.0:8000", f"127.0.0.1:{port}")
+    env = worker_env(production_env)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    server = subprocess.Popen(
+        command,
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    health = f"http://127.0.0.1:{port}/healthz"
+    try:
+        wait_for(lambda: _answers(health), timeout=30)
+        server.send_signal(signal.SIGTERM)
+        server.wait(30)
+        assert not _answers(health), "gunicorn kept serving after the container's SIGTERM"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(server.pid, signal.SIGKILL)
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
