@@ -23,17 +23,21 @@ _CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
 class ProbeMiddleware:
-    """Answers the liveness and readiness probes before anything else runs: a load balancer or a
-    container's healthcheck asks by address (Host: 127.0.0.1, a pod's IP), which ALLOWED_HOSTS
-    rightly refuses for every other page, and must not be redirected to https either."""
+    """Answers the liveness and readiness probes, and the metrics scrape, before anything else
+    runs: a load balancer, a container's healthcheck or Prometheus asks by address (Host:
+    127.0.0.1, a pod's IP), which ALLOWED_HOSTS rightly refuses for every other page, and must not
+    be redirected to https either. The metrics keep their own guard (token or address)."""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
         from core.health import healthz, readyz
+        from jobs.monitoring import metrics_view
 
-        probe = {"/healthz": healthz, "/readyz": readyz}.get(request.path_info)
+        probe = {"/healthz": healthz, "/readyz": readyz, "/metrics": metrics_view}.get(
+            request.path_info
+        )
         if probe is not None:
             return probe(request)
         return self.get_response(request)

@@ -41,6 +41,9 @@ def test_probes_by_address_static_assets_and_the_host_check(production_env):
         # The compose healthcheck and orchestrators ask by address, not by the public host name.
         assert httpx.get(f"{base}/healthz").json() == {"status": "ok"}
         assert httpx.get(f"{base}/readyz").status_code == 200
+        # So does Prometheus, scraping from an address METRICS_ALLOWED_IPS admits.
+        metrics = httpx.get(f"{base}/metrics")
+        assert metrics.status_code == 200 and "offload_queue_pending" in metrics.text
         # Every other page keeps to ALLOWED_HOSTS.
         assert httpx.get(f"{base}/api/v1/me").status_code == 400
         public = {"Host": "offload.example.com"}
