@@ -85,6 +85,10 @@ class JobEventInline(admin.TabularInline):
     def has_add_permission(self, request, obj=None):
         return False
 
+    def has_view_permission(self, request, obj=None):
+        # A job's latest events are part of its page, for whoever may see the job.
+        return request.user.has_perm("jobs.view_job") or request.user.has_perm("jobs.change_job")
+
 
 @admin.register(Job)
 class JobAdmin(OwnedRecordsGo, LargeTableAdmin):
@@ -115,6 +119,13 @@ class JobAdmin(OwnedRecordsGo, LargeTableAdmin):
 
     def has_add_permission(self, request):
         return False
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = super().get_readonly_fields(request, obj)
+        # The history line links to Job events, which only those who may view them open.
+        if not request.user.has_perm("jobs.view_jobevent"):
+            return [name for name in fields if name != "history"]
+        return fields
 
     def delete_model(self, request, obj):
         self.delete_queryset(request, Job.objects.filter(pk=obj.pk))
@@ -258,4 +269,5 @@ class WorkerSeenAdmin(ReadOnlyAdmin):
     search_fields = ["hostname"]
 
     def has_delete_permission(self, request, obj=None):
-        return True
+        # A worker's row may go (a machine retired), for staff whose permissions say so.
+        return admin.ModelAdmin.has_delete_permission(self, request, obj)

@@ -2,6 +2,7 @@
 
 import pytest
 from django.contrib.messages import get_messages
+from django.utils import timezone
 
 from accounts.models import ApiKey, AuditEvent, CreditEntry, Tenant
 from accounts.services import api_key_create
@@ -115,6 +116,32 @@ def test_staff_who_may_only_view_run_no_action_that_changes_anything(client, ten
     assert Job.objects.get(pk=job.pk).status == Job.Status.PENDING
     assert ApiKey.objects.get(pk=api_key.pk).revoked_at is None
     assert PublicLink.objects.get(pk=link.pk).is_active
+
+
+def test_a_jobs_page_shows_its_latest_events_to_whoever_may_see_the_job(client, tenant):
+    job = JobFactory(tenant=tenant)
+    JobEvent.objects.create(job=job, attempt=1, kind=JobEvent.Kind.STARTED, message="On w1.")
+
+    page = _staff_who_may_only_view(client, "job").get(f"/admin/jobs/job/{job.pk}/change/")
+
+    assert page.status_code == 200
+    assert "On w1." in page.content.decode()
+    # The line linking to Job events is for staff who may open that list.
+    assert "events</a> in Job events" not in page.content.decode()
+
+
+def test_worker_rows_are_deleted_only_by_staff_allowed_to(client, db):
+    from jobs.models import WorkerSeen
+
+    worker = WorkerSeen.objects.create(hostname="w1@host", last_seen_at=timezone.now())
+    viewer = _staff_who_may_only_view(client, "workerseen")
+
+    assert viewer.get(f"/admin/jobs/workerseen/{worker.pk}/delete/").status_code == 403
+    assert (
+        viewer.post(f"/admin/jobs/workerseen/{worker.pk}/delete/", {"post": "yes"}).status_code
+        == 403
+    )
+    assert WorkerSeen.objects.filter(pk=worker.pk).exists()
 
 
 def test_the_queue_dashboard_is_for_staff_who_may_see_the_jobs(client, db):
