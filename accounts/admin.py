@@ -4,6 +4,8 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import actions as admin_actions
 from django.contrib.admin.utils import flatten_fieldsets
+from django.contrib.auth import admin as auth_admin
+from django.contrib.auth import get_user_model
 from django.core.paginator import Paginator
 from django.db import connection, transaction
 from django.urls import reverse
@@ -268,6 +270,34 @@ class TenantAdmin(OwnedRecordsGo):
 
     def save_formset(self, request, form, formset, change):
         audited_formset_save(request, formset)
+
+
+MEMBERSHIP_AUDITED_FIELDS = {"user", "tenant", "role"}
+
+
+admin.site.unregister(get_user_model())
+
+
+@admin.register(get_user_model())
+class UserAdmin(auth_admin.UserAdmin):
+    """Django's, but a user deleted here leaves in each workspace's audit log the membership that
+    goes with them, as removing the member on the workspace's page does."""
+
+    def delete_model(self, request, obj):
+        with transaction.atomic():
+            _memberships_audited_gone(request, [obj])
+            super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        with transaction.atomic():
+            _memberships_audited_gone(request, queryset)
+            super().delete_queryset(request, queryset)
+
+
+def _memberships_audited_gone(request, users) -> None:
+    memberships = Membership.objects.filter(user__in=users).select_related("tenant", "user")
+    for membership in memberships:
+        audited_delete(request, membership, MEMBERSHIP_AUDITED_FIELDS, delete=lambda: None)
 
 
 @admin.register(Membership)

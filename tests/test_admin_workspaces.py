@@ -1,6 +1,8 @@
 """The admin keeps every object in its workspace and narrows lists to one workspace without
 naming all of them."""
 
+import pytest
+
 from accounts.admin import TenantAdmin
 from accounts.models import ApiKey, CreditEntry, Tenant
 from accounts.services import api_key_create, credits_debit
@@ -243,3 +245,32 @@ def test_a_large_tables_unfiltered_list_is_counted_from_the_estimate(
     # A filtered list is counted exactly, once: not the whole table as well.
     filtered = [sql for sql in counts("?action__exact=create") if "accounts_auditevent" in sql]
     assert len(filtered) == 1 and "WHERE" in filtered[0]
+
+
+@pytest.mark.parametrize("how", ["page", "action"])
+def test_a_user_deleted_in_the_admin_leaves_their_memberships_in_the_audit_log(
+    admin_client, tenant, other_tenant, how
+):
+    from accounts.models import AuditEvent, Membership
+    from tests.factories import UserFactory
+
+    bob = UserFactory(username="bob@example.com")
+    for workspace, role in ((tenant, "admin"), (other_tenant, "member")):
+        Membership.objects.create(tenant=workspace, user=bob, role=role)
+
+    if how == "page":
+        response = admin_client.post(f"/admin/auth/user/{bob.pk}/delete/", {"post": "yes"})
+    else:
+        response = admin_client.post(
+            "/admin/auth/user/",
+            {"action": "delete_selected", "_selected_action": [bob.pk], "post": "yes"},
+        )
+
+    assert response.status_code == 302
+    assert not Membership.objects.filter(user_id=bob.pk).exists()
+    gone = AuditEvent.objects.filter(resource_type="accounts.membership", action="delete")
+    assert sorted((event.tenant_id, event.old_values["role"]) for event in gone) == sorted(
+        [(tenant.pk, "admin"), (other_tenant.pk, "member")]
+    )
+    assert {event.old_values["user_id"] for event in gone} == {bob.pk}
+    assert {event.actor_label for event in gone} == {"admin"}
