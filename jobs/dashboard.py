@@ -10,7 +10,7 @@ from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
 from accounts.models import Notification
-from jobs.models import Job, Priority
+from jobs.models import DUE_SINCE, Job, Priority
 from jobs.registry import job_types
 from jobs.selectors import (
     NEEDING_ATTENTION,
@@ -35,7 +35,7 @@ def _seconds(wait: timedelta) -> timedelta:
 def _queues() -> list[dict]:
     depths = queue_depths()
     oldest = dict(
-        Job.objects.due().order_by().values_list("priority").annotate(oldest=Min("created_at"))
+        Job.objects.due().order_by().values_list("priority").annotate(oldest=Min(DUE_SINCE))
     )
     now = timezone.now()
     return [

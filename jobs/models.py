@@ -3,6 +3,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import models
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from accounts.models import TenantScopedQuerySet
@@ -17,6 +18,11 @@ class Priority(models.TextChoices):
 def stale_before(now=None):
     """A processing job whose last heartbeat is older than this has lost its worker."""
     return (now or timezone.now()) - timedelta(seconds=settings.JOBS_STALE_AFTER_SECONDS)
+
+
+# When a pending job became due: its submission, or the time its retry, its requeue or its return
+# to the queue set (next_retry_at). How long it has waited counts from there.
+DUE_SINCE = Coalesce("next_retry_at", "created_at")
 
 
 class JobQuerySet(TenantScopedQuerySet):
@@ -39,10 +45,10 @@ class JobQuerySet(TenantScopedQuerySet):
         return self.filter(status=Job.Status.PROCESSING, heartbeat_at__lt=stale_before(now))
 
     def waiting_too_long(self, now=None):
-        """Due, and waiting longer than OPS_MAX_PENDING_AGE_SECONDS: no worker takes them."""
+        """Due for longer than OPS_MAX_PENDING_AGE_SECONDS: no worker takes them."""
         now = now or timezone.now()
         limit = timedelta(seconds=settings.OPS_MAX_PENDING_AGE_SECONDS)
-        return self.due(now).filter(created_at__lt=now - limit)
+        return self.due(now).alias(due_since=DUE_SINCE).filter(due_since__lt=now - limit)
 
     def waiting_for_slot(self, now=None):
         """Due, but their type or workspace is at its concurrency cap: they start in turn."""

@@ -15,7 +15,7 @@ from accounts.services import notification_resolve, notify_admins
 from core.errors import problem_response
 from core.health import monitoring_allowed
 from core.metrics import SharedMetricsCollector
-from jobs.models import Job, Priority, TaskRun, WorkerSeen
+from jobs.models import DUE_SINCE, Job, Priority, TaskRun, WorkerSeen
 
 BUDGET_CHECK = "budget_alert_check"
 SHARE_LINK_CLEANUP = "share_link_cleanup"
@@ -94,7 +94,7 @@ def _no_worker(now) -> Finding | None:
 
 
 def _pending_too_long(now) -> Finding | None:
-    oldest = Job.objects.due(now).aggregate(oldest=Min("created_at"))["oldest"]
+    oldest = Job.objects.due(now).aggregate(oldest=Min(DUE_SINCE))["oldest"]
     if oldest is None:
         return None
     waited = (now - oldest).total_seconds()
@@ -104,7 +104,7 @@ def _pending_too_long(now) -> Finding | None:
         "pending-too-long",
         f"The oldest due job has waited {waited:.0f} seconds",
         {
-            "oldest_created_at": oldest.isoformat(),
+            "oldest_due_since": oldest.isoformat(),
             "limit_seconds": settings.OPS_MAX_PENDING_AGE_SECONDS,
         },
     )
@@ -156,7 +156,7 @@ class DatabaseGaugesCollector:
         )
         oldest = GaugeMetricFamily(
             "offload_queue_oldest_pending_seconds",
-            "Age of the oldest due pending job.",
+            "How long the longest-waiting due pending job has been due.",
             labels=["queue"],
         )
         rows = dict.fromkeys(Priority.values, (0, None))
@@ -164,7 +164,7 @@ class DatabaseGaugesCollector:
             Job.objects.due(now)
             .order_by()
             .values("priority")
-            .annotate(n=Count("id"), oldest=Min("created_at"))
+            .annotate(n=Count("id"), oldest=Min(DUE_SINCE))
         ):
             rows[row["priority"]] = (row["n"], row["oldest"])
         for queue, (count, first) in rows.items():

@@ -785,7 +785,6 @@ def job_requeue(*, job: Job, actor=None) -> Job:
             progress=0,
             progress_message="",
             cancel_requested=False,
-            next_retry_at=None,
             started_at=None,
             heartbeat_at=None,
             finished_at=None,
@@ -793,6 +792,8 @@ def job_requeue(*, job: Job, actor=None) -> Job:
             error_message="",
             result=None,
             waiting_since=None,
+            # Due from now: how long it waits in its queue counts from its requeue.
+            next_retry_at=timezone.now(),
             dispatched_at=timezone.now(),
         )
         if not requeued:

@@ -119,6 +119,42 @@ def test_a_job_pending_too_long_alerts(platform_staff, tenant, settings):
     assert "pending-too-long" in ops_health_check()["findings"]
 
 
+def test_a_job_waits_from_when_it_became_due_not_from_its_creation(
+    platform_staff, tenant, settings, client, admin_client
+):
+    from jobs.services import job_requeue
+
+    _seen_worker()
+    settings.OPS_MAX_PENDING_AGE_SECONDS = 600
+    two_days_ago = timezone.now() - timedelta(days=2)
+    dead = Job.objects.create(
+        tenant=tenant, type="diagnostic", status=Job.Status.FAILED, created_at=two_days_ago
+    )
+    job_requeue(job=dead)  # by an operator, at 2 a.m.
+    Job.objects.create(  # its backoff of a day just ended
+        tenant=tenant,
+        type="diagnostic",
+        attempts=1,
+        created_at=two_days_ago,
+        next_retry_at=timezone.now() - timedelta(seconds=5),
+    )
+
+    assert not Job.objects.waiting_too_long().exists()
+    assert "pending-too-long" not in ops_health_check()["findings"]
+    dashboard = admin_client.get("/admin/jobs/job/dashboard/").context["queues"]
+    (normal,) = [queue for queue in dashboard if queue["name"] == "normal"]
+    assert normal["pending"] == 2 and normal["oldest_wait"] < timedelta(minutes=1)
+    scraped = client.get("/metrics").content.decode()
+    waited = float(
+        scraped.split('offload_queue_oldest_pending_seconds{queue="normal"} ')[1].split()[0]
+    )
+    assert waited < 60
+
+    Job.objects.create(tenant=tenant, type="diagnostic", created_at=two_days_ago)
+    assert Job.objects.waiting_too_long().count() == 1
+    assert "pending-too-long" in ops_health_check()["findings"]
+
+
 def test_histograms_are_cumulative_on_the_wire(client, db):
     from core.metrics import JOB_DURATION, metric_observe
 
