@@ -17,7 +17,7 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from jobs.rows import job_update_if_owned
+from jobs.rows import job_attempt_row
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +52,9 @@ def _beat_forever() -> None:
         time.sleep(settings.JOBS_STALE_AFTER_SECONDS / 3)
         for job, attempt in list(_in_hand.values()):
             try:
-                job_update_if_owned(job, attempt, heartbeat_at=timezone.now())
+                # Asked to cancel or not: an attempt that has not stopped yet is alive, and holds
+                # its slot until it stops, rather than be taken for one whose worker died.
+                job_attempt_row(job, attempt).update(heartbeat_at=timezone.now())
             except Exception:  # noqa: BLE001 - a missed beat is retried; the attempt must go on
                 logger.warning("Could not write job %s's heartbeat.", job.pk, exc_info=True)
         # This thread's own connection: none is kept open between beats.

@@ -429,6 +429,29 @@ def test_a_live_attempt_blocked_longer_than_the_stale_limit_is_not_run_twice(ten
     assert len(reaped) > 8 and all(counts["requeued"] == 0 for counts in reaped)
 
 
+def test_a_live_attempt_asked_to_cancel_keeps_its_slot_until_it_stops(tenant, settings):
+    settings.JOBS_STALE_AFTER_SECONDS = 2
+    settings.JOBS_MAX_CONCURRENCY = {"test_block": 1}
+    capped = {"JOBS_STALE_AFTER_SECONDS": "2", "JOBS_MAX_CONCURRENCY": "test_block=1"}
+    with running_worker(concurrency=2, extra_env={**TEST_TYPES_ENV, **capped}):
+        first = job_submit(tenant=tenant, type="test_block", payload={"seconds": 6})
+        wait_for(lambda: Job.objects.get(pk=first.pk).status == Job.Status.PROCESSING)
+        second = job_submit(tenant=tenant, type="test_block", payload={"seconds": 0})
+        wait_for(lambda: Job.objects.get(pk=second.pk).waiting_since is not None)
+        job_cancel(job=Job.objects.get(pk=first.pk))
+        # The reaper runs all along; the first handler sleeps on, deaf to the cancel.
+        while Job.objects.get(pk=first.pk).status == Job.Status.PROCESSING:
+            assert Job.objects.get(pk=second.pk).status == Job.Status.PENDING
+            jobs_reap_stale()
+            time.sleep(0.5)
+        first, second = _finished(first), _finished(second)
+    assert (first.status, first.attempts) == (Job.Status.CANCELED, 1)
+    assert first.finished_at - first.started_at >= timedelta(seconds=6)
+    assert not first.events.filter(kind=JobEvent.Kind.REAPED).exists()
+    assert second.status == Job.Status.COMPLETED
+    assert second.started_at >= first.finished_at
+
+
 def test_the_sweeper_and_the_reaper_run_ahead_of_a_backlog_of_jobs(tenant):
     schedules_sync()
     backlog = [
