@@ -18,6 +18,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 
 from core.logging import OutageLog
 from core.redis import get_redis
+from core.threads import daemon_thread_start
 
 logger = logging.getLogger(__name__)
 
@@ -145,7 +146,7 @@ def _flusher_ensure() -> None:
     if _flusher_pid == os.getpid():
         return
     _flusher_pid = os.getpid()
-    threading.Thread(target=_flush_forever, daemon=True, name="offload-metrics").start()
+    daemon_thread_start(_flush_forever, name="offload-metrics")
 
 
 def _flush_forever() -> None:

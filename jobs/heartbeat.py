@@ -17,6 +17,7 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
+from core.threads import daemon_thread_start
 from jobs.rows import job_attempt_row
 
 logger = logging.getLogger(__name__)
@@ -43,7 +44,7 @@ def _thread_ensure() -> None:
     if _thread_pid["pid"] == os.getpid():
         return
     _thread_pid["pid"] = os.getpid()
-    threading.Thread(target=_beat_forever, daemon=True, name="offload-heartbeat").start()
+    daemon_thread_start(_beat_forever, name="offload-heartbeat")
 
 
 def _beat_forever() -> None:

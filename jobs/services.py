@@ -42,6 +42,7 @@ from core.metrics import (
 )
 from core.ratelimit import Limit, rate_limit_hit
 from core.request_context import bind_log_context, unbind_log_context
+from core.threads import STOP_SIGNALS
 from jobs.broker import queue_backlogs
 from jobs.context import JobContext
 from jobs.errors import (
@@ -454,9 +455,9 @@ def _event_waiting(job_id, attempt: int, message: str) -> None:
         )
 
 
-# Stop signals are held back during the claim: one landing after the claim commits but before this
-# process knows it would leave the job processing, in no one's hands, until the stale reaper.
-STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
+# Stop signals are held back during the claim (STOP_SIGNALS): one landing after the claim commits
+# but before this process knows it would leave the job processing, in no one's hands, until the
+# stale reaper. The process's own threads never take them (core.threads).
 
 
 def job_execute(*, job_id: str, type_name: str | None = None) -> None:

@@ -2,6 +2,8 @@
 
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from datetime import timedelta
@@ -20,7 +22,7 @@ from jobs.services import job_cancel, job_submit, jobs_reap_stale, jobs_sweep
 from jobs.tasks import job_execute
 from tests.jobs.factories import JobFactory
 from tests.tcpproxy import TcpProxy
-from tests.worker import running_worker, wait_for, worker_stop
+from tests.worker import ROOT, running_worker, wait_for, worker_env, worker_stop
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -486,3 +488,37 @@ def test_the_sweeper_and_the_reaper_run_ahead_of_a_backlog_of_jobs(tenant):
     # Both ran as soon as the job in hand finished, not after the five jobs queued behind it.
     assert still_waiting >= 3
     assert swept
+
+
+HELD_BACK = """
+import os, signal, time
+import django
+django.setup()
+from core.metrics import JOBS_SUBMITTED, metric_inc
+from core.threads import STOP_SIGNALS
+from jobs.heartbeat import heartbeat_while_running
+
+taken = []
+signal.signal(signal.SIGTERM, lambda *args: taken.append(1))
+metric_inc(JOBS_SUBMITTED, type="diagnostic")  # this process's metrics thread starts
+with heartbeat_while_running(None, 0):  # and its heartbeat thread, as after its first job
+    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)  # as during a claim
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(0.5)
+    print("held back:", not taken)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+    time.sleep(0.1)
+    print("taken after:", bool(taken))
+"""
+
+
+def test_a_stop_signal_waits_out_the_claim_in_a_process_running_its_own_threads():
+    ran = subprocess.run(
+        [sys.executable, "-c", HELD_BACK],
+        cwd=ROOT,
+        env=worker_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert ran.stdout.splitlines() == ["held back: True", "taken after: True"], ran.stderr
