@@ -124,18 +124,23 @@ class JobSubmitSerializer(KnownFieldsOnly, serializers.Serializer):
         return payload
 
 
+MAX_IDS = 100
+
+
 class JobListQuerySerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=Job.Status.choices, required=False)
     type = serializers.CharField(max_length=64, required=False)
     # Sent empty, it is a look-up of no jobs, not a list of every job.
     ids = serializers.CharField(
-        required=False, allow_blank=True, help_text="Comma-separated job ids (at most 100)."
+        required=False,
+        allow_blank=True,
+        help_text=f"Comma-separated job ids (at most {MAX_IDS}), all answered on one page.",
     )
 
     def validate_ids(self, value: str) -> list[str]:
         ids = [part.strip() for part in value.split(",") if part.strip()]
-        if len(ids) > 100:
-            raise serializers.ValidationError("At most 100 ids.")
+        if len(ids) > MAX_IDS:
+            raise serializers.ValidationError(f"At most {MAX_IDS} ids.")
         field = serializers.UUIDField()
         return [str(field.to_internal_value(job_id)) for job_id in ids]
 

@@ -16,6 +16,7 @@ from core.idempotency import idempotent
 from core.pagination import CursorPagination
 from core.validation import data_validate
 from jobs.api.serializers import (
+    MAX_IDS,
     JobEventSerializer,
     JobListQuerySerializer,
     JobSerializer,
@@ -63,11 +64,20 @@ def etag_matches(if_none_match: str | None, etag: str) -> bool:
     return "*" in tags or etag.removeprefix("W/") in {tag.removeprefix("W/") for tag in tags}
 
 
+class JobListPagination(CursorPagination):
+    def get_page_size(self, request):
+        # A batch look-up answers every job it names on one page, unless a page size is asked.
+        if "ids" in request.query_params and self.page_size_query_param not in request.query_params:
+            return MAX_IDS
+        return super().get_page_size(request)
+
+
 class JobListCreateApi(TenantScopedMixin, generics.ListAPIView):
     """Submit a job, or list the workspace's jobs (newest first)."""
 
     queryset = Job.objects.all()
     serializer_class = JobSerializer
+    pagination_class = JobListPagination
 
     @extend_schema(
         parameters=[

@@ -240,6 +240,17 @@ def test_list_filters_by_status_type_and_ids(api_client, tenant):
     assert api_client.get("/api/v1/jobs?type=other").json()["results"] == []
 
 
+def test_a_batch_look_up_answers_every_job_it_names_on_one_page(api_client, tenant):
+    jobs = JobFactory.create_batch(100, tenant=tenant)
+    ids = ",".join(str(job.pk) for job in jobs)
+
+    page = api_client.get(f"/api/v1/jobs?ids={ids}").json()
+
+    assert len(page["results"]) == 100 and page["next"] is None
+    assert len(api_client.get(f"/api/v1/jobs?ids={ids}&page_size=30").json()["results"]) == 30
+    assert len(api_client.get("/api/v1/jobs").json()["results"]) == 50
+
+
 def test_a_batch_look_up_of_no_ids_finds_no_jobs(api_client, tenant):
     JobFactory(tenant=tenant)
     for empty in ["", ",", " , "]:
