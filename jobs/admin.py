@@ -49,6 +49,21 @@ class DeadLetterFilter(admin.SimpleListFilter):
         return queryset
 
 
+class DueFilter(admin.SimpleListFilter):
+    """The pending jobs a worker may start now: not those whose retry or start is still ahead."""
+
+    title = "due"
+    parameter_name = "due"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Due now (pending, not waiting for a later start)")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.due()
+        return queryset
+
+
 class AttentionFilter(admin.SimpleListFilter):
     """What an operator looks at first: jobs whose worker is gone, that nobody takes, or that fail."""
 
@@ -104,7 +119,15 @@ class JobAdmin(OwnedRecordsGo, LargeTableAdmin):
         "created_at",
         "finished_at",
     ]
-    list_filter = [AttentionFilter, DeadLetterFilter, "status", "priority", "type", WorkspaceFilter]
+    list_filter = [
+        AttentionFilter,
+        DeadLetterFilter,
+        DueFilter,
+        "status",
+        "priority",
+        "type",
+        WorkspaceFilter,
+    ]
     # A pasted job id is looked up by primary key (get_search_results); any other term finds
     # workspaces by slug, and their jobs through the workspace index. Words of a type, key or
     # error code would make every search read the whole table: the filters narrow by type.

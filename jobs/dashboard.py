@@ -43,7 +43,7 @@ def _queues() -> list[dict]:
             "name": queue,
             "pending": depths[queue],
             "oldest_wait": _seconds(now - oldest[queue]) if queue in oldest else None,
-            "url": _changelist(priority__exact=queue, status__exact="pending"),
+            "url": _changelist(priority__exact=queue, due="yes"),
         }
         for queue in Priority.values
     ]
@@ -162,7 +162,7 @@ def queue_dashboard_view(request):
         "attention": _attention(),
         "queues": _queues(),
         "workspaces": [
-            {**row, "url": _changelist(tenant=row["tenant_id"], status__exact="pending")}
+            {**row, "url": _changelist(tenant=row["tenant_id"], due="yes")}
             for row in due_by_workspace()
         ],
         "caps": _caps(),

@@ -1,3 +1,7 @@
+from datetime import timedelta
+
+from django.utils import timezone
+
 from jobs.models import Job, TaskRun
 from jobs.runs import task_run
 
@@ -103,9 +107,15 @@ def test_the_dashboard_and_queue_stats_name_who_fills_the_queues(
     for workspace, count in ((tenant, 3), (other_tenant, 1)):
         for _ in range(count):
             Job.objects.create(tenant=workspace, type="diagnostic")
+    # Its retry is an hour away: pending, but not due.
+    Job.objects.create(
+        tenant=tenant, type="diagnostic", next_retry_at=timezone.now() + timedelta(hours=1)
+    )
     page = admin_client.get("/admin/jobs/job/dashboard/").content.decode()
-    link = f'<a href="/admin/jobs/job/?tenant={tenant.pk}&amp;status__exact=pending"'
+    link = f'<a href="/admin/jobs/job/?tenant={tenant.pk}&amp;due=yes"'
     assert f'{link} data-workspace="alice">3</a>' in page
+    listed = admin_client.get(f"/admin/jobs/job/?tenant={tenant.pk}&due=yes")
+    assert listed.context["cl"].result_count == 3
     out = StringIO()
     call_command("queue_stats", stdout=out)
     assert "Most due pending, by workspace: alice=3, " in out.getvalue()
