@@ -255,3 +255,21 @@ def test_the_jobs_list_links_to_the_queue_dashboard(admin_client):
     page = admin_client.get("/admin/jobs/job/").content.decode()
     assert '<a href="/admin/jobs/job/dashboard/">Queue dashboard</a>' in page
     assert admin_client.get("/admin/jobs/job/dashboard/").status_code == 200
+
+
+def test_times_in_the_admin_name_their_time_zone(admin_client, admin_user, tenant, settings):
+    from datetime import UTC, datetime
+
+    from accounts.models import Notification
+
+    settings.TIME_ZONE = "Europe/Oslo"
+    winter = datetime(2026, 12, 4, 16, 20, tzinfo=UTC)
+    job = JobFactory(tenant=tenant, created_at=winter)
+    alert = Notification.objects.create(user=admin_user, kind="ops", alert_key="ops:x", title="Hm")
+    Notification.objects.filter(pk=alert.pk).update(created_at=winter)
+
+    page = admin_client.get(f"/admin/jobs/job/{job.pk}/change/").content.decode()
+    dashboard = admin_client.get("/admin/jobs/job/dashboard/").content.decode()
+
+    assert "Dec. 4, 2026, 5:20 p.m. CET" in page
+    assert "2026-12-04 17:20 CET — Hm" in dashboard
