@@ -9,6 +9,7 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
+from PIL import ImageOps
 from rest_framework import serializers
 
 from core.validation import KnownFieldsOnly
@@ -264,14 +265,20 @@ def story_requeued(job) -> None:
 
 # Pillow modes a PNG can hold; an image in another mode is converted to RGB(A) first.
 PNG_MODES = {"1", "L", "LA", "I", "I;16", "P", "RGB", "RGBA"}
+EXIF_ORIENTATION = 0x0112
 
 
 def _png_checked(content: bytes) -> tuple[bytes, int, int]:
+    """The image as a PNG, upright (a photo's EXIF orientation applied: a phone's portrait shot
+    is stored sideways with a flag saying so), with its width and height."""
     try:
         with image_open(content) as image:
             image.load()
+            turned = image.getexif().get(EXIF_ORIENTATION, 1) != 1
+            if turned:
+                image = ImageOps.exif_transpose(image)
             width, height = image.size
-            if image.format != "PNG":
+            if image.format != "PNG" or turned:
                 if image.mode not in PNG_MODES:  # CMYK from print, YCbCr, LAB, floats
                     image = image.convert("RGBA" if "A" in image.getbands() else "RGB")
                 buffer = io.BytesIO()

@@ -9,14 +9,36 @@ import itertools
 import random
 import re
 import textwrap
+import unicodedata
 
 from PIL import Image, ImageDraw, ImageFilter, ImageOps
 
 from generations.providers.base import Provider
 from generations.schemas import SKILL_TREE_MAX_DEPTH
 
-SENTENCE_END = re.compile(r"(?<=[.!?])\s+|(?<=[。！？؟])|\n+")
-WORD = re.compile(r"\w[\w'’-]*", re.UNICODE)
+
+def _combining_marks() -> str:
+    """Unicode's combining marks as a character class body: a word character leaves them out, and
+    they are letters' parts (Devanagari's vowel signs, Arabic's vowel marks, Thai's tone marks)."""
+    ranges, start, previous = [], None, None
+    for code in [*range(0x300, 0x20000), *range(0xE0100, 0xE01F0)]:
+        if unicodedata.category(chr(code))[0] != "M":
+            continue
+        if start is not None and code == previous + 1:
+            previous = code
+            continue
+        if start is not None:
+            ranges.append((start, previous))
+        start = previous = code
+    ranges.append((start, previous))
+    return "".join(f"\\U{low:08x}-\\U{high:08x}" for low, high in ranges)
+
+
+MARKS = _combining_marks()
+# Devanagari ends a sentence with a danda (।), Chinese and Japanese with their own stops.
+SENTENCE_END = re.compile(r"(?<=[.!?])\s+|(?<=[。！？؟।॥])|\n+")
+WORD = re.compile(rf"[\w{MARKS}][\w{MARKS}'’-]*")
+FENCE = re.compile(r"^\s{0,3}(```|~~~)")
 HEADING = re.compile(r"^\s{0,3}(#{1,6})\s+(.*\S)\s*$")
 BULLET = re.compile(r"^(\s*)(?:[-*•+]|\d+[.)])\s+(.*\S)\s*$")
 UNSPACED_SCRIPT = re.compile(r"[\u0e00-\u0e7f\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]")
@@ -70,6 +92,28 @@ STORY_ENDING = [
 ]
 
 
+def _readable(value):
+    """An input as the provider reads it: composed (NFC: an accent typed apart joins its letter)
+    and without its fenced code blocks, which are neither prose nor outline, unless they are all
+    there is."""
+    if isinstance(value, list):
+        return [_readable(item) for item in value]
+    if not isinstance(value, str):
+        return value
+    value = unicodedata.normalize("NFC", value)
+    prose, unfenced, fenced = [], [], False
+    for line in value.splitlines():
+        if FENCE.match(line):
+            fenced = not fenced
+            continue
+        unfenced.append(line)
+        if not fenced:
+            prose.append(line)
+    if "\n" not in value:
+        return value
+    return "\n".join(prose if WORD.search("\n".join(prose)) else unfenced)
+
+
 def plain(text: str) -> str:
     """The text without Markdown heading and list markers."""
     lines = []
@@ -98,6 +142,10 @@ def _title(text: str, limit: int = 8) -> str:
         return text.strip()[:60] or "Untitled"
     title = " ".join(found[:limit]) + ("…" if len(found) > limit else "")
     return title[:1].upper() + title[1:]
+
+
+def _capitalized(sentence: str) -> str:
+    return sentence[:1].upper() + sentence[1:]
 
 
 def _summary(labels: list[str], limit: int = 3) -> str:
@@ -136,7 +184,7 @@ class OfflineProvider(Provider):
     name = "offline"
 
     def _generate(self, task: str, inputs: dict) -> dict:
-        return getattr(self, f"_{task}")(**inputs)
+        return getattr(self, f"_{task}")(**{name: _readable(v) for name, v in inputs.items()})
 
     def _deck(self, text: str, title: str = "", max_slides: int = 10) -> dict:
         sections = self._sections(text)
@@ -172,7 +220,8 @@ class OfflineProvider(Provider):
 
     def _flashcards(self, text: str, count: int = 10) -> dict:
         cards = []
-        for sentence in sentences(text):
+        # A sentence said twice is one card, not two.
+        for sentence in dict.fromkeys(sentences(text)):
             definition = DEFINITION.match(sentence.rstrip(".!?。"))
             if definition:
                 term = definition.group("term").strip()
@@ -185,7 +234,8 @@ class OfflineProvider(Provider):
                 )
             term = _key_term(sentence)
             if term and len(cards) < count:
-                cloze = sentence.replace(term, CLOZE_BLANK, 1)
+                # Every time it appears, in any case: the answer is never left in the question.
+                cloze = re.sub(re.escape(term), CLOZE_BLANK, sentence, flags=re.IGNORECASE)
                 if cloze != sentence:
                     cards.append({"question": cloze, "answer": term, "source": sentence})
             if len(cards) >= count:
@@ -210,9 +260,16 @@ class OfflineProvider(Provider):
             words(f"{context} {question}"),
             key=lambda word: (abs(len(word) - len(answer)), _digest(answer, word)),
         )
+        candidates = [term for term in key_terms + others if _is_distractor(term, answer)]
+        # What the question shows makes a poor wrong answer: a cloze question's own words come
+        # last (a text of one sentence has no others), and the term a definition asks about never.
+        shown = {word.casefold() for word in words(question)}
         chosen: dict[str, str] = {}
-        for term in key_terms + others:
-            if _is_distractor(term, answer):
+        for term in candidates:
+            if term.casefold() not in shown:
+                chosen.setdefault(term.casefold(), term)
+        if CLOZE_BLANK in question:
+            for term in candidates:
                 chosen.setdefault(term.casefold(), term)
         return {"distractors": list(chosen.values())[:count]}
 
@@ -235,12 +292,14 @@ class OfflineProvider(Provider):
             node = {"name": label[:300], "children": []}
             stack[-1][1]["children"].append(node)
             stack.append((level, node))
-        if len(root["children"]) == 1 and not root["name"]:
-            return root["children"][0]
-        if root["children"]:
+        top = root["children"]
+        if len(top) == 1 and top[0]["children"] and not root["name"]:
+            return top[0]
+        if len(top) > 1 or (top and top[0]["children"]):
             # Several top-level skills: the tree is named after them, not after the first alone.
             root["name"] = root["name"] or _summary([child["name"] for child in root["children"]])
             return root
+        # No outline, or one line of prose: the text's words are its skills.
         root["children"] = [
             {"name": term, "children": []} for term in dict.fromkeys(words(text)) if len(term) >= 4
         ][:12]
@@ -264,8 +323,10 @@ class OfflineProvider(Provider):
         place = setting or "a place no map had named"
         names = {"hero": hero, "others": others, "place": place, "genre": genre or "strange"}
         opening = [
-            f"{hero} had always believed that {prompt.strip().rstrip('.')} was only a story told"
-            f" in {place}.",
+            _capitalized(
+                f"{hero} had always believed that {prompt.strip().rstrip('.')} was only a story"
+                f" told in {place}."
+            ),
             STORY_TURN.format(**names),
         ]
         ending = [line.format(**names) for line in STORY_ENDING]
@@ -312,7 +373,11 @@ class OfflineProvider(Provider):
         return _png(image)
 
     def image_edit(self, source: bytes, prompt: str) -> bytes:
-        image = Image.open(io.BytesIO(source)).convert("RGB")
+        image = Image.open(io.BytesIO(source))
+        if image.mode.startswith("I"):
+            # 16 bits a sample (medical, scientific PNGs): scaled to 8, not clipped to white.
+            image = image.convert("I").point(lambda value: value / 256).convert("L")
+        image = image.convert("RGB")
         lowered = prompt.lower()
         if any(word in lowered for word in ("gray", "grey", "black and white", "mono")):
             image = ImageOps.grayscale(image).convert("RGB")

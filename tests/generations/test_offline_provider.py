@@ -142,3 +142,124 @@ def test_an_outline_under_one_heading_is_named_by_it(api_client):
     tree = api_client.get(f"/api/v1/skill-trees/{job['result']['treeId']}").json()
     assert tree["name"] == "Python"
     assert [node["name"] for node in tree["tree"]] == ["Variables", "Loops"]
+
+
+def _cards(api_client, text: str, count: int) -> list[tuple[str, str]]:
+    job = _generate(api_client, {"kind": "flashcards", "text": text, "count": count})
+    assert job["status"] == "completed", job
+    listed = api_client.get(f"/api/v1/flashcards?job={job['id']}").json()["results"]
+    return [(card["question"], card["answer"]) for card in listed]
+
+
+HINDI = (
+    "प्रकाश संश्लेषण वह प्रक्रिया है जिससे पौधे चीनी बनाते हैं। क्लोरोफिल प्रकाश को अवशोषित करता है।"
+    " पत्तियाँ हरी होती हैं।"
+)
+
+
+def test_words_keep_their_vowel_signs_and_accents_typed_apart(api_client):
+    assert _deck(api_client, HINDI)["title"].startswith("प्रकाश संश्लेषण वह")
+    cards = _cards(api_client, HINDI, 3)
+    assert len(cards) == 3 and all("_____" in question for question, _ in cards)
+    decomposed = "Größere Übungen helfen.".replace("ö", "o\u0308").replace("Ü", "U\u0308")
+    ((question, answer),) = _cards(api_client, decomposed, 1)
+    assert (question, answer) == ("_____ Übungen helfen.", "Größere")
+
+
+def test_a_cloze_card_blanks_its_answer_everywhere_and_a_repeated_sentence_is_one_card(
+    api_client,
+):
+    text = "The protein folds before the Protein moves. " * 3 + "Dogs bark loudly at night."
+    cards = _cards(api_client, text, 10)
+    assert cards == [
+        ("The _____ folds before the _____ moves.", "protein"),
+        ("Dogs bark _____ at night.", "loudly"),
+    ]
+
+
+MARKDOWN = (
+    "# Setup\nInstall it first.\n```python\n# install the package\n- x\n```\n## Usage\n- Run it\n"
+)
+
+
+def test_code_blocks_are_neither_slides_nor_skills(api_client):
+    deck = _deck(api_client, MARKDOWN)
+    assert [slide["title"] for slide in deck["slides"]] == ["Setup", "Usage"]
+    assert "```" not in str(deck)
+    job = _generate(api_client, {"kind": "skill_tree", "text": MARKDOWN})
+    tree = api_client.get(f"/api/v1/skill-trees/{job['result']['treeId']}").json()
+    assert (tree["name"], [node["name"] for node in tree["tree"]]) == (
+        "Setup",
+        ["Install it first", "Usage"],
+    )
+
+
+def test_a_skill_tree_of_one_paragraph_has_its_terms_as_skills(api_client):
+    text = "Photosynthesis turns light into chemical energy inside chloroplasts."
+    job = _generate(api_client, {"kind": "skill_tree", "text": text})
+    assert job["status"] == "completed", job
+    assert job["result"]["nodeCount"] >= 5
+
+
+def test_a_definitions_distractors_are_not_the_term_it_asks_about(api_client):
+    text = "Mitochondria are the powerhouse of the cell. Ribosomes build proteins."
+    _cards(api_client, text, 3)
+    card = Flashcard.objects.get(question="Mitochondria?")
+    wrong = _distractors(api_client, card)["result"]["distractors"]
+    assert wrong and "Mitochondria" not in wrong
+
+
+def test_a_story_opens_with_a_capital(api_client):
+    job = _generate(api_client, {"kind": "story", "prompt": "a keeper finds a map", "length": 60})
+    assert job["status"] == "completed", job
+    story = api_client.get(f"/api/v1/stories/{job['result']['storyId']}").json()
+    assert story["text"].startswith("Someone had always believed")
+
+
+def _edited(api_client, tenant, source: bytes, prompt: str):
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
+    from PIL import Image
+
+    from generations.models import GeneratedImage
+
+    name = default_storage.save(f"generations/{tenant.pk}/source.img", ContentFile(source))
+    original = GeneratedImage.objects.create(
+        tenant=tenant, kind=GeneratedImage.Kind.GENERATION, prompt="", file=name, width=1, height=1
+    )
+    job = _generate(
+        api_client, {"kind": "image_edit", "prompt": prompt, "source_image_id": original.pk}
+    )
+    assert job["status"] == "completed", job
+    edited = GeneratedImage.objects.get(pk=job["result"]["imageIds"][0])
+    with edited.file.open("rb") as handle:
+        return edited, Image.open(handle).convert("RGB")
+
+
+def test_a_photo_taken_upright_is_edited_upright(api_client, tenant):
+    import io
+
+    from PIL import Image
+
+    sideways = Image.new("RGB", (80, 40), (200, 30, 30))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # as a phone held upright stores it: shown 40 wide and 80 high
+    jpeg = io.BytesIO()
+    sideways.save(jpeg, format="JPEG", exif=exif.tobytes())
+
+    edited, image = _edited(api_client, tenant, jpeg.getvalue(), "a hat")
+
+    assert (edited.width, edited.height) == image.size == (40, 80)
+
+
+def test_a_sixteen_bit_image_keeps_its_tones(api_client, tenant):
+    import io
+
+    from PIL import Image
+
+    png = io.BytesIO()
+    Image.new("I;16", (64, 64), 1000).save(png, format="PNG")  # nearly black
+
+    _, image = _edited(api_client, tenant, png.getvalue(), "invert")
+
+    assert min(image.getpixel((40, 40))) > 200  # inverted: nearly white
