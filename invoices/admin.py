@@ -2,7 +2,6 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
-from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.html import format_html
@@ -149,13 +148,9 @@ class InvoiceAdmin(AuditedAdmin):
         except IntegrityError as error:
             if not invoice_number_was_taken(error):
                 raise
-            # Nothing of the save is kept (the view is one transaction): the form comes back.
-            messages.error(
-                request,
-                f"Another invoice of this workspace took the number {request.POST.get('number')!r}"
-                " meanwhile; nothing was saved. Choose another number.",
-            )
-            return HttpResponseRedirect(request.get_full_path())
+            # Nothing of the save was kept (the view is one transaction). Checked again, the form
+            # now sees the number taken: it comes back with what staff typed and that error.
+            return super().changeform_view(request, object_id, form_url, extra_context)
 
     def save_model(self, request, obj, form, change):
         if change:
