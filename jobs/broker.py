@@ -34,6 +34,11 @@ def queue_backlogs(queues: list[str]) -> dict[str, int | None]:
     return backlogs
 
 
+def broker_is_filesystem() -> bool:
+    """Whether messages go through kombu's filesystem transport (the embedded default)."""
+    return settings.CELERY_BROKER_URL.startswith("filesystem://")
+
+
 def filesystem_queued_job_ids() -> set[str]:
     """The jobs whose wake-up waits on disk, on the filesystem broker (the embedded default): one
     file a message, its body the task's [args, kwargs, options]."""

@@ -43,7 +43,7 @@ from core.metrics import (
 from core.ratelimit import Limit, rate_limit_hit
 from core.request_context import bind_log_context, unbind_log_context
 from core.threads import STOP_SIGNALS
-from jobs.broker import queue_backlogs
+from jobs.broker import broker_is_filesystem, queue_backlogs
 from jobs.context import JobContext
 from jobs.errors import (
     JobCanceled,
@@ -496,6 +496,9 @@ def job_execute(*, job_id: str, type_name: str | None = None) -> None:
             claimed.attempts,
             delay=0,
             requeued="The worker stopped before the attempt finished; back in its queue.",
+            # The filesystem broker's one worker, stopping, would take the message back and be
+            # killed with it in hand: the next worker to start sends it again.
+            publish=not broker_is_filesystem(),
         )
         job_type = job_type_get(claimed.type)
         if claimed.status != Job.Status.PENDING and job_type is not None and job_type.capped:
@@ -585,11 +588,18 @@ def _job_lost(job: Job, attempt: int) -> None:
 
 
 def _job_release(
-    job: Job, attempt: int, *, delay: float, waiting: str = "", requeued: str = ""
+    job: Job,
+    attempt: int,
+    *,
+    delay: float,
+    waiting: str = "",
+    requeued: str = "",
+    publish: bool = True,
 ) -> None:
     """Hand the job back without spending the attempt, to be tried after `delay` seconds; its
     history says why: `waiting` for which capacity, or `requeued` what stopped it. A job asked to
-    stop ends canceled instead: handed back, it would run again."""
+    stop ends canceled instead: handed back, it would run again. Without `publish` its wake-up is
+    left to whoever sends it again (the next worker to start, the sweeper)."""
     _connection_release_if_busy()
     at = timezone.now() + timedelta(seconds=delay)
     with transaction.atomic():
@@ -610,7 +620,8 @@ def _job_release(
                 _event_waiting(job.pk, attempt, waiting)
             if requeued:
                 _event(job, attempt, JobEvent.Kind.REQUEUED, requeued)
-            transaction.on_commit(partial(job_dispatch, job, countdown=delay))
+            if publish:
+                transaction.on_commit(partial(job_dispatch, job, countdown=delay))
     if not released:
         _job_end_canceled(job, attempt, cancel_requested=True)
 

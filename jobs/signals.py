@@ -60,12 +60,11 @@ def _resend_what_a_stopped_worker_held(sender, **kwargs):
     messages a worker held when it was killed (prefetched, or a job it handed back) died with it.
     When a worker starts, the due pending jobs sent before whose message is not on disk are sent
     again, rather than JOBS_STALE_AFTER_SECONDS later by the sweeper."""
-    from django.conf import settings
 
-    from jobs.broker import filesystem_queued_job_ids
+    from jobs.broker import broker_is_filesystem, filesystem_queued_job_ids
     from jobs.services import jobs_resend
 
-    if not settings.CELERY_BROKER_URL.startswith("filesystem://"):
+    if not broker_is_filesystem():
         return
     try:
         sent_before = timezone.now()

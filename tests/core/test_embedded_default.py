@@ -165,6 +165,31 @@ def test_jobs_a_killed_worker_held_run_as_soon_as_the_next_worker_starts(embedde
         log.close()
 
 
+def test_a_job_running_at_ctrl_c_waits_pending_for_the_next_worker(embedded_env, tmp_path):
+    _manage(embedded_env, "migrate", "--noinput", "-v0")
+    database = tmp_path / "offload.sqlite3"
+    log = (tmp_path / "worker.log").open("w")
+    first = _worker(embedded_env, log)
+    second = None
+    try:
+        wait_for(lambda: "ready." in (tmp_path / "worker.log").read_text(), timeout=60)
+        _submit(embedded_env, {"steps": 30, "step_seconds": 0.2})
+        wait_for(lambda: list(_statuses(database).values()) == ["processing"], timeout=60)
+        # Ctrl-C: honcho sends SIGTERM to each process's group, and kills what is left in 5 s.
+        worker_stop(first, sig=signal.SIGTERM, timeout=5)
+        assert list(_statuses(database).values()) == ["pending"], (
+            tmp_path / "worker.log"
+        ).read_text()[-3000:]
+
+        second = _worker(embedded_env, log)
+        wait_for(lambda: list(_statuses(database).values()) == ["completed"], timeout=60)
+    finally:
+        for worker in (first, second):
+            if worker is not None:
+                worker_stop(worker)
+        log.close()
+
+
 def test_the_checks_raise_no_warning_on_sqlite(embedded_env):
     checked = subprocess.run(
         [sys.executable, "manage.py", "check", "--database", "default"],
