@@ -882,7 +882,8 @@ def _job_requeue_stale(job: Job, attempt: int, cutoff) -> bool:
             .update(
                 status=Job.Status.PENDING,
                 heartbeat_at=None,
-                next_retry_at=None,
+                # Due from now: how long it waits again counts from its return to the queue.
+                next_retry_at=timezone.now(),
                 dispatched_at=timezone.now(),
             )
         )

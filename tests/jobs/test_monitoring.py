@@ -122,7 +122,7 @@ def test_a_job_pending_too_long_alerts(platform_staff, tenant, settings):
 def test_a_job_waits_from_when_it_became_due_not_from_its_creation(
     platform_staff, tenant, settings, client, admin_client
 ):
-    from jobs.services import job_requeue
+    from jobs.services import job_requeue, jobs_reap_stale
 
     _seen_worker()
     settings.OPS_MAX_PENDING_AGE_SECONDS = 600
@@ -131,6 +131,17 @@ def test_a_job_waits_from_when_it_became_due_not_from_its_creation(
         tenant=tenant, type="diagnostic", status=Job.Status.FAILED, created_at=two_days_ago
     )
     job_requeue(job=dead)  # by an operator, at 2 a.m.
+    reaped = Job.objects.create(  # its worker died two days ago, as it started
+        tenant=tenant,
+        type="diagnostic",
+        status=Job.Status.PROCESSING,
+        attempts=1,
+        created_at=two_days_ago,
+        started_at=two_days_ago,
+        heartbeat_at=two_days_ago,
+    )
+    assert jobs_reap_stale()["requeued"] == 1
+    assert Job.objects.get(pk=reaped.pk).status == Job.Status.PENDING
     Job.objects.create(  # its backoff of a day just ended
         tenant=tenant,
         type="diagnostic",
@@ -143,7 +154,7 @@ def test_a_job_waits_from_when_it_became_due_not_from_its_creation(
     assert "pending-too-long" not in ops_health_check()["findings"]
     dashboard = admin_client.get("/admin/jobs/job/dashboard/").context["queues"]
     (normal,) = [queue for queue in dashboard if queue["name"] == "normal"]
-    assert normal["pending"] == 2 and normal["oldest_wait"] < timedelta(minutes=1)
+    assert normal["pending"] == 3 and normal["oldest_wait"] < timedelta(minutes=1)
     scraped = client.get("/metrics").content.decode()
     waited = float(
         scraped.split('offload_queue_oldest_pending_seconds{queue="normal"} ')[1].split()[0]
