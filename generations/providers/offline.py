@@ -37,7 +37,9 @@ def _combining_marks() -> str:
 MARKS = _combining_marks()
 # Devanagari ends a sentence with a danda (।), Chinese and Japanese with their own stops.
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+|(?<=[。！？؟।॥])|\n+")
-WORD = re.compile(rf"[\w{MARKS}][\w{MARKS}'’-]*")
+# A word starts with a letter or digit: a mark alone (an emoji's presentation selector) is none.
+WORD = re.compile(rf"\w[\w{MARKS}'’-]*")
+MARK = re.compile(rf"[{MARKS}]")
 FENCE = re.compile(r"^\s{0,3}(```|~~~)")
 HEADING = re.compile(r"^\s{0,3}(#{1,6})\s+(.*\S)\s*$")
 BULLET = re.compile(r"^(\s*)(?:[-*•+]|\d+[.)])\s+(.*\S)\s*$")
@@ -111,7 +113,10 @@ def _readable(value):
             prose.append(line)
     if "\n" not in value:
         return value
-    return "\n".join(prose if WORD.search("\n".join(prose)) else unfenced)
+    for kept in (prose, unfenced):
+        if WORD.search("\n".join(kept)):
+            return "\n".join(kept)
+    return value
 
 
 def plain(text: str) -> str:
@@ -175,8 +180,13 @@ def _key_term(sentence: str) -> str | None:
         return None
     term = max(candidates, key=len)
     if UNSPACED_SCRIPT.search(term) and len(term) > 6:
-        middle = len(term) // 2
-        return term[middle - 2 : middle + 2]
+        start, end = len(term) // 2 - 2, len(term) // 2 + 2
+        # Whole letters: a Thai tone or vowel mark stays with the letter it sits on.
+        while start > 0 and MARK.match(term[start]):
+            start -= 1
+        while end < len(term) and MARK.match(term[end]):
+            end += 1
+        return term[start:end]
     return term if len(words(sentence)) >= 3 else None
 
 

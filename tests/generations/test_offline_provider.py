@@ -263,3 +263,25 @@ def test_a_sixteen_bit_image_keeps_its_tones(api_client, tenant):
     _, image = _edited(api_client, tenant, png.getvalue(), "invert")
 
     assert min(image.getpixel((40, 40))) > 200  # inverted: nearly white
+
+
+def test_an_emoji_and_its_presentation_selector_make_no_word(api_client):
+    job = _generate(
+        api_client, {"kind": "story", "prompt": "❤️ a love story in Paris", "length": 50}
+    )
+    story = api_client.get(f"/api/v1/stories/{job['result']['storyId']}").json()
+    assert story["title"] == "A love story in Paris"
+
+
+def test_a_thai_cloze_keeps_each_letter_with_its_marks(api_client):
+    import unicodedata
+
+    ((question, answer),) = _cards(api_client, "แมวชอบนอนบนเก้าอี้ในห้องนั่งเล่นทุกวัน", 1)
+    after = question.split("_____")[1][:1]
+    assert unicodedata.category(answer[0])[0] != "M"
+    assert not after or unicodedata.category(after)[0] != "M"
+
+
+def test_a_text_of_an_empty_code_block_is_still_read(api_client):
+    for kind in ("deck", "skill_tree"):
+        assert _generate(api_client, {"kind": kind, "text": "```\n```"})["status"] == "completed"
