@@ -339,7 +339,9 @@ RATE_LIMIT_PER_DAY = env.int("RATE_LIMIT_PER_DAY", default=100)
 RATE_LIMIT_PER_HOUR_PER_TYPE = env.int("RATE_LIMIT_PER_HOUR_PER_TYPE", default=20)
 RATE_LIMIT_READS_PER_MINUTE = env.int("RATE_LIMIT_READS_PER_MINUTE", default=600)
 # Authentication caches each API key (by its hash) this long; saving a key or its tenant drops it.
-API_KEY_CACHE_SECONDS = env.int("API_KEY_CACHE_SECONDS", default=60)
+# Only where the cache is shared by every process (Redis): the embedded default's cache is each
+# process's own, where a key revoked by another process (a command, the worker) would outlive it.
+API_KEY_CACHE_SECONDS = env.int("API_KEY_CACHE_SECONDS", default=60) if REDIS_URL else 0
 IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=24)
 # A running request holds its Idempotency-Key this long at most: longer than any request runs
 # (gunicorn replaces a worker silent for 30 s), so a key held longer was left by a dead process.

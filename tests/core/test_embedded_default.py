@@ -190,6 +190,25 @@ def test_a_job_running_at_ctrl_c_waits_pending_for_the_next_worker(embedded_env,
         log.close()
 
 
+REVOKED_ELSEWHERE = """
+import subprocess, sys
+from accounts.models import Tenant
+from accounts.services import api_key_authenticate, api_key_create
+key, plaintext = api_key_create(tenant=Tenant.objects.create(slug="laptop", name="L"), name="k")
+print("used:", api_key_authenticate(plaintext) is not None)
+subprocess.run(
+    [sys.executable, "manage.py", "revoke_api_key", key.prefix], check=True, capture_output=True
+)
+print("refused:", api_key_authenticate(plaintext) is None)
+"""
+
+
+def test_a_key_revoked_by_a_command_is_refused_by_the_web_at_once(embedded_env):
+    _manage(embedded_env, "migrate", "--noinput", "-v0")
+    said = _manage(embedded_env, "shell", "-v0", "-c", REVOKED_ELSEWHERE)
+    assert said.splitlines() == ["used: True", "refused: True"]
+
+
 def test_the_checks_raise_no_warning_on_sqlite(embedded_env):
     checked = subprocess.run(
         [sys.executable, "manage.py", "check", "--database", "default"],
