@@ -16,6 +16,7 @@ from datetime import timedelta
 from functools import partial
 
 from celery.exceptions import SoftTimeLimitExceeded
+from celery.worker import state as worker_state
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
@@ -462,6 +463,16 @@ def _event_waiting(job_id, attempt: int, message: str) -> None:
 
 def job_execute(*, job_id: str, type_name: str | None = None) -> None:
     """Run one attempt of a job: the body of the Celery task."""
+    if worker_state.should_stop is not None or worker_state.should_terminate is not None:
+        # A pool process started while its worker stops (in place of one that handed its job
+        # back) is killed with the worker: it starts nothing, and the job waits for another.
+        logger.info("Job %s: not started, the worker is stopping.", job_id)
+        if not broker_is_filesystem():
+            # Elsewhere other workers take it; the filesystem broker's next worker sends it again.
+            waiting = Job.objects.filter(pk=job_id, status=Job.Status.PENDING).first()
+            if waiting is not None:
+                job_dispatch(waiting)
+        return
     signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
     try:
         claimed = job_claim(job_id, type_name)
