@@ -130,64 +130,68 @@ def test_a_job_runs_through_sqlite_and_the_filesystem_broker(embedded_env, tmp_p
         log.close()
 
 
-def test_jobs_a_killed_worker_held_run_as_soon_as_the_next_worker_starts(embedded_env, tmp_path):
+@pytest.fixture
+def start_worker(embedded_env, tmp_path):
+    """Starts embedded workers one after another, each once it says it is ready; all are stopped
+    at the end. Their output goes to tmp_path/worker.log."""
+    _manage(embedded_env, "migrate", "--noinput", "-v0")
+    log_path, started = tmp_path / "worker.log", []
+    with log_path.open("w") as log:
+
+        def start() -> subprocess.Popen:
+            started.append(_worker(embedded_env, log))
+            wait_for(lambda: log_path.read_text().count("ready.") == len(started), timeout=60)
+            return started[-1]
+
+        try:
+            yield start
+        finally:
+            for worker in started:
+                worker_stop(worker)
+
+
+def test_jobs_a_killed_worker_held_run_as_soon_as_the_next_worker_starts(
+    embedded_env, tmp_path, start_worker
+):
     """This broker deletes a message as a worker takes it: what the worker held dies with it."""
-    _manage(embedded_env, "migrate", "--noinput", "-v0")
     database = tmp_path / "offload.sqlite3"
-    log = (tmp_path / "worker.log").open("w")
-    first = _worker(embedded_env, log)
-    second = None
-    try:
-        wait_for(lambda: "ready." in (tmp_path / "worker.log").read_text(), timeout=60)
-        _submit(embedded_env, {"steps": 600, "step_seconds": 0.1}, {"steps": 1}, {"steps": 1})
-        # The long job runs; the worker has taken another's message off the disk.
-        wait_for(
-            lambda: sorted(_statuses(database).values()) == ["pending", "pending", "processing"]
-            and len(list((tmp_path / "broker").glob("*.msg"))) < 2,
-            timeout=60,
-            message="the worker to hold a message",
-        )
-        held = [job for job, status in _statuses(database).items() if status == "pending"]
-        worker_stop(first, sig=signal.SIGKILL)  # as honcho does to a worker slow to stop
+    first = start_worker()
+    _submit(embedded_env, {"steps": 600, "step_seconds": 0.1}, {"steps": 1}, {"steps": 1})
+    # The long job runs; the worker has taken another's message off the disk.
+    wait_for(
+        lambda: sorted(_statuses(database).values()) == ["pending", "pending", "processing"]
+        and len(list((tmp_path / "broker").glob("*.msg"))) < 2,
+        timeout=60,
+        message="the worker to hold a message",
+    )
+    held = [job for job, status in _statuses(database).items() if status == "pending"]
+    worker_stop(first, sig=signal.SIGKILL)  # as honcho does to a worker slow to stop
 
-        second = _worker(embedded_env, log)
+    start_worker()
 
-        # The sweeper would send them again JOBS_STALE_AFTER_SECONDS (300) after they were sent.
-        wait_for(
-            lambda: all(_statuses(database)[job] == "completed" for job in held),
-            timeout=60,
-            message="the held jobs to complete",
-        )
-    finally:
-        for worker in (first, second):
-            if worker is not None:
-                worker_stop(worker)
-        log.close()
+    # The sweeper would send them again JOBS_STALE_AFTER_SECONDS (300) after they were sent.
+    wait_for(
+        lambda: all(_statuses(database)[job] == "completed" for job in held),
+        timeout=60,
+        message="the held jobs to complete",
+    )
 
 
-def test_a_job_running_at_ctrl_c_waits_pending_for_the_next_worker(embedded_env, tmp_path):
-    _manage(embedded_env, "migrate", "--noinput", "-v0")
+def test_a_job_running_at_ctrl_c_waits_pending_for_the_next_worker(
+    embedded_env, tmp_path, start_worker
+):
     database = tmp_path / "offload.sqlite3"
-    log = (tmp_path / "worker.log").open("w")
-    first = _worker(embedded_env, log)
-    second = None
-    try:
-        wait_for(lambda: "ready." in (tmp_path / "worker.log").read_text(), timeout=60)
-        _submit(embedded_env, *[{"steps": 20, "step_seconds": 0.2}] * 3)
-        wait_for(lambda: "processing" in _statuses(database).values(), timeout=60)
-        # Ctrl-C: honcho sends SIGTERM to each process's group, and kills what is left in 5 s.
-        # The pool process started meanwhile must start none of the jobs the worker held.
-        worker_stop(first, sig=signal.SIGTERM, timeout=5)
-        statuses = set(_statuses(database).values())
-        assert statuses == {"pending"}, (tmp_path / "worker.log").read_text()[-3000:]
+    first = start_worker()
+    _submit(embedded_env, *[{"steps": 20, "step_seconds": 0.2}] * 3)
+    wait_for(lambda: "processing" in _statuses(database).values(), timeout=60)
+    # Ctrl-C: honcho sends SIGTERM to each process's group, and kills what is left in 5 s.
+    # The pool process started meanwhile must start none of the jobs the worker held.
+    worker_stop(first, sig=signal.SIGTERM, timeout=5)
+    statuses = set(_statuses(database).values())
+    assert statuses == {"pending"}, (tmp_path / "worker.log").read_text()[-3000:]
 
-        second = _worker(embedded_env, log)
-        wait_for(lambda: set(_statuses(database).values()) == {"completed"}, timeout=90)
-    finally:
-        for worker in (first, second):
-            if worker is not None:
-                worker_stop(worker)
-        log.close()
+    start_worker()
+    wait_for(lambda: set(_statuses(database).values()) == {"completed"}, timeout=90)
 
 
 REVOKED_ELSEWHERE = """
