@@ -14,6 +14,8 @@ DATABASES = {
     )
 }
 REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:6379/15")
+# The suite always has Redis, whether REDIS_URL is set or taken from the default above.
+API_KEY_CACHE_SECONDS = env.int("API_KEY_CACHE_SECONDS", default=60)
 CACHES = {
     "default": {
         "BACKEND": "core.redis.RedisCache",
