@@ -28,7 +28,12 @@ logger = logging.getLogger(__name__)
 EVENTS_PURGE_BATCH = 50_000
 # The health check keeps the same alert open after the run, or closes it: one alert, not two.
 CLEANUP_FAILURES_ALERT_KEY = "ops:cleanup-failures"
-BROWSERS = re.compile(r"(Edg|OPR|Firefox|Chrome|Safari|curl|Wget|python-httpx|bot)", re.I)
+# In order: Edge and Opera say Chrome too, Chrome says Safari.
+BROWSERS = [
+    (family, re.compile(rf"\b{family}\b", re.I))
+    for family in ("Edg", "OPR", "Firefox", "Chrome", "Safari", "curl", "Wget", "python-httpx")
+]
+BOT = re.compile("bot", re.I)
 
 
 def share_link_create(
@@ -118,8 +123,12 @@ def _client_hash(client_ip: str) -> str:
 
 
 def _browser(user_agent: str) -> str:
-    found = BROWSERS.search(user_agent or "")
-    return found.group(1).lower() if found else "other"
+    user_agent = user_agent or ""
+    if BOT.search(user_agent):
+        return "bot"
+    return next(
+        (family.lower() for family, pattern in BROWSERS if pattern.search(user_agent)), "other"
+    )
 
 
 CLEANUP_AUDIT = {

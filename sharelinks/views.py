@@ -62,8 +62,11 @@ public_not_found = _public(not_found)
 def share_link_page(request, token: str):
     if _is_prefetch(request):
         # Not a view: a one-view link must still open when its reader clicks it. An error, never
-        # stored, so the browser asks again when the page is really opened.
-        return HttpResponse(status=503, headers={"Retry-After": "0"})
+        # stored, so the browser asks again when the page is really opened; expected, so not
+        # logged as a server error.
+        refused = HttpResponse(status=503, headers={"Retry-After": "0"})
+        refused._has_been_logged = True
+        return refused
     address = client_ip(request)
     decision = rate_limit_hit(
         [

@@ -164,7 +164,16 @@ def test_with_redis_out_of_reach_a_link_answers_503_and_counts_no_view(
 )
 def test_a_browsers_prefetch_spends_no_view_of_a_one_view_link(client, tenant, deck, purpose):
     link, token = _link(tenant, deck, max_views=1)
-    prefetched = client.get(f"/s/{token}", **purpose)
+    logged = []
+    handler = logging.Handler()
+    handler.emit = logged.append
+    logging.getLogger("django.request").addHandler(handler)
+    try:
+        prefetched = client.get(f"/s/{token}", **purpose)
+    finally:
+        logging.getLogger("django.request").removeHandler(handler)
+    # Expected, not a server error: nothing for the error log.
+    assert not logged
     assert prefetched.status_code == 503  # an error: the browser keeps nothing and asks again
     assert prefetched["Cache-Control"] == "private, no-store"
     link.refresh_from_db()
@@ -248,6 +257,42 @@ def test_a_shared_file_gone_from_the_storage_answers_the_404_page_and_is_logged(
     assert any(name in record.getMessage() for record in caplog.records)
     link.refresh_from_db()
     assert link.view_count == 0
+
+
+@pytest.mark.parametrize(
+    "pasted",
+    [
+        "{base}/s/{token}?utm_source=chat",
+        "{base}/s/{token}#top",
+        " {base}/s/{token}/\n",
+        "{base}/s%2F{token}",
+        "{token}\n",
+    ],
+)
+def test_a_leaked_link_is_revoked_by_the_url_that_opens_it_as_pasted(client, tenant, deck, pasted):
+    link, token = _link(tenant, deck)
+    call_command(
+        "revoke_share_link",
+        pasted.format(base=settings.PUBLIC_BASE_URL, token=token),
+        stdout=io.StringIO(),
+    )
+    assert client.get(f"/s/{token}").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("user_agent", "family"),
+    [
+        ("Mozilla/5.0 (Windows NT 10.0) Chrome/130.0 Safari/537.36 Edg/130.0", "edg"),
+        ("Mozilla/5.0 (Windows NT 10.0) Chrome/130.0 Safari/537.36 OPR/115.0", "opr"),
+        ("Mozilla/5.0 (Macintosh) Version/18.0 Safari/605.1.15", "safari"),
+        ("Mozilla/5.0 (compatible; Googlebot/2.1) Chrome/130.0 Safari/537.36", "bot"),
+        ("curl/8.5.0", "curl"),
+    ],
+)
+def test_a_view_records_the_browsers_family(client, tenant, deck, user_agent, family):
+    link, token = _link(tenant, deck)
+    assert client.get(f"/s/{token}", HTTP_USER_AGENT=user_agent).status_code == 200
+    assert PublicLinkEvent.objects.get(link=link).user_agent == family
 
 
 def test_an_operator_revokes_a_leaked_link_by_its_url_and_it_stops_opening(client, tenant, deck):

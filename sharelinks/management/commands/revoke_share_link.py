@@ -1,3 +1,5 @@
+from urllib.parse import unquote, urlsplit
+
 from django.core.management.base import CommandError
 
 from accounts.services import operator_at_command_line
@@ -7,7 +9,11 @@ from sharelinks.services import share_link_revoke
 
 
 def _link_named(text: str) -> PublicLink | None:
-    """The link a URL (…/s/<token>), a token or an id names."""
+    """The link a URL (…/s/<token>, with a query or fragment, its path encoded or not), a token
+    or an id names, as pasted (spaces and a line break around it)."""
+    text = text.strip()
+    if "/" in text:
+        text = unquote(urlsplit(text).path)
     token = text.rstrip("/").rsplit("/s/", 1)[-1]
     if token.isascii() and token.isdigit():
         return PublicLink.objects.select_related("tenant").filter(pk=int(token)).first()
