@@ -1,6 +1,9 @@
 import hashlib
+from datetime import timedelta
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
@@ -15,6 +18,15 @@ def share_token_hash(token: str) -> str:
 def _spent(now) -> Q:
     """Expired, or at its view limit."""
     return Q(expires_at__lte=now) | Q(max_views__isnull=False, view_count__gte=F("max_views"))
+
+
+MAX_VIEWS = 1_000_000
+
+
+def expires_at_within_bounds(value) -> None:
+    """A link lives at most SHARE_LINK_MAX_DAYS: the furthest expiry the API and the admin take."""
+    if value is not None and value > timezone.now() + timedelta(days=settings.SHARE_LINK_MAX_DAYS):
+        raise ValidationError(f"At most {settings.SHARE_LINK_MAX_DAYS} days from now.")
 
 
 class PublicLinkQuerySet(TenantScopedQuerySet):
@@ -60,8 +72,10 @@ class PublicLink(TenantOwned, models.Model):
     token_prefix = models.CharField(
         max_length=8, help_text="The token's first characters, to recognise it."
     )
-    expires_at = models.DateTimeField(null=True, blank=True)
-    max_views = models.PositiveIntegerField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True, validators=[expires_at_within_bounds])
+    max_views = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(MAX_VIEWS)]
+    )
     view_count = models.PositiveIntegerField(default=0)
     is_active = models.BooleanField(default=True)
     deactivated_at = models.DateTimeField(null=True, blank=True)

@@ -1,11 +1,8 @@
-from datetime import timedelta
-
-from django.conf import settings
 from django.utils import timezone
 from rest_framework import serializers
 
 from core.validation import KnownFieldsOnly
-from sharelinks.models import PublicLink
+from sharelinks.models import MAX_VIEWS, PublicLink, expires_at_within_bounds
 from sharelinks.resources import SHAREABLES
 
 
@@ -14,7 +11,7 @@ class ShareLinkCreateSerializer(KnownFieldsOnly, serializers.Serializer):
     resource_id = serializers.CharField(max_length=64)
     expires_at = serializers.DateTimeField(required=False, allow_null=True)
     max_views = serializers.IntegerField(
-        min_value=1, max_value=1_000_000, required=False, allow_null=True
+        min_value=1, max_value=MAX_VIEWS, required=False, allow_null=True
     )
 
     def validate_expires_at(self, value):
@@ -23,10 +20,7 @@ class ShareLinkCreateSerializer(KnownFieldsOnly, serializers.Serializer):
         now = timezone.now()
         if value <= now:
             raise serializers.ValidationError("Must be in the future.")
-        if value > now + timedelta(days=settings.SHARE_LINK_MAX_DAYS):
-            raise serializers.ValidationError(
-                f"At most {settings.SHARE_LINK_MAX_DAYS} days from now."
-            )
+        expires_at_within_bounds(value)
         return value
 
 

@@ -245,6 +245,29 @@ def test_staff_change_a_links_expiry_and_view_limit_but_not_what_it_opens(
     assert client.get(url.removeprefix(settings.PUBLIC_BASE_URL)).status_code == 404
 
 
+@pytest.mark.parametrize(
+    ("fields", "field", "error"),
+    [
+        ({"max_views": "0"}, "max_views", "greater than or equal to 1"),
+        ({"expires_at_0": "2099-01-01", "expires_at_1": "00:00"}, "expires_at", "365 days"),
+    ],
+)
+def test_the_admin_keeps_a_links_limits_where_the_api_does(
+    api_client, admin_client, tenant, fields, field, error
+):
+    deck = Deck.objects.create(tenant=tenant, title="Shared")
+    _share(api_client, resource_type="deck", resource_id=str(deck.pk))
+    link = PublicLink.objects.get()
+    refused = admin_client.post(
+        f"/admin/sharelinks/publiclink/{link.pk}/change/",
+        {"max_views": "", "expires_at_0": "", "expires_at_1": "", **fields},
+    )
+    assert refused.status_code == 200
+    assert error in str(refused.context["adminform"].form.errors[field])
+    link.refresh_from_db()
+    assert (link.max_views, link.expires_at) == (None, None)
+
+
 def test_the_admin_deactivate_action_counts_the_links_it_deactivated(
     api_client, admin_client, tenant
 ):
