@@ -99,13 +99,16 @@ def json_logs():
 @pytest.mark.django_db
 def test_a_json_log_line_carries_no_token_in_the_request_it_names(client, tenant, json_logs):
     deck = Deck.objects.create(tenant=tenant, title="Shared")
-    _, token = share_link_create(tenant=tenant, resource_type="deck", resource_id=str(deck.pk))
-    # A browser prefetching a hovered link is refused (503) and Django logs the refusal.
-    assert client.get(f"/s/{token}", HTTP_SEC_PURPOSE="prefetch").status_code == 503
+    _, token = share_link_create(
+        tenant=tenant, resource_type="deck", resource_id=str(deck.pk), max_views=1
+    )
+    assert client.get(f"/s/{token}").status_code == 200
+    # Used up: Django logs the 404, with the request it names.
+    assert client.get(f"/s/{token}").status_code == 404
     lines = [json.loads(line) for line in json_logs.getvalue().splitlines()]
     refusal = next(line for line in lines if line["name"] == "django.request")
     assert refusal["request"] == "<WSGIRequest: GET '/s/[redacted]'>"
-    assert refusal["status_code"] == 503
+    assert refusal["status_code"] == 404
     assert token not in json_logs.getvalue()
 
 
