@@ -407,10 +407,12 @@ def _capacity_wait(job: Job, reason: str) -> None:
     """Park a job that cannot start yet: nothing of it goes round the broker while it waits. A
     slot that frees wakes the next in line (_capacity_wake), and the sweeper wakes them for any
     free slot should that wake-up be lost. Its history says why, once per wait."""
-    Job.objects.filter(pk=job.pk, status=Job.Status.PENDING).update(
+    parked = Job.objects.filter(pk=job.pk, status=Job.Status.PENDING).update(
         waiting_since=Coalesce("waiting_since", Value(timezone.now()))
     )
-    _event_waiting(job.pk, job.attempts + 1, reason)
+    # One canceled since the claim read it has nothing more to wait for.
+    if parked:
+        _event_waiting(job.pk, job.attempts + 1, reason)
 
 
 def _capacity_wake(job_type: JobType, tenant_id=None) -> int:

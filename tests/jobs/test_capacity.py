@@ -7,6 +7,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from jobs import services
 from jobs.errors import WaitForCapacity
 from jobs.models import Job, JobEvent
 from jobs.registry import JobType, job_type_get, job_type_register
@@ -257,6 +258,25 @@ def test_a_waiting_job_canceled_is_no_longer_waiting(tenant, settings, published
     assert Job.objects.get(pk=waiting.pk).waiting_since is not None
     job_cancel(job=waiting)
     assert Job.objects.get(pk=waiting.pk).waiting_since is None
+
+
+def test_a_job_canceled_while_its_claim_finds_no_slot_does_not_wait_after_its_cancel(
+    tenant, settings, published, monkeypatch
+):
+    _running_and_waiting(tenant, settings, waiting=0)
+    late = _diagnostic(tenant)
+    full = services._capacity_full
+
+    def full_then_canceled(job_type, job):
+        reason = full(job_type, job)
+        job_cancel(job=Job.objects.get(pk=late.pk))
+        return reason
+
+    monkeypatch.setattr(services, "_capacity_full", full_then_canceled)
+    assert job_claim(late.pk) == CLAIM_LATER
+    late.refresh_from_db()
+    assert (late.status, late.waiting_since) == (Job.Status.CANCELED, None)
+    assert [kind for kind, _ in _history(late)] == [JobEvent.Kind.CANCELED]
 
 
 def test_a_workspace_cap_wait_says_so(tenant, settings, published):
