@@ -1,16 +1,18 @@
 import functools
+from collections import Counter
 
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import actions as admin_actions
-from django.contrib.admin.utils import flatten_fieldsets
+from django.contrib.admin.utils import NestedObjects, flatten_fieldsets, quote
 from django.contrib.auth import admin as auth_admin
 from django.contrib.auth import get_user_model
 from django.core.paginator import Paginator
-from django.db import connection, transaction
-from django.urls import reverse
+from django.db import connection, router, transaction
+from django.urls import NoReverseMatch, reverse
 from django.utils.functional import cached_property
-from django.utils.html import format_html_join
+from django.utils.html import format_html, format_html_join
+from django.utils.text import capfirst
 
 from accounts.models import ApiKey, AuditEvent, CreditEntry, Membership, Notification, Tenant
 from accounts.services import (
@@ -24,6 +26,11 @@ from accounts.services import (
 # An action runs inside the request, which gunicorn gives up on after 30 s; at about 10 ms an
 # object, this many leave room for a busy database. More go through the management commands.
 ACTION_MAX_OBJECTS = 500
+# A deletion's confirmation page names each object it takes, but more than this many of one kind
+# (a job's events, a workspace's ledger) are one line giving their number.
+DELETION_LISTED_PER_MODEL = 100
+# The most rows one deletion here takes, cascades included: it must finish within the request.
+DELETION_MAX_ROWS = 20_000
 
 
 def selection_too_big(request, queryset, *, command: str = "") -> bool:
@@ -57,13 +64,83 @@ def delete_selected(modeladmin, request, queryset):
 admin.site.add_action(delete_selected)
 
 
+def deleted_objects(objs, request, admin_site, *, elsewhere: str = ""):
+    """What Django's admin shows before a deletion (the objects it takes, their counts, the kinds
+    the user may not delete, what protects them), for a page that stays quick and readable however
+    much goes: a kind with more than DELETION_LISTED_PER_MODEL objects is one line giving their
+    number rather than one line (and a query for its label) each, and a deletion of more than
+    DELETION_MAX_ROWS rows is refused, saying what to do `elsewhere`."""
+    if not objs:
+        return [], {}, set(), []
+    collector = NestedObjects(using=router.db_for_write(objs[0]._meta.model), origin=objs)
+    collector.collect(objs)
+    counts = {model: len(rows) for model, rows in collector.model_objs.items()}
+    counted = {model for model, count in counts.items() if count > DELETION_LISTED_PER_MODEL}
+    perms_needed = {
+        model._meta.verbose_name
+        for model in counted
+        if admin_site.is_registered(model)
+        and not admin_site.get_model_admin(model).has_delete_permission(request)
+    }
+
+    def label(obj):
+        opts = obj._meta
+        if not admin_site.is_registered(type(obj)):
+            return f"{capfirst(opts.verbose_name)}: {obj}"
+        if not admin_site.get_model_admin(type(obj)).has_delete_permission(request, obj):
+            perms_needed.add(opts.verbose_name)
+        try:
+            url = reverse(
+                f"{admin_site.name}:{opts.app_label}_{opts.model_name}_change", args=[quote(obj.pk)]
+            )
+        except NoReverseMatch:
+            return f"{capfirst(opts.verbose_name)}: {obj}"
+        return format_html('{}: <a href="{}">{}</a>', capfirst(opts.verbose_name), url, obj)
+
+    nested = collector.nested(lambda obj: type(obj) if type(obj) in counted else label(obj))
+    protected = [label(obj) for obj in collector.protected]
+    total = sum(counts.values())
+    if total > DELETION_MAX_ROWS:
+        protected.append(
+            f"This deletion takes {total:,} rows with what they own, more than the "
+            f"{DELETION_MAX_ROWS:,} the admin deletes at once: select fewer{elsewhere}."
+        )
+    summary = {model._meta.verbose_name_plural: count for model, count in counts.items()}
+    return _counted_folded(nested), summary, perms_needed, protected
+
+
+def _counted_folded(items: list) -> list:
+    """A nested list of labels where the objects of a counted kind (given as their model) are one
+    line with their number; what they own is in the page's counts."""
+    folded, counted, theirs = [], Counter(), False
+    for item in items:
+        if isinstance(item, list):
+            if not theirs:
+                folded.append(_counted_folded(item))
+            continue
+        theirs = isinstance(item, type)
+        if theirs:
+            counted[item] += 1
+        else:
+            folded.append(item)
+    for model, count in counted.items():
+        name = model._meta.verbose_name if count == 1 else model._meta.verbose_name_plural
+        folded.append(f"{capfirst(name)}: {count:,}")
+    return folded
+
+
 class OwnedRecordsGo(admin.ModelAdmin):
     """Deleting an object takes the records it owns with it: a job's history, a workspace's ledger
     and audit log. Those are read-only here, never deleted one by one, so Django would count them
     as rows the staff user may not delete and refuse the whole deletion."""
 
+    # What to do instead of a deletion too big for the admin, after "select fewer".
+    deletion_elsewhere = ""
+
     def get_deleted_objects(self, objs, request):
-        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        deleted, counts, perms_needed, protected = deleted_objects(
+            objs, request, self.admin_site, elsewhere=self.deletion_elsewhere
+        )
         records = {
             model._meta.verbose_name
             for model, model_admin in self.admin_site._registry.items()
@@ -100,9 +177,11 @@ def audited_form_save(request, obj, form, change: bool, *, save, tenant=None) ->
     audited_save(request, obj, names, change=change, save=save, tenant=tenant)
 
 
-def audited_formset_save(request, formset, *, prepare=None) -> None:
+def audited_formset_save(request, formset, *, prepare=None, fields=None) -> None:
     """Save an inline formset's objects, each created, changed or deleted one in its workspace's
-    audit log; `prepare(obj)` runs before each is saved."""
+    audit log with its `fields` (by default the form's); `prepare(obj)` runs before each is
+    saved."""
+    fields = set(fields or formset.form.base_fields)
     objects = formset.save(commit=False)
     changed = {id(obj): names for obj, names in formset.changed_objects}
     for obj in objects:
@@ -112,12 +191,12 @@ def audited_formset_save(request, formset, *, prepare=None) -> None:
         audited_save(
             request,
             obj,
-            set(names or formset.form.base_fields),
+            set(names or fields),
             change=names is not None,
             save=obj.save,
         )
     for obj in formset.deleted_objects:
-        audited_delete(request, obj, formset.form.base_fields, delete=obj.delete)
+        audited_delete(request, obj, fields, delete=obj.delete)
 
 
 def audited_delete(request, obj, names, *, delete) -> None:
@@ -190,13 +269,32 @@ class AuditedAdmin(WorkspaceOwnedAdmin):
 
 
 class MembershipInline(admin.TabularInline):
+    """The workspace's members: each named as read with the row (a raw id box would look up each
+    name with a query of its own), their role changed or their membership removed here."""
+
     model = Membership
     extra = 0
-    raw_id_fields = ["user"]
+    readonly_fields = ["user"]
+
+    def has_add_permission(self, request, obj=None):
+        return False
 
     def get_queryset(self, request):
         # Each row is labelled with its user and workspace (Membership.__str__).
         return super().get_queryset(request).select_related("user", "tenant")
+
+
+class NewMembershipInline(admin.TabularInline):
+    """Members joining the workspace."""
+
+    model = Membership
+    extra = 0
+    raw_id_fields = ["user"]
+    verbose_name = "new member"
+    verbose_name_plural = "new members"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).none()
 
 
 class CreditGrantForm(forms.ModelForm):
@@ -217,10 +315,11 @@ class TenantAdmin(OwnedRecordsGo):
     search_fields = ["name", "slug"]
     readonly_fields = ["credit_balance", "created_at", "objects_lists"]
     prepopulated_fields = {"slug": ["name"]}
-    inlines = [MembershipInline]
-    # Beyond this many jobs a workspace is deleted by `manage.py delete_tenant`, in batches: the
-    # admin would list every row on its confirmation page and delete them in one transaction.
+    inlines = [MembershipInline, NewMembershipInline]
+    # Beyond this many jobs a workspace is deleted by `manage.py delete_tenant`, in batches, and
+    # the admin does not even collect its rows; fewer jobs can still own too many rows in all.
     ADMIN_DELETE_MAX_JOBS = 10_000
+    deletion_elsewhere = ", or deactivate the workspace and run `manage.py delete_tenant <slug>`"
     # The lists narrowed to a workspace by WorkspaceFilter, as its page links to them.
     OBJECT_LISTS = [
         ("jobs.job", "jobs"),
@@ -269,7 +368,7 @@ class TenantAdmin(OwnedRecordsGo):
             messages.success(request, f"Granted {amount} credits to {obj}.")
 
     def save_formset(self, request, form, formset, change):
-        audited_formset_save(request, formset)
+        audited_formset_save(request, formset, fields=MEMBERSHIP_AUDITED_FIELDS)
 
 
 MEMBERSHIP_AUDITED_FIELDS = {"user", "tenant", "role"}

@@ -266,6 +266,8 @@ class JobEventAdmin(LargeTableAdmin, ReadOnlyAdmin):
     search_fields = ["message"]
     search_help_text = "A job id (that job's history), or words of a message."
     list_select_related = ["job"]
+    # The history of every job is the largest table: ordered by anything else, a page sorts it all.
+    sortable_by = ["created_at"]
 
     def get_search_results(self, request, queryset, search_term):
         job_id = _as_uuid(search_term)

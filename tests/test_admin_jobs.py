@@ -273,3 +273,50 @@ def test_times_in_the_admin_name_their_time_zone(admin_client, admin_user, tenan
 
     assert "Dec. 4, 2026, 5:20 p.m. CET" in page
     assert "2026-12-04 17:20 CET — Hm" in dashboard
+
+
+def test_a_jobs_delete_page_counts_its_many_events_on_one_line(admin_client, tenant):
+    from accounts.admin import DELETION_LISTED_PER_MODEL
+
+    busy, quiet = JobFactory(tenant=tenant), JobFactory(tenant=tenant)
+    JobEvent.objects.bulk_create(
+        JobEvent(job=busy, kind=JobEvent.Kind.WAITING, message=f"wait {n}")
+        for n in range(DELETION_LISTED_PER_MODEL + 1)
+    )
+    JobEvent.objects.create(job=quiet, kind=JobEvent.Kind.STARTED, message="once")
+    bulk = {"action": "delete_selected", "_selected_action": [busy.pk, quiet.pk]}
+
+    page = admin_client.post("/admin/jobs/job/", bulk).content.decode()
+
+    assert "Are you sure" in page
+    assert f"<li>Job events: {DELETION_LISTED_PER_MODEL + 1}</li>" in page
+    # Every event of the deletion is counted on its job's line, the quiet job's one included.
+    assert "<li>Job event: 1</li>" in page
+    assert "wait 0" not in page
+    assert admin_client.post("/admin/jobs/job/", {**bulk, "post": "yes"}).status_code == 302
+    assert not Job.objects.exists() and not JobEvent.objects.exists()
+
+
+def test_a_deletion_of_more_rows_than_a_request_can_delete_is_refused(
+    admin_client, tenant, monkeypatch
+):
+    import accounts.admin
+
+    monkeypatch.setattr(accounts.admin, "DELETION_MAX_ROWS", 5)
+    job = JobFactory(tenant=tenant)
+    JobEvent.objects.bulk_create(JobEvent(job=job, kind=JobEvent.Kind.STARTED) for _ in range(5))
+    refusal = "This deletion takes 6 rows with what they own, more than the 5 the admin deletes"
+
+    page = admin_client.post(f"/admin/jobs/job/{job.pk}/delete/", {"post": "yes"})
+
+    assert page.status_code == 200 and refusal in page.content.decode()
+    assert JobEvent.objects.filter(job=job).count() == 5
+
+
+def test_the_job_events_list_is_sorted_only_by_time(admin_client, tenant):
+    JobEvent.objects.create(job=JobFactory(tenant=tenant), kind=JobEvent.Kind.STARTED)
+    page = admin_client.get("/admin/jobs/jobevent/").content.decode()
+    headers = re.findall(r'<th scope="col" class="([^"]*)"', page)
+    assert [header for header in headers if "sortable" in header] == [
+        "sortable column-created_at sorted descending"
+    ]

@@ -190,15 +190,16 @@ def test_members_and_the_workspace_edited_in_the_admin_are_in_its_audit_log(admi
             "name": tenant.name,
             "slug": tenant.slug,
             "is_active": "",
-            "memberships-TOTAL_FORMS": "2",
+            "memberships-TOTAL_FORMS": "1",
             "memberships-INITIAL_FORMS": "1",
             "memberships-0-id": member.pk,
             "memberships-0-tenant": tenant.pk,
-            "memberships-0-user": member.user_id,
             "memberships-0-role": "admin",
-            "memberships-1-tenant": tenant.pk,
-            "memberships-1-user": newcomer.pk,
-            "memberships-1-role": "member",
+            "memberships-2-TOTAL_FORMS": "1",
+            "memberships-2-INITIAL_FORMS": "0",
+            "memberships-2-0-tenant": tenant.pk,
+            "memberships-2-0-user": newcomer.pk,
+            "memberships-2-0-role": "member",
         },
     )
     assert response.status_code == 302, response.content.decode()[:2000]
@@ -274,3 +275,50 @@ def test_a_user_deleted_in_the_admin_leaves_their_memberships_in_the_audit_log(
     )
     assert {event.old_values["user_id"] for event in gone} == {bob.pk}
     assert {event.actor_label for event in gone} == {"admin"}
+
+
+def test_a_workspaces_page_names_its_members_in_a_fixed_number_of_queries(admin_client, tenant):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tests.factories import MembershipFactory
+
+    def page_queries() -> tuple[int, str]:
+        with CaptureQueriesContext(connection) as captured:
+            page = admin_client.get(f"/admin/accounts/tenant/{tenant.pk}/change/")
+        assert page.status_code == 200
+        return len(captured), page.content.decode()
+
+    first = MembershipFactory(tenant=tenant)
+    few, _ = page_queries()
+    MembershipFactory.create_batch(20, tenant=tenant)
+    many, page = page_queries()
+    assert many == few
+    assert first.user.username in page
+
+
+def test_a_member_removed_on_the_workspaces_page_is_in_its_audit_log(admin_client, tenant):
+    from accounts.models import AuditEvent, Membership
+    from tests.factories import MembershipFactory
+
+    member = MembershipFactory(tenant=tenant, role="member")
+    response = admin_client.post(
+        f"/admin/accounts/tenant/{tenant.pk}/change/",
+        {
+            "name": tenant.name,
+            "slug": tenant.slug,
+            "is_active": "on",
+            "memberships-TOTAL_FORMS": "1",
+            "memberships-INITIAL_FORMS": "1",
+            "memberships-0-id": member.pk,
+            "memberships-0-tenant": tenant.pk,
+            "memberships-0-role": "member",
+            "memberships-0-DELETE": "on",
+            "memberships-2-TOTAL_FORMS": "0",
+            "memberships-2-INITIAL_FORMS": "0",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert not Membership.objects.filter(pk=member.pk).exists()
+    removed = AuditEvent.objects.get(resource_type="accounts.membership", action="delete")
+    assert removed.old_values["user_id"] == member.user_id
