@@ -17,6 +17,8 @@ class RedactingLogger(Logger):
 
 
 logger_class = RedactingLogger
+# A batch look-up names up to 100 job ids in its URL, with a cursor: twice gunicorn's default room.
+limit_request_line = 8190
 access_log_format = (
     '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s" request_id=%({x-request-id}o)s'
 )

@@ -1,3 +1,7 @@
+import base64
+import binascii
+from urllib.parse import parse_qs
+
 from django.core.exceptions import ValidationError
 from rest_framework import pagination
 from rest_framework.exceptions import NotFound
@@ -38,6 +42,9 @@ class CursorPagination(pagination.CursorPagination):
         # DRF answers a cursor it cannot read with 404, and passes a position it cannot use on to
         # the query (a 500 there): it is the request that is wrong.
         try:
+            encoded = request.query_params.get(self.cursor_query_param)
+            if encoded is not None and not _cursor_well_formed(encoded):
+                raise NotFound(self.invalid_cursor_message)
             cursor = super().decode_cursor(request)
             if cursor is not None and cursor.position is not None:
                 self._ordering_field().to_python(cursor.position)
@@ -54,3 +61,15 @@ class CursorPagination(pagination.CursorPagination):
     def paginate_queryset(self, queryset, request, view=None):
         self._model = queryset.model
         return super().paginate_queryset(queryset, request, view)
+
+
+def _cursor_well_formed(encoded: str) -> bool:
+    """Whether `encoded` is a cursor as the list's links give it. DRF reads any string, dropping
+    what is not base64 and taking what is left (often nothing) for the first page: a mangled
+    cursor would start a client's walk again from the top."""
+    try:
+        decoded = base64.b64decode(encoded.encode("ascii"), validate=True).decode("ascii")
+    except (UnicodeError, binascii.Error):
+        return False
+    tokens = parse_qs(decoded, keep_blank_values=True)
+    return bool(tokens) and set(tokens) <= {"o", "r", "p"}

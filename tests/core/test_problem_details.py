@@ -188,6 +188,36 @@ def test_a_number_too_large_to_be_finite_is_400_and_nothing_is_written(api_clien
         assert not model.objects.exists()
 
 
+@pytest.mark.parametrize(
+    ("url", "body"),
+    [
+        ("/api/v1/jobs", '{"type": "diagnostic", "payload": {"steps": 1}, "x\\ud800": 1}'),
+        ("/api/v1/jobs", '{"type": "diagnostic", "payload": {"steps": 1, "x\\udbff": 1}}'),
+        ("/api/v1/jobs", '{"type": "diagnostic", "payload": {}, "priority": "\\udc00"}'),
+        ("/api/v1/generations", '{"kind": "\\uDFFF", "text": "x"}'),
+        ("/api/v1/projects", '{"name": "p", "hourly_rate": "1", "status": "\\ud800"}'),
+    ],
+)
+def test_half_a_surrogate_pair_is_400_and_nothing_is_written(api_client, url, body):
+    from budgets.models import Project
+    from jobs.models import Job
+
+    response = api_client.post(url, data=body, content_type="application/json")
+    problem = _assert_problem(response, 400, "INVALID_REQUEST")
+    assert "half of a UTF-16 surrogate pair" in problem["detail"]
+    assert not Job.objects.exists() and not Project.objects.exists()
+
+
+def test_a_whole_surrogate_pair_is_one_character(api_client):
+    response = api_client.post(
+        "/api/v1/projects",
+        data='{"name": "Launch \\ud83d\\ude80", "hourly_rate": "1"}',
+        content_type="application/json",
+    )
+    assert response.status_code == 201, response.content
+    assert response.json()["name"] == "Launch \N{ROCKET}"
+
+
 @pytest.mark.parametrize("debug", [False, True])
 @pytest.mark.parametrize("client_fixture", ["api_client", "anonymous_client"])
 def test_too_many_query_parameters_are_400_in_problem_json(

@@ -84,6 +84,23 @@ def test_a_redis_url_that_answers_another_protocol_is_a_503(api_key):
 
 
 @pytest.mark.django_db(transaction=True)
+def test_a_batch_look_up_of_too_many_ids_is_answered_by_the_api_not_by_gunicorn(api_key):
+    import uuid
+
+    from jobs.api.serializers import MAX_IDS
+
+    ids = ",".join(str(uuid.uuid4()) for _ in range(2 * MAX_IDS))
+    with running_web(processes=1) as base:
+        response = httpx.get(
+            f"{base}/api/v1/jobs",
+            params={"ids": ids},
+            headers={"Authorization": f"Bearer {api_key}"},
+        )
+    assert response.headers["Content-Type"] == "application/problem+json"
+    assert response.json()["errors"] == {"ids": [f"At most {MAX_IDS} ids."]}
+
+
+@pytest.mark.django_db(transaction=True)
 def test_a_redis_that_hangs_is_a_503_with_retry_after_not_a_request_held_until_killed(api_key):
     with socket.socket() as hung:
         # Accepts connections (the kernel does) and never answers a command.

@@ -277,6 +277,27 @@ def test_the_list_is_cursor_paginated(api_client, tenant):
     assert "cursor" in garbled.json()["errors"]
 
 
+@pytest.mark.parametrize("cursor", ["!!!!", " ", "\x00", "AAAA", "", "eD0x"])
+def test_a_mangled_cursor_is_400_not_the_first_page_again(api_client, tenant, cursor):
+    JobFactory(tenant=tenant)
+    response = api_client.get("/api/v1/jobs", {"cursor": cursor})
+    assert response.status_code == 400, response.content
+    assert "cursor" in response.json()["errors"]
+
+
+def test_every_cursor_the_list_links_to_is_read_back(api_client, tenant):
+    for _ in range(5):
+        JobFactory(tenant=tenant)
+    page = api_client.get("/api/v1/jobs?page_size=2").json()
+    seen = [job["id"] for job in page["results"]]
+    while page["next"]:
+        page = api_client.get(page["next"]).json()
+        seen += [job["id"] for job in page["results"]]
+    assert len(set(seen)) == 5
+    back = api_client.get(page["previous"])
+    assert back.status_code == 200 and len(back.json()["results"]) == 2
+
+
 @pytest.mark.parametrize("page_size", ["0", "-1", "abc", "1.5", "201", "²"])
 def test_a_page_size_that_is_not_1_to_200_is_400(api_client, page_size):
     response = api_client.get("/api/v1/jobs", {"page_size": page_size})
