@@ -62,7 +62,7 @@ class RequestIdMiddleware:
             fresh_log_context()
 
         try:
-            response = _debug_host_refusal(request) or self.get_response(request)
+            response = self.get_response(request)
         except BaseException:
             request_done()
             raise
@@ -94,7 +94,7 @@ class ApiProblemMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        response = self.get_response(request)
+        response = _debug_host_refusal(request) or self.get_response(request)
         if not is_api_request(request):
             return response
         if not response.get("Content-Type", "").startswith("application/"):

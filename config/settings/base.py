@@ -150,6 +150,9 @@ MIDDLEWARE = [
     "core.middleware.RequestIdMiddleware",
     "core.middleware.ProbeMiddleware",
     "core.middleware.RateLimitHeadersMiddleware",
+    # Before the middleware that answers on its own (a Host refused, a slash added): every API
+    # answer goes through it.
+    "core.middleware.ApiProblemMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Serves STATIC_ROOT (the admin's and the API docs' assets) from the web processes.
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -159,7 +162,6 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "core.middleware.ApiProblemMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"

@@ -235,10 +235,16 @@ def test_a_host_the_server_does_not_answer_to_is_400_in_problem_json(api_client,
     # With DEBUG on (the embedded default) too: Django's debug page is never an API answer.
     settings.DEBUG = debug
     settings.ALLOWED_HOSTS = ["testserver"]
-    body = _assert_problem(
-        api_client.get("/api/v1/me", HTTP_HOST="evil.example"), 400, "INVALID_REQUEST"
-    )
+    response = api_client.get("/api/v1/me", HTTP_HOST="evil.example")
+    body = _assert_problem(response, 400, "INVALID_REQUEST")
     assert "Host" in body["detail"] and "evil.example" not in body["detail"]
+    _assert_private(response)
+
+
+def test_a_redirect_to_the_api_docs_with_their_slash_is_private_too(api_client):
+    response = api_client.get("/api/docs")
+    assert response.status_code == 301 and response["Location"] == "/api/docs/"
+    _assert_private(response)
 
 
 def test_a_host_the_server_does_not_answer_to_outside_the_api_stays_html(client, db, settings):
