@@ -2,6 +2,7 @@
 
 import ipaddress
 
+import redis
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
@@ -23,15 +24,32 @@ def _check_database() -> None:
         cursor.execute("SELECT 1")
 
 
+def _check_seconds() -> float:
+    """How long each check waits on Redis: a probe gives up after a second or two, and a server
+    that hangs should make the answer a 503 well before that, not REDIS_SOCKET_TIMEOUT per check."""
+    return min(settings.REDIS_SOCKET_TIMEOUT, 1.0)
+
+
 def _check_broker() -> None:
-    with celery_app.connection_for_write() as conn:
-        conn.ensure_connection(max_retries=1, timeout=2)
+    seconds = _check_seconds()
+    timeouts = {"socket_timeout": seconds, "socket_connect_timeout": seconds}
+    with celery_app.connection_for_write(transport_options=timeouts) as conn:
+        conn.ensure_connection(max_retries=1, timeout=seconds)
 
 
 def _check_cache() -> None:
-    cache.set("readyz", "ok", 5)
-    if cache.get("readyz") != "ok":
-        raise RuntimeError("the cache did not return what was stored")
+    if not settings.REDIS_URL:
+        cache.set("readyz", "ok", 5)
+        if cache.get("readyz") != "ok":
+            raise RuntimeError("the cache did not return what was stored")
+        return
+    seconds = _check_seconds()
+    with redis.Redis.from_url(
+        settings.REDIS_URL, socket_timeout=seconds, socket_connect_timeout=seconds, retry=None
+    ) as client:
+        client.set("readyz", "ok", ex=5)
+        if client.get("readyz") != b"ok":
+            raise RuntimeError("the cache did not return what was stored")
 
 
 READINESS_CHECKS = {"database": _check_database, "broker": _check_broker, "cache": _check_cache}

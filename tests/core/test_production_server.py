@@ -118,6 +118,31 @@ def test_a_redis_that_hangs_is_a_503_with_retry_after_not_a_request_held_until_k
 
 
 @pytest.mark.django_db(transaction=True)
+def test_readyz_names_a_redis_that_hangs_before_a_probe_gives_up():
+    with socket.socket() as hung:
+        hung.bind(("127.0.0.1", 0))
+        hung.listen(64)
+        redis_url = f"redis://127.0.0.1:{hung.getsockname()[1]}/0"
+        env = {
+            "REDIS_URL": redis_url,
+            "CELERY_BROKER_URL": redis_url,
+            # Requests wait this long on Redis; the probe's own checks do not.
+            "REDIS_SOCKET_TIMEOUT": "30",
+        }
+        with running_web(processes=1, extra_env=env) as base:
+            # An orchestrator's probe that gives up after a few seconds still gets the answer.
+            response = httpx.get(f"{base}/readyz", timeout=5)
+    assert response.status_code == 503
+    checks = response.json()["checks"]
+    assert (checks["database"]["ok"], checks["broker"]["ok"], checks["cache"]["ok"]) == (
+        True,
+        False,
+        False,
+    )
+    assert "Timeout" in checks["cache"]["error"]
+
+
+@pytest.mark.django_db(transaction=True)
 def test_the_images_command_stops_gunicorn_on_the_sigterm_of_docker_stop(production_env):
     # The Dockerfile's CMD, on a free port: what `docker stop` signals is the process it starts.
     command = json.loads(re.search(r"^CMD (.+)$", (ROOT / "Dockerfile").read_text(), re.M)[1])
