@@ -19,6 +19,9 @@ from core.validation import data_validate
 from jobs.models import Priority
 
 DEFAULT_TIME_LIMIT = 600
+# Seconds past the soft limit (the TIMEOUT a handler can clean up after) before the pool process
+# running the attempt is killed.
+HARD_LIMIT_MARGIN = 30
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,11 @@ class JobType:
     @property
     def seconds_allowed(self) -> int:
         return int(settings.JOBS_TIME_LIMITS.get(self.name, self.time_limit))
+
+    @property
+    def time_limits(self) -> tuple[int, int]:
+        """(hard, soft) seconds for an attempt, as Celery takes them."""
+        return self.seconds_allowed + HARD_LIMIT_MARGIN, self.seconds_allowed
 
     @property
     def concurrency_cap(self) -> int | None:

@@ -192,15 +192,12 @@ def job_dispatch(job: Job, *, countdown: float | None = None) -> bool:
     pending with no dispatch time, and the sweeper publishes it later."""
     from jobs.tasks import job_execute
 
-    job_type = job_type_get(job.type)
-    time_limit = job_type.seconds_allowed if job_type else DEFAULT_TIME_LIMIT
     try:
+        # No time limits in the message: the worker that runs the attempt sets them (JobRequest).
         job_execute.apply_async(
             kwargs={"job_id": str(job.pk), "type_name": job.type},
             queue=job.priority,
             countdown=countdown,
-            soft_time_limit=time_limit,
-            time_limit=time_limit + 30,
             retry_policy=PUBLISH_RETRY_POLICY,
         )
     except Exception as exc:  # noqa: BLE001 - any broker failure leaves the job to the sweeper

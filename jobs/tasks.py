@@ -1,8 +1,10 @@
 from celery import shared_task
+from celery.worker.request import Request
 from django.db import InterfaceError, OperationalError
 
 from core.idempotency import idempotency_records_purge
 from jobs import monitoring, services
+from jobs.registry import DEFAULT_TIME_LIMIT, HARD_LIMIT_MARGIN, job_type_get
 from jobs.runs import scheduled_run, task_runs_purge
 
 # Seconds before each new delivery of a job whose claim found the database out of reach; after
@@ -10,7 +12,21 @@ from jobs.runs import scheduled_run, task_runs_purge
 CLAIM_RETRY_DELAYS = (1, 5, 15, 30)
 
 
-@shared_task(name="jobs.job_execute", ignore_result=True, bind=True)
+class JobRequest(Request):
+    """An attempt runs under the time limits of the worker that runs it (its JOBS_TIME_LIMITS, the
+    figure its TIMEOUT error quotes), whichever process published the message: a web process,
+    another worker or beat, each perhaps started before the setting changed."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        job_type = job_type_get(self.kwargs.get("type_name") or "")
+        if job_type is not None:
+            self.time_limits = job_type.time_limits
+        else:
+            self.time_limits = (DEFAULT_TIME_LIMIT + HARD_LIMIT_MARGIN, DEFAULT_TIME_LIMIT)
+
+
+@shared_task(name="jobs.job_execute", ignore_result=True, bind=True, Request=JobRequest)
 def job_execute(self, *, job_id: str, type_name: str | None = None) -> None:
     try:
         services.job_execute(job_id=job_id, type_name=type_name)

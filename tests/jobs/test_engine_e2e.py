@@ -263,14 +263,26 @@ def test_a_pool_process_told_to_stop_hands_its_job_back(tenant):
     assert (job.status, job.attempts) == (Job.Status.COMPLETED, 1)
 
 
-def test_an_attempt_over_its_time_limit_fails_as_a_retryable_timeout(tenant, settings):
-    settings.JOBS_TIME_LIMITS = {"diagnostic": 1}
+def test_an_attempt_over_its_worker_s_time_limit_fails_as_a_retryable_timeout(tenant, settings):
+    # Published by a process whose setting differs: the worker's own limit is the one that holds.
+    settings.JOBS_TIME_LIMITS = {"diagnostic": 600}
     job = job_submit(tenant=tenant, type="diagnostic", payload={"steps": 10, "step_seconds": 0.5})
     Job.objects.filter(pk=job.pk).update(max_attempts=1)
-    with running_worker():
+    with running_worker(extra_env={"JOBS_TIME_LIMITS": "diagnostic=1"}):
         job = _finished(job)
     assert (job.status, job.error_code) == (Job.Status.FAILED, "TIMEOUT")
+    assert job.error_message == "The attempt took longer than 1s."
     assert job.progress < 100
+
+
+def test_a_time_limit_lowered_only_where_a_job_was_published_does_not_cut_it_short(
+    tenant, settings
+):
+    settings.JOBS_TIME_LIMITS = {"diagnostic": 1}
+    job = job_submit(tenant=tenant, type="diagnostic", payload={"steps": 4, "step_seconds": 0.5})
+    with running_worker():
+        job = _finished(job)
+    assert (job.status, job.attempts) == (Job.Status.COMPLETED, 1)
 
 
 def _cancel_asked_then_worker_stopped(tenant, settings, sig) -> Job:
