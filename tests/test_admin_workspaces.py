@@ -322,3 +322,54 @@ def test_a_member_removed_on_the_workspaces_page_is_in_its_audit_log(admin_clien
     assert not Membership.objects.filter(pk=member.pk).exists()
     removed = AuditEvent.objects.get(resource_type="accounts.membership", action="delete")
     assert removed.old_values["user_id"] == member.user_id
+
+
+def test_adding_someone_already_a_member_is_an_error_on_the_form(admin_client, tenant):
+    from accounts.models import Membership
+    from tests.factories import MembershipFactory
+
+    member = MembershipFactory(tenant=tenant, role="member")
+    response = admin_client.post(
+        f"/admin/accounts/tenant/{tenant.pk}/change/",
+        {
+            "name": tenant.name,
+            "slug": tenant.slug,
+            "is_active": "on",
+            "memberships-TOTAL_FORMS": "1",
+            "memberships-INITIAL_FORMS": "1",
+            "memberships-0-id": member.pk,
+            "memberships-0-tenant": tenant.pk,
+            "memberships-0-role": "member",
+            "memberships-2-TOTAL_FORMS": "1",
+            "memberships-2-INITIAL_FORMS": "0",
+            "memberships-2-0-tenant": tenant.pk,
+            "memberships-2-0-user": member.user_id,
+            "memberships-2-0-role": "admin",
+        },
+    )
+    assert response.status_code == 200
+    assert f"{member.user} is already a member of this workspace." in response.content.decode()
+    assert list(Membership.objects.values_list("user", "role")) == [(member.user_id, "member")]
+
+
+def test_a_sent_invoice_among_more_than_a_page_of_them_still_stops_a_deletion(admin_client, tenant):
+    from accounts.admin import DELETION_LISTED_PER_MODEL
+    from accounts.models import Tenant
+    from invoices.models import Invoice
+    from tests.invoices.factories import ClientFactory, InvoiceFactory
+
+    client = ClientFactory(tenant=tenant)
+    sent = InvoiceFactory(tenant=tenant, client=client, status=Invoice.Status.SENT)
+    drafts = [
+        InvoiceFactory(tenant=tenant, client=client) for _ in range(DELETION_LISTED_PER_MODEL)
+    ]
+    bulk = {"action": "delete_selected", "_selected_action": [sent.pk, *(d.pk for d in drafts)]}
+
+    page = admin_client.post("/admin/invoices/invoice/", bulk).content.decode()
+    assert "permission to delete" in page
+    assert admin_client.post("/admin/invoices/invoice/", {**bulk, "post": "yes"}).status_code == 403
+    workspace = admin_client.post(f"/admin/accounts/tenant/{tenant.pk}/delete/", {"post": "yes"})
+    assert workspace.status_code == 403
+
+    assert Invoice.objects.count() == DELETION_LISTED_PER_MODEL + 1
+    assert Tenant.objects.filter(pk=tenant.pk).exists()
