@@ -85,25 +85,37 @@ def _debug_host_refusal(request) -> HttpResponse | None:
     return None
 
 
-class ApiProblemMiddleware:
-    """Django's own 404, 405 and 500 answer API clients in problem+json, never an HTML page; the
-    database or Redis out of reach answers 503 with Retry-After, on any page. Every API answer is
-    marked private."""
+class ApiPrivateMiddleware:
+    """Every API answer is marked private, those of the middleware that answers on its own (a Host
+    refused, a slash added) included: it comes before them."""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
         response = _debug_host_refusal(request) or self.get_response(request)
-        if not is_api_request(request):
-            return response
-        if not response.get("Content-Type", "").startswith("application/"):
-            response = _as_problem(request, response)
-        if not response.has_header("Cache-Control"):
+        if is_api_request(request) and not response.has_header("Cache-Control"):
             # The caller's own: no shared cache keeps it, and the client's asks again each time
             # (with If-None-Match, so an unchanged job costs a 304).
             patch_cache_control(response, private=True, no_cache=True)
             patch_vary_headers(response, ("Authorization", "X-Api-Key"))
+        return response
+
+
+class ApiProblemMiddleware:
+    """Django's own 404, 405 and 500 answer API clients in problem+json, never an HTML page; the
+    database or Redis out of reach answers 503 with Retry-After, on any page. It comes last, so
+    that the answers it rewrites still pass through the security headers' middleware."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if is_api_request(request) and not response.get("Content-Type", "").startswith(
+            "application/"
+        ):
+            response = _as_problem(request, response)
         return response
 
     def process_exception(self, request, exception):

@@ -150,9 +150,7 @@ MIDDLEWARE = [
     "core.middleware.RequestIdMiddleware",
     "core.middleware.ProbeMiddleware",
     "core.middleware.RateLimitHeadersMiddleware",
-    # Before the middleware that answers on its own (a Host refused, a slash added): every API
-    # answer goes through it.
-    "core.middleware.ApiProblemMiddleware",
+    "core.middleware.ApiPrivateMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Serves STATIC_ROOT (the admin's and the API docs' assets) from the web processes.
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -162,6 +160,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "core.middleware.ApiProblemMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"

@@ -241,6 +241,16 @@ def test_a_host_the_server_does_not_answer_to_is_400_in_problem_json(api_client,
     _assert_private(response)
 
 
+@pytest.mark.parametrize("path", ["/api/v1/no-such-thing", "/api/v1/jobs/"])
+def test_api_problems_made_from_djangos_own_pages_keep_the_security_headers(client, db, path):
+    response = client.get(path)
+    assert response["Content-Type"] == "application/problem+json"
+    assert response["X-Content-Type-Options"] == "nosniff"
+    assert response["X-Frame-Options"] == "DENY"
+    assert "Referrer-Policy" in response
+    _assert_private(response)
+
+
 def test_a_redirect_to_the_api_docs_with_their_slash_is_private_too(api_client):
     response = api_client.get("/api/docs")
     assert response.status_code == 301 and response["Location"] == "/api/docs/"
