@@ -297,12 +297,9 @@ def test_a_workspaces_page_names_its_members_in_a_fixed_number_of_queries(admin_
     assert first.user.username in page
 
 
-def test_a_member_removed_on_the_workspaces_page_is_in_its_audit_log(admin_client, tenant):
-    from accounts.models import AuditEvent, Membership
-    from tests.factories import MembershipFactory
-
-    member = MembershipFactory(tenant=tenant, role="member")
-    response = admin_client.post(
+def _workspace_page_saved(admin_client, tenant, member, changes: dict):
+    """The workspace's page saved with its one `member` as they are, and `changes` to its form."""
+    return admin_client.post(
         f"/admin/accounts/tenant/{tenant.pk}/change/",
         {
             "name": tenant.name,
@@ -312,12 +309,20 @@ def test_a_member_removed_on_the_workspaces_page_is_in_its_audit_log(admin_clien
             "memberships-INITIAL_FORMS": "1",
             "memberships-0-id": member.pk,
             "memberships-0-tenant": tenant.pk,
-            "memberships-0-role": "member",
-            "memberships-0-DELETE": "on",
+            "memberships-0-role": member.role,
             "memberships-2-TOTAL_FORMS": "0",
             "memberships-2-INITIAL_FORMS": "0",
+            **changes,
         },
     )
+
+
+def test_a_member_removed_on_the_workspaces_page_is_in_its_audit_log(admin_client, tenant):
+    from accounts.models import AuditEvent, Membership
+    from tests.factories import MembershipFactory
+
+    member = MembershipFactory(tenant=tenant, role="member")
+    response = _workspace_page_saved(admin_client, tenant, member, {"memberships-0-DELETE": "on"})
     assert response.status_code == 302, response.content.decode()[:2000]
     assert not Membership.objects.filter(pk=member.pk).exists()
     removed = AuditEvent.objects.get(resource_type="accounts.membership", action="delete")
@@ -329,24 +334,13 @@ def test_adding_someone_already_a_member_is_an_error_on_the_form(admin_client, t
     from tests.factories import MembershipFactory
 
     member = MembershipFactory(tenant=tenant, role="member")
-    response = admin_client.post(
-        f"/admin/accounts/tenant/{tenant.pk}/change/",
-        {
-            "name": tenant.name,
-            "slug": tenant.slug,
-            "is_active": "on",
-            "memberships-TOTAL_FORMS": "1",
-            "memberships-INITIAL_FORMS": "1",
-            "memberships-0-id": member.pk,
-            "memberships-0-tenant": tenant.pk,
-            "memberships-0-role": "member",
-            "memberships-2-TOTAL_FORMS": "1",
-            "memberships-2-INITIAL_FORMS": "0",
-            "memberships-2-0-tenant": tenant.pk,
-            "memberships-2-0-user": member.user_id,
-            "memberships-2-0-role": "admin",
-        },
-    )
+    joining = {
+        "memberships-2-TOTAL_FORMS": "1",
+        "memberships-2-0-tenant": tenant.pk,
+        "memberships-2-0-user": member.user_id,
+        "memberships-2-0-role": "admin",
+    }
+    response = _workspace_page_saved(admin_client, tenant, member, joining)
     assert response.status_code == 200
     assert f"{member.user} is already a member of this workspace." in response.content.decode()
     assert list(Membership.objects.values_list("user", "role")) == [(member.user_id, "member")]
