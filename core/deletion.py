@@ -14,7 +14,8 @@ def delete_in_batches(rows: QuerySet, *, progress: Callable[[int], object] | Non
     collector names every collected row in one statement (and joins its SET_NULL updates into
     one), and PostgreSQL takes at most 65,535 parameters a statement with server-side binding."""
     deleted = 0
-    while ids := list(rows.values_list("pk", flat=True)[:DELETE_BATCH]):
+    # Unordered: the model's ordering would walk the rows kept to reach the first rows to go.
+    while ids := list(rows.order_by().values_list("pk", flat=True)[:DELETE_BATCH]):
         # Through `rows` again: a row that changed since the SELECT (a job requeued) stays.
         _, per_model = rows.filter(pk__in=ids).delete()
         deleted += per_model.get(rows.model._meta.label, 0)

@@ -143,7 +143,8 @@ def queue_dashboard_view(request):
             }
             for status in Job.Status.values
         ]
-    totals = dict(Job.objects.order_by().values_list("status").annotate(n=Count("id")))
+    # From the same count, rather than a second pass over the whole table.
+    totals = {status: sum(row[status] for row in counts) for status in Job.Status.values}
     context = {
         **admin.site.each_context(request),
         "title": "Queue dashboard",

@@ -127,7 +127,22 @@ class Job(models.Model):
                 condition=models.Q(status="pending"),
                 name="job_pending_queue_idx",
             ),
+            # The sweeper's oldest pending jobs, without walking the finished ones before them.
+            models.Index(
+                fields=["created_at"],
+                condition=models.Q(status="pending"),
+                name="job_pending_created_idx",
+            ),
             models.Index(fields=["tenant", "status", "created_at"], name="job_tenant_status_idx"),
+            # A workspace's list, newest first, without passing over other workspaces' jobs.
+            models.Index(fields=["tenant", "created_at"], name="job_tenant_created_idx"),
+            # A type's recent durations (queue estimates) and outcomes (the PDF failure alert).
+            models.Index(
+                fields=["type", "finished_at"],
+                include=["status", "started_at"],
+                condition=models.Q(finished_at__isnull=False),
+                name="job_type_finished_idx",
+            ),
             # Jobs waiting for a free slot of their capped type, in the order they take one.
             models.Index(
                 fields=["type", "priority", "created_at"],

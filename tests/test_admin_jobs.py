@@ -14,6 +14,7 @@ from django.utils import timezone
 from accounts.admin import ACTION_MAX_OBJECTS
 from jobs.models import Job, JobEvent
 from tests.jobs.factories import JobFactory
+from tests.plans import query_plans
 
 
 def _page(client, url: str) -> tuple[str, CaptureQueriesContext]:
@@ -28,21 +29,6 @@ def _act(client, action: str, jobs, changelist: str = "/admin/jobs/job/", **extr
     response = client.post(changelist, data, follow=True)
     assert response.status_code == 200
     return [str(message) for message in get_messages(response.wsgi_request)]
-
-
-def _plans(captured: CaptureQueriesContext, table: str, containing: str = "") -> list[str]:
-    """How PostgreSQL would run the page's SELECTs from `table` (those holding `containing`) once
-    scanning the table costs more than an index (on a test's few rows it would rather scan)."""
-    plans = []
-    with connection.cursor() as cursor:
-        cursor.execute("SET LOCAL enable_seqscan = off")
-        for query in captured.captured_queries:
-            sql = query["sql"]
-            if sql.startswith("SELECT") and f'FROM "{table}"' in sql and containing in sql:
-                cursor.execute(f"EXPLAIN {query['sql']}")
-                plans.append("\n".join(row[0] for row in cursor.fetchall()))
-    assert plans
-    return plans
 
 
 def test_the_job_events_list_shows_the_newest_first_from_an_index(admin_client, tenant):
@@ -61,7 +47,7 @@ def test_the_job_events_list_shows_the_newest_first_from_an_index(admin_client, 
     page, captured = _page(admin_client, "/admin/jobs/jobevent/")
 
     assert page.index("just now") < page.index("a month ago")
-    listed = [plan for plan in _plans(captured, "jobs_jobevent") if "Limit" in plan]
+    listed = [plan for plan in query_plans(captured, "jobs_jobevent") if "Limit" in plan]
     assert listed
     for plan in listed:
         assert "jobevent_created_idx" in plan and "Sort" not in plan, plan
@@ -73,7 +59,7 @@ def test_a_job_id_pasted_in_the_jobs_search_is_looked_up_by_primary_key(admin_cl
     page, captured = _page(admin_client, f"/admin/jobs/job/?q=+{str(job.pk).upper()}+")
 
     assert str(job.pk) in page and str(other.pk) not in page
-    for plan in _plans(captured, "jobs_job", containing="WHERE"):
+    for plan in query_plans(captured, "jobs_job", containing="WHERE"):
         assert "jobs_job_pkey" in plan and "Seq Scan" not in plan, plan
 
 
@@ -87,7 +73,7 @@ def test_the_jobs_search_finds_a_workspaces_jobs_through_indexes(
     assert str(alices.pk) in page and str(bobs.pk) not in page
     # Only the workspace's jobs are read: through the index on their workspace, not by a filter
     # on every job.
-    for plan in _plans(captured, "jobs_job", containing="WHERE"):
+    for plan in query_plans(captured, "jobs_job", containing="WHERE"):
         assert re.search(r"Index Cond: \(+(jobs_job\.)?tenant_id = ", plan), plan
 
 
@@ -99,7 +85,7 @@ def test_a_job_id_in_the_job_events_search_lists_its_events_from_an_index(admin_
     page, captured = _page(admin_client, f"/admin/jobs/jobevent/?q={job.pk}")
 
     assert "On host-a." in page and "On host-b." not in page
-    for plan in _plans(captured, "jobs_jobevent", containing="WHERE"):
+    for plan in query_plans(captured, "jobs_jobevent", containing="WHERE"):
         assert "Seq Scan" not in plan, plan
 
 
