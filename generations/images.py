@@ -9,6 +9,10 @@ from PIL import Image, UnidentifiedImageError
 
 from generations.schemas import OutputInvalid
 
+# What Pillow raises on a corrupt file as it reads one: OSError mostly, ValueError or SyntaxError
+# from some of its decoders (a PNG chunk's name mangled, a broken ICO or PPM).
+DECODE_ERRORS = (OSError, ValueError, SyntaxError)
+
 
 class ImageTooLarge(OutputInvalid):
     def __init__(self, detail: str):
@@ -24,7 +28,7 @@ def image_open(content: bytes) -> Image.Image:
         image = Image.open(io.BytesIO(content))
     except Image.DecompressionBombError as exc:  # past Pillow's own limit, far above ours
         raise ImageTooLarge(f"the image has more than {limit:,} pixels") from exc
-    except (UnidentifiedImageError, OSError) as exc:
+    except (UnidentifiedImageError, *DECODE_ERRORS) as exc:
         raise OutputInvalid(f"not an image ({exc})") from exc
     width, height = image.size
     if width * height > limit:

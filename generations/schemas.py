@@ -121,7 +121,10 @@ def _node(node, where: str, depth: int) -> dict:
 
 
 def skill_tree_validate(output) -> dict:
-    return _node(output, "tree", 0)
+    tree = _node(output, "tree", 0)
+    if not tree["children"]:
+        raise OutputInvalid("the tree has no skills")
+    return tree
 
 
 def story_validate(output) -> dict:

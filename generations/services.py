@@ -13,7 +13,7 @@ from PIL import ImageOps
 from rest_framework import serializers
 
 from core.validation import KnownFieldsOnly
-from generations.images import ImageTooLarge, image_open
+from generations.images import DECODE_ERRORS, ImageTooLarge, image_open
 from generations.models import (
     Block,
     Deck,
@@ -284,7 +284,7 @@ def _png_checked(content: bytes) -> tuple[bytes, int, int]:
                 buffer = io.BytesIO()
                 image.save(buffer, format="PNG")
                 content = buffer.getvalue()
-    except OSError as exc:
+    except DECODE_ERRORS as exc:
         raise OutputInvalid(f"not an image ({exc})") from exc
     return content, width, height
 

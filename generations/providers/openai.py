@@ -8,7 +8,7 @@ import math
 from django.conf import settings
 from PIL import Image, ImageOps
 
-from generations.images import image_open
+from generations.images import DECODE_ERRORS, image_open
 from generations.providers.remote import RemoteProvider
 from generations.schemas import AnswerCut, OutputInvalid
 
@@ -100,7 +100,7 @@ def _fitted(content: bytes, width: int, height: int) -> bytes:
             if image.size == (width, height):
                 return content
             fitted = ImageOps.fit(image, (width, height), Image.Resampling.LANCZOS)
-    except OSError as exc:
+    except DECODE_ERRORS as exc:
         raise OutputInvalid(f"not an image ({exc})") from exc
     buffer = io.BytesIO()
     fitted.save(buffer, format="PNG")

@@ -5,6 +5,7 @@ every worker (the shared atomic limiter), and the mapping of answers onto job er
 import json
 import logging
 import math
+import re
 import time
 
 import httpx
@@ -18,6 +19,8 @@ from jobs.errors import PermanentError, RetryableError, WaitForCapacity
 logger = logging.getLogger(__name__)
 
 DEFAULT_COOLDOWN_SECONDS = 30
+# A JSON answer in a Markdown code fence, as chat models without a JSON mode (Claude) often write it.
+FENCED = re.compile(r"```(?:json)?\s*(.*?)\s*```", re.S | re.I)
 _local_cooldowns: dict[str, float] = {}
 
 
@@ -65,12 +68,12 @@ class RemoteProvider(Provider):
             if response.status_code >= 500:
                 raise RetryableError(
                     "PROVIDER_ERROR",
-                    f"{self.name} answered {response.status_code}: {_message(response)}",
+                    f"{self.name} answered {response.status_code}: {self._message(response)}",
                 )
             if response.status_code >= 400:
                 raise PermanentError(
                     "MODEL_ERROR",
-                    f"{self.name} answered {response.status_code}: {_message(response)}",
+                    f"{self.name} answered {response.status_code}: {self._message(response)}",
                 )
             return response
         if not tried:
@@ -130,7 +133,17 @@ class RemoteProvider(Provider):
             f"shaped exactly like: {SHAPES[task]}. Write in the language of the input."
         )
 
+    def _message(self, response: httpx.Response) -> str:
+        """The provider's words about an error, for the job's error, which the workspace reads:
+        never with one of the platform's API keys in it, should the provider quote the one it got."""
+        message = _error_text(response)
+        for key in self.keys:
+            message = message.replace(key, "[redacted]")
+        return message
+
     def _parse(self, content: str) -> dict:
+        if isinstance(content, str) and (fenced := FENCED.fullmatch(content.strip())):
+            content = fenced.group(1)
         try:
             output = json.loads(content)
         except (TypeError, json.JSONDecodeError) as exc:
@@ -152,7 +165,7 @@ def _retry_after(response: httpx.Response) -> int:
     return int(max(1, min(seconds, 3600)))
 
 
-def _message(response: httpx.Response) -> str:
+def _error_text(response: httpx.Response) -> str:
     try:
         body = response.json()
     except ValueError:

@@ -74,3 +74,14 @@ def test_an_answer_not_shaped_like_messages_fails_the_job_as_the_models_error(
         job.refresh_from_db()
     assert (job.status, job.error_code) == (Job.Status.FAILED, "MODEL_ERROR")
     assert not Deck.objects.filter(tenant=tenant).exists()
+
+
+@pytest.mark.parametrize(
+    "fenced",
+    ["```json\n{deck}\n```", "```\n{deck}\n```", "  ```JSON {deck} ```\n"],
+)
+def test_a_json_answer_in_a_code_fence_becomes_a_deck(fake_anthropic, tenant, fenced):
+    fake_anthropic.default = ("raw", fenced.format(deck=json.dumps(DECK)))
+    job = _deck(tenant)
+    assert job.status == Job.Status.COMPLETED, job.error_message
+    assert Deck.objects.get(tenant=tenant).title == "Tides"

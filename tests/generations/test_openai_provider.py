@@ -271,3 +271,52 @@ def test_the_requests_per_minute_cap_holds_across_two_workers(fake_openai, tenan
     )
     assert statuses.count(("completed", 1)) == 3
     assert statuses.count(("pending", 0)) == 3
+
+
+def test_a_corrupt_image_from_the_provider_is_a_model_error_at_once(fake_openai, tenant):
+    import io
+
+    png = io.BytesIO()
+    Image.new("RGB", (64, 64), (10, 120, 200)).save(png, format="PNG")
+    broken = bytearray(png.getvalue())
+    broken[broken.index(b"IDAT") + 3] = 0xBC  # one byte of a chunk's name
+    fake_openai.default = ("image", bytes(broken))
+    job = _run(tenant, "image_generation", {"prompt": "a fjord", "width": 64, "height": 64})
+    assert (job.status, job.error_code, job.attempts) == (Job.Status.FAILED, "MODEL_ERROR", 1)
+    assert "not an image" in job.error_message
+    assert len(fake_openai.requests) == 1
+
+
+def test_a_skill_tree_without_skills_is_a_model_error_and_costs_nothing(
+    fake_openai, tenant, settings
+):
+    settings.JOB_CREDIT_COSTS = {"skill_tree_generation": 2}
+    tenant.credit_balance = 10
+    tenant.save()
+    fake_openai.default = ("json", {"name": "Tides", "children": []})
+    job = _run(tenant, "skill_tree_generation", {"text": "# Tides\n- The moon"})
+    assert (job.status, job.error_code) == (Job.Status.FAILED, "MODEL_ERROR")
+    assert "the tree has no skills" in job.error_message
+    tenant.refresh_from_db()
+    assert tenant.credit_balance == 10
+
+
+def test_an_api_key_the_provider_quotes_back_never_reaches_the_workspace(fake_openai, tenant):
+    from generations.models import Story
+
+    def quoting_the_key(handler, action):
+        body = json.dumps(
+            {"error": {"message": f"Invalid key: {handler.headers['Authorization']}"}}
+        ).encode()
+        handler.send_response(401)
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body)
+
+    fake_openai.answer = quoting_the_key
+    job = _run(tenant, "story_generation", {"prompt": "A lighthouse"})
+    assert (job.status, job.error_code) == (Job.Status.FAILED, "MODEL_ERROR")
+    assert "Invalid key: Bearer [redacted]" in job.error_message
+    texts = [job.error_message, Story.objects.get(job=job).error]
+    texts += list(job.events.values_list("message", flat=True))
+    assert not any("key-one" in text or "key-two" in text for text in texts), texts
