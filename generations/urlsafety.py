@@ -91,7 +91,7 @@ def image_fetch(url: str) -> bytes:
     # A read timeout bounds each read, not the whole: every look-up, connect, read and write of
     # the fetch is given only the time left before its deadline.
     deadline = time.monotonic() + timeout
-    transport = _DeadlineTransport(verify=source_tls_context(), deadline=deadline)
+    transport = DeadlineTransport(verify=source_tls_context(), deadline=deadline)
     try:
         with httpx.Client(timeout=timeout, trust_env=False, transport=transport) as client:
             return _image_follow(client, url, deadline)
@@ -105,9 +105,11 @@ def image_fetch(url: str) -> bytes:
         ) from exc
 
 
-class _DeadlineTransport(httpx.HTTPTransport):
-    """httpx's transport, its connections ending every read and write by one deadline. httpx
-    takes no network backend of its own choosing, so its pool is made again with one."""
+class DeadlineTransport(httpx.HTTPTransport):
+    """httpx's transport, its connections ending every read and write by one deadline (httpx's
+    own timeouts bound each read, so a server sending a byte at a time could hold a call for
+    ever). httpx takes no network backend of its own choosing, so its pool is made again with
+    one."""
 
     def __init__(self, *, verify: ssl.SSLContext, deadline: float):
         super().__init__(verify=verify, trust_env=False)

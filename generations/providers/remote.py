@@ -14,6 +14,7 @@ from core.ratelimit import Limit, rate_limit_hit
 from core.redis import get_redis
 from generations.providers.base import Provider
 from generations.schemas import SHAPES, OutputInvalid
+from generations.urlsafety import DeadlineTransport
 from jobs.errors import PermanentError, RetryableError, WaitForCapacity
 
 logger = logging.getLogger(__name__)
@@ -44,16 +45,20 @@ class RemoteProvider(Provider):
             if resting[index]:
                 continue
             tried += 1
+            # The timeout bounds the whole call, however slowly the answer comes.
+            transport = DeadlineTransport(
+                verify=httpx.create_ssl_context(), deadline=time.monotonic() + self.timeout
+            )
             try:
-                response = httpx.post(
-                    f"{self.base_url}{path}",
-                    headers=self._headers(self.keys[index]),
-                    json=json_body,
-                    files=files,
-                    data=data,
-                    timeout=self.timeout,
-                    follow_redirects=False,
-                )
+                with httpx.Client(transport=transport, timeout=self.timeout) as client:
+                    response = client.post(
+                        f"{self.base_url}{path}",
+                        headers=self._headers(self.keys[index]),
+                        json=json_body,
+                        files=files,
+                        data=data,
+                        follow_redirects=False,
+                    )
             except httpx.TimeoutException as exc:
                 raise RetryableError(
                     "PROVIDER_TIMEOUT", f"The {self.name} provider timed out: {exc}"

@@ -320,3 +320,27 @@ def test_an_api_key_the_provider_quotes_back_never_reaches_the_workspace(fake_op
     texts = [job.error_message, Story.objects.get(job=job).error]
     texts += list(job.events.values_list("message", flat=True))
     assert not any("key-one" in text or "key-two" in text for text in texts), texts
+
+
+def test_an_answer_sent_a_byte_at_a_time_times_out_within_the_http_timeout(fake_openai, tenant):
+    body = chat_body(json.dumps(CARDS))
+
+    def trickling(handler, action):
+        handler.send_response(200)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        try:
+            for at in range(len(body)):
+                handler.wfile.write(body[at : at + 1])
+                handler.wfile.flush()
+                time.sleep(0.05)
+        except OSError:
+            return
+
+    fake_openai.answer = trickling
+    started = time.monotonic()
+    job = _flashcards(tenant)
+    # GENERATION_HTTP_TIMEOUT is 1 s here; the whole answer would take several.
+    assert time.monotonic() - started < 1 + len(body) * 0.05 / 2
+    assert (job.status, job.error_code) == (Job.Status.PENDING, "PROVIDER_TIMEOUT")
