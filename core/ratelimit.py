@@ -15,28 +15,29 @@ from django.db import transaction
 from core.models import RateLimitBucket
 from core.redis import get_redis
 
-# KEYS: one sorted set per limit. ARGV: now (ms), a unique member, then limit and window (ms) per key.
-# Returns per key: remaining after this request, ms until the oldest hit leaves the window; and a
-# leading 1/0 for allowed.
+# KEYS: one sorted set per limit. ARGV: now (ms), a unique member, then limit, window (ms) and
+# cost (hits this request counts for) per key. Returns per key: remaining after this request, ms
+# until the oldest hit leaves the window; and a leading 1/0 for allowed.
 _SLIDING_WINDOW = """
 local now = tonumber(ARGV[1])
 local member = ARGV[2]
 local allowed = 1
 local counts = {}
 for i, key in ipairs(KEYS) do
-  local window = tonumber(ARGV[2 + i * 2])
+  local window = tonumber(ARGV[1 + i * 3])
   redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
   counts[i] = redis.call('ZCARD', key)
-  if counts[i] >= tonumber(ARGV[1 + i * 2]) then allowed = 0 end
+  if counts[i] + tonumber(ARGV[2 + i * 3]) > tonumber(ARGV[i * 3]) then allowed = 0 end
 end
 local out = {allowed}
 for i, key in ipairs(KEYS) do
-  local limit = tonumber(ARGV[1 + i * 2])
-  local window = tonumber(ARGV[2 + i * 2])
+  local limit = tonumber(ARGV[i * 3])
+  local window = tonumber(ARGV[1 + i * 3])
+  local cost = tonumber(ARGV[2 + i * 3])
   if allowed == 1 then
-    redis.call('ZADD', key, now, member)
+    for hit = 1, cost do redis.call('ZADD', key, now, member .. ':' .. hit) end
     redis.call('PEXPIRE', key, window)
-    counts[i] = counts[i] + 1
+    counts[i] = counts[i] + cost
   end
   local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
   local reset = window
@@ -60,6 +61,7 @@ class Limit:
     key: str
     limit: int
     window: int  # seconds
+    cost: int = 1  # hits the request counts for (a job drawing several images reserves them all)
 
 
 @dataclass(frozen=True)
@@ -70,7 +72,8 @@ class LimitState:
 
     @property
     def exhausted(self) -> bool:
-        return self.remaining <= 0
+        """No room left for another request of this cost."""
+        return self.remaining < self.limit.cost
 
 
 @dataclass(frozen=True)
@@ -106,7 +109,8 @@ class Decision:
 
 
 def rate_limit_hit(limits: list[Limit]) -> Decision:
-    """Count one request against every limit, or against none when any of them is exhausted."""
+    """Count one request (its `cost` in hits) against every limit, or against none when any of
+    them has no room left for it."""
     if not limits:
         return Decision(allowed=True, states=[])
     client = get_redis()
@@ -114,7 +118,7 @@ def rate_limit_hit(limits: list[Limit]) -> Decision:
         return _hit_in_database(limits)
     args = [int(time.time() * 1000), uuid.uuid4().hex]
     for limit in limits:
-        args += [limit.limit, limit.window * 1000]
+        args += [limit.limit, limit.window * 1000, limit.cost]
     out = _sliding_window(client)(keys=[f"rl:{limit.key}" for limit in limits], args=args)
     states = [
         LimitState(
@@ -141,11 +145,11 @@ def _hit_in_database(limits: list[Limit]) -> Decision:
         bucket = by_key[limit.key]
         bucket.hits = [hit for hit in bucket.hits if hit > now - limit.window]
         buckets.append((limit, bucket))
-    allowed = all(len(bucket.hits) < limit.limit for limit, bucket in buckets)
+    allowed = all(len(bucket.hits) + limit.cost <= limit.limit for limit, bucket in buckets)
     states = []
     for limit, bucket in buckets:
         if allowed:
-            bucket.hits.append(now)
+            bucket.hits.extend([now] * limit.cost)
             bucket.save(update_fields=["hits", "updated_at"])
         oldest = min(bucket.hits, default=now)
         reset = max(math.ceil(oldest + limit.window - now), 1)

@@ -336,13 +336,14 @@ def image_url(image: GeneratedImage) -> str:
 
 
 def image_handle(ctx) -> dict:
-    provider, payload = provider_get(), ctx.payload
-    images = []
-    for index in range(payload["count"]):
-        ctx.progress(
-            10 + 80 * index // payload["count"], f"drawing image {index + 1} of {payload['count']}"
-        )
-        images.append(provider.image(payload["prompt"], payload["width"], payload["height"]))
+    payload, count = ctx.payload, ctx.payload["count"]
+
+    def drawing(index: int) -> None:
+        ctx.progress(10 + 80 * index // count, f"drawing image {index + 1} of {count}")
+
+    images = provider_get().images(
+        payload["prompt"], payload["width"], payload["height"], count, drawing
+    )
     return _images_save(ctx, GeneratedImage.Kind.GENERATION, payload["prompt"], images)
 
 

@@ -20,6 +20,14 @@ class Provider(ABC):
     def image(self, prompt: str, width: int, height: int) -> bytes:
         """An image (any format Pillow reads) for the prompt."""
 
+    def images(self, prompt: str, width: int, height: int, count: int, progress) -> list[bytes]:
+        """`count` images for the prompt; `progress(index)` is called before each is drawn."""
+        drawn = []
+        for index in range(count):
+            progress(index)
+            drawn.append(self.image(prompt, width, height))
+        return drawn
+
     @abstractmethod
     def image_edit(self, source: bytes, prompt: str) -> bytes:
         """The source image changed as the prompt says."""

@@ -55,6 +55,16 @@ class OpenAIProvider(RemoteProvider):
             raise AnswerCut(self.model)
         return self._parse(content)
 
+    def images(self, prompt: str, width: int, height: int, count: int, progress) -> list[bytes]:
+        """A job's images, their requests counted against OPENAI_RPM together before the first is
+        drawn: a cap reached half-way would otherwise throw away images already paid for."""
+        self._respect_rate_cap(count)
+        self.reserved = count
+        try:
+            return super().images(prompt, width, height, count, progress)
+        finally:
+            self.reserved = 0
+
     def image(self, prompt: str, width: int, height: int) -> bytes:
         """The image at width × height: GPT image models draw the size of GPT_IMAGE_SIZES nearest
         that shape, and what comes back is cropped to the shape and scaled to the size."""

@@ -29,6 +29,8 @@ class RemoteProvider(Provider):
     keys: list[str]
     rpm: int
     timeout: float
+    # Requests already counted against the cap (a job's images, reserved together).
+    reserved = 0
 
     def _post(
         self, path: str, *, json_body: dict | None = None, files=None, data=None
@@ -91,10 +93,20 @@ class RemoteProvider(Provider):
             f"Every {self.name} API key is rate-limited ({tried} tried); retrying later.",
         )
 
-    def _respect_rate_cap(self) -> None:
+    def _respect_rate_cap(self, requests: int = 1) -> None:
+        if self.reserved:
+            self.reserved -= 1
+            return
         if not self.rpm:
             return
-        decision = rate_limit_hit([Limit("provider", f"provider:{self.name}:rpm", self.rpm, 60)])
+        if requests > self.rpm:
+            raise PermanentError(
+                "PROVIDER_RATE_LIMITED",
+                f"{requests} requests at once are more than the {self.rpm} a minute {self.name} "
+                "allows (its RPM setting).",
+            )
+        limit = Limit("provider", f"provider:{self.name}:rpm", self.rpm, 60, cost=requests)
+        decision = rate_limit_hit([limit])
         if not decision.allowed:
             raise WaitForCapacity(
                 decision.retry_after, f"{self.name} is at {self.rpm} requests a minute"

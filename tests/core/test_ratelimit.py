@@ -23,6 +23,18 @@ def test_a_limit_allows_its_quota_then_refuses(backend):
     assert refused["X-RateLimit-Remaining"] == "0"
 
 
+def test_a_request_of_several_hits_takes_them_all_or_none(backend):
+    limit = Limit("minute", "t:cost", 5, 60)
+    assert rate_limit_hit([limit]).states[0].remaining == 4
+    three = Limit("minute", "t:cost", 5, 60, cost=3)
+    assert rate_limit_hit([three]).states[0].remaining == 1
+    refused = rate_limit_hit([three])
+    assert not refused.allowed and refused.exhausted_limit == "minute"
+    assert 1 <= refused.retry_after <= 60
+    # Refused, it took none of the room left: a single hit still fits.
+    assert rate_limit_hit([limit]).states[0].remaining == 0
+
+
 def test_a_request_refused_by_one_limit_spends_none_of_the_others(backend):
     tight, loose = Limit("minute", "t:tight", 1, 60), Limit("day", "t:loose", 100, 86400)
     assert rate_limit_hit([tight, loose]).allowed

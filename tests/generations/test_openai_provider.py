@@ -344,3 +344,43 @@ def test_an_answer_sent_a_byte_at_a_time_times_out_within_the_http_timeout(fake_
     # GENERATION_HTTP_TIMEOUT is 1 s here; the whole answer would take several.
     assert time.monotonic() - started < 1 + len(body) * 0.05 / 2
     assert (job.status, job.error_code) == (Job.Status.PENDING, "PROVIDER_TIMEOUT")
+
+
+def _images(tenant, count: int) -> Job:
+    payload = {"prompt": "a fjord", "width": 64, "height": 64, "count": count}
+    return job_submit(tenant=tenant, type="image_generation", payload=payload)
+
+
+def test_a_jobs_images_wait_together_for_room_under_the_cap(fake_openai, tenant, settings):
+    from core.ratelimit import Limit, rate_limit_hit
+
+    settings.OPENAI_RPM = 4
+    fake_openai.default = ("image", None)
+    for _ in range(2):
+        assert rate_limit_hit([Limit("provider", "provider:openai:rpm", 4, 60)]).allowed
+    job = _images(tenant, 3)
+
+    job_execute(job_id=str(job.pk))
+    job.refresh_from_db()
+    # Two requests are left this minute: none is made, rather than two images thrown away.
+    assert (job.status, job.attempts) == (Job.Status.PENDING, 0)
+    assert fake_openai.requests == []
+    job = _run_until_finished(job)
+    assert job.status == Job.Status.COMPLETED, job.error_message
+    assert len(job.result["imageIds"]) == 3
+    assert len(fake_openai.requests) == 3
+
+
+def test_more_images_than_the_cap_allows_a_minute_fail_at_once(fake_openai, tenant, settings):
+    settings.OPENAI_RPM = 2
+    settings.JOB_CREDIT_COSTS = {"image_generation": 3}
+    tenant.credit_balance = 10
+    tenant.save()
+    job = _images(tenant, 3)
+    job_execute(job_id=str(job.pk))
+    job.refresh_from_db()
+    assert (job.status, job.error_code) == (Job.Status.FAILED, "PROVIDER_RATE_LIMITED")
+    assert "3 requests at once are more than the 2 a minute openai allows" in job.error_message
+    assert fake_openai.requests == []
+    tenant.refresh_from_db()
+    assert tenant.credit_balance == 10
