@@ -4,12 +4,16 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 
-def query_plans(captured: CaptureQueriesContext, table: str, containing: str = "") -> list[str]:
+def query_plans(
+    captured: CaptureQueriesContext, table: str, containing: str = "", *, off=("seqscan",)
+) -> list[str]:
     """The plans of the captured SELECTs from `table` (those holding `containing`) once scanning
-    the table costs more than an index (on a test's few rows PostgreSQL would rather scan)."""
+    the table costs more than an index (on a test's few rows PostgreSQL would rather scan), and
+    whatever else is `off` (a sort: on many rows a page is read in order from an index)."""
     plans = []
     with connection.cursor() as cursor:
-        cursor.execute("SET LOCAL enable_seqscan = off")
+        for method in off:
+            cursor.execute(f"SET LOCAL enable_{method} = off")
         for query in captured.captured_queries:
             sql = query["sql"]
             if sql.startswith("SELECT") and f'FROM "{table}"' in sql and containing in sql:

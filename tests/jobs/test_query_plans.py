@@ -2,6 +2,7 @@
 
 from datetime import timedelta
 
+from django.core.cache import caches
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -43,6 +44,7 @@ def test_the_purge_picks_its_batches_in_no_order(tenant, settings):
 
 
 def test_a_types_recent_durations_come_from_an_index(tenant):
+    caches["local"].clear()  # each process keeps the figure for a while
     _history(tenant, timezone.now() - timedelta(hours=2))
     with CaptureQueriesContext(connection) as captured:
         job_mean_duration("diagnostic")
@@ -55,5 +57,5 @@ def test_a_workspaces_list_reads_only_its_own_jobs_newest_first(api_client, tena
     _history(tenant, timezone.now())
     with CaptureQueriesContext(connection) as captured:
         assert api_client.get("/api/v1/jobs").status_code == 200
-    (plan,) = query_plans(captured, "jobs_job", containing="LIMIT")
-    assert "job_tenant_created_idx" in plan and "Sort" not in plan.split("SubPlan")[0], plan
+    (plan,) = query_plans(captured, "jobs_job", containing="LIMIT", off=("seqscan", "sort"))
+    assert "Index Scan Backward using job_tenant_created_idx" in plan, plan
