@@ -17,7 +17,8 @@ from core.redis import get_redis
 
 # KEYS: one sorted set per limit. ARGV: now (ms), a unique member, then limit, window (ms) and
 # cost (hits this request counts for) per key. Returns per key: remaining after this request, ms
-# until the oldest hit leaves the window; and a leading 1/0 for allowed.
+# until the window has room for it again (refused) or frees a slot (allowed); and a leading 1/0
+# for allowed.
 _SLIDING_WINDOW = """
 local now = tonumber(ARGV[1])
 local member = ARGV[2]
@@ -39,7 +40,10 @@ for i, key in ipairs(KEYS) do
     redis.call('PEXPIRE', key, window)
     counts[i] = counts[i] + cost
   end
-  local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+  -- Refused, the request waits for as many hits to leave as it is over by: the oldest of them.
+  local at = 0
+  if allowed == 0 and counts[i] + cost > limit then at = counts[i] + cost - limit - 1 end
+  local oldest = redis.call('ZRANGE', key, at, at, 'WITHSCORES')
   local reset = window
   if oldest[2] then reset = tonumber(oldest[2]) + window - now end
   table.insert(out, limit - counts[i])
@@ -151,7 +155,9 @@ def _hit_in_database(limits: list[Limit]) -> Decision:
         if allowed:
             bucket.hits.extend([now] * limit.cost)
             bucket.save(update_fields=["hits", "updated_at"])
-        oldest = min(bucket.hits, default=now)
+        over = len(bucket.hits) + limit.cost - limit.limit
+        at = over - 1 if not allowed and over > 0 else 0
+        oldest = sorted(bucket.hits)[at] if bucket.hits else now
         reset = max(math.ceil(oldest + limit.window - now), 1)
         states.append(
             LimitState(limit=limit, remaining=limit.limit - len(bucket.hits), reset=reset)

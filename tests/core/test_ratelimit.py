@@ -35,6 +35,23 @@ def test_a_request_of_several_hits_takes_them_all_or_none(backend):
     assert rate_limit_hit([limit]).states[0].remaining == 0
 
 
+def test_a_request_of_several_hits_is_told_to_wait_until_all_of_them_fit(backend):
+    import time_machine
+
+    one, three = Limit("minute", "t:wait", 5, 60), Limit("minute", "t:wait", 5, 60, cost=3)
+    with time_machine.travel(1_000_000, tick=False):
+        assert rate_limit_hit([one]).allowed
+    with time_machine.travel(1_000_030, tick=False):
+        assert rate_limit_hit([three]).allowed
+    with time_machine.travel(1_000_040, tick=False):
+        refused = rate_limit_hit([three])
+    # The first hit leaving (at 60 s) frees one slot of the three needed; the three after it, at
+    # 90 s, free them all.
+    assert not refused.allowed and refused.retry_after == 50
+    with time_machine.travel(1_000_090.5, tick=False):
+        assert rate_limit_hit([three]).allowed
+
+
 def test_a_request_refused_by_one_limit_spends_none_of_the_others(backend):
     tight, loose = Limit("minute", "t:tight", 1, 60), Limit("day", "t:loose", 100, 86400)
     assert rate_limit_hit([tight, loose]).allowed
