@@ -52,6 +52,9 @@ def share_link_create(
         raise NotFound(f"No {resource_type} {resource_id} in this workspace.")
     resource_id = found
     token = secrets.token_urlsafe(32)
+    while token.startswith("-"):
+        # Pasted on a command line (revoke_share_link), it would be read as an option.
+        token = secrets.token_urlsafe(32)
     link = PublicLink.objects.create(
         tenant=tenant,
         resource_type=resource_type,

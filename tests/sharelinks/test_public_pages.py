@@ -279,6 +279,17 @@ def test_a_leaked_link_is_revoked_by_the_url_that_opens_it_as_pasted(client, ten
     assert client.get(f"/s/{token}").status_code == 404
 
 
+def test_a_token_never_starts_like_a_command_line_option(client, tenant, deck, monkeypatch):
+    import secrets
+
+    drawn = iter(["-" + "a" * 42, "b" * 43])
+    monkeypatch.setattr(secrets, "token_urlsafe", lambda nbytes: next(drawn))
+    link, token = _link(tenant, deck)
+    assert token == "b" * 43
+    call_command("revoke_share_link", token, stdout=io.StringIO())
+    assert client.get(f"/s/{token}").status_code == 404
+
+
 @pytest.mark.parametrize(
     ("user_agent", "family"),
     [
