@@ -58,8 +58,7 @@ class OpenAIProvider(RemoteProvider):
     def images(self, prompt: str, width: int, height: int, count: int, progress) -> list[bytes]:
         """A job's images, their requests counted against OPENAI_RPM together before the first is
         drawn: a cap reached half-way would otherwise throw away images already paid for."""
-        self._respect_rate_cap(count)
-        self.reserved = count
+        self._reserve(count)
         try:
             return super().images(prompt, width, height, count, progress)
         finally:

@@ -20,6 +20,7 @@ from jobs.errors import PermanentError, RetryableError, WaitForCapacity
 logger = logging.getLogger(__name__)
 
 DEFAULT_COOLDOWN_SECONDS = 30
+RATE_CAP_WINDOW = 60  # seconds: the RPM settings count requests a minute
 # A JSON answer in a Markdown code fence, as chat models without a JSON mode (Claude) often write it.
 FENCED = re.compile(r"```(?:json)?\s*(.*?)\s*```", re.S | re.I)
 _local_cooldowns: dict[str, float] = {}
@@ -29,8 +30,10 @@ class RemoteProvider(Provider):
     keys: list[str]
     rpm: int
     timeout: float
-    # Requests already counted against the cap (a job's images, reserved together).
+    # Requests already counted against the cap (a job's images, reserved together), good until
+    # their hits leave the cap's minute (time.time(), the limiter's clock).
     reserved = 0
+    reserved_until = 0.0
 
     def _post(
         self, path: str, *, json_body: dict | None = None, files=None, data=None
@@ -93,10 +96,16 @@ class RemoteProvider(Provider):
             f"Every {self.name} API key is rate-limited ({tried} tried); retrying later.",
         )
 
+    def _reserve(self, requests: int) -> None:
+        """Count `requests` against the cap now, for the next calls to make within the minute."""
+        self._respect_rate_cap(requests)
+        self.reserved, self.reserved_until = requests, time.time() + RATE_CAP_WINDOW
+
     def _respect_rate_cap(self, requests: int = 1) -> None:
-        if self.reserved:
+        if self.reserved and time.time() < self.reserved_until:
             self.reserved -= 1
             return
+        self.reserved = 0
         if not self.rpm:
             return
         if requests > self.rpm:
@@ -105,7 +114,9 @@ class RemoteProvider(Provider):
                 f"{requests} requests at once are more than the {self.rpm} a minute {self.name} "
                 "allows (its RPM setting).",
             )
-        limit = Limit("provider", f"provider:{self.name}:rpm", self.rpm, 60, cost=requests)
+        limit = Limit(
+            "provider", f"provider:{self.name}:rpm", self.rpm, RATE_CAP_WINDOW, cost=requests
+        )
         decision = rate_limit_hit([limit])
         if not decision.allowed:
             raise WaitForCapacity(

@@ -384,3 +384,28 @@ def test_more_images_than_the_cap_allows_a_minute_fail_at_once(fake_openai, tena
     assert fake_openai.requests == []
     tenant.refresh_from_db()
     assert tenant.credit_balance == 10
+
+
+def test_a_reservation_ends_with_the_minute_its_requests_were_counted_in(fake_openai, settings):
+    from generations.providers.openai import OpenAIProvider
+    from jobs.errors import WaitForCapacity
+
+    settings.OPENAI_RPM = 4
+    fake_openai.default = ("image", None)
+    with time_machine.travel(1_900_000_000, tick=False) as clock:
+        start = time.time()
+
+        def slow_drawing(index):
+            # Each image takes 30 s; another worker fills the next minute as soon as it starts.
+            clock.move_to(start + 30 * index + (1 if index == 2 else 0))
+            if index == 2:
+                fake_openai.default = ("json", CARDS)
+                for _ in range(4):
+                    OpenAIProvider()._generate("flashcards", {"text": "Tides.", "count": 1})
+                fake_openai.default = ("image", None)
+
+        with pytest.raises(WaitForCapacity):
+            OpenAIProvider().images("a fjord", 64, 64, 4, slow_drawing)
+    drawn = [r for r in fake_openai.requests if r["path"].endswith("/images/generations")]
+    # Two images in the first minute; the third would have been a fifth request in the next.
+    assert len(drawn) == 2 and len(fake_openai.requests) == 6
