@@ -8,6 +8,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as LookupTimeout
 from urllib.parse import urlsplit
+from urllib.request import getproxies_environment, proxy_bypass_environment
 
 import httpcore
 import httpx
@@ -108,14 +109,38 @@ def image_fetch(url: str) -> bytes:
 class DeadlineTransport(httpx.HTTPTransport):
     """httpx's transport, its connections ending every read and write by one deadline (httpx's
     own timeouts bound each read, so a server sending a byte at a time could hold a call for
-    ever). httpx takes no network backend of its own choosing, so its pool is made again with
-    one."""
+    ever), directly or through an http(s) `proxy`. httpx takes no network backend of its own
+    choosing, so its pool is made again with one."""
 
-    def __init__(self, *, verify: ssl.SSLContext, deadline: float):
+    def __init__(self, *, verify: ssl.SSLContext, deadline: float, proxy: str | None = None):
         super().__init__(verify=verify, trust_env=False)
-        self._pool = httpcore.ConnectionPool(
-            ssl_context=verify, network_backend=_DeadlineBackend(deadline)
+        backend = _DeadlineBackend(deadline)
+        if proxy is None:
+            self._pool = httpcore.ConnectionPool(ssl_context=verify, network_backend=backend)
+            return
+        proxy = httpx.Proxy(proxy)
+        self._pool = httpcore.HTTPProxy(
+            proxy_url=httpcore.URL(
+                scheme=proxy.url.raw_scheme,
+                host=proxy.url.raw_host,
+                port=proxy.url.port,
+                target=proxy.url.raw_path,
+            ),
+            proxy_auth=proxy.raw_auth,
+            proxy_headers=proxy.headers.raw,
+            ssl_context=verify,
+            network_backend=backend,
         )
+
+
+def environment_proxy(url: str) -> str | None:
+    """The proxy the environment names for `url`, as httpx's defaults read it: HTTPS_PROXY or
+    HTTP_PROXY by its scheme, else ALL_PROXY; none for a host NO_PROXY names."""
+    parts = urlsplit(url)
+    if not parts.hostname or proxy_bypass_environment(parts.hostname):
+        return None
+    proxies = getproxies_environment()
+    return proxies.get(parts.scheme) or proxies.get("all")
 
 
 class _DeadlineBackend(httpcore.NetworkBackend):

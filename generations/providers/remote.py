@@ -14,7 +14,7 @@ from core.ratelimit import Limit, rate_limit_hit
 from core.redis import get_redis
 from generations.providers.base import Provider
 from generations.schemas import SHAPES, OutputInvalid
-from generations.urlsafety import DeadlineTransport
+from generations.urlsafety import DeadlineTransport, environment_proxy
 from jobs.errors import PermanentError, RetryableError, WaitForCapacity
 
 logger = logging.getLogger(__name__)
@@ -52,7 +52,9 @@ class RemoteProvider(Provider):
             tried += 1
             # The timeout bounds the whole call, however slowly the answer comes.
             transport = DeadlineTransport(
-                verify=httpx.create_ssl_context(), deadline=time.monotonic() + self.timeout
+                verify=httpx.create_ssl_context(),
+                deadline=time.monotonic() + self.timeout,
+                proxy=environment_proxy(self.base_url),
             )
             try:
                 with httpx.Client(transport=transport, timeout=self.timeout) as client:

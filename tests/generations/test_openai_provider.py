@@ -409,3 +409,50 @@ def test_a_reservation_ends_with_the_minute_its_requests_were_counted_in(fake_op
     drawn = [r for r in fake_openai.requests if r["path"].endswith("/images/generations")]
     # Two images in the first minute; the third would have been a fifth request in the next.
     assert len(drawn) == 2 and len(fake_openai.requests) == 6
+
+
+def _only_proxy(monkeypatch, name: str, url: str) -> None:
+    for other in ("NO_PROXY", "ALL_PROXY", "HTTP_PROXY", "HTTPS_PROXY"):
+        monkeypatch.delenv(other, raising=False)
+        monkeypatch.delenv(other.lower(), raising=False)
+    monkeypatch.setenv(name, url)
+
+
+def test_provider_calls_go_through_the_proxy_the_environment_names(
+    fake_openai, tenant, settings, monkeypatch
+):
+    _only_proxy(monkeypatch, "HTTP_PROXY", fake_openai.url.removesuffix("/v1"))
+    settings.OPENAI_BASE_URL = "http://openai.upstream.invalid/v1"
+    assert _flashcards(tenant).status == Job.Status.COMPLETED
+    # The proxy was asked for the upstream URL, in absolute form.
+    assert fake_openai.requests[0]["path"] == "http://openai.upstream.invalid/v1/chat/completions"
+
+
+def test_https_provider_calls_tunnel_through_the_https_proxy(
+    fake_openai, tenant, settings, monkeypatch
+):
+    import socket
+    import threading
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    asked = []
+
+    def proxy():
+        peer, _ = listener.accept()
+        asked.append(peer.recv(4096).split(b"\r\n")[0])
+        peer.sendall(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n")
+        peer.close()
+
+    threading.Thread(target=proxy, daemon=True).start()
+    _only_proxy(monkeypatch, "HTTPS_PROXY", f"http://127.0.0.1:{listener.getsockname()[1]}")
+    settings.OPENAI_BASE_URL = "https://api.openai.invalid/v1"
+    job = _flashcards(tenant)
+    listener.close()
+    assert (job.status, job.error_code) == (Job.Status.PENDING, "PROVIDER_UNAVAILABLE")
+    assert asked == [b"CONNECT api.openai.invalid:443 HTTP/1.1"]
+
+
+def test_a_host_no_proxy_names_is_reached_directly(fake_openai, tenant, monkeypatch):
+    _only_proxy(monkeypatch, "HTTP_PROXY", "http://127.0.0.1:9")  # nothing listens there
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    assert _flashcards(tenant).status == Job.Status.COMPLETED
