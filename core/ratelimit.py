@@ -157,7 +157,7 @@ def _hit_in_database(limits: list[Limit]) -> Decision:
             bucket.save(update_fields=["hits", "updated_at"])
         over = len(bucket.hits) + limit.cost - limit.limit
         at = over - 1 if not allowed and over > 0 else 0
-        oldest = sorted(bucket.hits)[at] if bucket.hits else now
+        oldest = sorted(bucket.hits)[min(at, len(bucket.hits) - 1)] if bucket.hits else now
         reset = max(math.ceil(oldest + limit.window - now), 1)
         states.append(
             LimitState(limit=limit, remaining=limit.limit - len(bucket.hits), reset=reset)

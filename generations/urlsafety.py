@@ -134,13 +134,20 @@ class DeadlineTransport(httpx.HTTPTransport):
 
 
 def environment_proxy(url: str) -> str | None:
-    """The proxy the environment names for `url`, as httpx's defaults read it: HTTPS_PROXY or
-    HTTP_PROXY by its scheme, else ALL_PROXY; none for a host NO_PROXY names."""
+    """The http(s) proxy the environment names for `url`, as httpx's defaults read it:
+    HTTPS_PROXY or HTTP_PROXY by its scheme, else ALL_PROXY (`host:port` taken as http://); none
+    for a host, or host and port, that NO_PROXY names."""
     parts = urlsplit(url)
     if not parts.hostname or proxy_bypass_environment(parts.hostname):
         return None
+    if parts.port and proxy_bypass_environment(f"{parts.hostname}:{parts.port}"):
+        return None
     proxies = getproxies_environment()
-    return proxies.get(parts.scheme) or proxies.get("all")
+    proxy = proxies.get(parts.scheme) or proxies.get("all")
+    if not proxy:
+        return None
+    proxy = proxy if "://" in proxy else f"http://{proxy}"
+    return proxy if proxy.startswith(("http://", "https://")) else None
 
 
 class _DeadlineBackend(httpcore.NetworkBackend):

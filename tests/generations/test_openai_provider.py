@@ -456,3 +456,21 @@ def test_a_host_no_proxy_names_is_reached_directly(fake_openai, tenant, monkeypa
     _only_proxy(monkeypatch, "HTTP_PROXY", "http://127.0.0.1:9")  # nothing listens there
     monkeypatch.setenv("NO_PROXY", "127.0.0.1")
     assert _flashcards(tenant).status == Job.Status.COMPLETED
+
+
+def test_a_proxy_named_without_a_scheme_is_taken_as_http(
+    fake_openai, tenant, settings, monkeypatch
+):
+    _only_proxy(
+        monkeypatch, "HTTP_PROXY", fake_openai.url.removesuffix("/v1").removeprefix("http://")
+    )
+    settings.OPENAI_BASE_URL = "http://openai.upstream.invalid/v1"
+    assert _flashcards(tenant).status == Job.Status.COMPLETED
+    assert fake_openai.requests[0]["path"] == "http://openai.upstream.invalid/v1/chat/completions"
+
+
+def test_a_host_and_port_no_proxy_names_is_reached_directly(fake_openai, tenant, monkeypatch):
+    _only_proxy(monkeypatch, "HTTP_PROXY", "http://127.0.0.1:9")  # nothing listens there
+    port = fake_openai.url.removesuffix("/v1").rsplit(":", 1)[1]
+    monkeypatch.setenv("NO_PROXY", f"127.0.0.1:{port}")
+    assert _flashcards(tenant).status == Job.Status.COMPLETED
