@@ -2,6 +2,7 @@
 
 from datetime import timedelta
 
+from django.contrib.auth import get_user_model
 from django.core.cache import caches
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -59,3 +60,27 @@ def test_a_workspaces_list_reads_only_its_own_jobs_newest_first(api_client, tena
         assert api_client.get("/api/v1/jobs").status_code == 200
     (plan,) = query_plans(captured, "jobs_job", containing="LIMIT", off=("seqscan", "sort"))
     assert "Index Scan Backward using job_tenant_created_idx" in plan, plan
+
+
+def test_a_purged_jobs_retries_are_found_from_an_index_of_retries_alone(tenant):
+    _history(tenant, timezone.now() - timedelta(days=30))
+    purged = Job.objects.first()
+    retry = JobFactory(tenant=tenant, retry_of=purged)
+    JobFactory.create_batch(3, tenant=tenant)  # not retries: not in the index
+    with CaptureQueriesContext(connection) as captured:
+        assert jobs_purge() == {"deleted": 5}
+    retry.refresh_from_db()
+    assert retry.retry_of is None
+    (plan,) = query_plans(captured, "jobs_job", "retry_of_id", statement="UPDATE")
+    assert "job_retry_of_idx" in plan, plan
+
+
+def test_a_deleted_users_submissions_are_found_from_an_index(tenant, tenant_admin):
+    submitted = JobFactory(tenant=tenant, submitted_by=tenant_admin)
+    JobFactory.create_batch(3, tenant=tenant)
+    with CaptureQueriesContext(connection) as captured:
+        get_user_model().objects.filter(pk=tenant_admin.pk).delete()
+    submitted.refresh_from_db()
+    assert submitted.submitted_by is None
+    (plan,) = query_plans(captured, "jobs_job", "submitted_by_id", statement="UPDATE")
+    assert "job_submitted_by_idx" in plan, plan
