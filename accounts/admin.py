@@ -9,6 +9,7 @@ from django.contrib.auth import admin as auth_admin
 from django.contrib.auth import get_user_model
 from django.core.paginator import Paginator
 from django.db import connection, router, transaction
+from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, reverse
 from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
@@ -515,9 +516,24 @@ class ApiKeyAdmin(AuditedAdmin):
             return super().save_model(request, obj, form, change)
         api_key, plaintext = api_key_create(created_by=request.user, **form.cleaned_data)
         obj.pk, obj.prefix = api_key.pk, api_key.prefix
-        messages.warning(
-            request, f"The new API key is {plaintext} — copy it now, it will not be shown again."
-        )
+        request.new_api_key = plaintext
+
+    def response_add(self, request, obj, post_url_continue=None):
+        """The new key is shown on the page that answers the form, never passed on to the next
+        one: a message would carry it there in a cookie (or the session), stored in the clear."""
+        plaintext = getattr(request, "new_api_key", None)
+        if plaintext is None:
+            return super().response_add(request, obj, post_url_continue)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": "API key created",
+            "api_key": obj,
+            "plaintext": plaintext,
+            "change_url": reverse("admin:accounts_apikey_change", args=[obj.pk]),
+            "changelist_url": reverse("admin:accounts_apikey_changelist"),
+        }
+        return TemplateResponse(request, "admin/accounts/apikey/created.html", context)
 
     @admin.action(description="Revoke the selected keys", permissions=["change"])
     def revoke(self, request, queryset):

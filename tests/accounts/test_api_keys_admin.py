@@ -2,8 +2,11 @@
 
 import html
 import re
+import zlib
 
-from accounts.models import ApiKey, AuditEvent
+from django.core import signing
+
+from accounts.models import ApiKey, AuditEvent, api_key_hash
 
 
 def test_a_key_created_in_the_admin_is_audited_with_the_staff_user(
@@ -13,13 +16,39 @@ def test_a_key_created_in_the_admin_is_audited_with_the_staff_user(
         "/admin/accounts/apikey/add/",
         {"tenant": tenant.pk, "name": "from admin", "role": "member", "expires_in_days": "30"},
     )
-    assert response.status_code == 302
+    assert response.status_code == 200
     api_key = ApiKey.objects.get(name="from admin")
     assert api_key.created_by == admin_user
     event = AuditEvent.objects.get(resource_type="accounts.apikey", resource_id=str(api_key.pk))
     assert (event.tenant, event.action) == (tenant, "create")
     assert (event.actor_type, event.actor_id) == ("user", str(admin_user.pk))
     assert event.new_values["expires_at"] == api_key.expires_at.isoformat()
+
+
+def test_a_key_created_in_the_admin_is_shown_on_its_page_and_kept_in_no_cookie(
+    admin_client, tenant
+):
+    response = admin_client.post(
+        "/admin/accounts/apikey/add/", {"tenant": tenant.pk, "name": "from admin", "role": "member"}
+    )
+    # A message would carry the key to the next page in a cookie (signed, not encrypted).
+    for morsel in response.cookies.values():
+        assert "ofl_" not in _cookie_text(morsel.value), morsel.key
+    assert response.status_code == 200
+    plaintext = re.search(r'<code id="new-api-key">([^<]+)</code>', response.content.decode())[1]
+    api_key = ApiKey.objects.get(name="from admin")
+    assert api_key.key_hash == api_key_hash(plaintext)
+    assert "no-store" in response["Cache-Control"]
+    next_page = admin_client.get("/admin/accounts/apikey/").content.decode()
+    assert plaintext not in next_page
+
+
+def _cookie_text(value: str) -> str:
+    """A cookie as Django's signing writes it, readable: a leading dot means compressed."""
+    payload = value.split(":", 1)[0]
+    if not payload.startswith("."):
+        return value
+    return zlib.decompress(signing.b64_decode(payload[1:].encode())).decode()
 
 
 def test_a_keys_page_links_to_what_it_did(admin_client, tenant):
