@@ -3,6 +3,8 @@ the renderer may read nothing but `data:` URLs and the files bundled in invoices
 
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
+from urllib.request import url2pathname
 
 from django.template.loader import render_to_string
 from weasyprint import HTML
@@ -24,11 +26,17 @@ class BundledAssetsFetcher(URLFetcher):
 
     def fetch(self, url, headers=None):
         if url.lower().startswith("file:"):
-            path = Path(
-                url.split("?", 1)[0].removeprefix("file://").removeprefix("file:")
-            ).resolve()
-            if not path.is_relative_to(ASSETS_DIR) or not path.is_file():
+            # The file read is the one checked: the path as the file opener decodes it (a fragment
+            # or query dropped, escapes decoded), fetched again by its own plain URL.
+            parts = urlsplit(url)
+            path = Path(url2pathname(parts.path)).resolve()
+            if (
+                parts.netloc not in ("", "localhost")
+                or not path.is_relative_to(ASSETS_DIR)
+                or not path.is_file()
+            ):
                 raise ValueError(f"Refusing to read {url}: not a bundled asset.")
+            url = path.as_uri()
         return super().fetch(url, headers)
 
 

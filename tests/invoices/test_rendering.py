@@ -181,6 +181,22 @@ def test_the_renderer_refuses_files_and_network_even_in_raw_html(loopback_server
     assert _Recorder.requests == []
 
 
+def test_the_renderer_reads_no_file_outside_its_assets_however_the_url_is_written(tmp_path):
+    from invoices.rendering import ASSETS_DIR
+
+    outside = tmp_path / "outside.css"
+    outside.write_text('body::before { content: "read from outside the assets" }')
+    # The path before the fragment is the file opened; the one after it only looks like an asset.
+    back_to_root = "/".join([".."] * len(outside.parts))
+    html = (
+        f'<html><head><link rel="stylesheet" href="{outside.as_uri()}#/{back_to_root}'
+        f'{ASSETS_DIR}/invoice.css"></head><body>hello</body></html>'
+    )
+    text = "\n".join(_text(html_to_pdf(html).content))
+    assert "hello" in text
+    assert "read from outside" not in text
+
+
 @pytest.mark.parametrize(
     ("client_name", "description", "font"),
     [
