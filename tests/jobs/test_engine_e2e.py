@@ -154,6 +154,27 @@ def test_the_same_message_delivered_twice_runs_once(tenant):
     assert _attempts_started(job) == 1
 
 
+def test_a_worker_refuses_a_pickled_message(tenant):
+    """Messages are JSON only: a pickle (which can run code as it is read) is refused unread."""
+    pickled, sent_after = JobFactory(tenant=tenant), JobFactory(tenant=tenant)
+    job_execute.apply_async(
+        kwargs={"job_id": str(pickled.pk), "type_name": "diagnostic"},
+        queue="normal",
+        serializer="pickle",
+    )
+    job_execute.apply_async(
+        kwargs={"job_id": str(sent_after.pk), "type_name": "diagnostic"}, queue="normal"
+    )
+    with running_worker() as worker:
+        _finished(sent_after)
+        wait_for(
+            lambda: "untrusted content of type pickle" in worker.log_path.read_text(),
+            message="the pickle refused",
+        )
+    pickled.refresh_from_db()
+    assert (pickled.status, pickled.attempts) == (Job.Status.PENDING, 0)
+
+
 def test_canceling_a_running_job_stops_it_and_refunds(api_client, tenant, settings):
     settings.JOB_CREDIT_COSTS = {"diagnostic": 5}
     with running_worker(extra_env={"JOB_CREDIT_COSTS": "diagnostic=5"}):
