@@ -1,11 +1,12 @@
 from django.contrib import admin
 from django.utils.html import format_html
 
-from accounts.admin import WorkspaceFilter, WorkspaceOwnedAdmin
+from accounts.admin import ReadOnlyAdmin, WorkspaceFilter, WorkspaceOwnedAdmin
 from generations.models import (
     Block,
     Deck,
     Distractor,
+    DrawnImage,
     Flashcard,
     GeneratedImage,
     SkillNode,
@@ -139,3 +140,22 @@ class GeneratedImageAdmin(ArtifactAdmin):
             image.prompt,
             image.file.name,
         )
+
+
+@admin.register(DrawnImage)
+class DrawnImageAdmin(ReadOnlyAdmin):
+    """The images a running image job has drawn so far, shown and never changed here: the job's
+    completion makes them its images, its end (failed, canceled) deletes them. No link to the
+    file: nothing of a job is served before it completes."""
+
+    list_display = ["job", "position", "width", "height", "tenant", "created_at"]
+    list_filter = [WorkspaceFilter]
+    list_select_related = ["tenant", "job"]
+    search_fields = ["tenant__slug"]
+    raw_id_fields = ["tenant", "job"]
+    exclude = ["file"]
+    readonly_fields = ["file_name"]
+
+    @admin.display(description="File")
+    def file_name(self, image):
+        return image.file.name

@@ -157,3 +157,30 @@ class GeneratedImage(SetArtifact):
 
     def __str__(self):
         return self.prompt[:80]
+
+
+class DrawnImage(TenantOwned, models.Model):
+    """An image of an `image_generation` job, drawn and stored while the job runs: an attempt that
+    ends before the last image (a provider error, a rest after 429s, a worker stopped) leaves those
+    drawn for the next attempt, which draws only the others. Its file becomes a GeneratedImage's
+    when the job completes; the row (with its file) goes when the job ends failed or canceled, or
+    is deleted. Never served: nothing links to it but the admin."""
+
+    tenant = models.ForeignKey("accounts.Tenant", on_delete=models.CASCADE, related_name="+")
+    job = models.ForeignKey("jobs.Job", on_delete=models.CASCADE, related_name="+")
+    position = models.PositiveIntegerField(help_text="The image's place in the job's result.")
+    file = models.FileField(upload_to="generations/", max_length=255)
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = TenantScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["job_id", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["job", "position"], name="drawnimage_one_per_position")
+        ]
+
+    def __str__(self):
+        return f"Image {self.position + 1} of job {self.job_id}"

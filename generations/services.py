@@ -4,6 +4,7 @@ job's completion in one transaction, so that no half deck or half tree is ever v
 import io
 import time
 import uuid
+from functools import partial
 
 from django.conf import settings
 from django.core.files.base import ContentFile
@@ -18,6 +19,7 @@ from generations.models import (
     Block,
     Deck,
     Distractor,
+    DrawnImage,
     Flashcard,
     GeneratedImage,
     SkillNode,
@@ -29,8 +31,9 @@ from generations.providers import provider_get
 from generations.schemas import OutputInvalid
 from generations.signing import file_url, view_url
 from generations.urlsafety import UnsafeUrl, image_fetch, public_addresses
-from jobs.errors import PermanentError
+from jobs.errors import JobLost, PermanentError
 from jobs.registry import JobType
+from jobs.rows import job_attempt_row
 
 
 class SourceText(serializers.CharField):
@@ -336,15 +339,86 @@ def image_url(image: GeneratedImage) -> str:
 
 
 def image_handle(ctx) -> dict:
+    """Each image is stored as soon as it is drawn (a DrawnImage), so that an attempt that ends
+    before the last (a provider error, every key resting, a worker stopped) leaves them to the
+    next, which draws only the others: the provider bills each image it draws."""
     payload, count = ctx.payload, ctx.payload["count"]
+    kept = set(DrawnImage.objects.filter(job=ctx.job).values_list("position", flat=True))
 
     def drawing(index: int) -> None:
+        ctx.check_canceled()
         ctx.progress(10 + 80 * index // count, f"drawing image {index + 1} of {count}")
 
-    images = provider_get().images(
-        payload["prompt"], payload["width"], payload["height"], count, drawing
+    provider_get().images(
+        payload["prompt"],
+        payload["width"],
+        payload["height"],
+        count,
+        drawing,
+        kept=kept,
+        keep=partial(_image_keep, ctx),
     )
-    return _images_save(ctx, GeneratedImage.Kind.GENERATION, payload["prompt"], images)
+    return _images_drawn_save(ctx, payload["prompt"])
+
+
+def _image_keep(ctx, position: int, content: bytes) -> None:
+    """Store an image the moment it is drawn, for this attempt or the next. Its row is written
+    only while this attempt still runs the job, the job's row locked meanwhile: a job that ended
+    (canceled, failed) or was taken from this worker has its kept images deleted already, and
+    one written after that would stay in the storage for good."""
+    png, width, height = _png_checked(content)
+    name = default_storage.save(
+        f"generations/{ctx.job.tenant_id}/{uuid.uuid4().hex}.png", ContentFile(png)
+    )
+    try:
+        with transaction.atomic():
+            owned = job_attempt_row(ctx.job, ctx.attempt).select_for_update(no_key=True)
+            if not owned.exists():
+                raise JobLost()
+            DrawnImage.objects.create(
+                tenant_id=ctx.job.tenant_id,
+                job=ctx.job,
+                position=position,
+                file=name,
+                width=width,
+                height=height,
+            )
+    except BaseException:
+        default_storage.delete(name)
+        raise
+
+
+def _images_drawn_save(ctx, prompt: str) -> dict:
+    """The job's drawn images become its GeneratedImages, in order, with the job's completion;
+    their files stay where they are. Should the completion fail, the drawn images stay too: the
+    next attempt completes with them, or the job's end deletes them."""
+    with transaction.atomic():
+        drawn = DrawnImage.objects.filter(job=ctx.job).order_by("position")
+        rows = [
+            GeneratedImage.objects.create(
+                tenant_id=ctx.job.tenant_id,
+                job=ctx.job,
+                generation_id=ctx.job.pk,
+                kind=GeneratedImage.Kind.GENERATION,
+                prompt=prompt,
+                file=image.file.name,
+                width=image.width,
+                height=image.height,
+            )
+            for image in drawn
+        ]
+        # The files are the images' now: the drawn rows go without them.
+        drawn.update(file="")
+        drawn.delete()
+        return ctx.complete(
+            {"imageUrls": [image_url(row) for row in rows], "imageIds": [row.pk for row in rows]}
+        )
+
+
+def images_drawn_discard(job) -> None:
+    """A job that ends failed or canceled deletes the images it drew (their files once this
+    commits); requeued, it draws them again."""
+    DrawnImage.objects.filter(job=job).delete()
 
 
 def image_edit_handle(ctx) -> dict:
@@ -422,6 +496,7 @@ GENERATION_TYPES = {
         name="image_generation",
         handler=image_handle,
         payload_serializer=ImagePayload,
+        on_give_up=images_drawn_discard,
         view_url=_view("images", "imageIds"),
     ),
     "image_edit": JobType(

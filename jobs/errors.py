@@ -11,9 +11,14 @@ class JobError(Exception):
 
 
 class RetryableError(JobError):
-    """May pass on its own (timeouts, provider 5xx and 429, storage errors): tried again later."""
+    """May pass on its own (timeouts, provider 5xx and 429, storage errors): tried again later,
+    no sooner than `retry_after` seconds when the other side said when (a 503's Retry-After)."""
 
     retryable = True
+
+    def __init__(self, code: str, message: str = "", *, retry_after: float | None = None):
+        super().__init__(code, message)
+        self.retry_after = retry_after
 
 
 class PermanentError(JobError):

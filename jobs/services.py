@@ -70,6 +70,9 @@ logger = logging.getLogger(__name__)
 
 BACKOFF_BASE_SECONDS = 1.0
 BACKOFF_CAP_SECONDS = 300.0
+# The longest wait an error's own Retry-After may set before the next attempt (a type whose
+# schedule waits longer may wait as long as its schedule's longest delay).
+RETRY_AFTER_CAP_SECONDS = 600.0
 WAITING_BEHIND_OLDER = "Older jobs waiting for a free slot start first."
 # Jobs waiting for a slot are read this many at a time, in the order they take one.
 WAITERS_PAGE = 100
@@ -96,6 +99,16 @@ def retry_delay(job_type: JobType | None, attempt: int) -> float:
         return float(job_type.retry_delays[min(attempt, len(job_type.retry_delays)) - 1])
     delay = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2 ** (attempt - 1))
     return delay * random.uniform(0.8, 1.2)
+
+
+def retry_delay_asked(job_type: JobType | None, delay: float, error: JobError) -> float:
+    """The retry's `delay`, or longer when the error says when to come back (a provider's
+    Retry-After): up to RETRY_AFTER_CAP_SECONDS or the type's longest delay, whichever is longer."""
+    asked = getattr(error, "retry_after", None)
+    if asked is None:
+        return delay
+    longest = max(job_type.retry_delays or (0,)) if job_type is not None else 0
+    return max(delay, min(float(asked), max(RETRY_AFTER_CAP_SECONDS, longest)))
 
 
 def job_submit(
@@ -645,7 +658,8 @@ def _job_attempt_failed(job: Job, attempt: int, error: JobError) -> None:
     if not error.retryable or attempt >= job.max_attempts:
         _job_give_up(job, attempt, Job.Status.FAILED, error.code, error.message)
         return
-    delay = retry_delay(job_type_get(job.type), attempt)
+    job_type = job_type_get(job.type)
+    delay = retry_delay_asked(job_type, retry_delay(job_type, attempt), error)
     at = timezone.now() + timedelta(seconds=delay)
     with transaction.atomic():
         # Not once a cancel has been asked since it was read: rescheduled, the job would run again.

@@ -21,6 +21,7 @@ from generations.models import (
     Block,
     Deck,
     Distractor,
+    DrawnImage,
     Flashcard,
     GeneratedImage,
     SkillNode,
@@ -79,6 +80,10 @@ def _everything(tenant, admin_user, tag=""):
     Story.objects.create(tenant=tenant, job=job, title="Story", text="Once.")
     GeneratedImage.objects.create(
         tenant=tenant, job=job, prompt="A fox", file="generations/fox.png", width=1, height=1
+    )
+    image_job = Job.objects.create(tenant=tenant, type="image_generation")
+    DrawnImage.objects.create(
+        tenant=tenant, job=image_job, position=0, file="generations/owl.png", width=1, height=1
     )
     _, token = share_link_create(tenant=tenant, resource_type="deck", resource_id=deck.pk)
     share_link_view(token=token, client_ip="203.0.113.9", user_agent="Mozilla/5.0 Firefox/130.0")

@@ -20,14 +20,26 @@ class Provider(ABC):
     def image(self, prompt: str, width: int, height: int) -> bytes:
         """An image (any format Pillow reads) for the prompt."""
 
-    def images(self, prompt: str, width: int, height: int, count: int, progress) -> list[bytes]:
-        """`count` images for the prompt; `progress(index)` is called before each is drawn."""
+    def images(
+        self, prompt: str, width: int, height: int, count: int, progress, *, kept=(), keep=None
+    ) -> list[bytes]:
+        """The images of `count` for the prompt whose index is not among `kept` (drawn by an earlier
+        attempt), in order; `progress(index)` is called before each is drawn, and `keep(index,
+        content)` as soon as it is, so that an attempt ending before the last leaves them drawn."""
         drawn = []
-        for index in range(count):
+        for index in images_missing(count, kept):
             progress(index)
-            drawn.append(self.image(prompt, width, height))
+            content = self.image(prompt, width, height)
+            if keep is not None:
+                keep(index, content)
+            drawn.append(content)
         return drawn
 
     @abstractmethod
     def image_edit(self, source: bytes, prompt: str) -> bytes:
         """The source image changed as the prompt says."""
+
+
+def images_missing(count: int, kept) -> list[int]:
+    """The indices of a job's `count` images still to draw."""
+    return [index for index in range(count) if index not in kept]

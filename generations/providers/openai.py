@@ -9,6 +9,7 @@ from django.conf import settings
 from PIL import Image, ImageOps
 
 from generations.images import DECODE_ERRORS, image_open
+from generations.providers.base import images_missing
 from generations.providers.remote import RemoteProvider
 from generations.schemas import AnswerCut, OutputInvalid
 
@@ -55,12 +56,18 @@ class OpenAIProvider(RemoteProvider):
             raise AnswerCut(self.model)
         return self._parse(content)
 
-    def images(self, prompt: str, width: int, height: int, count: int, progress) -> list[bytes]:
-        """A job's images, their requests counted against OPENAI_RPM together before the first is
-        drawn: a cap reached half-way would otherwise throw away images already paid for."""
-        self._reserve(count)
+    def images(
+        self, prompt: str, width: int, height: int, count: int, progress, *, kept=(), keep=None
+    ) -> list[bytes]:
+        """A job's images still to draw, their requests counted against OPENAI_RPM together before
+        the first is drawn: a job does not stop half-way for the cap (those kept by an earlier
+        attempt are not drawn, nor counted, again)."""
+        missing = len(images_missing(count, kept))
+        if not missing:
+            return []
+        self._reserve(missing)
         try:
-            return super().images(prompt, width, height, count, progress)
+            return super().images(prompt, width, height, count, progress, kept=kept, keep=keep)
         finally:
             self.reserved = 0
 

@@ -2,6 +2,8 @@
 keys rotated with a cool-down for a key that answered 429, a requests-per-minute cap that holds across
 every worker (the shared atomic limiter), and the mapping of answers onto job errors."""
 
+import datetime
+import email.utils
 import json
 import logging
 import math
@@ -78,9 +80,11 @@ class RemoteProvider(Provider):
                 self._cool_down(index, response)
                 continue
             if response.status_code >= 500:
+                # An overloaded provider (503) may say when to come back: not before then.
                 raise RetryableError(
                     "PROVIDER_ERROR",
                     f"{self.name} answered {response.status_code}: {self._message(response)}",
+                    retry_after=_retry_after_given(response),
                 )
             if response.status_code >= 400:
                 raise PermanentError(
@@ -193,6 +197,27 @@ def _retry_after(response: httpx.Response) -> int:
     if math.isnan(seconds):
         return DEFAULT_COOLDOWN_SECONDS
     return int(max(1, min(seconds, 3600)))
+
+
+def _retry_after_given(response: httpx.Response) -> float | None:
+    """The seconds a Retry-After asks for, in seconds or as an HTTP date (0 for one past), not
+    yet bounded; None when there is none, or it is neither (nan, a date that does not parse)."""
+    given = response.headers.get("Retry-After", "").strip()
+    if not given:
+        return None
+    try:
+        seconds = float(given)
+    except ValueError:
+        try:
+            moment = email.utils.parsedate_to_datetime(given)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if moment.tzinfo is None:  # "-0000": UTC, as HTTP dates are
+            moment = moment.replace(tzinfo=datetime.UTC)
+        seconds = moment.timestamp() - time.time()
+    if math.isnan(seconds):
+        return None
+    return max(seconds, 0.0)
 
 
 def _error_text(response: httpx.Response) -> str:

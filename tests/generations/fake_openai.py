@@ -26,8 +26,9 @@ CARDS = {
 class FakeOpenAI:
     def __init__(self):
         self.requests = []
-        # per request: ("json", payload) | ("status", code) | ("raw", text) | ("sleep", seconds)
-        # | ("image", PNG bytes, or None for a 64×64 one) | ("body", the whole JSON answer)
+        # per request: ("json", payload) | ("status", code or (code, headers)) | ("raw", text)
+        # | ("sleep", seconds) | ("image", PNG bytes, or None for a 64×64 one)
+        # | ("body", the whole JSON answer)
         self.script = []
         self.default = ("json", CARDS)
         self.retry_after = "60"  # what a 429 says
@@ -63,7 +64,10 @@ class FakeOpenAI:
         if kind == "sleep":
             time.sleep(value)
             kind, value = "json", CARDS
+        headers = {}
         if kind == "status":
+            # ("status", code), or ("status", (code, {header: value})) for headers of its own.
+            value, headers = value if isinstance(value, tuple) else (value, {})
             body, code = json.dumps({"error": {"message": f"scripted {value}"}}).encode(), value
         elif kind == "body":
             body, code = json.dumps(value).encode(), 200
@@ -78,6 +82,8 @@ class FakeOpenAI:
             handler.send_header("Content-Type", "application/json")
             if code == 429:
                 handler.send_header("Retry-After", self.retry_after)
+            for name, header in headers.items():
+                handler.send_header(name, header)
             handler.send_header("Content-Length", str(len(body)))
             handler.end_headers()
             handler.wfile.write(body)
