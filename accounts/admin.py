@@ -531,6 +531,10 @@ class ApiKeyAdmin(AuditedAdmin):
             "api_key": obj,
             "plaintext": plaintext,
             "change_url": reverse("admin:accounts_apikey_change", args=[obj.pk]),
+            # "Save and add another" leads on to a new form from here, once the key is copied.
+            "add_url": reverse("admin:accounts_apikey_add")
+            if "_addanother" in request.POST
+            else "",
             "changelist_url": reverse("admin:accounts_apikey_changelist"),
         }
         return TemplateResponse(request, "admin/accounts/apikey/created.html", context)

@@ -43,6 +43,19 @@ def test_a_key_created_in_the_admin_is_shown_on_its_page_and_kept_in_no_cookie(
     assert plaintext not in next_page
 
 
+def test_save_and_add_another_shows_the_new_key_then_leads_to_a_new_form(admin_client, tenant):
+    response = admin_client.post(
+        "/admin/accounts/apikey/add/",
+        {"tenant": tenant.pk, "name": "first of two", "role": "member", "_addanother": "1"},
+    )
+    assert response.status_code == 200
+    page = response.content.decode()
+    plaintext = re.search(r'<code id="new-api-key">([^<]+)</code>', page)[1]
+    assert ApiKey.objects.get(name="first of two").key_hash == api_key_hash(plaintext)
+    assert '<a href="/admin/accounts/apikey/add/">Add another API key</a>' in page
+    assert admin_client.get("/admin/accounts/apikey/add/").status_code == 200
+
+
 def _cookie_text(value: str) -> str:
     """A cookie as Django's signing writes it, readable: a leading dot means compressed."""
     payload = value.split(":", 1)[0]
