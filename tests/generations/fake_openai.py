@@ -27,7 +27,8 @@ class FakeOpenAI:
     def __init__(self):
         self.requests = []
         # per request: ("json", payload) | ("status", code or (code, headers)) | ("raw", text)
-        # | ("sleep", seconds) | ("image", PNG bytes, or None for a 64×64 one)
+        # | ("sleep", seconds, or (seconds, the action answered after))
+        # | ("image", PNG bytes, or None for a 64×64 one)
         # | ("body", the whole JSON answer)
         self.script = []
         self.default = ("json", CARDS)
@@ -62,8 +63,8 @@ class FakeOpenAI:
     def answer(self, handler, action):
         kind, value = action
         if kind == "sleep":
-            time.sleep(value)
-            kind, value = "json", CARDS
+            seconds, (kind, value) = value if isinstance(value, tuple) else (value, ("json", CARDS))
+            time.sleep(seconds)
         headers = {}
         if kind == "status":
             # ("status", code), or ("status", (code, {header: value})) for headers of its own.
