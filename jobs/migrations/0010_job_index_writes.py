@@ -4,37 +4,7 @@ import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
 
-from core.operations import AddIndexWithoutLocking
-
-# The indexes Django made for the fields (named as it names them), and what each covers.
-REPLACED = [
-    ("jobs_job_retry_of_id_376fde47", "retry_of_id"),
-    ("jobs_job_submitted_by_id_4bb0016c", "submitted_by_id"),
-    ("jobs_job_tenant_id_47fdbf2d", "tenant_id"),
-    ("jobs_job_type_6a80b3ef", "type"),
-    ("jobs_job_type_6a80b3ef_like", "type varchar_pattern_ops"),  # PostgreSQL's alone
-]
-
-
-def _concurrently(schema_editor) -> str:
-    return " CONCURRENTLY" if schema_editor.connection.vendor == "postgresql" else ""
-
-
-def replaced_drop(apps, schema_editor):
-    for name, _ in REPLACED:
-        schema_editor.execute(
-            f"DROP INDEX{_concurrently(schema_editor)} IF EXISTS {schema_editor.quote_name(name)}"
-        )
-
-
-def replaced_restore(apps, schema_editor):
-    for name, columns in REPLACED:
-        if "varchar_pattern_ops" in columns and schema_editor.connection.vendor != "postgresql":
-            continue
-        schema_editor.execute(
-            f"CREATE INDEX{_concurrently(schema_editor)} IF NOT EXISTS"
-            f" {schema_editor.quote_name(name)} ON jobs_job ({columns})"
-        )
+from core.operations import AddIndexWithoutLocking, RemoveFieldIndexWithoutLocking
 
 
 class Migration(migrations.Migration):
@@ -68,50 +38,43 @@ class Migration(migrations.Migration):
                 name="job_retry_of_idx",
             ),
         ),
-        # Django would drop these while re-creating each foreign key, whose check of every row
-        # stops the table's writes: only the indexes go, each dropped without locking.
-        migrations.SeparateDatabaseAndState(
-            state_operations=[
-                migrations.AlterField(
-                    model_name="job",
-                    name="retry_of",
-                    field=models.ForeignKey(
-                        blank=True,
-                        db_index=False,
-                        null=True,
-                        on_delete=django.db.models.deletion.SET_NULL,
-                        related_name="retries",
-                        to="jobs.job",
-                    ),
-                ),
-                migrations.AlterField(
-                    model_name="job",
-                    name="submitted_by",
-                    field=models.ForeignKey(
-                        blank=True,
-                        db_index=False,
-                        null=True,
-                        on_delete=django.db.models.deletion.SET_NULL,
-                        related_name="+",
-                        to=settings.AUTH_USER_MODEL,
-                    ),
-                ),
-                migrations.AlterField(
-                    model_name="job",
-                    name="tenant",
-                    field=models.ForeignKey(
-                        db_index=False,
-                        on_delete=django.db.models.deletion.CASCADE,
-                        related_name="jobs",
-                        to="accounts.tenant",
-                    ),
-                ),
-                migrations.AlterField(
-                    model_name="job",
-                    name="type",
-                    field=models.CharField(max_length=64),
-                ),
-            ],
-            database_operations=[migrations.RunPython(replaced_drop, replaced_restore)],
+        RemoveFieldIndexWithoutLocking(
+            model_name="job",
+            name="retry_of",
+            field=models.ForeignKey(
+                blank=True,
+                db_index=False,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="retries",
+                to="jobs.job",
+            ),
+        ),
+        RemoveFieldIndexWithoutLocking(
+            model_name="job",
+            name="submitted_by",
+            field=models.ForeignKey(
+                blank=True,
+                db_index=False,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+            ),
+        ),
+        RemoveFieldIndexWithoutLocking(
+            model_name="job",
+            name="tenant",
+            field=models.ForeignKey(
+                db_index=False,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="jobs",
+                to="accounts.tenant",
+            ),
+        ),
+        RemoveFieldIndexWithoutLocking(
+            model_name="job",
+            name="type",
+            field=models.CharField(max_length=64),
         ),
     ]
