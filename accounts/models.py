@@ -133,7 +133,10 @@ class CreditEntry(models.Model):
         DEBIT = "debit", "Debit"
         REFUND = "refund", "Refund"
 
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="credit_entries")
+    # Indexed by the (tenant, created_at, id) index: every charge and refund writes this table.
+    tenant = models.ForeignKey(
+        Tenant, on_delete=models.CASCADE, related_name="credit_entries", db_index=False
+    )
     kind = models.CharField(max_length=16, choices=Kind.choices)
     amount = models.IntegerField(help_text="Positive for grants and refunds, negative for debits.")
     balance_after = models.PositiveIntegerField()
