@@ -22,6 +22,7 @@ from accounts.services import (
     audit_record,
     audit_values,
     credits_grant,
+    tenant_owns_more_than,
 )
 
 # An action runs inside the request, which gunicorn gives up on after 30 s; at about 10 ms an
@@ -361,6 +362,16 @@ class TenantAdmin(OwnedRecordsGo):
             f"`manage.py delete_tenant {tenant.slug}`."
             for tenant in objs
             if (jobs := tenant.jobs.count()) > self.ADMIN_DELETE_MAX_JOBS
+        ]
+        # Jobs are purged within days; a workspace's ledger, audit log, links and entries stay,
+        # and collecting them all (the confirmation page's list) would outlast the request. They
+        # are counted first, each kind only up to the most the admin deletes at once.
+        too_big = too_big or [
+            f"{tenant} holds more than {DELETION_MAX_ROWS:,} rows (credit ledger, audit log, share "
+            f"links, entries…), too many to delete here: deactivate it, or run "
+            f"`manage.py delete_tenant {tenant.slug}`."
+            for tenant in objs
+            if tenant_owns_more_than(tenant, DELETION_MAX_ROWS)
         ]
         if too_big:
             # Shown as what protects the workspaces: the page refuses the deletion.

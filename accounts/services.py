@@ -366,7 +366,7 @@ def tenant_delete(
         tenant.is_active = False
         tenant.save(update_fields=["is_active"])
     deleted = {}
-    for rows in _tenant_rows(tenant):
+    for rows in tenant_rows(tenant):
         kind = str(rows.model._meta.verbose_name_plural)
         progress = progress_for(kind, rows.count()) if progress_for else None
         if count := delete_in_batches(rows, progress=progress):
@@ -375,7 +375,7 @@ def tenant_delete(
     return deleted
 
 
-def _tenant_rows(tenant: Tenant) -> list[QuerySet]:
+def tenant_rows(tenant: Tenant) -> list[QuerySet]:
     """The workspace's rows of every model that has some, those another protects (a client by
     its invoices, a project by its entries) after the protecting ones: a batch of them alone would
     be refused while those still point at it."""
@@ -390,6 +390,18 @@ def _tenant_rows(tenant: Tenant) -> list[QuerySet]:
         rel.related_model._base_manager.filter(**{rel.field.name: tenant})
         for rel in sorted(reverse_relations(Tenant), key=protected)
     ]
+
+
+def tenant_owns_more_than(tenant: Tenant, limit: int) -> bool:
+    """Whether the workspace's own rows (not counting what cascades from them) are more than
+    `limit`: each kind counted up to what is left of it, so that this reads at most `limit` + 1
+    index entries however large the workspace."""
+    left = limit + 1
+    for rows in tenant_rows(tenant):
+        left -= rows.order_by()[:left].count()
+        if left <= 0:
+            return True
+    return False
 
 
 def tenant_admins(tenant: Tenant | None):

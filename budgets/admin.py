@@ -1,6 +1,6 @@
 from django.contrib import admin, messages
 
-from accounts.admin import AuditedAdmin, WorkspaceFilter, audited_formset_save
+from accounts.admin import AuditedAdmin, LargeTableAdmin, WorkspaceFilter, audited_formset_save
 from budgets.models import BudgetAlert, MaterialEntry, Project, ProjectBudget, TimeEntry
 from budgets.tasks import budget_alert_check
 
@@ -57,24 +57,30 @@ class ProjectBudgetAdmin(AuditedAdmin):
     raw_id_fields = ["project", "tenant"]
 
 
+# Every workspace's entries, the last recorded first: read back along the primary key, where the
+# days worked (no index of their own) would be sorted from the whole table on every page. The date
+# filter narrows a list by day; a date hierarchy would scan the table for its years on every page.
+ENTRIES_NEWEST = ["-pk"]
+
+
 @admin.register(TimeEntry)
-class TimeEntryAdmin(AuditedAdmin):
+class TimeEntryAdmin(LargeTableAdmin, AuditedAdmin):
     list_display = ["date", "project", "hours", "rate", "description", "tenant"]
     list_filter = ["date", WorkspaceFilter]
     search_fields = ["description", "project__name"]
     list_select_related = ["project", "tenant"]
     raw_id_fields = ["project", "tenant"]
-    date_hierarchy = "date"
+    ordering = ENTRIES_NEWEST
 
 
 @admin.register(MaterialEntry)
-class MaterialEntryAdmin(AuditedAdmin):
+class MaterialEntryAdmin(LargeTableAdmin, AuditedAdmin):
     list_display = ["date", "project", "amount", "description", "tenant"]
     list_filter = ["date", WorkspaceFilter]
     search_fields = ["description", "project__name"]
     list_select_related = ["project", "tenant"]
     raw_id_fields = ["project", "tenant"]
-    date_hierarchy = "date"
+    ordering = ENTRIES_NEWEST
 
 
 @admin.register(BudgetAlert)

@@ -104,7 +104,10 @@ class ProjectBudget(TenantOwned, models.Model):
 class ProjectEntry(TenantOwned, models.Model):
     """What a project spent on a day: the fields time and material entries share."""
 
-    tenant = models.ForeignKey("accounts.Tenant", on_delete=models.CASCADE, related_name="+")
+    # Indexed by the (tenant, created_at) index.
+    tenant = models.ForeignKey(
+        "accounts.Tenant", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
     date = models.DateField(default=timezone.localdate)
     description = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -114,7 +117,11 @@ class ProjectEntry(TenantOwned, models.Model):
     class Meta:
         abstract = True
         ordering = ["-date", "-id"]
-        indexes = [models.Index(fields=["project", "date"])]
+        indexes = [
+            models.Index(fields=["project", "date"]),
+            # A workspace's entries, newest first (the API's list): a page reads only its rows.
+            models.Index(fields=["tenant", "-created_at"], name="%(class)s_tenant_newest"),
+        ]
 
     def clean(self):
         """An archived project takes no new entries, nor entries moved onto it."""
@@ -130,7 +137,10 @@ class ProjectEntry(TenantOwned, models.Model):
 
 class TimeEntry(ProjectEntry):
     # Recorded work is the project's history: a project with some is archived, never deleted.
-    project = models.ForeignKey(Project, on_delete=models.RESTRICT, related_name="time_entries")
+    # Indexed by the (project, date) index.
+    project = models.ForeignKey(
+        Project, on_delete=models.RESTRICT, related_name="time_entries", db_index=False
+    )
     hours = models.DecimalField(
         max_digits=8,
         decimal_places=2,
@@ -160,7 +170,10 @@ class TimeEntry(ProjectEntry):
 
 
 class MaterialEntry(ProjectEntry):
-    project = models.ForeignKey(Project, on_delete=models.RESTRICT, related_name="material_entries")
+    # Indexed by the (project, date) index.
+    project = models.ForeignKey(
+        Project, on_delete=models.RESTRICT, related_name="material_entries", db_index=False
+    )
     amount = models.DecimalField(max_digits=12, decimal_places=2, validators=SPENT)
 
     class Meta(ProjectEntry.Meta):

@@ -8,7 +8,8 @@ from accounts.admin import (
     selection_too_big,
 )
 from sharelinks.models import PublicLink, PublicLinkEvent
-from sharelinks.services import share_link_revoke
+from sharelinks.resources import SHAREABLES
+from sharelinks.services import BROWSER_FAMILIES, share_link_revoke
 
 
 class OpensNowFilter(admin.SimpleListFilter):
@@ -26,8 +27,35 @@ class OpensNowFilter(admin.SimpleListFilter):
         return queryset
 
 
+class ChoicesListFilter(admin.SimpleListFilter):
+    """A filter on a column whose values are known in advance: listing them from the table (as a
+    field's default filter does) would read every row on every page."""
+
+    values: list[str] = []
+
+    def lookups(self, request, model_admin):
+        return [(value, value) for value in self.values]
+
+    def queryset(self, request, queryset):
+        if self.value() is None:
+            return queryset
+        return queryset.filter(**{self.parameter_name: self.value()})
+
+
+class ResourceTypeFilter(ChoicesListFilter):
+    title = "resource type"
+    parameter_name = "resource_type"
+    values = sorted(SHAREABLES)
+
+
+class BrowserFilter(ChoicesListFilter):
+    title = "browser"
+    parameter_name = "user_agent"
+    values = BROWSER_FAMILIES
+
+
 @admin.register(PublicLink)
-class PublicLinkAdmin(AuditedAdmin):
+class PublicLinkAdmin(LargeTableAdmin, AuditedAdmin):
     list_display = [
         "token_prefix",
         "resource_type",
@@ -43,12 +71,15 @@ class PublicLinkAdmin(AuditedAdmin):
     list_filter = [
         OpensNowFilter,
         "is_active",
-        "resource_type",
+        ResourceTypeFilter,
         "deactivated_reason",
         WorkspaceFilter,
     ]
     search_fields = ["token_prefix", "resource_id", "tenant__slug"]
     list_select_related = ["tenant"]
+    # The newest first, read back along the primary key: the creation time has no index of its own
+    # across workspaces, and sorting a million links by it takes a third of a second a page.
+    ordering = ["-pk"]
     exclude = ["token_hash"]
     # What a link opens, and whether it is revoked, are set once (by the API and the "Deactivate"
     # action): staff adjust only its expiry and its view limit.
@@ -89,7 +120,7 @@ class PublicLinkAdmin(AuditedAdmin):
 @admin.register(PublicLinkEvent)
 class PublicLinkEventAdmin(LargeTableAdmin, ReadOnlyAdmin):
     list_display = ["created_at", "link", "kind", "user_agent", "client_hash"]
-    list_filter = ["kind", "user_agent"]
+    # By day with the date filter: a date hierarchy would read every event for its years.
+    list_filter = ["kind", BrowserFilter, "created_at"]
     search_fields = ["link__token_prefix"]
     list_select_related = ["link"]
-    date_hierarchy = "created_at"

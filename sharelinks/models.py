@@ -63,8 +63,9 @@ class PublicLink(TenantOwned, models.Model):
         REVOKED = "revoked", "Revoked"
         EXPIRED_OR_MAX_VIEWS = "expired_or_max_views", "Expired or used up"
 
+    # Indexed by the (tenant, created_at) and (tenant, resource_type, resource_id) indexes.
     tenant = models.ForeignKey(
-        "accounts.Tenant", on_delete=models.CASCADE, related_name="public_links"
+        "accounts.Tenant", on_delete=models.CASCADE, related_name="public_links", db_index=False
     )
     resource_type = models.CharField(max_length=32)
     resource_id = models.CharField(max_length=64)
@@ -99,6 +100,8 @@ class PublicLink(TenantOwned, models.Model):
                 name="publiclink_active_expiry",
             ),
             models.Index(fields=["tenant", "resource_type", "resource_id"]),
+            # A workspace's links, newest first (the API's list): a page reads only its rows.
+            models.Index(fields=["tenant", "-created_at"], name="publiclink_tenant_newest"),
         ]
 
     def __str__(self):

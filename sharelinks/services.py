@@ -34,6 +34,8 @@ BROWSERS = [
     for family in ("Edg", "OPR", "Firefox", "Chrome", "Safari", "curl", "Wget", "python-httpx")
 ]
 BOT = re.compile("bot", re.I)
+# What a view event records of its browser (_browser).
+BROWSER_FAMILIES = sorted([*(family.lower() for family, _ in BROWSERS), "bot", "other"])
 
 
 def share_link_create(

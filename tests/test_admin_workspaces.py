@@ -2,10 +2,13 @@
 naming all of them."""
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
+import accounts.admin
 from accounts.admin import TenantAdmin
 from accounts.models import ApiKey, CreditEntry, Tenant
-from accounts.services import api_key_create, credits_debit
+from accounts.services import api_key_create, audit_record, credits_debit
 from generations.models import Deck, SkillNode, SkillTree, Slide
 from tests.budgets.factories import ProjectFactory, hours
 from tests.factories import TenantFactory
@@ -366,4 +369,26 @@ def test_a_sent_invoice_among_more_than_a_page_of_them_still_stops_a_deletion(ad
     assert workspace.status_code == 403
 
     assert Invoice.objects.count() == DELETION_LISTED_PER_MODEL + 1
+    assert Tenant.objects.filter(pk=tenant.pk).exists()
+
+
+def test_a_workspace_with_a_long_history_is_refused_before_its_rows_are_collected(
+    admin_client, tenant, other_tenant, monkeypatch
+):
+    # Its jobs purged long ago, a year of ledger and audit log is what a workspace holds.
+    monkeypatch.setattr(accounts.admin, "DELETION_MAX_ROWS", 5)
+    for n in range(6):
+        audit_record(tenant=tenant, resource=tenant, action="update", metadata={"n": n}, actor=None)
+    refusal = (
+        "Alice&#x27;s workspace holds more than 5 rows (credit ledger, audit log, share links, "
+        "entries…), too many to delete here: deactivate it, or run `manage.py delete_tenant alice`."
+    )
+
+    with CaptureQueriesContext(connection) as captured:
+        page = admin_client.get(f"/admin/accounts/tenant/{tenant.pk}/delete/")
+
+    assert page.status_code == 200 and refusal in page.content.decode()
+    # Counted a few at a time, never read whole: at volume that is seconds and a failed page.
+    read = [q["sql"] for q in captured if 'FROM "accounts_auditevent"' in q["sql"]]
+    assert read and all("LIMIT" in sql for sql in read), read
     assert Tenant.objects.filter(pk=tenant.pk).exists()

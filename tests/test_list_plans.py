@@ -1,0 +1,167 @@
+"""The lists of the tables that grow with a workspace's history read one page from an index, and
+the admin's lists name their filter choices without reading the table: however many links, view
+events or entries a year leaves."""
+
+import re
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from budgets.models import MaterialEntry, TimeEntry
+from generations.models import Deck
+from sharelinks.models import PublicLink, PublicLinkEvent
+from sharelinks.services import share_link_create
+from tests.budgets.factories import ProjectFactory, hours, material
+from tests.plans import query_plans
+
+
+def _get(client, url: str):
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get(url)
+    assert response.status_code == 200, (url, response.content[:500])
+    return response, captured
+
+
+def _listed(page, url: str) -> list[int]:
+    """The ids of the admin list's rows, in order."""
+    return [int(pk) for pk in re.findall(rf'href="{url}(\d+)/change/', page.content.decode())]
+
+
+def _links(tenant, count: int) -> list[PublicLink]:
+    deck = Deck.objects.create(tenant=tenant, title="Deck")
+    return [
+        share_link_create(tenant=tenant, resource_type="deck", resource_id=str(deck.pk))[0]
+        for _ in range(count)
+    ]
+
+
+def _entries(tenant, count: int) -> None:
+    project = ProjectFactory(tenant=tenant)
+    for n in range(count):
+        hours(project, 1)
+        material(project, n + 1)
+
+
+def test_a_workspaces_share_links_are_read_newest_first_from_an_index(
+    api_client, tenant, other_tenant
+):
+    _links(other_tenant, 2)
+    older, newer = _links(tenant, 2)
+    PublicLink.objects.filter(pk=older.pk).update(created_at=timezone.now() - timedelta(days=1))
+
+    for url in ["/api/v1/share-links", "/api/v1/share-links?usable=true"]:
+        response, captured = _get(api_client, url)
+
+        assert [link["id"] for link in response.json()["results"]] == [newer.pk, older.pk]
+        # Not every link of the workspace sorted for its first page.
+        (plan,) = query_plans(
+            captured, "sharelinks_publiclink", "LIMIT", off=("seqscan", "sort", "bitmapscan")
+        )
+        assert "Index Scan using publiclink_tenant_newest" in plan, plan
+
+
+@pytest.mark.parametrize(
+    ("url", "table", "index"),
+    [
+        ("/api/v1/time-entries", "budgets_timeentry", "timeentry_tenant_newest"),
+        ("/api/v1/material-entries", "budgets_materialentry", "materialentry_tenant_newest"),
+    ],
+)
+def test_a_workspaces_entries_are_read_newest_first_from_an_index(
+    api_client, tenant, other_tenant, url, table, index
+):
+    _entries(other_tenant, 2)
+    _entries(tenant, 2)
+
+    response, captured = _get(api_client, url)
+
+    assert len(response.json()["results"]) == 2
+    (plan,) = query_plans(captured, table, "LIMIT", off=("seqscan", "sort", "bitmapscan"))
+    assert f"Index Scan using {index}" in plan, plan
+
+
+@pytest.mark.parametrize(
+    ("url", "table"),
+    [
+        ("/admin/sharelinks/publiclink/", "sharelinks_publiclink"),
+        ("/admin/budgets/timeentry/", "budgets_timeentry"),
+        ("/admin/budgets/materialentry/", "budgets_materialentry"),
+    ],
+)
+def test_the_admins_list_reads_one_page_newest_first_along_the_primary_key(
+    admin_client, tenant, url, table
+):
+    # More than a page, so the list reads one page of them, as it does at volume.
+    _links(tenant, 1)
+    PublicLink.objects.bulk_create(
+        PublicLink(tenant=tenant, resource_type="deck", resource_id="1", token_hash=f"{n:064}")
+        for n in range(100)
+    )
+    project = ProjectFactory(tenant=tenant)
+    TimeEntry.objects.bulk_create(
+        TimeEntry(tenant=tenant, project=project, hours=1, rate=0) for _ in range(101)
+    )
+    MaterialEntry.objects.bulk_create(
+        MaterialEntry(tenant=tenant, project=project, amount=1) for _ in range(101)
+    )
+    newest = {
+        "sharelinks_publiclink": PublicLink,
+        "budgets_timeentry": TimeEntry,
+        "budgets_materialentry": MaterialEntry,
+    }[table].objects.latest("pk")
+
+    page, captured = _get(admin_client, url)
+
+    assert _listed(page, url)[0] == newest.pk
+    plans = query_plans(captured, table, off=("seqscan", "sort"))
+    listed = [plan for plan in plans if "Limit" in plan]
+    assert listed
+    for plan in listed:
+        assert f"Index Scan Backward using {table}_pkey" in plan and "Sort" not in plan, plan
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/admin/sharelinks/publiclink/",
+        "/admin/sharelinks/publiclinkevent/",
+        "/admin/budgets/timeentry/",
+        "/admin/budgets/materialentry/",
+    ],
+)
+def test_the_admins_list_names_its_filter_choices_without_reading_the_table(
+    admin_client, tenant, url
+):
+    for link in _links(tenant, 2):
+        PublicLinkEvent.objects.create(link=link, user_agent="firefox")
+    _entries(tenant, 2)
+
+    page, captured = _get(admin_client, url)
+
+    page = page.content.decode()
+    # Neither the values of a column (a field's default filter) nor the years of a date hierarchy:
+    # each would read every row of the table on every page.
+    assert not [q["sql"] for q in captured if "DISTINCT" in q["sql"]]
+    assert not [q["sql"] for q in captured if 'MIN("' in q["sql"]]
+    if "publiclinkevent" in url:
+        assert "?user_agent=firefox" in page and "?user_agent=chrome" in page
+    if url.endswith("publiclink/"):
+        assert "?resource_type=deck" in page and "?resource_type=invoice_pdf" in page
+
+
+def test_the_admins_filters_of_links_and_view_events_narrow_the_list(admin_client, tenant):
+    deck_link, other_link = _links(tenant, 2)
+    PublicLink.objects.filter(pk=other_link.pk).update(resource_type="story")
+    PublicLinkEvent.objects.create(link=deck_link, user_agent="firefox")
+    PublicLinkEvent.objects.create(link=other_link, user_agent="chrome")
+
+    url = "/admin/sharelinks/publiclink/"
+    page, _ = _get(admin_client, f"{url}?resource_type=deck")
+    assert _listed(page, url) == [deck_link.pk]
+
+    page, _ = _get(admin_client, "/admin/sharelinks/publiclinkevent/?user_agent=chrome")
+    shown = re.findall(r'class="field-user_agent">(\w+)<', page.content.decode())
+    assert shown == ["chrome"]
