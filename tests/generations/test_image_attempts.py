@@ -2,16 +2,12 @@
 attempt drew are kept for the next, and go with a job that ends without completing."""
 
 import email.utils
-import io
 import time
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 import time_machine
-from django.conf import settings as django_settings
 from django.utils import timezone
-from PIL import Image
 
 from accounts.services import tenant_delete
 from core.ratelimit import Limit, rate_limit_hit
@@ -19,8 +15,16 @@ from generations.models import GeneratedImage
 from jobs.models import Job, JobEvent
 from jobs.services import job_execute, job_submit
 from tests.generations.fake_openai import FakeOpenAI
-
-RED, GREEN, BLUE = (200, 30, 30), (30, 200, 30), (30, 30, 200)
+from tests.generations.image_jobs import (
+    BLUE,
+    GREEN,
+    RED,
+    image_colours,
+    images_drawn,
+    images_stored,
+    images_submit,
+    png,
+)
 
 
 @pytest.fixture
@@ -35,17 +39,6 @@ def fake_openai(settings):
     server.close()
 
 
-def _png(colour) -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", (64, 64), colour).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-def _images(tenant, count: int) -> Job:
-    payload = {"prompt": "a fjord", "width": 64, "height": 64, "count": count}
-    return job_submit(tenant=tenant, type="image_generation", payload=payload)
-
-
 def _attempt(job: Job) -> Job:
     """Run the job's next attempt the moment it is due, as a worker would."""
     job.refresh_from_db()
@@ -57,55 +50,37 @@ def _attempt(job: Job) -> Job:
     return job
 
 
-def _drawn(server: FakeOpenAI) -> int:
-    return sum(request["path"].endswith("/images/generations") for request in server.requests)
-
-
-def _stored_images(tenant) -> list[Path]:
-    folder = Path(django_settings.MEDIA_ROOT) / "generations" / str(tenant.pk)
-    return list(folder.glob("*.png"))
-
-
-def _colours(job: Job) -> list[tuple]:
-    """The colour of each of the job's images, in the order its result lists them."""
-    colours = []
-    for pk in job.result["imageIds"]:
-        with GeneratedImage.objects.get(pk=pk).file.open("rb") as handle:
-            colours.append(Image.open(handle).convert("RGB").getpixel((32, 32)))
-    return colours
-
-
 def test_a_retry_draws_only_the_images_the_failed_attempt_did_not(
     fake_openai, tenant, django_capture_on_commit_callbacks
 ):
-    fake_openai.script = [("image", _png(RED)), ("image", _png(GREEN)), ("status", 500)]
-    fake_openai.default = ("image", _png(BLUE))
+    fake_openai.script = [("image", png(RED)), ("image", png(GREEN)), ("status", 500)]
+    fake_openai.default = ("image", png(BLUE))
     with django_capture_on_commit_callbacks(execute=True):
-        job = _attempt(_images(tenant, 3))
+        job = _attempt(images_submit(tenant, 3))
         assert (job.status, job.error_code) == (Job.Status.PENDING, "PROVIDER_ERROR")
-        assert len(_stored_images(tenant)) == 2
+        assert len(images_stored(tenant)) == 2
         job = _attempt(job)
 
     assert job.status == Job.Status.COMPLETED, job.error_message
     # Three images asked for, and the one the provider failed on asked for again: not six.
-    assert _drawn(fake_openai) == 3 + 1
-    assert _colours(job) == [RED, GREEN, BLUE]
-    assert len(_stored_images(tenant)) == 3
+    assert images_drawn(fake_openai) == 3 + 1
+    assert image_colours(job) == [RED, GREEN, BLUE]
+    assert len(images_stored(tenant)) == 3
     assert job.progress_message == "drawing image 3 of 3"
 
 
 def test_a_job_that_waits_for_its_key_after_a_429_keeps_the_image_it_drew(
     fake_openai, tenant, django_capture_on_commit_callbacks
 ):
-    fake_openai.script = [("image", _png(RED)), ("status", 429)]  # with Retry-After: 60
-    fake_openai.default = ("image", _png(GREEN))
+    fake_openai.script = [("image", png(RED)), ("status", 429)]  # with Retry-After: 60
+    fake_openai.default = ("image", png(GREEN))
     with django_capture_on_commit_callbacks(execute=True):
-        job = _attempt(_images(tenant, 2))
+        job = _attempt(images_submit(tenant, 2))
         while job.status == Job.Status.PENDING:
             job = _attempt(job)
     assert job.status == Job.Status.COMPLETED, job.error_message
-    assert _drawn(fake_openai) == 2 + 1
-    assert _colours(job) == [RED, GREEN]
+    assert images_drawn(fake_openai) == 2 + 1
+    assert image_colours(job) == [RED, GREEN]
     waits = job.events.filter(kind=JobEvent.Kind.WAITING).values_list("message", flat=True)
     assert list(waits) == ["every openai API key rests after a 429 (Retry-After)"]
 
@@ -117,7 +92,7 @@ def test_a_retry_counts_only_the_images_it_still_draws_against_the_providers_rat
     fake_openai.script = [("image", None), ("image", None), ("status", 500)]
     fake_openai.default = ("image", None)
     with django_capture_on_commit_callbacks(execute=True):
-        job = _attempt(_images(tenant, 3))
+        job = _attempt(images_submit(tenant, 3))
         assert job.status == Job.Status.PENDING
         later = job.next_retry_at + timedelta(minutes=2)
         with time_machine.travel(later, tick=False):
@@ -127,7 +102,7 @@ def test_a_retry_counts_only_the_images_it_still_draws_against_the_providers_rat
             job_execute(job_id=str(job.pk))
     job.refresh_from_db()
     assert job.status == Job.Status.COMPLETED, job.error_message
-    assert _drawn(fake_openai) == 3 + 1
+    assert images_drawn(fake_openai) == 3 + 1
     assert len(job.result["imageIds"]) == 3
 
 
@@ -137,8 +112,8 @@ def test_a_job_that_fails_for_good_leaves_none_of_the_images_it_drew(
     fake_openai.script = [("image", None), ("image", None)]
     fake_openai.default = ("status", 500)
     with django_capture_on_commit_callbacks(execute=True):
-        job = _attempt(_images(tenant, 3))
-    assert len(_stored_images(tenant)) == 2
+        job = _attempt(images_submit(tenant, 3))
+    assert len(images_stored(tenant)) == 2
     with django_capture_on_commit_callbacks(execute=True):
         while job.status == Job.Status.PENDING:
             job = _attempt(job)
@@ -146,7 +121,7 @@ def test_a_job_that_fails_for_good_leaves_none_of_the_images_it_drew(
     assert (job.status, job.error_code) == (Job.Status.FAILED, "PROVIDER_ERROR")
     # The two images drawn were never drawn again: each later attempt asked for the third only.
     assert len(fake_openai.requests) == 3 + 1 + 1
-    assert _stored_images(tenant) == []
+    assert images_stored(tenant) == []
     assert not GeneratedImage.objects.exists()
 
 
@@ -155,15 +130,15 @@ def test_a_job_canceled_between_attempts_leaves_none_of_the_images_it_drew(
 ):
     fake_openai.script = [("image", None), ("image", None), ("status", 503)]
     with django_capture_on_commit_callbacks(execute=True):
-        job = _attempt(_images(tenant, 3))
+        job = _attempt(images_submit(tenant, 3))
     assert job.status == Job.Status.PENDING
-    assert len(_stored_images(tenant)) == 2
+    assert len(images_stored(tenant)) == 2
 
     with django_capture_on_commit_callbacks(execute=True):
         response = api_client.post(f"/api/v1/jobs/{job.pk}/cancel")
     assert response.status_code == 200
     assert response.json()["status"] == "canceled"
-    assert _stored_images(tenant) == []
+    assert images_stored(tenant) == []
 
 
 def test_a_workspace_deleted_while_its_image_job_waits_takes_the_images_drawn(
@@ -171,12 +146,12 @@ def test_a_workspace_deleted_while_its_image_job_waits_takes_the_images_drawn(
 ):
     fake_openai.script = [("image", None), ("status", 500)]
     with django_capture_on_commit_callbacks(execute=True):
-        job = _attempt(_images(tenant, 2))
-    assert (job.status, len(_stored_images(tenant))) == (Job.Status.PENDING, 1)
+        job = _attempt(images_submit(tenant, 2))
+    assert (job.status, len(images_stored(tenant))) == (Job.Status.PENDING, 1)
 
     with django_capture_on_commit_callbacks(execute=True):
         tenant_delete(tenant=tenant)
-    assert _stored_images(tenant) == []
+    assert images_stored(tenant) == []
 
 
 def _flashcards(tenant) -> Job:

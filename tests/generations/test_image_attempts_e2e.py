@@ -2,26 +2,30 @@
 stopped or killed while it draws leaves the images it drew to the next attempt, and a job that
 ends without completing leaves no image in the storage."""
 
-import io
 import os
 import signal
 import time
-from pathlib import Path
 
 import pytest
-from django.conf import settings as django_settings
-from PIL import Image
 
 from accounts.models import CreditEntry
 from generations.models import DrawnImage, GeneratedImage
 from jobs.models import Job, JobEvent
-from jobs.services import job_cancel, job_requeue, job_submit, jobs_reap_stale
+from jobs.services import job_cancel, job_requeue, jobs_reap_stale
 from tests.generations.fake_openai import FakeOpenAI
+from tests.generations.image_jobs import (
+    BLUE,
+    GREEN,
+    RED,
+    image_colours,
+    images_drawn,
+    images_stored,
+    images_submit,
+    png,
+)
 from tests.worker import running_worker, wait_for, worker_stop
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-RED, GREEN, BLUE = (200, 30, 30), (30, 200, 30), (30, 30, 200)
 
 
 @pytest.fixture
@@ -41,17 +45,6 @@ def _provider_env(server: FakeOpenAI) -> dict:
     }
 
 
-def _png(colour) -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", (64, 64), colour).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-def _images(tenant, count: int) -> Job:
-    payload = {"prompt": "a fjord", "width": 64, "height": 64, "count": count}
-    return job_submit(tenant=tenant, type="image_generation", payload=payload)
-
-
 def _drawing(job: Job, image: int) -> None:
     """Wait until the worker asks the provider for the job's `image`th image (1-based)."""
     wait_for(
@@ -59,23 +52,6 @@ def _drawing(job: Job, image: int) -> None:
         message=f"image {image - 1} kept",
     )
     time.sleep(0.5)  # its request is on its way, and the provider sleeps on it
-
-
-def _drawn(server: FakeOpenAI) -> int:
-    return sum(request["path"].endswith("/images/generations") for request in server.requests)
-
-
-def _stored_images(tenant) -> list[Path]:
-    folder = Path(django_settings.MEDIA_ROOT) / "generations" / str(tenant.pk)
-    return list(folder.glob("*.png"))
-
-
-def _colours(job: Job) -> list[tuple]:
-    colours = []
-    for pk in job.result["imageIds"]:
-        with GeneratedImage.objects.get(pk=pk).file.open("rb") as handle:
-            colours.append(Image.open(handle).convert("RGB").getpixel((32, 32)))
-    return colours
 
 
 def _finished(job: Job, timeout: float = 60) -> Job:
@@ -87,32 +63,32 @@ def _finished(job: Job, timeout: float = 60) -> Job:
 def test_a_pool_process_stopped_while_drawing_leaves_its_images_to_the_next_attempt(
     fake_openai, tenant
 ):
-    fake_openai.script = [("image", _png(RED)), ("image", _png(GREEN)), ("sleep", 30)]
-    fake_openai.default = ("image", _png(BLUE))
-    job = _images(tenant, 3)
+    fake_openai.script = [("image", png(RED)), ("image", png(GREEN)), ("sleep", 30)]
+    fake_openai.default = ("image", png(BLUE))
+    job = images_submit(tenant, 3)
     with running_worker(extra_env=_provider_env(fake_openai)) as worker:
         _drawing(job, 3)
         worker_stop(worker, sig=signal.SIGTERM, timeout=30)
     job.refresh_from_db()
     assert (job.status, job.attempts) == (Job.Status.PENDING, 0)
     assert job.events.last().kind == JobEvent.Kind.REQUEUED
-    assert len(_stored_images(tenant)) == 2
+    assert len(images_stored(tenant)) == 2
 
     with running_worker(extra_env=_provider_env(fake_openai)):
         job = _finished(job)
     assert job.status == Job.Status.COMPLETED, job.error_message
-    assert _colours(job) == [RED, GREEN, BLUE]
-    assert _drawn(fake_openai) == 3 + 1
-    assert len(_stored_images(tenant)) == 3
+    assert image_colours(job) == [RED, GREEN, BLUE]
+    assert images_drawn(fake_openai) == 3 + 1
+    assert len(images_stored(tenant)) == 3
     assert not DrawnImage.objects.exists()
 
 
 def test_a_worker_killed_while_drawing_leaves_its_images_to_the_attempt_after_the_reaper(
     fake_openai, tenant, settings
 ):
-    fake_openai.script = [("image", _png(RED)), ("sleep", 30)]
-    fake_openai.default = ("image", _png(GREEN))
-    job = _images(tenant, 2)
+    fake_openai.script = [("image", png(RED)), ("sleep", 30)]
+    fake_openai.default = ("image", png(GREEN))
+    job = images_submit(tenant, 2)
     with running_worker(extra_env=_provider_env(fake_openai)) as worker:
         _drawing(job, 2)
         os.killpg(worker.pid, signal.SIGKILL)
@@ -120,21 +96,21 @@ def test_a_worker_killed_while_drawing_leaves_its_images_to_the_attempt_after_th
     settings.JOBS_STALE_AFTER_SECONDS = 1
     time.sleep(1.5)
     assert jobs_reap_stale() == {"requeued": 1, "failed": 0, "canceled": 0, "left": 0}
-    assert len(_stored_images(tenant)) == 1
+    assert len(images_stored(tenant)) == 1
 
     with running_worker(extra_env=_provider_env(fake_openai)):
         job = _finished(job)
     assert job.status == Job.Status.COMPLETED, job.error_message
     assert job.attempts == 2
-    assert _colours(job) == [RED, GREEN]
-    assert len(_stored_images(tenant)) == 2
+    assert image_colours(job) == [RED, GREEN]
+    assert len(images_stored(tenant)) == 2
 
 
 def test_a_worker_killed_on_the_last_attempt_leaves_none_of_the_images_it_drew(
     fake_openai, tenant, settings
 ):
     fake_openai.script = [("image", None), ("sleep", 30)]
-    job = _images(tenant, 2)
+    job = images_submit(tenant, 2)
     Job.objects.filter(pk=job.pk).update(max_attempts=1)
     with running_worker(extra_env=_provider_env(fake_openai)) as worker:
         _drawing(job, 2)
@@ -145,7 +121,7 @@ def test_a_worker_killed_on_the_last_attempt_leaves_none_of_the_images_it_drew(
     assert jobs_reap_stale() == {"requeued": 0, "failed": 1, "canceled": 0, "left": 0}
     job.refresh_from_db()
     assert (job.status, job.error_code) == (Job.Status.FAILED, "WORKER_LOST")
-    assert _stored_images(tenant) == []
+    assert images_stored(tenant) == []
     assert not DrawnImage.objects.exists()
 
 
@@ -155,14 +131,14 @@ def test_a_job_canceled_while_it_draws_ends_canceled_and_refunded_without_its_im
     settings.JOB_CREDIT_COSTS = {"image_generation": 5}
     fake_openai.script = [("image", None), ("sleep", (3, ("image", None)))]
     fake_openai.default = ("image", None)
-    job = _images(tenant, 3)
+    job = images_submit(tenant, 3)
     with running_worker(extra_env=_provider_env(fake_openai)):
         _drawing(job, 2)
         job_cancel(job=job)
         job = _finished(job)
     assert (job.status, job.error_code) == (Job.Status.CANCELED, "CANCELED")
-    assert _drawn(fake_openai) == 2  # the third is never asked for
-    assert _stored_images(tenant) == []
+    assert images_drawn(fake_openai) == 2  # the third is never asked for
+    assert images_stored(tenant) == []
     assert not DrawnImage.objects.exists()
     assert CreditEntry.objects.filter(job=job, kind=CreditEntry.Kind.REFUND).count() == 1
     tenant.refresh_from_db()
@@ -171,30 +147,30 @@ def test_a_job_canceled_while_it_draws_ends_canceled_and_refunded_without_its_im
 
 def test_a_job_canceled_while_it_draws_its_last_image_keeps_none(fake_openai, tenant):
     fake_openai.script = [("image", None), ("sleep", (3, ("image", None)))]
-    job = _images(tenant, 2)
+    job = images_submit(tenant, 2)
     with running_worker(extra_env=_provider_env(fake_openai)):
         _drawing(job, 2)
         job_cancel(job=job)
         job = _finished(job)
     assert (job.status, job.error_code) == (Job.Status.CANCELED, "CANCELED")
-    assert _stored_images(tenant) == []
+    assert images_stored(tenant) == []
     assert not GeneratedImage.objects.exists()
 
 
 def test_a_dead_letter_image_job_requeued_draws_every_image_again(fake_openai, tenant, settings):
     settings.JOB_CREDIT_COSTS = {"image_generation": 5}
-    fake_openai.script = [("image", _png(RED)), ("status", 400)]
-    fake_openai.default = ("image", _png(GREEN))
-    job = _images(tenant, 2)
+    fake_openai.script = [("image", png(RED)), ("status", 400)]
+    fake_openai.default = ("image", png(GREEN))
+    job = images_submit(tenant, 2)
     with running_worker(extra_env=_provider_env(fake_openai)):
         job = _finished(job)
         assert (job.status, job.error_code) == (Job.Status.FAILED, "MODEL_ERROR")
-        assert _stored_images(tenant) == []
+        assert images_stored(tenant) == []
         job_requeue(job=job)
         job = _finished(job)
     assert job.status == Job.Status.COMPLETED, job.error_message
-    assert _colours(job) == [GREEN, GREEN]
-    assert _drawn(fake_openai) == 2 + 2
-    assert len(_stored_images(tenant)) == 2
+    assert image_colours(job) == [GREEN, GREEN]
+    assert images_drawn(fake_openai) == 2 + 2
+    assert len(images_stored(tenant)) == 2
     tenant.refresh_from_db()
     assert tenant.credit_balance == 95
