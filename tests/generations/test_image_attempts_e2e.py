@@ -83,18 +83,24 @@ def test_a_pool_process_stopped_while_drawing_leaves_its_images_to_the_next_atte
     assert not DrawnImage.objects.exists()
 
 
+def _killed_while_drawing(job: Job, image: int, server: FakeOpenAI, settings) -> None:
+    """Kill the worker (SIGKILL) while it draws the job's `image`th image, and let its heartbeat
+    go stale for the reaper."""
+    with running_worker(extra_env=_provider_env(server)) as worker:
+        _drawing(job, image)
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait(10)
+    settings.JOBS_STALE_AFTER_SECONDS = 1
+    time.sleep(1.5)
+
+
 def test_a_worker_killed_while_drawing_leaves_its_images_to_the_attempt_after_the_reaper(
     fake_openai, tenant, settings
 ):
     fake_openai.script = [("image", png(RED)), ("sleep", 30)]
     fake_openai.default = ("image", png(GREEN))
     job = images_submit(tenant, 2)
-    with running_worker(extra_env=_provider_env(fake_openai)) as worker:
-        _drawing(job, 2)
-        os.killpg(worker.pid, signal.SIGKILL)
-        worker.wait(10)
-    settings.JOBS_STALE_AFTER_SECONDS = 1
-    time.sleep(1.5)
+    _killed_while_drawing(job, 2, fake_openai, settings)
     assert jobs_reap_stale() == {"requeued": 1, "failed": 0, "canceled": 0, "left": 0}
     assert len(images_stored(tenant)) == 1
 
@@ -112,12 +118,7 @@ def test_a_worker_killed_on_the_last_attempt_leaves_none_of_the_images_it_drew(
     fake_openai.script = [("image", None), ("sleep", 30)]
     job = images_submit(tenant, 2)
     Job.objects.filter(pk=job.pk).update(max_attempts=1)
-    with running_worker(extra_env=_provider_env(fake_openai)) as worker:
-        _drawing(job, 2)
-        os.killpg(worker.pid, signal.SIGKILL)
-        worker.wait(10)
-    settings.JOBS_STALE_AFTER_SECONDS = 1
-    time.sleep(1.5)
+    _killed_while_drawing(job, 2, fake_openai, settings)
     assert jobs_reap_stale() == {"requeued": 0, "failed": 1, "canceled": 0, "left": 0}
     job.refresh_from_db()
     assert (job.status, job.error_code) == (Job.Status.FAILED, "WORKER_LOST")
