@@ -188,13 +188,10 @@ class RemoteProvider(Provider):
 
 
 def _retry_after(response: httpx.Response) -> int:
-    """The provider's Retry-After in seconds, from 1 to an hour; its default when not a number
-    (an HTTP date, nan). Bounded before it is made whole: int() of an infinity raises."""
-    try:
-        seconds = float(response.headers.get("Retry-After", DEFAULT_COOLDOWN_SECONDS))
-    except ValueError:
-        return DEFAULT_COOLDOWN_SECONDS
-    if math.isnan(seconds):
+    """A 429's Retry-After in seconds (a number or an HTTP date), from 1 to an hour; the default
+    when it gives neither. Bounded before it is made whole: int() of an infinity raises."""
+    seconds = _retry_after_given(response)
+    if seconds is None:
         return DEFAULT_COOLDOWN_SECONDS
     return int(max(1, min(seconds, 3600)))
 

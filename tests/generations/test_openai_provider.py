@@ -1,5 +1,6 @@
 """The openai provider against a real HTTP server on loopback."""
 
+import email.utils
 import itertools
 import json
 import time
@@ -88,12 +89,23 @@ def test_a_job_waits_for_a_key_resting_after_a_429_instead_of_failing(
 
 
 @pytest.mark.parametrize(
-    ("retry_after", "rest"), [("1e999", 3600), ("-1e999", 1), ("nan", 30), ("0", 1)]
+    ("retry_after", "rest"),
+    [
+        ("1e999", 3600),
+        ("-1e999", 1),
+        ("nan", 30),
+        ("0", 1),
+        ("in 120 s", 119),  # an HTTP date
+        ("Wed, 21 Oct 2015 07:28:00 GMT", 1),
+        ("soon", 30),
+    ],
 )
 def test_a_429s_retry_after_is_read_within_bounds_whatever_it_says(
     fake_openai, tenant, settings, retry_after, rest
 ):
     settings.OPENAI_API_KEYS = ["only-key"]
+    if retry_after == "in 120 s":
+        retry_after = email.utils.formatdate(time.time() + 120, usegmt=True)
     fake_openai.retry_after = retry_after
     fake_openai.script = [("status", 429)]
     job = _run_until_finished(
