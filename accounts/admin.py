@@ -22,7 +22,7 @@ from accounts.services import (
     audit_record,
     audit_values,
     credits_grant,
-    tenant_owns_more_than,
+    tenants_own_more_than,
 )
 
 # An action runs inside the request, which gunicorn gives up on after 30 s; at about 10 ms an
@@ -365,14 +365,19 @@ class TenantAdmin(OwnedRecordsGo):
         ]
         # Jobs are purged within days; a workspace's ledger, audit log, links and entries stay,
         # and collecting them all (the confirmation page's list) would outlast the request. They
-        # are counted first, each kind only up to the most the admin deletes at once.
-        too_big = too_big or [
-            f"{tenant} holds more than {DELETION_MAX_ROWS:,} rows (credit ledger, audit log, share "
-            f"links, entries…), too many to delete here: deactivate it, or run "
-            f"`manage.py delete_tenant {tenant.slug}`."
-            for tenant in objs
-            if tenant_owns_more_than(tenant, DELETION_MAX_ROWS)
-        ]
+        # are counted first, each kind only up to the most the admin deletes at once, and the
+        # workspaces selected together: each within it, several can still be more than that.
+        if not too_big and tenants_own_more_than(objs, DELETION_MAX_ROWS):
+            too_big = [
+                f"{objs[0]} holds more than {DELETION_MAX_ROWS:,} rows (credit ledger, audit log, "
+                f"share links, entries…), too many to delete here: deactivate it, or run "
+                f"`manage.py delete_tenant {objs[0].slug}`."
+                if len(objs) == 1
+                else f"These {len(objs)} workspaces hold more than {DELETION_MAX_ROWS:,} rows "
+                f"together (credit ledger, audit log, share links, entries…), too many to delete "
+                f"here: select fewer, or deactivate them and run `manage.py delete_tenant <slug>` "
+                f"for each."
+            ]
         if too_big:
             # Shown as what protects the workspaces: the page refuses the deletion.
             return [], {}, set(), too_big

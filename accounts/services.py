@@ -4,7 +4,7 @@ import logging
 import secrets
 import socket
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -14,7 +14,7 @@ from django.core.cache import cache
 from django.core.mail import EmailMessage, get_connection
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, transaction
-from django.db.models import PROTECT, RESTRICT, F, Q, QuerySet
+from django.db.models import CASCADE, PROTECT, RESTRICT, F, Q, QuerySet
 from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.text import Truncator
@@ -380,28 +380,48 @@ def tenant_rows(tenant: Tenant) -> list[QuerySet]:
     its invoices, a project by its entries) after the protecting ones: a batch of them alone would
     be refused while those still point at it."""
 
-    def reverse_relations(model):
-        return [rel for rel in model._meta.get_fields(include_hidden=True) if rel.one_to_many]
-
     def protected(rel) -> bool:
-        return any(r.on_delete in (PROTECT, RESTRICT) for r in reverse_relations(rel.related_model))
+        return any(
+            r.on_delete in (PROTECT, RESTRICT) for r in _reverse_relations(rel.related_model)
+        )
 
     return [
         rel.related_model._base_manager.filter(**{rel.field.name: tenant})
-        for rel in sorted(reverse_relations(Tenant), key=protected)
+        for rel in sorted(_reverse_relations(Tenant), key=protected)
     ]
 
 
-def tenant_owns_more_than(tenant: Tenant, limit: int) -> bool:
-    """Whether the workspace's own rows (not counting what cascades from them) are more than
-    `limit`: each kind counted up to what is left of it, so that this reads at most `limit` + 1
-    index entries however large the workspace."""
+def _reverse_relations(model) -> list:
+    return [rel for rel in model._meta.get_fields(include_hidden=True) if rel.one_to_many]
+
+
+def tenants_own_more_than(tenants, limit: int) -> bool:
+    """Whether the workspaces' rows, with those that go with them (a share link's views, a job's
+    events, an invoice's lines), are more than `limit` together: each kind counted up to what is
+    left of it, so that this reads at most `limit` + 1 index entries however large they are."""
     left = limit + 1
-    for rows in tenant_rows(tenant):
-        left -= rows.order_by()[:left].count()
-        if left <= 0:
-            return True
+    for tenant in tenants:
+        owned = tenant_rows(tenant)
+        # A kind with a workspace of its own is counted once, by it, not again below another.
+        counted = {Tenant, *(rows.model for rows in owned)}
+        theirs = (cascaded for rows in owned for cascaded in _cascaded(rows, counted))
+        for kind in [*owned, *theirs]:
+            left -= kind.order_by()[:left].count()
+            if left <= 0:
+                return True
     return False
+
+
+def _cascaded(rows: QuerySet, counted: set) -> Iterator[QuerySet]:
+    """The rows deleted with `rows` (and with those, and so on) of the kinds not in `counted`."""
+    for rel in _reverse_relations(rows.model):
+        if rel.on_delete is not CASCADE or rel.related_model in counted:
+            continue
+        theirs = rel.related_model._base_manager.filter(
+            **{f"{rel.field.name}__in": rows.order_by().values("pk")}
+        )
+        yield theirs
+        yield from _cascaded(theirs, counted | {rel.related_model})
 
 
 def tenant_admins(tenant: Tenant | None):

@@ -10,6 +10,7 @@ from accounts.admin import TenantAdmin
 from accounts.models import ApiKey, CreditEntry, Tenant
 from accounts.services import api_key_create, audit_record, credits_debit
 from generations.models import Deck, SkillNode, SkillTree, Slide
+from sharelinks.models import PublicLink, PublicLinkEvent
 from tests.budgets.factories import ProjectFactory, hours
 from tests.factories import TenantFactory
 from tests.jobs.factories import JobFactory
@@ -392,3 +393,48 @@ def test_a_workspace_with_a_long_history_is_refused_before_its_rows_are_collecte
     read = [q["sql"] for q in captured if 'FROM "accounts_auditevent"' in q["sql"]]
     assert read and all("LIMIT" in sql for sql in read), read
     assert Tenant.objects.filter(pk=tenant.pk).exists()
+
+
+def test_a_workspace_whose_share_link_was_viewed_often_is_refused_before_its_views_are_read(
+    admin_client, tenant, monkeypatch
+):
+    # One link, viewed more times than the admin deletes at once: the views go with the link.
+    monkeypatch.setattr(accounts.admin, "DELETION_MAX_ROWS", 5)
+    link = PublicLink.objects.create(
+        tenant=tenant, resource_type="deck", resource_id="1", token_hash="a" * 64, token_prefix="a"
+    )
+    PublicLinkEvent.objects.bulk_create([PublicLinkEvent(link=link) for _ in range(6)])
+    refusal = (
+        "Alice&#x27;s workspace holds more than 5 rows (credit ledger, audit log, share links, "
+        "entries…), too many to delete here: deactivate it, or run `manage.py delete_tenant alice`."
+    )
+
+    with CaptureQueriesContext(connection) as captured:
+        page = admin_client.get(f"/admin/accounts/tenant/{tenant.pk}/delete/")
+
+    assert page.status_code == 200 and refusal in page.content.decode()
+    read = [q["sql"] for q in captured if 'FROM "sharelinks_publiclinkevent"' in q["sql"]]
+    assert read and all("LIMIT" in sql for sql in read), read
+    assert PublicLinkEvent.objects.count() == 6
+
+
+def test_workspaces_selected_together_are_refused_before_their_rows_are_collected(
+    admin_client, tenant, other_tenant, monkeypatch
+):
+    # Each within what the admin deletes at once, the two together more.
+    monkeypatch.setattr(accounts.admin, "DELETION_MAX_ROWS", 5)
+    for workspace in (tenant, other_tenant):
+        for n in range(3):
+            audit_record(
+                tenant=workspace, resource=workspace, action="update", metadata={"n": n}, actor=None
+            )
+    bulk = {"action": "delete_selected", "_selected_action": [tenant.pk, other_tenant.pk]}
+
+    with CaptureQueriesContext(connection) as captured:
+        page = admin_client.post("/admin/accounts/tenant/", bulk)
+
+    assert page.status_code == 200
+    assert "These 2 workspaces hold more than 5 rows" in page.content.decode()
+    read = [q["sql"] for q in captured if 'FROM "accounts_auditevent"' in q["sql"]]
+    assert read and all("LIMIT" in sql for sql in read), read
+    assert Tenant.objects.filter(pk__in=[tenant.pk, other_tenant.pk]).count() == 2
