@@ -50,4 +50,5 @@ class RemoveFieldIndexWithoutLocking(AlterField):
             schema_editor._create_index_sql(model, fields=[field], concurrently=True)
         )
         if like := schema_editor._create_like_index_sql(model, field):
+            like.template = schema_editor.sql_create_index_concurrently
             schema_editor.execute(like)
