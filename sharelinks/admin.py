@@ -39,6 +39,9 @@ class ChoicesListFilter(admin.SimpleListFilter):
     def queryset(self, request, queryset):
         if self.value() is None:
             return queryset
+        if self.value() not in self.values:
+            # No row holds it; a value PostgreSQL refuses (a NUL byte) is never sent.
+            return queryset.none()
         return queryset.filter(**{self.parameter_name: self.value()})
 
 

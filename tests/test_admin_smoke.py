@@ -169,3 +169,22 @@ def test_the_admin_speaks_of_offload_and_names_every_app(admin_client):
     assert '<a href="/api/docs/">View site</a>' in page
     for app in ["Tenants and access", "Jobs", "Budgets", "Generations", "Invoices", "Share links"]:
         assert f">{app}<" in page, app
+
+
+@pytest.mark.parametrize(
+    ("url", "listed"),
+    [
+        ("/admin/sharelinks/publiclink/?resource_type=deck", 1),
+        ("/admin/sharelinks/publiclink/?resource_type=nothing-shared", 0),
+        ("/admin/sharelinks/publiclink/?resource_type=deck%00", 0),
+        ("/admin/sharelinks/publiclinkevent/?user_agent=firefox", 1),
+        ("/admin/sharelinks/publiclinkevent/?user_agent=Firefox%00", 0),
+    ],
+)
+def test_a_share_link_filter_given_a_value_it_does_not_offer_lists_nothing(
+    admin_client, one_of_everything, url, listed
+):
+    page = admin_client.get(url)
+
+    assert page.status_code == 200
+    assert page.context["cl"].result_count == listed
