@@ -1,8 +1,41 @@
 """Migration operations for the tables that are written all the time."""
 
+from functools import partial
+
 from django.contrib.postgres.operations import AddIndexConcurrently
 from django.db.migrations.operations import AddIndex, AlterField
 from django.db.models import Index
+
+
+def _index_left(schema_editor, name: str) -> bool | None:
+    """Whether an index of this name is there already, left by an earlier run of its migration
+    (which is `atomic = False`, so that what it did stays done when it stops half way): True when
+    it was built, False when its concurrent build was stopped (Ctrl-C, a statement timeout, a lost
+    connection), which leaves an invalid index that PostgreSQL keeps writing but never reads, and
+    None when there is none."""
+    with schema_editor.connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
+            " WHERE c.relname = %s AND c.relnamespace = current_schema()::regnamespace",
+            [name],
+        )
+        row = cursor.fetchone()
+    return None if row is None else row[0]
+
+
+def _index_build(schema_editor, name: str, build) -> None:
+    """Build an index concurrently with `build()`, so that a migration stopped half way can be run
+    again: an index of the name already built is kept, one left invalid is dropped and built
+    again. `sqlmigrate` (which collects the SQL) is shown every statement."""
+    if not schema_editor.collect_sql:
+        built = _index_left(schema_editor, name)
+        if built:
+            return
+        if built is False:
+            schema_editor.execute(
+                f"DROP INDEX CONCURRENTLY IF EXISTS {schema_editor.quote_name(name)}"
+            )
+    build()
 
 
 class AddIndexWithoutLocking(AddIndexConcurrently):
@@ -12,7 +45,13 @@ class AddIndexWithoutLocking(AddIndexConcurrently):
 
     def database_forwards(self, app_label, schema_editor, from_state, to_state):
         if schema_editor.connection.vendor == "postgresql":
-            return super().database_forwards(app_label, schema_editor, from_state, to_state)
+            return _index_build(
+                schema_editor,
+                self.index.name,
+                lambda: super(AddIndexWithoutLocking, self).database_forwards(
+                    app_label, schema_editor, from_state, to_state
+                ),
+            )
         return AddIndex.database_forwards(self, app_label, schema_editor, from_state, to_state)
 
     def database_backwards(self, app_label, schema_editor, from_state, to_state):
@@ -46,9 +85,10 @@ class RemoveFieldIndexWithoutLocking(AlterField):
             return super().database_backwards(app_label, schema_editor, from_state, to_state)
         model = to_state.apps.get_model(app_label, self.model_name)
         field = model._meta.get_field(self.name)
-        schema_editor.execute(
-            schema_editor._create_index_sql(model, fields=[field], concurrently=True)
-        )
+        statements = [schema_editor._create_index_sql(model, fields=[field], concurrently=True)]
         if like := schema_editor._create_like_index_sql(model, field):
             like.template = schema_editor.sql_create_index_concurrently
-            schema_editor.execute(like)
+            statements.append(like)
+        for statement in statements:
+            name = str(statement.parts["name"]).strip('"')
+            _index_build(schema_editor, name, partial(schema_editor.execute, statement))

@@ -6,6 +6,9 @@ from io import StringIO
 
 import pytest
 from django.core.management import call_command
+from django.db import IntegrityError, connection
+
+from tests.factories import TenantFactory
 
 # sqlmigrate runs outside the test's transaction: a concurrent build may not run in one.
 # Each migration that drops field indexes with RemoveFieldIndexWithoutLocking.
@@ -26,3 +29,62 @@ def test_a_reverted_index_migration_builds_every_index_concurrently(app, name):
     built = re.findall(r"^CREATE INDEX.*$", out.getvalue(), re.M)
     assert built
     assert all(sql.startswith("CREATE INDEX CONCURRENTLY ") for sql in built), built
+
+
+def _index(name):
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT i.indisvalid, pg_get_indexdef(i.indexrelid) FROM pg_index i"
+            " JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname = %s",
+            [name],
+        )
+        return cursor.fetchone()
+
+
+def _build_stopped(name, table):
+    """What a concurrent build stopped half way leaves (Ctrl-C, a statement timeout): an invalid
+    index of the name. A unique build over two equal rows stops the same way."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"CREATE UNIQUE INDEX CONCURRENTLY {name} ON {table} ((1))")
+
+
+@pytest.fixture
+def jobs_before_0010():
+    call_command("migrate", "jobs", "0009", verbosity=0)
+    yield
+    call_command("migrate", "jobs", verbosity=0)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("left", ["stopped", "built"])
+def test_a_stopped_index_migration_runs_again(jobs_before_0010, left):
+    TenantFactory.create_batch(2)  # the stopped unique build finds two rows
+    if left == "stopped":
+        with pytest.raises(IntegrityError):
+            _build_stopped("job_type_idx", "accounts_tenant")
+        assert _index("job_type_idx")[0] is False
+    else:
+        with connection.cursor() as cursor:
+            cursor.execute("CREATE INDEX job_type_idx ON jobs_job (type)")
+
+    call_command("migrate", "jobs", verbosity=0)
+
+    valid, definition = _index("job_type_idx")
+    assert valid
+    assert definition.endswith("ON public.jobs_job USING btree (type)")
+    assert _index("job_retry_of_idx")[0]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_stopped_index_revert_runs_again():
+    TenantFactory.create_batch(2)
+    with pytest.raises(IntegrityError):
+        _build_stopped("jobs_job_type_6a80b3ef", "accounts_tenant")
+    try:
+        call_command("migrate", "jobs", "0009", verbosity=0)
+
+        valid, definition = _index("jobs_job_type_6a80b3ef")
+        assert valid
+        assert definition.endswith("ON public.jobs_job USING btree (type)")
+    finally:
+        call_command("migrate", "jobs", verbosity=0)
