@@ -1,9 +1,9 @@
 import contextlib
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 
 from django.db.models import DecimalField, F, Sum
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, Round
 
 from budgets.models import MaterialEntry, Project, ProjectBudget, TimeEntry
 
@@ -23,12 +23,16 @@ class Spent:
 
 
 def spent_by_project(project_ids) -> dict[int, Spent]:
-    """Hours, labour cost and material of many projects in two aggregate queries."""
+    """Hours, labour cost and material of many projects in two aggregate queries. Each entry's cost
+    is money, rounded to the cent, so the usage's percentage agrees with the amounts it shows."""
     time = (
         TimeEntry.objects.filter(project_id__in=project_ids)
         .order_by()
         .values("project_id")
-        .annotate(spent_hours=Sum("hours"), labour=Sum(F("hours") * F("rate"), output_field=MONEY))
+        .annotate(
+            spent_hours=Sum("hours"),
+            labour=Sum(Round(F("hours") * F("rate"), 2), output_field=MONEY),
+        )
     )
     material = (
         MaterialEntry.objects.filter(project_id__in=project_ids)
@@ -54,8 +58,10 @@ def _percentage(used: Decimal, budget: Decimal | None) -> Decimal | None:
     return used * 100 / budget
 
 
-def _rounded(value: Decimal | None) -> Decimal | None:
-    return None if value is None else value.quantize(Decimal("0.01"))
+def rounded_percentage(value: Decimal | None) -> Decimal | None:
+    """Rounded down to the hundredth, as thresholds are: a usage shown at a threshold has crossed
+    it (79.999 % is shown 79.99 %, not 80.00 % without the 80 % alert)."""
+    return None if value is None else value.quantize(Decimal("0.01"), rounding=ROUND_DOWN)
 
 
 def budget_percentages(budget: ProjectBudget, spent: Spent) -> dict[str, Decimal | None]:
@@ -75,7 +81,8 @@ def budget_usage(project: Project) -> dict:
     if budget:
         with contextlib.suppress(ArithmeticError):
             percentages = {
-                key: _rounded(value) for key, value in budget_percentages(budget, spent).items()
+                key: rounded_percentage(value)
+                for key, value in budget_percentages(budget, spent).items()
             }
     return {
         "hours": {

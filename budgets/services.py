@@ -18,7 +18,7 @@ from accounts.services import (
     notify_admins_of_new_alerts,
 )
 from budgets.models import BudgetAlert, Project, ProjectBudget
-from budgets.selectors import Spent, budget_percentages, spent_by_project
+from budgets.selectors import Spent, budget_percentages, rounded_percentage, spent_by_project
 from core.errors import Conflict
 
 logger = logging.getLogger(__name__)
@@ -96,7 +96,7 @@ def _wanted_alerts(project: Project, percentages: dict) -> dict[tuple[str, Decim
                 project=project,
                 type=threshold["type"],
                 threshold=limit,
-                current_percentage=current.quantize(Decimal("0.01")),
+                current_percentage=rounded_percentage(current),
                 budget_amount=getattr(budget, f"{threshold['type']}_budget"),
             )
     return wanted

@@ -66,13 +66,7 @@ class ProjectViewSet(TenantScopedMixin, AuditedMixin, TenantCreateMixin, viewset
 
 class _EntryViewSet(TenantScopedMixin, AuditedMixin, TenantCreateMixin, viewsets.ModelViewSet):
     def get_queryset(self):
-        entries = super().get_queryset().select_related("project")
-        project = self.request.query_params.get("project")
-        if project is not None:
-            if not (project.isascii() and project.isdigit()):
-                raise InvalidRequest(errors={"project": ["Must be a project id."]})
-            entries = entries.filter(project_id=project)
-        return entries
+        return _of_project(super().get_queryset().select_related("project"), self.request)
 
     def update(self, request, *args, **kwargs):
         # Before the body is read: a PUT names the archived project, which validation refuses too.
@@ -83,6 +77,16 @@ class _EntryViewSet(TenantScopedMixin, AuditedMixin, TenantCreateMixin, viewsets
     def perform_destroy(self, entry):
         _refuse_if_archived(entry)
         super().perform_destroy(entry)
+
+
+def _of_project(rows, request):
+    """`?project=<id>`: the rows of that project only."""
+    project = request.query_params.get("project")
+    if project is None:
+        return rows
+    if not (project.isascii() and project.isdigit()):
+        raise InvalidRequest(errors={"project": ["Must be a project id."]})
+    return rows.filter(project_id=project)
 
 
 def _refuse_if_archived(entry) -> None:
@@ -103,7 +107,12 @@ class MaterialEntryViewSet(_EntryViewSet):
     serializer_class = MaterialEntrySerializer
 
 
-@extend_schema(parameters=[OpenApiParameter("status", enum=BudgetAlert.Status.values)])
+@extend_schema(
+    parameters=[
+        OpenApiParameter("status", enum=BudgetAlert.Status.values),
+        OpenApiParameter("project", int),
+    ]
+)
 class BudgetAlertViewSet(
     TenantScopedMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
 ):
@@ -111,7 +120,7 @@ class BudgetAlertViewSet(
     serializer_class = BudgetAlertSerializer
 
     def get_queryset(self):
-        alerts = super().get_queryset()
+        alerts = _of_project(super().get_queryset(), self.request)
         status = self.request.query_params.get("status")
         if status is not None:
             if status not in BudgetAlert.Status.values:

@@ -492,3 +492,60 @@ def test_racing_first_budgets_are_one_creation_and_changes_of_what_it_stored(ten
     assert events.last().new_values["hours_budget"] == str(
         ProjectBudget.objects.get(project=project).hours_budget
     )
+
+
+def test_a_total_used_up_to_the_cent_is_at_100_percent_and_alerts(api_client, tenant, tenant_admin):
+    # 0.33 h at 33.33 costs 10.9989, which is 11.00 in money: the budget of 11.00 is used up.
+    project = ProjectFactory(tenant=tenant, hourly_rate=Decimal("33.33"))
+    ProjectBudgetFactory(
+        project=project,
+        total_budget=Decimal("11.00"),
+        alert_thresholds=[{"type": "total", "percentage": 100, "notify": True}],
+    )
+    hours(project, "0.33")
+    usage = api_client.get(f"/api/v1/projects/{project.pk}/usage").json()
+    assert usage["total"] == {"used": "11.00", "budget": "11.00", "percentage": "100.00"}
+    call_command("run_budget_check", stdout=StringIO())
+    alerts = api_client.get("/api/v1/budget-alerts?status=active").json()["results"]
+    assert [(a["type"], a["threshold"], a["current_percentage"]) for a in alerts] == [
+        ("total", "100.00", "100.00")
+    ]
+
+
+def test_a_usage_under_its_threshold_is_not_shown_at_it(api_client, tenant, tenant_admin):
+    # 799.99 of 1000 is 79.999 %: under the 80 % threshold, so no alert, and not shown as 80.00 %.
+    project = ProjectFactory(tenant=tenant)
+    ProjectBudgetFactory(
+        project=project,
+        material_budget=Decimal("1000"),
+        alert_thresholds=[{"type": "material", "percentage": 80, "notify": True}],
+    )
+    material(project, "799.99")
+    call_command("run_budget_check", stdout=StringIO())
+    assert api_client.get("/api/v1/budget-alerts").json()["results"] == []
+    usage = api_client.get(f"/api/v1/projects/{project.pk}/usage").json()
+    assert usage["material"]["percentage"] == "79.99"
+    material(project, "0.01")
+    call_command("run_budget_check", stdout=StringIO())
+    alerts = api_client.get("/api/v1/budget-alerts?status=active").json()["results"]
+    assert [(a["threshold"], a["current_percentage"]) for a in alerts] == [("80.00", "80.00")]
+
+
+def test_budget_alerts_filter_by_project(api_client, tenant, tenant_admin):
+    projects = []
+    for _ in range(2):
+        project = ProjectFactory(tenant=tenant)
+        ProjectBudgetFactory(
+            project=project,
+            hours_budget=Decimal("10"),
+            alert_thresholds=[{"type": "hours", "percentage": 50, "notify": True}],
+        )
+        hours(project, 6)
+        projects.append(project)
+    call_command("run_budget_check", stdout=StringIO())
+    for project in projects:
+        alerts = api_client.get(f"/api/v1/budget-alerts?project={project.pk}").json()["results"]
+        assert [alert["project"] for alert in alerts] == [project.pk]
+    response = api_client.get("/api/v1/budget-alerts?project=first")
+    assert response.status_code == 400
+    assert response.json()["errors"] == {"project": ["Must be a project id."]}
