@@ -373,6 +373,22 @@ def test_a_sent_invoice_among_more_than_a_page_of_them_still_stops_a_deletion(ad
     assert Tenant.objects.filter(pk=tenant.pk).exists()
 
 
+LONG_HISTORY = (
+    "Alice&#x27;s workspace holds more than 5 rows (credit ledger, audit log, share links, "
+    "entries…), too many to delete here: deactivate it, or run `manage.py delete_tenant alice`."
+)
+
+
+def _refused_counting_a_few_at_a_time(request, refusal: str, table: str) -> None:
+    """The deletion `request()` asks for is refused with `refusal`, and `table`'s rows were
+    counted a few at a time, never read whole: at volume that is seconds and a failed page."""
+    with CaptureQueriesContext(connection) as captured:
+        page = request()
+    assert page.status_code == 200 and refusal in page.content.decode()
+    read = [q["sql"] for q in captured if f'FROM "{table}"' in q["sql"]]
+    assert read and all("LIMIT" in sql for sql in read), read
+
+
 def test_a_workspace_with_a_long_history_is_refused_before_its_rows_are_collected(
     admin_client, tenant, other_tenant, monkeypatch
 ):
@@ -380,18 +396,11 @@ def test_a_workspace_with_a_long_history_is_refused_before_its_rows_are_collecte
     monkeypatch.setattr(accounts.admin, "DELETION_MAX_ROWS", 5)
     for n in range(6):
         audit_record(tenant=tenant, resource=tenant, action="update", metadata={"n": n}, actor=None)
-    refusal = (
-        "Alice&#x27;s workspace holds more than 5 rows (credit ledger, audit log, share links, "
-        "entries…), too many to delete here: deactivate it, or run `manage.py delete_tenant alice`."
+    _refused_counting_a_few_at_a_time(
+        lambda: admin_client.get(f"/admin/accounts/tenant/{tenant.pk}/delete/"),
+        LONG_HISTORY,
+        "accounts_auditevent",
     )
-
-    with CaptureQueriesContext(connection) as captured:
-        page = admin_client.get(f"/admin/accounts/tenant/{tenant.pk}/delete/")
-
-    assert page.status_code == 200 and refusal in page.content.decode()
-    # Counted a few at a time, never read whole: at volume that is seconds and a failed page.
-    read = [q["sql"] for q in captured if 'FROM "accounts_auditevent"' in q["sql"]]
-    assert read and all("LIMIT" in sql for sql in read), read
     assert Tenant.objects.filter(pk=tenant.pk).exists()
 
 
@@ -404,17 +413,11 @@ def test_a_workspace_whose_share_link_was_viewed_often_is_refused_before_its_vie
         tenant=tenant, resource_type="deck", resource_id="1", token_hash="a" * 64, token_prefix="a"
     )
     PublicLinkEvent.objects.bulk_create([PublicLinkEvent(link=link) for _ in range(6)])
-    refusal = (
-        "Alice&#x27;s workspace holds more than 5 rows (credit ledger, audit log, share links, "
-        "entries…), too many to delete here: deactivate it, or run `manage.py delete_tenant alice`."
+    _refused_counting_a_few_at_a_time(
+        lambda: admin_client.get(f"/admin/accounts/tenant/{tenant.pk}/delete/"),
+        LONG_HISTORY,
+        "sharelinks_publiclinkevent",
     )
-
-    with CaptureQueriesContext(connection) as captured:
-        page = admin_client.get(f"/admin/accounts/tenant/{tenant.pk}/delete/")
-
-    assert page.status_code == 200 and refusal in page.content.decode()
-    read = [q["sql"] for q in captured if 'FROM "sharelinks_publiclinkevent"' in q["sql"]]
-    assert read and all("LIMIT" in sql for sql in read), read
     assert PublicLinkEvent.objects.count() == 6
 
 
@@ -430,11 +433,9 @@ def test_workspaces_selected_together_are_refused_before_their_rows_are_collecte
             )
     bulk = {"action": "delete_selected", "_selected_action": [tenant.pk, other_tenant.pk]}
 
-    with CaptureQueriesContext(connection) as captured:
-        page = admin_client.post("/admin/accounts/tenant/", bulk)
-
-    assert page.status_code == 200
-    assert "These 2 workspaces hold more than 5 rows" in page.content.decode()
-    read = [q["sql"] for q in captured if 'FROM "accounts_auditevent"' in q["sql"]]
-    assert read and all("LIMIT" in sql for sql in read), read
+    _refused_counting_a_few_at_a_time(
+        lambda: admin_client.post("/admin/accounts/tenant/", bulk),
+        "These 2 workspaces hold more than 5 rows",
+        "accounts_auditevent",
+    )
     assert Tenant.objects.filter(pk__in=[tenant.pk, other_tenant.pk]).count() == 2

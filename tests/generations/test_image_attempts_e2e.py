@@ -126,36 +126,27 @@ def test_a_worker_killed_on_the_last_attempt_leaves_none_of_the_images_it_drew(
     assert not DrawnImage.objects.exists()
 
 
+# Canceled while it draws its second image: with a third still to draw, or as its last.
+@pytest.mark.parametrize("count", [3, 2])
 def test_a_job_canceled_while_it_draws_ends_canceled_and_refunded_without_its_images(
-    fake_openai, tenant, settings
+    fake_openai, tenant, settings, count
 ):
     settings.JOB_CREDIT_COSTS = {"image_generation": 5}
     fake_openai.script = [("image", None), ("sleep", (3, ("image", None)))]
     fake_openai.default = ("image", None)
-    job = images_submit(tenant, 3)
+    job = images_submit(tenant, count)
     with running_worker(extra_env=_provider_env(fake_openai)):
         _drawing(job, 2)
         job_cancel(job=job)
         job = _finished(job)
     assert (job.status, job.error_code) == (Job.Status.CANCELED, "CANCELED")
-    assert images_drawn(fake_openai) == 2  # the third is never asked for
+    assert images_drawn(fake_openai) == 2  # a third is never asked for
     assert images_stored(tenant) == []
     assert not DrawnImage.objects.exists()
+    assert not GeneratedImage.objects.exists()
     assert CreditEntry.objects.filter(job=job, kind=CreditEntry.Kind.REFUND).count() == 1
     tenant.refresh_from_db()
     assert tenant.credit_balance == 100
-
-
-def test_a_job_canceled_while_it_draws_its_last_image_keeps_none(fake_openai, tenant):
-    fake_openai.script = [("image", None), ("sleep", (3, ("image", None)))]
-    job = images_submit(tenant, 2)
-    with running_worker(extra_env=_provider_env(fake_openai)):
-        _drawing(job, 2)
-        job_cancel(job=job)
-        job = _finished(job)
-    assert (job.status, job.error_code) == (Job.Status.CANCELED, "CANCELED")
-    assert images_stored(tenant) == []
-    assert not GeneratedImage.objects.exists()
 
 
 def test_a_dead_letter_image_job_requeued_draws_every_image_again(fake_openai, tenant, settings):
