@@ -6,6 +6,7 @@ from collections import Counter
 import psycopg
 import redis
 from django.core.exceptions import (
+    BadRequest,
     DisallowedHost,
     PermissionDenied,
     RequestDataTooBig,
@@ -170,6 +171,15 @@ def problem_response(**kwargs) -> JsonResponse:
     )
 
 
+class NulInQueryString(BadRequest):
+    """A query string carrying a NUL character (`%00`): no text column holds one, and PostgreSQL
+    refuses to compare a column with one, so a filter given one would fail the request."""
+
+    def __init__(self, names: list[str]):
+        super().__init__("A query parameter contains a NUL character.")
+        self.names = names
+
+
 def malformed_request_error(exc: Exception) -> ApiError:
     """The client's error for a request Django refuses before or while reading it
     (SuspiciousOperation, BadRequest): a Host it does not serve, too many fields, too big a body."""
@@ -179,6 +189,10 @@ def malformed_request_error(exc: Exception) -> ApiError:
         return InvalidRequest("The Host header names a host this server does not answer to.")
     if isinstance(exc, TooManyFieldsSent | TooManyFilesSent):
         return InvalidRequest("The request has too many query parameters or form fields.")
+    if isinstance(exc, NulInQueryString):
+        return InvalidRequest(
+            str(exc), errors={name: ["Contains a NUL character."] for name in exc.names}
+        )
     return InvalidRequest()
 
 
@@ -188,7 +202,11 @@ def bad_request(request, exception):
         return defaults.bad_request(request, exception)
     error = malformed_request_error(exception)
     return problem_response(
-        status_code=error.status_code, code=error.code, title=error.title, detail=str(error.detail)
+        status_code=error.status_code,
+        code=error.code,
+        title=error.title,
+        detail=str(error.detail),
+        errors=error.errors,
     )
 
 

@@ -11,6 +11,7 @@ from django.utils.cache import patch_cache_control, patch_vary_headers
 from core.errors import (
     OUTAGE_RETRY_AFTER,
     OUTAGES,
+    NulInQueryString,
     ServiceUnavailable,
     bad_request,
     is_api_request,
@@ -40,6 +41,22 @@ class ProbeMiddleware:
         )
         if probe is not None:
             return probe(request)
+        return self.get_response(request)
+
+
+class NulQueryMiddleware:
+    """A query string with a NUL character in it is a 400 on every page, the admin's list filters
+    (Django's own included, which would fail with a 500) and the API's parameters alike."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        # Percent-encoding is the only way a NUL reaches a query string.
+        if "%00" in request.META.get("QUERY_STRING", ""):
+            raise NulInQueryString(
+                [name for name, values in request.GET.lists() if "\x00" in name + "".join(values)]
+            )
         return self.get_response(request)
 
 

@@ -36,6 +36,13 @@ def test_unparseable_json_is_400(api_client):
     _assert_problem(response, 400, "INVALID_REQUEST")
 
 
+def test_a_nul_character_in_a_query_parameter_is_400(api_client):
+    body = _assert_problem(api_client.get("/api/v1/jobs?status=pending%00"), 400, "INVALID_REQUEST")
+    assert body["detail"] == "A query parameter contains a NUL character."
+    assert body["errors"] == {"status": ["Contains a NUL character."]}
+    _assert_private(api_client.get("/api/v1/jobs?status=pending%00"))
+
+
 def test_an_unknown_api_route_is_404_in_problem_json(api_client):
     _assert_problem(api_client.get("/api/v1/no-such-thing"), 404, "NOT_FOUND")
 
