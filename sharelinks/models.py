@@ -62,6 +62,7 @@ class PublicLink(TenantOwned, models.Model):
     class Reason(models.TextChoices):
         REVOKED = "revoked", "Revoked"
         EXPIRED_OR_MAX_VIEWS = "expired_or_max_views", "Expired or used up"
+        RESOURCE_DELETED = "resource_deleted", "Resource deleted"
 
     # Indexed by the (tenant, created_at) and (tenant, resource_type, resource_id) indexes.
     tenant = models.ForeignKey(

@@ -4,6 +4,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from django.db.models import Model
 from django.http import Http404
 
 from core.errors import Conflict
@@ -19,10 +20,15 @@ class Shareable:
     # Raises Conflict when the resource exists but cannot be shared yet.
     find: Callable
     render: Callable  # render(request, link) -> HttpResponse
+    # The model of the rows shared; gone(row), once a row is deleted, is the id of the resource
+    # that went with it, or None if the resource is still there (a set outlives all but its last).
+    model: type[Model]
+    gone: Callable = lambda row: str(row.pk)
 
 
-def _owned(model, *, ready=None, not_ready=""):
-    """Find by id in the workspace; `ready(obj)` says whether it can be shared in its state."""
+def _owned(model, render, *, ready=None, not_ready="") -> Shareable:
+    """A resource found by id in the workspace; `ready(obj)` says whether it can be shared in its
+    state."""
 
     def find(tenant, resource_id) -> str | None:
         if not (str(resource_id).isascii() and str(resource_id).isdigit()):
@@ -35,7 +41,7 @@ def _owned(model, *, ready=None, not_ready=""):
             raise Conflict(not_ready.format(name=model._meta.verbose_name, pk=pk, obj=obj))
         return str(pk)
 
-    return find
+    return Shareable(find, render, model)
 
 
 def _page(kind: str):
@@ -62,6 +68,11 @@ def _uuid_or_none(value):
         return None
 
 
+def _flashcard_set_gone(card: Flashcard) -> str | None:
+    rest = Flashcard.objects.filter(generation_id=card.generation_id, tenant_id=card.tenant_id)
+    return None if rest.exists() else str(card.generation_id)
+
+
 def _flashcard_set(request, link):
     return artifact_page(request, "flashcards", link.resource_id, tenant_id=link.tenant_id)
 
@@ -74,24 +85,22 @@ def _invoice_pdf(request, link):
 
 
 SHAREABLES = {
-    "deck": Shareable(_owned(Deck), _page("deck")),
-    "story": Shareable(
-        _owned(
-            Story,
-            ready=lambda story: story.status == Story.Status.READY,
-            not_ready="Story {pk} is {obj.status}: only a ready story can be shared.",
-        ),
+    "deck": _owned(Deck, _page("deck")),
+    "story": _owned(
+        Story,
         _page("story"),
+        ready=lambda story: story.status == Story.Status.READY,
+        not_ready="Story {pk} is {obj.status}: only a ready story can be shared.",
     ),
-    "skill_tree": Shareable(_owned(SkillTree), _page("skill_tree")),
-    "image": Shareable(_owned(GeneratedImage), _page("image")),
-    "flashcard_set": Shareable(_flashcard_set_find, _flashcard_set),
-    "invoice_pdf": Shareable(
-        _owned(
-            Invoice,
-            ready=lambda invoice: bool(invoice.pdf_file),
-            not_ready="Invoice {pk} has no PDF yet: share it once its PDF is rendered.",
-        ),
+    "skill_tree": _owned(SkillTree, _page("skill_tree")),
+    "image": _owned(GeneratedImage, _page("image")),
+    "flashcard_set": Shareable(
+        _flashcard_set_find, _flashcard_set, Flashcard, gone=_flashcard_set_gone
+    ),
+    "invoice_pdf": _owned(
+        Invoice,
         _invoice_pdf,
+        ready=lambda invoice: bool(invoice.pdf_file),
+        not_ready="Invoice {pk} has no PDF yet: share it once its PDF is rendered.",
     ),
 }

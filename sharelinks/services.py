@@ -87,20 +87,35 @@ def share_link_url(token: str) -> str:
 
 
 def share_link_revoke(*, link: PublicLink, actor=None) -> PublicLink:
-    if PublicLink.objects.filter(pk=link.pk, is_active=True).update(
-        is_active=False, deactivated_at=timezone.now(), deactivated_reason=PublicLink.Reason.REVOKED
-    ):
-        audit_record(
-            tenant=link.tenant,
-            resource=link,
-            action=AuditEvent.Action.DEACTIVATE,
-            actor=actor,
-            old={"is_active": True},
-            new={"is_active": False},
-            metadata={"reason": PublicLink.Reason.REVOKED},
-        )
+    _deactivate_audited(link, PublicLink.Reason.REVOKED, actor=actor)
     link.refresh_from_db()
     return link
+
+
+def share_links_resource_deleted(*, tenant_id: int, resource_type: str, resource_id: str) -> int:
+    """Deactivate the links to a resource that was deleted (they could only answer 404 now), each
+    audited; returns how many."""
+    links = PublicLink.objects.select_related("tenant").filter(
+        tenant_id=tenant_id, resource_type=resource_type, resource_id=resource_id, is_active=True
+    )
+    return sum(_deactivate_audited(link, PublicLink.Reason.RESOURCE_DELETED) for link in links)
+
+
+def _deactivate_audited(link: PublicLink, reason: str, *, actor=None) -> bool:
+    if not PublicLink.objects.filter(pk=link.pk, is_active=True).update(
+        is_active=False, deactivated_at=timezone.now(), deactivated_reason=reason
+    ):
+        return False
+    audit_record(
+        tenant=link.tenant,
+        resource=link,
+        action=AuditEvent.Action.DEACTIVATE,
+        actor=actor,
+        old={"is_active": True},
+        new={"is_active": False},
+        metadata={"reason": reason},
+    )
+    return True
 
 
 def share_link_view(*, token: str, client_ip: str, user_agent: str) -> PublicLink | None:

@@ -1,0 +1,81 @@
+"""A shared resource deleted takes its links out of use, whichever way it goes."""
+
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+
+from accounts.models import AuditEvent, Tenant
+from generations.models import Deck, Flashcard
+from jobs.models import Job
+from sharelinks.models import PublicLink
+from sharelinks.services import share_link_create
+from tests.invoices.factories import InvoiceFactory, line
+
+
+def _shown(api_client, link) -> tuple:
+    shown = api_client.get(f"/api/v1/share-links/{link.pk}").json()
+    return shown["is_active"], shown["is_usable"], shown["deactivated_reason"]
+
+
+def test_a_deck_deleted_in_the_admin_ends_its_links_and_no_other(
+    api_client, admin_client, client, tenant
+):
+    deck, kept = (Deck.objects.create(tenant=tenant, title=title) for title in ("Gone", "Kept"))
+    link, token = share_link_create(tenant=tenant, resource_type="deck", resource_id=deck.pk)
+    other, _ = share_link_create(tenant=tenant, resource_type="deck", resource_id=kept.pk)
+
+    deleted = admin_client.post(f"/admin/generations/deck/{deck.pk}/delete/", {"post": "yes"})
+
+    assert deleted.status_code == 302
+    assert _shown(api_client, link) == (False, False, "resource_deleted")
+    assert _shown(api_client, other) == (True, True, None)
+    assert api_client.get("/api/v1/share-links?usable=true").json()["results"][0]["id"] == other.pk
+    event = AuditEvent.objects.get(action="deactivate", resource_id=str(link.pk))
+    assert event.metadata == {"reason": "resource_deleted"}
+    assert client.get(f"/s/{token}").status_code == 404
+
+
+def test_a_draft_invoice_deleted_through_the_api_ends_its_pdfs_links(api_client, tenant):
+    invoice = InvoiceFactory(tenant=tenant, number="2026-5")
+    line(invoice, "Audit", 1, 100, 25)
+    call_command("render_invoice_pdf", str(invoice.pk), stdout=StringIO())
+    link, _ = share_link_create(tenant=tenant, resource_type="invoice_pdf", resource_id=invoice.pk)
+
+    assert api_client.delete(f"/api/v1/invoices/{invoice.pk}").status_code == 204
+
+    assert _shown(api_client, link) == (False, False, "resource_deleted")
+
+
+def test_a_flashcard_set_stays_shared_until_its_last_card_goes(api_client, tenant):
+    job = Job.objects.create(tenant=tenant, type="flashcard_generation", status="completed")
+    first, last = (
+        Flashcard.objects.create(
+            tenant=tenant, job=job, generation_id=job.pk, question=q, answer="a"
+        )
+        for q in ("One?", "Two?")
+    )
+    link, _ = share_link_create(tenant=tenant, resource_type="flashcard_set", resource_id=job.pk)
+
+    first.delete()
+    assert _shown(api_client, link) == (True, True, None)
+    last.delete()
+    assert _shown(api_client, link) == (False, False, "resource_deleted")
+
+
+@pytest.mark.parametrize("where", ["admin", "delete_tenant"])
+def test_a_workspace_deleted_takes_its_shared_resources_and_links_with_it(
+    tenant, admin_client, where
+):
+    for title in ("One", "Two"):
+        deck = Deck.objects.create(tenant=tenant, title=title)
+        share_link_create(tenant=tenant, resource_type="deck", resource_id=deck.pk)
+
+    if where == "admin":
+        deleted = admin_client.post(f"/admin/accounts/tenant/{tenant.pk}/delete/", {"post": "yes"})
+        assert deleted.status_code == 302
+    else:
+        call_command("delete_tenant", tenant.slug, "--no-input", stdout=StringIO())
+
+    assert not Tenant.objects.filter(pk=tenant.pk).exists()
+    assert not PublicLink.objects.exists() and not AuditEvent.objects.exists()
