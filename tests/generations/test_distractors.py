@@ -24,7 +24,7 @@ def _choices(client, settings, job) -> list[str]:
     page = client.get(job["view_url"].removeprefix(settings.PUBLIC_BASE_URL))
     assert page.status_code == 200
     choices = re.search(r'<ol class="choices">(.*?)</ol>', page.content.decode(), re.S).group(1)
-    return re.findall(r"<li>(.*?)</li>", choices)
+    return re.findall(r'<li dir="auto">(.*?)</li>', choices)
 
 
 def test_the_answer_is_not_always_the_first_choice(api_client, client, settings):
