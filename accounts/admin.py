@@ -295,6 +295,11 @@ class NewMembershipFormSet(forms.BaseInlineFormSet):
     """The workspace's members are in the other inline's formset: a user already among them is
     this form's error, not the database's (an IntegrityError, a 500)."""
 
+    @classmethod
+    def get_default_prefix(cls):
+        # Its own, whether or not the members' inline is on the page before it.
+        return "new-members"
+
     def clean(self):
         super().clean()
         if self.instance.pk is None:
@@ -341,6 +346,9 @@ class TenantAdmin(OwnedRecordsGo):
     readonly_fields = ["credit_balance", "created_at", "objects_lists"]
     prepopulated_fields = {"slug": ["name"]}
     inlines = [MembershipInline, NewMembershipInline]
+    # A workspace of more members than this lists them from its "members" link, not as forms on
+    # its page (2,000 members made a page of 2.8 MB).
+    MEMBERS_ON_PAGE_MAX = 100
     # Beyond this many jobs a workspace is deleted by `manage.py delete_tenant`, in batches, and
     # the admin does not even collect its rows; fewer jobs can still own too many rows in all.
     ADMIN_DELETE_MAX_JOBS = 10_000
@@ -351,6 +359,7 @@ class TenantAdmin(OwnedRecordsGo):
         ("budgets.project", "projects"),
         ("invoices.invoice", "invoices"),
         ("sharelinks.publiclink", "share links"),
+        ("accounts.membership", "members"),
         ("accounts.apikey", "API keys"),
         ("accounts.creditentry", "credits"),
         ("accounts.auditevent", "audit log"),
@@ -382,6 +391,15 @@ class TenantAdmin(OwnedRecordsGo):
             # Shown as what protects the workspaces: the page refuses the deletion.
             return [], {}, set(), too_big
         return super().get_deleted_objects(objs, request)
+
+    def get_inlines(self, request, obj):
+        if obj is not None and self._members_elsewhere(obj):
+            return [NewMembershipInline]
+        return self.inlines
+
+    def _members_elsewhere(self, tenant) -> bool:
+        members = Membership.objects.filter(tenant=tenant).order_by()
+        return members[: self.MEMBERS_ON_PAGE_MAX + 1].count() > self.MEMBERS_ON_PAGE_MAX
 
     @admin.display(description="Its objects")
     def objects_lists(self, tenant):

@@ -231,8 +231,8 @@ def test_a_workspace_made_in_the_admin_with_credits_is_deleted_there(admin_clien
             "grant_credits": "5",
             "memberships-TOTAL_FORMS": "0",
             "memberships-INITIAL_FORMS": "0",
-            "memberships-2-TOTAL_FORMS": "0",
-            "memberships-2-INITIAL_FORMS": "0",
+            "new-members-TOTAL_FORMS": "0",
+            "new-members-INITIAL_FORMS": "0",
         },
     )
     assert created.status_code == 302

@@ -199,11 +199,11 @@ def test_members_and_the_workspace_edited_in_the_admin_are_in_its_audit_log(admi
             "memberships-0-id": member.pk,
             "memberships-0-tenant": tenant.pk,
             "memberships-0-role": "admin",
-            "memberships-2-TOTAL_FORMS": "1",
-            "memberships-2-INITIAL_FORMS": "0",
-            "memberships-2-0-tenant": tenant.pk,
-            "memberships-2-0-user": newcomer.pk,
-            "memberships-2-0-role": "member",
+            "new-members-TOTAL_FORMS": "1",
+            "new-members-INITIAL_FORMS": "0",
+            "new-members-0-tenant": tenant.pk,
+            "new-members-0-user": newcomer.pk,
+            "new-members-0-role": "member",
         },
     )
     assert response.status_code == 302, response.content.decode()[:2000]
@@ -314,8 +314,8 @@ def _workspace_page_saved(admin_client, tenant, member, changes: dict):
             "memberships-0-id": member.pk,
             "memberships-0-tenant": tenant.pk,
             "memberships-0-role": member.role,
-            "memberships-2-TOTAL_FORMS": "0",
-            "memberships-2-INITIAL_FORMS": "0",
+            "new-members-TOTAL_FORMS": "0",
+            "new-members-INITIAL_FORMS": "0",
             **changes,
         },
     )
@@ -339,10 +339,10 @@ def test_adding_someone_already_a_member_is_an_error_on_the_form(admin_client, t
 
     member = MembershipFactory(tenant=tenant, role="member")
     joining = {
-        "memberships-2-TOTAL_FORMS": "1",
-        "memberships-2-0-tenant": tenant.pk,
-        "memberships-2-0-user": member.user_id,
-        "memberships-2-0-role": "admin",
+        "new-members-TOTAL_FORMS": "1",
+        "new-members-0-tenant": tenant.pk,
+        "new-members-0-user": member.user_id,
+        "new-members-0-role": "admin",
     }
     response = _workspace_page_saved(admin_client, tenant, member, joining)
     assert response.status_code == 200
@@ -439,3 +439,41 @@ def test_workspaces_selected_together_are_refused_before_their_rows_are_collecte
         "accounts_auditevent",
     )
     assert Tenant.objects.filter(pk__in=[tenant.pk, other_tenant.pk]).count() == 2
+
+
+def test_a_workspace_of_many_members_lists_them_from_a_link_and_still_takes_new_ones(
+    admin_client, tenant, monkeypatch
+):
+    from accounts.models import Membership
+    from tests.factories import UserFactory
+
+    monkeypatch.setattr(TenantAdmin, "MEMBERS_ON_PAGE_MAX", 3)
+    for _ in range(4):
+        Membership.objects.create(tenant=tenant, user=UserFactory(), role="member")
+    page = admin_client.get(f"/admin/accounts/tenant/{tenant.pk}/change/").content.decode()
+    assert "memberships-0-role" not in page
+    assert f'<a href="/admin/accounts/membership/?tenant={tenant.pk}">members</a>' in page
+    listed = admin_client.get(f"/admin/accounts/membership/?tenant={tenant.pk}")
+    assert listed.context["cl"].result_count == 4
+
+    newcomer = UserFactory()
+    response = admin_client.post(
+        f"/admin/accounts/tenant/{tenant.pk}/change/",
+        {
+            "name": "Renamed",
+            "slug": tenant.slug,
+            "is_active": "on",
+            "new-members-TOTAL_FORMS": "1",
+            "new-members-INITIAL_FORMS": "0",
+            "new-members-0-tenant": tenant.pk,
+            "new-members-0-user": newcomer.pk,
+            "new-members-0-role": "member",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert Membership.objects.filter(tenant=tenant).count() == 5
+    assert Tenant.objects.get(pk=tenant.pk).name == "Renamed"
+
+    monkeypatch.setattr(TenantAdmin, "MEMBERS_ON_PAGE_MAX", 5)
+    page = admin_client.get(f"/admin/accounts/tenant/{tenant.pk}/change/").content.decode()
+    assert "memberships-4-role" in page

@@ -112,8 +112,8 @@ def test_the_admin_grants_credits_through_the_ledger(admin_client, tenant):
             "grant_credits": "25",
             "memberships-TOTAL_FORMS": "0",
             "memberships-INITIAL_FORMS": "0",
-            "memberships-2-TOTAL_FORMS": "0",
-            "memberships-2-INITIAL_FORMS": "0",
+            "new-members-TOTAL_FORMS": "0",
+            "new-members-INITIAL_FORMS": "0",
         },
     )
     assert response.status_code == 302

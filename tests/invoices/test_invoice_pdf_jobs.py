@@ -614,8 +614,8 @@ def test_drafts_show_their_client_and_seller_as_they_are_and_sent_invoices_as_th
                 "is_active": "on",
                 "memberships-TOTAL_FORMS": "0",
                 "memberships-INITIAL_FORMS": "0",
-                "memberships-2-TOTAL_FORMS": "0",
-                "memberships-2-INITIAL_FORMS": "0",
+                "new-members-TOTAL_FORMS": "0",
+                "new-members-INITIAL_FORMS": "0",
             },
         )
     assert changed.status_code == 200
