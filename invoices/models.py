@@ -6,6 +6,7 @@ from collections import defaultdict
 from decimal import ROUND_HALF_UP, Decimal
 
 import pycountry
+from babel.numbers import get_currency_precision
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -13,7 +14,6 @@ from django.db import IntegrityError, models
 
 from accounts.models import TenantOwned, TenantScopedQuerySet
 
-CENT = Decimal("0.01")
 NUMBER_CONSTRAINT = "invoice_number_per_tenant"
 
 
@@ -24,10 +24,30 @@ def invoice_number_was_taken(error: IntegrityError) -> bool:
     return getattr(diag, "constraint_name", None) == NUMBER_CONSTRAINT
 
 
-def money(value: Decimal) -> Decimal:
-    amount = value.quantize(CENT, rounding=ROUND_HALF_UP)
+def currency_decimals(currency: str) -> int:
+    """The decimals the currency's amounts show (ISO 4217 minor units, from CLDR): 0 for JPY, 2 for
+    EUR, 3 for KWD; 2 for a code CLDR does not know."""
+    return get_currency_precision(currency)
+
+
+def _places(decimals: int) -> Decimal:
+    return Decimal(1).scaleb(-decimals)
+
+
+def money(value: Decimal, currency: str) -> Decimal:
+    """The amount rounded half up to the currency's minor unit (whole yen, cents of euro, fils of
+    dinar): str() of it is what the invoice shows ("999", "999.00", "1.500")."""
+    amount = value.quantize(_places(currency_decimals(currency)), rounding=ROUND_HALF_UP)
     # A negative amount that rounds to nothing is nothing: an invoice never shows "-0.00".
     return amount.copy_abs() if amount.is_zero() else amount
+
+
+def price_shown(value: Decimal, currency: str) -> Decimal:
+    """A price as given, written with at least the currency's decimals: 0.5 JPY, 333 JPY,
+    12.50 EUR, 1.250 KWD."""
+    decimals = currency_decimals(currency)
+    price = value.normalize()
+    return price.quantize(_places(decimals)) if price.as_tuple().exponent > -decimals else price
 
 
 # Control characters (Cc), invisible formatting such as bidi overrides (Cf), and the Unicode line and
@@ -183,26 +203,31 @@ class Invoice(TenantOwned, models.Model):
 
     @property
     def subtotal(self) -> Decimal:
-        return sum((line.net for line in self.lines.all()), Decimal("0.00"))
+        return money(sum((line.net for line in self.lines.all()), Decimal(0)), self.currency)
 
     @property
     def vat_by_rate(self) -> list[dict]:
-        """VAT per rate: the rate applied to the sum of that rate's rounded line amounts."""
+        """VAT per rate: the rate applied to the sum of that rate's rounded line amounts, rounded
+        for the currency."""
         bases = defaultdict(Decimal)
         for line in self.lines.all():
             bases[line.vat_rate] += line.net
         return [
-            {"rate": rate, "base": money(base), "vat": money(base * rate / 100)}
+            {
+                "rate": rate,
+                "base": money(base, self.currency),
+                "vat": money(base * rate / 100, self.currency),
+            }
             for rate, base in sorted(bases.items())
         ]
 
     @property
     def vat_total(self) -> Decimal:
-        return sum((row["vat"] for row in self.vat_by_rate), Decimal("0.00"))
+        return money(sum((row["vat"] for row in self.vat_by_rate), Decimal(0)), self.currency)
 
     @property
     def total(self) -> Decimal:
-        return self.subtotal + self.vat_total
+        return money(self.subtotal + self.vat_total, self.currency)
 
     @property
     def storage_path(self) -> str:
@@ -261,4 +286,8 @@ class InvoiceLine(models.Model):
 
     @property
     def net(self) -> Decimal:
-        return money(self.quantity * self.unit_price)
+        return money(self.quantity * self.unit_price, self.invoice.currency)
+
+    @property
+    def unit_price_shown(self) -> Decimal:
+        return price_shown(self.unit_price, self.invoice.currency)

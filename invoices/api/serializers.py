@@ -61,8 +61,15 @@ class ClientSerializer(KnownFieldsOnly, serializers.ModelSerializer):
 
 def _money_field(**kwargs):
     # No max_digits: computed money must render whatever the stored fields produce, and one line
-    # alone reaches 23 digits (quantity 9 + 3, unit price 12 + 2); an invoice sums many.
-    return serializers.DecimalField(max_digits=None, decimal_places=2, read_only=True, **kwargs)
+    # alone reaches 23 digits (quantity 9 + 3, unit price 12 + 2); an invoice sums many. No
+    # decimal_places: the invoice writes each amount with its currency's decimals.
+    return serializers.DecimalField(
+        max_digits=None,
+        decimal_places=None,
+        read_only=True,
+        help_text="With the currency's decimals (ISO 4217): 999 JPY, 999.00 EUR, 1.500 KWD.",
+        **kwargs,
+    )
 
 
 DEFAULTED = ("quantity", "vat_rate")

@@ -632,3 +632,18 @@ def test_drafts_show_their_client_and_seller_as_they_are_and_sent_invoices_as_th
     text = _pdf_text(sent)
     assert "Paid" in text
     assert "Old Client AS" in text and "Alice's workspace" in text
+
+
+def test_a_change_of_currency_renders_the_pdf_again_at_the_new_precision(api_client, invoice):
+    _run(invoice_pdf_request(invoice=invoice))
+    url = f"/api/v1/invoices/{invoice.pk}"
+    changed = api_client.patch(url, {"currency": "JPY"}, format="json")
+    assert changed.status_code == 200
+    assert (changed.json()["pdf_status"], changed.json()["total"]) == ("pending", "1188")
+    invoice.refresh_from_db()
+    assert _run(invoice.pdf_job).status == Job.Status.COMPLETED
+    invoice.refresh_from_db()
+    assert invoice.pdf_status == Invoice.PdfStatus.READY
+    text = PdfReader(io.BytesIO(invoice.pdf_file.read())).pages[0].extract_text()
+    # 10 × 95 with 25 % VAT: 237.50 of VAT is 238 yen.
+    assert "VAT 25 % on 950 238 JPY" in text and "Total 1188 JPY" in text

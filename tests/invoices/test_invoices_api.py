@@ -467,3 +467,59 @@ def test_an_invoice_created_as_its_client_is_deleted_is_a_conflict(api_client, t
     assert response.status_code == 409
     assert response.json()["code"] == "CONFLICT"
     assert not Invoice.objects.exists() and not InvoiceLine.objects.exists()
+
+
+# Each line's amount, the VAT rows (rate, base, VAT), the subtotal and the total, per currency.
+ROUNDED_PER_CURRENCY = {
+    # Whole yen, half up on each line: 3 × 12.50 is 38, and 10 % of it 4.
+    "JPY": (
+        ["38", "999", "2"],
+        [("0.00", "2", "0"), ("8.00", "999", "80"), ("10.00", "38", "4")],
+        ("1039", "1123"),
+    ),
+    "EUR": (
+        ["37.50", "999.00", "1.50"],
+        [("0.00", "1.50", "0.00"), ("8.00", "999.00", "79.92"), ("10.00", "37.50", "3.75")],
+        ("1038.00", "1121.67"),
+    ),
+    # The dinar's three decimals (fils).
+    "KWD": (
+        ["37.500", "999.000", "1.500"],
+        [("0.00", "1.500", "0.000"), ("8.00", "999.000", "79.920"), ("10.00", "37.500", "3.750")],
+        ("1038.000", "1121.670"),
+    ),
+}
+
+
+def test_amounts_are_rounded_per_line_and_shown_at_the_currencys_precision(api_client):
+    lines = [
+        {"description": "Stickers", "quantity": "3", "unit_price": "12.50", "vat_rate": "10"},
+        {"description": "Books", "quantity": "3", "unit_price": "333", "vat_rate": "8"},
+        {"description": "Pins", "quantity": "3", "unit_price": "0.50", "vat_rate": "0"},
+    ]
+    for currency, (amounts, vat, (subtotal, total)) in ROUNDED_PER_CURRENCY.items():
+        created = api_client.post(
+            "/api/v1/invoices",
+            {"number": f"2026-{currency}", "currency": currency, "lines": lines},
+            format="json",
+        )
+        assert created.status_code == 201, created.json()
+        for body in (
+            created.json(),
+            api_client.get(f"/api/v1/invoices/{created.json()['id']}").json(),
+        ):
+            assert [item["amount"] for item in body["lines"]] == amounts, currency
+            assert [item["unit_price"] for item in body["lines"]] == ["12.50", "333.00", "0.50"]
+            assert [(row["rate"], row["base"], row["vat"]) for row in body["vat"]] == vat, currency
+            assert (body["subtotal"], body["total"]) == (subtotal, total), currency
+
+
+def test_a_discount_in_yen_rounding_to_nothing_shows_no_negative_zero(api_client):
+    discount = {"description": "Discount", "quantity": "1", "unit_price": "-0.40", "vat_rate": "0"}
+    body = api_client.post(
+        "/api/v1/invoices",
+        {"number": "2026-0001", "currency": "JPY", "lines": [discount]},
+        format="json",
+    ).json()
+    assert body["lines"][0]["amount"] == "0"
+    assert body["vat"] == [{"rate": "0.00", "base": "0", "vat": "0"}]

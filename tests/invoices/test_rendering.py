@@ -218,3 +218,30 @@ def test_text_in_any_script_renders_with_a_font_that_has_it(
     assert any(font in name for name in fonts), fonts
     text = pdf.pages[0].extract_text()
     assert client_name in text and description in text
+
+
+def test_the_pdf_shows_yen_as_whole_units_and_keeps_a_unit_price_fraction(tenant):
+    books = InvoiceFactory(tenant=tenant, currency="JPY")
+    line(books, "Books", 3, "333", 0)
+    text = "\n".join(_text(html_to_pdf(invoice_html(books)).content))
+    assert "Books 3 333 0 999" in text
+    assert "Total 999 JPY" in text and "999.00" not in text
+
+    invoice = InvoiceFactory(tenant=tenant, currency="JPY")
+    line(invoice, "Stickers", 3, "12.50", 10, order=0)
+    line(invoice, "Pins", 3, "0.50", 0, order=1)
+    text = "\n".join(_text(html_to_pdf(invoice_html(invoice)).content))
+    assert "Stickers 3 12.5 10 38" in text  # 37.50 rounded half up on its line
+    assert "Pins 3 0.5 0 2" in text
+    assert "Subtotal 40 JPY" in text
+    assert "VAT 0 % on 2 0 JPY" in text and "VAT 10 % on 38 4 JPY" in text
+    assert "Total 44 JPY" in text
+
+
+def test_the_pdf_shows_dinars_with_three_decimals(tenant):
+    invoice = InvoiceFactory(tenant=tenant, currency="KWD")
+    line(invoice, "Consulting", 1, "1.50", 5)
+    text = "\n".join(_text(html_to_pdf(invoice_html(invoice)).content))
+    assert "Consulting 1 1.500 5 1.500" in text
+    assert "VAT 5 % on 1.500 0.075 KWD" in text  # to the fils, not 0.080
+    assert "Total 1.575 KWD" in text
