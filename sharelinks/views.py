@@ -1,6 +1,7 @@
 import functools
 import logging
 
+from csp.decorators import csp_exempt
 from django.conf import settings
 from django.db import transaction
 from django.http import Http404, HttpResponse
@@ -31,7 +32,8 @@ PREFETCH_HEADERS = ("Sec-Purpose", "Purpose", "X-Purpose", "X-Moz")
 def _public(view):
     """Every answer of a public page carries PUBLIC_HEADERS, refusals (405, 429) included. A public
     page takes no input and acts for nobody, so CSRF has nothing to protect: without the exemption
-    an unsafe method would get the CSRF failure page, not the page's own 405 with its headers."""
+    an unsafe method would get the CSRF failure page, not the page's own 405 with its headers.
+    Its Content-Security-Policy is the only one: the site's (CSP_REPORT_ONLY) is not sent beside it."""
 
     @functools.wraps(view)
     def wrapped(request, *args, **kwargs):
@@ -41,7 +43,7 @@ def _public(view):
         response["Referrer-Policy"] = "no-referrer"
         return response
 
-    return csrf_exempt(wrapped)
+    return csrf_exempt(csp_exempt(REPORT_ONLY=True)(wrapped))
 
 
 def _is_prefetch(request) -> bool:

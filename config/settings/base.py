@@ -9,6 +9,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import environ
+from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 from kombu import Exchange, Queue
 
@@ -137,6 +138,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_celery_beat",
+    "csp",
     "core",
     "accounts",
     "jobs",
@@ -152,6 +154,8 @@ MIDDLEWARE = [
     "core.middleware.RateLimitHeadersMiddleware",
     "core.middleware.ApiPrivateMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Before whitenoise, so the static files it serves carry the policy too.
+    "core.middleware.SitePolicyMiddleware",
     # Serves STATIC_ROOT (the admin's and the API docs' assets) from the web processes.
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -181,6 +185,29 @@ TEMPLATES = [
         },
     },
 ]
+
+# Content-Security-Policy of every answer that has none of its own (the public pages keep theirs):
+# the admin and the API docs load nothing but the site's own scripts, styles, fonts and images.
+# (Not named CSP_*: django-csp reads such settings as its old format and refuses to start.)
+_csp_report_uri = env("CSP_REPORT_URI", default="")
+_csp = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        # A nonce for the one inline script a page of a dependency keeps (django-celery-beat's).
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+        "report-uri": [_csp_report_uri] if _csp_report_uri else None,
+    }
+}
+if env.bool("CSP_REPORT_ONLY", default=False):
+    CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY_REPORT_ONLY = None, _csp
+else:
+    CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY_REPORT_ONLY = _csp, None
 
 # Database: a SQLite file by default (the embedded mode), PostgreSQL through psycopg 3 in production.
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'offload.sqlite3'}")}
