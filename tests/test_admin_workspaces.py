@@ -199,11 +199,7 @@ def test_members_and_the_workspace_edited_in_the_admin_are_in_its_audit_log(admi
             "memberships-0-id": member.pk,
             "memberships-0-tenant": tenant.pk,
             "memberships-0-role": "admin",
-            "new-members-TOTAL_FORMS": "1",
-            "new-members-INITIAL_FORMS": "0",
-            "new-members-0-tenant": tenant.pk,
-            "new-members-0-user": newcomer.pk,
-            "new-members-0-role": "member",
+            **_joining(tenant, newcomer),
         },
     )
     assert response.status_code == 302, response.content.decode()[:2000]
@@ -301,6 +297,17 @@ def test_a_workspaces_page_names_its_members_in_a_fixed_number_of_queries(admin_
     assert first.user.username in page
 
 
+def _joining(tenant, user, role="member") -> dict:
+    """The workspace page's form fields adding `user` under *New members*."""
+    return {
+        "new-members-TOTAL_FORMS": "1",
+        "new-members-INITIAL_FORMS": "0",
+        "new-members-0-tenant": tenant.pk,
+        "new-members-0-user": user.pk,
+        "new-members-0-role": role,
+    }
+
+
 def _workspace_page_saved(admin_client, tenant, member, changes: dict):
     """The workspace's page saved with its one `member` as they are, and `changes` to its form."""
     return admin_client.post(
@@ -338,12 +345,7 @@ def test_adding_someone_already_a_member_is_an_error_on_the_form(admin_client, t
     from tests.factories import MembershipFactory
 
     member = MembershipFactory(tenant=tenant, role="member")
-    joining = {
-        "new-members-TOTAL_FORMS": "1",
-        "new-members-0-tenant": tenant.pk,
-        "new-members-0-user": member.user_id,
-        "new-members-0-role": "admin",
-    }
+    joining = _joining(tenant, member.user, role="admin")
     response = _workspace_page_saved(admin_client, tenant, member, joining)
     assert response.status_code == 200
     assert f"{member.user} is already a member of this workspace." in response.content.decode()
@@ -463,11 +465,7 @@ def test_a_workspace_of_many_members_lists_them_from_a_link_and_still_takes_new_
             "name": "Renamed",
             "slug": tenant.slug,
             "is_active": "on",
-            "new-members-TOTAL_FORMS": "1",
-            "new-members-INITIAL_FORMS": "0",
-            "new-members-0-tenant": tenant.pk,
-            "new-members-0-user": newcomer.pk,
-            "new-members-0-role": "member",
+            **_joining(tenant, newcomer),
         },
     )
     assert response.status_code == 302, response.content.decode()[:2000]
