@@ -1,8 +1,11 @@
 """A shared resource deleted takes its links out of use, whichever way it goes."""
 
+import importlib
+import uuid
 from io import StringIO
 
 import pytest
+from django.apps import apps
 from django.core.management import call_command
 
 from accounts.models import AuditEvent, Tenant
@@ -79,3 +82,44 @@ def test_a_workspace_deleted_takes_its_shared_resources_and_links_with_it(
 
     assert not Tenant.objects.filter(pk=tenant.pk).exists()
     assert not PublicLink.objects.exists() and not AuditEvent.objects.exists()
+
+
+def test_the_upgrade_ends_the_links_of_resources_deleted_before_it(tenant, other_tenant):
+    migration = importlib.import_module("sharelinks.migrations.0006_end_links_of_deleted_resources")
+    deck = Deck.objects.create(tenant=tenant, title="Kept")
+    bobs = Deck.objects.create(tenant=other_tenant, title="Bob's")
+    job = Job.objects.create(tenant=tenant, type="flashcard_generation", status="completed")
+    Flashcard.objects.create(tenant=tenant, job=job, generation_id=job.pk, question="Q", answer="A")
+
+    def link(resource_type, resource_id, **fields):
+        return PublicLink.objects.create(
+            tenant=tenant,
+            resource_type=resource_type,
+            resource_id=str(resource_id),
+            token_hash=uuid.uuid4().hex,
+            **fields,
+        )
+
+    kept = [link("deck", deck.pk), link("flashcard_set", job.pk)]
+    revoked = link("deck", deck.pk + bobs.pk + 1, is_active=False, deactivated_reason="revoked")
+    gone = [
+        link("deck", deck.pk + bobs.pk + 1),
+        link("deck", bobs.pk),
+        link("story", 1),
+        link("skill_tree", 1),
+        link("image", 1),
+        link("invoice_pdf", 1),
+        link("flashcard_set", uuid.uuid4()),
+    ]
+
+    migration.end_links_of_deleted_resources(apps, None)
+
+    active = PublicLink.objects.filter(is_active=True).values_list("pk", flat=True)
+    assert sorted(active) == sorted(link.pk for link in kept)
+    ended = PublicLink.objects.filter(deactivated_reason="resource_deleted")
+    assert sorted(ended.values_list("pk", flat=True)) == sorted(link.pk for link in gone)
+    assert PublicLink.objects.get(pk=revoked.pk).deactivated_reason == "revoked"
+    audited = AuditEvent.objects.filter(
+        action="deactivate", metadata={"reason": "resource_deleted"}
+    )
+    assert sorted(int(event.resource_id) for event in audited) == sorted(link.pk for link in gone)
