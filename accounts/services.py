@@ -30,7 +30,7 @@ from accounts.models import (
     Tenant,
     api_key_hash,
 )
-from core.deletion import delete_in_batches
+from core.deletion import delete_in_batches, workspace_deletion
 from core.errors import Conflict, InsufficientCredits
 from core.metrics import ALERTS_CREATED, metric_inc
 
@@ -366,11 +366,12 @@ def tenant_delete(
         tenant.is_active = False
         tenant.save(update_fields=["is_active"])
     deleted = {}
-    for rows in tenant_rows(tenant):
-        kind = str(rows.model._meta.verbose_name_plural)
-        progress = progress_for(kind, rows.count()) if progress_for else None
-        if count := delete_in_batches(rows, progress=progress):
-            deleted[kind] = count
+    with workspace_deletion(tenant.pk):
+        for rows in tenant_rows(tenant):
+            kind = str(rows.model._meta.verbose_name_plural)
+            progress = progress_for(kind, rows.count()) if progress_for else None
+            if count := delete_in_batches(rows, progress=progress):
+                deleted[kind] = count
     tenant.delete()
     return deleted
 

@@ -1,10 +1,29 @@
 """Deleting many rows, with what cascades from them, a batch at a time."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 from django.db.models import QuerySet
 
 DELETE_BATCH = 1000
+_workspace_deleted: ContextVar[int | None] = ContextVar("workspace_deleted", default=None)
+
+
+@contextmanager
+def workspace_deletion(tenant_id: int) -> Iterator[None]:
+    """While the workspace's rows are deleted, batch after batch: what reacts to a row deleted
+    (post_delete) asks workspace_deleted() to know that the whole workspace goes."""
+    reset = _workspace_deleted.set(tenant_id)
+    try:
+        yield
+    finally:
+        _workspace_deleted.reset(reset)
+
+
+def workspace_deleted() -> int | None:
+    """The id of the workspace being deleted here (workspace_deletion), if any."""
+    return _workspace_deleted.get()
 
 
 def delete_in_batches(rows: QuerySet, *, progress: Callable[[int], object] | None = None) -> int:

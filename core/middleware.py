@@ -69,11 +69,13 @@ class NulQueryMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        # Percent-encoding is the only way a NUL reaches a query string.
+        # Percent-encoding is the only way a NUL reaches a query string. Answered here rather than
+        # raised: with DEBUG on (the embedded default) Django would answer with its debug page.
         if "%00" in request.META.get("QUERY_STRING", ""):
-            raise NulInQueryString(
-                [name for name, values in request.GET.lists() if "\x00" in name + "".join(values)]
-            )
+            names = [
+                name for name, values in request.GET.lists() if "\x00" in name + "".join(values)
+            ]
+            return bad_request(request, NulInQueryString(names))
         return self.get_response(request)
 
 

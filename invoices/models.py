@@ -1,9 +1,10 @@
+import functools
 import hashlib
 import json
 import re
 import unicodedata
 from collections import defaultdict
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Context, Decimal, localcontext
 
 import pycountry
 from babel.numbers import get_currency_precision
@@ -15,6 +16,10 @@ from django.db import IntegrityError, models
 from accounts.models import TenantOwned, TenantScopedQuerySet
 
 NUMBER_CONSTRAINT = "invoice_number_per_tenant"
+# An invoice's sums are exact: one line reaches 26 digits (quantity 9 + 3, unit price 12 + 2), and
+# the default context's 28 would round the sums of many lines, then refuse to round such a sum to a
+# currency of 3 or 4 decimals (KWD, CLF): an InvalidOperation, every page showing the invoice a 500.
+MONEY_CONTEXT = Context(prec=100, rounding=ROUND_HALF_UP)
 
 
 def invoice_number_was_taken(error: IntegrityError) -> bool:
@@ -22,6 +27,17 @@ def invoice_number_was_taken(error: IntegrityError) -> bool:
     the check and the write (a racing request's invoice is invisible to the check)."""
     diag = getattr(error.__cause__, "diag", None)
     return getattr(diag, "constraint_name", None) == NUMBER_CONSTRAINT
+
+
+def exact(compute):
+    """`compute` with MONEY_CONTEXT's precision."""
+
+    @functools.wraps(compute)
+    def wrapped(*args):
+        with localcontext(MONEY_CONTEXT):
+            return compute(*args)
+
+    return wrapped
 
 
 def currency_decimals(currency: str) -> int:
@@ -202,10 +218,12 @@ class Invoice(TenantOwned, models.Model):
         return sorted(self.lines.all(), key=lambda line: (line.sort_order, line.pk or 0))
 
     @property
+    @exact
     def subtotal(self) -> Decimal:
         return money(sum((line.net for line in self.lines.all()), Decimal(0)), self.currency)
 
     @property
+    @exact
     def vat_by_rate(self) -> list[dict]:
         """VAT per rate: the rate applied to the sum of that rate's rounded line amounts, rounded
         for the currency."""
@@ -222,10 +240,12 @@ class Invoice(TenantOwned, models.Model):
         ]
 
     @property
+    @exact
     def vat_total(self) -> Decimal:
         return money(sum((row["vat"] for row in self.vat_by_rate), Decimal(0)), self.currency)
 
     @property
+    @exact
     def total(self) -> Decimal:
         return money(self.subtotal + self.vat_total, self.currency)
 
@@ -285,6 +305,7 @@ class InvoiceLine(models.Model):
         return self.description[:60]
 
     @property
+    @exact
     def net(self) -> Decimal:
         return money(self.quantity * self.unit_price, self.invoice.currency)
 

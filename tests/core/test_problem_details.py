@@ -36,7 +36,9 @@ def test_unparseable_json_is_400(api_client):
     _assert_problem(response, 400, "INVALID_REQUEST")
 
 
-def test_a_nul_character_in_a_query_parameter_is_400(api_client):
+@pytest.mark.parametrize("debug", [False, True])
+def test_a_nul_character_in_a_query_parameter_is_400(api_client, settings, debug):
+    settings.DEBUG = debug
     body = _assert_problem(api_client.get("/api/v1/jobs?status=pending%00"), 400, "INVALID_REQUEST")
     assert body["detail"] == "A query parameter contains a NUL character."
     assert body["errors"] == {"status": ["Contains a NUL character."]}

@@ -523,3 +523,25 @@ def test_a_discount_in_yen_rounding_to_nothing_shows_no_negative_zero(api_client
     ).json()
     assert body["lines"][0]["amount"] == "0"
     assert body["vat"] == [{"rate": "0.00", "base": "0", "vat": "0"}]
+
+
+def test_the_largest_amounts_are_exact_in_a_currency_of_four_decimals(api_client):
+    # Each line the most its quantity and unit price allow, at 100 % VAT: a total of 29 digits
+    # (25 before the Chilean Unidad de Fomento's 4 decimals), past the default Decimal context.
+    most = {
+        "description": "All of it",
+        "quantity": "999999999.999",
+        "unit_price": "999999999999.99",
+        "vat_rate": "100",
+    }
+    created = api_client.post(
+        "/api/v1/invoices",
+        {"number": "2026-CLF", "currency": "CLF", "lines": [most] * 501},
+        format="json",
+    )
+    assert created.status_code == 201, created.content
+    subtotal = "500999999999493990000000.0000"
+    for body in (created.json(), api_client.get("/api/v1/invoices").json()["results"][0]):
+        assert body["lines"][0]["amount"] == "999999999998990000000.0000"
+        assert body["vat"] == [{"rate": "100.00", "base": subtotal, "vat": subtotal}]
+        assert (body["subtotal"], body["total"]) == (subtotal, "1001999999998987980000000.0000")

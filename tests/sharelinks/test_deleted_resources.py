@@ -7,6 +7,8 @@ from io import StringIO
 import pytest
 from django.apps import apps
 from django.core.management import call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from accounts.models import AuditEvent, Tenant
 from generations.models import Deck, Flashcard
@@ -123,3 +125,28 @@ def test_the_upgrade_ends_the_links_of_resources_deleted_before_it(tenant, other
         action="deactivate", metadata={"reason": "resource_deleted"}
     )
     assert sorted(int(event.resource_id) for event in audited) == sorted(link.pk for link in gone)
+
+
+def _workspace_deletion_queries(slug: str, shared: int) -> int:
+    """The queries `delete_tenant` makes for a workspace of `shared` decks and as many flashcard
+    sets of 10 cards, each shared."""
+    tenant = Tenant.objects.create(name=slug, slug=slug)
+    for _ in range(shared):
+        deck = Deck.objects.create(tenant=tenant, title="Shared")
+        share_link_create(tenant=tenant, resource_type="deck", resource_id=deck.pk)
+        job = Job.objects.create(tenant=tenant, type="flashcard_generation", status="completed")
+        Flashcard.objects.bulk_create(
+            Flashcard(tenant=tenant, job=job, generation_id=job.pk, question="Q?", answer="A")
+            for _ in range(10)
+        )
+        share_link_create(tenant=tenant, resource_type="flashcard_set", resource_id=job.pk)
+    with CaptureQueriesContext(connection) as queries:
+        call_command("delete_tenant", slug, "--no-input", stdout=StringIO())
+    assert not Tenant.objects.filter(slug=slug).exists()
+    return len(queries)
+
+
+def test_delete_tenant_makes_no_more_queries_for_more_shared_resources(db):
+    # Each deck and card deleted would otherwise look for its links, and deactivate and audit
+    # them, one by one: hours for a workspace of millions of cards.
+    assert _workspace_deletion_queries("small", 2) == _workspace_deletion_queries("large", 9)
