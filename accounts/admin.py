@@ -393,7 +393,10 @@ class TenantAdmin(OwnedRecordsGo):
         return super().get_deleted_objects(objs, request)
 
     def get_inlines(self, request, obj):
-        if obj is not None and self._members_elsewhere(obj):
+        # A page sent with its members' forms (opened before the workspace grew past the limit)
+        # is saved with them: their changes are not dropped.
+        sent_with_members = request.method == "POST" and "memberships-TOTAL_FORMS" in request.POST
+        if obj is not None and not sent_with_members and self._members_elsewhere(obj):
             return [NewMembershipInline]
         return self.inlines
 

@@ -475,3 +475,18 @@ def test_a_workspace_of_many_members_lists_them_from_a_link_and_still_takes_new_
     monkeypatch.setattr(TenantAdmin, "MEMBERS_ON_PAGE_MAX", 5)
     page = admin_client.get(f"/admin/accounts/tenant/{tenant.pk}/change/").content.decode()
     assert "memberships-4-role" in page
+
+
+def test_a_page_opened_before_the_workspace_grew_past_the_limit_saves_its_members_changes(
+    admin_client, tenant, monkeypatch
+):
+    from accounts.models import Membership
+    from tests.factories import MembershipFactory
+
+    member = MembershipFactory(tenant=tenant, role="member")
+    monkeypatch.setattr(TenantAdmin, "MEMBERS_ON_PAGE_MAX", 0)
+
+    response = _workspace_page_saved(admin_client, tenant, member, {"memberships-0-role": "admin"})
+
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert Membership.objects.get(pk=member.pk).role == "admin"
