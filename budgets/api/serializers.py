@@ -74,6 +74,21 @@ class ProjectSerializer(KnownFieldsOnly, serializers.ModelSerializer):
         fields = ["id", "name", "status", "hourly_rate", "budget", "created_at"]
         read_only_fields = ["created_at"]
 
+    def validate(self, attrs):
+        # The budget is sent back as read (a GET's body PATCHed back) or set where it is set:
+        # a changed one here would be dropped while the answer says 200.
+        if isinstance(self.initial_data, dict) and "budget" in self.initial_data:
+            budget = getattr(self.instance, "budget", None) if self.instance else None
+            shown = ProjectBudgetSerializer(budget).data if budget is not None else None
+            if self.initial_data["budget"] != shown:
+                where = (
+                    f"/api/v1/projects/{self.instance.pk}/budget"
+                    if self.instance
+                    else "/api/v1/projects/{id}/budget once the project exists"
+                )
+                raise serializers.ValidationError({"budget": [f"Set it with PUT {where}."]})
+        return attrs
+
 
 class TenantProjectField(serializers.PrimaryKeyRelatedField):
     """A project of the caller's workspace; any other id is simply not found."""

@@ -549,3 +549,29 @@ def test_budget_alerts_filter_by_project(api_client, tenant, tenant_admin):
     response = api_client.get("/api/v1/budget-alerts?project=first")
     assert response.status_code == 400
     assert response.json()["errors"] == {"project": ["Must be a project id."]}
+
+
+def test_a_budget_sent_with_the_project_is_set_where_budgets_are_set(api_client, tenant):
+    created = api_client.post(
+        "/api/v1/projects", {"name": "Roof", "budget": {"hours_budget": "40"}}, format="json"
+    )
+    assert created.status_code == 400
+    assert created.json()["errors"]["budget"] == [
+        "Set it with PUT /api/v1/projects/{id}/budget once the project exists."
+    ]
+    project = api_client.post("/api/v1/projects", {"name": "Roof"}, format="json").json()
+    url = f"/api/v1/projects/{project['id']}"
+    api_client.put(f"{url}/budget", {"hours_budget": "40"}, format="json")
+    read = api_client.get(url).json()
+
+    changed = api_client.patch(
+        url, {"budget": {**read["budget"], "hours_budget": "80.00"}}, format="json"
+    )
+    assert changed.status_code == 400
+    assert changed.json()["errors"]["budget"] == [f"Set it with PUT {url}/budget."]
+    assert api_client.get(url).json()["budget"]["hours_budget"] == "40.00"
+
+    sent_back = api_client.put(url, {**read, "name": "Roof and walls"}, format="json")
+    assert sent_back.status_code == 200, sent_back.json()
+    assert sent_back.json()["name"] == "Roof and walls"
+    assert api_client.patch(url, {"budget": None}, format="json").status_code == 400
