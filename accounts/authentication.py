@@ -32,6 +32,9 @@ class Principal:
         return f"key:{self.api_key.pk}" if self.api_key else f"user:{self.user.pk}"
 
 
+INVALID_KEY = "The API key is invalid, expired or revoked."
+
+
 class ApiKeyAuthentication(authentication.BaseAuthentication):
     """`Authorization: Bearer <key>` or `X-Api-Key: <key>`."""
 
@@ -43,7 +46,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             return None
         api_key = api_key_authenticate(plaintext)
         if api_key is None:
-            raise exceptions.AuthenticationFailed("The API key is invalid, expired or revoked.")
+            raise exceptions.AuthenticationFailed(INVALID_KEY)
         bind_log_context(tenant=api_key.tenant.slug)
         return Principal(tenant=api_key.tenant, role=api_key.role, api_key=api_key), api_key
 

@@ -1,5 +1,6 @@
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import generics, mixins, status, viewsets
+from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -14,7 +15,8 @@ from accounts.api.serializers import (
     CreditEntrySerializer,
     MeSerializer,
 )
-from accounts.models import ApiKey, AuditEvent, CreditEntry
+from accounts.authentication import INVALID_KEY
+from accounts.models import ApiKey, AuditEvent, CreditEntry, Tenant
 from accounts.permissions import IsTenantAdmin
 from accounts.services import api_key_create, api_key_revoke
 from core.idempotency import idempotent
@@ -24,7 +26,11 @@ class MeApi(APIView):
     @extend_schema(responses=MeSerializer, summary="The caller's workspace and key")
     def get(self, request):
         principal = request.user
-        principal.tenant.refresh_from_db(fields=["credit_balance"])
+        try:
+            principal.tenant.refresh_from_db(fields=["credit_balance"])
+        except Tenant.DoesNotExist:
+            # Deleted since the key was read (from the cache): the key went with it.
+            raise AuthenticationFailed(INVALID_KEY) from None
         data = {"tenant": principal.tenant, "role": principal.role, "api_key": principal.api_key}
         return Response(MeSerializer(data).data)
 

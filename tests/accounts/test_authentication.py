@@ -119,3 +119,23 @@ def test_the_plaintext_key_is_stored_nowhere(key_and_client):
             )
             assert cursor.fetchone()[0] == 0, f"{table}.{column} holds the key"
     assert len(columns) > 20
+
+
+def test_a_workspace_deleted_between_authentication_and_me_is_401(
+    key_and_client, tenant, monkeypatch
+):
+    from accounts import authentication
+    from accounts.models import Tenant
+
+    _, plaintext, client = key_and_client
+    authenticate = authentication.api_key_authenticate
+
+    def authenticated_then_deleted(presented):
+        # Another process deletes the workspace while this request is past its key check.
+        api_key = authenticate(presented)
+        Tenant.objects.filter(pk=api_key.tenant_id).delete()
+        return api_key
+
+    monkeypatch.setattr(authentication, "api_key_authenticate", authenticated_then_deleted)
+
+    _assert_unauthorized(client.get("/api/v1/me", HTTP_AUTHORIZATION=f"Bearer {plaintext}"))
