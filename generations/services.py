@@ -166,6 +166,7 @@ def distractor_handle(ctx) -> dict:
     ).first()
     if card is None:
         raise PermanentError("NOT_FOUND", "The flashcard no longer exists.")
+    ctx.progress(10, "writing the wrong answers")
     wanted = ctx.payload["count"]
     output = provider_get().generate(
         "distractors",

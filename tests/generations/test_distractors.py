@@ -62,3 +62,29 @@ def test_generating_distractors_again_replaces_the_cards_choices(api_client, cli
     assert [c["distractors"] for c in listed] == [again["result"]["distractors"]]
     choices = _choices(client, settings, again)
     assert sorted(choices) == sorted([card.answer, *again["result"]["distractors"]])
+
+
+def test_a_poll_while_the_model_writes_the_wrong_answers_says_so(api_client, monkeypatch):
+    from generations import services
+
+    _generate(api_client, {"kind": "flashcards", "text": CELLS, "count": 1})
+    polled = []
+    provider = services.provider_get()
+
+    class Watched:
+        def generate(self, kind, data):
+            polled.append(api_client.get(f"/api/v1/generations/{job_id}").json())
+            return provider.generate(kind, data)
+
+    monkeypatch.setattr(services, "provider_get", Watched)
+    submitted = api_client.post(
+        "/api/v1/generations",
+        {"kind": "distractors", "flashcard_id": Flashcard.objects.get().pk},
+        format="json",
+    )
+    job_id = submitted.json()["id"]
+    job_execute(job_id=job_id)
+
+    assert [(job["status"], job["progress"], job["message"]) for job in polled] == [
+        ("processing", 10, "writing the wrong answers")
+    ]
