@@ -5,7 +5,7 @@ from rest_framework import serializers
 
 from core.validation import KnownFieldsOnly
 from jobs.models import Job, JobEvent, Priority
-from jobs.registry import job_type_get
+from jobs.registry import job_type_get, job_types
 from jobs.selectors import job_queue_position
 
 
@@ -136,6 +136,13 @@ class JobListQuerySerializer(serializers.Serializer):
         allow_blank=True,
         help_text=f"Comma-separated job ids (at most {MAX_IDS}), all answered on one page.",
     )
+
+    def validate_type(self, value: str) -> str:
+        # A misspelt type is an error rather than a list that looks as though no such job ran.
+        if job_type_get(value) is None:
+            names = ", ".join(job_type.name for job_type in job_types())
+            raise serializers.ValidationError(f"Unknown job type; one of {names}.")
+        return value
 
     def validate_ids(self, value: str) -> list[str]:
         ids = [part.strip() for part in value.split(",") if part.strip()]

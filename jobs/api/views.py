@@ -82,7 +82,11 @@ class JobListCreateApi(TenantScopedMixin, generics.ListAPIView):
     @extend_schema(
         parameters=[
             OpenApiParameter("status", enum=Job.Status.values),
-            OpenApiParameter("type", str),
+            OpenApiParameter(
+                "type",
+                str,
+                description="A job type (`diagnostic`, `invoice_pdf`...); another is 400.",
+            ),
             OpenApiParameter(
                 "ids", str, description="Comma-separated job ids: a batch status look-up."
             ),

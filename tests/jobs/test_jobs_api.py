@@ -237,7 +237,18 @@ def test_list_filters_by_status_type_and_ids(api_client, tenant):
     assert [job["id"] for job in by_status] == [str(done.pk)]
     by_ids = api_client.get(f"/api/v1/jobs?ids={pending.pk},{done.pk}").json()["results"]
     assert {job["id"] for job in by_ids} == {str(done.pk), str(pending.pk)}
-    assert api_client.get("/api/v1/jobs?type=other").json()["results"] == []
+    assert api_client.get("/api/v1/jobs?type=diagnostic").json()["results"] != []
+    assert api_client.get("/api/v1/jobs?type=invoice_pdf").json()["results"] == []
+
+
+def test_listing_an_unknown_type_is_400_naming_the_types(api_client, tenant):
+    JobFactory(tenant=tenant)
+
+    response = api_client.get("/api/v1/jobs?type=diagnostics")
+
+    assert response.status_code == 400
+    assert response.json()["code"] == "INVALID_REQUEST"
+    assert "diagnostic," in response.json()["errors"]["type"][0]
 
 
 def test_a_batch_look_up_answers_every_job_it_names_on_one_page(api_client, tenant):
