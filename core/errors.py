@@ -196,10 +196,18 @@ def malformed_request_error(exc: Exception) -> ApiError:
     return InvalidRequest()
 
 
+def unlisted(response):
+    """An error page that may stand in for a public share page: it leaks no address and is not
+    indexed."""
+    response["Referrer-Policy"] = "no-referrer"
+    response["X-Robots-Tag"] = "noindex"
+    return response
+
+
 def bad_request(request, exception):
     """Django's 400 page (handler400): under /api/, problem+json like every other API error."""
     if not is_api_request(request):
-        return defaults.bad_request(request, exception)
+        return unlisted(defaults.bad_request(request, exception))
     error = malformed_request_error(exception)
     return problem_response(
         status_code=error.status_code,

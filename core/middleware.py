@@ -17,6 +17,7 @@ from core.errors import (
     bad_request,
     is_api_request,
     problem_response,
+    unlisted,
 )
 from core.request_context import fresh_log_context, set_request_id
 
@@ -194,10 +195,7 @@ def _outage_response(request, exception) -> HttpResponse:
             detail=ServiceUnavailable.default_detail,
         )
     else:
-        response = render(request, "503.html", status=503)
-        # The page may stand in for a public share page: it leaks no address and is not indexed.
-        response["Referrer-Policy"] = "no-referrer"
-        response["X-Robots-Tag"] = "noindex"
+        response = unlisted(render(request, "503.html", status=503))
     response["Retry-After"] = str(OUTAGE_RETRY_AFTER)
     return response
 

@@ -70,6 +70,20 @@ def test_unknown_expired_revoked_and_used_up_links_answer_the_same_404(client, t
     assert all(response["Referrer-Policy"] == "no-referrer" for response in answers)
 
 
+def test_a_malformed_request_for_a_link_is_refused_unlisted_and_counts_no_view(
+    client, tenant, deck
+):
+    link, token = _link(tenant, deck)
+
+    response = client.get(f"/s/{token}?utm_source=%00")
+
+    assert response.status_code == 400
+    assert response["Referrer-Policy"] == "no-referrer"
+    assert response["X-Robots-Tag"] == "noindex"
+    link.refresh_from_db()
+    assert link.view_count == 0
+
+
 def test_the_token_is_not_in_the_database(tenant, deck):
     _, token = _link(tenant, deck)
     with connection.cursor() as cursor:
