@@ -42,16 +42,13 @@ IF_NONE_MATCH = OpenApiParameter(
     "with no body.",
 )
 
-# Operations that submit a job: counted against the submission limits, and may be refused for
-# want of credits.
-SUBMITTING_PATHS = ("/api/v1/jobs", "/api/v1/generations", "/api/v1/jobs/{id}/retry")
 # Jobs a client polls until they finish.
 POLLED_PATHS = ("/api/v1/jobs/{id}", "/api/v1/generations/{id}")
 # Creates whose body names an object of the workspace, and so may not find it.
 NAMING_CREATES = {"/api/v1/share-links": "no resource of that type and id in your workspace"}
-# Reads are counted against their limit after content negotiation, authentication and
+# Reads and writes are counted against their limit after content negotiation, authentication and
 # permissions: these refusals come before it and carry no rate-limit headers.
-UNCOUNTED_READ_STATUSES = ("401", "403", "406", "503")
+UNCOUNTED_STATUSES = ("401", "403", "406", "503")
 
 
 def _header(description: str, *, type: str = "string", required: bool = True) -> dict:
@@ -122,6 +119,9 @@ class AutoSchema(openapi.AutoSchema):
         responses = super()._get_response_bodies(direction)
         if direction != "response":
             return responses
+        if self.method == "DELETE" and "204" in responses:
+            # drf-spectacular writes a deletion's 204 by hand, without its headers.
+            responses["204"] = self._get_response_for_code(None, "204")
         if self._is_polled():
             unchanged = OpenApiResponse(
                 description="The representation named in If-None-Match is current: no body."
@@ -154,7 +154,9 @@ class AutoSchema(openapi.AutoSchema):
         return self.method == "GET" and self.path in POLLED_PATHS
 
     def _submits(self) -> bool:
-        return self.method == "POST" and self.path in SUBMITTING_PATHS
+        """Submits a job: counted against the submission limits, and may be refused for want of
+        credits."""
+        return self.method == "POST" and getattr(self.view, "submits_jobs", False)
 
     def _get_response_headers_for_code(self, status_code, direction="response"):
         headers = super()._get_response_headers_for_code(status_code, direction)
@@ -166,7 +168,7 @@ class AutoSchema(openapi.AutoSchema):
             headers.update(SUBMITTED_HEADERS)
         if self._is_idempotent() and status_code.startswith("2"):
             headers["Idempotent-Replayed"] = REPLAYED
-        if self.method == "GET" and status_code not in UNCOUNTED_READ_STATUSES:
+        if not self._submits() and status_code not in UNCOUNTED_STATUSES:
             headers.update(rate_limit_headers(required=True))
         elif self._submits() and status_code in ("402", "429"):
             # Refused after the limits counted the submission.
@@ -189,7 +191,7 @@ class AutoSchema(openapi.AutoSchema):
             yield PayloadTooLarge, "a body over DATA_UPLOAD_MAX_MEMORY_SIZE"
         if self.method in ("POST", "PUT", "PATCH", "DELETE") and self.path != "/api/v1/jobs":
             yield Conflict, "the object's state forbids it"
-        if self.method == "POST" and self.path in SUBMITTING_PATHS:
+        if self._submits():
             yield InsufficientCredits, "the workspace's balance is too low"
         if self._is_idempotent():
             yield Conflict, "the same Idempotency-Key is still in flight"

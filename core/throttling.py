@@ -13,18 +13,27 @@ def rate_limit_headers_attach(request, decision: Decision) -> None:
     setattr(getattr(request, "_request", request), RATE_LIMIT_HEADERS_ATTR, decision.headers())
 
 
-class ReadRateThrottle(BaseThrottle):
-    """A per-caller limit on reads (GET, HEAD), counted in the same atomic limiter as submissions.
+class RequestRateThrottle(BaseThrottle):
+    """A per-caller limit on reads (GET, HEAD) and one on writes (POST, PUT, PATCH, DELETE), counted
+    in the same atomic limiter as submissions. A view that submits jobs (`submits_jobs`) leaves its
+    POST to the submission limits, so a submission they refuse spends no write either.
     Unauthenticated requests are refused before throttling, so failed authentication spends nothing."""
 
     def allow_request(self, request, view):
-        if request.method not in ("GET", "HEAD") or not isinstance(request.user, Principal):
+        if not isinstance(request.user, Principal):
             return True
-        limit = Limit("reads", f"reads:{request.user.pk}", settings.RATE_LIMIT_READS_PER_MINUTE, 60)
-        self.decision = rate_limit_hit([limit])
+        if request.method in ("GET", "HEAD"):
+            name, quota = "reads", settings.RATE_LIMIT_READS_PER_MINUTE
+        elif request.method in ("PUT", "PATCH", "DELETE") or (
+            request.method == "POST" and not getattr(view, "submits_jobs", False)
+        ):
+            name, quota = "writes", settings.RATE_LIMIT_WRITES_PER_MINUTE
+        else:
+            return True
+        self.decision = rate_limit_hit([Limit(name, f"{name}:{request.user.pk}", quota, 60)])
         rate_limit_headers_attach(request, self.decision)
         if not self.decision.allowed:
-            metric_inc(RATE_LIMIT_REJECTIONS, limit="reads")
+            metric_inc(RATE_LIMIT_REJECTIONS, limit=name)
         return self.decision.allowed
 
     def wait(self):

@@ -57,6 +57,7 @@ def main() -> None:
         RATE_LIMIT_PER_DAY=UNLIMITED,
         RATE_LIMIT_PER_HOUR_PER_TYPE=UNLIMITED,
         RATE_LIMIT_READS_PER_MINUTE=UNLIMITED,
+        RATE_LIMIT_WRITES_PER_MINUTE=UNLIMITED,
         ALLOWED_HOSTS="127.0.0.1",
     )
     prepare_database(env)

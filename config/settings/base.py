@@ -339,7 +339,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["core.parsers.JSONParser"],
     "DEFAULT_PAGINATION_CLASS": "core.pagination.CursorPagination",
     "PAGE_SIZE": 50,
-    "DEFAULT_THROTTLE_CLASSES": ["core.throttling.ReadRateThrottle"],
+    "DEFAULT_THROTTLE_CLASSES": ["core.throttling.RequestRateThrottle"],
     "EXCEPTION_HANDLER": "core.errors.problem_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "core.schema.AutoSchema",
     "UNAUTHENTICATED_USER": None,
@@ -367,6 +367,9 @@ RATE_LIMIT_PER_MINUTE = env.int("RATE_LIMIT_PER_MINUTE", default=10)
 RATE_LIMIT_PER_DAY = env.int("RATE_LIMIT_PER_DAY", default=100)
 RATE_LIMIT_PER_HOUR_PER_TYPE = env.int("RATE_LIMIT_PER_HOUR_PER_TYPE", default=20)
 RATE_LIMIT_READS_PER_MINUTE = env.int("RATE_LIMIT_READS_PER_MINUTE", default=600)
+# Every other write (projects, entries, invoices, share links, keys, cancels): each may queue work
+# (an invoice's PDF) or store rows, so a runaway client is bounded too.
+RATE_LIMIT_WRITES_PER_MINUTE = env.int("RATE_LIMIT_WRITES_PER_MINUTE", default=300)
 # Authentication caches each API key (by its hash) this long; saving a key or its tenant drops it.
 # Only where the cache is shared by every process (Redis): the embedded default's cache is each
 # process's own, where a key revoked by another process (a command, the worker) would outlive it.

@@ -26,6 +26,8 @@ class GenerationCreateApi(generics.GenericAPIView):
     """Generate something: `{kind, priority?, ...the kind's input}`. 202 with the job to poll."""
 
     serializer_class = GenerationSubmitSerializer
+    # Its POST counts against the submission limits, not the limit on writes.
+    submits_jobs = True
 
     @extend_schema(request=GENERATION_REQUEST, responses={202: GenerationSerializer})
     @idempotent

@@ -78,6 +78,8 @@ class JobListCreateApi(TenantScopedMixin, generics.ListAPIView):
     queryset = Job.objects.all()
     serializer_class = JobSerializer
     pagination_class = JobListPagination
+    # Its POST counts against the submission limits, not the limit on writes.
+    submits_jobs = True
 
     @extend_schema(
         parameters=[
@@ -202,6 +204,8 @@ class JobRetryApi(TenantScopedMixin, generics.GenericAPIView):
 
     queryset = Job.objects.all()
     serializer_class = JobSerializer
+    # Its POST counts against the submission limits, not the limit on writes.
+    submits_jobs = True
 
     @extend_schema(request=None, responses={202: JobSerializer})
     @idempotent

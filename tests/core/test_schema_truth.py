@@ -267,6 +267,13 @@ def test_reads_over_their_limit_answer_as_documented(api_client, settings, audit
     assert limited["X-RateLimit-Remaining"] == "0"
 
 
+def test_writes_over_their_limit_answer_as_documented(api_client, settings, audit):
+    settings.RATE_LIMIT_WRITES_PER_MINUTE = 1
+    created = audit(_post(api_client, "/api/v1/clients", {"name": "Acme AS"}), 201)
+    audit(api_client.delete(f"/api/v1/clients/{created.json()['id']}"), 429)
+    assert audit.drift == []
+
+
 def test_an_outage_answers_as_documented(api_client, monkeypatch, audit):
     def unreachable(limits):
         raise redis.ConnectionError("down")

@@ -6,6 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
+from invoices.models import Client
 from jobs.models import Job
 from tests.factories import api_key_for
 
@@ -58,3 +59,17 @@ def test_fifty_racing_submissions_against_ten_a_minute(live_server, tenant, sett
         assert response.headers["RateLimit"].startswith('"')
     remaining = sorted(int(r.headers["X-RateLimit-Remaining"]) for r in accepted)
     assert remaining == list(range(10))
+
+
+def test_thirty_racing_writes_against_five_a_minute(live_server, tenant, settings):
+    settings.RATE_LIMIT_WRITES_PER_MINUTE = 5
+    key = api_key_for(tenant)
+    responses = _post_many(f"{live_server.url}/api/v1/clients", key, 30, json={"name": "Acme AS"})
+    assert sorted(r.status_code for r in responses) == [201] * 5 + [429] * 25
+    assert Client.objects.count() == 5
+    for response in responses:
+        assert response.headers["X-RateLimit-Limit"] == "5"
+        assert '"writes";q=5;w=60' in response.headers["RateLimit-Policy"]
+    for response in [r for r in responses if r.status_code == 429]:
+        assert response.json()["code"] == "RATE_LIMITED"
+        assert 1 <= int(response.headers["Retry-After"]) <= 60

@@ -559,6 +559,24 @@ def test_reads_have_their_own_limit(api_client, tenant, settings):
     assert codes == [200, 200, 429]
 
 
+def test_writes_have_their_own_limit_that_reads_and_submissions_do_not_spend(
+    api_client, tenant, settings
+):
+    settings.RATE_LIMIT_WRITES_PER_MINUTE = 2
+    job = JobFactory(tenant=tenant)
+    assert [_submit(api_client).status_code for _ in range(3)] == [202] * 3
+    assert api_client.get(f"/api/v1/jobs/{job.pk}").status_code == 200
+
+    cancels = [api_client.post(f"/api/v1/jobs/{job.pk}/cancel") for _ in range(2)]
+    refused = api_client.post("/api/v1/clients", {"name": "Acme AS"}, format="json")
+
+    assert [response.status_code for response in cancels] == [200, 409]
+    assert refused.status_code == 429
+    assert refused.json()["code"] == "RATE_LIMITED"
+    assert refused["X-RateLimit-Remaining"] == "0" and int(refused["Retry-After"]) >= 1
+    assert _submit(api_client).status_code == 202
+
+
 @pytest.mark.parametrize("number", ["nan", "NaN", "inf", "-Infinity"])
 def test_a_payload_number_that_is_not_finite_is_400_under_its_field_and_writes_nothing(
     api_client, tenant, settings, number
