@@ -22,6 +22,7 @@ from accounts.services import (
     audit_record,
     audit_values,
     credits_grant,
+    credits_grant_refusal,
     tenants_own_more_than,
 )
 
@@ -335,6 +336,12 @@ class CreditGrantForm(forms.ModelForm):
     class Meta:
         model = Tenant
         fields = ["name", "slug", "is_active"]
+
+    def clean_grant_credits(self):
+        amount = self.cleaned_data["grant_credits"]
+        if amount and (refusal := credits_grant_refusal(tenant=self.instance, amount=amount)):
+            raise forms.ValidationError(refusal)
+        return amount
 
 
 @admin.register(Tenant)

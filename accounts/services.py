@@ -13,7 +13,7 @@ from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.core.mail import EmailMessage, get_connection
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import CASCADE, PROTECT, RESTRICT, F, Q, QuerySet
 from django.db.models.functions import Lower
 from django.utils import timezone
@@ -238,6 +238,18 @@ def credits_refund(*, tenant: Tenant, job, reason: str) -> CreditEntry | None:
     except IntegrityError:
         # A racing refund gave this charge back first (refund_of is unique).
         return None
+
+
+def credits_grant_refusal(*, tenant: Tenant, amount: int) -> str | None:
+    """Why the workspace's balance cannot take `amount` more credits (its column's ceiling), or
+    None."""
+    _, most = connection.ops.integer_field_range("PositiveIntegerField")
+    if amount > most - tenant.credit_balance:
+        return (
+            f"A balance above {most:,} credits cannot be kept; {tenant.slug} has "
+            f"{tenant.credit_balance:,}."
+        )
+    return None
 
 
 @transaction.atomic

@@ -102,24 +102,42 @@ def test_the_migration_links_each_existing_refund_to_its_jobs_charge(tenant):
     assert credits_refund(tenant=tenant, job=requeued, reason="failed").refund_of == pending_charge
 
 
-def test_the_admin_grants_credits_through_the_ledger(admin_client, tenant):
-    response = admin_client.post(
+def _grant_in_the_admin(admin_client, tenant, amount):
+    return admin_client.post(
         f"/admin/accounts/tenant/{tenant.pk}/change/",
         {
             "name": tenant.name,
             "slug": tenant.slug,
             "is_active": "on",
-            "grant_credits": "25",
+            "grant_credits": amount,
             "memberships-TOTAL_FORMS": "0",
             "memberships-INITIAL_FORMS": "0",
             "new-members-TOTAL_FORMS": "0",
             "new-members-INITIAL_FORMS": "0",
         },
     )
+
+
+def test_the_admin_grants_credits_through_the_ledger(admin_client, tenant):
+    response = _grant_in_the_admin(admin_client, tenant, "25")
     assert response.status_code == 302
     tenant.refresh_from_db()
     assert tenant.credit_balance == 125
     assert CreditEntry.objects.get(kind="grant").amount == 25
+
+
+@pytest.mark.parametrize("amount", ["99999999999999999999", str(2_147_483_647 - 99)])
+def test_the_admin_refuses_a_grant_the_balance_cannot_hold(admin_client, tenant, amount):
+    response = _grant_in_the_admin(admin_client, tenant, amount)
+
+    assert response.status_code == 200
+    assert (
+        "A balance above 2,147,483,647 credits cannot be kept; alice has 100."
+        in (response.context["adminform"].form.errors["grant_credits"])
+    )
+    tenant.refresh_from_db()
+    assert tenant.credit_balance == 100
+    assert not CreditEntry.objects.exists()
 
 
 def test_the_ledger_api_shows_each_charge_and_refund_of_the_workspace_only(

@@ -1,9 +1,8 @@
 from django.core.management.base import CommandError
-from django.db import connection
 
 from accounts.management.workspaces import workspace_named
 from accounts.models import CreditEntry
-from accounts.services import credits_grant
+from accounts.services import credits_grant, credits_grant_refusal
 from core.management.base import OperatorCommand, field_checked
 
 
@@ -24,12 +23,8 @@ class Command(OperatorCommand):
             raise CommandError("The amount must be a positive number of credits.")
         field_checked(CreditEntry, "reason", reason, "--reason")
         workspace = workspace_named(tenant)
-        _, most = connection.ops.integer_field_range("PositiveIntegerField")
-        if amount > most - workspace.credit_balance:
-            raise CommandError(
-                f"A balance above {most:,} credits cannot be kept; {workspace.slug} has "
-                f"{workspace.credit_balance:,}."
-            )
+        if refusal := credits_grant_refusal(tenant=workspace, amount=amount):
+            raise CommandError(refusal)
         entry = credits_grant(tenant=workspace, amount=amount, reason=reason)
         self.stdout.write(
             f"Granted {amount} credits to {workspace.slug}; the balance is {entry.balance_after}."
