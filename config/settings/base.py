@@ -363,21 +363,21 @@ SPECTACULAR_SETTINGS = {
 }
 
 # API limits (per API key). A per-key override on the key itself wins over these.
-RATE_LIMIT_PER_MINUTE = env.int("RATE_LIMIT_PER_MINUTE", default=10)
-RATE_LIMIT_PER_DAY = env.int("RATE_LIMIT_PER_DAY", default=100)
-RATE_LIMIT_PER_HOUR_PER_TYPE = env.int("RATE_LIMIT_PER_HOUR_PER_TYPE", default=20)
-RATE_LIMIT_READS_PER_MINUTE = env.int("RATE_LIMIT_READS_PER_MINUTE", default=600)
+RATE_LIMIT_PER_MINUTE = env.int("RATE_LIMIT_PER_MINUTE", default=10, least=1)
+RATE_LIMIT_PER_DAY = env.int("RATE_LIMIT_PER_DAY", default=100, least=1)
+RATE_LIMIT_PER_HOUR_PER_TYPE = env.int("RATE_LIMIT_PER_HOUR_PER_TYPE", default=20, least=1)
+RATE_LIMIT_READS_PER_MINUTE = env.int("RATE_LIMIT_READS_PER_MINUTE", default=600, least=1)
 # Every other write (projects, entries, invoices, share links, keys, cancels): each may queue work
 # (an invoice's PDF) or store rows, so a runaway client is bounded too.
-RATE_LIMIT_WRITES_PER_MINUTE = env.int("RATE_LIMIT_WRITES_PER_MINUTE", default=300)
+RATE_LIMIT_WRITES_PER_MINUTE = env.int("RATE_LIMIT_WRITES_PER_MINUTE", default=300, least=1)
 # Authentication caches each API key (by its hash) this long; saving a key or its tenant drops it.
 # Only where the cache is shared by every process (Redis): the embedded default's cache is each
 # process's own, where a key revoked by another process (a command, the worker) would outlive it.
 API_KEY_CACHE_SECONDS = env.int("API_KEY_CACHE_SECONDS", default=60) if REDIS_URL else 0
-IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=24)
+IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=24, least=1)
 # A running request holds its Idempotency-Key this long at most: longer than any request runs
 # (gunicorn replaces a worker silent for 30 s), so a key held longer was left by a dead process.
-IDEMPOTENCY_IN_FLIGHT_SECONDS = env.int("IDEMPOTENCY_IN_FLIGHT_SECONDS", default=60)
+IDEMPOTENCY_IN_FLIGHT_SECONDS = env.int("IDEMPOTENCY_IN_FLIGHT_SECONDS", default=60, least=1)
 
 # Celery: JSON only; the broker carries wake-ups, the jobs table is the truth.
 # The filesystem transport ignores the host; naming one spares a warning on every connection.
@@ -395,7 +395,7 @@ else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         # Longer than any countdown the project uses, so Redis never redelivers a scheduled
         # message early; the jobs sweeper covers the messages a crash lost.
-        "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3 * 3600),
+        "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3 * 3600, least=1),
         "queue_order_strategy": "priority",
     }
 if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
@@ -538,25 +538,27 @@ GENERATION_PROVIDER = env.choice(
     "GENERATION_PROVIDER", ["offline", "openai", "anthropic"], default="offline"
 )
 GENERATION_HTTP_TIMEOUT = env.float("GENERATION_HTTP_TIMEOUT", default=60.0)
-GENERATION_MAX_INPUT_CHARS = env.int("GENERATION_MAX_INPUT_CHARS", default=20_000)
-GENERATION_VIEW_URL_MAX_AGE = env.int("GENERATION_VIEW_URL_MAX_AGE", default=7 * 24 * 3600)
-GENERATION_IMAGE_MAX_BYTES = env.int("GENERATION_IMAGE_MAX_BYTES", default=10 * 1024 * 1024)
+GENERATION_MAX_INPUT_CHARS = env.int("GENERATION_MAX_INPUT_CHARS", default=20_000, least=1)
+GENERATION_VIEW_URL_MAX_AGE = env.int("GENERATION_VIEW_URL_MAX_AGE", default=7 * 24 * 3600, least=1)
+GENERATION_IMAGE_MAX_BYTES = env.int(
+    "GENERATION_IMAGE_MAX_BYTES", default=10 * 1024 * 1024, least=1
+)
 # A source or a model's answer is refused past this from its header, before its pixels are decoded.
-GENERATION_IMAGE_MAX_PIXELS = env.int("GENERATION_IMAGE_MAX_PIXELS", default=16_000_000)
+GENERATION_IMAGE_MAX_PIXELS = env.int("GENERATION_IMAGE_MAX_PIXELS", default=16_000_000, least=1)
 OPENAI_BASE_URL = env("OPENAI_BASE_URL", default="https://api.openai.com/v1")
 OPENAI_API_KEYS = env.list("OPENAI_API_KEYS", default=[])
 OPENAI_MODEL = env("OPENAI_MODEL", default="gpt-4o-mini")
 OPENAI_IMAGE_MODEL = env("OPENAI_IMAGE_MODEL", default="gpt-image-1")
-OPENAI_RPM = env.int("OPENAI_RPM", default=60)
+OPENAI_RPM = env.int("OPENAI_RPM", default=60, least=1)
 ANTHROPIC_BASE_URL = env("ANTHROPIC_BASE_URL", default="https://api.anthropic.com")
 ANTHROPIC_API_KEYS = env.list("ANTHROPIC_API_KEYS", default=[])
 ANTHROPIC_MODEL = env("ANTHROPIC_MODEL", default="claude-sonnet-4-5")
-ANTHROPIC_RPM = env.int("ANTHROPIC_RPM", default=50)
+ANTHROPIC_RPM = env.int("ANTHROPIC_RPM", default=50, least=1)
 # The longest answer asked for (the Messages API needs a bound); one cut there fails the job.
-ANTHROPIC_MAX_TOKENS = env.int("ANTHROPIC_MAX_TOKENS", default=8192)
+ANTHROPIC_MAX_TOKENS = env.int("ANTHROPIC_MAX_TOKENS", default=8192, least=1)
 
 # Share links: public pages per client address per minute, the longest a link may live, the cleanup.
-SHARE_LINK_RATE_LIMIT_PER_MINUTE = env.int("SHARE_LINK_RATE_LIMIT_PER_MINUTE", default=60)
-SHARE_LINK_MAX_DAYS = env.int("SHARE_LINK_MAX_DAYS", default=365)
-SHARE_LINK_CLEANUP_BATCH = env.int("SHARE_LINK_CLEANUP_BATCH", default=100)
+SHARE_LINK_RATE_LIMIT_PER_MINUTE = env.int("SHARE_LINK_RATE_LIMIT_PER_MINUTE", default=60, least=1)
+SHARE_LINK_MAX_DAYS = env.int("SHARE_LINK_MAX_DAYS", default=365, least=1)
+SHARE_LINK_CLEANUP_BATCH = env.int("SHARE_LINK_CLEANUP_BATCH", default=100, least=1)
 SHARE_LINK_EVENT_RETENTION_DAYS = env.int("SHARE_LINK_EVENT_RETENTION_DAYS", default=90)
