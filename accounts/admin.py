@@ -1,5 +1,6 @@
 import functools
 from collections import Counter
+from datetime import timedelta
 
 from django import forms
 from django.contrib import admin, messages
@@ -11,11 +12,20 @@ from django.core.paginator import Paginator
 from django.db import connection, router, transaction
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
 from django.utils.text import capfirst
 
-from accounts.models import ApiKey, AuditEvent, CreditEntry, Membership, Notification, Tenant
+from accounts.models import (
+    API_KEY_MAX_DAYS,
+    ApiKey,
+    AuditEvent,
+    CreditEntry,
+    Membership,
+    Notification,
+    Tenant,
+)
 from accounts.services import (
     api_key_create,
     api_key_revoke,
@@ -477,11 +487,22 @@ class MembershipAdmin(AuditedAdmin):
 
 
 class ApiKeyCreateForm(forms.ModelForm):
-    expires_in_days = forms.IntegerField(required=False, min_value=1, max_value=3650)
+    expires_in_days = forms.IntegerField(required=False, min_value=1, max_value=API_KEY_MAX_DAYS)
 
     class Meta:
         model = ApiKey
         fields = ["tenant", "name", "role", "rate_limit_per_minute", "rate_limit_per_day"]
+
+
+class ApiKeyChangeForm(forms.ModelForm):
+    def clean_expires_at(self):
+        """Moved, the expiry is held to the same horizon as a new key's; a date in the past
+        expires the key now."""
+        expires_at = self.cleaned_data["expires_at"]
+        latest = timezone.now() + timedelta(days=API_KEY_MAX_DAYS)
+        if "expires_at" in self.changed_data and expires_at and expires_at > latest:
+            raise forms.ValidationError(f"At most {API_KEY_MAX_DAYS} days from now.")
+        return expires_at
 
 
 @admin.register(ApiKey)
@@ -546,8 +567,7 @@ class ApiKeyAdmin(AuditedAdmin):
         )
 
     def get_form(self, request, obj=None, **kwargs):
-        if obj is None:
-            kwargs["form"] = ApiKeyCreateForm
+        kwargs["form"] = ApiKeyCreateForm if obj is None else ApiKeyChangeForm
         return super().get_form(request, obj, **kwargs)
 
     def get_fields(self, request, obj=None):

@@ -74,6 +74,8 @@ class Membership(models.Model):
 
 
 KEY_PREFIX_LENGTH = 8
+# The furthest an API key's expiry may be set, in days from when it is set (API, admin, command).
+API_KEY_MAX_DAYS = 3650
 
 
 def api_key_hash(plaintext: str) -> str:

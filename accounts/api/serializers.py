@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from accounts.models import ApiKey, AuditEvent, CreditEntry, Tenant
+from accounts.models import API_KEY_MAX_DAYS, ApiKey, AuditEvent, CreditEntry, Tenant
 from core.validation import KnownFieldsOnly
 
 
@@ -31,7 +31,9 @@ class ApiKeySerializer(serializers.ModelSerializer):
 class ApiKeyCreateSerializer(KnownFieldsOnly, serializers.Serializer):
     name = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
     role = serializers.ChoiceField(choices=ApiKey._meta.get_field("role").choices, default="member")
-    expires_in_days = serializers.IntegerField(min_value=1, max_value=3650, required=False)
+    expires_in_days = serializers.IntegerField(
+        min_value=1, max_value=API_KEY_MAX_DAYS, required=False
+    )
 
 
 class ApiKeyCreatedSerializer(ApiKeySerializer):

@@ -3,10 +3,13 @@
 import html
 import re
 import zlib
+from datetime import datetime, timedelta
 
 from django.core import signing
+from django.utils import timezone
 
 from accounts.models import ApiKey, AuditEvent, api_key_hash
+from accounts.services import api_key_create
 
 
 def test_a_key_created_in_the_admin_is_audited_with_the_staff_user(
@@ -92,3 +95,31 @@ def test_a_keys_page_links_to_what_it_did(admin_client, tenant):
     for url, _ in links[1:]:
         assert admin_client.get(html.unescape(url)).status_code == 200
     assert key not in page and not PublicLink.objects.exists()
+
+
+def _key_expiry_set(admin_client, api_key, expires_at):
+    return admin_client.post(
+        f"/admin/accounts/apikey/{api_key.pk}/change/",
+        {
+            "tenant": api_key.tenant_id,
+            "name": api_key.name,
+            "role": api_key.role,
+            "expires_at_0": expires_at.strftime("%Y-%m-%d"),
+            "expires_at_1": expires_at.strftime("%H:%M:%S"),
+            "rate_limit_per_minute": "",
+            "rate_limit_per_day": "",
+        },
+    )
+
+
+def test_a_keys_expiry_moved_in_the_admin_is_held_to_a_new_keys_horizon(admin_client, tenant):
+    api_key, _ = api_key_create(tenant=tenant, name="ci")
+
+    refused = _key_expiry_set(admin_client, api_key, datetime(9999, 12, 31, 23, 59, 59))
+    moved = _key_expiry_set(admin_client, api_key, timezone.now() + timedelta(days=3640))
+
+    assert refused.status_code == 200
+    assert refused.context["adminform"].form.errors["expires_at"] == ["At most 3650 days from now."]
+    assert moved.status_code == 302
+    api_key.refresh_from_db()
+    assert timezone.now() + timedelta(days=3639) < api_key.expires_at

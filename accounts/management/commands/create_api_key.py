@@ -1,11 +1,9 @@
 from django.core.management.base import CommandError
 
 from accounts.management.workspaces import workspace_named
-from accounts.models import ApiKey, Membership
+from accounts.models import API_KEY_MAX_DAYS, ApiKey, Membership
 from accounts.services import api_key_create, operator_at_command_line
 from core.management.base import OperatorCommand, field_checked
-
-MAX_DAYS = 3650  # as the API and the admin allow
 
 
 class Command(OperatorCommand):
@@ -29,8 +27,8 @@ class Command(OperatorCommand):
     def handle(self, *args, **options):
         tenant = workspace_named(options["tenant"])
         field_checked(ApiKey, "name", options["name"], "--name")
-        if options["expires_in"] is not None and not 1 <= options["expires_in"] <= MAX_DAYS:
-            raise CommandError(f"--expires-in must be from 1 to {MAX_DAYS} days.")
+        if options["expires_in"] is not None and not 1 <= options["expires_in"] <= API_KEY_MAX_DAYS:
+            raise CommandError(f"--expires-in must be from 1 to {API_KEY_MAX_DAYS} days.")
         api_key, plaintext = api_key_create(
             tenant=tenant,
             name=options["name"],
