@@ -127,6 +127,10 @@ class GeneratedImageAdmin(ArtifactAdmin):
     exclude = ["file"]
     readonly_fields = ["preview", *ArtifactAdmin.readonly_fields]
 
+    class Media:
+        # The site's Content-Security-Policy applies no inline style.
+        css = {"all": ["generations/admin.css"]}
+
     def has_add_permission(self, request):
         return False
 
@@ -134,7 +138,7 @@ class GeneratedImageAdmin(ArtifactAdmin):
     def preview(self, image):
         url = file_path("image", image.pk)
         return format_html(
-            '<a href="{}"><img src="{}" alt="{}" style="max-width: 320px"></a><br>{}',
+            '<a href="{}"><img src="{}" alt="{}" class="image-preview"></a><br>{}',
             url,
             url,
             image.prompt,

@@ -1,9 +1,15 @@
 """The admin and the API docs, in a real browser, under the site's Content-Security-Policy: every
 page works and the browser reports nothing the policy blocked."""
 
-import pytest
-from django_celery_beat.models import CrontabSchedule
+import io
 
+import pytest
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django_celery_beat.models import CrontabSchedule
+from PIL import Image
+
+from generations.models import GeneratedImage
 from jobs.models import Job
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -61,6 +67,22 @@ def test_the_job_list_selects_all_and_offers_its_actions_and_the_dashboard_opens
     page.click("text=Queue dashboard")
     page.wait_for_url("**/admin/jobs/job/dashboard/")
     assert page.is_visible("#concurrency-caps")
+    assert problems == []
+
+
+def test_a_generated_images_page_shows_its_preview_within_the_form(
+    page, problems, live_server, admin_user, tenant
+):
+    picture = io.BytesIO()
+    Image.new("RGB", (1200, 800), "teal").save(picture, "PNG")
+    name = default_storage.save("generations/field.png", ContentFile(picture.getvalue()))
+    image = GeneratedImage.objects.create(
+        tenant=tenant, prompt="a teal field", file=name, width=1200, height=800
+    )
+    _log_in(page, live_server, admin_user, f"/admin/generations/generatedimage/{image.pk}/change/")
+    preview = page.locator("img[alt='a teal field']")
+    page.wait_for_function("document.querySelector(\"img[alt='a teal field']\").complete")
+    assert round(preview.bounding_box()["width"]) == 320
     assert problems == []
 
 
