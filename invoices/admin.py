@@ -67,6 +67,7 @@ class InvoiceAdmin(AuditedAdmin):
     exclude = ["pdf_file"]
     readonly_fields = [
         "pdf",
+        "renders",
         "pdf_status",
         "pdf_url",
         "pdf_error",
@@ -80,14 +81,18 @@ class InvoiceAdmin(AuditedAdmin):
     actions = ["render_pdf"]
 
     def get_readonly_fields(self, request, obj=None):
+        readonly = self.readonly_fields
+        # The renders link to the audit log, which only those who may view it open.
+        if not request.user.has_perm("accounts.view_auditevent"):
+            readonly = [name for name in readonly if name != "renders"]
         if _is_draft(obj):
-            return self.readonly_fields
+            return readonly
         # Sent, paid or void: only the status moves on (forward), as in the API.
         shown = {*self.readonly_fields, *self.exclude}
         if Invoice.NEXT_STATUSES[obj.status]:
             shown.add("status")
         frozen = [f.name for f in Invoice._meta.fields if f.editable and f.name not in shown]
-        return [*self.readonly_fields, *frozen]
+        return [*readonly, *frozen]
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change, **kwargs)
@@ -118,23 +123,23 @@ class InvoiceAdmin(AuditedAdmin):
 
     @admin.display(description="PDF")
     def pdf(self, invoice):
-        renders = reverse("admin:accounts_auditevent_changelist")
-        history = format_html(
-            ' · <a href="{}?resource_type=invoices.invoice&amp;resource_id={}&amp;action=export">'
-            "renders stored</a>",
-            renders,
-            invoice.pk,
-        )
         if not invoice.pdf_file:
-            return format_html("—{}", history)
+            return "—"
         if not default_storage.exists(invoice.pdf_file.name):
             return format_html(
-                "{} is missing from the storage: render the PDF again{}",
-                invoice.pdf_file.name,
-                history,
+                "{} is missing from the storage: render the PDF again", invoice.pdf_file.name
             )
         url = reverse("admin:invoices_invoice_pdf", args=[invoice.pk])
-        return format_html('<a href="{}">{}</a>{}', url, invoice.pdf_file.name, history)
+        return format_html('<a href="{}">{}</a>', url, invoice.pdf_file.name)
+
+    @admin.display(description="PDF renders")
+    def renders(self, invoice):
+        return format_html(
+            '<a href="{}?resource_type=invoices.invoice&amp;resource_id={}&amp;action=export">'
+            "renders stored</a>",
+            reverse("admin:accounts_auditevent_changelist"),
+            invoice.pk,
+        )
 
     def pdf_view(self, request, object_id):
         invoice = get_object_or_404(Invoice, pk=object_id)

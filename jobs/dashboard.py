@@ -72,14 +72,16 @@ def _last_hour_by_type() -> list[dict]:
     ]
 
 
-def _schedules() -> list[dict]:
+def _schedules(request) -> list[dict]:
+    """Each schedule's last run, linked to its runs for those who may view them."""
     runs = {}
+    linked = request.user.has_perm("jobs.view_taskrun")
     for task in PeriodicTask.objects.order_by("name"):
         run_name = task.task.rsplit(".", 1)[-1]
         runs[task.name] = {
             "task": task,
             "last_run": task_run_last(run_name),
-            "url": f"{reverse('admin:jobs_taskrun_changelist')}?name={run_name}",
+            "url": f"{reverse('admin:jobs_taskrun_changelist')}?name={run_name}" if linked else "",
         }
     return list(runs.values())
 
@@ -169,7 +171,7 @@ def queue_dashboard_view(request):
         "caps": _caps(),
         "last_hour": _last_hour_by_type(),
         "workers": workers_seen(),
-        "schedules": _schedules(),
+        "schedules": _schedules(request),
         "open_alerts": Notification.objects.filter(resolved_at__isnull=True)
         .exclude(alert_key="")
         .select_related("tenant")

@@ -130,6 +130,28 @@ def test_a_jobs_page_shows_its_latest_events_to_whoever_may_see_the_job(client, 
     assert "events</a> in Job events" not in page.content.decode()
 
 
+def test_staff_are_linked_only_to_the_lists_they_may_open(client, tenant):
+    from django.contrib.auth.models import Permission
+
+    invoice = InvoiceFactory(tenant=tenant)
+    invoice_url = f"/admin/invoices/invoice/{invoice.pk}/change/"
+    viewer = _staff_who_may_only_view(client, "job", "invoice")
+
+    invoice_page = viewer.get(invoice_url).content.decode()
+    dashboard = viewer.get("/admin/jobs/job/dashboard/").content.decode()
+
+    assert (
+        "renders stored" not in invoice_page and "/admin/accounts/auditevent/" not in invoice_page
+    )
+    assert "budget-alert-check" in dashboard and "/admin/jobs/taskrun/" not in dashboard
+    user = viewer.get(invoice_url).wsgi_request.user
+    user.user_permissions.add(
+        *Permission.objects.filter(codename__in=["view_auditevent", "view_taskrun"])
+    )
+    assert "renders stored" in viewer.get(invoice_url).content.decode()
+    assert "/admin/jobs/taskrun/?name=" in viewer.get("/admin/jobs/job/dashboard/").content.decode()
+
+
 def test_worker_rows_are_deleted_only_by_staff_allowed_to(client, db):
     from jobs.models import WorkerSeen
 
