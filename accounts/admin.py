@@ -10,6 +10,7 @@ from django.contrib.auth import admin as auth_admin
 from django.contrib.auth import get_user_model
 from django.core.paginator import Paginator
 from django.db import connection, router, transaction
+from django.template.defaultfilters import pluralize
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
@@ -615,9 +616,9 @@ class ApiKeyAdmin(AuditedAdmin):
                 continue
             api_key_revoke(api_key=api_key, actor=request.user)
             revoked += 1
-        message = f"Revoked {revoked} keys."
+        message = f"Revoked {revoked} key{pluralize(revoked)}."
         if already:
-            message += f" {already} were already revoked."
+            message += f" {already} {pluralize(already, 'was,were')} already revoked."
         messages.success(request, message)
 
 

@@ -36,9 +36,9 @@ class ProjectAdmin(AuditedAdmin):
             return
         messages.success(
             request,
-            f"Budget check: {counts['checked']} projects checked, {counts['alerts_created']} "
-            f"alerts raised, {counts['alerts_updated']} updated, {counts['alerts_resolved']} resolved,"
-            f" {counts['failed']} failed.",
+            f"Budget check: projects checked: {counts['checked']}, alerts raised:"
+            f" {counts['alerts_created']}, updated: {counts['alerts_updated']}, resolved:"
+            f" {counts['alerts_resolved']}, projects failed: {counts['failed']}.",
         )
 
 

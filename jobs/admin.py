@@ -212,7 +212,7 @@ class JobAdmin(OwnedRecordsGo, LargeTableAdmin):
             try:
                 outcomes[act(job)] += 1
             except ApiError as exc:
-                refused.append(f"{job.pk}: {exc.detail}")
+                refused.append(f"Job {job.pk}: {exc.detail}")
         for outcome, count in outcomes.items():
             messages.success(request, outcome.format(count=count))
         for reason in refused[:REFUSALS_SHOWN]:

@@ -1,4 +1,5 @@
 from django.contrib import admin, messages
+from django.template.defaultfilters import pluralize
 
 from accounts.admin import (
     AuditedAdmin,
@@ -113,11 +114,17 @@ class PublicLinkAdmin(LargeTableAdmin, AuditedAdmin):
     def deactivate(self, request, queryset):
         if selection_too_big(request, queryset, command="manage.py revoke_share_link"):
             return
-        deactivated = 0
-        for link in queryset.filter(is_active=True).select_related("tenant"):
+        deactivated = already = 0
+        for link in queryset.select_related("tenant"):
+            if not link.is_active:
+                already += 1
+                continue
             share_link_revoke(link=link, actor=request.user)
             deactivated += 1
-        messages.success(request, f"Deactivated {deactivated} links.")
+        message = f"Deactivated {deactivated} link{pluralize(deactivated)}."
+        if already:
+            message += f" {already} {pluralize(already, 'was,were')} already inactive."
+        messages.success(request, message)
 
 
 @admin.register(PublicLinkEvent)

@@ -32,7 +32,7 @@ def test_job_actions_cancel_retry_and_requeue_and_report_refusals(admin_client, 
     done = JobFactory(tenant=tenant, status=Job.Status.COMPLETED)
     said = _act(admin_client, "/admin/jobs/job/", "cancel_jobs", [pending, done])
     assert "Canceled 1 job(s)." in said
-    assert any(text.startswith(f"{done.pk}: The job is completed") for text in said)
+    assert any(text.startswith(f"Job {done.pk}: The job is completed") for text in said)
     pending.refresh_from_db()
     assert pending.status == Job.Status.CANCELED
     canceled = pending.events.get(kind=JobEvent.Kind.CANCELED)
@@ -53,7 +53,8 @@ def test_the_budget_check_action_runs_the_check_and_says_what_it_found(admin_cli
     hours(project, 6)
     said = _act(admin_client, "/admin/budgets/project/", "run_budget_check", [project])
     assert said == [
-        "Budget check: 1 projects checked, 1 alerts raised, 0 updated, 0 resolved, 0 failed."
+        "Budget check: projects checked: 1, alerts raised: 1, updated: 0, resolved: 0,"
+        " projects failed: 0."
     ]
     assert BudgetAlert.objects.filter(project=project, status="active").count() == 1
 
@@ -62,7 +63,7 @@ def test_link_key_and_invoice_actions_call_their_services(admin_client, tenant):
     deck = Deck.objects.create(tenant=tenant, title="Deck")
     link, _ = share_link_create(tenant=tenant, resource_type="deck", resource_id=str(deck.pk))
     assert _act(admin_client, "/admin/sharelinks/publiclink/", "deactivate", [link]) == [
-        "Deactivated 1 links."
+        "Deactivated 1 link."
     ]
     link.refresh_from_db()
     assert (link.is_active, link.deactivated_reason) == (False, PublicLink.Reason.REVOKED)

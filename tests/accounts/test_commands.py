@@ -186,7 +186,7 @@ def test_the_admins_revoke_action_counts_only_the_keys_it_revoked(tenant, admin_
         follow=True,
     )
     messages = [str(message) for message in get_messages(response.wsgi_request)]
-    assert messages == ["Revoked 1 keys. 1 were already revoked."]
+    assert messages == ["Revoked 1 key. 1 was already revoked."]
     assert ApiKey.objects.get(name="old").revoked_at == old.revoked_at
     assert AuditEvent.objects.filter(action="deactivate").count() == 2
 
@@ -303,7 +303,7 @@ def test_an_operator_deactivates_a_workspace_and_activates_it_again(tenant):
     assert me.get("/api/v1/me", HTTP_AUTHORIZATION=f"Bearer {key}").status_code == 401
     listed = _call("list_api_keys", "--tenant", "alice").splitlines()
     assert "workspace inactive" in listed[1]
-    assert listed[-1] == "1 keys of alice, 0 usable."
+    assert listed[-1] == "1 key of alice, 0 usable."
     assert _call("deactivate_tenant", "alice") == (
         "Workspace alice was already deactivated; nothing changed.\n"
     )

@@ -325,7 +325,7 @@ def test_an_operator_revokes_a_leaked_link_by_its_url_and_it_stops_opening(clien
     url = f"{settings.PUBLIC_BASE_URL}/s/{token}"
     out = io.StringIO()
     call_command("revoke_share_link", url, stdout=out)
-    assert out.getvalue() == f"Revoked Share link {link.pk} ({link}) of alice.\n"
+    assert out.getvalue() == f"Revoked share link {link.pk} ({link}) of alice.\n"
     assert client.get(f"/s/{token}").status_code == 404
     revoked = AuditEvent.objects.get(action="deactivate", resource_id=str(link.pk))
     assert revoked.actor_type == AuditEvent.ActorType.OPERATOR

@@ -277,11 +277,13 @@ def test_the_admin_deactivate_action_counts_the_links_it_deactivated(
     revoked, *active = PublicLink.objects.order_by("created_at")
     api_client.delete(f"/api/v1/share-links/{revoked.pk}")
     answer = admin_client.post(
-        "/admin/sharelinks/publiclink/?is_active__exact=1",
+        "/admin/sharelinks/publiclink/",
         {"action": "deactivate", "_selected_action": [revoked.pk, *(link.pk for link in active)]},
         follow=True,
     )
-    assert [str(message) for message in answer.context["messages"]] == ["Deactivated 2 links."]
+    assert [str(message) for message in answer.context["messages"]] == [
+        "Deactivated 2 links. 1 was already inactive."
+    ]
     assert not PublicLink.objects.filter(is_active=True).exists()
 
 

@@ -1,3 +1,4 @@
+from django.template.defaultfilters import pluralize
 from django.utils import timezone
 
 from accounts.management.workspaces import workspace_named
@@ -38,4 +39,6 @@ class Command(OperatorCommand):
                 f" {key.created_at:%Y-%m-%d %H:%M} {used}"
             )
         usable = sum(key.is_usable for key in keys) if workspace.is_active else 0
-        self.stdout.write(f"{len(keys)} keys of {workspace.slug}, {usable} usable.")
+        self.stdout.write(
+            f"{len(keys)} key{pluralize(len(keys))} of {workspace.slug}, {usable} usable."
+        )

@@ -1,6 +1,7 @@
 from urllib.parse import unquote, urlsplit
 
 from django.core.management.base import CommandError
+from django.utils.text import capfirst
 
 from accounts.services import operator_at_command_line
 from core.management.base import OperatorCommand
@@ -34,11 +35,11 @@ class Command(OperatorCommand):
         found = _link_named(link)
         if found is None:
             raise CommandError("No share link matches that URL, token or id.")
-        name = f"Share link {found.pk} ({found}) of {found.tenant.slug}"
+        name = f"share link {found.pk} ({found}) of {found.tenant.slug}"
         if not found.is_active:
             reason = (found.get_deactivated_reason_display() or "deactivated").lower()
             when = f", {found.deactivated_at:%Y-%m-%d %H:%M}" if found.deactivated_at else ""
-            self.stdout.write(f"{name} was already inactive ({reason}{when}).")
+            self.stdout.write(f"{capfirst(name)} was already inactive ({reason}{when}).")
             return
         share_link_revoke(link=found, actor=operator_at_command_line())
         self.stdout.write(f"Revoked {name}.")
