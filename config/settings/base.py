@@ -410,6 +410,10 @@ CELERY_RESULT_BACKEND = None
 CELERY_RESULT_EXPIRES = None
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
+# A worker whose broker connection drops stops the attempts in hand, which go back to pending (their
+# attempt not spent) and run again: left running, an attempt would lose its time limit, and its
+# message, put back on the queue, would hold a prefetch slot until it ended.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 # One message a pool process at a time. Not on the filesystem broker: there a worker that holds
 # all it may waits 2 s before it asks again (Celery's loop for transports without events), which
 # held it to one job a second; each process holds up to 8 there.

@@ -9,6 +9,8 @@ import time
 from datetime import timedelta
 
 import pytest
+import redis
+from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
@@ -555,3 +557,35 @@ def test_a_stop_signal_waits_out_the_claim_in_a_process_running_its_own_threads(
         timeout=60,
     )
     assert ran.stdout.splitlines() == ["held back: True", "taken after: True"], ran.stderr
+
+
+def _broker_connections_kill() -> int:
+    """Close every client connection of the broker's Redis database, as a Redis restart or a
+    network blip would: the worker's consumer loses its connection mid-job."""
+    broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    db = broker.connection_pool.connection_kwargs.get("db", 0)
+    killed = 0
+    for client in broker.client_list():
+        if int(client["db"]) == db and client["cmd"] != "client|list":
+            killed += broker.client_kill_filter(_id=client["id"])
+    return killed
+
+
+def test_a_broker_connection_lost_mid_job_keeps_its_time_limit_and_the_free_process_busy(tenant):
+    """An attempt left running when its worker's broker connection drops loses its time limit,
+    and its message, put back on the queue, holds the worker's only prefetch slot until it ends."""
+    long = job_submit(tenant=tenant, type="diagnostic", payload={"steps": 20, "step_seconds": 1})
+    Job.objects.filter(pk=long.pk).update(max_attempts=1)
+    with running_worker(concurrency=2, extra_env={"JOBS_TIME_LIMITS": "diagnostic=5"}):
+        wait_for(lambda: _attempts_started(long) == 1, timeout=30, message="the long job started")
+        assert _broker_connections_kill() >= 1
+        time.sleep(1)
+        short = job_submit(tenant=tenant, type="diagnostic", payload={"steps": 1})
+        short = _finished(short, timeout=15)
+        long = _finished(long, timeout=30)
+    assert short.status == Job.Status.COMPLETED
+    assert short.finished_at < long.finished_at
+    # The attempt in hand was stopped and handed back (its message could no longer be
+    # acknowledged), then run again under its time limit.
+    assert (long.status, long.error_code) == (Job.Status.FAILED, "TIMEOUT")
+    assert long.events.filter(kind=JobEvent.Kind.REQUEUED).exists()
