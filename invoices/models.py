@@ -281,7 +281,9 @@ class Invoice(TenantOwned, models.Model):
 
 class InvoiceLine(models.Model):
     invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="lines")
-    description = models.TextField()
+    # Bounded: a PDF's table wraps a long unbroken word at any character, which costs the renderer
+    # more than in proportion (5,000 characters take seconds, 100,000 longer than any time limit).
+    description = models.TextField(max_length=1000)
     quantity = models.DecimalField(
         max_digits=12,
         decimal_places=3,

@@ -81,6 +81,7 @@ def test_updating_lines_replaces_them(api_client, tenant):
             "lines",
         ),
         ({"number": ""}, "number"),
+        ({"lines": [{"description": "x" * 1001, "unit_price": "1"}]}, "lines"),
     ],
 )
 def test_bad_invoices_are_400_and_write_nothing(api_client, change, field):
@@ -248,6 +249,26 @@ def test_a_sent_invoice_only_moves_forward_and_its_content_is_frozen(api_client,
     assert api_client.patch(url, {"status": "paid"}, format="json").status_code == 409
     final = Invoice.objects.get(pk=created.json()["id"])
     assert (final.status, final.notes, final.lines.count()) == ("void", "Draft edits are fine", 2)
+
+
+def test_a_line_description_of_a_thousand_characters_is_kept(api_client):
+    description = "x" * 1000
+    response = api_client.post(
+        "/api/v1/invoices",
+        {**INVOICE, "lines": [{"description": description, "unit_price": "1"}]},
+        format="json",
+    )
+    assert response.status_code == 201
+    assert response.json()["lines"][0]["description"] == description
+    too_long = api_client.patch(
+        f"/api/v1/invoices/{response.json()['id']}",
+        {"lines": [{"description": description + "x", "unit_price": "1"}]},
+        format="json",
+    )
+    assert too_long.json()["errors"] == {
+        "lines": [{"description": ["Ensure this field has no more than 1000 characters."]}]
+    }
+    assert InvoiceLine.objects.get().description == description
 
 
 def test_the_largest_storable_line_is_answered_listed_and_shown(api_client, tenant):
