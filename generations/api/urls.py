@@ -12,7 +12,7 @@ from generations.api.views import (
 
 urlpatterns = [
     path("generations", GenerationCreateApi.as_view(), name="generation-create"),
-    path("generations/<uuid:pk>", GenerationDetailApi.as_view(), name="generation-detail"),
+    path("generations/<id:pk>", GenerationDetailApi.as_view(), name="generation-detail"),
     path("decks/<int:pk>", DeckDetailApi.as_view(), name="deck-detail"),
     path("stories/<int:pk>", StoryDetailApi.as_view(), name="story-detail"),
     path("skill-trees/<int:pk>", SkillTreeDetailApi.as_view(), name="skill-tree-detail"),

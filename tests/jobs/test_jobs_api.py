@@ -241,6 +241,17 @@ def test_list_filters_by_status_type_and_ids(api_client, tenant):
     assert api_client.get("/api/v1/jobs?type=invoice_pdf").json()["results"] == []
 
 
+def test_a_job_id_is_found_however_it_is_written(api_client, other_api_client, tenant):
+    job = JobFactory(tenant=tenant)
+    for written in [str(job.pk).upper(), job.pk.hex, job.pk.hex.upper()]:
+        polled = api_client.get(f"/api/v1/jobs/{written}")
+        assert (polled.status_code, polled.json()["id"]) == (200, str(job.pk))
+        assert api_client.get(f"/api/v1/generations/{written}").status_code == 404
+        assert api_client.get(f"/api/v1/jobs/{written}/events").status_code == 200
+        assert other_api_client.get(f"/api/v1/jobs/{written}").status_code == 404
+    assert api_client.post(f"/api/v1/jobs/{str(job.pk).upper()}/cancel").status_code == 200
+
+
 def test_listing_an_unknown_type_is_400_naming_the_types(api_client, tenant):
     JobFactory(tenant=tenant)
 
