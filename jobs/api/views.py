@@ -114,8 +114,12 @@ class JobListCreateApi(TenantScopedMixin, generics.ListAPIView):
     def post(self, request):
         params = data_validate(JobSubmitSerializer, request.data)
         job_type = job_type_get(params["type"])
-        if job_type is None or not job_type.public:
+        if job_type is None:
             raise InvalidRequest(errors={"type": [f"Unknown job type {params['type']!r}."]})
+        if not job_type.public:
+            raise InvalidRequest(
+                errors={"type": [f"{job_type.name} jobs are submitted by the product itself."]}
+            )
         job = job_submit_for_request(
             request,
             type=params["type"],

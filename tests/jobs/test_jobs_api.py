@@ -252,6 +252,15 @@ def test_a_job_id_is_found_however_it_is_written(api_client, other_api_client, t
     assert api_client.post(f"/api/v1/jobs/{str(job.pk).upper()}/cancel").status_code == 200
 
 
+def test_submitting_a_type_the_product_submits_itself_is_400_saying_so(api_client):
+    response = _submit(api_client, type="invoice_pdf", payload={"invoice_id": 1})
+    assert response.status_code == 400
+    assert response.json()["errors"] == {
+        "type": ["invoice_pdf jobs are submitted by the product itself."]
+    }
+    assert not Job.objects.exists()
+
+
 def test_listing_an_unknown_type_is_400_naming_the_types(api_client, tenant):
     JobFactory(tenant=tenant)
 
