@@ -28,6 +28,28 @@ class OperatorCommand(BaseCommand):
                 f"Redis did not answer ({exc}); this command needs it. Run it again once it does."
             ) from exc
 
+    @staticmethod
+    def confirmation_argument(parser) -> None:
+        parser.add_argument(
+            "--noinput",
+            "--no-input",
+            action="store_false",
+            dest="interactive",
+            help="Do not ask for confirmation.",
+        )
+
+    def confirm(self, question: str, *, refused: str) -> None:
+        """Ask on the terminal; any answer but 'yes' ends the command, saying `refused`."""
+        try:
+            answer = input(f"{question} Type 'yes' to go on: ")
+        except EOFError:
+            raise CommandError(
+                f"No terminal to confirm on (cron, `docker compose exec -T`): pass --no-input. "
+                f"{refused}"
+            ) from None
+        if answer != "yes":
+            raise CommandError(refused)
+
 
 def json_dumped(document) -> str:
     """A command's --json output: times as the API writes them (ISO 8601, in TIME_ZONE, `Z` for

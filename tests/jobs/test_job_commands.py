@@ -191,7 +191,7 @@ def test_queue_stats_prints_counts_attention_and_answers_json(tenant, other_tena
         call_command("queue_stats", "--tenant", "nobody", stdout=StringIO())
 
 
-def test_clean_queue_counts_then_deletes_or_cancels_only_what_it_is_told(costly):
+def test_clean_queue_counts_then_deletes_or_cancels_only_what_it_is_told(costly, monkeypatch):
     from datetime import timedelta
 
     from django.utils import timezone
@@ -205,18 +205,27 @@ def test_clean_queue_counts_then_deletes_or_cancels_only_what_it_is_told(costly)
     batch_failure = JobFactory(
         tenant=costly, status=Job.Status.FAILED, created_at=old, priority="batch"
     )
-    out, _ = _run("clean_queue", "--status", "failed", "--older-than-hours", "48", "--dry-run")
+    out, _ = _run(
+        "clean_queue", "--no-input", "--status", "failed", "--older-than-hours", "48", "--dry-run"
+    )
     assert out == "Would clean 3 failed jobs.\n"
     assert Job.objects.count() == 4
 
+    asked = []
+    monkeypatch.setattr("builtins.input", lambda question: asked.append(question) or "no")
+    with pytest.raises(CommandError, match="Nothing cleaned."):
+        _run("clean_queue", "--status", "failed", "--older-than-hours", "48", "--queue", "normal")
+    assert Job.objects.count() == 4
+    monkeypatch.setattr("builtins.input", lambda question: asked.append(question) or "yes")
     out, _ = _run(
         "clean_queue", "--status", "failed", "--older-than-hours", "48", "--queue", "normal"
     )
+    assert asked == ["Delete 2 failed jobs of every workspace? Type 'yes' to go on: "] * 2
     assert out == "Deleted 2 failed jobs with their history.\n"
     assert set(Job.objects.values_list("pk", flat=True)) == {recent_failure.pk, batch_failure.pk}
 
     waiting = job_submit(tenant=costly, type="diagnostic", payload={"steps": 0})
-    out, _ = _run("clean_queue", "--status", "pending", "--type", "diagnostic")
+    out, _ = _run("clean_queue", "--no-input", "--status", "pending", "--type", "diagnostic")
     assert out == "Canceled 1 pending jobs.\n"
     waiting.refresh_from_db()
     assert waiting.status == Job.Status.CANCELED
@@ -224,9 +233,11 @@ def test_clean_queue_counts_then_deletes_or_cancels_only_what_it_is_told(costly)
     assert costly.credit_balance == 100
     for hours in ["-1", "nan", "inf", "1e12", "soon"]:
         with pytest.raises(CommandError, match="--older-than-hours"):
-            call_command("clean_queue", "--status", "failed", "--older-than-hours", hours)
+            call_command(
+                "clean_queue", "--no-input", "--status", "failed", "--older-than-hours", hours
+            )
     with pytest.raises(CommandError, match="choose from 'pending', 'completed', 'failed'"):
-        call_command("clean_queue", "--status", "processing")
+        call_command("clean_queue", "--no-input", "--status", "processing")
 
 
 def test_purge_jobs_and_requeue_stale_jobs_do_what_the_schedules_do(tenant, settings):
@@ -285,7 +296,7 @@ def test_clean_queue_deletes_more_jobs_than_a_statement_may_name_a_batch_at_a_ti
     _copies(finished, 65_535)
     waiting = JobFactory(tenant=tenant)
 
-    out, _ = _run("clean_queue", "--status", "completed")
+    out, _ = _run("clean_queue", "--no-input", "--status", "completed")
 
     lines = out.splitlines()
     assert lines[0] == "  deleted 10000 of 65536 completed jobs…"
@@ -300,7 +311,7 @@ def test_clean_queue_cancels_one_workspaces_backlog(tenant, other_tenant):
         JobFactory(tenant=tenant)
     bobs = JobFactory(tenant=other_tenant)
 
-    out, _ = _run("clean_queue", "--status", "pending", "--tenant", "alice")
+    out, _ = _run("clean_queue", "--no-input", "--status", "pending", "--tenant", "alice")
 
     assert out == "Canceled 2 pending jobs.\n"
     assert {job.status for job in Job.objects.filter(tenant=tenant)} == {Job.Status.CANCELED}
@@ -329,7 +340,7 @@ def test_clean_queue_goes_on_past_jobs_workers_took_or_finished_meanwhile(tenant
         return cancel(job=job, **kwargs)
 
     monkeypatch.setattr(clean_queue, "job_cancel", cancel_while_workers_go_on)
-    out, _ = _run("clean_queue", "--status", "pending")
+    out, _ = _run("clean_queue", "--no-input", "--status", "pending")
 
     assert out == (
         "Canceled 1 pending jobs. 1 started meanwhile: asked to stop at their next check. "
@@ -403,8 +414,8 @@ def test_list_jobs_selects_like_clean_queue_and_its_ids_feed_requeue_job(tenant,
 def test_a_job_type_no_job_has_and_the_code_does_not_know_is_an_error(tenant):
     JobFactory(tenant=tenant, type="retired_type", status=Job.Status.COMPLETED)
     with pytest.raises(CommandError, match="No job type 'diagnotsic'. Job types: .*diagnostic"):
-        _run("clean_queue", "--status", "completed", "--type", "diagnotsic")
-    out, _ = _run("clean_queue", "--status", "completed", "--type", "retired_type")
+        _run("clean_queue", "--no-input", "--status", "completed", "--type", "diagnotsic")
+    out, _ = _run("clean_queue", "--no-input", "--status", "completed", "--type", "retired_type")
     assert out == "Deleted 1 completed jobs with their history.\n"
     with pytest.raises(CommandError, match="--limit must be at least 1"):
         _run("list_jobs", "--limit", "0")
@@ -467,7 +478,7 @@ def test_clean_queue_says_how_far_it_has_got_cancelling_a_backlog(tenant, monkey
         JobFactory(tenant=tenant)
     monkeypatch.setattr(clean_queue, "CANCEL_PROGRESS_EVERY", 2)
 
-    out, _ = _run("clean_queue", "--status", "pending")
+    out, _ = _run("clean_queue", "--no-input", "--status", "pending")
 
     assert out.splitlines() == [
         "  went through 2 of 5 pending jobs…",

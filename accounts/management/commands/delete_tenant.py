@@ -1,7 +1,4 @@
-from django.core.management.base import CommandError
-
 from accounts.management.workspaces import workspace_named
-from accounts.models import Tenant
 from accounts.services import tenant_delete
 from core.management.base import OperatorCommand
 from jobs.management.jobcommands import progress_printer
@@ -17,18 +14,16 @@ class Command(OperatorCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("slug")
-        parser.add_argument(
-            "--noinput",
-            "--no-input",
-            action="store_false",
-            dest="interactive",
-            help="Do not ask for confirmation.",
-        )
+        self.confirmation_argument(parser)
 
     def handle(self, *args, slug, interactive, **options):
         tenant = workspace_named(slug)
-        if interactive and not self._confirmed(tenant):
-            raise CommandError("Nothing deleted.")
+        if interactive:
+            self.confirm(
+                f"Delete workspace {tenant.slug} ({tenant.jobs.count()} jobs) and everything else "
+                "it holds, for good?",
+                refused="Nothing deleted.",
+            )
         deleted = tenant_delete(
             tenant=tenant,
             progress_for=lambda kind, total: progress_printer(self.stdout, kind, total),
@@ -36,16 +31,3 @@ class Command(OperatorCommand):
         for kind, count in deleted.items():
             self.stdout.write(f"  deleted {count} {kind}")
         self.stdout.write(f"Deleted workspace {slug}.")
-
-    def _confirmed(self, tenant: Tenant) -> bool:
-        try:
-            answer = input(
-                f"Delete workspace {tenant.slug} ({tenant.jobs.count()} jobs) and everything else "
-                "it holds, for good? Type 'yes' to go on: "
-            )
-        except EOFError:
-            raise CommandError(
-                "No terminal to confirm on (cron, `docker compose exec -T`): pass --no-input. "
-                "Nothing deleted."
-            ) from None
-        return answer == "yes"

@@ -29,13 +29,21 @@ class Command(OperatorCommand):
         parser.add_argument(
             "--dry-run", action="store_true", help="Only count what would be cleaned."
         )
+        self.confirmation_argument(parser)
 
-    def handle(self, *args, **options):
+    def handle(self, *args, interactive, **options):
         jobs = jobs_selected(options)
         status = options["status"]
         if options["dry_run"]:
             self.stdout.write(f"Would clean {jobs.count()} {status} jobs.")
-        elif status == Job.Status.PENDING:
+            return
+        if interactive:
+            where = f"of {options['tenant']}" if options["tenant"] else "of every workspace"
+            verb = "Cancel" if status == Job.Status.PENDING else "Delete"
+            self.confirm(
+                f"{verb} {jobs.count()} {status} jobs {where}?", refused="Nothing cleaned."
+            )
+        if status == Job.Status.PENDING:
             self._cancel(jobs)
         else:
             deleted = delete_in_batches(
