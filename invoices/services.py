@@ -261,9 +261,17 @@ def invoice_pdf_handle(ctx) -> dict:
     )
     if invoice is None:
         raise PermanentError("NOT_FOUND", "The invoice no longer exists.")
-    Invoice.objects.filter(pk=invoice.pk).update(pdf_status=Invoice.PdfStatus.RENDERING)
+    rendering = Invoice.objects.filter(pk=invoice.pk)
+    rendering.update(pdf_status=Invoice.PdfStatus.RENDERING)
     ctx.progress(10, "rendering")
-    name, fingerprint, pages = invoice_pdf_store(invoice=invoice)
+    try:
+        name, fingerprint, pages = invoice_pdf_store(invoice=invoice)
+    except BaseException:
+        # The attempt is over: until the next, or until the job gives up, a PDF is on its way.
+        rendering.filter(pdf_status=Invoice.PdfStatus.RENDERING).update(
+            pdf_status=Invoice.PdfStatus.PENDING
+        )
+        raise
     with invoice_pdf_recording(invoice, name):
         ctx.progress(90, "stored")
         with transaction.atomic():

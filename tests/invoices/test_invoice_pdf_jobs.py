@@ -133,6 +133,9 @@ def test_a_full_disk_alerts_at_once_retries_on_schedule_then_dead_letters(
         job = _run(job)
         assert job.status == Job.Status.PENDING
         assert job.error_code == "STORAGE_FULL"
+        # Between attempts the invoice says its PDF is on its way, not being rendered.
+        invoice.refresh_from_db()
+        assert invoice.pdf_status == Invoice.PdfStatus.PENDING
         waits.append(round((job.next_retry_at - job.started_at).total_seconds()))
     assert waits == [60, 300, 900]
     full = Notification.objects.filter(user=tenant_admin, alert_key="storage-full")
