@@ -26,8 +26,10 @@ from accounts.models import (
     Membership,
     Notification,
     Tenant,
+    api_key_hash,
 )
 from accounts.services import (
+    API_KEY_SCHEME,
     api_key_create,
     api_key_revoke,
     audit_record,
@@ -36,6 +38,7 @@ from accounts.services import (
     credits_grant_refusal,
     tenants_own_more_than,
 )
+from core.errors import records_counted
 
 # An action runs inside the request, which gunicorn gives up on after 30 s; at about 10 ms an
 # object, this many leave room for a busy database. More go through the management commands.
@@ -90,24 +93,21 @@ def deleted_objects(objs, request, admin_site, *, elsewhere: str = ""):
     collector.collect(objs)
     counts = {model: len(rows) for model, rows in collector.model_objs.items()}
     counted = {model for model, count in counts.items() if count > DELETION_LISTED_PER_MODEL}
-    # Each object asked, as Django does: an admin may refuse some objects of a kind (a sent
-    # invoice) and not others, which the kind's own answer (obj=None) does not say.
+    # The kind's permission (obj=None), not each object's: a rule for some objects of a kind (a
+    # sent invoice is voided, not deleted) holds for deleting them on their own, and their admin
+    # refuses that saying why (get_deleted_objects); they still go with their workspace. What
+    # protects the deletion is not deleted, and needs no permission.
     perms_needed = {
         model._meta.verbose_name
-        for model in counted
+        for model in counts
         if admin_site.is_registered(model)
-        and not all(
-            admin_site.get_model_admin(model).has_delete_permission(request, obj)
-            for obj in collector.model_objs[model]
-        )
+        and not admin_site.get_model_admin(model).has_delete_permission(request)
     }
 
     def label(obj):
         opts = obj._meta
         if not admin_site.is_registered(type(obj)):
             return f"{capfirst(opts.verbose_name)}: {obj}"
-        if not admin_site.get_model_admin(type(obj)).has_delete_permission(request, obj):
-            perms_needed.add(opts.verbose_name)
         try:
             url = reverse(
                 f"{admin_site.name}:{opts.app_label}_{opts.model_name}_change", args=[quote(obj.pk)]
@@ -118,6 +118,14 @@ def deleted_objects(objs, request, admin_site, *, elsewhere: str = ""):
 
     nested = collector.nested(lambda obj: type(obj) if type(obj) in counted else label(obj))
     protected = [label(obj) for obj in collector.protected]
+    if protected:
+        # As the API words it (a 409).
+        subject, them = ("It", "it") if len(objs) == 1 else ("They", "them")
+        protected.insert(
+            0,
+            f"{subject} cannot be deleted while other records refer to {them} "
+            f"({records_counted(collector.protected)}).",
+        )
     total = sum(counts.values())
     if total > DELETION_MAX_ROWS:
         protected.append(
@@ -520,6 +528,9 @@ class ApiKeyAdmin(AuditedAdmin):
     ]
     list_filter = ["role", ("revoked_at", admin.EmptyFieldListFilter), WorkspaceFilter]
     search_fields = ["prefix", "name", "tenant__slug"]
+    search_help_text = (
+        f"A key pasted whole ({API_KEY_SCHEME}…), or its prefix; a key's name; a workspace's slug."
+    )
     list_select_related = ["tenant"]
     raw_id_fields = ["tenant", "created_by"]
     readonly_fields = [
@@ -566,6 +577,15 @@ class ApiKeyAdmin(AuditedAdmin):
         return format_html_join(
             " · ", '<a href="{}?{}">{}</a>', ((reverse(n), q, label) for n, q, label in pages)
         )
+
+    def get_search_results(self, request, queryset, search_term):
+        found, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        plaintext = search_term.strip()
+        if not plaintext.startswith(API_KEY_SCHEME):
+            return found, may_have_duplicates
+        # A leaked key, pasted whole, is found by its hash, as the API finds it: only that is
+        # stored.
+        return found | queryset.filter(key_hash=api_key_hash(plaintext)), may_have_duplicates
 
     def get_form(self, request, obj=None, **kwargs):
         kwargs["form"] = ApiKeyCreateForm if obj is None else ApiKeyChangeForm

@@ -1,6 +1,12 @@
 from django.contrib import admin, messages
 
-from accounts.admin import AuditedAdmin, LargeTableAdmin, WorkspaceFilter, audited_formset_save
+from accounts.admin import (
+    AuditedAdmin,
+    LargeTableAdmin,
+    ReadOnlyAdmin,
+    WorkspaceFilter,
+    audited_formset_save,
+)
 from budgets.models import BudgetAlert, MaterialEntry, Project, ProjectBudget, TimeEntry
 from budgets.tasks import budget_alert_check
 
@@ -84,7 +90,12 @@ class MaterialEntryAdmin(LargeTableAdmin, AuditedAdmin):
 
 
 @admin.register(BudgetAlert)
-class BudgetAlertAdmin(admin.ModelAdmin):
+class BudgetAlertAdmin(ReadOnlyAdmin):
+    """Alerts are the budget check's: it raises them with their notifications and resolves them
+    when they no longer hold. One resolved or deleted by hand while its threshold is still crossed
+    would be raised, and notified, again by the next check; so staff only read them here, and they
+    go with their project or workspace."""
+
     list_display = [
         "project",
         "type",
@@ -97,5 +108,3 @@ class BudgetAlertAdmin(admin.ModelAdmin):
     list_filter = ["status", "type", WorkspaceFilter]
     search_fields = ["project__name", "tenant__slug"]
     list_select_related = ["project"]
-    raw_id_fields = ["project", "tenant"]
-    readonly_fields = ["created_at", "resolved_at"]

@@ -241,14 +241,18 @@ def _flatten(detail) -> str:
     return str(detail)
 
 
-def _still_referred_to(exc: ProtectedError | RestrictedError) -> str:
-    objects = getattr(exc, "protected_objects", None) or exc.restricted_objects
+def records_counted(objects) -> str:
+    """How many records of each kind: "2 invoices, 1 time entry"."""
     counts = Counter(obj._meta for obj in objects)
-    referrers = ", ".join(
+    return ", ".join(
         f"{count} {opts.verbose_name if count == 1 else opts.verbose_name_plural}"
         for opts, count in sorted(counts.items(), key=lambda item: item[0].label)
     )
-    return f"It cannot be deleted while other records refer to it ({referrers})."
+
+
+def _still_referred_to(exc: ProtectedError | RestrictedError) -> str:
+    objects = getattr(exc, "protected_objects", None) or exc.restricted_objects
+    return f"It cannot be deleted while other records refer to it ({records_counted(objects)})."
 
 
 RELATED_RECORD_CHANGED = "A related record changed meanwhile (deleted, or newly referring to it)."

@@ -1,3 +1,4 @@
+from django import forms
 from django.contrib import admin
 from django.utils.html import format_html
 
@@ -17,32 +18,50 @@ from generations.models import (
 from generations.signing import file_path
 
 
-class ArtifactAdmin(WorkspaceOwnedAdmin):
-    list_filter = [WorkspaceFilter]
-    list_select_related = ["tenant"]
-    raw_id_fields = ["tenant", "job"]
-    readonly_fields = ["created_at"]
+class FixedOnceMadeAdmin(admin.ModelAdmin):
+    """Fields set when the object is made and shown, never changed, after: what it is part of,
+    its place in it, how far along its generation is."""
 
-
-class PartAdmin(admin.ModelAdmin):
-    """A part of an artifact (a slide, a block, a node) stays in the artifact it was made in: the
-    artifact says which workspace sees it, so moving the part would show it to another."""
-
-    part_of: list[str] = []
+    fixed_once_made: list[str] = []
 
     def get_readonly_fields(self, request, obj=None):
-        fixed = self.part_of if obj is not None else []
+        fixed = self.fixed_once_made if obj is not None else []
         return [*super().get_readonly_fields(request, obj), *fixed]
+
+
+class ArtifactAdmin(FixedOnceMadeAdmin, WorkspaceOwnedAdmin):
+    list_filter = [WorkspaceFilter]
+    list_select_related = ["tenant"]
+    raw_id_fields = ["tenant"]
+    # The job that made it (a story's job finds its story by it): never set or changed by hand.
+    readonly_fields = ["job", "created_at"]
+
+
+class PartAdmin(FixedOnceMadeAdmin):
+    """A part of an artifact (a slide, a block, a node) stays in the artifact it was made in: the
+    artifact says which workspace sees it, so moving the part would show it to another. Its place
+    in the artifact is fixed too: the artifact is shown in that order, a node at its depth."""
+
+
+class PartForm(forms.ModelForm):
+    """A part listed on its artifact's page keeps its place there once it exists."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk is not None:
+            self.fields["position"].disabled = True
 
 
 class SlideInline(admin.StackedInline):
     model = Slide
+    form = PartForm
     extra = 0
     show_change_link = True
 
 
 class BlockInline(admin.TabularInline):
     model = Block
+    form = PartForm
     extra = 0
 
 
@@ -60,7 +79,7 @@ class SlideAdmin(PartAdmin):
     search_fields = ["title", "deck__title"]
     list_select_related = ["deck"]
     raw_id_fields = ["deck"]
-    part_of = ["deck"]
+    fixed_once_made = ["deck", "position"]
     inlines = [BlockInline]
 
 
@@ -71,11 +90,12 @@ class BlockAdmin(PartAdmin):
     search_fields = ["text"]
     list_select_related = ["slide"]
     raw_id_fields = ["slide"]
-    part_of = ["slide"]
+    fixed_once_made = ["slide", "position"]
 
 
 class DistractorInline(admin.TabularInline):
     model = Distractor
+    form = PartForm
     extra = 0
     fields = ["position", "text"]
 
@@ -92,13 +112,16 @@ class DistractorAdmin(ArtifactAdmin):
     list_display = ["text", "flashcard", "tenant"]
     list_select_related = ["tenant", "flashcard"]
     search_fields = ["text", "flashcard__question"]
-    raw_id_fields = ["tenant", "job", "flashcard"]
+    raw_id_fields = ["tenant", "flashcard"]
+    fixed_once_made = ["flashcard", "position"]
 
 
 @admin.register(SkillTree)
 class SkillTreeAdmin(ArtifactAdmin):
     list_display = ["name", "depth", "node_count", "tenant", "created_at"]
     search_fields = ["name"]
+    # Counted from its nodes when it was made.
+    fixed_once_made = ["depth", "node_count"]
 
 
 @admin.register(SkillNode)
@@ -107,7 +130,7 @@ class SkillNodeAdmin(PartAdmin):
     search_fields = ["name", "tree__name"]
     list_select_related = ["tree"]
     raw_id_fields = ["tree", "parent"]
-    part_of = ["tree", "parent"]
+    fixed_once_made = ["tree", "parent", "depth", "position"]
 
 
 @admin.register(Story)
@@ -115,6 +138,8 @@ class StoryAdmin(ArtifactAdmin):
     list_display = ["title", "status", "words", "generation_time", "tenant", "created_at"]
     list_filter = ["status", WorkspaceFilter]
     search_fields = ["title", "text"]
+    # Its job's to move on: a story set back to generating by hand would stay so.
+    fixed_once_made = ["status"]
 
 
 @admin.register(GeneratedImage)
@@ -122,7 +147,7 @@ class GeneratedImageAdmin(ArtifactAdmin):
     list_display = ["prompt", "kind", "width", "height", "tenant", "created_at"]
     list_filter = ["kind", WorkspaceFilter]
     search_fields = ["prompt"]
-    raw_id_fields = ["tenant", "job", "source_image"]
+    raw_id_fields = ["tenant", "source_image"]
     # The file is the generation's output: shown here, never uploaded or cleared by hand.
     exclude = ["file"]
     readonly_fields = ["preview", *ArtifactAdmin.readonly_fields]

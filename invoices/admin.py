@@ -103,8 +103,17 @@ class InvoiceAdmin(AuditedAdmin):
         return form
 
     def has_delete_permission(self, request, obj=None):
-        # Also refuses a sent or paid invoice among "Delete selected": void it instead.
+        # A sent or paid invoice's page offers no deletion: void it instead.
         return _is_draft(obj) and super().has_delete_permission(request, obj)
+
+    def get_deleted_objects(self, objs, request):
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        # Among "Delete selected", shown as what protects them: the page refuses the deletion. A
+        # workspace deleted whole takes its sent invoices with it all the same.
+        refused = [
+            f"{invoice}: {invoice.deletion_refused}" for invoice in objs if invoice.deletion_refused
+        ]
+        return deleted, counts, perms_needed, [*protected, *refused]
 
     def delete_model(self, request, obj):
         invoice_delete(invoice=obj, actor=request.user)

@@ -214,6 +214,17 @@ class Invoice(TenantOwned, models.Model):
         }
 
     @property
+    def deletion_refused(self) -> str:
+        """Why the invoice may not be deleted: a sent or paid one stays on record, voided. Empty
+        for a draft."""
+        if self.status == self.Status.DRAFT:
+            return ""
+        refusal = f"The invoice is {self.status}; only drafts can be deleted."
+        if self.status == self.Status.VOID:
+            return refusal
+        return f'{refusal} Set its status to "void" instead.'
+
+    @property
     def ordered_lines(self) -> list["InvoiceLine"]:
         return sorted(self.lines.all(), key=lambda line: (line.sort_order, line.pk or 0))
 

@@ -228,11 +228,8 @@ def invoice_delete(*, invoice: Invoice, actor=None) -> None:
         invoice = Invoice.objects.select_for_update(of=("self",)).filter(pk=invoice.pk).first()
         if invoice is None:
             return
-        if invoice.status != Invoice.Status.DRAFT:
-            raise Conflict(
-                f"The invoice is {invoice.status}; only drafts can be deleted. Set its status to "
-                '"void" instead.'
-            )
+        if invoice.deletion_refused:
+            raise Conflict(invoice.deletion_refused)
         render = invoice.pdf_job
         audit_record(
             tenant=invoice.tenant,

@@ -8,7 +8,7 @@ from accounts.admin import (
     WorkspaceFilter,
     selection_too_big,
 )
-from sharelinks.models import PublicLink, PublicLinkEvent
+from sharelinks.models import PublicLink, PublicLinkEvent, share_token_hash, share_token_named
 from sharelinks.resources import SHAREABLES
 from sharelinks.services import BROWSER_FAMILIES, share_link_revoke
 
@@ -80,6 +80,10 @@ class PublicLinkAdmin(LargeTableAdmin, AuditedAdmin):
         WorkspaceFilter,
     ]
     search_fields = ["token_prefix", "resource_id", "tenant__slug"]
+    search_help_text = (
+        "A link's URL (…/s/<token>) or token, pasted whole; the start of its token; a resource id; "
+        "a workspace's slug."
+    )
     list_select_related = ["tenant"]
     # The newest first, read back along the primary key: the creation time has no index of its own
     # across workspaces, and sorting a million links by it takes a third of a second a page.
@@ -105,6 +109,14 @@ class PublicLinkAdmin(LargeTableAdmin, AuditedAdmin):
     @admin.display(boolean=True, description="Opens now")
     def opens_now(self, link):
         return link.is_usable
+
+    def get_search_results(self, request, queryset, search_term):
+        found, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        if not search_term.strip():
+            return found, may_have_duplicates
+        # A leaked URL or token, pasted whole, is found by its hash: only that is stored.
+        token_hash = share_token_hash(share_token_named(search_term))
+        return found | queryset.filter(token_hash=token_hash), may_have_duplicates
 
     def has_add_permission(self, request):
         # A link's token is only ever shown to whoever creates it through the API.

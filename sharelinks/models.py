@@ -1,5 +1,6 @@
 import hashlib
 from datetime import timedelta
+from urllib.parse import unquote, urlsplit
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -13,6 +14,15 @@ from accounts.models import Tenant, TenantOwned, TenantScopedQuerySet
 
 def share_token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def share_token_named(text: str) -> str:
+    """The token a link's URL (…/s/<token>, with a query or fragment, its path encoded or not)
+    names, or the token itself, as pasted (spaces and a line break around it)."""
+    text = text.strip()
+    if "/" in text:
+        text = unquote(urlsplit(text).path)
+    return text.rstrip("/").rsplit("/s/", 1)[-1]
 
 
 def _spent(now) -> Q:

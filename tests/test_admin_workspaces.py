@@ -352,7 +352,9 @@ def test_adding_someone_already_a_member_is_an_error_on_the_form(admin_client, t
     assert list(Membership.objects.values_list("user", "role")) == [(member.user_id, "member")]
 
 
-def test_a_sent_invoice_among_more_than_a_page_of_them_still_stops_a_deletion(admin_client, tenant):
+def test_a_sent_invoice_stops_its_own_deletion_among_many_but_not_its_workspaces(
+    admin_client, tenant, other_tenant
+):
     from accounts.admin import DELETION_LISTED_PER_MODEL
     from accounts.models import Tenant
     from invoices.models import Invoice
@@ -363,16 +365,23 @@ def test_a_sent_invoice_among_more_than_a_page_of_them_still_stops_a_deletion(ad
     drafts = [
         InvoiceFactory(tenant=tenant, client=client) for _ in range(DELETION_LISTED_PER_MODEL)
     ]
+    InvoiceFactory(tenant=other_tenant, status=Invoice.Status.PAID)
     bulk = {"action": "delete_selected", "_selected_action": [sent.pk, *(d.pk for d in drafts)]}
 
-    page = admin_client.post("/admin/invoices/invoice/", bulk).content.decode()
-    assert "permission to delete" in page
-    assert admin_client.post("/admin/invoices/invoice/", {**bulk, "post": "yes"}).status_code == 403
-    workspace = admin_client.post(f"/admin/accounts/tenant/{tenant.pk}/delete/", {"post": "yes"})
-    assert workspace.status_code == 403
+    for selected in (bulk, {**bulk, "post": "yes"}):
+        response = admin_client.post("/admin/invoices/invoice/", selected)
+        assert response.status_code == 200
+        page = response.content.decode()
+        assert f"{sent}: The invoice is sent; only drafts can be deleted." in page
+        assert "permission" not in page
+    assert Invoice.objects.filter(tenant=tenant).count() == DELETION_LISTED_PER_MODEL + 1
 
-    assert Invoice.objects.count() == DELETION_LISTED_PER_MODEL + 1
-    assert Tenant.objects.filter(pk=tenant.pk).exists()
+    confirm = admin_client.get(f"/admin/accounts/tenant/{tenant.pk}/delete/").content.decode()
+    assert "Are you sure" in confirm and "permission" not in confirm
+    workspace = admin_client.post(f"/admin/accounts/tenant/{tenant.pk}/delete/", {"post": "yes"})
+    assert workspace.status_code == 302
+    assert not Tenant.objects.filter(pk=tenant.pk).exists()
+    assert list(Invoice.objects.values_list("tenant", flat=True)) == [other_tenant.pk]
 
 
 LONG_HISTORY = (

@@ -123,3 +123,19 @@ def test_a_keys_expiry_moved_in_the_admin_is_held_to_a_new_keys_horizon(admin_cl
     assert moved.status_code == 302
     api_key.refresh_from_db()
     assert timezone.now() + timedelta(days=3639) < api_key.expires_at
+
+
+def test_a_pasted_key_finds_its_row_and_the_prefix_still_does(admin_client, tenant):
+    leaked, plaintext = api_key_create(tenant=tenant, name="leaked")
+    api_key_create(tenant=tenant, name="other")
+
+    def found(pasted: str) -> list[int]:
+        response = admin_client.get("/admin/accounts/apikey/", {"q": pasted})
+        assert response.status_code == 200
+        return [api_key.pk for api_key in response.context["cl"].result_list]
+
+    assert found(f"  {plaintext}\n") == [leaked.pk]
+    assert found(leaked.prefix) == [leaked.pk]
+    assert found(f"{plaintext}x") == []
+    page = admin_client.get("/admin/accounts/apikey/").content.decode()
+    assert "A key pasted whole (ofl_…), or its prefix" in page

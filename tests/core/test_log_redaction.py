@@ -6,11 +6,13 @@ import json
 import logging
 import logging.config
 import socket
+from urllib.parse import quote
 
 import httpx
 import pytest
 from django.conf import settings
 
+from accounts.services import api_key_create
 from core.logging import RedactSecretsFilter
 from generations.models import Deck
 from generations.signing import view_url
@@ -37,6 +39,29 @@ def test_gunicorns_access_log_leaves_out_share_and_view_tokens(tenant, tmp_path)
     assert logged.count('"GET /v/[redacted]/ HTTP/1.1" 200') == 2
     assert token not in logged and signed not in logged and "unknown-token" not in logged
     assert "GET /healthz" in logged  # other paths are logged as they are
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_key_or_link_pasted_into_the_admins_search_is_left_out_of_the_access_log(
+    tenant, tmp_path
+):
+    deck = Deck.objects.create(tenant=tenant, title="Shared")
+    _, token = share_link_create(tenant=tenant, resource_type="deck", resource_id=str(deck.pk))
+    _, key = api_key_create(tenant=tenant, name="leaked")
+    access_log = tmp_path / "access.log"
+    with running_web(processes=1, extra_args=("--access-logfile", str(access_log))) as base:
+        for searched in [
+            f"/admin/sharelinks/publiclink/?q={quote(f'{base}/s/{token}', safe='')}",
+            f"/admin/sharelinks/publiclink/?q={token}",
+            f"/admin/accounts/apikey/?q={key}",
+            f"/admin/accounts/apikey/1/change/?_changelist_filters=q%3D{key}",
+            f"/api/v1/me?api_key={key}",
+        ]:
+            assert httpx.get(f"{base}{searched}").status_code in (302, 401)
+    logged = access_log.read_text()
+    assert token not in logged and key[12:] not in logged
+    assert logged.count("GET /admin/sharelinks/publiclink/?[redacted] HTTP/1.1") == 2
+    assert f"GET /api/v1/me?api_key={key[:12]}[redacted] HTTP/1.1" in logged
 
 
 @pytest.mark.parametrize(

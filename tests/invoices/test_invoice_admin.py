@@ -1,14 +1,16 @@
 """The admin keeps the API's rules for invoices: only a draft's content changes, the status only
 moves forward, and only a draft is deleted (with its stored PDF)."""
 
+import html
+
 import pytest
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
 from accounts.models import AuditEvent
-from invoices.models import Invoice
+from invoices.models import Client, Invoice
 from tests.budgets.factories import ProjectFactory
-from tests.invoices.factories import InvoiceFactory, line
+from tests.invoices.factories import ClientFactory, InvoiceFactory, line
 
 
 def _lines_management(invoice, total: int) -> dict:
@@ -84,7 +86,14 @@ def test_only_a_draft_is_deleted_in_the_admin_and_its_pdf_goes_with_it(
         "/admin/invoices/invoice/",
         {"action": "delete_selected", "_selected_action": [draft.pk, sent.pk], "post": "yes"},
     )
-    assert response.status_code == 403  # the selection holds a sent invoice
+    # The selection holds a sent invoice: the page says why it is refused.
+    assert response.status_code == 200
+    page = html.unescape(response.content.decode())
+    assert (
+        f'{sent}: The invoice is sent; only drafts can be deleted. Set its status to "void" '
+        "instead." in page
+    )
+    assert "permission" not in page
     assert Invoice.objects.filter(pk__in=[draft.pk, sent.pk]).count() == 2
 
     with django_capture_on_commit_callbacks(execute=True):
@@ -99,6 +108,24 @@ def test_only_a_draft_is_deleted_in_the_admin_and_its_pdf_goes_with_it(
     assert AuditEvent.objects.filter(
         resource_id=str(draft.pk), action=AuditEvent.Action.DELETE
     ).exists()
+
+
+def test_a_client_with_sent_invoices_is_refused_for_them_not_for_the_staffs_permissions(
+    admin_client, api_client, tenant
+):
+    client = ClientFactory(tenant=tenant)
+    InvoiceFactory(tenant=tenant, client=client, status=Invoice.Status.SENT)
+    InvoiceFactory(tenant=tenant, client=client, status=Invoice.Status.PAID)
+    refusal = "It cannot be deleted while other records refer to it (2 invoices)."
+
+    for request in (admin_client.get, admin_client.post):
+        response = request(f"/admin/invoices/client/{client.pk}/delete/", {"post": "yes"})
+        assert response.status_code == 200
+        page = html.unescape(response.content.decode())
+        assert refusal in page and "protected related objects" in page
+        assert "permission" not in page
+    assert api_client.delete(f"/api/v1/clients/{client.pk}").json()["detail"] == refusal
+    assert Client.objects.filter(pk=client.pk).exists()
 
 
 def test_the_admin_refuses_a_number_with_a_line_break(admin_client, tenant):

@@ -1,21 +1,15 @@
-from urllib.parse import unquote, urlsplit
-
 from django.core.management.base import CommandError
 from django.utils.text import capfirst
 
 from accounts.services import operator_at_command_line
 from core.management.base import OperatorCommand
-from sharelinks.models import PublicLink, share_token_hash
+from sharelinks.models import PublicLink, share_token_hash, share_token_named
 from sharelinks.services import share_link_revoke
 
 
 def _link_named(text: str) -> PublicLink | None:
-    """The link a URL (…/s/<token>, with a query or fragment, its path encoded or not), a token
-    or an id names, as pasted (spaces and a line break around it)."""
-    text = text.strip()
-    if "/" in text:
-        text = unquote(urlsplit(text).path)
-    token = text.rstrip("/").rsplit("/s/", 1)[-1]
+    """The link a URL, a token or an id names."""
+    token = share_token_named(text)
     if token.isascii() and token.isdigit():
         return PublicLink.objects.select_related("tenant").filter(pk=int(token)).first()
     found = PublicLink.objects.select_related("tenant").filter(token_hash=share_token_hash(token))

@@ -1,0 +1,104 @@
+"""Generated artifacts in the admin: the job that made one, a story's status and the structure of
+decks, card sets and skill trees are fixed once made; their titles and text stay editable."""
+
+from generations.models import Deck, Distractor, Flashcard, SkillNode, SkillTree, Slide, Story
+from tests.jobs.factories import JobFactory
+
+
+def _inline(prefix: str, rows: list[dict]) -> dict:
+    data = {f"{prefix}-TOTAL_FORMS": str(len(rows)), f"{prefix}-INITIAL_FORMS": str(len(rows))}
+    for index, row in enumerate(rows):
+        data.update({f"{prefix}-{index}-{name}": value for name, value in row.items()})
+    return data
+
+
+def test_a_finished_story_keeps_its_status_and_job_when_staff_fix_its_text(
+    admin_client, api_client, tenant
+):
+    job, unrelated = JobFactory(tenant=tenant, type="story"), JobFactory(tenant=tenant)
+    story = Story.objects.create(
+        tenant=tenant, job=job, status=Story.Status.READY, title="Teh map", text="Once."
+    )
+
+    response = admin_client.post(
+        f"/admin/generations/story/{story.pk}/change/",
+        {
+            "job": unrelated.pk,
+            "status": Story.Status.GENERATING,
+            "prompt": '{"prompt": "a map"}',
+            "title": "The map",
+            "text": "Once upon a time.",
+            "words": "4",
+            "error": "",
+        },
+    )
+
+    assert response.status_code == 302
+    story.refresh_from_db()
+    assert (story.status, story.job_id) == (Story.Status.READY, job.pk)
+    assert (story.title, story.text) == ("The map", "Once upon a time.")
+    shown = api_client.get(f"/api/v1/stories/{story.pk}").json()
+    assert shown["status"] == "ready"
+    assert 'name="job"' not in admin_client.get("/admin/generations/deck/add/").content.decode()
+
+
+def test_a_skill_nodes_depth_parent_and_place_are_fixed_and_its_name_is_not(admin_client, tenant):
+    tree = SkillTree.objects.create(tenant=tenant, name="Tree", depth=2, node_count=3)
+    root = SkillNode.objects.create(tree=tree, name="Root", depth=1, position=0)
+    other_root = SkillNode.objects.create(tree=tree, name="Other", depth=1, position=1)
+    leaf = SkillNode.objects.create(tree=tree, parent=root, name="Laef", depth=2, position=0)
+
+    response = admin_client.post(
+        f"/admin/generations/skillnode/{leaf.pk}/change/",
+        {"tree": tree.pk, "parent": other_root.pk, "name": "Leaf", "depth": "99", "position": "7"},
+    )
+    assert response.status_code == 302
+    leaf.refresh_from_db()
+    assert (leaf.name, leaf.parent_id, leaf.depth, leaf.position) == ("Leaf", root.pk, 2, 0)
+
+    response = admin_client.post(
+        f"/admin/generations/skilltree/{tree.pk}/change/",
+        {"name": "Skills", "depth": "99", "node_count": "0"},
+    )
+    assert response.status_code == 302
+    tree.refresh_from_db()
+    assert (tree.name, tree.depth, tree.node_count) == ("Skills", 2, 3)
+
+
+def test_slides_and_distractors_keep_their_order_on_their_artifacts_page(admin_client, tenant):
+    deck = Deck.objects.create(tenant=tenant, title="Deck")
+    first = Slide.objects.create(deck=deck, position=0, title="Frist")
+    second = Slide.objects.create(deck=deck, position=1, title="Second")
+
+    response = admin_client.post(
+        f"/admin/generations/deck/{deck.pk}/change/",
+        {
+            "title": "Deck",
+            **_inline(
+                "slides",
+                [
+                    {"id": first.pk, "deck": deck.pk, "position": "1", "title": "First"},
+                    {"id": second.pk, "deck": deck.pk, "position": "0", "title": "Second"},
+                ],
+            ),
+        },
+    )
+    assert response.status_code == 302
+    assert list(deck.slides.values_list("title", "position")) == [("First", 0), ("Second", 1)]
+    response = admin_client.post(
+        f"/admin/generations/slide/{second.pk}/change/",
+        {"deck": deck.pk, "position": "0", "title": "Second", **_inline("blocks", [])},
+    )
+    assert response.status_code == 302
+    assert Slide.objects.get(pk=second.pk).position == 1
+
+    card = Flashcard.objects.create(tenant=tenant, question="Q?", answer="A.")
+    other = Flashcard.objects.create(tenant=tenant, question="R?", answer="B.")
+    wrong = Distractor.objects.create(tenant=tenant, flashcard=card, text="C", position=0)
+    response = admin_client.post(
+        f"/admin/generations/distractor/{wrong.pk}/change/",
+        {"flashcard": other.pk, "text": "C.", "position": "3"},
+    )
+    assert response.status_code == 302
+    wrong.refresh_from_db()
+    assert (wrong.flashcard_id, wrong.position, wrong.text) == (card.pk, 0, "C.")
