@@ -320,23 +320,19 @@ def _images_save(ctx, kind: str, prompt: str, images: list[bytes], source=None) 
                 )
                 for name, width, height in stored
             ]
-            return ctx.complete(
-                {
-                    "imageUrls": [image_url(row) for row in rows],
-                    "imageIds": [row.pk for row in rows],
-                }
-            )
+            return ctx.complete({"imageIds": [row.pk for row in rows]})
     except BaseException:
         for name, _, _ in stored:
             default_storage.delete(name)
         raise
 
 
-def image_url(image: GeneratedImage) -> str:
-    """A bucket serves a presigned URL; the filesystem, a signed link through the web."""
-    if hasattr(default_storage, "bucket_name"):
-        return default_storage.url(image.file.name)
-    return file_url("image", image.pk)
+def image_result_presented(job) -> dict:
+    """An image job's result with a link to each image, made at each read as its `view_url` is.
+    The web's link even with a bucket (the web serves a bucket's file too): it stays the same
+    within a hundredth of its lifetime, so a poll in it still gets 304, where a presigned URL
+    would differ at every read."""
+    return {**job.result, "imageUrls": [file_url("image", pk) for pk in job.result["imageIds"]]}
 
 
 def image_handle(ctx) -> dict:
@@ -411,9 +407,7 @@ def _images_drawn_save(ctx, prompt: str) -> dict:
         # The files are the images' now: the drawn rows go without them.
         drawn.update(file="")
         drawn.delete()
-        return ctx.complete(
-            {"imageUrls": [image_url(row) for row in rows], "imageIds": [row.pk for row in rows]}
-        )
+        return ctx.complete({"imageIds": [row.pk for row in rows]})
 
 
 def images_drawn_discard(job) -> None:
@@ -499,12 +493,14 @@ GENERATION_TYPES = {
         payload_serializer=ImagePayload,
         on_give_up=images_drawn_discard,
         view_url=_view("images", "imageIds"),
+        present_result=image_result_presented,
     ),
     "image_edit": JobType(
         name="image_edit",
         handler=image_edit_handle,
         payload_serializer=ImageEditPayload,
         view_url=_view("images", "imageIds"),
+        present_result=image_result_presented,
     ),
 }
 KIND_OF_TYPE = {job_type.name: kind for kind, job_type in GENERATION_TYPES.items()}

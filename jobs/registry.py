@@ -50,6 +50,9 @@ class JobType:
     on_requeue: Callable | None = None
     # view_url(job) -> str | None: a page that renders the job's artifact.
     view_url: Callable | None = None
+    # present_result(job) -> dict: a completed job's result as the API shows it, for what is made
+    # at each read (signed links: stored with the result, they would expire before the job goes).
+    present_result: Callable | None = None
     # Whether the type accepts submissions (diagnostics are off in production by default).
     enabled: Callable[[], bool] = field(default=lambda: True)
     # Whether API clients may submit it through POST /jobs (generations have their own endpoint

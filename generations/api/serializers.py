@@ -2,7 +2,8 @@ from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema_fiel
 from rest_framework import serializers
 
 from generations.models import Deck, Flashcard, GeneratedImage, SkillTree, Slide, Story
-from generations.services import GENERATION_TYPES, KIND_OF_TYPE, image_url
+from generations.services import GENERATION_TYPES, KIND_OF_TYPE
+from generations.signing import file_url
 from jobs.api.serializers import JobSerializer
 from jobs.models import Priority
 
@@ -140,4 +141,4 @@ class GeneratedImageSerializer(serializers.ModelSerializer):
         ]
 
     def get_url(self, image) -> str:
-        return image_url(image)
+        return file_url("image", image.pk)

@@ -37,6 +37,7 @@ class JobErrorSerializer(serializers.Serializer):
 
 class JobSerializer(serializers.ModelSerializer):
     message = serializers.CharField(source="progress_message")
+    result = serializers.SerializerMethodField()
     error = serializers.SerializerMethodField()
     queue = serializers.SerializerMethodField()
     view_url = serializers.SerializerMethodField()
@@ -68,6 +69,18 @@ class JobSerializer(serializers.ModelSerializer):
             "finished_at",
         ]
         read_only_fields = fields
+
+    @extend_schema_field(serializers.JSONField(allow_null=True))
+    def get_result(self, job):
+        job_type = job_type_get(job.type)
+        if (
+            job.status != Job.Status.COMPLETED
+            or job.result is None
+            or job_type is None
+            or job_type.present_result is None
+        ):
+            return job.result
+        return job_type.present_result(job)
 
     @extend_schema_field(JobErrorSerializer(allow_null=True))
     def get_error(self, job) -> dict | None:
