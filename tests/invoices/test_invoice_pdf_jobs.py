@@ -137,7 +137,8 @@ def test_a_full_disk_alerts_at_once_retries_on_schedule_then_dead_letters(
         invoice.refresh_from_db()
         assert invoice.pdf_status == Invoice.PdfStatus.PENDING
         waits.append(round((job.next_retry_at - job.started_at).total_seconds()))
-    assert waits == [60, 300, 900]
+    # From the attempt's start: a slow render on a busy machine adds its own second or two.
+    assert waits == pytest.approx([60, 300, 900], abs=3)
     full = Notification.objects.filter(user=tenant_admin, alert_key="storage-full")
     assert full.count() == 1
     job = _run(job)
