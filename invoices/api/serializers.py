@@ -238,3 +238,9 @@ class InvoiceSerializer(KnownFieldsOnly, serializers.ModelSerializer):
 
     def _lines_replace(self, invoice, lines):
         InvoiceLine.objects.bulk_create([InvoiceLine(invoice=invoice, **line) for line in lines])
+
+
+class InvoiceListQuerySerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=Invoice.Status.choices, required=False)
+    client = serializers.IntegerField(min_value=1, required=False, help_text="A client's id.")
+    project = serializers.IntegerField(min_value=1, required=False, help_text="A project's id.")

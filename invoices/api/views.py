@@ -14,7 +14,11 @@ from budgets.api.views import TenantCreateMixin
 from budgets.models import Project
 from core.errors import RELATED_RECORD_CHANGED, Conflict, NotFound
 from core.idempotency import idempotent
-from invoices.api.serializers import ClientSerializer, InvoiceSerializer
+from invoices.api.serializers import (
+    ClientSerializer,
+    InvoiceListQuerySerializer,
+    InvoiceSerializer,
+)
 from invoices.models import Client, Invoice
 from invoices.services import (
     invoice_delete,
@@ -69,6 +73,19 @@ class InvoiceViewSet(TenantScopedMixin, AuditedMixin, viewsets.ModelViewSet):
 
     queryset = Invoice.objects.select_related("client", "tenant").prefetch_related("lines")
     serializer_class = InvoiceSerializer
+
+    def get_queryset(self):
+        invoices = super().get_queryset()
+        if self.action != "list":
+            return invoices
+        # A plain dict: an empty value is a 400, not a filter silently left out.
+        query = InvoiceListQuerySerializer(data=self.request.query_params.dict())
+        query.is_valid(raise_exception=True)
+        return invoices.filter(**query.validated_data)
+
+    @extend_schema(parameters=[InvoiceListQuerySerializer])
+    def list(self, request, *args, **kwargs):
+        return super().list(request, *args, **kwargs)
 
     @idempotent
     def create(self, request, *args, **kwargs):

@@ -137,6 +137,29 @@ def test_an_invoice_pdf_costs_no_credits_whatever_job_credit_costs_says(
     assert Job.objects.get(type="invoice_pdf").credits_charged == 0
 
 
+def test_the_list_filters_by_status_client_and_project(api_client, tenant, other_tenant):
+    from tests.budgets.factories import ProjectFactory
+
+    project = ProjectFactory(tenant=tenant)
+    draft = InvoiceFactory(tenant=tenant, project=project)
+    paid = InvoiceFactory(tenant=tenant, status=Invoice.Status.PAID)
+    foreign = InvoiceFactory(tenant=other_tenant, status=Invoice.Status.PAID)
+
+    def listed(query):
+        response = api_client.get(f"/api/v1/invoices?{query}")
+        assert response.status_code == 200, response.json()
+        return {invoice["id"] for invoice in response.json()["results"]}
+
+    assert listed("status=paid") == {paid.pk}
+    assert listed(f"client={draft.client_id}") == {draft.pk}
+    assert listed(f"project={project.pk}&status=draft") == {draft.pk}
+    assert listed(f"client={foreign.client_id}") == set()
+    for bad in ["status=bogus", "status=", "client=abc", "project=0"]:
+        refused = api_client.get(f"/api/v1/invoices?{bad}")
+        assert refused.status_code == 400, bad
+        assert list(refused.json()["errors"]) == [bad.split("=")[0]]
+
+
 def test_another_workspaces_invoice_client_and_pdf_are_not_found(api_client, other_tenant):
     theirs = InvoiceFactory(tenant=other_tenant)
     line(theirs, "Secret", 1, 1, 0)
