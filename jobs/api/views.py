@@ -98,7 +98,8 @@ class JobListCreateApi(TenantScopedMixin, generics.ListAPIView):
         return super().get(request, *args, **kwargs)
 
     def get_queryset(self):
-        query = JobListQuerySerializer(data=self.request.query_params)
+        # A plain dict: an empty `status` or `type` is a 400, not a filter silently left out.
+        query = JobListQuerySerializer(data=self.request.query_params.dict())
         query.is_valid(raise_exception=True)
         jobs = super().get_queryset()
         if "status" in query.validated_data:

@@ -289,6 +289,14 @@ def test_a_batch_look_up_of_no_ids_finds_no_jobs(api_client, tenant):
         assert (response.status_code, response.json()["results"]) == (200, [])
 
 
+@pytest.mark.parametrize("query", ["status=", "type=", "status=running"])
+def test_an_empty_or_unknown_filter_is_400_not_left_out(api_client, tenant, query):
+    JobFactory(tenant=tenant)
+    response = api_client.get(f"/api/v1/jobs?{query}")
+    assert response.status_code == 400
+    assert list(response.json()["errors"]) == [query.split("=")[0]]
+
+
 def test_a_bad_id_in_the_batch_look_up_is_400(api_client):
     response = api_client.get("/api/v1/jobs?ids=abc")
     assert response.status_code == 400
