@@ -574,9 +574,10 @@ def _broker_connections_kill() -> int:
 def test_a_broker_connection_lost_mid_job_keeps_its_time_limit_and_the_free_process_busy(tenant):
     """An attempt left running when its worker's broker connection drops loses its time limit,
     and its message, put back on the queue, holds the worker's only prefetch slot until it ends."""
-    long = job_submit(tenant=tenant, type="diagnostic", payload={"steps": 20, "step_seconds": 1})
+    long = job_submit(tenant=tenant, type="diagnostic", payload={"steps": 30, "step_seconds": 1})
     Job.objects.filter(pk=long.pk).update(max_attempts=1)
-    with running_worker(concurrency=2, extra_env={"JOBS_TIME_LIMITS": "diagnostic=5"}):
+    # Long enough for the pool to replace the process it stopped, even on a busy machine.
+    with running_worker(concurrency=2, extra_env={"JOBS_TIME_LIMITS": "diagnostic=12"}):
         wait_for(lambda: _attempts_started(long) == 1, timeout=30, message="the long job started")
         assert _broker_connections_kill() >= 1
         time.sleep(1)
