@@ -20,6 +20,7 @@ from django.utils.text import capfirst
 
 from accounts.models import (
     API_KEY_MAX_DAYS,
+    KEY_PREFIX_LENGTH,
     ApiKey,
     AuditEvent,
     CreditEntry,
@@ -584,7 +585,11 @@ class ApiKeyAdmin(AuditedAdmin):
         if not plaintext.startswith(API_KEY_SCHEME):
             return found, may_have_duplicates
         # A leaked key, pasted whole, is found by its hash, as the API finds it: only that is
-        # stored.
+        # stored. Its scheme and prefix alone (`ofl_abcd1234`, as the logs show a key) find it by
+        # its prefix.
+        rest = plaintext.removeprefix(API_KEY_SCHEME)
+        if len(rest) <= KEY_PREFIX_LENGTH:
+            return found | queryset.filter(prefix=rest), may_have_duplicates
         return found | queryset.filter(key_hash=api_key_hash(plaintext)), may_have_duplicates
 
     def get_form(self, request, obj=None, **kwargs):

@@ -21,7 +21,11 @@ def share_token_named(text: str) -> str:
     names, or the token itself, as pasted (spaces and a line break around it)."""
     text = text.strip()
     if "/" in text:
-        text = unquote(urlsplit(text).path)
+        try:
+            text = unquote(urlsplit(text).path)
+        except ValueError:
+            # Not a URL at all (`http://[x/…`): it names no token.
+            return ""
     return text.rstrip("/").rsplit("/s/", 1)[-1]
 
 

@@ -136,6 +136,8 @@ def test_a_pasted_key_finds_its_row_and_the_prefix_still_does(admin_client, tena
 
     assert found(f"  {plaintext}\n") == [leaked.pk]
     assert found(leaked.prefix) == [leaked.pk]
+    # As the logs show it: the scheme, the prefix, the rest redacted.
+    assert found(f"ofl_{leaked.prefix}") == [leaked.pk]
     assert found(f"{plaintext}x") == []
     page = admin_client.get("/admin/accounts/apikey/").content.decode()
     assert "A key pasted whole (ofl_…), or its prefix" in page

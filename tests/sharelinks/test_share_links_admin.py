@@ -21,5 +21,6 @@ def test_a_pasted_url_or_token_finds_its_link_and_the_prefix_still_does(admin_cl
     assert _found(admin_client, f" {token}\n") == [leaked.pk]
     assert _found(admin_client, token[:6]) == [leaked.pk]
     assert _found(admin_client, f"https://offload.example/s/{token}x") == []
+    assert _found(admin_client, "http://[x/s/abc") == []
     page = admin_client.get(LINKS).content.decode()
     assert "A link&#x27;s URL (…/s/&lt;token&gt;) or token, pasted whole" in page
