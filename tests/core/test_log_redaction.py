@@ -73,6 +73,7 @@ def test_a_key_or_link_pasted_into_the_admins_search_is_left_out_of_the_access_l
         "GET /%73%2FabcDEF123_-x?page=2 HTTP/1.1",
         "https://offload.example/%76/abcDEF123_-x/",
         "GET /?next=%2Fs%2FabcDEF123_-x HTTP/1.1",
+        "GET /healthz?u=https%3A%2F%2Foffload.example%3A8000%2Fs%2FabcDEF123_-x&a=1 HTTP/1.1",
     ],
 )
 def test_a_link_with_its_path_percent_encoded_is_left_out_too(text):
@@ -81,6 +82,25 @@ def test_a_link_with_its_path_percent_encoded_is_left_out_too(text):
     redacted = redact(text)
     assert "abcDEF123" not in redacted
     assert "/s/[redacted]" in redacted or "/v/[redacted]" in redacted
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        '"GET /admin/sharelinks/publiclinkevent/?q=http%3A%2F%2Fh%2Fs%2FabcDEF123_-x HTTP/1.1"',
+        '"GET /admin/accounts/auditevent/?action=export&q=abcDEF123_-x HTTP/1.1"',
+        '"GET /admin/sharelinks/publiclink?q=abcDEF123_-x HTTP/1.1"',
+        '"GET /admin/jobs/job/1/change/?_changelist_filters=q%3DabcDEF123_-x HTTP/1.1"',
+        '"GET /static/admin/css/base.css HTTP/1.1" 200 "https://h/admin/jobs/job/?q=abcDEF123_-x"',
+    ],
+)
+def test_what_was_searched_in_the_admin_is_left_out(line):
+    from core.redaction import redact
+
+    assert "abcDEF123" not in redact(line) and "[redacted]" in redact(line)
+    assert redact('"GET /admin/jobs/job/?status__exact=failed HTTP/1.1"') == (
+        '"GET /admin/jobs/job/?status__exact=failed HTTP/1.1"'
+    )
 
 
 def test_djangos_request_log_leaves_them_out_too():
