@@ -605,6 +605,22 @@ def test_writes_have_their_own_limit_that_reads_and_submissions_do_not_spend(
     assert _submit(api_client).status_code == 202
 
 
+def test_a_replayed_write_counts_against_the_write_limit(api_client, settings):
+    settings.RATE_LIMIT_WRITES_PER_MINUTE = 2
+
+    def create():
+        return api_client.post(
+            "/api/v1/clients", {"name": "Acme AS"}, format="json", HTTP_IDEMPOTENCY_KEY="c-1"
+        )
+
+    first, replay, refused = create(), create(), create()
+
+    assert (first.status_code, replay.status_code) == (201, 201)
+    assert replay["Idempotent-Replayed"] == "true" and replay.json() == first.json()
+    assert (first["X-RateLimit-Remaining"], replay["X-RateLimit-Remaining"]) == ("1", "0")
+    assert refused.status_code == 429 and int(refused["Retry-After"]) >= 1
+
+
 @pytest.mark.parametrize("number", ["nan", "NaN", "inf", "-Infinity"])
 def test_a_payload_number_that_is_not_finite_is_400_under_its_field_and_writes_nothing(
     api_client, tenant, settings, number
