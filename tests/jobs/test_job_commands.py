@@ -222,6 +222,10 @@ def test_clean_queue_counts_then_deletes_or_cancels_only_what_it_is_told(costly,
     )
     assert asked == ["Delete 2 failed jobs of every workspace? Type 'yes' to go on: "] * 2
     assert out == "Deleted 2 failed jobs with their history.\n"
+    out, _ = _run(
+        "clean_queue", "--status", "failed", "--older-than-hours", "48", "--queue", "normal"
+    )
+    assert (out, len(asked)) == ("Deleted 0 failed jobs with their history.\n", 2)
     assert set(Job.objects.values_list("pk", flat=True)) == {recent_failure.pk, batch_failure.pk}
 
     waiting = job_submit(tenant=costly, type="diagnostic", payload={"steps": 0})

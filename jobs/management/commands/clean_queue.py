@@ -37,12 +37,11 @@ class Command(OperatorCommand):
         if options["dry_run"]:
             self.stdout.write(f"Would clean {jobs.count()} {status} jobs.")
             return
-        if interactive:
+        # Nothing to clean is nothing to confirm.
+        if interactive and (count := jobs.count()):
             where = f"of {options['tenant']}" if options["tenant"] else "of every workspace"
             verb = "Cancel" if status == Job.Status.PENDING else "Delete"
-            self.confirm(
-                f"{verb} {jobs.count()} {status} jobs {where}?", refused="Nothing cleaned."
-            )
+            self.confirm(f"{verb} {count} {status} jobs {where}?", refused="Nothing cleaned.")
         if status == Job.Status.PENDING:
             self._cancel(jobs)
         else:
