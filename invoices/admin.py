@@ -9,7 +9,13 @@ from django.utils.html import format_html
 from accounts.admin import AuditedAdmin, WorkspaceFilter, selection_too_big
 from accounts.models import AuditEvent
 from accounts.services import audit_record, audit_values
-from invoices.models import Client, Invoice, InvoiceLine, invoice_number_was_taken
+from invoices.models import (
+    INVOICE_LINES_MAX,
+    Client,
+    Invoice,
+    InvoiceLine,
+    invoice_number_was_taken,
+)
 from invoices.services import (
     invoice_delete,
     invoice_lines_audited,
@@ -26,6 +32,7 @@ def _is_draft(invoice: Invoice | None) -> bool:
 class InvoiceLineInline(admin.TabularInline):
     model = InvoiceLine
     extra = 1
+    max_num = INVOICE_LINES_MAX
     fields = ["sort_order", "description", "quantity", "unit_price", "vat_rate"]
 
     def has_add_permission(self, request, obj=None):

@@ -290,6 +290,11 @@ class Invoice(TenantOwned, models.Model):
         return f"{settings.PUBLIC_BASE_URL}/api/v1/invoices/{self.pk}/pdf"
 
 
+# The most lines an invoice has: its PDF (about 0.1 s a line of the longest description) renders
+# well within a render's time limit.
+INVOICE_LINES_MAX = 1000
+
+
 class InvoiceLine(models.Model):
     invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="lines")
     # Bounded: a PDF's table wraps a long unbroken word at any character, which costs the renderer

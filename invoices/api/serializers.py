@@ -9,6 +9,7 @@ from budgets.models import Project
 from core.errors import Conflict
 from core.validation import KnownFieldsOnly
 from invoices.models import (
+    INVOICE_LINES_MAX,
     Client,
     Invoice,
     InvoiceLine,
@@ -132,7 +133,7 @@ def _number_taken_is_a_conflict(number: str):
 class InvoiceSerializer(KnownFieldsOnly, serializers.ModelSerializer):
     client = TenantScopedRelatedField(Client, allow_null=True, required=False)
     project = TenantScopedRelatedField(Project, allow_null=True, required=False)
-    lines = InvoiceLineSerializer(many=True, required=False)
+    lines = InvoiceLineSerializer(many=True, required=False, max_length=INVOICE_LINES_MAX)
     subtotal = _money_field()
     vat = VatRowSerializer(source="vat_by_rate", many=True, read_only=True)
     total = _money_field()

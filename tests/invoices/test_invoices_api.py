@@ -82,6 +82,7 @@ def test_updating_lines_replaces_them(api_client, tenant):
         ),
         ({"number": ""}, "number"),
         ({"lines": [{"description": "x" * 1001, "unit_price": "1"}]}, "lines"),
+        ({"lines": [{"description": "x", "unit_price": "1"}] * 1001}, "lines"),
     ],
 )
 def test_bad_invoices_are_400_and_write_nothing(api_client, change, field):
