@@ -6,7 +6,7 @@ import time
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.http import FileResponse, Http404
 from django.utils import timezone
 from rest_framework import serializers
@@ -258,24 +258,26 @@ def invoice_pdf_handle(ctx) -> dict:
     )
     if invoice is None:
         raise PermanentError("NOT_FOUND", "The invoice no longer exists.")
-    rendering = Invoice.objects.filter(pk=invoice.pk)
-    rendering.update(pdf_status=Invoice.PdfStatus.RENDERING)
-    ctx.progress(10, "rendering")
+    Invoice.objects.filter(pk=invoice.pk).update(pdf_status=Invoice.PdfStatus.RENDERING)
     try:
+        ctx.progress(10, "rendering")
         name, fingerprint, pages = invoice_pdf_store(invoice=invoice)
+        with invoice_pdf_recording(invoice, name):
+            ctx.progress(90, "stored")
+            with transaction.atomic():
+                saved = invoice_pdf_saved(invoice_id=invoice.pk, name=name, fingerprint=fingerprint)
+                result = ctx.complete({"invoiceId": invoice.pk, "pdf": name, "pages": pages})
+                if saved.stale:
+                    transaction.on_commit(lambda: invoice_pdf_request(invoice=saved))
     except BaseException:
-        # The attempt is over: until the next, or until the job gives up, a PDF is on its way.
-        rendering.filter(pdf_status=Invoice.PdfStatus.RENDERING).update(
-            pdf_status=Invoice.PdfStatus.PENDING
-        )
+        # The attempt is over: until the next, or until the job gives up, the invoice's PDF is on
+        # its way. Best effort: a time limit that stopped a query may have left the connection
+        # unusable, and the attempt's own error is the one to report.
+        with contextlib.suppress(DatabaseError):
+            Invoice.objects.filter(
+                pk=invoice.pk, pdf_job=ctx.job, pdf_status=Invoice.PdfStatus.RENDERING
+            ).update(pdf_status=Invoice.PdfStatus.PENDING)
         raise
-    with invoice_pdf_recording(invoice, name):
-        ctx.progress(90, "stored")
-        with transaction.atomic():
-            saved = invoice_pdf_saved(invoice_id=invoice.pk, name=name, fingerprint=fingerprint)
-            result = ctx.complete({"invoiceId": invoice.pk, "pdf": name, "pages": pages})
-            if saved.stale:
-                transaction.on_commit(lambda: invoice_pdf_request(invoice=saved))
     return result
 
 
