@@ -109,7 +109,8 @@ def test_a_new_api_key_takes_its_workspace_from_the_lookup_window_and_is_shown_o
         page.click("#lookup_id_tenant")
     lookup = opened.value
     with lookup.expect_event("close"):
-        lookup.click(f"a[data-popup-opener='{tenant.pk}']")
+        # The click closes the window: nothing to wait for after it.
+        lookup.click(f"a[data-popup-opener='{tenant.pk}']", no_wait_after=True)
     assert page.input_value("#id_tenant") == str(tenant.pk)
     page.fill("#id_name", "from the browser")
     page.click("input[name=_save]")
