@@ -1,5 +1,6 @@
 from django import forms
 from django.contrib import admin
+from django.forms.models import BaseInlineFormSet
 from django.utils.html import format_html
 
 from accounts.admin import ReadOnlyAdmin, WorkspaceFilter, WorkspaceOwnedAdmin
@@ -93,9 +94,18 @@ class BlockAdmin(PartAdmin):
     fixed_once_made = ["slide", "position"]
 
 
+class CardPartsFormSet(BaseInlineFormSet):
+    """A wrong answer added on its card's page belongs to the card's workspace."""
+
+    def save_new(self, form, commit=True):
+        form.instance.tenant_id = self.instance.tenant_id
+        return super().save_new(form, commit)
+
+
 class DistractorInline(admin.TabularInline):
     model = Distractor
     form = PartForm
+    formset = CardPartsFormSet
     extra = 0
     fields = ["position", "text"]
 

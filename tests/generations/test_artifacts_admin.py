@@ -102,3 +102,26 @@ def test_slides_and_distractors_keep_their_order_on_their_artifacts_page(admin_c
     assert response.status_code == 302
     wrong.refresh_from_db()
     assert (wrong.flashcard_id, wrong.position, wrong.text) == (card.pk, 0, "C.")
+
+
+def test_a_wrong_answer_added_on_its_cards_page_belongs_to_the_cards_workspace(
+    admin_client, api_client, tenant
+):
+    card = Flashcard.objects.create(tenant=tenant, question="Q?", answer="A.")
+
+    response = admin_client.post(
+        f"/admin/generations/flashcard/{card.pk}/change/",
+        {
+            "tenant": tenant.pk,
+            "question": "Q?",
+            "answer": "A.",
+            "distractors-TOTAL_FORMS": "1",
+            "distractors-INITIAL_FORMS": "0",
+            "distractors-0-position": "0",
+            "distractors-0-text": "B.",
+        },
+    )
+
+    assert response.status_code == 302
+    added = Distractor.objects.get()
+    assert (added.tenant_id, added.flashcard_id, added.text) == (tenant.pk, card.pk, "B.")
