@@ -393,6 +393,8 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "control_folder": str(BROKER_DIR / "control"),
         "store_processed": False,
     }
+    # Stops waiting for messages as soon as the worker is told to stop (core.filesystem_broker).
+    CELERY_BROKER_TRANSPORT = "core.filesystem_broker:BrokerTransport"
 else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         # Longer than any countdown the project uses, so Redis never redelivers a scheduled

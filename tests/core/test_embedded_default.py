@@ -194,6 +194,19 @@ def test_a_job_running_at_ctrl_c_waits_pending_for_the_next_worker(
     wait_for(lambda: set(_statuses(database).values()) == {"completed"}, timeout=90)
 
 
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_an_idle_worker_stops_well_within_honchos_five_seconds(tmp_path, start_worker, sig):
+    """Ctrl-C: honcho sends SIGTERM to each process's group and kills what is left in 5 s; a
+    terminal sends SIGINT to the group."""
+    worker = start_worker()
+    started = time.monotonic()
+    worker_stop(worker, sig=sig, timeout=10)
+    stopped_after = time.monotonic() - started
+    log = (tmp_path / "worker.log").read_text()
+    assert "exited with 'signal" not in log, log[-3000:]
+    assert stopped_after < 4, f"stopped after {stopped_after:.1f}s"
+
+
 REVOKED_ELSEWHERE = """
 import subprocess, sys
 from accounts.models import Tenant
