@@ -39,6 +39,7 @@ from accounts.services import (
     credits_grant_refusal,
     tenants_own_more_than,
 )
+from core.deletion import deletion_by
 from core.errors import records_counted
 
 # An action runs inside the request, which gunicorn gives up on after 30 s; at about 10 ms an
@@ -176,6 +177,15 @@ class OwnedRecordsGo(admin.ModelAdmin):
         }
         return deleted, counts, perms_needed - records, protected
 
+    # What a deletion here ends in turn (a shared resource's links) names the staff user.
+    def delete_model(self, request, obj):
+        with deletion_by(request.user):
+            super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        with deletion_by(request.user):
+            super().delete_queryset(request, queryset)
+
 
 def audited_save(request, obj, names, *, change: bool, save, tenant=None) -> None:
     """`save()` a workspace's object edited in the admin, and record it in the workspace's audit
@@ -238,7 +248,8 @@ def audited_delete(request, obj, names, *, delete) -> None:
             actor=request.user,
             old=audit_values(obj, names),
         )
-        delete()
+        with deletion_by(request.user):
+            delete()
 
 
 class WorkspaceFilter(admin.SimpleListFilter):

@@ -8,6 +8,23 @@ from django.db.models import QuerySet
 
 DELETE_BATCH = 1000
 _workspace_deleted: ContextVar[int | None] = ContextVar("workspace_deleted", default=None)
+_deleted_by: ContextVar[object | None] = ContextVar("deleted_by", default=None)
+
+
+@contextmanager
+def deletion_by(actor) -> Iterator[None]:
+    """While `actor` (a staff user, an API key, an operator) deletes rows: what reacts to a row
+    deleted (post_delete) and records it asks deleted_by() whom to name."""
+    reset = _deleted_by.set(actor)
+    try:
+        yield
+    finally:
+        _deleted_by.reset(reset)
+
+
+def deleted_by():
+    """Who deletes the rows deleted here (deletion_by); None: the product itself."""
+    return _deleted_by.get()
 
 
 @contextmanager

@@ -19,6 +19,7 @@ from accounts.services import (
     notifications_resolve,
     notify_admins,
 )
+from core.deletion import deletion_by
 from core.errors import Conflict
 from core.metrics import PDF_RENDER, metric_observe
 from core.validation import KnownFieldsOnly
@@ -240,7 +241,8 @@ def invoice_delete(*, invoice: Invoice, actor=None) -> None:
         )
         # Its failed render's alert has nothing left to fix.
         notification_resolve(tenant=invoice.tenant, alert_key=_failed_alert_key(invoice))
-        invoice.delete()
+        with deletion_by(actor):
+            invoice.delete()
         if render is not None and not render.is_finished:
             job_cancel(job=render, actor=actor)
 

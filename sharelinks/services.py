@@ -92,13 +92,17 @@ def share_link_revoke(*, link: PublicLink, actor=None) -> PublicLink:
     return link
 
 
-def share_links_resource_deleted(*, tenant_id: int, resource_type: str, resource_id: str) -> int:
+def share_links_resource_deleted(
+    *, tenant_id: int, resource_type: str, resource_id: str, actor=None
+) -> int:
     """Deactivate the links to a resource that was deleted (they could only answer 404 now), each
-    audited; returns how many."""
+    audited as done by whoever deleted it; returns how many."""
     links = PublicLink.objects.select_related("tenant").filter(
         tenant_id=tenant_id, resource_type=resource_type, resource_id=resource_id, is_active=True
     )
-    return sum(_deactivate_audited(link, PublicLink.Reason.RESOURCE_DELETED) for link in links)
+    return sum(
+        _deactivate_audited(link, PublicLink.Reason.RESOURCE_DELETED, actor=actor) for link in links
+    )
 
 
 def _deactivate_audited(link: PublicLink, reason: str, *, actor=None) -> bool:

@@ -4,7 +4,7 @@ from django.db.models import QuerySet
 from django.db.models.signals import post_delete
 
 from accounts.models import Tenant
-from core.deletion import workspace_deleted
+from core.deletion import deleted_by, workspace_deleted
 from sharelinks.resources import SHAREABLES
 from sharelinks.services import share_links_resource_deleted
 
@@ -21,7 +21,10 @@ def _resource_deleted(sender, instance, origin=None, **kwargs):
     for resource_type, shareable in SHAREABLES.items():
         if shareable.model is sender and (resource_id := shareable.gone(instance)) is not None:
             share_links_resource_deleted(
-                tenant_id=instance.tenant_id, resource_type=resource_type, resource_id=resource_id
+                tenant_id=instance.tenant_id,
+                resource_type=resource_type,
+                resource_id=resource_id,
+                actor=deleted_by(),
             )
 
 

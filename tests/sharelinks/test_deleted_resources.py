@@ -24,7 +24,7 @@ def _shown(api_client, link) -> tuple:
 
 
 def test_a_deck_deleted_in_the_admin_ends_its_links_and_no_other(
-    api_client, admin_client, client, tenant
+    api_client, admin_client, admin_user, client, tenant
 ):
     deck, kept = (Deck.objects.create(tenant=tenant, title=title) for title in ("Gone", "Kept"))
     link, token = share_link_create(tenant=tenant, resource_type="deck", resource_id=deck.pk)
@@ -38,6 +38,8 @@ def test_a_deck_deleted_in_the_admin_ends_its_links_and_no_other(
     assert api_client.get("/api/v1/share-links?usable=true").json()["results"][0]["id"] == other.pk
     event = AuditEvent.objects.get(action="deactivate", resource_id=str(link.pk))
     assert event.metadata == {"reason": "resource_deleted"}
+    # Ended by whoever deleted the deck.
+    assert (event.actor_type, event.actor_label) == ("user", admin_user.get_username())
     assert client.get(f"/s/{token}").status_code == 404
 
 
@@ -50,6 +52,8 @@ def test_a_draft_invoice_deleted_through_the_api_ends_its_pdfs_links(api_client,
     assert api_client.delete(f"/api/v1/invoices/{invoice.pk}").status_code == 204
 
     assert _shown(api_client, link) == (False, False, "resource_deleted")
+    event = AuditEvent.objects.get(action="deactivate", resource_id=str(link.pk))
+    assert event.actor_type == "api_key" and event.actor_label.endswith("(alice key)")
 
 
 def test_a_flashcard_set_stays_shared_until_its_last_card_goes(api_client, tenant):
