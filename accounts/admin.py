@@ -20,19 +20,18 @@ from django.utils.text import capfirst
 
 from accounts.models import (
     API_KEY_MAX_DAYS,
-    KEY_PREFIX_LENGTH,
     ApiKey,
     AuditEvent,
     CreditEntry,
     Membership,
     Notification,
     Tenant,
-    api_key_hash,
 )
 from accounts.services import (
     API_KEY_SCHEME,
     api_key_create,
     api_key_revoke,
+    api_keys_named,
     audit_record,
     audit_values,
     credits_grant,
@@ -592,16 +591,10 @@ class ApiKeyAdmin(AuditedAdmin):
 
     def get_search_results(self, request, queryset, search_term):
         found, may_have_duplicates = super().get_search_results(request, queryset, search_term)
-        plaintext = search_term.strip()
-        if not plaintext.startswith(API_KEY_SCHEME):
-            return found, may_have_duplicates
-        # A leaked key, pasted whole, is found by its hash, as the API finds it: only that is
-        # stored. Its scheme and prefix alone (`ofl_abcd1234`, as the logs show a key) find it by
-        # its prefix.
-        rest = plaintext.removeprefix(API_KEY_SCHEME)
-        if len(rest) <= KEY_PREFIX_LENGTH:
-            return found | queryset.filter(prefix=rest), may_have_duplicates
-        return found | queryset.filter(key_hash=api_key_hash(plaintext)), may_have_duplicates
+        # A leaked key pasted whole, or its scheme and prefix as the logs show it.
+        if search_term.strip().startswith(API_KEY_SCHEME):
+            found |= queryset.filter(api_keys_named(search_term))
+        return found, may_have_duplicates
 
     def get_form(self, request, obj=None, **kwargs):
         kwargs["form"] = ApiKeyCreateForm if obj is None else ApiKeyChangeForm

@@ -184,6 +184,17 @@ def api_keys_uncache(key_hashes: list[str]) -> None:
     keycache.announce(key_hashes)
 
 
+def api_keys_named(text: str) -> Q:
+    """The keys a pasted text names: a whole key by its hash (only that is stored), as the API
+    finds it; its prefix, with or without the scheme (`ofl_abcd1234`, as logs and lists show a
+    key), by its prefix."""
+    text = text.strip()
+    rest = text.removeprefix(API_KEY_SCHEME)
+    if len(rest) <= KEY_PREFIX_LENGTH:
+        return Q(prefix=rest)
+    return Q(key_hash=api_key_hash(text))
+
+
 def api_key_revoke(*, api_key: ApiKey, actor=None) -> ApiKey:
     """Revoke the key, with its audit event, in one transaction: when its cached copies cannot be
     dropped (Redis out of reach), nothing is revoked and the error says why."""

@@ -77,6 +77,15 @@ def test_revoke_api_key_by_prefix(tenant):
         _call("revoke_api_key", "nosuchpx")
 
 
+def test_revoke_api_key_by_the_whole_key_revokes_that_key_only(tenant):
+    key = _call("create_api_key", "--tenant", tenant.slug).strip().splitlines()[-1]
+    with pytest.raises(CommandError, match="No API key has that prefix"):
+        _call("revoke_api_key", f"{key}x")
+    assert APIClient().get("/api/v1/me", HTTP_AUTHORIZATION=f"Bearer {key}").status_code == 200
+    assert "Revoked" in _call("revoke_api_key", f" {key}\n")
+    assert APIClient().get("/api/v1/me", HTTP_AUTHORIZATION=f"Bearer {key}").status_code == 401
+
+
 def test_revoke_api_key_again_says_the_key_was_already_revoked(tenant):
     key = _call("create_api_key", "--tenant", tenant.slug).strip().splitlines()[-1]
     _call("revoke_api_key", key[:12])

@@ -2,21 +2,23 @@ from django.core.management.base import CommandError
 from django.utils import timezone
 
 from accounts.models import ApiKey
-from accounts.services import API_KEY_SCHEME, api_key_revoke, operator_at_command_line
+from accounts.services import api_key_revoke, api_keys_named, operator_at_command_line
 from core.management.base import OperatorCommand
 
 
 class Command(OperatorCommand):
-    help = "Revoke an API key by its public prefix (the 8 characters after 'ofl_')."
+    help = (
+        "Revoke an API key by its public prefix (the 8 characters after 'ofl_', with or without "
+        "them), or by the whole key."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("prefix")
 
     def handle(self, *args, prefix, **options):
-        prefix = prefix.removeprefix(API_KEY_SCHEME)[:8]
-        api_key = ApiKey.objects.select_related("tenant").filter(prefix=prefix).first()
+        api_key = ApiKey.objects.select_related("tenant").filter(api_keys_named(prefix)).first()
         if api_key is None:
-            raise CommandError(f"No API key with prefix {prefix!r}.")
+            raise CommandError("No API key has that prefix (or is that key).")
         name = f"API key {api_key.prefix} of {api_key.tenant.slug}"
         if api_key.revoked_at is not None:
             revoked_at = timezone.localtime(api_key.revoked_at)
