@@ -13,14 +13,22 @@ def rate_limit_headers_attach(request, decision: Decision) -> None:
     setattr(getattr(request, "_request", request), RATE_LIMIT_HEADERS_ATTR, decision.headers())
 
 
+def _view_answers(view, method: str) -> bool:
+    """Whether DRF will dispatch `method` to a handler of `view` rather than answer 405."""
+    method = method.lower()
+    return method in view.http_method_names and hasattr(view, method)
+
+
 class RequestRateThrottle(BaseThrottle):
     """A per-caller limit on reads (GET, HEAD) and one on writes (POST, PUT, PATCH, DELETE), counted
     in the same atomic limiter as submissions. A view that submits jobs (`submits_jobs`) leaves its
     POST to the submission limits, so a submission they refuse spends no write either.
-    Unauthenticated requests are refused before throttling, so failed authentication spends nothing."""
+    Unauthenticated requests are refused before throttling, so failed authentication spends nothing,
+    and so does a method the view does not answer (its 405 is about the request, not the caller's
+    pace)."""
 
     def allow_request(self, request, view):
-        if not isinstance(request.user, Principal):
+        if not isinstance(request.user, Principal) or not _view_answers(view, request.method):
             return True
         if request.method in ("GET", "HEAD"):
             name, quota = "reads", settings.RATE_LIMIT_READS_PER_MINUTE

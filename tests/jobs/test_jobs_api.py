@@ -621,6 +621,17 @@ def test_a_replayed_write_counts_against_the_write_limit(api_client, settings):
     assert refused.status_code == 429 and int(refused["Retry-After"]) >= 1
 
 
+def test_a_method_the_endpoint_does_not_answer_spends_no_write(api_client, settings):
+    settings.RATE_LIMIT_WRITES_PER_MINUTE = 1
+    wrong = [api_client.delete("/api/v1/me"), api_client.put("/api/v1/queue/stats", {})]
+
+    created = api_client.post("/api/v1/clients", {"name": "Acme AS"}, format="json")
+
+    assert [response.status_code for response in wrong] == [405, 405]
+    assert created.status_code == 201
+    assert created["X-RateLimit-Remaining"] == "0"
+
+
 @pytest.mark.parametrize("number", ["nan", "NaN", "inf", "-Infinity"])
 def test_a_payload_number_that_is_not_finite_is_400_under_its_field_and_writes_nothing(
     api_client, tenant, settings, number
