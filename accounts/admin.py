@@ -1,5 +1,5 @@
 import functools
-from collections import Counter
+from collections import Counter, defaultdict
 from datetime import timedelta
 
 from django import forms
@@ -118,7 +118,7 @@ def deleted_objects(objs, request, admin_site, *, elsewhere: str = ""):
         return format_html('{}: <a href="{}">{}</a>', capfirst(opts.verbose_name), url, obj)
 
     nested = collector.nested(lambda obj: type(obj) if type(obj) in counted else label(obj))
-    protected = [label(obj) for obj in collector.protected]
+    protected = _listed_within(collector.protected, label)
     if protected:
         # As the API words it (a 409).
         subject, them = ("It", "it") if len(objs) == 1 else ("They", "them")
@@ -135,6 +135,21 @@ def deleted_objects(objs, request, admin_site, *, elsewhere: str = ""):
         )
     summary = {model._meta.verbose_name_plural: count for model, count in counts.items()}
     return _counted_folded(nested), summary, perms_needed, protected
+
+
+def _listed_within(objects, label) -> list:
+    """A label for each object, but at most DELETION_LISTED_PER_MODEL of each kind, followed by a
+    line giving how many more of that kind there are."""
+    by_model = defaultdict(list)
+    for obj in objects:
+        by_model[type(obj)].append(obj)
+    listed = []
+    for model, objs in by_model.items():
+        listed += [label(obj) for obj in objs[:DELETION_LISTED_PER_MODEL]]
+        if (more := len(objs) - DELETION_LISTED_PER_MODEL) > 0:
+            name = model._meta.verbose_name if more == 1 else model._meta.verbose_name_plural
+            listed.append(f"…and {more:,} more {name}")
+    return listed
 
 
 def _counted_folded(items: list) -> list:

@@ -2,6 +2,7 @@
 moves forward, and only a draft is deleted (with its stored PDF)."""
 
 import html
+import re
 
 import pytest
 from django.core.files.base import ContentFile
@@ -125,6 +126,21 @@ def test_a_client_with_sent_invoices_is_refused_for_them_not_for_the_staffs_perm
         assert refusal in page and "protected related objects" in page
         assert "permission" not in page
     assert api_client.delete(f"/api/v1/clients/{client.pk}").json()["detail"] == refusal
+    assert Client.objects.filter(pk=client.pk).exists()
+
+
+def test_a_client_refused_for_many_invoices_lists_a_hundred_and_counts_the_rest(
+    admin_client, tenant
+):
+    client = ClientFactory(tenant=tenant)
+    InvoiceFactory.create_batch(103, tenant=tenant, client=client, status=Invoice.Status.SENT)
+
+    response = admin_client.get(f"/admin/invoices/client/{client.pk}/delete/")
+
+    page = html.unescape(response.content.decode())
+    assert "(103 invoices)" in page
+    assert len(re.findall(r'href="/admin/invoices/invoice/[^/"]+/change/"', page)) == 100
+    assert "…and 3 more invoices" in page
     assert Client.objects.filter(pk=client.pk).exists()
 
 
