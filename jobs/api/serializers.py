@@ -42,6 +42,9 @@ class JobSerializer(serializers.ModelSerializer):
     queue = serializers.SerializerMethodField()
     view_url = serializers.SerializerMethodField()
     url = serializers.SerializerMethodField()
+    credits_refunded = serializers.SerializerMethodField(
+        help_text="What was given back when the job was canceled or failed for good: its charge."
+    )
 
     class Meta:
         model = Job
@@ -63,6 +66,7 @@ class JobSerializer(serializers.ModelSerializer):
             "queue",
             "view_url",
             "credits_charged",
+            "credits_refunded",
             "retry_of",
             "created_at",
             "started_at",
@@ -100,6 +104,11 @@ class JobSerializer(serializers.ModelSerializer):
 
     def get_url(self, job) -> str:
         return f"/api/v1/jobs/{job.pk}"
+
+    def get_credits_refunded(self, job) -> int:
+        # A job ends canceled or failed only in the transaction that refunds its charge.
+        ended = job.status in (Job.Status.CANCELED, Job.Status.FAILED)
+        return job.credits_charged if ended else 0
 
 
 @functools.cache

@@ -369,6 +369,18 @@ def test_cancel_a_pending_job(api_client, tenant):
     assert response.json()["status"] == "canceled"
 
 
+def test_a_canceled_job_says_its_charge_was_given_back(api_client, tenant, settings):
+    settings.JOB_CREDIT_COSTS = {"diagnostic": 5}
+    submitted = _submit(api_client).json()
+
+    canceled = api_client.post(f"/api/v1/jobs/{submitted['id']}/cancel").json()
+
+    assert (submitted["credits_charged"], submitted["credits_refunded"]) == (5, 0)
+    assert (canceled["credits_charged"], canceled["credits_refunded"]) == (5, 5)
+    tenant.refresh_from_db()
+    assert tenant.credit_balance == 100
+
+
 def test_a_job_canceled_while_waiting_for_its_next_attempt_announces_no_other(api_client, tenant):
     job = JobFactory(
         tenant=tenant,
