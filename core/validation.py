@@ -49,3 +49,21 @@ class KnownFieldsOnly:
         if unknown:
             raise serializers.ValidationError(unknown)
         return value
+
+
+class WorkspaceObjectField(serializers.PrimaryKeyRelatedField):
+    """An object of the caller's workspace, by its id; another workspace's id is simply not found.
+    The id is a whole number or its digits: a JSON number with a fraction (2.9) or true is refused,
+    where the database would have looked up 2 or 1."""
+
+    def __init__(self, model, **kwargs):
+        self.model = model
+        super().__init__(**kwargs)
+
+    def get_queryset(self):
+        return self.model.objects.filter(tenant=self.context["request"].user.tenant)
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool | float):
+            self.fail("incorrect_type", data_type=type(data).__name__)
+        return super().to_internal_value(data)

@@ -12,7 +12,7 @@ from budgets.models import (
     TimeEntry,
     alert_thresholds_validate,
 )
-from core.validation import KnownFieldsOnly
+from core.validation import KnownFieldsOnly, WorkspaceObjectField
 
 POSITIVE = {"min_value": Decimal("0.01")}
 
@@ -90,11 +90,11 @@ class ProjectSerializer(KnownFieldsOnly, serializers.ModelSerializer):
         return attrs
 
 
-class TenantProjectField(serializers.PrimaryKeyRelatedField):
-    """A project of the caller's workspace; any other id is simply not found."""
+class TenantProjectField(WorkspaceObjectField):
+    """An active project of the caller's workspace."""
 
-    def get_queryset(self):
-        return Project.objects.for_tenant(self.context["request"].user.tenant)
+    def __init__(self, **kwargs):
+        super().__init__(Project, **kwargs)
 
     def to_internal_value(self, data):
         project = super().to_internal_value(data)

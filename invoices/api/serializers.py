@@ -7,7 +7,7 @@ from rest_framework import serializers
 
 from budgets.models import Project
 from core.errors import Conflict
-from core.validation import KnownFieldsOnly
+from core.validation import KnownFieldsOnly, WorkspaceObjectField
 from invoices.models import (
     INVOICE_LINES_MAX,
     Client,
@@ -17,17 +17,6 @@ from invoices.models import (
     validate_dates,
 )
 from invoices.services import invoice_pdf_url
-
-
-class TenantScopedRelatedField(serializers.PrimaryKeyRelatedField):
-    """An object of the caller's workspace; another workspace's id is simply not found."""
-
-    def __init__(self, model, **kwargs):
-        self.model = model
-        super().__init__(**kwargs)
-
-    def get_queryset(self):
-        return self.model.objects.filter(tenant=self.context["request"].user.tenant)
 
 
 @extend_schema_field(
@@ -131,8 +120,8 @@ def _number_taken_is_a_conflict(number: str):
 
 
 class InvoiceSerializer(KnownFieldsOnly, serializers.ModelSerializer):
-    client = TenantScopedRelatedField(Client, allow_null=True, required=False)
-    project = TenantScopedRelatedField(Project, allow_null=True, required=False)
+    client = WorkspaceObjectField(Client, allow_null=True, required=False)
+    project = WorkspaceObjectField(Project, allow_null=True, required=False)
     lines = InvoiceLineSerializer(many=True, required=False, max_length=INVOICE_LINES_MAX)
     subtotal = _money_field()
     vat = VatRowSerializer(source="vat_by_rate", many=True, read_only=True)

@@ -231,6 +231,20 @@ def test_an_archived_project_takes_no_new_time_or_material(api_client, tenant):
     assert _entry_status(api_client, "time-entries", project=project.pk, hours="2") == 201
 
 
+@pytest.mark.parametrize("project_id", [2.999, 1.0])
+def test_a_project_id_that_is_not_a_whole_number_records_nothing(api_client, tenant, project_id):
+    ProjectFactory(tenant=tenant, pk=1), ProjectFactory(tenant=tenant, pk=2)
+    for path, body in [
+        ("/api/v1/time-entries", {"project": project_id, "hours": "2"}),
+        ("/api/v1/material-entries", {"project": project_id, "amount": "10.00"}),
+    ]:
+        response = api_client.post(path, body, format="json")
+        assert response.status_code == 400, path
+        assert "Incorrect type" in response.json()["errors"]["project"][0]
+    assert not TimeEntry.objects.exists() and not MaterialEntry.objects.exists()
+    assert _entry_status(api_client, "time-entries", project=2, hours="2") == 201
+
+
 def test_usage_far_over_a_tiny_budget_is_shown(api_client, tenant):
     project = ProjectFactory(tenant=tenant)
     ProjectBudgetFactory(project=project, material_budget=Decimal("0.01"))

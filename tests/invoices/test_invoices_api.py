@@ -5,6 +5,7 @@ from pypdf import PdfReader
 
 from invoices.models import Invoice, InvoiceLine
 from jobs.models import Job
+from tests.budgets.factories import ProjectFactory
 from tests.invoices.factories import ClientFactory, InvoiceFactory, line
 from tests.worker import running_worker, wait_for
 
@@ -159,6 +160,18 @@ def test_the_list_filters_by_status_client_and_project(api_client, tenant, other
         refused = api_client.get(f"/api/v1/invoices?{bad}")
         assert refused.status_code == 400, bad
         assert list(refused.json()["errors"]) == [bad.split("=")[0]]
+
+
+def test_a_client_or_project_id_with_a_fraction_is_400_and_creates_nothing(api_client, tenant):
+    client, project = ClientFactory(tenant=tenant), ProjectFactory(tenant=tenant)
+    response = api_client.post(
+        "/api/v1/invoices",
+        {"number": "INV-1", "client": client.pk + 0.7, "project": project.pk + 0.9},
+        format="json",
+    )
+    assert response.status_code == 400
+    assert sorted(response.json()["errors"]) == ["client", "project"]
+    assert not Invoice.objects.exists()
 
 
 def test_another_workspaces_invoice_client_and_pdf_are_not_found(api_client, other_tenant):
