@@ -1,4 +1,5 @@
 from django.contrib import admin, messages
+from django.db import transaction
 
 from accounts.admin import (
     AuditedAdmin,
@@ -8,6 +9,7 @@ from accounts.admin import (
     audited_formset_save,
 )
 from budgets.models import BudgetAlert, MaterialEntry, Project, ProjectBudget, TimeEntry
+from budgets.services import project_alerts_close
 from budgets.tasks import budget_alert_check
 
 
@@ -27,6 +29,16 @@ class ProjectAdmin(AuditedAdmin):
     raw_id_fields = ["tenant"]
     inlines = [ProjectBudgetInline]
     actions = ["run_budget_check"]
+
+    def delete_model(self, request, obj):
+        with transaction.atomic():
+            project_alerts_close([obj])
+            super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        with transaction.atomic():
+            project_alerts_close(queryset)
+            super().delete_queryset(request, queryset)
 
     def save_formset(self, request, form, formset, change):
         def in_the_projects_workspace(budget):

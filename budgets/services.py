@@ -81,7 +81,15 @@ def project_delete(*, project: Project, actor=None) -> None:
             actor=actor,
             old={"name": project.name},
         )
+        project_alerts_close([project])
         project.delete()
+
+
+def project_alerts_close(projects) -> None:
+    """Close the notifications of the projects' active alerts, before the alerts go with them: no
+    check will find those alerts again to resolve them."""
+    alerts = BudgetAlert.objects.filter(project__in=projects, status=BudgetAlert.Status.ACTIVE)
+    notifications_resolve(alert_keys=[alert.alert_key for alert in alerts.only("pk")])
 
 
 def _wanted_alerts(project: Project, percentages: dict) -> dict[tuple[str, Decimal], BudgetAlert]:

@@ -68,6 +68,31 @@ def test_the_readme_flow_project_budget_hours_check_alert(api_client, tenant, te
     assert any(title.startswith("Website: hours budget at 85.00%") for title in titles), titles
 
 
+@pytest.mark.parametrize("where", ["api", "admin"])
+def test_a_deleted_projects_open_alerts_are_closed_with_it(
+    api_client, admin_client, tenant, tenant_admin, where
+):
+    project = ProjectFactory(tenant=tenant, name="Website")
+    ProjectBudgetFactory(
+        project=project,
+        hours_budget=Decimal(1),
+        alert_thresholds=[{"type": "hours", "percentage": 50}],
+    )
+    entry = hours(project, 1)
+    call_command("run_budget_check", stdout=StringIO())
+    assert Notification.objects.filter(user=tenant_admin, resolved_at__isnull=True).count() == 1
+    entry.delete()
+
+    if where == "api":
+        assert api_client.delete(f"/api/v1/projects/{project.pk}").status_code == 204
+    else:
+        admin_client.post(f"/admin/budgets/project/{project.pk}/delete/", {"post": "yes"})
+    call_command("run_budget_check", stdout=StringIO())
+
+    assert not ProjectBudget.objects.filter(project_id=project.pk).exists()
+    assert not Notification.objects.filter(user=tenant_admin, resolved_at__isnull=True).exists()
+
+
 def test_a_project_with_recorded_work_is_archived_not_deleted(api_client, tenant):
     worked, empty = ProjectFactory(tenant=tenant), ProjectFactory(tenant=tenant)
     hours(worked, 2)
