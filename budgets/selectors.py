@@ -51,10 +51,24 @@ def spent_by_project(project_ids) -> dict[int, Spent]:
     return spent
 
 
-def _percentage(used: Decimal, budget: Decimal | None) -> Decimal | None:
+KINDS = ("hours", "material", "total")
+
+
+class ZeroBudget(ArithmeticError):
+    """A budget of 0 (only the admin can set one), of which no percentage can be computed."""
+
+    def __init__(self, kind: str):
+        super().__init__(
+            f"Its {kind} budget is 0, of which no percentage can be computed: set it above 0, "
+            f"or clear it."
+        )
+
+
+def _percentage(kind: str, used: Decimal, budget: Decimal | None) -> Decimal | None:
     if budget is None:
         return None
-    # A zero budget makes the percentage undefined: the caller decides what that means.
+    if not budget:
+        raise ZeroBudget(kind)
     return used * 100 / budget
 
 
@@ -64,40 +78,30 @@ def rounded_percentage(value: Decimal | None) -> Decimal | None:
     return None if value is None else value.quantize(Decimal("0.01"), rounding=ROUND_DOWN)
 
 
-def budget_percentages(budget: ProjectBudget, spent: Spent) -> dict[str, Decimal | None]:
+def budget_percentages(
+    budget: ProjectBudget, spent: Spent, kinds=KINDS
+) -> dict[str, Decimal | None]:
+    """The percentage of each kind of budget `kinds` names that is used; ZeroBudget for one of 0."""
     return {
-        "hours": _percentage(spent.hours, budget.hours_budget),
-        "material": _percentage(spent.material, budget.material_budget),
-        "total": _percentage(spent.total, budget.total_budget),
+        kind: _percentage(kind, getattr(spent, kind), getattr(budget, f"{kind}_budget"))
+        for kind in kinds
     }
 
 
 def budget_usage(project: Project) -> dict:
-    """One project's usage against its budget (the API's /usage)."""
+    """One project's usage against its budget (the API's /usage). A zero budget has no
+    percentage, rather than an error page; the others still have theirs."""
     spent = spent_by_project([project.pk]).get(project.pk, Spent())
     budget = getattr(project, "budget", None)
-    percentages = dict.fromkeys(("hours", "material", "total"))
-    # A zero budget (only the admin can set one) has no percentage, rather than an error page.
-    if budget:
-        with contextlib.suppress(ArithmeticError):
-            percentages = {
-                key: rounded_percentage(value)
-                for key, value in budget_percentages(budget, spent).items()
-            }
-    return {
-        "hours": {
-            "used": spent.hours,
-            "budget": budget and budget.hours_budget,
-            "percentage": percentages["hours"],
-        },
-        "material": {
-            "used": spent.material,
-            "budget": budget and budget.material_budget,
-            "percentage": percentages["material"],
-        },
-        "total": {
-            "used": spent.total,
-            "budget": budget and budget.total_budget,
-            "percentage": percentages["total"],
-        },
-    }
+    usage = {}
+    for kind in KINDS:
+        percentage = None
+        if budget:
+            with contextlib.suppress(ZeroBudget):
+                percentage = rounded_percentage(budget_percentages(budget, spent, [kind])[kind])
+        usage[kind] = {
+            "used": getattr(spent, kind),
+            "budget": budget and getattr(budget, f"{kind}_budget"),
+            "percentage": percentage,
+        }
+    return usage

@@ -18,7 +18,13 @@ from accounts.services import (
     notify_admins_of_new_alerts,
 )
 from budgets.models import BudgetAlert, Project, ProjectBudget
-from budgets.selectors import Spent, budget_percentages, rounded_percentage, spent_by_project
+from budgets.selectors import (
+    Spent,
+    ZeroBudget,
+    budget_percentages,
+    rounded_percentage,
+    spent_by_project,
+)
 from core.errors import Conflict
 
 logger = logging.getLogger(__name__)
@@ -130,7 +136,9 @@ def budget_alert_check() -> dict:
     for project in projects:
         existing = active.pop(project.pk, {})
         try:
-            percentages = budget_percentages(project.budget, spent.get(project.pk, Spent()))
+            # Only the kinds its thresholds watch: a zero budget nothing watches fails nothing.
+            kinds = {threshold["type"] for threshold in project.budget.alert_thresholds}
+            percentages = budget_percentages(project.budget, spent.get(project.pk, Spent()), kinds)
             wanted = _wanted_alerts(project, percentages)
         except Exception as exc:  # noqa: BLE001 - one project's bad data must not stop the run
             failed.append(project)
@@ -245,8 +253,13 @@ def _project_failed(project: Project, exc: Exception) -> None:
         tenant=project.tenant,
         resource=project,
         action=AuditEvent.Action.UPDATE,
-        metadata={"event": "budget_check_failed", "error": f"{type(exc).__name__}: {exc}"},
+        metadata={"event": "budget_check_failed", "error": _failure_named(exc)},
     )
+
+
+def _failure_named(exc: Exception) -> str:
+    # What to fix when the data is the cause; the exception's kind too when it is not.
+    return str(exc) if isinstance(exc, ZeroBudget) else f"{type(exc).__name__}: {exc}"
 
 
 def _failures_alert(failed: list[Project]) -> None:

@@ -137,7 +137,7 @@ def test_an_alert_still_crossed_shows_the_usage_of_the_last_check(tenant, tenant
 def test_a_project_that_fails_keeps_the_alerts_it_had(tenant, tenant_admin):
     project = _budget(
         tenant,
-        [_threshold("hours", 80)],
+        [_threshold("hours", 80), _threshold("material", 90)],
         hours_budget=Decimal("10"),
         material_budget=Decimal("5"),
     )
@@ -192,6 +192,29 @@ def test_a_project_that_cannot_be_checked_is_logged_and_the_others_still_are(ten
     event = AuditEvent.objects.get(resource_id=str(broken.pk))
     assert event.metadata["event"] == "budget_check_failed"
     assert not Notification.objects.filter(kind="budget_check_failures").exists()
+
+
+def test_a_zero_budget_fails_the_check_only_when_a_threshold_watches_it_and_says_so(
+    tenant, tenant_admin
+):
+    watched = _budget(tenant, [_threshold("material", 80)], material_budget=Decimal("0"))
+    unwatched = _budget(
+        tenant, [_threshold("hours", 80)], hours_budget=Decimal("10"), material_budget=Decimal("0")
+    )
+    for project in (watched, unwatched):
+        hours(project, 9)
+        material(project, 1)
+
+    counts = budget_alert_check()
+
+    assert (counts["failed"], counts["alerts_created"]) == (1, 1)
+    assert BudgetAlert.objects.get().project == unwatched
+    event = AuditEvent.objects.get(metadata__event="budget_check_failed")
+    assert event.resource_id == str(watched.pk)
+    assert event.metadata["error"] == (
+        "Its material budget is 0, of which no percentage can be computed: set it above 0, "
+        "or clear it."
+    )
 
 
 def test_three_failing_projects_alert_the_admins(tenant, tenant_admin):

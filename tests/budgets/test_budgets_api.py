@@ -203,13 +203,22 @@ def test_another_workspaces_entries_and_alerts_are_invisible(api_client, other_t
     assert api_client.get(f"/api/v1/budget-alerts/{alert.pk}").status_code == 404
 
 
-def test_usage_of_a_zero_budget_has_no_percentage(api_client, tenant):
-    project = ProjectFactory(tenant=tenant)
-    ProjectBudgetFactory(project=project, hours_budget=Decimal("0"))
+def test_usage_of_a_zero_budget_has_no_percentage_and_the_others_keep_theirs(api_client, tenant):
+    project = ProjectFactory(tenant=tenant, hourly_rate=Decimal(100))
+    ProjectBudgetFactory(
+        project=project,
+        hours_budget=Decimal(10),
+        material_budget=Decimal(0),
+        total_budget=Decimal(1000),
+    )
     hours(project, 1)
     usage = api_client.get(f"/api/v1/projects/{project.pk}/usage")
     assert usage.status_code == 200
-    assert usage.json()["hours"]["percentage"] is None
+    assert [usage.json()[kind]["percentage"] for kind in ("hours", "material", "total")] == [
+        "10.00",
+        None,
+        "10.00",
+    ]
 
 
 def test_a_bad_alert_status_filter_is_400(api_client):
