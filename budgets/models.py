@@ -15,6 +15,21 @@ NOT_NEGATIVE = [MinValueValidator(Decimal("0"))]
 SPENT = [MinValueValidator(Decimal("0.01"))]
 
 
+THRESHOLD_KEYS = {"type", "percentage", "notify"}
+
+
+def thresholds_unbudgeted(thresholds: list, budgets: dict) -> list[str]:
+    """Why each threshold of a kind with no budget (`budgets`: kind → amount or None) could never
+    alert. Thresholds that are not valid are left to alert_thresholds_validate."""
+    return [
+        f"Threshold {index}: there is no {threshold['type']} budget, so it would never alert."
+        for index, threshold in enumerate(thresholds)
+        if isinstance(threshold, dict)
+        and threshold.get("type") in THRESHOLD_TYPES
+        and budgets[threshold["type"]] is None
+    ]
+
+
 def alert_thresholds_validate(value) -> None:
     """A list of {type: hours|material|total, percentage: number > 0, notify: bool}."""
     if not isinstance(value, list):
@@ -23,6 +38,11 @@ def alert_thresholds_validate(value) -> None:
     for index, threshold in enumerate(value):
         if not isinstance(threshold, dict):
             raise ValidationError(f"Threshold {index} must be an object.")
+        if unknown := sorted(set(threshold) - THRESHOLD_KEYS, key=str):
+            raise ValidationError(
+                f"Threshold {index}: unknown key {', '.join(map(repr, unknown))} (a threshold "
+                f"has type, percentage and notify)."
+            )
         if threshold.get("type") not in THRESHOLD_TYPES:
             raise ValidationError(
                 f"Threshold {index}: type must be one of {', '.join(THRESHOLD_TYPES)}."
@@ -99,6 +119,14 @@ class ProjectBudget(TenantOwned, models.Model):
         # The admin's thresholds box left empty means none: its form reads the empty box as null.
         if self.alert_thresholds is None:
             self.alert_thresholds = []
+        if isinstance(self.alert_thresholds, list) and (
+            refusals := thresholds_unbudgeted(self.alert_thresholds, self.amounts())
+        ):
+            raise ValidationError({"alert_thresholds": refusals})
+
+    def amounts(self) -> dict:
+        """Each kind's budget: an amount, or None where it is not set."""
+        return {kind: getattr(self, f"{kind}_budget") for kind in THRESHOLD_TYPES}
 
 
 class ProjectEntry(TenantOwned, models.Model):

@@ -17,7 +17,13 @@ from accounts.services import (
     notify_admins,
     notify_admins_of_new_alerts,
 )
-from budgets.models import BudgetAlert, Project, ProjectBudget
+from budgets.models import (
+    THRESHOLD_TYPES,
+    BudgetAlert,
+    Project,
+    ProjectBudget,
+    thresholds_unbudgeted,
+)
 from budgets.selectors import (
     Spent,
     ZeroBudget,
@@ -25,7 +31,7 @@ from budgets.selectors import (
     rounded_percentage,
     spent_by_project,
 )
-from core.errors import Conflict
+from core.errors import Conflict, InvalidRequest
 
 logger = logging.getLogger(__name__)
 
@@ -33,16 +39,34 @@ FAILING_PROJECTS_ALERT = 3
 FAILURES_ALERT_KEY = "budget-check-failures"
 
 
-def project_budget_set(*, project: Project, actor=None, **fields) -> ProjectBudget:
-    """Set the project's budget, created by the first call. Audited as stored: a creation with its
-    fields, a change with the fields it changed, before and after; the same values again record
-    nothing."""
+BUDGET_UNSET = {
+    "hours_budget": None,
+    "material_budget": None,
+    "total_budget": None,
+    "alert_thresholds": [],
+}
+
+
+def project_budget_set(
+    *, project: Project, actor=None, replace: bool = True, **fields
+) -> ProjectBudget:
+    """Set the project's budget, created by the first call: the fields given, the others unset
+    (`replace`) or kept as they are. A threshold of a kind left without a budget is refused
+    (InvalidRequest). Audited as stored: a creation with its fields, a change with the fields it
+    changed, before and after; the same values again record nothing."""
     budgets = ProjectBudget.objects.select_for_update()
     with transaction.atomic():
         # Two first calls at once: the second waits here and then changes the budget the first
         # created, audited as a change of what that one stored.
         Project.objects.select_for_update().filter(pk=project.pk).exists()
         stored = budgets.filter(project=project).first()
+        kept = BUDGET_UNSET
+        if stored is not None and not replace:
+            kept = {name: getattr(stored, name) for name in BUDGET_UNSET}
+        fields = {**kept, **fields}
+        amounts = {kind: fields[f"{kind}_budget"] for kind in THRESHOLD_TYPES}
+        if refusals := thresholds_unbudgeted(fields["alert_thresholds"], amounts):
+            raise InvalidRequest(errors={"alert_thresholds": refusals})
         old = audit_values(stored, fields) if stored else None
         budget, created = ProjectBudget.objects.update_or_create(
             project=project, defaults={"tenant_id": project.tenant_id, **fields}

@@ -17,7 +17,7 @@ from budgets.api.serializers import (
 from budgets.models import BudgetAlert, MaterialEntry, Project, TimeEntry
 from budgets.selectors import budget_usage
 from budgets.services import project_budget_set, project_delete
-from core.errors import Conflict, InvalidRequest
+from core.errors import Conflict, InvalidRequest, NotFound
 from core.idempotency import idempotent
 
 
@@ -42,20 +42,34 @@ class ProjectViewSet(TenantScopedMixin, AuditedMixin, TenantCreateMixin, viewset
     def perform_destroy(self, project):
         project_delete(project=project, actor=self.request.user.actor)
 
-    @extend_schema(request=ProjectBudgetSerializer, responses=ProjectBudgetSerializer)
-    @action(detail=True, methods=["put"], url_path="budget")
+    @extend_schema(methods=["GET"], responses=ProjectBudgetSerializer)
+    @extend_schema(
+        methods=["PUT", "PATCH"], request=ProjectBudgetSerializer, responses=ProjectBudgetSerializer
+    )
+    @action(
+        detail=True,
+        methods=["get", "put", "patch"],
+        url_path="budget",
+        serializer_class=ProjectBudgetSerializer,
+    )
     def budget(self, request, pk=None):
+        """GET the project's budget (404 until one is set); PUT sets the whole budget (what it
+        leaves out is unset), PATCH only the fields it names."""
         project = self.get_object()
-        serializer = ProjectBudgetSerializer(data=request.data)
+        if request.method == "GET":
+            budget = getattr(project, "budget", None)
+            if budget is None:
+                raise NotFound("The project has no budget yet: set one with PUT.")
+            return Response(ProjectBudgetSerializer(budget).data)
+        partial = request.method == "PATCH"
+        serializer = ProjectBudgetSerializer(data=request.data, partial=partial)
         serializer.is_valid(raise_exception=True)
-        fields = {
-            "hours_budget": None,
-            "material_budget": None,
-            "total_budget": None,
-            "alert_thresholds": [],
-        }
-        fields.update(serializer.validated_data)
-        budget = project_budget_set(project=project, actor=request.user.actor, **fields)
+        budget = project_budget_set(
+            project=project,
+            actor=request.user.actor,
+            replace=not partial,
+            **serializer.validated_data,
+        )
         return Response(ProjectBudgetSerializer(budget).data)
 
     @extend_schema(responses=UsageSerializer)

@@ -93,6 +93,44 @@ def test_a_deleted_projects_open_alerts_are_closed_with_it(
     assert not Notification.objects.filter(user=tenant_admin, resolved_at__isnull=True).exists()
 
 
+def test_a_budget_is_read_and_patched_at_the_url_it_is_put_to(api_client, tenant):
+    project = ProjectFactory(tenant=tenant)
+    url = f"/api/v1/projects/{project.pk}/budget"
+    unset = api_client.get(url)
+    thresholds = [{"type": "total", "percentage": 90, "notify": True}]
+    api_client.put(url, {"total_budget": "1000", "alert_thresholds": thresholds}, format="json")
+
+    patched = api_client.patch(url, {"hours_budget": "40"}, format="json")
+
+    assert (unset.status_code, unset.json()["code"]) == (404, "NOT_FOUND")
+    assert "PUT" in unset.json()["detail"]
+    assert patched.status_code == 200
+    read = api_client.get(url).json()
+    assert (read["hours_budget"], read["total_budget"]) == ("40.00", "1000.00")
+    assert read["alert_thresholds"] == [{"type": "total", "percentage": 90.0, "notify": True}]
+    assert api_client.options(url).json()["actions"]["PUT"].keys() >= {"hours_budget"}
+
+
+def test_a_threshold_of_a_kind_without_a_budget_is_400_and_changes_nothing(api_client, tenant):
+    project = ProjectFactory(tenant=tenant)
+    url = f"/api/v1/projects/{project.pk}/budget"
+    thresholds = [{"type": "hours", "percentage": 80}]
+    api_client.put(url, {"hours_budget": "40", "alert_thresholds": thresholds}, format="json")
+
+    refusals = [
+        api_client.put(url, {"total_budget": "10", "alert_thresholds": thresholds}, format="json"),
+        api_client.patch(url, {"hours_budget": None}, format="json"),
+    ]
+
+    for refused in refusals:
+        assert refused.status_code == 400
+        assert refused.json()["errors"]["alert_thresholds"] == [
+            "Threshold 0: there is no hours budget, so it would never alert."
+        ]
+    budget = ProjectBudget.objects.get(project=project)
+    assert (budget.hours_budget, budget.total_budget) == (Decimal(40), None)
+
+
 def test_a_project_with_recorded_work_is_archived_not_deleted(api_client, tenant):
     worked, empty = ProjectFactory(tenant=tenant), ProjectFactory(tenant=tenant)
     hours(worked, 2)
@@ -417,6 +455,21 @@ def test_a_budget_change_is_audited_with_what_it_changed_before_and_after(api_cl
         ("timeentry", {"hours": "8", "rate": "-1"}, "rate", "greater than or equal to 0"),
         ("materialentry", {"amount": "-100"}, "amount", "greater than or equal to 0.01"),
         ("projectbudget", {"hours_budget": "-10"}, "hours_budget", "greater than or equal to 0"),
+        (
+            "projectbudget",
+            {"total_budget": "10", "alert_thresholds": '[{"type": "hours", "percentage": 50}]'},
+            "alert_thresholds",
+            "Threshold 0: there is no hours budget, so it would never alert.",
+        ),
+        (
+            "projectbudget",
+            {
+                "total_budget": "10",
+                "alert_thresholds": '[{"type": "total", "percentage": 50, "notfy": false}]',
+            },
+            "alert_thresholds",
+            "Threshold 0: unknown key 'notfy' (a threshold has type, percentage and notify).",
+        ),
     ],
 )
 def test_the_admin_refuses_what_the_api_refuses(admin_client, tenant, page, fields, field, error):
