@@ -13,7 +13,7 @@ from core.clientip import client_ip, client_limit_key
 from core.metrics import RATE_LIMIT_REJECTIONS, metric_inc
 from core.ratelimit import Limit, rate_limit_hit
 from sharelinks.resources import SHAREABLES
-from sharelinks.services import share_link_view
+from sharelinks.services import link_previewer, share_link_view
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +69,10 @@ def share_link_page(request, token: str):
         refused = HttpResponse(status=503, headers={"Retry-After": "0"})
         refused._has_been_logged = True
         return refused
+    if link_previewer(request.headers.get("User-Agent", "")):
+        # Not its reader either: the preview shows nothing shared and counts no view, and being
+        # the same for every token it says nothing of the link.
+        return render(request, "sharelinks/preview.html")
     address = client_ip(request)
     decision = rate_limit_hit(
         [

@@ -196,6 +196,35 @@ def test_a_browsers_prefetch_spends_no_view_of_a_one_view_link(client, tenant, d
     assert client.get(f"/s/{token}").status_code == 404
 
 
+@pytest.mark.parametrize(
+    "user_agent",
+    [
+        "Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)",
+        "Mozilla/5.0 (Windows NT 6.1; WOW64) SkypeUriPreview Preview/0.5 skype-url-preview@microsoft.com",
+        "facebookexternalhit/1.1 Facebot Twitterbot/1.0",
+        "WhatsApp/2.23.20.0 A",
+        "TelegramBot (like TwitterBot)",
+    ],
+)
+def test_a_chat_apps_link_preview_spends_no_view_and_shows_nothing_shared(
+    client, tenant, deck, user_agent
+):
+    link, token = _link(tenant, deck, max_views=1)
+
+    preview = client.get(f"/s/{token}", HTTP_USER_AGENT=user_agent)
+    unknown = client.get("/s/" + "x" * 43, HTTP_USER_AGENT=user_agent)
+
+    assert preview.status_code == unknown.status_code == 200
+    assert preview.content == unknown.content
+    assert "Revenue up" not in preview.content.decode()
+    assert preview["Referrer-Policy"] == "no-referrer"
+    link.refresh_from_db()
+    assert link.view_count == 0 and not PublicLinkEvent.objects.exists()
+    reader = "Mozilla/5.0 (Linux; Android 10; CUBOT X30) Chrome/120.0 Mobile Safari/537.36"
+    assert "Revenue up" in client.get(f"/s/{token}", HTTP_USER_AGENT=reader).content.decode()
+    assert client.get(f"/s/{token}", HTTP_USER_AGENT=reader).status_code == 404
+
+
 def test_a_refused_method_answers_with_the_public_pages_headers(tenant, deck):
     link, token = _link(tenant, deck)
     client = Client(enforce_csrf_checks=True)  # as a browser or curl is treated: no CSRF token
