@@ -74,6 +74,29 @@ class StoryDetailApi(TenantScopedMixin, generics.RetrieveAPIView):
     serializer_class = StorySerializer
 
 
+def _of_generation(rows, request, field: str):
+    """`?job=<id>`: the rows one generation job made."""
+    job = request.query_params.get("job")
+    if job is None:
+        return rows
+    try:
+        return rows.filter(**{field: serializers.UUIDField().to_internal_value(job)})
+    except serializers.ValidationError as exc:
+        raise InvalidRequest(errors={"job": exc.detail}) from exc
+
+
+@extend_schema(parameters=[OpenApiParameter("job", str, description="The generation job's id.")])
+class StoryListApi(TenantScopedMixin, generics.ListAPIView):
+    """The workspace's stories, newest first; `?job=` finds a generation's story whatever its
+    job's end (a failed or canceled generation leaves a failed story)."""
+
+    queryset = Story.objects.all()
+    serializer_class = StorySerializer
+
+    def get_queryset(self):
+        return _of_generation(super().get_queryset(), self.request, "job_id")
+
+
 class SkillTreeDetailApi(TenantScopedMixin, generics.RetrieveAPIView):
     queryset = SkillTree.objects.all()
     serializer_class = SkillTreeSerializer
@@ -101,11 +124,4 @@ class FlashcardListApi(TenantScopedMixin, generics.ListAPIView):
     pagination_class = FlashcardPagination
 
     def get_queryset(self):
-        cards = super().get_queryset()
-        job = self.request.query_params.get("job")
-        if job is not None:
-            try:
-                cards = cards.filter(generation_id=serializers.UUIDField().to_internal_value(job))
-            except serializers.ValidationError as exc:
-                raise InvalidRequest(errors={"job": exc.detail}) from exc
-        return cards
+        return _of_generation(super().get_queryset(), self.request, "generation_id")

@@ -105,6 +105,29 @@ def test_a_story_exists_from_submit_and_fails_visibly(api_client, monkeypatch):
     job_execute(job_id=response.json()["id"])
     story.refresh_from_db()
     assert story.status == "failed" and "refused" in story.error
+    failed = api_client.get(f"/api/v1/generations/{response.json()['id']}").json()
+    assert failed["status"] == "failed" and failed["result"] is None
+    (found,) = api_client.get(f"/api/v1/stories?job={failed['id']}").json()["results"]
+    assert (found["id"], found["status"], found["error"]) == (story.pk, "failed", story.error)
+
+
+def test_a_canceled_generations_story_is_found_by_its_job_and_only_in_its_workspace(
+    api_client, other_api_client
+):
+    submitted = api_client.post(
+        "/api/v1/generations", {"kind": "story", "prompt": "a storm"}, format="json"
+    ).json()
+    api_client.post(f"/api/v1/jobs/{submitted['id']}/cancel")
+    api_client.post("/api/v1/generations", {"kind": "story", "prompt": "a calm"}, format="json")
+
+    listed = api_client.get("/api/v1/stories").json()["results"]
+    found = api_client.get(f"/api/v1/stories?job={submitted['id']}").json()["results"]
+
+    assert [story["prompt"]["prompt"] for story in listed] == ["a calm", "a storm"]
+    assert [(story["job"], story["status"]) for story in found] == [(submitted["id"], "failed")]
+    assert other_api_client.get(f"/api/v1/stories?job={submitted['id']}").json()["results"] == []
+    bad = api_client.get("/api/v1/stories?job=nope")
+    assert (bad.status_code, list(bad.json()["errors"])) == (400, ["job"])
 
 
 def _database_refuses_slides_titled(title: str) -> None:
