@@ -21,6 +21,7 @@ from django.conf import settings
 from django.db import DatabaseError, IntegrityError, transaction
 from django.utils import timezone
 from rest_framework.response import Response
+from rest_framework.utils.encoders import JSONEncoder
 
 from core.errors import Conflict, IdempotencyMismatch, InvalidRequest
 from core.models import IdempotencyRecord
@@ -137,9 +138,13 @@ def _record_response(record: IdempotencyRecord, response: Response, secret_field
     ).update(
         state=IdempotencyRecord.State.DONE,
         response_status=response.status_code,
-        response_body={
-            name: None if name in secret_fields else value for name, value in response.data.items()
-        },
+        response_body=json.dumps(
+            {
+                name: None if name in secret_fields else value
+                for name, value in response.data.items()
+            },
+            cls=JSONEncoder,
+        ),
         response_headers=_replayed_headers(response),
     )
     if not stored:
@@ -167,7 +172,7 @@ def _replay(record: IdempotencyRecord) -> Response:
     headers = {**record.response_headers, "Idempotent-Replayed": "true"}
     content_type = headers.pop("Content-Type", None)
     return Response(
-        record.response_body,
+        json.loads(record.response_body),
         status=record.response_status,
         headers=headers,
         content_type=content_type,

@@ -1,5 +1,4 @@
 from django.db import models
-from rest_framework.utils.encoders import JSONEncoder
 
 
 class RateLimitBucket(models.Model):
@@ -55,9 +54,10 @@ class IdempotencyRecord(models.Model):
     fingerprint = models.CharField(max_length=64)
     state = models.CharField(max_length=16, choices=State.choices, default=State.IN_FLIGHT)
     response_status = models.PositiveSmallIntegerField(null=True, blank=True)
-    # Encoded as the API renders the response (ids as text, times in ISO 8601), so that a replay
+    # The JSON text of the response's data (empty while in flight), encoded as the API renders it
+    # (ids as text, times in ISO 8601) and kept as text, its keys in their order, so that a replay
     # answers the same body.
-    response_body = models.JSONField(null=True, blank=True, encoder=JSONEncoder)
+    response_body = models.TextField(blank=True, default="")
     response_headers = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField(db_index=True)

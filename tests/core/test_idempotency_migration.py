@@ -1,34 +1,41 @@
-"""The migration that forgets share links kept in replay records before they were left out."""
+"""The migrations of replay records: 0002 forgets share links kept in them before they were left
+out; 0005 keeps their bodies as text, so that a replay's keys keep their order."""
 
-import importlib
+import json
 from datetime import timedelta
 
-from django.apps import apps
+import pytest
+from django.core.management import call_command
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
 from core.models import IdempotencyRecord
+from tests.factories import TenantFactory
 
-migration = importlib.import_module("core.migrations.0002_idempotency_records_forget_share_links")
+
+@pytest.fixture
+def core_at_0001():
+    call_command("migrate", "core", "0001", verbosity=0)
+    yield MigrationExecutor(connection).loader.project_state(("core", "0001_initial")).apps
+    call_command("migrate", "core", verbosity=0)
 
 
-def test_old_replay_records_forget_share_links_and_keep_everything_else(tenant):
+@pytest.mark.django_db(transaction=True)
+def test_old_replay_records_forget_share_links_and_keep_everything_else(core_at_0001):
+    tenant = TenantFactory()
+    records = core_at_0001.get_model("core", "IdempotencyRecord").objects
     expires = timezone.now() + timedelta(hours=1)
-    shared = IdempotencyRecord.objects.create(
-        tenant=tenant,
-        key="a",
-        fingerprint="f",
-        expires_at=expires,
-        response_body={"id": 7, "url": "https://offload.example.com/s/secret-token"},
-    )
-    job = IdempotencyRecord.objects.create(
-        tenant=tenant,
-        key="b",
-        fingerprint="f",
-        expires_at=expires,
-        response_body={"id": "j", "url": "/api/v1/jobs/j"},
-    )
-    migration.forget_share_links(apps, None)
-    shared.refresh_from_db()
-    job.refresh_from_db()
-    assert shared.response_body == {"id": 7, "url": None}
-    assert job.response_body == {"id": "j", "url": "/api/v1/jobs/j"}
+    for key, body in [
+        ("a", {"id": 7, "url": "https://offload.example.com/s/secret-token"}),
+        ("b", {"url": "/api/v1/jobs/j", "id": "j"}),
+    ]:
+        records.create(
+            tenant_id=tenant.pk, key=key, fingerprint="f", expires_at=expires, response_body=body
+        )
+
+    call_command("migrate", "core", verbosity=0)
+
+    bodies = dict(IdempotencyRecord.objects.values_list("key", "response_body"))
+    assert json.loads(bodies["a"]) == {"id": 7, "url": None}
+    assert json.loads(bodies["b"]) == {"id": "j", "url": "/api/v1/jobs/j"}

@@ -496,7 +496,7 @@ def test_an_idempotent_replay_returns_the_first_response(api_client):
     )
     assert again.status_code == 202
     assert again["Idempotent-Replayed"] == "true"
-    assert again.json()["id"] == first.json()["id"]
+    assert again.content == first.content  # the same bytes, its keys in their order
     assert again["Location"] == first["Location"]
     different = api_client.post(
         "/api/v1/jobs",
