@@ -3,7 +3,8 @@ FROM python:3.11-slim-bookworm
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 
 # WeasyPrint's libraries (libharfbuzz-subset0 makes PDF rendering about three times faster) and
-# fonts: DejaVu for Latin, Greek and Cyrillic text, Noto CJK for Chinese, Japanese and Korean.
+# fonts: DejaVu for Latin, Greek, Cyrillic, Arabic and Hebrew text, Noto CJK for Chinese, Japanese
+# and Korean, Noto Color Emoji (PDFs and the offline provider's image captions use them).
 RUN apt-get update \
  && apt-get install -y --no-install-recommends libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core fonts-noto-cjk fonts-noto-color-emoji \
  && rm -rf /var/lib/apt/lists/*

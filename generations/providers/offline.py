@@ -3,17 +3,18 @@
 Works on any language: sentences and words are found with Unicode-aware patterns, never a word list.
 """
 
+import bisect
 import hashlib
 import io
 import itertools
 import random
 import re
-import textwrap
 import unicodedata
 
 from PIL import Image, ImageDraw, ImageFilter, ImageOps
 
 from generations.providers.base import Provider
+from generations.providers.captions import caption_draw
 from generations.schemas import SKILL_TREE_MAX_DEPTH
 
 
@@ -43,6 +44,16 @@ MARK = re.compile(rf"[{MARKS}]")
 FENCE = re.compile(r"^\s{0,3}(```|~~~)")
 HEADING = re.compile(r"^\s{0,3}(#{1,6})\s+(.*\S)\s*$")
 BULLET = re.compile(r"^(\s*)(?:[-*•+]|\d+[.)])\s+(.*\S)\s*$")
+QUOTE_LINE = re.compile(r"^\s{0,3}>[>\s]*(.*?)\s*$")
+# Inline Markdown, reduced to its text: a code span is kept as written, a link or an image by its
+# label, emphasis and strike-through by what they mark (underscores only around whole words).
+INLINE = re.compile(
+    r"`(?P<code>[^`]+)`"
+    r"|!?\[(?P<label>[^\]]*)\]\([^)]*\)"
+    r"|<(?P<url>[a-z][a-z0-9+.-]*:[^\s>]+)>"
+    r"|(?P<stars>\*\*|\*|~~)(?=\S)(?P<starred>.+?)(?<=\S)(?P=stars)"
+    r"|(?<!\w)(?P<unders>__|_)(?=\S)(?P<underlined>.+?)(?<=\S)(?P=unders)(?!\w)"
+)
 UNSPACED_SCRIPT = re.compile(r"[\u0e00-\u0e7f\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]")
 DEFINITION = re.compile(
     r"^(?P<term>[^,;:]{2,60}?)\s+(?:is|are|means|refers to|er|är|ist|est|es)\s+(?P<rest>.{3,})$",
@@ -51,8 +62,11 @@ DEFINITION = re.compile(
 
 
 CLOZE_BLANK = "_____"
+# A text with one heading or none is paced into slides of a few sentences; a deck with several
+# headings gives each its slide, continued on another when it holds more sentences and list items.
 SENTENCES_PER_SLIDE = 3
-PROSE, ITEM = "prose", "item"
+LINES_PER_SECTION_SLIDE = 6
+PROSE, ITEM, QUOTE, BREAK = "prose", "item", "quote", "break"
 
 STORY_TURN = (
     "That changed on the morning when {others} arrived with a question nobody could answer."
@@ -128,6 +142,19 @@ def plain(text: str) -> str:
     return "\n".join(lines)
 
 
+def inline_plain(text: str) -> str:
+    """The text without inline Markdown: `**bold**` is "bold", `[docs](https://…)` is "docs"."""
+
+    def reduced(match: re.Match) -> str:
+        if match["code"] is not None:
+            return match["code"]
+        if match["url"] is not None:
+            return match["url"]
+        return inline_plain(match["label"] or match["starred"] or match["underlined"] or "")
+
+    return INLINE.sub(reduced, text)
+
+
 def sentences(text: str) -> list[str]:
     return [s.strip() for s in SENTENCE_END.split(plain(text)) if s and WORD.search(s)]
 
@@ -197,35 +224,45 @@ class OfflineProvider(Provider):
         return getattr(self, f"_{task}")(**{name: _readable(v) for name, v in inputs.items()})
 
     def _deck(self, text: str, title: str = "", max_slides: int = 10) -> dict:
-        sections = self._sections(text)
-        if len(sections) == 1:
-            # One heading or none: the text is paced into slides of a few sentences each.
-            heading, lines = sections[0]
-            slides = _slides_paced(heading, lines)
-        else:
-            slides = [
-                _slide(
-                    heading or _title(lines[0][1], 6),
-                    [line for kind, line in lines if kind == PROSE],
-                    [line for kind, line in lines if kind == ITEM],
-                )
-                for heading, lines in sections
-            ]
-        slides = slides[:max_slides]
+        sections = [(heading, _units(lines)) for heading, lines in self._sections(text)]
+        paced = len(sections) == 1
+        capacity = _capacity(
+            [units for _, units in sections],
+            least=SENTENCES_PER_SLIDE if paced else LINES_PER_SECTION_SLIDE,
+            max_slides=max_slides,
+        )
+        slides = [
+            slide
+            for heading, units in sections
+            for slide in _section_slides(heading, units, capacity, numbered=not paced)
+        ][:max_slides]
         return {"title": title or slides[0]["title"], "slides": slides}
 
     def _sections(self, text: str) -> list[tuple[str, list[tuple[str, str]]]]:
-        """The text's headings, each with its lines as (PROSE or ITEM, text). Lines before the
-        first heading form a section without one ("")."""
+        """The text's headings, each with its lines in order as (PROSE, ITEM or QUOTE, text), and
+        BREAK where a blank line ends a paragraph. Lines before the first heading form a section
+        without one ("")."""
         sections: list[tuple[str, list[tuple[str, str]]]] = []
         for raw in text.splitlines():
-            heading, bullet = HEADING.match(raw), BULLET.match(raw)
+            heading, bullet, quote = HEADING.match(raw), BULLET.match(raw), QUOTE_LINE.match(raw)
             if heading:
-                sections.append((heading.group(2), []))
-            elif raw.strip():
-                if not sections:
-                    sections.append(("", []))
-                sections[-1][1].append((ITEM, bullet.group(2)) if bullet else (PROSE, raw.strip()))
+                sections.append((inline_plain(heading.group(2)), []))
+                continue
+            if not raw.strip():
+                if sections:
+                    sections[-1][1].append((BREAK, ""))
+                continue
+            if quote and not quote.group(1):
+                continue
+            if not sections:
+                sections.append(("", []))
+            if quote:
+                kind, line = QUOTE, quote.group(1)
+            elif bullet:
+                kind, line = ITEM, bullet.group(2)
+            else:
+                kind, line = PROSE, raw.strip()
+            sections[-1][1].append((kind, inline_plain(line)))
         return sections
 
     def _flashcards(self, text: str, count: int = 10) -> dict:
@@ -376,10 +413,7 @@ class OfflineProvider(Provider):
             x, y = (seed >> (i * 7)) % width, (seed >> (i * 11)) % height
             r = max(4, (seed >> (i * 13)) % max(min(width, height) // 3, 5))
             draw.ellipse([x - r, y - r, x + r, y + r], outline=colors[i], width=max(2, r // 8))
-        caption = "\n".join(textwrap.wrap(prompt, width=max(10, width // 8))[:3])
-        draw.multiline_text(
-            (10, height - 12 - 12 * caption.count("\n") - 12), caption, fill=(255, 255, 255)
-        )
+        caption_draw(image, prompt, lines=3)
         return _png(image)
 
     def image_edit(self, source: bytes, prompt: str) -> bytes:
@@ -398,7 +432,7 @@ class OfflineProvider(Provider):
         else:
             tint = Image.new("RGB", image.size, self._tint(prompt))
             image = Image.blend(image, tint, 0.25)
-        ImageDraw.Draw(image).text((8, 8), prompt[:60], fill=(255, 255, 255))
+        caption_draw(image, prompt, lines=1, at_top=True)
         return _png(image)
 
     def _tint(self, prompt: str) -> tuple[int, int, int]:
@@ -406,42 +440,98 @@ class OfflineProvider(Provider):
         return (seed & 0xFF, (seed >> 8) & 0xFF, (seed >> 16) & 0xFF)
 
 
-def _slide(title: str, prose: list[str], items: list[str]) -> dict:
-    blocks = []
-    if prose:
-        blocks.append({"kind": "paragraph", "text": " ".join(prose)})
-    if items:
-        blocks.append({"kind": "bullets", "items": items})
-    return {"title": title, "blocks": blocks or [{"kind": "quote", "text": title}]}
-
-
-def _slides_paced(heading: str, lines: list[tuple[str, str]]) -> list[dict]:
-    """Slides of at most SENTENCES_PER_SLIDE sentences; a list stays on the slide of the sentences
-    before it. The first slide carries the heading, the others their first words (a list its first
-    items)."""
-    groups: list[tuple[list[str], list[str]]] = [([], [])]
+def _units(lines: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """A section's lines as what its slides are filled with, in order: each sentence of its prose,
+    each list item, each quotation whole (its lines joined), and the breaks between paragraphs. A
+    line without a word ("…") makes no sentence, but it still names its slide."""
+    units: list[tuple[str, str]] = []
     for kind, line in lines:
-        if kind == ITEM:
-            groups[-1][1].append(line)
-            continue
-        for sentence in sentences(line):
-            prose, items = groups[-1]
-            if items or len(prose) == SENTENCES_PER_SLIDE:
-                groups.append(([], []))
-            groups[-1][0].append(sentence)
-    slides = []
-    for prose, items in groups:
-        if heading and not slides:
+        if kind == QUOTE and units and units[-1][0] == QUOTE:
+            units[-1] = (QUOTE, f"{units[-1][1]} {line}")
+        elif kind == PROSE:
+            units += [(PROSE, sentence) for sentence in sentences(line)] or [(BREAK, line)]
+        else:
+            units.append((kind, line))
+    return units
+
+
+def _weight(unit: tuple[str, str]) -> int:
+    kind, text = unit
+    if kind == BREAK:
+        return 0
+    return max(len(sentences(text)), 1) if kind == QUOTE else 1
+
+
+def _pages(units: list[tuple[str, str]], capacity: int) -> list[list[tuple[str, str]]]:
+    """The units over pages of about `capacity` sentences and list items: a sentence or a quotation
+    starts a new page once one is full, a list item never does (a list stays with the sentence that
+    introduces it)."""
+    pages: list[list[tuple[str, str]]] = [[]]
+    weight = 0
+    for unit in units:
+        if unit[0] in (PROSE, QUOTE) and weight >= capacity:
+            pages.append([])
+            weight = 0
+        pages[-1].append(unit)
+        weight += _weight(unit)
+    return pages
+
+
+def _capacity(sections: list[list[tuple[str, str]]], *, least: int, max_slides: int) -> int:
+    """How much a slide holds: `least`, or more when a long section's continued slides would not
+    fit in `max_slides`; then slides are fuller rather than a later heading cut for them."""
+    capacities = range(least, max(least, sum(map(_weight, itertools.chain(*sections)))) + 1)
+    fitting = bisect.bisect_left(
+        capacities,
+        True,
+        key=lambda capacity: sum(len(_pages(units, capacity)) for units in sections) <= max_slides,
+    )
+    return capacities[min(fitting, len(capacities) - 1)]
+
+
+def _section_slides(
+    heading: str, units: list[tuple[str, str]], capacity: int, *, numbered: bool
+) -> list[dict]:
+    """A section's slides. The first carries the heading; the others "Heading (2)", "(3)"… when
+    `numbered`, else their first words (a list its first items)."""
+    slides: list[dict] = []
+    for page in _pages(units, capacity):
+        said = [text for kind, text in page if kind in (PROSE, QUOTE)]
+        items = [text for kind, text in page if kind == ITEM]
+        if slides and numbered:
+            title = f"{slides[0]['title']} ({len(slides) + 1})"
+        elif heading and not slides:
             title = heading
-        elif prose:
-            title = _title(prose[0], 6)
+        elif said:
+            title = _title(said[0], 6)
         elif items:
             title = _summary(items)
         else:
-            # A line without a word ("…") makes no sentence, but it still names its slide.
-            title = _title(lines[0][1], 6)
-        slides.append(_slide(title, prose, items))
+            title = _title(next((text for _, text in page if text), ""), 6)
+        slides.append(_slide(title, page))
     return slides
+
+
+def _slide(title: str, page: list[tuple[str, str]]) -> dict:
+    """The page's units as blocks, in their order: a paragraph's sentences joined, a list's items
+    together."""
+    blocks: list[dict] = []
+    paragraph_ended = True
+    for kind, text in page:
+        last = blocks[-1] if blocks else {}
+        if kind == BREAK:
+            paragraph_ended = True
+            continue
+        if kind == PROSE and last.get("kind") == "paragraph" and not paragraph_ended:
+            last["text"] += f" {text}"
+        elif kind == ITEM and last.get("kind") == "bullets":
+            last["items"].append(text)
+        elif kind == ITEM:
+            blocks.append({"kind": "bullets", "items": [text]})
+        else:
+            blocks.append({"kind": "paragraph" if kind == PROSE else "quote", "text": text})
+        paragraph_ended = kind != PROSE
+    return {"title": title, "blocks": blocks or [{"kind": "quote", "text": title}]}
 
 
 def _chunks(items: list, size: int) -> list[list]:

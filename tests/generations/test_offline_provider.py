@@ -76,6 +76,65 @@ def test_long_prose_under_one_heading_is_paced_over_slides_and_a_list_stays_in_p
     ]
 
 
+def test_a_deck_of_several_headings_keeps_each_sections_blocks_in_order(api_client):
+    text = (
+        "# Recipe\nFirst, gather these:\n- flour\n- eggs\nThen mix them well.\n"
+        "# Bake\nPut it in the oven."
+    )
+    slides = _deck(api_client, text)["slides"]
+    assert [(slide["title"], slide["blocks"]) for slide in slides] == [
+        (
+            "Recipe",
+            [
+                {"kind": "paragraph", "text": "First, gather these:"},
+                {"kind": "bullets", "items": ["flour", "eggs"]},
+                {"kind": "paragraph", "text": "Then mix them well."},
+            ],
+        ),
+        ("Bake", [{"kind": "paragraph", "text": "Put it in the oven."}]),
+    ]
+
+
+def _steps(first: int, last: int) -> str:
+    return " ".join(f"Step {i} matters." for i in range(first, last + 1))
+
+
+def test_a_long_section_is_continued_on_numbered_slides_within_max_slides(api_client):
+    text = f"# Method\n{_steps(1, 20)}\n# Result\nIt works."
+    slides = _deck(api_client, text)["slides"]
+    assert [slide["title"] for slide in slides] == [
+        "Method",
+        "Method (2)",
+        "Method (3)",
+        "Method (4)",
+        "Result",
+    ]
+    assert slides[1]["blocks"] == [{"kind": "paragraph", "text": _steps(7, 12)}]
+
+    job = _generate(api_client, {"kind": "deck", "text": text, "max_slides": 3})
+    deck = api_client.get(f"/api/v1/decks/{job['result']['deckId']}").json()
+    # Fewer, fuller slides: the later heading is not cut for the long one, and nothing is lost.
+    assert [slide["title"] for slide in deck["slides"]] == ["Method", "Method (2)", "Result"]
+    said = " ".join(slide["blocks"][0]["text"] for slide in deck["slides"][:2])
+    assert said == _steps(1, 20)
+
+
+def test_a_deck_reads_quotes_and_drops_inline_markup(api_client):
+    text = (
+        "# Sources\nSee **the** [*manual*](https://example.com/m) and `run_it --fast`.\n"
+        "> Measure twice,\n> cut once.\n"
+        "# Next\nA __bold__ claim with snake_case kept."
+    )
+    slides = _deck(api_client, text)["slides"]
+    assert slides[0]["blocks"] == [
+        {"kind": "paragraph", "text": "See the manual and run_it --fast."},
+        {"kind": "quote", "text": "Measure twice, cut once."},
+    ]
+    assert slides[1]["blocks"] == [
+        {"kind": "paragraph", "text": "A bold claim with snake_case kept."}
+    ]
+
+
 def test_distractors_are_the_other_terms_of_the_text(api_client):
     _generate(
         api_client,
@@ -285,3 +344,40 @@ def test_a_thai_cloze_keeps_each_letter_with_its_marks(api_client):
 def test_a_text_of_an_empty_code_block_is_still_read(api_client):
     for kind in ("deck", "skill_tree"):
         assert _generate(api_client, {"kind": kind, "text": "```\n```"})["status"] == "completed"
+
+
+def _captioned(api_client, tenant, caption: str):
+    """The caption drawn in white over a black picture (an edit asked for in grey keeps it black)."""
+    import io
+
+    from PIL import Image
+
+    black = io.BytesIO()
+    Image.new("RGB", (320, 80)).save(black, format="PNG")
+    return _edited(api_client, tenant, black.getvalue(), f"{caption} grey")[1]
+
+
+def _ink(image) -> int:
+    return sum(image.convert("L").point(lambda value: 255 if value > 128 else 0).histogram()[255:])
+
+
+def test_a_chinese_caption_is_drawn_in_its_letters_not_in_boxes(api_client, tenant):
+    bare = _ink(_captioned(api_client, tenant, ""))
+    ones = _ink(_captioned(api_client, tenant, "一一一一")) - bare
+    dragons = _ink(_captioned(api_client, tenant, "龍龍龍龍")) - bare
+    # A font without them draws both as the same empty boxes: as much ink for one stroke as for
+    # seventeen.
+    assert 0 < 3 * ones < dragons
+
+
+def test_an_arabic_caption_reads_from_the_right(api_client, tenant):
+    english = _captioned(api_client, tenant, "hello world").getbbox()
+    arabic = _captioned(api_client, tenant, "مرحبا بالعالم").getbbox()
+    assert english[0] < 20 and english[2] < 160, english
+    assert arabic[0] > 160 and arabic[2] > 300, arabic
+
+
+def test_an_emoji_in_a_caption_is_drawn_in_color(api_client, tenant):
+    image = _captioned(api_client, tenant, "a fox 🦊")
+    saturated = sum(image.convert("HSV").getchannel("S").histogram()[128:])
+    assert saturated > 20
