@@ -1,5 +1,10 @@
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
+from django.http import HttpResponseRedirect
+from django.urls import path, reverse
+from django.utils.decorators import method_decorator
+from django.views.decorators.http import require_POST
 
 from accounts.admin import (
     AuditedAdmin,
@@ -28,7 +33,6 @@ class ProjectAdmin(AuditedAdmin):
     list_select_related = ["tenant"]
     raw_id_fields = ["tenant"]
     inlines = [ProjectBudgetInline]
-    actions = ["run_budget_check"]
 
     def delete_model(self, request, obj):
         with transaction.atomic():
@@ -46,18 +50,34 @@ class ProjectAdmin(AuditedAdmin):
 
         audited_formset_save(request, formset, prepare=in_the_projects_workspace)
 
-    @admin.action(description="Run the budget check now (all projects)", permissions=["change"])
-    def run_budget_check(self, request, queryset):
+    def get_urls(self):
+        run = path(
+            "run-budget-check/",
+            self.admin_site.admin_view(self.run_budget_check_view),
+            name="budgets_project_run_budget_check",
+        )
+        return [run, *super().get_urls()]
+
+    def changelist_view(self, request, extra_context=None):
+        may_run = {"may_run_budget_check": self.has_change_permission(request)}
+        return super().changelist_view(request, {**(extra_context or {}), **may_run})
+
+    @method_decorator(require_POST)
+    def run_budget_check_view(self, request):
+        """Check every project now: the button on the project list."""
+        if not self.has_change_permission(request):
+            raise PermissionDenied
         counts = budget_alert_check()
         if not counts:
             messages.warning(request, "Another budget check is running; this one was skipped.")
-            return
-        messages.success(
-            request,
-            f"Budget check: projects checked: {counts['checked']}, alerts raised:"
-            f" {counts['alerts_created']}, updated: {counts['alerts_updated']}, resolved:"
-            f" {counts['alerts_resolved']}, projects failed: {counts['failed']}.",
-        )
+        else:
+            messages.success(
+                request,
+                f"Budget check: projects checked: {counts['checked']}, alerts raised:"
+                f" {counts['alerts_created']}, updated: {counts['alerts_updated']}, resolved:"
+                f" {counts['alerts_resolved']}, projects failed: {counts['failed']}.",
+            )
+        return HttpResponseRedirect(reverse("admin:budgets_project_changelist"))
 
 
 @admin.register(ProjectBudget)

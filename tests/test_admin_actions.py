@@ -45,13 +45,18 @@ def test_job_actions_cancel_retry_and_requeue_and_report_refusals(admin_client, 
     assert (pending.status, pending.attempts) == (Job.Status.PENDING, 0)
 
 
-def test_the_budget_check_action_runs_the_check_and_says_what_it_found(admin_client, tenant):
+def test_the_budget_check_button_checks_every_project_and_says_what_it_found(admin_client, tenant):
     project = ProjectFactory(tenant=tenant)
     ProjectBudgetFactory(
         project=project, hours_budget=10, alert_thresholds=[{"type": "hours", "percentage": 50}]
     )
     hours(project, 6)
-    said = _act(admin_client, "/admin/budgets/project/", "run_budget_check", [project])
+    listed = admin_client.get("/admin/budgets/project/").content.decode()
+    assert 'action="/admin/budgets/project/run-budget-check/"' in listed
+
+    response = admin_client.post("/admin/budgets/project/run-budget-check/", follow=True)
+
+    said = [str(message) for message in response.context["messages"]]
     assert said == [
         "Budget check: projects checked: 1, alerts raised: 1, updated: 0, resolved: 0,"
         " projects failed: 0."
@@ -100,6 +105,10 @@ def test_staff_who_may_only_view_run_no_action_that_changes_anything(client, ten
     link, _ = share_link_create(tenant=tenant, resource_type="deck", resource_id=deck.pk)
     invoice = InvoiceFactory(tenant=tenant)
     project = ProjectFactory(tenant=tenant)
+    ProjectBudgetFactory(
+        project=project, hours_budget=10, alert_thresholds=[{"type": "hours", "percentage": 50}]
+    )
+    hours(project, 6)
     viewer = _staff_who_may_only_view(client, "job", "apikey", "publiclink", "invoice", "project")
     for changelist, action, obj in [
         ("/admin/jobs/job/", "cancel_jobs", job),
@@ -108,12 +117,14 @@ def test_staff_who_may_only_view_run_no_action_that_changes_anything(client, ten
         ("/admin/accounts/apikey/", "revoke", api_key),
         ("/admin/sharelinks/publiclink/", "deactivate", link),
         ("/admin/invoices/invoice/", "render_pdf", invoice),
-        ("/admin/budgets/project/", "run_budget_check", project),
     ]:
         page = viewer.get(changelist).content.decode()
         assert page and f'value="{action}"' not in page, action
         said = _act(viewer, changelist, action, [obj])
         assert set(said) <= {"No action selected."}, (action, said)
+    assert "run-budget-check" not in viewer.get("/admin/budgets/project/").content.decode()
+    assert viewer.post("/admin/budgets/project/run-budget-check/").status_code == 403
+    assert not BudgetAlert.objects.filter(project=project).exists()
     assert Job.objects.get(pk=job.pk).status == Job.Status.PENDING
     assert ApiKey.objects.get(pk=api_key.pk).revoked_at is None
     assert PublicLink.objects.get(pk=link.pk).is_active
