@@ -26,10 +26,20 @@ class NumberField(serializers.FloatField):
         return super().to_internal_value(data)
 
 
+class TrueOrFalseField(serializers.BooleanField):
+    """A JSON true or false: "yes", "on" or 1, which DRF would take, are refused, as the admin
+    refuses them."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, bool):
+            self.fail("invalid", input=data)
+        return data
+
+
 class ThresholdSerializer(KnownFieldsOnly, serializers.Serializer):
     type = serializers.ChoiceField(choices=["hours", "material", "total"])
     percentage = NumberField(min_value=0.01, max_value=1000)
-    notify = serializers.BooleanField(default=True)
+    notify = TrueOrFalseField(default=True)
 
 
 class ProjectBudgetSerializer(KnownFieldsOnly, serializers.ModelSerializer):

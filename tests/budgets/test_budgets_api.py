@@ -111,6 +111,22 @@ def test_a_budget_is_read_and_patched_at_the_url_it_is_put_to(api_client, tenant
     assert api_client.options(url).json()["actions"]["PUT"].keys() >= {"hours_budget"}
 
 
+@pytest.mark.parametrize("notify", ["yes", "on", 1, "true"])
+def test_a_thresholds_notify_is_true_or_false_and_nothing_else(api_client, tenant, notify):
+    project = ProjectFactory(tenant=tenant)
+    thresholds = [{"type": "hours", "percentage": 80, "notify": notify}]
+
+    response = api_client.put(
+        f"/api/v1/projects/{project.pk}/budget",
+        {"hours_budget": "40", "alert_thresholds": thresholds},
+        format="json",
+    )
+
+    assert response.status_code == 400
+    assert "notify" in response.json()["errors"]["alert_thresholds"][0]
+    assert not ProjectBudget.objects.exists()
+
+
 def test_a_threshold_of_a_kind_without_a_budget_is_400_and_changes_nothing(api_client, tenant):
     project = ProjectFactory(tenant=tenant)
     url = f"/api/v1/projects/{project.pk}/budget"
