@@ -3,6 +3,7 @@ job's completion in one transaction, so that no half deck or half tree is ever v
 
 import io
 import time
+import unicodedata
 import uuid
 from functools import partial
 
@@ -35,9 +36,33 @@ from jobs.errors import JobLost, PermanentError
 from jobs.registry import JobType
 from jobs.rows import job_attempt_row
 
+# Characters that show nothing by themselves: spaces and separators, controls and format
+# characters (zero-width spaces and joiners, byte order marks, direction marks), marks that combine
+# with a character before them, and the Hangul fillers.
+INVISIBLE_CATEGORIES = frozenset({"Zs", "Zl", "Zp", "Cc", "Cf", "Mn", "Me"})
+INVISIBLE_LETTERS = frozenset("\u115f\u1160\u3164\uffa0")
 
-class SourceText(serializers.CharField):
-    """Non-empty text up to GENERATION_MAX_INPUT_CHARS (read when validating, not at import)."""
+
+def has_visible_character(text: str) -> bool:
+    return any(
+        unicodedata.category(char) not in INVISIBLE_CATEGORIES and char not in INVISIBLE_LETTERS
+        for char in text
+    )
+
+
+class VisibleText(serializers.CharField):
+    """Text with at least one character a reader can see: made only of invisible ones, it is
+    refused as blank, as whitespace alone is."""
+
+    def to_internal_value(self, data):
+        text = super().to_internal_value(data)
+        if not has_visible_character(text):
+            raise serializers.ValidationError("This field has no visible character.")
+        return text
+
+
+class SourceText(VisibleText):
+    """Visible text up to GENERATION_MAX_INPUT_CHARS (read when validating, not at import)."""
 
     def to_internal_value(self, data):
         text = super().to_internal_value(data)
@@ -86,14 +111,14 @@ class StoryPayload(KnownFieldsOnly, serializers.Serializer):
 
 
 class ImagePayload(KnownFieldsOnly, serializers.Serializer):
-    prompt = serializers.CharField(max_length=1000)
+    prompt = VisibleText(max_length=1000)
     width = serializers.IntegerField(min_value=64, max_value=1024, default=512)
     height = serializers.IntegerField(min_value=64, max_value=1024, default=512)
     count = serializers.IntegerField(min_value=1, max_value=4, default=1)
 
 
 class ImageEditPayload(KnownFieldsOnly, serializers.Serializer):
-    prompt = serializers.CharField(max_length=1000)
+    prompt = VisibleText(max_length=1000)
     source_image_id = serializers.IntegerField(min_value=1, required=False)
     source_url = serializers.URLField(max_length=2000, required=False)
 

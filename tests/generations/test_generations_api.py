@@ -29,6 +29,14 @@ def costly(settings):
         ({"kind": "flashcards", "text": "ok", "count": 0}, "count"),
         ({"kind": "poem", "text": "ok"}, "kind"),
         ({"kind": "story", "prompt": "   "}, "prompt"),
+        # Only characters that show nothing: zero-width spaces, a byte order mark, joiners and
+        # direction marks, a soft hyphen, combining marks on nothing, a Hangul filler.
+        ({"kind": "deck", "text": "\u200b\u200b"}, "text"),
+        ({"kind": "flashcards", "text": "\ufeff"}, "text"),
+        ({"kind": "skill_tree", "text": "\u200d\u2060\u200e\u00ad\n\u3000"}, "text"),
+        ({"kind": "story", "prompt": "\u0301\u20dd \u2028"}, "prompt"),
+        ({"kind": "image", "prompt": "\u3164"}, "prompt"),
+        ({"kind": "image_edit", "prompt": "\u200b", "source_image_id": 1}, "prompt"),
         ({"kind": "image", "prompt": "fox", "width": 5000}, "width"),
         ({"kind": "distractors", "flashcard_id": 999999}, "flashcard_id"),
         (
@@ -87,6 +95,16 @@ def test_bad_input_is_400_with_the_field_and_spends_nothing(
     assert not CreditEntry.objects.exists()
     tenant.refresh_from_db()
     assert tenant.credit_balance == 100
+
+
+def test_visible_text_among_invisible_characters_is_accepted(api_client):
+    # Devanagari's conjuncts are written with a virama and a zero-width joiner.
+    response = api_client.post(
+        "/api/v1/generations",
+        {"kind": "deck", "text": "\u200bक्\u200dष\ufeff", "title": "\u200b"},
+        format="json",
+    )
+    assert response.status_code == 202, response.json()
 
 
 def test_a_story_exists_from_submit_and_fails_visibly(api_client, monkeypatch):
