@@ -3,6 +3,7 @@
 import os
 import shutil
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -54,3 +55,33 @@ def page(browser, request):
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
     context.close()
+
+
+REPORT_VIOLATIONS = """
+document.addEventListener("securitypolicyviolation", (event) => {
+  window.cspViolation(`${event.violatedDirective} blocked ${event.blockedURI || "inline"}`);
+});
+"""
+
+
+@pytest.fixture
+def problems(page):
+    """What the browser blocked or failed at on every page the test opens, pop-up windows
+    included: policy violations, console errors and uncaught script errors."""
+    found = []
+    page.context.expose_function("cspViolation", lambda violation: found.append(violation))
+    page.context.add_init_script(REPORT_VIOLATIONS)
+
+    def watch(opened):
+        opened.on("console", lambda message: _console_error(message, found))
+        opened.on("pageerror", lambda error: found.append(str(error)))
+
+    watch(page)
+    page.context.on("page", watch)
+    return found
+
+
+def _console_error(message, found):
+    # The admin has no icon: the browser's own request for /favicon.ico is no error of the page's.
+    if message.type == "error" and urlsplit(message.location["url"]).path != "/favicon.ico":
+        found.append(f"{message.text} ({message.location['url']})")

@@ -14,35 +14,6 @@ from jobs.models import Job
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-REPORT_VIOLATIONS = """
-document.addEventListener("securitypolicyviolation", (event) => {
-  window.cspViolation(`${event.violatedDirective} blocked ${event.blockedURI || "inline"}`);
-});
-"""
-
-
-@pytest.fixture
-def problems(page):
-    """What the browser blocked or failed at on every page the test opens, pop-up windows
-    included: policy violations, console errors and uncaught script errors."""
-    found = []
-    page.context.expose_function("cspViolation", lambda violation: found.append(violation))
-    page.context.add_init_script(REPORT_VIOLATIONS)
-
-    def watch(opened):
-        opened.on("console", lambda message: _console_error(message, found))
-        opened.on("pageerror", lambda error: found.append(str(error)))
-
-    watch(page)
-    page.context.on("page", watch)
-    return found
-
-
-def _console_error(message, found):
-    # The admin has no icon: the browser's own request for one is no error of the page's.
-    if message.type == "error" and not message.location["url"].endswith("/favicon.ico"):
-        found.append(f"{message.text} ({message.location['url']})")
-
 
 def _log_in(page, live_server, admin_user, next_url):
     page.goto(f"{live_server.url}/admin/login/?next={next_url}")
