@@ -1,17 +1,76 @@
 """The public pages and the error pages, in a real browser, under their own policies: styled, nothing
 blocked, and usable from the keyboard and on a phone."""
 
-import pytest
+import io
 
-from generations.models import Flashcard
+import pytest
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from PIL import Image
+
+from generations.models import Deck, Flashcard, GeneratedImage, SkillTree, Story
 from generations.signing import view_url
 from jobs.models import Job
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
+PHONE = {"width": 390, "height": 844}
+LONG_WORD = "x" * 20_000
+LONG_ADDRESS = "https://example.com/" + "a/" * 2_000
+
 
 def _local(url: str, live_server, settings) -> str:
     return live_server.url + url.removeprefix(settings.PUBLIC_BASE_URL)
+
+
+def _artifact_pages(tenant) -> list[tuple[str, int]]:
+    title = "T" * 300  # as long as a title may be
+    deck = Deck.objects.create(tenant=tenant, title=title)
+    deck.slides.create(position=0, title=title).blocks.create(
+        position=0, kind="paragraph", text=LONG_WORD
+    )
+    story = Story.objects.create(
+        tenant=tenant, status="ready", title=title, text=LONG_ADDRESS, words=1
+    )
+    job = Job.objects.create(tenant=tenant, type="flashcard_generation", status="completed")
+    Flashcard.objects.create(
+        tenant=tenant, job=job, generation_id=job.pk, question=LONG_WORD, answer=LONG_ADDRESS
+    )
+    tree = SkillTree.objects.create(tenant=tenant, name=title, node_count=1, depth=1)
+    tree.nodes.create(name=title, depth=0, position=0)
+    picture = io.BytesIO()
+    Image.new("RGB", (64, 64), "teal").save(picture, "PNG")
+    name = default_storage.save("generations/teal.png", ContentFile(picture.getvalue()))
+    image = GeneratedImage.objects.create(
+        tenant=tenant, prompt=LONG_WORD, file=name, width=64, height=64
+    )
+    return [
+        ("deck", deck.pk),
+        ("story", story.pk),
+        ("flashcards", str(job.pk)),
+        ("skill_tree", tree.pk),
+        ("image", image.pk),
+    ]
+
+
+def test_long_words_and_addresses_wrap_within_a_phones_width(
+    browser, live_server, tenant, settings
+):
+    context = browser.new_context(viewport=PHONE)
+    page = context.new_page()
+    widths = {}
+    try:
+        for kind, pk in _artifact_pages(tenant):
+            page.goto(_local(view_url(kind, pk), live_server, settings))
+            if kind == "flashcards":
+                page.click(".card")  # its answer shown too
+            widths[kind] = page.evaluate(
+                "[document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+            )
+    finally:
+        context.close()
+
+    assert widths == dict.fromkeys(widths, [PHONE["width"], PHONE["width"]])
 
 
 def test_space_and_enter_flip_a_focused_card_without_scrolling_the_page(
