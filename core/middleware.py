@@ -157,7 +157,7 @@ class ApiProblemMiddleware:
 
     def process_exception(self, request, exception):
         if isinstance(exception, OUTAGES):
-            return _outage_response(request, exception)
+            return outage_response(request, exception)
         if not is_api_request(request) or isinstance(exception, Http404):
             return None
         logger.exception("Unhandled error on %s", request.path)
@@ -184,7 +184,7 @@ def _as_problem(request, response) -> HttpResponse:
     return response
 
 
-def _outage_response(request, exception) -> HttpResponse:
+def outage_response(request, exception) -> HttpResponse:
     """The database or Redis is out of reach: come back soon, in the caller's own format."""
     logger.warning("A service %s needs is unreachable: %r", request.path, exception)
     if is_api_request(request):

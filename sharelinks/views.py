@@ -1,49 +1,22 @@
-import functools
 import logging
 
-from csp.decorators import csp_exempt
 from django.conf import settings
 from django.db import transaction
 from django.http import Http404, HttpResponse
 from django.shortcuts import render
-from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
 
 from core.clientip import client_ip, client_limit_key
 from core.metrics import RATE_LIMIT_REJECTIONS, metric_inc
+from core.public import link_not_found, public_page
 from core.ratelimit import Limit, rate_limit_hit
 from sharelinks.resources import SHAREABLES
 from sharelinks.services import link_previewer, share_link_view
 
 logger = logging.getLogger(__name__)
 
-PUBLIC_HEADERS = {
-    "Referrer-Policy": "no-referrer",
-    "X-Robots-Tag": "noindex, nofollow",
-    "Cache-Control": "private, no-store",
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
-}
-
-
 # Browsers fetch a page before it is opened (a link hovered, an address pasted); the request says so.
 PREFETCH_HEADERS = ("Sec-Purpose", "Purpose", "X-Purpose", "X-Moz")
-
-
-def _public(view):
-    """Every answer of a public page carries PUBLIC_HEADERS, refusals (405, 429) included. A public
-    page takes no input and acts for nobody, so CSRF has nothing to protect: without the exemption
-    an unsafe method would get the CSRF failure page, not the page's own 405 with its headers.
-    Its Content-Security-Policy is the only one: the site's (CSP_REPORT_ONLY) is not sent beside it."""
-
-    @functools.wraps(view)
-    def wrapped(request, *args, **kwargs):
-        response = view(request, *args, **kwargs)
-        for name, value in PUBLIC_HEADERS.items():
-            response.setdefault(name, value)
-        response["Referrer-Policy"] = "no-referrer"
-        return response
-
-    return csrf_exempt(csp_exempt(REPORT_ONLY=True)(wrapped))
 
 
 def _is_prefetch(request) -> bool:
@@ -51,15 +24,7 @@ def _is_prefetch(request) -> bool:
     return "prefetch" in purpose or "prerender" in purpose or "preview" in purpose
 
 
-def not_found(request) -> HttpResponse:
-    """The one answer for unknown, revoked, expired and used-up links alike."""
-    return render(request, "sharelinks/not_found.html", status=404)
-
-
-public_not_found = _public(not_found)
-
-
-@_public
+@public_page
 @require_GET
 def share_link_page(request, token: str):
     if _is_prefetch(request):
@@ -95,10 +60,10 @@ def share_link_page(request, token: str):
                 token=token, client_ip=address, user_agent=request.headers.get("User-Agent", "")
             )
             if link is None:
-                return not_found(request)
+                return link_not_found(request)
             response = SHAREABLES[link.resource_type].render(request, link)
     except Http404:
-        return not_found(request)
+        return link_not_found(request)
     except FileNotFoundError as exc:
         # The row outlived its file (deleted from the storage, a lost volume). The view counted
         # above was rolled back with the transaction.
@@ -109,7 +74,7 @@ def share_link_page(request, token: str):
             link.resource_id,
             exc,
         )
-        return not_found(request)
+        return link_not_found(request)
     return response
 
 

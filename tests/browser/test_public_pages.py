@@ -2,15 +2,19 @@
 blocked, and usable from the keyboard and on a phone."""
 
 import io
+from datetime import timedelta
 
 import pytest
+import time_machine
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
+from django.utils import timezone
 from PIL import Image
 
 from generations.models import Deck, Flashcard, GeneratedImage, SkillTree, Story
 from generations.signing import view_url
 from jobs.models import Job
+from sharelinks.services import share_link_create
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -21,6 +25,96 @@ LONG_ADDRESS = "https://example.com/" + "a/" * 2_000
 
 def _local(url: str, live_server, settings) -> str:
     return live_server.url + url.removeprefix(settings.PUBLIC_BASE_URL)
+
+
+def _styled(page) -> bool:
+    """The notice pages centre their text in a grid: unstyled, the body is a plain block."""
+    return page.evaluate("getComputedStyle(document.body).display") == "grid"
+
+
+def _page_errors(problems, url: str) -> list[str]:
+    """The problems but the browser's note that the page itself answered an error status."""
+    return [
+        problem
+        for problem in problems
+        if not (problem.startswith("Failed to load resource") and problem.endswith(f"({url})"))
+    ]
+
+
+def test_the_404_page_is_styled_without_a_policy_violation(page, problems, live_server):
+    response = page.goto(f"{live_server.url}/no-such-page")
+
+    assert response.status == 404
+    assert page.inner_text("h1") == "Page not found"
+    assert _styled(page)
+    assert _page_errors(problems, f"{live_server.url}/no-such-page") == []
+
+
+def test_the_csrf_failure_page_is_styled_without_a_policy_violation(
+    page, problems, live_server, admin_user
+):
+    page.goto(f"{live_server.url}/admin/login/")
+    page.context.clear_cookies()
+    page.fill("#id_username", admin_user.username)
+    page.fill("#id_password", "password")
+    with page.expect_navigation() as refused:
+        page.click("input[type=submit]")
+
+    assert refused.value.status == 403
+    assert page.inner_text("h1") == "Forbidden"
+    assert _styled(page)
+    assert _page_errors(problems, f"{live_server.url}/admin/login/") == []
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/s/no-such-link",
+        "/v/no-such-link/",
+        "/v/no-such-link/file",
+        "/v/no/such/link",
+    ],
+)
+def test_a_link_that_does_not_open_tells_its_holder_what_to_do(page, problems, live_server, path):
+    response = page.goto(live_server.url + path)
+
+    assert response.status == 404
+    assert page.inner_text("h1") == "This link is not available"
+    assert "Ask whoever sent it to you for a new link." in page.inner_text("main")
+    assert "/api/v1/" not in page.content()
+    assert _styled(page)
+    assert _page_errors(problems, live_server.url + path) == []
+
+
+def test_an_expired_view_link_tells_its_holder_what_to_do(
+    page, problems, live_server, tenant, settings
+):
+    deck = Deck.objects.create(tenant=tenant, title="Board meeting")
+    expired = _local(view_url("deck", deck.pk), live_server, settings)
+    later = timezone.now() + timedelta(seconds=settings.GENERATION_VIEW_URL_MAX_AGE + 5)
+
+    with time_machine.travel(later):
+        response = page.goto(expired)
+
+    assert response.status == 404
+    assert "Ask whoever sent it to you for a new link." in page.inner_text("main")
+    assert _page_errors(problems, expired) == []
+
+
+def test_with_redis_out_of_reach_a_share_link_answers_a_styled_503(
+    page, problems, live_server, tenant, settings
+):
+    deck = Deck.objects.create(tenant=tenant, title="Board meeting")
+    _, token = share_link_create(tenant=tenant, resource_type="deck", resource_id=deck.pk)
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"
+    url = f"{live_server.url}/s/{token}"
+
+    response = page.goto(url)
+
+    assert response.status == 503
+    assert page.inner_text("h1") == "Back in a moment"
+    assert _styled(page)
+    assert _page_errors(problems, url) == []
 
 
 def _artifact_pages(tenant) -> list[tuple[str, int]]:

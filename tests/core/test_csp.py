@@ -4,6 +4,7 @@ public pages' own policies; sent as report-only when CSP_REPORT_ONLY says so."""
 import httpx
 import pytest
 from django.conf import settings
+from django.template.loader import render_to_string
 
 from generations.models import Deck
 from generations.signing import view_url
@@ -11,7 +12,7 @@ from sharelinks.services import share_link_create
 from tests.webserver import running_web
 
 # A shared artifact is shown with the artifact page's policy; a link that does not open with this one.
-CLOSED_LINK_POLICY = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'"
+CLOSED_LINK_POLICY = "default-src 'none'; style-src 'self'; frame-ancestors 'none'"
 ARTIFACT_PAGE_POLICY = (
     "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; "
     "script-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
@@ -69,6 +70,25 @@ def test_the_api_docs_their_script_and_the_schema_carry_the_policy(client, db):
     schema = client.get("/api/schema/")
     assert schema.status_code == 200
     _assert_the_site_policy(schema["Content-Security-Policy"])
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "403_csrf.html",
+        "404.html",
+        "500.html",
+        "503.html",
+        "link_not_found.html",
+        "sharelinks/too_many.html",
+    ],
+)
+def test_the_error_pages_load_their_styles_from_a_file_and_need_no_database(template):
+    """No `db` fixture: any query while rendering would fail the test, as it would fail a 500 page
+    rendered while the database is down."""
+    page = render_to_string(template)
+    assert "<style" not in page and "style=" not in page
+    assert '<link rel="stylesheet" href="/static/pages/notice.css">' in page
 
 
 def test_the_json_api_answers_without_a_policy_but_are_never_framed(api_client, tenant):

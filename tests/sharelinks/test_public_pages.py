@@ -164,6 +164,9 @@ def test_with_redis_out_of_reach_a_link_answers_503_and_counts_no_view(
     assert response["Retry-After"] == "5"
     assert "Back in a moment" in response.content.decode()
     assert response["Referrer-Policy"] == "no-referrer" and response["X-Robots-Tag"] == "noindex"
+    # The public pages' own policy, as a link's 404 page has, and nothing of the site's.
+    assert response["Content-Security-Policy"] == client.get("/s/")["Content-Security-Policy"]
+    assert response["Content-Security-Policy"].startswith("default-src 'none';")
     link.refresh_from_db()
     assert link.view_count == 0
 
@@ -217,6 +220,7 @@ def test_a_chat_apps_link_preview_spends_no_view_and_shows_nothing_shared(
     assert preview.status_code == unknown.status_code == 200
     assert preview.content == unknown.content
     assert "Revenue up" not in preview.content.decode()
+    assert "<style" not in preview.content.decode()  # its policy allows only the stylesheet
     assert preview["Referrer-Policy"] == "no-referrer"
     link.refresh_from_db()
     assert link.view_count == 0 and not PublicLinkEvent.objects.exists()
@@ -247,6 +251,23 @@ def test_other_paths_under_s_answer_the_links_404_page_with_its_headers(client, 
         assert "noindex" in response["X-Robots-Tag"]
     link.refresh_from_db()
     assert link.view_count == 0
+
+
+def test_a_view_link_that_does_not_open_answers_the_links_404_page(client, tenant, deck):
+    expected = client.get("/s/unknown")
+    assert "Ask whoever sent it to you for a new link." in expected.content.decode()
+    signed = view_url("deck", deck.pk).removeprefix(settings.PUBLIC_BASE_URL)
+    garbled = signed.replace("/v/", "/v/x", 1)
+    for path in (garbled, f"{garbled}file", "/v/", "/v/a/b", f"{signed}more"):
+        response = client.get(path)
+        assert (response.status_code, response.content) == (404, expected.content), path
+        assert response["Content-Security-Policy"] == expected["Content-Security-Policy"], path
+        assert response["Referrer-Policy"] == "no-referrer"
+        assert "noindex" in response["X-Robots-Tag"]
+    # A link pasted without its trailing slash still opens.
+    assert client.get(signed.removesuffix("/"), follow=True).status_code == 200
+    api = client.get("/api/v1/no-such-thing")
+    assert (api.status_code, api["Content-Type"]) == (404, "application/problem+json")
 
 
 def test_a_suspended_workspace_publishes_nothing(client, tenant, deck, settings):

@@ -1,0 +1,50 @@
+"""What every public page (`/s/…` share links, `/v/…` signed view links) answers with: its own
+headers and Content-Security-Policy, and the one page of a link that does not open."""
+
+import functools
+
+from csp.decorators import csp_exempt
+from django.http import HttpResponse
+from django.shortcuts import render
+from django.views.decorators.csrf import csrf_exempt
+
+from core.errors import OUTAGES
+from core.middleware import outage_response
+
+PUBLIC_HEADERS = {
+    "Referrer-Policy": "no-referrer",
+    "X-Robots-Tag": "noindex, nofollow",
+    "Cache-Control": "private, no-store",
+    "Content-Security-Policy": ("default-src 'none'; style-src 'self'; frame-ancestors 'none'"),
+}
+
+
+def public_page(view):
+    """Every answer of a public page carries PUBLIC_HEADERS, but those the page sets itself (an
+    artifact's page has its own policy), refusals (405, 429) and outages (503) included. A public page takes no input and acts for
+    nobody, so CSRF has nothing to protect: without the exemption an unsafe method would get the
+    CSRF failure page, not the page's own 405 with its headers. Its Content-Security-Policy is the
+    only one: the site's (CSP_REPORT_ONLY) is not sent beside it."""
+
+    @functools.wraps(view)
+    def wrapped(request, *args, **kwargs):
+        try:
+            response = view(request, *args, **kwargs)
+        except OUTAGES as exc:
+            # Answered here rather than by the middleware, which would send the site's policy.
+            response = outage_response(request, exc)
+        for name, value in PUBLIC_HEADERS.items():
+            response.setdefault(name, value)
+        response["Referrer-Policy"] = "no-referrer"
+        return response
+
+    return csrf_exempt(csp_exempt(REPORT_ONLY=True)(wrapped))
+
+
+def link_not_found(request) -> HttpResponse:
+    """The one answer for a link that does not open: unknown, revoked, expired, used up or
+    mistyped, share link and signed view link alike."""
+    return render(request, "link_not_found.html", status=404)
+
+
+public_link_not_found = public_page(link_not_found)
