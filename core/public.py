@@ -15,7 +15,9 @@ PUBLIC_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "X-Robots-Tag": "noindex, nofollow",
     "Cache-Control": "private, no-store",
-    "Content-Security-Policy": ("default-src 'none'; style-src 'self'; frame-ancestors 'none'"),
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'self'; img-src 'self'; frame-ancestors 'none'"
+    ),
 }
 
 

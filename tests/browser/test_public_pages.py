@@ -1,5 +1,5 @@
-"""The public pages and the error pages, in a real browser, under their own policies: styled, nothing
-blocked, and usable from the keyboard and on a phone."""
+"""The public pages and the error pages, in a real browser, under their own policies: styled, with
+their icon, nothing blocked, and usable from the keyboard and on a phone."""
 
 import io
 from datetime import timedelta
@@ -32,6 +32,14 @@ def _styled(page) -> bool:
     return page.evaluate("getComputedStyle(document.body).display") == "grid"
 
 
+def _has_its_icon(page) -> bool:
+    """The page names an icon the site serves (naming none, it has the browser ask for
+    /favicon.ico, a 404 in its console)."""
+    href = page.eval_on_selector("link[rel=icon]", "link => link.href")
+    icon = page.request.get(href)
+    return icon.status == 200 and icon.headers["content-type"].startswith("image/")
+
+
 def _page_errors(problems, url: str) -> list[str]:
     """The problems but the browser's note that the page itself answered an error status."""
     return [
@@ -47,6 +55,7 @@ def test_the_404_page_is_styled_without_a_policy_violation(page, problems, live_
     assert response.status == 404
     assert page.inner_text("h1") == "Page not found"
     assert _styled(page)
+    assert _has_its_icon(page)
     assert _page_errors(problems, f"{live_server.url}/no-such-page") == []
 
 
@@ -83,6 +92,7 @@ def test_a_link_that_does_not_open_tells_its_holder_what_to_do(page, problems, l
     assert "Ask whoever sent it to you for a new link." in page.inner_text("main")
     assert "/api/v1/" not in page.content()
     assert _styled(page)
+    assert _has_its_icon(page)
     assert _page_errors(problems, live_server.url + path) == []
 
 
@@ -114,6 +124,7 @@ def test_with_redis_out_of_reach_a_share_link_answers_a_styled_503(
     assert response.status == 503
     assert page.inner_text("h1") == "Back in a moment"
     assert _styled(page)
+    assert _has_its_icon(page)
     assert _page_errors(problems, url) == []
 
 
@@ -145,6 +156,16 @@ def _artifact_pages(tenant) -> list[tuple[str, int]]:
         ("skill_tree", tree.pk),
         ("image", image.pk),
     ]
+
+
+def test_an_artifact_page_has_its_icon(page, problems, live_server, tenant, settings):
+    deck = Deck.objects.create(tenant=tenant, title="Board meeting")
+
+    page.goto(_local(view_url("deck", deck.pk), live_server, settings))
+
+    assert page.inner_text("h1") == "Board meeting"
+    assert _has_its_icon(page)
+    assert problems == []
 
 
 def test_long_words_and_addresses_wrap_within_a_phones_width(

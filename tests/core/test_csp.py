@@ -12,7 +12,7 @@ from sharelinks.services import share_link_create
 from tests.webserver import running_web
 
 # A shared artifact is shown with the artifact page's policy; a link that does not open with this one.
-CLOSED_LINK_POLICY = "default-src 'none'; style-src 'self'; frame-ancestors 'none'"
+CLOSED_LINK_POLICY = "default-src 'none'; style-src 'self'; img-src 'self'; frame-ancestors 'none'"
 ARTIFACT_PAGE_POLICY = (
     "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; "
     "script-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
