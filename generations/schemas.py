@@ -21,7 +21,12 @@ class AnswerCut(OutputInvalid):
         )
 
 
-def _text(value, where: str, *, limit: int = 5000) -> str:
+# What a deck's block text and titles hold; longer output is cut to it.
+BLOCK_TEXT_MAX = 5000
+TITLE_MAX = 300
+
+
+def _text(value, where: str, *, limit: int = BLOCK_TEXT_MAX) -> str:
     if not isinstance(value, str) or not value.strip():
         raise OutputInvalid(f"{where} must be non-empty text")
     return _storable(value.strip()[:limit], where)
@@ -72,9 +77,12 @@ def deck_validate(output) -> dict:
                     f"slides[{i}].blocks[{j}].kind must be paragraph, bullets or quote"
                 )
         slides.append(
-            {"title": _text(slide.get("title"), f"slides[{i}].title", limit=300), "blocks": blocks}
+            {
+                "title": _text(slide.get("title"), f"slides[{i}].title", limit=TITLE_MAX),
+                "blocks": blocks,
+            }
         )
-    return {"title": _text(output.get("title"), "title", limit=300), "slides": slides}
+    return {"title": _text(output.get("title"), "title", limit=TITLE_MAX), "slides": slides}
 
 
 def flashcards_validate(output) -> dict:
@@ -131,7 +139,7 @@ def story_validate(output) -> dict:
     if not isinstance(output, dict):
         raise OutputInvalid("expected an object")
     return {
-        "title": _text(output.get("title"), "title", limit=300),
+        "title": _text(output.get("title"), "title", limit=TITLE_MAX),
         "text": _text(output.get("text"), "text", limit=100_000),
     }
 

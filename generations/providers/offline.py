@@ -15,7 +15,7 @@ from PIL import Image, ImageDraw, ImageFilter, ImageOps
 
 from generations.providers.base import Provider
 from generations.providers.captions import caption_draw
-from generations.schemas import SKILL_TREE_MAX_DEPTH
+from generations.schemas import BLOCK_TEXT_MAX, SKILL_TREE_MAX_DEPTH, TITLE_MAX
 
 
 def _combining_marks() -> str:
@@ -224,7 +224,9 @@ class OfflineProvider(Provider):
         return getattr(self, f"_{task}")(**{name: _readable(v) for name, v in inputs.items()})
 
     def _deck(self, text: str, title: str = "", max_slides: int = 10) -> dict:
-        sections = [(heading, _units(lines)) for heading, lines in self._sections(text)]
+        # A text of nothing but quote markers ("> > >") is its own one line.
+        found = self._sections(text) or [("", [(PROSE, " ".join(text.split()))])]
+        sections = [(heading, _units(lines)) for heading, lines in found]
         paced = len(sections) == 1
         capacity = _capacity(
             [units for _, units in sections],
@@ -446,7 +448,12 @@ def _units(lines: list[tuple[str, str]]) -> list[tuple[str, str]]:
     line without a word ("…") makes no sentence, but it still names its slide."""
     units: list[tuple[str, str]] = []
     for kind, line in lines:
-        if kind == QUOTE and units and units[-1][0] == QUOTE:
+        if (
+            kind == QUOTE
+            and units
+            and units[-1][0] == QUOTE
+            and len(units[-1][1]) + 1 + len(line) <= BLOCK_TEXT_MAX
+        ):
             units[-1] = (QUOTE, f"{units[-1][1]} {line}")
         elif kind == PROSE:
             units += [(PROSE, sentence) for sentence in sentences(line)] or [(BREAK, line)]
@@ -499,7 +506,8 @@ def _section_slides(
         said = [text for kind, text in page if kind in (PROSE, QUOTE)]
         items = [text for kind, text in page if kind == ITEM]
         if slides and numbered:
-            title = f"{slides[0]['title']} ({len(slides) + 1})"
+            number = f" ({len(slides) + 1})"
+            title = slides[0]["title"][: TITLE_MAX - len(number)] + number
         elif heading and not slides:
             title = heading
         elif said:
@@ -513,7 +521,8 @@ def _section_slides(
 
 
 def _slide(title: str, page: list[tuple[str, str]]) -> dict:
-    """The page's units as blocks, in their order: a paragraph's sentences joined, a list's items
+    """The page's units as blocks, in their order: a paragraph's sentences joined (a paragraph
+    longer than a block holds goes on in the next, so that no sentence is cut), a list's items
     together."""
     blocks: list[dict] = []
     paragraph_ended = True
@@ -522,7 +531,12 @@ def _slide(title: str, page: list[tuple[str, str]]) -> dict:
         if kind == BREAK:
             paragraph_ended = True
             continue
-        if kind == PROSE and last.get("kind") == "paragraph" and not paragraph_ended:
+        if (
+            kind == PROSE
+            and last.get("kind") == "paragraph"
+            and not paragraph_ended
+            and len(last["text"]) + 1 + len(text) <= BLOCK_TEXT_MAX
+        ):
             last["text"] += f" {text}"
         elif kind == ITEM and last.get("kind") == "bullets":
             last["items"].append(text)

@@ -119,6 +119,29 @@ def test_a_long_section_is_continued_on_numbered_slides_within_max_slides(api_cl
     assert said == _steps(1, 20)
 
 
+def test_a_deck_squeezed_into_few_slides_keeps_every_sentence_whole(api_client):
+    text = " ".join(f"Sentence number {n} is about topic {n}." for n in range(1, 480))
+    job = _generate(api_client, {"kind": "deck", "text": text, "max_slides": 3})
+    deck = api_client.get(f"/api/v1/decks/{job['result']['deckId']}").json()
+
+    said = " ".join(block["text"] for slide in deck["slides"] for block in slide["blocks"])
+
+    assert len(deck["slides"]) == 3
+    assert said == text
+
+
+def test_continued_slides_of_a_long_heading_keep_their_number(api_client):
+    heading = "H" * 298
+    text = f"# {heading}\n{_steps(1, 14)}\n# Result\nIt works."
+    titles = [slide["title"] for slide in _deck(api_client, text)["slides"]]
+    assert titles == [heading, f"{heading[:296]} (2)", f"{heading[:296]} (3)", "Result"]
+
+
+def test_a_deck_of_quote_markers_alone_is_made_not_failed(api_client):
+    job = _generate(api_client, {"kind": "deck", "text": "> > >"})
+    assert job["status"] == "completed", job["error"]
+
+
 def test_a_deck_reads_quotes_and_drops_inline_markup(api_client):
     text = (
         "# Sources\nSee **the** [*manual*](https://example.com/m) and `run_it --fast`.\n"
