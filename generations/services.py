@@ -38,9 +38,9 @@ from jobs.rows import job_attempt_row
 
 # Characters that show nothing by themselves: spaces and separators, controls and format
 # characters (zero-width spaces and joiners, byte order marks, direction marks), marks that combine
-# with a character before them, and the Hangul fillers.
+# with a character before them, the Hangul fillers and the blank Braille pattern.
 INVISIBLE_CATEGORIES = frozenset({"Zs", "Zl", "Zp", "Cc", "Cf", "Mn", "Me"})
-INVISIBLE_LETTERS = frozenset("\u115f\u1160\u3164\uffa0")
+INVISIBLE_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
 
 
 def has_visible_character(text: str) -> bool:

@@ -36,6 +36,7 @@ def costly(settings):
         ({"kind": "skill_tree", "text": "\u200d\u2060\u200e\u00ad\n\u3000"}, "text"),
         ({"kind": "story", "prompt": "\u0301\u20dd \u2028"}, "prompt"),
         ({"kind": "image", "prompt": "\u3164"}, "prompt"),
+        ({"kind": "image", "prompt": "\u2800\u2800"}, "prompt"),
         ({"kind": "image_edit", "prompt": "\u200b", "source_image_id": 1}, "prompt"),
         ({"kind": "image", "prompt": "fox", "width": 5000}, "width"),
         ({"kind": "distractors", "flashcard_id": 999999}, "flashcard_id"),
