@@ -20,14 +20,23 @@ THRESHOLD_KEYS = {"type", "percentage", "notify"}
 
 def thresholds_unbudgeted(thresholds: list, budgets: dict) -> list[str]:
     """Why each threshold of a kind with no budget (`budgets`: kind → amount or None) could never
-    alert. Thresholds that are not valid are left to alert_thresholds_validate."""
-    return [
-        f"Threshold {index}: there is no {threshold['type']} budget, so it would never alert."
-        for index, threshold in enumerate(thresholds)
-        if isinstance(threshold, dict)
-        and threshold.get("type") in THRESHOLD_TYPES
-        and budgets[threshold["type"]] is None
-    ]
+    alert, or of a kind whose budget is 0 could never be checked. Thresholds that are not valid
+    are left to alert_thresholds_validate."""
+    refusals = []
+    for index, threshold in enumerate(thresholds):
+        if not isinstance(threshold, dict) or threshold.get("type") not in THRESHOLD_TYPES:
+            continue
+        kind, amount = threshold["type"], budgets[threshold["type"]]
+        if amount is None:
+            refusals.append(
+                f"Threshold {index}: there is no {kind} budget, so it would never alert."
+            )
+        elif not amount:
+            refusals.append(
+                f"Threshold {index}: the {kind} budget is 0, of which no percentage can be "
+                f"computed: set it above 0."
+            )
+    return refusals
 
 
 def alert_thresholds_validate(value) -> None:

@@ -127,6 +127,22 @@ def test_a_thresholds_notify_is_true_or_false_and_nothing_else(api_client, tenan
     assert not ProjectBudget.objects.exists()
 
 
+def test_a_threshold_on_a_zero_budget_set_in_the_admin_is_400(api_client, tenant):
+    budget = ProjectBudgetFactory(project=ProjectFactory(tenant=tenant), hours_budget=Decimal(0))
+    thresholds = [{"type": "hours", "percentage": 50}]
+
+    response = api_client.patch(
+        f"/api/v1/projects/{budget.project_id}/budget",
+        {"alert_thresholds": thresholds},
+        format="json",
+    )
+
+    assert response.status_code == 400
+    assert "hours budget is 0" in response.json()["errors"]["alert_thresholds"][0]
+    budget.refresh_from_db()
+    assert budget.alert_thresholds == []
+
+
 def test_a_threshold_of_a_kind_without_a_budget_is_400_and_changes_nothing(api_client, tenant):
     project = ProjectFactory(tenant=tenant)
     url = f"/api/v1/projects/{project.pk}/budget"
@@ -476,6 +492,13 @@ def test_a_budget_change_is_audited_with_what_it_changed_before_and_after(api_cl
             {"total_budget": "10", "alert_thresholds": '[{"type": "hours", "percentage": 50}]'},
             "alert_thresholds",
             "Threshold 0: there is no hours budget, so it would never alert.",
+        ),
+        (
+            "projectbudget",
+            {"hours_budget": "0", "alert_thresholds": '[{"type": "hours", "percentage": 50}]'},
+            "alert_thresholds",
+            "Threshold 0: the hours budget is 0, of which no percentage can be computed: set it "
+            "above 0.",
         ),
         (
             "projectbudget",
