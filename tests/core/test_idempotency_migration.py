@@ -39,3 +39,34 @@ def test_old_replay_records_forget_share_links_and_keep_everything_else(core_at_
     bodies = dict(IdempotencyRecord.objects.values_list("key", "response_body"))
     assert json.loads(bodies["a"]) == {"id": 7, "url": None}
     assert json.loads(bodies["b"]) == {"id": "j", "url": "/api/v1/jobs/j"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_replay_records_survive_the_text_migration_reverted_and_applied_again():
+    tenant = TenantFactory()
+    expires = timezone.now() + timedelta(hours=1)
+    IdempotencyRecord.objects.create(
+        tenant=tenant, key="in-flight", fingerprint="f", expires_at=expires
+    )
+    IdempotencyRecord.objects.create(
+        tenant=tenant,
+        key="done",
+        fingerprint="f",
+        expires_at=expires,
+        state=IdempotencyRecord.State.DONE,
+        response_body='{"z": 1, "a": "ø"}',
+    )
+
+    try:
+        call_command("migrate", "core", "0004", verbosity=0)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT key, response_body->>'a' FROM core_idempotencyrecord ORDER BY key"
+            )
+            assert cursor.fetchall() == [("done", "ø"), ("in-flight", None)]
+    finally:
+        call_command("migrate", "core", verbosity=0)
+
+    bodies = dict(IdempotencyRecord.objects.values_list("key", "response_body"))
+    assert json.loads(bodies["done"]) == {"a": "ø", "z": 1}
+    assert json.loads(bodies["in-flight"]) is None
