@@ -1,4 +1,6 @@
-from django.http import Http404
+from urllib.parse import quote
+
+from django.http import Http404, HttpResponsePermanentRedirect
 
 from core.public import link_not_found, public_page
 from generations.pages import artifact_page, image_file_response
@@ -26,3 +28,10 @@ def generation_file(request, token):
         return image_file_response(decoded[1])
     except Http404:
         return link_not_found(request)
+
+
+@public_page
+def generation_view_slashed(request, token):
+    """A view link pasted without its trailing slash: to its page, with the public pages' headers
+    (the redirect Django's APPEND_SLASH would send carries the site's)."""
+    return HttpResponsePermanentRedirect(f"/v/{quote(token, safe=':')}/")

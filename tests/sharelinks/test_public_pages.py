@@ -264,7 +264,11 @@ def test_a_view_link_that_does_not_open_answers_the_links_404_page(client, tenan
         assert response["Content-Security-Policy"] == expected["Content-Security-Policy"], path
         assert response["Referrer-Policy"] == "no-referrer"
         assert "noindex" in response["X-Robots-Tag"]
-    # A link pasted without its trailing slash still opens.
+    # A link pasted without its trailing slash still opens, redirected as a public page answers.
+    redirect = client.get(signed.removesuffix("/"))
+    assert (redirect.status_code, redirect["Location"]) == (301, signed)
+    assert redirect["Content-Security-Policy"] == expected["Content-Security-Policy"]
+    assert redirect["Referrer-Policy"] == "no-referrer"
     assert client.get(signed.removesuffix("/"), follow=True).status_code == 200
     api = client.get("/api/v1/no-such-thing")
     assert (api.status_code, api["Content-Type"]) == (404, "application/problem+json")
