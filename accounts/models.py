@@ -6,6 +6,8 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
+from core.validators import validate_printable
+
 
 class TenantScopedQuerySet(models.QuerySet):
     def for_tenant(self, tenant):
@@ -86,7 +88,7 @@ class ApiKey(models.Model):
     """An API key: only a short public prefix and the SHA-256 of the whole key are stored."""
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="api_keys")
-    name = models.CharField(max_length=100, blank=True)
+    name = models.CharField(max_length=100, blank=True, validators=[validate_printable])
     prefix = models.CharField(max_length=16, unique=True)
     key_hash = models.CharField(max_length=64, unique=True)
     role = models.CharField(

@@ -77,6 +77,9 @@ def api_key_create(
     """Create a key and return it with its plaintext, which is never stored and never shown again.
     The audit log names `actor` (the API key or user that asked; by default `created_by`)."""
     plaintext = API_KEY_SCHEME + secrets.token_urlsafe(32)
+    while plaintext[len(API_KEY_SCHEME)] == "-":
+        # Its prefix, given to revoke_api_key, would be read as an option.
+        plaintext = API_KEY_SCHEME + secrets.token_urlsafe(32)
     expires_at = timezone.now() + timedelta(days=expires_in_days) if expires_in_days else None
     api_key = ApiKey.objects.create(
         tenant=tenant,

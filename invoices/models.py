@@ -2,7 +2,6 @@ import functools
 import hashlib
 import json
 import re
-import unicodedata
 from collections import defaultdict
 from decimal import ROUND_HALF_UP, Context, Decimal, localcontext
 
@@ -14,6 +13,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import IntegrityError, models
 
 from accounts.models import TenantOwned, TenantScopedQuerySet
+from core.validators import validate_printable
 
 NUMBER_CONSTRAINT = "invoice_number_per_tenant"
 # An invoice's sums are exact: one line reaches 26 digits (quantity 9 + 3, unit price 12 + 2), and
@@ -64,19 +64,6 @@ def price_shown(value: Decimal, currency: str) -> Decimal:
     decimals = currency_decimals(currency)
     price = value.normalize()
     return price.quantize(_places(decimals)) if price.as_tuple().exponent > -decimals else price
-
-
-# Control characters (Cc), invisible formatting such as bidi overrides (Cf), and the Unicode line and
-# paragraph separators (Zl, Zp): an invoice number goes into headers, file names and the PDF.
-_UNPRINTABLE_CATEGORIES = {"Cc", "Cf", "Zl", "Zp"}
-
-
-def validate_printable(value: str) -> None:
-    if any(unicodedata.category(char) in _UNPRINTABLE_CATEGORIES for char in value):
-        raise ValidationError(
-            "Control or invisible characters (such as a line break) are not allowed.",
-            code="unprintable",
-        )
 
 
 def validate_currency(value: str) -> None:

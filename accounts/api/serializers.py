@@ -2,6 +2,7 @@ from rest_framework import serializers
 
 from accounts.models import API_KEY_MAX_DAYS, ApiKey, AuditEvent, CreditEntry, Tenant
 from core.validation import KnownFieldsOnly
+from core.validators import validate_printable
 
 
 class TenantSerializer(serializers.ModelSerializer):
@@ -29,7 +30,13 @@ class ApiKeySerializer(serializers.ModelSerializer):
 
 
 class ApiKeyCreateSerializer(KnownFieldsOnly, serializers.Serializer):
-    name = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+    name = serializers.CharField(
+        max_length=100,
+        required=False,
+        allow_blank=True,
+        default="",
+        validators=[validate_printable],
+    )
     role = serializers.ChoiceField(choices=ApiKey._meta.get_field("role").choices, default="member")
     expires_in_days = serializers.IntegerField(
         min_value=1, max_value=API_KEY_MAX_DAYS, required=False

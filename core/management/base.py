@@ -3,11 +3,14 @@ import json
 import math
 import os
 import sys
+import unicodedata
 
 import redis
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from rest_framework.fields import DateTimeField
+
+from core.validators import UNPRINTABLE_CATEGORIES
 
 
 class OperatorCommand(BaseCommand):
@@ -81,3 +84,14 @@ def number_checked(value: float, low: float, high: float, label: str, unit: str)
     if not (math.isfinite(value) and low <= value <= high):
         raise CommandError(f"{label} {value:g} is not a number of {unit} from {low:g} to {high:g}.")
     return value
+
+
+def printable(text: str) -> str:
+    """Text a workspace wrote, for an operator's terminal: its control and invisible characters
+    (an escape sequence, a line break, a bidi override) shown as escapes, never acted on."""
+    return "".join(
+        char.encode("unicode_escape").decode()
+        if unicodedata.category(char) in UNPRINTABLE_CATEGORIES
+        else char
+        for char in text
+    )

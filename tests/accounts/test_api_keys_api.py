@@ -1,4 +1,10 @@
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+
 from accounts.models import ApiKey, AuditEvent
+from accounts.services import api_key_create
 
 
 def test_a_workspace_admin_creates_lists_and_revokes_keys(api_client, anonymous_client, tenant):
@@ -39,6 +45,28 @@ def test_bad_key_parameters_are_400(api_client):
     )
     assert response.status_code == 400
     assert set(response.json()["errors"]) == {"role", "expires_in_days"}
+
+
+@pytest.mark.parametrize("name", ["evil\u001b[2J", "ci\nFAKE   admin   active", "a\u202eb"])
+def test_a_key_name_with_control_or_invisible_characters_is_400(api_client, tenant, name):
+    response = api_client.post("/api/v1/api-keys", {"name": name}, format="json")
+    assert response.status_code == 400
+    assert list(response.json()["errors"]) == ["name"]
+    assert not ApiKey.objects.filter(name=name).exists()
+
+
+def test_a_keys_prefix_never_starts_like_a_command_line_option(tenant, monkeypatch):
+    import secrets
+
+    drawn = iter(["-" + "a" * 42, "b" * 43])
+    monkeypatch.setattr(secrets, "token_urlsafe", lambda nbytes: next(drawn))
+
+    api_key, plaintext = api_key_create(tenant=tenant)
+    call_command("revoke_api_key", api_key.prefix, stdout=StringIO())
+
+    assert api_key.prefix == "b" * 8 and plaintext == "ofl_" + "b" * 43
+    api_key.refresh_from_db()
+    assert api_key.revoked_at is not None
 
 
 def test_an_idempotent_key_creation_never_stores_the_key(api_client, tenant):

@@ -327,6 +327,21 @@ def test_an_operator_deactivates_a_workspace_and_activates_it_again(tenant):
         _call("deactivate_tenant", "nobody")
 
 
+def test_a_keys_name_written_before_names_were_checked_cannot_act_on_the_terminal(tenant):
+    api_key_for(tenant, name="x")
+    key = ApiKey.objects.get(name="x")
+    ApiKey.objects.filter(pk=key.pk).update(name="e\u001b[2J\nFAKE")
+    job = JobFactory(tenant=tenant, api_key=key)
+
+    listed = _call("list_api_keys", "--tenant", "alice")
+    shown = _call("show_job", str(job.pk))
+
+    for output in (listed, shown):
+        assert "\u001b" not in output and "\nFAKE" not in output
+        assert "e\\x1b[2J\\nFAKE" in output
+    assert len(listed.splitlines()) == 3
+
+
 def test_list_api_keys_shows_prefixes_and_states_never_keys(tenant, other_tenant):
     kept = api_key_for(tenant, name="ci")
     api_key_for(tenant, name="old")

@@ -3,7 +3,7 @@ from django.utils import timezone
 
 from accounts.management.workspaces import workspace_named
 from accounts.models import ApiKey
-from core.management.base import OperatorCommand
+from core.management.base import OperatorCommand, printable
 
 
 def _state(api_key: ApiKey, now) -> str:
@@ -35,7 +35,7 @@ class Command(OperatorCommand):
         for key in keys:
             used = f"{key.last_used_at:%Y-%m-%d %H:%M}" if key.last_used_at else "never"
             self.stdout.write(
-                f"{key.prefix:<10} {key.name[:24]:<24} {key.role:<8} {_state(key, now):<20}"
+                f"{key.prefix:<10} {printable(key.name)[:24]:<24} {key.role:<8} {_state(key, now):<20}"
                 f" {key.created_at:%Y-%m-%d %H:%M} {used}"
             )
         usable = sum(key.is_usable for key in keys) if workspace.is_active else 0

@@ -3,7 +3,7 @@ import uuid
 
 from django.core.management.base import CommandError
 
-from core.management.base import OperatorCommand, json_dumped
+from core.management.base import OperatorCommand, json_dumped, printable
 from jobs.models import Job
 
 RESULT_CHARS = 500
@@ -32,7 +32,10 @@ class Command(OperatorCommand):
         self._print(job, events)
 
     def _print(self, job: Job, events: list) -> None:
-        write = self.stdout.write
+        def write(line: str) -> None:
+            # One line each: what a workspace wrote in it (a key's name) cannot start another.
+            self.stdout.write(printable(line))
+
         write(f"Job {job.pk} · {job.type} · workspace {job.tenant.slug} · queue {job.priority}")
         write(f"Status: {job.status}, attempt {job.attempts} of {job.max_attempts}")
         if job.status == Job.Status.PROCESSING:
