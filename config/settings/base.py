@@ -12,8 +12,14 @@ import environ
 from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 from kombu import Exchange, Queue
+from kombu.transport import resolve_transport
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
+
+
+def _shown(url: str) -> str:
+    """A URL for an error message: its password, if it names one, left out."""
+    return re.sub(r"(//[^/@:]*:)[^/@]*@", r"\1***@", url)
 
 
 class StrictEnv(environ.Env):
@@ -49,6 +55,44 @@ class StrictEnv(environ.Env):
             raise ImproperlyConfigured(f"{var}: {raw!r} is not {what}.")
         if value < least:
             raise ImproperlyConfigured(f"{var}: {raw!r} must be {least} or more.")
+        return value
+
+    def db(self, var, default=environ.Env.NOTSET):
+        config = super().db(var, default=default)
+        if not config.get("ENGINE"):
+            raise ImproperlyConfigured(
+                f"{var}: {_shown(os.environ.get(var, default))!r} is not a database URL "
+                f"(postgres://user:password@host:5432/name, or sqlite:///path)."
+            )
+        return config
+
+    def email_url(self, var, default=environ.Env.NOTSET):
+        try:
+            return super().email_url(var, default=default)
+        except ImproperlyConfigured as exc:
+            raise ImproperlyConfigured(
+                f"{var}: {_shown(os.environ.get(var, default))!r} is not an email URL ({exc}; "
+                f"e.g. smtp+tls://user:password@host:587 or consolemail://)."
+            ) from None
+
+    def redis_url(self, var, default=environ.Env.NOTSET):
+        value = self.str(var, default=default)
+        if value and urlsplit(value).scheme not in ("redis", "rediss", "unix"):
+            raise ImproperlyConfigured(
+                f"{var}: {_shown(value)!r} is not a Redis URL (redis://host:6379/0, rediss:// or "
+                f"unix://)."
+            )
+        return value
+
+    def broker_url(self, var, default=environ.Env.NOTSET):
+        value = self.str(var, default=default)
+        try:
+            resolve_transport((urlsplit(value).scheme or value).split("+")[0])
+        except (KeyError, ValueError, ImportError):
+            raise ImproperlyConfigured(
+                f"{var}: {_shown(value)!r} is not a broker URL kombu knows (redis://, amqp://, "
+                f"filesystem://…)."
+            ) from None
         return value
 
     def choice(self, var, choices, default):
@@ -257,11 +301,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Redis holds rate-limit counters, locks and the cache. Unset: the database does that work.
-REDIS_URL = env("REDIS_URL", default="")
+REDIS_URL = env.redis_url("REDIS_URL", default="")
 # Seconds a process waits on Redis (and a Redis broker) before it counts as out of reach: a
 # server that hangs then answers 503 with Retry-After, like one that refuses, instead of holding
 # every request until gunicorn kills its worker.
-REDIS_SOCKET_TIMEOUT = env.float("REDIS_SOCKET_TIMEOUT", default=5.0)
+REDIS_SOCKET_TIMEOUT = env.float("REDIS_SOCKET_TIMEOUT", default=5.0, least=0.1)
 _REDIS_TIMEOUTS = {
     "socket_timeout": REDIS_SOCKET_TIMEOUT,
     "socket_connect_timeout": min(REDIS_SOCKET_TIMEOUT, 2.0),
@@ -383,7 +427,7 @@ IDEMPOTENCY_IN_FLIGHT_SECONDS = env.int("IDEMPOTENCY_IN_FLIGHT_SECONDS", default
 
 # Celery: JSON only; the broker carries wake-ups, the jobs table is the truth.
 # The filesystem transport ignores the host; naming one spares a warning on every connection.
-CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="filesystem://localhost/")
+CELERY_BROKER_URL = env.broker_url("CELERY_BROKER_URL", default="filesystem://localhost/")
 if CELERY_BROKER_URL.startswith("filesystem://"):
     BROKER_DIR = VAR_DIR / "broker"
     BROKER_DIR.mkdir(parents=True, exist_ok=True)

@@ -71,6 +71,12 @@ def test_per_type_settings_take_the_documented_comma_separated_form():
         ("GENERATION_PROVIDER", "OpenAI", "'OpenAI' is not one of offline, openai, anthropic"),
         ("METRICS_ALLOWED_IPS", "127.0.0.1,prometheus", "'prometheus' does not appear to be"),
         ("DATABASE_URL", "mysql://u:p@127.0.0.1:3306/db", "django.db.backends.mysql is not"),
+        ("DATABASE_URL", "notaurl", "'notaurl' is not a database URL"),
+        ("REDIS_URL", "notaurl", "'notaurl' is not a Redis URL"),
+        ("REDIS_URL", "http://user:secret@cache:6379", "'http://user:***@cache:6379' is not a"),
+        ("REDIS_SOCKET_TIMEOUT", "0", "'0' must be 0.1 or more"),
+        ("CELERY_BROKER_URL", "notaurl", "'notaurl' is not a broker URL kombu knows"),
+        ("EMAIL_URL", "bogus://x", "'bogus://x' is not an email URL"),
     ],
 )
 def test_a_malformed_setting_stops_start_up_naming_it(name, value, error):
