@@ -4,6 +4,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
+from django.db import DatabaseError
 from django.db.models import Count, Max, Min, Q
 from django.http import HttpResponse
 from django.utils import timezone
@@ -147,9 +148,24 @@ def ops_health_check() -> dict:
 
 
 class DatabaseGaugesCollector:
-    """Gauges read from the database at scrape time: the same answer from every process."""
+    """Gauges read from the database at scrape time: the same answer from every process. With the
+    database out of reach it leaves them out, and says so (offload_database_gauges_up 0), so that a
+    scrape still has the shared counters."""
 
     def collect(self):
+        try:
+            families = list(self._families())
+        except DatabaseError:
+            families = None
+        yield from families or []
+        up = GaugeMetricFamily(
+            "offload_database_gauges_up",
+            "1 when the gauges read from the database could be read; 0 leaves them out.",
+        )
+        up.add_metric([], 0 if families is None else 1)
+        yield up
+
+    def _families(self):
         now = timezone.now()
         pending = GaugeMetricFamily(
             "offload_queue_pending", "Due pending jobs per queue.", labels=["queue"]

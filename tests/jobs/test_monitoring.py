@@ -234,6 +234,24 @@ def test_metrics_with_redis_out_of_reach_still_show_the_queues(api_client, clien
     assert 'offload_queue_pending{queue="normal"} 1.0' in body
 
 
+def test_metrics_with_the_database_out_of_reach_still_show_the_counters(api_client, client):
+    from django.db import OperationalError, connection
+
+    api_client.post("/api/v1/jobs", {"type": "diagnostic", "payload": {}}, format="json")
+
+    def refused(execute, sql, params, many, context):
+        raise OperationalError("connection refused")
+
+    with connection.execute_wrapper(refused):
+        response = client.get("/metrics")
+
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert "offload_database_gauges_up 0.0" in body
+    assert "offload_queue_pending" not in body
+    assert 'offload_jobs_submitted_total{type="diagnostic"} 1.0' in body
+
+
 def test_a_scheduled_run_that_cannot_take_its_lock_is_recorded_as_failed(settings, db):
     import redis
 
