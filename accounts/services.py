@@ -491,7 +491,15 @@ def notify_admins(
     alert open is not notified again. Without a tenant, the platform staff are notified."""
     title = notification_title(title)
     created = []
-    for user in tenant_admins(tenant):
+    admins = list(tenant_admins(tenant))
+    if tenant is None and not admins:
+        # No one to tell is itself worth a line in the log, which someone reads.
+        logger.error(
+            "Platform alert %r reached no one: PLATFORM_ALERT_EMAILS names no active staff user "
+            "(or, unset, there is no active superuser).",
+            title,
+        )
+    for user in admins:
         try:
             with transaction.atomic():
                 created.append(

@@ -46,3 +46,25 @@ def credit_costs_price_only_chargeable_types(app_configs, **kwargs):
         )
         for name in free
     ]
+
+
+@register()
+def per_type_settings_name_known_types(app_configs, **kwargs):
+    """A misspelt job type in a per-type setting (`story_generaton=5`) would be ignored: its type
+    would go free, uncapped or at its default time limit, with nothing said."""
+    known = ", ".join(sorted(job_type.name for job_type in job_types()))
+    return [
+        Warning(
+            f"{setting} names {name}, which is no job type; it is ignored.",
+            hint=f"The job types are: {known}.",
+            id="jobs.W002",
+        )
+        for setting in (
+            "JOB_CREDIT_COSTS",
+            "JOBS_MAX_CONCURRENCY",
+            "JOBS_MAX_CONCURRENCY_PER_TENANT",
+            "JOBS_TIME_LIMITS",
+        )
+        for name in getattr(settings, setting)
+        if job_type_get(name) is None
+    ]

@@ -312,6 +312,19 @@ def test_platform_alerts_reach_the_addresses_as_written_in_the_setting(settings,
     assert set(Notification.objects.values_list("user", flat=True)) == {ops.pk, boss.pk}
 
 
+def test_a_platform_alert_that_reaches_no_one_says_so_in_the_log(settings, db, caplog):
+    from accounts.services import notify_admins
+
+    UserFactory(username="ops", email="ops@example.com", is_staff=True)
+    settings.PLATFORM_ALERT_EMAILS = ["opps@example.com"]
+
+    notify_admins(tenant=None, kind="ops", title="Disk full", alert_key="ops:disk")
+
+    assert not Notification.objects.exists()
+    (record,) = [r for r in caplog.records if "reached no one" in r.getMessage()]
+    assert record.levelname == "ERROR" and "PLATFORM_ALERT_EMAILS" in record.getMessage()
+
+
 def test_platform_alert_emails_of_blanks_alone_mean_every_superuser(settings, db):
     from accounts.services import notify_admins
 
