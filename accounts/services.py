@@ -384,8 +384,8 @@ def tenant_delete(
 ) -> dict[str, int]:
     """Delete a workspace with everything it holds, a batch at a time, so that one of any size
     can go; deactivated first, so its keys stop working at once. Interrupted, calling it again
-    finishes. Returns how many rows went, by kind (those with none left out); `progress_for(kind,
-    total)` gives each kind's progress callback."""
+    finishes. Returns how many rows went, by kind, named as counted ("1 invoice", "3 jobs"; those
+    with none left out); `progress_for(kind, total)` gives each kind's progress callback."""
     with transaction.atomic():
         # Its keys are dropped from every cache within the transaction: when they cannot be
         # (Redis out of reach), the workspace stays as it was.
@@ -397,7 +397,8 @@ def tenant_delete(
             kind = str(rows.model._meta.verbose_name_plural)
             progress = progress_for(kind, rows.count()) if progress_for else None
             if count := delete_in_batches(rows, progress=progress):
-                deleted[kind] = count
+                opts = rows.model._meta
+                deleted[str(opts.verbose_name if count == 1 else opts.verbose_name_plural)] = count
     tenant.delete()
     return deleted
 

@@ -7,6 +7,7 @@ from django.conf import settings
 from django.db import DatabaseError
 from django.db.models import Count, Max, Min, Q
 from django.http import HttpResponse
+from django.template.defaultfilters import pluralize
 from django.utils import timezone
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
@@ -89,7 +90,8 @@ def _no_worker(now) -> Finding | None:
     last = WorkerSeen.objects.first()
     return Finding(
         "no-worker",
-        f"No worker has been seen for {settings.OPS_WORKER_SILENT_SECONDS} seconds",
+        f"No worker has been seen for {settings.OPS_WORKER_SILENT_SECONDS} "
+        f"second{pluralize(settings.OPS_WORKER_SILENT_SECONDS)}",
         {"last_seen": last.last_seen_at.isoformat() if last else "never"},
     )
 

@@ -245,8 +245,8 @@ def test_delete_tenant_deletes_the_workspace_and_all_it_holds_a_batch_at_a_time(
         output = _call("delete_tenant", "alice", "--no-input")
 
     assert "  deleted 3 jobs\n" in output
-    assert "  deleted 1 invoices\n" in output and "  deleted 1 clients\n" in output
-    assert "  deleted 1 time entries\n" in output and "  deleted 1 projects\n" in output
+    assert "  deleted 1 invoice\n" in output and "  deleted 1 client\n" in output
+    assert "  deleted 1 time entry\n" in output and "  deleted 1 project\n" in output
     assert output.endswith("Deleted workspace alice.\n")
     assert not Tenant.objects.filter(slug="alice").exists()
     assert set(_held_by(tenant.pk).values()) == {0}
