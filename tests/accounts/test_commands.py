@@ -37,7 +37,12 @@ def test_create_tenant_with_an_admin(db):
     tenant = Tenant.objects.get(slug="acme")
     assert tenant.name == "Acme Inc"
     assert Membership.objects.get(tenant=tenant).role == "admin"
-    assert "acme" in output
+    assert output.splitlines()[1] == (
+        "Its admin is boss@acme.test (a new user, without a password), who receives its alerts"
+        " by email."
+    )
+    again = _call("create_tenant", "acme2", "--admin-email", "Boss@acme.test")
+    assert "(an existing user)" in again.splitlines()[1]
     with pytest.raises(CommandError):
         _call("create_tenant", "acme")
 
@@ -340,6 +345,14 @@ def test_a_keys_name_written_before_names_were_checked_cannot_act_on_the_termina
         assert "\u001b" not in output and "\nFAKE" not in output
         assert "e\\x1b[2J\\nFAKE" in output
     assert len(listed.splitlines()) == 3
+
+
+def test_list_api_keys_shows_when_an_expiring_key_stops(tenant):
+    from accounts.services import api_key_create
+
+    api_key, _ = api_key_create(tenant=tenant, name="ci", expires_in_days=7)
+    (row,) = _call("list_api_keys", "--tenant", "alice").splitlines()[1:2]
+    assert f"active to {api_key.expires_at:%Y-%m-%d}" in row
 
 
 def test_list_api_keys_shows_prefixes_and_states_never_keys(tenant, other_tenant):

@@ -30,8 +30,16 @@ class Command(OperatorCommand):
             field_checked(User, "username", admin_email.lower(), repr(admin_email))
         if Tenant.objects.filter(slug=slug).exists():
             raise CommandError(f"A tenant with slug {slug!r} already exists.")
+        known = admin_email is not None and (
+            get_user_model().objects.filter(email__iexact=admin_email).exists()
+        )
         try:
             tenant = tenant_create(slug=slug, name=name or slug, admin_email=admin_email)
         except Conflict as exc:
             raise CommandError(f"{exc.detail} Nothing was created.") from exc
         self.stdout.write(f"Created tenant {tenant.slug} (id {tenant.pk}).")
+        if admin_email is not None:
+            who = "an existing user" if known else "a new user, without a password"
+            self.stdout.write(
+                f"Its admin is {admin_email} ({who}), who receives its alerts by email."
+            )

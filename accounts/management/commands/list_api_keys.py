@@ -13,6 +13,8 @@ def _state(api_key: ApiKey, now) -> str:
         return f"revoked {api_key.revoked_at:%Y-%m-%d}"
     if api_key.expires_at is not None and api_key.expires_at <= now:
         return f"expired {api_key.expires_at:%Y-%m-%d}"
+    if api_key.expires_at is not None:
+        return f"active to {api_key.expires_at:%Y-%m-%d}"
     return "active"
 
 
