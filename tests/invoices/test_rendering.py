@@ -56,6 +56,33 @@ def test_a_long_unbroken_description_keeps_the_amount_columns_on_the_page(tenant
     assert cells[-1] < float(page.mediabox.width) - RIGHT_MARGIN_POINTS, cells
 
 
+def test_long_unbroken_notes_and_client_details_wrap_inside_the_page(tenant):
+    reference, vat_number = "AB12" * 30, "NO" + "9" * 60
+    invoice = InvoiceFactory(
+        tenant=tenant, notes=f"Reference: {reference}", client__vat_number=vat_number
+    )
+    line(invoice, "Work", 1, 100, 25)
+    text = _text(html_to_pdf(invoice_html(invoice)).content)[0]
+    for unbroken in (reference, vat_number):
+        lines = [row for row in text.splitlines() if unbroken[:8] in row or unbroken[-8:] in row]
+        assert len(lines) >= 2, (unbroken, text)  # wrapped, not cut at the page's edge
+        assert unbroken in "".join(text.split())
+
+
+def test_the_amount_columns_headers_sit_over_their_numbers_and_a_description_keeps_its_lines(
+    tenant,
+):
+    invoice = InvoiceFactory(tenant=tenant, currency="EUR")
+    line(invoice, "Design\nReview", 1, "1000000", 0)
+    page, starts, chunks = _page_and_runs(html_to_pdf(invoice_html(invoice)).content)
+    header_x = _row_starts(starts, chunks, "Amount")[-1]
+    amount_x = _row_starts(starts, chunks, "1000000.00")[-1]
+    assert header_x > amount_x  # right-aligned: the wider number starts before its header
+    rows = page.extract_text().splitlines()
+    assert any(row.startswith("Design") for row in rows) and "Review" in rows
+    assert "Design Review" not in page.extract_text()
+
+
 def test_the_largest_storable_amounts_stay_on_the_page(tenant):
     invoice = InvoiceFactory(tenant=tenant, currency="EUR")
     for order in range(3):
