@@ -66,9 +66,17 @@ def price_shown(value: Decimal, currency: str) -> Decimal:
     return price.quantize(_places(decimals)) if price.as_tuple().exponent > -decimals else price
 
 
+# ISO 4217's codes for "no currency" and for testing: nothing can be billed in them.
+NOT_MONEY = {"XXX", "XTS"}
+
+
 def validate_currency(value: str) -> None:
     """A currency of ISO 4217 (pycountry's list), by its code in capitals."""
-    if not re.fullmatch(r"[A-Z]{3}", value) or pycountry.currencies.get(alpha_3=value) is None:
+    if (
+        not re.fullmatch(r"[A-Z]{3}", value)
+        or pycountry.currencies.get(alpha_3=value) is None
+        or value in NOT_MONEY
+    ):
         raise ValidationError("An ISO 4217 code in capitals, such as EUR.", code="currency")
 
 

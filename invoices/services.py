@@ -31,6 +31,8 @@ from jobs.registry import JobType
 from jobs.services import job_cancel, job_submit
 
 logger = logging.getLogger(__name__)
+# A PDF's file name holds the invoice number, whose slashes would make it a path.
+SLASHES_AS_DASHES = str.maketrans("/\\", "--")
 
 JOB_TYPE = "invoice_pdf"
 STORAGE_FULL = {errno.ENOSPC, errno.EDQUOT}
@@ -140,7 +142,8 @@ def invoice_pdf_response(invoice: Invoice) -> FileResponse:
     return FileResponse(
         stored,
         content_type="application/pdf",
-        filename=f"invoice-{invoice.number}.pdf",
+        # FileResponse keeps only what follows a number's last slash (INV/2026/0042 → 0042.pdf).
+        filename=f"invoice-{invoice.number.translate(SLASHES_AS_DASHES)}.pdf",
     )
 
 

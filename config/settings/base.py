@@ -253,6 +253,10 @@ if env.bool("CSP_REPORT_ONLY", default=False):
 else:
     CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY_REPORT_ONLY = _csp, None
 
+# An invoice's admin page sends 7 fields a line, for up to 1,000 lines (Django's default of 1,000
+# fields would refuse one of 140 lines).
+DATA_UPLOAD_MAX_NUMBER_FIELDS = env.int("DATA_UPLOAD_MAX_NUMBER_FIELDS", default=10_000, least=1)
+
 # Database: a SQLite file by default (the embedded mode), PostgreSQL through psycopg 3 in production.
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'offload.sqlite3'}")}
 CONN_MAX_AGE = env.int("CONN_MAX_AGE", default=60)

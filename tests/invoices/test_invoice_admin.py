@@ -144,6 +144,37 @@ def test_a_client_refused_for_many_invoices_lists_a_hundred_and_counts_the_rest(
     assert Client.objects.filter(pk=client.pk).exists()
 
 
+def test_the_admin_saves_a_draft_of_hundreds_of_lines(admin_client, tenant):
+    draft = InvoiceFactory(tenant=tenant, number="2026-0001")
+    lines = {
+        f"lines-{n}-{name}": value
+        for n in range(300)
+        for name, value in [
+            ("sort_order", str(n)),
+            ("description", f"Line {n}"),
+            ("quantity", "1"),
+            ("unit_price", "10.00"),
+            ("vat_rate", "25"),
+        ]
+    }
+
+    response = admin_client.post(
+        f"/admin/invoices/invoice/{draft.pk}/change/",
+        {
+            "tenant": tenant.pk,
+            "number": "2026-0001",
+            "client": draft.client_id,
+            "currency": "NOK",
+            "status": "draft",
+            **_lines_management(draft, 300),
+            **lines,
+        },
+    )
+
+    assert response.status_code == 302
+    assert draft.lines.count() == 300
+
+
 def test_the_admin_refuses_a_number_with_a_line_break(admin_client, tenant):
     draft = InvoiceFactory(tenant=tenant, number="2026-0001")
     response = admin_client.post(

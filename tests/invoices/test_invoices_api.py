@@ -340,12 +340,24 @@ def test_a_number_with_a_control_character_is_400_and_writes_nothing(api_client,
     assert invoice.number == "2026-0001"
 
 
+@pytest.mark.parametrize("currency", ["XXX", "XTS"])
+def test_the_codes_for_no_currency_and_testing_are_refused(api_client, currency):
+    response = api_client.post(
+        "/api/v1/invoices", {"number": "2026-0001", "currency": currency}, format="json"
+    )
+    assert response.status_code == 400
+    assert list(response.json()["errors"]) == ["currency"]
+    assert not Invoice.objects.exists()
+
+
 @pytest.mark.parametrize(
     ("number", "disposition"),
     [
         ("2026-0001", 'inline; filename="invoice-2026-0001.pdf"'),
         ('Q"1', r'inline; filename="invoice-Q\"1.pdf"'),
         ("Fakt-€1", "inline; filename*=utf-8''invoice-Fakt-%E2%82%AC1.pdf"),
+        ("INV/2026/0042", 'inline; filename="invoice-INV-2026-0042.pdf"'),
+        ("A\\B", 'inline; filename="invoice-A-B.pdf"'),
         # Stored before numbers were checked: it still downloads.
         ("2026\n0001", "inline; filename*=utf-8''invoice-2026%0A0001.pdf"),
     ],
