@@ -138,7 +138,11 @@ def invoice_pdf_response(invoice: Invoice) -> FileResponse:
         logger.error(
             "Invoice %s: its PDF %s is not in the storage: %s", invoice.pk, invoice.pdf_file, exc
         )
-        raise Http404("The PDF is missing from the storage; render the invoice again.") from exc
+        # Rendered again from what the invoice holds, which is what the lost PDF showed.
+        invoice_pdf_request(invoice=invoice)
+        raise Http404(
+            "The PDF is missing from the storage; it is being rendered again: follow pdf_status."
+        ) from exc
     return FileResponse(
         stored,
         content_type="application/pdf",

@@ -193,21 +193,29 @@ def test_a_render_that_cannot_be_stored_keeps_the_pdf_stored_before(
     ]
 
 
-def test_a_pdf_gone_from_the_storage_answers_404_not_500(invoice, api_client, admin_client):
+def test_a_pdf_gone_from_the_storage_answers_404_and_is_rendered_again(
+    invoice, api_client, admin_client, django_capture_on_commit_callbacks
+):
     assert _run(invoice_pdf_request(invoice=invoice)).status == Job.Status.COMPLETED
     invoice.refresh_from_db()
     invoice.pdf_file.delete(save=False)
+    page = admin_client.get(f"/admin/invoices/invoice/{invoice.pk}/change/").content.decode()
+    assert "is missing from the storage: render the PDF again" in page
     response = api_client.get(f"/api/v1/invoices/{invoice.pk}/pdf")
     assert response.status_code == 404
     assert response.json()["detail"] == (
-        "The PDF is missing from the storage; render the invoice again."
+        "The PDF is missing from the storage; it is being rendered again: follow pdf_status."
     )
+    assert api_client.get(f"/api/v1/invoices/{invoice.pk}").json()["pdf_status"] == "pending"
     assert admin_client.get(f"/admin/invoices/invoice/{invoice.pk}/pdf/").status_code == 404
-    page = admin_client.get(f"/admin/invoices/invoice/{invoice.pk}/change/").content.decode()
-    assert "is missing from the storage: render the PDF again" in page
+    with django_capture_on_commit_callbacks(execute=True):
+        assert _run(Invoice.objects.get(pk=invoice.pk).pdf_job).status == Job.Status.COMPLETED
+    assert api_client.get(f"/api/v1/invoices/{invoice.pk}/pdf").status_code == 200
     renders = re.search(r'<a href="([^"]+)">renders stored</a>', page).group(1)
     listed = admin_client.get(html.unescape(renders)).context["cl"].result_list
-    assert [(event.action, event.resource_id) for event in listed] == [("export", str(invoice.pk))]
+    assert [(event.action, event.resource_id) for event in listed] == [
+        ("export", str(invoice.pk))
+    ] * 2
 
 
 def test_deleting_a_draft_whose_pdf_failed_closes_its_alert(
