@@ -17,6 +17,7 @@ class JobContext:
         self.attempt = job.attempts
         self._last_write = 0.0
         self._pending_progress: tuple[int, str] | None = None
+        self._reported: tuple[int, str] = (0, "")
         self.completed = False
 
     @property
@@ -33,7 +34,7 @@ class JobContext:
 
     def progress(self, percent: int, message: str = "") -> None:
         """Report progress 0–100. Written at most once a second; the last value is always written."""
-        self._pending_progress = (max(0, min(100, int(percent))), message[:255])
+        self._pending_progress = self._reported = (max(0, min(100, int(percent))), message[:255])
         if time.monotonic() - self._last_write >= PROGRESS_MIN_INTERVAL:
             self._write()
 
@@ -69,8 +70,10 @@ class JobContext:
         fields["progress"] = 100
         # An earlier attempt's error no longer describes a job that completed.
         fields["error_code"] = fields["error_message"] = ""
-        if self._pending_progress is not None:
-            fields["progress_message"] = self._pending_progress[1]
+        # A step's message ("saving the deck") no longer describes a finished job; one reported at
+        # 100% describes the outcome ("3 of 5 cards: the text holds no more") and stays.
+        percent, message = self._reported
+        fields["progress_message"] = message if percent == 100 else ""
         if not job_update_if_owned(self.job, self.attempt, **fields):
             raise JobLost()
         self.completed = True

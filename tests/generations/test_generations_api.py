@@ -245,6 +245,15 @@ def test_an_offline_story_reaches_its_length_without_repeating_itself(tenant, ap
     assert story.text.endswith("was never quite the same again.")
 
 
+def test_a_completed_generation_no_longer_shows_the_step_it_was_on(api_client):
+    response = api_client.post(
+        "/api/v1/generations", {"kind": "deck", "text": "Ribosomes build proteins."}, format="json"
+    )
+    job_execute(job_id=response.json()["id"])
+    job = api_client.get(f"/api/v1/generations/{response.json()['id']}").json()
+    assert (job["status"], job["progress"], job["message"]) == ("completed", 100, "")
+
+
 def test_a_text_too_short_for_the_cards_asked_says_so(tenant, api_client):
     response = api_client.post(
         "/api/v1/generations",

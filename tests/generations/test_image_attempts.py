@@ -66,7 +66,7 @@ def test_a_retry_draws_only_the_images_the_failed_attempt_did_not(
     assert images_drawn(fake_openai) == 3 + 1
     assert image_colours(job) == [RED, GREEN, BLUE]
     assert len(images_stored(tenant)) == 3
-    assert job.progress_message == "drawing image 3 of 3"
+    assert (job.progress, job.progress_message) == (100, "")
 
 
 def test_a_job_that_waits_for_its_key_after_a_429_keeps_the_image_it_drew(
