@@ -13,7 +13,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import IntegrityError, models
 
 from accounts.models import TenantOwned, TenantScopedQuerySet
-from core.validators import validate_printable
+from core.validators import validate_printable, validate_text_block, validate_text_line
 
 NUMBER_CONSTRAINT = "invoice_number_per_tenant"
 # An invoice's sums are exact: one line reaches 26 digits (quantity 9 + 3, unit price 12 + 2), and
@@ -91,11 +91,13 @@ CLIENT_DETAILS = ("name", "email", "address", "organisation_number", "vat_number
 
 class Client(TenantOwned, models.Model):
     tenant = models.ForeignKey("accounts.Tenant", on_delete=models.CASCADE, related_name="clients")
-    name = models.CharField(max_length=200)
+    name = models.CharField(max_length=200, validators=[validate_text_line])
     email = models.EmailField(blank=True)
-    address = models.TextField(blank=True)
-    organisation_number = models.CharField(max_length=64, blank=True)
-    vat_number = models.CharField(max_length=64, blank=True)
+    address = models.TextField(blank=True, validators=[validate_text_block])
+    organisation_number = models.CharField(
+        max_length=64, blank=True, validators=[validate_text_line]
+    )
+    vat_number = models.CharField(max_length=64, blank=True, validators=[validate_text_line])
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = TenantScopedQuerySet.as_manager()
@@ -144,7 +146,7 @@ class Invoice(TenantOwned, models.Model):
         max_length=3, default="EUR", validators=[validate_currency], help_text="ISO 4217, e.g. EUR."
     )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
-    notes = models.TextField(blank=True)
+    notes = models.TextField(blank=True, validators=[validate_text_block])
     pdf_file = models.FileField(upload_to="invoices/", max_length=255, blank=True)
     pdf_url = models.CharField(max_length=500, blank=True)
     pdf_status = models.CharField(max_length=16, choices=PdfStatus.choices, default=PdfStatus.NONE)
@@ -294,7 +296,7 @@ class InvoiceLine(models.Model):
     invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="lines")
     # Bounded: a PDF's table wraps a long unbroken word at any character, which costs the renderer
     # more than in proportion (5,000 characters take seconds, 100,000 longer than any time limit).
-    description = models.TextField(max_length=1000)
+    description = models.TextField(max_length=1000, validators=[validate_text_block])
     quantity = models.DecimalField(
         max_digits=12,
         decimal_places=3,

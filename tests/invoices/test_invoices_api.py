@@ -340,6 +340,49 @@ def test_a_number_with_a_control_character_is_400_and_writes_nothing(api_client,
     assert invoice.number == "2026-0001"
 
 
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        # An override shows "Fee 00.001" for "Fee 100.00" stored; a bell or an escape in the PDF.
+        ({"lines": [{"description": "Fee \u202e00.001", "unit_price": "1"}]}, "lines"),
+        ({"lines": [{"description": "Fee\x1b[2J", "unit_price": "1"}]}, "lines"),
+        ({"notes": "Pay to \u2067IBAN\u2069"}, "notes"),
+    ],
+)
+def test_text_that_would_print_other_than_stored_is_400_and_writes_nothing(
+    api_client, change, field
+):
+    response = api_client.post("/api/v1/invoices", {**INVOICE, **change}, format="json")
+    assert response.status_code == 400
+    assert field in response.json()["errors"]
+    assert not Invoice.objects.exists() and not Job.objects.exists()
+
+
+def test_a_clients_details_refuse_overrides_and_keep_line_breaks_joiners_and_marks(api_client):
+    for name, field in [("Acme\u202e", "name"), ("Acme\nLtd", "name")]:
+        refused = api_client.post("/api/v1/clients", {"name": name}, format="json")
+        assert refused.status_code == 400 and field in refused.json()["errors"]
+    refused = api_client.post(
+        "/api/v1/clients", {"name": "Acme", "vat_number": "NL\u202d123"}, format="json"
+    )
+    assert refused.status_code == 400 and "vat_number" in refused.json()["errors"]
+    assert api_client.get("/api/v1/clients").json()["results"] == []
+
+    client = {
+        "name": "\u0634\u0631\u0643\u0629\u200f Acme \U0001f468\u200d\U0001f469\u200d\U0001f467",
+        "address": "Main Street 1\r\n1000 AA\tAmsterdam",
+    }
+    created = api_client.post("/api/v1/clients", client, format="json")
+    assert created.status_code == 201, created.json()
+    assert {key: created.json()[key] for key in client} == client
+    invoice = api_client.post(
+        "/api/v1/invoices",
+        {**INVOICE, "client": created.json()["id"], "notes": "Line one\nLine two"},
+        format="json",
+    )
+    assert invoice.status_code == 201, invoice.json()
+
+
 @pytest.mark.parametrize("currency", ["XXX", "XTS"])
 def test_the_codes_for_no_currency_and_testing_are_refused(api_client, currency):
     response = api_client.post(
