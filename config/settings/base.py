@@ -102,12 +102,22 @@ class StrictEnv(environ.Env):
         return value
 
 
+def _drop_empty_variables() -> None:
+    """A variable set to nothing (`DATABASE_URL=` in a copied .env.example, `SECRET_KEY= cmd` in a
+    shell) means its default: .env's value, or else the setting's."""
+    for name in [name for name, value in os.environ.items() if value == ""]:
+        del os.environ[name]
+
+
 env = StrictEnv()
-if (BASE_DIR / ".env").exists():
-    env.read_env(str(BASE_DIR / ".env"))
-# A variable set to nothing (`DATABASE_URL=` in a copied .env.example) means its default.
-for _name in [name for name, value in os.environ.items() if value == ""]:
-    del os.environ[_name]
+_drop_empty_variables()
+# Read from the environment only: the file of the other settings.
+ENV_FILE = Path(os.environ.get("ENV_FILE", BASE_DIR / ".env"))
+if ENV_FILE.is_file():
+    env.read_env(str(ENV_FILE))
+elif "ENV_FILE" in os.environ:
+    raise ImproperlyConfigured(f"ENV_FILE: {str(ENV_FILE)!r} is not a file.")
+_drop_empty_variables()
 
 
 def _env_counts(name: str, *, least: int = 0) -> dict[str, int]:

@@ -127,3 +127,43 @@ def test_a_bucket_never_overwrites_an_object_as_the_filesystem_never_does():
         text=True,
     )
     assert started.stdout.split() == ["S3Storage", "offload-media", "False"], started.stderr
+
+
+def _manage(*args, **env) -> subprocess.CompletedProcess:
+    environment = {**os.environ, **env}
+    environment.pop("DJANGO_SETTINGS_MODULE", None)
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+    )
+
+
+def test_a_malformed_setting_stops_a_command_with_one_line_naming_it(tmp_path):
+    stopped = _manage("check", DEBUG="true", NUM_PROXIES="abc")
+    assert stopped.returncode == 1
+    assert stopped.stderr == "Offload cannot start: NUM_PROXIES: 'abc' is not a whole number.\n"
+    missing = _manage("check", DEBUG="false", SECRET_KEY="")
+    assert missing.stderr == "Offload cannot start: SECRET_KEY must be set when DEBUG is off.\n"
+    nowhere = _manage("check", ENV_FILE=str(tmp_path / "missing.env"))
+    assert (
+        nowhere.stderr
+        == f"Offload cannot start: ENV_FILE: '{tmp_path}/missing.env' is not a file.\n"
+    )
+
+
+def test_a_variable_left_empty_in_the_shell_takes_the_env_files_value(tmp_path):
+    env_file = tmp_path / "offload.env"
+    env_file.write_text("DEBUG=false\nSECRET_KEY=from-the-file-0123456789\nNUM_PROXIES=2\n")
+    shown = _manage(
+        "shell",
+        "--no-imports",
+        "-c",
+        "from django.conf import settings as s; print(s.SECRET_KEY, s.NUM_PROXIES)",
+        ENV_FILE=str(env_file),
+        DEBUG="",
+        SECRET_KEY="",
+    )
+    assert shown.stdout.split() == ["from-the-file-0123456789", "2"], shown.stderr[-2000:]
