@@ -45,7 +45,9 @@ for i, key in ipairs(KEYS) do
   if allowed == 0 and counts[i] + cost > limit then at = counts[i] + cost - limit - 1 end
   local oldest = redis.call('ZRANGE', key, at, at, 'WITHSCORES')
   local reset = window
-  if oldest[2] then reset = tonumber(oldest[2]) + window - now end
+  -- Clocks of racing web processes differ by a few ms: a hit stamped after `now` is still at most
+  -- a window away.
+  if oldest[2] then reset = math.min(tonumber(oldest[2]) + window - now, window) end
   table.insert(out, limit - counts[i])
   table.insert(out, reset)
 end
@@ -158,7 +160,7 @@ def _hit_in_database(limits: list[Limit]) -> Decision:
         over = len(bucket.hits) + limit.cost - limit.limit
         at = over - 1 if not allowed and over > 0 else 0
         oldest = sorted(bucket.hits)[min(at, len(bucket.hits) - 1)] if bucket.hits else now
-        reset = max(math.ceil(oldest + limit.window - now), 1)
+        reset = min(max(math.ceil(oldest + limit.window - now), 1), limit.window)
         states.append(
             LimitState(limit=limit, remaining=limit.limit - len(bucket.hits), reset=reset)
         )

@@ -52,6 +52,20 @@ def test_a_request_of_several_hits_is_told_to_wait_until_all_of_them_fit(backend
         assert rate_limit_hit([three]).allowed
 
 
+def test_a_hit_from_a_clock_a_little_ahead_never_asks_for_more_than_the_window(backend):
+    import time_machine
+
+    limit = Limit("minute", "t:skew", 1, 60)
+    with time_machine.travel(1_000_000.9, tick=False):
+        assert rate_limit_hit([limit]).allowed
+    # Another web process, racing it, stamps its request a moment earlier.
+    with time_machine.travel(1_000_000.2, tick=False):
+        refused = rate_limit_hit([limit])
+    assert not refused.allowed
+    assert refused.headers()["Retry-After"] == "60"
+    assert refused.headers()["RateLimit"] == '"minute";r=0;t=60'
+
+
 def test_a_request_refused_by_one_limit_spends_none_of_the_others(backend):
     tight, loose = Limit("minute", "t:tight", 1, 60), Limit("day", "t:loose", 100, 86400)
     assert rate_limit_hit([tight, loose]).allowed
