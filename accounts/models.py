@@ -236,13 +236,26 @@ OPEN_ALERT = models.Q(resolved_at__isnull=True) & ~models.Q(alert_key="")
 class Notification(models.Model):
     """An in-app alert for one tenant admin (or platform staff when tenant is empty)."""
 
+    class Kind(models.TextChoices):
+        BUDGET_ALERT = "budget_alert", "Budget alert"
+        BUDGET_CHECK_FAILURES = "budget_check_failures", "Budget check failures"
+        INVOICE_PDF_FAILED = "invoice_pdf_failed", "Invoice PDF failed"
+        STORAGE_FULL = "storage_full", "Storage full"
+        # Platform staff only.
+        OPS = "ops", "Platform health"
+        SHARE_LINK_CLEANUP_FAILURES = "share_link_cleanup_failures", "Share-link cleanup failures"
+
+    class Status(models.TextChoices):
+        OPEN = "open"
+        RESOLVED = "resolved"
+
     tenant = models.ForeignKey(
         Tenant, null=True, blank=True, on_delete=models.CASCADE, related_name="notifications"
     )
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications"
     )
-    kind = models.CharField(max_length=64)
+    kind = models.CharField(max_length=64, choices=Kind.choices)
     alert_key = models.CharField(
         max_length=255, blank=True, help_text="Same key while open: the alert is not sent again."
     )
@@ -273,3 +286,7 @@ class Notification(models.Model):
 
     def __str__(self):
         return self.title
+
+    @property
+    def status(self) -> str:
+        return self.Status.OPEN if self.resolved_at is None else self.Status.RESOLVED

@@ -6,7 +6,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import Truncator
 
-from accounts.models import AuditEvent
+from accounts.models import AuditEvent, Notification
 from accounts.services import (
     NOTIFICATION_TITLE_MAX_LENGTH,
     Alert,
@@ -210,7 +210,7 @@ def _alerts_raise(alerts: list[BudgetAlert]) -> list[BudgetAlert]:
                 inserted = _alerts_insert(tenant_alerts)
                 notify_admins_of_new_alerts(
                     tenant=tenant,
-                    kind="budget_alert",
+                    kind=Notification.Kind.BUDGET_ALERT,
                     alerts=[_alert_notice(alert) for alert in inserted],
                 )
         except Exception:  # noqa: BLE001 - one workspace's failure must not silence the others
@@ -302,14 +302,14 @@ def _failures_alert(failed: list[Project]) -> None:
     for tenant, names in by_tenant.items():
         notify_admins(
             tenant=tenant,
-            kind="budget_check_failures",
+            kind=Notification.Kind.BUDGET_CHECK_FAILURES,
             title=f"The budget check failed for {len(names)} of your projects",
             payload={"projects": ", ".join(names)},
             alert_key=FAILURES_ALERT_KEY,
         )
     notify_admins(
         tenant=None,
-        kind="budget_check_failures",
+        kind=Notification.Kind.BUDGET_CHECK_FAILURES,
         title=f"The budget check failed for {len(failed)} projects",
         payload={"projects": len(failed)},
         alert_key=FAILURES_ALERT_KEY,

@@ -11,7 +11,7 @@ from django.http import FileResponse, Http404
 from django.utils import timezone
 from rest_framework import serializers
 
-from accounts.models import AuditEvent
+from accounts.models import AuditEvent, Notification
 from accounts.services import (
     audit_record,
     audit_values,
@@ -116,7 +116,7 @@ def invoice_pdf_store(*, invoice: Invoice) -> tuple[str, str, int]:
         if exc.errno in STORAGE_FULL:
             notify_admins(
                 tenant=invoice.tenant,
-                kind="storage_full",
+                kind=Notification.Kind.STORAGE_FULL,
                 title="Invoice PDFs cannot be stored: the storage is full",
                 payload={"invoice": invoice.number, "error": str(exc)},
                 alert_key=STORAGE_FULL_ALERT_KEY,
@@ -306,7 +306,7 @@ def invoice_pdf_given_up(job: Job) -> None:
         )
         notify_admins(
             tenant=invoice.tenant,
-            kind="invoice_pdf_failed",
+            kind=Notification.Kind.INVOICE_PDF_FAILED,
             title=f"The PDF of invoice {invoice.number} could not be rendered",
             payload={"invoice": invoice.number, "error": f"{job.error_code}: {job.error_message}"},
             alert_key=_failed_alert_key(invoice),

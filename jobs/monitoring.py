@@ -143,7 +143,11 @@ def ops_health_check() -> dict:
             resolved += notification_resolve(tenant=None, alert_key=key)
             continue
         notify_admins(
-            tenant=None, kind="ops", title=finding.title, payload=finding.payload, alert_key=key
+            tenant=None,
+            kind=Notification.Kind.OPS,
+            title=finding.title,
+            payload=finding.payload,
+            alert_key=key,
         )
         raised.append(finding.key)
     return {"findings": raised, "resolved": resolved}

@@ -11,7 +11,7 @@ from django.db import connection, transaction
 from django.db.models import F, Subquery
 from django.utils import timezone
 
-from accounts.models import AuditEvent
+from accounts.models import AuditEvent, Notification
 from accounts.services import (
     audit_actor_fields,
     audit_record,
@@ -238,7 +238,7 @@ def _failures_alert(failed: int) -> None:
         return
     notify_admins(
         tenant=None,
-        kind="share_link_cleanup_failures",
+        kind=Notification.Kind.SHARE_LINK_CLEANUP_FAILURES,
         title=f"The share-link cleanup failed for {failed} links",
         payload={"failed": failed},
         alert_key=CLEANUP_FAILURES_ALERT_KEY,

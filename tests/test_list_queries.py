@@ -5,7 +5,7 @@ from django.core.cache import caches
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from accounts.services import credits_grant
+from accounts.services import credits_grant, notify_admins
 from budgets.models import BudgetAlert, MaterialEntry
 from generations.models import Deck
 from jobs.models import Job
@@ -27,6 +27,7 @@ LISTS = [
     "/api/v1/api-keys",
     "/api/v1/credit-entries",
     "/api/v1/audit-events",
+    "/api/v1/notifications",
 ]
 
 
@@ -46,6 +47,7 @@ def _add_rows(tenant, count):
         line(invoice, "Work", 1, 100, 25)
         deck = Deck.objects.create(tenant=tenant, title="Deck")
         share_link_create(tenant=tenant, resource_type="deck", resource_id=str(deck.pk))
+        notify_admins(tenant=tenant, kind="storage_full", title="Row")
 
 
 def _queries(client, url) -> int:
@@ -57,7 +59,7 @@ def _queries(client, url) -> int:
 
 
 @pytest.mark.parametrize("url", LISTS)
-def test_a_list_costs_no_query_per_row(api_client, tenant, url):
+def test_a_list_costs_no_query_per_row(api_client, tenant, tenant_admin, url):
     _add_rows(tenant, 2)
     api_client.get(url)
     few = _queries(api_client, url)

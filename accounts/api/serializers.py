@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from accounts.models import API_KEY_MAX_DAYS, ApiKey, AuditEvent, CreditEntry, Tenant
+from accounts.models import API_KEY_MAX_DAYS, ApiKey, AuditEvent, CreditEntry, Notification, Tenant
 from core.validation import KnownFieldsOnly
 from core.validators import validate_printable
 
@@ -96,3 +96,37 @@ class AuditEventListQuerySerializer(serializers.Serializer):
     resource_type = serializers.CharField(max_length=64, required=False)
     resource_id = serializers.CharField(max_length=64, required=False)
     action = serializers.ChoiceField(choices=AuditEvent.Action.choices, required=False)
+
+
+class NotificationRecipientSerializer(serializers.Serializer):
+    username = serializers.CharField()
+    email = serializers.CharField(help_text="The admin's email address; empty if they have none.")
+
+
+class NotificationSerializer(serializers.ModelSerializer):
+    recipient = NotificationRecipientSerializer(source="user", read_only=True)
+    status = serializers.ChoiceField(
+        choices=Notification.Status.choices,
+        read_only=True,
+        help_text="`open` until what raised it clears, then `resolved` (with `resolved_at`).",
+    )
+
+    class Meta:
+        model = Notification
+        fields = [
+            "id",
+            "kind",
+            "title",
+            "payload",
+            "recipient",
+            "status",
+            "created_at",
+            "read_at",
+            "resolved_at",
+        ]
+        read_only_fields = fields
+
+
+class NotificationListQuerySerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=Notification.Status.choices, required=False)
+    kind = serializers.ChoiceField(choices=Notification.Kind.choices, required=False)

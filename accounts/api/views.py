@@ -14,9 +14,11 @@ from accounts.api.serializers import (
     CreditEntryListQuerySerializer,
     CreditEntrySerializer,
     MeSerializer,
+    NotificationListQuerySerializer,
+    NotificationSerializer,
 )
 from accounts.authentication import INVALID_KEY
-from accounts.models import ApiKey, AuditEvent, CreditEntry, Tenant
+from accounts.models import ApiKey, AuditEvent, CreditEntry, Notification, Tenant
 from accounts.permissions import IsTenantAdmin
 from accounts.services import api_key_create, api_key_revoke
 from core.idempotency import idempotent
@@ -108,3 +110,39 @@ class AuditEventListApi(TenantScopedMixin, generics.ListAPIView):
         query = AuditEventListQuerySerializer(data=self.request.query_params.dict())
         query.is_valid(raise_exception=True)
         return super().get_queryset().filter(**query.validated_data)
+
+
+@extend_schema_view(
+    get=extend_schema(
+        parameters=[
+            OpenApiParameter("status", enum=Notification.Status.values),
+            OpenApiParameter("kind", enum=Notification.Kind.values),
+        ]
+    )
+)
+class NotificationListApi(TenantScopedMixin, generics.ListAPIView):
+    """The alerts sent to the workspace's admins, in-app and by email, newest first: one per alert
+    and admin, open until what raised it clears (workspace admins)."""
+
+    queryset = Notification.objects.select_related("user")
+    serializer_class = NotificationSerializer
+    permission_classes = [IsTenantAdmin]
+
+    def get_queryset(self):
+        query = NotificationListQuerySerializer(data=self.request.query_params.dict())
+        query.is_valid(raise_exception=True)
+        notifications = super().get_queryset()
+        if "status" in query.validated_data:
+            open_only = query.validated_data["status"] == Notification.Status.OPEN
+            notifications = notifications.filter(resolved_at__isnull=open_only)
+        if "kind" in query.validated_data:
+            notifications = notifications.filter(kind=query.validated_data["kind"])
+        return notifications
+
+
+class NotificationDetailApi(TenantScopedMixin, generics.RetrieveAPIView):
+    """One alert sent to one of the workspace's admins (workspace admins)."""
+
+    queryset = Notification.objects.select_related("user")
+    serializer_class = NotificationSerializer
+    permission_classes = [IsTenantAdmin]

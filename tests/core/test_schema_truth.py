@@ -15,6 +15,7 @@ import core.throttling
 from accounts.api import views as accounts_views
 from accounts.api.serializers import MeSerializer
 from accounts.models import CreditEntry
+from accounts.services import notify_admins
 from budgets.models import BudgetAlert, Project
 from budgets.services import budget_alert_check
 from core.errors import Conflict
@@ -166,6 +167,22 @@ def test_the_credit_ledger_and_the_audit_log_answer_as_documented(
     assert audit.drift == []
     assert [entry["kind"] for entry in ledger.json()["results"]] == [CreditEntry.Kind.DEBIT]
     assert log.json()["results"]
+
+
+def test_notifications_answer_as_documented(
+    api_client, member_api_client, tenant, tenant_admin, audit
+):
+    (notification,) = notify_admins(tenant=tenant, kind="storage_full", title="Storage full")
+    notifications = "/api/v1/notifications"
+    audit(api_client.get(notifications), 200)
+    audit(api_client.get(notifications, {"status": "open", "kind": "storage_full"}), 200)
+    audit(api_client.get(notifications, {"status": "closed"}), 400)
+    audit(api_client.get(notifications, {"kind": "bogus"}), 400)
+    audit(api_client.get(f"{notifications}/{notification.pk}"), 200)
+    audit(api_client.get(f"{notifications}/999999"), 404)
+    audit(member_api_client.get(notifications), 403)
+    audit(member_api_client.get(f"{notifications}/{notification.pk}"), 403)
+    assert audit.drift == []
 
 
 # ---------------------------------------------------------------- jobs
