@@ -1,12 +1,13 @@
-import base64
-import binascii
-from urllib.parse import parse_qs
+from base64 import b64decode
+from urllib.parse import parse_qs, urlsplit
 
+from django.core import signing
 from django.core.exceptions import ValidationError
 from rest_framework import pagination
-from rest_framework.exceptions import NotFound
+from rest_framework.utils.urls import replace_query_param
 
 from core.errors import InvalidRequest
+from core.validation import query_params_check
 
 
 class CursorPagination(pagination.CursorPagination):
@@ -38,17 +39,32 @@ class CursorPagination(pagination.CursorPagination):
                 )
         return parameters
 
+    # Cursors are signed, for the list that gave them: a cursor changed on the way (cut short, made
+    # by hand, taken from another list) is a 400, never a page from elsewhere in the list or an
+    # empty one that would end a client's walk early.
+    def encode_cursor(self, cursor):
+        url = super().encode_cursor(cursor)
+        (encoded,) = parse_qs(urlsplit(url).query)[self.cursor_query_param]
+        return replace_query_param(url, self.cursor_query_param, self._signer.sign(encoded))
+
     def decode_cursor(self, request):
-        # DRF answers a cursor it cannot read with 404, and passes a position it cannot use on to
-        # the query (a 500 there): it is the request that is wrong.
+        signed = request.query_params.get(self.cursor_query_param)
+        if signed is None:
+            return None
         try:
-            encoded = request.query_params.get(self.cursor_query_param)
-            if encoded is not None and not _cursor_well_formed(encoded):
-                raise NotFound(self.invalid_cursor_message)
-            cursor = super().decode_cursor(request)
-            if cursor is not None and cursor.position is not None:
+            tokens = parse_qs(
+                b64decode(self._signer.unsign(signed)).decode("ascii"), strict_parsing=True
+            )
+            cursor = pagination.Cursor(
+                offset=pagination._positive_int(
+                    tokens.get("o", ["0"])[0], cutoff=self.offset_cutoff
+                ),
+                reverse=tokens.get("r", ["0"])[0] == "1",
+                position=tokens.get("p", [None])[0],
+            )
+            if cursor.position is not None:
                 self._ordering_field().to_python(cursor.position)
-        except (NotFound, ValidationError) as exc:
+        except (signing.BadSignature, ValueError, ValidationError) as exc:
             raise InvalidRequest(
                 errors={self.cursor_query_param: ["Invalid cursor: use a next or previous link."]}
             ) from exc
@@ -59,17 +75,9 @@ class CursorPagination(pagination.CursorPagination):
         return self._model._meta.get_field(name.lstrip("-"))
 
     def paginate_queryset(self, queryset, request, view=None):
+        query_params_check(
+            request, view, paging=(self.cursor_query_param, self.page_size_query_param)
+        )
         self._model = queryset.model
+        self._signer = signing.Signer(salt=f"offload.cursor:{request.path}")
         return super().paginate_queryset(queryset, request, view)
-
-
-def _cursor_well_formed(encoded: str) -> bool:
-    """Whether `encoded` is a cursor as the list's links give it. DRF reads any string, dropping
-    what is not base64 and taking what is left (often nothing) for the first page: a mangled
-    cursor would start a client's walk again from the top."""
-    try:
-        decoded = base64.b64decode(encoded.encode("ascii"), validate=True).decode("ascii")
-    except (UnicodeError, binascii.Error):
-        return False
-    tokens = parse_qs(decoded, keep_blank_values=True)
-    return bool(tokens) and set(tokens) <= {"o", "r", "p"}

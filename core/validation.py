@@ -9,6 +9,9 @@ import threading
 from collections.abc import Mapping
 
 from rest_framework import serializers
+from rest_framework.settings import api_settings
+
+from core.errors import InvalidRequest
 
 _instances = threading.local()
 
@@ -67,3 +70,20 @@ class WorkspaceObjectField(serializers.PrimaryKeyRelatedField):
         if isinstance(data, bool | float):
             self.fail("incorrect_type", data_type=type(data).__name__)
         return super().to_internal_value(data)
+
+
+def query_params_check(request, view, *, paging: tuple[str, ...]) -> None:
+    """A list's query string holds only its paging parameters and the filters its view takes
+    (`query_filters`), each once, except those it reads as lists (`query_lists`): a misspelt
+    filter (`?ids[]=`, `?stauts=`) or a repeated one (`?status=a&status=b`) is a 400 naming it,
+    never a list that silently leaves it out or keeps the last."""
+    taken = (*getattr(view, "query_filters", ()), *paging)
+    lists = getattr(view, "query_lists", ())
+    errors = {}
+    for name, values in request.query_params.lists():
+        if name not in taken and name != api_settings.URL_FORMAT_OVERRIDE:
+            errors[name] = [f"Unknown query parameter: this list takes {', '.join(taken)}."]
+        elif len(values) > 1 and name not in lists:
+            errors[name] = ["Given more than once: give one value."]
+    if errors:
+        raise InvalidRequest(errors=errors)

@@ -82,6 +82,7 @@ class CreditEntryListApi(TenantScopedMixin, generics.ListAPIView):
 
     queryset = CreditEntry.objects.all()
     serializer_class = CreditEntrySerializer
+    query_filters = tuple(CreditEntryListQuerySerializer._declared_fields)
 
     def get_queryset(self):
         # A plain dict: DRF reads a field missing from form-like data as blank.
@@ -105,6 +106,7 @@ class AuditEventListApi(TenantScopedMixin, generics.ListAPIView):
     queryset = AuditEvent.objects.all()
     serializer_class = AuditEventSerializer
     permission_classes = [IsTenantAdmin]
+    query_filters = tuple(AuditEventListQuerySerializer._declared_fields)
 
     def get_queryset(self):
         query = AuditEventListQuerySerializer(data=self.request.query_params.dict())
@@ -127,6 +129,7 @@ class NotificationListApi(TenantScopedMixin, generics.ListAPIView):
     queryset = Notification.objects.select_related("user")
     serializer_class = NotificationSerializer
     permission_classes = [IsTenantAdmin]
+    query_filters = tuple(NotificationListQuerySerializer._declared_fields)
 
     def get_queryset(self):
         query = NotificationListQuerySerializer(data=self.request.query_params.dict())

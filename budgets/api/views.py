@@ -79,6 +79,8 @@ class ProjectViewSet(TenantScopedMixin, AuditedMixin, TenantCreateMixin, viewset
 
 
 class _EntryViewSet(TenantScopedMixin, AuditedMixin, TenantCreateMixin, viewsets.ModelViewSet):
+    query_filters = ("project",)
+
     def get_queryset(self):
         return _of_project(super().get_queryset().select_related("project"), self.request)
 
@@ -132,6 +134,7 @@ class BudgetAlertViewSet(
 ):
     queryset = BudgetAlert.objects.select_related("project").order_by("-created_at")
     serializer_class = BudgetAlertSerializer
+    query_filters = ("status", "project")
 
     def get_queryset(self):
         alerts = _of_project(super().get_queryset(), self.request)

@@ -92,6 +92,7 @@ class StoryListApi(TenantScopedMixin, generics.ListAPIView):
 
     queryset = Story.objects.all()
     serializer_class = StorySerializer
+    query_filters = ("job",)
 
     def get_queryset(self):
         return _of_generation(super().get_queryset(), self.request, "job_id")
@@ -122,6 +123,7 @@ class FlashcardListApi(TenantScopedMixin, generics.ListAPIView):
     queryset = Flashcard.objects.prefetch_related("distractors")
     serializer_class = FlashcardSerializer
     pagination_class = FlashcardPagination
+    query_filters = ("job",)
 
     def get_queryset(self):
         return _of_generation(super().get_queryset(), self.request, "generation_id")

@@ -73,6 +73,7 @@ class InvoiceViewSet(TenantScopedMixin, AuditedMixin, viewsets.ModelViewSet):
 
     queryset = Invoice.objects.select_related("client", "tenant").prefetch_related("lines")
     serializer_class = InvoiceSerializer
+    query_filters = tuple(InvoiceListQuerySerializer._declared_fields)
 
     def get_queryset(self):
         invoices = super().get_queryset()

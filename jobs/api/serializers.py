@@ -170,8 +170,13 @@ class JobListQuerySerializer(serializers.Serializer):
         ids = [part.strip() for part in value.split(",") if part.strip()]
         if len(ids) > MAX_IDS:
             raise serializers.ValidationError(f"At most {MAX_IDS} ids.")
-        field = serializers.UUIDField()
-        return [str(field.to_internal_value(job_id)) for job_id in ids]
+        field, valid = serializers.UUIDField(), []
+        for job_id in ids:
+            try:
+                valid.append(str(field.to_internal_value(job_id)))
+            except serializers.ValidationError:
+                raise serializers.ValidationError(f"{job_id!r} is not a job id.") from None
+        return valid
 
 
 class QueueStatsRowSerializer(serializers.Serializer):

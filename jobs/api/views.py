@@ -78,6 +78,9 @@ class JobListCreateApi(TenantScopedMixin, generics.ListAPIView):
     queryset = Job.objects.all()
     serializer_class = JobSerializer
     pagination_class = JobListPagination
+    query_filters = tuple(JobListQuerySerializer._declared_fields)
+    # `?ids=a,b&ids=c`, as HTTP clients send a list, looks up all three.
+    query_lists = ("ids",)
     # Its POST counts against the submission limits, not the limit on writes.
     submits_jobs = True
 
@@ -99,7 +102,11 @@ class JobListCreateApi(TenantScopedMixin, generics.ListAPIView):
 
     def get_queryset(self):
         # A plain dict: an empty `status` or `type` is a 400, not a filter silently left out.
-        query = JobListQuerySerializer(data=self.request.query_params.dict())
+        params = self.request.query_params
+        data = params.dict()
+        if "ids" in params:
+            data["ids"] = ",".join(params.getlist("ids"))
+        query = JobListQuerySerializer(data=data)
         query.is_valid(raise_exception=True)
         jobs = super().get_queryset()
         if "status" in query.validated_data:

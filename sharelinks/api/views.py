@@ -38,6 +38,7 @@ class ShareLinkViewSet(
 
     queryset = PublicLink.objects.select_related("tenant")
     serializer_class = ShareLinkSerializer
+    query_filters = tuple(ShareLinkListQuerySerializer._declared_fields)
 
     def get_queryset(self):
         links = super().get_queryset()

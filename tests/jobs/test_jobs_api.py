@@ -4,7 +4,8 @@ import time
 import uuid
 from datetime import datetime, timedelta
 from types import SimpleNamespace
-from urllib.parse import urlsplit
+from unittest.mock import ANY
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import time_machine
@@ -16,7 +17,7 @@ from django.utils.dateparse import parse_datetime
 from accounts.models import CreditEntry
 from core.idempotency import request_fingerprint
 from core.models import IdempotencyRecord
-from jobs.models import Job, Priority
+from jobs.models import Job, JobEvent, Priority
 from jobs.services import CLAIM_LATER, job_claim, job_execute
 from tests.jobs.factories import JobFactory
 
@@ -335,6 +336,81 @@ def test_every_cursor_the_list_links_to_is_read_back(api_client, tenant):
     assert len(set(seen)) == 5
     back = api_client.get(page["previous"])
     assert back.status_code == 200 and len(back.json()["results"]) == 2
+
+
+def test_a_cursor_cut_short_or_from_another_list_is_400_not_an_early_end(api_client, tenant):
+    job = JobFactory(tenant=tenant)
+    for _ in range(3):
+        JobEvent.objects.create(job=job, kind=JobEvent.Kind.REQUEUED)
+        JobFactory(tenant=tenant)
+    jobs_next = api_client.get("/api/v1/jobs?page_size=2").json()["next"]
+    cursor = parse_qs(urlsplit(jobs_next).query)["cursor"][0]
+    for cut in (16, 20, 32, len(cursor) - 1):
+        response = api_client.get("/api/v1/jobs", {"page_size": 2, "cursor": cursor[:cut]})
+        assert response.status_code == 400, (cut, response.json())
+        assert "cursor" in response.json()["errors"]
+    events_next = api_client.get(f"/api/v1/jobs/{job.pk}/events?page_size=2").json()["next"]
+    events_cursor = parse_qs(urlsplit(events_next).query)["cursor"][0]
+    events = api_client.get(f"/api/v1/jobs/{job.pk}/events", {"cursor": events_cursor})
+    assert events.status_code == 200
+    elsewhere = api_client.get(f"/api/v1/jobs/{job.pk}/events", {"cursor": cursor})
+    assert elsewhere.status_code == 400
+
+
+def test_a_batch_look_up_takes_ids_repeated_as_http_clients_send_lists(api_client, tenant):
+    first, second, _other = (JobFactory(tenant=tenant) for _ in range(3))
+    response = api_client.get(f"/api/v1/jobs?ids={first.pk}&ids={second.pk}")
+    assert {job["id"] for job in response.json()["results"]} == {str(first.pk), str(second.pk)}
+    bad = api_client.get(f"/api/v1/jobs?ids={first.pk},xyz")
+    assert bad.json()["errors"] == {"ids": ["'xyz' is not a job id."]}
+
+
+@pytest.mark.parametrize(
+    ("query", "errors"),
+    [
+        (
+            "ids%5B%5D={job}",
+            {
+                "ids[]": [
+                    "Unknown query parameter: this list takes status, type, ids, cursor, page_size."
+                ]
+            },
+        ),
+        ("stauts=failed", {"stauts": [ANY]}),
+        ("status=failed&status=canceled", {"status": ["Given more than once: give one value."]}),
+        ("page_size=1&page_size=2", {"page_size": ["Given more than once: give one value."]}),
+    ],
+)
+def test_a_misspelt_or_repeated_filter_is_400_not_the_whole_list(api_client, tenant, query, errors):
+    job = JobFactory(tenant=tenant)
+    JobFactory(tenant=tenant)
+    response = api_client.get(f"/api/v1/jobs?{query.format(job=job.pk)}")
+    assert response.status_code == 400
+    assert response.json()["errors"] == errors
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/api/v1/credit-entries",
+        "/api/v1/audit-events",
+        "/api/v1/notifications",
+        "/api/v1/invoices",
+        "/api/v1/clients",
+        "/api/v1/share-links",
+        "/api/v1/projects",
+        "/api/v1/time-entries",
+        "/api/v1/budget-alerts",
+        "/api/v1/stories",
+        "/api/v1/flashcards",
+        "/api/v1/api-keys",
+    ],
+)
+def test_every_list_refuses_a_filter_it_does_not_take(api_client, url):
+    assert api_client.get(url).status_code == 200
+    response = api_client.get(url, {"stauts": "open"})
+    assert response.status_code == 400
+    assert list(response.json()["errors"]) == ["stauts"]
 
 
 @pytest.mark.parametrize("page_size", ["0", "-1", "abc", "1.5", "201", "²"])
