@@ -792,15 +792,17 @@ def job_retry(
     user=None,
     limits: list[Limit] | None = None,
     idempotency_key: str = "",
+    priority: str | None = None,
 ) -> Job:
-    """Submit a failed or canceled job again, as a new job that points back at it."""
+    """Submit a failed or canceled job again, as a new job that points back at it, at its
+    priority unless another is given."""
     if job.status not in (Job.Status.FAILED, Job.Status.CANCELED):
         raise Conflict(f"The job is {job.status}; only failed or canceled jobs can be retried.")
     return job_submit(
         tenant=job.tenant,
         type=job.type,
         payload=job.payload,
-        priority=job.priority,
+        priority=priority or job.priority,
         api_key=api_key,
         user=user,
         limits=limits,

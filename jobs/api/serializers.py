@@ -146,6 +146,12 @@ class JobSubmitSerializer(KnownFieldsOnly, serializers.Serializer):
         return payload
 
 
+class JobRetrySerializer(KnownFieldsOnly, serializers.Serializer):
+    priority = serializers.ChoiceField(
+        choices=Priority.choices, required=False, help_text="Default: the retried job's."
+    )
+
+
 MAX_IDS = 100
 
 

@@ -58,7 +58,7 @@ def job_submit_for_request(
     return job
 
 
-def job_retry_for_request(request, *, job: Job) -> Job:
+def job_retry_for_request(request, *, job: Job, priority: str | None = None) -> Job:
     job_type = job_type_get(job.type)
     if job_type is not None and not job_type.public:
         # The product submits these itself (an invoice's PDF): API clients may not submit them,
@@ -69,7 +69,10 @@ def job_retry_for_request(request, *, job: Job) -> Job:
             " API."
         )
     retried = job_retry(
-        job=job, limits=submission_limits(request.user, job.type), **_caller(request)
+        job=job,
+        priority=priority,
+        limits=submission_limits(request.user, job.type),
+        **_caller(request),
     )
     rate_limit_headers_attach(request, retried.rate_limit_decision)
     return retried

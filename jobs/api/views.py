@@ -19,6 +19,7 @@ from jobs.api.serializers import (
     MAX_IDS,
     JobEventSerializer,
     JobListQuerySerializer,
+    JobRetrySerializer,
     JobSerializer,
     JobSubmitSerializer,
     QueueStatsSerializer,
@@ -219,10 +220,11 @@ class JobRetryApi(TenantScopedMixin, generics.GenericAPIView):
     # Its POST counts against the submission limits, not the limit on writes.
     submits_jobs = True
 
-    @extend_schema(request=None, responses={202: JobSerializer})
+    @extend_schema(request=JobRetrySerializer, responses={202: JobSerializer})
     @idempotent
     def post(self, request, pk):
-        job = job_retry_for_request(request, job=self.get_object())
+        params = data_validate(JobRetrySerializer, request.data)
+        job = job_retry_for_request(request, job=self.get_object(), priority=params.get("priority"))
         return job_response(request, job, status_code=status.HTTP_202_ACCEPTED)
 
 

@@ -502,6 +502,26 @@ def test_retry_creates_a_new_job_pointing_back(api_client, tenant):
     assert response.json()["status"] == "pending"
 
 
+def test_a_retry_may_change_the_priority_and_refuses_any_other_body(api_client, tenant):
+    failed = JobFactory(tenant=tenant, status=Job.Status.FAILED, priority=Priority.BATCH)
+    url = f"/api/v1/jobs/{failed.pk}/retry"
+    for body, errors in [
+        ({"priority": "urgent", "payload": {"steps": 99}}, {"payload": ["Unknown field."]}),
+        ({"priority": "asap"}, {"priority": [ANY]}),
+    ]:
+        refused = api_client.post(url, body, format="json")
+        assert (refused.status_code, refused.json()["errors"]) == (400, errors)
+    malformed = api_client.post(url, "{bad json", content_type="application/json")
+    assert malformed.status_code == 400
+    assert not Job.objects.filter(retry_of=failed).exists()
+
+    urgent = api_client.post(url, {"priority": "urgent"}, format="json")
+    assert (urgent.status_code, urgent.json()["priority"]) == (202, "urgent")
+    assert urgent.json()["payload"] == failed.payload
+    as_before = api_client.post(url)
+    assert (as_before.status_code, as_before.json()["priority"]) == (202, "batch")
+
+
 def test_a_retry_sent_with_an_idempotency_key_is_made_once_and_replayed(api_client, tenant):
     failed = JobFactory(tenant=tenant, status=Job.Status.FAILED, error_code="BOOM")
     url = f"/api/v1/jobs/{failed.pk}/retry"
