@@ -19,9 +19,10 @@ class QueuePositionSerializer(serializers.Serializer):
     active = serializers.IntegerField(help_text="Jobs of the queue being processed now.")
     estimated_wait_seconds = serializers.FloatField(
         allow_null=True,
-        help_text="Seconds it should wait once due, from the jobs ahead and its type's recent mean"
-        " duration (null without recent runs). A job waiting for its next attempt is due at"
-        " next_retry_at.",
+        help_text="Seconds until its result should be ready once due: the jobs ahead shared among"
+        " those running, then its own run, at its type's recent mean duration (null without"
+        " recent runs; concurrency caps are not counted). A job waiting for its next attempt is"
+        " due at next_retry_at.",
     )
     waiting_for_slot_since = serializers.DateTimeField(
         allow_null=True,
