@@ -101,6 +101,34 @@ def test_a_batch_look_up_of_too_many_ids_is_answered_by_the_api_not_by_gunicorn(
 
 
 @pytest.mark.django_db(transaction=True)
+def test_a_body_sent_in_chunks_is_read_and_one_too_big_is_413(api_key, settings):
+    def chunks(*parts: bytes):
+        yield from parts  # httpx streams an iterator with Transfer-Encoding: chunked
+
+    headers = {"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"}
+    with running_web(processes=1) as base:
+        submitted = httpx.post(
+            f"{base}/api/v1/jobs",
+            content=chunks(b'{"type": "diagnostic", ', b'"payload": {"steps": 0}}'),
+            headers=headers,
+        )
+        assert submitted.request.headers["Transfer-Encoding"] == "chunked"
+        assert submitted.status_code == 202, submitted.text
+        too_big = httpx.post(
+            f"{base}/api/v1/jobs",
+            content=chunks(
+                b'{"type": "diagnostic", "payload": {"pad": "', b"x" * 3_000_000, b'"}}'
+            ),
+            headers=headers,
+        )
+    assert (too_big.status_code, too_big.headers["Content-Type"]) == (
+        413,
+        "application/problem+json",
+    )
+    assert submitted.json()["payload"]["steps"] == 0
+
+
+@pytest.mark.django_db(transaction=True)
 def test_a_redis_that_hangs_is_a_503_with_retry_after_not_a_request_held_until_killed(api_key):
     with socket.socket() as hung:
         # Accepts connections (the kernel does) and never answers a command.
