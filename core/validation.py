@@ -34,6 +34,9 @@ def data_validate(serializer_class: type[serializers.Serializer], data, *, conte
         serializer._context = {}
 
 
+UNKNOWN_FIELDS_NAMED = 20
+
+
 # A serializer mixin that refuses fields it does not declare: a misspelt option is a 400 naming
 # it, never silently dropped for its default. Read-only fields are declared, so a representation
 # sent back as it was read is still accepted (they are ignored). A comment, not a docstring: the
@@ -42,7 +45,13 @@ class KnownFieldsOnly:
     def to_internal_value(self, data):
         unknown = {}
         if isinstance(data, Mapping):
-            unknown = {name: ["Unknown field."] for name in data if name not in self.fields}
+            names = [name for name in data if name not in self.fields]
+            # Named up to a bound: a body of a million unknown keys gets a short answer.
+            unknown = {name: ["Unknown field."] for name in names[:UNKNOWN_FIELDS_NAMED]}
+            if len(names) > UNKNOWN_FIELDS_NAMED:
+                unknown[api_settings.NON_FIELD_ERRORS_KEY] = [
+                    f"{len(names) - UNKNOWN_FIELDS_NAMED} more unknown fields."
+                ]
         try:
             value = super().to_internal_value(data)
         except serializers.ValidationError as exc:

@@ -23,6 +23,19 @@ def test_a_misspelt_payload_option_is_400_and_submits_nothing(api_client, tenant
     assert not Job.objects.exists() and not CreditEntry.objects.exists()
 
 
+def test_a_body_of_many_unknown_fields_gets_a_short_answer(api_client):
+    payload = {f"option{number}": 1 for number in range(50_000)}
+    response = api_client.post(
+        "/api/v1/jobs", {"type": "diagnostic", "payload": payload}, format="json"
+    )
+    assert response.status_code == 400
+    errors = response.json()["errors"]["payload"]
+    assert list(errors)[:20] == [f"option{number}" for number in range(20)]
+    assert errors["non_field_errors"] == ["49980 more unknown fields."]
+    assert len(response.content) < 2_000
+    assert not Job.objects.exists()
+
+
 def test_an_unknown_top_level_field_of_a_submit_is_400(api_client):
     response = api_client.post(
         "/api/v1/jobs",
