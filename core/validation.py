@@ -81,12 +81,32 @@ class WorkspaceObjectField(serializers.PrimaryKeyRelatedField):
         return super().to_internal_value(data)
 
 
+def _query_filters(view) -> tuple[str, ...]:
+    serializer_class = getattr(view, "query_serializer_class", None)
+    if serializer_class is not None:
+        return tuple(serializer_class._declared_fields)
+    return tuple(getattr(view, "query_filters", ()))
+
+
+def list_query(view) -> dict:
+    """A list view's filters, validated by its `query_serializer_class` (a 400 naming a bad one).
+    Read from a plain dict: DRF reads a field missing from form-like data as blank or false, and
+    an empty value is the request's error, not a filter silently left out."""
+    params = view.request.query_params
+    data = params.dict()
+    for name in getattr(view, "query_lists", ()):
+        if name in params:
+            data[name] = ",".join(params.getlist(name))
+    return data_validate(view.query_serializer_class, data)
+
+
 def query_params_check(request, view, *, paging: tuple[str, ...]) -> None:
     """A list's query string holds only its paging parameters and the filters its view takes
-    (`query_filters`), each once, except those it reads as lists (`query_lists`): a misspelt
-    filter (`?ids[]=`, `?stauts=`) or a repeated one (`?status=a&status=b`) is a 400 naming it,
-    never a list that silently leaves it out or keeps the last."""
-    taken = (*getattr(view, "query_filters", ()), *paging)
+    (`query_serializer_class`'s fields, or `query_filters`), each once, except those it reads as
+    lists (`query_lists`): a misspelt filter (`?ids[]=`, `?stauts=`) or a repeated one
+    (`?status=a&status=b`) is a 400 naming it, never a list that silently leaves it out or keeps
+    the last."""
+    taken = (*_query_filters(view), *paging)
     lists = getattr(view, "query_lists", ())
     errors = {}
     for name, values in request.query_params.lists():

@@ -22,6 +22,7 @@ from accounts.models import ApiKey, AuditEvent, CreditEntry, Notification, Tenan
 from accounts.permissions import IsTenantAdmin
 from accounts.services import api_key_create, api_key_revoke
 from core.idempotency import idempotent
+from core.validation import list_query
 
 
 class MeApi(APIView):
@@ -82,13 +83,10 @@ class CreditEntryListApi(TenantScopedMixin, generics.ListAPIView):
 
     queryset = CreditEntry.objects.all()
     serializer_class = CreditEntrySerializer
-    query_filters = tuple(CreditEntryListQuerySerializer._declared_fields)
+    query_serializer_class = CreditEntryListQuerySerializer
 
     def get_queryset(self):
-        # A plain dict: DRF reads a field missing from form-like data as blank.
-        query = CreditEntryListQuerySerializer(data=self.request.query_params.dict())
-        query.is_valid(raise_exception=True)
-        return super().get_queryset().filter(**query.validated_data)
+        return super().get_queryset().filter(**list_query(self))
 
 
 @extend_schema_view(
@@ -106,12 +104,10 @@ class AuditEventListApi(TenantScopedMixin, generics.ListAPIView):
     queryset = AuditEvent.objects.all()
     serializer_class = AuditEventSerializer
     permission_classes = [IsTenantAdmin]
-    query_filters = tuple(AuditEventListQuerySerializer._declared_fields)
+    query_serializer_class = AuditEventListQuerySerializer
 
     def get_queryset(self):
-        query = AuditEventListQuerySerializer(data=self.request.query_params.dict())
-        query.is_valid(raise_exception=True)
-        return super().get_queryset().filter(**query.validated_data)
+        return super().get_queryset().filter(**list_query(self))
 
 
 @extend_schema_view(
@@ -129,17 +125,16 @@ class NotificationListApi(TenantScopedMixin, generics.ListAPIView):
     queryset = Notification.objects.select_related("user")
     serializer_class = NotificationSerializer
     permission_classes = [IsTenantAdmin]
-    query_filters = tuple(NotificationListQuerySerializer._declared_fields)
+    query_serializer_class = NotificationListQuerySerializer
 
     def get_queryset(self):
-        query = NotificationListQuerySerializer(data=self.request.query_params.dict())
-        query.is_valid(raise_exception=True)
+        query = list_query(self)
         notifications = super().get_queryset()
-        if "status" in query.validated_data:
-            open_only = query.validated_data["status"] == Notification.Status.OPEN
+        if "status" in query:
+            open_only = query["status"] == Notification.Status.OPEN
             notifications = notifications.filter(resolved_at__isnull=open_only)
-        if "kind" in query.validated_data:
-            notifications = notifications.filter(kind=query.validated_data["kind"])
+        if "kind" in query:
+            notifications = notifications.filter(kind=query["kind"])
         return notifications
 
 

@@ -14,6 +14,7 @@ from budgets.api.views import TenantCreateMixin
 from budgets.models import Project
 from core.errors import RELATED_RECORD_CHANGED, Conflict, NotFound
 from core.idempotency import idempotent
+from core.validation import list_query
 from invoices.api.serializers import (
     ClientSerializer,
     InvoiceListQuerySerializer,
@@ -73,16 +74,13 @@ class InvoiceViewSet(TenantScopedMixin, AuditedMixin, viewsets.ModelViewSet):
 
     queryset = Invoice.objects.select_related("client", "tenant").prefetch_related("lines")
     serializer_class = InvoiceSerializer
-    query_filters = tuple(InvoiceListQuerySerializer._declared_fields)
+    query_serializer_class = InvoiceListQuerySerializer
 
     def get_queryset(self):
         invoices = super().get_queryset()
         if self.action != "list":
             return invoices
-        # A plain dict: an empty value is a 400, not a filter silently left out.
-        query = InvoiceListQuerySerializer(data=self.request.query_params.dict())
-        query.is_valid(raise_exception=True)
-        return invoices.filter(**query.validated_data)
+        return invoices.filter(**list_query(self))
 
     @extend_schema(parameters=[InvoiceListQuerySerializer])
     def list(self, request, *args, **kwargs):

@@ -14,7 +14,7 @@ from accounts.permissions import IsTenantAdmin
 from core.errors import InvalidRequest
 from core.idempotency import idempotent
 from core.pagination import CursorPagination
-from core.validation import data_validate
+from core.validation import data_validate, list_query
 from jobs.api.serializers import (
     MAX_IDS,
     JobEventSerializer,
@@ -79,7 +79,7 @@ class JobListCreateApi(TenantScopedMixin, generics.ListAPIView):
     queryset = Job.objects.all()
     serializer_class = JobSerializer
     pagination_class = JobListPagination
-    query_filters = tuple(JobListQuerySerializer._declared_fields)
+    query_serializer_class = JobListQuerySerializer
     # `?ids=a,b&ids=c`, as HTTP clients send a list, looks up all three.
     query_lists = ("ids",)
     # Its POST counts against the submission limits, not the limit on writes.
@@ -102,20 +102,14 @@ class JobListCreateApi(TenantScopedMixin, generics.ListAPIView):
         return super().get(request, *args, **kwargs)
 
     def get_queryset(self):
-        # A plain dict: an empty `status` or `type` is a 400, not a filter silently left out.
-        params = self.request.query_params
-        data = params.dict()
-        if "ids" in params:
-            data["ids"] = ",".join(params.getlist("ids"))
-        query = JobListQuerySerializer(data=data)
-        query.is_valid(raise_exception=True)
+        query = list_query(self)
         jobs = super().get_queryset()
-        if "status" in query.validated_data:
-            jobs = jobs.filter(status=query.validated_data["status"])
-        if "type" in query.validated_data:
-            jobs = jobs.filter(type=query.validated_data["type"])
-        if "ids" in query.validated_data:
-            jobs = jobs.filter(pk__in=query.validated_data["ids"])
+        if "status" in query:
+            jobs = jobs.filter(status=query["status"])
+        if "type" in query:
+            jobs = jobs.filter(type=query["type"])
+        if "ids" in query:
+            jobs = jobs.filter(pk__in=query["ids"])
         return jobs_with_due_ahead(jobs.order_by("-created_at"))
 
     @extend_schema(request=JobSubmitSerializer, responses={202: JobSerializer})

@@ -4,6 +4,7 @@ from rest_framework.response import Response
 
 from accounts.api.scoping import TenantScopedMixin
 from core.idempotency import idempotent
+from core.validation import list_query
 from sharelinks.api.serializers import (
     ShareLinkCreatedSerializer,
     ShareLinkCreateSerializer,
@@ -38,17 +39,15 @@ class ShareLinkViewSet(
 
     queryset = PublicLink.objects.select_related("tenant")
     serializer_class = ShareLinkSerializer
-    query_filters = tuple(ShareLinkListQuerySerializer._declared_fields)
+    query_serializer_class = ShareLinkListQuerySerializer
 
     def get_queryset(self):
         links = super().get_queryset()
-        # A plain dict: DRF reads a boolean missing from form-like data as false.
-        query = ShareLinkListQuerySerializer(data=self.request.query_params.dict())
-        query.is_valid(raise_exception=True)
-        if "active" in query.validated_data:
-            links = links.filter(is_active=query.validated_data["active"])
-        if "usable" in query.validated_data:
-            links = links.usable() if query.validated_data["usable"] else links.unusable()
+        query = list_query(self)
+        if "active" in query:
+            links = links.filter(is_active=query["active"])
+        if "usable" in query:
+            links = links.usable() if query["usable"] else links.unusable()
         return links
 
     @extend_schema(request=ShareLinkCreateSerializer, responses={201: ShareLinkCreatedSerializer})
