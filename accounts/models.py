@@ -102,10 +102,14 @@ class ApiKey(models.Model):
     revoked_at = models.DateTimeField(null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     rate_limit_per_minute = models.PositiveIntegerField(
-        null=True, blank=True, help_text="Overrides RATE_LIMIT_PER_MINUTE for this key."
+        null=True,
+        blank=True,
+        help_text="Overrides RATE_LIMIT_PER_MINUTE for this key; 0 stops its job submissions.",
     )
     rate_limit_per_day = models.PositiveIntegerField(
-        null=True, blank=True, help_text="Overrides RATE_LIMIT_PER_DAY for this key."
+        null=True,
+        blank=True,
+        help_text="Overrides RATE_LIMIT_PER_DAY for this key; 0 stops its job submissions.",
     )
 
     objects = TenantScopedQuerySet.as_manager()

@@ -16,8 +16,13 @@ from jobs.services import job_retry, job_submit
 def submission_limits(principal: Principal, job_type: str) -> list[Limit]:
     """Per API key (or staff user): a minute and a day window, and an hour window per job type."""
     api_key = principal.api_key
-    per_minute = getattr(api_key, "rate_limit_per_minute", None) or settings.RATE_LIMIT_PER_MINUTE
-    per_day = getattr(api_key, "rate_limit_per_day", None) or settings.RATE_LIMIT_PER_DAY
+    # A key's own limit, 0 included (staff stopping one key's submissions, as set in the admin).
+    per_minute = getattr(api_key, "rate_limit_per_minute", None)
+    if per_minute is None:
+        per_minute = settings.RATE_LIMIT_PER_MINUTE
+    per_day = getattr(api_key, "rate_limit_per_day", None)
+    if per_day is None:
+        per_day = settings.RATE_LIMIT_PER_DAY
     who = principal.pk
     return [
         Limit("minute", f"submit:minute:{who}", per_minute, 60),

@@ -681,6 +681,22 @@ def test_a_keys_own_limit_overrides_the_default(tenant, settings):
     assert [_submit(client).status_code for _ in range(2)] == [202, 429]
 
 
+@pytest.mark.parametrize("limit", ["rate_limit_per_minute", "rate_limit_per_day"])
+def test_a_keys_limit_of_zero_stops_its_submissions(tenant, limit):
+    from rest_framework.test import APIClient
+
+    from tests.factories import api_key_for
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {api_key_for(tenant, **{limit: 0})}")
+    refused = _submit(client)
+    assert refused.status_code == 429
+    assert refused.json()["code"] == "RATE_LIMITED"
+    assert refused["X-RateLimit-Limit"] == "0"
+    assert int(refused["Retry-After"]) >= 60
+    assert not Job.objects.exists()
+
+
 def test_twenty_an_hour_per_job_type(api_client, settings):
     settings.RATE_LIMIT_PER_MINUTE = 100
     settings.RATE_LIMIT_PER_HOUR_PER_TYPE = 3
