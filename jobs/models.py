@@ -45,10 +45,16 @@ class JobQuerySet(TenantScopedQuerySet):
         return self.filter(status=Job.Status.PROCESSING, heartbeat_at__lt=stale_before(now))
 
     def waiting_too_long(self, now=None):
-        """Due for longer than OPS_MAX_PENDING_AGE_SECONDS: no worker takes them."""
+        """Due for longer than OPS_MAX_PENDING_AGE_SECONDS: no worker takes them. A job waiting for
+        a free slot (waiting_for_slot) is not among them: its cap holds it, not a missing worker."""
         now = now or timezone.now()
         limit = timedelta(seconds=settings.OPS_MAX_PENDING_AGE_SECONDS)
-        return self.due(now).alias(due_since=DUE_SINCE).filter(due_since__lt=now - limit)
+        return (
+            self.due(now)
+            .filter(waiting_since__isnull=True)
+            .alias(due_since=DUE_SINCE)
+            .filter(due_since__lt=now - limit)
+        )
 
     def waiting_for_slot(self, now=None):
         """Due, but their type or workspace is at its concurrency cap: they start in turn."""

@@ -3,6 +3,7 @@ import os
 from datetime import timedelta
 
 import pytest
+import time_machine
 from django.core import mail
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
@@ -118,6 +119,34 @@ def test_a_job_pending_too_long_alerts(platform_staff, tenant, settings):
         tenant=tenant, type="diagnostic", created_at=timezone.now() - timedelta(minutes=5)
     )
     assert "pending-too-long" in ops_health_check()["findings"]
+
+
+def test_jobs_waiting_for_a_slot_are_not_jobs_no_worker_takes(
+    platform_staff, tenant, other_tenant, settings, admin_client
+):
+    from jobs.services import CLAIM_LATER, job_claim, job_submit
+
+    _seen_worker()
+    settings.JOBS_MAX_CONCURRENCY_PER_TENANT = {"diagnostic": 1}
+    settings.OPS_MAX_PENDING_AGE_SECONDS = 20
+    jobs = [job_submit(tenant=tenant, type="diagnostic", payload={}) for _ in range(4)]
+    assert isinstance(job_claim(jobs[0].pk), Job)
+    assert [job_claim(job.pk) for job in jobs[1:]] == [CLAIM_LATER] * 3
+
+    with time_machine.travel(timezone.now() + timedelta(seconds=38)):
+        assert "pending-too-long" not in ops_health_check()["findings"]
+        page = admin_client.get("/admin/jobs/job/dashboard/").content.decode()
+        assert 'href="/admin/jobs/job/?attention=waiting" data-attention="waiting">0</a>' in page
+        assert 'href="/admin/jobs/job/?attention=capacity" data-attention="capacity">3</a>' in page
+
+    # A due job that no worker takes still alerts, beside them.
+    job_submit(tenant=other_tenant, type="diagnostic", payload={})
+    with time_machine.travel(timezone.now() + timedelta(seconds=38)):
+        assert "pending-too-long" in ops_health_check()["findings"]
+        alert = Notification.objects.get(alert_key="ops:pending-too-long", user=platform_staff)
+        assert alert.title.startswith("The oldest due job has waited 3")
+        page = admin_client.get("/admin/jobs/job/dashboard/").content.decode()
+        assert 'href="/admin/jobs/job/?attention=waiting" data-attention="waiting">1</a>' in page
 
 
 def test_a_job_waits_from_when_it_became_due_not_from_its_creation(
