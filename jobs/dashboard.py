@@ -7,6 +7,7 @@ from django.db.models import Count, Min, Q
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import urlencode
 from django_celery_beat.models import PeriodicTask
 
 from accounts.models import Notification
@@ -23,8 +24,9 @@ from jobs.selectors import (
 
 
 def _changelist(**filters) -> str:
-    query = "&".join(f"{key}={value}" for key, value in filters.items())
-    return f"{reverse('admin:jobs_job_changelist')}?{query}"
+    """The jobs list under the filters given by the parameters of its own sidebar filters (see
+    JobAdmin.list_filter), so that the sidebar shows them chosen and a click there refines them."""
+    return f"{reverse('admin:jobs_job_changelist')}?{urlencode(filters)}"
 
 
 def _seconds(wait: timedelta) -> timedelta:
@@ -66,7 +68,7 @@ def _last_hour_by_type() -> list[dict]:
             "failure_rate": row["failed"] / (row["completed"] + row["failed"])
             if row["completed"] + row["failed"]
             else 0.0,
-            "failed_url": _changelist(type__exact=row["type"], status__exact="failed"),
+            "failed_url": _changelist(type=row["type"], status__exact="failed"),
         }
         for row in rows.order_by("type")
     ]
@@ -115,7 +117,7 @@ def _caps() -> list[dict]:
             "longest_wait": _seconds(now - waiting[job_type.name]["since"])
             if job_type.name in waiting
             else None,
-            "url": _changelist(attention="capacity", type__exact=job_type.name),
+            "url": _changelist(attention="capacity", type=job_type.name),
         }
         for job_type in capped
     ]
@@ -140,7 +142,7 @@ def queue_dashboard_view(request):
             {
                 "count": row[status],
                 "url": _changelist(
-                    type__exact=row["type"], priority__exact=row["queue"], status__exact=status
+                    type=row["type"], priority__exact=row["queue"], status__exact=status
                 ),
             }
             for status in Job.Status.values

@@ -75,9 +75,7 @@ def test_the_dashboard_shows_each_capped_type_and_its_jobs_waiting_for_a_slot(
     assert "<td>1</td><td><a href=" in row  # one running
     assert 'data-waiting="diagnostic">1</a>' in row
     assert "<td>story_generation</td><td>5</td><td>2</td>" in row
-    page = admin_client.get(
-        "/admin/jobs/job/?attention=capacity&type__exact=diagnostic"
-    ).content.decode()
+    page = admin_client.get("/admin/jobs/job/?attention=capacity&type=diagnostic").content.decode()
     listed = {str(j.pk) for j in Job.objects.all() if f"/admin/jobs/job/{j.pk}/change/" in page}
     assert listed == {str(waiting.pk)}
 
@@ -146,3 +144,42 @@ def test_each_schedules_last_run_is_the_one_that_ran_not_another_beats_skip(admi
     assert "ran-here" in body
     # A schedule whose only run was skipped still shows it.
     assert body.count("<td>skipped</td>") == 1
+
+
+def _chosen(page) -> dict:
+    """What the jobs list's sidebar shows chosen, by filter title (filters left at All omitted)."""
+    cl = page.context["cl"]
+    return {
+        spec.title: choice["display"]
+        for spec in cl.filter_specs
+        for choice in spec.choices(cl)
+        if choice["selected"] and choice["display"] != "All"
+    }
+
+
+def test_the_dashboards_links_choose_the_jobs_lists_own_filters(admin_client, tenant):
+    failed = Job.objects.create(
+        tenant=tenant, type="diagnostic", status=Job.Status.FAILED, finished_at=timezone.now()
+    )
+    Job.objects.create(
+        tenant=tenant, type="invoice_pdf", status=Job.Status.FAILED, finished_at=timezone.now()
+    )
+    context = admin_client.get("/admin/jobs/job/dashboard/").context
+    (row,) = [row for row in context["counts"] if row["type"] == "diagnostic"]
+    cell = row["cells"][Job.Status.values.index("failed")]
+    (last_hour,) = [row for row in context["last_hour"] if row["type"] == "diagnostic"]
+
+    for url, expected in [
+        (cell["url"], {"status": "Failed", "priority": "Normal", "type": "diagnostic"}),
+        (last_hour["failed_url"], {"status": "Failed", "type": "diagnostic"}),
+    ]:
+        page = admin_client.get(url)
+        assert [job.pk for job in page.context["cl"].result_list] == [failed.pk]
+        assert _chosen(page) == expected
+        # Another type chosen in the sidebar takes this one's place.
+        cl = page.context["cl"]
+        (type_filter,) = [spec for spec in cl.filter_specs if spec.title == "type"]
+        (other,) = [c for c in type_filter.choices(cl) if c["display"] == "invoice_pdf"]
+        refined = admin_client.get(f"/admin/jobs/job/{other['query_string']}")
+        assert refined.context["cl"].result_count == 1
+        assert _chosen(refined) == {**expected, "type": "invoice_pdf"}
