@@ -3,7 +3,7 @@
 from datetime import timedelta
 
 from django.contrib import admin
-from django.db.models import Count, Min, Q
+from django.db.models import Count, Max, Min, Q
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
@@ -21,6 +21,9 @@ from jobs.selectors import (
     task_run_last,
     workers_seen,
 )
+
+# The dashboard lists this many open alerts, and counts the rest.
+OPEN_ALERTS_SHOWN = 20
 
 
 def _changelist(**filters) -> str:
@@ -135,6 +138,33 @@ def _attention() -> list[dict]:
     ]
 
 
+def _open_alerts() -> dict:
+    """Each open alert once, however many admins it went to (a notification each): the
+    OPEN_ALERTS_SHOWN raised last, newest first, each with its latest title and its number of
+    admins; and how many alerts are open in all."""
+    alerts = (
+        Notification.objects.filter(resolved_at__isnull=True)
+        .exclude(alert_key="")
+        .order_by()
+        .values("tenant", "kind", "alert_key")
+        .annotate(since=Min("created_at"), recipients=Count("id"), latest=Max("id"))
+        .order_by("-since", "-latest")
+    )
+    shown = list(alerts[:OPEN_ALERTS_SHOWN])
+    latest = Notification.objects.select_related("tenant").in_bulk(
+        [alert["latest"] for alert in shown]
+    )
+    return {
+        # One deleted since (with its workspace) is left out.
+        "shown": [
+            {**alert, "notification": latest[alert["latest"]]}
+            for alert in shown
+            if alert["latest"] in latest
+        ],
+        "count": alerts.count() if len(shown) == OPEN_ALERTS_SHOWN else len(shown),
+    }
+
+
 def queue_dashboard_view(request):
     counts = job_counts(Job.objects.all())
     for row in counts:
@@ -174,9 +204,6 @@ def queue_dashboard_view(request):
         "last_hour": _last_hour_by_type(),
         "workers": workers_seen(),
         "schedules": _schedules(request),
-        "open_alerts": Notification.objects.filter(resolved_at__isnull=True)
-        .exclude(alert_key="")
-        .select_related("tenant")
-        .order_by("-created_at")[:20],
+        "open_alerts": _open_alerts(),
     }
     return TemplateResponse(request, "admin/jobs/dashboard.html", context)

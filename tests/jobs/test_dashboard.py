@@ -183,3 +183,38 @@ def test_the_dashboards_links_choose_the_jobs_lists_own_filters(admin_client, te
         refined = admin_client.get(f"/admin/jobs/job/{other['query_string']}")
         assert refined.context["cl"].result_count == 1
         assert _chosen(refined) == {**expected, "type": "invoice_pdf"}
+
+
+def test_each_open_alert_is_shown_once_with_how_many_admins_it_went_to(admin_client, tenant):
+    import re
+
+    from accounts.models import Notification
+    from accounts.services import notify_admins
+    from jobs.monitoring import ops_health_check
+    from tests.factories import MembershipFactory, UserFactory
+
+    UserFactory(username="ops@example.com", is_staff=True, is_superuser=True)
+    for email in ["alice@example.com", "carol@example.com"]:
+        MembershipFactory(tenant=tenant, user=UserFactory(username=email))
+    for n in range(19):
+        notify_admins(
+            tenant=None, kind=Notification.Kind.OPS, title=f"Old alert {n}", alert_key=f"old:{n}"
+        )
+    ops_health_check()  # no worker seen: both superusers are told
+    notify_admins(
+        tenant=tenant,
+        kind=Notification.Kind.BUDGET_ALERT,
+        title="Website redesign reached 80% of its budget",
+        alert_key="budget:1:80",
+    )
+
+    page = admin_client.get("/admin/jobs/job/dashboard/").content.decode()
+    listed = re.findall(r"<li>.*?</li>", page.split('<ul id="open-alerts">')[1].split("</ul>")[0])
+    assert len(listed) == 20
+    assert listed[0].endswith(
+        "Website redesign reached 80% of its budget (Alice&#x27;s workspace), to 2 admins</li>"
+    )
+    assert listed[1].endswith("No worker has been seen for 120 seconds, to 2 admins</li>")
+    assert sum("Old alert" in line for line in listed) == 18
+    assert "Old alert 0," not in page
+    assert "The latest 20 of 21 open alerts." in page
