@@ -108,6 +108,36 @@ def test_submit_job_without_a_worker_gives_up_waiting_and_says_why(tenant):
 
 
 @pytest.mark.django_db(transaction=True)
+def test_submit_job_that_gives_up_waiting_says_where_the_job_stands(tenant):
+    from tests.worker import wait_for
+
+    long = json.dumps({"steps": 60, "step_seconds": 0.5})
+    cap = {"JOBS_MAX_CONCURRENCY_PER_TENANT": "diagnostic=1"}
+    with running_worker(concurrency=2, extra_env=cap):
+        with pytest.raises(CommandError) as running:
+            _run("submit_job", tenant.slug, "diagnostic", "--payload", long, "--wait", "3")
+        first = Job.objects.get()
+        assert str(running.value) == (
+            f"Job {first.pk} is still processing after 3 s; it goes on (`manage.py show_job "
+            f"{first.pk}` follows it, `manage.py cancel_job {first.pk}` stops it)."
+        )
+        # The worker's other process is free, but the workspace may run one diagnostic at once.
+        with pytest.raises(CommandError) as held:
+            _run("submit_job", tenant.slug, "diagnostic", "--payload", long, "--wait", "1.5")
+        second = Job.objects.exclude(pk=first.pk).get()
+        assert str(held.value).startswith(
+            f"Job {second.pk} is still waiting for a free slot after 1.5 s: its type or workspace "
+            "is at its concurrency cap"
+        )
+        for job in (second, first):
+            _run("cancel_job", str(job.pk))
+        wait_for(
+            lambda: not Job.objects.exclude(status=Job.Status.CANCELED).exists(),
+            message="both jobs canceled",
+        )
+
+
+@pytest.mark.django_db(transaction=True)
 def test_submit_job_follows_a_diagnostic_through_a_real_worker(tenant):
     payload = json.dumps({"steps": 3, "step_seconds": 0.5, "fail_attempts": 1})
     with running_worker():

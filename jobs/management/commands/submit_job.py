@@ -94,11 +94,27 @@ class Command(OperatorCommand):
             if job.is_finished:
                 break
             if time.monotonic() >= deadline:
-                raise CommandError(
-                    f"Job {job.pk} is still {job.status} after {seconds:g} s: is a worker running "
-                    "on its queue (`manage.py queue_stats`)?"
-                )
+                raise CommandError(self._still_unfinished(job, seconds))
             time.sleep(POLL_SECONDS)
         if job.status != Job.Status.COMPLETED:
             raise CommandError(f"Job {job.pk} {job.status}: {job.error_code} {job.error_message}")
         self.stdout.write(f"Completed: {json.dumps(job.result)}")
+
+    @staticmethod
+    def _still_unfinished(job: Job, seconds: float) -> str:
+        """Why a job has not finished after the wait, as far as its row says."""
+        after = f"after {seconds:g} s"
+        if job.status == Job.Status.PROCESSING:
+            return (
+                f"Job {job.pk} is still processing {after}; it goes on (`manage.py show_job "
+                f"{job.pk}` follows it, `manage.py cancel_job {job.pk}` stops it)."
+            )
+        if job.waiting_since is not None:
+            return (
+                f"Job {job.pk} is still waiting for a free slot {after}: its type or workspace is "
+                f"at its concurrency cap, and it starts in turn (`manage.py show_job {job.pk}`)."
+            )
+        return (
+            f"Job {job.pk} is still pending {after}: is a worker running on its queue "
+            "(`manage.py queue_stats`)?"
+        )
