@@ -476,6 +476,32 @@ def test_a_listing_piped_into_head_stops_quietly(tenant):
 
 
 @pytest.mark.django_db(transaction=True)
+def test_the_pipeline_list_jobs_help_suggests_runs_with_nothing_listed_or_some(tenant):
+    import re
+    import shlex
+    import subprocess
+
+    from jobs.management.commands.list_jobs import Command
+    from tests.worker import ROOT, worker_env
+
+    pipeline = re.search(r"`(list_jobs [^`]*)`", Command.help).group(1)
+    manage = f"{shlex.quote(sys.executable)} manage.py"
+    pipeline = re.sub(r"(?:manage\.py )?\b(list_jobs|requeue_job)\b", rf"{manage} \1", pipeline)
+
+    def run():
+        return subprocess.run(
+            pipeline, shell=True, cwd=ROOT, env=worker_env(), capture_output=True, text=True
+        )
+
+    nothing_failed = run()
+    assert (nothing_failed.returncode, nothing_failed.stderr) == (0, "")
+    dead = JobFactory(tenant=tenant, status=Job.Status.FAILED)
+    assert run().returncode == 0
+    dead.refresh_from_db()
+    assert dead.status == Job.Status.PENDING
+
+
+@pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize(
     ("args", "refusal"),
     [

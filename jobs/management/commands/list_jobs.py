@@ -9,8 +9,8 @@ class Command(OperatorCommand):
     help = (
         "List jobs, newest first, optionally only of one status, workspace, queue or type and "
         "older than some hours. --ids prints every selected id alone, one a line (streamed), for "
-        "the commands that take them: `list_jobs --status failed --ids | xargs manage.py "
-        "requeue_job`."
+        "the commands that take them: `list_jobs --status failed --ids | xargs -r manage.py "
+        "requeue_job` (-r: nothing is run when none is listed)."
     )
 
     def add_arguments(self, parser):
