@@ -3,6 +3,7 @@ from collections import Counter
 from collections.abc import Callable
 
 from django.contrib import admin, messages
+from django.contrib.admin import actions as admin_actions
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.forms.models import BaseInlineFormSet
@@ -138,7 +139,7 @@ class JobAdmin(OwnedRecordsGo, LargeTableAdmin):
     readonly_fields = [*(field.name for field in Job._meta.fields), "history"]
     date_hierarchy = "created_at"
     inlines = [JobEventInline]
-    actions = ["retry_jobs", "cancel_jobs", "requeue_jobs"]
+    actions = ["delete_selected", "retry_jobs", "cancel_jobs", "requeue_jobs"]
 
     def has_add_permission(self, request):
         return False
@@ -221,6 +222,20 @@ class JobAdmin(OwnedRecordsGo, LargeTableAdmin):
             messages.warning(
                 request, f"{len(refused) - REFUSALS_SHOWN} more jobs were not changed."
             )
+
+    @admin.action(
+        description=admin_actions.delete_selected.short_description, permissions=["delete"]
+    )
+    def delete_selected(self, request, queryset):
+        """The site's "Delete selected" (accounts.admin.delete_selected), naming the command that
+        cleans a selection too big for it."""
+        command = (
+            "manage.py clean_queue --status <status>…, which deletes finished jobs and cancels "
+            "pending ones"
+        )
+        if selection_too_big(request, queryset, command=command):
+            return None
+        return admin_actions.delete_selected(self, request, queryset)
 
     @admin.action(description="Retry as new jobs (failed or canceled)", permissions=["change"])
     def retry_jobs(self, request, queryset):

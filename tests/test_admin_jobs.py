@@ -138,8 +138,9 @@ def test_the_cancel_action_tells_canceled_jobs_from_jobs_asked_to_stop(admin_cli
         ("cancel_jobs", Job.Status.PENDING, "manage.py clean_queue --status pending"),
         ("retry_jobs", Job.Status.FAILED, "manage.py retry_job <id>…"),
         ("requeue_jobs", Job.Status.FAILED, "manage.py requeue_job <id>…"),
+        ("delete_selected", Job.Status.COMPLETED, "manage.py clean_queue --status <status>"),
     ],
-    ids=["cancel", "retry", "requeue"],
+    ids=["cancel", "retry", "requeue", "delete"],
 )
 def test_an_action_on_more_jobs_than_a_request_can_change_changes_none_and_says_what_to_do(
     admin_client, tenant, action, status, command
