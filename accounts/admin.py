@@ -36,6 +36,7 @@ from accounts.services import (
     audit_values,
     credits_grant,
     credits_grant_refusal,
+    notifications_mark_read,
     tenants_own_more_than,
 )
 from core.deletion import deletion_by
@@ -491,9 +492,10 @@ admin.site.unregister(get_user_model())
 
 
 @admin.register(get_user_model())
-class UserAdmin(auth_admin.UserAdmin):
+class UserAdmin(OwnedRecordsGo, auth_admin.UserAdmin):
     """Django's, but a user deleted here leaves in each workspace's audit log the membership that
-    goes with them, as removing the member on the workspace's page does."""
+    goes with them, as removing the member on the workspace's page does; their notifications go
+    with them."""
 
     def delete_model(self, request, obj):
         with transaction.atomic():
@@ -726,9 +728,31 @@ class AuditEventAdmin(LargeTableAdmin, ReadOnlyAdmin):
 
 
 @admin.register(Notification)
-class NotificationAdmin(admin.ModelAdmin):
+class NotificationAdmin(ReadOnlyAdmin):
+    """Notifications are what the alerts sent: raised, and resolved when what raised them clears,
+    by the code that watches it. One changed by hand would tell its recipient something that did
+    not happen (or in another workspace, unaudited); so staff only read them here, mark their own
+    as read, and they go with their workspace or their recipient."""
+
     list_display = ["created_at", "title", "kind", "tenant", "user", "read_at", "resolved_at"]
     list_filter = ["kind", ("resolved_at", admin.EmptyFieldListFilter), WorkspaceFilter]
     search_fields = ["title", "alert_key", "user__email", "tenant__slug"]
     list_select_related = ["tenant", "user"]
-    raw_id_fields = ["tenant", "user"]
+    actions = ["mark_read"]
+
+    def has_mark_read_permission(self, request):
+        return request.user.has_perm("accounts.change_notification")
+
+    @admin.action(description="Mark as read", permissions=["mark_read"])
+    def mark_read(self, request, queryset):
+        if selection_too_big(request, queryset):
+            return
+        marked = notifications_mark_read(notifications=queryset, user=request.user)
+        message = f"Marked {marked} notification{pluralize(marked)} as read."
+        others = queryset.exclude(user=request.user).count()
+        if others:
+            message += (
+                f" {others} {pluralize(others, 'is,are')} for someone else: only its recipient "
+                f"marks {pluralize(others, 'it,them')} read."
+            )
+        messages.success(request, message)

@@ -564,6 +564,11 @@ def notification_resolve_elsewhere(*, alert_key: str, still_open: list[Tenant | 
     )
 
 
+def notifications_mark_read(*, notifications: QuerySet, user) -> int:
+    """Mark read those of `notifications` addressed to `user` and still unread; how many."""
+    return notifications.filter(user=user, read_at__isnull=True).update(read_at=timezone.now())
+
+
 def notifications_resolve(*, alert_keys: list[str]) -> int:
     """Close many open alerts at once."""
     return Notification.objects.filter(alert_key__in=alert_keys, resolved_at__isnull=True).update(
