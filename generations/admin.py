@@ -16,6 +16,7 @@ from generations.models import (
     Slide,
     Story,
 )
+from generations.schemas import BULLET_MAX
 from generations.signing import file_path
 
 
@@ -49,8 +50,49 @@ class PartForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        if self.instance.pk is not None:
+        # On its own page the place is a read-only field already.
+        if self.instance.pk is not None and "position" in self.fields:
             self.fields["position"].disabled = True
+
+
+class BlockForm(PartForm):
+    """A block holds what its kind shows, as its generation writes it: bullets a list of texts,
+    a paragraph or a quote its text and no items. Anything else would reach the API and the public
+    deck page as it is (an object listed as its keys)."""
+
+    def clean(self):
+        cleaned = super().clean()
+        kind, items = cleaned.get("kind"), cleaned.get("items")
+        if kind is None or "items" not in cleaned:
+            return cleaned
+        if kind == Block.Kind.BULLETS:
+            if not _bullets(items):
+                self.add_error(
+                    "items",
+                    f"Bullets are a list of one or more texts of at most {BULLET_MAX} characters "
+                    'each, such as ["First point", "Second point"].',
+                )
+        elif items:
+            self.add_error("items", f"A {kind} shows its text: leave its items empty.")
+        else:
+            cleaned["items"] = []
+        return cleaned
+
+
+def _bullets(items) -> bool:
+    return isinstance(items, list) and len(items) > 0 and all(_bullet(item) for item in items)
+
+
+def _bullet(item) -> bool:
+    """Text of at most BULLET_MAX characters that a column stores: no NUL character, no half of a
+    UTF-16 surrogate pair (valid JSON both)."""
+    if not isinstance(item, str) or not item.strip() or len(item) > BULLET_MAX or "\x00" in item:
+        return False
+    try:
+        item.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 class SlideInline(admin.StackedInline):
@@ -62,7 +104,7 @@ class SlideInline(admin.StackedInline):
 
 class BlockInline(admin.TabularInline):
     model = Block
-    form = PartForm
+    form = BlockForm
     extra = 0
 
 
@@ -86,6 +128,7 @@ class SlideAdmin(PartAdmin):
 
 @admin.register(Block)
 class BlockAdmin(PartAdmin):
+    form = BlockForm
     list_display = ["slide", "position", "kind"]
     list_filter = ["kind"]
     search_fields = ["text"]
@@ -150,6 +193,8 @@ class StoryAdmin(ArtifactAdmin):
     search_fields = ["title", "text"]
     # Its job's to move on: a story set back to generating by hand would stay so.
     fixed_once_made = ["status"]
+    # What its generation measured, or why it failed.
+    readonly_fields = [*ArtifactAdmin.readonly_fields, "words", "generation_time", "error"]
 
 
 @admin.register(GeneratedImage)
@@ -157,10 +202,17 @@ class GeneratedImageAdmin(ArtifactAdmin):
     list_display = ["prompt", "kind", "width", "height", "tenant", "created_at"]
     list_filter = ["kind", WorkspaceFilter]
     search_fields = ["prompt"]
-    raw_id_fields = ["tenant", "source_image"]
-    # The file is the generation's output: shown here, never uploaded or cleared by hand.
+    # The file is the generation's output: shown here, never uploaded or cleared by hand; so are
+    # what the generation says of it (its size, whether it is an edit, and of which image).
     exclude = ["file"]
-    readonly_fields = ["preview", *ArtifactAdmin.readonly_fields]
+    readonly_fields = [
+        "preview",
+        "kind",
+        "width",
+        "height",
+        "source_image",
+        *ArtifactAdmin.readonly_fields,
+    ]
 
     class Media:
         # The site's Content-Security-Policy applies no inline style.

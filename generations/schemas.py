@@ -21,8 +21,9 @@ class AnswerCut(OutputInvalid):
         )
 
 
-# What a deck's block text and titles hold; longer output is cut to it.
+# What a deck's block text, its bullets and titles hold; longer output is cut to it.
 BLOCK_TEXT_MAX = 5000
+BULLET_MAX = 500
 TITLE_MAX = 300
 
 
@@ -61,7 +62,7 @@ def deck_validate(output) -> dict:
             kind = block.get("kind") if isinstance(block, dict) else None
             if kind == "bullets":
                 items = [
-                    _text(item, f"slides[{i}].blocks[{j}].items", limit=500)
+                    _text(item, f"slides[{i}].blocks[{j}].items", limit=BULLET_MAX)
                     for item in _list(block.get("items"), "items")
                 ]
                 blocks.append({"kind": kind, "items": items})

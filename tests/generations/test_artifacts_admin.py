@@ -1,7 +1,18 @@
-"""Generated artifacts in the admin: the job that made one, a story's status and the structure of
-decks, card sets and skill trees are fixed once made; their titles and text stay editable."""
+"""Generated artifacts in the admin: the job that made one, a story's status, what a generation
+computed and the structure of decks, card sets and skill trees are fixed once made; a block's items
+are what its kind shows; titles and text stay editable."""
 
-from generations.models import Deck, Distractor, Flashcard, SkillNode, SkillTree, Slide, Story
+from generations.models import (
+    Block,
+    Deck,
+    Distractor,
+    Flashcard,
+    GeneratedImage,
+    SkillNode,
+    SkillTree,
+    Slide,
+    Story,
+)
 from tests.jobs.factories import JobFactory
 
 
@@ -125,3 +136,108 @@ def test_a_wrong_answer_added_on_its_cards_page_belongs_to_the_cards_workspace(
     assert response.status_code == 302
     added = Distractor.objects.get()
     assert (added.tenant_id, added.flashcard_id, added.text) == (tenant.pk, card.pk, "B.")
+
+
+def test_a_storys_words_time_and_error_are_its_generations(admin_client, api_client, tenant):
+    story = Story.objects.create(
+        tenant=tenant,
+        status=Story.Status.READY,
+        title="Map",
+        text="Once.",
+        words=1,
+        generation_time=2.5,
+    )
+    response = admin_client.post(
+        f"/admin/generations/story/{story.pk}/change/",
+        {
+            "prompt": '{"prompt": "a map"}',
+            "title": "The map",
+            "text": "Once upon a time.",
+            "words": "999",
+            "generation_time": "-5",
+            "error": "Boom",
+        },
+    )
+    assert response.status_code == 302
+    story.refresh_from_db()
+    assert (story.title, story.words, story.generation_time, story.error) == ("The map", 1, 2.5, "")
+    shown = api_client.get(f"/api/v1/stories/{story.pk}").json()
+    assert (shown["words"], shown["generation_time"]) == (1, 2.5)
+
+
+def test_an_images_size_kind_and_source_are_its_generations(admin_client, api_client, tenant):
+    source = GeneratedImage.objects.create(
+        tenant=tenant, prompt="A fox", file="generations/fox.png", width=64, height=64
+    )
+    image = GeneratedImage.objects.create(
+        tenant=tenant, prompt="An owl", file="generations/owl.png", width=64, height=64
+    )
+    response = admin_client.post(
+        f"/admin/generations/generatedimage/{image.pk}/change/",
+        {
+            "prompt": "A barn owl",
+            "kind": "edit",
+            "width": "4000",
+            "height": "4000",
+            "source_image": source.pk,
+            "file": "generations/fox.png",
+        },
+    )
+    assert response.status_code == 302
+    image.refresh_from_db()
+    assert (image.prompt, image.kind, image.width, image.height) == (
+        "A barn owl",
+        "generation",
+        64,
+        64,
+    )
+    assert (image.source_image_id, image.file.name) == (None, "generations/owl.png")
+    shown = api_client.get(f"/api/v1/images/{image.pk}").json()
+    assert (shown["width"], shown["height"]) == (64, 64)
+
+
+def test_a_blocks_items_are_what_its_kind_shows(admin_client, api_client, tenant):
+    deck = Deck.objects.create(tenant=tenant, title="Deck")
+    slide = Slide.objects.create(deck=deck, position=0, title="Slide")
+    block = Block.objects.create(slide=slide, position=0, kind="bullets", items=["One", "Two"])
+    page = f"/admin/generations/block/{block.pk}/change/"
+
+    for kind, items in [
+        ("bullets", '{"a": {"b": 1}}'),
+        ("bullets", '["One", 2]'),
+        ("bullets", "[]"),
+        ("bullets", '["One", "  "]'),
+        ("bullets", '["One", "\\u0000"]'),
+        ("bullets", f'["{"x" * 501}"]'),
+        ("paragraph", '["One"]'),
+    ]:
+        refused = admin_client.post(page, {"kind": kind, "text": "Text", "items": items})
+        assert refused.status_code == 200, (kind, items)
+        assert refused.context["adminform"].form.errors["items"], (kind, items)
+    block.refresh_from_db()
+    assert (block.kind, block.items) == ("bullets", ["One", "Two"])
+
+    saved = admin_client.post(page, {"kind": "bullets", "items": '["First", "Second"]'})
+    assert saved.status_code == 302
+    shown = api_client.get(f"/api/v1/decks/{deck.pk}").json()
+    assert shown["slides"][0]["blocks"][0]["items"] == ["First", "Second"]
+
+    # On the slide's page too.
+    response = admin_client.post(
+        f"/admin/generations/slide/{slide.pk}/change/",
+        {
+            "title": "Slide",
+            **_inline(
+                "blocks",
+                [{"id": block.pk, "slide": slide.pk, "kind": "bullets", "items": '{"a": 1}'}],
+            ),
+        },
+    )
+    assert response.status_code == 200
+    block.refresh_from_db()
+    assert block.items == ["First", "Second"]
+
+    saved = admin_client.post(page, {"kind": "paragraph", "text": "Plain.", "items": ""})
+    assert saved.status_code == 302
+    block.refresh_from_db()
+    assert (block.kind, block.text, block.items) == ("paragraph", "Plain.", [])
