@@ -3,6 +3,7 @@ from collections import Counter, defaultdict
 from datetime import timedelta
 
 from django import forms
+from django.apps import apps
 from django.contrib import admin, messages
 from django.contrib.admin import actions as admin_actions
 from django.contrib.admin.utils import NestedObjects, flatten_fieldsets, quote
@@ -171,6 +172,37 @@ def _counted_folded(items: list) -> list:
         name = model._meta.verbose_name if count == 1 else model._meta.verbose_name_plural
         folded.append(f"{capfirst(name)}: {count:,}")
     return folded
+
+
+def may_open(request, admin_site, model: str) -> bool:
+    """Whether the staff user may open the admin's list of `model` ("app_label.model_name"), as
+    the list itself checks: a link to one they may not open would answer 403."""
+    model_admin = admin_site.get_model_admin(apps.get_model(model))
+    return model_admin.has_view_or_change_permission(request)
+
+
+def lists_linked(request, admin_site, lists) -> str:
+    """Links to admin lists, each `(model, query, label)`, but to those the staff user may open."""
+    shown = [
+        (reverse(f"{admin_site.name}:{model.replace('.', '_')}_changelist"), query, label)
+        for model, query, label in lists
+        if may_open(request, admin_site, model)
+    ]
+    if not shown:
+        return "—"
+    return format_html_join(" · ", '<a href="{}?{}">{}</a>', shown)
+
+
+class LinksByViewer(admin.ModelAdmin):
+    """An object page whose read-only fields link to other lists, only those the staff user may
+    open: Django hands such a field the object, not the request, so the object read for the page
+    carries the request that reads it (`admin_request`)."""
+
+    def get_object(self, request, object_id, from_field=None):
+        obj = super().get_object(request, object_id, from_field)
+        if obj is not None:
+            obj.admin_request = request
+        return obj
 
 
 class OwnedRecordsGo(admin.ModelAdmin):
@@ -391,7 +423,7 @@ class CreditGrantForm(forms.ModelForm):
 
 
 @admin.register(Tenant)
-class TenantAdmin(OwnedRecordsGo):
+class TenantAdmin(LinksByViewer, OwnedRecordsGo):
     form = CreditGrantForm
     list_display = ["name", "slug", "credit_balance", "is_active", "created_at"]
     list_filter = ["is_active"]
@@ -461,14 +493,8 @@ class TenantAdmin(OwnedRecordsGo):
     def objects_lists(self, tenant):
         if tenant.pk is None:
             return "—"
-        return format_html_join(
-            " · ",
-            '<a href="{}?tenant={}">{}</a>',
-            (
-                (reverse(f"admin:{model.replace('.', '_')}_changelist"), tenant.pk, label)
-                for model, label in self.OBJECT_LISTS
-            ),
-        )
+        lists = [(model, f"tenant={tenant.pk}", label) for model, label in self.OBJECT_LISTS]
+        return lists_linked(tenant.admin_request, self.admin_site, lists)
 
     def save_model(self, request, obj, form, change):
         # Its name, slug and whether it is active are in its own audit log, like its members.
@@ -543,7 +569,7 @@ class ApiKeyChangeForm(forms.ModelForm):
 
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(AuditedAdmin):
+class ApiKeyAdmin(LinksByViewer, AuditedAdmin):
     list_display = [
         "prefix",
         "name",
@@ -589,22 +615,16 @@ class ApiKeyAdmin(AuditedAdmin):
     def activity(self, api_key):
         """Where to look after a leak: the jobs it submitted, the share links it created and
         everything it did in its workspace's audit log."""
-        pages = [
-            ("admin:jobs_job_changelist", f"api_key={api_key.pk}", "jobs it submitted"),
+        lists = [
+            ("jobs.job", f"api_key={api_key.pk}", "jobs it submitted"),
+            ("sharelinks.publiclink", f"created_by_key={api_key.pk}", "share links it created"),
             (
-                "admin:sharelinks_publiclink_changelist",
-                f"created_by_key={api_key.pk}",
-                "share links it created",
-            ),
-            (
-                "admin:accounts_auditevent_changelist",
+                "accounts.auditevent",
                 f"actor_type={AuditEvent.ActorType.API_KEY}&actor_id={api_key.pk}",
                 "its audit events",
             ),
         ]
-        return format_html_join(
-            " · ", '<a href="{}?{}">{}</a>', ((reverse(n), q, label) for n, q, label in pages)
-        )
+        return lists_linked(api_key.admin_request, self.admin_site, lists)
 
     def get_search_results(self, request, queryset, search_term):
         found, may_have_duplicates = super().get_search_results(request, queryset, search_term)

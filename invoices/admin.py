@@ -6,7 +6,7 @@ from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from accounts.admin import AuditedAdmin, WorkspaceFilter, selection_too_big
+from accounts.admin import AuditedAdmin, WorkspaceFilter, may_open, selection_too_big
 from accounts.models import AuditEvent
 from accounts.services import audit_record, audit_values
 from invoices.models import (
@@ -90,7 +90,7 @@ class InvoiceAdmin(AuditedAdmin):
     def get_readonly_fields(self, request, obj=None):
         readonly = self.readonly_fields
         # The renders link to the audit log, which only those who may view it open.
-        if not request.user.has_perm("accounts.view_auditevent"):
+        if not may_open(request, self.admin_site, "accounts.auditevent"):
             readonly = [name for name in readonly if name != "renders"]
         if _is_draft(obj):
             return readonly

@@ -1,5 +1,7 @@
 """The admin's actions call the services and say what they did."""
 
+import re
+
 import pytest
 from django.contrib.messages import get_messages
 from django.utils import timezone
@@ -162,6 +164,37 @@ def test_staff_are_linked_only_to_the_lists_they_may_open(client, tenant):
     )
     assert "renders stored" in viewer.get(invoice_url).content.decode()
     assert "/admin/jobs/taskrun/?name=" in viewer.get("/admin/jobs/job/dashboard/").content.decode()
+
+
+def _linked_lists(page) -> list[str]:
+    return re.findall(r'href="(/admin/[\w/]+/\?[^"]+)"', page.content.decode())
+
+
+def test_a_workspaces_and_a_keys_pages_link_only_the_lists_staff_may_open(client, tenant):
+    from django.contrib.auth.models import Permission
+
+    api_key, _ = api_key_create(tenant=tenant, name="ci")
+    viewer = _staff_who_may_only_view(client, "tenant", "apikey", "job")
+    workspace_page = f"/admin/accounts/tenant/{tenant.pk}/change/"
+    key_page = f"/admin/accounts/apikey/{api_key.pk}/change/"
+
+    for page in (workspace_page, key_page):
+        opened = viewer.get(page)
+        assert opened.status_code == 200
+        linked = _linked_lists(opened)
+        assert linked and all(viewer.get(url).status_code == 200 for url in linked), linked
+    assert "its audit events" not in viewer.get(key_page).content.decode()
+    assert not {"members", "credits", "audit log"} & set(
+        re.findall(r'\?tenant=\d+">([^<]+)</a>', viewer.get(workspace_page).content.decode())
+    )
+
+    user = viewer.get(key_page).wsgi_request.user
+    user.user_permissions.add(Permission.objects.get(codename="view_auditevent"))
+    assert "its audit events" in viewer.get(key_page).content.decode()
+    assert (
+        f'href="/admin/accounts/auditevent/?tenant={tenant.pk}">audit log</a>'
+        in viewer.get(workspace_page).content.decode()
+    )
 
 
 def test_worker_rows_are_deleted_only_by_staff_allowed_to(client, db):
