@@ -442,11 +442,21 @@ class TenantAdmin(LinksByViewer, OwnedRecordsGo):
     OBJECT_LISTS = [
         ("jobs.job", "jobs"),
         ("budgets.project", "projects"),
+        ("budgets.timeentry", "time entries"),
+        ("budgets.materialentry", "material entries"),
+        ("budgets.budgetalert", "budget alerts"),
+        ("invoices.client", "clients"),
         ("invoices.invoice", "invoices"),
+        ("generations.deck", "decks"),
+        ("generations.flashcard", "flashcards"),
+        ("generations.story", "stories"),
+        ("generations.skilltree", "skill trees"),
+        ("generations.generatedimage", "images"),
         ("sharelinks.publiclink", "share links"),
         ("accounts.membership", "members"),
         ("accounts.apikey", "API keys"),
         ("accounts.creditentry", "credits"),
+        ("accounts.notification", "notifications"),
         ("accounts.auditevent", "audit log"),
     ]
 

@@ -105,7 +105,7 @@ ENTRIES_NEWEST = ["-pk"]
 class TimeEntryAdmin(LargeTableAdmin, AuditedAdmin):
     list_display = ["date", "project", "hours", "rate", "description", "tenant"]
     list_filter = ["date", WorkspaceFilter]
-    search_fields = ["description", "project__name"]
+    search_fields = ["description", "project__name", "tenant__slug"]
     list_select_related = ["project", "tenant"]
     raw_id_fields = ["project", "tenant"]
     ordering = ENTRIES_NEWEST
@@ -115,7 +115,7 @@ class TimeEntryAdmin(LargeTableAdmin, AuditedAdmin):
 class MaterialEntryAdmin(LargeTableAdmin, AuditedAdmin):
     list_display = ["date", "project", "amount", "description", "tenant"]
     list_filter = ["date", WorkspaceFilter]
-    search_fields = ["description", "project__name"]
+    search_fields = ["description", "project__name", "tenant__slug"]
     list_select_related = ["project", "tenant"]
     raw_id_fields = ["project", "tenant"]
     ordering = ENTRIES_NEWEST

@@ -112,7 +112,7 @@ class BlockInline(admin.TabularInline):
 class DeckAdmin(ArtifactAdmin):
     list_display = ["title", "tenant", "job", "created_at"]
     list_select_related = ["tenant", "job"]
-    search_fields = ["title"]
+    search_fields = ["title", "tenant__slug"]
     inlines = [SlideInline]
 
 
@@ -156,7 +156,7 @@ class DistractorInline(admin.TabularInline):
 @admin.register(Flashcard)
 class FlashcardAdmin(ArtifactAdmin):
     list_display = ["question", "answer", "tenant", "created_at"]
-    search_fields = ["question", "answer"]
+    search_fields = ["question", "answer", "tenant__slug"]
     inlines = [DistractorInline]
 
 
@@ -164,7 +164,7 @@ class FlashcardAdmin(ArtifactAdmin):
 class DistractorAdmin(ArtifactAdmin):
     list_display = ["text", "flashcard", "tenant"]
     list_select_related = ["tenant", "flashcard"]
-    search_fields = ["text", "flashcard__question"]
+    search_fields = ["text", "flashcard__question", "tenant__slug"]
     raw_id_fields = ["tenant", "flashcard"]
     fixed_once_made = ["flashcard", "position"]
 
@@ -172,7 +172,7 @@ class DistractorAdmin(ArtifactAdmin):
 @admin.register(SkillTree)
 class SkillTreeAdmin(ArtifactAdmin):
     list_display = ["name", "depth", "node_count", "tenant", "created_at"]
-    search_fields = ["name"]
+    search_fields = ["name", "tenant__slug"]
     # Counted from its nodes when it was made.
     fixed_once_made = ["depth", "node_count"]
 
@@ -190,7 +190,7 @@ class SkillNodeAdmin(PartAdmin):
 class StoryAdmin(ArtifactAdmin):
     list_display = ["title", "status", "words", "generation_time", "tenant", "created_at"]
     list_filter = ["status", WorkspaceFilter]
-    search_fields = ["title", "text"]
+    search_fields = ["title", "text", "tenant__slug"]
     # Its job's to move on: a story set back to generating by hand would stay so.
     fixed_once_made = ["status"]
     # What its generation measured, or why it failed.
@@ -201,7 +201,7 @@ class StoryAdmin(ArtifactAdmin):
 class GeneratedImageAdmin(ArtifactAdmin):
     list_display = ["prompt", "kind", "width", "height", "tenant", "created_at"]
     list_filter = ["kind", WorkspaceFilter]
-    search_fields = ["prompt"]
+    search_fields = ["prompt", "tenant__slug"]
     # The file is the generation's output: shown here, never uploaded or cleared by hand; so are
     # what the generation says of it (its size, whether it is an edit, and of which image).
     exclude = ["file"]

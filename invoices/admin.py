@@ -49,7 +49,7 @@ class InvoiceLineInline(admin.TabularInline):
 class ClientAdmin(AuditedAdmin):
     list_display = ["name", "email", "organisation_number", "vat_number", "tenant"]
     list_filter = [WorkspaceFilter]
-    search_fields = ["name", "email", "organisation_number", "vat_number"]
+    search_fields = ["name", "email", "organisation_number", "vat_number", "tenant__slug"]
     list_select_related = ["tenant"]
     raw_id_fields = ["tenant"]
 
@@ -67,7 +67,7 @@ class InvoiceAdmin(AuditedAdmin):
         "rendered_at",
     ]
     list_filter = ["status", "pdf_status", WorkspaceFilter]
-    search_fields = ["number", "client__name", "notes"]
+    search_fields = ["number", "client__name", "notes", "tenant__slug"]
     list_select_related = ["tenant", "client"]
     raw_id_fields = ["tenant", "client", "project", "pdf_job"]
     # The PDF is the renderer's output: staff download it here, and never upload or clear it.

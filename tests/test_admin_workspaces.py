@@ -1,12 +1,15 @@
 """The admin keeps every object in its workspace and narrows lists to one workspace without
 naming all of them."""
 
+import re
+
 import pytest
+from django.contrib import admin
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 import accounts.admin
-from accounts.admin import TenantAdmin
+from accounts.admin import TenantAdmin, WorkspaceFilter
 from accounts.models import ApiKey, CreditEntry, Tenant
 from accounts.services import api_key_create, audit_record, credits_debit
 from generations.models import Deck, SkillNode, SkillTree, Slide
@@ -106,15 +109,55 @@ def test_lists_narrow_to_one_workspace_without_naming_every_workspace(admin_clie
     )
 
 
-def test_a_workspaces_page_links_to_its_lists(admin_client, tenant):
+def test_a_workspaces_page_links_to_each_list_of_its_objects(
+    admin_client, admin_user, tenant, other_tenant
+):
+    from tests.test_admin_smoke import _everything
+
+    _everything(tenant, admin_user)
+    _everything(other_tenant, admin_user, tag="2")
     page = admin_client.get(f"/admin/accounts/tenant/{tenant.pk}/change/").content.decode()
-    for changelist in [
-        "/admin/jobs/job/",
-        "/admin/budgets/project/",
-        "/admin/accounts/auditevent/",
-    ]:
-        assert f'href="{changelist}?tenant={tenant.pk}"' in page
-        assert admin_client.get(changelist, {"tenant": tenant.pk}).status_code == 200
+    linked = re.findall(rf'href="(/admin/\w+/\w+/)\?tenant={tenant.pk}"', page)
+
+    # Every list narrowed to a workspace, but the parts of what is linked: a card's wrong
+    # answers, the images a running job has drawn.
+    narrowed = {
+        f"/admin/{model._meta.app_label}/{model._meta.model_name}/"
+        for model, model_admin in admin.site._registry.items()
+        if WorkspaceFilter in model_admin.list_filter
+    }
+    assert set(linked) == narrowed - {
+        "/admin/generations/distractor/",
+        "/admin/generations/drawnimage/",
+    }
+    for changelist in linked:
+        listed = admin_client.get(changelist, {"tenant": tenant.pk}).context["cl"]
+        assert listed.result_count >= 1, changelist
+        assert {obj.tenant_id for obj in listed.result_list} == {tenant.pk}, changelist
+
+
+@pytest.mark.parametrize(
+    "changelist",
+    [
+        "/admin/generations/deck/",
+        "/admin/generations/story/",
+        "/admin/generations/generatedimage/",
+        "/admin/budgets/timeentry/",
+        "/admin/invoices/client/",
+    ],
+)
+def test_a_workspaces_objects_are_found_by_its_slug(
+    admin_client, admin_user, tenant, other_tenant, changelist
+):
+    from tests.test_admin_smoke import _everything
+
+    _everything(tenant, admin_user)
+    _everything(other_tenant, admin_user, tag="2")
+
+    listed = admin_client.get(changelist, {"q": tenant.slug}).context["cl"]
+
+    assert listed.result_count >= 1
+    assert {obj.tenant_id for obj in listed.result_list} == {tenant.pk}
 
 
 def test_the_credit_ledger_list_costs_the_same_queries_for_any_page_size(
