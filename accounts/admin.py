@@ -38,6 +38,8 @@ from accounts.services import (
     credits_grant,
     credits_grant_refusal,
     notifications_mark_read,
+    tenant_active_set,
+    tenant_jobs_still_running,
     tenants_own_more_than,
 )
 from core.deletion import deletion_by
@@ -507,9 +509,17 @@ class TenantAdmin(LinksByViewer, OwnedRecordsGo):
         return lists_linked(tenant.admin_request, self.admin_site, lists)
 
     def save_model(self, request, obj, form, change):
-        # Its name, slug and whether it is active are in its own audit log, like its members.
+        names = set(form.changed_data) if change else set(form.fields)
+        if change and "is_active" in names:
+            # As `manage.py deactivate_tenant` (or its --undo) does it: audited as a deactivation
+            # (an update when activated again).
+            names.discard("is_active")
+            tenant_active_set(tenant=obj, active=obj.is_active, actor=request.user)
+            if not obj.is_active and (still_running := tenant_jobs_still_running(obj)):
+                messages.warning(request, still_running)
+        # Its name and slug are in its own audit log too, like its members.
         save = functools.partial(super().save_model, request, obj, form, change)
-        audited_form_save(request, obj, form, change, save=save, tenant=obj)
+        audited_save(request, obj, names, change=change, save=save, tenant=obj)
         amount = form.cleaned_data.get("grant_credits")
         if amount:
             credits_grant(

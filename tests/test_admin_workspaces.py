@@ -250,7 +250,7 @@ def test_members_and_the_workspace_edited_in_the_admin_are_in_its_audit_log(admi
         (event.resource_type, event.action, tuple(event.changed_fields)): event
         for event in AuditEvent.objects.filter(tenant=tenant)
     }
-    suspended = events[("accounts.tenant", "update", ("is_active",))]
+    suspended = events[("accounts.tenant", "deactivate", ("is_active",))]
     assert (suspended.old_values, suspended.new_values) == (
         {"is_active": True},
         {"is_active": False},
@@ -258,6 +258,46 @@ def test_members_and_the_workspace_edited_in_the_admin_are_in_its_audit_log(admi
     promoted = events[("accounts.membership", "update", ("role",))]
     assert (promoted.new_values, promoted.actor_label) == ({"role": "admin"}, "admin")
     assert ("accounts.membership", "create", ("role", "tenant_id", "user_id")) in events
+
+
+def test_a_workspace_deactivated_in_the_admin_is_so_as_by_the_command(admin_client, tenant):
+    from django.contrib.messages import get_messages
+    from rest_framework.test import APIClient
+
+    from accounts.models import AuditEvent
+    from tests.factories import api_key_for
+
+    key = api_key_for(tenant)
+    me = APIClient(HTTP_AUTHORIZATION=f"Bearer {key}")
+    assert me.get("/api/v1/me").status_code == 200
+    JobFactory(tenant=tenant)
+    page = f"/admin/accounts/tenant/{tenant.pk}/change/"
+    form = {
+        "name": "Alice & co",
+        "slug": tenant.slug,
+        **{
+            f"{prefix}-{name}": "0"
+            for prefix in ("memberships", "new-members")
+            for name in ("TOTAL_FORMS", "INITIAL_FORMS")
+        },
+    }
+
+    response = admin_client.post(page, form, follow=True)
+
+    assert response.status_code == 200
+    assert (
+        "1 of its jobs are pending or running and still run: `manage.py clean_queue --status "
+        "pending --tenant alice` cancels those pending (credits refunded)."
+    ) in [str(message) for message in get_messages(response.wsgi_request)]
+    assert me.get("/api/v1/me").status_code == 401
+    admin_client.post(page, {**form, "is_active": "on"})
+    assert me.get("/api/v1/me").status_code == 200
+    events = AuditEvent.objects.filter(resource_type="accounts.tenant").order_by("id")
+    assert [(e.action, e.old_values, e.new_values, e.actor_label) for e in events] == [
+        ("deactivate", {"is_active": True}, {"is_active": False}, "admin"),
+        ("update", {"name": "Alice's workspace"}, {"name": "Alice & co"}, "admin"),
+        ("update", {"is_active": False}, {"is_active": True}, "admin"),
+    ]
 
 
 def test_a_large_tables_unfiltered_list_is_counted_from_the_estimate(

@@ -1,7 +1,10 @@
 from accounts.management.workspaces import workspace_named
-from accounts.services import operator_at_command_line, tenant_active_set
+from accounts.services import (
+    operator_at_command_line,
+    tenant_active_set,
+    tenant_jobs_still_running,
+)
 from core.management.base import OperatorCommand
-from jobs.models import Job
 
 
 class Command(OperatorCommand):
@@ -21,10 +24,5 @@ class Command(OperatorCommand):
             self.stdout.write(f"Workspace {slug} was already {state}; nothing changed.")
             return
         self.stdout.write(f"Workspace {slug} is {state}.")
-        unfinished = tenant.jobs.filter(status__in=[Job.Status.PENDING, Job.Status.PROCESSING])
-        if not undo and (count := unfinished.count()):
-            self.stdout.write(
-                f"{count} of its jobs are pending or running and still run: `manage.py "
-                f"clean_queue --status pending --tenant {slug}` cancels those pending (credits "
-                "refunded)."
-            )
+        if not undo and (still_running := tenant_jobs_still_running(tenant)):
+            self.stdout.write(still_running)
