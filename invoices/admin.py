@@ -3,8 +3,10 @@ from django.core.exceptions import PermissionDenied
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.shortcuts import get_object_or_404
+from django.template.defaultfilters import floatformat
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
 from accounts.admin import AuditedAdmin, WorkspaceFilter, may_open, selection_too_big
 from accounts.models import AuditEvent
@@ -65,6 +67,7 @@ class InvoiceAdmin(AuditedAdmin):
         "due_date",
         "pdf_status",
         "rendered_at",
+        "total_shown",
     ]
     list_filter = ["status", "pdf_status", WorkspaceFilter]
     search_fields = ["number", "client__name", "notes", "tenant__slug"]
@@ -73,6 +76,7 @@ class InvoiceAdmin(AuditedAdmin):
     # The PDF is the renderer's output: staff download it here, and never upload or clear it.
     exclude = ["pdf_file"]
     readonly_fields = [
+        "amounts",
         "pdf",
         "renders",
         "pdf_status",
@@ -108,6 +112,33 @@ class InvoiceAdmin(AuditedAdmin):
             allowed = {obj.status, *Invoice.NEXT_STATUSES[obj.status]}
             status.choices = [choice for choice in status.choices if choice[0] in allowed]
         return form
+
+    def get_queryset(self, request):
+        # Its amounts are summed from its lines: read with the page's invoices, not one by one.
+        return super().get_queryset(request).prefetch_related("lines")
+
+    @admin.display(description="Amounts")
+    def amounts(self, invoice):
+        """As the API and the PDF give them, rounded to the currency's decimals."""
+        if invoice.pk is None:
+            return "—"
+        rows = [
+            ("Subtotal", invoice.subtotal),
+            *(
+                (f"VAT {floatformat(row['rate'], -2)} % on {row['base']}", row["vat"])
+                for row in invoice.vat_by_rate
+            ),
+            ("Total", invoice.total),
+        ]
+        return format_html_join(
+            mark_safe("<br>"),
+            "{}: {} {}",
+            ((label, amount, invoice.currency) for label, amount in rows),
+        )
+
+    @admin.display(description="Total")
+    def total_shown(self, invoice):
+        return f"{invoice.total} {invoice.currency}"
 
     def has_delete_permission(self, request, obj=None):
         # A sent or paid invoice's page offers no deletion: void it instead.

@@ -364,3 +364,50 @@ def test_a_number_taken_by_the_api_as_the_admin_saves_comes_back_as_the_forms_er
     assert form.data["notes"] == "Typed at 2 a.m."
     assert "already exists" in str(form.errors)
     assert Invoice.objects.filter(number="2026-0042").count() == 1
+
+
+def test_an_invoices_amounts_are_shown_as_the_api_gives_them(admin_client, api_client, tenant):
+    invoice = InvoiceFactory(tenant=tenant, currency="JPY")
+    line(invoice, "Design", 3, "333.5", 25)
+    line(invoice, "Books", 1, 1000, "12.5")
+    given = api_client.get(f"/api/v1/invoices/{invoice.pk}").json()
+
+    page = admin_client.get(f"/admin/invoices/invoice/{invoice.pk}/change/").content.decode()
+
+    shown = [
+        f"Subtotal: {given['subtotal']} JPY",
+        *(
+            f"VAT {rate} % on {row['base']}: {row['vat']} JPY"
+            for rate, row in zip(["12.50", "25"], given["vat"], strict=True)
+        ),
+        f"Total: {given['total']} JPY",
+    ]
+    assert shown == [
+        "Subtotal: 2001 JPY",
+        "VAT 12.50 % on 1000: 125 JPY",
+        "VAT 25 % on 1001: 250 JPY",
+        "Total: 2376 JPY",
+    ]
+    assert "<br>".join(shown) in page
+    listed = admin_client.get("/admin/invoices/invoice/").content.decode()
+    assert '<td class="field-total_shown">2376 JPY</td>' in listed
+
+
+def test_the_invoice_list_shows_totals_without_a_query_per_invoice(
+    admin_client, tenant, django_assert_max_num_queries
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def invoices(count):
+        for _ in range(count):
+            line(InvoiceFactory(tenant=tenant), "Work", 1, 100, 25)
+
+    invoices(2)
+    admin_client.get("/admin/invoices/invoice/")
+    with CaptureQueriesContext(connection) as few:
+        admin_client.get("/admin/invoices/invoice/")
+    invoices(20)
+    with django_assert_max_num_queries(len(few)):
+        page = admin_client.get("/admin/invoices/invoice/").content.decode()
+    assert page.count("125.00 NOK") == 22
