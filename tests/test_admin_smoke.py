@@ -7,6 +7,7 @@ from decimal import Decimal
 import pytest
 from django.contrib import admin
 from django.contrib.auth.models import Group
+from django.contrib.staticfiles import finders
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -203,3 +204,18 @@ def test_a_nul_character_in_an_admin_list_query_is_a_400(admin_client, one_of_ev
 
     assert response.status_code == 400
     assert response["X-Frame-Options"] == "DENY"
+
+
+def test_every_admin_page_names_the_sites_icon(admin_client, client, tenant):
+    icon = '<link rel="icon" href="/static/favicon.ico">'
+
+    assert icon in client.get("/admin/login/").content.decode()
+    for url in [
+        "/admin/",
+        "/admin/jobs/job/",
+        "/admin/jobs/job/dashboard/",
+        f"/admin/accounts/tenant/{tenant.pk}/change/",
+        f"/admin/accounts/tenant/{tenant.pk}/delete/",
+    ]:
+        assert icon in admin_client.get(url).content.decode(), url
+    assert finders.find("favicon.ico")  # collected into STATIC_ROOT, which serves it

@@ -3,7 +3,6 @@
 import os
 import shutil
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 
@@ -82,6 +81,5 @@ def problems(page):
 
 
 def _console_error(message, found):
-    # The admin has no icon: the browser's own request for /favicon.ico is no error of the page's.
-    if message.type == "error" and urlsplit(message.location["url"]).path != "/favicon.ico":
+    if message.type == "error":
         found.append(f"{message.text} ({message.location['url']})")
