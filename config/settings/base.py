@@ -289,6 +289,12 @@ def _tune_database(database: dict) -> dict:
         database["ENGINE"] = "core.postgresql"
         database["CONN_MAX_AGE"] = CONN_MAX_AGE
         database["CONN_HEALTH_CHECKS"] = True
+        # A server that accepts connections but never answers (hung, or behind a black-holed
+        # route) would hold every request until gunicorn kills its process: a connection not
+        # made within this many seconds is an error, answered 503. A URL's own wins.
+        database.setdefault("OPTIONS", {}).setdefault(
+            "connect_timeout", env.int("DATABASE_CONNECT_TIMEOUT", default=3, least=2)
+        )
         # Server-side binding lets psycopg prepare the hot queries (job claims, polls) once per
         # connection instead of PostgreSQL planning them on every execution.
         if env.bool("DATABASE_PREPARED_STATEMENTS", default=True):

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import httpx
@@ -143,6 +144,26 @@ def test_a_redis_that_hangs_is_a_503_with_retry_after_not_a_request_held_until_k
     assert response.status_code == 503
     assert response.headers["Retry-After"] == "5"
     assert response.json()["code"] == "SERVICE_UNAVAILABLE"
+
+
+def test_a_database_that_never_answers_is_a_503_within_its_connect_timeout(api_key):
+    with socket.socket() as hung:
+        hung.bind(("127.0.0.1", 0))
+        hung.listen(64)
+        database_url = f"postgres://postgres@127.0.0.1:{hung.getsockname()[1]}/offload"
+        env = {"DATABASE_URL": database_url, "DATABASE_CONNECT_TIMEOUT": "2"}
+        with running_web(processes=1, extra_env=env) as base:
+            started = time.monotonic()
+            ready = httpx.get(f"{base}/readyz", timeout=25)
+            api = httpx.get(
+                f"{base}/api/v1/me", headers={"Authorization": f"Bearer {api_key}"}, timeout=25
+            )
+            elapsed = time.monotonic() - started
+    assert ready.status_code == 503 and "database" in ready.text
+    assert (api.status_code, api.headers["Content-Type"]) == (503, "application/problem+json")
+    assert api.json()["code"] == "SERVICE_UNAVAILABLE"
+    # Two answers, each within the connect timeout (and its one retry), well before gunicorn's 30 s.
+    assert elapsed < 20
 
 
 @pytest.mark.django_db(transaction=True)
