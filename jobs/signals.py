@@ -7,7 +7,7 @@ import threading
 import time
 
 from celery.signals import beat_init, worker_ready, worker_shutdown
-from django.db import close_old_connections, connection
+from django.db import DatabaseError, close_old_connections, connection
 from django.utils import timezone
 
 logger = logging.getLogger(__name__)
@@ -94,6 +94,19 @@ def _health_check_fallback(late_after: float) -> None:
         except Exception:  # noqa: BLE001 - beat must go on sending the schedules
             logger.exception("Beat could not run the late health check.")
         time.sleep(min(60, late_after))
+
+
+@beat_init.connect
+def _sync_schedules(sender, **kwargs):
+    """Beat starts from the schedules the settings declare now, before it reads them: a changed
+    JOBS_SWEEP_INTERVAL_SECONDS or TIME_ZONE takes effect when beat restarts, as any setting does,
+    without waiting for the next migrate or sync_schedules."""
+    from core.scheduling import schedules_sync
+
+    try:
+        schedules_sync()
+    except DatabaseError:
+        logger.exception("Beat could not sync the schedules; it runs them as they are stored.")
 
 
 @beat_init.connect

@@ -4,6 +4,7 @@ import shlex
 from io import StringIO
 from types import SimpleNamespace
 
+import pytest
 import yaml
 from django.core.management import call_command
 from django.core.management.sql import emit_post_migrate_signal
@@ -136,3 +137,19 @@ def test_sync_schedules_says_which_timings_it_kept_and_resets_them_when_asked(db
     call_command("sync_schedules", "--reset-timing", stdout=out)
     assert "(keeps the timing set in the admin)" not in out.getvalue()
     assert _crontab("jobs-purge") == "17 * * * *"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_beat_starts_from_the_schedules_the_settings_declare_now():
+    from tests.worker import running_beat, wait_for
+
+    schedules_sync()
+    assert PeriodicTask.objects.get(name="jobs-sweep").interval.every == 60
+    env = {"JOBS_SWEEP_INTERVAL_SECONDS": "7", "TIME_ZONE": "Europe/Oslo"}
+    with running_beat(extra_env=env):
+        wait_for(
+            lambda: PeriodicTask.objects.get(name="jobs-sweep").interval.every == 7,
+            message="the sweep every 7 s",
+        )
+    cleanup = PeriodicTask.objects.select_related("crontab").get(name="share-link-cleanup")
+    assert str(cleanup.crontab.timezone) == "Europe/Oslo"
