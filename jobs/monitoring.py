@@ -1,5 +1,6 @@
 """Operations: the 5-minute health check that alerts platform staff, and the /metrics endpoint."""
 
+from collections import Counter
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -223,10 +224,21 @@ class DatabaseGaugesCollector:
             [], WorkerSeen.objects.filter(last_seen_at__gte=now - timedelta(minutes=2)).count()
         )
         yield workers
-        alerts = GaugeMetricFamily("offload_open_alerts", "Open admin alerts.")
-        alerts.add_metric(
-            [], Notification.objects.filter(resolved_at__isnull=True).exclude(alert_key="").count()
+        alerts = GaugeMetricFamily(
+            "offload_open_alerts",
+            "Open alerts by kind, each once however many admins it went to.",
+            labels=["kind"],
         )
+        open_alerts = Counter(
+            kind
+            for kind, _tenant, _key in Notification.objects.filter(resolved_at__isnull=True)
+            .exclude(alert_key="")
+            .order_by()
+            .values_list("kind", "tenant", "alert_key")
+            .distinct()
+        )
+        for kind, count in sorted(open_alerts.items()):
+            alerts.add_metric([kind], count)
         yield alerts
 
 

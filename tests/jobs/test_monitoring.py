@@ -52,6 +52,19 @@ def test_metrics_show_the_jobs_waiting_for_a_slot(tenant, client, settings):
     assert 'offload_jobs_waiting_for_slot{type="diagnostic"} 2.0' in body
 
 
+def test_metrics_count_each_open_alert_once_by_kind(client, platform_staff):
+    from accounts.services import notify_admins
+
+    UserFactory(username="ops2@example.com", is_staff=True, is_superuser=True)
+    for key in ("no-worker", "pending-too-long"):
+        notify_admins(tenant=None, kind="ops", title=key, alert_key=key)
+    assert Notification.objects.count() == 4
+    body = client.get("/metrics").content.decode()
+    assert 'offload_open_alerts{kind="ops"} 2.0' in body
+    Notification.objects.filter(alert_key="no-worker").update(resolved_at=timezone.now())
+    assert 'offload_open_alerts{kind="ops"} 1.0' in client.get("/metrics").content.decode()
+
+
 def test_metrics_refuse_other_addresses_without_the_token(client, settings, db):
     settings.METRICS_TOKEN = "s3cret"
     assert client.get("/metrics", REMOTE_ADDR="203.0.113.9").status_code == 403
