@@ -1,6 +1,7 @@
 """Task hygiene, as Django does it for requests: database connections are reused until
 CONN_MAX_AGE and a broken one (a database restart) is replaced before the next task; every log
-line a task writes carries the task's name; a pool process sends its last metrics before it exits."""
+line a task writes carries the task's name (and a job's task its job's id); a pool process sends
+its last metrics before it exits."""
 
 from celery.signals import task_postrun, task_prerun, worker_process_shutdown
 from django.db import close_old_connections
@@ -12,9 +13,13 @@ _log_tokens = {}
 
 
 @task_prerun.connect
-def _before_task(task_id=None, task=None, **kwargs):
+def _before_task(task_id=None, task=None, kwargs=None, **extra):
     close_old_connections()
-    _log_tokens[task_id] = bind_log_context(task=task.name)
+    context = {"task": task.name}
+    # Celery's own lines about the task (its "succeeded" line) name the job too.
+    if job_id := (kwargs or {}).get("job_id"):
+        context["job_id"] = str(job_id)
+    _log_tokens[task_id] = bind_log_context(**context)
 
 
 @task_postrun.connect

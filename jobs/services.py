@@ -11,7 +11,7 @@ import signal
 import socket
 import uuid
 from collections import defaultdict
-from contextlib import nullcontext, suppress
+from contextlib import contextmanager, nullcontext, suppress
 from datetime import timedelta
 from functools import partial
 
@@ -496,10 +496,20 @@ def job_execute(*, job_id: str, type_name: str | None = None) -> None:
         if claimed is None:
             logger.info("Job %s: nothing to claim (duplicate or late message).", job_id)
         return
-    token = bind_log_context(job_id=str(claimed.pk), tenant=str(claimed.tenant_id))
+    token = bind_log_context(job_id=str(claimed.pk))
     try:
         # A stop signal that arrived during the claim is raised here, where the job is handed back.
         signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+        # Named as a request's lines name it (the reset of `token` below undoes this one too).
+        bind_log_context(tenant=claimed.tenant.slug)
+        logger.info(
+            "Job %s attempt %s/%s started: %s for %s.",
+            claimed.pk,
+            claimed.attempts,
+            claimed.max_attempts,
+            claimed.type,
+            claimed.tenant.slug,
+        )
         due_since = claimed.dispatched_at or claimed.created_at
         metric_observe(
             JOB_QUEUE_WAIT,
@@ -547,9 +557,15 @@ def _run_attempt(job: Job) -> None:
             raise
         if not ctx.completed:
             ctx.complete(result)
+        duration = (timezone.now() - job.started_at).total_seconds()
         metric_inc(JOBS_COMPLETED, type=job.type)
-        metric_observe(
-            JOB_DURATION, (timezone.now() - job.started_at).total_seconds(), type=job.type
+        metric_observe(JOB_DURATION, duration, type=job.type)
+        logger.info(
+            "Job %s attempt %s/%s completed in %.2fs.",
+            job.pk,
+            ctx.attempt,
+            job.max_attempts,
+            duration,
         )
     except JobCanceled:
         _job_end_canceled(job, ctx.attempt)
@@ -656,7 +672,17 @@ def _job_attempt_failed(job: Job, attempt: int, error: JobError) -> None:
         _job_end_canceled(job, attempt)
         return
     if not error.retryable or attempt >= job.max_attempts:
-        _job_give_up(job, attempt, Job.Status.FAILED, error.code, error.message)
+        if _job_give_up(job, attempt, Job.Status.FAILED, error.code, error.message):
+            why = "no attempts left" if error.retryable else "the error is permanent"
+            logger.error(
+                "Job %s attempt %s/%s failed (%s: %s); %s, the job is dead-lettered.",
+                job.pk,
+                attempt,
+                job.max_attempts,
+                error.code,
+                error.message,
+                why,
+            )
         return
     job_type = job_type_get(job.type)
     delay = retry_delay_asked(job_type, retry_delay(job_type, attempt), error)
@@ -686,6 +712,16 @@ def _job_attempt_failed(job: Job, attempt: int, error: JobError) -> None:
             transaction.on_commit(partial(job_dispatch, job, countdown=delay))
     if not scheduled:
         _job_end_canceled(job, attempt, cancel_requested=True)
+        return
+    logger.warning(
+        "Job %s attempt %s/%s failed (%s: %s); retry at %s.",
+        job.pk,
+        attempt,
+        job.max_attempts,
+        error.code,
+        error.message,
+        at.isoformat(timespec="seconds"),
+    )
 
 
 def _job_give_up(job: Job, attempt: int, status: str, code: str, message: str, **only_if) -> bool:
@@ -709,7 +745,10 @@ def _job_give_up(job: Job, attempt: int, status: str, code: str, message: str, *
 
 def _job_end_canceled(job: Job, attempt: int, **only_if) -> bool:
     """End a processing job asked to stop as canceled, rather than let it run again."""
-    return _job_give_up(job, attempt, Job.Status.CANCELED, "CANCELED", CANCELED_MESSAGE, **only_if)
+    ended = _job_give_up(job, attempt, Job.Status.CANCELED, "CANCELED", CANCELED_MESSAGE, **only_if)
+    if ended:
+        logger.info("Job %s attempt %s/%s canceled on request.", job.pk, attempt, job.max_attempts)
+    return ended
 
 
 def _job_ended(
@@ -864,8 +903,10 @@ def jobs_reap_stale() -> dict:
     stale = Job.objects.stale(now)
     counts = {"requeued": 0, "failed": 0, "canceled": 0}
     freed = set()
-    for job in stale.order_by("heartbeat_at")[:REAP_BATCH]:
-        if outcome := _job_reap(job, cutoff):
+    for job in stale.select_related("tenant").order_by("heartbeat_at")[:REAP_BATCH]:
+        with _job_logged(job):
+            outcome = _job_reap(job, cutoff)
+        if outcome:
             counts[outcome] += 1
             freed.add((job.type, job.tenant_id))
     for type_name, tenant_id in freed:
@@ -875,7 +916,38 @@ def jobs_reap_stale() -> dict:
     return {**counts, "left": stale.count()}
 
 
+@contextmanager
+def _job_logged(job: Job):
+    """Every line logged meanwhile names the job and its workspace, as a request's lines do."""
+    token = bind_log_context(job_id=str(job.pk), tenant=job.tenant.slug)
+    try:
+        yield
+    finally:
+        unbind_log_context(token)
+
+
+# How the reaper's warning ends, by what it did with the job.
+REAP_OUTCOMES = {
+    "requeued": "requeued",
+    "failed": "failed as WORKER_LOST, no attempts left",
+    "canceled": "canceled, as asked",
+}
+
+
 def _job_reap(job: Job, cutoff) -> str:
+    outcome = _job_reap_outcome(job, cutoff)
+    if outcome:
+        logger.warning(
+            "Job %s attempt %s/%s: the worker stopped responding; %s.",
+            job.pk,
+            job.attempts,
+            job.max_attempts,
+            REAP_OUTCOMES[outcome],
+        )
+    return outcome
+
+
+def _job_reap_outcome(job: Job, cutoff) -> str:
     """Take one stale job from its lost worker: "requeued", "failed" or "canceled", or "" when the
     worker heartbeated since the reaper's SELECT. Each UPDATE checks the heartbeat again, so a live
     worker keeps its job, and the cancel flag, so a cancel asked meanwhile is not lost."""
@@ -894,8 +966,18 @@ def _job_reap(job: Job, cutoff) -> str:
             cancel_requested=False,
         ):
             return "failed"
-    # Asked to stop (perhaps since the SELECT): handed back, the job would run again.
-    if _job_end_canceled(job, attempt, heartbeat_at__lt=cutoff, cancel_requested=True):
+    # Asked to stop (perhaps since the SELECT): handed back, the job would run again. Not through
+    # _job_end_canceled, whose line tells a cancel landing on a running attempt: _job_reap's
+    # warning tells this one.
+    if _job_give_up(
+        job,
+        attempt,
+        Job.Status.CANCELED,
+        "CANCELED",
+        CANCELED_MESSAGE,
+        heartbeat_at__lt=cutoff,
+        cancel_requested=True,
+    ):
         return "canceled"
     return ""
 
