@@ -238,7 +238,9 @@ def test_clean_queue_counts_then_deletes_or_cancels_only_what_it_is_told(costly,
     out, _ = _run(
         "clean_queue", "--no-input", "--status", "failed", "--older-than-hours", "48", "--dry-run"
     )
-    assert out == "Would clean 3 failed jobs.\n"
+    assert out == "Would delete 3 failed jobs of every workspace.\n"
+    out, _ = _run("clean_queue", "--status", "pending", "--tenant", costly.slug, "--dry-run")
+    assert out == f"Would cancel 0 pending jobs of {costly.slug}.\n"
     assert Job.objects.count() == 4
 
     asked = []

@@ -34,14 +34,16 @@ class Command(OperatorCommand):
     def handle(self, *args, interactive, **options):
         jobs = jobs_selected(options)
         status = options["status"]
+        where = f"of {options['tenant']}" if options["tenant"] else "of every workspace"
+        verb = "cancel" if status == Job.Status.PENDING else "delete"
         if options["dry_run"]:
-            self.stdout.write(f"Would clean {jobs.count()} {status} jobs.")
+            self.stdout.write(f"Would {verb} {jobs.count()} {status} jobs {where}.")
             return
         # Nothing to clean is nothing to confirm.
         if interactive and (count := jobs.count()):
-            where = f"of {options['tenant']}" if options["tenant"] else "of every workspace"
-            verb = "Cancel" if status == Job.Status.PENDING else "Delete"
-            self.confirm(f"{verb} {count} {status} jobs {where}?", refused="Nothing cleaned.")
+            self.confirm(
+                f"{verb.capitalize()} {count} {status} jobs {where}?", refused="Nothing cleaned."
+            )
         if status == Job.Status.PENDING:
             self._cancel(jobs)
         else:
