@@ -12,7 +12,8 @@ from core.logging import ContextFilter
 from jobs import tasks
 from jobs.models import Job
 from jobs.registry import JobType, job_type_register
-from jobs.services import job_cancel, job_claim, job_execute, job_submit, jobs_reap_stale
+from jobs.services import job_cancel, job_claim, jobs_reap_stale
+from tests.jobs.attempts import diagnostic_submit, run_due
 from tests.jobs.factories import JobFactory
 
 
@@ -32,24 +33,9 @@ def _lines(caplog, job):
     ]
 
 
-def _run_due(job):
-    job.refresh_from_db()
-    if job.next_retry_at:
-        with time_machine.travel(job.next_retry_at + timedelta(milliseconds=10)):
-            job_execute(job_id=str(job.pk))
-    else:
-        job_execute(job_id=str(job.pk))
-    job.refresh_from_db()
-    return job
-
-
-def _submit(tenant, **payload):
-    return job_submit(tenant=tenant, type="diagnostic", payload={"steps": 0, **payload})
-
-
 def test_an_attempt_logs_its_start_and_completion(tenant, job_logs):
-    job = _submit(tenant)
-    _run_due(job)
+    job = diagnostic_submit(tenant)
+    run_due(job)
     lines = _lines(job_logs, job)
     assert [line[0] for line in lines] == ["INFO", "INFO"]
     assert lines[0][1] == f"Job {job.pk} attempt 1/3 started: diagnostic for alice."
@@ -58,9 +44,9 @@ def test_an_attempt_logs_its_start_and_completion(tenant, job_logs):
 
 
 def test_failed_attempts_warn_of_their_retry_and_the_dead_letter_is_an_error(tenant, job_logs):
-    job = _submit(tenant, fail_attempts=5)
+    job = diagnostic_submit(tenant, fail_attempts=5)
     for _ in range(3):
-        job = _run_due(job)
+        job = run_due(job)
     assert job.status == Job.Status.FAILED
     lines = [line for line in _lines(job_logs, job) if line[0] != "INFO"]
     assert [line[0] for line in lines] == ["WARNING", "WARNING", "ERROR"]
@@ -77,7 +63,7 @@ def test_failed_attempts_warn_of_their_retry_and_the_dead_letter_is_an_error(ten
 
 def test_a_permanent_error_is_logged_as_an_error_at_once(tenant, job_logs):
     job = JobFactory(tenant=tenant, type="no_such_type")
-    _run_due(job)
+    run_due(job)
     assert _lines(job_logs, job)[-1] == (
         "ERROR",
         f"Job {job.pk} attempt 1/3 failed (UNKNOWN_TYPE: No handler is registered for"
@@ -93,7 +79,7 @@ def test_lines_a_handler_writes_name_its_job_and_workspace(tenant, job_logs):
 
     job_type_register(JobType(name="logs_test", handler=handler))
     job = JobFactory(tenant=tenant, type="logs_test")
-    _run_due(job)
+    run_due(job)
     [record] = [r for r in job_logs.records if r.name == "offload.handler"]
     assert (record.job_id, record.tenant) == (str(job.pk), "alice")
 
@@ -106,7 +92,7 @@ def test_a_cancel_landing_on_a_running_attempt_is_logged(tenant, job_logs):
 
     job_type_register(JobType(name="logs_cancel_test", handler=handler))
     job = JobFactory(tenant=tenant, type="logs_cancel_test")
-    job = _run_due(job)
+    job = run_due(job)
     assert job.status == Job.Status.CANCELED
     assert _lines(job_logs, job)[-1] == (
         "INFO",
@@ -143,7 +129,7 @@ def test_the_reaper_warns_of_each_job_it_takes_from_a_lost_worker(
 # Transactional: the task's start closes the database connection, as it does in a worker.
 @pytest.mark.django_db(transaction=True)
 def test_celerys_own_line_about_a_jobs_task_names_the_job(tenant, job_logs):
-    job = _submit(tenant)
+    job = diagnostic_submit(tenant)
     tasks.job_execute.apply(kwargs={"job_id": str(job.pk), "type_name": "diagnostic"})
     [record] = [r for r in job_logs.records if "succeeded in" in r.getMessage()]
     assert record.job_id == str(job.pk)

@@ -17,6 +17,7 @@ from jobs.errors import PermanentError
 from jobs.models import Job, JobEvent
 from jobs.registry import JobType, job_type_register
 from jobs.services import job_cancel, job_claim, job_execute, job_requeue, job_submit
+from tests.jobs.attempts import diagnostic_submit, run_due
 from tests.jobs.factories import JobFactory
 
 
@@ -26,31 +27,15 @@ def costly_diagnostics(settings, tenant):
     return tenant
 
 
-def _submit(tenant, **payload):
-    return job_submit(tenant=tenant, type="diagnostic", payload={"steps": 0, **payload})
-
-
-def _run_due(job):
-    """Travel to when the job is due and run its task body, as a worker would."""
-    job.refresh_from_db()
-    if job.next_retry_at:
-        with time_machine.travel(job.next_retry_at + timedelta(milliseconds=10)):
-            job_execute(job_id=str(job.pk))
-    else:
-        job_execute(job_id=str(job.pk))
-    job.refresh_from_db()
-    return job
-
-
 def test_a_failing_attempt_is_retried_with_growing_backoff(tenant):
-    job = _submit(tenant, fail_attempts=2)
+    job = diagnostic_submit(tenant, fail_attempts=2)
     delays = []
     for _ in range(2):
         before = timezone.now()
-        job = _run_due(job)
+        job = run_due(job)
         assert job.status == Job.Status.PENDING
         delays.append((job.next_retry_at - max(before, job.started_at)).total_seconds())
-    job = _run_due(job)
+    job = run_due(job)
     assert job.status == Job.Status.COMPLETED
     assert job.result == {"steps": 0, "attempt": 3}
     assert 0.7 <= delays[0] <= 1.3
@@ -59,9 +44,9 @@ def test_a_failing_attempt_is_retried_with_growing_backoff(tenant):
 
 
 def test_a_jobs_history_tells_its_attempts_and_why_they_failed(tenant, api_client):
-    job = _submit(tenant, fail_attempts=5)
+    job = diagnostic_submit(tenant, fail_attempts=5)
     for _ in range(3):
-        job = _run_due(job)
+        job = run_due(job)
     assert job.status == Job.Status.FAILED
 
     response = api_client.get(f"/api/v1/jobs/{job.pk}/events")
@@ -90,11 +75,11 @@ def test_a_job_polled_between_attempts_shows_the_error_and_none_once_it_complete
         type="diagnostic",
         payload={"steps": 2, "step_seconds": 0, "fail_attempts": 1},
     )
-    job = _run_due(job)
+    job = run_due(job)
     waiting = api_client.get(f"/api/v1/jobs/{job.pk}").json()
     assert (waiting["status"], waiting["error"]["code"]) == ("pending", "DIAGNOSTIC_FAILURE")
     assert waiting["next_retry_at"] is not None
-    job = _run_due(job)
+    job = run_due(job)
     done = api_client.get(f"/api/v1/jobs/{job.pk}").json()
     assert (done["status"], done["error"], done["result"]) == (
         "completed",
@@ -109,7 +94,7 @@ def test_each_attempt_reports_its_progress_from_zero(tenant):
         type="diagnostic",
         payload={"steps": 2, "step_seconds": 0, "fail_attempts": 1},
     )
-    job = _run_due(job)
+    job = run_due(job)
     # The failed attempt's last report is kept (it got through both steps before failing).
     assert (job.status, job.progress) == (Job.Status.PENDING, 100)
     assert job.progress_message == "step 2 of 2"
@@ -122,11 +107,11 @@ def test_each_attempt_reports_its_progress_from_zero(tenant):
 
 def test_the_last_failed_attempt_is_the_dead_letter_and_refunds_once(costly_diagnostics):
     tenant = costly_diagnostics
-    job = _submit(tenant, fail_attempts=99)
+    job = diagnostic_submit(tenant, fail_attempts=99)
     tenant.refresh_from_db()
     assert tenant.credit_balance == 97
     for _ in range(3):
-        job = _run_due(job)
+        job = run_due(job)
     assert job.status == Job.Status.FAILED
     assert job.error_code == "DIAGNOSTIC_FAILURE"
     assert job.attempts == 3
@@ -143,7 +128,7 @@ def test_a_cancel_asked_while_a_failed_attempt_is_rescheduled_ends_the_job_cance
     costly_diagnostics, monkeypatch
 ):
     tenant = costly_diagnostics
-    job = _submit(tenant, fail_attempts=1)
+    job = diagnostic_submit(tenant, fail_attempts=1)
     delay = services.retry_delay
     answered = []
 
@@ -153,7 +138,7 @@ def test_a_cancel_asked_while_a_failed_attempt_is_rescheduled_ends_the_job_cance
         return delay(job_type, attempt)
 
     monkeypatch.setattr(services, "retry_delay", delay_while_a_cancel_lands)
-    job = _run_due(job)
+    job = run_due(job)
     assert answered == [Job.Status.PROCESSING]
     assert (job.status, job.next_retry_at, job.attempts) == (Job.Status.CANCELED, None, 1)
     job_execute(job_id=str(job.pk))  # its retry's wake-up, were one sent, runs nothing
@@ -176,19 +161,19 @@ def test_an_admin_requeue_runs_the_dead_letter_again_and_charges_again(costly_di
     assert (job.status, job.attempts, job.error_code) == (Job.Status.PENDING, 0, "")
     tenant.refresh_from_db()
     assert tenant.credit_balance == 97
-    assert _run_due(job).status == Job.Status.COMPLETED
+    assert run_due(job).status == Job.Status.COMPLETED
 
 
 def test_a_requeued_dead_letter_that_fails_again_is_refunded_again(costly_diagnostics):
     tenant = costly_diagnostics
-    job = _submit(tenant, fail_attempts=99)
+    job = diagnostic_submit(tenant, fail_attempts=99)
     for _ in range(3):
-        job = _run_due(job)
+        job = run_due(job)
     job_requeue(job=job)
     tenant.refresh_from_db()
     assert tenant.credit_balance == 97
     for _ in range(3):
-        job = _run_due(job)
+        job = run_due(job)
     assert job.status == Job.Status.FAILED
     tenant.refresh_from_db()
     assert tenant.credit_balance == 100
@@ -212,7 +197,7 @@ def _explode(ctx):
 def test_a_permanent_error_fails_at_once(tenant):
     job_type_register(JobType(name="test_permanent", handler=_explode))
     job = job_submit(tenant=tenant, type="test_permanent", payload={})
-    job = _run_due(job)
+    job = run_due(job)
     assert (job.status, job.attempts, job.error_code) == (Job.Status.FAILED, 1, "BAD_INPUT")
 
 
@@ -228,10 +213,10 @@ def test_a_per_type_retry_schedule_is_followed(tenant):
     job = job_submit(tenant=tenant, type="test_scheduled", payload={})
     waits = []
     for _ in range(3):
-        job = _run_due(job)
+        job = run_due(job)
         waits.append(round((job.next_retry_at - job.started_at).total_seconds()))
     assert waits == [60, 300, 900]
-    assert _run_due(job).status == Job.Status.FAILED
+    assert run_due(job).status == Job.Status.FAILED
 
 
 def _explode_retryably(ctx):
@@ -242,7 +227,7 @@ def _explode_retryably(ctx):
 
 def test_an_unexpected_exception_is_a_retryable_internal_error(tenant):
     job_type_register(JobType(name="test_bug", handler=lambda ctx: 1 / 0))
-    job = _run_due(job_submit(tenant=tenant, type="test_bug", payload={}))
+    job = run_due(job_submit(tenant=tenant, type="test_bug", payload={}))
     assert (job.status, job.error_code) == (Job.Status.PENDING, "INTERNAL_ERROR")
 
 
@@ -267,8 +252,8 @@ def test_an_unexpected_errors_text_goes_to_the_logs_not_to_the_client(
     tenant, api_client, caplog, handler, code, internals
 ):
     job_type_register(JobType(name="test_leaky", handler=handler, max_attempts=2))
-    job = _run_due(job_submit(tenant=tenant, type="test_leaky", payload={}))
-    job = _run_due(job)
+    job = run_due(job_submit(tenant=tenant, type="test_leaky", payload={}))
+    job = run_due(job)
     assert (job.status, job.error_code) == (Job.Status.FAILED, code)
 
     shown = api_client.get(f"/api/v1/jobs/{job.pk}").json()["error"]
@@ -292,20 +277,20 @@ def _fail_with_a_described_error(ctx):
 
 def test_a_described_errors_own_message_is_kept(tenant):
     job_type_register(JobType(name="test_described", handler=_fail_with_a_described_error))
-    job = _run_due(job_submit(tenant=tenant, type="test_described", payload={}))
+    job = run_due(job_submit(tenant=tenant, type="test_described", payload={}))
     assert job.error_message == "The provider timed out after 60 s."
 
 
 def test_a_job_not_yet_due_is_not_claimed(tenant):
-    job = _submit(tenant, fail_attempts=1)
-    job = _run_due(job)
+    job = diagnostic_submit(tenant, fail_attempts=1)
+    job = run_due(job)
     job_execute(job_id=str(job.pk))  # before next_retry_at
     job.refresh_from_db()
     assert (job.status, job.attempts) == (Job.Status.PENDING, 1)
 
 
 def test_each_attempt_leaves_a_started_line_saying_where_it_ran(tenant):
-    job = _run_due(_run_due(_submit(tenant, fail_attempts=1)))
+    job = run_due(run_due(diagnostic_submit(tenant, fail_attempts=1)))
     assert job.status == Job.Status.COMPLETED
     started = job.events.filter(kind=JobEvent.Kind.STARTED).order_by("attempt")
     assert [event.attempt for event in started] == [1, 2]
@@ -315,7 +300,7 @@ def test_each_attempt_leaves_a_started_line_saying_where_it_ran(tenant):
 @pytest.mark.django_db(transaction=True)
 def test_the_claims_asynchronous_commit_does_not_outlive_it(tenant):
     """The claim may commit without waiting for its WAL flush; the completion after it must not."""
-    job = _submit(tenant)
+    job = diagnostic_submit(tenant)
     with connection.cursor() as cursor:
         claimed = job_claim(str(job.pk), job.type)
         cursor.execute("SHOW synchronous_commit")
@@ -324,10 +309,10 @@ def test_the_claims_asynchronous_commit_does_not_outlive_it(tenant):
 
 
 def test_a_jobs_updated_at_moves_with_each_change(tenant):
-    job = _submit(tenant, steps=1, step_seconds=0, fail_attempts=5)
+    job = diagnostic_submit(tenant, steps=1, step_seconds=0, fail_attempts=5)
     stamps = [Job.objects.get(pk=job.pk).updated_at]
     for _ in range(3):
-        _run_due(job)
+        run_due(job)
         stamps.append(Job.objects.get(pk=job.pk).updated_at)
     job.refresh_from_db()
     assert job.status == Job.Status.FAILED
