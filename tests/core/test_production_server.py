@@ -19,6 +19,15 @@ from tests.webserver import running_web
 from tests.worker import ROOT, wait_for, worker_env
 
 
+@contextlib.contextmanager
+def hung_port():
+    """A port that accepts connections (the kernel does) and never answers a word."""
+    with socket.socket() as hung:
+        hung.bind(("127.0.0.1", 0))
+        hung.listen(64)
+        yield hung.getsockname()[1]
+
+
 @pytest.fixture
 def production_env(tmp_path):
     env = {
@@ -131,11 +140,8 @@ def test_a_body_sent_in_chunks_is_read_and_one_too_big_is_413(api_key, settings)
 
 @pytest.mark.django_db(transaction=True)
 def test_a_redis_that_hangs_is_a_503_with_retry_after_not_a_request_held_until_killed(api_key):
-    with socket.socket() as hung:
-        # Accepts connections (the kernel does) and never answers a command.
-        hung.bind(("127.0.0.1", 0))
-        hung.listen(64)
-        redis_url = f"redis://127.0.0.1:{hung.getsockname()[1]}/0"
+    with hung_port() as port:
+        redis_url = f"redis://127.0.0.1:{port}/0"
         env = {"REDIS_URL": redis_url, "REDIS_SOCKET_TIMEOUT": "1"}
         with running_web(processes=1, extra_env=env) as base:
             response = httpx.get(
@@ -147,10 +153,8 @@ def test_a_redis_that_hangs_is_a_503_with_retry_after_not_a_request_held_until_k
 
 
 def test_a_database_that_never_answers_is_a_503_within_its_connect_timeout(api_key):
-    with socket.socket() as hung:
-        hung.bind(("127.0.0.1", 0))
-        hung.listen(64)
-        database_url = f"postgres://postgres@127.0.0.1:{hung.getsockname()[1]}/offload"
+    with hung_port() as port:
+        database_url = f"postgres://postgres@127.0.0.1:{port}/offload"
         env = {"DATABASE_URL": database_url, "DATABASE_CONNECT_TIMEOUT": "2"}
         with running_web(processes=1, extra_env=env) as base:
             started = time.monotonic()
@@ -168,10 +172,8 @@ def test_a_database_that_never_answers_is_a_503_within_its_connect_timeout(api_k
 
 @pytest.mark.django_db(transaction=True)
 def test_readyz_names_a_redis_that_hangs_before_a_probe_gives_up():
-    with socket.socket() as hung:
-        hung.bind(("127.0.0.1", 0))
-        hung.listen(64)
-        redis_url = f"redis://127.0.0.1:{hung.getsockname()[1]}/0"
+    with hung_port() as port:
+        redis_url = f"redis://127.0.0.1:{port}/0"
         env = {
             "REDIS_URL": redis_url,
             "CELERY_BROKER_URL": redis_url,
