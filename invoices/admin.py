@@ -67,7 +67,6 @@ class InvoiceAdmin(AuditedAdmin):
         "due_date",
         "pdf_status",
         "rendered_at",
-        "total_shown",
     ]
     list_filter = ["status", "pdf_status", WorkspaceFilter]
     search_fields = ["number", "client__name", "notes", "tenant__slug"]
@@ -113,10 +112,6 @@ class InvoiceAdmin(AuditedAdmin):
             status.choices = [choice for choice in status.choices if choice[0] in allowed]
         return form
 
-    def get_queryset(self, request):
-        # Its amounts are summed from its lines: read with the page's invoices, not one by one.
-        return super().get_queryset(request).prefetch_related("lines")
-
     @admin.display(description="Amounts")
     def amounts(self, invoice):
         """As the API and the PDF give them, rounded to the currency's decimals."""
@@ -135,10 +130,6 @@ class InvoiceAdmin(AuditedAdmin):
             "{}: {} {}",
             ((label, amount, invoice.currency) for label, amount in rows),
         )
-
-    @admin.display(description="Total")
-    def total_shown(self, invoice):
-        return f"{invoice.total} {invoice.currency}"
 
     def has_delete_permission(self, request, obj=None):
         # A sent or paid invoice's page offers no deletion: void it instead.
