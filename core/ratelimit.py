@@ -45,9 +45,9 @@ for i, key in ipairs(KEYS) do
   if allowed == 0 and counts[i] + cost > limit then at = counts[i] + cost - limit - 1 end
   local oldest = redis.call('ZRANGE', key, at, at, 'WITHSCORES')
   local reset = window
-  -- Clocks of racing web processes differ by a few ms: a hit stamped after `now` is still at most
-  -- a window away.
-  if oldest[2] then reset = math.min(tonumber(oldest[2]) + window - now, window) end
+  -- Clocks of racing web processes differ by a few ms: a hit stamped after `now` may leave the
+  -- window a moment more than a window from now, and the request is told so (61 s of a minute).
+  if oldest[2] then reset = tonumber(oldest[2]) + window - now end
   table.insert(out, limit - counts[i])
   table.insert(out, reset)
 end
@@ -160,7 +160,7 @@ def _hit_in_database(limits: list[Limit]) -> Decision:
         over = len(bucket.hits) + limit.cost - limit.limit
         at = over - 1 if not allowed and over > 0 else 0
         oldest = sorted(bucket.hits)[min(at, len(bucket.hits) - 1)] if bucket.hits else now
-        reset = min(max(math.ceil(oldest + limit.window - now), 1), limit.window)
+        reset = max(math.ceil(oldest + limit.window - now), 1)
         states.append(
             LimitState(limit=limit, remaining=limit.limit - len(bucket.hits), reset=reset)
         )
