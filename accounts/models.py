@@ -249,6 +249,14 @@ class Notification(models.Model):
         OPS = "ops", "Platform health"
         SHARE_LINK_CLEANUP_FAILURES = "share_link_cleanup_failures", "Share-link cleanup failures"
 
+    # What a workspace's admins are told of; the rest is the platform staff's.
+    WORKSPACE_KINDS = [
+        Kind.BUDGET_ALERT,
+        Kind.BUDGET_CHECK_FAILURES,
+        Kind.INVOICE_PDF_FAILED,
+        Kind.STORAGE_FULL,
+    ]
+
     class Status(models.TextChoices):
         OPEN = "open"
         RESOLVED = "resolved"

@@ -129,4 +129,6 @@ class NotificationSerializer(serializers.ModelSerializer):
 
 class NotificationListQuerySerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=Notification.Status.choices, required=False)
-    kind = serializers.ChoiceField(choices=Notification.Kind.choices, required=False)
+    kind = serializers.ChoiceField(
+        choices=[(kind.value, kind.label) for kind in Notification.WORKSPACE_KINDS], required=False
+    )

@@ -114,7 +114,7 @@ class AuditEventListApi(TenantScopedMixin, generics.ListAPIView):
     get=extend_schema(
         parameters=[
             OpenApiParameter("status", enum=Notification.Status.values),
-            OpenApiParameter("kind", enum=Notification.Kind.values),
+            OpenApiParameter("kind", enum=[kind.value for kind in Notification.WORKSPACE_KINDS]),
         ]
     )
 )
