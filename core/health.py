@@ -6,6 +6,7 @@ import redis
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
+from django.db.models import Max
 from django.http import JsonResponse
 from django.utils.crypto import constant_time_compare
 from django.views.decorators.http import require_GET
@@ -57,16 +58,19 @@ READINESS_CHECKS = {"database": _check_database, "broker": _check_broker, "cache
 
 def _background() -> dict:
     """Who is doing the background work: reported, never a reason to take the web out of rotation."""
+    from django_celery_beat.models import PeriodicTask
+
     from jobs.models import TaskRun
     from jobs.selectors import workers_seen
 
     workers = list(workers_seen().values_list("hostname", "last_seen_at"))
-    last_tick = (
-        TaskRun.objects.filter(name="jobs_sweep")
-        .order_by("-started_at")
-        .values_list("started_at", flat=True)
-        .first()
-    )
+    # When beat last sent a schedule (it saves that every few minutes), or a worker last ran the
+    # sweep it sent, whichever is later: with every worker stopped, beat still shows alive.
+    ticks = [
+        PeriodicTask.objects.aggregate(last=Max("last_run_at"))["last"],
+        TaskRun.objects.filter(name="jobs_sweep").aggregate(last=Max("started_at"))["last"],
+    ]
+    last_tick = max(filter(None, ticks), default=None)
     return {
         "workers": [{"hostname": name, "last_seen_at": seen.isoformat()} for name, seen in workers],
         "beat_last_tick": last_tick.isoformat() if last_tick else None,

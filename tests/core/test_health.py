@@ -57,6 +57,18 @@ def test_readyz_says_which_workers_and_beat_are_alive(db, client):
     assert body["beat_last_tick"] is not None
 
 
+def test_readyz_shows_beat_alive_with_every_worker_stopped(db, client):
+    from django.utils import timezone
+    from django_celery_beat.models import IntervalSchedule, PeriodicTask
+
+    sent = timezone.now().replace(microsecond=0)
+    every_minute = IntervalSchedule.objects.create(every=60, period=IntervalSchedule.SECONDS)
+    PeriodicTask.objects.create(
+        name="sent", task="jobs.sweep", interval=every_minute, last_run_at=sent
+    )
+    assert client.get("/readyz").json()["beat_last_tick"] == sent.isoformat()
+
+
 def test_the_schema_generates_without_warnings():
     from django.core.management import call_command
 
