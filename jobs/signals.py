@@ -43,7 +43,8 @@ def _beat(hostname: str, queues: str, concurrency: int) -> None:
 @worker_ready.connect
 def _start_heartbeat(sender, **kwargs):
     consumer = sender
-    queues = ",".join(sorted(q.name for q in consumer.task_consumer.queues))
+    # In the worker's -Q order, which is the order it serves them in.
+    queues = ",".join(q.name for q in consumer.task_consumer.queues)
     concurrency = consumer.pool.num_processes if hasattr(consumer.pool, "num_processes") else 1
     _stop.clear()
     threading.Thread(
