@@ -549,6 +549,8 @@ LOGGING = {
         "json": {
             "()": "pythonjsonlogger.json.JsonFormatter",
             "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s %(tenant)s %(job_id)s %(task)s",
+            # `asctime` is local time without an offset; `timestamp` is UTC, ISO 8601, to the ms.
+            "timestamp": True,
         },
     },
     "handlers": {

@@ -3,6 +3,7 @@ import logging
 import socket
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -49,6 +50,10 @@ def test_json_lines_carry_the_request_tenant_job_and_task():
         "j-1",
         "jobs.job_execute",
     )
+    # A log pipeline reads when it happened without guessing the host's time zone.
+    stamped = datetime.fromisoformat(line["timestamp"])
+    assert stamped.utcoffset() == timedelta(0)
+    assert abs(datetime.now(UTC) - stamped) < timedelta(seconds=60)
 
 
 def test_readable_lines_carry_them_too():
