@@ -167,3 +167,15 @@ def test_a_variable_left_empty_in_the_shell_takes_the_env_files_value(tmp_path):
         SECRET_KEY="",
     )
     assert shown.stdout.split() == ["from-the-file-0123456789", "2"], shown.stderr[-2000:]
+
+
+def test_earlier_secret_keys_are_read_as_a_list_for_a_rotation():
+    shown = _manage(
+        "shell",
+        "--no-imports",
+        "-c",
+        "from django.conf import settings as s; print(*s.SECRET_KEY_FALLBACKS)",
+        DEBUG="true",
+        SECRET_KEY_FALLBACKS="old-one,old-two",
+    )
+    assert shown.stdout.split() == ["old-one", "old-two"], shown.stderr[-2000:]

@@ -357,6 +357,19 @@ def test_a_cursor_cut_short_or_from_another_list_is_400_not_an_early_end(api_cli
     assert elsewhere.status_code == 400
 
 
+def test_a_walk_goes_on_across_a_key_rotation_while_the_old_key_is_a_fallback(
+    api_client, tenant, settings
+):
+    for _ in range(3):
+        JobFactory(tenant=tenant)
+    next_page = api_client.get("/api/v1/jobs?page_size=2").json()["next"]
+    settings.SECRET_KEY_FALLBACKS = [settings.SECRET_KEY]
+    settings.SECRET_KEY = "a-new-key-" + "x" * 40
+    assert len(api_client.get(next_page).json()["results"]) == 1
+    settings.SECRET_KEY_FALLBACKS = []
+    assert api_client.get(next_page).status_code == 400
+
+
 def test_a_batch_look_up_takes_ids_repeated_as_http_clients_send_lists(api_client, tenant):
     first, second, _other = (JobFactory(tenant=tenant) for _ in range(3))
     response = api_client.get(f"/api/v1/jobs?ids={first.pk}&ids={second.pk}")
