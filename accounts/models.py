@@ -51,6 +51,22 @@ class Tenant(models.Model):
     def __str__(self):
         return self.name
 
+    def clean(self):
+        super().clean()
+        # Operators type slugs into commands: `Acme` beside `acme` would be two workspaces that
+        # read as one. The same slug exactly is the unique check's to refuse.
+        taken = (
+            Tenant.objects.filter(slug__iexact=self.slug)
+            .exclude(slug=self.slug)
+            .exclude(pk=self.pk)
+            .values_list("slug", flat=True)
+            .first()
+        )
+        if taken is not None:
+            raise ValidationError(
+                {"slug": f"The workspace {taken!r} has this slug in another case."}
+            )
+
 
 class Membership(models.Model):
     class Role(models.TextChoices):

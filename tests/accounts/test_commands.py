@@ -47,6 +47,28 @@ def test_create_tenant_with_an_admin(db):
         _call("create_tenant", "acme")
 
 
+def test_a_slug_taken_in_another_case_is_refused_by_the_command_and_the_admin(tenant, admin_client):
+    with pytest.raises(CommandError, match=f"A tenant with slug '{tenant.slug}' already exists."):
+        call_command("create_tenant", tenant.slug.upper(), stdout=StringIO())
+    form = {
+        "name": "Shouting",
+        "slug": tenant.slug.capitalize(),
+        "is_active": "on",
+        "memberships-TOTAL_FORMS": "0",
+        "memberships-INITIAL_FORMS": "0",
+        "new-members-TOTAL_FORMS": "0",
+        "new-members-INITIAL_FORMS": "0",
+    }
+    refused = admin_client.post("/admin/accounts/tenant/add/", form)
+    assert refused.status_code == 200
+    assert refused.context["adminform"].form.errors["slug"] == [
+        f"The workspace '{tenant.slug}' has this slug in another case."
+    ]
+    assert Tenant.objects.count() == 1
+    renamed = admin_client.post("/admin/accounts/tenant/add/", {**form, "slug": "shouting"})
+    assert renamed.status_code == 302
+
+
 def test_create_api_key_prints_only_the_key_on_the_last_line(tenant):
     output = _call("create_api_key", "--tenant", tenant.slug, "--name", "ci", "--expires-in", "30")
     key = output.strip().splitlines()[-1]

@@ -28,8 +28,9 @@ class Command(OperatorCommand):
             field_checked(User, "email", admin_email, repr(admin_email))
             # It names the user created for it.
             field_checked(User, "username", admin_email.lower(), repr(admin_email))
-        if Tenant.objects.filter(slug=slug).exists():
-            raise CommandError(f"A tenant with slug {slug!r} already exists.")
+        taken = Tenant.objects.filter(slug__iexact=slug).values_list("slug", flat=True).first()
+        if taken is not None:
+            raise CommandError(f"A tenant with slug {taken!r} already exists.")
         known = admin_email is not None and (
             get_user_model().objects.filter(email__iexact=admin_email).exists()
         )
