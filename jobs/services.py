@@ -23,6 +23,7 @@ from django.db import connection, transaction
 from django.db.models import Count, F, Q, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django.utils.text import Truncator
 from psycopg import pq
 from rest_framework.exceptions import ValidationError
 
@@ -67,6 +68,8 @@ from jobs.rows import (
 from jobs.selectors import due_ahead_params, due_ahead_sql
 
 logger = logging.getLogger(__name__)
+# An error's message, as long as 5,000 characters in the job, is cut to this in a log line.
+LOGGED_MESSAGE_MAX = 500
 
 BACKOFF_BASE_SECONDS = 1.0
 BACKOFF_CAP_SECONDS = 300.0
@@ -680,7 +683,7 @@ def _job_attempt_failed(job: Job, attempt: int, error: JobError) -> None:
                 attempt,
                 job.max_attempts,
                 error.code,
-                error.message,
+                Truncator(error.message).chars(LOGGED_MESSAGE_MAX),
                 why,
             )
         return
@@ -719,7 +722,7 @@ def _job_attempt_failed(job: Job, attempt: int, error: JobError) -> None:
         attempt,
         job.max_attempts,
         error.code,
-        error.message,
+        Truncator(error.message).chars(LOGGED_MESSAGE_MAX),
         at.isoformat(timespec="seconds"),
     )
 
@@ -802,6 +805,7 @@ def job_cancel(*, job: Job, actor=None) -> Job:
             told, label = _asked_by(actor, job)
             by = f"Canceled by {told}." if actor else CANCELED_MESSAGE
             _job_ended(job, job.attempts, Job.Status.CANCELED, "CANCELED", by, actor=label)
+            logger.info("Job %s canceled while pending: %s", job.pk, by)
             # It may have been woken for a free slot, which then goes to the next in line.
             job_type = job_type_get(job.type)
             if job_type is not None and job_type.capped:
@@ -818,6 +822,7 @@ def job_cancel(*, job: Job, actor=None) -> Job:
                     f"{asked}; the attempt stops at its next check.",
                     actor=label,
                 )
+                logger.info("Job %s: %s; the attempt stops at its next check.", job.pk, asked)
         else:
             raise Conflict(f"The job is {status}; only pending or processing jobs can be canceled.")
     job.refresh_from_db()

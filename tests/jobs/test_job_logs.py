@@ -8,8 +8,10 @@ import pytest
 import time_machine
 from django.utils import timezone
 
+from accounts.models import ApiKey
 from core.logging import ContextFilter
 from jobs import tasks
+from jobs.errors import PermanentError
 from jobs.models import Job
 from jobs.registry import JobType, job_type_register
 from jobs.services import job_cancel, job_claim, jobs_reap_stale
@@ -71,6 +73,26 @@ def test_a_permanent_error_is_logged_as_an_error_at_once(tenant, job_logs):
         str(job.pk),
         "alice",
     )
+
+
+def test_a_long_error_message_is_cut_in_the_log_and_kept_whole_in_the_job(tenant, job_logs):
+    def handler(ctx):
+        raise PermanentError("PROVIDER_ERROR", "x" * 3000)
+
+    job_type_register(JobType(name="logs_long_error_test", handler=handler))
+    job = run_due(JobFactory(tenant=tenant, type="logs_long_error_test"))
+    level, message, *_ = _lines(job_logs, job)[-1]
+    assert level == "ERROR" and "x" * 499 + "…)" in message and len(message) < 700
+    assert job.error_message == "x" * 3000
+
+
+def test_a_cancel_asked_through_the_api_is_logged_with_who_asked(api_client, tenant, job_logs):
+    job = JobFactory(tenant=tenant)
+    assert api_client.post(f"/api/v1/jobs/{job.pk}/cancel").status_code == 200
+    [(level, message, *_)] = _lines(job_logs, job)
+    assert level == "INFO"
+    key = ApiKey.objects.get(tenant=tenant)
+    assert message == f"Job {job.pk} canceled while pending: Canceled by API key {key}."
 
 
 def test_lines_a_handler_writes_name_its_job_and_workspace(tenant, job_logs):
