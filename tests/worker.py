@@ -90,6 +90,18 @@ def running_worker(
             worker_stop(process)
 
 
+def manage(*args: str, env: dict, check: bool = False) -> subprocess.CompletedProcess:
+    """`manage.py <args>` in a process of its own, with exactly `env`."""
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        check=check,
+        capture_output=True,
+        text=True,
+    )
+
+
 @contextlib.contextmanager
 def running_beat(*, extra_env: dict | None = None):
     """Start `celery -A config beat` on the database scheduler, yield the process, stop it."""

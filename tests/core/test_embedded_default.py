@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.worker import ROOT, wait_for, worker_stop
+from tests.worker import ROOT, manage, wait_for, worker_stop
 
 SERVICE_VARIABLES = ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "MEDIA_ROOT")
 
@@ -32,14 +32,7 @@ def embedded_env(tmp_path):
 
 
 def _manage(env, *args):
-    return subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
+    return manage(*args, env=env, check=True).stdout
 
 
 def _worker(env, log) -> subprocess.Popen:

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from tests.worker import ROOT
+from tests.worker import ROOT, manage
 
 PRINT_SETTINGS = (
     "import django, json; django.setup(); from django.conf import settings;"
@@ -132,13 +132,7 @@ def test_a_bucket_never_overwrites_an_object_as_the_filesystem_never_does():
 def _manage(*args, **env) -> subprocess.CompletedProcess:
     environment = {**os.environ, **env}
     environment.pop("DJANGO_SETTINGS_MODULE", None)
-    return subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env=environment,
-        capture_output=True,
-        text=True,
-    )
+    return manage(*args, env=environment)
 
 
 def test_a_malformed_setting_stops_a_command_with_one_line_naming_it(tmp_path):
