@@ -1,12 +1,14 @@
+from operator import attrgetter
+
 from django.db import connection, transaction
 from django.http import Http404
+from django.http.request import MediaType
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotAcceptable
 from rest_framework.negotiation import DefaultContentNegotiation
-from rest_framework.utils.mediatypes import media_type_matches
 
 from accounts.api.auditing import AuditedMixin
 from accounts.api.scoping import TenantScopedMixin
@@ -49,18 +51,28 @@ def _related_rows_still_there(invoice: Invoice) -> None:
             raise Conflict(RELATED_RECORD_CHANGED)
 
 
+def _accepted_quality(accept: str, media_type: str) -> float:
+    """The quality an Accept header gives `media_type` (RFC 9110, 12.5.1): that of the most
+    specific range matching it, so `application/pdf;q=0` refuses it even beside `*/*`; 0 when no
+    range matches it."""
+    offered = MediaType(media_type)
+    ranges = [MediaType(token) for token in accept.split(",") if token.strip()]
+    matching = [media_range for media_range in ranges if offered.match(media_range)]
+    most_specific = max(matching, key=attrgetter("specificity", "quality"), default=None)
+    return most_specific.quality if most_specific else 0
+
+
 class PdfDownloadNegotiation(DefaultContentNegotiation):
-    """`Accept: application/pdf` may ask for the download: the PDF is a FileResponse that no
-    renderer touches, so only the refusals (no PDF yet, not found) are rendered, in JSON."""
+    """The download answers in PDF only: a client whose Accept allows it (none, `*/*`,
+    `application/*`, `application/pdf`) gets it, and one that refuses it (`application/json`
+    alone, `application/pdf;q=0`) the 406 of any endpoint asked for what it cannot answer. The PDF
+    is a FileResponse that no renderer touches: the renderer chosen here renders only the
+    refusals (no PDF yet, not found), in JSON."""
 
     def select_renderer(self, request, renderers, format_suffix=None):
-        try:
-            return super().select_renderer(request, renderers, format_suffix)
-        except NotAcceptable:
-            accepted = self.get_accept_list(request)
-            if not any(media_type_matches(media, "application/pdf") for media in accepted):
-                raise
-            return renderers[0], renderers[0].media_type
+        if _accepted_quality(request.META.get("HTTP_ACCEPT", "*/*"), "application/pdf") == 0:
+            raise NotAcceptable(available_renderers=renderers)
+        return renderers[0], renderers[0].media_type
 
 
 class ClientViewSet(TenantScopedMixin, AuditedMixin, TenantCreateMixin, viewsets.ModelViewSet):

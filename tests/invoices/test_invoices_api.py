@@ -1,6 +1,7 @@
 import io
 
 import pytest
+from django.core.management import call_command
 from pypdf import PdfReader
 
 from invoices.models import Invoice, InvoiceLine
@@ -108,8 +109,6 @@ def test_the_pdf_is_404_until_it_is_rendered(api_client, tenant):
 
 
 def test_a_client_that_accepts_only_pdf_downloads_it_and_is_refused_in_json(api_client, tenant):
-    from django.core.management import call_command
-
     invoice = InvoiceFactory(tenant=tenant, number="2026-0007")
     line(invoice, "Design", 1, 100, 25)
     pdf_url = f"/api/v1/invoices/{invoice.pk}/pdf"
@@ -122,6 +121,43 @@ def test_a_client_that_accepts_only_pdf_downloads_it_and_is_refused_in_json(api_
     text = PdfReader(io.BytesIO(b"".join(response.streaming_content))).pages[0].extract_text()
     assert "2026-0007" in text
     assert api_client.get(pdf_url, HTTP_ACCEPT="text/html").status_code == 406
+
+
+def _without_request_id(response) -> tuple:
+    body = {name: value for name, value in response.json().items() if name != "request_id"}
+    return response.status_code, response["Content-Type"], body
+
+
+def test_the_pdf_goes_to_clients_that_accept_it_and_others_get_the_apis_406(api_client, tenant):
+    invoice = InvoiceFactory(tenant=tenant, number="2026-0008")
+    line(invoice, "Design", 1, 100, 25)
+    call_command("render_invoice_pdf", str(invoice.pk), stdout=io.StringIO())
+    pdf_url = f"/api/v1/invoices/{invoice.pk}/pdf"
+    elsewhere = api_client.get(f"/api/v1/invoices/{invoice.pk}", HTTP_ACCEPT="text/html")
+    assert elsewhere.status_code == 406
+
+    for accept in [
+        "application/json",
+        "application/pdf;q=0",
+        "application/pdf; q=0.000, */*",
+        "text/html, */*;q=0",
+        "application/problem+json",
+    ]:
+        refused = api_client.get(pdf_url, HTTP_ACCEPT=accept)
+        assert _without_request_id(refused) == _without_request_id(elsewhere), accept
+        assert "RateLimit" not in refused, accept
+
+    for accept in [
+        None,
+        "*/*",
+        "application/*",
+        "APPLICATION/PDF",
+        "text/html, application/*;q=0.1",
+    ]:
+        response = api_client.get(pdf_url, **({} if accept is None else {"HTTP_ACCEPT": accept}))
+        assert (response.status_code, response["Content-Type"]) == (200, "application/pdf"), accept
+        text = PdfReader(io.BytesIO(b"".join(response.streaming_content))).pages[0].extract_text()
+        assert "2026-0008" in text
 
 
 def test_an_invoice_pdf_costs_no_credits_whatever_job_credit_costs_says(
@@ -177,8 +213,6 @@ def test_a_client_or_project_id_with_a_fraction_is_400_and_creates_nothing(api_c
 def test_another_workspaces_invoice_client_and_pdf_are_not_found(api_client, other_tenant):
     theirs = InvoiceFactory(tenant=other_tenant)
     line(theirs, "Secret", 1, 1, 0)
-    from django.core.management import call_command
-
     call_command("render_invoice_pdf", str(theirs.pk), stdout=io.StringIO())
     for path in (
         f"/api/v1/invoices/{theirs.pk}",
@@ -225,7 +259,6 @@ def test_only_a_draft_is_deleted_with_its_pdf_and_its_waiting_render(
     api_client, tenant, django_capture_on_commit_callbacks
 ):
     from django.core.files.storage import default_storage
-    from django.core.management import call_command
 
     sent = InvoiceFactory(tenant=tenant, number="2026-0900", status=Invoice.Status.SENT)
     refused = api_client.delete(f"/api/v1/invoices/{sent.pk}")
@@ -408,8 +441,6 @@ def test_the_codes_for_no_currency_and_testing_are_refused(api_client, currency)
 def test_the_pdf_download_names_its_file_safely_whatever_the_number(
     api_client, tenant, number, disposition
 ):
-    from django.core.management import call_command
-
     invoice = InvoiceFactory(tenant=tenant, number=number)
     line(invoice, "Design", 1, 100, 25)
     call_command("render_invoice_pdf", str(invoice.pk), stdout=io.StringIO())
