@@ -11,6 +11,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import IntegrityError, models
+from django.template.defaultfilters import floatformat
 
 from accounts.models import TenantOwned, TenantScopedQuerySet
 from core.validators import validate_printable, validate_text_block, validate_text_line
@@ -323,6 +324,12 @@ class InvoiceLine(models.Model):
     @exact
     def net(self) -> Decimal:
         return money(self.quantity * self.unit_price, self.invoice.currency)
+
+    @property
+    def quantity_shown(self) -> str:
+        """The quantity as the PDF prints it: its three decimals, or none when it is whole (1.500,
+        12)."""
+        return floatformat(self.quantity, -3)
 
     @property
     def unit_price_shown(self) -> Decimal:

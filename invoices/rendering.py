@@ -10,10 +10,13 @@ from django.template.loader import render_to_string
 from weasyprint import HTML
 from weasyprint.urls import URLFetcher
 
-from invoices.models import Invoice
+from invoices.models import Invoice, InvoiceLine
 
 ASSETS_DIR = (Path(__file__).resolve().parent / "assets").resolve()
 FETCH_TIMEOUT_SECONDS = 5
+# The line table's number columns are at least this wide, in ch (a digit's width: 10ch is about
+# 21mm at the table's 9.5pt), enough for their headers and most numbers.
+NUMBER_COLUMNS_MIN_CH = {"quantity": 10, "unit_price": 14, "amount": 17}
 
 
 class BundledAssetsFetcher(URLFetcher):
@@ -46,15 +49,32 @@ class RenderedPdf:
     pages: int
 
 
+def number_column_widths(lines: list[InvoiceLine]) -> dict[str, int]:
+    """Each number column's width in ch: its least, or its longest number and a digit's width for
+    the cell's padding. A number is never broken across lines (1234567.12 over a 5 reads as
+    another quantity): its column widens, and the description takes what is left of the page."""
+    shown = {
+        "quantity": [line.quantity_shown for line in lines],
+        "unit_price": [str(line.unit_price_shown) for line in lines],
+        "amount": [str(line.net) for line in lines],
+    }
+    return {
+        column: max([least, *(len(number) + 1 for number in shown[column])])
+        for column, least in NUMBER_COLUMNS_MIN_CH.items()
+    }
+
+
 def invoice_html(invoice: Invoice) -> str:
     parties = invoice.parties_shown()
+    lines = invoice.ordered_lines
     return render_to_string(
         "invoices/invoice.html",
         {
             "invoice": invoice,
             "seller": parties["seller"],
             "client": parties["client"],
-            "lines": invoice.ordered_lines,
+            "lines": lines,
+            "widths": number_column_widths(lines),
             "vat_by_rate": invoice.vat_by_rate,
         },
     )

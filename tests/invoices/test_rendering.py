@@ -89,8 +89,23 @@ def test_the_largest_storable_amounts_stay_on_the_page(tenant):
         line(invoice, "Biggest", "999999999.999", "999999999999.99", 25, order=order)
     page, starts, _ = _page_and_runs(html_to_pdf(invoice_html(invoice)).content)
     text = "".join(page.extract_text().split())
-    assert "999999999998990000000.00" in text  # one line's amount, wrapped in its column
+    assert "999999999998990000000.00" in text  # one line's amount
     assert "Total3749999999996212500000.00EUR" in text
+    assert max(x for x, _ in starts) < float(page.mediabox.width) - RIGHT_MARGIN_POINTS
+
+
+def test_a_long_quantity_price_or_amount_is_never_broken_across_lines(tenant):
+    invoice = InvoiceFactory(tenant=tenant, currency="EUR")
+    line(invoice, "Widgets", "1234567.125", "12.50", "12.5")
+    rows = _text(html_to_pdf(invoice_html(invoice)).content)[0].splitlines()
+    assert "Widgets 1234567.125 12.50 12.50 15432089.06" in rows
+
+    # The longest of each a line can hold, in a currency of four decimals.
+    invoice = InvoiceFactory(tenant=tenant, currency="CLF")
+    line(invoice, "Most", "999999999.999", "-999999999999.99", 25)
+    page, starts, _ = _page_and_runs(html_to_pdf(invoice_html(invoice)).content)
+    rows = page.extract_text().splitlines()
+    assert "Most 999999999.999 -999999999999.9900 25 -999999999998990000000.0000" in rows
     assert max(x for x, _ in starts) < float(page.mediabox.width) - RIGHT_MARGIN_POINTS
 
 
