@@ -368,8 +368,10 @@ def image_handle(ctx) -> dict:
     kept = set(DrawnImage.objects.filter(job=ctx.job).values_list("position", flat=True))
 
     def drawing(index: int) -> None:
-        ctx.check_canceled()
+        # The step first: a check for a cancel is a write too, and one made just before would
+        # hold this step back until the next image, a whole drawing late.
         ctx.progress(10 + 80 * index // count, f"drawing image {index + 1} of {count}")
+        ctx.check_canceled()
 
     provider_get().images(
         payload["prompt"],

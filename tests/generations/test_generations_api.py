@@ -1,4 +1,5 @@
 import pytest
+import time_machine
 from django.db import connection
 from django.utils import timezone
 
@@ -339,3 +340,29 @@ def test_a_requeued_story_is_generating_again_without_its_old_error(api_client, 
 
     job_execute(job_id=job_id)
     assert api_client.get(f"/api/v1/stories/{story.pk}").json()["status"] == "ready"
+
+
+def test_a_poll_while_an_image_is_drawn_says_which_image_it_is(api_client, monkeypatch):
+    draw = OfflineProvider.image
+    polled = []
+
+    with time_machine.travel(timezone.now(), tick=False) as clock:
+
+        def slow(self, prompt, width, height):
+            polled.append(api_client.get(f"/api/v1/generations/{job_id}").json())
+            clock.shift(2)  # each image takes the provider a while
+            return draw(self, prompt, width, height)
+
+        monkeypatch.setattr(OfflineProvider, "image", slow)
+        job_id = api_client.post(
+            "/api/v1/generations",
+            {"kind": "image", "prompt": "a fox", "width": 64, "height": 64, "count": 3},
+            format="json",
+        ).json()["id"]
+        job_execute(job_id=job_id)
+
+    assert [(job["status"], job["progress"], job["message"]) for job in polled] == [
+        ("processing", 10, "drawing image 1 of 3"),
+        ("processing", 36, "drawing image 2 of 3"),
+        ("processing", 63, "drawing image 3 of 3"),
+    ]
