@@ -142,6 +142,14 @@ class ImageEditPayload(KnownFieldsOnly, serializers.Serializer):
         return attrs
 
 
+class ArtifactGone(PermanentError):
+    """What a generation works on (its story, a card, a source image) was deleted meanwhile, in
+    the admin: no attempt would find it again."""
+
+    def __init__(self, what: str):
+        super().__init__("NOT_FOUND", f"The {what} no longer exists.")
+
+
 def deck_handle(ctx) -> dict:
     payload = ctx.payload
     ctx.progress(10, "writing the slides")
@@ -190,7 +198,7 @@ def distractor_handle(ctx) -> dict:
         pk=ctx.payload["flashcard_id"], tenant_id=ctx.job.tenant_id
     ).first()
     if card is None:
-        raise PermanentError("NOT_FOUND", "The flashcard no longer exists.")
+        raise ArtifactGone("flashcard")
     ctx.progress(10, "writing the wrong answers")
     wanted = ctx.payload["count"]
     output = provider_get().generate(
@@ -209,7 +217,9 @@ def distractor_handle(ctx) -> dict:
         raise OutputInvalid("no distractor other than the card's answer")
     with transaction.atomic():
         # Locked: two jobs for the same card replace its distractors one after the other.
-        card = Flashcard.objects.select_for_update().get(pk=card.pk)
+        card = Flashcard.objects.select_for_update().filter(pk=card.pk).first()
+        if card is None:
+            raise ArtifactGone("flashcard")
         card.distractors.all().delete()
         Distractor.objects.bulk_create(
             Distractor(
@@ -267,18 +277,29 @@ def story_create_at_submit(job) -> None:
 
 
 def story_handle(ctx) -> dict:
-    story = Story.objects.get(job=ctx.job)
+    story = Story.objects.filter(job=ctx.job).first()
+    if story is None:
+        raise ArtifactGone("story")
     started = time.monotonic()
     ctx.progress(10, "writing the story")
     output = provider_get().generate("story", dict(ctx.payload))
+    words = len(output["text"].split())
+    generation_time = round(time.monotonic() - started, 3)
     with transaction.atomic():
-        story.title, story.text = output["title"], output["text"]
-        story.words = len(output["text"].split())
-        story.generation_time = round(time.monotonic() - started, 3)
-        story.status, story.error = Story.Status.READY, ""
-        story.save()
+        # An update, not a save: a story deleted while it was written (in the admin) stays
+        # deleted, where a save would insert it again.
+        written = Story.objects.filter(pk=story.pk).update(
+            title=output["title"],
+            text=output["text"],
+            words=words,
+            generation_time=generation_time,
+            status=Story.Status.READY,
+            error="",
+        )
+        if not written:
+            raise ArtifactGone("story")
         return ctx.complete(
-            {"storyId": story.pk, "words": story.words, "generationTime": story.generation_time}
+            {"storyId": story.pk, "words": words, "generationTime": generation_time}
         )
 
 
@@ -450,7 +471,7 @@ def image_edit_handle(ctx) -> dict:
             pk=payload["source_image_id"], tenant_id=ctx.job.tenant_id
         ).first()
         if source is None:
-            raise PermanentError("NOT_FOUND", "The source image no longer exists.")
+            raise ArtifactGone("source image")
         with source.file.open("rb") as handle:
             original = handle.read()
     else:

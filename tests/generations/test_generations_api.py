@@ -366,3 +366,67 @@ def test_a_poll_while_an_image_is_drawn_says_which_image_it_is(api_client, monke
         ("processing", 36, "drawing image 2 of 3"),
         ("processing", 63, "drawing image 3 of 3"),
     ]
+
+
+def _story_submitted(api_client) -> str:
+    return api_client.post(
+        "/api/v1/generations", {"kind": "story", "prompt": "a storm"}, format="json"
+    ).json()["id"]
+
+
+def _failed_at_once_and_refunded(api_client, tenant, job_id: str, what: str) -> None:
+    job = api_client.get(f"/api/v1/generations/{job_id}").json()
+    assert (job["status"], job["attempts"], job["error"]) == (
+        "failed",
+        1,
+        {"code": "NOT_FOUND", "message": f"The {what} no longer exists."},
+    )
+    assert job["credits_refunded"] == job["credits_charged"] == 5
+    tenant.refresh_from_db()
+    assert tenant.credit_balance == 100
+
+
+def test_a_story_deleted_before_its_generation_runs_fails_it_at_once(api_client, tenant, costly):
+    job_id = _story_submitted(api_client)
+    Story.objects.filter(job_id=job_id).delete()  # by staff, in the admin
+
+    job_execute(job_id=job_id)
+
+    _failed_at_once_and_refunded(api_client, tenant, job_id, "story")
+
+
+def test_a_story_deleted_while_it_is_written_stays_deleted(api_client, tenant, costly, monkeypatch):
+    write = OfflineProvider._generate
+
+    def deleted_meanwhile(self, task, inputs):
+        Story.objects.filter(job_id=job_id).delete()  # by staff, in the admin
+        return write(self, task, inputs)
+
+    monkeypatch.setattr(OfflineProvider, "_generate", deleted_meanwhile)
+    job_id = _story_submitted(api_client)
+    job_execute(job_id=job_id)
+
+    assert not Story.objects.exists()
+    assert api_client.get(f"/api/v1/stories?job={job_id}").json()["results"] == []
+    _failed_at_once_and_refunded(api_client, tenant, job_id, "story")
+
+
+def test_a_card_deleted_while_its_wrong_answers_are_written_fails_them_at_once(
+    api_client, tenant, settings, monkeypatch
+):
+    settings.JOB_CREDIT_COSTS = {"distractor_generation": 5}
+    card = Flashcard.objects.create(
+        tenant=tenant, question="_____ build proteins.", answer="Ribosomes"
+    )
+
+    def deleted_meanwhile(self, task, inputs):
+        card.delete()  # by staff, in the admin
+        return {"distractors": ["Nuclei", "Chloroplasts"]}
+
+    monkeypatch.setattr(OfflineProvider, "_generate", deleted_meanwhile)
+    job_id = api_client.post(
+        "/api/v1/generations", {"kind": "distractors", "flashcard_id": card.pk}, format="json"
+    ).json()["id"]
+    job_execute(job_id=job_id)
+
+    _failed_at_once_and_refunded(api_client, tenant, job_id, "flashcard")
