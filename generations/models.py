@@ -133,6 +133,9 @@ class Story(Artifact):
     words = models.PositiveIntegerField(default=0)
     generation_time = models.FloatField(null=True, blank=True)
     error = models.TextField(blank=True)
+    # Its generation's job id, kept when the job is purged (`job` then becomes null): the story
+    # is still found by the id its submit answered.
+    generation_id = models.UUIDField(null=True, blank=True, db_index=True, editable=False)
 
     class Meta(Artifact.Meta):
         verbose_name_plural = "stories"

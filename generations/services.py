@@ -273,7 +273,7 @@ def _nodes_write(tree: SkillTree, children: list, *, parent, depth: int) -> tupl
 
 
 def story_create_at_submit(job) -> None:
-    Story.objects.create(tenant_id=job.tenant_id, job=job, prompt=job.payload)
+    Story.objects.create(tenant_id=job.tenant_id, job=job, generation_id=job.pk, prompt=job.payload)
 
 
 def story_handle(ctx) -> dict:

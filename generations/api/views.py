@@ -88,14 +88,15 @@ def _of_generation(rows, request, field: str):
 @extend_schema(parameters=[OpenApiParameter("job", str, description="The generation job's id.")])
 class StoryListApi(TenantScopedMixin, generics.ListAPIView):
     """The workspace's stories, newest first; `?job=` finds a generation's story whatever its
-    job's end (a failed or canceled generation leaves a failed story)."""
+    job's end (a failed or canceled generation leaves a failed story), even once the job is
+    purged."""
 
     queryset = Story.objects.all()
     serializer_class = StorySerializer
     query_filters = ("job",)
 
     def get_queryset(self):
-        return _of_generation(super().get_queryset(), self.request, "job_id")
+        return _of_generation(super().get_queryset(), self.request, "generation_id")
 
 
 class SkillTreeDetailApi(TenantScopedMixin, generics.RetrieveAPIView):

@@ -10,7 +10,7 @@ from generations.schemas import SKILL_TREE_MAX_DEPTH
 from generations.signing import view_token, view_url
 from jobs.errors import PermanentError
 from jobs.models import Job
-from jobs.services import job_execute, job_requeue, job_submit
+from jobs.services import job_execute, job_requeue, job_submit, jobs_purge
 
 
 @pytest.fixture
@@ -430,3 +430,16 @@ def test_a_card_deleted_while_its_wrong_answers_are_written_fails_them_at_once(
     job_execute(job_id=job_id)
 
     _failed_at_once_and_refunded(api_client, tenant, job_id, "flashcard")
+
+
+def test_a_story_is_found_by_its_generation_after_the_job_is_purged(api_client, settings):
+    job_id = _story_submitted(api_client)
+    job_execute(job_id=job_id)
+    finished = timezone.now() - timezone.timedelta(
+        hours=settings.JOBS_RETENTION_COMPLETED_HOURS + 1
+    )
+    Job.objects.filter(pk=job_id).update(finished_at=finished)
+    assert jobs_purge()["deleted"] == 1
+
+    (found,) = api_client.get(f"/api/v1/stories?job={job_id}").json()["results"]
+    assert (found["status"], found["prompt"]["prompt"], found["job"]) == ("ready", "a storm", None)
