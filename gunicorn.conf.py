@@ -9,7 +9,9 @@ from core.redaction import redact
 class RedactingLogger(Logger):
     def atoms(self, resp, req, environ, request_time):
         atoms = super().atoms(resp, req, environ, request_time)
-        for name in ("r", "U", "f"):  # the request line, the path, the referrer
+        # The request line, the path, the referrer, and the user of HTTP Basic auth: a client
+        # used to Stripe's `curl -u $KEY:` sends its API key there.
+        for name in ("r", "U", "f", "u"):
             # None for a request gunicorn could not parse: it answers 400 and logs it all the same.
             if isinstance(atoms[name], str):
                 atoms[name] = redact(atoms[name])

@@ -1,16 +1,21 @@
 """A share link or a signed view link grants access by itself: no log line may carry one."""
 
+import base64
 import copy
 import io
 import json
 import logging
 import logging.config
+import runpy
 import socket
+from datetime import timedelta
+from types import SimpleNamespace
 from urllib.parse import quote
 
 import httpx
 import pytest
 from django.conf import settings
+from gunicorn.config import Config as GunicornConfig
 
 from accounts.services import api_key_create
 from core.logging import RedactSecretsFilter
@@ -18,6 +23,7 @@ from generations.models import Deck
 from generations.signing import view_url
 from sharelinks.services import share_link_create
 from tests.webserver import running_web
+from tests.worker import ROOT
 
 
 @pytest.mark.django_db(transaction=True)
@@ -62,6 +68,32 @@ def test_a_key_or_link_pasted_into_the_admins_search_is_left_out_of_the_access_l
     assert token not in logged and key[12:] not in logged
     assert logged.count("GET /admin/sharelinks/publiclink/?[redacted] HTTP/1.1") == 2
     assert f"GET /api/v1/me?api_key={key[:12]}[redacted] HTTP/1.1" in logged
+
+
+def test_a_key_sent_as_the_basic_auth_user_is_left_out_of_the_access_log(tmp_path):
+    # Stripe's clients send their key as the user of HTTP Basic auth (`curl -u $KEY:`), and the
+    # access log's format names that user. gunicorn's own logger, configured by gunicorn.conf.py,
+    # writes the line of such a request (refused: the API takes a Bearer or X-Api-Key).
+    conf = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
+    cfg = GunicornConfig()
+    cfg.set("accesslog", str(tmp_path / "access.log"))
+    cfg.set("access_log_format", conf["access_log_format"])
+    key = "ofl_Leaked12abcdefghijklmnopqrstuvwxyz0123456"
+    basic = "Basic " + base64.b64encode(f"{key}:".encode()).decode()
+    environ = {
+        "REQUEST_METHOD": "GET",
+        "RAW_URI": "/api/v1/me",
+        "PATH_INFO": "/api/v1/me",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": "127.0.0.1",
+        "HTTP_AUTHORIZATION": basic,
+    }
+    response = SimpleNamespace(status="401 Unauthorized", sent=204, headers=[])
+    request = SimpleNamespace(headers=[("AUTHORIZATION", basic)])
+    conf["logger_class"](cfg).access(response, request, environ, timedelta(milliseconds=3))
+    logged = (tmp_path / "access.log").read_text()
+    assert "127.0.0.1 - ofl_Leaked12[redacted] [" in logged
+    assert key[12:] not in logged
 
 
 @pytest.mark.parametrize(
