@@ -1,12 +1,14 @@
 """The site's Content-Security-Policy: on the admin, the API docs and the schema; never on top of the
 public pages' own policies; sent as report-only when CSP_REPORT_ONLY says so."""
 
+import re
+
 import httpx
 import pytest
 from django.conf import settings
 from django.template.loader import render_to_string
 
-from generations.models import Deck
+from generations.models import Deck, Flashcard
 from generations.signing import view_url
 from sharelinks.services import share_link_create
 from tests.webserver import running_web
@@ -14,8 +16,8 @@ from tests.webserver import running_web
 # A shared artifact is shown with the artifact page's policy; a link that does not open with this one.
 CLOSED_LINK_POLICY = "default-src 'none'; style-src 'self'; img-src 'self'; frame-ancestors 'none'"
 ARTIFACT_PAGE_POLICY = (
-    "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; "
-    "script-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    "default-src 'none'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 )
 
 
@@ -128,6 +130,27 @@ def test_the_public_pages_keep_exactly_their_own_policy(client, tenant):
     assert generated.status_code == 200 and "Board meeting" in generated.content.decode()
     assert generated["Content-Security-Policy"] == ARTIFACT_PAGE_POLICY
     assert "Content-Security-Policy-Report-Only" not in generated
+
+
+def test_an_artifact_page_runs_no_inline_script_and_applies_no_inline_style(client, tenant):
+    # They show a workspace's text on the admin's origin: markup that slipped into one could run
+    # as any staff user who opens the link, were inline scripts allowed.
+    deck = _deck(tenant)
+    Flashcard.objects.create(tenant=tenant, question="Capital of France?", answer="Paris")
+    card = Flashcard.objects.get(tenant=tenant)
+    _, token = share_link_create(tenant=tenant, resource_type="deck", resource_id=deck.pk)
+    pages = [
+        client.get(f"/s/{token}"),
+        client.get(view_url("distractors", card.pk).removeprefix(settings.PUBLIC_BASE_URL)),
+    ]
+    for page in pages:
+        assert page.status_code == 200
+        policy = _directives(page["Content-Security-Policy"])
+        assert policy["script-src"] == ["'self'"] and policy["style-src"] == ["'self'"]
+        html = page.content.decode()
+        assert "<style" not in html and " style=" not in html
+        scripts = re.findall(r"<script([^>]*)>(.*?)</script>", html, re.S)
+        assert scripts and all('src="/static/' in attrs and not body for attrs, body in scripts)
 
 
 @pytest.mark.django_db(transaction=True)
