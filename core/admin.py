@@ -1,4 +1,6 @@
 from django.contrib import admin
+from django_celery_beat.admin import PeriodicTaskAdmin
+from django_celery_beat.models import PeriodicTask
 
 from accounts.admin import ReadOnlyAdmin
 from core.models import IdempotencyRecord, MetricValue, NamedLock, RateLimitBucket
@@ -29,3 +31,35 @@ class MetricValueAdmin(ReadOnlyAdmin):
     list_display = ["name", "field", "value"]
     list_filter = ["name"]
     search_fields = ["name", "field"]
+
+
+admin.site.unregister(PeriodicTask)
+
+
+@admin.register(PeriodicTask)
+class ScheduleAdmin(PeriodicTaskAdmin):
+    """django-celery-beat's, but its actions need the change permission, as every action that
+    changes something here does: they declare none, so staff who may only view the schedules could
+    pause every one of them (the health check that would tell of it included) or run them."""
+
+    @admin.action(
+        description=PeriodicTaskAdmin.enable_tasks.short_description, permissions=["change"]
+    )
+    def enable_tasks(self, request, queryset):
+        return super().enable_tasks(request, queryset)
+
+    @admin.action(
+        description=PeriodicTaskAdmin.disable_tasks.short_description, permissions=["change"]
+    )
+    def disable_tasks(self, request, queryset):
+        return super().disable_tasks(request, queryset)
+
+    @admin.action(
+        description=PeriodicTaskAdmin.toggle_tasks.short_description, permissions=["change"]
+    )
+    def toggle_tasks(self, request, queryset):
+        return super().toggle_tasks(request, queryset)
+
+    @admin.action(description=PeriodicTaskAdmin.run_tasks.short_description, permissions=["change"])
+    def run_tasks(self, request, queryset):
+        return super().run_tasks(request, queryset)

@@ -132,6 +132,31 @@ def test_staff_who_may_only_view_run_no_action_that_changes_anything(client, ten
     assert PublicLink.objects.get(pk=link.pk).is_active
 
 
+def test_staff_who_may_only_view_the_schedules_can_neither_pause_nor_run_them(client, db):
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Permission
+    from django_celery_beat.models import PeriodicTask
+
+    changelist = "/admin/django_celery_beat/periodictask/"
+    schedules = list(PeriodicTask.objects.filter(enabled=True))
+    assert schedules
+    viewer = _staff_who_may_only_view(client, "periodictask")
+    page = viewer.get(changelist).content.decode()
+    for action in ("enable_tasks", "disable_tasks", "toggle_tasks", "run_tasks"):
+        assert f'value="{action}"' not in page, action
+        said = _act(viewer, changelist, action, schedules)
+        assert set(said) <= {"No action selected."}, (action, said)
+    assert PeriodicTask.objects.filter(enabled=True).count() == len(schedules)
+
+    # Staff who may change them still pause them there.
+    get_user_model().objects.get(username="viewer@example.com").user_permissions.add(
+        Permission.objects.get(codename="change_periodictask")
+    )
+    said = _act(viewer, changelist, "disable_tasks", schedules)
+    assert said == [f"{len(schedules)} tasks were successfully disabled"]
+    assert not PeriodicTask.objects.filter(enabled=True).exists()
+
+
 def test_a_jobs_page_shows_its_latest_events_to_whoever_may_see_the_job(client, tenant):
     job = JobFactory(tenant=tenant)
     JobEvent.objects.create(job=job, attempt=1, kind=JobEvent.Kind.STARTED, message="On w1.")
