@@ -31,7 +31,7 @@ from generations.models import (
 from generations.providers import provider_get
 from generations.schemas import OutputInvalid
 from generations.signing import file_url, view_url
-from generations.urlsafety import UnsafeUrl, image_fetch, public_addresses
+from generations.urlsafety import LookupLate, UnsafeUrl, image_fetch, public_addresses_by
 from jobs.errors import JobLost, PermanentError
 from jobs.registry import JobType
 from jobs.rows import job_attempt_row
@@ -117,6 +117,10 @@ class ImagePayload(KnownFieldsOnly, serializers.Serializer):
     count = serializers.IntegerField(min_value=1, max_value=4, default=1)
 
 
+# How long a submit waits for a source URL's host to resolve before leaving the check to the worker.
+SOURCE_LOOKUP_AT_SUBMIT_SECONDS = 2
+
+
 class ImageEditPayload(KnownFieldsOnly, serializers.Serializer):
     prompt = VisibleText(max_length=1000)
     source_image_id = serializers.IntegerField(min_value=1, required=False)
@@ -129,7 +133,11 @@ class ImageEditPayload(KnownFieldsOnly, serializers.Serializer):
 
     def validate_source_url(self, url):
         try:
-            public_addresses(url)
+            public_addresses_by(url, time.monotonic() + SOURCE_LOOKUP_AT_SUBMIT_SECONDS)
+        except LookupLate:
+            # A name server slow to answer must not hold a web process: the worker looks the
+            # name up again before it fetches, and refuses an internal address as this would.
+            pass
         except UnsafeUrl as exc:
             raise serializers.ValidationError(str(exc)) from exc
         return url

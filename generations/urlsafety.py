@@ -29,6 +29,10 @@ class Unresolved(UnsafeUrl):
     """The host's name did not resolve: refused at submit, but perhaps only for a moment."""
 
 
+class LookupLate(Exception):
+    """The host's name had not resolved by the deadline (a name server slow to answer)."""
+
+
 def public_addresses(url: str) -> list[str]:
     """The addresses an https URL resolves to, in the resolver's order, all of them public;
     UnsafeUrl otherwise."""
@@ -228,7 +232,9 @@ def _pinned_send(client: httpx.Client, url: str, deadline: float) -> httpx.Respo
     host still names the site: it is the Host header, the TLS SNI and the name the certificate is
     verified against. When one address cannot be connected to, the next checked one is tried."""
     try:
-        addresses = _public_addresses_by(url, deadline)
+        addresses = public_addresses_by(url, deadline)
+    except LookupLate as exc:
+        raise httpx.ConnectTimeout(str(exc)) from None
     except Unresolved as exc:
         logger.warning("The source image host could not be resolved: %s", exc)
         raise RetryableError(
@@ -245,15 +251,15 @@ def _pinned_send(client: httpx.Client, url: str, deadline: float) -> httpx.Respo
     return client.send(_pinned_request(client, target, addresses[-1]), stream=True)
 
 
-def _public_addresses_by(url: str, deadline: float) -> list[str]:
-    """public_addresses, given up on at the deadline. The look-up is left to finish in a thread of
-    its own: unlike a connection's reads, it holds nothing of ours."""
+def public_addresses_by(url: str, deadline: float) -> list[str]:
+    """public_addresses, given up on at the deadline (LookupLate). The look-up is left to finish
+    in a thread of its own: unlike a connection's reads, it holds nothing of ours."""
     lookup = ThreadPoolExecutor(max_workers=1, thread_name_prefix="image-source-lookup")
     try:
         future = lookup.submit(public_addresses, url)
         return future.result(timeout=max(deadline - time.monotonic(), 0))
     except LookupTimeout:
-        raise httpx.ConnectTimeout("The source's name did not resolve in time.") from None
+        raise LookupLate("The source's name did not resolve in time.") from None
     finally:
         lookup.shutdown(wait=False)
 

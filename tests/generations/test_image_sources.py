@@ -257,6 +257,47 @@ def test_a_name_slow_to_resolve_times_out_within_the_http_timeout(
     assert time.monotonic() - started < 2.5
 
 
+def _slow_first_lookup(network, monkeypatch, seconds: float) -> None:
+    """The first look-up of a name takes its answer and waits `seconds` before it gives it, as a
+    name server slow to answer does; later ones answer at once, with the next answers."""
+    slowed = []
+
+    def resolver(host, *args, **kwargs):
+        answer = network.getaddrinfo(host, *args, **kwargs)
+        if host in network.names and not slowed:
+            slowed.append(host)
+            time.sleep(seconds)
+        return answer
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolver)
+
+
+@pytest.mark.parametrize(
+    ("worker_answer", "status", "error_code"),
+    [(PUBLIC, "completed", None), ("127.0.0.1", "failed", "INVALID_SOURCE")],
+)
+def test_a_name_slow_to_resolve_at_submit_is_accepted_and_checked_by_the_worker(
+    api_client, site, internal, network, monkeypatch, worker_answer, status, error_code
+):
+    network.names["img.example"] = [PUBLIC, worker_answer]
+    _slow_first_lookup(network, monkeypatch, seconds=4)
+    started = time.monotonic()
+    response = api_client.post(
+        "/api/v1/generations",
+        {"kind": "image_edit", "prompt": "a hat", "source_url": "https://img.example/fox.png"},
+        format="json",
+    )
+    assert response.status_code == 202, response.json()
+    assert time.monotonic() - started < 3.5
+    job_execute(job_id=response.json()["id"], type_name="image_edit")
+    generation = api_client.get(f"/api/v1/generations/{response.json()['id']}").json()
+    assert (generation["status"], generation["error"] and generation["error"]["code"]) == (
+        status,
+        error_code,
+    )
+    assert internal.connections == 0
+
+
 def test_a_host_that_does_not_resolve_for_a_moment_is_retried(site, network, monkeypatch):
     def resolver_down(host, port, *args, **kwargs):
         raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
