@@ -483,6 +483,8 @@ def image_edit_handle(ctx) -> dict:
         with source.file.open("rb") as handle:
             original = handle.read()
     else:
+        # A fetch may take up to GENERATION_HTTP_TIMEOUT: a poll meanwhile says what it waits for.
+        ctx.progress(5, "fetching the source image")
         original = image_fetch(payload["source_url"])
     try:
         original, _, _ = _png_checked(original)

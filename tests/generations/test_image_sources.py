@@ -10,6 +10,7 @@ import time
 import pytest
 from PIL import Image
 
+from generations import services as generation_services
 from generations import urlsafety
 from generations.urlsafety import MAX_REDIRECTS, image_fetch
 from jobs.errors import JobError, PermanentError, RetryableError
@@ -82,6 +83,27 @@ def _image_edit(api_client, source_url: str) -> dict:
     assert response.status_code == 202, response.json()
     job_execute(job_id=response.json()["id"], type_name="image_edit")
     return api_client.get(f"/api/v1/generations/{response.json()['id']}").json()
+
+
+def test_a_poll_while_the_source_is_fetched_says_so(api_client, site, network, monkeypatch):
+    network.names["img.example"] = [PUBLIC]
+    polled = []
+
+    def fetch_polled(url):
+        polled.append(api_client.get(f"/api/v1/generations/{job_id}").json())
+        return image_fetch(url)
+
+    monkeypatch.setattr(generation_services, "image_fetch", fetch_polled)
+    response = api_client.post(
+        "/api/v1/generations",
+        {"kind": "image_edit", "prompt": "a hat", "source_url": "https://img.example/fox.png"},
+        format="json",
+    )
+    job_id = response.json()["id"]
+    job_execute(job_id=job_id, type_name="image_edit")
+    assert [(poll["progress"], poll["message"]) for poll in polled] == [
+        (5, "fetching the source image")
+    ]
 
 
 def test_a_cmyk_jpeg_from_a_print_workflow_is_edited(api_client, site, network):
