@@ -18,6 +18,7 @@ from generations.models import (
 )
 from generations.schemas import BULLET_MAX
 from generations.signing import file_path
+from sharelinks.admin import SharedResourceAdmin
 
 
 class FixedOnceMadeAdmin(admin.ModelAdmin):
@@ -31,7 +32,7 @@ class FixedOnceMadeAdmin(admin.ModelAdmin):
         return [*super().get_readonly_fields(request, obj), *fixed]
 
 
-class ArtifactAdmin(FixedOnceMadeAdmin, WorkspaceOwnedAdmin):
+class ArtifactAdmin(SharedResourceAdmin, FixedOnceMadeAdmin, WorkspaceOwnedAdmin):
     list_filter = [WorkspaceFilter]
     list_select_related = ["tenant"]
     raw_id_fields = ["tenant"]

@@ -24,6 +24,7 @@ from invoices.services import (
     invoice_pdf_request,
     invoice_pdf_response,
 )
+from sharelinks.admin import SharedResourceAdmin
 
 
 def _is_draft(invoice: Invoice | None) -> bool:
@@ -57,7 +58,7 @@ class ClientAdmin(AuditedAdmin):
 
 
 @admin.register(Invoice)
-class InvoiceAdmin(AuditedAdmin):
+class InvoiceAdmin(SharedResourceAdmin, AuditedAdmin):
     list_display = [
         "number",
         "tenant",

@@ -10,7 +10,21 @@ from accounts.admin import (
 )
 from sharelinks.models import PublicLink, PublicLinkEvent, share_token_hash, share_token_named
 from sharelinks.resources import SHAREABLES
-from sharelinks.services import BROWSER_FAMILIES, share_link_revoke
+from sharelinks.services import BROWSER_FAMILIES, share_link_revoke, share_links_ending
+
+
+class SharedResourceAdmin(admin.ModelAdmin):
+    """The deletion page of something that can be shared says how many of its links stop opening
+    (they are kept, deactivated, in Share links)."""
+
+    def get_deleted_objects(self, objs, request):
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        ending = share_links_ending(objs).count()
+        if ending:
+            name = f"share link{pluralize(ending)} that stop{pluralize(ending, 's,')} opening"
+            counts[f"{name} (kept, deactivated)"] = ending
+            deleted.append(f"{ending} {name}: kept in Share links, deactivated")
+        return deleted, counts, perms_needed, protected
 
 
 class OpensNowFilter(admin.SimpleListFilter):

@@ -1,10 +1,11 @@
 """What can be shared, how to find it in a workspace, and how its public page looks."""
 
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from django.db.models import Model
+from django.db.models import Count, Model
 from django.http import Http404
 
 from core.errors import Conflict
@@ -24,6 +25,9 @@ class Shareable:
     # that went with it, or None if the resource is still there (a set outlives all but its last).
     model: type[Model]
     gone: Callable = lambda row: str(row.pk)
+    # ending(rows), before rows of the model are deleted: the (workspace id, resource id) of each
+    # resource that would go with them.
+    ending: Callable = lambda rows: {(row.tenant_id, str(row.pk)) for row in rows}
 
 
 def _owned(model, render, *, ready=None, not_ready="") -> Shareable:
@@ -73,6 +77,20 @@ def _flashcard_set_gone(card: Flashcard) -> str | None:
     return None if rest.exists() else str(card.generation_id)
 
 
+def _flashcard_sets_ending(cards) -> set[tuple[int, str]]:
+    going = Counter((card.tenant_id, card.generation_id) for card in cards if card.generation_id)
+    sets = (
+        Flashcard.objects.filter(generation_id__in={generation for _, generation in going})
+        .values_list("tenant_id", "generation_id")
+        .annotate(cards=Count("pk"))
+    )
+    return {
+        (tenant_id, str(generation_id))
+        for tenant_id, generation_id, cards in sets
+        if going[tenant_id, generation_id] == cards
+    }
+
+
 def _flashcard_set(request, link):
     return artifact_page(request, "flashcards", link.resource_id, tenant_id=link.tenant_id)
 
@@ -95,7 +113,11 @@ SHAREABLES = {
     "skill_tree": _owned(SkillTree, _page("skill_tree")),
     "image": _owned(GeneratedImage, _page("image")),
     "flashcard_set": Shareable(
-        _flashcard_set_find, _flashcard_set, Flashcard, gone=_flashcard_set_gone
+        _flashcard_set_find,
+        _flashcard_set,
+        Flashcard,
+        gone=_flashcard_set_gone,
+        ending=_flashcard_sets_ending,
     ),
     "invoice_pdf": _owned(
         Invoice,

@@ -4,11 +4,12 @@ import json
 import logging
 import re
 import secrets
+from collections import defaultdict
 from datetime import timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F, Subquery
+from django.db.models import F, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from accounts.models import AuditEvent, Notification
@@ -119,6 +120,23 @@ def share_links_resource_deleted(
     return sum(
         _deactivate_audited(link, PublicLink.Reason.RESOURCE_DELETED, actor=actor) for link in links
     )
+
+
+def share_links_ending(rows) -> QuerySet:
+    """The links that open now and would stop if `rows` (of one model) were deleted: those to the
+    resources that go with them."""
+    rows = list(rows)
+    ending = Q(pk__in=[])
+    for resource_type, shareable in SHAREABLES.items():
+        if rows and shareable.model is type(rows[0]):
+            by_workspace = defaultdict(list)
+            for tenant_id, resource_id in shareable.ending(rows):
+                by_workspace[tenant_id].append(resource_id)
+            for tenant_id, resource_ids in by_workspace.items():
+                ending |= Q(
+                    tenant_id=tenant_id, resource_type=resource_type, resource_id__in=resource_ids
+                )
+    return PublicLink.objects.usable().filter(ending)
 
 
 def _deactivate_audited(link: PublicLink, reason: str, *, actor=None) -> bool:

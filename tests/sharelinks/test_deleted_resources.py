@@ -1,6 +1,7 @@
 """A shared resource deleted takes its links out of use, whichever way it goes."""
 
 import importlib
+import re
 import uuid
 from io import StringIO
 
@@ -14,7 +15,7 @@ from accounts.models import AuditEvent, Tenant
 from generations.models import Deck, Flashcard
 from jobs.models import Job
 from sharelinks.models import PublicLink
-from sharelinks.services import share_link_create
+from sharelinks.services import share_link_create, share_link_revoke
 from tests.invoices.factories import InvoiceFactory, line
 
 
@@ -41,6 +42,44 @@ def test_a_deck_deleted_in_the_admin_ends_its_links_and_no_other(
     # Ended by whoever deleted the deck.
     assert (event.actor_type, event.actor_label) == ("user", admin_user.get_username())
     assert client.get(f"/s/{token}").status_code == 404
+
+
+def test_a_deletion_page_says_how_many_links_stop_opening(admin_client, tenant):
+    decks = [Deck.objects.create(tenant=tenant, title=title) for title in ("One", "Two", "Kept")]
+    for deck in decks:
+        share_link_create(tenant=tenant, resource_type="deck", resource_id=deck.pk)
+    revoked, _ = share_link_create(tenant=tenant, resource_type="deck", resource_id=decks[0].pk)
+    share_link_revoke(link=revoked)
+
+    def summary(path, data=None):
+        page = admin_client.post(path, data) if data else admin_client.get(path)
+        assert page.status_code == 200
+        return [" ".join(item.split()) for item in re.findall(r"<li>(.*?)</li>", page.text, re.S)]
+
+    one = summary(f"/admin/generations/deck/{decks[2].pk}/delete/")
+    assert "Share link that stops opening (kept, deactivated): 1" in one
+    two = summary(
+        "/admin/generations/deck/",
+        {"action": "delete_selected", "_selected_action": [decks[0].pk, decks[1].pk]},
+    )
+    assert "Share links that stop opening (kept, deactivated): 2" in two
+    job = Job.objects.create(tenant=tenant, type="flashcard_generation", status="completed")
+    cards = [
+        Flashcard.objects.create(
+            tenant=tenant, job=job, generation_id=job.pk, question=q, answer="a"
+        )
+        for q in ("One?", "Two?")
+    ]
+    share_link_create(tenant=tenant, resource_type="flashcard_set", resource_id=job.pk)
+    # A set is shared until its last card goes.
+    assert not any(
+        "stop" in item for item in summary(f"/admin/generations/flashcard/{cards[0].pk}/delete/")
+    )
+    both = summary(
+        "/admin/generations/flashcard/",
+        {"action": "delete_selected", "_selected_action": [card.pk for card in cards]},
+    )
+    assert "Share link that stops opening (kept, deactivated): 1" in both
 
 
 def test_a_draft_invoice_deleted_through_the_api_ends_its_pdfs_links(api_client, tenant):
