@@ -360,6 +360,13 @@ def _images_save(ctx, kind: str, prompt: str, images: list[bytes], source=None) 
             )
             stored.append((name, width, height))
         with transaction.atomic():
+            if source is not None:
+                # Locked until this commits: an edit may not name a source deleted meanwhile (in
+                # the admin), which the database would refuse only at the commit, as an
+                # unexpected error.
+                still = GeneratedImage.objects.select_for_update().filter(pk=source.pk)
+                if not still.exists():
+                    raise ArtifactGone("source image")
             rows = [
                 GeneratedImage.objects.create(
                     tenant_id=ctx.job.tenant_id,

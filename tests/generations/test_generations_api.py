@@ -1,5 +1,7 @@
 import pytest
 import time_machine
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
 from django.db import connection
 from django.utils import timezone
 
@@ -443,3 +445,33 @@ def test_a_story_is_found_by_its_generation_after_the_job_is_purged(api_client, 
 
     (found,) = api_client.get(f"/api/v1/stories?job={job_id}").json()["results"]
     assert (found["status"], found["prompt"]["prompt"], found["job"]) == ("ready", "a storm", None)
+
+
+# Committed: the edit's row names its source, which the database checks as the edit commits.
+@pytest.mark.django_db(transaction=True)
+def test_a_source_image_deleted_while_it_is_edited_fails_the_edit_at_once(
+    api_client, tenant, costly, monkeypatch
+):
+    folder = f"generations/{tenant.pk}"
+    drawn = ContentFile(OfflineProvider().image("a fox", 64, 64))
+    name = default_storage.save(f"{folder}/source.png", drawn)
+    source = GeneratedImage.objects.create(
+        tenant=tenant, prompt="a fox", file=name, width=64, height=64
+    )
+    edit = OfflineProvider.image_edit
+
+    def deleted_meanwhile(self, original, prompt):
+        GeneratedImage.objects.filter(pk=source.pk).delete()  # by staff, in the admin
+        return edit(self, original, prompt)
+
+    monkeypatch.setattr(OfflineProvider, "image_edit", deleted_meanwhile)
+    job_id = api_client.post(
+        "/api/v1/generations",
+        {"kind": "image_edit", "prompt": "a hat", "source_image_id": source.pk},
+        format="json",
+    ).json()["id"]
+    job_execute(job_id=job_id)
+
+    _failed_at_once_and_refunded(api_client, tenant, job_id, "source image")
+    assert not GeneratedImage.objects.exists()
+    assert default_storage.listdir(folder)[1] == []  # the source's file went, and the edit's
