@@ -21,6 +21,9 @@ def _run_two_jobs(tenant, extra_env: dict) -> list[str]:
             )
             wait_for(
                 lambda job=job: Job.objects.get(pk=job.pk).status == Job.Status.COMPLETED,
+                # A job handed to a process as it is replaced waits for Celery's pool upkeep
+                # (every 5 s), longer on a loaded machine.
+                timeout=90,
                 message=f"job {job.pk} completed",
             )
             started = JobEvent.objects.get(job=job, kind=JobEvent.Kind.STARTED).message
