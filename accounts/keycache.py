@@ -22,6 +22,7 @@ from core.logging import OutageLog
 logger = logging.getLogger(__name__)
 
 CHANNEL = "offload:api-keys:changed"
+LISTENER_NAME = "offload-api-key-listener"
 MAX_ENTRIES = 10_000
 RECONNECT_SECONDS = 1.0
 # Silence this long on the channel is broken by a ping; no answer within as long again ends it.
@@ -103,7 +104,13 @@ def _listening() -> bool:
 
 
 def _listen(url: str) -> None:
-    client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_keepalive=True)
+    client = redis.Redis.from_url(
+        url,
+        socket_connect_timeout=2,
+        socket_keepalive=True,
+        # Named in Redis's CLIENT LIST, by process.
+        client_name=f"{LISTENER_NAME}:{os.getpid()}",
+    )
     outage = OutageLog(logger)
     while True:
         pubsub = client.pubsub()

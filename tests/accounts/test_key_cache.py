@@ -1,6 +1,7 @@
 """Each web process keeps the keys it has authenticated, and drops them when a key or its workspace
 changes in any other process: a real gunicorn server with two worker processes."""
 
+import os
 import threading
 import time
 from datetime import timedelta
@@ -94,7 +95,11 @@ def test_a_listener_cut_off_from_redis_forgets_its_copies_and_subscribes_again(t
         return keycache.local_get(key_hash)
 
     assert wait_for_copy() is not None
-    get_redis().client_kill_filter(_type="pubsub")
+    # This process's listener only: others on the same Redis keep theirs.
+    listener = f"{keycache.LISTENER_NAME}:{os.getpid()}"
+    listeners = [c for c in get_redis().client_list(_type="pubsub") if c["name"] == listener]
+    assert len(listeners) == 1
+    get_redis().client_kill_filter(_id=listeners[0]["id"])
     deadline = time.monotonic() + 5
     while keycache.local_get(key_hash) is not None and time.monotonic() < deadline:
         time.sleep(0.01)
