@@ -49,6 +49,9 @@ NAMING_CREATES = {"/api/v1/share-links": "no resource of that type and id in you
 # Reads and writes are counted against their limit after content negotiation, authentication and
 # permissions: these refusals come before it and carry no rate-limit headers.
 UNCOUNTED_STATUSES = ("401", "403", "406", "503")
+# Counted too, except when refused before the view: a NUL in the query string (400), a path that
+# is no route, such as an id that is not one (404). Those carry no rate-limit headers.
+SOMETIMES_UNCOUNTED_STATUSES = ("400", "404")
 
 
 def _header(description: str, *, type: str = "string", required: bool = True) -> dict:
@@ -169,7 +172,9 @@ class AutoSchema(openapi.AutoSchema):
         if self._is_idempotent() and status_code.startswith("2"):
             headers["Idempotent-Replayed"] = REPLAYED
         if not self._submits() and status_code not in UNCOUNTED_STATUSES:
-            headers.update(rate_limit_headers(required=True))
+            headers.update(
+                rate_limit_headers(required=status_code not in SOMETIMES_UNCOUNTED_STATUSES)
+            )
         elif self._submits() and status_code in ("402", "429"):
             # Refused after the limits counted the submission.
             headers.update(rate_limit_headers(required=True))

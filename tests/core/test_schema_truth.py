@@ -301,6 +301,14 @@ def test_an_outage_answers_as_documented(api_client, monkeypatch, audit):
     assert outage.json()["code"] == "SERVICE_UNAVAILABLE"
 
 
+def test_requests_refused_before_they_are_counted_answer_as_documented(api_client, audit):
+    # An id that is not one is no route; a NUL in the query string is refused before any view.
+    for path in ["/api/v1/clients/0.5", "/api/v1/jobs/null/events", "/api/v1/decks/x"]:
+        assert "RateLimit" not in audit(api_client.get(path), 404)
+    assert "RateLimit" not in audit(api_client.get("/api/v1/projects", {"cursor": "\x00"}), 400)
+    assert audit.drift == []
+
+
 def test_a_body_over_the_limit_answers_as_documented(api_client, settings, audit):
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 100
     body = {"type": "diagnostic", "payload": {"pad": "x" * 500}}
