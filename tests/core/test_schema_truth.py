@@ -354,6 +354,19 @@ def test_each_kinds_generation_request_is_documented_with_its_input(api_client):
         assert _post(api_client, "/api/v1/generations", refused).status_code == 400
 
 
+def test_every_create_documents_whether_it_takes_an_empty_body(api_client, tenant):
+    creates = [
+        path
+        for path, operations in published_schema()["paths"].items()
+        if "post" in operations and "{" not in path
+    ]
+    assert "/api/v1/generations" in creates
+    for path in creates:
+        documented = published_schema()["paths"][path]["post"]["requestBody"].get("required")
+        refused = api_client.post(path).status_code == 400
+        assert bool(documented) == refused, path
+
+
 def test_a_pending_generation_and_its_story_answer_as_documented(api_client, audit):
     submitted = audit(_post(api_client, "/api/v1/generations", GENERATIONS["story"]), 202).json()
     pending = audit(api_client.get(f"/api/v1/generations/{submitted['id']}"), 200)
