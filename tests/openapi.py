@@ -108,9 +108,21 @@ def request_body_errors(method: str, path: str, body) -> list[str]:
 
 def request_header_errors(method: str, path: str, name: str, value: str) -> list[str]:
     """Where a request header's value departs from the schema its operation documents."""
+    return _parameter_errors(method, path, "header", name, value)
+
+
+def request_query_errors(method: str, path: str, name: str, value: str) -> list[str]:
+    """Where a query parameter's text departs from the schema its operation documents (digits
+    read as the number they write, where the schema takes one)."""
+    return _parameter_errors(method, path, "query", name, value)
+
+
+def _parameter_errors(method: str, path: str, location: str, name: str, value: str) -> list[str]:
     _, operation = schema_operation(method, path)
-    (header,) = [p for p in operation["parameters"] if p["in"] == "header" and p["name"] == name]
-    validator = jsonschema.Draft7Validator(header["schema"], format_checker=FORMATS)
+    (parameter,) = [p for p in operation["parameters"] if p["in"] == location and p["name"] == name]
+    if parameter["schema"].get("type") == "integer" and re.fullmatch(r"-?[0-9]+", value):
+        value = int(value)
+    validator = jsonschema.Draft7Validator(parameter["schema"], format_checker=FORMATS)
     return [error.message[:300] for error in validator.iter_errors(value)]
 
 

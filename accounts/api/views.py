@@ -1,3 +1,4 @@
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import generics, mixins, status, viewsets
 from rest_framework.exceptions import AuthenticationFailed
@@ -23,6 +24,9 @@ from accounts.permissions import IsTenantAdmin
 from accounts.services import api_key_create, api_key_revoke
 from core.idempotency import idempotent
 from core.validation import list_query
+
+# What AuditEventListQuerySerializer takes: not blank, at most 64 characters.
+AUDIT_FILTER = {"type": "string", "minLength": 1, "maxLength": 64}
 
 
 class MeApi(APIView):
@@ -73,7 +77,9 @@ class ApiKeyViewSet(
     get=extend_schema(
         parameters=[
             OpenApiParameter("kind", enum=CreditEntry.Kind.values),
-            OpenApiParameter("job", str, description="Only this job's debit and refund."),
+            OpenApiParameter(
+                "job", OpenApiTypes.UUID, description="Only this job's debit and refund."
+            ),
         ]
     )
 )
@@ -92,8 +98,8 @@ class CreditEntryListApi(TenantScopedMixin, generics.ListAPIView):
 @extend_schema_view(
     get=extend_schema(
         parameters=[
-            OpenApiParameter("resource_type", str, description="e.g. invoices.invoice"),
-            OpenApiParameter("resource_id", str),
+            OpenApiParameter("resource_type", AUDIT_FILTER, description="e.g. invoices.invoice"),
+            OpenApiParameter("resource_id", AUDIT_FILTER),
             OpenApiParameter("action", enum=AuditEvent.Action.values),
         ]
     )

@@ -1,5 +1,5 @@
 from django.db import transaction
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -95,6 +95,12 @@ class _EntryViewSet(TenantScopedMixin, AuditedMixin, TenantCreateMixin, viewsets
         super().perform_destroy(entry)
 
 
+# What _of_project takes: a project's id, in digits.
+PROJECT_FILTER = OpenApiParameter(
+    "project", {"type": "integer", "minimum": 0}, description="Only this project's."
+)
+
+
 def _of_project(rows, request):
     """`?project=<id>`: the rows of that project only."""
     project = request.query_params.get("project")
@@ -111,23 +117,22 @@ def _refuse_if_archived(entry) -> None:
         raise Conflict("The project is archived: set its status to active to change its entries.")
 
 
-@extend_schema(parameters=[OpenApiParameter("project", int)])
+@extend_schema_view(list=extend_schema(parameters=[PROJECT_FILTER]))
 class TimeEntryViewSet(_EntryViewSet):
     queryset = TimeEntry.objects.order_by("-date", "-id")
     serializer_class = TimeEntrySerializer
 
 
-@extend_schema(parameters=[OpenApiParameter("project", int)])
+@extend_schema_view(list=extend_schema(parameters=[PROJECT_FILTER]))
 class MaterialEntryViewSet(_EntryViewSet):
     queryset = MaterialEntry.objects.order_by("-date", "-id")
     serializer_class = MaterialEntrySerializer
 
 
-@extend_schema(
-    parameters=[
-        OpenApiParameter("status", enum=BudgetAlert.Status.values),
-        OpenApiParameter("project", int),
-    ]
+@extend_schema_view(
+    list=extend_schema(
+        parameters=[OpenApiParameter("status", enum=BudgetAlert.Status.values), PROJECT_FILTER]
+    )
 )
 class BudgetAlertViewSet(
     TenantScopedMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet

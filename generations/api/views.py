@@ -1,3 +1,4 @@
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, serializers, status
 
@@ -74,6 +75,9 @@ class StoryDetailApi(TenantScopedMixin, generics.RetrieveAPIView):
     serializer_class = StorySerializer
 
 
+GENERATION_JOB = OpenApiParameter("job", OpenApiTypes.UUID, description="The generation job's id.")
+
+
 def _of_generation(rows, request, field: str):
     """`?job=<id>`: the rows one generation job made."""
     job = request.query_params.get("job")
@@ -85,7 +89,7 @@ def _of_generation(rows, request, field: str):
         raise InvalidRequest(errors={"job": exc.detail}) from exc
 
 
-@extend_schema(parameters=[OpenApiParameter("job", str, description="The generation job's id.")])
+@extend_schema(parameters=[GENERATION_JOB])
 class StoryListApi(TenantScopedMixin, generics.ListAPIView):
     """The workspace's stories, newest first; `?job=` finds a generation's story whatever its
     job's end (a failed or canceled generation leaves a failed story), even once the job is
@@ -119,7 +123,7 @@ class FlashcardPagination(CursorPagination):
         return super().get_ordering(request, queryset, view)
 
 
-@extend_schema(parameters=[OpenApiParameter("job", str, description="The generation job's id.")])
+@extend_schema(parameters=[GENERATION_JOB])
 class FlashcardListApi(TenantScopedMixin, generics.ListAPIView):
     queryset = Flashcard.objects.prefetch_related("distractors")
     serializer_class = FlashcardSerializer

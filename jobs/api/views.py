@@ -11,6 +11,7 @@ from rest_framework.views import APIView
 
 from accounts.api.scoping import TenantScopedMixin
 from accounts.permissions import IsTenantAdmin
+from core.converters import AnyCaseUuidConverter
 from core.errors import InvalidRequest
 from core.idempotency import idempotent
 from core.pagination import CursorPagination
@@ -27,7 +28,7 @@ from jobs.api.serializers import (
 )
 from jobs.api.submission import job_retry_for_request, job_submit_for_request, poll_after_seconds
 from jobs.models import Job
-from jobs.registry import job_type_get
+from jobs.registry import job_type_get, job_types
 from jobs.selectors import job_counts, job_for_polling, jobs_with_due_ahead, queue_depths
 from jobs.services import job_cancel
 
@@ -65,6 +66,23 @@ def etag_matches(if_none_match: str | None, etag: str) -> bool:
     return "*" in tags or etag.removeprefix("W/") in {tag.removeprefix("W/") for tag in tags}
 
 
+class RegisteredJobTypes:
+    """The job types' names, read as the schema is generated: apps register their types as they
+    load, which may come after this module is imported."""
+
+    def __iter__(self):
+        return (job_type.name for job_type in job_types())
+
+    def __len__(self):
+        return len(job_types())
+
+
+# What JobListQuerySerializer takes for `ids`: job ids (any case, hyphens or not) between commas,
+# blanks around them and empty ones left out.
+_JOB_ID = rf"{AnyCaseUuidConverter.regex}\s*"
+JOB_IDS = {"type": "string", "pattern": rf"^\s*(?:{_JOB_ID})?(?:,\s*(?:{_JOB_ID})?)*$"}
+
+
 class JobListPagination(CursorPagination):
     def get_page_size(self, request):
         # A batch look-up answers every job it names on one page, unless a page size is asked.
@@ -90,11 +108,11 @@ class JobListCreateApi(TenantScopedMixin, generics.ListAPIView):
             OpenApiParameter("status", enum=Job.Status.values),
             OpenApiParameter(
                 "type",
-                str,
+                enum=RegisteredJobTypes(),
                 description="A job type (`diagnostic`, `invoice_pdf`...); another is 400.",
             ),
             OpenApiParameter(
-                "ids", str, description="Comma-separated job ids: a batch status look-up."
+                "ids", JOB_IDS, description="Comma-separated job ids: a batch status look-up."
             ),
         ]
     )

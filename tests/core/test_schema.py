@@ -4,6 +4,7 @@ import pytest
 
 PROBLEM = "#/components/schemas/Problem"
 OPERATIONS = ("get", "post", "put", "patch", "delete")
+MISSING = "00000000-0000-0000-0000-000000000000"
 
 
 @pytest.fixture
@@ -97,3 +98,41 @@ def test_no_component_is_described_by_code_it_inherits(schema):
         if "serializer" in component.get("description", "").lower()
     }
     assert described == {}
+
+
+@pytest.mark.parametrize(
+    ("path", "name", "values"),
+    [
+        ("/api/v1/jobs", "type", [("invoice_pdf", True), ("", False), ("poem", False)]),
+        ("/api/v1/jobs", "ids", [(f" {MISSING}, ,{MISSING.upper()}", True), ("x", False)]),
+        ("/api/v1/credit-entries", "job", [(MISSING, True), ("", False), ("x", False)]),
+        ("/api/v1/flashcards", "job", [(MISSING, True), ("", False)]),
+        ("/api/v1/stories", "job", [(MISSING, True), ("", False)]),
+        ("/api/v1/audit-events", "resource_type", [("invoices.invoice", True), ("", False)]),
+        ("/api/v1/audit-events", "resource_id", [("7", True), ("", False), ("7" * 65, False)]),
+        ("/api/v1/time-entries", "project", [("0", True), ("12", True), ("-1", False)]),
+        ("/api/v1/material-entries", "project", [("3", True), ("-3", False)]),
+        ("/api/v1/budget-alerts", "project", [("3", True), ("-3", False)]),
+    ],
+)
+def test_a_lists_filters_are_documented_with_the_values_it_takes(
+    schema, api_client, path, name, values
+):
+    from tests.openapi import request_query_errors
+
+    for value, taken in values:
+        documented = not request_query_errors("GET", path, name, value)
+        response = api_client.get(path, {name: value})
+        assert (documented, response.status_code == 200) == (taken, taken), value
+
+
+def test_an_entry_create_documents_no_filter_it_ignores(schema, api_client, tenant):
+    from tests.budgets.factories import ProjectFactory
+
+    project = ProjectFactory(tenant=tenant)
+    created = api_client.post(
+        "/api/v1/time-entries?project=-1", {"project": project.pk, "hours": "1"}, format="json"
+    )
+    assert created.status_code == 201
+    create = schema["paths"]["/api/v1/time-entries"]["post"]
+    assert "project" not in {parameter["name"] for parameter in create.get("parameters", [])}
