@@ -2,6 +2,7 @@
 as well as its success, and the headers a client relies on (rate limits, polling, idempotency)."""
 
 from drf_spectacular import openapi
+from drf_spectacular.plumbing import force_instance
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, PolymorphicProxySerializer
 from rest_framework import serializers
 
@@ -19,6 +20,7 @@ from core.errors import (
     ServiceUnavailable,
     Unauthorized,
 )
+from core.validation import KnownFieldsOnly
 
 IDEMPOTENCY_KEY = OpenApiParameter(
     "Idempotency-Key",
@@ -140,6 +142,13 @@ class AutoSchema(openapi.AutoSchema):
                     problem, code, media_types=[PROBLEM_CONTENT_TYPE]
                 )
         return responses
+
+    def _map_basic_serializer(self, serializer, direction):
+        schema = super()._map_basic_serializer(serializer, direction)
+        if direction == "request" and isinstance(force_instance(serializer), KnownFieldsOnly):
+            # A field the body does not take is refused ("Unknown field."), never ignored.
+            schema["additionalProperties"] = False
+        return schema
 
     def _get_request_for_media_type(self, serializer, direction="request"):
         schema, required = super()._get_request_for_media_type(serializer, direction)

@@ -136,3 +136,32 @@ def test_an_entry_create_documents_no_filter_it_ignores(schema, api_client, tena
     assert created.status_code == 201
     create = schema["paths"]["/api/v1/time-entries"]["post"]
     assert "project" not in {parameter["name"] for parameter in create.get("parameters", [])}
+
+
+def _request_components(schema, node) -> set[str]:
+    """The components a request body's schema names, through its variants, properties and items."""
+    if isinstance(node, list):
+        return set().union(*(_request_components(schema, item) for item in node))
+    if not isinstance(node, dict):
+        return set()
+    names = set()
+    if "$ref" in node:
+        name = node["$ref"].rsplit("/", 1)[1]
+        names = {name} | _request_components(schema, schema["components"]["schemas"][name])
+    return names | _request_components(schema, [v for k, v in node.items() if k != "$ref"])
+
+
+def test_every_request_body_documents_that_it_refuses_unknown_fields(schema, api_client):
+    refused = api_client.post("/api/v1/projects", {"name": "Site", "colour": "red"}, format="json")
+    assert refused.json()["errors"] == {"colour": ["Unknown field."]}
+    named = set().union(
+        *(
+            _request_components(schema, operation["requestBody"])
+            for _, _, operation in _operations(schema)
+            if "requestBody" in operation
+        )
+    )
+    objects = {name for name in named if "properties" in schema["components"]["schemas"][name]}
+    assert {"InvoiceLineRequest", "ThresholdRequest", "DeckGenerationRequest"} <= objects
+    for name in objects:
+        assert schema["components"]["schemas"][name]["additionalProperties"] is False, name
