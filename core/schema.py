@@ -119,6 +119,16 @@ class ProblemSerializer(serializers.Serializer):
     )
 
 
+def decimal_pattern(field: serializers.DecimalField) -> str:
+    """A decimal sent as a string, as the field reads it: at least one digit (drf-spectacular's
+    own pattern also matches "" and "-"), and a sign only where the field takes a negative value."""
+    sign = "" if field.min_value is not None and field.min_value >= 0 else "-?"
+    whole, places = field.max_whole_digits, field.decimal_places
+    if not places:
+        return rf"^{sign}\d{{1,{whole}}}\.?$"
+    return rf"^{sign}(?:\d{{1,{whole}}}(?:\.\d{{0,{places}}})?|\.\d{{1,{places}}})$"
+
+
 class AutoSchema(openapi.AutoSchema):
     def _get_response_bodies(self, direction="response"):
         responses = super()._get_response_bodies(direction)
@@ -142,6 +152,13 @@ class AutoSchema(openapi.AutoSchema):
                     problem, code, media_types=[PROBLEM_CONTENT_TYPE]
                 )
         return responses
+
+    def _map_serializer_field(self, field, direction, bypass_extensions=False):
+        schema = super()._map_serializer_field(field, direction, bypass_extensions)
+        decimal = isinstance(field, serializers.DecimalField) and field.max_whole_digits
+        if decimal and "pattern" in (schema or {}):
+            schema["pattern"] = decimal_pattern(field)
+        return schema
 
     def _map_basic_serializer(self, serializer, direction):
         schema = super()._map_basic_serializer(serializer, direction)

@@ -165,3 +165,23 @@ def test_every_request_body_documents_that_it_refuses_unknown_fields(schema, api
     assert {"InvoiceLineRequest", "ThresholdRequest", "DeckGenerationRequest"} <= objects
     for name in objects:
         assert schema["components"]["schemas"][name]["additionalProperties"] is False, name
+
+
+def test_a_decimal_is_documented_with_the_text_the_api_takes(schema, api_client, tenant):
+    from tests.budgets.factories import ProjectFactory
+    from tests.openapi import request_body_errors
+
+    project = ProjectFactory(tenant=tenant)
+    amounts = [
+        ("12.50", True),
+        (".5", True),
+        ("7.", True),
+        ("", False),
+        ("-", False),
+        ("-3", False),
+    ]
+    for amount, taken in amounts:
+        body = {"project": project.pk, "amount": amount}
+        documented = not request_body_errors("POST", "/api/v1/material-entries", body)
+        response = api_client.post("/api/v1/material-entries", body, format="json")
+        assert (documented, response.status_code == 201) == (taken, taken), amount
