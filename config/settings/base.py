@@ -428,6 +428,7 @@ SPECTACULAR_SETTINGS = {
         "JobStatusEnum": "jobs.models.Job.Status",
         "ProjectStatusEnum": "budgets.models.Project.Status",
         "StoryStatusEnum": "generations.models.Story.Status",
+        "TypeEnum": "budgets.models.THRESHOLD_TYPES",
     },
 }
 

@@ -1,6 +1,6 @@
 import functools
 
-from drf_spectacular.utils import extend_schema_field
+from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema_field
 from rest_framework import serializers
 
 from core.validation import KnownFieldsOnly
@@ -145,6 +145,42 @@ class JobSubmitSerializer(KnownFieldsOnly, serializers.Serializer):
         if not isinstance(payload, dict):
             raise serializers.ValidationError("Must be a JSON object.")
         return payload
+
+
+@functools.cache
+def _type_request(name: str) -> type[serializers.Serializer]:
+    """The body of POST /jobs for one type, for the schema: its payload as the type checks it."""
+    payload_serializer = job_type_get(name).payload_serializer
+    if payload_serializer is None:
+        payload = serializers.DictField(required=False)
+    else:
+        payload = payload_serializer(
+            required=any(field.required for field in payload_serializer().fields.values())
+        )
+    return type(
+        f"{''.join(part.title() for part in name.split('_'))}JobSubmit",
+        (KnownFieldsOnly, serializers.Serializer),
+        {
+            # Labelled apart from a generation's `kind` of the same name (image_edit), so that the
+            # schema's enum of each gets a name of its own.
+            "type": serializers.ChoiceField(choices=[(name, f"Job type {name}")]),
+            "payload": payload,
+            "priority": serializers.ChoiceField(choices=Priority.choices, required=False),
+        },
+    )
+
+
+# What the schema says POST /jobs takes: one body per type a client may submit, told apart by
+# `type`; read as the schema is generated, since apps register their types as they load.
+JOB_SUBMIT_REQUEST = PolymorphicProxySerializer(
+    component_name="JobSubmit",
+    serializers=lambda: {
+        job_type.name: _type_request(job_type.name)
+        for job_type in job_types()
+        if job_type.public and job_type.enabled()
+    },
+    resource_type_field_name="type",
+)
 
 
 class JobRetrySerializer(KnownFieldsOnly, serializers.Serializer):

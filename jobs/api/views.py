@@ -17,6 +17,7 @@ from core.idempotency import idempotent
 from core.pagination import CursorPagination
 from core.validation import data_validate, list_query
 from jobs.api.serializers import (
+    JOB_SUBMIT_REQUEST,
     MAX_IDS,
     JobEventSerializer,
     JobListQuerySerializer,
@@ -130,7 +131,7 @@ class JobListCreateApi(TenantScopedMixin, generics.ListAPIView):
             jobs = jobs.filter(pk__in=query["ids"])
         return jobs_with_due_ahead(jobs.order_by("-created_at"))
 
-    @extend_schema(request=JobSubmitSerializer, responses={202: JobSerializer})
+    @extend_schema(request=JOB_SUBMIT_REQUEST, responses={202: JobSerializer})
     @idempotent
     def post(self, request):
         params = data_validate(JobSubmitSerializer, request.data)

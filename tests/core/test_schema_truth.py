@@ -210,6 +210,22 @@ def test_submitting_and_polling_a_job_answers_as_documented(api_client, audit):
     assert "Retry-After" in polled and "Retry-After" not in finished
 
 
+def test_each_job_types_submission_is_documented_with_its_payload(api_client):
+    deck = {"type": "deck_generation", "payload": {"text": GENERATIONS["deck"]["text"]}}
+    for body in [DIAGNOSTIC, {"type": "diagnostic"}, deck]:
+        assert request_body_errors("POST", "/api/v1/jobs", body) == [], body
+        assert _post(api_client, "/api/v1/jobs", body).status_code == 202, body
+    refused = [
+        {"type": "poem"},
+        {"type": "deck_generation"},
+        {"type": "deck_generation", "payload": {"txt": "Tides rise."}},
+        {"type": "invoice_pdf", "payload": {"invoice_id": 1}},
+    ]
+    for body in refused:
+        assert request_body_errors("POST", "/api/v1/jobs", body), body
+        assert _post(api_client, "/api/v1/jobs", body).status_code == 400, body
+
+
 def test_a_failed_job_its_events_and_its_retry_answer_as_documented(api_client, tenant, audit):
     job = JobFactory(tenant=tenant, payload={"steps": 0, "step_seconds": 0, "fail_attempts": 9})
     Job.objects.filter(pk=job.pk).update(max_attempts=1)
