@@ -6,6 +6,8 @@ from csp.middleware import CSPMiddleware
 from django.conf import settings
 from django.core.exceptions import DisallowedHost
 from django.http import Http404, HttpResponse
+from django.middleware.clickjacking import XFrameOptionsMiddleware
+from django.middleware.security import SecurityMiddleware
 from django.shortcuts import render
 from django.utils.cache import patch_cache_control, patch_vary_headers
 
@@ -30,10 +32,17 @@ class ProbeMiddleware:
     """Answers the liveness and readiness probes, and the metrics scrape, before anything else
     runs: a load balancer, a container's healthcheck or Prometheus asks by address (Host:
     127.0.0.1, a pod's IP), which ALLOWED_HOSTS rightly refuses for every other page, and must not
-    be redirected to https either. The metrics keep their own guard (token or address)."""
+    be redirected to https either. The metrics keep their own guard (token or address). Their
+    answers carry the same security headers as every other."""
 
     def __init__(self, get_response):
         self.get_response = get_response
+        # The headers the middleware after this one adds to every other answer, without its
+        # redirect to https: only their process_response runs.
+        self.security_headers = (
+            SecurityMiddleware(get_response),
+            XFrameOptionsMiddleware(get_response),
+        )
 
     def __call__(self, request):
         from core.health import healthz, readyz
@@ -42,9 +51,12 @@ class ProbeMiddleware:
         probe = {"/healthz": healthz, "/readyz": readyz, "/metrics": metrics_view}.get(
             request.path_info
         )
-        if probe is not None:
-            return probe(request)
-        return self.get_response(request)
+        if probe is None:
+            return self.get_response(request)
+        response = probe(request)
+        for middleware in self.security_headers:
+            response = middleware.process_response(request, response)
+        return response
 
 
 class SitePolicyMiddleware(CSPMiddleware):

@@ -1,3 +1,5 @@
+import pytest
+
 from config.celery import app as celery_app
 
 
@@ -89,3 +91,22 @@ def test_readyz_tells_strangers_only_what_is_ready(db, client, monkeypatch):
     operator = client.get("/readyz", REMOTE_ADDR="127.0.0.1").json()
     assert operator["checks"]["broker"]["error"]
     assert operator["workers"][0]["hostname"] == "celery@worker-7.prod.internal"
+
+
+SECURITY_HEADERS = (
+    "Strict-Transport-Security",
+    "X-Content-Type-Options",
+    "X-Frame-Options",
+    "Referrer-Policy",
+    "Cross-Origin-Opener-Policy",
+)
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/readyz", "/metrics"])
+def test_probes_and_metrics_carry_the_sites_security_headers(db, client, settings, path):
+    settings.SECURE_HSTS_SECONDS = 3600
+    site = client.get("/api/v1/me", secure=True)
+    probe = client.get(path, secure=True)
+    assert probe.status_code == 200
+    expected = {name: site[name] for name in SECURITY_HEADERS}
+    assert {name: probe.get(name) for name in SECURITY_HEADERS} == expected
