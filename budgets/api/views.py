@@ -19,6 +19,7 @@ from budgets.selectors import budget_usage
 from budgets.services import project_budget_set, project_delete
 from core.errors import Conflict, InvalidRequest, NotFound
 from core.idempotency import idempotent
+from core.validation import ListFiltersMixin
 
 
 class TenantCreateMixin:
@@ -78,11 +79,16 @@ class ProjectViewSet(TenantScopedMixin, AuditedMixin, TenantCreateMixin, viewset
         return Response(UsageSerializer(budget_usage(self.get_object())).data)
 
 
-class _EntryViewSet(TenantScopedMixin, AuditedMixin, TenantCreateMixin, viewsets.ModelViewSet):
+class _EntryViewSet(
+    ListFiltersMixin, TenantScopedMixin, AuditedMixin, TenantCreateMixin, viewsets.ModelViewSet
+):
     query_filters = ("project",)
 
     def get_queryset(self):
-        return _of_project(super().get_queryset().select_related("project"), self.request)
+        return super().get_queryset().select_related("project")
+
+    def filter_list(self, entries):
+        return _of_project(entries, self.request)
 
     def update(self, request, *args, **kwargs):
         # Before the body is read: a PUT names the archived project, which validation refuses too.
@@ -135,14 +141,18 @@ class MaterialEntryViewSet(_EntryViewSet):
     )
 )
 class BudgetAlertViewSet(
-    TenantScopedMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+    ListFiltersMixin,
+    TenantScopedMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    viewsets.GenericViewSet,
 ):
     queryset = BudgetAlert.objects.select_related("project").order_by("-created_at")
     serializer_class = BudgetAlertSerializer
     query_filters = ("status", "project")
 
-    def get_queryset(self):
-        alerts = _of_project(super().get_queryset(), self.request)
+    def filter_list(self, alerts):
+        alerts = _of_project(alerts, self.request)
         status = self.request.query_params.get("status")
         if status is not None:
             if status not in BudgetAlert.Status.values:

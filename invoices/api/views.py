@@ -16,7 +16,7 @@ from budgets.api.views import TenantCreateMixin
 from budgets.models import Project
 from core.errors import RELATED_RECORD_CHANGED, Conflict, NotFound
 from core.idempotency import idempotent
-from core.validation import list_query
+from core.validation import ListFiltersMixin, list_query
 from invoices.api.serializers import (
     ClientSerializer,
     InvoiceListQuerySerializer,
@@ -80,7 +80,7 @@ class ClientViewSet(TenantScopedMixin, AuditedMixin, TenantCreateMixin, viewsets
     serializer_class = ClientSerializer
 
 
-class InvoiceViewSet(TenantScopedMixin, AuditedMixin, viewsets.ModelViewSet):
+class InvoiceViewSet(ListFiltersMixin, TenantScopedMixin, AuditedMixin, viewsets.ModelViewSet):
     """Invoices with their lines. Creating or changing one queues its PDF; poll `pdf_status`.
     Only drafts can be deleted; a sent or paid invoice is voided instead."""
 
@@ -88,10 +88,7 @@ class InvoiceViewSet(TenantScopedMixin, AuditedMixin, viewsets.ModelViewSet):
     serializer_class = InvoiceSerializer
     query_serializer_class = InvoiceListQuerySerializer
 
-    def get_queryset(self):
-        invoices = super().get_queryset()
-        if self.action != "list":
-            return invoices
+    def filter_list(self, invoices):
         return invoices.filter(**list_query(self))
 
     @extend_schema(parameters=[InvoiceListQuerySerializer])

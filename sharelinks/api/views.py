@@ -4,7 +4,7 @@ from rest_framework.response import Response
 
 from accounts.api.scoping import TenantScopedMixin
 from core.idempotency import idempotent
-from core.validation import list_query
+from core.validation import ListFiltersMixin, list_query
 from sharelinks.api.serializers import (
     ShareLinkCreatedSerializer,
     ShareLinkCreateSerializer,
@@ -28,6 +28,7 @@ from sharelinks.services import share_link_create, share_link_revoke, share_link
     )
 )
 class ShareLinkViewSet(
+    ListFiltersMixin,
     TenantScopedMixin,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
@@ -41,8 +42,7 @@ class ShareLinkViewSet(
     serializer_class = ShareLinkSerializer
     query_serializer_class = ShareLinkListQuerySerializer
 
-    def get_queryset(self):
-        links = super().get_queryset()
+    def filter_list(self, links):
         query = list_query(self)
         if "active" in query:
             links = links.filter(is_active=query["active"])

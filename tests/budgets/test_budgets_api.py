@@ -715,3 +715,39 @@ def test_a_budget_sent_with_the_project_is_set_where_budgets_are_set(api_client,
     assert sent_back.status_code == 200, sent_back.json()
     assert sent_back.json()["name"] == "Roof and walls"
     assert api_client.patch(url, {"budget": None}, format="json").status_code == 400
+
+
+@pytest.mark.parametrize("kind", ["time-entries", "material-entries"])
+def test_an_entrys_own_address_ignores_the_lists_project_filter(api_client, tenant, kind):
+    project, other = ProjectFactory(tenant=tenant), ProjectFactory(tenant=tenant)
+    entry = hours(project, 3) if kind == "time-entries" else material(project, 5)
+    url = f"/api/v1/{kind}/{entry.pk}"
+    assert api_client.get(f"/api/v1/{kind}?project={other.pk}").json()["results"] == []
+    shown = api_client.get(f"{url}?project={other.pk}")
+    assert shown.status_code == 200
+    assert shown.json()["project"] == project.pk
+    assert api_client.get(f"{url}?project=none").status_code == 200
+    changed = api_client.patch(
+        f"{url}?project={other.pk}", {"description": "Changed"}, format="json"
+    )
+    assert changed.status_code == 200
+    entry.refresh_from_db()
+    assert entry.description == "Changed"
+    assert api_client.delete(f"{url}?project={other.pk}").status_code == 204
+    assert not type(entry).objects.filter(pk=entry.pk).exists()
+
+
+def test_an_alerts_own_address_ignores_the_lists_filters(api_client, tenant):
+    project, other = ProjectFactory(tenant=tenant), ProjectFactory(tenant=tenant)
+    alert = BudgetAlert.objects.create(
+        tenant=tenant,
+        project=project,
+        type="hours",
+        threshold=Decimal("50"),
+        current_percentage=Decimal("60"),
+    )
+    assert api_client.get("/api/v1/budget-alerts?status=resolved").json()["results"] == []
+    for query in ("status=resolved", f"project={other.pk}", "status=bogus"):
+        shown = api_client.get(f"/api/v1/budget-alerts/{alert.pk}?{query}")
+        assert shown.status_code == 200, query
+        assert shown.json()["status"] == "active"

@@ -324,3 +324,16 @@ def test_a_flashcard_set_stays_shared_after_its_job_is_purged(api_client, client
     assert again.status_code == 201
     cards = api_client.get(f"/api/v1/flashcards?job={job['id']}").json()["results"]
     assert len(cards) == 1
+
+
+def test_a_links_own_address_ignores_the_lists_filters(api_client, tenant):
+    deck = Deck.objects.create(tenant=tenant, title="Shared")
+    created = _share(api_client, resource_type="deck", resource_id=str(deck.pk)).json()
+    url = f"/api/v1/share-links/{created['id']}"
+    assert api_client.get("/api/v1/share-links?active=false").json()["results"] == []
+    for query in ("active=false", "usable=false", "usable=maybe"):
+        shown = api_client.get(f"{url}?{query}")
+        assert shown.status_code == 200, query
+        assert shown.json()["is_active"] is True
+    assert api_client.delete(f"{url}?usable=false").status_code == 204
+    assert PublicLink.objects.get().is_active is False
