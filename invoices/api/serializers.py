@@ -86,8 +86,10 @@ class InvoiceLineSerializer(KnownFieldsOnly, serializers.ModelSerializer):
         return {**defaults, **attrs}
 
 
+# Every field read-only, as the invoice computes the rows: drf-spectacular then makes no request
+# component of it (a "VatRowRequest" that no request takes).
 class VatRowSerializer(serializers.Serializer):
-    rate = serializers.DecimalField(max_digits=5, decimal_places=2)
+    rate = serializers.DecimalField(max_digits=5, decimal_places=2, read_only=True)
     base = _money_field()
     vat = _money_field()
 

@@ -1,5 +1,8 @@
 """The OpenAPI schema tells a client generator every answer it must handle, errors included."""
 
+import json
+import re
+
 import pytest
 
 PROBLEM = "#/components/schemas/Problem"
@@ -185,3 +188,20 @@ def test_a_decimal_is_documented_with_the_text_the_api_takes(schema, api_client,
         documented = not request_body_errors("POST", "/api/v1/material-entries", body)
         response = api_client.post("/api/v1/material-entries", body, format="json")
         assert (documented, response.status_code == 201) == (taken, taken), amount
+
+
+def test_every_component_is_named_by_an_operation(schema):
+    # A component no operation names (directly or through another) documents nothing a client
+    # sends or receives, yet a client generator makes a type of it.
+    components = schema["components"]["schemas"]
+    named, found = set(), _names(schema["paths"])
+    while found:
+        name = found.pop()
+        named.add(name)
+        found |= _names(components[name]) - named
+    assert set(components) - named == set()
+
+
+def _names(node) -> set[str]:
+    text = json.dumps(node)
+    return set(re.findall(r'"#/components/schemas/([^"]+)"', text))
