@@ -197,6 +197,18 @@ class StoryAdmin(ArtifactAdmin):
     # What its generation measured, or why it failed.
     readonly_fields = [*ArtifactAdmin.readonly_fields, "words", "generation_time", "error"]
 
+    # Only the add form shows the status, and a story added there has no job to write it: it is
+    # added ready (or failed), never generating, which it would stay.
+    def formfield_for_choice_field(self, db_field, request, **kwargs):
+        if db_field.name == "status":
+            kwargs["choices"] = [
+                choice for choice in Story.Status.choices if choice[0] != Story.Status.GENERATING
+            ]
+        return super().formfield_for_choice_field(db_field, request, **kwargs)
+
+    def get_changeform_initial_data(self, request):
+        return {"status": Story.Status.READY, **super().get_changeform_initial_data(request)}
+
 
 @admin.register(GeneratedImage)
 class GeneratedImageAdmin(ArtifactAdmin):

@@ -241,3 +241,27 @@ def test_a_blocks_items_are_what_its_kind_shows(admin_client, api_client, tenant
     assert saved.status_code == 302
     block.refresh_from_db()
     assert (block.kind, block.text, block.items) == ("paragraph", "Plain.", [])
+
+
+def test_staff_add_a_story_ready_never_generating_as_no_job_would_write_it(
+    admin_client, api_client, tenant
+):
+    form = admin_client.get("/admin/generations/story/add/").content.decode()
+    assert '<option value="generating"' not in form
+    assert '<option value="ready" selected>' in form
+    story = {
+        "tenant": tenant.pk,
+        "prompt": '{"prompt": "a map"}',
+        "title": "By hand",
+        "text": "Once.",
+    }
+
+    refused = admin_client.post("/admin/generations/story/add/", {**story, "status": "generating"})
+
+    assert refused.status_code == 200
+    assert "Select a valid choice" in refused.content.decode()
+    assert not Story.objects.exists()
+    added = admin_client.post("/admin/generations/story/add/", {**story, "status": "ready"})
+    assert added.status_code == 302
+    shown = api_client.get(f"/api/v1/stories/{Story.objects.get().pk}").json()
+    assert (shown["status"], shown["title"]) == ("ready", "By hand")
