@@ -476,8 +476,9 @@ def _event_waiting(job_id, attempt: int, message: str) -> None:
 # stale reaper. The process's own threads never take them (core.threads).
 
 
-def job_execute(*, job_id: str, type_name: str | None = None) -> None:
-    """Run one attempt of a job: the body of the Celery task."""
+def job_execute(*, job_id: str, type_name: str | None = None) -> Job | None:
+    """Run one attempt of a job: the body of the Celery task. Returns the job it claimed, None
+    when it claimed none."""
     if worker_state.should_stop is not None or worker_state.should_terminate is not None:
         # A pool process started while its worker stops (in place of one that handed its job
         # back) is killed with the worker: it starts nothing, and the job waits for another.
@@ -487,7 +488,7 @@ def job_execute(*, job_id: str, type_name: str | None = None) -> None:
             waiting = Job.objects.filter(pk=job_id, status=Job.Status.PENDING).first()
             if waiting is not None:
                 job_dispatch(waiting)
-        return
+        return None
     signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
     try:
         claimed = job_claim(job_id, type_name)
@@ -498,7 +499,7 @@ def job_execute(*, job_id: str, type_name: str | None = None) -> None:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
         if claimed is None:
             logger.info("Job %s: nothing to claim (duplicate or late message).", job_id)
-        return
+        return None
     token = bind_log_context(job_id=str(claimed.pk))
     try:
         # A stop signal that arrived during the claim is raised here, where the job is handed back.
@@ -543,6 +544,7 @@ def job_execute(*, job_id: str, type_name: str | None = None) -> None:
         raise
     finally:
         unbind_log_context(token)
+    return claimed
 
 
 def _run_attempt(job: Job) -> None:

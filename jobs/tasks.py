@@ -3,6 +3,7 @@ from celery.worker.request import Request
 from django.db import InterfaceError, OperationalError
 
 from core.idempotency import idempotency_records_purge
+from core.request_context import bind_log_context
 from jobs import monitoring, services
 from jobs.registry import DEFAULT_TIME_LIMIT, HARD_LIMIT_MARGIN, job_type_get
 from jobs.runs import scheduled_run, task_runs_purge
@@ -29,7 +30,7 @@ class JobRequest(Request):
 @shared_task(name="jobs.job_execute", ignore_result=True, bind=True, Request=JobRequest)
 def job_execute(self, *, job_id: str, type_name: str | None = None) -> None:
     try:
-        services.job_execute(job_id=job_id, type_name=type_name)
+        job = services.job_execute(job_id=job_id, type_name=type_name)
     except (OperationalError, InterfaceError) as exc:
         # A failover or a network blip: deliver the message again shortly. Whatever the attempt
         # got to, the claim makes a second delivery harmless.
@@ -39,6 +40,10 @@ def job_execute(self, *, job_id: str, type_name: str | None = None) -> None:
         raise self.retry(
             exc=exc, countdown=CLAIM_RETRY_DELAYS[retries], max_retries=len(CLAIM_RETRY_DELAYS)
         ) from exc
+    if job is not None:
+        # Celery's "succeeded" line, written once this returns, names the workspace as the
+        # attempt's own lines did; the task's end (task_postrun) unbinds it.
+        bind_log_context(tenant=job.tenant.slug)
 
 
 @shared_task(name="jobs.jobs_sweep", ignore_result=True)

@@ -1,5 +1,6 @@
 """The engine end to end: real worker processes on the real broker and the test database."""
 
+import json
 import os
 import signal
 import subprocess
@@ -155,6 +156,37 @@ def test_the_same_message_delivered_twice_runs_once(tenant):
         time.sleep(1)
     assert (job.status, job.attempts) == (Job.Status.COMPLETED, 1)
     assert _attempts_started(job) == 1
+
+
+def _succeeded_lines(worker, jobs) -> list[tuple[str, str]]:
+    """The job and workspace named by Celery's "succeeded" line of each task for these jobs, in
+    the order they ran (a message another test left in the broker may run too)."""
+    lines = []
+    for text in worker.log_path.read_text().splitlines():
+        if not text.startswith("{"):
+            continue  # Celery's start-up banner
+        line = json.loads(text)
+        if " succeeded in " in line["message"] and line["job_id"] in {str(j.pk) for j in jobs}:
+            lines.append((line["job_id"], line["tenant"]))
+    return lines
+
+
+def test_celerys_succeeded_line_names_the_jobs_workspace_and_no_later_tasks(tenant, other_tenant):
+    json_logs = {"DJANGO_SETTINGS_MODULE": "tests.jobs.json_log_settings"}
+    with running_worker(extra_env=json_logs) as worker:
+        # One after the other, on the worker's one process.
+        alices = _finished(job_submit(tenant=tenant, type="diagnostic", payload={"steps": 1}))
+        bobs = _finished(job_submit(tenant=other_tenant, type="diagnostic", payload={"steps": 1}))
+        # A late copy of bob's job's message: nothing to claim, no workspace to name.
+        job_execute.apply_async(
+            kwargs={"job_id": str(bobs.pk), "type_name": "diagnostic"}, queue="normal"
+        )
+        wait_for(
+            lambda: len(_succeeded_lines(worker, [alices, bobs])) >= 3,
+            message="three tasks succeeded",
+        )
+        lines = _succeeded_lines(worker, [alices, bobs])
+    assert lines == [(str(alices.pk), "alice"), (str(bobs.pk), "bob"), (str(bobs.pk), "-")]
 
 
 def test_a_worker_refuses_a_pickled_message(tenant):

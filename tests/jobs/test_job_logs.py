@@ -150,8 +150,10 @@ def test_the_reaper_warns_of_each_job_it_takes_from_a_lost_worker(
 
 # Transactional: the task's start closes the database connection, as it does in a worker.
 @pytest.mark.django_db(transaction=True)
-def test_celerys_own_line_about_a_jobs_task_names_the_job(tenant, job_logs):
+def test_celerys_own_line_about_a_jobs_task_names_the_job_and_workspace(tenant, job_logs):
     job = diagnostic_submit(tenant)
     tasks.job_execute.apply(kwargs={"job_id": str(job.pk), "type_name": "diagnostic"})
     [record] = [r for r in job_logs.records if "succeeded in" in r.getMessage()]
-    assert record.job_id == str(job.pk)
+    assert (record.job_id, record.tenant) == (str(job.pk), "alice")
+    logging.getLogger("offload.test").info("After the task.")
+    assert (job_logs.records[-1].job_id, job_logs.records[-1].tenant) == ("-", "-")
