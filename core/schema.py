@@ -1,8 +1,10 @@
 """The OpenAPI schema documents every operation's answers as they are sent: its problem responses
 as well as its success, and the headers a client relies on (rate limits, polling, idempotency)."""
 
+import inspect
+
 from drf_spectacular import openapi
-from drf_spectacular.plumbing import force_instance
+from drf_spectacular.plumbing import force_instance, get_doc
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, PolymorphicProxySerializer
 from rest_framework import serializers
 
@@ -130,6 +132,13 @@ def decimal_pattern(field: serializers.DecimalField) -> str:
 
 
 class AutoSchema(openapi.AutoSchema):
+    def get_description(self):
+        """The action's docstring, else the view's own: a mixin's docstring says how the code
+        works (tenant scoping, auditing), not what the operation does for a client."""
+        action = getattr(self.view, getattr(self.view, "action", self.method.lower()), None)
+        view_doc = self.view.__class__.__dict__.get("__doc__")
+        return get_doc(action) or (inspect.cleandoc(view_doc) if view_doc else "")
+
     def _get_response_bodies(self, direction="response"):
         responses = super()._get_response_bodies(direction)
         if direction != "response":
