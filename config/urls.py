@@ -2,9 +2,6 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from core.health import healthz, readyz
-from jobs.monitoring import metrics_view
-
 admin.site.site_header = "Offload administration"
 admin.site.site_title = "Offload admin"
 admin.site.index_title = "Workspaces, jobs and their work"
@@ -14,9 +11,6 @@ handler400 = "core.errors.bad_request"
 
 urlpatterns = [
     path("admin/", admin.site.urls),
-    path("healthz", healthz, name="healthz"),
-    path("readyz", readyz, name="readyz"),
-    path("metrics", metrics_view, name="metrics"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     # The page's script is served apart (?script): the site's policy allows no inline script.
     path(
