@@ -1,3 +1,6 @@
+from decimal import Decimal
+
+from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.core.files.storage import default_storage
@@ -17,6 +20,7 @@ from invoices.models import (
     Invoice,
     InvoiceLine,
     invoice_number_was_taken,
+    price_canonical,
 )
 from invoices.services import (
     invoice_delete,
@@ -32,11 +36,24 @@ def _is_draft(invoice: Invoice | None) -> bool:
     return invoice is None or invoice.status == Invoice.Status.DRAFT
 
 
+class UnitPriceFormField(forms.DecimalField):
+    """Shows a stored price as the API gives it ("110.00", "1.25"), not with its column's four
+    decimals."""
+
+    def prepare_value(self, value):
+        return price_canonical(value) if isinstance(value, Decimal) else value
+
+
 class InvoiceLineInline(admin.TabularInline):
     model = InvoiceLine
     extra = 1
     max_num = INVOICE_LINES_MAX
     fields = ["sort_order", "description", "quantity", "unit_price", "vat_rate"]
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if db_field.name == "unit_price":
+            kwargs["form_class"] = UnitPriceFormField
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
 
     def has_add_permission(self, request, obj=None):
         return _is_draft(obj) and super().has_add_permission(request, obj)

@@ -17,7 +17,7 @@ from accounts.models import TenantOwned, TenantScopedQuerySet
 from core.validators import validate_printable, validate_text_block, validate_text_line
 
 NUMBER_CONSTRAINT = "invoice_number_per_tenant"
-# An invoice's sums are exact: one line reaches 26 digits (quantity 9 + 3, unit price 12 + 2), and
+# An invoice's sums are exact: one line reaches 28 digits (quantity 9 + 3, unit price 12 + 4), and
 # the default context's 28 would round the sums of many lines, then refuse to round such a sum to a
 # currency of 3 or 4 decimals (KWD, CLF): an InvalidOperation, every page showing the invoice a 500.
 MONEY_CONTEXT = Context(prec=100, rounding=ROUND_HALF_UP)
@@ -59,12 +59,25 @@ def money(value: Decimal, currency: str) -> Decimal:
     return amount.copy_abs() if amount.is_zero() else amount
 
 
+def _with_decimals_at_least(value: Decimal, decimals: int) -> Decimal:
+    price = value.normalize()
+    return price.quantize(_places(decimals)) if price.as_tuple().exponent > -decimals else price
+
+
 def price_shown(value: Decimal, currency: str) -> Decimal:
     """A price as given, written with at least the currency's decimals: 0.5 JPY, 333 JPY,
     12.50 EUR, 1.250 KWD."""
-    decimals = currency_decimals(currency)
-    price = value.normalize()
-    return price.quantize(_places(decimals)) if price.as_tuple().exponent > -decimals else price
+    return _with_decimals_at_least(value, currency_decimals(currency))
+
+
+# Unit prices were stored with exactly two decimals before they took four.
+PRICE_DECIMALS_AT_LEAST = 2
+
+
+def price_canonical(value: Decimal) -> Decimal:
+    """A unit price with the decimals it has, and at least two, whatever the currency: 110.00,
+    0.50, 1.25, 0.0125. str() of a price stored with two decimals is what it always was."""
+    return _with_decimals_at_least(value, PRICE_DECIMALS_AT_LEAST)
 
 
 # ISO 4217's codes for "no currency" and for testing: nothing can be billed in them.
@@ -277,8 +290,15 @@ class Invoice(TenantOwned, models.Model):
                 self.notes,
             ],
             "client": client and [client[name] for name in CLIENT_DETAILS],
+            # A price's canonical form, not its column's four decimals: the hash of an invoice
+            # stored when prices had two is unchanged, so its PDF is not rendered again.
             "lines": [
-                [line.description, str(line.quantity), str(line.unit_price), str(line.vat_rate)]
+                [
+                    line.description,
+                    str(line.quantity),
+                    str(price_canonical(line.unit_price)),
+                    str(line.vat_rate),
+                ]
                 for line in self.ordered_lines
             ],
         }
@@ -304,7 +324,9 @@ class InvoiceLine(models.Model):
         default=Decimal("1"),
         validators=[MinValueValidator(Decimal("0"))],
     )
-    unit_price = models.DecimalField(max_digits=14, decimal_places=2)
+    # Four decimals for any currency: a price may be finer than its amounts (1.250 KWD, 0.5 JPY,
+    # 0.0125 EUR); each line's amount is rounded to the currency's decimals.
+    unit_price = models.DecimalField(max_digits=16, decimal_places=4)
     vat_rate = models.DecimalField(
         max_digits=5,
         decimal_places=2,

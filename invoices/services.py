@@ -23,7 +23,7 @@ from core.deletion import deletion_by
 from core.errors import Conflict
 from core.metrics import PDF_RENDER, metric_observe
 from core.validation import KnownFieldsOnly
-from invoices.models import Invoice, InvoiceLine
+from invoices.models import Invoice, InvoiceLine, price_canonical
 from invoices.rendering import html_to_pdf, invoice_html
 from jobs.errors import PermanentError, RetryableError
 from jobs.models import Job, Priority
@@ -224,7 +224,14 @@ def invoice_lines_audited(invoice: Invoice) -> list[dict]:
     if invoice.pk is None:
         return []
     lines = InvoiceLine.objects.filter(invoice_id=invoice.pk).order_by("sort_order", "pk")
-    return [audit_values(line, AUDITED_LINE_FIELDS) for line in lines]
+    # Prices as the API gives them ("110.00"), not with their column's four decimals.
+    return [
+        {
+            **audit_values(line, AUDITED_LINE_FIELDS),
+            "unit_price": str(price_canonical(line.unit_price)),
+        }
+        for line in lines
+    ]
 
 
 def invoice_delete(*, invoice: Invoice, actor=None) -> None:

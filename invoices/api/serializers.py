@@ -14,6 +14,7 @@ from invoices.models import (
     Invoice,
     InvoiceLine,
     invoice_number_was_taken,
+    price_canonical,
     validate_dates,
 )
 from invoices.services import invoice_pdf_url
@@ -50,8 +51,8 @@ class ClientSerializer(KnownFieldsOnly, serializers.ModelSerializer):
 
 
 def _money_field(**kwargs):
-    # No max_digits: computed money must render whatever the stored fields produce, and one line
-    # alone reaches 23 digits (quantity 9 + 3, unit price 12 + 2); an invoice sums many. No
+    # No max_digits: computed money must render whatever the stored fields produce, and one line's
+    # amount alone reaches 21 whole digits (quantity 9, unit price 12); an invoice sums many. No
     # decimal_places: the invoice writes each amount with its currency's decimals.
     return serializers.DecimalField(
         max_digits=None,
@@ -62,10 +63,26 @@ def _money_field(**kwargs):
     )
 
 
+class UnitPriceField(serializers.DecimalField):
+    """Taken with up to four decimals; given with the decimals it has and at least two, as prices
+    were given when they were stored with two ("110.00", "0.50")."""
+
+    def to_representation(self, value):
+        return f"{price_canonical(value):f}"
+
+
+PRICE = InvoiceLine._meta.get_field("unit_price")
 DEFAULTED = ("quantity", "vat_rate")
 
 
 class InvoiceLineSerializer(KnownFieldsOnly, serializers.ModelSerializer):
+    unit_price = UnitPriceField(
+        max_digits=PRICE.max_digits,
+        decimal_places=PRICE.decimal_places,
+        help_text="Up to 4 decimals in any currency: 1.250 KWD, 0.5 JPY, 0.0125 EUR. Given back"
+        ' with the decimals it has and at least two ("110.00", "0.50", "1.25", "0.0125"); the'
+        " line's amount is rounded to the currency's decimals.",
+    )
     amount = _money_field(source="net")
 
     class Meta:

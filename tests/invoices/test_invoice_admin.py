@@ -389,3 +389,42 @@ def test_an_invoices_amounts_are_shown_as_the_api_gives_them(admin_client, api_c
         "Total: 2376 JPY",
     ]
     assert "<br>".join(shown) in page
+
+
+def test_a_line_priced_to_four_decimals_is_saved_in_the_admin_and_shown_as_the_api_gives_it(
+    admin_client, api_client, tenant
+):
+    invoice = InvoiceFactory(tenant=tenant, currency="KWD")
+    row = line(invoice, "Development", 12, "110.00", 21)
+    url = f"/admin/invoices/invoice/{invoice.pk}/change/"
+    page = admin_client.get(url).content.decode()
+    assert 'name="lines-0-unit_price" value="110.00"' in page
+
+    form = {
+        "tenant": tenant.pk,
+        "number": invoice.number,
+        "client": invoice.client_id,
+        "currency": "KWD",
+        "status": "draft",
+        "lines-0-id": row.pk,
+        "lines-0-invoice": invoice.pk,
+        "lines-0-sort_order": "0",
+        "lines-0-description": "Dates",
+        "lines-0-quantity": "3",
+        "lines-0-unit_price": "1.2345",
+        "lines-0-vat_rate": "5",
+        **_lines_management(invoice, 1),
+    }
+    response = admin_client.post(url, form)
+    assert response.status_code == 302, response.context["inline_admin_formsets"][0].formset.errors
+    given = api_client.get(f"/api/v1/invoices/{invoice.pk}").json()["lines"]
+    assert [(item["unit_price"], item["amount"]) for item in given] == [("1.2345", "3.704")]
+    assert 'name="lines-0-unit_price" value="1.2345"' in admin_client.get(url).content.decode()
+    update = AuditEvent.objects.get(resource_id=str(invoice.pk), action=AuditEvent.Action.UPDATE)
+    assert [entry["unit_price"] for entry in update.old_values["lines"]] == ["110.00"]
+    assert [entry["unit_price"] for entry in update.new_values["lines"]] == ["1.2345"]
+
+    finer = admin_client.post(url, {**form, "lines-0-unit_price": "1.23456"})
+    assert finer.status_code == 200
+    errors = finer.context["inline_admin_formsets"][0].formset.errors
+    assert errors == [{"unit_price": ["Ensure that there are no more than 4 decimal places."]}]

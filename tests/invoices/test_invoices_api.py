@@ -1,4 +1,5 @@
 import io
+from decimal import Decimal
 
 import pytest
 from django.core.management import call_command
@@ -689,3 +690,114 @@ def test_the_largest_amounts_are_exact_in_a_currency_of_four_decimals(api_client
         assert body["lines"][0]["amount"] == "999999999998990000000.0000"
         assert body["vat"] == [{"rate": "100.00", "base": subtotal, "vat": subtotal}]
         assert (body["subtotal"], body["total"]) == (subtotal, "1001999999998987980000000.0000")
+
+
+def _pdf_text(api_client, invoice_id: int) -> str:
+    call_command("render_invoice_pdf", str(invoice_id), stdout=io.StringIO())
+    response = api_client.get(f"/api/v1/invoices/{invoice_id}/pdf")
+    assert response.status_code == 200
+    pdf = PdfReader(io.BytesIO(b"".join(response.streaming_content)))
+    return "\n".join(page.extract_text() for page in pdf.pages)
+
+
+def test_a_dinar_price_in_fils_is_billed_and_printed_to_the_fils(api_client):
+    lines = [
+        {"description": "Dates", "quantity": "3", "unit_price": "1.250", "vat_rate": "5"},
+        {"description": "Tea", "quantity": "7", "unit_price": "0.125", "vat_rate": "0"},
+    ]
+    created = api_client.post(
+        "/api/v1/invoices", {"number": "2026-KWD", "currency": "KWD", "lines": lines}, format="json"
+    )
+    assert created.status_code == 201, created.json()
+    for body in (created.json(), api_client.get(f"/api/v1/invoices/{created.json()['id']}").json()):
+        # A price is given back with the decimals it has, at least two, whatever the currency.
+        assert [(item["unit_price"], item["amount"]) for item in body["lines"]] == [
+            ("1.25", "3.750"),
+            ("0.125", "0.875"),
+        ]
+        # 5 % of 3.750 is 0.1875: half up, 0.188.
+        assert body["vat"] == [
+            {"rate": "0.00", "base": "0.875", "vat": "0.000"},
+            {"rate": "5.00", "base": "3.750", "vat": "0.188"},
+        ]
+        assert (body["subtotal"], body["total"]) == ("4.625", "4.813")
+    text = _pdf_text(api_client, created.json()["id"])
+    assert "Dates 3 1.250 5 3.750" in text and "7 0.125 0 0.875" in text
+    assert "VAT 5 % on 3.750 0.188 KWD" in text and "Total 4.813 KWD" in text
+
+
+def test_a_price_of_four_decimals_is_billed_in_a_currency_of_four(api_client):
+    lines = [
+        {"description": "Rent", "quantity": "2", "unit_price": "12.3456", "vat_rate": "19"},
+        {"description": "Fee", "quantity": "1", "unit_price": "0.0001", "vat_rate": "0"},
+    ]
+    created = api_client.post(
+        "/api/v1/invoices", {"number": "2026-CLF", "currency": "CLF", "lines": lines}, format="json"
+    )
+    assert created.status_code == 201, created.json()
+    body = api_client.get(f"/api/v1/invoices/{created.json()['id']}").json()
+    assert [(item["unit_price"], item["amount"]) for item in body["lines"]] == [
+        ("12.3456", "24.6912"),
+        ("0.0001", "0.0001"),
+    ]
+    # 19 % of 24.6912 is 4.691328.
+    assert body["vat"][1] == {"rate": "19.00", "base": "24.6912", "vat": "4.6913"}
+    assert (body["subtotal"], body["total"]) == ("24.6913", "29.3826")
+    text = _pdf_text(api_client, body["id"])
+    assert "Rent 2 12.3456 19 24.6912" in text and "Fee 1 0.0001 0 0.0001" in text
+
+
+def test_a_price_of_four_decimals_bills_whole_amounts_in_a_currency_of_two(api_client):
+    line_ = {"description": "API calls", "quantity": "1234", "unit_price": "0.0125"}
+    created = api_client.post(
+        "/api/v1/invoices",
+        {"number": "2026-0001", "currency": "EUR", "lines": [line_]},
+        format="json",
+    )
+    assert created.status_code == 201, created.json()
+    (item,) = created.json()["lines"]
+    # 15.425: half up, to the cent.
+    assert (item["unit_price"], item["amount"], created.json()["total"]) == (
+        "0.0125",
+        "15.43",
+        "15.43",
+    )
+    assert "API calls 1234 0.0125 0 15.43" in _pdf_text(api_client, created.json()["id"])
+
+
+def test_a_price_of_five_decimals_is_400_naming_the_limit_and_writes_nothing(api_client, tenant):
+    fine = {"description": "Fine", "unit_price": "1.2345"}
+    finer = {"description": "Too fine", "unit_price": "1.23456"}
+    refused = api_client.post(
+        "/api/v1/invoices", {**INVOICE, "lines": [fine, finer]}, format="json"
+    )
+    assert refused.status_code == 400
+    assert refused.json()["code"] == "INVALID_REQUEST"
+    assert refused.json()["errors"] == {
+        "lines": [{}, {"unit_price": ["Ensure that there are no more than 4 decimal places."]}]
+    }
+    assert not Invoice.objects.exists() and not Job.objects.exists()
+
+    invoice = InvoiceFactory(tenant=tenant)
+    line(invoice, "Design", 1, "110.00", 25)
+    patched = api_client.patch(f"/api/v1/invoices/{invoice.pk}", {"lines": [finer]}, format="json")
+    assert patched.status_code == 400
+    assert "unit_price" in patched.json()["errors"]["lines"][0]
+    assert list(invoice.lines.values_list("description", "unit_price")) == [
+        ("Design", Decimal("110.00"))
+    ]
+
+
+def test_a_price_of_two_decimals_reads_as_it_always_did(api_client, tenant):
+    invoice = InvoiceFactory(tenant=tenant, currency="EUR")
+    line(invoice, "Development", 12, "110.00", 21)
+    line(invoice, "Pins", 3, "0.5", 0, order=1)
+    line(invoice, "Discount", 1, "-5", 0, order=2)
+    url = f"/api/v1/invoices/{invoice.pk}"
+    for body in (
+        api_client.get(url).json(),
+        api_client.get("/api/v1/invoices").json()["results"][0],
+    ):
+        assert [item["unit_price"] for item in body["lines"]] == ["110.00", "0.50", "-5.00"]
+    created = api_client.post("/api/v1/invoices", {**INVOICE, "number": "2026-API"}, format="json")
+    assert [item["unit_price"] for item in created.json()["lines"]] == ["110.00", "49.90"]
