@@ -4,6 +4,7 @@ as well as its success, and the headers a client relies on (rate limits, polling
 import inspect
 
 from drf_spectacular import openapi
+from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from drf_spectacular.plumbing import force_instance, get_doc
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, PolymorphicProxySerializer
 from rest_framework import serializers
@@ -165,7 +166,9 @@ class AutoSchema(openapi.AutoSchema):
     def _map_serializer_field(self, field, direction, bypass_extensions=False):
         schema = super()._map_serializer_field(field, direction, bypass_extensions)
         decimal = isinstance(field, serializers.DecimalField) and field.max_whole_digits
-        if decimal and "pattern" in (schema or {}):
+        # A field's extension starts from this mapping, pattern included, and may change it.
+        extended = not bypass_extensions and OpenApiSerializerFieldExtension.get_match(field)
+        if decimal and not extended and "pattern" in (schema or {}):
             schema["pattern"] = decimal_pattern(field)
         return schema
 

@@ -2,6 +2,7 @@ from contextlib import contextmanager
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
+from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -10,6 +11,7 @@ from core.errors import Conflict
 from core.validation import KnownFieldsOnly, WorkspaceObjectField
 from invoices.models import (
     INVOICE_LINES_MAX,
+    PRICE_DECIMALS_AT_LEAST,
     Client,
     Invoice,
     InvoiceLine,
@@ -69,6 +71,17 @@ class UnitPriceField(serializers.DecimalField):
 
     def to_representation(self, value):
         return f"{price_canonical(value):f}"
+
+
+class UnitPriceFieldSchema(OpenApiSerializerFieldExtension):
+    target_class = UnitPriceField
+
+    def map_serializer_field(self, auto_schema, direction):
+        schema = auto_schema._map_serializer_field(self.target, direction, bypass_extensions=True)
+        if direction == "response":
+            whole, places = self.target.max_whole_digits, self.target.decimal_places
+            schema["pattern"] = rf"^-?\d{{1,{whole}}}\.\d{{{PRICE_DECIMALS_AT_LEAST},{places}}}$"
+        return schema
 
 
 PRICE = InvoiceLine._meta.get_field("unit_price")

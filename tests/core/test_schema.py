@@ -216,3 +216,25 @@ def test_every_component_is_named_by_an_operation(schema):
 def _names(node) -> set[str]:
     text = json.dumps(node)
     return set(re.findall(r'"#/components/schemas/([^"]+)"', text))
+
+
+def test_a_unit_price_is_documented_with_the_decimals_the_api_takes_and_gives(
+    schema, api_client, tenant
+):
+    from tests.openapi import request_body_errors
+
+    for price, taken in [("1.2345", True), ("0.5", True), ("-12", True), ("1.23456", False)]:
+        body = {"number": f"P{price}", "lines": [{"description": "x", "unit_price": price}]}
+        documented = not request_body_errors("POST", "/api/v1/invoices", body)
+        response = api_client.post("/api/v1/invoices", body, format="json")
+        assert (documented, response.status_code == 201) == (taken, taken), price
+    given = schema["components"]["schemas"]["InvoiceLine"]["properties"]["unit_price"]
+    assert "at least two" in given["description"]
+    prices = [
+        item["unit_price"]
+        for invoice in api_client.get("/api/v1/invoices").json()["results"]
+        for item in invoice["lines"]
+    ]
+    assert sorted(prices) == ["-12.00", "0.50", "1.2345"]
+    assert all(re.fullmatch(given["pattern"], price) for price in prices)
+    assert not re.fullmatch(given["pattern"], "0.5")
