@@ -2,6 +2,7 @@ import functools
 from collections import Counter, defaultdict
 from datetime import timedelta
 
+from axes.models import AccessFailureLog
 from django import forms
 from django.apps import apps
 from django.contrib import admin, messages
@@ -552,6 +553,11 @@ class UserAdmin(OwnedRecordsGo, auth_admin.UserAdmin):
         with transaction.atomic():
             _memberships_audited_gone(request, queryset)
             super().delete_queryset(request, queryset)
+
+
+# The admin login's lockouts (accounts.login_lockout). Failures are not kept one by one
+# (AXES_ENABLE_ACCESS_FAILURE_LOG is off): that list would stay empty.
+admin.site.unregister(AccessFailureLog)
 
 
 def _memberships_audited_gone(request, users) -> None:

@@ -5,6 +5,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from axes.models import AccessAttempt, AccessLog
 from django.contrib import admin
 from django.contrib.auth.models import Group
 from django.contrib.staticfiles import finders
@@ -88,6 +89,13 @@ def _everything(tenant, admin_user, tag=""):
     )
     _, token = share_link_create(tenant=tenant, resource_type="deck", resource_id=deck.pk)
     share_link_view(token=token, client_ip="203.0.113.9", user_agent="Mozilla/5.0 Firefox/130.0")
+    AccessAttempt.objects.create(
+        username=f"guess{tag}@example.com",
+        ip_address="203.0.113.9",
+        user_agent="curl/8.5.0",
+        failures_since_start=5,
+    )
+    AccessLog.objects.create(username=admin_user.username, ip_address="203.0.113.9")
 
 
 def _registered():

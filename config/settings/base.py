@@ -5,6 +5,7 @@ import ipaddress
 import math
 import os
 import re
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -196,6 +197,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_celery_beat",
     "csp",
+    "axes",
     "core",
     "accounts",
     "jobs",
@@ -223,6 +225,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "core.middleware.NulQueryMiddleware",
     "core.middleware.ApiProblemMiddleware",
+    # Last, as django-axes asks: it turns a login refused for a lockout into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -349,6 +353,32 @@ else:
         "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
         "local": LOCAL_CACHE,
     }
+
+# The admin login's brute-force protection (django-axes, its records in the database, so every web
+# process counts alike, on the embedded default too): after ADMIN_LOGIN_FAILURE_LIMIT failed logins
+# for one username from one client address, that username is refused from that address until
+# ADMIN_LOGIN_LOCKOUT_SECONDS after the failure that locked it. Failures are forgotten that long
+# after the last of them, and a successful login forgets them at once. Per username and address:
+# an attacker can lock no one out from another address.
+ADMIN_LOGIN_FAILURE_LIMIT = env.int("ADMIN_LOGIN_FAILURE_LIMIT", default=5, least=1)
+ADMIN_LOGIN_LOCKOUT_SECONDS = env.int("ADMIN_LOGIN_LOCKOUT_SECONDS", default=900, least=1)
+AUTHENTICATION_BACKENDS = [
+    # Refuses a locked-out login before its password is checked; the API's keys never pass here.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = ADMIN_LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(seconds=ADMIN_LOGIN_LOCKOUT_SECONDS)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+# Attempts refused during a lockout are not counted: they do not extend it.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_CLIENT_IP_CALLABLE = "accounts.login_lockout.login_address"
+AXES_LOCKOUT_CALLABLE = "accounts.login_lockout.login_locked_out"
+# Masked in the attempts' stored form data and in the log lines, as the password always is.
+AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "csrfmiddlewaretoken"]
+# No start-up line in every process and command.
+AXES_VERBOSE = False
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
