@@ -2,7 +2,9 @@ import functools
 from collections import Counter, defaultdict
 from datetime import timedelta
 
-from axes.models import AccessFailureLog
+from axes.admin import AccessAttemptAdmin
+from axes.handlers.proxy import AxesProxyHandler
+from axes.models import AccessAttempt, AccessFailureLog
 from django import forms
 from django.apps import apps
 from django.contrib import admin, messages
@@ -558,6 +560,21 @@ class UserAdmin(OwnedRecordsGo, auth_admin.UserAdmin):
 # The admin login's lockouts (accounts.login_lockout). Failures are not kept one by one
 # (AXES_ENABLE_ACCESS_FAILURE_LOG is off): that list would stay empty.
 admin.site.unregister(AccessFailureLog)
+admin.site.unregister(AccessAttempt)
+
+
+@admin.register(AccessAttempt)
+class LoginAttemptAdmin(AccessAttemptAdmin):
+    """django-axes', but its action deletes rows, so it needs the delete permission (staff who may
+    only view the attempts could otherwise run it), and it works: axes 8.3 reads the time of the
+    request from an attribute that only a login request carries, and fails with a 500."""
+
+    actions = ["cleanup_expired_attempts"]
+
+    @admin.action(description="Clean up expired attempts", permissions=["delete"])
+    def cleanup_expired_attempts(self, request, queryset):
+        AxesProxyHandler.update_request(request)
+        return super().cleanup_expired_attempts(request, queryset)
 
 
 def _memberships_audited_gone(request, users) -> None:

@@ -1,6 +1,7 @@
 """The admin's actions call the services and say what they did."""
 
 import re
+from datetime import timedelta
 
 import pytest
 from django.contrib.messages import get_messages
@@ -155,6 +156,43 @@ def test_staff_who_may_only_view_the_schedules_can_neither_pause_nor_run_them(cl
     said = _act(viewer, changelist, "disable_tasks", schedules)
     assert said == [f"{len(schedules)} tasks were successfully disabled"]
     assert not PeriodicTask.objects.filter(enabled=True).exists()
+
+
+def test_staff_who_may_only_view_login_attempts_cannot_clean_them_up(client, db):
+    from axes.models import AccessAttempt
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Permission
+
+    changelist = "/admin/axes/accessattempt/"
+    # Logged in first: a login cleans up the expired attempts itself.
+    viewer = _staff_who_may_only_view(client, "accessattempt")
+    expired, live = (
+        AccessAttempt.objects.create(
+            username=username,
+            ip_address="203.0.113.5",
+            user_agent="curl/8.5.0",
+            failures_since_start=5,
+        )
+        for username in ["old@example.com", "new@example.com"]
+    )
+    # Apart: a new attempt's time is always now.
+    AccessAttempt.objects.filter(pk=expired.pk).update(
+        attempt_time=timezone.now() - timedelta(days=1)
+    )
+    page = viewer.get(changelist)
+    assert page.status_code == 200
+    assert 'value="cleanup_expired_attempts"' not in page.content.decode()
+    said = _act(viewer, changelist, "cleanup_expired_attempts", [live])
+    assert set(said) <= {"No action selected."}
+    assert AccessAttempt.objects.count() == 2
+
+    # Staff who may delete them still clean up there.
+    get_user_model().objects.get(username="viewer@example.com").user_permissions.add(
+        Permission.objects.get(codename="delete_accessattempt")
+    )
+    said = _act(viewer, changelist, "cleanup_expired_attempts", [live])
+    assert said == ["Cleaned up 1 expired access attempts."]
+    assert list(AccessAttempt.objects.values_list("pk", flat=True)) == [live.pk]
 
 
 def test_a_jobs_page_shows_its_latest_events_to_whoever_may_see_the_job(client, tenant):
