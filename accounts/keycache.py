@@ -6,11 +6,14 @@ round trip: the costliest step of a status poll. So each process keeps the keys 
 API_KEY_CACHE_SECONDS. Saving a key or its tenant publishes the key's hash on a Redis channel, and a
 listener thread in each process drops its copy when the message arrives. A process uses its copies
 only while its listener is subscribed: before that, and after losing its connection, it forgets them
-all and reads the shared cache, so a missed message can never leave a revoked key usable.
+all and reads the shared cache, so a missed message can never leave a revoked key usable. Nor does
+it use them while a message is on its way to the listener (arrived, or being read), so a request
+that comes after a change never races the listener's thread to the copy it is about to drop.
 """
 
 import logging
 import os
+import select
 import threading
 import time
 
@@ -31,12 +34,12 @@ SILENCE_SECONDS = 30.0
 _entries: dict[str, tuple[float, object]] = {}
 _lock = threading.Lock()
 _subscribed = threading.Event()
-_state = {"pid": None, "generation": 0}
+_state = {"pid": None, "generation": 0, "socket": None, "reading": False}
 
 
 def local_get(key_hash: str):
     """The process's copy of the key with this hash, or None."""
-    if not _listening():
+    if not _listening() or _news_unread():
         return None
     entry = _entries.get(key_hash)
     if entry is None or entry[0] < time.monotonic():
@@ -86,6 +89,17 @@ def _forget(key_hashes) -> None:
             _entries.pop(key_hash, None)
 
 
+def _news_unread() -> bool:
+    """Whether a message has reached the listener's connection and not yet been acted on."""
+    # In this order: the listener marks itself reading before it takes bytes off the connection.
+    try:
+        arrived = bool(select.select([_state["socket"]], [], [], 0)[0])
+    except (TypeError, ValueError, OSError):
+        # No connection (yet, or any more), or a descriptor select cannot watch: no copies.
+        return True
+    return arrived or _state["reading"]
+
+
 def _listening() -> bool:
     """Whether this process may use its copies; starts the listener on a process's first use."""
     if not settings.REDIS_URL:
@@ -116,10 +130,12 @@ def _listen(url: str) -> None:
         pubsub = client.pubsub()
         try:
             pubsub.subscribe(CHANNEL)
+            # Watched here and by every request (redis-py names no public way to its socket).
+            connection = pubsub.connection._sock
+            _state["socket"] = connection
             heard, pinged = time.monotonic(), False
             while True:
-                message = pubsub.get_message(timeout=SILENCE_SECONDS / 3)
-                if message is None:
+                if not select.select([connection], [], [], SILENCE_SECONDS / 3)[0]:
                     if time.monotonic() - heard < SILENCE_SECONDS:
                         continue
                     if pinged:
@@ -128,13 +144,14 @@ def _listen(url: str) -> None:
                     heard, pinged = time.monotonic(), True
                     continue
                 heard, pinged = time.monotonic(), False
-                if message["type"] == "subscribe":
-                    forget_all()
-                    _subscribed.set()
-                    outage.recovered("API key listener subscribed again.")
-                elif message["type"] == "message":
-                    _forget(message["data"].decode().split())
+                _state["reading"] = True
+                try:
+                    while (message := pubsub.get_message(timeout=0)) is not None:
+                        _heard(message, outage)
+                finally:
+                    _state["reading"] = False
         except Exception:  # noqa: BLE001 - the listener must outlive any Redis outage
+            _state["socket"] = None
             _subscribed.clear()
             forget_all()
             outage.failed(
@@ -144,3 +161,12 @@ def _listen(url: str) -> None:
             time.sleep(RECONNECT_SECONDS)
         finally:
             pubsub.close()
+
+
+def _heard(message, outage: OutageLog) -> None:
+    if message["type"] == "subscribe":
+        forget_all()
+        _subscribed.set()
+        outage.recovered("API key listener subscribed again.")
+    elif message["type"] == "message":
+        _forget(message["data"].decode().split())

@@ -83,6 +83,23 @@ def test_a_copy_read_before_a_change_was_announced_is_not_kept(tenant):
     assert keycache.local_get(key_hash) is None
 
 
+def test_a_copy_is_not_used_while_an_announcement_waits_for_the_listener(tenant):
+    _, plaintext = api_key_create(tenant=tenant, name="poller")
+    key_hash = api_key_hash(plaintext)
+    deadline = time.monotonic() + 10
+    while keycache.local_get(key_hash) is None and time.monotonic() < deadline:
+        api_key_authenticate(plaintext)
+        time.sleep(0.05)
+    assert keycache.local_get(key_hash) is not None
+    # Another process revokes the key while this one's listener cannot act on the news yet (a
+    # busy process: the request's thread runs first); the request must not use the copy.
+    with keycache._lock:
+        get_redis().publish(keycache.CHANNEL, key_hash)
+        time.sleep(0.2)
+        assert keycache.local_get(key_hash) is None
+    assert keycache.local_get(key_hash) is None
+
+
 def test_a_listener_cut_off_from_redis_forgets_its_copies_and_subscribes_again(tenant):
     _, plaintext = api_key_create(tenant=tenant, name="survivor")
     key_hash = api_key_hash(plaintext)
