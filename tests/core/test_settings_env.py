@@ -139,7 +139,10 @@ def test_a_malformed_setting_stops_a_command_with_one_line_naming_it(tmp_path):
     stopped = _manage("check", DEBUG="true", NUM_PROXIES="abc")
     assert stopped.returncode == 1
     assert stopped.stderr == "Offload cannot start: NUM_PROXIES: 'abc' is not a whole number.\n"
-    missing = _manage("check", DEBUG="false", SECRET_KEY="")
+    # Read beside no .env: `make run` writes one with a SECRET_KEY into the checkout.
+    empty = tmp_path / "empty.env"
+    empty.write_text("")
+    missing = _manage("check", DEBUG="false", SECRET_KEY="", ENV_FILE=str(empty))
     assert missing.stderr == "Offload cannot start: SECRET_KEY must be set when DEBUG is off.\n"
     nowhere = _manage("check", ENV_FILE=str(tmp_path / "missing.env"))
     assert (
