@@ -69,7 +69,6 @@ def test_a_poll_says_since_when_a_job_waits_for_a_slot_of_its_capped_type(
 
 
 def test_every_web_process_estimates_a_pending_jobs_wait_alike(api_client, tenant):
-    caches["local"].clear()
     window_start = timezone.now().replace(second=0, microsecond=0) + timedelta(minutes=1)
     with time_machine.travel(window_start + timedelta(seconds=1), tick=False):
         now = timezone.now()
@@ -116,7 +115,6 @@ def test_polling_gives_an_etag_and_304_while_nothing_changed(api_client):
 
 
 def test_a_job_waiting_for_its_next_attempt_gives_304_while_nothing_changed(api_client, tenant):
-    caches["local"].clear()
     now = timezone.now()
     # A recent run of the type (before the current 30-second window): it has a mean duration (2 s)
     # to estimate from.

@@ -3,7 +3,6 @@
 from datetime import timedelta
 
 from django.contrib.auth import get_user_model
-from django.core.cache import caches
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -45,7 +44,6 @@ def test_the_purge_picks_its_batches_in_no_order(tenant, settings):
 
 
 def test_a_types_recent_durations_come_from_an_index(tenant):
-    caches["local"].clear()  # each process keeps the figure for a while
     _history(tenant, timezone.now() - timedelta(hours=2))
     with CaptureQueriesContext(connection) as captured:
         job_mean_duration("diagnostic")
