@@ -45,13 +45,14 @@ def _provider_env(server: FakeOpenAI) -> dict:
     }
 
 
-def _drawing(job: Job, image: int) -> None:
-    """Wait until the worker asks the provider for the job's `image`th image (1-based)."""
+def _drawing(job: Job, image: int, server: FakeOpenAI) -> None:
+    """Wait until the worker has kept the job's images before its `image`th (1-based) and the
+    provider has that image's request in hand (and sleeps on it, as scripted)."""
     wait_for(
-        lambda: DrawnImage.objects.filter(job=job).count() == image - 1,
-        message=f"image {image - 1} kept",
+        lambda: DrawnImage.objects.filter(job=job).count() == image - 1
+        and images_drawn(server) == image,
+        message=f"image {image - 1} kept and image {image} asked for",
     )
-    time.sleep(0.5)  # its request is on its way, and the provider sleeps on it
 
 
 def _finished(job: Job, timeout: float = 60) -> Job:
@@ -67,7 +68,7 @@ def test_a_pool_process_stopped_while_drawing_leaves_its_images_to_the_next_atte
     fake_openai.default = ("image", png(BLUE))
     job = images_submit(tenant, 3)
     with running_worker(extra_env=_provider_env(fake_openai)) as worker:
-        _drawing(job, 3)
+        _drawing(job, 3, fake_openai)
         worker_stop(worker, sig=signal.SIGTERM, timeout=30)
     job.refresh_from_db()
     assert (job.status, job.attempts) == (Job.Status.PENDING, 0)
@@ -87,7 +88,7 @@ def _killed_while_drawing(job: Job, image: int, server: FakeOpenAI, settings) ->
     """Kill the worker (SIGKILL) while it draws the job's `image`th image, and let its heartbeat
     go stale for the reaper."""
     with running_worker(extra_env=_provider_env(server)) as worker:
-        _drawing(job, image)
+        _drawing(job, image, server)
         os.killpg(worker.pid, signal.SIGKILL)
         worker.wait(10)
     settings.JOBS_STALE_AFTER_SECONDS = 1
@@ -136,7 +137,7 @@ def test_a_job_canceled_while_it_draws_ends_canceled_and_refunded_without_its_im
     fake_openai.default = ("image", None)
     job = images_submit(tenant, count)
     with running_worker(extra_env=_provider_env(fake_openai)):
-        _drawing(job, 2)
+        _drawing(job, 2, fake_openai)
         job_cancel(job=job)
         job = _finished(job)
     assert (job.status, job.error_code) == (Job.Status.CANCELED, "CANCELED")
