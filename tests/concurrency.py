@@ -39,3 +39,13 @@ def deleted_once_validated(monkeypatch, serializer_class, row) -> None:
         return attrs
 
     monkeypatch.setattr(serializer_class, "validate", validate_then_delete)
+
+
+def sessions_waiting_for_a_lock() -> int:
+    """How many sessions on the test database wait for a lock another one holds (a row's)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        return cursor.fetchone()[0]

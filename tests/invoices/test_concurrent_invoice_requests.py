@@ -2,7 +2,6 @@
 threads, each request in its own database connection."""
 
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 
@@ -14,8 +13,10 @@ from django.db import connection, transaction
 from accounts.models import Tenant
 from invoices.models import Invoice, InvoiceLine
 from invoices.services import invoice_pdf_saved
+from tests.concurrency import sessions_waiting_for_a_lock
 from tests.factories import api_key_for
 from tests.invoices.factories import InvoiceFactory, line
+from tests.worker import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -112,8 +113,9 @@ def test_a_workspace_renamed_while_a_pdf_is_recorded_deadlocks_neither(tenant):
 
 
 def _in_turn_while_held(invoice_pk: int, *calls) -> None:
-    """Start each call in a thread of its own, a second apart, while another session holds the
-    invoice's row (as any slow transaction would); then release it and wait for them."""
+    """Start each call in a thread of its own, the next once it waits for a lock (or has ended),
+    while another session holds the invoice's row (as any slow transaction would); then release it
+    and wait for them."""
     database = connection.settings_dict
     with psycopg.connect(
         host=database["HOST"],
@@ -124,9 +126,17 @@ def _in_turn_while_held(invoice_pk: int, *calls) -> None:
         holder.execute("SELECT 1 FROM invoices_invoice WHERE id = %s FOR UPDATE", [invoice_pk])
         threads = []
         for call in calls:
-            threads.append(threading.Thread(target=call))
-            threads[-1].start()
-            time.sleep(1)
+            waiting = sessions_waiting_for_a_lock()
+            thread = threading.Thread(target=call)
+            threads.append(thread)
+            thread.start()
+            wait_for(
+                lambda thread=thread, waiting=waiting: (
+                    sessions_waiting_for_a_lock() > waiting or not thread.is_alive()
+                ),
+                timeout=60,
+                message=f"call {len(threads)} to wait for a lock or end",
+            )
         holder.commit()
     for thread in threads:
         thread.join(30)

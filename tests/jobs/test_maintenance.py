@@ -31,6 +31,7 @@ from jobs.services import (
     jobs_reap_stale,
     jobs_sweep,
 )
+from tests.concurrency import sessions_waiting_for_a_lock
 from tests.jobs.factories import JobFactory
 from tests.worker import wait_for
 
@@ -152,15 +153,6 @@ def _in_own_connection(function):
     return run
 
 
-def _a_query_waits_for_a_lock() -> bool:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity"
-            " WHERE datname = current_database() AND wait_event_type = 'Lock'"
-        )
-        return cursor.fetchone()[0] > 0
-
-
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("cancel_requested", [False, True], ids=["last attempt", "cancel asked"])
 def test_a_heartbeat_landing_while_the_reaper_looks_keeps_the_job_running(
@@ -182,7 +174,7 @@ def test_a_heartbeat_landing_while_the_reaper_looks_keeps_the_job_running(
             )
         with ThreadPoolExecutor(1) as pool:
             reaping = pool.submit(_in_own_connection(jobs_reap_stale))
-            wait_for(_a_query_waits_for_a_lock, timeout=10, message="the reaper's UPDATE")
+            wait_for(sessions_waiting_for_a_lock, timeout=10, message="the reaper's UPDATE")
             worker.commit()
             counts = reaping.result(timeout=10)
     finally:
