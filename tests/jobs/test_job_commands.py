@@ -114,19 +114,20 @@ def test_submit_job_that_gives_up_waiting_says_where_the_job_stands(tenant):
     long = json.dumps({"steps": 60, "step_seconds": 0.5})
     cap = {"JOBS_MAX_CONCURRENCY_PER_TENANT": "diagnostic=1"}
     with running_worker(concurrency=2, extra_env=cap):
+        # Each wait is long enough for a worker on a loaded machine to take the job (seconds).
         with pytest.raises(CommandError) as running:
-            _run("submit_job", tenant.slug, "diagnostic", "--payload", long, "--wait", "3")
+            _run("submit_job", tenant.slug, "diagnostic", "--payload", long, "--wait", "5")
         first = Job.objects.get()
         assert str(running.value) == (
-            f"Job {first.pk} is still processing after 3 s; it goes on (`manage.py show_job "
+            f"Job {first.pk} is still processing after 5 s; it goes on (`manage.py show_job "
             f"{first.pk}` follows it, `manage.py cancel_job {first.pk}` stops it)."
         )
         # The worker's other process is free, but the workspace may run one diagnostic at once.
         with pytest.raises(CommandError) as held:
-            _run("submit_job", tenant.slug, "diagnostic", "--payload", long, "--wait", "1.5")
+            _run("submit_job", tenant.slug, "diagnostic", "--payload", long, "--wait", "4.5")
         second = Job.objects.exclude(pk=first.pk).get()
         assert str(held.value).startswith(
-            f"Job {second.pk} is still waiting for a free slot after 1.5 s: its type or workspace "
+            f"Job {second.pk} is still waiting for a free slot after 4.5 s: its type or workspace "
             "is at its concurrency cap"
         )
         for job in (second, first):
