@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.worker import ROOT, worker_env
+from tests.worker import READY_TIMEOUT, ROOT, worker_env
 
 
 @contextlib.contextmanager
@@ -32,16 +32,22 @@ def running_web(
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz").status_code == 200:
-                    break
-            except httpx.HTTPError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
+        # Its processes import the project first: seconds on a loaded machine.
+        deadline = time.monotonic() + READY_TIMEOUT
+        while not _answers(f"{base}/healthz"):
+            if server.poll() is not None:
+                raise RuntimeError(f"gunicorn exited early with status {server.returncode}")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"gunicorn did not answer /healthz within {READY_TIMEOUT}s")
+            time.sleep(0.2)
         yield base
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(30)
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url).status_code == 200
+    except httpx.HTTPError:
+        return False

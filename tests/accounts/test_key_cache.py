@@ -16,6 +16,7 @@ from accounts.models import ApiKey, api_key_hash
 from accounts.services import api_key_authenticate, api_key_create, api_key_revoke
 from core.redis import get_redis
 from tests.webserver import running_web
+from tests.worker import READY_TIMEOUT
 
 pytestmark = pytest.mark.django_db(transaction=True)
 WEB_PROCESSES = 2
@@ -43,7 +44,8 @@ def _statuses(base: str, plaintext: str, count: int = 20) -> set[int]:
 
 def _warm(base: str, plaintext: str) -> None:
     """Until every web process listens, and has answered with its own copy of the key."""
-    deadline = time.monotonic() + 20
+    # Each process subscribes on its first request, which gunicorn hands to whichever is quickest.
+    deadline = time.monotonic() + READY_TIMEOUT
     while _listeners() < WEB_PROCESSES and time.monotonic() < deadline:
         _statuses(base, plaintext, 4)
         time.sleep(0.1)

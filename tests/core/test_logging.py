@@ -16,7 +16,7 @@ from core.request_context import (
     unbind_log_context,
 )
 from tests.webserver import running_web
-from tests.worker import ROOT, wait_for, worker_env
+from tests.worker import READY_TIMEOUT, ROOT, wait_for, worker_env
 
 
 def _formatted(formatter_name: str, **context) -> str:
@@ -95,7 +95,7 @@ def test_runservers_access_line_names_the_requests_id(api_key, tmp_path):
     )
     try:
         base = f"http://127.0.0.1:{port}"
-        wait_for(lambda: _answers(f"{base}/healthz"), message="runserver")
+        wait_for(lambda: _answers(f"{base}/healthz"), timeout=READY_TIMEOUT, message="runserver")
         headers = {"Authorization": f"Bearer {api_key}", "X-Request-Id": "trace-8"}
         assert httpx.get(f"{base}/api/v1/me", headers=headers).status_code == 200
         # A request after it, on a connection of its own, names nothing of the first.

@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from tests.webserver import running_web
-from tests.worker import ROOT, wait_for, worker_env
+from tests.worker import READY_TIMEOUT, ROOT, wait_for, worker_env
 
 
 @contextlib.contextmanager
@@ -213,7 +213,7 @@ def test_the_images_command_stops_gunicorn_on_the_sigterm_of_docker_stop(product
     )
     health = f"http://127.0.0.1:{port}/healthz"
     try:
-        wait_for(lambda: _answers(health), timeout=30)
+        wait_for(lambda: _answers(health), timeout=READY_TIMEOUT, message="gunicorn")
         server.send_signal(signal.SIGTERM)
         server.wait(30)
         assert not _answers(health), "gunicorn kept serving after the container's SIGTERM"

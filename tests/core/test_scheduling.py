@@ -141,7 +141,7 @@ def test_sync_schedules_says_which_timings_it_kept_and_resets_them_when_asked(db
 
 @pytest.mark.django_db(transaction=True)
 def test_beat_starts_from_the_schedules_the_settings_declare_now():
-    from tests.worker import running_beat, wait_for
+    from tests.worker import READY_TIMEOUT, running_beat, wait_for
 
     schedules_sync()
     assert PeriodicTask.objects.get(name="jobs-sweep").interval.every == 60
@@ -154,4 +154,8 @@ def test_beat_starts_from_the_schedules_the_settings_declare_now():
 
     with running_beat(extra_env=env):
         # Beat syncs every schedule in turn as it starts.
-        wait_for(synced, message="the sweep every 7 s and the cleanup at 02:00 in Oslo")
+        wait_for(
+            synced,
+            timeout=READY_TIMEOUT,
+            message="the sweep every 7 s and the cleanup at 02:00 in Oslo",
+        )
