@@ -2,9 +2,11 @@
 the page a locked-out login is answered with."""
 
 import math
+from datetime import timedelta
 
 from axes.helpers import get_client_username, get_cool_off
-from axes.models import AccessAttempt
+from axes.models import AccessAttempt, AccessLog
+from django.conf import settings
 from django.contrib import admin
 from django.db.models import Max
 from django.http import HttpResponse
@@ -43,3 +45,20 @@ def _seconds_locked(request, credentials) -> int:
     if locked_at is None:
         return int(cool_off.total_seconds())
     return max(math.ceil((locked_at + cool_off - timezone.now()).total_seconds()), 1)
+
+
+def admin_login_records_purge() -> dict[str, int]:
+    """Delete the record of admin logins older than ADMIN_LOGIN_LOG_DAYS, and the failed-login
+    counts whose time has passed (a count is forgotten ADMIN_LOGIN_LOCKOUT_SECONDS after its last
+    failure; its row would otherwise stay until that username logs in from that address again)."""
+    now = timezone.now()
+    log_before = now - timedelta(days=settings.ADMIN_LOGIN_LOG_DAYS)
+    count_before = now - timedelta(seconds=settings.ADMIN_LOGIN_LOCKOUT_SECONDS)
+    return {
+        "admin_logins": _deleted(AccessLog.objects.filter(attempt_time__lt=log_before)),
+        "admin_login_counts": _deleted(AccessAttempt.objects.filter(attempt_time__lt=count_before)),
+    }
+
+
+def _deleted(rows) -> int:
+    return rows.delete()[1].get(rows.model._meta.label, 0)

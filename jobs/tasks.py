@@ -2,6 +2,7 @@ from celery import shared_task
 from celery.worker.request import Request
 from django.db import InterfaceError, OperationalError
 
+from accounts.login_lockout import admin_login_records_purge
 from core.idempotency import idempotency_records_purge
 from core.request_context import bind_log_context
 from jobs import monitoring, services
@@ -61,6 +62,7 @@ def _purge() -> dict:
         **services.jobs_purge(),
         "idempotency_keys": idempotency_records_purge(),
         "task_runs": task_runs_purge(),
+        **admin_login_records_purge(),
     }
 
 

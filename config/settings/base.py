@@ -362,6 +362,8 @@ else:
 # an attacker can lock no one out from another address.
 ADMIN_LOGIN_FAILURE_LIMIT = env.int("ADMIN_LOGIN_FAILURE_LIMIT", default=5, least=1)
 ADMIN_LOGIN_LOCKOUT_SECONDS = env.int("ADMIN_LOGIN_LOCKOUT_SECONDS", default=900, least=1)
+# The record of admin logins (axes' access log) is purged past this, with the hourly job purge.
+ADMIN_LOGIN_LOG_DAYS = env.int("ADMIN_LOGIN_LOG_DAYS", default=90, least=1)
 AUTHENTICATION_BACKENDS = [
     # Refuses a locked-out login before its password is checked; the API's keys never pass here.
     "axes.backends.AxesStandaloneBackend",

@@ -157,3 +157,29 @@ def test_the_api_answers_a_locked_out_address_as_before(staff, tenant):
     assert _log_in(Client(), PASSWORD).status_code == 429
     assert api.get("/api/v1/me").status_code == 200
     assert api.get("/api/v1/me", HTTP_AUTHORIZATION="Bearer ofl_wrong").status_code == 401
+
+
+def test_the_hourly_purge_forgets_old_logins_and_failed_login_counts(staff, settings):
+    from axes.models import AccessAttempt, AccessLog
+
+    from jobs.tasks import jobs_purge
+
+    settings.ADMIN_LOGIN_LOG_DAYS = 90
+    start = timezone.now()
+    with time_machine.travel(start - timedelta(days=91), tick=False):
+        assert _logged_in(_log_in(Client(), PASSWORD, address=COLLEAGUE))
+    with time_machine.travel(start - timedelta(seconds=901), tick=False):
+        _fail(Client(), 2)
+    # Every login clears the counts whose time has passed: none came after these in time.
+    with time_machine.travel(start - timedelta(seconds=60), tick=False):
+        assert _logged_in(_log_in(Client(), PASSWORD, address="192.0.2.9"))
+        _fail(Client(), 1, username="else@example.com")
+
+    outcome = jobs_purge()
+
+    assert (outcome["admin_logins"], outcome["admin_login_counts"]) == (1, 1)
+    assert list(AccessLog.objects.values_list("ip_address", flat=True)) == ["192.0.2.9"]
+    assert list(AccessAttempt.objects.values_list("username", flat=True)) == ["else@example.com"]
+    out = StringIO()
+    call_command("purge_jobs", stdout=out)
+    assert "0 old admin logins and 0 expired failed-login counts." in out.getvalue()

@@ -290,7 +290,7 @@ def test_purge_jobs_and_requeue_stale_jobs_do_what_the_schedules_do(tenant, sett
     )
     kept = JobFactory(tenant=tenant, status=Job.Status.COMPLETED, finished_at=now)
     out, _ = _run("purge_jobs")
-    assert out.startswith("Purged 1 jobs, 0 expired idempotency keys and 0 old task runs.")
+    assert out.startswith("Purged 1 jobs, 0 expired idempotency keys, 0 old task runs, ")
     assert list(Job.objects.values_list("pk", flat=True)) == [kept.pk]
 
     lost = JobFactory(

@@ -1,3 +1,4 @@
+from accounts.login_lockout import admin_login_records_purge
 from core.idempotency import idempotency_records_purge
 from core.management.base import OperatorCommand
 from jobs.runs import task_runs_purge
@@ -8,14 +9,17 @@ class Command(OperatorCommand):
     help = (
         "Delete finished jobs past their retention (JOBS_RETENTION_COMPLETED_HOURS, "
         "JOBS_RETENTION_FAILED_DAYS), expired idempotency keys and old task runs "
-        "(JOBS_RETENTION_TASK_RUNS_DAYS). Artifacts stay."
+        "(JOBS_RETENTION_TASK_RUNS_DAYS), admin logins past ADMIN_LOGIN_LOG_DAYS and failed-login "
+        "counts whose time has passed. Artifacts stay."
     )
 
     def handle(self, *args, **options):
         counts = jobs_purge()
         keys = idempotency_records_purge()
         runs = task_runs_purge()
+        logins = admin_login_records_purge()
         self.stdout.write(
-            f"Purged {counts['deleted']} jobs, {keys} expired idempotency keys and {runs} old "
-            "task runs."
+            f"Purged {counts['deleted']} jobs, {keys} expired idempotency keys, {runs} old "
+            f"task runs, {logins['admin_logins']} old admin logins and "
+            f"{logins['admin_login_counts']} expired failed-login counts."
         )
