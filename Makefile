@@ -1,9 +1,10 @@
 .PHONY: run test lint lock migrate bench-engine bench-api
 
 # README command 1: the whole product on its embedded default (SQLite, no broker server).
+# Ctrl-C is how it stops (exit 130), not a failure.
 run:
 	bin/setup
-	bin/run-embedded || test $$? -eq 130  # Ctrl-C is how it stops, not a failure
+	bin/run-embedded || test $$? -eq 130
 
 # README command 2: the whole test suite against local PostgreSQL and Redis.
 test:
