@@ -36,6 +36,19 @@ class TrueOrFalseField(serializers.BooleanField):
         return data
 
 
+class BudgetField(serializers.DecimalField):
+    """A budget amount, or null for none: an empty text is refused, as any other text that is no
+    number (DRF reads it as null, for HTML forms, which would drop the budget)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(decimal_places=2, allow_null=True, required=False, **POSITIVE, **kwargs)
+
+    def validate_empty_values(self, data):
+        if isinstance(data, str) and not data.strip():
+            self.fail("invalid")
+        return super().validate_empty_values(data)
+
+
 class ThresholdSerializer(KnownFieldsOnly, serializers.Serializer):
     type = serializers.ChoiceField(choices=["hours", "material", "total"])
     percentage = NumberField(min_value=0.01, max_value=1000)
@@ -43,15 +56,9 @@ class ThresholdSerializer(KnownFieldsOnly, serializers.Serializer):
 
 
 class ProjectBudgetSerializer(KnownFieldsOnly, serializers.ModelSerializer):
-    hours_budget = serializers.DecimalField(
-        max_digits=10, decimal_places=2, allow_null=True, required=False, **POSITIVE
-    )
-    material_budget = serializers.DecimalField(
-        max_digits=14, decimal_places=2, allow_null=True, required=False, **POSITIVE
-    )
-    total_budget = serializers.DecimalField(
-        max_digits=14, decimal_places=2, allow_null=True, required=False, **POSITIVE
-    )
+    hours_budget = BudgetField(max_digits=10)
+    material_budget = BudgetField(max_digits=14)
+    total_budget = BudgetField(max_digits=14)
     alert_thresholds = ThresholdSerializer(many=True, required=False)
 
     class Meta:

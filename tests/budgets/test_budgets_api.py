@@ -219,6 +219,20 @@ def test_a_zero_or_negative_budget_is_400(api_client, tenant):
     assert "hours_budget" in response.json()["errors"]
 
 
+def test_an_empty_budget_is_400_and_keeps_the_budget(api_client, tenant):
+    project = ProjectFactory(tenant=tenant)
+    url = f"/api/v1/projects/{project.pk}/budget"
+    assert api_client.put(url, {"hours_budget": "40"}, format="json").status_code == 200
+    for empty in ("", "  "):
+        response = api_client.patch(url, {"hours_budget": empty}, format="json")
+        assert response.status_code == 400
+        assert response.json()["errors"]["hours_budget"] == ["A valid number is required."]
+    assert api_client.get(url).json()["hours_budget"] == "40.00"
+    # null is how a budget is removed.
+    assert api_client.patch(url, {"hours_budget": None}, format="json").status_code == 200
+    assert api_client.get(url).json()["hours_budget"] is None
+
+
 def test_entries_are_filtered_by_project(api_client, tenant):
     first, second = ProjectFactory(tenant=tenant), ProjectFactory(tenant=tenant)
     hours(first, 1)
