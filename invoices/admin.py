@@ -50,6 +50,19 @@ class InvoiceLineInline(admin.TabularInline):
     max_num = INVOICE_LINES_MAX
     fields = ["sort_order", "description", "quantity", "unit_price", "vat_rate"]
 
+    readonly_fields = ["unit_price_shown"]
+
+    def get_fields(self, request, obj=None):
+        # Lines shown read only (a sent invoice's, or to staff who may only view them) show their
+        # price by this, not with the column's four decimals.
+        if self.has_change_permission(request, obj) or self.has_add_permission(request, obj):
+            return self.fields
+        return [("unit_price_shown" if name == "unit_price" else name) for name in self.fields]
+
+    @admin.display(description="Unit price")
+    def unit_price_shown(self, line):
+        return price_canonical(line.unit_price)
+
     def formfield_for_dbfield(self, db_field, request, **kwargs):
         if db_field.name == "unit_price":
             kwargs["form_class"] = UnitPriceFormField

@@ -428,3 +428,14 @@ def test_a_line_priced_to_four_decimals_is_saved_in_the_admin_and_shown_as_the_a
     assert finer.status_code == 200
     errors = finer.context["inline_admin_formsets"][0].formset.errors
     assert errors == [{"unit_price": ["Ensure that there are no more than 4 decimal places."]}]
+
+
+def test_a_sent_invoices_lines_show_their_prices_as_the_api_gives_them(admin_client, tenant):
+    invoice = InvoiceFactory(tenant=tenant, status=Invoice.Status.SENT, currency="EUR")
+    line(invoice, "Development", 12, "110.00", 21)
+    line(invoice, "Hosting", 1, "0.0125", 21)
+
+    page = admin_client.get(f"/admin/invoices/invoice/{invoice.pk}/change/").content.decode()
+
+    prices = re.findall(r'<td class="field-unit_price\w*">\s*<p>([^<]*)</p>', page)
+    assert prices == ["110.00", "0.0125"]
