@@ -93,11 +93,19 @@ def _news_unread() -> bool:
     """Whether a message has reached the listener's connection and not yet been acted on."""
     # In this order: the listener marks itself reading before it takes bytes off the connection.
     try:
-        arrived = bool(select.select([_state["socket"]], [], [], 0)[0])
+        arrived = _readable(_state["socket"], 0)
     except (TypeError, ValueError, OSError):
-        # No connection (yet, or any more), or a descriptor select cannot watch: no copies.
+        # No connection (yet, or any more): no copies.
         return True
     return arrived or _state["reading"]
+
+
+def _readable(sock, timeout: float) -> bool:
+    """Whether the socket has something to read (or is closed), waiting up to timeout seconds.
+    poll, not select: select refuses a descriptor above 1023, which a busy process hands out."""
+    poller = select.poll()
+    poller.register(sock, select.POLLIN)
+    return bool(poller.poll(timeout * 1000))
 
 
 def _listening() -> bool:
@@ -135,7 +143,7 @@ def _listen(url: str) -> None:
             _state["socket"] = connection
             heard, pinged = time.monotonic(), False
             while True:
-                if not select.select([connection], [], [], SILENCE_SECONDS / 3)[0]:
+                if not _readable(connection, SILENCE_SECONDS / 3):
                     if time.monotonic() - heard < SILENCE_SECONDS:
                         continue
                     if pinged:

@@ -191,3 +191,33 @@ def test_a_change_that_commits_while_a_request_reads_the_key_is_not_cached_over(
         assert later.role == "member"
     else:
         assert later is None
+
+
+def test_a_listener_whose_connection_has_a_high_descriptor_keeps_copies(tenant):
+    api_key, plaintext = api_key_create(tenant=tenant, name="busy")
+    key_hash = api_key_hash(plaintext)
+    # A busy process (many connections and files open) reconnects its listener on a descriptor
+    # above 1023, which select() cannot watch.
+    held = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+    try:
+        listener = f"{keycache.LISTENER_NAME}:{os.getpid()}"
+        api_key_authenticate(plaintext)
+        deadline = time.monotonic() + 5
+        while _listeners() < 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        listeners = [c for c in get_redis().client_list(_type="pubsub") if c["name"] == listener]
+        get_redis().client_kill_filter(_id=listeners[0]["id"])
+        deadline = time.monotonic() + 10
+        while keycache.local_get(key_hash) is None and time.monotonic() < deadline:
+            api_key_authenticate(plaintext)
+            time.sleep(0.05)
+
+        assert keycache.local_get(key_hash) is not None
+        api_key_revoke(api_key=api_key)
+        deadline = time.monotonic() + 5
+        while keycache.local_get(key_hash) is not None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert keycache.local_get(key_hash) is None
+    finally:
+        for descriptor in held:
+            os.close(descriptor)
