@@ -1,6 +1,7 @@
 """The admin login's lockout, kept by django-axes: the address a failed login counts against, and
 the page a locked-out login is answered with."""
 
+import ipaddress
 import math
 from datetime import timedelta
 
@@ -15,12 +16,21 @@ from django.utils import timezone
 
 from core.clientip import client_ip, client_limit_key
 
+# Where the client's address is missing or not one (no REMOTE_ADDR, as from a Unix socket): the
+# column takes only addresses, and an empty one would match no count, so no lockout would ever be.
+UNKNOWN_ADDRESS = "0.0.0.0"
+
 
 def login_address(request) -> str:
     """The client's address as every per-address limit reads it (through NUM_PROXIES trusted
     proxies), an IPv6 client by its /64 — a host picks any address in it at will, and each would
-    otherwise start a fresh count — recorded as the /64's first address."""
-    return client_limit_key(client_ip(request)).partition("/")[0]
+    otherwise start a fresh count — recorded as the /64's first address. Clients without a
+    readable address share one count, under 0.0.0.0."""
+    address = client_limit_key(client_ip(request)).partition("/")[0]
+    try:
+        return str(ipaddress.ip_address(address))
+    except ValueError:
+        return UNKNOWN_ADDRESS
 
 
 def login_locked_out(request, original_response, credentials) -> HttpResponse:

@@ -183,3 +183,12 @@ def test_the_hourly_purge_forgets_old_logins_and_failed_login_counts(staff, sett
     out = StringIO()
     call_command("purge_jobs", stdout=out)
     assert "0 old admin logins and 0 expired failed-login counts." in out.getvalue()
+
+
+@pytest.mark.parametrize("address", ["", "unknown"], ids=["none", "not-an-address"])
+def test_a_client_without_a_readable_address_is_locked_out_too(staff, address):
+    # No REMOTE_ADDR (gunicorn behind a Unix socket), or a proxy that forwards no address.
+    assert _fail(Client(), 5, address=address) == [200, 200, 200, 200, 429]
+
+    assert _log_in(Client(), PASSWORD, address=address).status_code == 429
+    assert _logged_in(_log_in(Client(), PASSWORD, address=COLLEAGUE))
