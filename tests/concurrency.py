@@ -41,11 +41,15 @@ def deleted_once_validated(monkeypatch, serializer_class, row) -> None:
     monkeypatch.setattr(serializer_class, "validate", validate_then_delete)
 
 
-def sessions_waiting_for_a_lock() -> int:
-    """How many sessions on the test database wait for a lock another one holds (a row's)."""
+def sessions_where(condition: str) -> int:
+    """How many sessions on the test database match a condition on pg_stat_activity."""
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity"
-            " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            f"SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND {condition}"
         )
         return cursor.fetchone()[0]
+
+
+def sessions_waiting_for_a_lock() -> int:
+    """How many sessions on the test database wait for a lock another one holds (a row's)."""
+    return sessions_where("wait_event_type = 'Lock'")

@@ -271,16 +271,21 @@ def test_another_workspaces_projects_are_not_found(api_client, other_tenant):
     assert not TimeEntry.objects.exists()
 
 
-def test_another_workspaces_entries_and_alerts_are_invisible(api_client, other_tenant):
-    theirs = ProjectFactory(tenant=other_tenant)
-    entry = hours(theirs, 3)
-    alert = BudgetAlert.objects.create(
-        tenant=other_tenant,
-        project=theirs,
+def _hours_alert(project) -> BudgetAlert:
+    """An open alert: the project's hours at 60 % of its budget, past a threshold of 50 %."""
+    return BudgetAlert.objects.create(
+        tenant=project.tenant,
+        project=project,
         type="hours",
         threshold=Decimal("50"),
         current_percentage=Decimal("60"),
     )
+
+
+def test_another_workspaces_entries_and_alerts_are_invisible(api_client, other_tenant):
+    theirs = ProjectFactory(tenant=other_tenant)
+    entry = hours(theirs, 3)
+    alert = _hours_alert(theirs)
     assert api_client.get("/api/v1/time-entries").json()["results"] == []
     assert api_client.get(f"/api/v1/time-entries/{entry.pk}").status_code == 404
     assert api_client.get("/api/v1/budget-alerts").json()["results"] == []
@@ -753,13 +758,7 @@ def test_an_entrys_own_address_ignores_the_lists_project_filter(api_client, tena
 
 def test_an_alerts_own_address_ignores_the_lists_filters(api_client, tenant):
     project, other = ProjectFactory(tenant=tenant), ProjectFactory(tenant=tenant)
-    alert = BudgetAlert.objects.create(
-        tenant=tenant,
-        project=project,
-        type="hours",
-        threshold=Decimal("50"),
-        current_percentage=Decimal("60"),
-    )
+    alert = _hours_alert(project)
     assert api_client.get("/api/v1/budget-alerts?status=resolved").json()["results"] == []
     for query in ("status=resolved", f"project={other.pk}", "status=bogus"):
         shown = api_client.get(f"/api/v1/budget-alerts/{alert.pk}?{query}")

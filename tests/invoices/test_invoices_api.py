@@ -700,15 +700,19 @@ def _pdf_text(api_client, invoice_id: int) -> str:
     return "\n".join(page.extract_text() for page in pdf.pages)
 
 
+def _created_in(api_client, currency: str, lines: list[dict]):
+    body = {"number": f"2026-{currency}", "currency": currency, "lines": lines}
+    created = api_client.post("/api/v1/invoices", body, format="json")
+    assert created.status_code == 201, created.json()
+    return created
+
+
 def test_a_dinar_price_in_fils_is_billed_and_printed_to_the_fils(api_client):
     lines = [
         {"description": "Dates", "quantity": "3", "unit_price": "1.250", "vat_rate": "5"},
         {"description": "Tea", "quantity": "7", "unit_price": "0.125", "vat_rate": "0"},
     ]
-    created = api_client.post(
-        "/api/v1/invoices", {"number": "2026-KWD", "currency": "KWD", "lines": lines}, format="json"
-    )
-    assert created.status_code == 201, created.json()
+    created = _created_in(api_client, "KWD", lines)
     for body in (created.json(), api_client.get(f"/api/v1/invoices/{created.json()['id']}").json()):
         # A price is given back with the decimals it has, at least two, whatever the currency.
         assert [(item["unit_price"], item["amount"]) for item in body["lines"]] == [
@@ -731,10 +735,7 @@ def test_a_price_of_four_decimals_is_billed_in_a_currency_of_four(api_client):
         {"description": "Rent", "quantity": "2", "unit_price": "12.3456", "vat_rate": "19"},
         {"description": "Fee", "quantity": "1", "unit_price": "0.0001", "vat_rate": "0"},
     ]
-    created = api_client.post(
-        "/api/v1/invoices", {"number": "2026-CLF", "currency": "CLF", "lines": lines}, format="json"
-    )
-    assert created.status_code == 201, created.json()
+    created = _created_in(api_client, "CLF", lines)
     body = api_client.get(f"/api/v1/invoices/{created.json()['id']}").json()
     assert [(item["unit_price"], item["amount"]) for item in body["lines"]] == [
         ("12.3456", "24.6912"),

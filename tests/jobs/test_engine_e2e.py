@@ -23,6 +23,7 @@ from core.scheduling import schedules_sync
 from jobs.models import Job, JobEvent, TaskRun, WorkerSeen
 from jobs.services import job_cancel, job_submit, jobs_reap_stale, jobs_sweep
 from jobs.tasks import job_execute
+from tests.concurrency import sessions_where
 from tests.jobs.factories import JobFactory
 from tests.tcpproxy import TcpProxy
 from tests.worker import ROOT, running_worker, wait_for, worker_env, worker_stop
@@ -388,12 +389,7 @@ def test_a_job_asked_to_cancel_whose_pool_process_is_stopped_ends_canceled(tenan
 
 
 def _queries_sleeping() -> int:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-            " AND state = 'active' AND query LIKE 'SELECT pg_sleep%%'"
-        )
-        return cursor.fetchone()[0]
+    return sessions_where("state = 'active' AND query LIKE 'SELECT pg_sleep%%'")
 
 
 def test_a_time_limit_that_lands_in_a_query_ends_the_attempt_at_once(tenant, settings):
