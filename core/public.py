@@ -4,12 +4,16 @@ headers and Content-Security-Policy, and the one page of a link that does not op
 import functools
 
 from csp.decorators import csp_exempt
+from django.conf import settings
 from django.http import HttpResponse
 from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
 
+from core.clientip import client_limit_key
 from core.errors import OUTAGES
+from core.metrics import RATE_LIMIT_REJECTIONS, metric_inc
 from core.middleware import outage_response
+from core.ratelimit import Limit, rate_limit_hit
 
 PUBLIC_HEADERS = {
     "Referrer-Policy": "no-referrer",
@@ -50,3 +54,21 @@ def link_not_found(request) -> HttpResponse:
 
 
 public_link_not_found = public_page(link_not_found)
+
+
+def public_rate_limited(request, address: str) -> HttpResponse | None:
+    """Count a request of a public page against its client address's limit, shared by every
+    public page (SHARE_LINK_RATE_LIMIT_PER_MINUTE): the 429 page when it is spent, else None."""
+    limit = Limit(
+        "public",
+        f"public:{client_limit_key(address)}",
+        settings.SHARE_LINK_RATE_LIMIT_PER_MINUTE,
+        60,
+    )
+    decision = rate_limit_hit([limit])
+    if decision.allowed:
+        return None
+    metric_inc(RATE_LIMIT_REJECTIONS, limit="public")
+    response = render(request, "sharelinks/too_many.html", status=429)
+    response["Retry-After"] = str(max(decision.retry_after, 1))
+    return response

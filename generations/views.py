@@ -2,7 +2,8 @@ from urllib.parse import quote
 
 from django.http import Http404, HttpResponsePermanentRedirect
 
-from core.public import link_not_found, public_page
+from core.clientip import client_ip
+from core.public import link_not_found, public_page, public_rate_limited
 from generations.pages import artifact_page, image_file_response
 from generations.signing import view_token_read
 
@@ -10,6 +11,9 @@ from generations.signing import view_token_read
 @public_page
 def generation_view(request, token):
     """A signed, expiring link to an artifact's page (no login)."""
+    refused = public_rate_limited(request, client_ip(request))
+    if refused is not None:
+        return refused
     decoded = view_token_read(token)
     if decoded is None:
         return link_not_found(request)
@@ -21,6 +25,9 @@ def generation_view(request, token):
 
 @public_page
 def generation_file(request, token):
+    refused = public_rate_limited(request, client_ip(request))
+    if refused is not None:
+        return refused
     decoded = view_token_read(token)
     if decoded is None or decoded[0] != "image":
         return link_not_found(request)

@@ -1,15 +1,12 @@
 import logging
 
-from django.conf import settings
 from django.db import transaction
 from django.http import Http404, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from core.clientip import client_ip, client_limit_key
-from core.metrics import RATE_LIMIT_REJECTIONS, metric_inc
-from core.public import link_not_found, public_page
-from core.ratelimit import Limit, rate_limit_hit
+from core.clientip import client_ip
+from core.public import link_not_found, public_page, public_rate_limited
 from sharelinks.resources import SHAREABLES
 from sharelinks.services import link_previewer, share_link_view
 
@@ -39,21 +36,9 @@ def share_link_page(request, token: str):
         # the same for every token it says nothing of the link.
         return render(request, "sharelinks/preview.html")
     address = client_ip(request)
-    decision = rate_limit_hit(
-        [
-            Limit(
-                "public",
-                f"public:{client_limit_key(address)}",
-                settings.SHARE_LINK_RATE_LIMIT_PER_MINUTE,
-                60,
-            )
-        ]
-    )
-    if not decision.allowed:
-        metric_inc(RATE_LIMIT_REJECTIONS, limit="public")
-        response = render(request, "sharelinks/too_many.html", status=429)
-        response["Retry-After"] = str(max(decision.retry_after, 1))
-        return response
+    refused = public_rate_limited(request, address)
+    if refused is not None:
+        return refused
     try:
         with transaction.atomic():
             link = share_link_view(

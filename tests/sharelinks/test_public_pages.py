@@ -107,6 +107,40 @@ def test_public_pages_are_rate_limited_per_address(client, tenant, deck, setting
     assert client.get(f"/s/{token}", REMOTE_ADDR="203.0.113.6").status_code == 200
 
 
+def test_view_links_and_image_files_count_against_the_same_per_address_limit(
+    client, tenant, deck, settings
+):
+    settings.SHARE_LINK_RATE_LIMIT_PER_MINUTE = 4
+    _, token = _link(tenant, deck)
+    page = view_url("deck", deck.pk).removeprefix(settings.PUBLIC_BASE_URL)
+    png = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(png, format="PNG")
+    name = default_storage.save(f"generations/{tenant.pk}/fox.png", ContentFile(png.getvalue()))
+    image = GeneratedImage.objects.create(tenant=tenant, prompt="fox", file=name, width=8, height=8)
+    picture = file_url("image", image.pk).removeprefix(settings.PUBLIC_BASE_URL)
+    address = {"REMOTE_ADDR": "203.0.113.8"}
+
+    codes = [client.get(path, **address).status_code for path in (page, picture, page, picture)]
+
+    assert codes == [200, 200, 200, 200]
+    for path in (page, picture, f"/s/{token}"):
+        refused = client.get(path, **address)
+        assert refused.status_code == 429, path
+        assert int(refused["Retry-After"]) >= 1
+        assert "Too many requests" in refused.content.decode()
+        assert refused["Referrer-Policy"] == "no-referrer" and "noindex" in refused["X-Robots-Tag"]
+    assert client.get(page, REMOTE_ADDR="203.0.113.9").status_code == 200
+
+
+def test_with_redis_out_of_reach_a_view_link_answers_503(client, tenant, deck, settings):
+    page = view_url("deck", deck.pk).removeprefix(settings.PUBLIC_BASE_URL)
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"
+    response = client.get(page)
+    assert response.status_code == 503
+    assert "Back in a moment" in response.content.decode()
+    assert response["Content-Security-Policy"].startswith("default-src 'none';")
+
+
 def test_an_ipv6_host_is_limited_across_its_64(client, tenant, deck, settings):
     settings.SHARE_LINK_RATE_LIMIT_PER_MINUTE = 3
     _, token = _link(tenant, deck)
