@@ -1,6 +1,8 @@
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+from drf_spectacular.views import SpectacularSwaggerSplitView
+
+from core.schema_view import SchemaApi
 
 admin.site.site_header = "Offload administration"
 admin.site.site_title = "Offload admin"
@@ -11,7 +13,7 @@ handler400 = "core.errors.bad_request"
 
 urlpatterns = [
     path("admin/", admin.site.urls),
-    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/schema/", SchemaApi.as_view(), name="schema"),
     # The page's script is served apart (?script): the site's policy allows no inline script.
     path(
         "api/docs/",

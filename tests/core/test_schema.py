@@ -238,3 +238,34 @@ def test_a_unit_price_is_documented_with_the_decimals_the_api_takes_and_gives(
     assert sorted(prices) == ["-12.00", "0.50", "1.2345"]
     assert all(re.fullmatch(given["pattern"], price) for price in prices)
     assert not re.fullmatch(given["pattern"], "0.5")
+
+
+def test_the_schema_is_made_once_then_served_from_memory(client, db, monkeypatch):
+    # Making it takes a web process seconds: asked for in a loop by anyone (no key needed), it
+    # would hold every web process.
+    from drf_spectacular.generators import SchemaGenerator
+
+    from core import schema_view
+
+    # As a new web process starts: another test may have had the schema made already.
+    schema_view._schema.cache_clear()
+    schema_view.schema_rendered.cache_clear()
+    made = []
+    get_schema = SchemaGenerator.get_schema
+    monkeypatch.setattr(
+        SchemaGenerator,
+        "get_schema",
+        lambda self, *args, **kwargs: made.append(1) or get_schema(self, *args, **kwargs),
+    )
+    answers = [client.get(f"/api/schema/{query}") for query in ("", "", "?format=json", "")]
+    answers += [client.get(f"/api/schema/{query}") for query in ("?lang=de", "?version=2")]
+
+    assert len(made) == 1
+    assert {answer.status_code for answer in answers} == {200}
+    yaml = answers[0].content
+    assert all(answer.content == yaml for answer in answers if answer is not answers[2])
+    assert answers[0]["Content-Type"] == "application/vnd.oai.openapi; charset=utf-8"
+    assert answers[0]["Content-Disposition"] == 'inline; filename="Offload API.yaml"'
+    assert answers[2]["Content-Type"] == "application/vnd.oai.openapi+json"
+    assert json.loads(answers[2].content)["paths"]["/api/v1/jobs"]["post"]
+    assert b"/api/schema/" not in yaml and b"Der Zeigerwert" not in yaml
