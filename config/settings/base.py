@@ -580,7 +580,8 @@ LOGGING = {
     },
     "formatters": {
         "text": {
-            "format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s %(task)s %(job_id)s] %(message)s"
+            "format": "%(asctime)s %(levelname)s %(name)s"
+            " [%(request_id)s %(tenant)s %(task)s %(job_id)s] %(message)s"
         },
         "json": {
             "()": "pythonjsonlogger.json.JsonFormatter",

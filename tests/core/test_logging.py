@@ -57,8 +57,10 @@ def test_json_lines_carry_the_request_tenant_job_and_task():
 
 
 def test_readable_lines_carry_them_too():
-    line = _formatted("text", job_id="j-2", task="jobs.job_execute")
-    assert "[req-123 jobs.job_execute j-2]" in line and line.endswith("claimed")
+    line = _formatted("text", tenant="alice", job_id="j-2", task="jobs.job_execute")
+    assert "[req-123 alice jobs.job_execute j-2]" in line and line.endswith("claimed")
+    # Outside a workspace's work, each is a dash.
+    assert "[req-123 - - -] claimed" in _formatted("text")
 
 
 def _access_lines(log: str, path: str) -> list[str]:
