@@ -1,24 +1,14 @@
 """Gunicorn reads this file from the working directory: its access log leaves out secret links and
-ends each line with the request's id (its X-Request-Id), as every other log line of it does."""
+ends each line with the request's id (its X-Request-Id), as every other log line of it does; with
+LOG_FORMAT=json its access and error lines are JSON objects, as every other line is."""
 
-from gunicorn.glogging import Logger
+import os
 
-from core.redaction import redact
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.base")
 
+from core.access_log import GunicornLogger  # noqa: E402
 
-class RedactingLogger(Logger):
-    def atoms(self, resp, req, environ, request_time):
-        atoms = super().atoms(resp, req, environ, request_time)
-        # The request line, the path, the referrer, and the user of HTTP Basic auth: a client
-        # used to Stripe's `curl -u $KEY:` sends its API key there.
-        for name in ("r", "U", "f", "u"):
-            # None for a request gunicorn could not parse: it answers 400 and logs it all the same.
-            if isinstance(atoms[name], str):
-                atoms[name] = redact(atoms[name])
-        return atoms
-
-
-logger_class = RedactingLogger
+logger_class = GunicornLogger
 # A batch look-up names up to 100 job ids in its URL, with a cursor: twice gunicorn's default room.
 limit_request_line = 8190
 access_log_format = (

@@ -1,4 +1,7 @@
 import logging
+import logging.config
+
+from django.conf import settings
 
 from core.redaction import redact
 from core.request_context import current_request_id, log_context
@@ -20,6 +23,21 @@ class ContextFilter(logging.Filter):
             if not hasattr(record, field):
                 setattr(record, field, context.get(field) or "-")
         return True
+
+
+def configure(config: dict) -> None:
+    """Django's LOGGING_CONFIG: the settings' LOGGING, and Python's warnings (a deprecated call, a
+    missing static files directory) written as log lines in its format rather than printed as is."""
+    logging.config.dictConfig(config)
+    logging.captureWarnings(True)
+
+
+def formatter(name: str) -> logging.Formatter:
+    """The formatter `name` of the settings' LOGGING, for handlers the settings do not make
+    (gunicorn's own)."""
+    return logging.config.DictConfigurator({}).configure_formatter(
+        dict(settings.LOGGING["formatters"][name])
+    )
 
 
 # What every LogRecord has; anything else was passed as `extra` and a JSON log writes it out.

@@ -16,18 +16,26 @@ from tests.worker import READY_TIMEOUT, ROOT, worker_env
 
 @contextlib.contextmanager
 def running_web(
-    *, processes: int = 2, extra_args: tuple[str, ...] = (), extra_env: dict | None = None
+    *,
+    processes: int = 2,
+    extra_args: tuple[str, ...] = (),
+    extra_env: dict | None = None,
+    output: Path | None = None,
 ):
-    """Yields the server's base URL once it answers /healthz; stops it afterwards."""
+    """Yields the server's base URL once it answers /healthz; stops it afterwards. With `output`,
+    what the server prints (stdout and stderr) is written to that file."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     gunicorn = Path(sys.executable).parent / "gunicorn"
+    printed = output.open("w") if output else None
     server = subprocess.Popen(
         [str(gunicorn), "config.wsgi:application", "-w", str(processes)]
         + ["-b", f"127.0.0.1:{port}", "--log-level", "warning", *extra_args],
         cwd=ROOT,
         env=worker_env(extra_env),
+        stdout=printed,
+        stderr=subprocess.STDOUT if printed else None,
         start_new_session=True,
     )
     base = f"http://127.0.0.1:{port}"
@@ -44,6 +52,8 @@ def running_web(
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(30)
+        if printed:
+            printed.close()
 
 
 def _answers(url: str) -> bool:

@@ -571,6 +571,8 @@ JOBS_TIME_LIMITS = _env_counts("JOBS_TIME_LIMITS", least=1)
 
 LOG_FORMAT = env.choice("LOG_FORMAT", ["text", "json"], default="text" if DEBUG else "json")
 LOG_LEVEL = env.choice("LOG_LEVEL", ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"], "INFO")
+# Django's dictConfig, and Python's warnings through it as log lines.
+LOGGING_CONFIG = "core.logging.configure"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

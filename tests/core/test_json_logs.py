@@ -1,0 +1,102 @@
+"""With LOG_FORMAT=json every line the product's processes print is one JSON object: gunicorn's
+access and error lines and Python's warnings included; a log collector parses each line without a
+pattern of its own."""
+
+import json
+import socket
+
+import httpx
+import pytest
+
+from tests.webserver import running_web
+from tests.worker import manage as run_manage
+from tests.worker import wait_for, worker_env
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+JSON_LOGS = {"DJANGO_SETTINGS_MODULE": "tests.jobs.json_log_settings"}
+
+
+def _parsed(text: str) -> list[dict]:
+    """Every line of `text`, each parsed as the JSON object it must be."""
+    return [json.loads(line) for line in text.splitlines()]
+
+
+def test_gunicorns_access_and_error_lines_are_json_with_the_requests_fields(api_key, tmp_path):
+    output = tmp_path / "web.log"
+    key_in_query = f"/api/v1/jobs?page_size=5&api_key={api_key}"
+    with running_web(
+        processes=1,
+        # Its access log on stdout and its error log on stderr, as deployed; at INFO, so that its
+        # start-up and shutdown lines are printed too.
+        extra_args=("--access-logfile", "-", "--log-level", "info"),
+        # Behind one proxy: the client's address is the one it names.
+        extra_env={**JSON_LOGS, "NUM_PROXIES": "1"},
+        output=output,
+    ) as base:
+        headers = {"Authorization": f"Bearer {api_key}", "User-Agent": "probe/1.0"}
+        me = httpx.get(
+            f"{base}/api/v1/me",
+            headers={**headers, "X-Request-Id": "trace-41", "X-Forwarded-For": "203.0.113.9"},
+        )
+        # Refused (`api_key` is no parameter of the list): logged all the same.
+        refused = httpx.get(f"{base}{key_in_query}", headers=headers)
+        missing = httpx.get(f"{base}/api/v1/nothing-here")
+        # A request gunicorn answers itself, before the product sees it.
+        host, port = base.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=10) as raw:
+            raw.sendall(b"GET /x HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: abc\r\n\r\n")
+            assert raw.recv(64).startswith(b"HTTP/1.1 400 Bad Request")
+        wait_for(lambda: '"status": 400' in output.read_text(), message="the 400's access line")
+    assert (me.status_code, refused.status_code, missing.status_code) == (200, 400, 404)
+
+    lines = _parsed(output.read_text())
+    access = {
+        line["path"]: line
+        for line in lines
+        if line["name"] == "gunicorn.access" and line["path"] != "/healthz"
+    }
+    assert access["/api/v1/me"] | {"duration_ms": 0, "asctime": "", "timestamp": ""} == {
+        "asctime": "",
+        "timestamp": "",
+        "levelname": "INFO",
+        "name": "gunicorn.access",
+        "message": '"GET /api/v1/me HTTP/1.1" 200',
+        "method": "GET",
+        "path": "/api/v1/me",
+        "query": "",
+        "status": 200,
+        "bytes": len(me.content),
+        "duration_ms": 0,
+        "request_id": "trace-41",
+        "tenant": "alice",
+        "job_id": "-",
+        "task": "-",
+        "remote_addr": "203.0.113.9",
+        "user_agent": "probe/1.0",
+        "referer": "-",
+    }
+    assert access["/api/v1/me"]["duration_ms"] > 0
+    # The query string is kept, what would give a key away is not.
+    assert access["/api/v1/jobs"]["query"] == f"page_size=5&api_key={api_key[:12]}[redacted]"
+    assert api_key[12:] not in output.read_text()
+    assert access["/api/v1/nothing-here"]["status"] == 404
+    assert access["/api/v1/nothing-here"]["request_id"] == missing.headers["X-Request-Id"]
+    assert access["/api/v1/nothing-here"]["remote_addr"] == "127.0.0.1"
+    assert (access["/x"]["status"], access["/x"]["request_id"]) == (400, "-")
+
+    errors = [line["message"] for line in lines if line["name"] == "gunicorn.error"]
+    assert any(message.startswith("Booting worker with pid: ") for message in errors)
+    assert "Shutting down: Master" in errors
+
+
+def test_pythons_warnings_are_log_lines_too():
+    shown = run_manage(
+        "shell",
+        "-c",
+        "import warnings; warnings.warn('Deprecated call.')",
+        env=worker_env(JSON_LOGS),
+    )
+    [warning] = [json.loads(line) for line in shown.stderr.splitlines()]
+    assert (warning["name"], warning["levelname"]) == ("py.warnings", "WARNING")
+    assert "UserWarning: Deprecated call." in warning["message"]
