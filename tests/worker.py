@@ -104,8 +104,9 @@ def manage(*args: str, env: dict, check: bool = False) -> subprocess.CompletedPr
 
 @contextlib.contextmanager
 def running_beat(*, extra_env: dict | None = None):
-    """Start `celery -A config beat` on the database scheduler, yield the process, stop it."""
-    with tempfile.TemporaryFile() as log:
+    """Start `celery -A config beat` on the database scheduler, yield the process (what it prints
+    is in the file at its `log_path`), stop it."""
+    with tempfile.NamedTemporaryFile(prefix="offload-beat-", suffix=".log") as log:
         process = subprocess.Popen(
             [*_celery(), "beat", "-l", "info", "--scheduler", BEAT_SCHEDULER],
             cwd=ROOT,
@@ -114,6 +115,7 @@ def running_beat(*, extra_env: dict | None = None):
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+        process.log_path = Path(log.name)
         try:
             yield process
         finally:

@@ -1,6 +1,6 @@
 """With LOG_FORMAT=json every line the product's processes print is one JSON object: gunicorn's
-access and error lines and Python's warnings included; a log collector parses each line without a
-pattern of its own."""
+access and error lines, Celery's worker and beat (their start-up banners included), and Python's
+warnings; a log collector parses each line without a pattern of its own."""
 
 import json
 import socket
@@ -8,9 +8,11 @@ import socket
 import httpx
 import pytest
 
+from jobs.models import Job
+from jobs.services import job_submit
 from tests.webserver import running_web
 from tests.worker import manage as run_manage
-from tests.worker import wait_for, worker_env
+from tests.worker import running_beat, running_worker, wait_for, worker_env, worker_stop
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -88,6 +90,34 @@ def test_gunicorns_access_and_error_lines_are_json_with_the_requests_fields(api_
     errors = [line["message"] for line in lines if line["name"] == "gunicorn.error"]
     assert any(message.startswith("Booting worker with pid: ") for message in errors)
     assert "Shutting down: Master" in errors
+
+
+def test_a_workers_lines_and_banner_are_json(tenant):
+    with running_worker(extra_env=JSON_LOGS) as worker:
+        job = job_submit(tenant=tenant, type="diagnostic", payload={"steps": 1})
+        wait_for(lambda: Job.objects.get(pk=job.pk).is_finished, message="the job")
+        before_stop = _parsed(worker.log_path.read_text())
+        worker_stop(worker)
+        printed = worker.log_path.read_text().splitlines()
+    [banner] = [line["message"] for line in before_stop if line["name"] == "core.celery_programs"]
+    assert "[queues]" in banner and ".> urgent" in banner and "jobs.job_execute" in banner
+    started = next(line for line in before_stop if " started: diagnostic for " in line["message"])
+    assert (started["job_id"], started["tenant"]) == (str(job.pk), "alice")
+    # Celery writes its shutdown notice from its signal handler, where no log line can be
+    # written: the one line that is not JSON.
+    assert [line for line in printed if not line.startswith("{")] == [
+        "",
+        "worker: Warm shutdown (MainProcess)",
+    ]
+
+
+def test_beats_lines_and_banner_are_json():
+    with running_beat(extra_env=JSON_LOGS) as beat:
+        wait_for(lambda: "celery beat v" in beat.log_path.read_text(), message="beat's banner")
+        worker_stop(beat)
+        lines = _parsed(beat.log_path.read_text())
+    [banner] = [line["message"] for line in lines if line["name"] == "core.celery_programs"]
+    assert banner.startswith("celery beat v") and "DatabaseScheduler" in banner
 
 
 def test_pythons_warnings_are_log_lines_too():
