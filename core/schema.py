@@ -100,6 +100,7 @@ SUBMITTED_HEADERS = {
     "ETag": ETAG,
     "Retry-After": _header("Seconds to wait before the first poll.", type="integer"),
 }
+CREATED_LOCATION = _header("The created object's address in the API (a path), to read it back.")
 REPLAYED = {
     **_header(
         "`true` when this is the first response to the same Idempotency-Key again.",
@@ -215,6 +216,8 @@ class AutoSchema(openapi.AutoSchema):
             headers.update({"ETag": ETAG, "Retry-After": POLL_AGAIN})
         if self._submits() and status_code == "202":
             headers.update(SUBMITTED_HEADERS)
+        if self.method == "POST" and status_code == "201":
+            headers["Location"] = CREATED_LOCATION
         if self._is_idempotent() and status_code.startswith("2"):
             headers["Idempotent-Replayed"] = REPLAYED
         if not self._submits() and status_code not in UNCOUNTED_STATUSES:

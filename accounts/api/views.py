@@ -23,6 +23,7 @@ from accounts.models import ApiKey, AuditEvent, CreditEntry, Notification, Tenan
 from accounts.permissions import IsTenantAdmin
 from accounts.services import api_key_create, api_key_revoke
 from core.idempotency import idempotent
+from core.locations import created_headers
 from core.validation import list_query
 
 # What AuditEventListQuerySerializer takes: not blank, at most 64 characters.
@@ -67,7 +68,11 @@ class ApiKeyViewSet(
             **params.validated_data,
         )
         api_key.key = plaintext
-        return Response(ApiKeyCreatedSerializer(api_key).data, status=status.HTTP_201_CREATED)
+        return Response(
+            ApiKeyCreatedSerializer(api_key).data,
+            status=status.HTTP_201_CREATED,
+            headers=created_headers(self, api_key.pk),
+        )
 
     def perform_destroy(self, instance):
         api_key_revoke(api_key=instance, actor=self.request.user.actor)

@@ -19,6 +19,7 @@ from budgets.selectors import budget_usage
 from budgets.services import project_budget_set, project_delete
 from core.errors import Conflict, InvalidRequest, NotFound
 from core.idempotency import idempotent
+from core.locations import created_headers
 from core.validation import ListFiltersMixin
 
 
@@ -31,6 +32,9 @@ class TenantCreateMixin:
 
     def perform_create(self, serializer):
         serializer.save(tenant=self.tenant)
+
+    def get_success_headers(self, data):
+        return created_headers(self, data["id"])
 
 
 class ProjectViewSet(TenantScopedMixin, AuditedMixin, TenantCreateMixin, viewsets.ModelViewSet):

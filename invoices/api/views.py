@@ -16,6 +16,7 @@ from budgets.api.views import TenantCreateMixin
 from budgets.models import Project
 from core.errors import RELATED_RECORD_CHANGED, Conflict, NotFound
 from core.idempotency import idempotent
+from core.locations import created_headers
 from core.validation import ListFiltersMixin, list_query
 from invoices.api.serializers import (
     ClientSerializer,
@@ -98,6 +99,9 @@ class InvoiceViewSet(ListFiltersMixin, TenantScopedMixin, AuditedMixin, viewsets
     @idempotent
     def create(self, request, *args, **kwargs):
         return super().create(request, *args, **kwargs)
+
+    def get_success_headers(self, data):
+        return created_headers(self, data["id"])
 
     def perform_create(self, serializer):
         with transaction.atomic():

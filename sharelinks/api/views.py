@@ -4,6 +4,7 @@ from rest_framework.response import Response
 
 from accounts.api.scoping import TenantScopedMixin
 from core.idempotency import idempotent
+from core.locations import created_headers
 from core.validation import ListFiltersMixin, list_query
 from sharelinks.api.serializers import (
     ShareLinkCreatedSerializer,
@@ -62,7 +63,11 @@ class ShareLinkViewSet(
             **params.validated_data,
         )
         link.url = share_link_url(token)
-        return Response(ShareLinkCreatedSerializer(link).data, status=status.HTTP_201_CREATED)
+        return Response(
+            ShareLinkCreatedSerializer(link).data,
+            status=status.HTTP_201_CREATED,
+            headers=created_headers(self, link.pk),
+        )
 
     def perform_destroy(self, link):
         share_link_revoke(link=link, actor=self.request.user.actor)
