@@ -57,7 +57,7 @@ class ApiKeyCreatedSerializer(ApiKeySerializer):
 
 class MeSerializer(serializers.Serializer):
     tenant = TenantSerializer()
-    role = serializers.CharField()
+    role = serializers.ChoiceField(choices=ApiKey._meta.get_field("role").choices)
     api_key = ApiKeySerializer(allow_null=True)
 
 

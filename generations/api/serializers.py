@@ -44,6 +44,7 @@ class GenerationSerializer(JobSerializer):
         fields = ["kind", *JobSerializer.Meta.fields]
         read_only_fields = fields
 
+    @extend_schema_field(serializers.ChoiceField(choices=sorted(GENERATION_TYPES)))
     def get_kind(self, job) -> str:
         return KIND_OF_TYPE.get(job.type, job.type)
 

@@ -269,3 +269,26 @@ def test_the_schema_is_made_once_then_served_from_memory(client, db, monkeypatch
     assert answers[2]["Content-Type"] == "application/vnd.oai.openapi+json"
     assert json.loads(answers[2].content)["paths"]["/api/v1/jobs"]["post"]
     assert b"/api/schema/" not in yaml and b"Der Zeigerwert" not in yaml
+
+
+def test_a_generations_kind_and_the_callers_role_are_documented_with_their_values(
+    schema, api_client
+):
+    components = schema["components"]["schemas"]
+
+    def values(component, field):
+        documented = components[component]["properties"][field]
+        ref = documented.get("$ref") or documented["allOf"][0]["$ref"]
+        return components[ref.rsplit("/", 1)[1]]["enum"]
+
+    assert values("Generation", "kind") == [
+        "deck",
+        "distractors",
+        "flashcards",
+        "image",
+        "image_edit",
+        "skill_tree",
+        "story",
+    ]
+    assert values("Me", "role") == ["admin", "member"]
+    assert api_client.get("/api/v1/me").json()["role"] in values("Me", "role")
