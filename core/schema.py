@@ -49,6 +49,9 @@ IF_NONE_MATCH = OpenApiParameter(
 
 # Jobs a client polls until they finish.
 POLLED_PATHS = ("/api/v1/jobs/{id}", "/api/v1/generations/{id}")
+# Reads that answer 304 to If-None-Match while nothing changed: the jobs, and the objects a client
+# waits on (an invoice's PDF, a story generating).
+CONDITIONAL_PATHS = (*POLLED_PATHS, "/api/v1/invoices/{id}", "/api/v1/stories/{id}")
 # Creates whose body names an object of the workspace, and so may not find it.
 NAMING_CREATES = {"/api/v1/share-links": "no resource of that type and id in your workspace"}
 # Reads and writes are counted against their limit after content negotiation, authentication and
@@ -148,7 +151,7 @@ class AutoSchema(openapi.AutoSchema):
         if self.method == "DELETE" and "204" in responses:
             # drf-spectacular writes a deletion's 204 by hand, without its headers.
             responses["204"] = self._get_response_for_code(None, "204")
-        if self._is_polled():
+        if self._is_conditional():
             unchanged = OpenApiResponse(
                 description="The representation named in If-None-Match is current: no body."
             )
@@ -192,7 +195,7 @@ class AutoSchema(openapi.AutoSchema):
         parameters = super().get_override_parameters()
         if self._is_idempotent():
             parameters = [*parameters, IDEMPOTENCY_KEY]
-        if self._is_polled():
+        if self._is_conditional():
             parameters = [*parameters, IF_NONE_MATCH]
         return parameters
 
@@ -203,6 +206,9 @@ class AutoSchema(openapi.AutoSchema):
     def _is_polled(self) -> bool:
         return self.method == "GET" and self.path in POLLED_PATHS
 
+    def _is_conditional(self) -> bool:
+        return self.method == "GET" and self.path in CONDITIONAL_PATHS
+
     def _submits(self) -> bool:
         """Submits a job: counted against the submission limits, and may be refused for want of
         credits."""
@@ -212,8 +218,10 @@ class AutoSchema(openapi.AutoSchema):
         headers = super()._get_response_headers_for_code(status_code, direction)
         if status_code in ("429", "503"):
             headers["Retry-After"] = RETRY_AFTER
+        if self._is_conditional() and status_code in ("200", "304"):
+            headers["ETag"] = ETAG
         if self._is_polled() and status_code in ("200", "304"):
-            headers.update({"ETag": ETAG, "Retry-After": POLL_AGAIN})
+            headers["Retry-After"] = POLL_AGAIN
         if self._submits() and status_code == "202":
             headers.update(SUBMITTED_HEADERS)
         if self.method == "POST" and status_code == "201":

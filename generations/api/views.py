@@ -4,6 +4,7 @@ from rest_framework import generics, serializers, status
 
 from accounts.api.scoping import TenantScopedMixin
 from core.errors import InvalidRequest
+from core.etags import ConditionalRetrieveMixin
 from core.idempotency import idempotent
 from core.pagination import CursorPagination
 from generations.api.serializers import (
@@ -70,7 +71,7 @@ class DeckDetailApi(TenantScopedMixin, generics.RetrieveAPIView):
     serializer_class = DeckSerializer
 
 
-class StoryDetailApi(TenantScopedMixin, generics.RetrieveAPIView):
+class StoryDetailApi(ConditionalRetrieveMixin, TenantScopedMixin, generics.RetrieveAPIView):
     queryset = Story.objects.all()
     serializer_class = StorySerializer
 

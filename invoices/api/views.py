@@ -15,6 +15,7 @@ from accounts.api.scoping import TenantScopedMixin
 from budgets.api.views import TenantCreateMixin
 from budgets.models import Project
 from core.errors import RELATED_RECORD_CHANGED, Conflict, NotFound
+from core.etags import ConditionalRetrieveMixin
 from core.idempotency import idempotent
 from core.locations import created_headers
 from core.validation import ListFiltersMixin, list_query
@@ -81,7 +82,13 @@ class ClientViewSet(TenantScopedMixin, AuditedMixin, TenantCreateMixin, viewsets
     serializer_class = ClientSerializer
 
 
-class InvoiceViewSet(ListFiltersMixin, TenantScopedMixin, AuditedMixin, viewsets.ModelViewSet):
+class InvoiceViewSet(
+    ConditionalRetrieveMixin,
+    ListFiltersMixin,
+    TenantScopedMixin,
+    AuditedMixin,
+    viewsets.ModelViewSet,
+):
     """Invoices with their lines. Creating or changing one queues its PDF; poll `pdf_status`.
     Only drafts can be deleted; a sent or paid invoice is voided instead."""
 

@@ -1,7 +1,3 @@
-import hashlib
-import json
-
-from django.utils.http import parse_etags
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, status
 from rest_framework.exceptions import NotFound
@@ -13,6 +9,7 @@ from accounts.api.scoping import TenantScopedMixin
 from accounts.permissions import IsTenantAdmin
 from core.converters import AnyCaseUuidConverter
 from core.errors import InvalidRequest
+from core.etags import etag_matches, representation_etag
 from core.idempotency import idempotent
 from core.pagination import CursorPagination
 from core.validation import data_validate, list_query
@@ -44,8 +41,7 @@ def job_response(
         headers["Retry-After"] = str(poll_after_seconds(job))
     if status_code == status.HTTP_202_ACCEPTED:
         headers["Location"] = data["url"]
-    body = json.dumps(data, sort_keys=True, default=str).encode()
-    etag = f'"{hashlib.sha256(body).hexdigest()[:32]}"'
+    etag = representation_etag(data)
     headers["ETag"] = etag
     # If-None-Match asks a read for 304; an action (a cancel) is done whatever the client holds.
     if (
@@ -55,16 +51,6 @@ def job_response(
     ):
         return Response(status=status.HTTP_304_NOT_MODIFIED, headers=headers)
     return Response(data, status=status_code, headers=headers)
-
-
-def etag_matches(if_none_match: str | None, etag: str) -> bool:
-    """Whether an If-None-Match header matches the resource's current `etag` (RFC 9110 13.1.2):
-    `*` matches any existing resource, otherwise one of its comma-separated entity tags must
-    equal it by the weak comparison (W/ ignored)."""
-    if not if_none_match:
-        return False
-    tags = parse_etags(if_none_match)
-    return "*" in tags or etag.removeprefix("W/") in {tag.removeprefix("W/") for tag in tags}
 
 
 class RegisteredJobTypes:

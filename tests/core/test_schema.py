@@ -292,3 +292,19 @@ def test_a_generations_kind_and_the_callers_role_are_documented_with_their_value
     ]
     assert values("Me", "role") == ["admin", "member"]
     assert api_client.get("/api/v1/me").json()["role"] in values("Me", "role")
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/jobs/{id}",
+        "/api/v1/generations/{id}",
+        "/api/v1/invoices/{id}",
+        "/api/v1/stories/{id}",
+    ],
+)
+def test_a_read_that_answers_304_documents_its_etag_and_if_none_match(schema, path):
+    read = schema["paths"][path]["get"]
+    assert "If-None-Match" in [p["name"] for p in read["parameters"] if p["in"] == "header"]
+    assert "ETag" in read["responses"]["200"]["headers"]
+    assert "ETag" in read["responses"]["304"]["headers"]

@@ -475,3 +475,19 @@ def test_a_source_image_deleted_while_it_is_edited_fails_the_edit_at_once(
     _failed_at_once_and_refunded(api_client, tenant, job_id, "source image")
     assert not GeneratedImage.objects.exists()
     assert default_storage.listdir(folder)[1] == []  # the source's file went, and the edit's
+
+
+def test_polling_a_story_answers_304_until_its_generation_writes_it(api_client):
+    submitted = api_client.post(
+        "/api/v1/generations", {"kind": "story", "prompt": "a storm"}, format="json"
+    ).json()
+    url = f"/api/v1/stories/{Story.objects.get(job_id=submitted['id']).pk}"
+    generating = api_client.get(url)
+    assert generating.json()["status"] == "generating"
+    unchanged = api_client.get(url, HTTP_IF_NONE_MATCH=generating["ETag"])
+    assert (unchanged.status_code, unchanged.content) == (304, b"")
+    job_execute(job_id=submitted["id"])
+    written = api_client.get(url, HTTP_IF_NONE_MATCH=generating["ETag"])
+    assert written.status_code == 200
+    assert written.json()["status"] == "ready"
+    assert api_client.get(url, HTTP_IF_NONE_MATCH=written["ETag"]).status_code == 304

@@ -802,3 +802,20 @@ def test_a_price_of_two_decimals_reads_as_it_always_did(api_client, tenant):
         assert [item["unit_price"] for item in body["lines"]] == ["110.00", "0.50", "-5.00"]
     created = api_client.post("/api/v1/invoices", {**INVOICE, "number": "2026-API"}, format="json")
     assert [item["unit_price"] for item in created.json()["lines"]] == ["110.00", "49.90"]
+
+
+def test_polling_an_invoice_answers_304_until_its_pdf_is_rendered(api_client, tenant):
+    client = ClientFactory(tenant=tenant)
+    created = api_client.post("/api/v1/invoices", {**INVOICE, "client": client.pk}, format="json")
+    url = f"/api/v1/invoices/{created.json()['id']}"
+    pending = api_client.get(url)
+    assert pending.json()["pdf_status"] == "pending"
+    unchanged = api_client.get(url, HTTP_IF_NONE_MATCH=pending["ETag"])
+    assert (unchanged.status_code, unchanged.content) == (304, b"")
+    assert unchanged["ETag"] == pending["ETag"]
+    call_command("render_invoice_pdf", str(created.json()["id"]), stdout=io.StringIO())
+    rendered = api_client.get(url, HTTP_IF_NONE_MATCH=pending["ETag"])
+    assert rendered.status_code == 200
+    assert rendered.json()["pdf_status"] == "ready"
+    assert rendered["ETag"] != pending["ETag"]
+    assert api_client.get(url, HTTP_IF_NONE_MATCH=rendered["ETag"]).status_code == 304
