@@ -19,6 +19,7 @@ from django.db.models import ProtectedError, RestrictedError
 from django.http import Http404, JsonResponse
 from django.views import defaults
 from rest_framework import exceptions, status
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
 from core.request_context import current_request_id
@@ -297,4 +298,10 @@ def problem_exception_handler(exc, context):
     body = problem_body(
         status_code=status_code, code=code, title=title, detail=detail, errors=errors
     )
+    request = context.get("request")
+    if request is not None:
+        # A problem is JSON whatever the view answers in otherwise: the schema's YAML would be
+        # sent as problem+json.
+        request.accepted_renderer = JSONRenderer()
+        request.accepted_media_type = PROBLEM_CONTENT_TYPE
     return Response(body, status=status_code, headers=headers, content_type=PROBLEM_CONTENT_TYPE)

@@ -269,3 +269,14 @@ def test_a_host_the_server_does_not_answer_to_outside_the_api_stays_html(client,
     response = client.get("/admin/login/", HTTP_HOST="evil.example")
     assert response.status_code == 400
     assert response["Content-Type"].startswith("text/html")
+
+
+@pytest.mark.parametrize(
+    ("query", "accept", "status_code"),
+    [("?format=xml", "*/*", 404), ("", "text/yaml", 406)],
+)
+def test_the_schemas_refusals_are_problem_json_not_yaml(client, db, query, accept, status_code):
+    response = client.get(f"/api/schema/{query}", HTTP_ACCEPT=accept)
+    assert response.status_code == status_code
+    assert response["Content-Type"] == "application/problem+json"
+    assert response.json()["status"] == status_code
