@@ -7,7 +7,7 @@ from django.test.utils import CaptureQueriesContext
 
 from accounts.services import credits_grant, notify_admins
 from budgets.models import BudgetAlert, MaterialEntry
-from generations.models import Deck
+from generations.models import Deck, GeneratedImage, SkillNode, SkillTree, Slide
 from jobs.models import Job
 from sharelinks.services import share_link_create
 from tests.budgets.factories import ProjectBudgetFactory, ProjectFactory, hours
@@ -28,6 +28,9 @@ LISTS = [
     "/api/v1/credit-entries",
     "/api/v1/audit-events",
     "/api/v1/notifications",
+    "/api/v1/decks",
+    "/api/v1/skill-trees",
+    "/api/v1/images",
 ]
 
 
@@ -46,6 +49,12 @@ def _add_rows(tenant, count):
         invoice = InvoiceFactory(tenant=tenant)
         line(invoice, "Work", 1, 100, 25)
         deck = Deck.objects.create(tenant=tenant, title="Deck")
+        Slide.objects.create(deck=deck, position=0, title="Slide")
+        tree = SkillTree.objects.create(tenant=tenant, name="Tree")
+        SkillNode.objects.create(tree=tree, name="Root", depth=1, position=0)
+        GeneratedImage.objects.create(
+            tenant=tenant, prompt="Row", file="generations/row.png", width=8, height=8
+        )
         share_link_create(tenant=tenant, resource_type="deck", resource_id=str(deck.pk))
         notify_admins(tenant=tenant, kind="storage_full", title="Row")
 

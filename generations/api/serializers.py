@@ -112,7 +112,7 @@ class SkillTreeSerializer(serializers.ModelSerializer):
     @extend_schema_field(serializers.ListField(child=serializers.DictField()))
     def get_tree(self, tree) -> list:
         children = {}
-        for node in tree.nodes.order_by("depth", "position"):
+        for node in tree.nodes.all():
             children.setdefault(node.parent_id, []).append(node)
 
         def nested(parent_id):

@@ -66,6 +66,13 @@ class GenerationDetailApi(TenantScopedMixin, generics.RetrieveAPIView):
         return job_response(request, self.get_object(), serializer_class=GenerationSerializer)
 
 
+class DeckListApi(TenantScopedMixin, generics.ListAPIView):
+    """The workspace's decks, newest first."""
+
+    queryset = Deck.objects.prefetch_related("slides__blocks")
+    serializer_class = DeckSerializer
+
+
 class DeckDetailApi(TenantScopedMixin, generics.RetrieveAPIView):
     queryset = Deck.objects.prefetch_related("slides__blocks")
     serializer_class = DeckSerializer
@@ -104,19 +111,21 @@ class StoryListApi(TenantScopedMixin, generics.ListAPIView):
         return _of_generation(super().get_queryset(), self.request, "generation_id")
 
 
-class SkillTreeDetailApi(TenantScopedMixin, generics.RetrieveAPIView):
-    queryset = SkillTree.objects.all()
+class SkillTreeListApi(TenantScopedMixin, generics.ListAPIView):
+    """The workspace's skill trees, newest first."""
+
+    queryset = SkillTree.objects.prefetch_related("nodes")
     serializer_class = SkillTreeSerializer
 
 
-class ImageDetailApi(TenantScopedMixin, generics.RetrieveAPIView):
-    queryset = GeneratedImage.objects.all()
-    serializer_class = GeneratedImageSerializer
+class SkillTreeDetailApi(TenantScopedMixin, generics.RetrieveAPIView):
+    queryset = SkillTree.objects.prefetch_related("nodes")
+    serializer_class = SkillTreeSerializer
 
 
-class FlashcardPagination(CursorPagination):
-    """Every card newest first; one generation's cards in the order they were made, the order of
-    its `flashcardIds`."""
+class GenerationSetPagination(CursorPagination):
+    """Every card or image newest first; one generation's in the order they were made, the order
+    of its `flashcardIds` or `imageIds`."""
 
     def get_ordering(self, request, queryset, view):
         if "job" in request.query_params:
@@ -125,10 +134,28 @@ class FlashcardPagination(CursorPagination):
 
 
 @extend_schema(parameters=[GENERATION_JOB])
+class ImageListApi(TenantScopedMixin, generics.ListAPIView):
+    """The workspace's generated and edited images, newest first; `?job=` one generation's."""
+
+    queryset = GeneratedImage.objects.all()
+    serializer_class = GeneratedImageSerializer
+    pagination_class = GenerationSetPagination
+    query_filters = ("job",)
+
+    def get_queryset(self):
+        return _of_generation(super().get_queryset(), self.request, "generation_id")
+
+
+class ImageDetailApi(TenantScopedMixin, generics.RetrieveAPIView):
+    queryset = GeneratedImage.objects.all()
+    serializer_class = GeneratedImageSerializer
+
+
+@extend_schema(parameters=[GENERATION_JOB])
 class FlashcardListApi(TenantScopedMixin, generics.ListAPIView):
     queryset = Flashcard.objects.prefetch_related("distractors")
     serializer_class = FlashcardSerializer
-    pagination_class = FlashcardPagination
+    pagination_class = GenerationSetPagination
     query_filters = ("job",)
 
     def get_queryset(self):

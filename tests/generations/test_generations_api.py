@@ -491,3 +491,46 @@ def test_polling_a_story_answers_304_until_its_generation_writes_it(api_client):
     assert written.status_code == 200
     assert written.json()["status"] == "ready"
     assert api_client.get(url, HTTP_IF_NONE_MATCH=written["ETag"]).status_code == 304
+
+
+def test_decks_skill_trees_and_images_are_listed_newest_first_and_only_the_workspaces(
+    api_client, other_api_client, tenant, other_tenant
+):
+    for model, fields in [
+        (Deck, {"title": "Tides"}),
+        (SkillTree, {"name": "Tides"}),
+        (
+            GeneratedImage,
+            {"prompt": "a fox", "file": "generations/fox.png", "width": 8, "height": 8},
+        ),
+    ]:
+        older, newer = (model.objects.create(tenant=tenant, **fields) for _ in range(2))
+        theirs = model.objects.create(tenant=other_tenant, **fields)
+        collection = {Deck: "decks", SkillTree: "skill-trees", GeneratedImage: "images"}[model]
+        listed = api_client.get(f"/api/v1/{collection}")
+        assert listed.status_code == 200, listed.json()
+        assert [row["id"] for row in listed.json()["results"]] == [newer.pk, older.pk]
+        assert (
+            listed.json()["results"][0] == api_client.get(f"/api/v1/{collection}/{newer.pk}").json()
+        )
+        assert [
+            row["id"] for row in other_api_client.get(f"/api/v1/{collection}").json()["results"]
+        ] == [theirs.pk]
+        assert api_client.get(f"/api/v1/{collection}?title=Tides").status_code == 400
+
+
+def test_a_generations_images_are_listed_by_its_job_in_the_order_made(api_client, tenant):
+    submitted = api_client.post(
+        "/api/v1/generations",
+        {"kind": "image", "prompt": "a fox", "width": 64, "height": 64, "count": 2},
+        format="json",
+    ).json()
+    job_execute(job_id=submitted["id"])
+    GeneratedImage.objects.create(
+        tenant=tenant, prompt="other", file="generations/o.png", width=8, height=8
+    )
+    result = api_client.get(f"/api/v1/generations/{submitted['id']}").json()["result"]
+    listed = api_client.get(f"/api/v1/images?job={submitted['id']}").json()["results"]
+    assert [image["id"] for image in listed] == result["imageIds"]
+    assert [image["url"] for image in listed] == result["imageUrls"]
+    assert api_client.get("/api/v1/images?job=nope").status_code == 400
