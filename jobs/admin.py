@@ -12,6 +12,7 @@ from django.utils.html import format_html
 from django.utils.http import urlencode
 
 from accounts.admin import (
+    ChoicesListFilter,
     LargeTableAdmin,
     OwnedRecordsGo,
     ReadOnlyAdmin,
@@ -21,6 +22,7 @@ from accounts.admin import (
 from core.errors import ApiError
 from jobs.dashboard import queue_dashboard_view
 from jobs.models import Job, JobEvent, TaskRun, WorkerSeen
+from jobs.registry import job_types
 from jobs.selectors import NEEDING_ATTENTION
 from jobs.services import job_cancel, job_requeue, job_retry
 
@@ -81,6 +83,17 @@ class AttentionFilter(admin.SimpleListFilter):
         return getattr(queryset, self.kinds[self.value()][1])()
 
 
+class JobTypeFilter(ChoicesListFilter):
+    """The registered job types, not the values of the column (read from every job)."""
+
+    title = "type"
+    parameter_name = "type"
+
+    @property
+    def values(self):
+        return [job_type.name for job_type in job_types()]
+
+
 class LatestEventsFormSet(BaseInlineFormSet):
     def get_queryset(self):
         if not hasattr(self, "_latest"):
@@ -126,7 +139,8 @@ class JobAdmin(OwnedRecordsGo, LargeTableAdmin):
         DueFilter,
         "status",
         "priority",
-        "type",
+        JobTypeFilter,
+        "created_at",
         WorkspaceFilter,
     ]
     # A pasted job id is looked up by primary key (get_search_results); any other term finds
@@ -137,7 +151,6 @@ class JobAdmin(OwnedRecordsGo, LargeTableAdmin):
     list_select_related = ["tenant"]
     raw_id_fields = ["tenant", "api_key", "submitted_by", "retry_of"]
     readonly_fields = [*(field.name for field in Job._meta.fields), "history"]
-    date_hierarchy = "created_at"
     inlines = [JobEventInline]
     actions = ["delete_selected", "retry_jobs", "cancel_jobs", "requeue_jobs"]
 

@@ -10,11 +10,15 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from accounts.models import AuditEvent
+from accounts.services import credits_grant
 from budgets.models import MaterialEntry, TimeEntry
 from generations.models import Deck
+from jobs.models import Job, JobEvent
 from sharelinks.models import PublicLink, PublicLinkEvent
 from sharelinks.services import share_link_create
 from tests.budgets.factories import ProjectFactory, hours, material
+from tests.jobs.factories import JobFactory
 from tests.plans import query_plans
 
 
@@ -123,6 +127,19 @@ def test_the_admins_list_reads_one_page_newest_first_along_the_primary_key(
         assert f"Index Scan Backward using {table}_pkey" in plan and "Sort" not in plan, plan
 
 
+def _audited(tenant, *resource_types: str) -> None:
+    AuditEvent.objects.bulk_create(
+        AuditEvent(
+            tenant=tenant,
+            resource_type=resource_type,
+            resource_id="1",
+            action=AuditEvent.Action.CREATE,
+            actor_type=AuditEvent.ActorType.WORKER,
+        )
+        for resource_type in resource_types
+    )
+
+
 @pytest.mark.parametrize(
     "url",
     [
@@ -130,6 +147,8 @@ def test_the_admins_list_reads_one_page_newest_first_along_the_primary_key(
         "/admin/sharelinks/publiclinkevent/",
         "/admin/budgets/timeentry/",
         "/admin/budgets/materialentry/",
+        "/admin/jobs/job/",
+        "/admin/accounts/auditevent/",
     ],
 )
 def test_the_admins_list_names_its_filter_choices_without_reading_the_table(
@@ -138,6 +157,8 @@ def test_the_admins_list_names_its_filter_choices_without_reading_the_table(
     for link in _links(tenant, 2):
         PublicLinkEvent.objects.create(link=link, user_agent="firefox")
     _entries(tenant, 2)
+    JobFactory(tenant=tenant, type="diagnostic")
+    _audited(tenant, "budgets.timeentry", "invoices.invoice", "budgets.timeentry")
 
     page, captured = _get(admin_client, url)
 
@@ -150,6 +171,14 @@ def test_the_admins_list_names_its_filter_choices_without_reading_the_table(
         assert "?user_agent=firefox" in page and "?user_agent=chrome" in page
     if url.endswith("publiclink/"):
         assert "?resource_type=deck" in page and "?resource_type=invoice_pdf" in page
+    if "/jobs/" in url:
+        # Every registered type, whether or not a job of it is stored; the days by the date filter.
+        assert "?type=diagnostic" in page and "?type=story_generation" in page
+        assert "?created_at__gte=" in page
+    if "auditevent" in url:
+        # The types the log holds, each once.
+        types = re.findall(r'\?resource_type=([\w.]+)"', page)
+        assert types == ["budgets.timeentry", "invoices.invoice", "sharelinks.publiclink"]
 
 
 def test_the_admins_filters_of_links_and_view_events_narrow_the_list(admin_client, tenant):
@@ -165,3 +194,75 @@ def test_the_admins_filters_of_links_and_view_events_narrow_the_list(admin_clien
     page, _ = _get(admin_client, "/admin/sharelinks/publiclinkevent/?user_agent=chrome")
     shown = re.findall(r'class="field-user_agent">(\w+)<', page.content.decode())
     assert shown == ["chrome"]
+
+
+def test_the_admins_filters_of_jobs_and_the_audit_log_narrow_the_list(admin_client, tenant):
+    diagnostic = JobFactory(tenant=tenant, type="diagnostic")
+    JobFactory(tenant=tenant, type="story_generation")
+    _audited(tenant, "budgets.timeentry", "invoices.invoice")
+
+    url = "/admin/jobs/job/"
+    page, _ = _get(admin_client, f"{url}?type=diagnostic")
+    assert re.findall(rf'href="{url}([\w-]+)/change/', page.content.decode()) == [
+        str(diagnostic.pk)
+    ]
+
+    page, _ = _get(admin_client, "/admin/accounts/auditevent/?resource_type=invoices.invoice")
+    shown = re.findall(r'class="field-resource_type">([\w.]+)<', page.content.decode())
+    assert shown == ["invoices.invoice"]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/admin/jobs/job/",
+        "/admin/jobs/jobevent/",
+        "/admin/accounts/creditentry/",
+        "/admin/accounts/auditevent/",
+        "/admin/sharelinks/publiclink/",
+        "/admin/sharelinks/publiclinkevent/",
+        "/admin/budgets/timeentry/",
+    ],
+)
+def test_the_lists_of_large_tables_offer_no_counts_of_every_filter_choice(
+    admin_client, tenant, url
+):
+    JobFactory(tenant=tenant, status=Job.Status.FAILED)
+    _links(tenant, 1)
+
+    page, captured = _get(admin_client, f"{url}?_facets=True")
+
+    # Each count would read the whole table, for every choice of every filter.
+    assert "Show counts" not in page.content.decode()
+    assert not [q["sql"] for q in captured if "FILTER (WHERE" in q["sql"]]
+
+
+@pytest.mark.parametrize(
+    ("url", "table", "column"),
+    [
+        ("/admin/accounts/creditentry/", "accounts_creditentry", 3),
+        ("/admin/accounts/auditevent/", "accounts_auditevent", 3),
+        ("/admin/sharelinks/publiclinkevent/", "sharelinks_publiclinkevent", 3),
+        ("/admin/jobs/jobevent/", "jobs_jobevent", 3),
+    ],
+)
+def test_the_histories_are_sorted_by_time_only(admin_client, tenant, url, table, column):
+    for amount in range(1, 4):
+        credits_grant(tenant=tenant, amount=amount, reason="Grant")
+    _audited(tenant, "invoices.invoice", "budgets.timeentry")
+    for link in _links(tenant, 2):
+        PublicLinkEvent.objects.create(link=link, user_agent="firefox")
+    job = JobFactory(tenant=tenant)
+    for kind in [JobEvent.Kind.STARTED, JobEvent.Kind.FAILED]:
+        JobEvent.objects.create(job=job, kind=kind)
+
+    page, captured = _get(admin_client, f"{url}?o={column}")
+
+    # One sortable column, the time, which an index keeps in order: any other, even asked for
+    # (`?o=`), would sort every row of a table that is never purged or is the largest.
+    headers = re.findall(r'<th scope="col" class="sortable column-(\w+)', page.content.decode())
+    assert headers == ["created_at"]
+    (listed,) = [
+        q["sql"] for q in captured if f'FROM "{table}"' in q["sql"] and "ORDER BY" in q["sql"]
+    ]
+    assert f'ORDER BY "{table}"."created_at" DESC' in listed, listed

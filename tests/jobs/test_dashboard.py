@@ -151,13 +151,14 @@ def test_each_schedules_last_run_is_the_one_that_ran_not_another_beats_skip(admi
 
 
 def _chosen(page) -> dict:
-    """What the jobs list's sidebar shows chosen, by filter title (filters left at All omitted)."""
+    """What the jobs list's sidebar shows chosen, by filter title (filters left at All, or the
+    date at Any date, omitted)."""
     cl = page.context["cl"]
     return {
         spec.title: choice["display"]
         for spec in cl.filter_specs
         for choice in spec.choices(cl)
-        if choice["selected"] and choice["display"] != "All"
+        if choice["selected"] and choice["display"] not in ("All", "Any date")
     }
 
 
