@@ -11,6 +11,7 @@ import signal
 import socket
 import uuid
 from collections import defaultdict
+from collections.abc import Callable
 from contextlib import contextmanager, nullcontext, suppress
 from datetime import timedelta
 from functools import partial
@@ -20,7 +21,7 @@ from celery.worker import state as worker_state
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
-from django.db.models import Count, F, Q, Value
+from django.db.models import Count, F, Q, QuerySet, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.text import Truncator
@@ -1061,13 +1062,18 @@ def _published_again(jobs, now) -> int:
     return published
 
 
-def jobs_purge() -> dict:
-    """Delete finished jobs past their retention; the artifacts they produced stay."""
+def jobs_expired() -> QuerySet:
+    """Finished jobs past their retention."""
     now = timezone.now()
     completed_before = now - timedelta(hours=settings.JOBS_RETENTION_COMPLETED_HOURS)
     ended_before = now - timedelta(days=settings.JOBS_RETENTION_FAILED_DAYS)
-    expired = Job.objects.filter(
+    return Job.objects.filter(
         Q(status=Job.Status.COMPLETED, finished_at__lt=completed_before)
         | Q(status__in=[Job.Status.FAILED, Job.Status.CANCELED], finished_at__lt=ended_before)
     )
-    return {"deleted": delete_in_batches(expired)}
+
+
+def jobs_purge(*, progress: Callable[[int], object] | None = None) -> dict:
+    """Delete finished jobs past their retention; the artifacts they produced stay. `progress`
+    hears the running count after each batch."""
+    return {"deleted": delete_in_batches(jobs_expired(), progress=progress)}

@@ -305,6 +305,23 @@ def test_purge_jobs_and_requeue_stale_jobs_do_what_the_schedules_do(tenant, sett
     assert lost.status == Job.Status.PENDING
 
 
+def test_purge_jobs_says_how_far_it_is_through_a_large_purge(tenant, settings):
+    expired = JobFactory(
+        tenant=tenant,
+        status=Job.Status.FAILED,
+        finished_at=timezone.now() - timedelta(days=settings.JOBS_RETENTION_FAILED_DAYS + 1),
+    )
+    _copies(expired, 10_000)
+    kept = JobFactory(tenant=tenant, status=Job.Status.FAILED, finished_at=timezone.now())
+
+    out, _ = _run("purge_jobs")
+
+    lines = out.splitlines()
+    assert lines[0] == "  deleted 10000 of 10001 expired jobs…"
+    assert lines[-1].startswith("Purged 10001 jobs, ")
+    assert list(Job.objects.values_list("pk", flat=True)) == [kept.pk]
+
+
 def test_retry_job_may_retry_a_system_job_type_the_api_refuses(tenant):
     failed = JobFactory(
         tenant=tenant, type="invoice_pdf", payload={"invoice_id": 1}, status=Job.Status.FAILED

@@ -1,8 +1,9 @@
 from accounts.login_lockout import admin_login_records_purge
 from core.idempotency import idempotency_records_purge
 from core.management.base import OperatorCommand
+from jobs.management.jobcommands import progress_printer
 from jobs.runs import task_runs_purge
-from jobs.services import jobs_purge
+from jobs.services import jobs_expired, jobs_purge
 
 
 class Command(OperatorCommand):
@@ -14,7 +15,10 @@ class Command(OperatorCommand):
     )
 
     def handle(self, *args, **options):
-        counts = jobs_purge()
+        # Hundreds of thousands of jobs take minutes: a line every PROGRESS_EVERY says it works.
+        counts = jobs_purge(
+            progress=progress_printer(self.stdout, "expired jobs", jobs_expired().count())
+        )
         keys = idempotency_records_purge()
         runs = task_runs_purge()
         logins = admin_login_records_purge()
