@@ -549,11 +549,17 @@ def test_the_sweeper_and_the_reaper_run_ahead_of_a_backlog_of_jobs(tenant):
             schedule = PeriodicTask.objects.get(name=name)
             # What beat sends every minute.
             celery_app.send_task(schedule.task, queue=schedule.queue)
+        # Until both runs are recorded as ended: the worker stopped with one in hand would
+        # interrupt it.
         wait_for(
-            lambda: Job.objects.get(pk=lost.pk).status != Job.Status.PROCESSING,
+            lambda: TaskRun.objects.filter(name__in=["jobs_sweep", "jobs_reap_stale"])
+            .exclude(outcome=TaskRun.Outcome.RUNNING)
+            .count()
+            == 2,
             timeout=60,
-            message="the lost job reaped",
+            message="the sweeper and the reaper run",
         )
+    assert lost.events.filter(kind=JobEvent.Kind.REAPED).exists()
     # Both ran as soon as the job in hand finished, not after the five jobs queued behind it: when
     # each started, at most three of the backlog had (the worker's clock on both sides).
     for name in ("jobs_sweep", "jobs_reap_stale"):
