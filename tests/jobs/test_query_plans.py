@@ -29,7 +29,12 @@ def test_the_sweeper_reads_the_oldest_pending_jobs_without_walking_finished_ones
     JobFactory(tenant=tenant)
     with CaptureQueriesContext(connection) as captured:
         jobs_sweep()
-    (plan,) = query_plans(captured, "jobs_job", containing='ORDER BY "jobs_job"."created_at" ASC')
+    (plan,) = query_plans(
+        captured,
+        "jobs_job",
+        containing='ORDER BY "jobs_job"."created_at" ASC',
+        off=("seqscan", "sort"),
+    )
     assert "job_pending_created_idx" in plan, plan
 
 
