@@ -24,13 +24,16 @@ app.autodiscover_tasks()
 
 
 @signals.setup_logging.connect
-def _logging_setup(**kwargs):
+def _logging_setup(loglevel=None, logfile=None, **kwargs):
     """Celery's worker and beat log through the product's handlers (LOG_FORMAT, LOG_LEVEL), their
     own lines and every task's alike, rather than through the handlers Celery would install; what
-    a task prints still becomes a log line, as Celery does it."""
+    a task prints still becomes a log line, as Celery does it. Their `-l` and `-f` still apply:
+    `-l debug` shows the debug lines, `-f` writes the lines to that file instead of stderr."""
     from django.conf import settings
     from django.utils.log import configure_logging
 
-    configure_logging(settings.LOGGING_CONFIG, settings.LOGGING)
+    from core.logging import program_logging
+
+    configure_logging(settings.LOGGING_CONFIG, program_logging(settings.LOGGING, loglevel, logfile))
     if app.conf.worker_redirect_stdouts:
         app.log.redirect_stdouts(app.conf.worker_redirect_stdouts_level)

@@ -1,3 +1,4 @@
+import copy
 import logging
 import logging.config
 
@@ -30,6 +31,23 @@ def configure(config: dict) -> None:
     missing static files directory) written as log lines in its format rather than printed as is."""
     logging.config.dictConfig(config)
     logging.captureWarnings(True)
+
+
+def program_logging(config: dict, loglevel: int | None, logfile: str | None) -> dict:
+    """The settings' LOGGING for a worker or beat started with `-l <level>` and `-f <file>`: a level
+    more verbose than LOG_LEVEL lowers the root's to it (`-l debug`; Django's own lines stay at
+    INFO at most), and the lines go to the file rather than to stderr."""
+    config = copy.deepcopy(config)
+    if loglevel and loglevel < logging.getLevelName(config["root"]["level"]):
+        config["root"]["level"] = logging.getLevelName(loglevel)
+    if logfile:
+        config["handlers"]["console"] = {
+            **config["handlers"]["console"],
+            "class": "logging.handlers.WatchedFileHandler",
+            "filename": logfile,
+            "encoding": "utf-8",
+        }
+    return config
 
 
 def formatter(name: str) -> logging.Formatter:
