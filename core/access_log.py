@@ -1,15 +1,42 @@
 """gunicorn's own log lines, its access log and its error log, in the product's log format: plain
 text as gunicorn writes them, or with LOG_FORMAT=json one JSON object a line, as every other line."""
 
+import json
+import os
+import subprocess
+import sys
 import traceback
 from types import SimpleNamespace
 
-from django.conf import settings
 from gunicorn.glogging import Logger
 
 from core.clientip import client_ip
 from core.logging import ContextFilter, RedactSecretsFilter, formatter
 from core.redaction import redact
+
+# The JSON formatter of the settings' LOGGING with LOG_FORMAT=json, else null.
+_READ_JSON_FORMATTER = (
+    "import json; from django.conf import settings; print(json.dumps("
+    "settings.LOGGING['formatters']['json'] if settings.LOG_FORMAT == 'json' else None))"
+)
+
+
+def json_formatter_config(env: dict[str, str]) -> dict | None:
+    """What the settings say of gunicorn's own lines, read in a process of its own: gunicorn's
+    master never loads the settings itself, so each web process it starts reads them, and .env,
+    afresh (after a reload, HUP, too), with gunicorn's `--env` applied. None for the readable
+    format, and for settings that cannot load: the web process starting says why."""
+    read = subprocess.run(
+        [sys.executable, "-c", _READ_JSON_FORMATTER],
+        # Where gunicorn finds the project (its --chdir, --pythonpath), the settings are found too.
+        env={**os.environ, **env, "PYTHONPATH": os.pathsep.join(filter(None, sys.path))},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if read.returncode != 0 or not read.stdout.strip():
+        return None
+    return json.loads(read.stdout.splitlines()[-1])
 
 
 class GunicornLogger(Logger):
@@ -18,10 +45,11 @@ class GunicornLogger(Logger):
 
     def setup(self, cfg):
         super().setup(cfg)
-        self.json = settings.LOG_FORMAT == "json"
+        config = json_formatter_config(cfg.env)
+        self.json = config is not None
         if not self.json:
             return
-        json_formatter = formatter("json")
+        json_formatter = formatter(config)
         for log in (self.error_log, self.access_log):
             for handler in log.handlers:
                 handler.setFormatter(json_formatter)

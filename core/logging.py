@@ -2,8 +2,6 @@ import copy
 import logging
 import logging.config
 
-from django.conf import settings
-
 from core.redaction import redact
 from core.request_context import current_request_id, log_context
 
@@ -50,12 +48,10 @@ def program_logging(config: dict, loglevel: int | None, logfile: str | None) -> 
     return config
 
 
-def formatter(name: str) -> logging.Formatter:
-    """The formatter `name` of the settings' LOGGING, for handlers the settings do not make
-    (gunicorn's own)."""
-    return logging.config.DictConfigurator({}).configure_formatter(
-        dict(settings.LOGGING["formatters"][name])
-    )
+def formatter(config: dict) -> logging.Formatter:
+    """A formatter of the settings' LOGGING (its `config` there), for handlers the settings do not
+    make (gunicorn's own)."""
+    return logging.config.DictConfigurator({}).configure_formatter(dict(config))
 
 
 # What every LogRecord has; anything else was passed as `extra` and a JSON log writes it out.

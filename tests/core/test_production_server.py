@@ -227,3 +227,21 @@ def _answers(url: str) -> bool:
         return httpx.get(url, timeout=2).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_reload_starts_web_processes_on_the_settings_file_as_it_is_now(tmp_path):
+    # `systemctl reload offload-web` (HUP) after .env was edited: the new processes take it.
+    env_file = tmp_path / "offload.env"
+    env_file.write_text("METRICS_ALLOWED_IPS=127.0.0.1\n")
+    pid_file = tmp_path / "gunicorn.pid"
+    with running_web(
+        processes=1, extra_args=("--pid", str(pid_file)), extra_env={"ENV_FILE": str(env_file)}
+    ) as base:
+        assert "workers" in httpx.get(f"{base}/readyz", timeout=30).json()
+        env_file.write_text("METRICS_ALLOWED_IPS=192.0.2.1\n")
+        os.kill(int(pid_file.read_text()), signal.SIGHUP)
+        wait_for(
+            lambda: "workers" not in httpx.get(f"{base}/readyz", timeout=30).json(),
+            message="a web process reading the edited METRICS_ALLOWED_IPS",
+        )
