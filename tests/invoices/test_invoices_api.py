@@ -1,8 +1,11 @@
 import io
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+import time_machine
 from django.core.management import call_command
+from django.utils import timezone
 from pypdf import PdfReader
 
 from invoices.models import Invoice, InvoiceLine
@@ -819,3 +822,38 @@ def test_polling_an_invoice_answers_304_until_its_pdf_is_rendered(api_client, te
     assert rendered.json()["pdf_status"] == "ready"
     assert rendered["ETag"] != pending["ETag"]
     assert api_client.get(url, HTTP_IF_NONE_MATCH=rendered["ETag"]).status_code == 304
+
+
+def test_an_invoice_whose_pdf_is_in_a_bucket_answers_304_while_unchanged(
+    api_client, tenant, settings
+):
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "storages.backends.s3.S3Storage",
+            "OPTIONS": {
+                "bucket_name": "offload-media",
+                "endpoint_url": "http://127.0.0.1:9",
+                "region_name": "us-east-1",
+                "access_key": "test",
+                "secret_key": "test-secret",
+                "querystring_auth": True,
+            },
+        },
+    }
+    invoice = InvoiceFactory(tenant=tenant)
+    Invoice.objects.filter(pk=invoice.pk).update(
+        pdf_file=f"invoices/{tenant.pk}/{invoice.pk}.pdf", pdf_status=Invoice.PdfStatus.READY
+    )
+    url = f"/api/v1/invoices/{invoice.pk}"
+    first = api_client.get(url)
+    assert "Signature=" in first.json()["pdf_url"]
+    with time_machine.travel(timezone.now() + timedelta(seconds=5), tick=False):
+        again = api_client.get(url)
+        assert again.json()["pdf_url"] != first.json()["pdf_url"]
+        unchanged = api_client.get(url, HTTP_IF_NONE_MATCH=first["ETag"])
+    assert (unchanged.status_code, unchanged.content) == (304, b"")
+    Invoice.objects.filter(pk=invoice.pk).update(
+        pdf_file=f"invoices/{tenant.pk}/{invoice.pk}_2.pdf"
+    )
+    assert api_client.get(url, HTTP_IF_NONE_MATCH=first["ETag"]).status_code == 200
