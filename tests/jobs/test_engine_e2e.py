@@ -148,13 +148,21 @@ def test_a_claim_that_finds_the_database_out_of_reach_is_delivered_again_shortly
 
 def test_the_same_message_delivered_twice_runs_once(tenant):
     job = job_submit(tenant=tenant, type="diagnostic", payload={"steps": 2, "step_seconds": 0.2})
-    for _ in range(2):
+    copies = [
         job_execute.apply_async(
             kwargs={"job_id": str(job.pk), "type_name": "diagnostic"}, queue="normal"
         )
-    with running_worker(concurrency=2):
+        for _ in range(2)
+    ]
+    with running_worker(concurrency=2) as worker:
         job = _finished(job)
-        time.sleep(1)
+        # Until the worker has handled every copy: the one that lost the claim may come last.
+        wait_for(
+            lambda: all(
+                f"[{copy.id}] succeeded in " in worker.log_path.read_text() for copy in copies
+            ),
+            message="both copies of the message handled",
+        )
     assert (job.status, job.attempts) == (Job.Status.COMPLETED, 1)
     assert _attempts_started(job) == 1
 
@@ -545,25 +553,25 @@ def test_the_sweeper_and_the_reaper_run_ahead_of_a_backlog_of_jobs(tenant):
             lambda: Job.objects.filter(pk__in=[job.pk for job in backlog], status="processing"),
             message="the worker busy with the backlog",
         )
+        sent_at = timezone.now()
         for name in ("jobs-sweep", "jobs-reap-stale"):
             schedule = PeriodicTask.objects.get(name=name)
             # What beat sends every minute.
             celery_app.send_task(schedule.task, queue=schedule.queue)
-        # Until both runs are recorded as ended: the worker stopped with one in hand would
-        # interrupt it.
+        # Until both runs have ended, not only done their work: a run still going when the worker
+        # is stopped is ended by the stop (and recorded as failed). A message another test left
+        # in the broker may run too, before them.
+        runs = TaskRun.objects.filter(started_at__gte=sent_at, finished_at__isnull=False)
         wait_for(
-            lambda: TaskRun.objects.filter(name__in=["jobs_sweep", "jobs_reap_stale"])
-            .exclude(outcome=TaskRun.Outcome.RUNNING)
-            .count()
-            == 2,
+            lambda: {"jobs_sweep", "jobs_reap_stale"} <= set(runs.values_list("name", flat=True)),
             timeout=60,
-            message="the sweeper and the reaper run",
+            message="both runs ended",
         )
     assert lost.events.filter(kind=JobEvent.Kind.REAPED).exists()
     # Both ran as soon as the job in hand finished, not after the five jobs queued behind it: when
     # each started, at most three of the backlog had (the worker's clock on both sides).
     for name in ("jobs_sweep", "jobs_reap_stale"):
-        run = TaskRun.objects.get(name=name)
+        run = runs.filter(name=name).latest("started_at")
         assert run.outcome == TaskRun.Outcome.OK, run
         started_before = Job.objects.filter(
             pk__in=[job.pk for job in backlog], started_at__lt=run.started_at
