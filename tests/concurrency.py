@@ -42,8 +42,10 @@ def deleted_once_validated(monkeypatch, serializer_class, row) -> None:
 
 
 def sessions_where(condition: str) -> int:
-    """How many sessions on the test database match a condition on pg_stat_activity."""
+    """How many sessions on the test database match a condition on pg_stat_activity, as they are
+    now: also from inside a transaction, which would otherwise see the activity it first read."""
     with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_stat_clear_snapshot()")
         cursor.execute(
             f"SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND {condition}"
         )

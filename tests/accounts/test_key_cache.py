@@ -15,8 +15,9 @@ from accounts import keycache
 from accounts.models import ApiKey, api_key_hash
 from accounts.services import api_key_authenticate, api_key_create, api_key_revoke
 from core.redis import get_redis
+from tests.concurrency import sessions_waiting_for_a_lock
 from tests.webserver import running_web
-from tests.worker import READY_TIMEOUT
+from tests.worker import READY_TIMEOUT, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 WEB_PROCESSES = 2
@@ -152,7 +153,7 @@ def test_a_request_that_read_the_key_before_it_was_revoked_does_not_cache_it(ten
         key.save()
         thread = threading.Thread(target=request)
         thread.start()
-        time.sleep(0.3)
+        wait_for(sessions_waiting_for_a_lock, timeout=READY_TIMEOUT, message="the request's UPDATE")
     thread.join()
     assert answered == [None]
     assert api_key_authenticate(plaintext) is None
