@@ -3,11 +3,11 @@ and its end once: not a warning and a traceback every second from every process.
 
 import logging
 import threading
-import time
 
 from accounts import keycache
 from core.metrics import metric_inc, metrics_flush
 from core.redis import get_redis
+from tests.worker import READY_TIMEOUT, wait_for
 
 UNREACHABLE = "redis://127.0.0.1:1/0"
 
@@ -20,15 +20,29 @@ def _warnings(caplog, logger: str) -> list[logging.LogRecord]:
     ]
 
 
+def _retries(caplog) -> list[logging.LogRecord]:
+    return [
+        record
+        for record in caplog.records
+        if record.name == "accounts.keycache" and record.levelno == logging.DEBUG
+    ]
+
+
 def test_the_key_listener_logs_a_lost_redis_once_while_it_retries_every_second(caplog):
     with caplog.at_level(logging.DEBUG, logger="accounts.keycache"):
         threading.Thread(target=keycache._listen, args=(UNREACHABLE,), daemon=True).start()
-        time.sleep(3 * keycache.RECONNECT_SECONDS + 0.5)
+        # Three attempts, a second apart: the first is the warning, the two after it retries.
+        wait_for(
+            lambda: len(_retries(caplog)) >= 2,
+            timeout=READY_TIMEOUT,
+            message="the listener to retry twice",
+        )
     (warning,) = _warnings(caplog, "accounts.keycache")
     assert warning.exc_info is not None
     assert "keeps no copies of keys until it subscribes again" in warning.getMessage()
-    retries = [record for record in caplog.records if record.levelno == logging.DEBUG]
-    assert len(retries) >= 2
+    # A second apart, not a loop hammering the unreachable server.
+    first, second = _retries(caplog)[:2]
+    assert second.created - first.created >= keycache.RECONNECT_SECONDS
 
 
 def test_metrics_log_an_outage_once_keep_their_counts_and_log_the_recovery(caplog, settings):
