@@ -6,7 +6,7 @@ import socket
 import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -18,6 +18,7 @@ from django.db.models import CASCADE, PROTECT, RESTRICT, F, Q, QuerySet
 from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.text import Truncator
+from rest_framework.fields import DateTimeField
 
 from accounts import keycache
 from accounts.models import (
@@ -31,7 +32,7 @@ from accounts.models import (
     api_key_hash,
 )
 from core.deletion import delete_in_batches, workspace_deletion
-from core.errors import Conflict, InsufficientCredits
+from core.errors import Conflict, InsufficientCredits, InvalidRequest
 from core.metrics import ALERTS_CREATED, metric_inc
 from jobs.models import Job
 
@@ -74,14 +75,19 @@ def api_key_create(
     actor=None,
     rate_limit_per_minute: int | None = None,
     rate_limit_per_day: int | None = None,
+    expires_by: datetime | None = None,
 ) -> tuple[ApiKey, str]:
     """Create a key and return it with its plaintext, which is never stored and never shown again.
-    The audit log names `actor` (the API key or user that asked; by default `created_by`)."""
+    The audit log names `actor` (the API key or user that asked; by default `created_by`). A key
+    that would expire after `expires_by`, or never, is refused (InvalidRequest)."""
     plaintext = API_KEY_SCHEME + secrets.token_urlsafe(32)
     while plaintext[len(API_KEY_SCHEME)] == "-":
         # Its prefix, given to revoke_api_key, would be read as an option.
         plaintext = API_KEY_SCHEME + secrets.token_urlsafe(32)
-    expires_at = timezone.now() + timedelta(days=expires_in_days) if expires_in_days else None
+    now = timezone.now()
+    expires_at = now + timedelta(days=expires_in_days) if expires_in_days else None
+    if expires_by is not None and (expires_at is None or expires_at > expires_by):
+        raise InvalidRequest(errors={"expires_in_days": [_api_key_outlives(expires_by, now)]})
     api_key = ApiKey.objects.create(
         tenant=tenant,
         name=name,
@@ -108,6 +114,18 @@ def api_key_create(
         },
     )
     return api_key, plaintext
+
+
+def _api_key_outlives(expires_by: datetime, now: datetime) -> str:
+    """Why a key asked of an expiring key is refused, and what it may ask instead."""
+    reason = (
+        f"The key creating it expires at {DateTimeField().to_representation(expires_by)} (its "
+        "expires_at), and a key it creates may not outlive it: "
+    )
+    days = (expires_by - now) // timedelta(days=1)
+    if days < 1:
+        return reason + "less than a day is left, so it can create no key."
+    return reason + f"give expires_in_days of at most {days}."
 
 
 def api_key_authenticate(plaintext: str) -> ApiKey | None:

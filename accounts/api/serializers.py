@@ -39,7 +39,12 @@ class ApiKeyCreateSerializer(KnownFieldsOnly, serializers.Serializer):
     )
     role = serializers.ChoiceField(choices=ApiKey._meta.get_field("role").choices, default="member")
     expires_in_days = serializers.IntegerField(
-        min_value=1, max_value=API_KEY_MAX_DAYS, required=False
+        min_value=1,
+        max_value=API_KEY_MAX_DAYS,
+        required=False,
+        help_text="Days until the key expires; left out, it never expires. Asked by a key that "
+        "expires itself, the new key may not outlive it: at most the whole days that key has "
+        "left, and never left out (400 otherwise).",
     )
 
 

@@ -61,10 +61,13 @@ class ApiKeyViewSet(
     def create(self, request):
         params = ApiKeyCreateSerializer(data=request.data)
         params.is_valid(raise_exception=True)
+        creator = request.user.api_key
         api_key, plaintext = api_key_create(
             tenant=self.tenant,
             created_by=request.user.user,
             actor=request.user.actor,
+            # A leaked short-lived key must not make itself a lasting one.
+            expires_by=creator.expires_at if creator else None,
             **params.validated_data,
         )
         api_key.key = plaintext

@@ -2,6 +2,7 @@ from io import StringIO
 
 import pytest
 from django.core.management import call_command
+from rest_framework.fields import DateTimeField
 
 from accounts.models import ApiKey, AuditEvent
 from accounts.services import api_key_create
@@ -118,3 +119,81 @@ def test_a_refused_key_creation_is_not_audited(member_api_client, api_client):
     )
     assert api_client.post("/api/v1/api-keys", {"role": "owner"}, format="json").status_code == 400
     assert AuditEvent.objects.count() == before
+
+
+@pytest.fixture
+def expiring_client(tenant):
+    """An admin key of the workspace that expires in 7 days."""
+    from rest_framework.test import APIClient
+
+    _, plaintext = api_key_create(
+        tenant=tenant, name="short-lived", role="admin", expires_in_days=7
+    )
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {plaintext}")
+    return client
+
+
+@pytest.mark.parametrize("asked", [{}, {"expires_in_days": 8}, {"expires_in_days": 7}])
+def test_an_expiring_key_may_not_create_a_key_that_outlives_it(expiring_client, asked):
+    creator = ApiKey.objects.get(name="short-lived")
+    audited = AuditEvent.objects.filter(resource_type="accounts.apikey", action="create")
+    before = audited.count()
+
+    response = expiring_client.post(
+        "/api/v1/api-keys", {"name": "forever", "role": "admin", **asked}, format="json"
+    )
+
+    assert response.status_code == 400
+    body = response.json()
+    assert body["code"] == "INVALID_REQUEST"
+    assert list(body["errors"]) == ["expires_in_days"]
+    [reason] = body["errors"]["expires_in_days"]
+    assert "may not outlive it" in reason and "expires_at" in reason
+    assert reason.endswith("give expires_in_days of at most 6.")
+    assert f"expires at {DateTimeField().to_representation(creator.expires_at)}" in reason
+    assert not ApiKey.objects.filter(name="forever").exists()
+    assert audited.count() == before
+
+
+def test_an_expiring_key_creates_a_key_that_expires_before_it(expiring_client):
+    creator = ApiKey.objects.get(name="short-lived")
+
+    response = expiring_client.post(
+        "/api/v1/api-keys", {"name": "ci", "expires_in_days": 6}, format="json"
+    )
+
+    assert response.status_code == 201
+    created = ApiKey.objects.get(name="ci")
+    assert created.expires_at < creator.expires_at
+
+
+def test_a_key_with_less_than_a_day_left_may_create_no_key(expiring_client):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    ApiKey.objects.filter(name="short-lived").update(
+        expires_at=timezone.now() + timedelta(hours=12)
+    )
+
+    response = expiring_client.post("/api/v1/api-keys", {"expires_in_days": 1}, format="json")
+
+    assert response.status_code == 400
+    [reason] = response.json()["errors"]["expires_in_days"]
+    assert reason.endswith("less than a day is left, so it can create no key.")
+
+
+def test_keys_that_do_not_expire_and_staff_still_create_keys_that_never_expire(api_client, tenant):
+    from rest_framework.test import APIClient
+
+    from tests.factories import MembershipFactory, UserFactory
+
+    by_key = api_client.post("/api/v1/api-keys", {"name": "by key"}, format="json")
+    staff = MembershipFactory(tenant=tenant, user=UserFactory(is_staff=True), role="admin").user
+    session = APIClient()
+    session.force_login(staff)
+    by_staff = session.post("/api/v1/api-keys", {"name": "by staff"}, format="json")
+
+    assert (by_key.status_code, by_staff.status_code) == (201, 201)
+    assert by_key.json()["expires_at"] is None and by_staff.json()["expires_at"] is None
