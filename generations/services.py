@@ -2,6 +2,7 @@
 job's completion in one transaction, so that no half deck or half tree is ever visible."""
 
 import io
+import logging
 import time
 import unicodedata
 import uuid
@@ -35,6 +36,8 @@ from generations.urlsafety import LookupLate, UnsafeUrl, image_fetch, public_add
 from jobs.errors import JobLost, PermanentError
 from jobs.registry import JobType
 from jobs.rows import job_attempt_row
+
+logger = logging.getLogger(__name__)
 
 # Characters that show nothing by themselves: spaces and separators, controls and format
 # characters (zero-width spaces and joiners, byte order marks, direction marks), marks that combine
@@ -139,6 +142,7 @@ class ImageEditPayload(KnownFieldsOnly, serializers.Serializer):
             # name up again before it fetches, and refuses an internal address as this would.
             pass
         except UnsafeUrl as exc:
+            logger.info("A source URL was refused at submit: %s", exc.reason)
             raise serializers.ValidationError(str(exc)) from exc
         return url
 

@@ -19,14 +19,27 @@ from jobs.errors import PermanentError, RetryableError
 logger = logging.getLogger(__name__)
 
 MAX_REDIRECTS = 5
+# A failed fetch says no more than this, whatever the cause; the log has it.
+SOURCE_NOT_FETCHED = "The source image could not be fetched."
+# One answer for a name that does not resolve and one that resolves inside our network: were they
+# told apart, a workspace could map the internal names (`postgres`, `redis`) by trying them.
+NOT_PUBLIC = "The URL's host does not resolve to a public address."
 
 
 class UnsafeUrl(ValueError):
-    pass
+    """A URL refused; its message is for the client, `reason` (for the log) may say more."""
+
+    def __init__(self, message: str, *, reason: str = ""):
+        super().__init__(message)
+        self.reason = reason or message
 
 
 class Unresolved(UnsafeUrl):
     """The host's name did not resolve: refused at submit, but perhaps only for a moment."""
+
+
+class Internal(UnsafeUrl):
+    """The host's name resolves to an address inside our network (or none routable)."""
 
 
 class LookupLate(Exception):
@@ -44,14 +57,14 @@ def public_addresses(url: str) -> list[str]:
     try:
         infos = socket.getaddrinfo(parts.hostname, parts.port or 443, proto=socket.IPPROTO_TCP)
     except socket.gaierror as exc:
-        raise Unresolved(f"The host {parts.hostname} does not resolve.") from exc
+        raise Unresolved(NOT_PUBLIC, reason=f"{parts.hostname} does not resolve: {exc}") from exc
     except (ValueError, UnicodeError) as exc:  # a port out of range, a host IDNA cannot encode
         raise UnsafeUrl(f"The URL is malformed: {exc}") from exc
     addresses = list(dict.fromkeys(info[4][0] for info in infos))
     for address in addresses:
         if not address_is_public(address):
-            raise UnsafeUrl(
-                "The URL resolves to a private, loopback or otherwise internal address."
+            raise Internal(
+                NOT_PUBLIC, reason=f"{parts.hostname} resolves to {address}, not a public address"
             )
     return addresses
 
@@ -105,9 +118,7 @@ def image_fetch(url: str) -> bytes:
         raise RetryableError("SOURCE_TIMEOUT", "The source image timed out.") from exc
     except httpx.HTTPError as exc:
         logger.warning("The source image at %s could not be fetched: %r", _where(exc), exc)
-        raise RetryableError(
-            "SOURCE_UNAVAILABLE", "The source image could not be fetched."
-        ) from exc
+        raise RetryableError("SOURCE_UNAVAILABLE", SOURCE_NOT_FETCHED) from exc
 
 
 class DeadlineTransport(httpx.HTTPTransport):
@@ -236,10 +247,12 @@ def _pinned_send(client: httpx.Client, url: str, deadline: float) -> httpx.Respo
     except LookupLate as exc:
         raise httpx.ConnectTimeout(str(exc)) from None
     except Unresolved as exc:
-        logger.warning("The source image host could not be resolved: %s", exc)
-        raise RetryableError(
-            "SOURCE_UNAVAILABLE", "The source image could not be fetched."
-        ) from exc
+        logger.warning("The source image host could not be resolved: %s", exc.reason)
+        raise RetryableError("SOURCE_UNAVAILABLE", SOURCE_NOT_FETCHED) from exc
+    except Internal as exc:
+        logger.warning("The source image host is not public: %s", exc.reason)
+        # Worded as a name that does not resolve is (see NOT_PUBLIC); that one is retried.
+        raise PermanentError("INVALID_SOURCE", SOURCE_NOT_FETCHED) from exc
     except UnsafeUrl as exc:
         raise PermanentError("INVALID_SOURCE", str(exc)) from exc
     target = httpx.URL(url)

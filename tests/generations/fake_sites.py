@@ -111,12 +111,13 @@ class InternalService:
 
 class FakeNetwork:
     """Names answer what `names` says (one answer per look-up, the last one repeated: a TTL-0
-    name can change between two; an answer is an address or a tuple of them), and connections to
+    name can change between two; an answer is an address, a tuple of them, or None for a name no
+    name server knows), and connections to
     an address in `routes` reach that loopback port instead, whatever port was asked for.
     Connections reach nothing but loopback."""
 
     def __init__(self, real_getaddrinfo, real_create_connection):
-        self.names: dict[str, list[str | tuple[str, ...]]] = {}
+        self.names: dict[str, list[str | tuple[str, ...] | None]] = {}
         self.routes: dict[str, int] = {}
         self.lookups: list[str] = []
         self._getaddrinfo = real_getaddrinfo
@@ -128,6 +129,8 @@ class FakeNetwork:
         self.lookups.append(host)
         answers = self.names[host]
         answer = answers.pop(0) if len(answers) > 1 else answers[0]
+        if answer is None:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
         addresses = answer if isinstance(answer, tuple) else (answer,)
         return [
             info

@@ -16,6 +16,7 @@ from generations import services as generation_services
 from generations import urlsafety
 from generations.urlsafety import MAX_REDIRECTS, image_fetch
 from jobs.errors import JobError, PermanentError, RetryableError
+from jobs.models import Job
 from jobs.services import job_execute
 from tests.generations.fake_sites import (
     OTHER_PUBLIC,
@@ -186,6 +187,66 @@ def test_a_redirect_to_an_address_a_source_url_may_not_have_is_refused(
     assert raised.value.code == "INVALID_SOURCE"
     assert internal.connections == 0
     assert site.hosts == ["img.example"]
+
+
+def test_a_name_that_does_not_resolve_is_answered_as_one_that_resolves_inside_at_submit(
+    api_client, network, caplog
+):
+    # As a cluster names its services: a workspace must not learn which exist.
+    network.names["postgres.default.svc.cluster.local"] = ["10.96.0.12"]
+    network.names["nosuch.default.svc.cluster.local"] = [None]
+    with caplog.at_level(logging.INFO, logger="generations.services"):
+        internal, unknown = (
+            api_client.post(
+                "/api/v1/generations",
+                {
+                    "kind": "image_edit",
+                    "prompt": "a hat",
+                    "source_url": f"https://{host}.default.svc.cluster.local/x.png",
+                },
+                format="json",
+            )
+            for host in ("postgres", "nosuch")
+        )
+    answers = [
+        (response.status_code, {key: response.json()[key] for key in ("code", "detail", "errors")})
+        for response in (internal, unknown)
+    ]
+    assert answers[0] == answers[1]
+    assert answers[0] == (
+        400,
+        {
+            "code": "INVALID_REQUEST",
+            "detail": "The request has invalid fields.",
+            "errors": {"source_url": ["The URL's host does not resolve to a public address."]},
+        },
+    )
+    assert "postgres.default.svc.cluster.local resolves to 10.96.0.12, not a public" in caplog.text
+    assert "nosuch.default.svc.cluster.local does not resolve" in caplog.text
+    assert not Job.objects.exists()
+
+
+def test_a_redirect_to_a_name_that_does_not_resolve_fails_as_one_to_inside_but_is_retried(
+    api_client, site, network, internal, caplog
+):
+    network.names["img.example"] = [PUBLIC]
+    network.names["postgres"] = ["127.0.0.1"]
+    network.names["nosuchservice"] = [None]
+    site.pages["/inside.png"] = (302, {"Location": f"https://postgres:{internal.port}/"}, b"")
+    site.pages["/unknown.png"] = (302, {"Location": "https://nosuchservice/x.png"}, b"")
+
+    with caplog.at_level(logging.WARNING, logger="generations.urlsafety"):
+        inside = _image_edit(api_client, "https://img.example/inside.png")
+        unknown = _image_edit(api_client, "https://img.example/unknown.png")
+
+    assert inside["error"]["message"] == unknown["error"]["message"]
+    assert inside["error"]["message"] == "The source image could not be fetched."
+    # Only a name that may resolve later is tried again.
+    assert (inside["status"], inside["error"]["code"]) == ("failed", "INVALID_SOURCE")
+    assert (unknown["status"], unknown["error"]["code"]) == ("pending", "SOURCE_UNAVAILABLE")
+    assert internal.connections == 0
+    assert "postgres resolves to 127.0.0.1, not a public address" in caplog.text
+    assert "nosuchservice does not resolve" in caplog.text
 
 
 def test_a_source_that_keeps_redirecting_is_refused(site, network):
