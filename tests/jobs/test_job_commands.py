@@ -443,6 +443,71 @@ def test_show_job_names_who_asked_for_a_cancel_which_the_workspace_does_not_see(
     assert operator not in json.dumps(events)
 
 
+def _history_of(job: Job, count: int) -> None:
+    start = timezone.now() - timedelta(hours=1)
+    JobEvent.objects.bulk_create(
+        JobEvent(
+            job=job,
+            attempt=1,
+            kind=JobEvent.Kind.WAITING,
+            message=f"wait {number}",
+            created_at=start + timedelta(seconds=number),
+        )
+        for number in range(count)
+    )
+
+
+def test_show_job_prints_the_last_events_and_says_how_many_it_left_out(tenant):
+    job = JobFactory(tenant=tenant)
+    _history_of(job, 60)
+
+    shown, _ = _run("show_job", str(job.pk))
+    history = shown.split(
+        "History, its last 50 events (10 earlier ones left out: --events all shows every one):\n"
+    )[1].splitlines()
+    assert [line.split()[-1] for line in history] == [str(n) for n in range(10, 60)]
+
+    shown, _ = _run("show_job", str(job.pk), "--events", "3")
+    assert shown.endswith(
+        "History, its last 3 events (57 earlier ones left out: --events all shows every one):\n"
+        f"{_event_line(job, 57)}\n{_event_line(job, 58)}\n{_event_line(job, 59)}\n"
+    )
+
+    document = json.loads(_run("show_job", str(job.pk), "--json")[0])
+    assert document["events_left_out"] == 10
+    assert [event["message"] for event in document["events"]] == [
+        f"wait {n}" for n in range(10, 60)
+    ]
+
+
+def test_show_job_streams_its_whole_history_when_asked(tenant, monkeypatch):
+    from jobs.management.commands import show_job
+
+    monkeypatch.setattr(show_job, "EVENTS_CHUNK", 7)
+    job = JobFactory(tenant=tenant)
+    _history_of(job, 60)
+
+    shown, _ = _run("show_job", str(job.pk), "--events", "all")
+    history = shown.split("History:\n")[1].splitlines()
+    assert history == [_event_line(job, n) for n in range(60)]
+
+    document = json.loads(_run("show_job", str(job.pk), "--events", "all", "--json")[0])
+    assert (document["events_left_out"], document["status"]) == (0, "pending")
+    assert [event["message"] for event in document["events"]] == [f"wait {n}" for n in range(60)]
+
+
+@pytest.mark.parametrize("value", ["-1", "ten", "1.5", ""])
+def test_show_job_refuses_events_that_are_no_number(tenant, value):
+    job = JobFactory(tenant=tenant)
+    with pytest.raises(CommandError, match="give a number of events \\(0 or more\\) or 'all'"):
+        _run("show_job", str(job.pk), "--events", value)
+
+
+def _event_line(job: Job, number: int) -> str:
+    event = job.events.get(message=f"wait {number}")
+    return f"  {event.created_at:%Y-%m-%d %H:%M:%S}  attempt 1  waiting   wait {number}"
+
+
 def test_list_jobs_selects_like_clean_queue_and_its_ids_feed_requeue_job(tenant, other_tenant):
     dead = [
         JobFactory(tenant=tenant, status=Job.Status.FAILED, error_code="BOOM") for _ in range(3)
