@@ -495,6 +495,8 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
     }
     # Stops waiting for messages as soon as the worker is told to stop (core.filesystem_broker).
     CELERY_BROKER_TRANSPORT = "core.filesystem_broker:BrokerTransport"
+    # Prefork, whose stop never waits for a lock a stopped pool process kept (core.prefork).
+    CELERY_WORKER_POOL = "core.prefork:TaskPool"
 else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         # Longer than any countdown the project uses, so Redis never redelivers a scheduled

@@ -14,6 +14,9 @@ import pytest
 from tests.worker import ROOT, manage, wait_for, worker_stop
 
 SERVICE_VARIABLES = ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "MEDIA_ROOT")
+# How long a worker is left waiting for work before it is told to stop: its pool processes are
+# then waiting for messages, as they are when `make run` is stopped, rather than still starting.
+IDLE_SECONDS = 1
 
 
 @pytest.fixture
@@ -35,7 +38,7 @@ def _manage(env, *args):
     return manage(*args, env=env, check=True).stdout
 
 
-def _worker(env, log) -> subprocess.Popen:
+def _worker(env, log, concurrency: int = 1) -> subprocess.Popen:
     celery = str(Path(sys.executable).parent / "celery")
     return subprocess.Popen(
         [
@@ -48,7 +51,7 @@ def _worker(env, log) -> subprocess.Popen:
             "-Q",
             "system,urgent,normal,batch",
             "--concurrency",
-            "1",
+            str(concurrency),
         ],
         cwd=ROOT,
         env=env,
@@ -65,7 +68,7 @@ def _submit(env, *payloads: dict) -> None:
         "shell",
         "-c",
         "from accounts.models import Tenant; from jobs.services import job_submit; "
-        "t = Tenant.objects.create(slug='laptop', name='Laptop'); "
+        "t, _ = Tenant.objects.get_or_create(slug='laptop', defaults={'name': 'Laptop'}); "
         f"[job_submit(tenant=t, type='diagnostic', payload=p) for p in {list(payloads)!r}]",
     )
 
@@ -131,8 +134,8 @@ def start_worker(embedded_env, tmp_path):
     log_path, started = tmp_path / "worker.log", []
     with log_path.open("w") as log:
 
-        def start() -> subprocess.Popen:
-            started.append(_worker(embedded_env, log))
+        def start(concurrency: int = 1) -> subprocess.Popen:
+            started.append(_worker(embedded_env, log, concurrency))
             wait_for(lambda: log_path.read_text().count("ready.") == len(started), timeout=60)
             return started[-1]
 
@@ -187,18 +190,47 @@ def test_a_job_running_at_ctrl_c_waits_pending_for_the_next_worker(
     wait_for(lambda: set(_statuses(database).values()) == {"completed"}, timeout=90)
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-def test_an_idle_worker_stops_within_honchos_five_seconds(tmp_path, start_worker, sig):
+@pytest.mark.parametrize(
+    ("sig", "tries"), [(signal.SIGTERM, 2), (signal.SIGINT, 1)], ids=["SIGTERM", "SIGINT"]
+)
+def test_an_idle_worker_stops_within_honchos_five_seconds(tmp_path, start_worker, sig, tries):
     """Ctrl-C: honcho sends SIGTERM to each process's group and kills what is left in 5 s; a
-    terminal sends SIGINT to the group."""
-    worker = start_worker()
-    started = time.monotonic()
-    worker_stop(worker, sig=sig, timeout=10)
-    stopped_after = time.monotonic() - started
-    log = (tmp_path / "worker.log").read_text()
-    assert "exited with 'signal" not in log, log[-3000:]
-    # About 3 s on an idle machine; a loaded one took 4.6 s, still before honcho's kill.
-    assert stopped_after < 5, f"stopped after {stopped_after:.1f}s"
+    terminal sends SIGINT to the group. The worker has two pool processes, as `make run` starts
+    it, left idle a moment: one such stop in two to four used to hang under load (SIGTERM reaches the pool
+    processes, which ignore SIGINT)."""
+    for _ in range(tries):
+        worker = start_worker(concurrency=2)
+        time.sleep(IDLE_SECONDS)
+        started = time.monotonic()
+        worker_stop(worker, sig=sig, timeout=10)
+        stopped_after = time.monotonic() - started
+        log = (tmp_path / "worker.log").read_text()
+        assert "exited with 'signal" not in log, log[-3000:]
+        # About 1.7 s on an idle machine.
+        assert stopped_after < 5, f"stopped after {stopped_after:.1f}s"
+
+
+def test_an_attempt_over_its_time_limit_fails_as_a_retryable_timeout(embedded_env, tmp_path):
+    """The embedded default's pool enforces the job types' time limits as Celery's does."""
+    database = tmp_path / "offload.sqlite3"
+    _manage(embedded_env, "migrate", "--noinput", "-v0")
+    _submit(embedded_env, {"steps": 20, "step_seconds": 0.5})
+    with sqlite3.connect(database) as db:
+        db.execute("UPDATE jobs_job SET max_attempts = 1")
+    log = (tmp_path / "worker.log").open("w")
+    worker = _worker({**embedded_env, "JOBS_TIME_LIMITS": "diagnostic=1"}, log, concurrency=2)
+    try:
+        wait_for(
+            lambda: set(_statuses(database).values()) == {"failed"},
+            timeout=60,
+            message="the job to fail",
+        )
+        with sqlite3.connect(database) as db:
+            failed = db.execute("SELECT error_code, error_message FROM jobs_job").fetchone()
+        assert failed == ("TIMEOUT", "The attempt took longer than 1s.")
+    finally:
+        worker_stop(worker)
+        log.close()
 
 
 REVOKED_ELSEWHERE = """
