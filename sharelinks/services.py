@@ -174,6 +174,12 @@ def share_link_view(*, token: str, client_ip: str, user_agent: str) -> PublicLin
     return link
 
 
+def share_link_find(*, token: str) -> PublicLink | None:
+    """The link a token opens now, counting no view: what a HEAD request asks. None for unknown,
+    inactive, expired and used-up links alike, as share_link_view."""
+    return PublicLink.objects.usable().filter(token_hash=share_token_hash(token)).first()
+
+
 def _client_hash(client_ip: str) -> str:
     return hmac.new(settings.SECRET_KEY.encode(), client_ip.encode(), hashlib.sha256).hexdigest()[
         :16

@@ -3,12 +3,12 @@ import logging
 from django.db import transaction
 from django.http import Http404, HttpResponse
 from django.shortcuts import render
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_safe
 
 from core.clientip import client_ip
 from core.public import link_not_found, public_page, public_rate_limited
 from sharelinks.resources import SHAREABLES
-from sharelinks.services import link_previewer, share_link_view
+from sharelinks.services import link_previewer, share_link_find, share_link_view
 
 logger = logging.getLogger(__name__)
 
@@ -22,7 +22,7 @@ def _is_prefetch(request) -> bool:
 
 
 @public_page
-@require_GET
+@require_safe
 def share_link_page(request, token: str):
     if _is_prefetch(request):
         # Not a view: a one-view link must still open when its reader clicks it. An error, never
@@ -41,9 +41,7 @@ def share_link_page(request, token: str):
         return refused
     try:
         with transaction.atomic():
-            link = share_link_view(
-                token=token, client_ip=address, user_agent=request.headers.get("User-Agent", "")
-            )
+            link = _link_opened(request, token, address)
             if link is None:
                 return link_not_found(request)
             response = SHAREABLES[link.resource_type].render(request, link)
@@ -61,6 +59,16 @@ def share_link_page(request, token: str):
         )
         return link_not_found(request)
     return response
+
+
+def _link_opened(request, token: str, address: str):
+    if request.method == "HEAD":
+        # A link checker's, a monitor's or curl -I's: answered as the page would be (the server
+        # sends no body), but not a view, so a one-view link still opens for its reader.
+        return share_link_find(token=token)
+    return share_link_view(
+        token=token, client_ip=address, user_agent=request.headers.get("User-Agent", "")
+    )
 
 
 @require_GET

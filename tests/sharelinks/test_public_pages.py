@@ -266,13 +266,82 @@ def test_a_chat_apps_link_preview_spends_no_view_and_shows_nothing_shared(
 def test_a_refused_method_answers_with_the_public_pages_headers(tenant, deck):
     link, token = _link(tenant, deck)
     client = Client(enforce_csrf_checks=True)  # as a browser or curl is treated: no CSRF token
-    refused = [client.head(f"/s/{token}"), client.post(f"/s/{token}"), client.put(f"/s/{token}")]
+    refused = [client.post(f"/s/{token}"), client.put(f"/s/{token}")]
     for response in refused:
         assert response.status_code == 405
+        assert response["Allow"] == "GET, HEAD"
         assert response["Referrer-Policy"] == "no-referrer"
         assert "noindex" in response["X-Robots-Tag"]
     link.refresh_from_db()
     assert link.view_count == 0
+
+
+def _headers(response) -> dict:
+    """What a response says beside its body, but what differs from one request to the next."""
+    return {
+        name: value
+        for name, value in response.headers.items()
+        if name not in ("Date", "X-Request-Id")
+    }
+
+
+def test_a_head_request_answers_as_get_does_without_the_page_and_spends_no_view(tenant, deck):
+    link, token = _link(tenant, deck, max_views=1)
+    client = Client(enforce_csrf_checks=True)  # as a link checker or curl -I is treated
+
+    checked = [client.head(f"/s/{token}", HTTP_USER_AGENT="curl/8.5.0") for _ in range(3)]
+
+    assert [(response.status_code, response.content) for response in checked] == [(200, b"")] * 3
+    link.refresh_from_db()
+    assert link.view_count == 0 and not PublicLinkEvent.objects.exists()
+    opened = client.get(f"/s/{token}", HTTP_USER_AGENT="curl/8.5.0")
+    assert "Revenue up" in opened.content.decode()
+    assert _headers(checked[0]) == _headers(opened)
+    assert checked[0]["Content-Security-Policy"].startswith("default-src 'none';")
+    # Used up, unknown: HEAD answers the one 404 GET does, and tells them apart no more than it.
+    not_found = [
+        client.head(f"/s/{token}"),
+        client.get(f"/s/{token}"),
+        client.head("/s/no-such-token-at-all"),
+    ]
+    assert [response.status_code for response in not_found] == [404] * 3
+    assert _headers(not_found[0]) == _headers(not_found[1]) == _headers(not_found[2])
+    assert not_found[0]["Referrer-Policy"] == "no-referrer"
+    assert "noindex" in not_found[0]["X-Robots-Tag"]
+
+
+def test_head_requests_count_against_the_per_address_limit(client, tenant, deck, settings):
+    settings.SHARE_LINK_RATE_LIMIT_PER_MINUTE = 2
+    link, token = _link(tenant, deck)
+    address = {"REMOTE_ADDR": "203.0.113.11"}
+
+    checked = [client.head(f"/s/{token}", **address) for _ in range(3)]
+
+    assert [response.status_code for response in checked] == [200, 200, 429]
+    assert int(checked[2]["Retry-After"]) >= 1
+    assert checked[2]["Referrer-Policy"] == "no-referrer"
+    assert "noindex" in checked[2]["X-Robots-Tag"]
+    assert client.get(f"/s/{token}", **address).status_code == 429
+    link.refresh_from_db()
+    assert link.view_count == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_link_checker_over_http_gets_the_pages_status_and_headers_and_no_view(
+    live_server, tenant, deck
+):
+    link, token = _link(tenant, deck, max_views=1)
+    with httpx.Client(timeout=30) as http:
+        checked = http.head(f"{live_server.url}/s/{token}")
+        opened = http.get(f"{live_server.url}/s/{token}")
+        used_up = http.head(f"{live_server.url}/s/{token}")
+    assert (checked.status_code, checked.content) == (200, b"")
+    assert checked.headers["Content-Length"] == opened.headers["Content-Length"]
+    assert checked.headers["Referrer-Policy"] == "no-referrer"
+    assert "Revenue up" in opened.text
+    assert (used_up.status_code, used_up.content) == (404, b"")
+    link.refresh_from_db()
+    assert link.view_count == 1
 
 
 def test_other_paths_under_s_answer_the_links_404_page_with_its_headers(client, tenant, deck):
