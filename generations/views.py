@@ -1,6 +1,7 @@
 from urllib.parse import quote
 
 from django.http import Http404, HttpResponsePermanentRedirect
+from django.views.decorators.http import require_safe
 
 from core.clientip import client_ip
 from core.public import link_not_found, public_page, public_rate_limited
@@ -9,6 +10,7 @@ from generations.signing import view_token_read
 
 
 @public_page
+@require_safe
 def generation_view(request, token):
     """A signed, expiring link to an artifact's page (no login)."""
     refused = public_rate_limited(request, client_ip(request))
@@ -24,6 +26,7 @@ def generation_view(request, token):
 
 
 @public_page
+@require_safe
 def generation_file(request, token):
     refused = public_rate_limited(request, client_ip(request))
     if refused is not None:
@@ -38,6 +41,7 @@ def generation_file(request, token):
 
 
 @public_page
+@require_safe
 def generation_view_slashed(request, token):
     """A view link pasted without its trailing slash: to its page, with the public pages' headers
     (the redirect Django's APPEND_SLASH would send carries the site's)."""

@@ -3,7 +3,7 @@ import logging
 from django.db import transaction
 from django.http import Http404, HttpResponse
 from django.shortcuts import render
-from django.views.decorators.http import require_GET, require_safe
+from django.views.decorators.http import require_safe
 
 from core.clientip import client_ip
 from core.public import link_not_found, public_page, public_rate_limited
@@ -71,7 +71,7 @@ def _link_opened(request, token: str, address: str):
     )
 
 
-@require_GET
+@require_safe
 def robots_txt(request):
     return HttpResponse(
         "User-agent: *\nDisallow: /s/\nDisallow: /v/\nDisallow: /api/\nDisallow: /admin/\n",

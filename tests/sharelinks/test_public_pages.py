@@ -107,17 +107,22 @@ def test_public_pages_are_rate_limited_per_address(client, tenant, deck, setting
     assert client.get(f"/s/{token}", REMOTE_ADDR="203.0.113.6").status_code == 200
 
 
-def test_view_links_and_image_files_count_against_the_same_per_address_limit(
-    client, tenant, deck, settings
-):
-    settings.SHARE_LINK_RATE_LIMIT_PER_MINUTE = 4
-    _, token = _link(tenant, deck)
+def _view_links(tenant, deck) -> tuple[str, str]:
+    """The paths of a signed view link to the deck's page and of one to an image's file."""
     page = view_url("deck", deck.pk).removeprefix(settings.PUBLIC_BASE_URL)
     png = io.BytesIO()
     Image.new("RGB", (8, 8)).save(png, format="PNG")
     name = default_storage.save(f"generations/{tenant.pk}/fox.png", ContentFile(png.getvalue()))
     image = GeneratedImage.objects.create(tenant=tenant, prompt="fox", file=name, width=8, height=8)
-    picture = file_url("image", image.pk).removeprefix(settings.PUBLIC_BASE_URL)
+    return page, file_url("image", image.pk).removeprefix(settings.PUBLIC_BASE_URL)
+
+
+def test_view_links_and_image_files_count_against_the_same_per_address_limit(
+    client, tenant, deck, settings
+):
+    settings.SHARE_LINK_RATE_LIMIT_PER_MINUTE = 4
+    _, token = _link(tenant, deck)
+    page, picture = _view_links(tenant, deck)
     address = {"REMOTE_ADDR": "203.0.113.8"}
 
     codes = [client.get(path, **address).status_code for path in (page, picture, page, picture)]
@@ -173,6 +178,12 @@ def test_robots_txt_disallows_public_links(client, db):
     response = client.get("/robots.txt")
     assert response.status_code == 200
     assert "Disallow: /s/" in response.content.decode()
+
+
+def test_robots_txt_answers_head_as_get(client, db):
+    checked = client.head("/robots.txt")
+    assert (checked.status_code, checked.content) == (200, b"")
+    assert checked["Content-Type"] == client.get("/robots.txt")["Content-Type"]
 
 
 @pytest.mark.django_db(transaction=True)
@@ -354,6 +365,22 @@ def test_other_paths_under_s_answer_the_links_404_page_with_its_headers(client, 
         assert "noindex" in response["X-Robots-Tag"]
     link.refresh_from_db()
     assert link.view_count == 0
+
+
+def test_view_links_and_image_files_answer_head_as_get_and_refuse_other_methods(tenant, deck):
+    page, picture = _view_links(tenant, deck)
+    client = Client(enforce_csrf_checks=True)
+    for path, status in ((page, 200), (picture, 200), (page.removesuffix("/"), 301)):
+        opened, checked = client.get(path), client.head(path)
+        assert (opened.status_code, checked.status_code) == (status, status), path
+        assert checked.getvalue() == b"" and (status == 301 or opened.getvalue())
+        assert _headers(checked) == _headers(opened), path
+        for refused in (client.post(path), client.put(path), client.delete(path)):
+            assert refused.status_code == 405, path
+            assert refused["Allow"] == "GET, HEAD"
+            assert refused["Content-Security-Policy"].startswith("default-src 'none';")
+            assert refused["Referrer-Policy"] == "no-referrer"
+            assert "noindex" in refused["X-Robots-Tag"]
 
 
 def test_a_view_link_that_does_not_open_answers_the_links_404_page(client, tenant, deck):
