@@ -1,7 +1,9 @@
 """What every public page (`/s/…` share links, `/v/…` signed view links) answers with: its own
-headers and Content-Security-Policy, and the one page of a link that does not open."""
+headers and Content-Security-Policy, the one page of a link that does not open, and the one page
+a chat app's preview of a link gets."""
 
 import functools
+import re
 
 from csp.decorators import csp_exempt
 from django.conf import settings
@@ -23,6 +25,16 @@ PUBLIC_HEADERS = {
         "default-src 'none'; style-src 'self'; img-src 'self'; frame-ancestors 'none'"
     ),
 }
+
+# The user agents of the apps that fetch a link pasted into a chat or a post to show its preview
+# (Slack, Teams, Discord, Telegram, WhatsApp, iMessage, X, Facebook, LinkedIn, Mastodon…); not
+# their in-app browsers, which are a reader's.
+LINK_PREVIEWERS = re.compile(
+    r"slackbot|skypeuripreview|discordbot|telegrambot|whatsapp/|facebookexternalhit|facebot|"
+    r"twitterbot|linkedinbot|mastodon/|embedly|iframely|redditbot|pinterestbot|line-poker|"
+    r"kakaotalk-scrap",
+    re.I,
+)
 
 
 def public_page(view):
@@ -54,6 +66,17 @@ def link_not_found(request) -> HttpResponse:
 
 
 public_link_not_found = public_page(link_not_found)
+
+
+def link_preview(request) -> HttpResponse | None:
+    """The page an app's preview of a pasted link gets (share link, view link or image link alike),
+    or None when the request is not one. It shows nothing shared, which a chat would keep after
+    the link expired or was withdrawn, and is the same for every link. A user agent is easily
+    forged, so the page reads nothing (no link, no file) and counts against no limit: a pool of
+    previewers serving many workspaces is not refused, and a forged one gets no more than it."""
+    if not LINK_PREVIEWERS.search(request.headers.get("User-Agent", "")):
+        return None
+    return render(request, "sharelinks/preview.html")
 
 
 def public_rate_limited(request, address: str) -> HttpResponse | None:

@@ -4,7 +4,7 @@ from django.http import Http404, HttpResponsePermanentRedirect
 from django.views.decorators.http import require_safe
 
 from core.clientip import client_ip
-from core.public import link_not_found, public_page, public_rate_limited
+from core.public import link_not_found, link_preview, public_page, public_rate_limited
 from generations.pages import artifact_page, image_file_response
 from generations.signing import view_token_read
 
@@ -13,6 +13,9 @@ from generations.signing import view_token_read
 @require_safe
 def generation_view(request, token):
     """A signed, expiring link to an artifact's page (no login)."""
+    preview = link_preview(request)
+    if preview is not None:
+        return preview
     refused = public_rate_limited(request, client_ip(request))
     if refused is not None:
         return refused
@@ -28,6 +31,11 @@ def generation_view(request, token):
 @public_page
 @require_safe
 def generation_file(request, token):
+    preview = link_preview(request)
+    if preview is not None:
+        # The preview page, never the image: the user agent alone must not spare a file's read
+        # the address's limit.
+        return preview
     refused = public_rate_limited(request, client_ip(request))
     if refused is not None:
         return refused

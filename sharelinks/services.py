@@ -35,22 +35,6 @@ BROWSERS = [
     for family in ("Edg", "OPR", "Firefox", "Chrome", "Safari", "curl", "Wget", "python-httpx")
 ]
 BOT = re.compile("bot", re.I)
-# The user agents of the apps that fetch a link pasted into a chat or a post to show its preview
-# (Slack, Teams, Discord, Telegram, WhatsApp, iMessage, X, Facebook, LinkedIn, Mastodon…); not
-# their in-app browsers, which are a reader's.
-LINK_PREVIEWERS = re.compile(
-    r"slackbot|skypeuripreview|discordbot|telegrambot|whatsapp/|facebookexternalhit|facebot|"
-    r"twitterbot|linkedinbot|mastodon/|embedly|iframely|redditbot|pinterestbot|line-poker|"
-    r"kakaotalk-scrap",
-    re.I,
-)
-
-
-def link_previewer(user_agent: str) -> bool:
-    """Whether the request is an app's preview of a pasted link rather than its reader."""
-    return bool(LINK_PREVIEWERS.search(user_agent or ""))
-
-
 # What a view event records of its browser (_browser).
 BROWSER_FAMILIES = sorted([*(family.lower() for family, _ in BROWSERS), "bot", "other"])
 

@@ -2,13 +2,12 @@ import logging
 
 from django.db import transaction
 from django.http import Http404, HttpResponse
-from django.shortcuts import render
 from django.views.decorators.http import require_safe
 
 from core.clientip import client_ip
-from core.public import link_not_found, public_page, public_rate_limited
+from core.public import link_not_found, link_preview, public_page, public_rate_limited
 from sharelinks.resources import SHAREABLES
-from sharelinks.services import link_previewer, share_link_find, share_link_view
+from sharelinks.services import share_link_find, share_link_view
 
 logger = logging.getLogger(__name__)
 
@@ -31,10 +30,10 @@ def share_link_page(request, token: str):
         refused = HttpResponse(status=503, headers={"Retry-After": "0"})
         refused._has_been_logged = True
         return refused
-    if link_previewer(request.headers.get("User-Agent", "")):
-        # Not its reader either: the preview shows nothing shared and counts no view, and being
-        # the same for every token it says nothing of the link.
-        return render(request, "sharelinks/preview.html")
+    preview = link_preview(request)
+    if preview is not None:
+        # Not its reader either: no view is counted.
+        return preview
     address = client_ip(request)
     refused = public_rate_limited(request, address)
     if refused is not None:

@@ -274,6 +274,50 @@ def test_a_chat_apps_link_preview_spends_no_view_and_shows_nothing_shared(
     assert client.get(f"/s/{token}", HTTP_USER_AGENT=reader).status_code == 404
 
 
+@pytest.mark.parametrize(
+    "user_agent",
+    [
+        "Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)",
+        "Mozilla/5.0 (Windows NT 6.1; WOW64) SkypeUriPreview Preview/0.5 skype-url-preview@microsoft.com",
+    ],
+)
+def test_a_chat_apps_preview_of_a_view_link_shows_nothing_shared_and_spends_no_limit(
+    client, tenant, deck, settings, user_agent
+):
+    settings.SHARE_LINK_RATE_LIMIT_PER_MINUTE = 2
+    page, picture = _view_links(tenant, deck)
+    previewer = {"REMOTE_ADDR": "203.0.113.12", "HTTP_USER_AGENT": user_agent}
+    shared = client.get("/s/" + "x" * 43, **previewer)
+    garbled = page.replace("/v/", "/v/x", 1)
+
+    previews = [client.get(path, **previewer) for path in (page, picture, garbled) * 2]
+
+    for preview in previews:
+        assert (preview.status_code, preview.content) == (200, shared.content)
+        assert preview["Content-Security-Policy"] == shared["Content-Security-Policy"]
+        assert preview["Referrer-Policy"] == "no-referrer"
+        assert "noindex" in preview["X-Robots-Tag"]
+    assert "Quarterly review" not in shared.content.decode()
+    # The previews spent nothing of the address's limit: a reader there has all of it.
+    reader = {"REMOTE_ADDR": "203.0.113.12", "HTTP_USER_AGENT": "Mozilla/5.0 Firefox/130.0"}
+    assert [client.get(page, **reader).status_code for _ in range(3)] == [200, 200, 429]
+
+
+def test_a_forged_previewers_agent_reads_no_page_or_image_past_the_limit(
+    client, tenant, deck, settings
+):
+    settings.SHARE_LINK_RATE_LIMIT_PER_MINUTE = 1
+    page, picture = _view_links(tenant, deck)
+    address = {"REMOTE_ADDR": "203.0.113.13"}
+    assert client.get(picture, **address).getvalue().startswith(b"\x89PNG")
+    assert client.get(picture, **address).status_code == 429
+    for path in (page, picture):
+        forged = client.get(path, HTTP_USER_AGENT="Slackbot 1.0", **address)
+        assert forged["Content-Type"] == "text/html; charset=utf-8", path
+        assert "Open the link in a browser to see it." in forged.content.decode()
+        assert "Quarterly review" not in forged.content.decode()
+
+
 def test_a_refused_method_answers_with_the_public_pages_headers(tenant, deck):
     link, token = _link(tenant, deck)
     client = Client(enforce_csrf_checks=True)  # as a browser or curl is treated: no CSRF token
