@@ -9,13 +9,13 @@ from django.db import connection
 from django.db.models import Max
 from django.http import JsonResponse
 from django.utils.crypto import constant_time_compare
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 
 from config.celery import app as celery_app
 from core.clientip import client_ip
 
 
-@require_GET
+@require_safe
 def healthz(request):
     return JsonResponse({"status": "ok"})
 
@@ -94,7 +94,7 @@ def monitoring_allowed(request) -> bool:
     )
 
 
-@require_GET
+@require_safe
 def readyz(request):
     checks = {}
     for name, check in READINESS_CHECKS.items():

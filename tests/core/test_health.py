@@ -10,6 +10,14 @@ def test_healthz_answers_ok(client):
     assert response["X-Request-Id"]
 
 
+@pytest.mark.parametrize("path", ["/healthz", "/readyz"])
+def test_probes_answer_head_as_get_without_a_body(db, client, path):
+    response = client.head(path)
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/json"
+    assert response.content == b""
+
+
 def test_readyz_reports_each_dependency(db, client):
     response = client.get("/readyz")
     body = response.json()
