@@ -8,10 +8,12 @@ An app registers its types in its AppConfig.ready():
 
 import json
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.core.serializers.json import DjangoJSONEncoder
 from rest_framework import serializers
 
@@ -131,10 +133,26 @@ def non_finite_numbers(value) -> dict:
 
 
 _registry: dict[str, JobType] = {}
+# What the jobs table stores (64 characters) and the per-type settings (JOB_CREDIT_COSTS=name=5) can
+# name.
+JOB_TYPE_NAME = re.compile(r"[\w.-]{1,64}", re.ASCII)
 
 
 def job_type_register(job_type: JobType) -> JobType:
-    _registry[job_type.name] = job_type
+    """Make a type known to the engine, the API, the admin and the commands. Registering the same
+    type again changes nothing; another type under a name already taken is refused, rather than
+    replace it (a product type, or another app's) in whichever processes load it last."""
+    if not JOB_TYPE_NAME.fullmatch(job_type.name):
+        raise ImproperlyConfigured(
+            f"Job type name {job_type.name!r}: use 1 to 64 ASCII letters, digits, '_', '.' or '-'."
+        )
+    registered = _registry.setdefault(job_type.name, job_type)
+    if registered != job_type:
+        raise ImproperlyConfigured(
+            f"Job type {job_type.name!r} is already registered, handled by "
+            f"{registered.handler.__module__}.{registered.handler.__qualname__}; "
+            "give the new type another name."
+        )
     return job_type
 
 

@@ -1,11 +1,13 @@
 """The job type registry: what a payload must be to be stored."""
 
 import pytest
+from django.core.exceptions import ImproperlyConfigured
 from rest_framework import serializers
 
 from core.errors import InvalidRequest
+from invoices.services import INVOICE_PDF
 from jobs.models import Job
-from jobs.registry import JobType, job_type_register
+from jobs.registry import JobType, job_type_get, job_type_register
 from jobs.services import job_submit
 
 
@@ -59,3 +61,29 @@ def test_a_type_without_a_payload_serializer_refuses_non_finite_numbers_too(tena
         )
     assert refused.value.errors == {"nested": {"value": ["A finite number is required."]}}
     assert not Job.objects.exists()
+
+
+def test_a_name_already_taken_is_refused_and_its_type_stays():
+    with pytest.raises(ImproperlyConfigured) as refused:
+        job_type_register(JobType(name="invoice_pdf", handler=_noop))
+    assert str(refused.value) == (
+        "Job type 'invoice_pdf' is already registered, handled by"
+        " invoices.services.invoice_pdf_handle; give the new type another name."
+    )
+    assert job_type_get("invoice_pdf") is INVOICE_PDF
+
+
+def test_registering_the_same_type_again_changes_nothing():
+    registered = job_type_register(JobType(name="test_twice", handler=_noop, max_attempts=1))
+    assert job_type_register(JobType(name="test_twice", handler=_noop, max_attempts=1))
+    assert job_type_get("test_twice") is registered
+
+
+@pytest.mark.parametrize("name", ["", "x" * 65, "word count", "word_count,", "wörter"])
+def test_a_name_the_jobs_table_or_the_settings_cannot_hold_is_refused(name):
+    with pytest.raises(ImproperlyConfigured) as refused:
+        job_type_register(JobType(name=name, handler=_noop))
+    assert str(refused.value) == (
+        f"Job type name {name!r}: use 1 to 64 ASCII letters, digits, '_', '.' or '-'."
+    )
+    assert job_type_get(name) is None

@@ -257,8 +257,9 @@ def _read_a_missing_file(ctx):
 def test_an_unexpected_errors_text_goes_to_the_logs_not_to_the_client(
     tenant, api_client, caplog, handler, code, internals
 ):
-    job_type_register(JobType(name="test_leaky", handler=handler, max_attempts=2))
-    job = run_due(job_submit(tenant=tenant, type="test_leaky", payload={}))
+    name = f"test_leaky_{code.lower()}"
+    job_type_register(JobType(name=name, handler=handler, max_attempts=2))
+    job = run_due(job_submit(tenant=tenant, type=name, payload={}))
     job = run_due(job)
     assert (job.status, job.error_code) == (Job.Status.FAILED, code)
 
