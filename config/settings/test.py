@@ -36,6 +36,8 @@ EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 # Worker processes started by the tests are handed the same directory.
 MEDIA_ROOT = env("MEDIA_ROOT", default="") or tempfile.mkdtemp(prefix="offload-media-")
 JOBS_ENABLE_DIAGNOSTICS = True
+# The job type README's "Adding a job type" shows, installed as an app of the project's would be.
+INSTALLED_APPS = [*INSTALLED_APPS, "tests.wordcount"]  # noqa: F405
 LOG_FORMAT = "text"
 LOGGING["handlers"]["console"]["formatter"] = "text"  # noqa: F405
 # The suite never runs collectstatic: static files are looked for per request, not scanned at start.
