@@ -21,9 +21,9 @@ class Artifact(TenantOwned, models.Model):
         ordering = ["-created_at"]
 
 
-class SetArtifact(Artifact):
-    """One of the several things a generation makes (cards, images), shown and shared as a set by
-    the generation's id, which outlives the job's purge (`job` then becomes null)."""
+class GenerationArtifact(Artifact):
+    """What a generation made, found by the generation's id (`?job=`), which outlives the job's
+    purge (`job` then becomes null)."""
 
     generation_id = models.UUIDField(null=True, blank=True, db_index=True, editable=False)
 
@@ -31,7 +31,15 @@ class SetArtifact(Artifact):
         abstract = True
 
 
-class Deck(Artifact):
+class SetArtifact(GenerationArtifact):
+    """One of the several things a generation makes (cards, images), shown and shared as a set by
+    the generation's id."""
+
+    class Meta(GenerationArtifact.Meta):
+        abstract = True
+
+
+class Deck(GenerationArtifact):
     title = models.CharField(max_length=300)
 
     def __str__(self):
@@ -90,7 +98,7 @@ class Distractor(Artifact):
         return self.text
 
 
-class SkillTree(Artifact):
+class SkillTree(GenerationArtifact):
     name = models.CharField(max_length=300)
     depth = models.PositiveIntegerField(default=0)
     node_count = models.PositiveIntegerField(default=0)
@@ -120,7 +128,7 @@ class SkillNode(models.Model):
             raise ValidationError({"parent": "It is a node of another tree."})
 
 
-class Story(Artifact):
+class Story(GenerationArtifact):
     class Status(models.TextChoices):
         GENERATING = "generating", "Generating"
         READY = "ready", "Ready"
@@ -133,11 +141,8 @@ class Story(Artifact):
     words = models.PositiveIntegerField(default=0)
     generation_time = models.FloatField(null=True, blank=True)
     error = models.TextField(blank=True)
-    # Its generation's job id, kept when the job is purged (`job` then becomes null): the story
-    # is still found by the id its submit answered.
-    generation_id = models.UUIDField(null=True, blank=True, db_index=True, editable=False)
 
-    class Meta(Artifact.Meta):
+    class Meta(GenerationArtifact.Meta):
         verbose_name_plural = "stories"
 
     def __str__(self):

@@ -171,7 +171,12 @@ def deck_handle(ctx) -> dict:
     )
     ctx.progress(80, "saving the deck")
     with transaction.atomic():
-        deck = Deck.objects.create(tenant_id=ctx.job.tenant_id, job=ctx.job, title=output["title"])
+        deck = Deck.objects.create(
+            tenant_id=ctx.job.tenant_id,
+            job=ctx.job,
+            generation_id=ctx.job.pk,
+            title=output["title"],
+        )
         for position, content in enumerate(output["slides"][: payload["max_slides"]]):
             slide = Slide.objects.create(deck=deck, position=position, title=content["title"])
             Block.objects.bulk_create(
@@ -264,7 +269,7 @@ def skill_tree_handle(ctx) -> dict:
     )
     with transaction.atomic():
         tree = SkillTree.objects.create(
-            tenant_id=ctx.job.tenant_id, job=ctx.job, name=output["name"]
+            tenant_id=ctx.job.tenant_id, job=ctx.job, generation_id=ctx.job.pk, name=output["name"]
         )
         count, depth = _nodes_write(tree, output["children"], parent=None, depth=1)
         tree.node_count, tree.depth = count, depth

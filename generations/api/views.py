@@ -66,13 +66,6 @@ class GenerationDetailApi(TenantScopedMixin, generics.RetrieveAPIView):
         return job_response(request, self.get_object(), serializer_class=GenerationSerializer)
 
 
-class DeckListApi(TenantScopedMixin, generics.ListAPIView):
-    """The workspace's decks, newest first."""
-
-    queryset = Deck.objects.prefetch_related("slides__blocks")
-    serializer_class = DeckSerializer
-
-
 class DeckDetailApi(TenantScopedMixin, generics.RetrieveAPIView):
     queryset = Deck.objects.prefetch_related("slides__blocks")
     serializer_class = DeckSerializer
@@ -111,11 +104,30 @@ class StoryListApi(TenantScopedMixin, generics.ListAPIView):
         return _of_generation(super().get_queryset(), self.request, "generation_id")
 
 
+@extend_schema(parameters=[GENERATION_JOB])
+class DeckListApi(TenantScopedMixin, generics.ListAPIView):
+    """The workspace's decks, newest first; `?job=` finds a generation's deck, even once the job
+    is purged."""
+
+    queryset = Deck.objects.prefetch_related("slides__blocks")
+    serializer_class = DeckSerializer
+    query_filters = ("job",)
+
+    def get_queryset(self):
+        return _of_generation(super().get_queryset(), self.request, "generation_id")
+
+
+@extend_schema(parameters=[GENERATION_JOB])
 class SkillTreeListApi(TenantScopedMixin, generics.ListAPIView):
-    """The workspace's skill trees, newest first."""
+    """The workspace's skill trees, newest first; `?job=` finds a generation's tree, even once
+    the job is purged."""
 
     queryset = SkillTree.objects.prefetch_related("nodes")
     serializer_class = SkillTreeSerializer
+    query_filters = ("job",)
+
+    def get_queryset(self):
+        return _of_generation(super().get_queryset(), self.request, "generation_id")
 
 
 class SkillTreeDetailApi(TenantScopedMixin, generics.RetrieveAPIView):

@@ -534,3 +534,38 @@ def test_a_generations_images_are_listed_by_its_job_in_the_order_made(api_client
     assert [image["id"] for image in listed] == result["imageIds"]
     assert [image["url"] for image in listed] == result["imageUrls"]
     assert api_client.get("/api/v1/images?job=nope").status_code == 400
+
+
+@pytest.mark.parametrize(
+    ("body", "collection", "result_id"),
+    [
+        ({"kind": "deck", "text": "# Tides\nThe moon pulls the sea."}, "decks", "deckId"),
+        ({"kind": "skill_tree", "text": "# Tides\n- Moon\n- Sun"}, "skill-trees", "treeId"),
+    ],
+)
+def test_a_generations_deck_or_tree_is_found_by_its_job_even_once_it_is_purged(
+    api_client, other_api_client, settings, body, collection, result_id
+):
+    submitted = api_client.post("/api/v1/generations", body, format="json").json()
+    job_execute(job_id=submitted["id"])
+    other = api_client.post("/api/v1/generations", body, format="json").json()
+    job_execute(job_id=other["id"])
+    made = api_client.get(f"/api/v1/generations/{submitted['id']}").json()["result"][result_id]
+
+    listed = api_client.get(f"/api/v1/{collection}?job={submitted['id']}").json()["results"]
+    assert [(row["id"], row["job"]) for row in listed] == [(made, submitted["id"])]
+    assert other_api_client.get(f"/api/v1/{collection}?job={submitted['id']}").json() == {
+        "next": None,
+        "previous": None,
+        "results": [],
+    }
+    bad = api_client.get(f"/api/v1/{collection}?job=nope")
+    assert (bad.status_code, bad.json()["errors"]) == (400, {"job": ["Must be a valid UUID."]})
+
+    finished = timezone.now() - timezone.timedelta(
+        hours=settings.JOBS_RETENTION_COMPLETED_HOURS + 1
+    )
+    Job.objects.filter(pk__in=[submitted["id"], other["id"]]).update(finished_at=finished)
+    assert jobs_purge()["deleted"] == 2
+    listed = api_client.get(f"/api/v1/{collection}?job={submitted['id']}").json()["results"]
+    assert [(row["id"], row["job"]) for row in listed] == [(made, None)]
