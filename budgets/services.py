@@ -49,11 +49,12 @@ BUDGET_UNSET = {
 
 def project_budget_set(
     *, project: Project, actor=None, replace: bool = True, **fields
-) -> ProjectBudget:
+) -> tuple[ProjectBudget, bool]:
     """Set the project's budget, created by the first call: the fields given, the others unset
     (`replace`) or kept as they are. A threshold of a kind left without a budget is refused
     (InvalidRequest). Audited as stored: a creation with its fields, a change with the fields it
-    changed, before and after; the same values again record nothing."""
+    changed, before and after; the same values again record nothing. Returns the budget and
+    whether this call created it."""
     budgets = ProjectBudget.objects.select_for_update()
     with transaction.atomic():
         # Two first calls at once: the second waits here and then changes the budget the first
@@ -82,7 +83,7 @@ def project_budget_set(
                 old=old and {name: old[name] for name in changed},
                 new={name: new[name] for name in changed},
             )
-    return budget
+    return budget, created
 
 
 def project_delete(*, project: Project, actor=None) -> None:

@@ -224,7 +224,7 @@ class AutoSchema(openapi.AutoSchema):
             headers["Retry-After"] = POLL_AGAIN
         if self._submits() and status_code == "202":
             headers.update(SUBMITTED_HEADERS)
-        if self.method == "POST" and status_code == "201":
+        if status_code == "201":
             headers["Location"] = CREATED_LOCATION
         if self._is_idempotent() and status_code.startswith("2"):
             headers["Idempotent-Replayed"] = REPLAYED

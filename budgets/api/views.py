@@ -1,6 +1,7 @@
 from django.db import transaction
+from django.urls import reverse
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
-from rest_framework import mixins, viewsets
+from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
@@ -49,7 +50,9 @@ class ProjectViewSet(TenantScopedMixin, AuditedMixin, TenantCreateMixin, viewset
 
     @extend_schema(methods=["GET"], responses=ProjectBudgetSerializer)
     @extend_schema(
-        methods=["PUT", "PATCH"], request=ProjectBudgetSerializer, responses=ProjectBudgetSerializer
+        methods=["PUT", "PATCH"],
+        request=ProjectBudgetSerializer,
+        responses={200: ProjectBudgetSerializer, 201: ProjectBudgetSerializer},
     )
     @action(
         detail=True,
@@ -59,7 +62,8 @@ class ProjectViewSet(TenantScopedMixin, AuditedMixin, TenantCreateMixin, viewset
     )
     def budget(self, request, pk=None):
         """GET the project's budget (404 until one is set); PUT sets the whole budget (what it
-        leaves out is unset), PATCH only the fields it names."""
+        leaves out is unset), PATCH only the fields it names. The write that creates the budget
+        answers 201 with its address in `Location`; the others 200."""
         project = self.get_object()
         if request.method == "GET":
             budget = getattr(project, "budget", None)
@@ -69,13 +73,21 @@ class ProjectViewSet(TenantScopedMixin, AuditedMixin, TenantCreateMixin, viewset
         partial = request.method == "PATCH"
         serializer = ProjectBudgetSerializer(data=request.data, partial=partial)
         serializer.is_valid(raise_exception=True)
-        budget = project_budget_set(
+        budget, created = project_budget_set(
             project=project,
             actor=request.user.actor,
             replace=not partial,
             **serializer.validated_data,
         )
-        return Response(ProjectBudgetSerializer(budget).data)
+        if not created:
+            return Response(ProjectBudgetSerializer(budget).data)
+        # The budget lives at the address the request was sent to (RFC 9110: 201 for a PUT that
+        # creates).
+        return Response(
+            ProjectBudgetSerializer(budget).data,
+            status=status.HTTP_201_CREATED,
+            headers={"Location": reverse("project-budget", kwargs={"pk": project.pk})},
+        )
 
     @extend_schema(responses=UsageSerializer)
     @action(detail=True, methods=["get"], url_path="usage")

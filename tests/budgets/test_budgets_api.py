@@ -34,7 +34,7 @@ def test_the_readme_flow_project_budget_hours_check_alert(api_client, tenant, te
         },
         format="json",
     )
-    assert budget.status_code == 200, budget.json()
+    assert budget.status_code == 201, budget.json()
     assert budget.json()["alert_thresholds"] == [
         {"type": "hours", "percentage": 80.0, "notify": True},
         {"type": "total", "percentage": 90.0, "notify": True},
@@ -91,6 +91,25 @@ def test_a_deleted_projects_open_alerts_are_closed_with_it(
 
     assert not ProjectBudget.objects.filter(project_id=project.pk).exists()
     assert not Notification.objects.filter(user=tenant_admin, resolved_at__isnull=True).exists()
+
+
+@pytest.mark.parametrize("method", ["put", "patch"])
+def test_the_write_that_creates_a_budget_answers_201_with_its_address(api_client, tenant, method):
+    project = ProjectFactory(tenant=tenant)
+    url = f"/api/v1/projects/{project.pk}/budget"
+
+    created = getattr(api_client, method)(url, {"hours_budget": "40"}, format="json")
+    read_back = api_client.get(created["Location"])
+    again = getattr(api_client, method)(url, {"hours_budget": "40"}, format="json")
+    changed = api_client.put(url, {"hours_budget": "50"}, format="json")
+
+    assert created.status_code == 201, created.json()
+    assert created["Location"] == url
+    assert read_back.json() == created.json()
+    for answer in (again, changed):
+        assert answer.status_code == 200
+        assert not answer.has_header("Location")
+    assert changed.json()["hours_budget"] == "50.00"
 
 
 def test_a_budget_is_read_and_patched_at_the_url_it_is_put_to(api_client, tenant):
@@ -222,7 +241,7 @@ def test_a_zero_or_negative_budget_is_400(api_client, tenant):
 def test_an_empty_budget_is_400_and_keeps_the_budget(api_client, tenant):
     project = ProjectFactory(tenant=tenant)
     url = f"/api/v1/projects/{project.pk}/budget"
-    assert api_client.put(url, {"hours_budget": "40"}, format="json").status_code == 200
+    assert api_client.put(url, {"hours_budget": "40"}, format="json").status_code == 201
     for empty in ("", "  "):
         response = api_client.patch(url, {"hours_budget": empty}, format="json")
         assert response.status_code == 400
@@ -485,8 +504,11 @@ def test_a_budget_change_is_audited_with_what_it_changed_before_and_after(api_cl
     project = api_client.post("/api/v1/projects", {"name": "Website"}, format="json").json()["id"]
     url = f"/api/v1/projects/{project}/budget"
     budget = {"hours_budget": "40", "total_budget": "4500"}
-    for body in (budget, {**budget, "hours_budget": "50"}, {**budget, "hours_budget": "50"}):
-        assert api_client.put(url, body, format="json").status_code == 200
+    answers = [
+        api_client.put(url, body, format="json").status_code
+        for body in (budget, {**budget, "hours_budget": "50"}, {**budget, "hours_budget": "50"})
+    ]
+    assert answers == [201, 200, 200]
     events = AuditEvent.objects.filter(resource_type="budgets.projectbudget").order_by("id")
     assert [(event.action, event.changed_fields) for event in events] == [
         ("create", ["alert_thresholds", "hours_budget", "total_budget"]),

@@ -65,11 +65,17 @@ def test_a_create_answers_the_new_objects_address_in_location(
 
 def test_the_schema_documents_location_on_every_201():
     created = {
-        path: operation["responses"]["201"]
+        (path, method): operation["responses"]["201"]
         for path, operations in published_schema()["paths"].items()
         for method, operation in operations.items()
         if "201" in operation.get("responses", {})
     }
-    assert sorted(created) == sorted(f"/api/v1/{collection}" for collection in CREATES)
+    assert sorted(created) == sorted(
+        [
+            *((f"/api/v1/{collection}", "post") for collection in CREATES),
+            ("/api/v1/projects/{id}/budget", "put"),
+            ("/api/v1/projects/{id}/budget", "patch"),
+        ]
+    )
     for response in created.values():
         assert response["headers"]["Location"]["required"] is True

@@ -447,6 +447,7 @@ def test_projects_and_their_budgets_answer_as_documented(api_client, audit):
         "alert_thresholds": [{"type": "hours", "percentage": 50}],
     }
     audit(api_client.get(f"{project}/budget"), 404)
+    audit(api_client.put(f"{project}/budget", budget, format="json"), 201)
     audit(api_client.put(f"{project}/budget", budget, format="json"), 200)
     audit(api_client.put(f"{project}/budget", {"hours_budget": "-1"}, format="json"), 400)
     audit(api_client.patch(f"{project}/budget", {"total_budget": "900"}, format="json"), 200)
