@@ -37,11 +37,12 @@ class GenerationCreateApi(generics.GenericAPIView):
         if not isinstance(request.data, dict):
             raise InvalidRequest(errors={"non_field_errors": ["Expected a JSON object."]})
         head = GenerationSubmitSerializer(data=request.data)
-        head.is_valid(raise_exception=True)
-        job_type = GENERATION_TYPES[head.validated_data["kind"]]
         payload = {
             key: value for key, value in request.data.items() if key not in ("kind", "priority")
         }
+        if not head.is_valid():
+            raise InvalidRequest(errors={**head.errors, **_input_errors(request, payload)})
+        job_type = GENERATION_TYPES[head.validated_data["kind"]]
         job = job_submit_for_request(
             request,
             type=job_type.name,
@@ -56,6 +57,21 @@ class GenerationCreateApi(generics.GenericAPIView):
             status_code=status.HTTP_202_ACCEPTED,
             serializer_class=GenerationSerializer,
         )
+
+
+def _input_errors(request, payload: dict) -> dict:
+    """The errors of a known kind's own fields, answered in the same 400 as those of `priority`,
+    so that a client fixes them all at once. Without a valid kind there is no telling which
+    fields the request takes."""
+    kind = request.data.get("kind")
+    job_type = GENERATION_TYPES.get(kind) if isinstance(kind, str) else None
+    if job_type is None:
+        return {}
+    try:
+        job_type.validate(payload, tenant=request.user.tenant)
+    except serializers.ValidationError as exc:
+        return exc.detail
+    return {}
 
 
 class GenerationDetailApi(TenantScopedMixin, generics.RetrieveAPIView):

@@ -101,6 +101,23 @@ def test_bad_input_is_400_with_the_field_and_spends_nothing(
     assert tenant.credit_balance == 100
 
 
+@pytest.mark.parametrize(
+    ("body", "errors"),
+    [
+        ({"kind": "deck", "priority": "asap"}, {"priority", "text"}),
+        (
+            {"kind": "image", "priority": 1, "width": 5000, "colour": "red"},
+            {"priority", "prompt", "width", "colour"},
+        ),
+    ],
+)
+def test_every_invalid_field_is_named_in_one_400(api_client, tenant, costly, body, errors):
+    response = api_client.post("/api/v1/generations", body, format="json")
+    assert response.status_code == 400
+    assert set(response.json()["errors"]) == errors
+    assert not Job.objects.exists() and not CreditEntry.objects.exists()
+
+
 def test_visible_text_among_invisible_characters_is_accepted(api_client):
     # Devanagari's conjuncts are written with a virama and a zero-width joiner.
     response = api_client.post(
