@@ -81,6 +81,60 @@ class WorkspaceObjectField(serializers.PrimaryKeyRelatedField):
         return super().to_internal_value(data)
 
 
+def choice_refusal(value, choices) -> str:
+    """What a list filter answers a value it does not take: the values it does, the same words on
+    every list."""
+    return f'Select a valid choice. "{value}" is not one of: {", ".join(choices)}.'
+
+
+class FilterChoiceField(serializers.ChoiceField):
+    """A list filter of a few values: another is a 400 naming those it takes."""
+
+    def to_internal_value(self, data):
+        try:
+            return self.choice_strings_to_values[str(data)]
+        except KeyError:
+            raise serializers.ValidationError(
+                choice_refusal(data, self.choice_strings_to_values), code="invalid_choice"
+            ) from None
+
+
+class FilterBooleanField(serializers.BooleanField):
+    """A list filter of `true` or `false` (DRF's other spellings, `1` or `yes`, still read)."""
+
+    def to_internal_value(self, data):
+        try:
+            return super().to_internal_value(data)
+        except serializers.ValidationError:
+            raise serializers.ValidationError(
+                choice_refusal(data, ("true", "false")), code="invalid"
+            ) from None
+
+
+def id_refusal(name: str) -> str:
+    """What a list filter naming an object by its id answers anything else."""
+    return f"Must be a {name} id."
+
+
+class FilterIdField(serializers.IntegerField):
+    """A list filter naming an object by its id, a whole number."""
+
+    def __init__(self, name: str, **kwargs):
+        refusal = id_refusal(name)
+        kwargs["error_messages"] = {
+            "invalid": refusal,
+            "min_value": refusal,
+            "max_string_length": refusal,
+        }
+        super().__init__(min_value=1, help_text=f"A {name}'s id.", **kwargs)
+
+
+class FilterJobField(serializers.UUIDField):
+    """A list filter naming a job by its id."""
+
+    default_error_messages = {"invalid": id_refusal("job")}
+
+
 def _query_filters(view) -> tuple[str, ...]:
     serializer_class = getattr(view, "query_serializer_class", None)
     if serializer_class is not None:

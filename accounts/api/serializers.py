@@ -1,7 +1,7 @@
 from rest_framework import serializers
 
 from accounts.models import API_KEY_MAX_DAYS, ApiKey, AuditEvent, CreditEntry, Notification, Tenant
-from core.validation import KnownFieldsOnly
+from core.validation import FilterChoiceField, FilterJobField, KnownFieldsOnly
 from core.validators import validate_printable
 
 
@@ -74,8 +74,8 @@ class CreditEntrySerializer(serializers.ModelSerializer):
 
 
 class CreditEntryListQuerySerializer(serializers.Serializer):
-    kind = serializers.ChoiceField(choices=CreditEntry.Kind.choices, required=False)
-    job = serializers.UUIDField(required=False)
+    kind = FilterChoiceField(choices=CreditEntry.Kind.choices, required=False)
+    job = FilterJobField(required=False)
 
 
 class AuditEventSerializer(serializers.ModelSerializer):
@@ -100,7 +100,7 @@ class AuditEventSerializer(serializers.ModelSerializer):
 class AuditEventListQuerySerializer(serializers.Serializer):
     resource_type = serializers.CharField(max_length=64, required=False)
     resource_id = serializers.CharField(max_length=64, required=False)
-    action = serializers.ChoiceField(choices=AuditEvent.Action.choices, required=False)
+    action = FilterChoiceField(choices=AuditEvent.Action.choices, required=False)
 
 
 class NotificationRecipientSerializer(serializers.Serializer):
@@ -133,7 +133,7 @@ class NotificationSerializer(serializers.ModelSerializer):
 
 
 class NotificationListQuerySerializer(serializers.Serializer):
-    status = serializers.ChoiceField(choices=Notification.Status.choices, required=False)
-    kind = serializers.ChoiceField(
+    status = FilterChoiceField(choices=Notification.Status.choices, required=False)
+    kind = FilterChoiceField(
         choices=[(kind.value, kind.label) for kind in Notification.WORKSPACE_KINDS], required=False
     )

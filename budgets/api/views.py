@@ -21,7 +21,7 @@ from budgets.services import project_budget_set, project_delete
 from core.errors import Conflict, InvalidRequest, NotFound
 from core.idempotency import idempotent
 from core.locations import created_headers
-from core.validation import ListFiltersMixin
+from core.validation import ListFiltersMixin, choice_refusal, id_refusal
 
 
 class TenantCreateMixin:
@@ -129,7 +129,7 @@ def _of_project(rows, request):
     if project is None:
         return rows
     if not (project.isascii() and project.isdigit()):
-        raise InvalidRequest(errors={"project": ["Must be a project id."]})
+        raise InvalidRequest(errors={"project": [id_refusal("project")]})
     return rows.filter(project_id=project)
 
 
@@ -169,11 +169,11 @@ class BudgetAlertViewSet(
 
     def filter_list(self, alerts):
         alerts = _of_project(alerts, self.request)
-        status = self.request.query_params.get("status")
-        if status is not None:
-            if status not in BudgetAlert.Status.values:
+        wanted = self.request.query_params.get("status")
+        if wanted is not None:
+            if wanted not in BudgetAlert.Status.values:
                 raise InvalidRequest(
-                    errors={"status": [f"One of {', '.join(BudgetAlert.Status.values)}."]}
+                    errors={"status": [choice_refusal(wanted, BudgetAlert.Status.values)]}
                 )
-            alerts = alerts.filter(status=status)
+            alerts = alerts.filter(status=wanted)
         return alerts

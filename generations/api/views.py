@@ -7,6 +7,7 @@ from core.errors import InvalidRequest
 from core.etags import ConditionalRetrieveMixin
 from core.idempotency import idempotent
 from core.pagination import CursorPagination
+from core.validation import FilterJobField
 from generations.api.serializers import (
     GENERATION_REQUEST,
     DeckSerializer,
@@ -101,7 +102,7 @@ def _of_generation(rows, request, field: str):
     if job is None:
         return rows
     try:
-        return rows.filter(**{field: serializers.UUIDField().to_internal_value(job)})
+        return rows.filter(**{field: FilterJobField().to_internal_value(job)})
     except serializers.ValidationError as exc:
         raise InvalidRequest(errors={"job": exc.detail}) from exc
 

@@ -8,7 +8,12 @@ from rest_framework import serializers
 
 from budgets.models import Project
 from core.errors import Conflict
-from core.validation import KnownFieldsOnly, WorkspaceObjectField
+from core.validation import (
+    FilterChoiceField,
+    FilterIdField,
+    KnownFieldsOnly,
+    WorkspaceObjectField,
+)
 from invoices.models import (
     INVOICE_LINES_MAX,
     PRICE_DECIMALS_AT_LEAST,
@@ -263,6 +268,6 @@ class InvoiceSerializer(KnownFieldsOnly, serializers.ModelSerializer):
 
 
 class InvoiceListQuerySerializer(serializers.Serializer):
-    status = serializers.ChoiceField(choices=Invoice.Status.choices, required=False)
-    client = serializers.IntegerField(min_value=1, required=False, help_text="A client's id.")
-    project = serializers.IntegerField(min_value=1, required=False, help_text="A project's id.")
+    status = FilterChoiceField(choices=Invoice.Status.choices, required=False)
+    client = FilterIdField("client", required=False)
+    project = FilterIdField("project", required=False)

@@ -3,7 +3,7 @@ import functools
 from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema_field
 from rest_framework import serializers
 
-from core.validation import KnownFieldsOnly
+from core.validation import FilterChoiceField, KnownFieldsOnly, choice_refusal
 from jobs.models import Job, JobEvent, Priority
 from jobs.registry import job_type_get, job_types
 from jobs.selectors import job_queue_position
@@ -193,8 +193,9 @@ MAX_IDS = 100
 
 
 class JobListQuerySerializer(serializers.Serializer):
-    status = serializers.ChoiceField(choices=Job.Status.choices, required=False)
-    type = serializers.CharField(max_length=64, required=False)
+    status = FilterChoiceField(choices=Job.Status.choices, required=False)
+    # Sent empty, it is refused as any other type the product does not know.
+    type = serializers.CharField(max_length=64, required=False, allow_blank=True)
     # Sent empty, it is a look-up of no jobs, not a list of every job.
     ids = serializers.CharField(
         required=False,
@@ -205,8 +206,8 @@ class JobListQuerySerializer(serializers.Serializer):
     def validate_type(self, value: str) -> str:
         # A misspelt type is an error rather than a list that looks as though no such job ran.
         if job_type_get(value) is None:
-            names = ", ".join(job_type.name for job_type in job_types())
-            raise serializers.ValidationError(f"Unknown job type; one of {names}.")
+            names = [job_type.name for job_type in job_types()]
+            raise serializers.ValidationError(choice_refusal(value, names))
         return value
 
     def validate_ids(self, value: str) -> list[str]:

@@ -1,7 +1,7 @@
 from django.utils import timezone
 from rest_framework import serializers
 
-from core.validation import KnownFieldsOnly
+from core.validation import FilterBooleanField, KnownFieldsOnly
 from sharelinks.models import MAX_VIEWS, PublicLink, expires_at_within_bounds
 from sharelinks.resources import SHAREABLES
 
@@ -25,8 +25,8 @@ class ShareLinkCreateSerializer(KnownFieldsOnly, serializers.Serializer):
 
 
 class ShareLinkListQuerySerializer(serializers.Serializer):
-    active = serializers.BooleanField(required=False)
-    usable = serializers.BooleanField(required=False)
+    active = FilterBooleanField(required=False)
+    usable = FilterBooleanField(required=False)
 
 
 class DeactivatedReasonField(serializers.ChoiceField):

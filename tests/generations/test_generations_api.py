@@ -577,7 +577,7 @@ def test_a_generations_deck_or_tree_is_found_by_its_job_even_once_it_is_purged(
         "results": [],
     }
     bad = api_client.get(f"/api/v1/{collection}?job=nope")
-    assert (bad.status_code, bad.json()["errors"]) == (400, {"job": ["Must be a valid UUID."]})
+    assert (bad.status_code, bad.json()["errors"]) == (400, {"job": ["Must be a job id."]})
 
     finished = timezone.now() - timezone.timedelta(
         hours=settings.JOBS_RETENTION_COMPLETED_HOURS + 1

@@ -424,6 +424,50 @@ def test_every_list_refuses_a_filter_it_does_not_take(api_client, url):
     assert list(response.json()["errors"]) == ["stauts"]
 
 
+@pytest.mark.parametrize(
+    ("url", "name", "choices"),
+    [
+        ("/api/v1/jobs", "status", "pending, processing, completed, failed, canceled"),
+        ("/api/v1/jobs", "type", "deck_generation, diagnostic, distractor_generation"),
+        ("/api/v1/invoices", "status", "draft, sent, paid, void"),
+        ("/api/v1/budget-alerts", "status", "active, resolved"),
+        ("/api/v1/notifications", "status", "open, resolved"),
+        ("/api/v1/notifications", "kind", "budget_alert, budget_check_failures"),
+        ("/api/v1/credit-entries", "kind", "grant, debit, refund"),
+        ("/api/v1/audit-events", "action", "create, update, delete"),
+        ("/api/v1/share-links", "usable", "true, false"),
+        ("/api/v1/share-links", "active", "true, false"),
+    ],
+)
+@pytest.mark.parametrize("value", ["x", ""])
+def test_every_list_refuses_a_value_its_filter_does_not_take_in_the_same_words(
+    api_client, url, name, choices, value
+):
+    response = api_client.get(url, {name: value})
+    assert response.status_code == 400
+    assert response.json()["code"] == "INVALID_REQUEST"
+    (error,) = response.json()["errors"][name]
+    assert error.startswith(f'Select a valid choice. "{value}" is not one of: {choices}')
+
+
+@pytest.mark.parametrize(
+    ("url", "name", "error"),
+    [
+        ("/api/v1/invoices", "client", "Must be a client id."),
+        # As /time-entries and /budget-alerts word it.
+        ("/api/v1/invoices", "project", "Must be a project id."),
+        ("/api/v1/credit-entries", "job", "Must be a job id."),
+        ("/api/v1/stories", "job", "Must be a job id."),
+        ("/api/v1/images", "job", "Must be a job id."),
+        ("/api/v1/flashcards", "job", "Must be a job id."),
+    ],
+)
+def test_every_list_refuses_a_malformed_id_in_the_same_words(api_client, url, name, error):
+    response = api_client.get(url, {name: "first"})
+    assert response.status_code == 400
+    assert response.json()["errors"] == {name: [error]}
+
+
 @pytest.mark.parametrize("page_size", ["0", "-1", "abc", "1.5", "201", "²"])
 def test_a_page_size_that_is_not_1_to_200_is_400(api_client, page_size):
     response = api_client.get("/api/v1/jobs", {"page_size": page_size})
