@@ -135,6 +135,16 @@ class FilterJobField(serializers.UUIDField):
     default_error_messages = {"invalid": id_refusal("job")}
 
 
+def name_search_field() -> serializers.CharField:
+    """`?search=`: the list's rows whose name holds the text, in any case."""
+    return serializers.CharField(
+        source="name__icontains",
+        max_length=200,
+        required=False,
+        help_text="Only those whose name holds this text, in any case.",
+    )
+
+
 def _query_filters(view) -> tuple[str, ...]:
     serializer_class = getattr(view, "query_serializer_class", None)
     if serializer_class is not None:

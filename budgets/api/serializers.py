@@ -12,7 +12,12 @@ from budgets.models import (
     TimeEntry,
     alert_thresholds_validate,
 )
-from core.validation import KnownFieldsOnly, WorkspaceObjectField
+from core.validation import (
+    FilterChoiceField,
+    KnownFieldsOnly,
+    WorkspaceObjectField,
+    name_search_field,
+)
 
 POSITIVE = {"min_value": Decimal("0.01")}
 
@@ -79,6 +84,11 @@ class ProjectBudgetSerializer(KnownFieldsOnly, serializers.ModelSerializer):
         except DjangoValidationError as exc:
             raise serializers.ValidationError(exc.messages) from exc
         return thresholds
+
+
+class ProjectListQuerySerializer(serializers.Serializer):
+    status = FilterChoiceField(choices=Project.Status.choices, required=False)
+    search = name_search_field()
 
 
 class ProjectSerializer(KnownFieldsOnly, serializers.ModelSerializer):

@@ -11,6 +11,7 @@ from budgets.api.serializers import (
     BudgetAlertSerializer,
     MaterialEntrySerializer,
     ProjectBudgetSerializer,
+    ProjectListQuerySerializer,
     ProjectSerializer,
     TimeEntrySerializer,
     UsageSerializer,
@@ -21,7 +22,7 @@ from budgets.services import project_budget_set, project_delete
 from core.errors import Conflict, InvalidRequest, NotFound
 from core.idempotency import idempotent
 from core.locations import created_headers
-from core.validation import ListFiltersMixin, choice_refusal, id_refusal
+from core.validation import ListFiltersMixin, choice_refusal, id_refusal, list_query
 
 
 class TenantCreateMixin:
@@ -38,12 +39,19 @@ class TenantCreateMixin:
         return created_headers(self, data["id"])
 
 
-class ProjectViewSet(TenantScopedMixin, AuditedMixin, TenantCreateMixin, viewsets.ModelViewSet):
+@extend_schema_view(list=extend_schema(parameters=[ProjectListQuerySerializer]))
+class ProjectViewSet(
+    ListFiltersMixin, TenantScopedMixin, AuditedMixin, TenantCreateMixin, viewsets.ModelViewSet
+):
     """Projects, their budget and their usage. A project with recorded time, material or invoices
     cannot be deleted (409): archive it."""
 
     queryset = Project.objects.select_related("budget").order_by("name", "id")
     serializer_class = ProjectSerializer
+    query_serializer_class = ProjectListQuerySerializer
+
+    def filter_list(self, projects):
+        return projects.filter(**list_query(self))
 
     def perform_destroy(self, project):
         project_delete(project=project, actor=self.request.user.actor)

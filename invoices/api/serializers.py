@@ -13,6 +13,7 @@ from core.validation import (
     FilterIdField,
     KnownFieldsOnly,
     WorkspaceObjectField,
+    name_search_field,
 )
 from invoices.models import (
     INVOICE_LINES_MAX,
@@ -38,6 +39,10 @@ from invoices.services import invoice_pdf_url
 )
 class OptionalEmailField(serializers.EmailField):
     """An email address or "" (none): the schema says both, so that "" is not an invalid email."""
+
+
+class ClientListQuerySerializer(serializers.Serializer):
+    search = name_search_field()
 
 
 class ClientSerializer(KnownFieldsOnly, serializers.ModelSerializer):

@@ -4,7 +4,7 @@ from django.db import connection, transaction
 from django.http import Http404
 from django.http.request import MediaType
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotAcceptable
@@ -20,6 +20,7 @@ from core.idempotency import idempotent
 from core.locations import created_headers
 from core.validation import ListFiltersMixin, list_query
 from invoices.api.serializers import (
+    ClientListQuerySerializer,
     ClientSerializer,
     InvoiceListQuerySerializer,
     InvoiceSerializer,
@@ -77,9 +78,16 @@ class PdfDownloadNegotiation(DefaultContentNegotiation):
         return renderers[0], renderers[0].media_type
 
 
-class ClientViewSet(TenantScopedMixin, AuditedMixin, TenantCreateMixin, viewsets.ModelViewSet):
+@extend_schema_view(list=extend_schema(parameters=[ClientListQuerySerializer]))
+class ClientViewSet(
+    ListFiltersMixin, TenantScopedMixin, AuditedMixin, TenantCreateMixin, viewsets.ModelViewSet
+):
     queryset = Client.objects.order_by("name", "id")
     serializer_class = ClientSerializer
+    query_serializer_class = ClientListQuerySerializer
+
+    def filter_list(self, clients):
+        return clients.filter(**list_query(self))
 
 
 class InvoiceViewSet(

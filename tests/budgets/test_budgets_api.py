@@ -6,7 +6,7 @@ from django.core.management import call_command
 
 from accounts.models import AuditEvent, Notification
 from budgets.api.serializers import MaterialEntrySerializer, TimeEntrySerializer
-from budgets.models import BudgetAlert, MaterialEntry, ProjectBudget, TimeEntry
+from budgets.models import BudgetAlert, MaterialEntry, Project, ProjectBudget, TimeEntry
 from tests.budgets.factories import ProjectBudgetFactory, ProjectFactory, hours, material
 from tests.concurrency import deleted_once_validated
 from tests.invoices.factories import InvoiceFactory
@@ -91,6 +91,37 @@ def test_a_deleted_projects_open_alerts_are_closed_with_it(
 
     assert not ProjectBudget.objects.filter(project_id=project.pk).exists()
     assert not Notification.objects.filter(user=tenant_admin, resolved_at__isnull=True).exists()
+
+
+def test_projects_are_filtered_by_status_and_searched_by_name(api_client, tenant, other_tenant):
+    website, shop, old_site = (
+        ProjectFactory(tenant=tenant, name=name, status=status)
+        for name, status in [
+            ("Website", Project.Status.ACTIVE),
+            ("Shop", Project.Status.ACTIVE),
+            ("Old website", Project.Status.ARCHIVED),
+        ]
+    )
+    ProjectFactory(tenant=other_tenant, name="Their website")
+
+    def listed(query):
+        response = api_client.get(f"/api/v1/projects?{query}")
+        assert response.status_code == 200, response.json()
+        return [project["id"] for project in response.json()["results"]]
+
+    assert listed("status=active") == [shop.pk, website.pk]
+    assert listed("status=archived") == [old_site.pk]
+    assert listed("search=WEB") == [old_site.pk, website.pk]
+    assert listed("search=web&status=active") == [website.pk]
+    # A list's filters narrow the list alone.
+    found = api_client.get(f"/api/v1/projects/{old_site.pk}?status=active")
+    assert found.json()["id"] == old_site.pk
+    refused = api_client.get("/api/v1/projects?status=closed")
+    assert refused.status_code == 400
+    assert refused.json()["errors"] == {
+        "status": ['Select a valid choice. "closed" is not one of: active, archived.']
+    }
+    assert list(api_client.get("/api/v1/projects?search=").json()["errors"]) == ["search"]
 
 
 @pytest.mark.parametrize("method", ["put", "patch"])

@@ -202,6 +202,22 @@ def test_the_list_filters_by_status_client_and_project(api_client, tenant, other
         assert list(refused.json()["errors"]) == [bad.split("=")[0]]
 
 
+def test_clients_are_searched_by_name_in_any_case(api_client, tenant, other_tenant):
+    kanal, _ = (ClientFactory(tenant=tenant, name=name) for name in ("Kanal Studio", "Fjord AS"))
+    ClientFactory(tenant=other_tenant, name="Kanal Bar")
+
+    def listed(query):
+        response = api_client.get(f"/api/v1/clients?{query}")
+        assert response.status_code == 200, response.json()
+        return [client["id"] for client in response.json()["results"]]
+
+    assert listed("search=kanal") == [kanal.pk]
+    assert listed("search=%25") == []
+    for bad in ["search=", "search=%20", f"search={'x' * 201}"]:
+        refused = api_client.get(f"/api/v1/clients?{bad}")
+        assert (refused.status_code, list(refused.json()["errors"])) == (400, ["search"])
+
+
 def test_a_client_or_project_id_with_a_fraction_is_400_and_creates_nothing(api_client, tenant):
     client, project = ClientFactory(tenant=tenant), ProjectFactory(tenant=tenant)
     response = api_client.post(
