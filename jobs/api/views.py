@@ -1,5 +1,5 @@
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import generics, status
+from rest_framework import generics, serializers, status
 from rest_framework.exceptions import NotFound
 from rest_framework.generics import get_object_or_404
 from rest_framework.response import Response
@@ -120,7 +120,10 @@ class JobListCreateApi(TenantScopedMixin, generics.ListAPIView):
     @extend_schema(request=JOB_SUBMIT_REQUEST, responses={202: JobSerializer})
     @idempotent
     def post(self, request):
-        params = data_validate(JobSubmitSerializer, request.data)
+        try:
+            params = data_validate(JobSubmitSerializer, request.data)
+        except serializers.ValidationError as exc:
+            raise InvalidRequest(errors={**exc.detail, **_payload_errors(request)}) from exc
         job_type = job_type_get(params["type"])
         if job_type is None:
             raise InvalidRequest(errors={"type": [f"Unknown job type {params['type']!r}."]})
@@ -135,6 +138,26 @@ class JobListCreateApi(TenantScopedMixin, generics.ListAPIView):
             priority=params.get("priority"),
         )
         return job_response(request, job, status_code=status.HTTP_202_ACCEPTED)
+
+
+def _payload_errors(request) -> dict:
+    """The payload's errors, when the request names a type a client may submit: answered in the
+    same 400 as those of its other fields (a bad priority), so that a client fixes them all at
+    once."""
+    body = request.data
+    if not isinstance(body, dict) or not isinstance(body.get("type"), str):
+        return {}
+    job_type = job_type_get(body["type"])
+    payload = body.get("payload", {})
+    if job_type is None or not job_type.public or not job_type.enabled():
+        return {}
+    if not isinstance(payload, dict):
+        return {}
+    try:
+        job_type.validate(payload, tenant=request.user.tenant)
+    except serializers.ValidationError as exc:
+        return {"payload": exc.detail}
+    return {}
 
 
 class JobDetailApi(TenantScopedMixin, generics.RetrieveAPIView):

@@ -215,6 +215,15 @@ def test_bad_submissions_are_400_with_the_field_and_write_nothing(api_client, bo
     assert not Job.objects.exists()
 
 
+def test_a_bad_priority_and_payload_are_named_in_one_400(api_client):
+    response = _submit(api_client, payload={"steps": -1, "stepz": 3}, priority="asap")
+    assert response.status_code == 400
+    errors = response.json()["errors"]
+    assert list(errors) == ["priority", "payload"]
+    assert set(errors["payload"]) == {"steps", "stepz"}
+    assert not Job.objects.exists()
+
+
 def test_diagnostics_can_be_switched_off(api_client, settings):
     settings.JOBS_ENABLE_DIAGNOSTICS = False
     assert _submit(api_client).status_code == 400
