@@ -24,7 +24,6 @@ from core.errors import Conflict
 from core.metrics import PDF_RENDER, metric_observe
 from core.validation import KnownFieldsOnly
 from invoices.models import Invoice, InvoiceLine, price_canonical
-from invoices.rendering import html_to_pdf, invoice_html
 from jobs.errors import PermanentError, RetryableError
 from jobs.models import Job, Priority
 from jobs.registry import JobType
@@ -106,9 +105,14 @@ def invoice_pdf_store(*, invoice: Invoice) -> tuple[str, str, int]:
     (`invoice_pdf_saved`): a save that fails leaves the stored PDF in place. Returns the stored
     name, the content hash it shows, and its page count. A full disk or storage quota alerts the
     workspace's admins at once (once while the alert is open); a PDF stored closes the alert."""
+    # Here, where a PDF is rendered, and not at the top: WeasyPrint takes a second or more to
+    # import, which every command and web process would pay. A worker imports it once as it
+    # starts (invoices.signals), before its pool processes are forked from it.
+    from invoices import rendering
+
     fingerprint = invoice.content_fingerprint()
     started = time.monotonic()
-    rendered = html_to_pdf(invoice_html(invoice))
+    rendered = rendering.html_to_pdf(rendering.invoice_html(invoice))
     metric_observe(PDF_RENDER, time.monotonic() - started)
     try:
         name = default_storage.save(invoice.storage_path, ContentFile(rendered.content))

@@ -67,9 +67,9 @@ def test_a_change_during_a_render_is_followed_by_a_fresh_render(
     invoice, monkeypatch, django_capture_on_commit_callbacks
 ):
     job = invoice_pdf_request(invoice=invoice)
-    from invoices import services
+    from invoices import rendering
 
-    real_render = services.html_to_pdf
+    real_render = rendering.html_to_pdf
 
     def render_then_change(html):
         rendered = real_render(html)
@@ -77,14 +77,14 @@ def test_a_change_during_a_render_is_followed_by_a_fresh_render(
         invoice_pdf_request(invoice=invoice)
         return rendered
 
-    monkeypatch.setattr(services, "html_to_pdf", render_then_change)
+    monkeypatch.setattr(rendering, "html_to_pdf", render_then_change)
     with django_capture_on_commit_callbacks(execute=True):
         job = _run(job)
     assert job.status == Job.Status.COMPLETED
     invoice.refresh_from_db()
     assert invoice.pdf_status == Invoice.PdfStatus.PENDING
     fresh = Job.objects.exclude(pk=job.pk).get(type="invoice_pdf")
-    monkeypatch.setattr(services, "html_to_pdf", real_render)
+    monkeypatch.setattr(rendering, "html_to_pdf", real_render)
     assert _run(fresh).status == Job.Status.COMPLETED
     invoice.refresh_from_db()
     assert invoice.pdf_status == Invoice.PdfStatus.READY
@@ -475,21 +475,21 @@ def test_a_render_canceled_while_it_runs_leaves_the_invoice_failed_and_the_comma
 ):
     from django.core.management import call_command
 
-    from invoices import services
+    from invoices import rendering
 
     job = invoice_pdf_request(invoice=invoice)
-    real_render = services.html_to_pdf
+    real_render = rendering.html_to_pdf
 
     def render_while_canceled(html):
         assert api_client.post(f"/api/v1/jobs/{job.pk}/cancel").status_code == 202
         return real_render(html)
 
-    monkeypatch.setattr(services, "html_to_pdf", render_while_canceled)
+    monkeypatch.setattr(rendering, "html_to_pdf", render_while_canceled)
     assert _run(job).status == Job.Status.CANCELED
     invoice.refresh_from_db()
     assert (invoice.pdf_status, invoice.pdf_error) == (Invoice.PdfStatus.FAILED, CANCELED)
 
-    monkeypatch.setattr(services, "html_to_pdf", real_render)
+    monkeypatch.setattr(rendering, "html_to_pdf", real_render)
     call_command("render_invoice_pdf", str(invoice.pk), stdout=io.StringIO())
     invoice.refresh_from_db()
     assert (invoice.pdf_status, invoice.pdf_error) == (Invoice.PdfStatus.READY, "")
