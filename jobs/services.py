@@ -23,6 +23,7 @@ from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 from django.db.models import Count, F, Q, QuerySet, Value
 from django.db.models.functions import Coalesce
+from django.template.defaultfilters import pluralize
 from django.utils import timezone
 from django.utils.text import Truncator
 from psycopg import pq
@@ -95,6 +96,8 @@ PUBLISH_RETRY_POLICY = {
 SWEEP_BATCH = 1000
 HOSTNAME = socket.gethostname()
 REAP_BATCH = 500
+# The reaper's warning names this many of the jobs it took; each has its own INFO line.
+REAP_LOGGED_IDS = 10
 
 
 def retry_delay(job_type: JobType | None, attempt: int) -> float:
@@ -910,18 +913,39 @@ def jobs_reap_stale() -> dict:
     cutoff = stale_before(now)
     stale = Job.objects.stale(now)
     counts = {"requeued": 0, "failed": 0, "canceled": 0}
+    reaped = []
     freed = set()
     for job in stale.select_related("tenant").order_by("heartbeat_at")[:REAP_BATCH]:
         with _job_logged(job):
             outcome = _job_reap(job, cutoff)
         if outcome:
             counts[outcome] += 1
+            reaped.append(job.pk)
             freed.add((job.type, job.tenant_id))
     for type_name, tenant_id in freed:
         job_type = job_type_get(type_name)
         if job_type is not None and job_type.capped:
             _capacity_wake(job_type, tenant_id)
+    if reaped:
+        _reaped_log(reaped, counts)
     return {**counts, "left": stale.count()}
+
+
+def _reaped_log(reaped: list, counts: dict) -> None:
+    """One warning a run, however many jobs a lost fleet of workers left: a few hundred lines at
+    once would bury everything else the log says then."""
+    more = len(reaped) - REAP_LOGGED_IDS
+    logger.warning(
+        "The stale reaper took %s job%s from workers that stopped responding (requeued %s, failed"
+        " %s as WORKER_LOST, canceled %s as asked): %s%s.",
+        len(reaped),
+        pluralize(len(reaped)),
+        counts["requeued"],
+        counts["failed"],
+        counts["canceled"],
+        ", ".join(str(pk) for pk in reaped[:REAP_LOGGED_IDS]),
+        f" and {more} more" if more > 0 else "",
+    )
 
 
 @contextmanager
@@ -934,7 +958,7 @@ def _job_logged(job: Job):
         unbind_log_context(token)
 
 
-# How the reaper's warning ends, by what it did with the job.
+# How the reaper's line about a job ends, by what it did with it.
 REAP_OUTCOMES = {
     "requeued": "requeued",
     "failed": "failed as WORKER_LOST, no attempts left",
@@ -945,7 +969,7 @@ REAP_OUTCOMES = {
 def _job_reap(job: Job, cutoff) -> str:
     outcome = _job_reap_outcome(job, cutoff)
     if outcome:
-        logger.warning(
+        logger.info(
             "Job %s attempt %s/%s: the worker stopped responding; %s.",
             job.pk,
             job.attempts,
@@ -976,7 +1000,7 @@ def _job_reap_outcome(job: Job, cutoff) -> str:
             return "failed"
     # Asked to stop (perhaps since the SELECT): handed back, the job would run again. Not through
     # _job_end_canceled, whose line tells a cancel landing on a running attempt: _job_reap's
-    # warning tells this one.
+    # line tells this one.
     if _job_give_up(
         job,
         attempt,

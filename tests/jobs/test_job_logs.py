@@ -129,7 +129,7 @@ def test_a_cancel_landing_on_a_running_attempt_is_logged(tenant, job_logs):
     [(3, "requeued"), (1, "failed as WORKER_LOST, no attempts left")],
     ids=["requeued", "failed"],
 )
-def test_the_reaper_warns_of_each_job_it_takes_from_a_lost_worker(
+def test_the_reaper_logs_each_job_it_takes_from_a_lost_worker(
     tenant, published, settings, job_logs, max_attempts, outcome
 ):
     job = JobFactory(tenant=tenant, max_attempts=max_attempts)
@@ -138,14 +138,36 @@ def test_the_reaper_warns_of_each_job_it_takes_from_a_lost_worker(
         timezone.now() + timedelta(seconds=settings.JOBS_STALE_AFTER_SECONDS + 1)
     ):
         jobs_reap_stale()
-    assert _lines(job_logs, job) == [
-        (
-            "WARNING",
-            f"Job {job.pk} attempt 1/{max_attempts}: the worker stopped responding; {outcome}.",
-            str(job.pk),
-            "alice",
-        )
-    ]
+    assert _lines(job_logs, job)[0] == (
+        "INFO",
+        f"Job {job.pk} attempt 1/{max_attempts}: the worker stopped responding; {outcome}.",
+        str(job.pk),
+        "alice",
+    )
+
+
+def test_the_reaper_warns_once_a_run_however_many_jobs_it_takes(
+    tenant, published, settings, job_logs
+):
+    jobs = [JobFactory(tenant=tenant, max_attempts=3) for _ in range(12)]
+    jobs.append(JobFactory(tenant=tenant, max_attempts=1))
+    for job in jobs:
+        job_claim(job.pk)
+    with time_machine.travel(
+        timezone.now() + timedelta(seconds=settings.JOBS_STALE_AFTER_SECONDS + 1)
+    ):
+        jobs_reap_stale()
+    [warning] = [record for record in job_logs.records if record.levelno >= logging.WARNING]
+    summary, named = warning.getMessage().removesuffix(" and 3 more.").split(": ")
+    assert summary == (
+        f"The stale reaper took {len(jobs)} jobs from workers that stopped responding "
+        f"(requeued {len(jobs) - 1}, failed 1 as WORKER_LOST, canceled 0 as asked)"
+    )
+    named = named.split(", ")
+    assert len(set(named)) == 10 and set(named) <= {str(job.pk) for job in jobs}
+    # Outside any one job's lines; each job has its own, at INFO.
+    assert (warning.job_id, warning.tenant) == ("-", "-")
+    assert all(_lines(job_logs, job)[0][0] == "INFO" for job in jobs)
 
 
 # Transactional: the task's start closes the database connection, as it does in a worker.
