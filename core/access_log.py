@@ -40,8 +40,8 @@ def json_formatter_config(env: dict[str, str]) -> dict | None:
 
 
 class GunicornLogger(Logger):
-    """The access log leaves out secret links and ends each line with the request's id (its
-    X-Request-Id), as every other log line of it does."""
+    """The access log leaves out secret links and ends each line with the web process's id and
+    the request's id (its X-Request-Id), as every other log line names them."""
 
     def setup(self, cfg):
         super().setup(cfg)
@@ -58,6 +58,8 @@ class GunicornLogger(Logger):
 
     def atoms(self, resp, req, environ, request_time):
         atoms = super().atoms(resp, req, environ, request_time)
+        # The web process that answered, as a plain number (gunicorn's own `p` is `<1234>`).
+        atoms["pid"] = os.getpid()
         # The request line, the path, the referrer, and the user of HTTP Basic auth: a client
         # used to Stripe's `curl -u $KEY:` sends its API key there.
         for name in ("r", "U", "f", "u"):

@@ -583,13 +583,16 @@ LOGGING = {
         "redact": {"()": "core.logging.RedactSecretsFilter"},
     },
     "formatters": {
+        # Each line names the process that wrote it (as gunicorn's own lines do): web processes,
+        # a worker's pool processes and beat often share one journal.
         "text": {
-            "format": "%(asctime)s %(levelname)s %(name)s"
+            "format": "%(asctime)s [%(process)d] %(levelname)s %(name)s"
             " [%(request_id)s %(tenant)s %(task)s %(job_id)s] %(message)s"
         },
         "json": {
             "()": "pythonjsonlogger.json.JsonFormatter",
-            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s %(tenant)s %(job_id)s %(task)s",
+            "fmt": "%(asctime)s %(process)d %(levelname)s %(name)s %(message)s %(request_id)s %(tenant)s %(job_id)s %(task)s",
+            "rename_fields": {"process": "pid"},
             # `asctime` is local time without an offset; `timestamp` is UTC, ISO 8601, to the ms.
             "timestamp": True,
         },

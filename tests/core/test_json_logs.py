@@ -4,6 +4,7 @@ warnings; a log collector parses each line without a pattern of its own."""
 
 import json
 import socket
+from pathlib import Path
 
 import httpx
 import pytest
@@ -53,6 +54,11 @@ def test_gunicorns_access_and_error_lines_are_json_with_the_requests_fields(api_
     assert (me.status_code, refused.status_code, missing.status_code) == (200, 400, 404)
 
     lines = _parsed(output.read_text())
+    [web_process] = [
+        int(line["message"].removeprefix("Booting worker with pid: "))
+        for line in lines
+        if line["message"].startswith("Booting worker with pid: ")
+    ]
     access = {
         line["path"]: line
         for line in lines
@@ -61,6 +67,7 @@ def test_gunicorns_access_and_error_lines_are_json_with_the_requests_fields(api_
     assert access["/api/v1/me"] | {"duration_ms": 0, "asctime": "", "timestamp": ""} == {
         "asctime": "",
         "timestamp": "",
+        "pid": web_process,
         "levelname": "INFO",
         "name": "gunicorn.access",
         "message": '"GET /api/v1/me HTTP/1.1" 200',
@@ -87,22 +94,27 @@ def test_gunicorns_access_and_error_lines_are_json_with_the_requests_fields(api_
     assert access["/api/v1/nothing-here"]["remote_addr"] == "127.0.0.1"
     assert (access["/x"]["status"], access["/x"]["request_id"]) == (400, "-")
 
-    errors = [line["message"] for line in lines if line["name"] == "gunicorn.error"]
-    assert any(message.startswith("Booting worker with pid: ") for message in errors)
-    assert "Shutting down: Master" in errors
+    errors = {line["message"]: line["pid"] for line in lines if line["name"] == "gunicorn.error"}
+    # A web process says it boots; the master, which started it, that it shuts down.
+    assert errors[f"Booting worker with pid: {web_process}"] == web_process
+    assert errors["Shutting down: Master"] not in (web_process, None)
 
 
 def test_a_workers_lines_and_banner_are_json(tenant):
     with running_worker(extra_env=JSON_LOGS) as worker:
+        [pool_process] = Path(f"/proc/{worker.pid}/task/{worker.pid}/children").read_text().split()
         job = job_submit(tenant=tenant, type="diagnostic", payload={"steps": 1})
         wait_for(lambda: Job.objects.get(pk=job.pk).is_finished, message="the job")
         before_stop = _parsed(worker.log_path.read_text())
         worker_stop(worker)
         printed = worker.log_path.read_text().splitlines()
-    [banner] = [line["message"] for line in before_stop if line["name"] == "core.celery_programs"]
-    assert "[queues]" in banner and ".> urgent" in banner and "jobs.job_execute" in banner
+    [banner] = [line for line in before_stop if line["name"] == "core.celery_programs"]
+    assert "[queues]" in banner["message"] and ".> urgent" in banner["message"]
+    assert "jobs.job_execute" in banner["message"]
     started = next(line for line in before_stop if " started: diagnostic for " in line["message"])
     assert (started["job_id"], started["tenant"]) == (str(job.pk), "alice")
+    # The main process says it started; the pool process that ran the job, the job's lines.
+    assert (banner["pid"], started["pid"]) == (worker.pid, int(pool_process))
     # Celery writes its shutdown notice from its signal handler, where no log line can be
     # written: the one line that is not JSON.
     assert [line for line in printed if not line.startswith("{")] == [
@@ -116,8 +128,10 @@ def test_beats_lines_and_banner_are_json():
         wait_for(lambda: "celery beat v" in beat.log_path.read_text(), message="beat's banner")
         worker_stop(beat)
         lines = _parsed(beat.log_path.read_text())
-    [banner] = [line["message"] for line in lines if line["name"] == "core.celery_programs"]
-    assert banner.startswith("celery beat v") and "DatabaseScheduler" in banner
+    [banner] = [line for line in lines if line["name"] == "core.celery_programs"]
+    assert banner["message"].startswith("celery beat v")
+    assert "DatabaseScheduler" in banner["message"]
+    assert banner["pid"] == beat.pid
 
 
 def test_pythons_warnings_are_log_lines_too():

@@ -1,5 +1,7 @@
 import json
 import logging
+import os
+import re
 import socket
 import subprocess
 import sys
@@ -44,6 +46,8 @@ def _formatted(formatter_name: str, **context) -> str:
 def test_json_lines_carry_the_request_tenant_job_and_task():
     line = json.loads(_formatted("json", tenant="alice", job_id="j-1", task="jobs.job_execute"))
     assert line["message"] == "claimed"
+    # Which process wrote it, among the web, worker and beat processes sharing one journal.
+    assert line["pid"] == os.getpid()
     assert (line["request_id"], line["tenant"], line["job_id"], line["task"]) == (
         "req-123",
         "alice",
@@ -59,6 +63,7 @@ def test_json_lines_carry_the_request_tenant_job_and_task():
 def test_readable_lines_carry_them_too():
     line = _formatted("text", tenant="alice", job_id="j-2", task="jobs.job_execute")
     assert "[req-123 alice jobs.job_execute j-2]" in line and line.endswith("claimed")
+    assert f" [{os.getpid()}] INFO offload.test [" in line
     # Outside a workspace's work, each is a dash.
     assert "[req-123 - - -] claimed" in _formatted("text")
 
@@ -68,15 +73,22 @@ def _access_lines(log: str, path: str) -> list[str]:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_gunicorns_access_line_names_the_requests_id(api_key, tmp_path):
+def test_gunicorns_access_line_names_the_web_process_and_the_requests_id(api_key, tmp_path):
     access_log = tmp_path / "access.log"
-    with running_web(processes=1, extra_args=("--access-logfile", str(access_log))) as base:
+    with running_web(
+        processes=1,
+        extra_args=("--access-logfile", str(access_log), "--log-level", "info"),
+        output=tmp_path / "web.log",
+    ) as base:
         headers = {"Authorization": f"Bearer {api_key}"}
         supplied = httpx.get(f"{base}/api/v1/me", headers={**headers, "X-Request-Id": "trace-7"})
         minted = httpx.get(f"{base}/api/v1/nothing-here", headers=headers)
     assert (supplied.status_code, minted.status_code) == (200, 404)
+    [web_process] = re.findall(
+        r"Booting worker with pid: (\d+)", (tmp_path / "web.log").read_text()
+    )
     log = access_log.read_text()
-    assert _access_lines(log, "/api/v1/me")[0].endswith(" request_id=trace-7")
+    assert _access_lines(log, "/api/v1/me")[0].endswith(f" pid={web_process} request_id=trace-7")
     assert _access_lines(log, "/api/v1/nothing-here")[0].endswith(
         f" request_id={minted.headers['X-Request-Id']}"
     )
