@@ -12,6 +12,11 @@ from rest_framework.fields import DateTimeField
 
 from core.validators import UNPRINTABLE_CATEGORIES
 
+# A command whose work another process has in hand exits with this rather than 1: sysexits'
+# EX_TEMPFAIL, "nothing was done; running it again later may do it". Cron and monitoring can tell
+# such a skip from a failure.
+EXIT_SKIPPED = 75
+
 
 class OperatorCommand(BaseCommand):
     """A command of the project's. Redis out of reach ends it with one line saying so, not a

@@ -13,13 +13,15 @@ from rest_framework.test import APIClient
 
 from accounts.models import ApiKey, AuditEvent, Membership, Tenant
 from accounts.services import api_key_revoke, credits_debit
+from core.locks import named_lock
 from generations.models import GeneratedImage
 from invoices.models import Invoice
-from jobs.models import Job, JobEvent
+from jobs.models import Job, JobEvent, TaskRun
 from tests.budgets.factories import ProjectFactory, hours, material
 from tests.factories import api_key_for
 from tests.invoices.factories import InvoiceFactory, line
 from tests.jobs.factories import JobFactory
+from tests.worker import manage, worker_env
 
 
 def _operator_label() -> str:
@@ -166,6 +168,30 @@ def test_scheduled_work_run_by_hand_while_redis_is_out_of_reach_says_so(settings
     _redis_out_of_reach(settings)
     with pytest.raises(CommandError, match="Redis did not answer .*this command needs it"):
         _call(command)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    ("command", "lock", "said"),
+    [
+        ("run_budget_check", "budget_alert_check", "Nothing was checked: another budget check"),
+        (
+            "cleanup_share_links",
+            "share_link_cleanup",
+            "Nothing was cleaned up: another share-link cleanup",
+        ),
+    ],
+)
+def test_scheduled_work_run_by_hand_while_another_run_holds_its_lock_exits_75(command, lock, said):
+    with named_lock(lock, ttl=60):
+        skipped = manage(command, env=worker_env())
+    # 75, sysexits' "temporary failure": cron and monitoring tell it from a failure (1).
+    assert skipped.returncode == 75
+    assert skipped.stdout == ""
+    [line] = skipped.stderr.splitlines()
+    assert line.startswith(f"CommandError: {said} is running")
+    assert line.endswith("Run this again once it has ended.")
+    assert TaskRun.objects.get(name=lock).outcome == TaskRun.Outcome.SKIPPED
 
 
 @pytest.mark.django_db(transaction=True)

@@ -1,5 +1,7 @@
-from budgets.tasks import budget_alert_check
-from core.management.base import OperatorCommand
+from django.core.management.base import CommandError
+
+from budgets.tasks import LOCK_TTL, budget_alert_check
+from core.management.base import EXIT_SKIPPED, OperatorCommand
 
 
 class Command(OperatorCommand):
@@ -8,8 +10,12 @@ class Command(OperatorCommand):
     def handle(self, *args, **options):
         counts = budget_alert_check()
         if not counts:
-            self.stdout.write("Another budget check is running; this one was skipped.")
-            return
+            raise CommandError(
+                "Nothing was checked: another budget check is running and holds its lock (one"
+                f" killed midway holds it {LOCK_TTL // 60} minutes at most). Run this again once it"
+                " has ended.",
+                returncode=EXIT_SKIPPED,
+            )
         self.stdout.write(
             f"Projects checked: {counts['checked']}, alerts raised: {counts['alerts_created']},"
             f" alerts updated: {counts['alerts_updated']}, alerts resolved:"
