@@ -33,6 +33,7 @@ class Principal:
 
 
 INVALID_KEY = "The API key is invalid, expired or revoked."
+AMBIGUOUS_KEYS = "Authorization and X-Api-Key carry different keys: send one key, in one of them."
 
 
 class ApiKeyAuthentication(authentication.BaseAuthentication):
@@ -51,16 +52,23 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         return Principal(tenant=api_key.tenant, role=api_key.role, api_key=api_key), api_key
 
     def _presented_key(self, request) -> str | None:
-        header = request.headers.get("Authorization")
-        if header is not None:
-            scheme, _, credentials = header.strip().partition(" ")
-            if scheme.lower() != self.keyword.lower() or not credentials.strip():
-                raise exceptions.AuthenticationFailed("Use 'Authorization: Bearer <key>'.")
-            return credentials.strip()
+        bearer = self._bearer_key(request)
         api_key = request.headers.get("X-Api-Key")
-        if api_key is not None:
-            return api_key.strip()
-        return None
+        api_key = api_key.strip() if api_key is not None else None
+        # Two different keys: which one the caller means is a guess, and a guess may act as
+        # another key, or workspace, than the one it meant.
+        if bearer is not None and api_key is not None and bearer != api_key:
+            raise exceptions.AuthenticationFailed(AMBIGUOUS_KEYS)
+        return bearer if bearer is not None else api_key
+
+    def _bearer_key(self, request) -> str | None:
+        header = request.headers.get("Authorization")
+        if header is None:
+            return None
+        scheme, _, credentials = header.strip().partition(" ")
+        if scheme.lower() != self.keyword.lower() or not credentials.strip():
+            raise exceptions.AuthenticationFailed("Use 'Authorization: Bearer <key>'.")
+        return credentials.strip()
 
     def authenticate_header(self, request):
         return f'{self.keyword} realm="api"'

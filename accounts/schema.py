@@ -2,6 +2,10 @@
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 
+ONE_KEY = (
+    "Send the key in one of the two headers; both, carrying different keys, are refused (401)."
+)
+
 
 class ApiKeyScheme(OpenApiAuthenticationExtension):
     target_class = "accounts.authentication.ApiKeyAuthentication"
@@ -14,8 +18,17 @@ class ApiKeyScheme(OpenApiAuthenticationExtension):
 
     def get_security_definition(self, auto_schema):
         return [
-            {"type": "http", "scheme": "bearer", "description": "Authorization: Bearer <API key>"},
-            {"type": "apiKey", "in": "header", "name": "X-Api-Key"},
+            {
+                "type": "http",
+                "scheme": "bearer",
+                "description": f"Authorization: Bearer <API key>. {ONE_KEY}",
+            },
+            {
+                "type": "apiKey",
+                "in": "header",
+                "name": "X-Api-Key",
+                "description": f"X-Api-Key: <API key>. {ONE_KEY}",
+            },
         ]
 
 

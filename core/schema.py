@@ -242,7 +242,7 @@ class AutoSchema(openapi.AutoSchema):
 
     def _problems(self):
         yield InvalidRequest, "invalid fields, parameters or headers"
-        yield Unauthorized, "a missing, wrong, expired or revoked API key"
+        yield Unauthorized, "a missing, wrong, expired or revoked API key, or two different keys"
         yield Forbidden, "the key's role may not do this"
         yield NotAcceptable, "an Accept header that allows none of the media types it answers in"
         if "{" in self.path:

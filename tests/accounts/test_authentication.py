@@ -139,3 +139,20 @@ def test_a_workspace_deleted_between_authentication_and_me_is_401(
     monkeypatch.setattr(authentication, "api_key_authenticate", authenticated_then_deleted)
 
     _assert_unauthorized(client.get("/api/v1/me", HTTP_AUTHORIZATION=f"Bearer {plaintext}"))
+
+
+@pytest.mark.parametrize("other", ["another workspace's key", "ofl_notarealkey"])
+def test_two_different_keys_in_the_two_headers_are_refused(key_and_client, other_tenant, other):
+    _, plaintext, client = key_and_client
+    if other == "another workspace's key":
+        _, other = api_key_create(tenant=other_tenant, name="bob")
+    for bearer, x_api_key in [(plaintext, other), (other, plaintext)]:
+        response = client.get(
+            "/api/v1/me", HTTP_AUTHORIZATION=f"Bearer {bearer}", HTTP_X_API_KEY=x_api_key
+        )
+        _assert_unauthorized(response)
+        assert "send one key" in response.json()["detail"]
+    both = client.get(
+        "/api/v1/me", HTTP_AUTHORIZATION=f"Bearer {plaintext}", HTTP_X_API_KEY=plaintext
+    )
+    assert both.status_code == 200

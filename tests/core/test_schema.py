@@ -81,6 +81,16 @@ def test_the_idempotency_key_header_is_documented_with_the_keys_the_api_takes(sc
         assert (documented, response.status_code == 202) == (taken, taken), key
 
 
+def test_both_key_schemes_say_that_two_different_keys_are_refused(schema, api_client, tenant):
+    from tests.factories import api_key_for
+
+    schemes = schema["components"]["securitySchemes"]
+    for name in ("bearerAuth", "apiKeyHeader"):
+        assert "different keys, are refused (401)" in schemes[name]["description"], name
+    response = api_client.get("/api/v1/me", HTTP_X_API_KEY=api_key_for(tenant, name="other"))
+    assert response.status_code == 401
+
+
 def test_a_clients_email_is_documented_with_the_length_the_api_takes(schema, api_client):
     from tests.openapi import request_body_errors
 
