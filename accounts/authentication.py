@@ -2,6 +2,7 @@ from dataclasses import dataclass
 
 from rest_framework import authentication, exceptions
 
+from accounts.auth_failures import AuthenticationFailures
 from accounts.models import ApiKey, Membership, Tenant
 from accounts.services import api_key_authenticate
 from core.request_context import bind_log_context
@@ -42,12 +43,18 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
     keyword = "Bearer"
 
     def authenticate(self, request):
-        plaintext = self._presented_key(request)
-        if plaintext is None:
-            return None
-        api_key = api_key_authenticate(plaintext)
-        if api_key is None:
-            raise exceptions.AuthenticationFailed(INVALID_KEY)
+        failures = AuthenticationFailures(request)
+        try:
+            plaintext = self._presented_key(request)
+            if plaintext is None:
+                return None
+            api_key = api_key_authenticate(plaintext, before_lookup=failures.reserve)
+            if api_key is None:
+                raise exceptions.AuthenticationFailed(INVALID_KEY)
+        except exceptions.AuthenticationFailed:
+            failures.failed()
+            raise
+        failures.succeeded()
         bind_log_context(tenant=api_key.tenant.slug)
         return Principal(tenant=api_key.tenant, role=api_key.role, api_key=api_key), api_key
 

@@ -128,11 +128,15 @@ def _api_key_outlives(expires_by: datetime, now: datetime) -> str:
     return reason + f"give expires_in_days of at most {days}."
 
 
-def api_key_authenticate(plaintext: str) -> ApiKey | None:
+def api_key_authenticate(
+    plaintext: str, *, before_lookup: Callable[[], None] | None = None
+) -> ApiKey | None:
     """The usable key matching `plaintext`, or None. Every request of a client presents the same
     key, so the key and its tenant are cached under the key's hash (never the plaintext) for
     API_KEY_CACHE_SECONDS; saving a key or its tenant drops the entry (accounts.signals), so a
-    revoked key or deactivated workspace is refused at once."""
+    revoked key or deactivated workspace is refused at once. `before_lookup` is called before a
+    key found in no cache is looked up in the database (what a guessed key costs), and may raise
+    to refuse the look-up."""
     if not plaintext.startswith(API_KEY_SCHEME) or len(plaintext) > 200:
         return None
     key_hash = api_key_hash(plaintext)
@@ -141,6 +145,8 @@ def api_key_authenticate(plaintext: str) -> ApiKey | None:
         read_at = keycache.generation()
         api_key = cache.get(api_key_cache_key(key_hash))
         if api_key is None:
+            if before_lookup is not None:
+                before_lookup()
             prefix = plaintext[len(API_KEY_SCHEME) : len(API_KEY_SCHEME) + KEY_PREFIX_LENGTH]
             api_key = ApiKey.objects.select_related("tenant").filter(prefix=prefix).first()
             if api_key is None or not api_key.matches(plaintext):

@@ -86,6 +86,8 @@ class LimitState:
 class Decision:
     allowed: bool
     states: list[LimitState]
+    # Names the hits an allowed decision counted, for rate_limit_refund.
+    hits: str = ""
 
     @property
     def exhausted_limit(self) -> str:
@@ -122,7 +124,8 @@ def rate_limit_hit(limits: list[Limit]) -> Decision:
     client = get_redis()
     if client is None:
         return _hit_in_database(limits)
-    args = [int(time.time() * 1000), uuid.uuid4().hex]
+    member = uuid.uuid4().hex
+    args = [int(time.time() * 1000), member]
     for limit in limits:
         args += [limit.limit, limit.window * 1000, limit.cost]
     out = _sliding_window(client)(keys=[f"rl:{limit.key}" for limit in limits], args=args)
@@ -132,7 +135,23 @@ def rate_limit_hit(limits: list[Limit]) -> Decision:
         )
         for i, limit in enumerate(limits)
     ]
-    return Decision(allowed=bool(out[0]), states=states)
+    return Decision(allowed=bool(out[0]), states=states, hits=member)
+
+
+def rate_limit_refund(decision: Decision) -> None:
+    """Take back the hits an allowed decision counted: for a request counted before it was known
+    whether it should be (a failure, until it turns out not to be one)."""
+    if not decision.allowed:
+        return
+    client = get_redis()
+    if client is None:
+        _refund_in_database(decision)
+        return
+    pipeline = client.pipeline(transaction=False)
+    for state in decision.states:
+        hits = [f"{decision.hits}:{hit}" for hit in range(1, state.limit.cost + 1)]
+        pipeline.zrem(f"rl:{state.limit.key}", *hits)
+    pipeline.execute()
 
 
 @transaction.atomic
@@ -164,4 +183,21 @@ def _hit_in_database(limits: list[Limit]) -> Decision:
         states.append(
             LimitState(limit=limit, remaining=limit.limit - len(bucket.hits), reset=reset)
         )
-    return Decision(allowed=allowed, states=states)
+    # The hits are this moment's: a refund takes back as many hits of it.
+    return Decision(allowed=allowed, states=states, hits=repr(now))
+
+
+@transaction.atomic
+def _refund_in_database(decision: Decision) -> None:
+    at = float(decision.hits)
+    by_key = {
+        bucket.key: bucket
+        for bucket in RateLimitBucket.objects.select_for_update().filter(
+            key__in=[state.limit.key for state in decision.states]
+        )
+    }
+    for state in decision.states:
+        bucket = by_key[state.limit.key]
+        for _ in range(min(state.limit.cost, bucket.hits.count(at))):
+            bucket.hits.remove(at)
+        bucket.save(update_fields=["hits", "updated_at"])

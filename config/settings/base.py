@@ -472,6 +472,11 @@ RATE_LIMIT_READS_PER_MINUTE = env.int("RATE_LIMIT_READS_PER_MINUTE", default=600
 # Every other write (projects, entries, invoices, share links, keys, cancels): each may queue work
 # (an invoice's PDF) or store rows, so a runaway client is bounded too.
 RATE_LIMIT_WRITES_PER_MINUTE = env.int("RATE_LIMIT_WRITES_PER_MINUTE", default=300, least=1)
+# Failed API authentications per client address (read through NUM_PROXIES) per minute, after
+# which the address's keys are refused (429) without being looked up: keys cannot be tried at will.
+RATE_LIMIT_AUTH_FAILURES_PER_MINUTE = env.int(
+    "RATE_LIMIT_AUTH_FAILURES_PER_MINUTE", default=100, least=1
+)
 # Authentication caches each API key (by its hash) this long; saving a key or its tenant drops it.
 # Only where the cache is shared by every process (Redis): the embedded default's cache is each
 # process's own, where a key revoked by another process (a command, the worker) would outlive it.

@@ -130,9 +130,9 @@ def test_a_workspace_deleted_between_authentication_and_me_is_401(
     _, plaintext, client = key_and_client
     authenticate = authentication.api_key_authenticate
 
-    def authenticated_then_deleted(presented):
+    def authenticated_then_deleted(presented, **options):
         # Another process deletes the workspace while this request is past its key check.
-        api_key = authenticate(presented)
+        api_key = authenticate(presented, **options)
         Tenant.objects.filter(pk=api_key.tenant_id).delete()
         return api_key
 

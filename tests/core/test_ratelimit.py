@@ -1,7 +1,7 @@
 import pytest
 
 from core.models import RateLimitBucket
-from core.ratelimit import Limit, rate_limit_hit
+from core.ratelimit import Limit, rate_limit_hit, rate_limit_refund
 from core.redis import get_redis
 
 
@@ -91,3 +91,13 @@ def test_redis_keeps_the_counters_in_redis(backend):
         assert not RateLimitBucket.objects.exists()
     else:
         assert RateLimitBucket.objects.get(key="t:where").hits
+
+
+def test_a_refund_takes_back_the_hits_of_its_request_and_no_others(backend):
+    one, two = Limit("minute", "t:refund", 3, 60), Limit("minute", "t:refund", 3, 60, cost=2)
+    assert rate_limit_hit([one]).allowed
+    rate_limit_refund(rate_limit_hit([two]))
+    assert rate_limit_hit([two]).states[0].remaining == 0
+    refused = rate_limit_hit([one])
+    rate_limit_refund(refused)
+    assert not refused.allowed and not rate_limit_hit([one]).allowed
