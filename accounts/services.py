@@ -10,10 +10,11 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core import signing
 from django.core.cache import cache
 from django.core.mail import EmailMessage, get_connection
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import IntegrityError, connection, transaction
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, transaction
 from django.db.models import CASCADE, PROTECT, RESTRICT, F, Q, QuerySet
 from django.db.models.functions import Lower
 from django.utils import timezone
@@ -41,6 +42,7 @@ logger = logging.getLogger(__name__)
 API_KEY_SCHEME = "ofl_"
 # last_used_at is a hint, not a log: write it at most once a minute per key.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
+API_KEY_CACHE_SALT = "accounts.api-key-cache"
 
 
 @transaction.atomic
@@ -143,7 +145,7 @@ def api_key_authenticate(
     api_key = keycache.local_get(key_hash)
     if api_key is None:
         read_at = keycache.generation()
-        api_key = cache.get(api_key_cache_key(key_hash))
+        api_key = _api_key_cache_read(cache.get(api_key_cache_key(key_hash)), key_hash)
         if api_key is None:
             if before_lookup is not None:
                 before_lookup()
@@ -177,6 +179,13 @@ def api_key_authenticate(
 
 
 def api_key_cache_key(key_hash: str) -> str:
+    return f"api-key-json:{key_hash}"
+
+
+def _api_key_pickled_cache_key(key_hash: str) -> str:
+    """Where releases before the cache kept JSON keep their (pickled) copy of a key: dropped with
+    this release's, for their web processes still running beside this release's (a rolling
+    upgrade), which never read each other's copies."""
     return f"api-key:{key_hash}"
 
 
@@ -186,11 +195,57 @@ def _api_key_cache_set(api_key: ApiKey) -> ApiKey | None:
     stale is dropped again and the row as it is now used instead. None when the key is gone."""
     if settings.API_KEY_CACHE_SECONDS <= 0:
         return api_key
-    cache.set(api_key_cache_key(api_key.key_hash), api_key, settings.API_KEY_CACHE_SECONDS)
+    cache.set(
+        api_key_cache_key(api_key.key_hash),
+        _api_key_cache_value(api_key),
+        settings.API_KEY_CACHE_SECONDS,
+    )
     now = ApiKey.objects.select_related("tenant").filter(pk=api_key.pk).first()
     if now is None or _api_key_state(now) != _api_key_state(api_key):
         api_keys_uncache([api_key.key_hash])
     return now
+
+
+def _api_key_cache_value(api_key: ApiKey) -> str:
+    """The key and its tenant as the shared cache keeps them: their rows in JSON, signed, so that
+    what is read back is what the product wrote (whoever can write to Redis could otherwise plant
+    a key of any workspace)."""
+    rows = {"api_key": _row_json(api_key), "tenant": _row_json(api_key.tenant)}
+    return signing.dumps(rows, salt=API_KEY_CACHE_SALT)
+
+
+def _api_key_cache_read(value, key_hash: str) -> ApiKey | None:
+    """The key the shared cache keeps under `key_hash`, or None when it keeps none the product
+    wrote for that key (or one a release with other fields wrote)."""
+    if not isinstance(value, str):
+        return None
+    try:
+        rows = signing.loads(value, salt=API_KEY_CACHE_SALT)
+        api_key = _row_from_json(ApiKey, rows["api_key"])
+        api_key.tenant = _row_from_json(Tenant, rows["tenant"])
+    except (signing.BadSignature, KeyError):
+        return None
+    # Signed, yet maybe another key's copy, planted under this key's hash.
+    return api_key if api_key.key_hash == key_hash else None
+
+
+def _row_json(instance) -> dict:
+    """A row's stored values by column, in JSON (times in ISO 8601, to the microsecond)."""
+    values = {}
+    for model_field in instance._meta.concrete_fields:
+        value = model_field.value_from_object(instance)
+        values[model_field.attname] = value.isoformat() if isinstance(value, datetime) else value
+    return values
+
+
+def _row_from_json(model, values: dict):
+    """The row _row_json gave, as if read from the database."""
+    fields = model._meta.concrete_fields
+    return model.from_db(
+        DEFAULT_DB_ALIAS,
+        [model_field.attname for model_field in fields],
+        [model_field.to_python(values[model_field.attname]) for model_field in fields],
+    )
 
 
 def _api_key_state(api_key: ApiKey) -> tuple:
@@ -208,7 +263,10 @@ def _api_key_state(api_key: ApiKey) -> tuple:
 def api_keys_uncache(key_hashes: list[str]) -> None:
     """Forget cached keys, in the shared cache and in every process, so that the next request
     reads them (and their tenant) afresh."""
-    cache.delete_many([api_key_cache_key(key_hash) for key_hash in key_hashes])
+    cache.delete_many(
+        [api_key_cache_key(key_hash) for key_hash in key_hashes]
+        + [_api_key_pickled_cache_key(key_hash) for key_hash in key_hashes]
+    )
     keycache.announce(key_hashes)
 
 

@@ -6,6 +6,7 @@ broker channel both build a new client for every call; the classes here keep one
 pool instead (a client only borrows connections from its pool, so sharing it is safe).
 """
 
+import json
 from functools import cache
 
 import redis
@@ -31,6 +32,28 @@ def get_redis() -> redis.Redis | None:
     return _client(settings.REDIS_URL)
 
 
+class JsonSerializer:
+    """The cache's values as JSON, never pickles: Django's default unpickles what it reads, so
+    whoever could write to Redis could run code in every web and worker process. Whole numbers are
+    stored as they are, as Django's own serializer does, so incr and decr stay atomic. A value that
+    is not JSON (planted, or a pickle an earlier release wrote) reads as None, like a missing one."""
+
+    def dumps(self, value):
+        if type(value) is int:
+            return value
+        return json.dumps(value, separators=(",", ":")).encode()
+
+    def loads(self, data):
+        try:
+            return int(data)
+        except ValueError:
+            pass
+        try:
+            return json.loads(data)
+        except ValueError:
+            return None
+
+
 class RedisCacheClient(django_redis.RedisCacheClient):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -45,11 +68,12 @@ class RedisCacheClient(django_redis.RedisCacheClient):
 
 
 class RedisCache(django_redis.RedisCache):
-    """Django's Redis cache, with one client per connection pool."""
+    """Django's Redis cache, with one client per connection pool, keeping values as JSON."""
 
     def __init__(self, server, params):
         super().__init__(server, params)
         self._class = RedisCacheClient
+        self._options = {"serializer": JsonSerializer, **self._options}
 
 
 class BrokerChannel(kombu_redis.Channel):

@@ -50,8 +50,13 @@ def cached_keys_forget(apps, schema_editor):
     ApiKey = apps.get_model("accounts", "ApiKey")
     hashes = list(ApiKey.objects.values_list("key_hash", flat=True))
     for start in range(0, len(hashes), BATCH):
-        # The cache key of every release so far (accounts.services.api_key_cache_key).
-        cache.delete_many([f"api-key:{key_hash}" for key_hash in hashes[start : start + BATCH]])
+        # The cache keys of every release so far (accounts.services.api_key_cache_key): pickled
+        # copies, then JSON ones.
+        batch = hashes[start : start + BATCH]
+        cache.delete_many(
+            [f"api-key:{key_hash}" for key_hash in batch]
+            + [f"api-key-json:{key_hash}" for key_hash in batch]
+        )
 
 
 class Migration(migrations.Migration):

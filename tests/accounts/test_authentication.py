@@ -1,13 +1,23 @@
+import json
+import pickle
 from datetime import timedelta
 
 import pytest
+from django.core import signing
+from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from accounts.models import ApiKey
-from accounts.services import api_key_create, api_key_revoke
+from accounts import keycache
+from accounts.models import ApiKey, api_key_hash
+from accounts.services import (
+    API_KEY_CACHE_SALT,
+    api_key_cache_key,
+    api_key_create,
+    api_key_revoke,
+)
 from core.redis import get_redis
 
 
@@ -156,3 +166,56 @@ def test_two_different_keys_in_the_two_headers_are_refused(key_and_client, other
         "/api/v1/me", HTTP_AUTHORIZATION=f"Bearer {plaintext}", HTTP_X_API_KEY=plaintext
     )
     assert both.status_code == 200
+
+
+def _shared_copy(plaintext: str) -> bytes:
+    return get_redis().get(cache.make_and_validate_key(api_key_cache_key(api_key_hash(plaintext))))
+
+
+def _plant(plaintext: str, raw: bytes) -> None:
+    key = cache.make_and_validate_key(api_key_cache_key(api_key_hash(plaintext)))
+    get_redis().set(key, raw, ex=60)
+
+
+def test_the_shared_cache_keeps_a_key_as_signed_json_and_serves_it_from_there(key_and_client):
+    api_key, plaintext, client = key_and_client
+    assert client.get("/api/v1/me", HTTP_AUTHORIZATION=f"Bearer {plaintext}").status_code == 200
+    rows = signing.loads(json.loads(_shared_copy(plaintext)), salt=API_KEY_CACHE_SALT)
+    assert (rows["api_key"]["id"], rows["tenant"]["slug"]) == (api_key.pk, "alice")
+    keycache.forget_all()
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get("/api/v1/me", HTTP_AUTHORIZATION=f"Bearer {plaintext}")
+    assert response.status_code == 200 and response.json()["tenant"]["slug"] == "alice"
+    assert not [query for query in queries if "accounts_apikey" in query["sql"]]
+
+
+def test_a_key_planted_in_the_shared_cache_is_not_taken(key_and_client):
+    api_key, plaintext, client = key_and_client
+    invented = "ofl_" + "x" * 43
+
+    def assert_refused(raw):
+        keycache.forget_all()
+        _plant(invented, raw)
+        _assert_unauthorized(client.get("/api/v1/me", HTTP_AUTHORIZATION=f"Bearer {invented}"))
+
+    # What the cache took before it kept JSON: a pickled key, any key of any workspace.
+    assert_refused(pickle.dumps(ApiKey.objects.select_related("tenant").get(pk=api_key.pk)))
+    client.get("/api/v1/me", HTTP_AUTHORIZATION=f"Bearer {plaintext}")
+    genuine = _shared_copy(plaintext)
+    forged = signing.loads(json.loads(genuine), salt=API_KEY_CACHE_SALT)
+    forged["api_key"]["key_hash"] = api_key_hash(invented)
+    assert_refused(json.dumps(forged).encode())
+    assert_refused(json.dumps(signing.dumps(forged)).encode())
+    # Signed, but another key's.
+    assert_refused(genuine)
+
+
+def test_revoking_a_key_drops_the_pickled_copy_an_earlier_release_keeps_too(key_and_client):
+    # Web processes of the release before, still running beside this one's, keep theirs there.
+    api_key, plaintext, client = key_and_client
+    client.get("/api/v1/me", HTTP_AUTHORIZATION=f"Bearer {plaintext}")
+    earlier = cache.make_and_validate_key(f"api-key:{api_key.key_hash}")
+    get_redis().set(earlier, pickle.dumps(api_key), ex=60)
+    api_key_revoke(api_key=api_key)
+    assert get_redis().exists(earlier) == 0
+    assert _shared_copy(plaintext) is None

@@ -1,10 +1,26 @@
 """The cache backend and the broker transport keep one redis-py client per connection pool."""
 
+import pickle
+
 import kombu
 from django.core.cache import caches
 
 from config.celery import app
-from core.redis import BrokerChannel, RedisCache
+from core.redis import BrokerChannel, RedisCache, get_redis
+
+RAN = []
+
+
+def _planted_code(marker):
+    RAN.append(marker)
+    return marker
+
+
+class _Planted:
+    """A pickle that, loaded, calls _planted_code: what anyone who can write to Redis could plant."""
+
+    def __reduce__(self):
+        return (_planted_code, ("ran",))
 
 
 def test_the_cache_answers_through_one_client_per_pool():
@@ -41,3 +57,18 @@ def test_the_broker_channel_publishes_through_one_client_and_drops_it_with_its_p
         received = [queue(channel).get(no_ack=True).payload["n"] for _ in range(3)]
         assert received == [0, 1, 2]
         channel.queue_delete(queue.name)
+
+
+def test_the_cache_keeps_json_and_never_loads_a_pickle_planted_in_redis():
+    cache = caches["default"]
+    get_redis().set(cache.make_and_validate_key("planted"), pickle.dumps(_Planted()))
+    assert cache.get("planted") is None
+    assert RAN == []
+    cache.set("greeting", {"hello": ["world", 1, None]}, 60)
+    assert get_redis().get(cache.make_and_validate_key("greeting")) == (
+        b'{"hello":["world",1,null]}'
+    )
+    # Whole numbers stay Redis integers, which incr counts atomically.
+    assert cache.add("counted", 1)
+    assert cache.incr("counted") == 2
+    assert cache.get("counted") == 2
