@@ -11,7 +11,7 @@ def client_ip(request) -> str:
     a peer in TRUSTED_PROXIES, so a client connecting directly cannot send one at all."""
     remote = request.META.get("REMOTE_ADDR", "")
     proxies = settings.NUM_PROXIES
-    if proxies <= 0 or not _is_trusted_proxy(remote):
+    if proxies <= 0 or not is_trusted_proxy(remote):
         return remote
     forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
     forwarded = [part for part in forwarded if part]
@@ -34,7 +34,8 @@ def client_limit_key(address: str) -> str:
     return str(ipaddress.ip_network(f"{parsed}/64", strict=False))
 
 
-def _is_trusted_proxy(address: str) -> bool:
+def is_trusted_proxy(address: str) -> bool:
+    """Whether a peer connecting from `address` is one of the TRUSTED_PROXIES."""
     try:
         peer = ipaddress.ip_address(address)
     except ValueError:

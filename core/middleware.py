@@ -11,6 +11,7 @@ from django.middleware.security import SecurityMiddleware
 from django.shortcuts import render
 from django.utils.cache import patch_cache_control, patch_vary_headers
 
+from core.clientip import is_trusted_proxy
 from core.errors import (
     OUTAGE_RETRY_AFTER,
     OUTAGES,
@@ -89,6 +90,23 @@ class NulQueryMiddleware:
                 name for name, values in request.GET.lists() if "\x00" in name + "".join(values)
             ]
             return bad_request(request, NulInQueryString(names))
+        return self.get_response(request)
+
+
+class ForwardedProtoMiddleware:
+    """Behind NUM_PROXIES proxies, a request is secure when the proxy says so in X-Forwarded-Proto
+    (SECURE_PROXY_SSL_HEADER). Only a peer in TRUSTED_PROXIES may say it: a client reaching the
+    web processes directly would otherwise name its own scheme, as it could its own address. A
+    peer without an address, on a Unix socket, is a local process: trusted, as gunicorn trusts it
+    with the scheme headers it reads itself."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        peer = request.META.get("REMOTE_ADDR", "")
+        if peer and not is_trusted_proxy(peer):
+            request.META.pop("HTTP_X_FORWARDED_PROTO", None)
         return self.get_response(request)
 
 

@@ -173,7 +173,8 @@ except ValueError as exc:
     raise ImproperlyConfigured(f"TRUSTED_PROXIES: {exc}") from exc
 
 # Served over https (an https PUBLIC_BASE_URL): session and CSRF cookies travel over https only.
-# Behind proxies, a request is secure when the proxy says so in X-Forwarded-Proto.
+# Behind proxies, a request is secure when the proxy says so in X-Forwarded-Proto, read only on
+# a connection from TRUSTED_PROXIES (core.middleware.ForwardedProtoMiddleware).
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = _public.scheme == "https"
 if NUM_PROXIES:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
@@ -208,6 +209,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: whatever comes after may ask whether the request is secure.
+    "core.middleware.ForwardedProtoMiddleware",
     "core.middleware.RequestIdMiddleware",
     "core.middleware.ProbeMiddleware",
     "core.middleware.RateLimitHeadersMiddleware",

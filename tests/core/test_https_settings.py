@@ -48,6 +48,25 @@ def test_hsts_and_the_https_redirect_are_settings_and_spare_the_probes(client, s
     assert client.get("/api/v1/me").status_code == 301
 
 
+def test_only_a_trusted_proxy_may_say_a_request_came_over_https(client, settings):
+    settings.NUM_PROXIES = 1
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    settings.SECURE_SSL_REDIRECT = True
+    settings.SECURE_HSTS_SECONDS = 3600
+    said = {"HTTP_X_FORWARDED_PROTO": "https"}
+    through_the_proxy = client.get("/api/v1/me", REMOTE_ADDR="127.0.0.1", **said)
+    assert through_the_proxy.status_code == 401
+    assert through_the_proxy["Strict-Transport-Security"] == "max-age=3600"
+    # A proxy on a Unix socket has no address.
+    assert client.get("/api/v1/me", REMOTE_ADDR="", **said).status_code == 401
+    direct = client.get("/api/v1/me", REMOTE_ADDR="203.0.113.7", **said)
+    assert direct.status_code == 301
+    assert direct["Location"].startswith("https://")
+    assert "Strict-Transport-Security" not in client.get(
+        "/healthz", REMOTE_ADDR="203.0.113.7", **said
+    )
+
+
 def test_a_public_base_url_without_a_scheme_stops_the_start():
     result = subprocess.run(
         [sys.executable, "manage.py", "check"],
