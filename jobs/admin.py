@@ -318,7 +318,15 @@ class TaskRunAdmin(ReadOnlyAdmin):
 
 @admin.register(WorkerSeen)
 class WorkerSeenAdmin(ReadOnlyAdmin):
-    list_display = ["hostname", "pid", "queues", "concurrency", "started_at", "last_seen_at"]
+    list_display = [
+        "hostname",
+        "pid",
+        "queues",
+        "concurrency",
+        "started_at",
+        "last_seen_at",
+        "stopped_at",
+    ]
     search_fields = ["hostname"]
 
     def has_delete_permission(self, request, obj=None):

@@ -269,7 +269,8 @@ class JobEvent(models.Model):
 
 
 class WorkerSeen(models.Model):
-    """A worker process's last sign of life, written by the worker itself every few seconds."""
+    """A worker process's last sign of life, written by the worker itself every few seconds, and
+    when it was told to stop (from then on it takes no more jobs)."""
 
     hostname = models.CharField(max_length=255, unique=True)
     pid = models.PositiveIntegerField(default=0)
@@ -277,6 +278,7 @@ class WorkerSeen(models.Model):
     concurrency = models.PositiveIntegerField(default=0)
     started_at = models.DateTimeField(default=timezone.now)
     last_seen_at = models.DateTimeField(default=timezone.now, db_index=True)
+    stopped_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         verbose_name_plural = "workers seen"

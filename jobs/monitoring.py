@@ -19,6 +19,7 @@ from core.errors import problem_response
 from core.health import monitoring_allowed
 from core.metrics import SharedMetricsCollector
 from jobs.models import DUE_SINCE, Job, Priority, TaskRun, WorkerSeen
+from jobs.selectors import workers_seen
 
 BUDGET_CHECK = "budget_alert_check"
 SHARE_LINK_CLEANUP = "share_link_cleanup"
@@ -219,10 +220,10 @@ class DatabaseGaugesCollector:
         for row in successes:
             last_success.add_metric([row["name"]], row["last"].timestamp())
         yield last_success
-        workers = GaugeMetricFamily("offload_workers_seen", "Workers seen in the last 2 minutes.")
-        workers.add_metric(
-            [], WorkerSeen.objects.filter(last_seen_at__gte=now - timedelta(minutes=2)).count()
+        workers = GaugeMetricFamily(
+            "offload_workers_seen", "Workers seen in the last 2 minutes, not told to stop since."
         )
+        workers.add_metric([], workers_seen().count())
         yield workers
         alerts = GaugeMetricFamily(
             "offload_open_alerts",

@@ -166,7 +166,10 @@ def job_counts(queryset) -> list[dict]:
 
 
 def workers_seen():
-    return WorkerSeen.objects.filter(last_seen_at__gte=timezone.now() - WORKER_SEEN_WITHIN)
+    """The workers that took jobs in the last 2 minutes and have not been told to stop since."""
+    return WorkerSeen.objects.filter(
+        last_seen_at__gte=timezone.now() - WORKER_SEEN_WITHIN, stopped_at__isnull=True
+    )
 
 
 def task_run_last(name: str) -> TaskRun | None:

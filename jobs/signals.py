@@ -6,16 +6,19 @@ import os
 import threading
 import time
 
-from celery.signals import beat_init, worker_ready, worker_shutdown
+from celery.signals import beat_init, worker_ready, worker_shutdown, worker_shutting_down
 from django.db import DatabaseError, close_old_connections, connection
 from django.utils import timezone
 
 logger = logging.getLogger(__name__)
 WORKER_HEARTBEAT_SECONDS = 15
+# Seconds a stopping worker waits for its heartbeat thread to record the stop.
+WORKER_STOP_RECORD_SECONDS = 10
 _stop = threading.Event()
+_heartbeat: dict = {"thread": None}
 
 
-def worker_seen_write(*, hostname: str, queues: str, concurrency: int) -> None:
+def worker_seen_write(*, hostname: str, queues: str, concurrency: int, started_at) -> None:
     from jobs.models import WorkerSeen
 
     WorkerSeen.objects.update_or_create(
@@ -24,19 +27,40 @@ def worker_seen_write(*, hostname: str, queues: str, concurrency: int) -> None:
             "pid": os.getpid(),
             "queues": queues,
             "concurrency": concurrency,
+            "started_at": started_at,
             "last_seen_at": timezone.now(),
+            "stopped_at": None,
         },
     )
 
 
-def _beat(hostname: str, queues: str, concurrency: int) -> None:
+def _worker_stopped_write(hostname: str) -> None:
+    from jobs.models import WorkerSeen
+
+    now = timezone.now()
+    # This process's row only: a worker of the same name started since keeps its own.
+    WorkerSeen.objects.filter(hostname=hostname, pid=os.getpid()).update(
+        last_seen_at=now, stopped_at=now
+    )
+
+
+def _beat(hostname: str, queues: str, concurrency: int, started_at) -> None:
     while not _stop.is_set():
         close_old_connections()
         try:
-            worker_seen_write(hostname=hostname, queues=queues, concurrency=concurrency)
+            worker_seen_write(
+                hostname=hostname, queues=queues, concurrency=concurrency, started_at=started_at
+            )
         except Exception:  # noqa: BLE001 - a missed heartbeat must never stop the worker
             logger.warning("Could not record the worker heartbeat.", exc_info=True)
         _stop.wait(WORKER_HEARTBEAT_SECONDS)
+    # Told to stop, the worker takes no more jobs: it no longer counts among those serving its
+    # queues, at once rather than when its heartbeat is 2 minutes old.
+    close_old_connections()
+    try:
+        _worker_stopped_write(hostname)
+    except Exception:  # noqa: BLE001 - the row ages out like a killed worker's
+        logger.warning("Could not record the worker's stop.", exc_info=True)
     connection.close()
 
 
@@ -47,12 +71,13 @@ def _start_heartbeat(sender, **kwargs):
     queues = ",".join(q.name for q in consumer.task_consumer.queues)
     concurrency = consumer.pool.num_processes if hasattr(consumer.pool, "num_processes") else 1
     _stop.clear()
-    threading.Thread(
+    _heartbeat["thread"] = threading.Thread(
         target=_beat,
-        args=(consumer.hostname, queues, concurrency),
+        args=(consumer.hostname, queues, concurrency, timezone.now()),
         daemon=True,
         name="offload-heartbeat",
-    ).start()
+    )
+    _heartbeat["thread"].start()
 
 
 @worker_ready.connect
@@ -77,9 +102,19 @@ def _resend_what_a_stopped_worker_held(sender, **kwargs):
             logger.info("Sent %s pending jobs again: a stopped worker held them.", resent)
 
 
+@worker_shutting_down.connect
+def _stopping(**kwargs):
+    """A stop signal (SIGTERM, Ctrl-C): the worker takes no more jobs from now on, while those in
+    hand finish. Sent from the signal handler: the heartbeat thread records the stop."""
+    _stop.set()
+
+
 @worker_shutdown.connect
 def _stop_heartbeat(**kwargs):
     _stop.set()
+    thread = _heartbeat["thread"]
+    if thread is not None:
+        thread.join(WORKER_STOP_RECORD_SECONDS)
 
 
 def _health_check_fallback(late_after: float) -> None:

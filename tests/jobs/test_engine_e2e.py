@@ -3,6 +3,7 @@
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -21,6 +22,7 @@ from accounts.models import CreditEntry
 from config.celery import app as celery_app
 from core.scheduling import schedules_sync
 from jobs.models import Job, JobEvent, TaskRun, WorkerSeen
+from jobs.selectors import workers_seen
 from jobs.services import job_cancel, job_submit, jobs_reap_stale, jobs_sweep
 from jobs.tasks import job_execute
 from tests.concurrency import sessions_where
@@ -307,6 +309,30 @@ def test_a_worker_told_to_stop_finishes_the_job_in_hand(tenant):
         assert worker.wait(30) == 0
     job.refresh_from_db()
     assert job.status == Job.Status.COMPLETED
+
+
+def test_a_worker_told_to_stop_leaves_the_workers_seen_at_once(tenant, client):
+    hostname = f"stopping@{socket.gethostname()}"
+    long_ago = timezone.now() - timedelta(days=1)
+    # The row an earlier run of the same worker left.
+    WorkerSeen.objects.create(hostname=hostname, started_at=long_ago, last_seen_at=long_ago)
+    job = job_submit(tenant=tenant, type="diagnostic", payload={"steps": 8, "step_seconds": 0.25})
+    with running_worker(name="stopping") as worker:
+        wait_for(
+            lambda: Job.objects.get(pk=job.pk).status == Job.Status.PROCESSING, message="processing"
+        )
+        seen = wait_for(lambda: workers_seen().filter(hostname=hostname).first(), message="seen")
+        # Its own start, not the first start of a worker of that name.
+        assert seen.started_at > job.created_at
+        assert "offload_workers_seen 1.0" in client.get("/metrics").content.decode()
+        os.kill(worker.pid, signal.SIGTERM)
+        assert worker.wait(30) == 0
+    job.refresh_from_db()
+    assert job.status == Job.Status.COMPLETED
+    # Gone from the dashboard, queue_stats, /readyz and /metrics as it stops, not 2 minutes later.
+    assert not workers_seen().exists()
+    assert "offload_workers_seen 0.0" in client.get("/metrics").content.decode()
+    assert WorkerSeen.objects.get(hostname=hostname).stopped_at is not None
 
 
 def test_a_pool_process_told_to_stop_hands_its_job_back(tenant):
