@@ -18,6 +18,7 @@ from jobs.selectors import (
     due_by_workspace,
     job_counts,
     queue_depths,
+    queue_worker_processes,
     task_run_last,
     workers_seen,
 )
@@ -37,7 +38,7 @@ def _seconds(wait: timedelta) -> timedelta:
     return timedelta(seconds=round(wait.total_seconds()))
 
 
-def _queues() -> list[dict]:
+def _queues(processes: dict[str, int]) -> list[dict]:
     depths = queue_depths()
     oldest = dict(
         Job.objects.due().order_by().values_list("priority").annotate(oldest=Min(DUE_SINCE))
@@ -48,6 +49,7 @@ def _queues() -> list[dict]:
             "name": queue,
             "pending": depths[queue],
             "oldest_wait": _seconds(now - oldest[queue]) if queue in oldest else None,
+            "processes": processes[queue],
             "url": _changelist(priority__exact=queue, due="yes"),
         }
         for queue in Priority.values
@@ -179,6 +181,7 @@ def queue_dashboard_view(request):
         ]
     # From the same count, rather than a second pass over the whole table.
     totals = {status: sum(row[status] for row in counts) for status in Job.Status.values}
+    processes = queue_worker_processes()
     context = {
         **admin.site.each_context(request),
         "title": "Queue dashboard",
@@ -195,7 +198,8 @@ def queue_dashboard_view(request):
         "dead_letter_url": _changelist(dead_letter="yes"),
         "dead_letter_count": totals.get(Job.Status.FAILED, 0),
         "attention": _attention(),
-        "queues": _queues(),
+        "queues": _queues(processes),
+        "unserved": [queue for queue, n in processes.items() if not n],
         "workspaces": [
             {**row, "url": _changelist(tenant=row["tenant_id"], due="yes")}
             for row in due_by_workspace()

@@ -19,7 +19,7 @@ from core.errors import problem_response
 from core.health import monitoring_allowed
 from core.metrics import SharedMetricsCollector
 from jobs.models import DUE_SINCE, Job, Priority, TaskRun, WorkerSeen
-from jobs.selectors import workers_seen
+from jobs.selectors import queue_worker_processes, workers_seen
 
 BUDGET_CHECK = "budget_alert_check"
 SHARE_LINK_CLEANUP = "share_link_cleanup"
@@ -225,6 +225,14 @@ class DatabaseGaugesCollector:
         )
         workers.add_metric([], workers_seen().count())
         yield workers
+        processes = GaugeMetricFamily(
+            "offload_queue_worker_processes",
+            "Worker processes seen serving each queue; at 0 nothing sent there runs.",
+            labels=["queue"],
+        )
+        for queue, count in queue_worker_processes().items():
+            processes.add_metric([queue], count)
+        yield processes
         alerts = GaugeMetricFamily(
             "offload_open_alerts",
             "Open alerts by kind, each once however many admins it went to.",

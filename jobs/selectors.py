@@ -1,6 +1,7 @@
 import functools
 from datetime import UTC, datetime, timedelta
 
+from django.conf import settings
 from django.core.cache import caches
 from django.db import connection
 from django.db.models import Count, IntegerField
@@ -170,6 +171,17 @@ def workers_seen():
     return WorkerSeen.objects.filter(
         last_seen_at__gte=timezone.now() - WORKER_SEEN_WITHIN, stopped_at__isnull=True
     )
+
+
+def queue_worker_processes() -> dict[str, int]:
+    """The worker processes seen serving each queue (`system`, then the job queues, in the order
+    workers serve them): at 0, nothing sent there runs, however long it waits."""
+    processes = dict.fromkeys((queue.name for queue in settings.CELERY_TASK_QUEUES), 0)
+    for queues, concurrency in workers_seen().values_list("queues", "concurrency"):
+        for queue in queues.split(","):
+            if queue in processes:
+                processes[queue] += max(concurrency, 1)
+    return processes
 
 
 def task_run_last(name: str) -> TaskRun | None:

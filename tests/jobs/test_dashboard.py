@@ -223,3 +223,44 @@ def test_each_open_alert_is_shown_once_with_how_many_admins_it_went_to(admin_cli
     assert sum("Old alert" in line for line in listed) == 18
     assert "Old alert 0," not in page
     assert "The latest 20 of 21 open alerts." in page
+
+
+def test_the_dashboard_and_queue_stats_name_the_queues_no_worker_serves(admin_client, db):
+    import json
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from jobs.models import WorkerSeen
+
+    now = timezone.now()
+    WorkerSeen.objects.create(hostname="w1@a", queues="system,urgent", concurrency=2)
+    WorkerSeen.objects.create(hostname="w2@b", queues="urgent,batch", concurrency=3)
+    # Neither serves `normal` any more: one is gone, the other was told to stop.
+    WorkerSeen.objects.create(
+        hostname="w3@c", queues="normal", concurrency=4, last_seen_at=now - timedelta(minutes=5)
+    )
+    WorkerSeen.objects.create(hostname="w4@d", queues="normal", concurrency=4, stopped_at=now)
+
+    page = admin_client.get("/admin/jobs/job/dashboard/").content.decode()
+    assert '<p class="errornote" id="unserved-queues">No worker seen serves normal:' in page
+    assert '<td data-processes="urgent">5</td>' in page
+    assert '<td data-processes="normal"><strong>none</strong></td>' in page
+    assert '<td data-processes="batch">3</td>' in page
+    out = StringIO()
+    call_command("queue_stats", stdout=out)
+    assert "Worker processes by queue: system=2, urgent=5, normal=0, batch=3\n" in out.getvalue()
+    assert "No worker seen serves normal: nothing sent there runs" in out.getvalue()
+    out = StringIO()
+    call_command("queue_stats", "--json", stdout=out)
+    assert json.loads(out.getvalue())["worker_processes"] == {
+        "system": 2,
+        "urgent": 5,
+        "normal": 0,
+        "batch": 3,
+    }
+
+    WorkerSeen.objects.filter(hostname="w1@a").update(stopped_at=now)
+    page = admin_client.get("/admin/jobs/job/dashboard/").content.decode()
+    assert "No worker seen serves system, normal:" in page
+    assert "without <code>system</code> the schedules never run" in page

@@ -41,6 +41,21 @@ def test_metrics_count_submissions_and_show_queue_depth(api_client, client):
     assert "offload_jobs_waiting_for_slot{" not in body
 
 
+def test_metrics_count_the_worker_processes_serving_each_queue(client, db):
+    WorkerSeen.objects.create(hostname="w1@a", queues="system,urgent,normal", concurrency=2)
+    WorkerSeen.objects.create(hostname="w2@b", queues="urgent", concurrency=3)
+    WorkerSeen.objects.create(
+        hostname="w3@c", queues="batch", concurrency=4, stopped_at=timezone.now()
+    )
+    body = client.get("/metrics").content.decode()
+    assert 'offload_queue_worker_processes{queue="system"} 2.0' in body
+    assert 'offload_queue_worker_processes{queue="urgent"} 5.0' in body
+    assert 'offload_queue_worker_processes{queue="normal"} 2.0' in body
+    # Told to stop, its worker takes nothing more from it.
+    assert 'offload_queue_worker_processes{queue="batch"} 0.0' in body
+    assert "offload_workers_seen 2.0" in body
+
+
 def test_metrics_show_the_jobs_waiting_for_a_slot(tenant, client, settings):
     from jobs.services import CLAIM_LATER, job_claim, job_submit
 

@@ -6,6 +6,7 @@ from jobs.selectors import (
     due_by_workspace,
     job_counts,
     queue_depths,
+    queue_worker_processes,
     workers_seen,
 )
 
@@ -36,6 +37,7 @@ class Command(OperatorCommand):
                 {"hostname": w.hostname, "queues": w.queues, "last_seen_at": w.last_seen_at}
                 for w in workers_seen()
             ],
+            "worker_processes": queue_worker_processes(),
         }
         if options["json"]:
             self.stdout.write(json_dumped(stats))
@@ -67,6 +69,15 @@ class Command(OperatorCommand):
             self.stdout.write(
                 f"Worker {worker['hostname']} ({worker['queues']}),"
                 f" seen {worker['last_seen_at']:%H:%M:%S}"
+            )
+        processes = stats["worker_processes"]
+        self.stdout.write(
+            "Worker processes by queue: " + ", ".join(f"{q}={n}" for q, n in processes.items())
+        )
+        if unserved := [queue for queue, n in processes.items() if not n]:
+            self.stdout.write(
+                f"No worker seen serves {', '.join(unserved)}: nothing sent there runs until one"
+                " does (-Q names the queues a worker serves)."
             )
         self.stdout.write(
             f"{sum(depths.values())} due pending jobs in all workspaces,"
