@@ -8,6 +8,7 @@ import unicodedata
 import redis
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
 from rest_framework.fields import DateTimeField
 
 from core.validators import UNPRINTABLE_CATEGORIES
@@ -57,6 +58,13 @@ class OperatorCommand(BaseCommand):
             ) from None
         if answer != "yes":
             raise CommandError(refused)
+
+
+def local_time(value: datetime.datetime | None, form: str = "%Y-%m-%d %H:%M") -> str:
+    """A time as the commands print it: in TIME_ZONE and naming it (`CET`), as the admin does."""
+    if value is None:
+        return "none"
+    return f"{timezone.localtime(value):{form} %Z}"
 
 
 def json_dumped(document) -> str:

@@ -5,7 +5,7 @@ import json
 import socket
 import sys
 import uuid
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from io import StringIO
 
 import pytest
@@ -158,7 +158,7 @@ def test_submit_job_follows_a_diagnostic_through_a_real_worker(tenant):
     assert f"Job {job.pk} · diagnostic · workspace {tenant.slug} · queue normal" in shown
     assert "Status: completed, attempt 2 of 3" in shown
     history = shown.split("History:\n")[1].splitlines()
-    assert [line.split()[2:5] for line in history] == [
+    assert [line.split()[3:6] for line in history] == [
         ["attempt", "1", "started"],
         ["attempt", "1", "retry"],
         ["attempt", "2", "started"],
@@ -505,7 +505,7 @@ def test_show_job_refuses_events_that_are_no_number(tenant, value):
 
 def _event_line(job: Job, number: int) -> str:
     event = job.events.get(message=f"wait {number}")
-    return f"  {event.created_at:%Y-%m-%d %H:%M:%S}  attempt 1  waiting   wait {number}"
+    return f"  {event.created_at:%Y-%m-%d %H:%M:%S} UTC  attempt 1  waiting   wait {number}"
 
 
 def test_list_jobs_selects_like_clean_queue_and_its_ids_feed_requeue_job(tenant, other_tenant):
@@ -636,3 +636,24 @@ def _api_time(value) -> str:
     from rest_framework.fields import DateTimeField
 
     return DateTimeField().to_representation(value)
+
+
+def test_job_commands_print_times_in_the_time_zone_and_name_it(tenant, settings):
+    from jobs.models import WorkerSeen
+
+    settings.TIME_ZONE = "Europe/Oslo"
+    winter = datetime(2026, 12, 4, 16, 20, 5, tzinfo=UTC)
+    job = JobFactory(tenant=tenant, created_at=winter)
+    JobEvent.objects.create(job=job, kind=JobEvent.Kind.WAITING, message="wait")
+    JobEvent.objects.filter(job=job).update(created_at=winter)
+    worker = WorkerSeen.objects.create(hostname="w1@host", queues="system,normal", concurrency=2)
+    seen = timezone.localtime(worker.last_seen_at)
+
+    listed, _ = _run("list_jobs")
+    shown, _ = _run("show_job", str(job.pk))
+    stats, _ = _run("queue_stats")
+
+    assert " 2026-12-04 17:20 CET attempts " in listed
+    assert "Created: 2026-12-04 17:20:05 CET  started: none  finished: none" in shown
+    assert "  2026-12-04 17:20:05 CET  attempt 0  waiting   wait" in shown
+    assert f"Worker w1@host (system,normal), seen {seen:%H:%M:%S} CET" in stats

@@ -1,6 +1,6 @@
 from django.core.management.base import CommandError
 
-from core.management.base import OperatorCommand
+from core.management.base import OperatorCommand, local_time
 from jobs.management.jobcommands import jobs_selected, selection_arguments
 from jobs.models import Job
 
@@ -36,7 +36,7 @@ class Command(OperatorCommand):
             error = f" {job.error_code}" if job.error_code else ""
             self.stdout.write(
                 f"{job.pk} {job.status:<10} {job.priority:<6} {job.type:<22} {job.tenant.slug:<16}"
-                f" {job.created_at:%Y-%m-%d %H:%M} attempts {job.attempts}/{job.max_attempts}"
+                f" {local_time(job.created_at)} attempts {job.attempts}/{job.max_attempts}"
                 f"{error}"
             )
         total = jobs.count()

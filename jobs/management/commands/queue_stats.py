@@ -1,4 +1,4 @@
-from core.management.base import OperatorCommand, json_dumped
+from core.management.base import OperatorCommand, json_dumped, local_time
 from jobs.management.jobcommands import jobs_of_workspace
 from jobs.models import Job
 from jobs.selectors import (
@@ -68,7 +68,7 @@ class Command(OperatorCommand):
         for worker in stats["workers"]:
             self.stdout.write(
                 f"Worker {worker['hostname']} ({worker['queues']}),"
-                f" seen {worker['last_seen_at']:%H:%M:%S}"
+                f" seen {local_time(worker['last_seen_at'], '%H:%M:%S')}"
             )
         processes = stats["worker_processes"]
         self.stdout.write(

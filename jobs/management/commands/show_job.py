@@ -5,10 +5,12 @@ from collections.abc import Iterable
 from django.core.management.base import CommandError
 from django.db.models import Q
 
-from core.management.base import OperatorCommand, json_dumped, printable
+from core.management.base import OperatorCommand, json_dumped, local_time, printable
 from jobs.models import Job, JobEvent
 
 RESULT_CHARS = 500
+# Its times to the second, as its history happens.
+SECONDS = "%Y-%m-%d %H:%M:%S"
 # A job waiting for capacity writes an event a wait: tens of thousands are no rarity.
 EVENTS_SHOWN = 50
 EVENTS_CHUNK = 2_000
@@ -63,12 +65,18 @@ class Command(OperatorCommand):
         write(f"Status: {job.status}, attempt {job.attempts} of {job.max_attempts}")
         if job.status == Job.Status.PROCESSING:
             write(f"Progress: {job.progress}% {job.progress_message}".rstrip())
-            write(f"Heartbeat: {job.heartbeat_at or 'none yet'}")
+            write(
+                f"Heartbeat: {local_time(job.heartbeat_at, SECONDS) if job.heartbeat_at else 'none yet'}"
+            )
         if job.next_retry_at:
-            write(f"Next attempt not before: {job.next_retry_at}")
+            write(f"Next attempt not before: {local_time(job.next_retry_at, SECONDS)}")
         if job.cancel_requested and not job.is_finished:
             write("Cancel requested: the handler stops at its next check.")
-        write(f"Created: {job.created_at}  started: {job.started_at}  finished: {job.finished_at}")
+        write(
+            f"Created: {local_time(job.created_at, SECONDS)}"
+            f"  started: {local_time(job.started_at, SECONDS)}"
+            f"  finished: {local_time(job.finished_at, SECONDS)}"
+        )
         submitter = job.api_key or job.submitted_by or "no key or user (the product, or submit_job)"
         write(f"Submitted by: {submitter}")
         write(f"Credits charged: {job.credits_charged}")
@@ -93,7 +101,7 @@ class Command(OperatorCommand):
             named = not event.actor or event.actor in event.message
             asked_by = "" if named else f" (asked by {event.actor})"
             write(
-                f"  {event.created_at:%Y-%m-%d %H:%M:%S}  attempt {event.attempt}"
+                f"  {local_time(event.created_at, SECONDS)}  attempt {event.attempt}"
                 f"  {event.kind:<9} {event.message}{asked_by}".rstrip()
             )
 
