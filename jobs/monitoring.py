@@ -98,6 +98,30 @@ def _no_worker(now) -> Finding | None:
     )
 
 
+def _queues_unserved(now) -> Finding | None:
+    """A queue no worker has served for OPS_WORKER_SILENT_SECONDS, while others were served: its
+    jobs never start, or without `system` the schedules never run. With no worker at all,
+    _no_worker says so."""
+    silent_since = now - timedelta(seconds=settings.OPS_WORKER_SILENT_SECONDS)
+    served = {
+        queue
+        for queues in WorkerSeen.objects.filter(last_seen_at__gte=silent_since).values_list(
+            "queues", flat=True
+        )
+        for queue in queues.split(",")
+    }
+    queues = [queue.name for queue in settings.CELERY_TASK_QUEUES]
+    unserved = [queue for queue in queues if queue not in served]
+    if not unserved or len(unserved) == len(queues):
+        return None
+    return Finding(
+        "queues-unserved",
+        f"No worker has served the {', '.join(unserved)} queue{pluralize(len(unserved))} for "
+        f"{settings.OPS_WORKER_SILENT_SECONDS} second{pluralize(settings.OPS_WORKER_SILENT_SECONDS)}",
+        {"queues": unserved},
+    )
+
+
 def _pending_too_long(now) -> Finding | None:
     # The jobs the dashboard counts as waiting too long: those waiting for a free slot of their
     # capped type are held by the cap, not left by the workers, and start in turn.
@@ -115,7 +139,14 @@ def _pending_too_long(now) -> Finding | None:
     )
 
 
-OPS_CHECKS = [_budget_check_late, _pdf_failures, _cleanup_failures, _no_worker, _pending_too_long]
+OPS_CHECKS = [
+    _budget_check_late,
+    _pdf_failures,
+    _cleanup_failures,
+    _no_worker,
+    _queues_unserved,
+    _pending_too_long,
+]
 
 
 def ops_health_check_if_late() -> dict | None:

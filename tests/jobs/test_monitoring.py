@@ -98,6 +98,33 @@ def test_no_worker_alerts_staff_once_and_resolves_when_one_is_seen(platform_staf
     assert alerts.get().resolved_at is not None
 
 
+def test_a_queue_no_worker_serves_alerts_until_one_does(platform_staff, settings):
+    now = timezone.now()
+    WorkerSeen.objects.create(hostname="w1@a", queues="urgent,normal,batch", last_seen_at=now)
+    # Told to stop a minute ago: it still counts, so that a restart alerts no one.
+    WorkerSeen.objects.create(
+        hostname="w2@b", queues="system,batch", last_seen_at=now - timedelta(minutes=1)
+    )
+    assert ops_health_check()["findings"] == []
+
+    with time_machine.travel(now + timedelta(seconds=settings.OPS_WORKER_SILENT_SECONDS - 30)):
+        WorkerSeen.objects.filter(hostname="w1@a").update(last_seen_at=timezone.now())
+        assert ops_health_check()["findings"] == ["queues-unserved"]
+        ops_health_check()
+    alert = Notification.objects.get(alert_key="ops:queues-unserved")
+    assert alert.title == "No worker has served the system queue for 120 seconds"
+    assert alert.payload == {"queues": ["system"]}
+
+    WorkerSeen.objects.filter(hostname="w1@a").update(queues="system,urgent,normal,batch")
+    ops_health_check()
+    alert.refresh_from_db()
+    assert alert.resolved_at is not None
+
+    # With no worker at all, the no-worker alert alone says so.
+    WorkerSeen.objects.update(last_seen_at=now - timedelta(hours=1))
+    assert ops_health_check()["findings"] == ["no-worker"]
+
+
 def test_a_late_budget_check_alerts(platform_staff):
     _seen_worker()
     _run("jobs_sweep", ago=timedelta(hours=2))
