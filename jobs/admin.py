@@ -149,6 +149,11 @@ class JobAdmin(OwnedRecordsGo, LargeTableAdmin):
     search_fields = ["tenant__slug"]
     search_help_text = "A job id, or a workspace's slug."
     list_select_related = ["tenant"]
+    # Newest or oldest first, read in order from the index on the submission time. By any other
+    # column (finished, error code, attempts, progress have no index; a type or a status is a
+    # group of tens of thousands of jobs to sort) a page sorts every job: the filters narrow by
+    # status, type, queue and workspace instead.
+    sortable_by = ["created_at"]
     raw_id_fields = ["tenant", "api_key", "submitted_by", "retry_of"]
     readonly_fields = [*(field.name for field in Job._meta.fields), "history"]
     inlines = [JobEventInline]

@@ -307,3 +307,35 @@ def test_the_job_events_list_is_sorted_only_by_time(admin_client, tenant):
     assert [header for header in headers if "sortable" in header] == [
         "sortable column-created_at sorted descending"
     ]
+
+
+def test_the_jobs_list_is_sorted_only_by_time_of_submission(admin_client, tenant):
+    now = timezone.now()
+    older = JobFactory(
+        tenant=tenant,
+        status=Job.Status.FAILED,
+        error_code="A_FIRST",
+        created_at=now - timedelta(hours=2),
+        finished_at=now,
+    )
+    newer = JobFactory(
+        tenant=tenant,
+        status=Job.Status.FAILED,
+        error_code="Z_LAST",
+        created_at=now - timedelta(hours=1),
+        finished_at=now - timedelta(minutes=30),
+    )
+    # Finished, error code, attempts, progress: asked for by `?o=` (a bookmark, a link made by
+    # hand), each would sort every job for a page.
+    for column in ["10", "8", "-7.6"]:
+        page, captured = _page(admin_client, f"/admin/jobs/job/?o={column}")
+
+        headers = re.findall(r'<th scope="col" class="([^"]*)"', page)
+        assert [header for header in headers if "sortable" in header] == [
+            "sortable column-created_at sorted descending"
+        ]
+        assert page.index(str(newer.pk)) < page.index(str(older.pk))
+        (listed,) = [
+            q["sql"] for q in captured if 'FROM "jobs_job"' in q["sql"] and "ORDER BY" in q["sql"]
+        ]
+        assert 'ORDER BY "jobs_job"."created_at" DESC' in listed, listed
