@@ -2,8 +2,8 @@
 
 from functools import partial
 
-from django.contrib.postgres.operations import AddIndexConcurrently
-from django.db.migrations.operations import AddIndex, AlterField
+from django.contrib.postgres.operations import AddIndexConcurrently, RemoveIndexConcurrently
+from django.db.migrations.operations import AddIndex, AlterField, RemoveIndex
 from django.db.models import Index
 
 
@@ -58,6 +58,28 @@ class AddIndexWithoutLocking(AddIndexConcurrently):
         if schema_editor.connection.vendor == "postgresql":
             return super().database_backwards(app_label, schema_editor, from_state, to_state)
         return AddIndex.database_backwards(self, app_label, schema_editor, from_state, to_state)
+
+
+class RemoveIndexWithoutLocking(RemoveIndexConcurrently):
+    """An index dropped on PostgreSQL with DROP INDEX CONCURRENTLY (once another replaces it),
+    without waiting for the table's writes nor stopping them; its migration is `atomic = False`.
+    Elsewhere it is dropped as RemoveIndex drops it."""
+
+    def database_forwards(self, app_label, schema_editor, from_state, to_state):
+        if schema_editor.connection.vendor == "postgresql":
+            return super().database_forwards(app_label, schema_editor, from_state, to_state)
+        return RemoveIndex.database_forwards(self, app_label, schema_editor, from_state, to_state)
+
+    def database_backwards(self, app_label, schema_editor, from_state, to_state):
+        if schema_editor.connection.vendor == "postgresql":
+            return _index_build(
+                schema_editor,
+                self.name,
+                lambda: super(RemoveIndexWithoutLocking, self).database_backwards(
+                    app_label, schema_editor, from_state, to_state
+                ),
+            )
+        return RemoveIndex.database_backwards(self, app_label, schema_editor, from_state, to_state)
 
 
 class RemoveFieldIndexWithoutLocking(AlterField):

@@ -138,13 +138,21 @@ class Job(models.Model):
     class Meta:
         ordering = ["-created_at"]
         indexes = [
-            models.Index(fields=["status", "priority", "created_at"], name="job_queue_idx"),
-            # Queue positions count due pending jobs of a queue: this index answers that alone.
+            # The type too, so that the dashboard's counts by status, queue and type read this
+            # index alone rather than every job's row, payload and result included.
+            models.Index(
+                fields=["status", "priority", "created_at"],
+                include=["type"],
+                name="job_queue_type_idx",
+            ),
+            # Queue positions count due pending jobs of a queue, and the dashboard counts them by
+            # queue and workspace, those retrying and those waiting too long: this index answers
+            # each alone, however long the backlog, without reading the jobs' rows.
             models.Index(
                 fields=["priority", "created_at"],
-                include=["next_retry_at"],
+                include=["next_retry_at", "tenant", "waiting_since", "attempts"],
                 condition=models.Q(status="pending"),
-                name="job_pending_queue_idx",
+                name="job_pending_due_idx",
             ),
             # The sweeper's oldest pending jobs, without walking the finished ones before them.
             models.Index(

@@ -154,8 +154,9 @@ def job_queue_position(job: Job) -> dict | None:
 
 
 def job_counts(queryset) -> list[dict]:
-    """Counts by queue, type and status."""
-    rows = queryset.order_by().values("priority", "type", "status").annotate(count=Count("id"))
+    """Counts by queue, type and status: of every job, read from the queue index, which holds
+    those three columns (job_queue_type_idx), without reading the jobs' rows."""
+    rows = queryset.order_by().values("priority", "type", "status").annotate(count=Count("*"))
     table: dict[tuple[str, str], dict] = {}
     for row in rows:
         entry = table.setdefault(
@@ -197,7 +198,7 @@ def due_by_workspace(limit: int = 10) -> list[dict]:
         Job.objects.due()
         .order_by()
         .values("tenant_id", "tenant__slug")
-        .annotate(count=Count("id"))
+        .annotate(count=Count("*"))
         .order_by("-count", "tenant__slug")[:limit]
     )
     return [
@@ -207,8 +208,23 @@ def due_by_workspace(limit: int = 10) -> list[dict]:
 
 
 def queue_depths() -> dict[str, int]:
-    """Due pending jobs per queue, across every workspace."""
-    rows = Job.objects.due().order_by().values("priority").annotate(count=Count("id"))
+    """Due pending jobs per queue, across every workspace: counted in the index of pending jobs
+    (job_pending_due_idx), not their rows."""
+    rows = Job.objects.due().order_by().values("priority").annotate(count=Count("*"))
     depths = dict.fromkeys(Priority.values, 0)
     depths.update({row["priority"]: row["count"] for row in rows})
     return depths
+
+
+def job_types_stored() -> list[str]:
+    """The types of the stored jobs, each found in the type index with one step (a loose index
+    scan): the values of the column, as SELECT DISTINCT lists them, would read every job."""
+    table = connection.ops.quote_name(Job._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH RECURSIVE types(name) AS (SELECT MIN(type) FROM {table}"
+            f" UNION ALL SELECT (SELECT MIN(type) FROM {table} WHERE type > types.name)"
+            f" FROM types WHERE types.name IS NOT NULL)"
+            f" SELECT name FROM types WHERE name IS NOT NULL"
+        )
+        return [name for (name,) in cursor.fetchall()]

@@ -1,10 +1,15 @@
+import re
 from datetime import timedelta
 
+import pytest
 import time_machine
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from jobs.models import Job, TaskRun
 from jobs.runs import task_run
+from tests.plans import query_plans
 
 
 def test_the_dashboard_shows_counts_and_links_to_the_dead_letter(admin_client, tenant):
@@ -264,3 +269,51 @@ def test_the_dashboard_and_queue_stats_name_the_queues_no_worker_serves(admin_cl
     page = admin_client.get("/admin/jobs/job/dashboard/").content.decode()
     assert "No worker seen serves system, normal:" in page
     assert "without <code>system</code> the schedules never run" in page
+
+
+@pytest.mark.parametrize(
+    ("counting", "index"),
+    [
+        # By queue, type and status, of every job.
+        ("GROUP BY 1, 2, 3", "job_queue_type_idx"),
+        # The due jobs by queue, the workspaces with the most, those retrying or waiting too long.
+        ('SELECT "jobs_job"."priority" AS "priority", COUNT(*)', "job_pending_due_idx"),
+        ('"accounts_tenant"."slug"', "job_pending_due_idx"),
+        ('"jobs_job"."attempts" > 0', "job_pending_due_idx"),
+        ('"jobs_job"."waiting_since" IS NULL', "job_pending_due_idx"),
+        # Each type's last hour.
+        ('"jobs_job"."finished_at" >=', None),
+    ],
+)
+def test_the_dashboard_counts_jobs_in_indexes_without_reading_their_rows(
+    admin_client, tenant, counting, index
+):
+    now = timezone.now()
+    Job.objects.create(tenant=tenant, type="diagnostic")
+    Job.objects.create(
+        tenant=tenant, type="diagnostic", attempts=1, next_retry_at=now + timedelta(minutes=1)
+    )
+    for status in [Job.Status.COMPLETED, Job.Status.FAILED]:
+        Job.objects.create(
+            tenant=tenant, type="diagnostic", status=status, started_at=now, finished_at=now
+        )
+
+    with CaptureQueriesContext(connection) as captured:
+        context = admin_client.get("/admin/jobs/job/dashboard/").context
+
+    assert context["status_cells"][0] == {
+        "status": "pending",
+        "count": 2,
+        "url": "/admin/jobs/job/?status__exact=pending",
+    }
+    (last_hour,) = context["last_hour"]
+    assert (last_hour["type"], last_hour["completed"], last_hour["failed"]) == ("diagnostic", 1, 1)
+    # A job's row holds its payload and result: a backlog of them, or the whole history, read row
+    # by row took a second.
+    (plan,) = query_plans(captured, "jobs_job", counting, off=("seqscan", "bitmapscan"))
+    if index:
+        assert f"Index Only Scan using {index}" in plan, plan
+    else:
+        # Each type's jobs finished since, from the type's place in an index of finish times
+        # (job_type_finished_idx, as the table grows), not every finished job's.
+        assert re.search(r"Index Cond: .*type", plan), plan
