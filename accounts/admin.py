@@ -15,13 +15,14 @@ from django.contrib.auth import admin as auth_admin
 from django.contrib.auth import get_user_model
 from django.core.paginator import Paginator
 from django.db import connection, router, transaction
+from django.db.models import Q
 from django.template.defaultfilters import pluralize
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
-from django.utils.text import capfirst
+from django.utils.text import capfirst, smart_split, unescape_string_literal
 
 from accounts.models import (
     API_KEY_MAX_DAYS,
@@ -326,6 +327,36 @@ class WorkspaceFilter(admin.SimpleListFilter):
 
     def _valid(self) -> bool:
         return self.value() is not None and self.value().isascii() and self.value().isdigit()
+
+
+class RelatedSearchedFirst(admin.ModelAdmin):
+    """A search box that finds objects by their own columns (search_fields, each with an index
+    in a table that grows: core.operations.AddSearchIndex) or by an object they point at
+    (search_related: a workspace's slug, a client's name). Those are looked up first, among a few
+    thousand, and their objects then found through the foreign key's index: the joined column
+    OR'ed with the object's own, as search_fields would have it, reads every object. As Django's
+    search, each word (or "quoted phrase") of the term must match one or the other."""
+
+    # {foreign key: the field of the model it points at that the term is looked for in}.
+    search_related: dict[str, str] = {}
+
+    def get_search_results(self, request, queryset, search_term):
+        found, may_have_duplicates = queryset, False
+        for word in smart_split(search_term):
+            own, duplicates = super().get_search_results(request, queryset, word)
+            found &= own | queryset.filter(self._related(word))
+            may_have_duplicates |= duplicates
+        return found, may_have_duplicates
+
+    def _related(self, word: str) -> Q:
+        if word.startswith(('"', "'")) and word[0] == word[-1]:
+            word = unescape_string_literal(word)
+        found = Q()
+        for key, field in self.search_related.items():
+            related = self.opts.get_field(key).related_model._default_manager
+            matching = related.filter(**{f"{field}__icontains": word}).order_by()
+            found |= Q(**{f"{key}__in": list(matching.values_list("pk", flat=True))})
+        return found
 
 
 class ChoicesListFilter(admin.SimpleListFilter):
@@ -845,20 +876,25 @@ SORTED_BY_TIME_ONLY = ["created_at"]
 
 
 @admin.register(CreditEntry)
-class CreditEntryAdmin(LargeTableAdmin, ReadOnlyAdmin):
+class CreditEntryAdmin(RelatedSearchedFirst, LargeTableAdmin, ReadOnlyAdmin):
     list_display = ["created_at", "tenant", "kind", "amount", "balance_after", "reason", "job"]
     list_filter = ["kind", WorkspaceFilter]
-    search_fields = ["tenant__slug", "reason"]
+    search_fields = ["reason"]
+    search_related = {"tenant": "slug"}
+    search_help_text = "Words of a reason, or a workspace's slug."
     list_select_related = ["tenant", "job"]
     raw_id_fields = ["job", "refund_of"]
     sortable_by = SORTED_BY_TIME_ONLY
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(LargeTableAdmin, ReadOnlyAdmin):
+class AuditEventAdmin(RelatedSearchedFirst, LargeTableAdmin, ReadOnlyAdmin):
     list_display = ["created_at", "tenant", "action", "resource_type", "resource_id", "actor_label"]
     list_filter = ["action", "actor_type", AuditResourceTypeFilter, WorkspaceFilter]
-    search_fields = ["resource_id", "actor_label", "tenant__slug"]
+    # A resource's id whole: a part of one ("42") would list every id that holds it.
+    search_fields = ["=resource_id", "actor_label"]
+    search_related = {"tenant": "slug"}
+    search_help_text = "A resource's id, whole; words of who did it; a workspace's slug."
     list_select_related = ["tenant"]
     sortable_by = SORTED_BY_TIME_ONLY
 

@@ -2,8 +2,13 @@
 
 from functools import partial
 
-from django.contrib.postgres.operations import AddIndexConcurrently, RemoveIndexConcurrently
+from django.contrib.postgres.operations import (
+    AddIndexConcurrently,
+    NotInTransactionMixin,
+    RemoveIndexConcurrently,
+)
 from django.db.migrations.operations import AddIndex, AlterField, RemoveIndex
+from django.db.migrations.operations.base import Operation
 from django.db.models import Index
 
 
@@ -114,3 +119,59 @@ class RemoveFieldIndexWithoutLocking(AlterField):
         for statement in statements:
             name = str(statement.parts["name"]).strip('"')
             _index_build(schema_editor, name, partial(schema_editor.execute, statement))
+
+
+class AddSearchIndex(NotInTransactionMixin, Operation):
+    """A trigram index (pg_trgm's gin_trgm_ops) of a text column as the admin's search compares
+    it, UPPER(column): Django's icontains, iexact and istartswith find their rows there rather
+    than reading the whole table. Built on PostgreSQL with CREATE INDEX CONCURRENTLY, so the
+    table's writes go on meanwhile (its migration is `atomic = False`, after TrigramExtension).
+
+    It is kept out of the models' state, and SQLite (the embedded default, whose tables stay
+    small) gets none: SQLite rebuilds a table to alter it, with every index the state declares."""
+
+    reversible = True
+
+    def __init__(self, model_name: str, field_name: str, name: str):
+        self.model_name = model_name
+        self.field_name = field_name
+        self.name = name
+
+    def state_forwards(self, app_label, state):
+        pass
+
+    def database_forwards(self, app_label, schema_editor, from_state, to_state):
+        model = to_state.apps.get_model(app_label, self.model_name)
+        if not self._applies(schema_editor, model):
+            return
+        self._ensure_not_in_transaction(schema_editor)
+        quote = schema_editor.quote_name
+        column = model._meta.get_field(self.field_name).column
+        sql = (
+            f"CREATE INDEX CONCURRENTLY {quote(self.name)} ON {quote(model._meta.db_table)}"
+            f" USING gin ((UPPER({quote(column)}::text)) gin_trgm_ops)"
+        )
+        _index_build(schema_editor, self.name, partial(schema_editor.execute, sql))
+        # The statistics of the index's expression, gathered from now on, tell the planner how
+        # many rows a search finds: without them it may walk a whole list's order instead.
+        schema_editor.execute(f"ANALYZE {quote(model._meta.db_table)}")
+
+    def database_backwards(self, app_label, schema_editor, from_state, to_state):
+        if not self._applies(schema_editor, from_state.apps.get_model(app_label, self.model_name)):
+            return
+        self._ensure_not_in_transaction(schema_editor)
+        schema_editor.execute(
+            f"DROP INDEX CONCURRENTLY IF EXISTS {schema_editor.quote_name(self.name)}"
+        )
+
+    def _applies(self, schema_editor, model) -> bool:
+        return schema_editor.connection.vendor == "postgresql" and self.allow_migrate_model(
+            schema_editor.connection.alias, model
+        )
+
+    def describe(self):
+        return f"Create search index {self.name} on {self.model_name}.{self.field_name}"
+
+    @property
+    def migration_name_fragment(self):
+        return self.name.lower()

@@ -11,7 +11,13 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
-from accounts.admin import AuditedAdmin, WorkspaceFilter, may_open, selection_too_big
+from accounts.admin import (
+    AuditedAdmin,
+    RelatedSearchedFirst,
+    WorkspaceFilter,
+    may_open,
+    selection_too_big,
+)
 from accounts.models import AuditEvent
 from accounts.services import audit_record, audit_values
 from invoices.models import (
@@ -88,7 +94,7 @@ class ClientAdmin(AuditedAdmin):
 
 
 @admin.register(Invoice)
-class InvoiceAdmin(SharedResourceAdmin, AuditedAdmin):
+class InvoiceAdmin(RelatedSearchedFirst, SharedResourceAdmin, AuditedAdmin):
     list_display = [
         "number",
         "tenant",
@@ -100,7 +106,9 @@ class InvoiceAdmin(SharedResourceAdmin, AuditedAdmin):
         "rendered_at",
     ]
     list_filter = ["status", "pdf_status", WorkspaceFilter]
-    search_fields = ["number", "client__name", "notes", "tenant__slug"]
+    search_fields = ["number", "notes"]
+    search_related = {"tenant": "slug", "client": "name"}
+    search_help_text = "Words of a number or its notes; its client's name; a workspace's slug."
     list_select_related = ["tenant", "client"]
     raw_id_fields = ["tenant", "client", "project", "pdf_job"]
     # The PDF is the renderer's output: staff download it here, and never upload or clear it.

@@ -6,6 +6,7 @@ from accounts.admin import (
     ChoicesListFilter,
     LargeTableAdmin,
     ReadOnlyAdmin,
+    RelatedSearchedFirst,
     WorkspaceFilter,
     selection_too_big,
 )
@@ -56,7 +57,7 @@ class BrowserFilter(ChoicesListFilter):
 
 
 @admin.register(PublicLink)
-class PublicLinkAdmin(LargeTableAdmin, AuditedAdmin):
+class PublicLinkAdmin(RelatedSearchedFirst, LargeTableAdmin, AuditedAdmin):
     list_display = [
         "token_prefix",
         "resource_type",
@@ -76,7 +77,8 @@ class PublicLinkAdmin(LargeTableAdmin, AuditedAdmin):
         "deactivated_reason",
         WorkspaceFilter,
     ]
-    search_fields = ["token_prefix", "resource_id", "tenant__slug"]
+    search_fields = ["^token_prefix", "=resource_id"]
+    search_related = {"tenant": "slug"}
     search_help_text = (
         "A link's URL (…/s/<token>) or token, pasted whole; the start of its token; a resource id; "
         "a workspace's slug."
@@ -141,7 +143,8 @@ class PublicLinkEventAdmin(LargeTableAdmin, ReadOnlyAdmin):
     list_display = ["created_at", "link", "kind", "user_agent", "client_hash"]
     # By day with the date filter: a date hierarchy would read every event for its years.
     list_filter = ["kind", BrowserFilter, "created_at"]
-    search_fields = ["link__token_prefix"]
+    search_fields = ["^link__token_prefix"]
+    search_help_text = "The start of its link's token."
     list_select_related = ["link"]
     # Ordered by anything but their time (indexed), a page would sort every view event.
     sortable_by = ["created_at"]

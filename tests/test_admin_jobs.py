@@ -47,7 +47,9 @@ def test_the_job_events_list_shows_the_newest_first_from_an_index(admin_client, 
     page, captured = _page(admin_client, "/admin/jobs/jobevent/")
 
     assert page.index("just now") < page.index("a month ago")
-    listed = [plan for plan in query_plans(captured, "jobs_jobevent") if "Limit" in plan]
+    # Whatever statistics the table was left with (the migrations analyze it, empty): as at volume.
+    plans = query_plans(captured, "jobs_jobevent", off=("seqscan", "sort"))
+    listed = [plan for plan in plans if "Limit" in plan]
     assert listed
     for plan in listed:
         assert "jobevent_created_idx" in plan and "Sort" not in plan, plan

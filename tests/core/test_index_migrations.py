@@ -17,6 +17,8 @@ MIGRATIONS = [
     ("budgets", "0006"),
     ("sharelinks", "0004"),
     ("jobs", "0010"),
+    # And the one that drops indexes another now covers (RemoveIndexWithoutLocking).
+    ("jobs", "0012"),
 ]
 
 
@@ -29,6 +31,23 @@ def test_a_reverted_index_migration_builds_every_index_concurrently(app, name):
     built = re.findall(r"^CREATE INDEX.*$", out.getvalue(), re.M)
     assert built
     assert all(sql.startswith("CREATE INDEX CONCURRENTLY ") for sql in built), built
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    ("app", "name"),
+    [("accounts", "0011"), ("invoices", "0010"), ("jobs", "0013"), ("sharelinks", "0007")],
+)
+def test_the_search_indexes_are_trigram_indexes_built_concurrently(app, name):
+    out = StringIO()
+    call_command("sqlmigrate", app, name, stdout=out)
+
+    built = re.findall(r"^CREATE INDEX.*$", out.getvalue(), re.M)
+    assert built
+    for sql in built:
+        assert sql.startswith("CREATE INDEX CONCURRENTLY "), sql
+        # As the admin's search compares the column: UPPER(column::text) LIKE UPPER('%term%').
+        assert re.search(r"USING gin \(\(UPPER\(\"\w+\"::text\)\) gin_trgm_ops\)", sql), sql
 
 
 def _index(name):
