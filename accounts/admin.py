@@ -804,6 +804,20 @@ class EstimatedCountPaginator(Paginator):
         return super().count
 
 
+class FirstPagesPaginator(EstimatedCountPaginator):
+    """Offers the first PAGES_MAX pages of a list: a page further on is read past every row before
+    it (OFFSET), a second or more deep into a table of millions. The rows beyond are reached by
+    narrowing the list (a day, a workspace, a search) or by the other sort order; a page beyond
+    (an old link, `?p=` made by hand) opens the list's first page, as Django's admin does for a
+    page past the end."""
+
+    PAGES_MAX = 100
+
+    @cached_property
+    def num_pages(self):
+        return min(super().num_pages, self.PAGES_MAX)
+
+
 class SortedAsOffered(ChangeList):
     """A list sorted only by the columns it offers to sort by (sortable_by): Django's own takes
     any column of `?o=` (an old bookmark, a link made by hand) and sorts the whole table by it.
@@ -826,10 +840,11 @@ class SortedAsOffered(ChangeList):
 
 
 class LargeTableAdmin(admin.ModelAdmin):
-    """The list of a table that keeps growing: its pages are counted from the estimate, and a
-    filtered list does not count the whole table as well ("5 results (10,000,000 total)")."""
+    """The list of a table that keeps growing: its pages are counted from the estimate (and only
+    the first ones offered), and a filtered list does not count the whole table as well
+    ("5 results (10,000,000 total)")."""
 
-    paginator = EstimatedCountPaginator
+    paginator = FirstPagesPaginator
     show_full_result_count = False
     # "Show counts" beside the filters counts every choice of every filter over the whole table.
     show_facets = admin.ShowFacets.NEVER
