@@ -10,6 +10,7 @@ from accounts.admin import (
     AuditedAdmin,
     LargeTableAdmin,
     ReadOnlyAdmin,
+    RelatedSearchedFirst,
     WorkspaceFilter,
     audited_formset_save,
 )
@@ -99,23 +100,27 @@ class ProjectBudgetAdmin(AuditedAdmin):
 # days worked (no index of their own) would be sorted from the whole table on every page. The date
 # filter narrows a list by day; a date hierarchy would scan the table for its years on every page.
 ENTRIES_NEWEST = ["-pk"]
+# Words of an entry's description, its project's name or its workspace's slug.
+ENTRIES_SEARCHED_WITH = {"project": "name", "tenant": "slug"}
 
 
 @admin.register(TimeEntry)
-class TimeEntryAdmin(LargeTableAdmin, AuditedAdmin):
+class TimeEntryAdmin(RelatedSearchedFirst, LargeTableAdmin, AuditedAdmin):
     list_display = ["date", "project", "hours", "rate", "description", "tenant"]
     list_filter = ["date", WorkspaceFilter]
-    search_fields = ["description", "project__name", "tenant__slug"]
+    search_fields = ["description"]
+    search_related = ENTRIES_SEARCHED_WITH
     list_select_related = ["project", "tenant"]
     raw_id_fields = ["project", "tenant"]
     ordering = ENTRIES_NEWEST
 
 
 @admin.register(MaterialEntry)
-class MaterialEntryAdmin(LargeTableAdmin, AuditedAdmin):
+class MaterialEntryAdmin(RelatedSearchedFirst, LargeTableAdmin, AuditedAdmin):
     list_display = ["date", "project", "amount", "description", "tenant"]
     list_filter = ["date", WorkspaceFilter]
-    search_fields = ["description", "project__name", "tenant__slug"]
+    search_fields = ["description"]
+    search_related = ENTRIES_SEARCHED_WITH
     list_select_related = ["project", "tenant"]
     raw_id_fields = ["project", "tenant"]
     ordering = ENTRIES_NEWEST

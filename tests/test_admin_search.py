@@ -1,6 +1,7 @@
 """The admin's search boxes over the tables that grow (the audit log, the ledger, share links,
-invoices, job events) find their rows through indexes, not by reading every row: a word of a
-column through its trigram index, a workspace or a client through the objects' foreign key."""
+invoices, job events, time and material entries) find their rows through indexes, not by reading
+every row: a word of a column through its trigram index, a workspace, a client or a project through
+the objects' foreign key."""
 
 import re
 
@@ -12,6 +13,7 @@ from accounts.models import AuditEvent
 from accounts.services import credits_grant
 from jobs.models import JobEvent
 from sharelinks.models import PublicLink, PublicLinkEvent
+from tests.budgets.factories import ProjectFactory, hours, material
 from tests.invoices.factories import ClientFactory, InvoiceFactory
 from tests.jobs.factories import JobFactory
 from tests.plans import query_plans
@@ -100,6 +102,12 @@ def test_an_audit_event_is_found_by_its_resource_id_whole_its_actor_or_its_works
             {"invoice_number_search", "invoice_notes_search"},
         ),
         ("/admin/jobs/jobevent/", "jobs_jobevent", {"jobevent_message_search"}),
+        ("/admin/budgets/timeentry/", "budgets_timeentry", {"timeentry_description_search"}),
+        (
+            "/admin/budgets/materialentry/",
+            "budgets_materialentry",
+            {"materialentry_description_search"},
+        ),
         (
             "/admin/sharelinks/publiclinkevent/",
             "sharelinks_publiclinkevent",
@@ -113,6 +121,9 @@ def test_a_search_of_a_large_table_reads_its_indexes(admin_client, tenant, url, 
     PublicLinkEvent.objects.create(link=link, user_agent="firefox")
     InvoiceFactory(tenant=tenant, number="STORY-1", notes="The story of the year")
     JobEvent.objects.create(job=JobFactory(tenant=tenant), kind=JobEvent.Kind.STARTED, message="")
+    project = ProjectFactory(tenant=tenant, name="Story time")
+    hours(project, 1)
+    material(project, 1)
 
     _, captured = _search(admin_client, url, "story")
 

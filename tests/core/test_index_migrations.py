@@ -36,7 +36,13 @@ def test_a_reverted_index_migration_builds_every_index_concurrently(app, name):
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize(
     ("app", "name"),
-    [("accounts", "0011"), ("invoices", "0010"), ("jobs", "0013"), ("sharelinks", "0007")],
+    [
+        ("accounts", "0011"),
+        ("budgets", "0007"),
+        ("invoices", "0010"),
+        ("jobs", "0013"),
+        ("sharelinks", "0007"),
+    ],
 )
 def test_the_search_indexes_are_trigram_indexes_built_concurrently(app, name):
     out = StringIO()
