@@ -49,6 +49,7 @@ from accounts.services import (
 )
 from core.deletion import deletion_by
 from core.errors import records_counted
+from core.queries import column_values
 
 # An action runs inside the request, which gunicorn gives up on after 30 s; at about 10 ms an
 # object, this many leave room for a busy database. More go through the management commands.
@@ -874,15 +875,7 @@ class AuditResourceTypeFilter(ChoicesListFilter):
 
     @cached_property
     def values(self):
-        table = connection.ops.quote_name(AuditEvent._meta.db_table)
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"WITH RECURSIVE types(name) AS (SELECT MIN(resource_type) FROM {table}"
-                f" UNION ALL SELECT (SELECT MIN(resource_type) FROM {table}"
-                f" WHERE resource_type > types.name) FROM types WHERE types.name IS NOT NULL)"
-                f" SELECT name FROM types WHERE name IS NOT NULL"
-            )
-            return [name for (name,) in cursor.fetchall()]
+        return column_values(AuditEvent, "resource_type")
 
 
 # The ledger and the audit log are never purged: sorted by another column than their time (which

@@ -8,6 +8,7 @@ from django.db.models import Count, IntegerField
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
+from core.queries import column_values
 from jobs.models import Job, Priority, TaskRun, WorkerSeen
 from jobs.rows import job_columns, job_from_row
 
@@ -217,14 +218,5 @@ def queue_depths() -> dict[str, int]:
 
 
 def job_types_stored() -> list[str]:
-    """The types of the stored jobs, each found in the type index with one step (a loose index
-    scan): the values of the column, as SELECT DISTINCT lists them, would read every job."""
-    table = connection.ops.quote_name(Job._meta.db_table)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"WITH RECURSIVE types(name) AS (SELECT MIN(type) FROM {table}"
-            f" UNION ALL SELECT (SELECT MIN(type) FROM {table} WHERE type > types.name)"
-            f" FROM types WHERE types.name IS NOT NULL)"
-            f" SELECT name FROM types WHERE name IS NOT NULL"
-        )
-        return [name for (name,) in cursor.fetchall()]
+    """The types of the stored jobs, read from the type index, not from every job."""
+    return column_values(Job, "type")
