@@ -7,6 +7,7 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 from django.db import IntegrityError, connection
+from django.db.migrations.executor import MigrationExecutor
 
 from tests.factories import TenantFactory
 
@@ -113,3 +114,32 @@ def test_a_stopped_index_revert_runs_again():
         assert definition.endswith("ON public.jobs_job USING btree (type)")
     finally:
         call_command("migrate", "jobs", verbosity=0)
+
+
+def _extensions():
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT extname FROM pg_extension")
+        return {name for (name,) in cursor.fetchall()}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_migrating_back_leaves_pg_trgm_a_superuser_created():
+    """The database's user may not create pg_trgm: a superuser did, and only its owner may drop
+    it. Migrating core back past it must not stop there."""
+    executor = MigrationExecutor(connection)
+    target = ("core", "0006_trigram_extension")
+    operation = executor.loader.get_migration(*target).operations[0]
+    state = executor.loader.project_state(target)
+    role = f"{connection.settings_dict['NAME']}_user"
+    with connection.cursor() as cursor:
+        cursor.execute(f"CREATE ROLE {role}")
+        cursor.execute(f"SET ROLE {role}")
+    try:
+        with connection.schema_editor(atomic=False) as editor:
+            operation.database_backwards("core", editor, state, state)
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("RESET ROLE")
+            cursor.execute(f"DROP ROLE {role}")
+
+    assert "pg_trgm" in _extensions()
