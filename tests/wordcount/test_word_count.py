@@ -2,7 +2,7 @@
 worker: its progress and result, a retry after a RetryableError, a permanent failure."""
 
 import pytest
-from django.db import transaction
+from django.db import connection
 
 from accounts.models import Tenant
 from jobs.models import Job, JobEvent
@@ -59,17 +59,22 @@ def test_a_locked_document_is_counted_again_after_the_retry_delay(tenant, api_cl
     document = Document.objects.create(tenant=tenant, text="one two\nthree")
     job = _submitted(api_client, document)
 
-    with running_worker():
-        with transaction.atomic():
-            Document.objects.select_for_update().get(pk=document.pk)
+    # Another session holds the document from before any worker runs the job until the first
+    # attempt has failed on it.
+    with connection.get_new_connection(connection.get_connection_params()) as other:
+        other.execute(
+            f"SELECT 1 FROM {Document._meta.db_table} WHERE id = %s FOR UPDATE", [document.pk]
+        )
+        with running_worker():
             failed_once = wait_for(
                 lambda: Job.objects.filter(pk=job.pk, error_code="DOCUMENT_LOCKED").first(),
                 message="the first attempt to fail on the lock",
             )
-        # The attempt that failed keeps the progress it reported.
-        assert (failed_once.status, failed_once.attempts) == (Job.Status.PENDING, 1)
-        assert (failed_once.progress, failed_once.progress_message) == (100, "line 2 of 2")
-        _finished(job)
+            other.rollback()
+            # The attempt that failed keeps the progress it reported.
+            assert (failed_once.status, failed_once.attempts) == (Job.Status.PENDING, 1)
+            assert (failed_once.progress, failed_once.progress_message) == (100, "line 2 of 2")
+            _finished(job)
 
     job.refresh_from_db()
     assert (job.status, job.attempts, job.result) == (
