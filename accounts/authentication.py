@@ -60,8 +60,8 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
 
     def _presented_key(self, request) -> str | None:
         bearer = self._bearer_key(request)
-        api_key = request.headers.get("X-Api-Key")
-        api_key = api_key.strip() if api_key is not None else None
+        # Empty, it carries no key (a client template whose variable was left unset).
+        api_key = request.headers.get("X-Api-Key", "").strip() or None
         # Two different keys: which one the caller means is a guess, and a guess may act as
         # another key, or workspace, than the one it meant.
         if bearer is not None and api_key is not None and bearer != api_key:

@@ -168,6 +168,15 @@ def test_two_different_keys_in_the_two_headers_are_refused(key_and_client, other
     assert both.status_code == 200
 
 
+def test_an_empty_x_api_key_beside_a_bearer_key_is_no_second_key(key_and_client):
+    _, plaintext, client = key_and_client
+    for empty in ["", "  "]:
+        response = client.get(
+            "/api/v1/me", HTTP_AUTHORIZATION=f"Bearer {plaintext}", HTTP_X_API_KEY=empty
+        )
+        assert response.status_code == 200
+
+
 def _shared_copy(plaintext: str) -> bytes:
     return get_redis().get(cache.make_and_validate_key(api_key_cache_key(api_key_hash(plaintext))))
 
