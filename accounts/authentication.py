@@ -48,13 +48,12 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             plaintext = self._presented_key(request)
             if plaintext is None:
                 return None
-            api_key = api_key_authenticate(plaintext, before_lookup=failures.reserve)
+            api_key = api_key_authenticate(plaintext, look_up=failures.look_up)
             if api_key is None:
                 raise exceptions.AuthenticationFailed(INVALID_KEY)
         except exceptions.AuthenticationFailed:
             failures.failed()
             raise
-        failures.succeeded()
         bind_log_context(tenant=api_key.tenant.slug)
         return Principal(tenant=api_key.tenant, role=api_key.role, api_key=api_key), api_key
 

@@ -1,3 +1,4 @@
+import functools
 import getpass
 import json
 import logging
@@ -131,14 +132,16 @@ def _api_key_outlives(expires_by: datetime, now: datetime) -> str:
 
 
 def api_key_authenticate(
-    plaintext: str, *, before_lookup: Callable[[], None] | None = None
+    plaintext: str,
+    *,
+    look_up: Callable[[Callable[[], ApiKey | None]], ApiKey | None] | None = None,
 ) -> ApiKey | None:
     """The usable key matching `plaintext`, or None. Every request of a client presents the same
     key, so the key and its tenant are cached under the key's hash (never the plaintext) for
     API_KEY_CACHE_SECONDS; saving a key or its tenant drops the entry (accounts.signals), so a
-    revoked key or deactivated workspace is refused at once. `before_lookup` is called before a
-    key found in no cache is looked up in the database (what a guessed key costs), and may raise
-    to refuse the look-up."""
+    revoked key or deactivated workspace is refused at once. A key found in no cache is looked up
+    in the database (what a guessed key costs) through `look_up`, when given: it runs the
+    look-up, which returns the usable key or None, and may refuse to by raising."""
     if not plaintext.startswith(API_KEY_SCHEME) or len(plaintext) > 200:
         return None
     key_hash = api_key_hash(plaintext)
@@ -147,13 +150,8 @@ def api_key_authenticate(
         read_at = keycache.generation()
         api_key = _api_key_cache_read(cache.get(api_key_cache_key(key_hash)), key_hash)
         if api_key is None:
-            if before_lookup is not None:
-                before_lookup()
-            prefix = plaintext[len(API_KEY_SCHEME) : len(API_KEY_SCHEME) + KEY_PREFIX_LENGTH]
-            api_key = ApiKey.objects.select_related("tenant").filter(prefix=prefix).first()
-            if api_key is None or not api_key.matches(plaintext):
-                return None
-            api_key = _api_key_cache_set(api_key)
+            find = functools.partial(_api_key_look_up, plaintext)
+            api_key = look_up(find) if look_up is not None else find()
             if api_key is None:
                 return None
         keycache.local_set(key_hash, api_key, read_at)
@@ -175,6 +173,18 @@ def api_key_authenticate(
         api_key = _api_key_cache_set(api_key)
         if api_key is None or not api_key.is_usable or not api_key.tenant.is_active:
             return None
+    return api_key
+
+
+def _api_key_look_up(plaintext: str) -> ApiKey | None:
+    """The usable key matching `plaintext` in the database, shared with every process, or None."""
+    prefix = plaintext[len(API_KEY_SCHEME) : len(API_KEY_SCHEME) + KEY_PREFIX_LENGTH]
+    api_key = ApiKey.objects.select_related("tenant").filter(prefix=prefix).first()
+    if api_key is None or not api_key.matches(plaintext):
+        return None
+    api_key = _api_key_cache_set(api_key)
+    if api_key is None or not api_key.is_usable or not api_key.tenant.is_active:
+        return None
     return api_key
 
 

@@ -8,12 +8,16 @@ import functools
 import math
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from django.db import transaction
 
 from core.models import RateLimitBucket
 from core.redis import get_redis
+
+T = TypeVar("T")
 
 # KEYS: one sorted set per limit. ARGV: now (ms), a unique member, then limit, window (ms) and
 # cost (hits this request counts for) per key. Returns per key: remaining after this request, ms
@@ -86,7 +90,7 @@ class LimitState:
 class Decision:
     allowed: bool
     states: list[LimitState]
-    # Names the hits an allowed decision counted, for rate_limit_refund.
+    # Names the hits an allowed decision counted in Redis, for rate_limit_failure to take back.
     hits: str = ""
 
     @property
@@ -138,26 +142,55 @@ def rate_limit_hit(limits: list[Limit]) -> Decision:
     return Decision(allowed=bool(out[0]), states=states, hits=member)
 
 
-def rate_limit_refund(decision: Decision) -> None:
-    """Take back the hits an allowed decision counted: for a request counted before it was known
-    whether it should be (a failure, until it turns out not to be one)."""
-    if not decision.allowed:
-        return
+def rate_limit_failure(limit: Limit, attempt: Callable[[], T | None]) -> tuple[Decision, T | None]:
+    """Run `attempt` when `limit` has room for one more failure, and count it against the limit
+    only when it failed (returned None): racing attempts never run more of them than the limit
+    has room for, and one that succeeds spends nothing. Refused, `attempt` does not run. With
+    Redis, it is counted before it runs and the count taken back when it succeeds; in the
+    database, the limit's row is held while it runs and written only when it failed."""
     client = get_redis()
     if client is None:
-        _refund_in_database(decision)
-        return
-    pipeline = client.pipeline(transaction=False)
-    for state in decision.states:
-        hits = [f"{decision.hits}:{hit}" for hit in range(1, state.limit.cost + 1)]
-        pipeline.zrem(f"rl:{state.limit.key}", *hits)
-    pipeline.execute()
+        return _failure_in_database(limit, attempt)
+    decision = rate_limit_hit([limit])
+    if not decision.allowed:
+        return decision, None
+    result = attempt()
+    if result is not None:
+        hits = [f"{decision.hits}:{hit}" for hit in range(1, limit.cost + 1)]
+        client.zrem(f"rl:{limit.key}", *hits)
+    return decision, result
 
 
 @transaction.atomic
 def _hit_in_database(limits: list[Limit]) -> Decision:
     now = time.time()
-    buckets = []
+    buckets = list(zip(limits, _buckets_held(limits, now), strict=True))
+    allowed = all(len(bucket.hits) + limit.cost <= limit.limit for limit, bucket in buckets)
+    if allowed:
+        for limit, bucket in buckets:
+            _hits_add(limit, bucket, now)
+    return Decision(
+        allowed=allowed,
+        states=[_bucket_state(limit, bucket, allowed, now) for limit, bucket in buckets],
+    )
+
+
+@transaction.atomic
+def _failure_in_database(
+    limit: Limit, attempt: Callable[[], T | None]
+) -> tuple[Decision, T | None]:
+    now = time.time()
+    [bucket] = _buckets_held([limit], now)
+    allowed = len(bucket.hits) + limit.cost <= limit.limit
+    result = attempt() if allowed else None
+    if allowed and result is None:
+        _hits_add(limit, bucket, now)
+    return Decision(allowed=allowed, states=[_bucket_state(limit, bucket, allowed, now)]), result
+
+
+def _buckets_held(limits: list[Limit], now: float) -> list[RateLimitBucket]:
+    """The limits' rows, in their order, locked until the transaction ends and holding only the
+    hits still in their windows."""
     for limit in sorted(limits, key=lambda item: item.key):
         RateLimitBucket.objects.get_or_create(key=limit.key)
     by_key = {
@@ -169,35 +202,17 @@ def _hit_in_database(limits: list[Limit]) -> Decision:
     for limit in limits:
         bucket = by_key[limit.key]
         bucket.hits = [hit for hit in bucket.hits if hit > now - limit.window]
-        buckets.append((limit, bucket))
-    allowed = all(len(bucket.hits) + limit.cost <= limit.limit for limit, bucket in buckets)
-    states = []
-    for limit, bucket in buckets:
-        if allowed:
-            bucket.hits.extend([now] * limit.cost)
-            bucket.save(update_fields=["hits", "updated_at"])
-        over = len(bucket.hits) + limit.cost - limit.limit
-        at = over - 1 if not allowed and over > 0 else 0
-        oldest = sorted(bucket.hits)[min(at, len(bucket.hits) - 1)] if bucket.hits else now
-        reset = max(math.ceil(oldest + limit.window - now), 1)
-        states.append(
-            LimitState(limit=limit, remaining=limit.limit - len(bucket.hits), reset=reset)
-        )
-    # The hits are this moment's: a refund takes back as many hits of it.
-    return Decision(allowed=allowed, states=states, hits=repr(now))
+    return [by_key[limit.key] for limit in limits]
 
 
-@transaction.atomic
-def _refund_in_database(decision: Decision) -> None:
-    at = float(decision.hits)
-    by_key = {
-        bucket.key: bucket
-        for bucket in RateLimitBucket.objects.select_for_update().filter(
-            key__in=[state.limit.key for state in decision.states]
-        )
-    }
-    for state in decision.states:
-        bucket = by_key[state.limit.key]
-        for _ in range(min(state.limit.cost, bucket.hits.count(at))):
-            bucket.hits.remove(at)
-        bucket.save(update_fields=["hits", "updated_at"])
+def _hits_add(limit: Limit, bucket: RateLimitBucket, now: float) -> None:
+    bucket.hits.extend([now] * limit.cost)
+    bucket.save(update_fields=["hits", "updated_at"])
+
+
+def _bucket_state(limit: Limit, bucket: RateLimitBucket, allowed: bool, now: float) -> LimitState:
+    over = len(bucket.hits) + limit.cost - limit.limit
+    at = over - 1 if not allowed and over > 0 else 0
+    oldest = sorted(bucket.hits)[min(at, len(bucket.hits) - 1)] if bucket.hits else now
+    reset = max(math.ceil(oldest + limit.window - now), 1)
+    return LimitState(limit=limit, remaining=limit.limit - len(bucket.hits), reset=reset)

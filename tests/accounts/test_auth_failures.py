@@ -5,6 +5,7 @@ from rest_framework.test import APIClient
 
 from accounts import authentication
 from accounts.models import ApiKey
+from core.models import RateLimitBucket
 from core.redis import get_redis
 from tests.concurrency import at_once
 from tests.factories import api_key_for
@@ -73,6 +74,20 @@ def test_successful_authentications_spend_nothing(tenant, settings, backend):
     _assert_refused_for_failures(_me("ofl_notarealkey"))
 
 
+def test_on_the_database_a_successful_authentication_writes_nothing_of_its_address(
+    tenant, settings
+):
+    # The embedded default: no Redis, no key cache, every key looked up.
+    settings.REDIS_URL, settings.API_KEY_CACHE_SECONDS = "", 0
+    assert _me("ofl_notarealkey").status_code == 401
+    failures = RateLimitBucket.objects.get(key=f"auth-failures:{ATTACKER}")
+    assert _me(api_key_for(tenant)).status_code == 200
+    assert RateLimitBucket.objects.get(pk=failures.pk).updated_at == failures.updated_at
+    for _ in range(2):
+        assert _me("ofl_notarealkey").status_code == 401
+    _assert_refused_for_failures(_me("ofl_notarealkey"))
+
+
 def test_other_addresses_are_not_refused(tenant, settings):
     settings.NUM_PROXIES = 1
     key = api_key_for(tenant)
@@ -97,21 +112,27 @@ def test_a_key_in_use_is_answered_while_its_address_is_refused_others(tenant):
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("backend", ["redis", "database"])
 def test_racing_failures_from_one_address_get_no_more_look_ups_than_the_limit(
-    live_server, tenant, settings, monkeypatch
+    live_server, tenant, settings, monkeypatch, backend
 ):
     import httpx
 
+    if backend == "database":
+        settings.REDIS_URL, settings.API_KEY_CACHE_SECONDS = "", 0
     settings.RATE_LIMIT_AUTH_FAILURES_PER_MINUTE = 20
     url = f"{live_server.url}/api/v1/me"
     looked_up, authenticate = [], authentication.api_key_authenticate
 
-    def noting_look_ups(plaintext, *, before_lookup):
-        def allowed_then_noted():
-            before_lookup()
-            looked_up.append(plaintext)
+    def noting_look_ups(plaintext, *, look_up):
+        def noted(find):
+            def found():
+                looked_up.append(plaintext)
+                return find()
 
-        return authenticate(plaintext, before_lookup=allowed_then_noted)
+            return look_up(found)
+
+        return authenticate(plaintext, look_up=noted)
 
     monkeypatch.setattr(authentication, "api_key_authenticate", noting_look_ups)
 
@@ -121,4 +142,7 @@ def test_racing_failures_from_one_address_get_no_more_look_ups_than_the_limit(
     statuses = sorted(response.status_code for response in at_once(guess, 60))
     assert statuses == [401] * 20 + [429] * 40
     assert len(looked_up) == 20
-    assert get_redis().zcard("rl:auth-failures:127.0.0.1") == 20
+    if backend == "redis":
+        assert get_redis().zcard("rl:auth-failures:127.0.0.1") == 20
+    else:
+        assert len(RateLimitBucket.objects.get(key="auth-failures:127.0.0.1").hits) == 20

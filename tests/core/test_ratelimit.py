@@ -1,7 +1,7 @@
 import pytest
 
 from core.models import RateLimitBucket
-from core.ratelimit import Limit, rate_limit_hit, rate_limit_refund
+from core.ratelimit import Limit, rate_limit_failure, rate_limit_hit
 from core.redis import get_redis
 
 
@@ -93,11 +93,19 @@ def test_redis_keeps_the_counters_in_redis(backend):
         assert RateLimitBucket.objects.get(key="t:where").hits
 
 
-def test_a_refund_takes_back_the_hits_of_its_request_and_no_others(backend):
-    one, two = Limit("minute", "t:refund", 3, 60), Limit("minute", "t:refund", 3, 60, cost=2)
-    assert rate_limit_hit([one]).allowed
-    rate_limit_refund(rate_limit_hit([two]))
-    assert rate_limit_hit([two]).states[0].remaining == 0
-    refused = rate_limit_hit([one])
-    rate_limit_refund(refused)
-    assert not refused.allowed and not rate_limit_hit([one]).allowed
+def test_an_attempt_counts_only_when_it_fails_and_none_runs_once_refused(backend):
+    one, two = Limit("minute", "t:failures", 3, 60), Limit("minute", "t:failures", 3, 60, cost=2)
+    ran = []
+
+    def failing():
+        ran.append("failing")
+
+    for limit in (one, two, one):
+        decision, found = rate_limit_failure(limit, lambda: "found")
+        assert decision.allowed and found == "found"
+    assert rate_limit_failure(two, failing)[0].allowed
+    refused, found = rate_limit_failure(two, failing)
+    assert not refused.allowed and found is None
+    assert 1 <= int(refused.headers()["Retry-After"]) <= 60
+    assert ran == ["failing"]
+    assert rate_limit_hit([one]).states[0].remaining == 0
