@@ -8,7 +8,8 @@ def client_ip(request) -> str:
     """The client's address: REMOTE_ADDR, or, behind NUM_PROXIES trusted proxies, the address the
     outermost trusted proxy saw (read from the right of X-Forwarded-For). A client can prepend
     whatever it likes to that header, so it is never read from the left; and it is read only from
-    a peer in TRUSTED_PROXIES, so a client connecting directly cannot send one at all."""
+    a peer in TRUSTED_PROXIES (or on a Unix socket), so a client connecting directly cannot send
+    one at all."""
     remote = request.META.get("REMOTE_ADDR", "")
     proxies = settings.NUM_PROXIES
     if proxies <= 0 or not is_trusted_proxy(remote):
@@ -35,7 +36,11 @@ def client_limit_key(address: str) -> str:
 
 
 def is_trusted_proxy(address: str) -> bool:
-    """Whether a peer connecting from `address` is one of the TRUSTED_PROXIES."""
+    """Whether a peer connecting from `address` is one of the TRUSTED_PROXIES. A peer without an
+    address, on a Unix socket, is a local process: trusted, as gunicorn trusts it with the
+    forwarded headers it reads itself."""
+    if address == "":
+        return True
     try:
         peer = ipaddress.ip_address(address)
     except ValueError:

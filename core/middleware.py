@@ -96,16 +96,14 @@ class NulQueryMiddleware:
 class ForwardedProtoMiddleware:
     """Behind NUM_PROXIES proxies, a request is secure when the proxy says so in X-Forwarded-Proto
     (SECURE_PROXY_SSL_HEADER). Only a peer in TRUSTED_PROXIES may say it: a client reaching the
-    web processes directly would otherwise name its own scheme, as it could its own address. A
-    peer without an address, on a Unix socket, is a local process: trusted, as gunicorn trusts it
-    with the scheme headers it reads itself."""
+    web processes directly would otherwise name its own scheme, as it could its own address (a
+    peer on a Unix socket is a local process, trusted)."""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
-        peer = request.META.get("REMOTE_ADDR", "")
-        if peer and not is_trusted_proxy(peer):
+        if not is_trusted_proxy(request.META.get("REMOTE_ADDR", "")):
             request.META.pop("HTTP_X_FORWARDED_PROTO", None)
         return self.get_response(request)
 

@@ -161,7 +161,8 @@ CSRF_TRUSTED_ORIGINS = env.list(
 # address is read that many hops from the right, never from the raw header.
 NUM_PROXIES = env.int("NUM_PROXIES", default=0)
 # The networks those proxies connect from: X-Forwarded-For is read only on a connection from one
-# of them, so a client reaching the web processes directly cannot name its own address.
+# of them (or on a Unix socket, from a local process), so a client reaching the web processes
+# directly cannot name its own address.
 TRUSTED_PROXIES = env.list(
     "TRUSTED_PROXIES",
     default=["127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"],

@@ -102,6 +102,19 @@ def test_other_addresses_are_not_refused(tenant, settings):
     assert _me("ofl_notarealkey", **neighbour).status_code == 401
 
 
+def test_behind_a_proxy_on_a_unix_socket_other_addresses_are_not_refused(tenant, settings):
+    settings.NUM_PROXIES = 1
+    # gunicorn on a Unix socket names no peer address: the peer is the proxy, a local process.
+    behind_the_proxy = {"address": ""}
+    for _ in range(3):
+        _me("ofl_notarealkey", **behind_the_proxy, HTTP_X_FORWARDED_FOR=ATTACKER)
+    _assert_refused_for_failures(
+        _me("ofl_notarealkey", **behind_the_proxy, HTTP_X_FORWARDED_FOR=ATTACKER)
+    )
+    neighbour = _me(api_key_for(tenant), **behind_the_proxy, HTTP_X_FORWARDED_FOR=NEIGHBOUR)
+    assert neighbour.status_code == 200
+
+
 def test_a_key_in_use_is_answered_while_its_address_is_refused_others(tenant):
     key = api_key_for(tenant)
     assert _me(key).status_code == 200

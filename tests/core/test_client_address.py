@@ -34,6 +34,14 @@ def test_a_proxy_seen_through_an_ipv6_socket_is_still_trusted(client, behind_one
     assert via_proxy.status_code == 200
 
 
+def test_a_proxy_on_a_unix_socket_is_trusted(client, behind_one_proxy, db):
+    # gunicorn on a Unix socket names no peer address: only a local process can connect.
+    via_proxy = client.get("/metrics", REMOTE_ADDR="", HTTP_X_FORWARDED_FOR="127.0.0.1")
+    assert via_proxy.status_code == 200
+    outside = client.get("/metrics", REMOTE_ADDR="", HTTP_X_FORWARDED_FOR="203.0.113.9")
+    assert outside.status_code == 403
+
+
 def test_trusted_proxies_are_a_setting(client, behind_one_proxy, settings, db):
     settings.TRUSTED_PROXIES = ["198.51.100.0/24"]
     assert (
