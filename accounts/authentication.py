@@ -4,7 +4,7 @@ from rest_framework import authentication, exceptions
 
 from accounts.auth_failures import AuthenticationFailures
 from accounts.models import ApiKey, Membership, Tenant
-from accounts.services import api_key_authenticate
+from accounts.services import API_KEY_SCHEME, api_key_authenticate
 from core.request_context import bind_log_context
 
 
@@ -61,11 +61,15 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         bearer = self._bearer_key(request)
         # Empty, it carries no key (a client template whose variable was left unset).
         api_key = request.headers.get("X-Api-Key", "").strip() or None
+        if bearer is None:
+            return api_key
+        # Beside a Bearer key, an X-Api-Key that is no key of ours is left to whatever reads it
+        # (an API gateway in front: AWS's usage plans take their own key from that header).
+        if api_key is None or api_key == bearer or not api_key.startswith(API_KEY_SCHEME):
+            return bearer
         # Two different keys: which one the caller means is a guess, and a guess may act as
         # another key, or workspace, than the one it meant.
-        if bearer is not None and api_key is not None and bearer != api_key:
-            raise exceptions.AuthenticationFailed(AMBIGUOUS_KEYS)
-        return bearer if bearer is not None else api_key
+        raise exceptions.AuthenticationFailed(AMBIGUOUS_KEYS)
 
     def _bearer_key(self, request) -> str | None:
         header = request.headers.get("Authorization")

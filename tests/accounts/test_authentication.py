@@ -177,6 +177,17 @@ def test_an_empty_x_api_key_beside_a_bearer_key_is_no_second_key(key_and_client)
         assert response.status_code == 200
 
 
+def test_an_api_gateways_own_x_api_key_beside_a_bearer_key_is_no_second_key(key_and_client):
+    # AWS API Gateway's usage plans read x-api-key, and pass it on to the service behind.
+    _, plaintext, client = key_and_client
+    response = client.get(
+        "/api/v1/me",
+        HTTP_AUTHORIZATION=f"Bearer {plaintext}",
+        HTTP_X_API_KEY="Hq1mX0zV7a2uQ9bRkW3c85eTyJdLp4sN6gFhKoIi",
+    )
+    assert response.status_code == 200
+
+
 def _shared_copy(plaintext: str) -> bytes:
     return get_redis().get(cache.make_and_validate_key(api_key_cache_key(api_key_hash(plaintext))))
 
