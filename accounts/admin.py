@@ -908,7 +908,7 @@ class AuditEventAdmin(RelatedSearchedFirst, LargeTableAdmin, ReadOnlyAdmin):
 
 
 @admin.register(Notification)
-class NotificationAdmin(ReadOnlyAdmin):
+class NotificationAdmin(RelatedSearchedFirst, LargeTableAdmin, ReadOnlyAdmin):
     """Notifications are what the alerts sent: raised, and resolved when what raised them clears,
     by the code that watches it. One changed by hand would tell its recipient something that did
     not happen (or in another workspace, unaudited); so staff only read them here, mark their own
@@ -916,8 +916,14 @@ class NotificationAdmin(ReadOnlyAdmin):
 
     list_display = ["created_at", "title", "kind", "tenant", "user", "read_at", "resolved_at"]
     list_filter = ["kind", ("resolved_at", admin.EmptyFieldListFilter), WorkspaceFilter]
-    search_fields = ["title", "alert_key", "user__email", "tenant__slug"]
+    search_fields = ["title", "alert_key"]
+    search_related = {"user": "email", "tenant": "slug"}
+    search_help_text = "Words of its title or alert key; its recipient's email; a workspace's slug."
     list_select_related = ["tenant", "user"]
+    # They are never purged: the newest first along the primary key, and by no other column, which
+    # (the creation time included: it has no index across recipients) would sort every one.
+    ordering = ["-pk"]
+    sortable_by = []
     actions = ["mark_read"]
 
     def has_mark_read_permission(self, request):

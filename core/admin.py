@@ -2,16 +2,24 @@ from django.contrib import admin
 from django_celery_beat.admin import PeriodicTaskAdmin
 from django_celery_beat.models import PeriodicTask
 
-from accounts.admin import ReadOnlyAdmin
+from accounts.admin import LargeTableAdmin, ReadOnlyAdmin, RelatedSearchedFirst
 from core.models import IdempotencyRecord, MetricValue, NamedLock, RateLimitBucket
 
 
 @admin.register(IdempotencyRecord)
-class IdempotencyRecordAdmin(ReadOnlyAdmin):
+class IdempotencyRecordAdmin(RelatedSearchedFirst, LargeTableAdmin, ReadOnlyAdmin):
+    """A record of every request sent with an Idempotency-Key, kept IDEMPOTENCY_KEY_TTL_HOURS
+    (a day): read newest first along the primary key, or by when they expire (indexed), and by no
+    other column, which would sort every record."""
+
     list_display = ["key", "tenant", "state", "response_status", "created_at", "expires_at"]
     list_filter = ["state"]
-    search_fields = ["key", "tenant__slug"]
+    search_fields = ["key"]
+    search_related = {"tenant": "slug"}
+    search_help_text = "A key, or part of one; a workspace's slug."
     list_select_related = ["tenant"]
+    ordering = ["-pk"]
+    sortable_by = ["expires_at"]
 
 
 @admin.register(RateLimitBucket)

@@ -3,7 +3,13 @@ from django.contrib import admin
 from django.forms.models import BaseInlineFormSet
 from django.utils.html import format_html
 
-from accounts.admin import ReadOnlyAdmin, WorkspaceFilter, WorkspaceOwnedAdmin
+from accounts.admin import (
+    LargeTableAdmin,
+    ReadOnlyAdmin,
+    RelatedSearchedFirst,
+    WorkspaceFilter,
+    WorkspaceOwnedAdmin,
+)
 from generations.models import (
     Block,
     Deck,
@@ -32,15 +38,32 @@ class FixedOnceMadeAdmin(admin.ModelAdmin):
         return [*super().get_readonly_fields(request, obj), *fixed]
 
 
-class ArtifactAdmin(SharedResourceAdmin, FixedOnceMadeAdmin, WorkspaceOwnedAdmin):
+class GeneratedListAdmin(LargeTableAdmin):
+    """The list of what generations make, a few rows to hundreds every job: read newest first
+    along the primary key, the one order an index keeps across workspaces (the creation time has
+    none, and a part's place is its artifact's order), and sorted by no other column, each of which
+    would sort the whole table on every page. Its filters and its search box narrow it."""
+
+    ordering = ["-pk"]
+    sortable_by = []
+
+
+class ArtifactAdmin(
+    RelatedSearchedFirst,
+    GeneratedListAdmin,
+    SharedResourceAdmin,
+    FixedOnceMadeAdmin,
+    WorkspaceOwnedAdmin,
+):
     list_filter = [WorkspaceFilter]
     list_select_related = ["tenant"]
+    search_related = {"tenant": "slug"}
     raw_id_fields = ["tenant"]
     # The job that made it (a story's job finds its story by it): never set or changed by hand.
     readonly_fields = ["job", "created_at"]
 
 
-class PartAdmin(FixedOnceMadeAdmin):
+class PartAdmin(GeneratedListAdmin, FixedOnceMadeAdmin):
     """A part of an artifact (a slide, a block, a node) stays in the artifact it was made in: the
     artifact says which workspace sees it, so moving the part would show it to another. Its place
     in the artifact is fixed too: the artifact is shown in that order, a node at its depth."""
@@ -113,14 +136,18 @@ class BlockInline(admin.TabularInline):
 class DeckAdmin(ArtifactAdmin):
     list_display = ["title", "tenant", "job", "created_at"]
     list_select_related = ["tenant", "job"]
-    search_fields = ["title", "tenant__slug"]
+    search_fields = ["title"]
+    search_help_text = "Words of its title, or a workspace's slug."
     inlines = [SlideInline]
 
 
 @admin.register(Slide)
 class SlideAdmin(PartAdmin):
     list_display = ["title", "deck", "position"]
-    search_fields = ["title", "deck__title"]
+    # Not its deck's title: decks are as many as the jobs that made them, and the thousands a
+    # common word finds would each be looked for among the slides.
+    search_fields = ["title"]
+    search_help_text = "Words of its title. A deck's slides are on the deck's page."
     list_select_related = ["deck"]
     raw_id_fields = ["deck"]
     fixed_once_made = ["deck", "position"]
@@ -133,6 +160,7 @@ class BlockAdmin(PartAdmin):
     list_display = ["slide", "position", "kind"]
     list_filter = ["kind"]
     search_fields = ["text"]
+    search_help_text = "Words of its text."
     list_select_related = ["slide"]
     raw_id_fields = ["slide"]
     fixed_once_made = ["slide", "position"]
@@ -157,7 +185,8 @@ class DistractorInline(admin.TabularInline):
 @admin.register(Flashcard)
 class FlashcardAdmin(ArtifactAdmin):
     list_display = ["question", "answer", "tenant", "created_at"]
-    search_fields = ["question", "answer", "tenant__slug"]
+    search_fields = ["question", "answer"]
+    search_help_text = "Words of its question or answer, or a workspace's slug."
     inlines = [DistractorInline]
 
 
@@ -165,7 +194,10 @@ class FlashcardAdmin(ArtifactAdmin):
 class DistractorAdmin(ArtifactAdmin):
     list_display = ["text", "flashcard", "tenant"]
     list_select_related = ["tenant", "flashcard"]
-    search_fields = ["text", "flashcard__question", "tenant__slug"]
+    # Not its card's question, as a slide is not searched by its deck's title: a card's page lists
+    # its wrong answers.
+    search_fields = ["text"]
+    search_help_text = "Words of its text, or a workspace's slug."
     raw_id_fields = ["tenant", "flashcard"]
     fixed_once_made = ["flashcard", "position"]
 
@@ -173,7 +205,8 @@ class DistractorAdmin(ArtifactAdmin):
 @admin.register(SkillTree)
 class SkillTreeAdmin(ArtifactAdmin):
     list_display = ["name", "depth", "node_count", "tenant", "created_at"]
-    search_fields = ["name", "tenant__slug"]
+    search_fields = ["name"]
+    search_help_text = "Words of its name, or a workspace's slug."
     # Counted from its nodes when it was made.
     fixed_once_made = ["depth", "node_count"]
 
@@ -181,7 +214,9 @@ class SkillTreeAdmin(ArtifactAdmin):
 @admin.register(SkillNode)
 class SkillNodeAdmin(PartAdmin):
     list_display = ["name", "tree", "depth", "position"]
-    search_fields = ["name", "tree__name"]
+    # Not its tree's name, as a slide is not searched by its deck's title.
+    search_fields = ["name"]
+    search_help_text = "Words of its name."
     list_select_related = ["tree"]
     raw_id_fields = ["tree", "parent"]
     fixed_once_made = ["tree", "parent", "depth", "position"]
@@ -191,7 +226,9 @@ class SkillNodeAdmin(PartAdmin):
 class StoryAdmin(ArtifactAdmin):
     list_display = ["title", "status", "words", "generation_time", "tenant", "created_at"]
     list_filter = ["status", WorkspaceFilter]
-    search_fields = ["title", "text", "tenant__slug"]
+    # Not its text, thousands of words a story: its index would be as large as the stories.
+    search_fields = ["title"]
+    search_help_text = "Words of its title, or a workspace's slug."
     # Its job's to move on: a story set back to generating by hand would stay so.
     fixed_once_made = ["status"]
     # What its generation measured, or why it failed.
@@ -214,7 +251,8 @@ class StoryAdmin(ArtifactAdmin):
 class GeneratedImageAdmin(ArtifactAdmin):
     list_display = ["prompt", "kind", "width", "height", "tenant", "created_at"]
     list_filter = ["kind", WorkspaceFilter]
-    search_fields = ["prompt", "tenant__slug"]
+    search_fields = ["prompt"]
+    search_help_text = "Words of its prompt, or a workspace's slug."
     # The file is the generation's output: shown here, never uploaded or cleared by hand; so are
     # what the generation says of it (its size, whether it is an edit, and of which image).
     exclude = ["file"]
