@@ -60,11 +60,10 @@ class OperatorCommand(BaseCommand):
             raise CommandError(refused)
 
 
-def local_time(value: datetime.datetime | None, form: str = "%Y-%m-%d %H:%M") -> str:
-    """A time as the commands print it: in TIME_ZONE and naming it (`CET`), as the admin does."""
-    if value is None:
-        return "none"
-    return f"{timezone.localtime(value):{form} %Z}"
+def local_time(value: datetime.datetime, format: str = "%Y-%m-%d %H:%M") -> str:
+    """A time as the commands print it: in TIME_ZONE, naming it (`2026-12-07 19:05 CET`), as the
+    admin shows it."""
+    return timezone.localtime(value).strftime(f"{format} %Z")
 
 
 def json_dumped(document) -> str:

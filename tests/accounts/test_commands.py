@@ -1,5 +1,6 @@
 import getpass
 import socket
+from datetime import UTC, datetime, timedelta
 from io import StringIO
 
 import pytest
@@ -416,3 +417,17 @@ def test_list_api_keys_shows_prefixes_and_states_never_keys(tenant, other_tenant
     ]
     assert lines[-1] == "2 keys of alice, 1 usable."
     assert kept not in "\n".join(lines)
+
+
+def test_list_api_keys_prints_its_times_in_time_zone_and_names_it(tenant, settings):
+    settings.TIME_ZONE = "Europe/Paris"
+    api_key_for(tenant, name="ci")
+    late_evening = datetime(2026, 1, 15, 23, 30, tzinfo=UTC)
+    ApiKey.objects.filter(name="ci").update(
+        created_at=late_evening,
+        last_used_at=late_evening + timedelta(hours=1),
+        expires_at=datetime(2099, 1, 15, 23, 30, tzinfo=UTC),
+    )
+    (row,) = _call("list_api_keys", "--tenant", "alice").splitlines()[1:2]
+    assert "active to 2099-01-16 CET" in row
+    assert row.endswith(" 2026-01-16 00:30 CET 2026-01-16 01:30 CET")

@@ -1,7 +1,7 @@
 import io
 import logging
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -564,3 +564,15 @@ def test_an_operator_revokes_a_leaked_link_by_its_url_and_it_stops_opening(clien
     assert "(revoked, " in out.getvalue()
     with pytest.raises(CommandError, match="No share link matches"):
         call_command("revoke_share_link", "no-such-token")
+
+
+def test_revoke_share_link_names_the_time_zone_of_an_earlier_revocation(tenant, deck, settings):
+    settings.TIME_ZONE = "Europe/Paris"
+    link, token = _link(tenant, deck)
+    share_link_revoke(link=link, actor=None)
+    PublicLink.objects.filter(pk=link.pk).update(
+        deactivated_at=datetime(2026, 7, 1, 22, 15, tzinfo=UTC)
+    )
+    out = io.StringIO()
+    call_command("revoke_share_link", token, stdout=out)
+    assert out.getvalue().endswith(" was already inactive (revoked, 2026-07-02 00:15 CEST).\n")

@@ -9,11 +9,10 @@ from core.management.base import OperatorCommand, json_dumped, local_time, print
 from jobs.models import Job, JobEvent
 
 RESULT_CHARS = 500
-# Its times to the second, as its history happens.
-SECONDS = "%Y-%m-%d %H:%M:%S"
 # A job waiting for capacity writes an event a wait: tens of thousands are no rarity.
 EVENTS_SHOWN = 50
 EVENTS_CHUNK = 2_000
+SECONDS = "%Y-%m-%d %H:%M:%S"
 
 
 class Command(OperatorCommand):
@@ -65,17 +64,15 @@ class Command(OperatorCommand):
         write(f"Status: {job.status}, attempt {job.attempts} of {job.max_attempts}")
         if job.status == Job.Status.PROCESSING:
             write(f"Progress: {job.progress}% {job.progress_message}".rstrip())
-            write(
-                f"Heartbeat: {local_time(job.heartbeat_at, SECONDS) if job.heartbeat_at else 'none yet'}"
-            )
+            write(f"Heartbeat: {_when(job.heartbeat_at, 'none yet')}")
         if job.next_retry_at:
             write(f"Next attempt not before: {local_time(job.next_retry_at, SECONDS)}")
         if job.cancel_requested and not job.is_finished:
             write("Cancel requested: the handler stops at its next check.")
         write(
             f"Created: {local_time(job.created_at, SECONDS)}"
-            f"  started: {local_time(job.started_at, SECONDS)}"
-            f"  finished: {local_time(job.finished_at, SECONDS)}"
+            f"  started: {_when(job.started_at, 'not yet')}"
+            f"  finished: {_when(job.finished_at, 'not yet')}"
         )
         submitter = job.api_key or job.submitted_by or "no key or user (the product, or submit_job)"
         write(f"Submitted by: {submitter}")
@@ -104,6 +101,10 @@ class Command(OperatorCommand):
                 f"  {local_time(event.created_at, SECONDS)}  attempt {event.attempt}"
                 f"  {event.kind:<9} {event.message}{asked_by}".rstrip()
             )
+
+
+def _when(value, unset: str) -> str:
+    return local_time(value, SECONDS) if value else unset
 
 
 def _events_limit(value: str) -> int | None:

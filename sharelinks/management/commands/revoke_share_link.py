@@ -2,7 +2,7 @@ from django.core.management.base import CommandError
 from django.utils.text import capfirst
 
 from accounts.services import operator_at_command_line
-from core.management.base import OperatorCommand
+from core.management.base import OperatorCommand, local_time
 from sharelinks.models import PublicLink, share_token_hash, share_token_named
 from sharelinks.services import share_link_revoke
 
@@ -32,7 +32,7 @@ class Command(OperatorCommand):
         name = f"share link {found.pk} ({found}) of {found.tenant.slug}"
         if not found.is_active:
             reason = (found.get_deactivated_reason_display() or "deactivated").lower()
-            when = f", {found.deactivated_at:%Y-%m-%d %H:%M}" if found.deactivated_at else ""
+            when = f", {local_time(found.deactivated_at)}" if found.deactivated_at else ""
             self.stdout.write(f"{capfirst(name)} was already inactive ({reason}{when}).")
             return
         share_link_revoke(link=found, actor=operator_at_command_line())
