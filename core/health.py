@@ -61,7 +61,7 @@ def _background() -> dict:
     from django_celery_beat.models import PeriodicTask
 
     from jobs.models import TaskRun
-    from jobs.selectors import workers_seen
+    from jobs.selectors import beats_ticking, workers_seen
 
     workers = list(workers_seen().values_list("hostname", "last_seen_at"))
     # When beat last sent a schedule (it saves that every few minutes), or a worker last ran the
@@ -74,6 +74,15 @@ def _background() -> dict:
     return {
         "workers": [{"hostname": name, "last_seen_at": seen.isoformat()} for name, seen in workers],
         "beat_last_tick": last_tick.isoformat() if last_tick else None,
+        # More than one: every schedule is sent as many times.
+        "beats": [
+            {
+                "hostname": beat.hostname,
+                "pid": beat.pid,
+                "last_seen_at": beat.last_seen_at.isoformat(),
+            }
+            for beat in beats_ticking()
+        ],
     }
 
 

@@ -15,6 +15,7 @@ from jobs.models import DUE_SINCE, Job, Priority
 from jobs.registry import job_types
 from jobs.selectors import (
     NEEDING_ATTENTION,
+    beats_ticking,
     due_by_workspace,
     job_counts,
     job_types_stored,
@@ -210,6 +211,7 @@ def queue_dashboard_view(request):
         "caps": _caps(),
         "last_hour": _last_hour_by_type(),
         "workers": workers_seen(),
+        "beats": beats_ticking(),
         "schedules": _schedules(request),
         "open_alerts": _open_alerts(),
     }

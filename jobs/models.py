@@ -294,3 +294,24 @@ class WorkerSeen(models.Model):
 
     def __str__(self):
         return self.hostname
+
+
+class BeatSeen(models.Model):
+    """A beat process's last tick, written by beat itself every few seconds, and when it stopped.
+    Two beats ticking at once send every schedule twice."""
+
+    hostname = models.CharField(max_length=255)
+    pid = models.PositiveIntegerField()
+    started_at = models.DateTimeField()
+    last_seen_at = models.DateTimeField(db_index=True)
+    stopped_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "beats seen"
+        ordering = ["-last_seen_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["hostname", "pid"], name="beatseen_hostname_pid_uniq")
+        ]
+
+    def __str__(self):
+        return f"{self.hostname} (pid {self.pid})"

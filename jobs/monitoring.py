@@ -19,7 +19,7 @@ from core.errors import problem_response
 from core.health import monitoring_allowed
 from core.metrics import SharedMetricsCollector
 from jobs.models import DUE_SINCE, Job, Priority, TaskRun, WorkerSeen
-from jobs.selectors import queue_worker_processes, workers_seen
+from jobs.selectors import beats_ticking, queue_worker_processes, workers_seen
 
 BUDGET_CHECK = "budget_alert_check"
 SHARE_LINK_CLEANUP = "share_link_cleanup"
@@ -139,6 +139,19 @@ def _pending_too_long(now) -> Finding | None:
     )
 
 
+def _several_beats(now) -> Finding | None:
+    """Two beats (or more) ticking at once: each sends every schedule, so the interval ones run
+    twice as often and a run at a set time finds the other's lock taken (recorded `skipped`)."""
+    beats = beats_ticking()
+    if len(beats) < 2:
+        return None
+    return Finding(
+        "several-beats",
+        f"{len(beats)} beats are running: every schedule is sent {len(beats)} times; stop all but one",
+        {"beats": [str(beat) for beat in beats]},
+    )
+
+
 OPS_CHECKS = [
     _budget_check_late,
     _pdf_failures,
@@ -146,6 +159,7 @@ OPS_CHECKS = [
     _no_worker,
     _queues_unserved,
     _pending_too_long,
+    _several_beats,
 ]
 
 

@@ -4,17 +4,19 @@ from datetime import UTC, datetime, timedelta
 from django.conf import settings
 from django.core.cache import caches
 from django.db import connection
-from django.db.models import Count, IntegerField
+from django.db.models import Count, IntegerField, Max
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from core.queries import column_values
-from jobs.models import Job, Priority, TaskRun, WorkerSeen
+from jobs.models import BeatSeen, Job, Priority, TaskRun, WorkerSeen
 from jobs.rows import job_columns, job_from_row
 
 MEAN_DURATION_SAMPLE = 100
 MEAN_DURATION_WINDOW_SECONDS = 30
 WORKER_SEEN_WITHIN = timedelta(minutes=2)
+# Beat records its tick every BEAT_TICK_SECONDS (jobs.signals): a dozen missed, it is gone.
+BEAT_SEEN_WITHIN = timedelta(minutes=1)
 QUEUE_LOAD_CACHE_SECONDS = 1
 MAX_COUNTED_AHEAD = 1_000
 # What an operator looks at first, as {filter value: (label, JobQuerySet method)}.
@@ -173,6 +175,17 @@ def workers_seen():
     return WorkerSeen.objects.filter(
         last_seen_at__gte=timezone.now() - WORKER_SEEN_WITHIN, stopped_at__isnull=True
     )
+
+
+def beats_ticking() -> list[BeatSeen]:
+    """The beats ticking now: seen in the last BEAT_SEEN_WITHIN, not stopped, and seen since the
+    newest of them started. A beat killed without recording its stop and started again (a crash, a
+    host rebooted) has not ticked since its successor started: one beat, not two."""
+    recent = BeatSeen.objects.filter(
+        last_seen_at__gte=timezone.now() - BEAT_SEEN_WITHIN, stopped_at__isnull=True
+    )
+    newest_start = recent.aggregate(newest=Max("started_at"))["newest"]
+    return list(recent.filter(last_seen_at__gte=newest_start)) if newest_start else []
 
 
 def queue_worker_processes() -> dict[str, int]:

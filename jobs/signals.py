@@ -1,10 +1,14 @@
-"""Workers write their own sign of life, so the dashboard and /readyz can tell who is running; beat
-runs the health check itself when no worker has (every worker down)."""
+"""Workers and beat write their own sign of life, so the dashboard and /readyz can tell who is
+running (and two beats at once); beat runs the health check itself when no worker has (every worker
+down)."""
 
+import atexit
 import logging
 import os
+import socket
 import threading
 import time
+from datetime import timedelta
 
 from celery.signals import beat_init, worker_ready, worker_shutdown, worker_shutting_down
 from django.db import DatabaseError, close_old_connections, connection
@@ -12,6 +16,8 @@ from django.utils import timezone
 
 logger = logging.getLogger(__name__)
 WORKER_HEARTBEAT_SECONDS = 15
+# Beat's own sleep between ticks is 5 s at most (django-celery-beat's max interval).
+BEAT_TICK_SECONDS = 5
 # Seconds a stopping worker waits for its heartbeat thread to record the stop.
 WORKER_STOP_RECORD_SECONDS = 10
 _stop = threading.Event()
@@ -130,6 +136,66 @@ def _health_check_fallback(late_after: float) -> None:
         except Exception:  # noqa: BLE001 - beat must go on sending the schedules
             logger.exception("Beat could not run the late health check.")
         time.sleep(min(60, late_after))
+
+
+def beat_seen_start(hostname: str) -> None:
+    """This beat's row, started now: a beat started again on the same host with the same process
+    id (PID 1 of a container restarted) takes over the row of the one before, stop and all."""
+    from jobs.models import BeatSeen
+
+    now = timezone.now()
+    BeatSeen.objects.update_or_create(
+        hostname=hostname,
+        pid=os.getpid(),
+        defaults={"started_at": now, "last_seen_at": now, "stopped_at": None},
+    )
+
+
+def _beat_ticks(hostname: str) -> None:
+    from jobs.models import BeatSeen
+
+    seen = BeatSeen.objects.filter(hostname=hostname, pid=os.getpid())
+    started = False
+    while True:
+        close_old_connections()
+        try:
+            # Written again should its row be gone.
+            if not started or not seen.update(last_seen_at=timezone.now()):
+                beat_seen_start(hostname)
+                started = True
+        except Exception:  # noqa: BLE001 - beat must go on sending the schedules
+            logger.warning("Could not record beat's tick.", exc_info=True)
+        time.sleep(BEAT_TICK_SECONDS)
+
+
+def _beat_stopped_write(hostname: str) -> None:
+    from jobs.models import BeatSeen
+
+    close_old_connections()
+    try:
+        BeatSeen.objects.filter(hostname=hostname, pid=os.getpid()).update(
+            stopped_at=timezone.now()
+        )
+    except Exception:  # noqa: BLE001 - the row ages out like a killed beat's
+        logger.warning("Could not record beat's stop.", exc_info=True)
+
+
+@beat_init.connect
+def _start_beat_ticks(sender, **kwargs):
+    """Each beat records its host and process id with its tick, and its stop (a beat killed ages
+    out instead): two beats ticking at once are told apart from one beat restarted."""
+    from jobs.models import BeatSeen
+
+    hostname = socket.gethostname()
+    # The rows of beats gone for a day: the dashboard and the health check look back a minute.
+    try:
+        BeatSeen.objects.filter(last_seen_at__lt=timezone.now() - timedelta(days=1)).delete()
+    except DatabaseError:
+        logger.warning("Could not delete the rows of beats gone for a day.", exc_info=True)
+    atexit.register(_beat_stopped_write, hostname)
+    threading.Thread(
+        target=_beat_ticks, args=(hostname,), daemon=True, name="offload-beat-ticks"
+    ).start()
 
 
 @beat_init.connect

@@ -1,18 +1,25 @@
 import contextlib
+import json
 import os
+import signal
+import socket
 from datetime import timedelta
+from io import StringIO
 
 import pytest
 import time_machine
 from django.core import mail
+from django.core.management import call_command
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
 from accounts.models import Notification
-from jobs.models import Job, TaskRun, WorkerSeen
+from jobs.models import BeatSeen, Job, TaskRun, WorkerSeen
 from jobs.monitoring import HEALTH_CHECK, ops_health_check, ops_health_check_if_late
+from jobs.selectors import beats_ticking
+from jobs.signals import beat_seen_start
 from tests.factories import UserFactory
-from tests.worker import running_beat, wait_for
+from tests.worker import running_beat, wait_for, worker_stop
 
 
 @pytest.fixture
@@ -303,6 +310,80 @@ def test_with_every_worker_down_beat_alerts_that_no_worker_is_seen(platform_staf
         )
     alert = Notification.objects.get(alert_key="ops:no-worker")
     assert (alert.user, alert.title) == (platform_staff, "No worker has been seen for 120 seconds")
+
+
+def _beats_ticking_pids() -> set[int]:
+    return {beat.pid for beat in beats_ticking()}
+
+
+# Their schedules go nowhere: only their own ticks are looked at.
+QUIET_BEAT = {"CELERY_BROKER_URL": "memory://"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_beats_at_once_are_shown_and_alerted_until_one_remains(platform_staff, admin_client):
+    with running_beat(extra_env=QUIET_BEAT) as first:
+        wait_for(lambda: _beats_ticking_pids() == {first.pid}, message="the first beat's tick")
+        with running_beat(extra_env=QUIET_BEAT) as second:
+            # Once the first has ticked since the second started, both are alive.
+            wait_for(
+                lambda: _beats_ticking_pids() == {first.pid, second.pid},
+                message="both beats ticking",
+            )
+            assert "several-beats" in ops_health_check()["findings"]
+            alert = Notification.objects.filter(alert_key="ops:several-beats").first()
+            assert alert.title == (
+                "2 beats are running: every schedule is sent 2 times; stop all but one"
+            )
+            page = admin_client.get("/admin/jobs/job/dashboard/").content.decode()
+            assert '<p class="errornote" id="several-beats">2 beats are running: ' in page
+            out = StringIO()
+            call_command("queue_stats", stdout=out)
+            assert "2 beats are running: " in out.getvalue()
+            out = StringIO()
+            call_command("queue_stats", "--json", stdout=out)
+            beats = json.loads(out.getvalue())["beats"]
+            assert {beat["pid"] for beat in beats} == {first.pid, second.pid}
+            ready = admin_client.get("/readyz").json()
+            assert {beat["pid"] for beat in ready["beats"]} == {first.pid, second.pid}
+        # Stopped, the second recorded its stop as it went: one beat again, at once.
+        assert BeatSeen.objects.get(pid=second.pid).stopped_at is not None
+        assert _beats_ticking_pids() == {first.pid}
+        assert "several-beats" not in ops_health_check()["findings"]
+    assert not Notification.objects.filter(alert_key="ops:several-beats", resolved_at=None).exists()
+    assert (
+        'id="several-beats"' not in admin_client.get("/admin/jobs/job/dashboard/").content.decode()
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_beat_killed_and_started_again_is_one_beat(platform_staff):
+    with running_beat(extra_env=QUIET_BEAT) as killed:
+        wait_for(lambda: _beats_ticking_pids() == {killed.pid}, message="the beat's tick")
+        # No stop recorded: its last tick stays recent for a while.
+        worker_stop(killed, sig=signal.SIGKILL)
+    with running_beat(extra_env=QUIET_BEAT) as restarted:
+        wait_for(lambda: BeatSeen.objects.filter(pid=restarted.pid).exists(), message="its tick")
+        assert BeatSeen.objects.get(pid=killed.pid).stopped_at is None
+        assert _beats_ticking_pids() == {restarted.pid}
+        assert "several-beats" not in ops_health_check()["findings"]
+    assert not Notification.objects.filter(alert_key="ops:several-beats").exists()
+
+
+def test_a_beat_started_again_with_the_process_id_of_one_stopped_is_seen(db):
+    """PID 1 of a container restarted: the same host and process id as the beat before it."""
+    long_ago = timezone.now() - timedelta(hours=2)
+    BeatSeen.objects.create(
+        hostname=socket.gethostname(),
+        pid=os.getpid(),
+        started_at=long_ago,
+        last_seen_at=long_ago,
+        stopped_at=long_ago,
+    )
+    beat_seen_start(socket.gethostname())
+    (beat,) = beats_ticking()
+    assert (beat.pid, beat.stopped_at) == (os.getpid(), None)
+    assert beat.started_at > long_ago
 
 
 @contextlib.contextmanager

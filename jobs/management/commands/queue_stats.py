@@ -3,6 +3,7 @@ from jobs.management.jobcommands import jobs_of_workspace
 from jobs.models import Job
 from jobs.selectors import (
     NEEDING_ATTENTION,
+    beats_ticking,
     due_by_workspace,
     job_counts,
     queue_depths,
@@ -38,6 +39,10 @@ class Command(OperatorCommand):
                 for w in workers_seen()
             ],
             "worker_processes": queue_worker_processes(),
+            "beats": [
+                {"hostname": b.hostname, "pid": b.pid, "last_seen_at": b.last_seen_at}
+                for b in beats_ticking()
+            ],
         }
         if options["json"]:
             self.stdout.write(json_dumped(stats))
@@ -78,6 +83,12 @@ class Command(OperatorCommand):
             self.stdout.write(
                 f"No worker seen serves {', '.join(unserved)}: nothing sent there runs until one"
                 " does (-Q names the queues a worker serves)."
+            )
+        if len(stats["beats"]) > 1:
+            self.stdout.write(
+                f"{len(stats['beats'])} beats are running: "
+                + ", ".join(f"{b['hostname']} (pid {b['pid']})" for b in stats["beats"])
+                + ". Each sends every schedule: stop all but one."
             )
         self.stdout.write(
             f"{sum(depths.values())} due pending jobs in all workspaces,"
