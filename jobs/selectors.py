@@ -55,15 +55,15 @@ def job_mean_duration(job_type: str) -> float | None:
     return mean or None
 
 
-def queue_load(queue: str) -> tuple[int, int]:
-    """(due pending, processing) of a queue, cached for a second: every poll of every pending job
-    asks, and the answer is the same for all of them."""
+def queue_load(queue: str) -> tuple[int, int, int]:
+    """(due pending, processing, worker processes serving it) of a queue, cached for a second:
+    every poll of every pending job asks, and the answer is the same for all of them."""
     cache_key = f"jobs:queue-load:{queue}"
     cached = caches["local"].get(cache_key)
     if cached is None:
         due = Job.objects.due().filter(priority=queue).count()
         active = Job.objects.filter(status=Job.Status.PROCESSING, priority=queue).count()
-        cached = (due, active)
+        cached = (due, active, queue_worker_processes()[queue])
         caches["local"].set(cache_key, cached, QUEUE_LOAD_CACHE_SECONDS)
     return tuple(cached)
 
@@ -137,13 +137,14 @@ def job_queue_position(job: Job) -> dict | None:
                 due_ahead_sql("%s", "%s"), [status, job.priority, created_at, now, bound]
             )
             ahead = cursor.fetchone()[0]
-    queue_length, active = queue_load(job.priority)
+    queue_length, active, processes = queue_load(job.priority)
     queue_length = max(queue_length, ahead + 1)
     mean = job_mean_duration(job.type)
     # Counted from when the job is due: for one waiting for its next attempt, from next_retry_at.
     # A countdown to the retry would change the representation, and its ETag, on every poll.
+    # With no worker serving its queue, the job waits until one does: no figure can say how long.
     estimate = None
-    if mean is not None:
+    if processes and mean is not None:
         estimate = round((ahead // max(active, 1) + 1) * mean, 1)
     return {
         "queue": job.priority,
@@ -152,6 +153,7 @@ def job_queue_position(job: Job) -> dict | None:
         "queue_length": queue_length,
         "active": active,
         "estimated_wait_seconds": estimate,
+        "queue_served": bool(processes),
         "waiting_for_slot_since": job.waiting_since,
     }
 

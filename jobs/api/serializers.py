@@ -21,8 +21,12 @@ class QueuePositionSerializer(serializers.Serializer):
         allow_null=True,
         help_text="Seconds until its result should be ready once due: the jobs ahead shared among"
         " those running, then its own run, at its type's recent mean duration (null without"
-        " recent runs; concurrency caps are not counted). A job waiting for its next attempt is"
-        " due at next_retry_at.",
+        " recent runs, and while no worker serves the queue; concurrency caps are not counted). A"
+        " job waiting for its next attempt is due at next_retry_at.",
+    )
+    queue_served = serializers.BooleanField(
+        help_text="False while no worker seen in the last 2 minutes serves the queue: the job"
+        " starts only once one does (estimated_wait_seconds is null meanwhile)."
     )
     waiting_for_slot_since = serializers.DateTimeField(
         allow_null=True,

@@ -17,7 +17,7 @@ from django.utils.dateparse import parse_datetime
 from accounts.models import CreditEntry
 from core.idempotency import request_fingerprint
 from core.models import IdempotencyRecord
-from jobs.models import Job, JobEvent, Priority
+from jobs.models import Job, JobEvent, Priority, WorkerSeen
 from jobs.services import CLAIM_LATER, job_claim, job_execute
 from tests.jobs.factories import JobFactory
 
@@ -26,6 +26,13 @@ def _completed_run(tenant, *, started: datetime, finished: datetime) -> Job:
     """A run of the diagnostic type the wait estimates count."""
     return JobFactory(
         tenant=tenant, status=Job.Status.COMPLETED, started_at=started, finished_at=finished
+    )
+
+
+def _worker_serving(queues: str = "system,urgent,normal,batch") -> WorkerSeen:
+    """The sign of life a worker serving these queues writes."""
+    return WorkerSeen.objects.create(
+        hostname=f"w-{uuid.uuid4().hex[:8]}@host", queues=queues, concurrency=1
     )
 
 
@@ -51,8 +58,24 @@ def test_submit_answers_202_with_where_to_poll(api_client):
         "queue_length": 1,
         "active": 0,
         "estimated_wait_seconds": None,
+        "queue_served": False,
         "waiting_for_slot_since": None,
     }
+
+
+def test_a_job_whose_queue_no_worker_serves_has_no_estimated_wait(api_client, tenant):
+    now = timezone.now()
+    _completed_run(
+        tenant, started=now - timedelta(seconds=33), finished=now - timedelta(seconds=31)
+    )
+    _worker_serving("system,urgent")
+    url = _submit(api_client)["Location"]
+    unserved = api_client.get(url).json()["queue"]
+    assert (unserved["queue_served"], unserved["estimated_wait_seconds"]) == (False, None)
+    _worker_serving("normal")
+    caches["local"].clear()  # another web process, or a second later
+    served = api_client.get(url).json()["queue"]
+    assert (served["queue_served"], served["estimated_wait_seconds"]) == (True, 2.0)
 
 
 def test_a_poll_says_since_when_a_job_waits_for_a_slot_of_its_capped_type(
@@ -72,6 +95,7 @@ def test_every_web_process_estimates_a_pending_jobs_wait_alike(api_client, tenan
     window_start = timezone.now().replace(second=0, microsecond=0) + timedelta(minutes=1)
     with time_machine.travel(window_start + timedelta(seconds=1), tick=False):
         now = timezone.now()
+        _worker_serving()
         _completed_run(
             tenant, started=now - timedelta(seconds=12), finished=now - timedelta(seconds=10)
         )
@@ -116,6 +140,7 @@ def test_polling_gives_an_etag_and_304_while_nothing_changed(api_client):
 
 def test_a_job_waiting_for_its_next_attempt_gives_304_while_nothing_changed(api_client, tenant):
     now = timezone.now()
+    _worker_serving()
     # A recent run of the type (before the current 30-second window): it has a mean duration (2 s)
     # to estimate from.
     _completed_run(
