@@ -21,7 +21,7 @@ from accounts.admin import (
 )
 from core.errors import ApiError
 from jobs.dashboard import queue_dashboard_view
-from jobs.models import Job, JobEvent, TaskRun, WorkerSeen
+from jobs.models import BeatSeen, Job, JobEvent, TaskRun, WorkerSeen
 from jobs.registry import job_types
 from jobs.selectors import NEEDING_ATTENTION
 from jobs.services import job_cancel, job_requeue, job_retry
@@ -337,3 +337,10 @@ class WorkerSeenAdmin(ReadOnlyAdmin):
     def has_delete_permission(self, request, obj=None):
         # A worker's row may go (a machine retired), for staff whose permissions say so.
         return admin.ModelAdmin.has_delete_permission(self, request, obj)
+
+
+@admin.register(BeatSeen)
+class BeatSeenAdmin(ReadOnlyAdmin):
+    """Each beat's last tick (the last day's): two ticking at once send every schedule twice."""
+
+    list_display = ["hostname", "pid", "started_at", "last_seen_at", "stopped_at"]

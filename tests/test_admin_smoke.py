@@ -31,7 +31,7 @@ from generations.models import (
     Slide,
     Story,
 )
-from jobs.models import Job, JobEvent, TaskRun, WorkerSeen
+from jobs.models import BeatSeen, Job, JobEvent, TaskRun, WorkerSeen
 from sharelinks.services import share_link_create, share_link_view
 from tests.budgets.factories import ProjectBudgetFactory, hours, material
 from tests.factories import MembershipFactory
@@ -54,6 +54,8 @@ def _everything(tenant, admin_user, tag=""):
     notify_admins(tenant=tenant, kind="test", title="Hello", alert_key=f"smoke{tag}")
     TaskRun.objects.create(name="jobs_sweep")
     WorkerSeen.objects.create(hostname=f"w{tag}@h")
+    now = timezone.now()
+    BeatSeen.objects.create(hostname=f"b{tag}", pid=1, started_at=now, last_seen_at=now)
     IdempotencyRecord.objects.create(
         tenant=tenant, key="k", fingerprint="f", expires_at=timezone.now() + timedelta(hours=1)
     )
