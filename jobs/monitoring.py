@@ -270,6 +270,12 @@ class DatabaseGaugesCollector:
         )
         workers.add_metric([], workers_seen().count())
         yield workers
+        beats = GaugeMetricFamily(
+            "offload_beats_running",
+            "Beats ticking now: at 0 no schedule is sent, above 1 every schedule is sent as many times.",
+        )
+        beats.add_metric([], len(beats_ticking()))
+        yield beats
         processes = GaugeMetricFamily(
             "offload_queue_worker_processes",
             "Worker processes seen serving each queue; at 0 nothing sent there runs.",

@@ -346,10 +346,12 @@ def test_two_beats_at_once_are_shown_and_alerted_until_one_remains(platform_staf
             assert {beat["pid"] for beat in beats} == {first.pid, second.pid}
             ready = admin_client.get("/readyz").json()
             assert {beat["pid"] for beat in ready["beats"]} == {first.pid, second.pid}
+            assert "offload_beats_running 2.0" in admin_client.get("/metrics").content.decode()
         # Stopped, the second recorded its stop as it went: one beat again, at once.
         assert BeatSeen.objects.get(pid=second.pid).stopped_at is not None
         assert _beats_ticking_pids() == {first.pid}
         assert "several-beats" not in ops_health_check()["findings"]
+        assert "offload_beats_running 1.0" in admin_client.get("/metrics").content.decode()
     assert not Notification.objects.filter(alert_key="ops:several-beats", resolved_at=None).exists()
     assert (
         'id="several-beats"' not in admin_client.get("/admin/jobs/job/dashboard/").content.decode()
