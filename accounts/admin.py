@@ -352,7 +352,8 @@ class RelatedSearchedFirst(admin.ModelAdmin):
     def _related(self, word: str) -> Q:
         if word.startswith(('"', "'")) and word[0] == word[-1]:
             word = unescape_string_literal(word)
-        found = Q()
+        # Nothing to look up finds nothing: an empty Q() would match every object.
+        found = Q(pk__in=[])
         for key, field in self.search_related.items():
             related = self.opts.get_field(key).related_model._default_manager
             matching = related.filter(**{f"{field}__icontains": word}).order_by()

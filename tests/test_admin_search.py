@@ -6,9 +6,11 @@ the objects' foreign key."""
 import re
 
 import pytest
+from django.contrib import admin
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from accounts.admin import RelatedSearchedFirst
 from accounts.models import AuditEvent
 from accounts.services import credits_grant
 from jobs.models import JobEvent
@@ -163,3 +165,15 @@ def test_an_invoice_is_found_by_its_clients_name_or_its_workspace(
     assert re.search(r"Index Cond: \(client_id = (ANY|\d)", plan), plan
     assert _listed(_search(admin_client, url, "alice")[0], url) == {acmes.pk, others.pk}
     assert _listed(_search(admin_client, url, "bob")[0], url) == {bobs.pk}
+
+
+def test_a_search_with_nothing_related_to_look_up_finds_by_the_objects_own_columns(rf, tenant):
+    class OwnColumnsOnly(RelatedSearchedFirst):
+        search_fields = ["resource_id"]
+
+    _events(tenant, ("42", "alice"), ("7", "bob"))
+    model_admin = OwnColumnsOnly(AuditEvent, admin.site)
+
+    found, _ = model_admin.get_search_results(rf.get("/"), AuditEvent.objects.all(), "42")
+
+    assert [event.resource_id for event in found] == ["42"]
