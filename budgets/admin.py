@@ -100,6 +100,9 @@ class ProjectBudgetAdmin(AuditedAdmin):
 # days worked (no index of their own) would be sorted from the whole table on every page. The date
 # filter narrows a list by day; a date hierarchy would scan the table for its years on every page.
 ENTRIES_NEWEST = ["-pk"]
+# Sorted by the day worked when asked; by any other column (hours, amount, a description) a page
+# would sort the whole table for nothing an admin looks for.
+ENTRIES_SORTED_BY = ["date"]
 # Words of an entry's description, its project's name or its workspace's slug.
 ENTRIES_SEARCHED_WITH = {"project": "name", "tenant": "slug"}
 
@@ -113,6 +116,7 @@ class TimeEntryAdmin(RelatedSearchedFirst, LargeTableAdmin, AuditedAdmin):
     list_select_related = ["project", "tenant"]
     raw_id_fields = ["project", "tenant"]
     ordering = ENTRIES_NEWEST
+    sortable_by = ENTRIES_SORTED_BY
 
 
 @admin.register(MaterialEntry)
@@ -124,6 +128,7 @@ class MaterialEntryAdmin(RelatedSearchedFirst, LargeTableAdmin, AuditedAdmin):
     list_select_related = ["project", "tenant"]
     raw_id_fields = ["project", "tenant"]
     ordering = ENTRIES_NEWEST
+    sortable_by = ENTRIES_SORTED_BY
 
 
 @admin.register(BudgetAlert)

@@ -266,3 +266,26 @@ def test_the_histories_are_sorted_by_time_only(admin_client, tenant, url, table,
         q["sql"] for q in captured if f'FROM "{table}"' in q["sql"] and "ORDER BY" in q["sql"]
     ]
     assert f'ORDER BY "{table}"."created_at" DESC' in listed, listed
+
+
+@pytest.mark.parametrize(
+    ("url", "table"),
+    [
+        ("/admin/budgets/timeentry/", "budgets_timeentry"),
+        ("/admin/budgets/materialentry/", "budgets_materialentry"),
+    ],
+)
+def test_entries_are_sorted_by_the_day_worked_or_newest_recorded_first(
+    admin_client, tenant, url, table
+):
+    _entries(tenant, 2)
+
+    page, captured = _get(admin_client, f"{url}?o=3")
+
+    # The Date column only: a sort by hours, amount or description would sort the whole table.
+    headers = re.findall(r'<th scope="col" class="sortable column-(\w+)', page.content.decode())
+    assert headers == ["date"]
+    (listed,) = [
+        q["sql"] for q in captured if f'FROM "{table}"' in q["sql"] and "ORDER BY" in q["sql"]
+    ]
+    assert f'ORDER BY "{table}"."id" DESC' in listed, listed
