@@ -145,18 +145,23 @@ def rate_limit_hit(limits: list[Limit]) -> Decision:
 def rate_limit_failure(limit: Limit, attempt: Callable[[], T | None]) -> tuple[Decision, T | None]:
     """Run `attempt` when `limit` has room for one more failure, and count it against the limit
     only when it failed (returned None): racing attempts never run more of them than the limit
-    has room for, and one that succeeds spends nothing. Refused, `attempt` does not run. With
-    Redis, it is counted before it runs and the count taken back when it succeeds; in the
-    database, the limit's row is held while it runs and written only when it failed."""
+    has room for, and one that succeeds, or raises (it could not tell: the database out of reach),
+    spends nothing. Refused, `attempt` does not run. With Redis, it is counted before it runs and
+    the count taken back unless it failed; in the database, the limit's row is held while it runs
+    and written only when it failed."""
     client = get_redis()
     if client is None:
         return _failure_in_database(limit, attempt)
     decision = rate_limit_hit([limit])
     if not decision.allowed:
         return decision, None
-    result = attempt()
+    hits = [f"{decision.hits}:{hit}" for hit in range(1, limit.cost + 1)]
+    try:
+        result = attempt()
+    except Exception:
+        client.zrem(f"rl:{limit.key}", *hits)
+        raise
     if result is not None:
-        hits = [f"{decision.hits}:{hit}" for hit in range(1, limit.cost + 1)]
         client.zrem(f"rl:{limit.key}", *hits)
     return decision, result
 

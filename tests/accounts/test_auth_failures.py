@@ -1,6 +1,8 @@
 """Failed API authentications are limited per client address: keys cannot be tried at will."""
 
+import psycopg
 import pytest
+from django.db import connection
 from rest_framework.test import APIClient
 
 from accounts import authentication
@@ -113,6 +115,29 @@ def test_behind_a_proxy_on_a_unix_socket_other_addresses_are_not_refused(tenant,
     )
     neighbour = _me(api_key_for(tenant), **behind_the_proxy, HTTP_X_FORWARDED_FOR=NEIGHBOUR)
     assert neighbour.status_code == 200
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("backend", ["redis", "database"])
+def test_a_look_up_the_database_could_not_answer_is_no_failure(tenant, settings, backend):
+    if backend == "database":
+        settings.REDIS_URL = ""
+    key = api_key_for(tenant)
+    params = connection.get_connection_params()
+    for option in ("cursor_factory", "context", "prepare_threshold"):
+        params.pop(option, None)
+    # Another session holds the keys' table: every look-up gives up, as with a database failing over.
+    with psycopg.connect(**params) as other:
+        other.execute("LOCK TABLE accounts_apikey IN ACCESS EXCLUSIVE MODE")
+        with connection.cursor() as cursor:
+            cursor.execute("SET lock_timeout = '50ms'")
+        try:
+            for _ in range(4):
+                assert _me(key).status_code == 503
+        finally:
+            with connection.cursor() as cursor:
+                cursor.execute("RESET lock_timeout")
+    assert _me(key).status_code == 200
 
 
 def test_a_key_in_use_is_answered_while_its_address_is_refused_others(tenant):
