@@ -29,6 +29,16 @@ def _get(client, url: str):
     return response, captured
 
 
+def _sorted(client, url: str, table: str) -> tuple[list[str], str]:
+    """The columns an admin list offers to sort by, and the query that read its page."""
+    page, captured = _get(client, url)
+    headers = re.findall(r'<th scope="col" class="sortable column-(\w+)', page.content.decode())
+    (listed,) = [
+        q["sql"] for q in captured if f'FROM "{table}"' in q["sql"] and "ORDER BY" in q["sql"]
+    ]
+    return headers, listed
+
+
 def _listed(page, url: str) -> list[int]:
     """The ids of the admin list's rows, in order."""
     return [int(pk) for pk in re.findall(rf'href="{url}(\d+)/change/', page.content.decode())]
@@ -256,15 +266,10 @@ def test_the_histories_are_sorted_by_time_only(admin_client, tenant, url, table,
     for kind in [JobEvent.Kind.STARTED, JobEvent.Kind.FAILED]:
         JobEvent.objects.create(job=job, kind=kind)
 
-    page, captured = _get(admin_client, f"{url}?o={column}")
-
     # One sortable column, the time, which an index keeps in order: any other, even asked for
     # (`?o=`), would sort every row of a table that is never purged or is the largest.
-    headers = re.findall(r'<th scope="col" class="sortable column-(\w+)', page.content.decode())
+    headers, listed = _sorted(admin_client, f"{url}?o={column}", table)
     assert headers == ["created_at"]
-    (listed,) = [
-        q["sql"] for q in captured if f'FROM "{table}"' in q["sql"] and "ORDER BY" in q["sql"]
-    ]
     assert f'ORDER BY "{table}"."created_at" DESC' in listed, listed
 
 
@@ -280,12 +285,7 @@ def test_entries_are_sorted_by_the_day_worked_or_newest_recorded_first(
 ):
     _entries(tenant, 2)
 
-    page, captured = _get(admin_client, f"{url}?o=3")
-
     # The Date column only: a sort by hours, amount or description would sort the whole table.
-    headers = re.findall(r'<th scope="col" class="sortable column-(\w+)', page.content.decode())
+    headers, listed = _sorted(admin_client, f"{url}?o=3", table)
     assert headers == ["date"]
-    (listed,) = [
-        q["sql"] for q in captured if f'FROM "{table}"' in q["sql"] and "ORDER BY" in q["sql"]
-    ]
     assert f'ORDER BY "{table}"."id" DESC' in listed, listed
