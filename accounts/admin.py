@@ -13,9 +13,10 @@ from django.contrib.admin.utils import NestedObjects, flatten_fieldsets, quote
 from django.contrib.admin.views.main import ORDER_VAR, ChangeList
 from django.contrib.auth import admin as auth_admin
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group, Permission
 from django.core.paginator import Paginator
 from django.db import connection, router, transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.template.defaultfilters import pluralize
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, reverse
@@ -589,14 +590,85 @@ class TenantAdmin(LinksByViewer, OwnedRecordsGo):
 MEMBERSHIP_AUDITED_FIELDS = {"user", "tenant", "role"}
 
 
+def permissions_held(user) -> QuerySet:
+    """The permissions `user` holds, their own and their groups', whether or not they are active
+    (one made active again holds them all)."""
+    if user.is_superuser:
+        return Permission.objects.all()
+    return Permission.objects.filter(Q(user=user) | Q(group__user=user)).distinct()
+
+
+class GrantsHeldOnly(admin.ModelAdmin):
+    """Users and groups, for staff who are not superusers: the permission to change users or
+    groups would otherwise be every permission (they would give it to themselves, or set the
+    password of a user who holds it). They make no one a superuser, give a user or a group only
+    permissions they hold themselves (and groups that hold no more), and change or delete only the
+    users and groups that hold nothing more than they do."""
+
+    def permissions_of(self, obj) -> QuerySet:
+        """The permissions a user or a group holds."""
+        raise NotImplementedError
+
+    def outranks(self, request, obj) -> bool:
+        """Whether `obj` holds something the staff user does not."""
+        if obj is None or request.user.is_superuser:
+            return False
+        if getattr(obj, "is_superuser", False):
+            return True
+        held = permissions_held(request.user).values("pk")
+        return self.permissions_of(obj).exclude(pk__in=held).exists()
+
+    def has_change_permission(self, request, obj=None):
+        return super().has_change_permission(request, obj) and not self.outranks(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return super().has_delete_permission(request, obj) and not self.outranks(request, obj)
+
+    def get_deleted_objects(self, objs, request):
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        # "Delete selected" asks the model's permission alone, not each object's.
+        if any(self.outranks(request, obj) for obj in objs):
+            perms_needed = {*perms_needed, self.opts.verbose_name}
+        return deleted, counts, perms_needed, protected
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        held = permissions_held(request.user)
+        if db_field.name in ("permissions", "user_permissions"):
+            kwargs["queryset"] = held
+        elif db_field.name == "groups" and not request.user.is_superuser:
+            beyond = Permission.objects.exclude(pk__in=held.values("pk"))
+            kwargs["queryset"] = Group.objects.exclude(permissions__in=beyond)
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+
+admin.site.unregister(Group)
+
+
+@admin.register(Group)
+class GroupAdmin(GrantsHeldOnly, auth_admin.GroupAdmin):
+    """Django's, held to what the staff user holds (GrantsHeldOnly)."""
+
+    def permissions_of(self, group) -> QuerySet:
+        return group.permissions.all()
+
+
 admin.site.unregister(get_user_model())
 
 
 @admin.register(get_user_model())
-class UserAdmin(OwnedRecordsGo, auth_admin.UserAdmin):
-    """Django's, but a user deleted here leaves in each workspace's audit log the membership that
-    goes with them, as removing the member on the workspace's page does; their notifications go
-    with them."""
+class UserAdmin(GrantsHeldOnly, OwnedRecordsGo, auth_admin.UserAdmin):
+    """Django's, held to what the staff user holds (GrantsHeldOnly), and a user deleted here leaves
+    in each workspace's audit log the membership that goes with them, as removing the member on the
+    workspace's page does; their notifications go with them."""
+
+    def permissions_of(self, user) -> QuerySet:
+        return permissions_held(user)
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = super().get_readonly_fields(request, obj)
+        if request.user.is_superuser or obj is None:
+            return fields
+        return [*fields, "is_superuser"]
 
     def delete_model(self, request, obj):
         with transaction.atomic():
