@@ -66,8 +66,11 @@ class ApiKeyViewSet(
             tenant=self.tenant,
             created_by=request.user.user,
             actor=request.user.actor,
-            # A leaked short-lived key must not make itself a lasting one.
+            # A leaked short-lived key must not make itself a lasting one, nor a key stopped or
+            # slowed in the admin a fresh one free of its limits.
             expires_by=creator.expires_at if creator else None,
+            rate_limit_per_minute=creator.rate_limit_per_minute if creator else None,
+            rate_limit_per_day=creator.rate_limit_per_day if creator else None,
             **params.validated_data,
         )
         api_key.key = plaintext

@@ -197,3 +197,24 @@ def test_keys_that_do_not_expire_and_staff_still_create_keys_that_never_expire(a
 
     assert (by_key.status_code, by_staff.status_code) == (201, 201)
     assert by_key.json()["expires_at"] is None and by_staff.json()["expires_at"] is None
+
+
+def test_a_key_stopped_or_slowed_in_the_admin_creates_only_keys_held_to_its_limits(tenant):
+    from rest_framework.test import APIClient
+
+    _, plaintext = api_key_create(
+        tenant=tenant, name="stopped", role="admin", rate_limit_per_minute=0, rate_limit_per_day=50
+    )
+    stopped = APIClient()
+    stopped.credentials(HTTP_AUTHORIZATION=f"Bearer {plaintext}")
+    job = {"type": "diagnostic", "payload": {}}
+    assert stopped.post("/api/v1/jobs", job, format="json").status_code == 429
+
+    created = stopped.post("/api/v1/api-keys", {"name": "fresh", "role": "admin"}, format="json")
+
+    assert created.status_code == 201
+    body = created.json()
+    assert (body["rate_limit_per_minute"], body["rate_limit_per_day"]) == (0, 50)
+    fresh = APIClient()
+    fresh.credentials(HTTP_AUTHORIZATION=f"Bearer {body['key']}")
+    assert fresh.post("/api/v1/jobs", job, format="json").status_code == 429
