@@ -598,12 +598,24 @@ def permissions_held(user) -> QuerySet:
     return Permission.objects.filter(Q(user=user) | Q(group__user=user)).distinct()
 
 
+def roles_beyond(staff, user) -> bool:
+    """Whether `user` is a member of a workspace that `staff` is not, or its admin where `staff`
+    is only a member."""
+    held = Membership.objects.filter(user=staff)
+    return (
+        Membership.objects.filter(user=user)
+        .exclude(tenant__in=held.filter(role=Membership.Role.ADMIN).values("tenant"))
+        .exclude(role=Membership.Role.MEMBER, tenant__in=held.values("tenant"))
+        .exists()
+    )
+
+
 class GrantsHeldOnly(admin.ModelAdmin):
     """Users and groups, for staff who are not superusers: the permission to change users or
     groups would otherwise be every permission (they would give it to themselves, or set the
     password of a user who holds it). They make no one a superuser, give a user or a group only
     permissions they hold themselves (and groups that hold no more), and change or delete only the
-    users and groups that hold nothing more than they do."""
+    users and groups that hold nothing more than they do (a user, no workspace role either)."""
 
     def permissions_of(self, obj) -> QuerySet:
         """The permissions a user or a group holds."""
@@ -663,6 +675,13 @@ class UserAdmin(GrantsHeldOnly, OwnedRecordsGo, auth_admin.UserAdmin):
 
     def permissions_of(self, user) -> QuerySet:
         return permissions_held(user)
+
+    def outranks(self, request, obj) -> bool:
+        # A workspace role is held too: the account of a workspace's admin, made staff with a
+        # password set here, would act as that admin in the API (staff sign-in).
+        if super().outranks(request, obj):
+            return True
+        return not request.user.is_superuser and obj is not None and roles_beyond(request.user, obj)
 
     def get_readonly_fields(self, request, obj=None):
         fields = super().get_readonly_fields(request, obj)

@@ -3,7 +3,8 @@
 import pytest
 from django.contrib.auth.models import Group, Permission
 
-from tests.factories import UserFactory
+from accounts.models import Membership
+from tests.factories import MembershipFactory, UserFactory
 
 PASSWORD = "A-new-password-for-the-test"
 
@@ -123,16 +124,20 @@ def test_a_group_holding_more_is_only_read(client, staff):
     assert list(keys.permissions.all()) == list(_perms("add_apikey"))
 
 
-@pytest.mark.parametrize("who", ["superuser", "holds more", "inactive, holds more"])
-def test_staff_cannot_take_over_a_user_who_holds_more(client, staff, who):
+@pytest.mark.parametrize(
+    "who", ["superuser", "holds more", "inactive, holds more", "workspace admin"]
+)
+def test_staff_cannot_take_over_a_user_who_holds_more(client, staff, tenant, who):
     other = UserFactory(
         username="boss@example.com",
         is_staff=True,
         is_superuser=who == "superuser",
         is_active=who != "inactive, holds more",
     )
-    if who != "superuser":
+    if who in ("holds more", "inactive, holds more"):
         other.user_permissions.set(_perms("add_apikey"))
+    if who == "workspace admin":
+        MembershipFactory(tenant=tenant, user=other, role=Membership.Role.ADMIN)
 
     password = client.post(
         f"/admin/auth/user/{other.pk}/password/",
