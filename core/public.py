@@ -4,6 +4,7 @@ a chat app's preview of a link gets."""
 
 import functools
 import re
+from collections.abc import Callable
 
 from csp.decorators import csp_exempt
 from django.conf import settings
@@ -68,13 +69,17 @@ def link_not_found(request) -> HttpResponse:
 public_link_not_found = public_page(link_not_found)
 
 
-def link_preview(request) -> HttpResponse | None:
+def link_preview(request, opens: Callable[[], bool]) -> HttpResponse | None:
     """The page an app's preview of a pasted link gets (share link, view link or image link alike),
-    or None when the request is not one. It shows nothing shared, which a chat would keep after
-    the link expired or was withdrawn, and is the same for every link. A user agent is easily
-    forged, so the page reads nothing (no link, no file) and counts against no limit: a pool of
-    previewers serving many workspaces is not refused, and a forged one gets no more than it."""
+    or None when the request is not one or `opens()` says the link does not open: a dead link is
+    answered to a previewer as to everyone (its address's limit, then the 404 page), not unfurled
+    as if it were live. The page shows nothing shared, which a chat would keep after the link
+    expired or was withdrawn, and is the same for every link. A user agent is easily forged, so
+    it reads no page or file and counts against no limit: a pool of previewers serving many
+    workspaces is not refused, and a forged one gets no more than it."""
     if not LINK_PREVIEWERS.search(request.headers.get("User-Agent", "")):
+        return None
+    if not opens():
         return None
     return render(request, "sharelinks/preview.html")
 

@@ -124,12 +124,7 @@ def artifact_page(request, kind: str, pk: int, *, tenant_id=None, inline_images=
     """The page of one artifact, or Http404. With `tenant_id`, only that workspace's. With
     `inline_images`, images are embedded in the page rather than linked (public pages whose
     links must not expire)."""
-    found = PAGES[kind](pk) if kind in PAGES else None
-    if not found:
-        raise Http404
-    template, context, owner = found
-    if (tenant_id is not None and owner != tenant_id) or not _publishes(owner):
-        raise Http404
+    template, context = _artifact_found(kind, pk, tenant_id=tenant_id)
     if inline_images:
         for entry in context.get("images", []):
             with entry["image"].file.open("rb") as handle:
@@ -140,16 +135,46 @@ def artifact_page(request, kind: str, pk: int, *, tenant_id=None, inline_images=
     return response
 
 
+def artifact_published(kind: str, pk: int) -> bool:
+    """Whether the page of one artifact opens, without rendering it."""
+    try:
+        _artifact_found(kind, pk)
+    except Http404:
+        return False
+    return True
+
+
+def _artifact_found(kind: str, pk: int, *, tenant_id=None) -> tuple[str, dict]:
+    found = PAGES[kind](pk) if kind in PAGES else None
+    if not found:
+        raise Http404
+    template, context, owner = found
+    if (tenant_id is not None and owner != tenant_id) or not _publishes(owner):
+        raise Http404
+    return template, context
+
+
 def _publishes(tenant_id) -> bool:
     """A suspended (inactive) workspace's artifacts are shown to no one, whatever link is held."""
     return Tenant.objects.filter(pk=tenant_id, is_active=True).exists()
 
 
-def image_file_response(pk: int, *, tenant_id=None):
+def image_published(pk: int) -> bool:
+    """Whether an image's file link opens (its row, of an active workspace), without reading the
+    file."""
+    return _published_image(pk) is not None
+
+
+def _published_image(pk: int, *, tenant_id=None) -> GeneratedImage | None:
     image = GeneratedImage.objects.filter(pk=pk).first()
     if image is None or (tenant_id is not None and image.tenant_id != tenant_id):
-        raise Http404
-    if not _publishes(image.tenant_id):
+        return None
+    return image if _publishes(image.tenant_id) else None
+
+
+def image_file_response(pk: int, *, tenant_id=None):
+    image = _published_image(pk, tenant_id=tenant_id)
+    if image is None:
         raise Http404
     try:
         handle = image.file.open("rb")

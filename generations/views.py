@@ -5,7 +5,12 @@ from django.views.decorators.http import require_safe
 
 from core.clientip import client_ip
 from core.public import link_not_found, link_preview, public_page, public_rate_limited
-from generations.pages import artifact_page, image_file_response
+from generations.pages import (
+    artifact_page,
+    artifact_published,
+    image_file_response,
+    image_published,
+)
 from generations.signing import view_token_read
 
 
@@ -13,7 +18,7 @@ from generations.signing import view_token_read
 @require_safe
 def generation_view(request, token):
     """A signed, expiring link to an artifact's page (no login)."""
-    preview = link_preview(request)
+    preview = link_preview(request, lambda: _page_opens(token))
     if preview is not None:
         return preview
     refused = public_rate_limited(request, client_ip(request))
@@ -31,7 +36,7 @@ def generation_view(request, token):
 @public_page
 @require_safe
 def generation_file(request, token):
-    preview = link_preview(request)
+    preview = link_preview(request, lambda: _file_opens(token))
     if preview is not None:
         # The preview page, never the image: the user agent alone must not spare a file's read
         # the address's limit.
@@ -46,6 +51,16 @@ def generation_file(request, token):
         return image_file_response(decoded[1])
     except Http404:
         return link_not_found(request)
+
+
+def _page_opens(token) -> bool:
+    decoded = view_token_read(token)
+    return decoded is not None and artifact_published(*decoded)
+
+
+def _file_opens(token) -> bool:
+    decoded = view_token_read(token)
+    return decoded is not None and decoded[0] == "image" and image_published(decoded[1])
 
 
 @public_page

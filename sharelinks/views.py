@@ -30,7 +30,7 @@ def share_link_page(request, token: str):
         refused = HttpResponse(status=503, headers={"Retry-After": "0"})
         refused._has_been_logged = True
         return refused
-    preview = link_preview(request)
+    preview = link_preview(request, lambda: share_link_find(token=token) is not None)
     if preview is not None:
         # Not its reader either: no view is counted.
         return preview

@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
+import time_machine
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
@@ -258,12 +259,13 @@ def test_a_chat_apps_link_preview_spends_no_view_and_shows_nothing_shared(
     client, tenant, deck, user_agent
 ):
     link, token = _link(tenant, deck, max_views=1)
+    _, another = _link(tenant, deck)
 
     preview = client.get(f"/s/{token}", HTTP_USER_AGENT=user_agent)
-    unknown = client.get("/s/" + "x" * 43, HTTP_USER_AGENT=user_agent)
+    other = client.get(f"/s/{another}", HTTP_USER_AGENT=user_agent)
 
-    assert preview.status_code == unknown.status_code == 200
-    assert preview.content == unknown.content
+    assert preview.status_code == other.status_code == 200
+    assert preview.content == other.content
     assert "Revenue up" not in preview.content.decode()
     assert "<style" not in preview.content.decode()  # its policy allows only the stylesheet
     assert preview["Referrer-Policy"] == "no-referrer"
@@ -274,23 +276,82 @@ def test_a_chat_apps_link_preview_spends_no_view_and_shows_nothing_shared(
     assert client.get(f"/s/{token}", HTTP_USER_AGENT=reader).status_code == 404
 
 
-@pytest.mark.parametrize(
-    "user_agent",
-    [
-        "Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)",
-        "Mozilla/5.0 (Windows NT 6.1; WOW64) SkypeUriPreview Preview/0.5 skype-url-preview@microsoft.com",
-    ],
-)
+PREVIEWERS = [
+    "Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)",
+    "Mozilla/5.0 (Windows NT 6.1; WOW64) SkypeUriPreview Preview/0.5 skype-url-preview@microsoft.com",
+]
+READER = "Mozilla/5.0 Firefox/130.0"
+
+
+@pytest.mark.parametrize("user_agent", PREVIEWERS)
+def test_a_chat_apps_preview_of_a_dead_share_link_answers_the_404_a_reader_gets(
+    client, tenant, deck, user_agent
+):
+    _, used = _link(tenant, deck, max_views=1)
+    assert client.get(f"/s/{used}").status_code == 200
+    expired, expired_token = _link(tenant, deck, expires_at=timezone.now() + timedelta(hours=1))
+    PublicLink.objects.filter(pk=expired.pk).update(
+        expires_at=timezone.now() - timedelta(seconds=1)
+    )
+    revoked, revoked_token = _link(tenant, deck)
+    share_link_revoke(link=revoked)
+
+    for token in (used, expired_token, revoked_token, "x" * 43):
+        previewed = client.get(f"/s/{token}", HTTP_USER_AGENT=user_agent)
+        read = client.get(f"/s/{token}", HTTP_USER_AGENT=READER)
+        assert (previewed.status_code, previewed.content) == (404, read.content), token
+        assert previewed["Content-Security-Policy"] == read["Content-Security-Policy"]
+
+
+@pytest.mark.parametrize("user_agent", PREVIEWERS)
+def test_a_chat_apps_preview_of_a_dead_view_link_answers_the_404_a_reader_gets(
+    client, tenant, deck, settings, user_agent
+):
+    page, picture = _view_links(tenant, deck)
+    gone = Deck.objects.create(tenant=tenant, title="Withdrawn")
+    gone_page = view_url("deck", gone.pk).removeprefix(settings.PUBLIC_BASE_URL)
+    gone.delete()
+    gone_image = GeneratedImage.objects.create(tenant=tenant, prompt="owl", width=8, height=8)
+    gone_picture = file_url("image", gone_image.pk).removeprefix(settings.PUBLIC_BASE_URL)
+    gone_image.delete()
+    with time_machine.travel(
+        timezone.now() + timedelta(seconds=settings.GENERATION_VIEW_URL_MAX_AGE + 1)
+    ):
+        expired = [client.get(path, HTTP_USER_AGENT=user_agent) for path in (page, picture)]
+    dead = [
+        page.replace("/v/", "/v/x", 1),
+        picture.replace("/v/", "/v/x", 1),
+        f"{page}file",  # a page's token is no image's
+        gone_page,
+        gone_picture,
+    ]
+
+    previewed = expired + [client.get(path, HTTP_USER_AGENT=user_agent) for path in dead]
+
+    read = client.get(dead[0], HTTP_USER_AGENT=READER)
+    assert read.status_code == 404
+    for response in previewed:
+        assert (response.status_code, response.content) == (404, read.content)
+        assert response["Content-Security-Policy"] == read["Content-Security-Policy"]
+    # A suspended workspace's links are dead to a previewer too.
+    tenant.is_active = False
+    tenant.save()
+    for path in (page, picture):
+        suspended = client.get(path, HTTP_USER_AGENT=user_agent)
+        assert (suspended.status_code, suspended.content) == (404, read.content), path
+
+
+@pytest.mark.parametrize("user_agent", PREVIEWERS)
 def test_a_chat_apps_preview_of_a_view_link_shows_nothing_shared_and_spends_no_limit(
     client, tenant, deck, settings, user_agent
 ):
     settings.SHARE_LINK_RATE_LIMIT_PER_MINUTE = 2
     page, picture = _view_links(tenant, deck)
     previewer = {"REMOTE_ADDR": "203.0.113.12", "HTTP_USER_AGENT": user_agent}
-    shared = client.get("/s/" + "x" * 43, **previewer)
-    garbled = page.replace("/v/", "/v/x", 1)
+    _, token = _link(tenant, deck)
+    shared = client.get(f"/s/{token}", **previewer)
 
-    previews = [client.get(path, **previewer) for path in (page, picture, garbled) * 2]
+    previews = [client.get(path, **previewer) for path in (page, picture) * 3]
 
     for preview in previews:
         assert (preview.status_code, preview.content) == (200, shared.content)
@@ -316,6 +377,9 @@ def test_a_forged_previewers_agent_reads_no_page_or_image_past_the_limit(
         assert forged["Content-Type"] == "text/html; charset=utf-8", path
         assert "Open the link in a browser to see it." in forged.content.decode()
         assert "Quarterly review" not in forged.content.decode()
+    # Nor does it try links past the limit: one that does not open is counted as anyone's.
+    for path in (page.replace("/v/", "/v/x", 1), "/s/" + "x" * 43):
+        assert client.get(path, HTTP_USER_AGENT="Slackbot 1.0", **address).status_code == 429
 
 
 def test_a_refused_method_answers_with_the_public_pages_headers(tenant, deck):
