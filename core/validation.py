@@ -117,7 +117,9 @@ def id_refusal(name: str) -> str:
 
 
 class FilterIdField(serializers.IntegerField):
-    """A list filter naming an object by its id, a whole number."""
+    """A list filter naming an object by its id, a whole number from 1 in ASCII digits: Python
+    would read `+1`, ` 1` or `1.0` as 1 and `1_0` as 10. A well-formed id of nothing the caller
+    can see, another workspace's included, finds nothing."""
 
     def __init__(self, name: str, **kwargs):
         refusal = id_refusal(name)
@@ -127,6 +129,11 @@ class FilterIdField(serializers.IntegerField):
             "max_string_length": refusal,
         }
         super().__init__(min_value=1, help_text=f"A {name}'s id.", **kwargs)
+
+    def to_internal_value(self, data):
+        if not (isinstance(data, str) and data.isascii() and data.isdigit()):
+            self.fail("invalid")
+        return super().to_internal_value(data)
 
 
 class FilterJobField(serializers.UUIDField):

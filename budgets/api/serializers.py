@@ -14,6 +14,7 @@ from budgets.models import (
 )
 from core.validation import (
     FilterChoiceField,
+    FilterIdField,
     KnownFieldsOnly,
     WorkspaceObjectField,
     name_search_field,
@@ -89,6 +90,15 @@ class ProjectBudgetSerializer(KnownFieldsOnly, serializers.ModelSerializer):
 class ProjectListQuerySerializer(serializers.Serializer):
     status = FilterChoiceField(choices=Project.Status.choices, required=False)
     search = name_search_field()
+
+
+class EntryListQuerySerializer(serializers.Serializer):
+    project = FilterIdField("project", required=False)
+
+
+class BudgetAlertListQuerySerializer(serializers.Serializer):
+    status = FilterChoiceField(choices=BudgetAlert.Status.choices, required=False)
+    project = FilterIdField("project", required=False)
 
 
 class ProjectSerializer(KnownFieldsOnly, serializers.ModelSerializer):

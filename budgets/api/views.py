@@ -1,6 +1,6 @@
 from django.db import transaction
 from django.urls import reverse
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -8,7 +8,9 @@ from rest_framework.response import Response
 from accounts.api.auditing import AuditedMixin
 from accounts.api.scoping import TenantScopedMixin
 from budgets.api.serializers import (
+    BudgetAlertListQuerySerializer,
     BudgetAlertSerializer,
+    EntryListQuerySerializer,
     MaterialEntrySerializer,
     ProjectBudgetSerializer,
     ProjectListQuerySerializer,
@@ -19,10 +21,10 @@ from budgets.api.serializers import (
 from budgets.models import BudgetAlert, MaterialEntry, Project, TimeEntry
 from budgets.selectors import budget_usage
 from budgets.services import project_budget_set, project_delete
-from core.errors import Conflict, InvalidRequest, NotFound
+from core.errors import Conflict, NotFound
 from core.idempotency import idempotent
 from core.locations import created_headers
-from core.validation import ListFiltersMixin, choice_refusal, id_refusal, list_query
+from core.validation import ListFiltersMixin, list_query
 
 
 class TenantCreateMixin:
@@ -106,13 +108,13 @@ class ProjectViewSet(
 class _EntryViewSet(
     ListFiltersMixin, TenantScopedMixin, AuditedMixin, TenantCreateMixin, viewsets.ModelViewSet
 ):
-    query_filters = ("project",)
+    query_serializer_class = EntryListQuerySerializer
 
     def get_queryset(self):
         return super().get_queryset().select_related("project")
 
     def filter_list(self, entries):
-        return _of_project(entries, self.request)
+        return entries.filter(**list_query(self))
 
     def update(self, request, *args, **kwargs):
         # Before the body is read: a PUT names the archived project, which validation refuses too.
@@ -125,45 +127,25 @@ class _EntryViewSet(
         super().perform_destroy(entry)
 
 
-# What _of_project takes: a project's id, in digits.
-PROJECT_FILTER = OpenApiParameter(
-    "project", {"type": "integer", "minimum": 0}, description="Only this project's."
-)
-
-
-def _of_project(rows, request):
-    """`?project=<id>`: the rows of that project only."""
-    project = request.query_params.get("project")
-    if project is None:
-        return rows
-    if not (project.isascii() and project.isdigit()):
-        raise InvalidRequest(errors={"project": [id_refusal("project")]})
-    return rows.filter(project_id=project)
-
-
 def _refuse_if_archived(entry) -> None:
     """An archived project's recorded time and material stay as they are until it is active."""
     if entry.project.status == Project.Status.ARCHIVED:
         raise Conflict("The project is archived: set its status to active to change its entries.")
 
 
-@extend_schema_view(list=extend_schema(parameters=[PROJECT_FILTER]))
+@extend_schema_view(list=extend_schema(parameters=[EntryListQuerySerializer]))
 class TimeEntryViewSet(_EntryViewSet):
     queryset = TimeEntry.objects.order_by("-date", "-id")
     serializer_class = TimeEntrySerializer
 
 
-@extend_schema_view(list=extend_schema(parameters=[PROJECT_FILTER]))
+@extend_schema_view(list=extend_schema(parameters=[EntryListQuerySerializer]))
 class MaterialEntryViewSet(_EntryViewSet):
     queryset = MaterialEntry.objects.order_by("-date", "-id")
     serializer_class = MaterialEntrySerializer
 
 
-@extend_schema_view(
-    list=extend_schema(
-        parameters=[OpenApiParameter("status", enum=BudgetAlert.Status.values), PROJECT_FILTER]
-    )
-)
+@extend_schema_view(list=extend_schema(parameters=[BudgetAlertListQuerySerializer]))
 class BudgetAlertViewSet(
     ListFiltersMixin,
     TenantScopedMixin,
@@ -173,15 +155,7 @@ class BudgetAlertViewSet(
 ):
     queryset = BudgetAlert.objects.select_related("project").order_by("-created_at")
     serializer_class = BudgetAlertSerializer
-    query_filters = ("status", "project")
+    query_serializer_class = BudgetAlertListQuerySerializer
 
     def filter_list(self, alerts):
-        alerts = _of_project(alerts, self.request)
-        wanted = self.request.query_params.get("status")
-        if wanted is not None:
-            if wanted not in BudgetAlert.Status.values:
-                raise InvalidRequest(
-                    errors={"status": [choice_refusal(wanted, BudgetAlert.Status.values)]}
-                )
-            alerts = alerts.filter(status=wanted)
-        return alerts
+        return alerts.filter(**list_query(self))

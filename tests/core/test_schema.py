@@ -134,9 +134,10 @@ def test_no_operation_is_described_by_a_mixin_of_its_view(schema):
         ("/api/v1/stories", "job", [(MISSING, True), ("", False)]),
         ("/api/v1/audit-events", "resource_type", [("invoices.invoice", True), ("", False)]),
         ("/api/v1/audit-events", "resource_id", [("7", True), ("", False), ("7" * 65, False)]),
-        ("/api/v1/time-entries", "project", [("0", True), ("12", True), ("-1", False)]),
+        ("/api/v1/time-entries", "project", [("12", True), ("0", False), ("-1", False)]),
         ("/api/v1/material-entries", "project", [("3", True), ("-3", False)]),
         ("/api/v1/budget-alerts", "project", [("3", True), ("-3", False)]),
+        ("/api/v1/invoices", "client", [("3", True), ("0", False)]),
     ],
 )
 def test_a_lists_filters_are_documented_with_the_values_it_takes(

@@ -484,24 +484,6 @@ def test_every_list_refuses_a_value_its_filter_does_not_take_in_the_same_words(
     assert error.startswith(f'Select a valid choice. "{value}" is not one of: {choices}')
 
 
-@pytest.mark.parametrize(
-    ("url", "name", "error"),
-    [
-        ("/api/v1/invoices", "client", "Must be a client id."),
-        # As /time-entries and /budget-alerts word it.
-        ("/api/v1/invoices", "project", "Must be a project id."),
-        ("/api/v1/credit-entries", "job", "Must be a job id."),
-        ("/api/v1/stories", "job", "Must be a job id."),
-        ("/api/v1/images", "job", "Must be a job id."),
-        ("/api/v1/flashcards", "job", "Must be a job id."),
-    ],
-)
-def test_every_list_refuses_a_malformed_id_in_the_same_words(api_client, url, name, error):
-    response = api_client.get(url, {name: "first"})
-    assert response.status_code == 400
-    assert response.json()["errors"] == {name: [error]}
-
-
 @pytest.mark.parametrize("page_size", ["0", "-1", "abc", "1.5", "201", "²"])
 def test_a_page_size_that_is_not_1_to_200_is_400(api_client, page_size):
     response = api_client.get("/api/v1/jobs", {"page_size": page_size})
