@@ -65,6 +65,10 @@ def _sliding_window(client):
     return client.register_script(_SLIDING_WINDOW)
 
 
+# A refusal names its limit's window in these words.
+WINDOW_WORDS = {60: "a minute", 3600: "an hour", 86400: "a day"}
+
+
 @dataclass(frozen=True)
 class Limit:
     name: str
@@ -72,6 +76,7 @@ class Limit:
     limit: int
     window: int  # seconds
     cost: int = 1  # hits the request counts for (a job drawing several images reserves them all)
+    counts: str = ""  # what it counts, for a refusal to name ("job submissions")
 
 
 @dataclass(frozen=True)
@@ -101,6 +106,15 @@ class Decision:
     def retry_after(self) -> int:
         blocking = [s.reset for s in self.states if s.exhausted]
         return max(blocking, default=0)
+
+    @property
+    def refusal(self) -> str:
+        """A refused request's problem detail: the limit it hit and when to send it again."""
+        limit = next(s.limit for s in self.states if s.exhausted)
+        return (
+            f"Too many {limit.counts}: the limit is {limit.limit} {WINDOW_WORDS[limit.window]}; "
+            f"send it again in {max(self.retry_after, 1)} seconds (Retry-After)."
+        )
 
     def headers(self) -> dict[str, str]:
         if not self.states:

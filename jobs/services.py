@@ -152,7 +152,7 @@ def job_submit(
     decision = rate_limit_hit(limits) if limits else None
     if decision is not None and not decision.allowed:
         metric_inc(RATE_LIMIT_REJECTIONS, limit=decision.exhausted_limit)
-        raise RateLimited(headers=decision.headers())
+        raise RateLimited(decision.refusal, headers=decision.headers())
     now = timezone.now()
     not_before = now + timedelta(seconds=delay_seconds) if delay_seconds else None
     credits = job_type.credit_cost

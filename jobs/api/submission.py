@@ -25,13 +25,14 @@ def submission_limits(principal: Principal, job_type: str) -> list[Limit]:
         per_day = settings.RATE_LIMIT_PER_DAY
     who = principal.pk
     return [
-        Limit("minute", f"submit:minute:{who}", per_minute, 60),
-        Limit("day", f"submit:day:{who}", per_day, 86400),
+        Limit("minute", f"submit:minute:{who}", per_minute, 60, counts="job submissions"),
+        Limit("day", f"submit:day:{who}", per_day, 86400, counts="job submissions"),
         Limit(
             "type-hour",
             f"submit:type:{who}:{job_type}",
             settings.RATE_LIMIT_PER_HOUR_PER_TYPE,
             3600,
+            counts=f"{job_type} submissions",
         ),
     ]
 

@@ -775,6 +775,30 @@ def test_twenty_an_hour_per_job_type(api_client, settings):
     assert codes == [202, 202, 202, 429]
 
 
+@pytest.mark.parametrize(
+    ("limits", "named"),
+    [
+        ({"RATE_LIMIT_PER_MINUTE": 1}, "Too many job submissions: the limit is 1 a minute"),
+        ({"RATE_LIMIT_PER_DAY": 1}, "Too many job submissions: the limit is 1 a day"),
+        (
+            {"RATE_LIMIT_PER_HOUR_PER_TYPE": 1},
+            "Too many diagnostic submissions: the limit is 1 an hour",
+        ),
+    ],
+)
+def test_a_refused_submission_names_the_limit_it_hit_and_when_to_send_it_again(
+    api_client, settings, limits, named
+):
+    for name, value in limits.items():
+        setattr(settings, name, value)
+    assert _submit(api_client).status_code == 202
+    refused = _submit(api_client)
+    assert refused.status_code == 429
+    assert refused.json()["detail"] == (
+        f"{named}; send it again in {refused['Retry-After']} seconds (Retry-After)."
+    )
+
+
 def test_reads_have_their_own_limit(api_client, tenant, settings):
     settings.RATE_LIMIT_READS_PER_MINUTE = 2
     job = JobFactory(tenant=tenant)
