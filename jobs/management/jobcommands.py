@@ -23,6 +23,21 @@ PROGRESS_EVERY = 10_000
 MAX_HOURS = 24 * 365 * 100
 
 
+def job_named(jobs, job_id: str) -> Job:
+    """The job of `jobs` an operator names by its whole id (hyphenated or not, in any case), or
+    CommandError saying why none; the start of an id is not taken for one."""
+    try:
+        pk = uuid.UUID(job_id)
+    except ValueError:
+        raise CommandError(
+            f"{job_id} is not a job id: give it whole, as list_jobs prints it."
+        ) from None
+    try:
+        return jobs.get(pk=pk)
+    except Job.DoesNotExist:
+        raise CommandError(f"{job_id}: no such job.") from None
+
+
 def jobs_of_workspace(jobs, slug: str | None):
     """`jobs` of the workspace `slug` names, or all of them when none is named. A slug naming no
     workspace, an empty one included (an unset variable in a script), is an error, not every job."""
@@ -98,9 +113,9 @@ def job_action_command(help_text: str, act: Callable[[Job], str]) -> type[Operat
             refused = 0
             for job_id in job_ids:
                 try:
-                    job = Job.objects.select_related("tenant").get(pk=uuid.UUID(job_id))
-                except (ValueError, Job.DoesNotExist):
-                    self.stderr.write(f"{job_id}: no such job.")
+                    job = job_named(Job.objects.select_related("tenant"), job_id)
+                except CommandError as exc:
+                    self.stderr.write(str(exc))
                     refused += 1
                     continue
                 try:

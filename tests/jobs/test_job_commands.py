@@ -54,7 +54,22 @@ def test_cancel_job_cancels_refunds_and_reports_what_it_could_not_do(costly):
         f"manage.py ({getpass.getuser()}@{socket.gethostname()})",
     )
     assert f"{done.pk}: The job is completed" in err.getvalue()
-    assert "not-an-id: no such job." in err.getvalue()
+    assert "not-an-id is not a job id: give it whole, as list_jobs prints it." in err.getvalue()
+
+
+def test_a_job_named_by_the_start_of_its_id_is_refused_saying_to_give_it_whole(tenant):
+    job = JobFactory(tenant=tenant, status=Job.Status.FAILED)
+    start = str(job.pk)[:8]
+    with pytest.raises(
+        CommandError, match=f"^{start} is not a job id: give it whole, as list_jobs"
+    ):
+        call_command("show_job", start, stdout=StringIO())
+    err = StringIO()
+    with pytest.raises(CommandError, match="1 of 1 jobs were not changed"):
+        call_command("requeue_job", start, stderr=err)
+    assert err.getvalue() == f"{start} is not a job id: give it whole, as list_jobs prints it.\n"
+    # Hyphenated or not, in any case, as the API takes it.
+    assert _run("show_job", job.pk.hex.upper())[0].startswith(f"Job {job.pk} ")
 
 
 def test_requeue_job_puts_a_dead_letter_back_and_retry_job_submits_a_new_one(tenant):

@@ -1,11 +1,11 @@
 import json
-import uuid
 from collections.abc import Iterable
 
 from django.core.management.base import CommandError
 from django.db.models import Q
 
 from core.management.base import OperatorCommand, json_dumped, local_time, printable
+from jobs.management.jobcommands import job_named
 from jobs.models import Job, JobEvent
 
 RESULT_CHARS = 500
@@ -35,10 +35,7 @@ class Command(OperatorCommand):
 
     def handle(self, *args, job_id, events, **options):
         limit = _events_limit(events)
-        try:
-            job = Job.objects.select_related("tenant", "api_key").get(pk=uuid.UUID(job_id))
-        except (ValueError, Job.DoesNotExist) as exc:
-            raise CommandError(f"{job_id}: no such job.") from exc
+        job = job_named(Job.objects.select_related("tenant", "api_key"), job_id)
         history, left_out = _history(job, limit)
         if options["json"]:
             self._write_json(job, history, left_out)
