@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from io import StringIO
 
 import pytest
+import time_machine
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
@@ -427,6 +428,31 @@ def test_clean_queue_goes_on_past_jobs_workers_took_or_finished_meanwhile(tenant
         "CANCELED: Canceled by an operator.",
         f"manage.py ({getpass.getuser()}@{socket.gethostname()})",
     )
+
+
+def test_requeue_stale_jobs_says_when_the_oldest_heartbeat_makes_a_processing_job_stale(
+    tenant, settings
+):
+    settings.JOBS_STALE_AFTER_SECONDS = 300
+    now = datetime(2026, 12, 7, 22, 40, 30, tzinfo=UTC)
+    # Its worker died a minute ago: too recent for the reaper to tell.
+    JobFactory(
+        tenant=tenant,
+        status=Job.Status.PROCESSING,
+        attempts=1,
+        heartbeat_at=now - timedelta(seconds=60),
+    )
+    JobFactory(tenant=tenant, status=Job.Status.PROCESSING, attempts=1, heartbeat_at=now)
+
+    with time_machine.travel(now, tick=False):
+        out, _ = _run("requeue_stale_jobs")
+
+    assert out == (
+        "Requeued 0 stale jobs, failed 0, canceled 0. No processing job is stale yet: the oldest "
+        "heartbeat is 60 s old, and a job is taken once its heartbeat is 300 s old "
+        "(JOBS_STALE_AFTER_SECONDS), at 2026-12-07 22:44:30 UTC for that one.\n"
+    )
+    assert set(Job.objects.values_list("status", flat=True)) == {Job.Status.PROCESSING}
 
 
 def test_requeue_stale_jobs_takes_every_stale_job_in_rounds(tenant, settings, monkeypatch):

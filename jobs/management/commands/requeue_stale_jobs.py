@@ -1,4 +1,10 @@
-from core.management.base import OperatorCommand
+from datetime import timedelta
+
+from django.conf import settings
+from django.utils import timezone
+
+from core.management.base import OperatorCommand, local_time
+from jobs.models import Job
 from jobs.services import jobs_reap_stale
 
 
@@ -27,4 +33,26 @@ class Command(OperatorCommand):
         )
         if left:
             summary += f" {left} are still stale: run it again."
+        else:
+            summary += _next_stale()
         self.stdout.write(summary)
+
+
+def _next_stale() -> str:
+    """When the reaper could take the processing job that beat longest ago: an operator who knows
+    its worker died learns how long until then, rather than only that nothing was stale."""
+    oldest = (
+        Job.objects.filter(status=Job.Status.PROCESSING, heartbeat_at__isnull=False)
+        .order_by("heartbeat_at")
+        .values_list("heartbeat_at", flat=True)
+        .first()
+    )
+    if oldest is None:
+        return ""
+    stale_after = settings.JOBS_STALE_AFTER_SECONDS
+    age = round((timezone.now() - oldest).total_seconds())
+    at = local_time(oldest + timedelta(seconds=stale_after), "%Y-%m-%d %H:%M:%S")
+    return (
+        f" No processing job is stale yet: the oldest heartbeat is {age} s old, and a job is taken "
+        f"once its heartbeat is {stale_after} s old (JOBS_STALE_AFTER_SECONDS), at {at} for that one."
+    )
