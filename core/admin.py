@@ -24,7 +24,7 @@ class IdempotencyRecordAdmin(RelatedSearchedFirst, LargeTableAdmin, ReadOnlyAdmi
 
 @admin.register(RateLimitBucket)
 class RateLimitBucketAdmin(ReadOnlyAdmin):
-    list_display = ["key", "updated_at"]
+    list_display = ["key", "updated_at", "expires_at"]
     search_fields = ["key"]
 
 

@@ -1,4 +1,5 @@
 from django.db import models
+from django.utils import timezone
 
 
 class RateLimitBucket(models.Model):
@@ -7,6 +8,11 @@ class RateLimitBucket(models.Model):
     key = models.CharField(max_length=255, unique=True)
     hits = models.JSONField(default=list)
     updated_at = models.DateTimeField(auto_now=True)
+    expires_at = models.DateTimeField(
+        default=timezone.now,
+        db_index=True,
+        help_text="When its last hit leaves the window: the hourly purge deletes it after that.",
+    )
 
     def __str__(self):
         return self.key

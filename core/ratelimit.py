@@ -10,10 +10,13 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TypeVar
 
 from django.db import transaction
+from django.utils import timezone
 
+from core.deletion import delete_in_batches
 from core.models import RateLimitBucket
 from core.redis import get_redis
 
@@ -180,6 +183,12 @@ def rate_limit_failure(limit: Limit, attempt: Callable[[], T | None]) -> tuple[D
     return decision, result
 
 
+def rate_limit_buckets_purge() -> int:
+    """Delete the database's counts (embedded default) whose every hit has left its window, as
+    Redis lets its counts expire: a count per client address would otherwise stay for ever."""
+    return delete_in_batches(RateLimitBucket.objects.filter(expires_at__lte=timezone.now()))
+
+
 @transaction.atomic
 def _hit_in_database(limits: list[Limit]) -> Decision:
     now = time.time()
@@ -210,14 +219,17 @@ def _failure_in_database(
 def _buckets_held(limits: list[Limit], now: float) -> list[RateLimitBucket]:
     """The limits' rows, in their order, locked until the transaction ends and holding only the
     hits still in their windows."""
-    for limit in sorted(limits, key=lambda item: item.key):
-        RateLimitBucket.objects.get_or_create(key=limit.key)
-    by_key = {
-        bucket.key: bucket
-        for bucket in RateLimitBucket.objects.select_for_update().filter(
-            key__in=[limit.key for limit in limits]
-        )
-    }
+    keys = sorted({limit.key for limit in limits})
+    by_key = {}
+    # The purge may delete a row whose hits have all expired between its get_or_create and its
+    # lock: it is created again, this time by this transaction, where no purge can see it.
+    while len(by_key) < len(keys):
+        for key in keys:
+            RateLimitBucket.objects.get_or_create(key=key)
+        by_key = {
+            bucket.key: bucket
+            for bucket in RateLimitBucket.objects.select_for_update().filter(key__in=keys)
+        }
     for limit in limits:
         bucket = by_key[limit.key]
         bucket.hits = [hit for hit in bucket.hits if hit > now - limit.window]
@@ -226,7 +238,8 @@ def _buckets_held(limits: list[Limit], now: float) -> list[RateLimitBucket]:
 
 def _hits_add(limit: Limit, bucket: RateLimitBucket, now: float) -> None:
     bucket.hits.extend([now] * limit.cost)
-    bucket.save(update_fields=["hits", "updated_at"])
+    bucket.expires_at = datetime.fromtimestamp(now + limit.window, tz=UTC)
+    bucket.save(update_fields=["hits", "updated_at", "expires_at"])
 
 
 def _bucket_state(limit: Limit, bucket: RateLimitBucket, allowed: bool, now: float) -> LimitState:

@@ -4,6 +4,7 @@ from django.db import InterfaceError, OperationalError
 
 from accounts.login_lockout import admin_login_records_purge
 from core.idempotency import idempotency_records_purge
+from core.ratelimit import rate_limit_buckets_purge
 from core.request_context import bind_log_context
 from jobs import monitoring, services
 from jobs.registry import DEFAULT_TIME_LIMIT, HARD_LIMIT_MARGIN, job_type_get
@@ -63,6 +64,7 @@ def _purge() -> dict:
         "idempotency_keys": idempotency_records_purge(),
         "task_runs": task_runs_purge(),
         **admin_login_records_purge(),
+        "rate_limit_counts": rate_limit_buckets_purge(),
     }
 
 

@@ -182,7 +182,7 @@ def test_the_hourly_purge_forgets_old_logins_and_failed_login_counts(staff, sett
     assert list(AccessAttempt.objects.values_list("username", flat=True)) == ["else@example.com"]
     out = StringIO()
     call_command("purge_jobs", stdout=out)
-    assert "0 old admin logins and 0 expired failed-login counts." in out.getvalue()
+    assert "0 old admin logins, 0 expired failed-login counts and " in out.getvalue()
 
 
 @pytest.mark.parametrize("address", ["", "unknown"], ids=["none", "not-an-address"])

@@ -1,8 +1,14 @@
+from io import StringIO
+
 import pytest
+import time_machine
+from django.core.management import call_command
+from django.db import connection
 
 from core.models import RateLimitBucket
-from core.ratelimit import Limit, rate_limit_failure, rate_limit_hit
+from core.ratelimit import Limit, rate_limit_buckets_purge, rate_limit_failure, rate_limit_hit
 from core.redis import get_redis
+from jobs.models import TaskRun
 
 
 @pytest.fixture(params=["redis", "database"])
@@ -109,3 +115,47 @@ def test_an_attempt_counts_only_when_it_fails_and_none_runs_once_refused(backend
     assert 1 <= int(refused.headers()["Retry-After"]) <= 60
     assert ran == ["failing"]
     assert rate_limit_hit([one]).states[0].remaining == 0
+
+
+def test_the_hourly_purge_deletes_the_database_counts_whose_window_has_passed(db, settings):
+    from jobs.tasks import jobs_purge
+
+    settings.REDIS_URL = ""
+    minute, day = Limit("minute", "t:minute", 2, 60), Limit("day", "t:day", 2, 86400)
+    with time_machine.travel(1_000_000, tick=False):
+        assert rate_limit_hit([minute]).allowed and rate_limit_hit([day]).allowed
+    with time_machine.travel(1_000_061, tick=False):
+        assert rate_limit_hit([day]).allowed
+        outcome = jobs_purge()
+        assert outcome["rate_limit_counts"] == 1
+        assert TaskRun.objects.get(name="jobs_purge").counts["rate_limit_counts"] == 1
+        assert list(RateLimitBucket.objects.values_list("key", flat=True)) == ["t:day"]
+        # The day's count is whole: its limit still holds.
+        assert not rate_limit_hit([day]).allowed
+    with time_machine.travel(1_000_061 + 86_400, tick=False):
+        out = StringIO()
+        call_command("purge_jobs", stdout=out)
+        assert "1 expired rate-limit counts." in out.getvalue()
+        assert not RateLimitBucket.objects.exists()
+
+
+def test_a_count_the_purge_deletes_as_a_request_reads_it_is_counted_again(db, settings):
+    settings.REDIS_URL = ""
+    limit = Limit("minute", "t:purged", 2, 60)
+    with time_machine.travel(1_000_000, tick=False):
+        assert rate_limit_hit([limit]).allowed
+    purged = []
+
+    def purge_before_the_lock(execute, sql, params, many, context):
+        # The purge, running in another process, deletes the row between its read and its lock.
+        if "FOR UPDATE" in sql and not purged:
+            purged.append(rate_limit_buckets_purge())
+        return execute(sql, params, many, context)
+
+    with (
+        time_machine.travel(1_000_061, tick=False),
+        connection.execute_wrapper(purge_before_the_lock),
+    ):
+        assert rate_limit_hit([limit]).states[0].remaining == 1
+    assert purged == [1]
+    assert len(RateLimitBucket.objects.get(key="t:purged").hits) == 1
