@@ -14,7 +14,7 @@ from accounts.models import AuditEvent
 from accounts.services import credits_grant
 from budgets.models import MaterialEntry, TimeEntry
 from generations.models import Deck
-from jobs.models import Job, JobEvent
+from jobs.models import Job, JobEvent, TaskRun
 from sharelinks.models import PublicLink, PublicLinkEvent
 from sharelinks.services import share_link_create
 from tests.budgets.factories import ProjectFactory, hours, material
@@ -137,6 +137,17 @@ def test_the_admins_list_reads_one_page_newest_first_along_the_primary_key(
         assert f"Index Scan Backward using {table}_pkey" in plan and "Sort" not in plan, plan
 
 
+def _runs() -> list[TaskRun]:
+    """Runs of two scheduled tasks, a minute apart, oldest first."""
+    start = timezone.now() - timedelta(hours=1)
+    return [
+        TaskRun.objects.create(
+            name=name, started_at=start + timedelta(minutes=n), outcome=TaskRun.Outcome.OK
+        )
+        for n, name in enumerate(["jobs_sweep", "jobs_purge", "jobs_sweep"])
+    ]
+
+
 def _audited(tenant, *resource_types: str) -> None:
     AuditEvent.objects.bulk_create(
         AuditEvent(
@@ -159,6 +170,7 @@ def _audited(tenant, *resource_types: str) -> None:
         "/admin/budgets/materialentry/",
         "/admin/jobs/job/",
         "/admin/accounts/auditevent/",
+        "/admin/jobs/taskrun/",
     ],
 )
 def test_the_admins_list_names_its_filter_choices_without_reading_the_table(
@@ -169,6 +181,7 @@ def test_the_admins_list_names_its_filter_choices_without_reading_the_table(
     _entries(tenant, 2)
     JobFactory(tenant=tenant, type="diagnostic")
     _audited(tenant, "budgets.timeentry", "invoices.invoice", "budgets.timeentry")
+    _runs()
 
     page, captured = _get(admin_client, url)
 
@@ -181,7 +194,7 @@ def test_the_admins_list_names_its_filter_choices_without_reading_the_table(
         assert "?user_agent=firefox" in page and "?user_agent=chrome" in page
     if url.endswith("publiclink/"):
         assert "?resource_type=deck" in page and "?resource_type=invoice_pdf" in page
-    if "/jobs/" in url:
+    if "/jobs/job/" in url:
         # Every registered type, whether or not a job of it is stored; the days by the date filter.
         assert "?type=diagnostic" in page and "?type=story_generation" in page
         assert "?created_at__gte=" in page
@@ -189,6 +202,10 @@ def test_the_admins_list_names_its_filter_choices_without_reading_the_table(
         # The types the log holds, each once.
         types = re.findall(r'\?resource_type=([\w.]+)"', page)
         assert types == ["budgets.timeentry", "invoices.invoice", "sharelinks.publiclink"]
+    if "taskrun" in url:
+        # The tasks that ran, each once; the days by the date filter.
+        assert re.findall(r'\?name=(\w+)"', page) == ["jobs_purge", "jobs_sweep"]
+        assert "?started_at__gte=" in page
 
 
 def test_the_admins_filters_of_links_and_view_events_narrow_the_list(admin_client, tenant):
@@ -232,6 +249,7 @@ def test_the_admins_filters_of_jobs_and_the_audit_log_narrow_the_list(admin_clie
         "/admin/sharelinks/publiclink/",
         "/admin/sharelinks/publiclinkevent/",
         "/admin/budgets/timeentry/",
+        "/admin/jobs/taskrun/",
     ],
 )
 def test_the_lists_of_large_tables_offer_no_counts_of_every_filter_choice(
@@ -239,6 +257,7 @@ def test_the_lists_of_large_tables_offer_no_counts_of_every_filter_choice(
 ):
     JobFactory(tenant=tenant, status=Job.Status.FAILED)
     _links(tenant, 1)
+    _runs()
 
     page, captured = _get(admin_client, f"{url}?_facets=True")
 
@@ -289,3 +308,24 @@ def test_entries_are_sorted_by_the_day_worked_or_newest_recorded_first(
     headers, listed = _sorted(admin_client, f"{url}?o=3", table)
     assert headers == ["date"]
     assert f'ORDER BY "{table}"."id" DESC' in listed, listed
+
+
+def test_task_runs_are_sorted_by_their_start_only_read_newest_first_from_an_index(admin_client):
+    start = timezone.now() - timedelta(days=1)
+    TaskRun.objects.bulk_create(
+        TaskRun(name="jobs_sweep", started_at=start + timedelta(minutes=n)) for n in range(150)
+    )
+    newest = TaskRun.objects.latest("started_at")
+    url = "/admin/jobs/taskrun/"
+
+    # By outcome or counts (?o=4, an old bookmark): every run, one a minute from each of the
+    # sweeper and the reaper, sorted for one page.
+    headers, listed = _sorted(admin_client, f"{url}?o=4", "jobs_taskrun")
+    assert headers == ["started_at"]
+    assert 'ORDER BY "jobs_taskrun"."started_at" DESC' in listed, listed
+
+    page, captured = _get(admin_client, url)
+    assert _listed(page, url)[0] == newest.pk
+    plans = query_plans(captured, "jobs_taskrun", "ORDER BY", off=("seqscan", "sort"))
+    (plan,) = [plan for plan in plans if "Limit" in plan]
+    assert "Index Scan Backward using taskrun_started_idx" in plan and "Sort" not in plan, plan
