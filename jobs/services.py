@@ -905,14 +905,33 @@ def job_requeue(*, job: Job, actor=None) -> Job:
     return job
 
 
-def jobs_reap_stale() -> dict:
+def jobs_reap_stale(*, every_round: Callable[[int, int], object] | None = None) -> dict:
     """Processing jobs whose heartbeat stopped (their worker died) go back to pending, fail with
     WORKER_LOST when no attempt is left, or end canceled when a cancel was asked for. At most
-    REAP_BATCH of them, so that a scheduled run stays short; "left" counts those still stale."""
+    REAP_BATCH of them, so that a scheduled run stays short; "left" counts those still stale.
+    Given `every_round`, round after round until none is left (or a round changes none), each
+    but the last followed by every_round(handled, left)."""
     now = timezone.now()
     cutoff = stale_before(now)
     stale = Job.objects.stale(now)
     counts = {"requeued": 0, "failed": 0, "canceled": 0}
+    reaped = []
+    while True:
+        taken = _stale_round_reap(stale, cutoff, counts)
+        reaped += taken
+        left = stale.count()
+        # A round that changed none of them would change none the next time: stop there.
+        if every_round is None or not left or not taken:
+            break
+        every_round(len(reaped), left)
+    if reaped:
+        _reaped_log(reaped, counts)
+    return {**counts, "left": left}
+
+
+def _stale_round_reap(stale, cutoff, counts: dict) -> list:
+    """Reap the REAP_BATCH stalest jobs, adding each outcome to `counts`; the ids of those
+    reaped."""
     reaped = []
     freed = set()
     for job in stale.select_related("tenant").order_by("heartbeat_at")[:REAP_BATCH]:
@@ -926,9 +945,7 @@ def jobs_reap_stale() -> dict:
         job_type = job_type_get(type_name)
         if job_type is not None and job_type.capped:
             _capacity_wake(job_type, tenant_id)
-    if reaped:
-        _reaped_log(reaped, counts)
-    return {**counts, "left": stale.count()}
+    return reaped
 
 
 def _reaped_log(reaped: list, counts: dict) -> None:

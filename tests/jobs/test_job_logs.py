@@ -3,9 +3,11 @@ and its workspace (by slug, as a request's lines do)."""
 
 import logging
 from datetime import timedelta
+from io import StringIO
 
 import pytest
 import time_machine
+from django.core.management import call_command
 from django.utils import timezone
 
 from accounts.models import ApiKey
@@ -167,6 +169,30 @@ def test_the_reaper_warns_once_a_run_however_many_jobs_it_takes(
     assert len(set(named)) == 10 and set(named) <= {str(job.pk) for job in jobs}
     # Outside any one job's lines; each job has its own, at INFO.
     assert (warning.job_id, warning.tenant) == ("-", "-")
+    assert all(_lines(job_logs, job)[0][0] == "INFO" for job in jobs)
+
+
+def test_requeue_stale_jobs_warns_once_however_many_rounds_it_takes(
+    tenant, settings, job_logs, monkeypatch
+):
+    monkeypatch.setattr("jobs.services.REAP_BATCH", 5)
+    long_ago = timezone.now() - timedelta(seconds=settings.JOBS_STALE_AFTER_SECONDS + 1)
+    jobs = [
+        JobFactory(tenant=tenant, status=Job.Status.PROCESSING, attempts=1, heartbeat_at=long_ago)
+        for _ in range(12)
+    ]
+
+    call_command("requeue_stale_jobs", stdout=StringIO())
+
+    # Three rounds, one warning: how many and which, as the scheduled reaper's.
+    [warning] = [record for record in job_logs.records if record.levelno >= logging.WARNING]
+    summary, named = warning.getMessage().removesuffix(" and 2 more.").split(": ")
+    assert summary == (
+        "The stale reaper took 12 jobs from workers that stopped responding "
+        "(requeued 12, failed 0 as WORKER_LOST, canceled 0 as asked)"
+    )
+    named = named.split(", ")
+    assert len(set(named)) == 10 and set(named) <= {str(job.pk) for job in jobs}
     assert all(_lines(job_logs, job)[0][0] == "INFO" for job in jobs)
 
 

@@ -17,25 +17,19 @@ class Command(OperatorCommand):
     )
 
     def handle(self, *args, **options):
-        totals = {"requeued": 0, "failed": 0, "canceled": 0}
-        while True:
-            counts = jobs_reap_stale()
-            left = counts.pop("left")
-            for outcome, count in counts.items():
-                totals[outcome] += count
-            # A round that changed none of them would change none the next time: stop, say so.
-            if not left or not any(counts.values()):
-                break
-            self.stdout.write(f"  {sum(totals.values())} stale jobs handled, {left} left…")
+        counts = jobs_reap_stale(every_round=self._round_done)
         summary = (
-            f"Requeued {totals['requeued']} stale jobs, failed {totals['failed']}, "
-            f"canceled {totals['canceled']}."
+            f"Requeued {counts['requeued']} stale jobs, failed {counts['failed']}, "
+            f"canceled {counts['canceled']}."
         )
-        if left:
-            summary += f" {left} are still stale: run it again."
+        if counts["left"]:
+            summary += f" {counts['left']} are still stale: run it again."
         else:
             summary += _next_stale()
         self.stdout.write(summary)
+
+    def _round_done(self, handled: int, left: int) -> None:
+        self.stdout.write(f"  {handled} stale jobs handled, {left} left…")
 
 
 def _next_stale() -> str:
