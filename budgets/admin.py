@@ -16,7 +16,7 @@ from accounts.admin import (
 )
 from budgets.models import BudgetAlert, MaterialEntry, Project, ProjectBudget, TimeEntry
 from budgets.services import project_alerts_close
-from budgets.tasks import budget_alert_check
+from budgets.tasks import SKIPPED_FOR_THE_LOCK, budget_alert_check
 
 
 class ProjectBudgetInline(admin.StackedInline):
@@ -70,7 +70,7 @@ class ProjectAdmin(AuditedAdmin):
             raise PermissionDenied
         counts = budget_alert_check()
         if not counts:
-            messages.warning(request, "Another budget check is running; this one was skipped.")
+            messages.warning(request, SKIPPED_FOR_THE_LOCK)
         else:
             messages.success(
                 request,

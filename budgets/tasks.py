@@ -4,6 +4,11 @@ from budgets.services import budget_alert_check as budget_alert_check_run
 from jobs.runs import scheduled_run
 
 LOCK_TTL = 14 * 60
+# What run_budget_check and the project list's button say of a check skipped for the lock.
+SKIPPED_FOR_THE_LOCK = (
+    "Nothing was checked: another budget check is running and holds its lock (one killed midway"
+    f" holds it {LOCK_TTL // 60} minutes at most). Run this again once it has ended."
+)
 
 
 @shared_task(

@@ -10,6 +10,7 @@ from django.utils import timezone
 from accounts.models import ApiKey, AuditEvent, CreditEntry, Tenant
 from accounts.services import api_key_create
 from budgets.models import BudgetAlert
+from core.locks import named_lock
 from generations.models import Deck
 from invoices.models import Invoice
 from jobs.models import Job, JobEvent
@@ -65,6 +66,30 @@ def test_the_budget_check_button_checks_every_project_and_says_what_it_found(adm
         " projects failed: 0."
     ]
     assert BudgetAlert.objects.filter(project=project, status="active").count() == 1
+
+
+def test_the_budget_check_button_says_it_checked_nothing_while_another_run_holds_the_lock(
+    admin_client, tenant
+):
+    project = ProjectFactory(tenant=tenant)
+    ProjectBudgetFactory(
+        project=project, hours_budget=10, alert_thresholds=[{"type": "hours", "percentage": 50}]
+    )
+    hours(project, 6)
+
+    # Beat's run, or one started with run_budget_check, in progress.
+    with named_lock("budget_alert_check", ttl=60):
+        response = admin_client.post("/admin/budgets/project/run-budget-check/", follow=True)
+
+    said = [(message.level_tag, str(message)) for message in response.context["messages"]]
+    assert said == [
+        (
+            "warning",
+            "Nothing was checked: another budget check is running and holds its lock (one killed"
+            " midway holds it 14 minutes at most). Run this again once it has ended.",
+        )
+    ]
+    assert not BudgetAlert.objects.exists()
 
 
 def test_link_key_and_invoice_actions_call_their_services(admin_client, tenant):

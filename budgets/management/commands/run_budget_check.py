@@ -1,6 +1,6 @@
 from django.core.management.base import CommandError
 
-from budgets.tasks import LOCK_TTL, budget_alert_check
+from budgets.tasks import SKIPPED_FOR_THE_LOCK, budget_alert_check
 from core.management.base import EXIT_SKIPPED, OperatorCommand
 
 
@@ -10,12 +10,7 @@ class Command(OperatorCommand):
     def handle(self, *args, **options):
         counts = budget_alert_check()
         if not counts:
-            raise CommandError(
-                "Nothing was checked: another budget check is running and holds its lock (one"
-                f" killed midway holds it {LOCK_TTL // 60} minutes at most). Run this again once it"
-                " has ended.",
-                returncode=EXIT_SKIPPED,
-            )
+            raise CommandError(SKIPPED_FOR_THE_LOCK, returncode=EXIT_SKIPPED)
         self.stdout.write(
             f"Projects checked: {counts['checked']}, alerts raised: {counts['alerts_created']},"
             f" alerts updated: {counts['alerts_updated']}, alerts resolved:"
