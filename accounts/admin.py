@@ -45,12 +45,12 @@ from accounts.services import (
     credits_grant_refusal,
     notifications_mark_read,
     tenant_active_set,
-    tenant_jobs_still_running,
     tenants_own_more_than,
 )
 from core.deletion import deletion_by
 from core.errors import records_counted
 from core.queries import column_values
+from jobs.services import tenant_jobs_stop
 
 # An action runs inside the request, which gunicorn gives up on after 30 s; at about 10 ms an
 # object, this many leave room for a busy database. More go through the management commands.
@@ -571,11 +571,16 @@ class TenantAdmin(LinksByViewer, OwnedRecordsGo):
             # (an update when activated again).
             names.discard("is_active")
             tenant_active_set(tenant=obj, active=obj.is_active, actor=request.user)
-            if not obj.is_active and (still_running := tenant_jobs_still_running(obj)):
-                messages.warning(request, still_running)
         # Its name and slug are in its own audit log too, like its members.
         save = functools.partial(super().save_model, request, obj, form, change)
         audited_save(request, obj, names, change=change, save=save, tenant=obj)
+        # Once saved: the save writes the balance as the page read it, and this refunds credits.
+        # As many jobs as an action changes at once: a backlog of thousands would outlast the
+        # request; the rest are canceled as workers reach them, or by the command.
+        if change and "is_active" in form.changed_data and not obj.is_active:
+            stopped = tenant_jobs_stop(tenant=obj, actor=request.user, limit=ACTION_MAX_OBJECTS)
+            if stopped:
+                messages.info(request, stopped)
         amount = form.cleaned_data.get("grant_credits")
         if amount:
             credits_grant(

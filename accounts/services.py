@@ -36,7 +36,6 @@ from accounts.models import (
 from core.deletion import delete_in_batches, workspace_deletion
 from core.errors import Conflict, InsufficientCredits, InvalidRequest
 from core.metrics import ALERTS_CREATED, metric_inc
-from jobs.models import Job
 
 logger = logging.getLogger(__name__)
 
@@ -470,19 +469,6 @@ def tenant_active_set(*, tenant: Tenant, active: bool, actor=None) -> bool:
         )
     tenant.is_active = active
     return True
-
-
-def tenant_jobs_still_running(tenant: Tenant) -> str:
-    """What deactivating the workspace leaves running, said the same wherever it is done: its
-    pending and processing jobs ('' when it has none)."""
-    unfinished = tenant.jobs.filter(status__in=[Job.Status.PENDING, Job.Status.PROCESSING])
-    count = unfinished.count()
-    if not count:
-        return ""
-    return (
-        f"{count} of its jobs are pending or running and still run: `manage.py clean_queue "
-        f"--status pending --tenant {tenant.slug}` cancels those pending (credits refunded)."
-    )
 
 
 def tenant_delete(

@@ -86,6 +86,9 @@ WAITERS_PAGE = 100
 INTERNAL_ERROR_MESSAGE = "The job failed on an unexpected error; operators have the details."
 STORAGE_ERROR_MESSAGE = "A storage or network operation failed; operators have the details."
 CANCELED_MESSAGE = "Canceled on request."
+# Why a deactivated workspace's jobs are canceled, as their history says it.
+WORKSPACE_DEACTIVATED = "as its workspace was deactivated"
+WORKSPACE_INACTIVE = "as its workspace is inactive"
 # Publishing must not hold a request for long when the broker is down: the sweeper covers it.
 PUBLISH_RETRY_POLICY = {
     "max_retries": 1,
@@ -232,10 +235,11 @@ CLAIM_LATER = "later"
 
 
 def job_claim(job_id, type_name: str | None = None) -> Job | str | None:
-    """Move a due pending job to processing with one conditional UPDATE. Returns the job, None when
-    there was nothing to claim (a duplicate or late message), or CLAIM_LATER when the job's type or
-    tenant is at its concurrency cap, or older jobs wait for the free slots (the job waits,
-    spending no attempt)."""
+    """Move a due pending job of an active workspace to processing with one conditional UPDATE.
+    Returns the job, None when there was nothing to claim (a duplicate or late message, or a
+    deactivated workspace's job, which job_execute then cancels), or CLAIM_LATER when the job's
+    type or tenant is at its concurrency cap, or older jobs wait for the free slots (the job
+    waits, spending no attempt)."""
     if type_name is None:
         type_name = Job.objects.filter(pk=job_id).values_list("type", flat=True).first()
     job_type = job_type_get(type_name) if type_name else None
@@ -245,7 +249,7 @@ def job_claim(job_id, type_name: str | None = None) -> Job | str | None:
         _lock_for_capacity(job_type.name)
         job = (
             Job.objects.due()
-            .filter(pk=job_id)
+            .filter(pk=job_id, tenant__is_active=True)
             .only("type", "tenant", "priority", "created_at", "attempts")
             .first()
         )
@@ -262,17 +266,22 @@ def job_claim(job_id, type_name: str | None = None) -> Job | str | None:
 
 
 def _claim_returning(job_id) -> Job | None:
-    """The claim itself: one UPDATE that only matches a due pending job, returning the row, and
-    the attempt's "started" line in the job's history (on PostgreSQL in the same statement). Each
-    attempt reports its own progress, from zero."""
+    """The claim itself: one UPDATE that only matches a due pending job of an active workspace,
+    returning the row, and the attempt's "started" line in the job's history (on PostgreSQL in the
+    same statement). Each attempt reports its own progress, from zero."""
     now = connection.ops.adapt_datetimefield_value(timezone.now())
     pk = Job._meta.pk.get_db_prep_value(uuid.UUID(str(job_id)), connection)
+    jobs, tenants = Job._meta.db_table, Tenant._meta.db_table
     claim = (
-        f"UPDATE {Job._meta.db_table} SET status = %s, attempts = attempts + 1, started_at = %s,"
+        f"UPDATE {jobs} SET status = %s, attempts = attempts + 1, started_at = %s,"
         " heartbeat_at = %s, updated_at = %s, next_retry_at = NULL, waiting_since = NULL,"
         " progress = 0, progress_message = ''"
         " WHERE id = %s AND status = %s"
         " AND (next_retry_at IS NULL OR next_retry_at <= %s)"
+        # Its workspace's row by primary key, in the same statement: a deactivated workspace's
+        # message still in the broker (or sent in a race with the deactivation) runs nothing.
+        f" AND EXISTS (SELECT 1 FROM {tenants} WHERE {tenants}.id = {jobs}.tenant_id"
+        f" AND {tenants}.is_active)"
         f" RETURNING {job_columns(connection.alias)}"
     )
     params = [Job.Status.PROCESSING, now, now, now, pk, Job.Status.PENDING, now]
@@ -501,7 +510,7 @@ def job_execute(*, job_id: str, type_name: str | None = None) -> Job | None:
         raise
     if not isinstance(claimed, Job):
         signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
-        if claimed is None:
+        if claimed is None and not _job_cancel_if_workspace_inactive(job_id):
             logger.info("Job %s: nothing to claim (duplicate or late message).", job_id)
         return None
     token = bind_log_context(job_id=str(claimed.pk))
@@ -549,6 +558,21 @@ def job_execute(*, job_id: str, type_name: str | None = None) -> Job | None:
     finally:
         unbind_log_context(token)
     return claimed
+
+
+def _job_cancel_if_workspace_inactive(job_id) -> bool:
+    """Cancel a pending job the claim refused for its deactivated workspace (credits refunded), as
+    deactivating it does, rather than leave it for the sweeper to send again. Read only once a
+    claim found nothing: a claim that succeeds spends no query on it."""
+    job = Job.objects.filter(pk=job_id, status=Job.Status.PENDING, tenant__is_active=False).first()
+    if job is None:
+        return False
+    try:
+        job_cancel(job=job, why=WORKSPACE_INACTIVE)
+    except Conflict:
+        # The deactivation itself canceled it meanwhile.
+        return False
+    return True
 
 
 def _run_attempt(job: Job) -> None:
@@ -791,8 +815,10 @@ def _asked_by(actor, job: Job) -> tuple[str, str]:
     return (label if own else "an operator"), label
 
 
-def job_cancel(*, job: Job, actor=None) -> Job:
-    """Cancel a pending job at once; ask a processing one to stop at its next check."""
+def job_cancel(*, job: Job, actor=None, why: str = "") -> Job:
+    """Cancel a pending job at once; ask a processing one to stop at its next check. `why`, when
+    the cancel is no one's request for this job ("as its workspace was deactivated"), is said in
+    its history."""
     with transaction.atomic():
         # The row is locked while deciding: a worker claiming it or the reaper requeuing it waits,
         # so the job cannot change status between what was read and what is written.
@@ -809,7 +835,8 @@ def job_cancel(*, job: Job, actor=None) -> Job:
                 error_message=CANCELED_MESSAGE,
             )
             told, label = _asked_by(actor, job)
-            by = f"Canceled by {told}." if actor else CANCELED_MESSAGE
+            by = f"Canceled by {told}" if actor else "Canceled"
+            by = f"{by} {why}." if why else (f"{by}." if actor else CANCELED_MESSAGE)
             _job_ended(job, job.attempts, Job.Status.CANCELED, "CANCELED", by, actor=label)
             logger.info("Job %s canceled while pending: %s", job.pk, by)
             # It may have been woken for a free slot, which then goes to the next in line.
@@ -821,6 +848,7 @@ def job_cancel(*, job: Job, actor=None) -> Job:
                 # Who asked, and when: the attempt ends canceled later, at its handler's next check.
                 told, label = _asked_by(actor, job)
                 asked = f"Cancel asked by {told}" if actor else "Cancel asked"
+                asked = f"{asked} {why}" if why else asked
                 _event(
                     job,
                     attempt,
@@ -833,6 +861,41 @@ def job_cancel(*, job: Job, actor=None) -> Job:
             raise Conflict(f"The job is {status}; only pending or processing jobs can be canceled.")
     job.refresh_from_db()
     return job
+
+
+def tenant_jobs_stop(*, tenant: Tenant, actor=None, limit: int | None = None) -> str:
+    """Stop a deactivated workspace's work, each job as job_cancel does: its processing jobs are
+    asked to stop, then its pending ones (those waiting for a retry too) canceled with their
+    credits refunded, at most `limit` jobs in all. Says what was done, and how many pending jobs
+    the limit left, the same wherever the workspace is deactivated ('' when it had none)."""
+    canceled = stopping = 0
+    unfinished = tenant.jobs.filter(status__in=[Job.Status.PENDING, Job.Status.PROCESSING])
+    # "processing" sorts after "pending": the jobs holding workers now are stopped first.
+    picked = unfinished.order_by("-status", "created_at").select_related("tenant")
+    for job in picked[:limit].iterator():
+        try:
+            job = job_cancel(job=job, actor=actor, why=WORKSPACE_DEACTIVATED)
+        except Conflict:
+            continue  # It finished since it was read.
+        if job.is_finished:
+            canceled += 1
+        else:
+            stopping += 1
+    said = []
+    if stopping:
+        said.append(
+            f"Asked {stopping} running job{pluralize(stopping)} to stop: "
+            f"{'it ends' if stopping == 1 else 'each ends'} canceled at its next check."
+        )
+    if canceled:
+        said.append(f"Canceled {canceled} pending job{pluralize(canceled)} (credits refunded).")
+    if limit is not None and (left := tenant.jobs.filter(status=Job.Status.PENDING).count()):
+        said.append(
+            f"{left} more pending job{pluralize(left)} {pluralize(left, 'is,are')} left: each is "
+            f"canceled when a worker reaches it, or all at once by `manage.py deactivate_tenant "
+            f"{tenant.slug}`."
+        )
+    return " ".join(said)
 
 
 def job_retry(

@@ -285,10 +285,9 @@ def test_a_workspace_deactivated_in_the_admin_is_so_as_by_the_command(admin_clie
     response = admin_client.post(page, form, follow=True)
 
     assert response.status_code == 200
-    assert (
-        "1 of its jobs are pending or running and still run: `manage.py clean_queue --status "
-        "pending --tenant alice` cancels those pending (credits refunded)."
-    ) in [str(message) for message in get_messages(response.wsgi_request)]
+    assert "Canceled 1 pending job (credits refunded)." in [
+        str(message) for message in get_messages(response.wsgi_request)
+    ]
     assert me.get("/api/v1/me").status_code == 401
     admin_client.post(page, {**form, "is_active": "on"})
     assert me.get("/api/v1/me").status_code == 200
@@ -298,6 +297,47 @@ def test_a_workspace_deactivated_in_the_admin_is_so_as_by_the_command(admin_clie
         ("update", {"name": "Alice's workspace"}, {"name": "Alice & co"}, "admin"),
         ("update", {"is_active": False}, {"is_active": True}, "admin"),
     ]
+
+
+def test_a_workspace_deactivated_in_the_admin_stops_as_many_jobs_as_an_action_changes(
+    admin_client, tenant, other_tenant, settings, monkeypatch
+):
+    from django.contrib.messages import get_messages
+
+    from jobs.models import Job
+    from jobs.services import job_claim, job_submit
+
+    monkeypatch.setattr("accounts.admin.ACTION_MAX_OBJECTS", 3)
+    settings.JOB_CREDIT_COSTS = {"diagnostic": 10}
+    running = job_submit(tenant=tenant, type="diagnostic", payload={})
+    job_claim(running.pk)
+    pending = [job_submit(tenant=tenant, type="diagnostic", payload={}) for _ in range(4)]
+    bobs = job_submit(tenant=other_tenant, type="diagnostic", payload={})
+    form = {
+        "name": tenant.name,
+        "slug": tenant.slug,
+        **{
+            f"{prefix}-{name}": "0"
+            for prefix in ("memberships", "new-members")
+            for name in ("TOTAL_FORMS", "INITIAL_FORMS")
+        },
+    }
+
+    response = admin_client.post(f"/admin/accounts/tenant/{tenant.pk}/change/", form, follow=True)
+
+    assert [str(message) for message in get_messages(response.wsgi_request)][0] == (
+        "Asked 1 running job to stop: it ends canceled at its next check. Canceled 2 pending jobs "
+        "(credits refunded). 2 more pending jobs are left: each is canceled when a worker reaches "
+        "it, or all at once by `manage.py deactivate_tenant alice`."
+    )
+    running.refresh_from_db()
+    assert (running.status, running.cancel_requested) == (Job.Status.PROCESSING, True)
+    # The oldest first.
+    statuses = [Job.objects.get(pk=job.pk).status for job in pending]
+    assert statuses == ["canceled", "canceled", "pending", "pending"]
+    assert Job.objects.get(pk=bobs.pk).status == Job.Status.PENDING
+    tenant.refresh_from_db()
+    assert tenant.credit_balance == 100 - 5 * 10 + 2 * 10
 
 
 def test_a_large_tables_unfiltered_list_is_counted_from_the_estimate(

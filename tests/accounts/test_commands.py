@@ -356,13 +356,13 @@ def test_sync_schedules_upserts_by_name_and_keeps_a_pause(db):
 
 def test_an_operator_deactivates_a_workspace_and_activates_it_again(tenant):
     key = api_key_for(tenant)
-    JobFactory(tenant=tenant)
+    job = JobFactory(tenant=tenant)
     me = APIClient()
     assert _call("deactivate_tenant", "alice") == (
-        "Workspace alice is deactivated.\n1 of its jobs are pending or running and still run:"
-        " `manage.py clean_queue --status pending --tenant alice` cancels those pending"
-        " (credits refunded).\n"
+        "Workspace alice is deactivated.\nCanceled 1 pending job (credits refunded).\n"
     )
+    job.refresh_from_db()
+    assert job.status == Job.Status.CANCELED
     assert me.get("/api/v1/me", HTTP_AUTHORIZATION=f"Bearer {key}").status_code == 401
     listed = _call("list_api_keys", "--tenant", "alice").splitlines()
     assert "workspace inactive" in listed[1]
@@ -370,7 +370,14 @@ def test_an_operator_deactivates_a_workspace_and_activates_it_again(tenant):
     assert _call("deactivate_tenant", "alice") == (
         "Workspace alice was already deactivated; nothing changed.\n"
     )
+    # One its page had no time for, or submitted as it was deactivated.
+    JobFactory.create_batch(2, tenant=tenant)
+    assert _call("deactivate_tenant", "alice") == (
+        "Workspace alice was already deactivated.\nCanceled 2 pending jobs (credits refunded).\n"
+    )
     assert _call("deactivate_tenant", "alice", "--undo") == "Workspace alice is active.\n"
+    job.refresh_from_db()
+    assert job.status == Job.Status.CANCELED
     assert me.get("/api/v1/me", HTTP_AUTHORIZATION=f"Bearer {key}").status_code == 200
     events = AuditEvent.objects.filter(resource_type="accounts.tenant").order_by("id")
     assert [(e.action, e.new_values, e.actor_label) for e in events] == [
