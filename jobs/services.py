@@ -144,6 +144,7 @@ def job_submit(
     job_type = job_type_get(type)
     if job_type is None or not job_type.enabled():
         raise InvalidRequest(errors={"type": [f"Unknown job type {type!r}."]})
+    _workspace_active_check(tenant)
     try:
         payload = job_type.validate(payload, tenant=tenant)
     except ValidationError as exc:
@@ -560,6 +561,15 @@ def job_execute(*, job_id: str, type_name: str | None = None) -> Job | None:
     return claimed
 
 
+def _workspace_active_check(tenant: Tenant) -> None:
+    """Refuse new work for a deactivated workspace (a command, an admin action: its API keys are
+    refused already), which a worker would only cancel."""
+    if not tenant.is_active:
+        raise Conflict(
+            f"The workspace {tenant.slug} is deactivated: its jobs do not run. Reactivate it first."
+        )
+
+
 def _job_cancel_if_workspace_inactive(job_id) -> bool:
     """Cancel a pending job the claim refused for its deactivated workspace (credits refunded), as
     deactivating it does, rather than leave it for the sweeper to send again. Read only once a
@@ -927,6 +937,7 @@ def job_retry(
 def job_requeue(*, job: Job, actor=None) -> Job:
     """Put a dead-letter (failed) or canceled job back in its queue with fresh attempts. Its credits,
     refunded when it ended, are charged again."""
+    _workspace_active_check(job.tenant)
     with transaction.atomic():
         requeued = Job.objects.filter(
             pk=job.pk, status__in=[Job.Status.FAILED, Job.Status.CANCELED]

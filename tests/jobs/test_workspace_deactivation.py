@@ -11,8 +11,9 @@ from django.utils import timezone
 
 from accounts.models import CreditEntry
 from accounts.services import tenant_active_set
+from core.errors import Conflict
 from jobs.models import Job, JobEvent
-from jobs.services import job_execute, job_submit
+from jobs.services import job_execute, job_requeue, job_retry, job_submit
 from tests.wordcount.models import Document
 from tests.worker import running_worker, wait_for
 
@@ -129,3 +130,18 @@ def test_a_claim_refuses_an_inactive_workspaces_job_of_a_type_without_caps(tenan
     )
     assert [kind for kind, _ in _history(job)] == [JobEvent.Kind.CANCELED]
     assert _refunds(job) == 1
+
+
+def test_no_job_is_submitted_retried_or_requeued_for_an_inactive_workspace(tenant):
+    failed = job_submit(tenant=tenant, type="diagnostic", payload={"steps": 1})
+    Job.objects.filter(pk=failed.pk).update(status=Job.Status.FAILED)
+    tenant_active_set(tenant=tenant, active=False, actor=None)
+    refused = "is deactivated: its jobs do not run. Reactivate it first."
+    failed.refresh_from_db()
+    with pytest.raises(Conflict, match=refused):
+        job_submit(tenant=failed.tenant, type="diagnostic", payload={"steps": 1})
+    with pytest.raises(Conflict, match=refused):
+        job_retry(job=failed)
+    with pytest.raises(Conflict, match=refused):
+        job_requeue(job=failed)
+    assert list(Job.objects.values_list("status", flat=True)) == [Job.Status.FAILED]
