@@ -571,10 +571,16 @@ class TenantAdmin(LinksByViewer, OwnedRecordsGo):
             # (an update when activated again).
             names.discard("is_active")
             tenant_active_set(tenant=obj, active=obj.is_active, actor=request.user)
-        # Its name and slug are in its own audit log too, like its members.
-        save = functools.partial(super().save_model, request, obj, form, change)
+        # Its name and slug are in its own audit log too, like its members. A change writes the
+        # form's fields only: the balance as the page read it would undo a job charged or
+        # refunded meanwhile.
+        if change:
+            columns = {field.name for field in Tenant._meta.concrete_fields}
+            save = functools.partial(obj.save, update_fields=columns.intersection(form.fields))
+        else:
+            save = functools.partial(super().save_model, request, obj, form, change)
         audited_save(request, obj, names, change=change, save=save, tenant=obj)
-        # Once saved: the save writes the balance as the page read it, and this refunds credits.
+        # Once saved, as it refunds credits.
         # As many jobs as an action changes at once: a backlog of thousands would outlast the
         # request; the rest are canceled as workers reach them, or by the command.
         if change and "is_active" in form.changed_data and not obj.is_active:

@@ -651,3 +651,34 @@ def test_a_large_tables_list_offers_its_first_pages_only(admin_client, tenant, m
         response = admin_client.get(f"{url}?p=3")
     assert response.status_code == 302 and response["Location"] == f"{url}?e=1"
     assert not [q["sql"] for q in captured if "OFFSET" in q["sql"]]
+
+
+def test_saving_a_workspace_page_keeps_credits_spent_while_it_saved(admin_client, tenant):
+    """A job charged (or refunded) between the page's read of the workspace and its write: the
+    write is of the page's fields only, never of the balance as the page read it."""
+    spent = []
+
+    def charge_first(execute, sql, params, many, context):
+        if not spent and sql.startswith(f'UPDATE "{Tenant._meta.db_table}"'):
+            spent.append(7)
+            credits_debit(tenant=tenant, amount=7, reason="A job elsewhere")
+        return execute(sql, params, many, context)
+
+    form = {
+        "name": "Alice & co",
+        "slug": tenant.slug,
+        "is_active": "on",
+        **{
+            f"{prefix}-{name}": "0"
+            for prefix in ("memberships", "new-members")
+            for name in ("TOTAL_FORMS", "INITIAL_FORMS")
+        },
+    }
+    with connection.execute_wrapper(charge_first):
+        response = admin_client.post(f"/admin/accounts/tenant/{tenant.pk}/change/", form)
+
+    assert response.status_code == 302
+    assert spent
+    tenant.refresh_from_db()
+    assert (tenant.name, tenant.credit_balance) == ("Alice & co", 100 - 7)
+    assert CreditEntry.objects.filter(tenant=tenant).order_by("-id").first().balance_after == 93
