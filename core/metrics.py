@@ -14,6 +14,7 @@ import time
 from collections import defaultdict
 
 import redis
+from django.db import connection
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
 from core.logging import OutageLog
@@ -153,6 +154,9 @@ def _flush_forever() -> None:
     while True:
         time.sleep(FLUSH_INTERVAL_SECONDS)
         metrics_flush()
+        # Without Redis the flush wrote on this thread's own connection: none is kept open between
+        # flushes, or every process would hold one more session for its whole life.
+        connection.close()
 
 
 def _read(name: str) -> dict[str, float]:
