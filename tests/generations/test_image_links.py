@@ -33,7 +33,13 @@ def _image_generated(api_client) -> str:
 
 def _opens(client, link: str) -> bool:
     response = client.get(urlsplit(link).path)
-    return response.status_code == 200 and response["Content-Type"] == "image/png"
+    # Read to its end, which closes the file it streams.
+    body = response.getvalue()
+    return (
+        response.status_code == 200
+        and response["Content-Type"] == "image/png"
+        and body.startswith(b"\x89PNG")
+    )
 
 
 def test_an_image_jobs_links_open_long_after_their_first_links_expired(
