@@ -245,7 +245,7 @@ def test_staff_are_linked_only_to_the_lists_they_may_open(client, tenant):
     assert (
         "renders stored" not in invoice_page and "/admin/accounts/auditevent/" not in invoice_page
     )
-    assert "budget-alert-check" in dashboard and "/admin/jobs/taskrun/" not in dashboard
+    assert "budget-alert-check" not in dashboard and "/admin/jobs/taskrun/" not in dashboard
     user = viewer.get(invoice_url).wsgi_request.user
     user.user_permissions.add(
         *Permission.objects.filter(codename__in=["view_auditevent", "view_taskrun"])
@@ -304,6 +304,44 @@ def test_the_queue_dashboard_is_for_staff_who_may_see_the_jobs(client, db):
     assert staff.get("/admin/jobs/job/dashboard/").status_code == 403
     staff = _staff_who_may_only_view(client, "job")
     assert staff.get("/admin/jobs/job/dashboard/").status_code == 200
+
+
+def test_the_queue_dashboard_shows_alerts_and_schedules_only_to_staff_who_may_view_them(
+    client, tenant, tenant_admin
+):
+    from django.contrib.auth.models import Permission
+
+    from accounts.models import Notification
+    from accounts.services import notify_admins
+    from core.scheduling import schedules_sync
+    from jobs.models import TaskRun
+
+    notify_admins(
+        tenant=tenant,
+        kind=Notification.Kind.BUDGET_ALERT,
+        title="Website redesign reached 80% of its budget",
+        alert_key="budget:1:80",
+    )
+    schedules_sync()
+    TaskRun.objects.create(name="budget_alert_check", started_at=timezone.now(), outcome="ok")
+    viewer = _staff_who_may_only_view(client, "job")
+    user = viewer.get("/admin/jobs/job/dashboard/").wsgi_request.user
+
+    dashboard = viewer.get("/admin/jobs/job/dashboard/").content.decode()
+    assert "Queues" in dashboard
+    assert "Website redesign" not in dashboard and "Open alerts" not in dashboard
+    assert "budget-alert-check" not in dashboard and "Schedules" not in dashboard
+
+    user.user_permissions.add(Permission.objects.get(codename="view_notification"))
+    dashboard = viewer.get("/admin/jobs/job/dashboard/").content.decode()
+    assert "Website redesign reached 80% of its budget (Alice&#x27;s workspace)" in dashboard
+    assert "budget-alert-check" not in dashboard
+
+    user.user_permissions.add(Permission.objects.get(codename="view_taskrun"))
+    dashboard = viewer.get("/admin/jobs/job/dashboard/").content.decode()
+    assert '<a href="/admin/jobs/taskrun/?name=budget_alert_check">budget-alert-check</a>' in (
+        dashboard
+    )
 
 
 @pytest.mark.parametrize(
