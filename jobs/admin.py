@@ -23,7 +23,7 @@ from accounts.admin import (
 from core.errors import ApiError
 from core.queries import column_values
 from jobs.dashboard import queue_dashboard_view
-from jobs.models import BeatSeen, Job, JobEvent, TaskRun, WorkerSeen
+from jobs.models import BeatSeen, Job, JobEvent, Priority, TaskRun, WorkerSeen
 from jobs.registry import job_types
 from jobs.selectors import NEEDING_ATTENTION
 from jobs.services import job_cancel, job_requeue, job_retry
@@ -96,6 +96,15 @@ class JobTypeFilter(ChoicesListFilter):
         return [job_type.name for job_type in job_types()]
 
 
+class QueueFilter(ChoicesListFilter):
+    """The priority column by the name the API, the workers and the dashboard give it: the queue,
+    urgent, normal or batch. Its parameter is the one the dashboard's links choose."""
+
+    title = "queue"
+    parameter_name = "priority__exact"
+    values = Priority.values
+
+
 class TaskNameFilter(ChoicesListFilter):
     """The tasks that ran, each found in the (name, started_at) index with one step: listing the
     column's values as a field's filter does reads every run."""
@@ -139,7 +148,7 @@ class JobAdmin(OwnedRecordsGo, LargeTableAdmin):
         "id",
         "type",
         "status",
-        "priority",
+        "queue",
         "tenant",
         "progress",
         "attempts",
@@ -152,7 +161,7 @@ class JobAdmin(OwnedRecordsGo, LargeTableAdmin):
         DeadLetterFilter,
         DueFilter,
         "status",
-        "priority",
+        QueueFilter,
         JobTypeFilter,
         "created_at",
         WorkspaceFilter,

@@ -246,6 +246,26 @@ def test_the_jobs_list_links_to_the_queue_dashboard(admin_client):
     assert admin_client.get("/admin/jobs/job/dashboard/").status_code == 200
 
 
+def test_the_jobs_list_names_each_jobs_queue_as_the_api_and_workers_do(admin_client, tenant):
+    JobFactory(tenant=tenant, priority="urgent")
+    JobFactory(tenant=tenant, priority="batch")
+
+    page = admin_client.get("/admin/jobs/job/?priority__exact=urgent")
+
+    cl = page.context["cl"]
+    (queue_filter,) = [spec for spec in cl.filter_specs if spec.title == "queue"]
+    assert [choice["display"] for choice in queue_filter.choices(cl)] == [
+        "All",
+        "urgent",
+        "normal",
+        "batch",
+    ]
+    assert [job.priority for job in cl.result_list] == ["urgent"]
+    body = page.content.decode()
+    assert '<details data-filter-title="queue" open>' in body and "By priority" not in body
+    assert '<td class="field-queue">urgent</td>' in body
+
+
 def test_times_in_the_admin_name_their_time_zone(admin_client, admin_user, tenant, settings):
     from datetime import UTC, datetime
 

@@ -180,7 +180,7 @@ def test_the_dashboards_links_choose_the_jobs_lists_own_filters(admin_client, te
     (last_hour,) = [row for row in context["last_hour"] if row["type"] == "diagnostic"]
 
     for url, expected in [
-        (cell["url"], {"status": "Failed", "priority": "Normal", "type": "diagnostic"}),
+        (cell["url"], {"status": "Failed", "queue": "normal", "type": "diagnostic"}),
         (last_hour["failed_url"], {"status": "Failed", "type": "diagnostic"}),
     ]:
         page = admin_client.get(url)
