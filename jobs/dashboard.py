@@ -188,6 +188,7 @@ def queue_dashboard_view(request):
     context = {
         **admin.site.each_context(request),
         "title": "Queue dashboard",
+        "opts": Job._meta,
         "statuses": Job.Status.values,
         "counts": counts,
         "status_cells": [

@@ -246,6 +246,14 @@ def test_the_jobs_list_links_to_the_queue_dashboard(admin_client):
     assert admin_client.get("/admin/jobs/job/dashboard/").status_code == 200
 
 
+def test_the_queue_dashboards_breadcrumbs_lead_back_through_the_jobs_app(admin_client):
+    page = admin_client.get("/admin/jobs/job/dashboard/").content.decode()
+    breadcrumbs = page.split('<div class="breadcrumbs">')[1].split("</div>")[0]
+    assert re.sub(r"\s+", " ", breadcrumbs).strip() == (
+        '<a href="/admin/">Home</a> &rsaquo; <a href="/admin/jobs/">Jobs</a> &rsaquo; Queue dashboard'
+    )
+
+
 def test_the_jobs_list_names_each_jobs_queue_as_the_api_and_workers_do(admin_client, tenant):
     JobFactory(tenant=tenant, priority="urgent")
     JobFactory(tenant=tenant, priority="batch")
