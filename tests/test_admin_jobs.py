@@ -288,8 +288,32 @@ def test_times_in_the_admin_name_their_time_zone(admin_client, admin_user, tenan
     page = admin_client.get(f"/admin/jobs/job/{job.pk}/change/").content.decode()
     dashboard = admin_client.get("/admin/jobs/job/dashboard/").content.decode()
 
-    assert "Dec. 4, 2026, 5:20 p.m. CET" in page
+    assert "Dec. 4, 2026, 5:20:00 p.m. CET" in page
     assert "2026-12-04 17:20 CET — Hm" in dashboard
+
+
+def test_the_admin_lists_show_times_to_the_second_and_the_api_keeps_iso(
+    admin_client, api_client, tenant, settings
+):
+    from datetime import UTC, datetime
+
+    from jobs.models import TaskRun
+
+    settings.TIME_ZONE = "Europe/Oslo"
+    started = datetime(2026, 12, 4, 16, 20, 7, 250000, tzinfo=UTC)
+    job = JobFactory(tenant=tenant, created_at=started)
+    TaskRun.objects.create(
+        name="jobs_sweep", started_at=started, finished_at=started + timedelta(seconds=2)
+    )
+
+    jobs = admin_client.get("/admin/jobs/job/").content.decode()
+    runs = admin_client.get("/admin/jobs/taskrun/").content.decode()
+
+    assert '<td class="field-created_at nowrap">Dec. 4, 2026, 5:20:07 p.m. CET</td>' in jobs
+    assert '<td class="field-started_at nowrap">Dec. 4, 2026, 5:20:07 p.m. CET</td>' in runs
+    assert '<td class="field-finished_at nowrap">Dec. 4, 2026, 5:20:09 p.m. CET</td>' in runs
+    polled = api_client.get(f"/api/v1/jobs/{job.pk}").json()
+    assert polled["created_at"] == "2026-12-04T17:20:07.250000+01:00"
 
 
 def test_a_jobs_delete_page_counts_its_many_events_on_one_line(admin_client, tenant):
