@@ -53,7 +53,8 @@ def test_a_link_serves_the_page_counts_the_view_and_hides_from_search(client, te
     assert "198.51.100.7" not in event.client_hash and len(event.client_hash) == 16
 
 
-def test_unknown_expired_revoked_and_used_up_links_answer_the_same_404(client, tenant, deck):
+def _dead_links(client, tenant, deck) -> tuple[str, str, str]:
+    """The tokens of three links of the deck that no longer open: used up, expired, revoked."""
     _, used = _link(tenant, deck, max_views=1)
     assert client.get(f"/s/{used}").status_code == 200
     expired, expired_token = _link(tenant, deck, expires_at=timezone.now() + timedelta(hours=1))
@@ -62,9 +63,13 @@ def test_unknown_expired_revoked_and_used_up_links_answer_the_same_404(client, t
     )
     revoked, revoked_token = _link(tenant, deck)
     share_link_revoke(link=revoked)
+    return used, expired_token, revoked_token
+
+
+def test_unknown_expired_revoked_and_used_up_links_answer_the_same_404(client, tenant, deck):
     answers = [
         client.get(f"/s/{token}")
-        for token in (used, expired_token, revoked_token, "no-such-token-at-all")
+        for token in (*_dead_links(client, tenant, deck), "no-such-token-at-all")
     ]
     assert {response.status_code for response in answers} == {404}
     assert len({response.content for response in answers}) == 1
@@ -290,16 +295,7 @@ READER = "Mozilla/5.0 Firefox/130.0"
 def test_a_chat_apps_preview_of_a_dead_share_link_answers_the_404_a_reader_gets(
     client, tenant, deck, user_agent
 ):
-    _, used = _link(tenant, deck, max_views=1)
-    assert client.get(f"/s/{used}").status_code == 200
-    expired, expired_token = _link(tenant, deck, expires_at=timezone.now() + timedelta(hours=1))
-    PublicLink.objects.filter(pk=expired.pk).update(
-        expires_at=timezone.now() - timedelta(seconds=1)
-    )
-    revoked, revoked_token = _link(tenant, deck)
-    share_link_revoke(link=revoked)
-
-    for token in (used, expired_token, revoked_token, "x" * 43):
+    for token in (*_dead_links(client, tenant, deck), "x" * 43):
         previewed = client.get(f"/s/{token}", HTTP_USER_AGENT=user_agent)
         read = client.get(f"/s/{token}", HTTP_USER_AGENT=READER)
         assert (previewed.status_code, previewed.content) == (404, read.content), token
