@@ -765,6 +765,19 @@ class ApiKeyChangeForm(forms.ModelForm):
         return expires_at
 
 
+class MadeByKeyFilter(admin.SimpleListFilter):
+    title = "made by"
+    parameter_name = "made_by"
+
+    def lookups(self, request, model_admin):
+        return [("key", "A key"), ("other", "Staff or a command")]
+
+    def queryset(self, request, queryset):
+        if self.value() is None:
+            return queryset
+        return queryset.filter(created_by_key__isnull=self.value() != "key")
+
+
 @admin.register(ApiKey)
 class ApiKeyAdmin(LinksByViewer, AuditedAdmin):
     list_display = [
@@ -777,7 +790,12 @@ class ApiKeyAdmin(LinksByViewer, AuditedAdmin):
         "revoked_at",
         "last_used_at",
     ]
-    list_filter = ["role", ("revoked_at", admin.EmptyFieldListFilter), WorkspaceFilter]
+    list_filter = [
+        "role",
+        ("revoked_at", admin.EmptyFieldListFilter),
+        MadeByKeyFilter,
+        WorkspaceFilter,
+    ]
     search_fields = ["prefix", "name", "tenant__slug"]
     search_help_text = (
         f"A key pasted whole ({API_KEY_SCHEME}…), or its prefix; a key's name; a workspace's slug."
@@ -787,6 +805,7 @@ class ApiKeyAdmin(LinksByViewer, AuditedAdmin):
     readonly_fields = [
         "prefix",
         "created_by",
+        "created_by_key",
         "created_at",
         "revoked_at",
         "last_used_at",
@@ -801,6 +820,7 @@ class ApiKeyAdmin(LinksByViewer, AuditedAdmin):
         "rate_limit_per_minute",
         "rate_limit_per_day",
         "created_by",
+        "created_by_key",
         "created_at",
         "revoked_at",
         "last_used_at",
@@ -810,10 +830,11 @@ class ApiKeyAdmin(LinksByViewer, AuditedAdmin):
 
     @admin.display(description="what it did")
     def activity(self, api_key):
-        """Where to look after a leak: the jobs it submitted, the share links it created and
-        everything it did in its workspace's audit log."""
+        """Where to look after a leak: the jobs it submitted, the keys and share links it created
+        and everything it did in its workspace's audit log."""
         lists = [
             ("jobs.job", f"api_key={api_key.pk}", "jobs it submitted"),
+            ("accounts.apikey", f"created_by_key={api_key.pk}", "keys it created"),
             ("sharelinks.publiclink", f"created_by_key={api_key.pk}", "share links it created"),
             (
                 "accounts.auditevent",
@@ -872,14 +893,19 @@ class ApiKeyAdmin(LinksByViewer, AuditedAdmin):
         command = "manage.py revoke_api_key <prefix>, or deactivate_tenant for a whole workspace"
         if selection_too_big(request, queryset, command=command):
             return
-        revoked = already = 0
-        for api_key in queryset:
-            if api_key.revoked_at is not None:
+        revoked = already = revoked_with = 0
+        # Those made first: a selected key is counted as selected, not as made by another one.
+        for api_key in queryset.order_by("-pk"):
+            if api_key.revoked_at is None:
+                revoked += 1
+            else:
                 already += 1
-                continue
-            api_key_revoke(api_key=api_key, actor=request.user)
-            revoked += 1
-        message = f"Revoked {revoked} key{pluralize(revoked)}."
+            revoked_with += api_key_revoke(api_key=api_key, actor=request.user)
+        message = f"Revoked {revoked} key{pluralize(revoked)}"
+        if revoked_with:
+            makers = "it" if revoked + already == 1 else "them"
+            message += f", and {revoked_with} key{pluralize(revoked_with)} made by {makers}"
+        message += "."
         if already:
             message += f" {already} {pluralize(already, 'was,were')} already revoked."
         messages.success(request, message)

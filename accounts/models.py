@@ -113,6 +113,10 @@ class ApiKey(models.Model):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # The key that made it through the API: revoking that key revokes this one too.
+    created_by_key = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="keys_made"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
@@ -132,6 +136,14 @@ class ApiKey(models.Model):
 
     class Meta:
         verbose_name = "API key"
+        # A key is made by one made before it, never (however far back) by itself: a revocation
+        # walking down the keys made ends.
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(created_by_key__lt=models.F("id")),
+                name="api_key_made_by_an_earlier_key",
+            ),
+        ]
 
     def __str__(self):
         return f"{self.prefix}… ({self.name or 'unnamed'})"

@@ -34,7 +34,7 @@ from accounts.models import (
     api_key_hash,
 )
 from core.deletion import delete_in_batches, workspace_deletion
-from core.errors import Conflict, InsufficientCredits, InvalidRequest
+from core.errors import Conflict, InsufficientCredits, InvalidRequest, Unauthorized
 from core.metrics import ALERTS_CREATED, metric_inc
 
 logger = logging.getLogger(__name__)
@@ -78,10 +78,14 @@ def api_key_create(
     rate_limit_per_minute: int | None = None,
     rate_limit_per_day: int | None = None,
     expires_by: datetime | None = None,
+    created_by_key: ApiKey | None = None,
 ) -> tuple[ApiKey, str]:
     """Create a key and return it with its plaintext, which is never stored and never shown again.
     The audit log names `actor` (the API key or user that asked; by default `created_by`). A key
-    that would expire after `expires_by`, or never, is refused (InvalidRequest)."""
+    that would expire after `expires_by`, or never, is refused (InvalidRequest). A key made by
+    `created_by_key` is revoked with it."""
+    if created_by_key is not None:
+        _api_key_maker_lock(created_by_key, tenant=tenant)
     plaintext = API_KEY_SCHEME + secrets.token_urlsafe(32)
     while plaintext[len(API_KEY_SCHEME)] == "-":
         # Its prefix, given to revoke_api_key, would be read as an option.
@@ -98,6 +102,7 @@ def api_key_create(
         key_hash=api_key_hash(plaintext),
         expires_at=expires_at,
         created_by=created_by,
+        created_by_key=created_by_key,
         rate_limit_per_minute=rate_limit_per_minute,
         rate_limit_per_day=rate_limit_per_day,
     )
@@ -116,6 +121,16 @@ def api_key_create(
         },
     )
     return api_key, plaintext
+
+
+def _api_key_maker_lock(maker: ApiKey, *, tenant: Tenant) -> None:
+    """Lock the key making another until that one commits: a revocation of the maker waits for
+    it, then revokes it too. One revoked first makes none."""
+    if maker.tenant_id != tenant.pk:
+        raise ValueError("A key makes keys only in its own workspace.")
+    locked = ApiKey.objects.select_for_update(no_key=True).get(pk=maker.pk)
+    if locked.revoked_at is not None:
+        raise Unauthorized("The API key was revoked while this request ran.")
 
 
 def _api_key_outlives(expires_by: datetime, now: datetime) -> str:
@@ -290,23 +305,52 @@ def api_keys_named(text: str) -> Q:
     return Q(key_hash=api_key_hash(text))
 
 
-def api_key_revoke(*, api_key: ApiKey, actor=None) -> ApiKey:
-    """Revoke the key, with its audit event, in one transaction: when its cached copies cannot be
-    dropped (Redis out of reach), nothing is revoked and the error says why."""
+def api_key_revoke(*, api_key: ApiKey, actor=None) -> int:
+    """Revoke the key and the keys it made, and theirs, however far down (after a leak, what the
+    leaked key made is the attacker's too; so even when the key had expired or was revoked
+    already), each with its audit event, in one transaction: when their cached copies cannot be
+    dropped (Redis out of reach), nothing is revoked and the error says why. Returns how many keys
+    made by it were revoked with it."""
+    revoked_with = 0
     with transaction.atomic():
         locked = ApiKey.objects.select_for_update().get(pk=api_key.pk)
-        if locked.revoked_at is None:
-            locked.revoked_at = timezone.now()
-            locked.save(update_fields=["revoked_at"])
-            audit_record(
-                tenant=api_key.tenant,
-                resource=locked,
-                action=AuditEvent.Action.DEACTIVATE,
-                actor=actor,
-                new={"revoked_at": locked.revoked_at.isoformat()},
+        _api_key_revoke_locked(locked, tenant=api_key.tenant, actor=actor)
+        makers = [locked.pk]
+        while makers:
+            made = list(
+                ApiKey.objects.select_for_update()
+                .filter(tenant=locked.tenant_id, created_by_key__in=makers)
+                .order_by("pk")
             )
+            for key in made:
+                revoked_with += _api_key_revoke_locked(
+                    key,
+                    tenant=api_key.tenant,
+                    actor=actor,
+                    metadata={"revoked_with_key": locked.pk},
+                )
+            makers = [key.pk for key in made]
     api_key.revoked_at = locked.revoked_at
-    return api_key
+    return revoked_with
+
+
+def _api_key_revoke_locked(
+    api_key: ApiKey, *, tenant: Tenant, actor, metadata: dict | None = None
+) -> bool:
+    """Revoke a key locked for update, audited; False when it already was."""
+    if api_key.revoked_at is not None:
+        return False
+    api_key.revoked_at = timezone.now()
+    api_key.save(update_fields=["revoked_at"])
+    audit_record(
+        tenant=tenant,
+        resource=api_key,
+        action=AuditEvent.Action.DEACTIVATE,
+        actor=actor,
+        new={"revoked_at": api_key.revoked_at.isoformat()},
+        metadata=metadata,
+    )
+    return True
 
 
 def credits_debit(*, tenant: Tenant, amount: int, reason: str, job=None) -> CreditEntry | None:

@@ -12,6 +12,15 @@ class TenantSerializer(serializers.ModelSerializer):
 
 
 class ApiKeySerializer(serializers.ModelSerializer):
+    created_by_key = serializers.SlugRelatedField(
+        slug_field="prefix",
+        read_only=True,
+        allow_null=True,
+        help_text="The prefix of the key that made it through the API (revoking that key revokes "
+        "this one too); null for a key made in the admin, by manage.py create_api_key or by "
+        "staff signed in to the API, or whose maker was deleted.",
+    )
+
     class Meta:
         model = ApiKey
         fields = [
@@ -19,6 +28,7 @@ class ApiKeySerializer(serializers.ModelSerializer):
             "name",
             "prefix",
             "role",
+            "created_by_key",
             "created_at",
             "expires_at",
             "revoked_at",
@@ -57,6 +67,16 @@ class ApiKeyCreatedSerializer(ApiKeySerializer):
 
     class Meta(ApiKeySerializer.Meta):
         fields = [*ApiKeySerializer.Meta.fields, "key"]
+        read_only_fields = fields
+
+
+class ApiKeyRevokedSerializer(ApiKeySerializer):
+    revoked_with = serializers.IntegerField(
+        help_text="How many keys made by it (and by those, however far down) were revoked with it."
+    )
+
+    class Meta(ApiKeySerializer.Meta):
+        fields = [*ApiKeySerializer.Meta.fields, "revoked_with"]
         read_only_fields = fields
 
 

@@ -9,6 +9,7 @@ from accounts.api.scoping import TenantScopedMixin
 from accounts.api.serializers import (
     ApiKeyCreatedSerializer,
     ApiKeyCreateSerializer,
+    ApiKeyRevokedSerializer,
     ApiKeySerializer,
     AuditEventListQuerySerializer,
     AuditEventSerializer,
@@ -52,7 +53,7 @@ class ApiKeyViewSet(
 ):
     """The workspace's API keys (tenant admins). A new key is shown once, in the create response."""
 
-    queryset = ApiKey.objects.order_by("-created_at")
+    queryset = ApiKey.objects.select_related("created_by_key").order_by("-created_at")
     serializer_class = ApiKeySerializer
     permission_classes = [IsTenantAdmin]
 
@@ -71,6 +72,7 @@ class ApiKeyViewSet(
             expires_by=creator.expires_at if creator else None,
             rate_limit_per_minute=creator.rate_limit_per_minute if creator else None,
             rate_limit_per_day=creator.rate_limit_per_day if creator else None,
+            created_by_key=creator,
             **params.validated_data,
         )
         api_key.key = plaintext
@@ -80,8 +82,15 @@ class ApiKeyViewSet(
             headers=created_headers(self, api_key.pk),
         )
 
-    def perform_destroy(self, instance):
-        api_key_revoke(api_key=instance, actor=self.request.user.actor)
+    @extend_schema(
+        responses={200: ApiKeyRevokedSerializer},
+        description="Revoke the key, with the keys it made and those they made, however far "
+        "down (also when it had expired or was revoked already); `revoked_with` counts them.",
+    )
+    def destroy(self, request, pk=None):
+        api_key = self.get_object()
+        api_key.revoked_with = api_key_revoke(api_key=api_key, actor=request.user.actor)
+        return Response(ApiKeyRevokedSerializer(api_key).data)
 
 
 @extend_schema_view(

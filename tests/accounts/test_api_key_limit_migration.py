@@ -2,17 +2,20 @@
 stored with 0 keep the default, and migrating back refuses while a key is stopped with 0."""
 
 import re
+import secrets
 
 import pytest
+from django.core.cache import cache
 from django.core.management import call_command
 from django.db import connection
 from django.db.migrations.exceptions import IrreversibleError
+from django.db.migrations.executor import MigrationExecutor
 from django.db.migrations.recorder import MigrationRecorder
 from rest_framework.test import APIClient
 
 from accounts import keycache
-from accounts.models import ApiKey
-from accounts.services import api_key_revoke
+from accounts.models import ApiKey, api_key_hash
+from accounts.services import _api_key_cache_value, api_key_cache_key, api_key_revoke
 from jobs.models import Job
 from tests.factories import TenantFactory, api_key_for
 
@@ -25,6 +28,28 @@ def accounts_at_0009():
     call_command("migrate", "accounts", "0009", verbosity=0)
     yield
     call_command("migrate", "accounts", verbosity=0)
+
+
+def _key_then(tenant, name: str, **limits) -> tuple[ApiKey, str]:
+    """A key as the release before 0010 stored it (the model has columns it had not), and its
+    plaintext."""
+    then = (
+        MigrationExecutor(connection)
+        .loader.project_state(("accounts", "0009_notification_kind_choices"))
+        .apps
+    )
+    plaintext = f"ofl_{secrets.token_urlsafe(32)}"
+    row = then.get_model("accounts", "ApiKey").objects.create(
+        tenant_id=tenant.pk,
+        name=name,
+        role="admin",
+        prefix=plaintext[4:12],
+        key_hash=api_key_hash(plaintext),
+        **limits,
+    )
+    return ApiKey(
+        tenant=tenant, **{f.attname: f.value_from_object(row) for f in row._meta.concrete_fields}
+    ), plaintext
 
 
 def _client_for(key: str) -> APIClient:
@@ -45,8 +70,8 @@ def _limits():
 @pytest.mark.django_db(transaction=True)
 def test_a_key_stored_with_a_limit_of_0_keeps_submitting_under_the_default(accounts_at_0009):
     tenant = TenantFactory()
-    api_key_for(tenant, name="zero", rate_limit_per_minute=0, rate_limit_per_day=0)
-    api_key_for(tenant, name="own", rate_limit_per_minute=5, rate_limit_per_day=0)
+    _key_then(tenant, "zero", rate_limit_per_minute=0, rate_limit_per_day=0)
+    _key_then(tenant, "own", rate_limit_per_minute=5, rate_limit_per_day=0)
 
     call_command("migrate", "accounts", verbosity=0)
 
@@ -58,9 +83,9 @@ def test_a_key_the_release_before_cached_with_a_limit_of_0_submits_once_migrated
     accounts_at_0009,
 ):
     tenant = TenantFactory(credit_balance=10)
-    key = api_key_for(tenant, name="zero", rate_limit_per_minute=0, rate_limit_per_day=0)
-    # Its requests leave the key, 0 and all, in the cache the web processes share.
-    assert _client_for(key).get("/api/v1/me").status_code == 200
+    api_key, key = _key_then(tenant, "zero", rate_limit_per_minute=0, rate_limit_per_day=0)
+    # Its requests left the key, 0 and all, in the cache the web processes share.
+    cache.set(api_key_cache_key(api_key.key_hash), _api_key_cache_value(api_key), 60)
 
     call_command("migrate", "accounts", verbosity=0)
     keycache.forget_all()  # the upgraded release's web processes start with no copies of their own

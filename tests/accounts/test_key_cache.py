@@ -61,6 +61,17 @@ def test_a_key_revoked_in_one_process_is_refused_at_once_by_every_other(web_serv
     assert _statuses(web_server, plaintext) == {401}
 
 
+def test_the_keys_a_key_made_are_refused_at_once_by_every_process_once_it_is_revoked(
+    web_server, tenant
+):
+    maker, _ = api_key_create(tenant=tenant, name="leaked", role="admin")
+    made, _ = api_key_create(tenant=tenant, name="made", role="admin", created_by_key=maker)
+    _, plaintext = api_key_create(tenant=tenant, name="made by made", created_by_key=made)
+    _warm(web_server, plaintext)
+    api_key_revoke(api_key=maker)
+    assert _statuses(web_server, plaintext) == {401}
+
+
 def test_a_workspace_deactivated_in_one_process_is_refused_at_once_by_every_other(
     web_server, tenant
 ):
