@@ -609,12 +609,12 @@ def permissions_held(user) -> QuerySet:
     return Permission.objects.filter(Q(user=user) | Q(group__user=user)).distinct()
 
 
-def roles_beyond(staff, user) -> bool:
-    """Whether `user` is a member of a workspace that `staff` is not, or its admin where `staff`
-    is only a member."""
+def roles_beyond(staff, users) -> bool:
+    """Whether any of `users` is a member of a workspace that `staff` is not, or its admin where
+    `staff` is only a member."""
     held = Membership.objects.filter(user=staff)
     return (
-        Membership.objects.filter(user=user)
+        Membership.objects.filter(user__in=users)
         .exclude(tenant__in=held.filter(role=Membership.Role.ADMIN).values("tenant"))
         .exclude(role=Membership.Role.MEMBER, tenant__in=held.values("tenant"))
         .exists()
@@ -628,29 +628,34 @@ class GrantsHeldOnly(admin.ModelAdmin):
     permissions they hold themselves (and groups that hold no more), and change or delete only the
     users and groups that hold nothing more than they do (a user, no workspace role either)."""
 
-    def permissions_of(self, obj) -> QuerySet:
-        """The permissions a user or a group holds."""
+    def permissions_of(self, objs) -> QuerySet:
+        """The permissions the users or groups `objs` hold."""
         raise NotImplementedError
 
-    def outranks(self, request, obj) -> bool:
-        """Whether `obj` holds something the staff user does not."""
-        if obj is None or request.user.is_superuser:
+    def outranks(self, request, objs) -> bool:
+        """Whether any of `objs` holds something the staff user does not: the same few queries
+        however many are selected."""
+        if request.user.is_superuser:
             return False
-        if getattr(obj, "is_superuser", False):
+        if any(getattr(obj, "is_superuser", False) for obj in objs):
             return True
         held = permissions_held(request.user).values("pk")
-        return self.permissions_of(obj).exclude(pk__in=held).exists()
+        return self.permissions_of(objs).exclude(pk__in=held).exists()
 
     def has_change_permission(self, request, obj=None):
-        return super().has_change_permission(request, obj) and not self.outranks(request, obj)
+        return super().has_change_permission(request, obj) and not (
+            obj is not None and self.outranks(request, [obj])
+        )
 
     def has_delete_permission(self, request, obj=None):
-        return super().has_delete_permission(request, obj) and not self.outranks(request, obj)
+        return super().has_delete_permission(request, obj) and not (
+            obj is not None and self.outranks(request, [obj])
+        )
 
     def get_deleted_objects(self, objs, request):
         deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
         # "Delete selected" asks the model's permission alone, not each object's.
-        if any(self.outranks(request, obj) for obj in objs):
+        if self.outranks(request, objs):
             perms_needed = {*perms_needed, self.opts.verbose_name}
         return deleted, counts, perms_needed, protected
 
@@ -671,8 +676,8 @@ admin.site.unregister(Group)
 class GroupAdmin(GrantsHeldOnly, auth_admin.GroupAdmin):
     """Django's, held to what the staff user holds (GrantsHeldOnly)."""
 
-    def permissions_of(self, group) -> QuerySet:
-        return group.permissions.all()
+    def permissions_of(self, groups) -> QuerySet:
+        return Permission.objects.filter(group__in=groups)
 
 
 admin.site.unregister(get_user_model())
@@ -684,15 +689,15 @@ class UserAdmin(GrantsHeldOnly, OwnedRecordsGo, auth_admin.UserAdmin):
     in each workspace's audit log the membership that goes with them, as removing the member on the
     workspace's page does; their notifications go with them."""
 
-    def permissions_of(self, user) -> QuerySet:
-        return permissions_held(user)
+    def permissions_of(self, users) -> QuerySet:
+        return Permission.objects.filter(Q(user__in=users) | Q(group__user__in=users))
 
-    def outranks(self, request, obj) -> bool:
+    def outranks(self, request, objs) -> bool:
         # A workspace role is held too: the account of a workspace's admin, made staff with a
         # password set here, would act as that admin in the API (staff sign-in).
-        if super().outranks(request, obj):
+        if super().outranks(request, objs):
             return True
-        return not request.user.is_superuser and obj is not None and roles_beyond(request.user, obj)
+        return not request.user.is_superuser and roles_beyond(request.user, objs)
 
     def get_readonly_fields(self, request, obj=None):
         fields = super().get_readonly_fields(request, obj)

@@ -2,6 +2,8 @@
 
 import pytest
 from django.contrib.auth.models import Group, Permission
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from accounts.models import Membership
 from tests.factories import MembershipFactory, UserFactory
@@ -156,3 +158,19 @@ def test_staff_cannot_take_over_a_user_who_holds_more(client, staff, tenant, who
     other.refresh_from_db()
     assert not other.check_password(PASSWORD)
     assert other.email == "boss@example.com"
+
+
+def test_staff_deleting_many_users_cost_the_queries_of_a_few(client, staff):
+    users = [UserFactory() for _ in range(30)]
+
+    def confirmation_queries(selected) -> int:
+        with CaptureQueriesContext(connection) as queries:
+            page = client.post(
+                "/admin/auth/user/",
+                {"action": "delete_selected", "_selected_action": [user.pk for user in selected]},
+            )
+        assert page.status_code == 200
+        assert "Are you sure" in page.content.decode()
+        return len(queries)
+
+    assert confirmation_queries(users) == confirmation_queries(users[:2])
