@@ -1,5 +1,6 @@
 import io
 import logging
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
@@ -12,11 +13,12 @@ from django.core.files.storage import default_storage
 from django.core.management import CommandError, call_command
 from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from PIL import Image
 
 from accounts.models import AuditEvent
-from generations.models import Block, Deck, GeneratedImage, Slide
+from generations.models import Block, Deck, Flashcard, GeneratedImage, Slide
 from generations.signing import file_url, view_url
 from sharelinks.models import PublicLink, PublicLinkEvent
 from sharelinks.services import share_link_create, share_link_revoke
@@ -361,6 +363,27 @@ def test_a_chat_apps_preview_of_a_view_link_shows_nothing_shared_and_spends_no_l
     # The previews spent nothing of the address's limit: a reader there has all of it.
     reader = {"REMOTE_ADDR": "203.0.113.12", "HTTP_USER_AGENT": "Mozilla/5.0 Firefox/130.0"}
     assert [client.get(page, **reader).status_code for _ in range(3)] == [200, 200, 429]
+
+
+@pytest.mark.parametrize("kind", ["deck", "flashcards"])
+def test_a_chat_apps_preview_of_a_view_link_reads_none_of_its_content(client, tenant, deck, kind):
+    # A forged previewer's agent is counted against no limit: it must not read a whole artifact.
+    generation = uuid.uuid4()
+    for position in range(3):
+        Flashcard.objects.create(
+            tenant=tenant, generation_id=generation, question=f"Q{position}", answer="A"
+        )
+    page = view_url(kind, deck.pk if kind == "deck" else str(generation))
+    previewer = {"HTTP_USER_AGENT": "Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)"}
+
+    with CaptureQueriesContext(connection) as queries:
+        preview = client.get(page.removeprefix(settings.PUBLIC_BASE_URL), **previewer)
+
+    assert preview.status_code == 200
+    assert "A shared page" in preview.content.decode()
+    assert len(queries) == 1
+    read = " ".join(query["sql"] for query in queries)
+    assert "generations_slide" not in read and "question" not in read
 
 
 def test_a_forged_previewers_agent_reads_no_page_or_image_past_the_limit(
