@@ -114,8 +114,13 @@ class Decision:
     def refusal(self) -> str:
         """A refused request's problem detail: the limit it hit and when to send it again."""
         limit = next(s.limit for s in self.states if s.exhausted)
+        window = WINDOW_WORDS[limit.window]
+        if limit.cost > limit.limit:
+            # A limit of 0 (a key stopped in the admin) refuses every request, however long it waits.
+            counts = limit.counts[:1].upper() + limit.counts[1:]
+            return f"{counts} are stopped: the limit is {limit.limit} {window}, until it is raised."
         return (
-            f"Too many {limit.counts}: the limit is {limit.limit} {WINDOW_WORDS[limit.window]}; "
+            f"Too many {limit.counts}: the limit is {limit.limit} {window}; "
             f"send it again in {max(self.retry_after, 1)} seconds (Retry-After)."
         )
 

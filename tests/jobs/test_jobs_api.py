@@ -13,12 +13,14 @@ from django.core.cache import caches
 from django.db import connection
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from rest_framework.test import APIClient
 
 from accounts.models import CreditEntry
 from core.idempotency import request_fingerprint
 from core.models import IdempotencyRecord
 from jobs.models import Job, JobEvent, Priority, WorkerSeen
 from jobs.services import CLAIM_LATER, job_claim, job_execute
+from tests.factories import api_key_for
 from tests.jobs.factories import JobFactory
 
 
@@ -796,6 +798,24 @@ def test_a_refused_submission_names_the_limit_it_hit_and_when_to_send_it_again(
     assert refused.status_code == 429
     assert refused.json()["detail"] == (
         f"{named}; send it again in {refused['Retry-After']} seconds (Retry-After)."
+    )
+
+
+@pytest.mark.parametrize(
+    ("limit", "named"),
+    [("rate_limit_per_minute", "a minute"), ("rate_limit_per_day", "a day")],
+)
+def test_a_key_whose_submissions_are_stopped_is_not_told_to_send_it_again(tenant, limit, named):
+    stopped = APIClient()
+    stopped.credentials(
+        HTTP_AUTHORIZATION=f"Bearer {api_key_for(tenant, name='stopped', **{limit: 0})}"
+    )
+
+    refused = _submit(stopped)
+
+    assert refused.status_code == 429
+    assert refused.json()["detail"] == (
+        f"Job submissions are stopped: the limit is 0 {named}, until it is raised."
     )
 
 
