@@ -2,6 +2,7 @@ from django.conf import settings
 from rest_framework.throttling import BaseThrottle
 
 from accounts.authentication import Principal
+from core.errors import RateLimited
 from core.metrics import RATE_LIMIT_REJECTIONS, metric_inc
 from core.ratelimit import Decision, Limit, rate_limit_hit
 
@@ -38,11 +39,11 @@ class RequestRateThrottle(BaseThrottle):
             name, quota = "writes", settings.RATE_LIMIT_WRITES_PER_MINUTE
         else:
             return True
-        self.decision = rate_limit_hit([Limit(name, f"{name}:{request.user.pk}", quota, 60)])
-        rate_limit_headers_attach(request, self.decision)
-        if not self.decision.allowed:
+        limit = Limit(name, f"{name}:{request.user.pk}", quota, 60, counts=name)
+        decision = rate_limit_hit([limit])
+        rate_limit_headers_attach(request, decision)
+        if not decision.allowed:
             metric_inc(RATE_LIMIT_REJECTIONS, limit=name)
-        return self.decision.allowed
-
-    def wait(self):
-        return self.decision.retry_after
+            # Worded as a refused submission is, naming the limit, rather than as DRF words it.
+            raise RateLimited(decision.refusal, headers=decision.headers())
+        return True

@@ -826,6 +826,40 @@ def test_reads_have_their_own_limit(api_client, tenant, settings):
     assert codes == [200, 200, 429]
 
 
+@pytest.mark.parametrize(
+    ("quota", "detail"),
+    [
+        (1, "Too many reads: the limit is 1 a minute; send it again in {} seconds (Retry-After)."),
+        (0, "Reads are stopped: the limit is 0 a minute, until it is raised."),
+    ],
+)
+def test_a_refused_read_names_its_limit_as_a_refused_submission_does(
+    api_client, tenant, settings, quota, detail
+):
+    settings.RATE_LIMIT_READS_PER_MINUTE = quota
+    job = JobFactory(tenant=tenant)
+    for _ in range(quota):
+        assert api_client.get(f"/api/v1/jobs/{job.pk}").status_code == 200
+
+    refused = api_client.get(f"/api/v1/jobs/{job.pk}")
+
+    assert refused.status_code == 429
+    assert refused.json()["detail"] == detail.format(refused["Retry-After"])
+
+
+def test_a_refused_write_names_its_limit(api_client, settings):
+    settings.RATE_LIMIT_WRITES_PER_MINUTE = 1
+    assert api_client.post("/api/v1/clients", {"name": "Acme AS"}, format="json").status_code == 201
+
+    refused = api_client.post("/api/v1/clients", {"name": "Beta AS"}, format="json")
+
+    assert refused.status_code == 429
+    assert refused.json()["detail"] == (
+        "Too many writes: the limit is 1 a minute; "
+        f"send it again in {refused['Retry-After']} seconds (Retry-After)."
+    )
+
+
 def test_writes_have_their_own_limit_that_reads_and_submissions_do_not_spend(
     api_client, tenant, settings
 ):
