@@ -294,6 +294,15 @@ def api_keys_uncache(key_hashes: list[str]) -> None:
     keycache.announce(key_hashes)
 
 
+def api_keys_uncache_with_change(key_hashes: list[str]) -> None:
+    """Forget cached keys changed in the transaction under way: at once, and again when it
+    commits, so that a request that read the old rows meanwhile cannot keep them."""
+    # At once, inside the change's transaction: Redis out of reach rolls the change back. After
+    # the commit only the race above is left to close, and a failure there is logged.
+    api_keys_uncache(key_hashes)
+    transaction.on_commit(functools.partial(api_keys_uncache, key_hashes), robust=True)
+
+
 def api_keys_named(text: str) -> Q:
     """The keys a pasted text names: a whole key by its hash (only that is stored), as the API
     finds it; its prefix, with or without the scheme (`ofl_abcd1234`, as logs and lists show a
@@ -314,7 +323,16 @@ def api_key_revoke(*, api_key: ApiKey, actor=None) -> int:
     revoked_with = 0
     with transaction.atomic():
         locked = ApiKey.objects.select_for_update().get(pk=api_key.pk)
-        _api_key_revoke_locked(locked, tenant=api_key.tenant, actor=actor)
+        if locked.revoked_at is None:
+            locked.revoked_at = timezone.now()
+            locked.save(update_fields=["revoked_at"])
+            audit_record(
+                tenant=api_key.tenant,
+                resource=locked,
+                action=AuditEvent.Action.DEACTIVATE,
+                actor=actor,
+                new={"revoked_at": locked.revoked_at.isoformat()},
+            )
         makers = [locked.pk]
         while makers:
             made = list(
@@ -322,35 +340,35 @@ def api_key_revoke(*, api_key: ApiKey, actor=None) -> int:
                 .filter(tenant=locked.tenant_id, created_by_key__in=makers)
                 .order_by("pk")
             )
-            for key in made:
-                revoked_with += _api_key_revoke_locked(
-                    key,
-                    tenant=api_key.tenant,
-                    actor=actor,
-                    metadata={"revoked_with_key": locked.pk},
-                )
+            revoked_with += _api_keys_made_revoke(made, maker=locked, actor=actor)
             makers = [key.pk for key in made]
     api_key.revoked_at = locked.revoked_at
     return revoked_with
 
 
-def _api_key_revoke_locked(
-    api_key: ApiKey, *, tenant: Tenant, actor, metadata: dict | None = None
-) -> bool:
-    """Revoke a key locked for update, audited; False when it already was."""
-    if api_key.revoked_at is not None:
-        return False
-    api_key.revoked_at = timezone.now()
-    api_key.save(update_fields=["revoked_at"])
-    audit_record(
-        tenant=tenant,
-        resource=api_key,
-        action=AuditEvent.Action.DEACTIVATE,
-        actor=actor,
-        new={"revoked_at": api_key.revoked_at.isoformat()},
-        metadata=metadata,
+def _api_keys_made_revoke(keys: list[ApiKey], *, maker: ApiKey, actor) -> int:
+    """Revoke the keys (locked for update) made by `maker`'s keys that are still usable, in a few
+    statements however many they are (a leaked key may have made thousands), audited and
+    uncached; returns how many."""
+    usable = [key for key in keys if key.revoked_at is None]
+    if not usable:
+        return 0
+    revoked_at = timezone.now()
+    ApiKey.objects.filter(pk__in=[key.pk for key in usable]).update(revoked_at=revoked_at)
+    AuditEvent.objects.bulk_create(
+        audit_event(
+            tenant=maker.tenant,
+            resource=key,
+            action=AuditEvent.Action.DEACTIVATE,
+            actor=actor,
+            new={"revoked_at": revoked_at.isoformat()},
+            metadata={"revoked_with_key": maker.pk},
+        )
+        for key in usable
     )
-    return True
+    # An update saves no key: its cached copies are dropped here, as a key saved drops its own.
+    api_keys_uncache_with_change([key.key_hash for key in usable])
+    return len(usable)
 
 
 def credits_debit(*, tenant: Tenant, amount: int, reason: str, job=None) -> CreditEntry | None:
@@ -465,12 +483,38 @@ def audit_record(
     resource_type: str | None = None,
 ) -> AuditEvent:
     """Append an audit event. `resource` is a model instance, or an id with `resource_type`."""
+    event = audit_event(
+        tenant=tenant,
+        resource=resource,
+        action=action,
+        actor=actor,
+        old=old,
+        new=new,
+        metadata=metadata,
+        resource_type=resource_type,
+    )
+    event.save(force_insert=True)
+    return event
+
+
+def audit_event(
+    *,
+    tenant: Tenant | None,
+    resource,
+    action: str,
+    actor=None,
+    old: dict | None = None,
+    new: dict | None = None,
+    metadata: dict | None = None,
+    resource_type: str | None = None,
+) -> AuditEvent:
+    """An audit event as audit_record appends it, not saved yet: for a bulk_create of many."""
     resource_id = getattr(resource, "pk", resource)
     resource_type = resource_type or resource._meta.label_lower
     changed = sorted(
         k for k in set(old or {}) | set(new or {}) if (old or {}).get(k) != (new or {}).get(k)
     )
-    return AuditEvent.objects.create(
+    return AuditEvent(
         tenant=tenant,
         resource_type=resource_type,
         resource_id=str(resource_id),
