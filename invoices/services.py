@@ -40,6 +40,11 @@ PDF_RENDER_CANCELED = (
     "The render was canceled before it finished; change the invoice or render its PDF again."
 )
 
+PDF_RENDER_WORKSPACE_INACTIVE = (
+    "The workspace is deactivated: its jobs do not run. Once it is active again, change the "
+    "invoice or render its PDF again."
+)
+
 
 def invoice_pdf_request(*, invoice: Invoice, if_changed: bool = False) -> Job | None:
     """Queue one render of the invoice's current content, after the caller's transaction commits.
@@ -67,6 +72,15 @@ def invoice_pdf_request(*, invoice: Invoice, if_changed: bool = False) -> Job | 
                 pdf_status=_status_while_busy(locked), **fields
             )
             return locked.pdf_job if waiting else None
+        if not locked.tenant.is_active:
+            # Staff may still edit its drafts: saved, with no render, as job_submit refuses one.
+            if not shown:
+                Invoice.objects.filter(pk=invoice.pk).update(
+                    pdf_status=Invoice.PdfStatus.FAILED,
+                    pdf_error=PDF_RENDER_WORKSPACE_INACTIVE,
+                    **fields,
+                )
+            return None
         job = job_submit(
             tenant=locked.tenant,
             type=JOB_TYPE,

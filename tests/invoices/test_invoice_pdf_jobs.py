@@ -12,7 +12,7 @@ import time_machine
 from django.core.files.storage import FileSystemStorage
 from pypdf import PdfReader
 
-from accounts.models import AuditEvent, Notification
+from accounts.models import AuditEvent, Notification, Tenant
 from invoices.models import Invoice
 from invoices.services import invoice_pdf_request
 from jobs.models import Job
@@ -338,6 +338,40 @@ def test_a_change_saved_in_the_admin_queues_one_render_of_the_new_lines(invoice,
     invoice.refresh_from_db()
     text = PdfReader(invoice.pdf_file.open("rb")).pages[0].extract_text()
     assert "Hosting" in text and "Thanks" in text
+
+
+def test_a_draft_of_a_deactivated_workspace_is_saved_in_the_admin_and_says_why_it_has_no_pdf(
+    invoice, admin_client
+):
+    Tenant.objects.filter(pk=invoice.tenant_id).update(is_active=False)
+    (design,) = invoice.lines.all()
+    form = {
+        "tenant": invoice.tenant_id,
+        "number": invoice.number,
+        "client": invoice.client_id or "",
+        "project": "",
+        "issue_date": "2026-11-01",
+        "due_date": "",
+        "currency": invoice.currency,
+        "status": invoice.status,
+        "notes": "Thanks",
+        "lines-TOTAL_FORMS": "1",
+        "lines-INITIAL_FORMS": "1",
+        "lines-0-id": design.pk,
+        "lines-0-invoice": invoice.pk,
+        "lines-0-sort_order": "0",
+        "lines-0-description": "Design",
+        "lines-0-quantity": "12",
+        "lines-0-unit_price": "95",
+        "lines-0-vat_rate": "25",
+    }
+    response = admin_client.post(f"/admin/invoices/invoice/{invoice.pk}/change/", form)
+
+    assert response.status_code == 302
+    invoice.refresh_from_db()
+    assert (invoice.notes, invoice.pdf_status) == ("Thanks", Invoice.PdfStatus.FAILED)
+    assert invoice.pdf_error.startswith("The workspace is deactivated")
+    assert not Job.objects.filter(type="invoice_pdf").exists()
 
 
 def test_a_render_that_finishes_after_its_invoice_was_deleted_leaves_no_file(invoice):
