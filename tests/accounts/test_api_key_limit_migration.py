@@ -27,7 +27,7 @@ def accounts_at_0009():
     """The accounts schema of the release before 0010, back to the latest afterwards."""
     call_command("migrate", "accounts", "0009", verbosity=0)
     yield
-    call_command("migrate", "accounts", verbosity=0)
+    call_command("migrate", verbosity=0)
 
 
 def _key_then(tenant, name: str, **limits) -> tuple[ApiKey, str]:
@@ -73,7 +73,7 @@ def test_a_key_stored_with_a_limit_of_0_keeps_submitting_under_the_default(accou
     _key_then(tenant, "zero", rate_limit_per_minute=0, rate_limit_per_day=0)
     _key_then(tenant, "own", rate_limit_per_minute=5, rate_limit_per_day=0)
 
-    call_command("migrate", "accounts", verbosity=0)
+    call_command("migrate", verbosity=0)
 
     assert _limits() == {"zero": (None, None), "own": (5, None)}
 
@@ -87,7 +87,7 @@ def test_a_key_the_release_before_cached_with_a_limit_of_0_submits_once_migrated
     # Its requests left the key, 0 and all, in the cache the web processes share.
     cache.set(api_key_cache_key(api_key.key_hash), _api_key_cache_value(api_key), 60)
 
-    call_command("migrate", "accounts", verbosity=0)
+    call_command("migrate", verbosity=0)
     keycache.forget_all()  # the upgraded release's web processes start with no copies of their own
 
     submitted = _client_for(key).post("/api/v1/jobs", DIAGNOSTIC, format="json")
@@ -114,5 +114,5 @@ def test_migrating_back_refuses_while_a_usable_key_is_stopped_with_a_limit_of_0(
         ApiKey.objects.filter(pk=stopped.pk).update(rate_limit_per_day=3)
         call_command("migrate", "accounts", "0009", verbosity=0)
     finally:
-        call_command("migrate", "accounts", verbosity=0)
+        call_command("migrate", verbosity=0)
     assert _limits() == {"stopped": (None, 3), "own": (5, None), "revoked": (None, None)}

@@ -20,7 +20,7 @@ def accounts_at_0012():
     """The accounts schema of the release before 0013, back to the latest afterwards."""
     call_command("migrate", *BEFORE, verbosity=0)
     yield MigrationExecutor(connection).loader.project_state(BEFORE).apps
-    call_command("migrate", "accounts", verbosity=0)
+    call_command("migrate", verbosity=0)
 
 
 def _key(apps, tenant, name: str, *, made_by=None, actor_type: str = "api_key") -> str:
@@ -65,7 +65,7 @@ def test_keys_made_by_a_key_before_the_upgrade_are_revoked_with_it(accounts_at_0
     )
     theirs = _key(apps, bob, "bob key", made_by=ApiKeyThen.objects.get(name="leaked"))
 
-    call_command("migrate", "accounts", verbosity=0)
+    call_command("migrate", verbosity=0)
 
     makers = dict(ApiKey.objects.values_list("name", "created_by_key__name"))
     assert makers == {

@@ -18,7 +18,7 @@ from tests.factories import TenantFactory
 def core_at_0001():
     call_command("migrate", "core", "0001", verbosity=0)
     yield MigrationExecutor(connection).loader.project_state(("core", "0001_initial")).apps
-    call_command("migrate", "core", verbosity=0)
+    call_command("migrate", verbosity=0)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -34,7 +34,7 @@ def test_old_replay_records_forget_share_links_and_keep_everything_else(core_at_
             tenant_id=tenant.pk, key=key, fingerprint="f", expires_at=expires, response_body=body
         )
 
-    call_command("migrate", "core", verbosity=0)
+    call_command("migrate", verbosity=0)
 
     bodies = dict(IdempotencyRecord.objects.values_list("key", "response_body"))
     assert json.loads(bodies["a"]) == {"id": 7, "url": None}
@@ -65,7 +65,7 @@ def test_replay_records_survive_the_text_migration_reverted_and_applied_again():
             )
             assert cursor.fetchall() == [("done", "ø"), ("in-flight", None)]
     finally:
-        call_command("migrate", "core", verbosity=0)
+        call_command("migrate", verbosity=0)
 
     bodies = dict(IdempotencyRecord.objects.values_list("key", "response_body"))
     assert json.loads(bodies["done"]) == {"a": "ø", "z": 1}

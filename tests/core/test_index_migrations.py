@@ -81,7 +81,7 @@ def _build_stopped(name, table):
 def jobs_before_0010():
     call_command("migrate", "jobs", "0009", verbosity=0)
     yield
-    call_command("migrate", "jobs", verbosity=0)
+    call_command("migrate", verbosity=0)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -96,7 +96,7 @@ def test_a_stopped_index_migration_runs_again(jobs_before_0010, left):
         with connection.cursor() as cursor:
             cursor.execute("CREATE INDEX job_type_idx ON jobs_job (type)")
 
-    call_command("migrate", "jobs", verbosity=0)
+    call_command("migrate", verbosity=0)
 
     valid, definition = _index("job_type_idx")
     assert valid
@@ -116,7 +116,7 @@ def test_a_stopped_index_revert_runs_again():
         assert valid
         assert definition.endswith("ON public.jobs_job USING btree (type)")
     finally:
-        call_command("migrate", "jobs", verbosity=0)
+        call_command("migrate", verbosity=0)
 
 
 def _extensions():

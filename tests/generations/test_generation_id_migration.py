@@ -15,7 +15,7 @@ BEFORE = ("generations", "0004_story_generation_id")
 def generations_at_0004():
     call_command("migrate", *BEFORE, verbosity=0)
     yield MigrationExecutor(connection).loader.project_state(BEFORE).apps
-    call_command("migrate", "generations", verbosity=0)
+    call_command("migrate", verbosity=0)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -32,7 +32,7 @@ def test_decks_and_trees_made_before_are_found_by_their_job(
         made[collection] = rows.create(tenant_id=tenant.pk, job_id=job.pk, **fields).pk
         rows.create(tenant_id=tenant.pk, **fields)
 
-    call_command("migrate", "generations", verbosity=0)
+    call_command("migrate", verbosity=0)
 
     for collection, pk in made.items():
         listed = api_client.get(f"/api/v1/{collection}?job={job.pk}").json()["results"]

@@ -33,7 +33,7 @@ def test_an_invoice_stored_before_reads_as_it_did_and_keeps_its_pdf(api_client, 
         line(invoice, "Most", "1", "999999999999.99", 0, order=2)
         call_command("render_invoice_pdf", str(invoice.pk), stdout=io.StringIO())
     finally:
-        call_command("migrate", "invoices", verbosity=0)
+        call_command("migrate", verbosity=0)
 
     invoice.refresh_from_db()
     assert invoice.pdf_status == Invoice.PdfStatus.READY
@@ -85,5 +85,5 @@ def test_migrating_back_refuses_while_a_price_has_more_than_two_decimals(api_cli
         assert WIDENED not in MigrationRecorder(connection).applied_migrations()
         assert _prices() == {"Development": Decimal("110.00"), "Dates": Decimal("1.25")}
     finally:
-        call_command("migrate", "invoices", verbosity=0)
+        call_command("migrate", verbosity=0)
     assert api_client.get(url).json()["lines"][0]["unit_price"] == "1.25"
