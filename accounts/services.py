@@ -471,28 +471,9 @@ def audit_actor_fields(actor) -> dict:
     }
 
 
-def audit_record(
-    *,
-    tenant: Tenant | None,
-    resource,
-    action: str,
-    actor=None,
-    old: dict | None = None,
-    new: dict | None = None,
-    metadata: dict | None = None,
-    resource_type: str | None = None,
-) -> AuditEvent:
-    """Append an audit event. `resource` is a model instance, or an id with `resource_type`."""
-    event = audit_event(
-        tenant=tenant,
-        resource=resource,
-        action=action,
-        actor=actor,
-        old=old,
-        new=new,
-        metadata=metadata,
-        resource_type=resource_type,
-    )
+def audit_record(**fields) -> AuditEvent:
+    """Append an audit event, given as audit_event takes it."""
+    event = audit_event(**fields)
     event.save(force_insert=True)
     return event
 
@@ -508,7 +489,8 @@ def audit_event(
     metadata: dict | None = None,
     resource_type: str | None = None,
 ) -> AuditEvent:
-    """An audit event as audit_record appends it, not saved yet: for a bulk_create of many."""
+    """An audit event as audit_record appends it, not saved yet: for a bulk_create of many.
+    `resource` is a model instance, or an id with `resource_type`."""
     resource_id = getattr(resource, "pk", resource)
     resource_type = resource_type or resource._meta.label_lower
     changed = sorted(
