@@ -628,9 +628,16 @@ class GrantsHeldOnly(admin.ModelAdmin):
     permissions they hold themselves (and groups that hold no more), and change or delete only the
     users and groups that hold nothing more than they do (a user, no workspace role either)."""
 
+    # The paths from a permission to what holds it, of the admin's model (a user: their own and
+    # their groups'). None named, every permission counts as held: nothing is changed.
+    held_through: tuple[str, ...] = ()
+
     def permissions_of(self, objs) -> QuerySet:
         """The permissions the users or groups `objs` hold."""
-        raise NotImplementedError
+        holding = Q()
+        for path in self.held_through:
+            holding |= Q(**{f"{path}__in": objs})
+        return Permission.objects.filter(holding)
 
     def outranks(self, request, objs) -> bool:
         """Whether any of `objs` holds something the staff user does not: the same few queries
@@ -676,8 +683,7 @@ admin.site.unregister(Group)
 class GroupAdmin(GrantsHeldOnly, auth_admin.GroupAdmin):
     """Django's, held to what the staff user holds (GrantsHeldOnly)."""
 
-    def permissions_of(self, groups) -> QuerySet:
-        return Permission.objects.filter(group__in=groups)
+    held_through = ("group",)
 
 
 admin.site.unregister(get_user_model())
@@ -689,8 +695,7 @@ class UserAdmin(GrantsHeldOnly, OwnedRecordsGo, auth_admin.UserAdmin):
     in each workspace's audit log the membership that goes with them, as removing the member on the
     workspace's page does; their notifications go with them."""
 
-    def permissions_of(self, users) -> QuerySet:
-        return Permission.objects.filter(Q(user__in=users) | Q(group__user__in=users))
+    held_through = ("user", "group__user")
 
     def outranks(self, request, objs) -> bool:
         # A workspace role is held too: the account of a workspace's admin, made staff with a
